@@ -1,0 +1,1 @@
+"""Analyses of measured (or simulated) data: galvanostatic, CV kinetics, GITT, EIS."""

@@ -1,0 +1,88 @@
+"""Shared plumbing for the command-line front end.
+
+Owns the ``--json`` contract (exactly one JSON document on stdout, everything else on
+stderr), conversion of numpy/pandas/dataclass results to JSON, and the translation of
+:class:`~nasurf.errors.NasurfError` into a one-line message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from nasurf.errors import NasurfError
+
+stderr = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert results (dataclasses, numpy, pandas, paths) into JSON-compatible values.
+
+    Non-finite floats become ``null``: JSON has no NaN, and a silent ``NaN`` token would
+    break strict parsers.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        if hasattr(obj, "to_dict"):
+            return to_jsonable(obj.to_dict())
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, pd.DataFrame):
+        return [to_jsonable(r) for r in obj.to_dict(orient="records")]
+    if isinstance(obj, pd.Series):
+        return to_jsonable(obj.to_dict())
+    if isinstance(obj, np.ndarray):
+        return [to_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, np.generic):
+        return to_jsonable(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, str | int | bool):
+        return obj
+    if hasattr(obj, "to_dict"):
+        return to_jsonable(obj.to_dict())
+    return str(obj)
+
+
+def emit_json(obj: Any) -> None:
+    """Print one JSON document on stdout."""
+    sys.stdout.write(json.dumps(to_jsonable(obj), indent=2, allow_nan=False))
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def handle_errors(func: F) -> F:
+    """Decorator for CLI commands: user errors become ``error: ...`` and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except NasurfError as exc:
+            stderr.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(code=2) from None
+        except FileNotFoundError as exc:
+            stderr.print(f"[bold red]error:[/] no such file: {exc.filename}", highlight=False)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")

@@ -1,0 +1,1 @@
+"""Cited literature knowledge base of surface-engineered NIB anodes."""

@@ -1,0 +1,1 @@
+"""Materials arithmetic: theoretical capacity, volume change on sodiation, C-rate conversion."""

@@ -1,0 +1,1 @@
+"""Simulation of surface-engineered (core-shell) anode particles in a Na half cell."""

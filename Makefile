@@ -25,7 +25,13 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
 
-bench: $(STAMP)
+PEERS := .venv-peers
+$(PEERS)/.install-stamp: benchmarks/requirements-peers.txt
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install --quiet -r benchmarks/requirements-peers.txt
+	touch $@
+
+bench: $(STAMP) $(PEERS)/.install-stamp
 	$(BIN)/python benchmarks/run_all.py
 
 lint: $(STAMP)

@@ -48,9 +48,12 @@ def normalise_unit_text(text: str) -> str:
     >>> normalise_unit_text("mA h g−1")
     'mA h g^-1'
     """
-    s = unicodedata.normalize("NFKC", text.translate(_MINUS_SIGNS).translate(_MIDDLE_DOTS))
-    s = s.translate(_SUPERSCRIPTS).strip()
-    s = s.replace("Ω", "ohm").replace("µ", "u").replace("μ", "u").replace("Å", "angstrom")
+    # Superscripts first: NFKC would turn a superscript minus into U+2212.
+    s = unicodedata.normalize("NFKC", text.translate(_SUPERSCRIPTS))
+    s = s.translate(_MINUS_SIGNS).translate(_MIDDLE_DOTS).strip()
+    symbols = (("Ω", "ohm"), ("\u03a9", "ohm"), ("µ", "u"), ("μ", "u"), ("Å", "angstrom"))
+    for symbol, name in symbols:
+        s = s.replace(symbol, name)
     s = re.sub(r"\bmAh\b", "mA h", s)
     s = re.sub(r"\bAh\b", "A h", s)
     s = re.sub(r"\bWh\b", "W h", s)
@@ -110,10 +113,16 @@ def convert(value: float, from_unit: str, to_unit: str, *, expect: str | None = 
     """Convert a number between unit strings (both parsed with :func:`parse_unit`)."""
     src = parse_unit(from_unit, expect, where=where)
     dst = parse_unit(to_unit, expect, where=where)
+    if src.dimensionality != dst.dimensionality:
+        prefix = f"{where}: " if where else ""
+        raise UnitError(f"{prefix}cannot convert '{from_unit}' to '{to_unit}': "
+                        f"{src.dimensionality} is not {dst.dimensionality}")
     return float((value * src).to(dst).magnitude)
 
 
-def parse_quantity(text: str, expect: str | None = None, *, where: str | None = None) -> pint.Quantity:
+def parse_quantity(
+    text: str, expect: str | None = None, *, where: str | None = None
+) -> pint.Quantity:
     """Parse ``"100 mA g−1"`` into a pint quantity with checked dimensionality."""
     prefix = f"{where}: " if where else ""
     m = re.match(r"^\s*([-+\u2212]?[0-9]*\.?[0-9]+(?:[eE][-+\u2212]?[0-9]+)?)\s*(.*)$", text or "")

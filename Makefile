@@ -31,7 +31,13 @@ $(PEERS)/.install-stamp: benchmarks/requirements-peers.txt
 	$(PEERS)/bin/pip install --quiet -r benchmarks/requirements-peers.txt
 	touch $@
 
-bench: $(STAMP) $(PEERS)/.install-stamp
+PYBOP := .venv-pybop
+$(PYBOP)/.install-stamp: benchmarks/requirements-pybop.txt
+	$(PYTHON) -m venv $(PYBOP)
+	$(PYBOP)/bin/pip install --quiet -r benchmarks/requirements-pybop.txt
+	touch $@
+
+bench: $(STAMP) $(PEERS)/.install-stamp $(PYBOP)/.install-stamp
 	$(BIN)/python benchmarks/run_all.py
 
 lint: $(STAMP)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from nasurf.errors import NasurfError
 
@@ -76,10 +77,12 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except NasurfError as exc:
-            stderr.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            # escape: user text such as "Xx[b]" must not be read as rich markup
+            stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(code=2) from None
         except FileNotFoundError as exc:
-            stderr.print(f"[bold red]error:[/] no such file: {exc.filename}", highlight=False)
+            stderr.print(f"[bold red]error:[/] no such file: {escape(str(exc.filename))}",
+                         highlight=False)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

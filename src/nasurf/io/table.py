@@ -8,6 +8,9 @@ cannot tell simulated from measured data.
 Sign convention (methods.md §0): anodic current (desodiation of the anode) is positive,
 cathodic current (sodiation) negative. ``Metadata.current_sign`` records it; a reader whose
 instrument uses another convention flips the sign and says so in ``Metadata.notes``.
+
+This module also owns :func:`validate`, the check every reader's output passes before it
+is handed to the caller (required columns present, finite, float64, time non-decreasing).
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from nasurf.errors import FileFormatError
 
 TIME = "Test Time / s"
 VOLTAGE = "Voltage / V"
@@ -34,9 +40,29 @@ TECHNIQUE = "Technique"
 FREQUENCY = "Frequency / Hz"
 Z_REAL = "Z Real / Ohm"
 Z_IMAG = "Z Imag / Ohm"            # Z = Z' + j Z''; capacitive arcs have Z'' < 0
+# Written by nasurf.io.cycles.assign_cycles (not by readers)
+ASSIGNED_CYCLE = "Cycle / 1"
 
 TIME_SERIES_REQUIRED = (TIME, VOLTAGE, CURRENT)
 IMPEDANCE_REQUIRED = (FREQUENCY, Z_REAL, Z_IMAG)
+
+#: canonical float columns and their SI unit (as a pint-parsable string)
+FLOAT_COLUMNS: dict[str, str] = {
+    TIME: "s",
+    VOLTAGE: "V",
+    CURRENT: "A",
+    NET_CAPACITY: "A h",
+    CHARGE_CAPACITY: "A h",
+    DISCHARGE_CAPACITY: "A h",
+    UNIX_TIME: "s",
+    TEMPERATURE: "degC",
+    FREQUENCY: "Hz",
+    Z_REAL: "ohm",
+    Z_IMAG: "ohm",
+}
+#: canonical integer counters
+COUNTER_COLUMNS = (CYCLE, STEP_INDEX, STEP_COUNT, HALF_CYCLE)
+CANONICAL_COLUMNS = (*FLOAT_COLUMNS, *COUNTER_COLUMNS, TECHNIQUE)
 
 ANODIC_POSITIVE = "anodic_positive"
 
@@ -60,6 +86,9 @@ class Metadata:
     def with_warning(self, message: str) -> Metadata:
         return replace(self, warnings=(*self.warnings, message))
 
+    def with_note(self, message: str) -> Metadata:
+        return replace(self, notes=(*self.notes, message))
+
 
 @dataclass(frozen=True)
 class EchemData:
@@ -75,3 +104,75 @@ class EchemData:
     @property
     def is_time_series(self) -> bool:
         return all(c in self.data.columns for c in TIME_SERIES_REQUIRED)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-friendly overview: rows, columns, kind, metadata without the raw header."""
+        md = self.metadata
+        return {
+            "source": md.source,
+            "instrument": md.instrument,
+            "file_format": md.file_format,
+            "technique": md.technique,
+            "rows": len(self.data),
+            "columns": [str(c) for c in self.data.columns],
+            "is_time_series": self.is_time_series,
+            "is_impedance": self.is_impedance,
+            "active_mass_g": md.active_mass_g,
+            "electrode_area_cm2": md.electrode_area_cm2,
+            "scan_rate_V_s": md.scan_rate_V_s,
+            "current_sign": md.current_sign,
+            "warnings": list(md.warnings),
+            "notes": list(md.notes),
+        }
+
+
+def validate(echem: EchemData) -> EchemData:
+    """Check that a table meets the canonical contract; raise :class:`FileFormatError` if not.
+
+    The contract: a time series (``Test Time / s``, ``Voltage / V``, ``Current / A``) or an
+    impedance spectrum (``Frequency / Hz``, ``Z Real / Ohm``, ``Z Imag / Ohm``) or both;
+    canonical float columns are float64, counters are integers; required columns are
+    finite; time never decreases. An empty table is valid only if it carries a warning
+    saying so.
+    """
+    df = echem.data
+    src = echem.metadata.source
+    if not (echem.is_time_series or echem.is_impedance):
+        raise FileFormatError(
+            "table has neither the time-series columns "
+            f"{list(TIME_SERIES_REQUIRED)} nor the impedance columns {list(IMPEDANCE_REQUIRED)}",
+            file=src,
+        )
+    for col in FLOAT_COLUMNS:
+        if col in df.columns and df[col].dtype != np.float64:
+            raise FileFormatError(f"column '{col}' has dtype {df[col].dtype}, expected float64",
+                                  file=src, field=col)
+    for col in COUNTER_COLUMNS:
+        if col in df.columns and not pd.api.types.is_integer_dtype(df[col].dtype):
+            raise FileFormatError(f"column '{col}' has dtype {df[col].dtype}, expected integer",
+                                  file=src, field=col)
+    required: tuple[str, ...] = ()
+    if echem.is_time_series:
+        required += TIME_SERIES_REQUIRED
+    if echem.is_impedance and not echem.is_time_series:
+        required += IMPEDANCE_REQUIRED
+    for col in required:
+        values = df[col].to_numpy()
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise FileFormatError(f"non-finite value in required column at data row {row}",
+                                  file=src, field=col)
+    if echem.is_time_series and len(df) > 1:
+        t = df[TIME].to_numpy()
+        back = np.flatnonzero(np.diff(t) < 0)
+        if back.size:
+            raise FileFormatError(
+                f"time decreases at data row {int(back[0]) + 1} "
+                f"({t[back[0]]!r} s -> {t[back[0] + 1]!r} s)", file=src, field=TIME)
+    if len(df) == 0 and not any("no data rows" in w for w in echem.metadata.warnings):
+        raise FileFormatError("table has no data rows", file=src)
+    return echem

@@ -1,0 +1,204 @@
+"""``nasurf analyze batch``: galvanostatic summary of every file in a folder.
+
+Files are read and analysed in parallel worker processes; a rich progress bar goes to
+stderr, one summary table to stdout (or one JSON document with ``--json``). A file that
+cannot be read or analysed is listed with its error message and does not stop the run.
+Exit status: 0 when at least one file was analysed, 1 when none was.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr
+from nasurf.errors import NasurfError, ValidationError
+
+# companion / non-data files that live next to measurements and are never analysed
+_IGNORED_SUFFIXES = {".mpl", ".md", ".txt.bak", ".json", ".png", ".svg", ".pdf"}
+
+DEFAULT_WORKERS = min(os.cpu_count() or 1, 4)
+SUMMARY_COLUMNS = [
+    "file", "status", "format", "technique", "rows", "cycles", "capacity_unit",
+    "initial_coulombic_efficiency", "first_desodiation", "last_desodiation",
+    "mean_coulombic_efficiency", "retention", "retention_reference", "rate_steps",
+    "warnings", "error",
+]
+
+
+def analyse_file(path: str, active_mass_g: float | None, area_cm2: float | None,
+                 reference: str, cycle_mode: str) -> dict[str, Any]:
+    """Read and summarise one file; never raises (errors become the ``error`` field)."""
+    from nasurf.analysis.cli_cycling import read_for_cycling
+    from nasurf.analysis.galvanostatic import cycling_summary
+
+    row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
+    row["file"] = path
+    try:
+        data = read_for_cycling(Path(path), active_mass_g=active_mass_g, area_cm2=area_cm2)
+        md = data.metadata
+        row.update(format=md.file_format, technique=md.technique, rows=len(data.data))
+        if not data.is_time_series:
+            raise ValidationError(f"not a time series (technique {md.technique}); "
+                                  "nothing to cycle", file=path)
+        res = cycling_summary(data, active_mass_g=active_mass_g, area_cm2=area_cm2,
+                              reference=reference, cycle_mode=cycle_mode)  # type: ignore[arg-type]
+    except NasurfError as exc:
+        row.update(status="failed", error=str(exc))
+        return row
+    except FileNotFoundError as exc:
+        row.update(status="failed", error=f"no such file: {exc.filename}")
+        return row
+    except Exception as exc:  # a reader bug must not stop the batch; report it
+        row.update(status="failed", error=f"{exc.__class__.__name__}: {exc}")
+        return row
+    spec = res.capacity_unit == "mAh/g"
+    des = res.cycles[res.cycles["cycle"] >= 1]["desodiation_mAh_g" if spec else "desodiation_mAh"]
+    des = des.dropna()
+    row.update(
+        status="ok", cycles=int((res.cycles["cycle"] >= 1).sum()),
+        capacity_unit=res.capacity_unit,
+        initial_coulombic_efficiency=res.initial_coulombic_efficiency,
+        first_desodiation=float(des.iloc[0]) if len(des) else None,
+        last_desodiation=float(des.iloc[-1]) if len(des) else None,
+        mean_coulombic_efficiency=res.mean_ce, retention=res.retention.final,
+        retention_reference=res.retention.convention,
+        rate_steps=len(res.rate_steps) if len(res.rate_steps) >= 2 else 0,
+        warnings="; ".join((*md.warnings, *res.warnings)),
+    )
+    return row
+
+
+def list_files(folder: Path, pattern: str, recursive: bool) -> list[Path]:
+    if not folder.is_dir():
+        raise ValidationError("not a folder", file=str(folder))
+    found = folder.rglob(pattern) if recursive else folder.glob(pattern)
+    files = sorted(p for p in found if p.is_file() and not p.name.startswith(".")
+                   and p.suffix.lower() not in _IGNORED_SUFFIXES)
+    return files
+
+
+def run_batch(files: list[Path], *, active_mass_g: float | None, area_cm2: float | None,
+              reference: str, cycle_mode: str, workers: int,
+              show_progress: bool = True) -> list[dict[str, Any]]:
+    """Analyse ``files`` with ``workers`` processes (1 = in this process)."""
+    rows: dict[str, dict[str, Any]] = {}
+    args = (active_mass_g, area_cm2, reference, cycle_mode)
+    progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(), console=stderr,
+                        disable=not show_progress, transient=True)
+    with progress:
+        task = progress.add_task("analysing", total=len(files))
+        if workers <= 1 or len(files) <= 1:
+            for f in files:
+                rows[str(f)] = analyse_file(str(f), *args)
+                progress.advance(task)
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(analyse_file, str(f), *args): f for f in files}
+                for fut in as_completed(futures):
+                    f = futures[fut]
+                    try:
+                        rows[str(f)] = fut.result()
+                    except Exception as exc:  # a worker that died (e.g. out of memory)
+                        row = dict.fromkeys(SUMMARY_COLUMNS)
+                        row.update(file=str(f), status="failed",
+                                   error=f"worker failed: {exc.__class__.__name__}: {exc}")
+                        rows[str(f)] = row
+                    progress.advance(task)
+    return [rows[str(f)] for f in files]
+
+
+def _print_table(rows: list[dict[str, Any]], folder: Path, console: Console) -> None:
+    table = Table(title=f"Batch summary: {folder}", title_justify="left")
+    for col in ("file", "format", "cycles", "ICE (%)", "first desod", "last desod", "unit",
+                "retention (%)", "status"):
+        table.add_column(col, justify="left" if col in ("file", "format", "status") else "right")
+
+    def f(x: Any, pattern: str = "{:.4g}", scale: float = 1.0) -> str:
+        return "-" if x is None or x != x else pattern.format(x * scale)
+
+    for r in rows:
+        name = os.path.relpath(r["file"], folder)
+        table.add_row(name, str(r["format"] or "-"), f(r["cycles"], "{:.0f}"),
+                      f(r["initial_coulombic_efficiency"], "{:.2f}", 100),
+                      f(r["first_desodiation"]), f(r["last_desodiation"]),
+                      str(r["capacity_unit"] or "-"), f(r["retention"], "{:.2f}", 100),
+                      "ok" if r["status"] == "ok" else "[red]failed[/]")
+    console.print(table)
+    failed = [r for r in rows if r["status"] != "ok"]
+    for r in failed:
+        console.print(f"[red]failed[/] {os.path.relpath(r['file'], folder)}: {r['error']}",
+                      highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``batch`` command to the ``analyze`` group."""
+
+    @app.command("batch")
+    @handle_errors
+    def batch(
+        folder: Annotated[Path, typer.Argument(
+            help="Folder of cycler files.", show_default=False)],
+        pattern: Annotated[str, typer.Option(
+            "--pattern", help="Glob pattern of files to analyse.")] = "*",
+        recursive: Annotated[bool, typer.Option(
+            "--recursive", help="Also search sub-folders.")] = False,
+        mass_mg: Annotated[float | None, typer.Option(
+            "--mass-mg", help="Active mass in mg for every file (default: from each "
+            "file's metadata).")] = None,
+        area_cm2: Annotated[float | None, typer.Option(
+            "--area-cm2", help="Electrode area in cm² for every file.")] = None,
+        reference: Annotated[str, typer.Option(
+            "--reference", help="Retention reference convention.")] = "after_formation",
+        cycle_mode: Annotated[str, typer.Option(
+            "--cycle-mode", help="sodiation_desodiation or instrument.")
+        ] = "sodiation_desodiation",
+        workers: Annotated[int, typer.Option(
+            "--workers", help="Worker processes (1 = no pool).")] = DEFAULT_WORKERS,
+        out: Annotated[Path | None, typer.Option(
+            "--out", help="Write the summary table as CSV.")] = None,
+        json_out: bool = JSON_OPTION,
+    ) -> None:
+        """Summarise every file in FOLDER in parallel; failures are listed, not fatal.
+
+        Exit status 0 when at least one file was analysed, 1 when none was.
+        """
+        import pandas as pd
+
+        from nasurf.analysis.cli_cycling import _mass_g
+        from nasurf.analysis.galvanostatic import parse_reference
+
+        parse_reference(reference)          # refuse a bad option before starting workers
+        mass = _mass_g(mass_mg)
+        if workers < 1:
+            raise ValidationError(f"--workers must be >= 1, got {workers}", field="--workers")
+        files = list_files(folder, pattern, recursive)
+        if not files:
+            raise ValidationError(f"no files match '{pattern}'", file=str(folder))
+        rows = run_batch(files, active_mass_g=mass, area_cm2=area_cm2, reference=reference,
+                         cycle_mode=cycle_mode, workers=workers)
+        n_ok = sum(r["status"] == "ok" for r in rows)
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(f".{out.name}.tmp")
+            pd.DataFrame(rows, columns=SUMMARY_COLUMNS).to_csv(tmp, index=False)
+            tmp.replace(out)
+        if json_out:
+            emit_json({"folder": str(folder), "files": len(rows), "ok": n_ok,
+                       "failed": len(rows) - n_ok, "results": rows,
+                       "units": {"capacity": "see capacity_unit per file",
+                                 "initial_coulombic_efficiency": "1 (fraction)",
+                                 "retention": "1 (fraction)"}})
+        else:
+            _print_table(rows, folder, Console())
+            stderr.print(f"{n_ok} of {len(rows)} file(s) analysed")
+        if n_ok == 0:
+            raise typer.Exit(code=1)

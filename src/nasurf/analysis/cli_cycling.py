@@ -1,0 +1,202 @@
+"""``nasurf analyze cycling``: galvanostatic summary of one cycler file.
+
+Reads the file through :func:`nasurf.io.read`, runs
+:func:`nasurf.analysis.galvanostatic.cycling_summary`, prints a table (or one JSON
+document with ``--json``) and optionally writes CSV tables and figures with ``--out``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr
+from nasurf.errors import FileFormatError, ValidationError
+from nasurf.io.table import CURRENT, TIME, VOLTAGE, EchemData, Metadata
+
+
+def read_for_cycling(path: Path, *, active_mass_g: float | None = None,
+                     area_cm2: float | None = None) -> EchemData:
+    """Read a measurement with :func:`nasurf.io.read`.
+
+    Until the reader package provides ``read``, a CSV already in the canonical
+    ``Test Time / s, Voltage / V, Current / A`` layout is accepted directly.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file", str(path))
+    try:
+        from nasurf.io import read  # type: ignore[attr-defined]
+    except ImportError:
+        read = None
+    if read is not None:
+        return read(path, active_mass_g=active_mass_g, area_cm2=area_cm2)
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:  # pandas raises many parser exception types
+        raise FileFormatError(f"cannot read as CSV ({exc.__class__.__name__})",
+                              file=str(path)) from None
+    missing = [c for c in (TIME, VOLTAGE, CURRENT) if c not in df.columns]
+    if missing:
+        raise FileFormatError(f"no canonical columns {missing}; this build reads only "
+                              "canonical CSV tables", file=str(path))
+    return EchemData(df, Metadata(source=str(path), file_format="csv", technique="GCPL",
+                                  active_mass_g=active_mass_g, electrode_area_cm2=area_cm2))
+
+
+def _mass_g(mass_mg: float | None) -> float | None:
+    if mass_mg is None:
+        return None
+    if not mass_mg > 0:
+        raise ValidationError(f"--mass-mg must be > 0, got {mass_mg}", field="--mass-mg")
+    return mass_mg / 1e3
+
+
+def _fmt(x: Any, pattern: str = "{:.2f}", scale: float = 1.0) -> str:
+    try:
+        if x is None or x != x:
+            return "-"
+        return pattern.format(float(x) * scale)
+    except (TypeError, ValueError):
+        return "-"
+
+
+def print_cycling_tables(result, console: Console, *, max_rows: int = 40) -> None:
+    """Human output: one rich table of cycles and a few summary lines."""
+    spec = result.capacity_unit == "mAh/g"
+    unit = "mAh/g" if spec else "mAh"
+    sod = "sodiation_mAh_g" if spec else "sodiation_mAh"
+    des = "desodiation_mAh_g" if spec else "desodiation_mAh"
+    table = Table(title=f"Galvanostatic cycles: {result.source}", title_justify="left")
+    for col in ("cycle", f"sodiation ({unit})", f"desodiation ({unit})", "CE (%)",
+                "retention (%)", "V̄ desod (V)", "hysteresis (V)"):
+        table.add_column(col, justify="right")
+    c = result.cycles
+    rows = c if len(c) <= max_rows else c.iloc[list(range(max_rows // 2))
+                                                + list(range(len(c) - max_rows // 2, len(c)))]
+    prev = None
+    for idx, r in rows.iterrows():
+        if prev is not None and idx != prev + 1:
+            table.add_row("…", "", "", "", "", "", "")
+        prev = idx
+        table.add_row(str(int(r["cycle"])), _fmt(r[sod], "{:.4g}"), _fmt(r[des], "{:.4g}"),
+                      _fmt(r["coulombic_efficiency"], "{:.2f}", 100),
+                      _fmt(r.get("retention"), "{:.2f}", 100),
+                      _fmt(r["desodiation_average_voltage_V"], "{:.3f}"),
+                      _fmt(r["hysteresis_V"], "{:.3f}"))
+    console.print(table)
+    ret = result.retention
+    console.print(f"ICE: {_fmt(result.initial_coulombic_efficiency, '{:.2f}', 100)} %   "
+                  f"mean CE (2..N): {_fmt(result.mean_ce, '{:.2f}', 100)} %   "
+                  f"cumulative irreversible: {_fmt(result.cumulative_irreversible, '{:.4g}')} "
+                  f"{unit}")
+    console.print(f"retention: {_fmt(ret.final, '{:.2f}', 100)} % at cycle {ret.final_cycle} "
+                  f"vs {ret.convention} (reference cycle {ret.reference_cycle})")
+    steps = result.rate_steps
+    if len(steps) >= 2:
+        st = Table(title="Rate steps", title_justify="left")
+        cur_col = "current_mA_g" if "current_mA_g" in steps else "current_A"
+        for col in ("step", "cycles", cur_col.replace("_", " "), "C-rate",
+                    f"mean ({unit})", f"last ({unit})", "recovery"):
+            st.add_column(col, justify="right")
+        for _, s in steps.iterrows():
+            st.add_row(str(s["step"]), f"{s['first_cycle']}-{s['last_cycle']}",
+                       _fmt(s[cur_col], "{:.4g}"), _fmt(s.get("c_rate"), "{:.3g}"),
+                       _fmt(s["mean_capacity"], "{:.4g}"), _fmt(s["last_capacity"], "{:.4g}"),
+                       "yes" if s["is_recovery"] else "")
+        console.print(st)
+        if result.rate.recovery_ratio is not None:
+            console.print(f"recovery ratio: {100 * result.rate.recovery_ratio:.2f} %")
+
+
+def write_outputs(data: EchemData, result, out: Path) -> list[Path]:
+    """CSV tables, summary.json, dQ/dV table and figures into ``out``."""
+    from nasurf.analysis import plots_cycling as pc
+    from nasurf.analysis.dqdv import dqdv
+    from nasurf.analysis.galvanostatic import voltage_profiles
+
+    written = result.to_csv(out)
+    mass = result.active_mass_g
+    prof = voltage_profiles(data, active_mass_g=mass,
+                            cycles=pc._default_cycles(sorted(result.cycles["cycle"])))
+    figs = {"voltage_profiles": pc.voltage_profile_figure(prof),
+            "capacity_ce": pc.capacity_ce_figure(result)}
+    if len(result.rate_steps) >= 2:
+        figs["rate_capability"] = pc.rate_capability_figure(result)
+    try:
+        dq = dqdv(data, active_mass_g=mass,
+                  cycles=pc._default_cycles(sorted(result.cycles["cycle"])))
+    except ValidationError as exc:
+        stderr.print(f"[yellow]dQ/dV skipped:[/] {exc}")
+    else:
+        path = out / "dqdv.csv"
+        dq.table.to_csv(path, index=False)
+        written.append(path)
+        if len(dq.table):
+            figs["dqdv"] = pc.dqdv_figure(dq)
+    written += pc.save_figures(figs, out)
+    return written
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``cycling`` command to the ``analyze`` group."""
+
+    @app.command("cycling")
+    @handle_errors
+    def cycling(
+        file: Annotated[Path, typer.Argument(
+            help="Cycler file (any format nasurf.io reads).", show_default=False)],
+        mass_mg: Annotated[float | None, typer.Option(
+            "--mass-mg", help="Active-material mass in mg (default: from the file; "
+            "without it capacities are in mAh).")] = None,
+        area_cm2: Annotated[float | None, typer.Option(
+            "--area-cm2", help="Electrode area in cm² (areal capacity, loading).")] = None,
+        reference: Annotated[str, typer.Option(
+            "--reference", help="Retention reference: first, second, max, "
+            "after_formation[(k)], first_at_current.")] = "after_formation",
+        formation_cycles: Annotated[int | None, typer.Option(
+            "--formation-cycles", help="k in after_formation(k) (default 1).")] = None,
+        cycle_mode: Annotated[str, typer.Option(
+            "--cycle-mode", help="sodiation_desodiation (a sodiation and the desodiation "
+            "after it) or instrument (the file's cycle counter).")] = "sodiation_desodiation",
+        basis_mAh_g: Annotated[float | None, typer.Option(
+            "--basis-mAh-g", help="Capacity basis for C-rates (mAh/g); no C-rate is given "
+            "without it.")] = None,
+        exclude_cv: Annotated[bool, typer.Option(
+            "--exclude-cv", help="Exclude constant-voltage steps from capacities.")] = False,
+        out: Annotated[Path | None, typer.Option(
+            "--out", help="Folder for CSV tables, summary.json and figures.")] = None,
+        json_out: bool = JSON_OPTION,
+    ) -> None:
+        """Capacities, ICE, CE, retention, energy, hysteresis and rate steps of a file."""
+        from nasurf.analysis.galvanostatic import cycling_summary
+
+        mass = _mass_g(mass_mg)
+        data = read_for_cycling(file, active_mass_g=mass, area_cm2=area_cm2)
+        if not data.is_time_series:
+            raise ValidationError(
+                f"not a time series (technique {data.metadata.technique or 'unknown'}); "
+                "galvanostatic analysis needs time, voltage and current", file=str(file))
+        result = cycling_summary(
+            data, active_mass_g=mass, area_cm2=area_cm2, reference=reference,
+            formation_cycles=formation_cycles, cycle_mode=cycle_mode,  # type: ignore[arg-type]
+            basis_mAh_g=basis_mAh_g, include_cv_steps=not exclude_cv)
+        written = write_outputs(data, result, out) if out is not None else []
+        for w in (*data.metadata.warnings, *result.warnings):
+            stderr.print(f"[yellow]warning:[/] {w}", highlight=False)
+        if json_out:
+            doc = result.to_dict()
+            doc = {"file": str(file), "format": data.metadata.file_format,
+                   "technique": data.metadata.technique, **doc,
+                   "written": [str(p) for p in written]}
+            emit_json(doc)
+            return
+        print_cycling_tables(result, Console())
+        if written:
+            stderr.print(f"wrote {len(written)} files to {out}")

@@ -1,0 +1,1075 @@
+"""Galvanostatic cycling metrics of an anode half cell (methods.md §0 and §7).
+
+Owns: half-cycle segmentation from the sign of the current, capacities by integrating
+|I| dt (never the maximum of an instrument capacity column, which resets at every step
+on many cyclers and so under-reports CC-CV half cycles), ICE, CE, cumulative irreversible
+capacity, retention with an explicit reference convention, energy, average voltage and
+hysteresis, rate-capability steps with recovery, and the slope/plateau capacity split.
+
+Conventions (stored in every result):
+
+- anodic current (desodiation of the anode) is positive, cathodic (sodiation) negative;
+- a cycle is a sodiation followed by the desodiation after it (``cycle_mode=
+  "sodiation_desodiation"``), or the instrument's own cycle counter (``"instrument"``);
+- capacities are positive magnitudes, in mAh g⁻¹ of active material when the mass is known,
+  otherwise in mAh (with a warning);
+- integration rule: trapezoid inside each block of rows with the same current sign, and
+  the interval that leads into a block is credited with the block's first current
+  (cyclers log a value at the end of the interval it describes);
+- efficiencies and retentions are fractions (0.98 = 98 %).
+
+All row-level work is vectorised (``np.add.reduceat`` over run boundaries); Python loops
+run only over half cycles or cycles, never over rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import warnings as _warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from nasurf.errors import ValidationError
+from nasurf.io.table import (
+    CHARGE_CAPACITY,
+    CURRENT,
+    CYCLE,
+    DISCHARGE_CAPACITY,
+    NET_CAPACITY,
+    STEP_COUNT,
+    STEP_INDEX,
+    TIME,
+    VOLTAGE,
+    EchemData,
+)
+
+SODIATION = "sodiation"
+DESODIATION = "desodiation"
+SECONDS_PER_HOUR = 3600.0
+# Rows are processed in blocks of this size where a temporary would otherwise be as
+# large as a whole column: keeps peak memory near the table itself on 10 M-row files.
+_CHUNK = 1 << 20
+
+CycleMode = Literal["sodiation_desodiation", "instrument"]
+REFERENCE_CONVENTIONS = ("first", "second", "max", "after_formation", "first_at_current")
+
+
+# --------------------------------------------------------------------------- inputs
+def _source_name(data: EchemData | pd.DataFrame) -> str:
+    if isinstance(data, EchemData) and data.metadata.source:
+        return str(data.metadata.source)
+    return "<table>"
+
+
+def _frame(data: EchemData | pd.DataFrame) -> pd.DataFrame:
+    if isinstance(data, EchemData):
+        return data.data
+    if isinstance(data, pd.DataFrame):
+        return data
+    raise ValidationError(
+        f"expected an EchemData or a pandas DataFrame, got {type(data).__name__}"
+    )
+
+
+def _column(df: pd.DataFrame, name: str, source: str) -> np.ndarray:
+    if name not in df.columns:
+        raise ValidationError(
+            f"missing column '{name}'; galvanostatic analysis needs "
+            f"'{TIME}', '{VOLTAGE}' and '{CURRENT}' (have: {', '.join(map(str, df.columns))})",
+            file=source, field=name,
+        )
+    try:
+        arr = df[name].to_numpy(dtype=np.float64, copy=False)
+    except (TypeError, ValueError):
+        raise ValidationError("column is not numeric", file=source, field=name) from None
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValidationError(
+            f"non-finite value ({arr[row]!r}) at data row {row}; expected a finite number",
+            file=source, field=name,
+        )
+    return arr
+
+
+def _time_series(data: EchemData | pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    df = _frame(data)
+    source = _source_name(data)
+    if len(df) < 2:
+        raise ValidationError(
+            f"{len(df)} data row(s); galvanostatic analysis needs at least 2", file=source
+        )
+    t = _column(df, TIME, source)
+    v = _column(df, VOLTAGE, source)
+    i = _column(df, CURRENT, source)
+    back = np.flatnonzero(t[1:] < t[:-1])
+    if back.size:
+        row = int(back[0]) + 1
+        raise ValidationError(
+            f"time goes backwards at data row {row} ({t[row - 1]} s -> {t[row]} s); "
+            "expected non-decreasing test time (concatenate files in time order)",
+            file=source, field=TIME,
+        )
+    return t, v, i
+
+
+def _positive_or_none(value: float | None, name: str, source: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"expected a number, got {value!r}",
+                              file=source, field=name) from None
+    if not math.isfinite(x) or x <= 0:
+        raise ValidationError(f"expected a positive finite number, got {value!r}",
+                              file=source, field=name)
+    return x
+
+
+# --------------------------------------------------------------------------- integration
+def _interval_sums(t: np.ndarray, y: np.ndarray, starts: np.ndarray, stops: np.ndarray,
+                   weight: np.ndarray | None = None) -> np.ndarray:
+    """∫ y dt over each row block [starts[r], stops[r]) with the documented rule.
+
+    Interval k (rows k -> k+1) belongs to row k+1. Inside a block it is a trapezoid;
+    the interval leading into a block (k+1 = block start) is y[k+1]·dt (right end point),
+    because the previous row belongs to another block (rest or opposite current).
+    ``weight`` (length n-1, 0/1) optionally masks intervals (e.g. only below a voltage).
+    """
+    n = len(t)
+    q = np.empty(n - 1)
+    np.add(y[:-1], y[1:], out=q)
+    q *= 0.5
+    inner = starts[starts > 0]
+    q[inner - 1] = y[inner]
+    for a in range(0, n - 1, _CHUNK):
+        b = min(a + _CHUNK, n - 1)
+        q[a:b] *= t[a + 1:b + 1] - t[a:b]
+    if weight is not None:
+        q *= weight
+    first = np.maximum(starts - 1, 0)
+    count = stops - 1 - first          # number of intervals credited to the block
+    out = np.add.reduceat(q, np.minimum(first, n - 2)) if len(starts) else np.zeros(0)
+    out[count <= 0] = 0.0
+    return out
+
+
+def _counter_increments(col: np.ndarray) -> np.ndarray:
+    """Per-row increase of an instrument capacity counter that may reset to 0 at steps."""
+    inc = np.empty_like(col)
+    inc[0] = 0.0
+    np.subtract(col[1:], col[:-1], out=inc[1:])
+    reset = inc < 0
+    inc[reset] = col[reset]
+    return inc
+
+
+# --------------------------------------------------------------------------- segmentation
+@dataclass(frozen=True)
+class Segmentation:
+    """Half cycles found from the sign of the current.
+
+    ``run_*`` arrays describe maximal blocks of consecutive rows with the same current
+    sign (+1 desodiation, -1 sodiation, 0 rest or below threshold); a half cycle is a
+    maximal sequence of active runs of one sign, rests in between ignored.
+    """
+
+    run_start: np.ndarray
+    run_stop: np.ndarray
+    run_sign: np.ndarray
+    run_half_cycle: np.ndarray          # 1-based; 0 for rests and discarded blips
+    half_cycle_sign: np.ndarray         # sign of half cycle h at index h-1
+    half_cycle_first_row: np.ndarray
+    half_cycle_last_row: np.ndarray
+    threshold_A: float
+    blip_runs: int
+    blip_rows: int
+
+
+def _auto_threshold(i: np.ndarray) -> float:
+    # 0.1 % of the typical working current: cycler zero offsets and rest noise lie
+    # below it, CV tails down to C/1000 of the step current stay above it.
+    sample = np.abs(i[:: max(1, len(i) // 100_000)])
+    hi = float(np.percentile(sample, 99)) if sample.size else 0.0
+    return max(1e-3 * hi, 1e-12)
+
+
+def segment_half_cycles(data: EchemData | pd.DataFrame, *, rest_threshold_A: float | None = None,
+                        min_duration_s: float = 5.0) -> Segmentation:
+    """Split a time series into half cycles by the sign of the current.
+
+    Rows with |I| <= ``rest_threshold_A`` (default: 0.1 % of the 99th-percentile |I|) are
+    rests and excluded. A run of opposite sign shorter than ``min_duration_s`` between two
+    runs of the same sign is noise (an overshoot, a relay blip): it is discarded so it
+    does not split a half cycle, and counted in the warnings of the summary.
+    """
+    t, _, i = _time_series(data)
+    return _segment(t, i, rest_threshold_A, min_duration_s)
+
+
+def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
+             min_duration_s: float) -> Segmentation:
+    thr = _auto_threshold(i) if rest_threshold_A is None else float(rest_threshold_A)
+    if not math.isfinite(thr) or thr < 0:
+        raise ValidationError(f"rest threshold must be >= 0 A, got {rest_threshold_A!r}",
+                              field="rest_threshold_A")
+    n = len(i)
+    sign = np.zeros(n, np.int8)
+    sign[i > thr] = 1
+    sign[i < -thr] = -1
+    change = np.flatnonzero(sign[1:] != sign[:-1]) + 1
+    run_start = np.concatenate(([0], change)).astype(np.int64)
+    run_stop = np.concatenate((change, [n])).astype(np.int64)
+    run_sign = sign[run_start].astype(np.int8)
+
+    # duration of a run includes the interval that leads into it
+    t_before = t[np.maximum(run_start - 1, 0)]
+    duration = t[run_stop - 1] - t_before
+    active = np.flatnonzero(run_sign != 0)
+    blip_runs = blip_rows = 0
+    if active.size >= 3:
+        s = run_sign[active]
+        is_blip = np.zeros(active.size, bool)
+        is_blip[1:-1] = (s[1:-1] != s[:-2]) & (s[1:-1] != s[2:]) & (
+            duration[active[1:-1]] < min_duration_s)
+        if is_blip.any():
+            run_sign = run_sign.copy()
+            blips = active[is_blip]
+            run_sign[blips] = 0
+            blip_runs = int(blips.size)
+            blip_rows = int((run_stop[blips] - run_start[blips]).sum())
+            active = active[~is_blip]
+    run_hc = np.zeros(len(run_start), np.int64)
+    if active.size:
+        s = run_sign[active]
+        new = np.ones(active.size, bool)
+        new[1:] = s[1:] != s[:-1]
+        hc_of_active = np.cumsum(new)
+        run_hc[active] = hc_of_active
+        firsts = active[new]
+        lasts = active[np.concatenate((np.flatnonzero(new)[1:] - 1, [active.size - 1]))]
+        hc_sign = run_sign[firsts]
+        hc_first = run_start[firsts]
+        hc_last = run_stop[lasts] - 1
+    else:
+        hc_sign = np.zeros(0, np.int8)
+        hc_first = hc_last = np.zeros(0, np.int64)
+    return Segmentation(run_start, run_stop, run_sign, run_hc, hc_sign, hc_first, hc_last,
+                        thr, blip_runs, blip_rows)
+
+
+def _sampled_median_abs(i: np.ndarray, sign_rows: np.ndarray | None, seg: Segmentation,
+                        k: int = 255) -> np.ndarray:
+    """Median |I| of each half cycle's active rows (exact up to ``k`` rows, else over ``k``
+    evenly spaced rows: the same current to within the cycler's noise, at O(k) cost)."""
+    first, last = seg.half_cycle_first_row, seg.half_cycle_last_row
+    if first.size == 0:
+        return np.zeros(0)
+    length = last - first + 1
+    j = np.arange(k)
+    step = np.where(length > k, (length - 1) / (k - 1), 1.0)
+    idx = first[:, None] + np.floor(j[None, :] * step[:, None]).astype(np.int64)
+    valid = j[None, :] < length[:, None]
+    idx = np.where(valid, idx, first[:, None])
+    vals = i[idx]
+    same = np.sign(vals) == seg.half_cycle_sign[:, None]
+    same &= np.abs(vals) > seg.threshold_A
+    vals = np.where(valid & same, np.abs(vals), np.nan)
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN rows give NaN
+        return np.nanmedian(vals, axis=1)
+
+
+# --------------------------------------------------------------------------- CV steps
+def _cv_row_mask(df: pd.DataFrame, v: np.ndarray, i: np.ndarray, thr: float,
+                 voltage_tol_V: float = 0.005, current_ratio: float = 1.5) -> np.ndarray | None:
+    """Rows inside constant-voltage steps (needs a step counter), else None.
+
+    A step is CV when its voltage stays within ``voltage_tol_V`` while |I| changes by more
+    than ``current_ratio`` (the current decays, as in the CV hold after a CC step).
+    """
+    present = [c for c in (STEP_COUNT, STEP_INDEX) if c in df.columns]
+    if not present:
+        return None
+    col = present[0]
+    steps = df[col].to_numpy()
+    n = len(steps)
+    change = np.flatnonzero(steps[1:] != steps[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    lengths = np.diff(np.concatenate((starts, [n])))
+    vrange = np.fmax.reduceat(v, starts) - np.fmin.reduceat(v, starts)
+    absi = np.abs(i)
+    imax = np.fmax.reduceat(absi, starts)
+    imin = np.fmin.reduceat(absi, starts)
+    is_cv = (lengths >= 3) & (vrange <= voltage_tol_V) & (imax > thr) & (
+        imax >= current_ratio * np.maximum(imin, thr))
+    if not is_cv.any():
+        return None
+    return np.repeat(is_cv, lengths)
+
+
+# --------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class Retention:
+    """Capacity retention R_n = Q_desod,n / Q_ref and how Q_ref was chosen."""
+
+    convention: str                  # e.g. "after_formation(1)", "second", "first_at_current"
+    reference_cycle: int | None      # None for first_at_current (one reference per step)
+    reference_capacity: float | None
+    final_cycle: int | None
+    final: float | None              # retention of the last complete cycle (fraction)
+    unit: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"convention": self.convention, "reference_cycle": self.reference_cycle,
+                "reference_capacity": self.reference_capacity, "final_cycle": self.final_cycle,
+                "final": self.final, "capacity_unit": self.unit, "unit": "1 (fraction)"}
+
+
+@dataclass(frozen=True)
+class RateCapability:
+    """Rate-capability steps detected from the per-cycle currents (methods.md §7)."""
+
+    steps: pd.DataFrame
+    recovery_ratio: float | None
+    recovery_step: int | None
+    basis_mAh_g: float | None
+    excluded_first_cycle: bool
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "recovery_ratio": self.recovery_ratio,
+                "recovery_step": self.recovery_step, "c_rate_basis_mAh_g": self.basis_mAh_g,
+                "excluded_first_cycle_of_each_step": self.excluded_first_cycle,
+                "warnings": list(self.warnings)}
+
+
+@dataclass(frozen=True)
+class CyclingResult:
+    """Per-half-cycle and per-cycle galvanostatic metrics with their conventions."""
+
+    half_cycles: pd.DataFrame
+    cycles: pd.DataFrame
+    initial_coulombic_efficiency: float | None
+    mean_ce: float | None
+    cumulative_irreversible: float | None
+    retention: Retention
+    rate: RateCapability
+    capacity_unit: str                 # "mAh/g" with a mass, else "mAh"
+    active_mass_g: float | None
+    area_cm2: float | None
+    units: dict[str, str]
+    conventions: dict[str, Any]
+    warnings: tuple[str, ...]
+    source: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate_steps(self) -> pd.DataFrame:
+        return self.rate.steps
+
+    @property
+    def cumulative_irreversible_mAh_g(self) -> float | None:
+        return self.cumulative_irreversible if self.capacity_unit == "mAh/g" else None
+
+    def to_dict(self) -> dict[str, Any]:
+        cycles = self.cycles.copy()
+        if self.active_mass_g is None:
+            # the JSON contract always carries the specific keys; null + warning, not NaN
+            for col in ("sodiation_mAh_g", "desodiation_mAh_g"):
+                cycles[col] = None
+        return {
+            "source": self.source,
+            "initial_coulombic_efficiency": self.initial_coulombic_efficiency,
+            "mean_coulombic_efficiency": self.mean_ce,
+            "cumulative_irreversible_capacity": self.cumulative_irreversible,
+            "capacity_unit": self.capacity_unit,
+            "active_mass_g": self.active_mass_g,
+            "area_cm2": self.area_cm2,
+            "retention": self.retention.to_dict(),
+            "cycles": cycles,
+            "half_cycles": self.half_cycles,
+            "rate_steps": self.rate.steps if len(self.rate.steps) >= 2 else [],
+            "rate_capability": self.rate.to_dict() if len(self.rate.steps) >= 2 else None,
+            "units": self.units,
+            "conventions": self.conventions,
+            "warnings": list(self.warnings),
+        }
+
+    def to_csv(self, directory: str | os.PathLike[str]) -> list[Path]:
+        """Write cycles.csv, half_cycles.csv, rate_steps.csv and summary.json.
+
+        Each file is written to a temporary name and renamed, so a failure never leaves
+        a half-written file behind.
+        """
+        from nasurf.clikit import to_jsonable
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "cycles.csv": self.cycles.to_csv(index=False),
+            "half_cycles.csv": self.half_cycles.to_csv(index=False),
+            "rate_steps.csv": self.rate.steps.to_csv(index=False),
+            "summary.json": json.dumps(to_jsonable({k: v for k, v in self.to_dict().items()
+                                                    if k not in ("cycles", "half_cycles")}),
+                                       indent=2, allow_nan=False),
+        }
+        written = []
+        for name, text in payload.items():
+            written.append(_atomic_write(out / name, text))
+        return written
+
+
+def _atomic_write(path: Path, text: str) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------- reference
+def parse_reference(reference: str, formation_cycles: int | None = None) -> tuple[str, int]:
+    """``"after_formation"`` / ``"after_formation(3)"`` / ``"first"`` ... -> (name, k)."""
+    text = str(reference).strip().lower().replace("-", "_")
+    m = re.fullmatch(r"after_formation\s*(?:\(\s*(\d+)\s*\))?", text)
+    if m:
+        k = int(m.group(1)) if m.group(1) else (1 if formation_cycles is None else formation_cycles)
+        if formation_cycles is not None and m.group(1) and int(m.group(1)) != formation_cycles:
+            raise ValidationError(
+                f"reference '{reference}' and formation_cycles={formation_cycles} disagree",
+                field="reference")
+        if k < 0:
+            raise ValidationError("formation cycles must be >= 0", field="formation_cycles")
+        return "after_formation", k
+    if text in ("first", "second", "max", "first_at_current"):
+        return text, 0
+    raise ValidationError(
+        f"unknown retention reference '{reference}'; expected one of first, second, max, "
+        "after_formation, after_formation(k), first_at_current", field="reference")
+
+
+# --------------------------------------------------------------------------- summary
+def cycling_summary(
+    data: EchemData | pd.DataFrame,
+    *,
+    active_mass_g: float | None = None,
+    area_cm2: float | None = None,
+    reference: str = "after_formation",
+    formation_cycles: int | None = None,
+    rest_threshold_A: float | None = None,
+    min_duration_s: float = 5.0,
+    include_cv_steps: bool = True,
+    cycle_mode: CycleMode = "sodiation_desodiation",
+    basis_mAh_g: float | None = None,
+    exclude_first_cycle_of_step: bool = False,
+    current_rel_tol: float = 0.02,
+    current_abs_tol_A: float = 1e-6,
+) -> CyclingResult:
+    """Galvanostatic summary of one measurement (methods.md §7).
+
+    ``active_mass_g`` and ``area_cm2`` default to the file's metadata. ``reference`` is the
+    retention convention (first, second, max, after_formation[(k)], first_at_current);
+    ``formation_cycles`` is k of after_formation (default 1). CV steps (detected from the
+    step counter) are included unless ``include_cv_steps=False``; their share is always
+    reported in ``cv_capacity`` columns. ``basis_mAh_g`` enables C-rates in rate steps.
+    """
+    source = _source_name(data)
+    df = _frame(data)
+    meta = data.metadata if isinstance(data, EchemData) else None
+    mass = _positive_or_none(active_mass_g if active_mass_g is not None
+                             else (meta.active_mass_g if meta else None), "active_mass_g", source)
+    area = _positive_or_none(area_cm2 if area_cm2 is not None
+                             else (meta.electrode_area_cm2 if meta else None), "area_cm2", source)
+    basis = _positive_or_none(basis_mAh_g, "basis_mAh_g", source)
+    ref_name, k_form = parse_reference(reference, formation_cycles)
+    if cycle_mode not in ("sodiation_desodiation", "instrument"):
+        raise ValidationError(f"unknown cycle mode '{cycle_mode}'; expected "
+                              "sodiation_desodiation or instrument", field="cycle_mode")
+    warnings: list[str] = []
+
+    t, v, i = _time_series(data)
+    seg = _segment(t, i, rest_threshold_A, min_duration_s)
+    n_hc = len(seg.half_cycle_sign)
+    if n_hc == 0:
+        raise ValidationError(
+            f"no current above the rest threshold ({seg.threshold_A:.3g} A): nothing to "
+            "integrate; is this a rest/OCV file?", file=source, field=CURRENT)
+    if seg.blip_runs:
+        warnings.append(f"{seg.blip_runs} short current reversal(s) (< {min_duration_s:g} s, "
+                        f"{seg.blip_rows} rows) ignored as noise")
+
+    starts, stops = seg.run_start, seg.run_stop
+    act = seg.run_half_cycle > 0
+    hc_idx = seg.run_half_cycle[act] - 1
+
+    def per_hc(run_values: np.ndarray) -> np.ndarray:
+        return np.bincount(hc_idx, weights=run_values[act], minlength=n_hc)
+
+    absi = np.abs(i)
+    cap_As = per_hc(_interval_sums(t, absi, starts, stops))
+    median_i = _sampled_median_abs(i, None, seg)
+
+    cv_mask = _cv_row_mask(df, v, i, seg.threshold_A)
+    cv_As = np.zeros(n_hc)
+    if cv_mask is not None:
+        cv_As = per_hc(_interval_sums(t, absi, starts, stops, weight=cv_mask[1:]))
+
+    inst_Ah = _instrument_capacity(df, starts, stops, per_hc)
+
+    # energy: reuse the |I| buffer for V·|I| (memory on long files)
+    p = absi
+    p *= v
+    en_Ws = per_hc(_interval_sums(t, p, starts, stops))
+    cv_Ws = np.zeros(n_hc)
+    if cv_mask is not None:
+        cv_Ws = per_hc(_interval_sums(t, p, starts, stops, weight=cv_mask[1:]))
+        if not include_cv_steps:
+            cap_As = cap_As - cv_As
+            en_Ws = en_Ws - cv_Ws
+    del p, absi
+
+    first, last = seg.half_cycle_first_row, seg.half_cycle_last_row
+    process = np.where(seg.half_cycle_sign < 0, SODIATION, DESODIATION)
+    cap_mAh = cap_As / SECONDS_PER_HOUR * 1e3
+    en_mWh = en_Ws / SECONDS_PER_HOUR * 1e3
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg_v = np.where(cap_As > 0, en_Ws / cap_As, np.nan)
+    v_start, v_end = v[first], v[last]
+
+    cycle = _assign_cycles(df, seg, first, cycle_mode, source, warnings)
+    hc = pd.DataFrame({
+        "half_cycle": np.arange(1, n_hc + 1),
+        "cycle": cycle,
+        "process": process,
+        "first_row": first,
+        "last_row": last,
+        "start_time_s": t[first],
+        "end_time_s": t[last],
+        "duration_s": t[last] - t[np.maximum(first - 1, 0)],
+        "capacity_mAh": cap_mAh,
+        "cv_capacity_mAh": cv_As / SECONDS_PER_HOUR * 1e3,
+        "energy_mWh": en_mWh,
+        "average_voltage_V": avg_v,
+        "start_voltage_V": v_start,
+        "end_voltage_V": v_end,
+        "median_current_A": median_i,
+    })
+    if inst_Ah is not None:
+        hc["instrument_capacity_mAh"] = inst_Ah * 1e3
+        _check_instrument(hc, warnings)
+    if mass is not None:
+        hc["capacity_mAh_g"] = cap_mAh / mass
+        hc["cv_capacity_mAh_g"] = hc["cv_capacity_mAh"] / mass
+        hc["energy_mWh_g"] = en_mWh / mass
+        hc["median_current_mA_g"] = median_i * 1e3 / mass
+    if area is not None:
+        hc["capacity_mAh_cm2"] = cap_mAh / area
+        hc["median_current_mA_cm2"] = median_i * 1e3 / area
+
+    spec = mass is not None
+    unit = "mAh/g" if spec else "mAh"
+    if not spec:
+        warnings.append("no active mass given (or in the file): capacities are in mAh, not "
+                        "mAh/g; pass active_mass_g (CLI: --mass-mg)")
+    cycles = _cycle_table(hc, mass, area)
+    if (cycles["cycle"] == 0).any():
+        warnings.append("the file starts with a desodiation: it is reported as cycle 0 and "
+                        "excluded from ICE, CE and retention")
+    if cv_mask is not None:
+        share = float(hc["cv_capacity_mAh"].sum() / max(hc["capacity_mAh"].sum(), 1e-300))
+        what = "included" if include_cv_steps else "excluded"
+        warnings.append(f"constant-voltage steps detected ({share:.1%} of the charge); "
+                        f"{what} in capacities (see cv_capacity columns)")
+
+    sod_col = "sodiation_mAh_g" if spec else "sodiation_mAh"
+    des_col = "desodiation_mAh_g" if spec else "desodiation_mAh"
+
+    complete = cycles[(cycles["cycle"] >= 1) & cycles[sod_col].notna()
+                      & cycles[des_col].notna()]
+    ice = None
+    first_complete = complete[complete["cycle"] == 1]
+    if len(first_complete):
+        ice = float(first_complete["coulombic_efficiency"].iloc[0])
+    else:
+        warnings.append("no complete first cycle (sodiation then desodiation): ICE undefined")
+    later = complete[complete["cycle"] >= 2]["coulombic_efficiency"]
+    mean_ce = float(later.mean()) if len(later) else None
+    irr = float((complete[sod_col] - complete[des_col]).sum()) if len(complete) else None
+    cum = (complete[sod_col] - complete[des_col]).cumsum()
+    cycles["cumulative_irreversible_" + unit.replace("/", "_")] = cum.reindex(cycles.index)
+
+    rate = rate_capability(cycles, basis_mAh_g=basis,
+                           exclude_first_cycle=exclude_first_cycle_of_step,
+                           rel_tol=current_rel_tol, abs_tol_A=current_abs_tol_A,
+                           active_mass_g=mass)
+    retention, ret_col = _retention(cycles, complete, des_col, ref_name, k_form, rate,
+                                    current_rel_tol, current_abs_tol_A, unit, warnings)
+    cycles["retention"] = ret_col
+
+    units = {
+        "capacity": unit, "capacity_mAh": "mAh", "capacity_mAh_g": "mAh/g",
+        "capacity_mAh_cm2": "mAh/cm2", "energy_mWh": "mWh", "energy_mWh_g": "mWh/g",
+        "voltage": "V", "current_A": "A", "current_mA_g": "mA/g", "current_mA_cm2": "mA/cm2",
+        "loading_mg_cm2": "mg/cm2", "time": "s", "coulombic_efficiency": "1 (fraction)",
+        "retention": "1 (fraction)", "hysteresis_V": "V",
+    }
+    conventions = {
+        "current_sign": "anodic (desodiation) positive, cathodic (sodiation) negative",
+        "cycle_mode": cycle_mode,
+        "cycle_definition": ("sodiation followed by the next desodiation"
+                             if cycle_mode == "sodiation_desodiation"
+                             else "instrument cycle counter"),
+        "capacity": "integral of |I| dt per half cycle (trapezoid; rests excluded)",
+        "ice": "Q_desod,1 / Q_sod,1",
+        "ce": "Q_desod,n / Q_sod,n; mean over cycles 2..N",
+        "retention_reference": retention.convention,
+        "cv_steps": "included" if include_cv_steps else "excluded",
+        "rest_threshold_A": seg.threshold_A,
+        "min_reversal_duration_s": min_duration_s,
+        "hysteresis": "mean desodiation voltage - mean sodiation voltage",
+    }
+    extra: dict[str, Any] = {}
+    if mass is not None and area is not None:
+        extra["loading_mg_cm2"] = mass * 1e3 / area
+        conventions["loading_mg_cm2"] = mass * 1e3 / area
+    return CyclingResult(
+        half_cycles=hc, cycles=cycles, initial_coulombic_efficiency=ice, mean_ce=mean_ce,
+        cumulative_irreversible=irr, retention=retention, rate=rate, capacity_unit=unit,
+        active_mass_g=mass, area_cm2=area, units=units, conventions=conventions,
+        warnings=tuple(warnings) + rate.warnings, source=source, extra=extra,
+    )
+
+
+def _instrument_capacity(df: pd.DataFrame, starts: np.ndarray, stops: np.ndarray,
+                         per_hc) -> np.ndarray | None:
+    """Per-half-cycle charge from the instrument's capacity counters (Ah), resets handled."""
+    cols = [c for c in (CHARGE_CAPACITY, DISCHARGE_CAPACITY) if c in df.columns]
+    if cols:
+        inc = None
+        for c in cols:
+            arr = df[c].to_numpy(dtype=np.float64, copy=False)
+            if not np.isfinite(arr).all():
+                return None
+            part = _counter_increments(np.abs(arr))
+            inc = part if inc is None else inc + part
+    elif NET_CAPACITY in df.columns:
+        arr = df[NET_CAPACITY].to_numpy(dtype=np.float64, copy=False)
+        if not np.isfinite(arr).all():
+            return None
+        inc = np.zeros_like(arr)
+        inc[1:] = np.abs(np.diff(arr))
+    else:
+        return None
+    # increment at row k is the change over the interval (k-1, k]: same ownership rule
+    # as the integral (the entry interval belongs to the block the row starts)
+    sums = np.add.reduceat(inc, starts)
+    return per_hc(sums)
+
+
+def _check_instrument(hc: pd.DataFrame, warnings: list[str]) -> None:
+    ours, inst = hc["capacity_mAh"].to_numpy(), hc["instrument_capacity_mAh"].to_numpy()
+    big = (np.abs(ours - inst) > 0.02 * np.maximum(np.abs(inst), 1e-300)) & (inst > 0)
+    if big.any():
+        k = int(np.flatnonzero(big)[0])
+        warnings.append(
+            f"integral of |I| dt differs from the instrument's capacity column by "
+            f"{(ours[k] / inst[k] - 1):+.1%} in half cycle {k + 1} ({int(big.sum())} half "
+            "cycle(s) beyond 2 %): the logged current may be rounded or the capacity counter "
+            "coarse; compare the instrument_capacity_mAh column")
+
+
+def _assign_cycles(df: pd.DataFrame, seg: Segmentation, first: np.ndarray, mode: str,
+                   source: str, warnings: list[str]) -> np.ndarray:
+    if mode == "sodiation_desodiation":
+        return np.cumsum(seg.half_cycle_sign < 0).astype(np.int64)
+    if CYCLE not in df.columns:
+        raise ValidationError(f"cycle_mode 'instrument' needs the column '{CYCLE}'",
+                              file=source, field=CYCLE)
+    col = df[CYCLE].to_numpy()
+    cyc = np.asarray(col[first], dtype=np.int64)
+    key = pd.Series(list(zip(cyc, seg.half_cycle_sign, strict=True)))
+    if key.duplicated().any():
+        warnings.append("the instrument counts several half cycles of one process in one "
+                        "cycle; their capacities are added")
+    return cyc
+
+
+def _cycle_table(hc: pd.DataFrame, mass: float | None, area: float | None) -> pd.DataFrame:
+    agg = {"capacity_mAh": "sum", "cv_capacity_mAh": "sum", "energy_mWh": "sum",
+           "median_current_A": "median", "start_time_s": "min", "end_time_s": "max"}
+    g = hc.groupby(["cycle", "process"], sort=True).agg(agg).unstack("process")
+    cycles = pd.DataFrame(index=g.index)
+    for proc in (SODIATION, DESODIATION):
+        def col(name: str, proc: str = proc) -> pd.Series:
+            return g[(name, proc)] if (name, proc) in g.columns else pd.Series(np.nan, g.index)
+        cycles[f"{proc}_mAh"] = col("capacity_mAh")
+        cycles[f"{proc}_energy_mWh"] = col("energy_mWh")
+        cycles[f"{proc}_cv_mAh"] = col("cv_capacity_mAh")
+        cycles[f"{proc}_current_A"] = col("median_current_A")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cycles[f"{proc}_average_voltage_V"] = col("energy_mWh") / col("capacity_mAh")
+    cycles["hysteresis_V"] = (cycles["desodiation_average_voltage_V"]
+                              - cycles["sodiation_average_voltage_V"])
+    cycles["coulombic_efficiency"] = cycles["desodiation_mAh"] / cycles["sodiation_mAh"]
+    if mass is not None:
+        for proc in (SODIATION, DESODIATION):
+            cycles[f"{proc}_mAh_g"] = cycles[f"{proc}_mAh"] / mass
+            cycles[f"{proc}_energy_mWh_g"] = cycles[f"{proc}_energy_mWh"] / mass
+            cycles[f"{proc}_current_mA_g"] = cycles[f"{proc}_current_A"] * 1e3 / mass
+        cycles["irreversible_mAh_g"] = cycles["sodiation_mAh_g"] - cycles["desodiation_mAh_g"]
+    else:
+        cycles["irreversible_mAh"] = cycles["sodiation_mAh"] - cycles["desodiation_mAh"]
+    if area is not None:
+        for proc in (SODIATION, DESODIATION):
+            cycles[f"{proc}_mAh_cm2"] = cycles[f"{proc}_mAh"] / area
+    cycles = cycles.reset_index()
+    cycles.columns.name = None
+    lead = ["cycle"] + [c for c in ("sodiation_mAh_g", "desodiation_mAh_g", "sodiation_mAh",
+                                    "desodiation_mAh", "coulombic_efficiency") if c in cycles]
+    return cycles[lead + [c for c in cycles.columns if c not in lead]]
+
+
+def _same_current(a: float, b: float, rel_tol: float, abs_tol_A: float) -> bool:
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return math.isnan(a) and math.isnan(b)
+    return abs(a - b) <= max(rel_tol * max(abs(a), abs(b)), abs_tol_A)
+
+
+def _retention(cycles: pd.DataFrame, complete: pd.DataFrame, des_col: str, ref_name: str,
+               k_form: int, rate: RateCapability, rel_tol: float, abs_tol_A: float,
+               unit: str, warnings: list[str]) -> tuple[Retention, pd.Series]:
+    des = cycles.set_index("cycle")[des_col]
+    usable = complete["cycle"].to_numpy()
+    empty = pd.Series(np.nan, index=cycles.index)
+    final_cycle = int(usable[-1]) if usable.size else None
+
+    def done(conv: str, ref_cycle: int | None, ref_cap: float | None,
+             col: pd.Series) -> tuple[Retention, pd.Series]:
+        fin = None
+        if final_cycle is not None:
+            val = col[cycles["cycle"] == final_cycle]
+            fin = float(val.iloc[0]) if len(val) and pd.notna(val.iloc[0]) else None
+        return Retention(conv, ref_cycle, ref_cap, final_cycle, fin, unit), col
+
+    if not usable.size:
+        warnings.append("no complete cycle: retention undefined")
+        return done(ref_name if ref_name != "after_formation" else f"after_formation({k_form})",
+                    None, None, empty)
+    if ref_name == "first_at_current":
+        steps = rate.steps
+        col = empty.copy()
+        for _, st in steps.iterrows():
+            ref_c = int(st["reference_cycle"])
+            if ref_c not in des.index or not pd.notna(des[ref_c]):
+                continue
+            m = (cycles["cycle"] >= st["first_cycle"]) & (cycles["cycle"] <= st["last_cycle"])
+            col[m] = cycles.loc[m, des_col] / des[ref_c]
+        return done("first_at_current", None, None, col)
+    if ref_name == "first":
+        ref = 1
+    elif ref_name == "second":
+        ref = 2
+    elif ref_name == "max":
+        sub = complete.set_index("cycle")[des_col]
+        ref = int(sub.idxmax())
+    else:
+        after = complete[complete["cycle"] > k_form]
+        ref = None
+        if len(after):
+            cur = after["desodiation_current_A"].to_numpy()
+            modal = float(np.nanmedian(cur))
+            for c, ci in zip(after["cycle"].to_numpy(), cur, strict=True):
+                if _same_current(ci, modal, rel_tol, abs_tol_A):
+                    ref = int(c)
+                    break
+            if ref is None:
+                ref = int(after["cycle"].iloc[0])
+        else:
+            warnings.append(f"no complete cycle after {k_form} formation cycle(s): "
+                            "retention undefined")
+        ref_name = f"after_formation({k_form})"
+        if ref is None:
+            return done(ref_name, None, None, empty)
+    if ref not in set(usable.tolist()):
+        warnings.append(f"retention reference cycle {ref} ({ref_name}) is not a complete "
+                        "cycle: retention undefined")
+        return done(ref_name, ref, None, empty)
+    ref_cap = float(des[ref])
+    return done(ref_name, ref, ref_cap, cycles[des_col] / ref_cap)
+
+
+# --------------------------------------------------------------------------- rate steps
+def rate_capability(
+    cycles: pd.DataFrame | CyclingResult,
+    *,
+    basis_mAh_g: float | None = None,
+    exclude_first_cycle: bool = False,
+    rel_tol: float = 0.02,
+    abs_tol_A: float = 1e-6,
+    active_mass_g: float | None = None,
+) -> RateCapability:
+    """Group consecutive cycles at the same current into rate steps (methods.md §7).
+
+    The current of a cycle is the median |I| of its desodiation (and its sodiation must
+    match too); cycles are grouped while both stay within ``rel_tol`` (2 %) or
+    ``abs_tol_A`` (1 µA) of the step's first cycle. Per step: current (mA/g with a mass),
+    C-rate only with an explicit ``basis_mAh_g``, cycle range, mean and last desodiation
+    capacity. The recovery ratio is the mean capacity of the first later step back at
+    the first step's current divided by the first step's mean capacity.
+    """
+    if isinstance(cycles, CyclingResult):
+        active_mass_g = cycles.active_mass_g
+        cycles = cycles.cycles
+    basis = _positive_or_none(basis_mAh_g, "basis_mAh_g", "<rate capability>")
+    warnings: list[str] = []
+    cap_col = "desodiation_mAh_g" if "desodiation_mAh_g" in cycles else "desodiation_mAh"
+    cyc = cycles[cycles["cycle"] >= 1]
+    des_i = cyc["desodiation_current_A"].to_numpy(dtype=float)
+    sod_i = cyc["sodiation_current_A"].to_numpy(dtype=float)
+    numbers = cyc["cycle"].to_numpy()
+    caps = cyc[cap_col].to_numpy(dtype=float)
+    key = np.where(np.isfinite(des_i), des_i, sod_i)
+    groups: list[list[int]] = []
+    for j in range(len(numbers)):
+        if groups:
+            f = groups[-1][0]
+            if (_same_current(key[j], key[f], rel_tol, abs_tol_A)
+                    and (not (np.isfinite(sod_i[j]) and np.isfinite(sod_i[f]))
+                         or _same_current(sod_i[j], sod_i[f], rel_tol, abs_tol_A))):
+                groups[-1].append(j)
+                continue
+        groups.append([j])
+    rows = []
+    for s, g in enumerate(groups, start=1):
+        use = g[1:] if exclude_first_cycle and len(g) > 1 else g
+        vals = caps[use]
+        cur_A = float(np.nanmedian(key[g]))
+        row: dict[str, Any] = {
+            "step": s, "first_cycle": int(numbers[g[0]]), "last_cycle": int(numbers[g[-1]]),
+            "n_cycles": len(g), "reference_cycle": int(numbers[use[0]]),
+            "current_A": cur_A,
+            "sodiation_current_A": (float(np.nanmedian(sod_i[g]))
+                                    if np.isfinite(sod_i[g]).any() else None),
+        }
+        if active_mass_g is not None:
+            row["current_mA_g"] = cur_A * 1e3 / active_mass_g
+            if basis is not None:
+                row["c_rate"] = row["current_mA_g"] / basis
+        elif basis is not None:
+            warnings.append("C-rate needs the active mass as well as the capacity basis")
+        row["mean_capacity"] = float(np.nanmean(vals)) if np.isfinite(vals).any() else None
+        row["last_capacity"] = float(vals[-1]) if np.isfinite(vals[-1]) else None
+        row["is_recovery"] = False
+        rows.append(row)
+    steps = pd.DataFrame(rows)
+    rec_ratio = rec_step = None
+    if len(rows) >= 3:
+        first_i = rows[0]["current_A"]
+        for r in rows[2:]:
+            if _same_current(r["current_A"], first_i, rel_tol, abs_tol_A):
+                r["is_recovery"] = True
+                rec_step = r["step"]
+                if r["mean_capacity"] is not None and rows[0]["mean_capacity"]:
+                    rec_ratio = r["mean_capacity"] / rows[0]["mean_capacity"]
+                break
+        steps = pd.DataFrame(rows)
+    if len(steps):
+        steps["capacity_unit"] = "mAh/g" if cap_col.endswith("_g") else "mAh"
+    return RateCapability(steps, rec_ratio, rec_step, basis, exclude_first_cycle,
+                          tuple(dict.fromkeys(warnings)))
+
+
+# --------------------------------------------------------------------------- split, profiles
+def capacity_split(
+    data: EchemData | pd.DataFrame,
+    *,
+    split_V: float = 0.1,
+    active_mass_g: float | None = None,
+    rest_threshold_A: float | None = None,
+    min_duration_s: float = 5.0,
+    cycle_mode: CycleMode = "sodiation_desodiation",
+) -> pd.DataFrame:
+    """Slope vs plateau capacity per half cycle, split at ``split_V`` (hard carbon: 0.1 V).
+
+    ``slope`` is the charge passed above the split potential and ``plateau`` the charge
+    below it (an interval is assigned by the mean voltage of its two rows), in mAh/g with
+    a mass, else mAh.
+    """
+    source = _source_name(data)
+    meta = data.metadata if isinstance(data, EchemData) else None
+    mass = _positive_or_none(active_mass_g if active_mass_g is not None
+                             else (meta.active_mass_g if meta else None), "active_mass_g", source)
+    split = float(split_V)
+    if not math.isfinite(split):
+        raise ValidationError("split potential must be finite", field="split_V")
+    t, v, i = _time_series(data)
+    seg = _segment(t, i, rest_threshold_A, min_duration_s)
+    n_hc = len(seg.half_cycle_sign)
+    act = seg.run_half_cycle > 0
+    hc_idx = seg.run_half_cycle[act] - 1
+    absi = np.abs(i)
+    mid = np.empty(len(v) - 1)
+    np.add(v[:-1], v[1:], out=mid)
+    mid *= 0.5
+    below = (mid <= split).astype(np.float64)
+    del mid
+    total = _interval_sums(t, absi, seg.run_start, seg.run_stop)
+    low = _interval_sums(t, absi, seg.run_start, seg.run_stop, weight=below)
+    tot_hc = np.bincount(hc_idx, weights=total[act], minlength=n_hc)
+    low_hc = np.bincount(hc_idx, weights=low[act], minlength=n_hc)
+    scale = 1e3 / SECONDS_PER_HOUR / (mass if mass else 1.0)
+    unit = "mAh_g" if mass else "mAh"
+    cycle = _assign_cycles(_frame(data), seg, seg.half_cycle_first_row, cycle_mode, source, [])
+    out = pd.DataFrame({
+        "half_cycle": np.arange(1, n_hc + 1), "cycle": cycle,
+        "process": np.where(seg.half_cycle_sign < 0, SODIATION, DESODIATION),
+        f"slope_{unit}": (tot_hc - low_hc) * scale,
+        f"plateau_{unit}": low_hc * scale,
+        f"total_{unit}": tot_hc * scale,
+    })
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["plateau_fraction"] = low_hc / tot_hc
+    out.attrs["split_V"] = split
+    return out
+
+
+def voltage_profiles(
+    data: EchemData | pd.DataFrame,
+    *,
+    cycles: list[int] | None = None,
+    active_mass_g: float | None = None,
+    rest_threshold_A: float | None = None,
+    min_duration_s: float = 5.0,
+    cycle_mode: CycleMode = "sodiation_desodiation",
+) -> pd.DataFrame:
+    """Voltage against the capacity passed so far in each half cycle (for profile plots).
+
+    Returns long-format rows (cycle, half_cycle, process, capacity, voltage_V) for the
+    requested cycles (default all), using the same integration rule as the summary.
+    """
+    source = _source_name(data)
+    meta = data.metadata if isinstance(data, EchemData) else None
+    mass = _positive_or_none(active_mass_g if active_mass_g is not None
+                             else (meta.active_mass_g if meta else None), "active_mass_g", source)
+    t, v, i = _time_series(data)
+    seg = _segment(t, i, rest_threshold_A, min_duration_s)
+    cyc = _assign_cycles(_frame(data), seg, seg.half_cycle_first_row, cycle_mode, source, [])
+    wanted = set(cyc.tolist()) if cycles is None else set(int(c) for c in cycles)
+    scale = 1e3 / SECONDS_PER_HOUR / (mass if mass else 1.0)
+    parts = []
+    absi = np.abs(i)
+    for h in np.flatnonzero(np.isin(cyc, list(wanted))):
+        runs = np.flatnonzero(seg.run_half_cycle == h + 1)
+        rows = np.concatenate([np.arange(seg.run_start[r], seg.run_stop[r]) for r in runs])
+        prev = np.maximum(rows - 1, 0)
+        dt = t[rows] - t[prev]
+        contiguous = np.concatenate(([False], rows[1:] == rows[:-1] + 1))
+        inc = np.where(contiguous, 0.5 * (absi[rows] + absi[prev]), absi[rows]) * dt
+        if rows[0] == 0:
+            inc[0] = 0.0
+        parts.append(pd.DataFrame({
+            "cycle": cyc[h], "half_cycle": h + 1,
+            "process": SODIATION if seg.half_cycle_sign[h] < 0 else DESODIATION,
+            "capacity": np.cumsum(inc) * scale, "voltage_V": v[rows], "time_s": t[rows],
+        }))
+    out = (pd.concat(parts, ignore_index=True) if parts else
+           pd.DataFrame(columns=["cycle", "half_cycle", "process", "capacity", "voltage_V",
+                                 "time_s"]))
+    out.attrs["capacity_unit"] = "mAh/g" if mass else "mAh"
+    return out
+
+
+# --------------------------------------------------------------------------- synthetic data
+def hard_carbon_voltage(x: np.ndarray) -> np.ndarray:
+    """Equilibrium-like voltage (V vs Na+/Na) of hard carbon at sodiation fraction x in [0, 1]:
+    a sloping region from about 1.2 V, then the low-voltage plateau ending near 0.01 V."""
+    x = np.clip(x, 0.0, 1.0)
+    return 0.08 - 0.07 * x + 1.1 * np.exp(-x / 0.12) * (1.0 - x)
+
+
+def synthetic_cycling(
+    sodiation_mAh: np.ndarray | list[float],
+    desodiation_mAh: np.ndarray | list[float],
+    *,
+    current_A: float | np.ndarray | list[float] = 3e-5,
+    points_per_half_cycle: int = 200,
+    rest_points: int = 10,
+    rest_s: float = 600.0,
+    overpotential_V: float = 0.01,
+    voltage_noise_V: float = 0.0,
+    current_noise: float = 0.0,
+    active_mass_g: float | None = None,
+    seed: int = 0,
+) -> EchemData:
+    """A hard-carbon-like half-cell test with exactly known capacities.
+
+    After one OCV row at t = 0, every cycle is sodiation (I = -current), rest,
+    desodiation (I = +current), rest. Each
+    half cycle lasts Q/|I|, its first row one sampling interval after the previous rest
+    row, so that the integral of |I| dt equals the requested capacity exactly (without
+    current noise). ``current_A`` may be one value per cycle (rate tests). Vectorised:
+    builds 10 M rows in well under a second.
+    """
+    q_sod = np.asarray(sodiation_mAh, float)
+    q_des = np.asarray(desodiation_mAh, float)
+    n_cyc = q_sod.size
+    if q_des.size != n_cyc or n_cyc == 0:
+        raise ValidationError("need one sodiation and one desodiation capacity per cycle")
+    cur = np.broadcast_to(np.asarray(current_A, float), (n_cyc,)).copy()
+    na, nr = int(points_per_half_cycle), int(rest_points)
+    ppc = 2 * (na + nr)
+    rng = np.random.default_rng(seed)
+    dur_sod = q_sod / 1e3 * SECONDS_PER_HOUR / cur
+    dur_des = q_des / 1e3 * SECONDS_PER_HOUR / cur
+    frac = np.arange(1, na + 1) / na                      # end of each sampling interval
+    rest_frac = np.arange(1, nr + 1) / max(nr, 1)
+    # time increments of each block, then one cumulative sum over the whole test
+    dt = np.empty((n_cyc, ppc))
+    a, b, c = na, na + nr, 2 * na + nr
+    dt[:, :a] = (dur_sod / na)[:, None]
+    dt[:, a:b] = rest_s / max(nr, 1)
+    dt[:, b:c] = (dur_des / na)[:, None]
+    dt[:, c:] = rest_s / max(nr, 1)
+    time = np.cumsum(dt.ravel())
+    del dt
+    current = np.zeros((n_cyc, ppc))
+    current[:, :a] = -cur[:, None]
+    current[:, b:c] = cur[:, None]
+    if current_noise:
+        current[:, :a] *= 1 + rng.normal(0, current_noise, (n_cyc, na))
+        current[:, b:c] *= 1 + rng.normal(0, current_noise, (n_cyc, na))
+    volt = np.empty((n_cyc, ppc))
+    # both branches run over the reversible range; the irreversible (SEI) charge of a
+    # sodiation is spread along it, so the sodiation curve is only stretched in time
+    depth = (q_des / max(q_des.max(), 1e-300))[:, None]
+    volt[:, :a] = hard_carbon_voltage(frac[None, :] * depth) - overpotential_V
+    relax = overpotential_V * np.exp(-3 * rest_frac)[None, :]
+    volt[:, a:b] = hard_carbon_voltage(depth) - relax
+    volt[:, b:c] = hard_carbon_voltage((1 - frac[None, :]) * depth) + overpotential_V
+    volt[:, c:] = hard_carbon_voltage(np.zeros_like(depth)) + relax
+    if voltage_noise_V:
+        volt += rng.normal(0, voltage_noise_V, volt.shape)
+    # the test starts from OCV: one rest row at t = 0 before the first sodiation
+    frame = pd.DataFrame({TIME: np.concatenate(([0.0], time)),
+                          VOLTAGE: np.concatenate(([float(hard_carbon_voltage(np.zeros(1))[0])],
+                                                   volt.ravel())),
+                          CURRENT: np.concatenate(([0.0], current.ravel()))}, copy=False)
+    from nasurf.io.table import Metadata
+
+    meta = Metadata(source="synthetic", instrument="nasurf.synthetic_cycling",
+                    technique="GCPL", active_mass_g=active_mass_g)
+    return EchemData(frame, meta)

@@ -1,0 +1,196 @@
+"""Publication-style figures of galvanostatic results (matplotlib, Agg backend).
+
+Owns: voltage profiles (capacity on x), capacity and CE against cycle (twin axis), rate
+capability (capacity against cycle coloured by rate step, current labels) and dQ/dV.
+Each function returns a matplotlib Figure; :func:`save_figures` writes PNG + SVG.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from nasurf.analysis.dqdv import DqdvResult
+from nasurf.analysis.galvanostatic import CyclingResult
+
+STYLE = {
+    "font.size": 9, "axes.labelsize": 9, "axes.titlesize": 9, "legend.fontsize": 7,
+    "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.linewidth": 0.8,
+    "xtick.direction": "in", "ytick.direction": "in", "xtick.top": True, "ytick.right": True,
+    "lines.linewidth": 1.2, "savefig.dpi": 300, "figure.dpi": 100,
+}
+SOD_COLOR, DES_COLOR, CE_COLOR = "#1f4e79", "#c0392b", "#555555"
+
+
+def _cap_label(unit: str) -> str:
+    return "Specific capacity (mAh g$^{-1}$)" if unit == "mAh/g" else "Capacity (mAh)"
+
+
+def _new(w: float = 3.5, h: float = 2.8) -> tuple[Figure, plt.Axes]:
+    with plt.rc_context(STYLE):
+        fig = Figure(figsize=(w, h), layout="constrained")
+        ax = fig.add_subplot()
+    return fig, ax
+
+
+def voltage_profile_figure(profiles: pd.DataFrame, *, cycles: list[int] | None = None,
+                           title: str | None = None) -> Figure:
+    """Voltage against capacity for selected cycles (sodiation solid, desodiation dashed)."""
+    with plt.rc_context(STYLE):
+        fig, ax = _new()
+        have = sorted(profiles["cycle"].unique())
+        sel = [c for c in (cycles or _default_cycles(have)) if c in have]
+        cmap = plt.get_cmap("viridis")
+        for k, c in enumerate(sel):
+            color = cmap(k / max(len(sel) - 1, 1))
+            for proc, ls in (("sodiation", "-"), ("desodiation", "--")):
+                part = profiles[(profiles["cycle"] == c) & (profiles["process"] == proc)]
+                if len(part):
+                    ax.plot(part["capacity"], part["voltage_V"], ls, color=color,
+                            label=f"cycle {c}" if proc == "sodiation" or
+                            not (profiles["process"] == "sodiation").any() else None)
+        ax.set_xlabel(_cap_label(profiles.attrs.get("capacity_unit", "mAh")))
+        ax.set_ylabel("Potential (V vs Na$^+$/Na)")
+        ax.set_xlim(left=0)
+        if sel:
+            ax.legend(frameon=False)
+        if title:
+            ax.set_title(title)
+    return fig
+
+
+def _default_cycles(have: list[int]) -> list[int]:
+    have = [c for c in have if c >= 1]
+    if len(have) <= 5:
+        return have
+    picks = {have[0], have[1], have[len(have) // 2], have[-1]}
+    for c in (10, 50, 100):
+        if c in have:
+            picks.add(c)
+    return sorted(picks)
+
+
+def capacity_ce_figure(result: CyclingResult, *, title: str | None = None) -> Figure:
+    """Sodiation/desodiation capacity and coulombic efficiency against cycle number."""
+    spec = result.capacity_unit == "mAh/g"
+    c = result.cycles[result.cycles["cycle"] >= 1]
+    with plt.rc_context(STYLE):
+        fig, ax = _new()
+        sod = c["sodiation_mAh_g" if spec else "sodiation_mAh"]
+        des = c["desodiation_mAh_g" if spec else "desodiation_mAh"]
+        ms = 3 if len(c) < 200 else 1.5
+        ax.plot(c["cycle"], sod, "o", ms=ms, mfc="white", color=SOD_COLOR, label="sodiation")
+        ax.plot(c["cycle"], des, "o", ms=ms, color=DES_COLOR, label="desodiation")
+        ax.set_xlabel("Cycle number")
+        ax.set_ylabel(_cap_label(result.capacity_unit))
+        ax.set_ylim(bottom=0)
+        ax2 = ax.twinx()
+        ax2.plot(c["cycle"], 100 * c["coulombic_efficiency"], "s", ms=ms * 0.8,
+                 color=CE_COLOR, label="CE")
+        ax2.set_ylabel("Coulombic efficiency (%)", color=CE_COLOR)
+        ax2.set_ylim(0, 105)
+        lines = ax.get_legend_handles_labels()
+        l2 = ax2.get_legend_handles_labels()
+        ax.legend(lines[0] + l2[0], lines[1] + l2[1], frameon=False, loc="lower right")
+        ice = result.initial_coulombic_efficiency
+        if ice is not None:
+            ax.text(0.03, 0.04, f"ICE {100 * ice:.1f} %", transform=ax.transAxes, fontsize=7)
+        if title:
+            ax.set_title(title)
+    return fig
+
+
+def rate_capability_figure(result: CyclingResult, *, title: str | None = None) -> Figure:
+    """Desodiation capacity against cycle, coloured by rate step, labelled by current."""
+    spec = result.capacity_unit == "mAh/g"
+    c = result.cycles[result.cycles["cycle"] >= 1]
+    steps = result.rate_steps
+    with plt.rc_context(STYLE):
+        fig, ax = _new(4.0, 2.8)
+        cmap = plt.get_cmap("plasma")
+        des = "desodiation_mAh_g" if spec else "desodiation_mAh"
+        top = float(np.nanmax(c[des])) if len(c) else 1.0
+        for k, st in steps.iterrows():
+            m = (c["cycle"] >= st["first_cycle"]) & (c["cycle"] <= st["last_cycle"])
+            color = cmap(0.85 * k / max(len(steps) - 1, 1))
+            ax.plot(c.loc[m, "cycle"], c.loc[m, des], "o", ms=3.5, color=color)
+            if "current_mA_g" in st and pd.notna(st.get("current_mA_g")):
+                label = f"{st['current_mA_g']:.3g}"
+                unit = "mA g$^{-1}$"
+            else:
+                label = f"{st['current_A'] * 1e3:.3g}"
+                unit = "mA"
+            if "c_rate" in st and pd.notna(st.get("c_rate")):
+                label += f"\n{st['c_rate']:.2g}C"
+            mid = 0.5 * (st["first_cycle"] + st["last_cycle"])
+            ax.text(mid, top * 1.04, label, ha="center", va="bottom", fontsize=6, color=color)
+        ax.set_ylim(0, top * 1.25 if len(c) else 1)
+        ax.set_xlabel("Cycle number")
+        ax.set_ylabel(_cap_label(result.capacity_unit))
+        if len(steps):
+            ax.text(0.99, 0.02, f"current in {unit}", transform=ax.transAxes, ha="right",
+                    fontsize=6)
+        rr = result.rate.recovery_ratio
+        if rr is not None:
+            ax.text(0.01, 0.02, f"recovery {100 * rr:.1f} %", transform=ax.transAxes,
+                    fontsize=7)
+        if title:
+            ax.set_title(title)
+    return fig
+
+
+def dqdv_figure(result: DqdvResult, *, cycles: list[int] | None = None,
+                title: str | None = None) -> Figure:
+    """dQ/dV against potential; sodiation (negative) and desodiation (positive) branches."""
+    t = result.table
+    with plt.rc_context(STYLE):
+        fig, ax = _new()
+        have = sorted(t["cycle"].unique()) if len(t) else []
+        sel = [c for c in (cycles or _default_cycles(have)) if c in have]
+        cmap = plt.get_cmap("viridis")
+        for k, c in enumerate(sel):
+            color = cmap(k / max(len(sel) - 1, 1))
+            for br, ls in (("sodiation", "-"), ("desodiation", "-")):
+                part = t[(t["cycle"] == c) & (t["branch"] == br)]
+                if len(part):
+                    ax.plot(part["voltage_V"], part["dqdv"], ls, color=color,
+                            label=f"cycle {c}" if br == "sodiation" else None)
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.set_xlabel("Potential (V vs Na$^+$/Na)")
+        unit = "mAh g$^{-1}$ V$^{-1}$" if result.capacity_unit == "mAh/g" else "mAh V$^{-1}$"
+        ax.set_ylabel(f"dQ/dV ({unit})")
+        if sel:
+            ax.legend(frameon=False)
+        if title:
+            ax.set_title(title)
+    return fig
+
+
+def figure_svg(fig: Figure) -> str:
+    """The figure as an inline SVG string (for HTML reports)."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    text = buf.getvalue()
+    return text[text.find("<svg"):]
+
+
+def save_figures(figures: dict[str, Figure], directory: str | Path) -> list[Path]:
+    """Write each figure as NAME.png (300 dpi) and NAME.svg; returns the paths."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, fig in figures.items():
+        for ext in ("png", "svg"):
+            p = out / f"{name}.{ext}"
+            fig.savefig(p)
+            paths.append(p)
+    return paths

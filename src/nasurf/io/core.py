@@ -1,0 +1,129 @@
+"""The public entry points: :func:`read`, :func:`read_many`, :func:`supported_formats`.
+
+``read`` detects the format by content (:mod:`nasurf.io.detect`) and hands the file to the
+reader that owns that format. Every reader returns an :class:`~nasurf.io.table.EchemData`
+that passed :func:`~nasurf.io.table.validate`, or raises :class:`FileFormatError`; anything
+else a third-party parser raises on a malformed file is turned into a FileFormatError that
+names the file, so callers never see a bare traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from nasurf.errors import FileFormatError, NasurfError
+from nasurf.io import biologic, cyclers, eis, generic, neware
+from nasurf.io.detect import FORMATS, detect_format
+from nasurf.io.table import EchemData
+
+_READERS: dict[str, Callable[..., EchemData]] = {
+    "biologic-mpr": biologic.read_mpr,
+    "biologic-mpt": biologic.read_mpt,
+    "neware-nda": neware.read_nda,
+    "neware-ndax": neware.read_nda,
+    "neware-nda-zip": neware.read_nda,
+    "neware-btsda-csv": neware.read_btsda_csv,
+    "arbin-res": cyclers.read_arbin_res,
+    "arbin-csv": cyclers.read_arbin_csv,
+    "arbin-xlsx": cyclers.read_arbin_xlsx,
+    "maccor-text": cyclers.read_maccor,
+    "maccor-eis": eis.read_maccor_eis,
+    "landt-csv": cyclers.read_landt_csv,
+    "basytec": cyclers.read_basytec,
+    "novonix": cyclers.read_novonix,
+    "gamry-dta": eis.read_gamry,
+    "zplot": eis.read_zplot,
+    "chi-eis": eis.read_chi,
+    "versastudio-par": eis.read_versastudio,
+    "parstat": eis.read_parstat,
+    "powersuite": eis.read_powersuite,
+    "eis-csv": eis.read_eis_csv,
+    "bdf-csv": lambda p, **kw: generic.read_generic_text(p, file_format="bdf-csv", **kw),
+    "csv": generic.read_generic_text,
+    "xlsx": None,  # resolved in _reader_for (Arbin workbook or generic sheet)
+}
+
+
+def supported_formats() -> dict[str, str]:
+    """Format name -> what is read (and with which library)."""
+    return dict(FORMATS)
+
+
+def _reader_for(fmt: str, path: Path) -> Callable[..., EchemData]:
+    if fmt == "xlsx":
+        import zipfile
+
+        with zipfile.ZipFile(path) as zf:
+            sheets = [n for n in zf.namelist() if n.startswith("xl/worksheets/")]
+            book = zf.read("xl/workbook.xml").decode("utf-8", "replace") \
+                if "xl/workbook.xml" in zf.namelist() else ""
+        if "Global_Info" in book and "Channel_" in book and sheets:
+            return cyclers.read_arbin_xlsx
+        return generic.read_generic_xlsx
+    return _READERS[fmt]
+
+
+def read(path: str | Path, *, technique: str | None = None,
+         column_map: dict[str, str] | None = None, active_mass_g: float | None = None,
+         area_cm2: float | None = None, encoding: str | None = None) -> EchemData:
+    """Read one instrument file into the canonical table.
+
+    Parameters
+    ----------
+    path:
+        The file. Its format is detected from its content.
+    technique:
+        Optional: what the caller expects, e.g. ``"PEIS"`` (then frequency and impedance
+        columns are required and their absence is an error naming the missing column),
+        ``"GCPL"``, ``"CV"``. Overrides the technique the file states (noted).
+    column_map:
+        Raw column -> canonical quantity with the file's unit, e.g.
+        ``{"Zeit": "Test Time / min", "U": "Voltage / V", "Strom": "Current / mA"}``;
+        a leading ``-`` negates (``{"-Im(Z)": "-Z Imag / Ohm"}``).
+    active_mass_g, area_cm2:
+        Override the file's active mass (g) and electrode area (cm²).
+    encoding:
+        Text encoding; by default UTF-8, then windows-1252.
+
+    Raises
+    ------
+    FileFormatError
+        Unknown, unsupported, empty or corrupted file; the message names the file.
+    """
+    p = Path(path)
+    src = str(p)
+    fmt = detect_format(p)
+    reader = _reader_for(fmt, p)
+    kwargs: dict[str, Any] = {"technique": technique, "active_mass_g": active_mass_g,
+                              "area_cm2": area_cm2}
+    if column_map:
+        kwargs["column_map"] = column_map
+    if encoding:
+        kwargs["encoding"] = encoding
+    try:
+        return reader(p, **kwargs)
+    except NasurfError:
+        raise
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a third-party parser failing on a malformed file
+        msg = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise FileFormatError(f"cannot read as {fmt} ({exc.__class__.__name__}: {msg})",
+                              file=src) from exc
+
+
+def read_many(paths: Iterable[str | Path], **kwargs: Any) -> list[EchemData]:
+    """Read several files (same keyword arguments as :func:`read`), in the given order.
+
+    A folder expands to the files directly inside it, sorted by name.
+    """
+    out = []
+    for path in paths:
+        p = Path(path)
+        if p.is_dir():
+            out.extend(read(f, **kwargs) for f in sorted(p.iterdir()) if f.is_file())
+        else:
+            out.append(read(p, **kwargs))
+    return out

@@ -1,0 +1,285 @@
+"""Impedance text formats: Gamry ``.DTA``, ZView/ZPlot ``.z`` (and Autolab's Z60W export),
+CH Instruments, VersaStudio ``.par``, Parstat, PowerSuite, Maccor EIS, and plain CSV
+(frequency, Z', Z'' without a header).
+
+All give ``Frequency / Hz``, ``Z Real / Ohm``, ``Z Imag / Ohm`` with Z = Z' + jZ'' (so a
+capacitive arc has Z'' < 0). Every format here already writes Z'' that way (checked
+against the phase column where the file has one, and against impedance.py's readers in the
+tests), so nothing is negated; BioLogic's ``-Im(Z)`` is handled in :mod:`nasurf.io.biologic`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nasurf.errors import FileFormatError
+from nasurf.io import table as tb
+from nasurf.io._assemble import finish
+from nasurf.io._text import decode, is_number, read_delimited
+from nasurf.io.columns import ColumnMap
+from nasurf.io.generic import assemble, nan_impedance_off_sweep, table_from_text
+from nasurf.io.table import EchemData, Metadata
+
+
+def _finish_eis(df: pd.DataFrame, md: Metadata, kwargs: dict[str, Any]) -> EchemData:
+    return finish(df, md, technique=kwargs.get("technique") or md.technique,
+                  active_mass_g=kwargs.get("active_mass_g"), area_cm2=kwargs.get("area_cm2"))
+
+
+# ---------------------------------------------------------------------------------------
+# Gamry
+
+
+def looks_like_gamry(head: str) -> bool:
+    return head.lstrip("\ufeff").startswith("EXPLAIN") and "\nTAG\t" in head
+
+
+def read_gamry(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
+    src = str(path)
+    lines = decode(path.read_bytes(), encoding, source=src).splitlines()
+    header: dict[str, Any] = {}
+    start = None
+    for i, ln in enumerate(lines):
+        parts = ln.split("\t")
+        if len(parts) >= 2 and parts[1] == "TABLE" and parts[0] == "ZCURVE":
+            start = i
+            break
+        if len(parts) >= 3 and parts[0] and not parts[0].startswith(" "):
+            header[parts[0]] = parts[2]
+    tag = header.get("TAG") or next((ln.split("\t")[1] for ln in lines[:3]
+                                     if ln.startswith("TAG\t")), None)
+    if start is None:
+        raise FileFormatError(f"Gamry file ({tag or 'unknown technique'}) without a ZCURVE "
+                              "table; only impedance (EISPOT/EISGALV) .DTA files are read",
+                              file=src)
+    names = lines[start + 1].strip("\t").split("\t")
+    rows = []
+    for ln in lines[start + 3:]:
+        if not ln.startswith("\t"):
+            break   # end of the table (an aborted run continues with other blocks)
+        cells = ln.strip("\t").split("\t")
+        if len(cells) < len(names) or not all(is_number(c) for c in cells[:len(names)]):
+            break
+        rows.append(cells[:len(names)])
+    raw = pd.DataFrame(rows, columns=names)
+    md = Metadata(source=src, instrument="Gamry", file_format="gamry-dta",
+                  technique="PEIS" if tag == "EISPOT" else ("GEIS" if tag == "EISGALV"
+                                                             else "EIS"),
+                  header=header)
+    if any(ln.startswith("EXPERIMENTABORTED") for ln in lines):
+        md = md.with_warning("the run was aborted (EXPERIMENTABORTED); the table holds the "
+                             "points measured before the abort")
+    area = header.get("AREA")
+    if area and is_number(area):
+        md = md.with_note(f"Gamry AREA setting {area} cm² kept in the header (impedance is "
+                          "not normalised)")
+    explicit = {"Freq": ColumnMap(tb.FREQUENCY, "Hz"), "Zreal": ColumnMap(tb.Z_REAL, "ohm"),
+                "Zimag": ColumnMap(tb.Z_IMAG, "ohm"), "Time": ColumnMap(tb.TIME, "s"),
+                "Vdc": ColumnMap(tb.VOLTAGE, "V"), "Idc": ColumnMap(tb.CURRENT, "A")}
+    df, md = assemble(raw, md, explicit=explicit, known_extra=set(raw.columns), guess=False)
+    return _finish_eis(df, md, kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# ZView / ZPlot (.z) and Scribner-format exports (Autolab "Z60W Data File")
+
+
+def looks_like_zplot(head: str) -> bool:
+    first = head.lstrip("\ufeff").split("\n", 1)[0].strip().strip('"')
+    return bool(re.match(r"Z(Plot|60)W? ?W?\s*Data File", first)) or first.startswith(
+        ("ZPlotW Data File", "Z60W Data File"))
+
+
+def read_zplot(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
+    src = str(path)
+    lines = decode(path.read_bytes(), encoding, source=src).splitlines()
+    rows = []
+    for ln in lines:
+        cells = [c.strip() for c in re.split(r"[,\t]", ln.strip())]
+        if len(cells) >= 6 and all(is_number(c) for c in cells[:6]):
+            rows.append([float(c) for c in cells[:6]])
+    if not rows:
+        raise FileFormatError("ZPlot/ZView file without data rows "
+                              "(freq, ampl, bias, time, Z', Z'')", file=src)
+    arr = np.asarray(rows, dtype=np.float64)
+    df = pd.DataFrame({tb.FREQUENCY: arr[:, 0], tb.Z_REAL: arr[:, 4], tb.Z_IMAG: arr[:, 5],
+                       "Ampl": arr[:, 1], "Bias": arr[:, 2], "Time(Sec)": arr[:, 3]})
+    first = lines[0].strip().strip('"') if lines else ""
+    md = Metadata(source=src, instrument="Scribner ZPlot/ZView" if "ZPlot" in first
+                  else "Autolab/ZView export", file_format="zplot", technique="EIS",
+                  header={"first_line": first})
+    return _finish_eis(df, md, kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# CH Instruments
+
+
+def looks_like_chi(head: str) -> bool:
+    return "A.C. Impedance" in head[:300] and "Freq/Hz" in head
+
+
+def read_chi(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
+    src = str(path)
+    text = decode(path.read_bytes(), encoding, source=src)
+    lines = text.splitlines()
+    idx = next((i for i, ln in enumerate(lines) if ln.startswith("Freq/Hz")), None)
+    if idx is None:
+        raise FileFormatError("CH Instruments file without a 'Freq/Hz' column line", file=src)
+    body = [lines[idx]] + [ln for ln in lines[idx + 1:] if ln.strip()]
+    raw = read_delimited("\n".join(body), sep=",", skiprows=0, source=src)
+    header = {}
+    for ln in lines[:idx]:
+        key, sep, value = ln.partition("=")
+        if sep:
+            header[key.strip()] = value.strip()
+    explicit = {"Freq/Hz": ColumnMap(tb.FREQUENCY, "Hz"), "Z'/ohm": ColumnMap(tb.Z_REAL, "ohm"),
+                'Z"/ohm': ColumnMap(tb.Z_IMAG, "ohm")}
+    md = Metadata(source=src, instrument="CH Instruments", file_format="chi-eis",
+                  technique="EIS", header=header)
+    df, md = assemble(raw, md, explicit=explicit, known_extra=set(raw.columns), guess=False)
+    return _finish_eis(df, md, kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# VersaStudio (.par)
+
+
+def looks_like_versastudio(head: str) -> bool:
+    return head.lstrip("\ufeff").startswith("<Application>") and "VersaStudio" in head[:300]
+
+
+def read_versastudio(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
+    src = str(path)
+    lines = decode(path.read_bytes(), encoding, source=src).splitlines()
+    header: dict[str, Any] = {}
+    for ln in lines:
+        if ln.startswith("<Segment"):
+            break
+        key, sep, value = ln.partition("=")
+        if sep and key not in header:
+            header[key.strip()] = value.strip()
+    try:
+        seg = next(i for i, ln in enumerate(lines) if ln.startswith("<Segment1>"))
+        dfn = next(i for i in range(seg, len(lines)) if lines[i].startswith("Definition="))
+    except StopIteration:
+        raise FileFormatError("VersaStudio file without a <Segment1> data block", file=src
+                              ) from None
+    names = [n.strip() for n in lines[dfn].split("=", 1)[1].split(",")]
+    body = []
+    for ln in lines[dfn + 1:]:
+        if ln.startswith("</Segment"):
+            break
+        body.append(ln)
+    width = len(names)
+    rows = [r.split(",")[:width] for r in body if r.strip()]
+    rows = [r + [""] * (width - len(r)) for r in rows]
+    raw = pd.DataFrame(rows, columns=names)
+    explicit = {"Frequency(Hz)": ColumnMap(tb.FREQUENCY, "Hz"),
+                "Z Real": ColumnMap(tb.Z_REAL, "ohm"), "Z Imag": ColumnMap(tb.Z_IMAG, "ohm"),
+                "Elapsed Time(s)": ColumnMap(tb.TIME, "s"), "E(V)": ColumnMap(tb.VOLTAGE, "V"),
+                "I(A)": ColumnMap(tb.CURRENT, "A")}
+    md = Metadata(source=src, instrument="Princeton Applied Research VersaStudio",
+                  file_format="versastudio-par", technique="EIS", header=header)
+    df, md = assemble(raw, md, explicit=explicit, known_extra=set(raw.columns), guess=False)
+    return _finish_eis(df, md, kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# Parstat / PowerSuite / Maccor EIS / CSV
+
+
+def looks_like_parstat(head: str) -> bool:
+    first = head.lstrip("\ufeff").split("\n", 1)[0]
+    return "Frequency (Hz)" in first and "Zre (ohms)" in first and "Zim (ohms)" in first
+
+
+def read_parstat(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
+    src = str(path)
+    text = decode(path.read_bytes(), encoding, source=src)
+    raw, _pre, _sep, decimal = table_from_text(text, src=src, header_line=0, sep="\t")
+    explicit = {"Frequency (Hz)": ColumnMap(tb.FREQUENCY, "Hz"),
+                "Zre (ohms)": ColumnMap(tb.Z_REAL, "ohm"), "Zim (ohms)": ColumnMap(tb.Z_IMAG,
+                                                                                  "ohm"),
+                "Elapsed Time (s)": ColumnMap(tb.TIME, "s"),
+                "Potential (V)": ColumnMap(tb.VOLTAGE, "V"),
+                "Current (A)": ColumnMap(tb.CURRENT, "A")}
+    md = Metadata(source=src, instrument="Princeton Applied Research Parstat",
+                  file_format="parstat", technique=None)
+    df, md = assemble(raw, md, explicit=explicit, known_extra=set(raw.columns), guess=False,
+                      decimal=decimal)
+    df, md = nan_impedance_off_sweep(df, md)
+    return _finish_eis(df, md, kwargs)
+
+
+def looks_like_powersuite(head: str) -> bool:
+    first = [c.strip() for c in head.lstrip("\ufeff").split("\n", 1)[0].split("\t")]
+    return first[:3] == ["Frequency", "Zre", "Zimg"]
+
+
+def read_powersuite(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
+    src = str(path)
+    text = decode(path.read_bytes(), encoding, source=src)
+    raw, _pre, _sep, decimal = table_from_text(text, src=src, header_line=0, sep="\t")
+    explicit = {"Frequency": ColumnMap(tb.FREQUENCY, "Hz"), "Zre": ColumnMap(tb.Z_REAL, "ohm"),
+                "Zimg": ColumnMap(tb.Z_IMAG, "ohm")}
+    md = Metadata(source=src, instrument="Solartron PowerSuite", file_format="powersuite",
+                  technique="EIS")
+    df, md = assemble(raw, md, explicit=explicit, known_extra=set(raw.columns), guess=False,
+                      decimal=decimal)
+    return _finish_eis(df, md, kwargs)
+
+
+def looks_like_maccor_eis(head: str) -> bool:
+    return head.lstrip("\ufeff").startswith("MACCOR") and "Impedance" in head[:200]
+
+
+def read_maccor_eis(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
+    src = str(path)
+    text = decode(path.read_bytes(), encoding, source=src)
+    lines = text.splitlines()
+    idx = next((i for i, ln in enumerate(lines) if ln.startswith("Freq(Hz)")), None)
+    if idx is None:
+        raise FileFormatError("Maccor impedance file without its 'Freq(Hz)' header", file=src)
+    body = [lines[idx]] + [ln for ln in lines[idx + 1:] if ln.strip()]
+    raw = read_delimited("\n".join(body), sep="\t", skiprows=0, source=src)
+    explicit = {"Freq(Hz)": ColumnMap(tb.FREQUENCY, "Hz"), "Z'(a)": ColumnMap(tb.Z_REAL, "ohm"),
+                "Z''(b)": ColumnMap(tb.Z_IMAG, "ohm")}
+    md = Metadata(source=src, instrument="Maccor", file_format="maccor-eis", technique="EIS",
+                  header={"preamble": lines[:idx]})
+    df, md = assemble(raw, md, explicit=explicit, known_extra=set(raw.columns), guess=False)
+    return _finish_eis(df, md, kwargs)
+
+
+def looks_like_eis_csv(head: str) -> bool:
+    lines = [ln for ln in head.splitlines()[:20] if ln.strip()]
+    if len(lines) < 3:
+        return False
+    if len(head) >= 16000:
+        lines = lines[:-1]   # the last sniffed line may be cut
+    for ln in lines:
+        cells = [c.strip() for c in re.split(r"[,;\t]", ln.strip())]
+        if len(cells) != 3 or not all(is_number(c) for c in cells):
+            return False
+    return True
+
+
+def read_eis_csv(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
+    """Three numeric columns, no header: frequency / Hz, Z' / Ohm, Z'' / Ohm."""
+    src = str(path)
+    text = decode(path.read_bytes(), encoding, source=src)
+    sep = next((s for s in (",", ";", "\t") if s in text.splitlines()[0]), ",")
+    raw = read_delimited(text, sep=sep, skiprows=0, header=False, source=src,
+                         names=["frequency", "z_real", "z_imag"])
+    explicit = {"frequency": ColumnMap(tb.FREQUENCY, "Hz"), "z_real": ColumnMap(tb.Z_REAL, "ohm"),
+                "z_imag": ColumnMap(tb.Z_IMAG, "ohm")}
+    md = Metadata(source=src, file_format="eis-csv", technique="EIS").with_note(
+        "headerless three-column CSV read as frequency / Hz, Z' / Ohm, Z'' / Ohm "
+        "(Z = Z' + jZ'')")
+    df, md = assemble(raw, md, explicit=explicit, guess=False)
+    return _finish_eis(df, md, kwargs)

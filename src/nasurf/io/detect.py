@@ -8,7 +8,6 @@ EC-Lab logs, documentation) get a :class:`FileFormatError` that says what they a
 from __future__ import annotations
 
 import gzip
-
 import zipfile
 from pathlib import Path
 

@@ -115,9 +115,22 @@ def read_nda(path: Path, *, technique: str | None = None, active_mass_g: float |
     """Read a Neware ``.nda``/``.ndax`` file, or a ``.zip`` holding exactly one ``.nda``."""
     src = str(path)
     suffix = path.suffix.lower()
-    if suffix == ".zip" or (zipfile.is_zipfile(path) and suffix != ".ndax"):
-        return _read_zipped_nda(path, technique=technique, active_mass_g=active_mass_g,
-                                area_cm2=area_cm2)
+    is_zip = zipfile.is_zipfile(path)
+    if is_zip and suffix != ".ndax":
+        with zipfile.ZipFile(path) as zf:
+            holds_nda = any(n.lower().endswith((".nda", ".ndax")) for n in zf.namelist())
+        if holds_nda:
+            return _read_zipped_nda(path, technique=technique, active_mass_g=active_mass_g,
+                                    area_cm2=area_cm2)
+    if suffix not in (".nda", ".ndax"):
+        # fastnda dispatches on the extension; the content decided the format here
+        with tempfile.TemporaryDirectory(prefix="nasurf-") as tmp:
+            alias = Path(tmp) / ("data.ndax" if is_zip else "data.nda")
+            alias.write_bytes(path.read_bytes())
+            inner = read_nda(alias, technique=technique, active_mass_g=active_mass_g,
+                             area_cm2=area_cm2)
+        from dataclasses import replace
+        return EchemData(inner.data, replace(inner.metadata, source=src))
     frame, messages, header = _fastnda_frame(path, src)
     md = Metadata(source=src, instrument="Neware BTS", file_format=f"neware-{suffix[1:]}",
                   technique="cycling", header=header)

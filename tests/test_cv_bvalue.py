@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from test_cv_dunn import E_GRID, K1, RATES_V_S, cv_loop, k2_anodic, k2_cathodic, section2_cvset
 
 from nasurf.analysis.cv import (
     CVSet,
@@ -19,6 +19,7 @@ from nasurf.analysis.cv import (
 )
 from nasurf.errors import NasurfError, ValidationError
 from nasurf.io.table import CURRENT, TIME, VOLTAGE, EchemData, Metadata
+from test_cv_dunn import E_GRID, K1, RATES_V_S, cv_loop, k2_anodic, k2_cathodic, section2_cvset
 
 
 def surface_redox_cvset(k2_only=False):
@@ -215,7 +216,7 @@ def test_real_single_rate_cvs(realdata, name, rate_V_s, source, min_cycles):
     sweeps = split_sweeps(cv.potential_V)
     # sweeps alternate direction and each anodic sweep really rises
     dirs = [d for _, d in sweeps]
-    assert all(a != b for a, b in zip(dirs, dirs[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(dirs))
     for sl, d in sweeps:
         e = cv.potential_V[sl]
         assert (e[-1] > e[0]) == (d == "anodic")

@@ -322,7 +322,7 @@ def test_bad_input_errors_name_field_and_row():
     rest = frame([0, 1, 2], [1, 1, 1], [0, 0, 0])
     with pytest.raises(ValidationError, match="no current above the rest threshold"):
         cycling_summary(EchemData(rest, Metadata(source="ocv.mpr")))
-    with pytest.raises(ValidationError, match="ocv.mpr"):
+    with pytest.raises(ValidationError, match=r"ocv\.mpr"):
         cycling_summary(EchemData(rest, Metadata(source="ocv.mpr")))
 
 

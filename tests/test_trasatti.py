@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_cv_dunn import K1, RATES_V_S, k2_integrals, section2_cvset
 
 from nasurf.analysis.cv import prepare_branches, trasatti, trasatti_from_cvs, voltammetric_charge
 from nasurf.errors import ValidationError
+from test_cv_dunn import K1, RATES_V_S, k2_integrals, section2_cvset
 
 
 def test_exact_linear_intercepts():

@@ -17,6 +17,7 @@ start-up and imports do not count. One JSON document is printed on stdout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -108,7 +109,7 @@ def run_series(task):
 def run_linkk(task):
     f, Z = _spectrum(task)
     t0 = time.perf_counter()
-    M, mu, Z_fit, res_re, res_im = linKK(f, Z, c=task.get("c", 0.85),
+    M, mu, _Z_fit, res_re, res_im = linKK(f, Z, c=task.get("c", 0.85),
                                          max_M=task.get("max_M", 50),
                                          fit_type=task.get("fit_type", "real"),
                                          add_cap=task.get("add_cap", False))
@@ -136,7 +137,9 @@ def main(argv):
     import impedance
     results = []
     for task in tasks:
-        r = RUNNERS[task["kind"]](task)
+        # impedance.py prints progress (linKK every 10 M) on stdout; keep stdout for the JSON.
+        with contextlib.redirect_stdout(sys.stderr):
+            r = RUNNERS[task["kind"]](task)
         r["id"] = task.get("id")
         results.append(r)
     json.dump({"impedance_version": impedance.__version__, "numpy": np.__version__,

@@ -24,7 +24,7 @@ GROUPS: dict[str, str] = {
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "nasurf.materials.cli": ("capacity", "volume", "crate", "molar-mass"),
     "nasurf.report.cli": ("demo",),
-    "nasurf.io.cli": ("read",),
+    "nasurf.io.cli": ("read", "formats"),
 }
 
 

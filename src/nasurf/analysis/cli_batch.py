@@ -70,7 +70,7 @@ def analyse_file(path: str, active_mass_g: float | None, area_cm2: float | None,
         last_desodiation=float(des.iloc[-1]) if len(des) else None,
         mean_coulombic_efficiency=res.mean_ce, retention=res.retention.final,
         retention_reference=res.retention.convention,
-        rate_steps=len(res.rate_steps) if len(res.rate_steps) >= 2 else 0,
+        rate_steps=len(res.rate_steps) if res.rate.detected else 0,
         warnings="; ".join((*md.warnings, *res.warnings)),
     )
     return row

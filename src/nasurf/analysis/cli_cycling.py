@@ -99,7 +99,7 @@ def print_cycling_tables(result, console: Console, *, max_rows: int = 40) -> Non
     console.print(f"retention: {_fmt(ret.final, '{:.2f}', 100)} % at cycle {ret.final_cycle} "
                   f"vs {ret.convention} (reference cycle {ret.reference_cycle})")
     steps = result.rate_steps
-    if len(steps) >= 2:
+    if result.rate.detected:
         st = Table(title="Rate steps", title_justify="left")
         cur_col = "current_mA_g" if "current_mA_g" in steps else "current_A"
         for col in ("step", "cycles", cur_col.replace("_", " "), "C-rate",
@@ -127,7 +127,7 @@ def write_outputs(data: EchemData, result, out: Path) -> list[Path]:
                             cycles=pc._default_cycles(sorted(result.cycles["cycle"])))
     figs = {"voltage_profiles": pc.voltage_profile_figure(prof),
             "capacity_ce": pc.capacity_ce_figure(result)}
-    if len(result.rate_steps) >= 2:
+    if result.rate.detected:
         figs["rate_capability"] = pc.rate_capability_figure(result)
     try:
         dq = dqdv(data, active_mass_g=mass,

@@ -29,7 +29,6 @@ import math
 import os
 import re
 import tempfile
-import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -199,7 +198,8 @@ def _auto_threshold(i: np.ndarray) -> float:
     # 0.1 % of the typical working current: cycler zero offsets and rest noise lie
     # below it, CV tails down to C/1000 of the step current stay above it.
     sample = np.abs(i[:: max(1, len(i) // 100_000)])
-    hi = float(np.percentile(sample, 99)) if sample.size else 0.0
+    k = int(0.99 * (sample.size - 1))
+    hi = float(np.partition(sample, k)[k]) if sample.size else 0.0
     return max(1e-3 * hi, 1e-12)
 
 
@@ -284,9 +284,15 @@ def _sampled_median_abs(i: np.ndarray, sign_rows: np.ndarray | None, seg: Segmen
     same = np.sign(vals) == seg.half_cycle_sign[:, None]
     same &= np.abs(vals) > seg.threshold_A
     vals = np.where(valid & same, np.abs(vals), np.nan)
-    with _warnings.catch_warnings():
-        _warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN rows give NaN
-        return np.nanmedian(vals, axis=1)
+    # row-wise median ignoring NaN: sort (NaN last) and average the middle element(s)
+    vals.sort(axis=1)
+    count = np.isfinite(vals).sum(axis=1)
+    rows = np.arange(vals.shape[0])
+    lo = np.maximum((count - 1) // 2, 0)
+    hi = np.maximum(count // 2, 0)
+    with np.errstate(invalid="ignore"):
+        med = 0.5 * (vals[rows, lo] + vals[rows, np.minimum(hi, vals.shape[1] - 1)])
+    return np.where(count > 0, med, np.nan)
 
 
 # --------------------------------------------------------------------------- CV steps
@@ -346,6 +352,15 @@ class RateCapability:
     excluded_first_cycle: bool
     warnings: tuple[str, ...] = ()
 
+    @property
+    def detected(self) -> bool:
+        """A rate protocol: at least 2 steps, typically held for 2 or more cycles each.
+
+        Cycle-to-cycle current wander (e.g. CC-CV cells) gives many 1-cycle "steps";
+        those are kept in ``steps`` but not reported as a rate test.
+        """
+        return len(self.steps) >= 2 and float(self.steps["n_cycles"].median()) >= 2
+
     def to_dict(self) -> dict[str, Any]:
         return {"steps": self.steps, "recovery_ratio": self.recovery_ratio,
                 "recovery_step": self.recovery_step, "c_rate_basis_mAh_g": self.basis_mAh_g,
@@ -398,8 +413,8 @@ class CyclingResult:
             "retention": self.retention.to_dict(),
             "cycles": cycles,
             "half_cycles": self.half_cycles,
-            "rate_steps": self.rate.steps if len(self.rate.steps) >= 2 else [],
-            "rate_capability": self.rate.to_dict() if len(self.rate.steps) >= 2 else None,
+            "rate_steps": self.rate.steps if self.rate.detected else [],
+            "rate_capability": self.rate.to_dict() if self.rate.detected else None,
             "units": self.units,
             "conventions": self.conventions,
             "warnings": list(self.warnings),
@@ -549,76 +564,68 @@ def cycling_summary(
     with np.errstate(invalid="ignore", divide="ignore"):
         avg_v = np.where(cap_As > 0, en_Ws / cap_As, np.nan)
     v_start, v_end = v[first], v[last]
-
     cycle = _assign_cycles(df, seg, first, cycle_mode, source, warnings)
-    hc = pd.DataFrame({
-        "half_cycle": np.arange(1, n_hc + 1),
-        "cycle": cycle,
-        "process": process,
-        "first_row": first,
-        "last_row": last,
-        "start_time_s": t[first],
-        "end_time_s": t[last],
-        "duration_s": t[last] - t[np.maximum(first - 1, 0)],
-        "capacity_mAh": cap_mAh,
-        "cv_capacity_mAh": cv_As / SECONDS_PER_HOUR * 1e3,
-        "energy_mWh": en_mWh,
-        "average_voltage_V": avg_v,
-        "start_voltage_V": v_start,
-        "end_voltage_V": v_end,
-        "median_current_A": median_i,
-    })
-    if inst_Ah is not None:
-        hc["instrument_capacity_mAh"] = inst_Ah * 1e3
-        _check_instrument(hc, warnings)
-    if mass is not None:
-        hc["capacity_mAh_g"] = cap_mAh / mass
-        hc["cv_capacity_mAh_g"] = hc["cv_capacity_mAh"] / mass
-        hc["energy_mWh_g"] = en_mWh / mass
-        hc["median_current_mA_g"] = median_i * 1e3 / mass
-    if area is not None:
-        hc["capacity_mAh_cm2"] = cap_mAh / area
-        hc["median_current_mA_cm2"] = median_i * 1e3 / area
-
     spec = mass is not None
     unit = "mAh/g" if spec else "mAh"
+    per_g = 1.0 / mass if spec else 1.0
+    cv_mAh = cv_As / SECONDS_PER_HOUR * 1e3
+    complete_hc = _complete_half_cycles(cap_mAh, seg.half_cycle_sign, process, warnings)
+    hc_cols: dict[str, Any] = {
+        "half_cycle": np.arange(1, n_hc + 1), "cycle": cycle, "process": process,
+        "first_row": first, "last_row": last, "start_time_s": t[first], "end_time_s": t[last],
+        "duration_s": t[last] - t[np.maximum(first - 1, 0)], "capacity_mAh": cap_mAh,
+        "cv_capacity_mAh": cv_mAh, "energy_mWh": en_mWh, "average_voltage_V": avg_v,
+        "start_voltage_V": v_start, "end_voltage_V": v_end, "median_current_A": median_i,
+        "complete": complete_hc,
+    }
+    if inst_Ah is not None:
+        hc_cols["instrument_capacity_mAh"] = inst_Ah * 1e3
+        _check_instrument(cap_mAh, inst_Ah * 1e3, warnings)
+    if spec:
+        hc_cols["capacity_mAh_g"] = cap_mAh * per_g
+        hc_cols["cv_capacity_mAh_g"] = cv_mAh * per_g
+        hc_cols["energy_mWh_g"] = en_mWh * per_g
+        hc_cols["median_current_mA_g"] = median_i * 1e3 * per_g
+    if area is not None:
+        hc_cols["capacity_mAh_cm2"] = cap_mAh / area
+        hc_cols["median_current_mA_cm2"] = median_i * 1e3 / area
+    hc = pd.DataFrame(hc_cols)
+
     if not spec:
         warnings.append("no active mass given (or in the file): capacities are in mAh, not "
                         "mAh/g; pass active_mass_g (CLI: --mass-mg)")
-    cycles = _cycle_table(hc, mass, area)
-    if (cycles["cycle"] == 0).any():
+    cyc = _cycle_arrays(cycle, seg.half_cycle_sign, cap_mAh, en_mWh, cv_mAh, median_i,
+                        complete_hc)
+    if cyc["cycle"][0] == 0:
         warnings.append("the file starts with a desodiation: it is reported as cycle 0 and "
                         "excluded from ICE, CE and retention")
     if cv_mask is not None:
-        share = float(hc["cv_capacity_mAh"].sum() / max(hc["capacity_mAh"].sum(), 1e-300))
+        share = float(cv_mAh.sum() / max(cap_mAh.sum(), 1e-300))
         what = "included" if include_cv_steps else "excluded"
         warnings.append(f"constant-voltage steps detected ({share:.1%} of the charge); "
                         f"{what} in capacities (see cv_capacity columns)")
 
-    sod_col = "sodiation_mAh_g" if spec else "sodiation_mAh"
-    des_col = "desodiation_mAh_g" if spec else "desodiation_mAh"
-
-    complete = cycles[(cycles["cycle"] >= 1) & cycles[sod_col].notna()
-                      & cycles[des_col].notna()]
-    ice = None
-    first_complete = complete[complete["cycle"] == 1]
-    if len(first_complete):
-        ice = float(first_complete["coulombic_efficiency"].iloc[0])
-    else:
+    number = cyc["cycle"]
+    q_sod, q_des = cyc["sodiation_mAh"] * per_g, cyc["desodiation_mAh"] * per_g
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ce = cyc["desodiation_mAh"] / cyc["sodiation_mAh"]
+    ok = (number >= 1) & np.isfinite(q_sod) & np.isfinite(q_des) & cyc["complete"]
+    ice = float(ce[ok & (number == 1)][0]) if (ok & (number == 1)).any() else None
+    if ice is None:
         warnings.append("no complete first cycle (sodiation then desodiation): ICE undefined")
-    later = complete[complete["cycle"] >= 2]["coulombic_efficiency"]
-    mean_ce = float(later.mean()) if len(later) else None
-    irr = float((complete[sod_col] - complete[des_col]).sum()) if len(complete) else None
-    cum = (complete[sod_col] - complete[des_col]).cumsum()
-    cycles["cumulative_irreversible_" + unit.replace("/", "_")] = cum.reindex(cycles.index)
+    later = ok & (number >= 2)
+    mean_ce = float(ce[later].mean()) if later.any() else None
+    irr_each = np.where(ok, q_sod - q_des, 0.0)
+    irr = float(irr_each.sum()) if ok.any() else None
+    cum_irr = np.where(ok, np.cumsum(irr_each), np.nan)
 
-    rate = rate_capability(cycles, basis_mAh_g=basis,
-                           exclude_first_cycle=exclude_first_cycle_of_step,
-                           rel_tol=current_rel_tol, abs_tol_A=current_abs_tol_A,
-                           active_mass_g=mass)
-    retention, ret_col = _retention(cycles, complete, des_col, ref_name, k_form, rate,
-                                    current_rel_tol, current_abs_tol_A, unit, warnings)
-    cycles["retention"] = ret_col
+    rate = _rate_steps(number, cyc["desodiation_current_A"], cyc["sodiation_current_A"],
+                       q_des, unit, mass, basis, exclude_first_cycle_of_step,
+                       current_rel_tol, current_abs_tol_A)
+    retention, ret_col = _retention(number, q_des, ok, cyc["desodiation_current_A"],
+                                    ref_name, k_form, rate, current_rel_tol,
+                                    current_abs_tol_A, unit, warnings)
+    cycles = _cycle_frame(cyc, ce, mass, area, unit, cum_irr, ret_col)
 
     units = {
         "capacity": unit, "capacity_mAh": "mAh", "capacity_mAh_g": "mAh/g",
@@ -680,8 +687,7 @@ def _instrument_capacity(df: pd.DataFrame, starts: np.ndarray, stops: np.ndarray
     return per_hc(sums)
 
 
-def _check_instrument(hc: pd.DataFrame, warnings: list[str]) -> None:
-    ours, inst = hc["capacity_mAh"].to_numpy(), hc["instrument_capacity_mAh"].to_numpy()
+def _check_instrument(ours: np.ndarray, inst: np.ndarray, warnings: list[str]) -> None:
     big = (np.abs(ours - inst) > 0.02 * np.maximum(np.abs(inst), 1e-300)) & (inst > 0)
     if big.any():
         k = int(np.flatnonzero(big)[0])
@@ -696,11 +702,16 @@ def _assign_cycles(df: pd.DataFrame, seg: Segmentation, first: np.ndarray, mode:
                    source: str, warnings: list[str]) -> np.ndarray:
     if mode == "sodiation_desodiation":
         return np.cumsum(seg.half_cycle_sign < 0).astype(np.int64)
-    if CYCLE not in df.columns:
-        raise ValidationError(f"cycle_mode 'instrument' needs the column '{CYCLE}'",
-                              file=source, field=CYCLE)
-    col = df[CYCLE].to_numpy()
-    cyc = np.asarray(col[first], dtype=np.int64)
+    # the instrument's counter as nasurf.io defines it (Cycle Count, else EC-Lab's half
+    # cycle counter paired two by two), renumbered from 1
+    from nasurf.io.cycles import instrument_cycles
+
+    try:
+        per_row = instrument_cycles(df)
+    except ValidationError as exc:
+        raise ValidationError(f"cycle_mode 'instrument': {exc.reason}", file=source,
+                              field=CYCLE) from None
+    cyc = np.asarray(per_row[first], dtype=np.int64)
     key = pd.Series(list(zip(cyc, seg.half_cycle_sign, strict=True)))
     if key.duplicated().any():
         warnings.append("the instrument counts several half cycles of one process in one "
@@ -708,108 +719,149 @@ def _assign_cycles(df: pd.DataFrame, seg: Segmentation, first: np.ndarray, mode:
     return cyc
 
 
-def _cycle_table(hc: pd.DataFrame, mass: float | None, area: float | None) -> pd.DataFrame:
-    agg = {"capacity_mAh": "sum", "cv_capacity_mAh": "sum", "energy_mWh": "sum",
-           "median_current_A": "median", "start_time_s": "min", "end_time_s": "max"}
-    g = hc.groupby(["cycle", "process"], sort=True).agg(agg).unstack("process")
-    cycles = pd.DataFrame(index=g.index)
-    for proc in (SODIATION, DESODIATION):
-        def col(name: str, proc: str = proc) -> pd.Series:
-            return g[(name, proc)] if (name, proc) in g.columns else pd.Series(np.nan, g.index)
-        cycles[f"{proc}_mAh"] = col("capacity_mAh")
-        cycles[f"{proc}_energy_mWh"] = col("energy_mWh")
-        cycles[f"{proc}_cv_mAh"] = col("cv_capacity_mAh")
-        cycles[f"{proc}_current_A"] = col("median_current_A")
+def _complete_half_cycles(cap: np.ndarray, sign: np.ndarray, process: np.ndarray,
+                          warnings: list[str]) -> np.ndarray:
+    """False for the file's last half cycle when it is much shorter than its peers.
+
+    A test stopped mid half cycle leaves a stub (e.g. 3 rows, 0.1 % of a full
+    desodiation); keeping it in CE means and retention references would be misleading.
+    """
+    done = np.ones(cap.size, bool)
+    peers = cap[:-1][sign[:-1] == sign[-1]]
+    if peers.size and cap[-1] < 0.5 * float(np.median(peers)):
+        done[-1] = False
+        warnings.append(
+            f"the last half cycle ({process[-1]}, {cap[-1]:.4g} mAh, "
+            f"{cap[-1] / float(np.median(peers)):.1%} of the median {process[-1]}) looks cut "
+            "short by the end of the test: listed, but excluded from ICE, mean CE, "
+            "irreversible capacity and retention")
+    return done
+
+
+def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: np.ndarray,
+                  cv: np.ndarray, current: np.ndarray, complete: np.ndarray
+                  ) -> dict[str, np.ndarray]:
+    """Per-cycle sums of the half cycles of each process (NaN where a process is absent)."""
+    number, idx = np.unique(cycle, return_inverse=True)
+    n = number.size
+    out: dict[str, np.ndarray] = {"cycle": number}
+    for proc, sg in ((SODIATION, -1), (DESODIATION, 1)):
+        m = sign == sg
+        count = np.bincount(idx[m], minlength=n)
+        missing = count == 0
+
+        def total(x: np.ndarray, m: np.ndarray = m, missing: np.ndarray = missing) -> np.ndarray:
+            s = np.bincount(idx[m], weights=x[m], minlength=n).astype(np.float64)
+            s[missing] = np.nan
+            return s
+
+        out[f"{proc}_mAh"] = total(cap)
+        out[f"{proc}_energy_mWh"] = total(energy)
+        out[f"{proc}_cv_mAh"] = total(cv)
         with np.errstate(invalid="ignore", divide="ignore"):
-            cycles[f"{proc}_average_voltage_V"] = col("energy_mWh") / col("capacity_mAh")
-    cycles["hysteresis_V"] = (cycles["desodiation_average_voltage_V"]
-                              - cycles["sodiation_average_voltage_V"])
-    cycles["coulombic_efficiency"] = cycles["desodiation_mAh"] / cycles["sodiation_mAh"]
+            # one half cycle per process and cycle in sodiation_desodiation mode; with
+            # several (instrument mode) the mean of their median currents
+            out[f"{proc}_current_A"] = total(current) / count
+            out[f"{proc}_average_voltage_V"] = out[f"{proc}_energy_mWh"] / out[f"{proc}_mAh"]
+    incomplete = np.bincount(idx, weights=~complete, minlength=n) > 0
+    out["complete"] = ~incomplete & np.isfinite(out["sodiation_mAh"]) & np.isfinite(
+        out["desodiation_mAh"])
+    return out
+
+
+def _cycle_frame(cyc: dict[str, np.ndarray], ce: np.ndarray, mass: float | None,
+                 area: float | None, unit: str, cum_irr: np.ndarray,
+                 retention: np.ndarray) -> pd.DataFrame:
+    cols: dict[str, Any] = {"cycle": cyc["cycle"]}
     if mass is not None:
-        for proc in (SODIATION, DESODIATION):
-            cycles[f"{proc}_mAh_g"] = cycles[f"{proc}_mAh"] / mass
-            cycles[f"{proc}_energy_mWh_g"] = cycles[f"{proc}_energy_mWh"] / mass
-            cycles[f"{proc}_current_mA_g"] = cycles[f"{proc}_current_A"] * 1e3 / mass
-        cycles["irreversible_mAh_g"] = cycles["sodiation_mAh_g"] - cycles["desodiation_mAh_g"]
+        cols["sodiation_mAh_g"] = cyc["sodiation_mAh"] / mass
+        cols["desodiation_mAh_g"] = cyc["desodiation_mAh"] / mass
+    cols["sodiation_mAh"] = cyc["sodiation_mAh"]
+    cols["desodiation_mAh"] = cyc["desodiation_mAh"]
+    cols["coulombic_efficiency"] = ce
+    cols["retention"] = retention
+    per = unit.replace("/", "_")
+    if mass is not None:
+        cols["irreversible_mAh_g"] = (cyc["sodiation_mAh"] - cyc["desodiation_mAh"]) / mass
     else:
-        cycles["irreversible_mAh"] = cycles["sodiation_mAh"] - cycles["desodiation_mAh"]
-    if area is not None:
-        for proc in (SODIATION, DESODIATION):
-            cycles[f"{proc}_mAh_cm2"] = cycles[f"{proc}_mAh"] / area
-    cycles = cycles.reset_index()
-    cycles.columns.name = None
-    lead = ["cycle"] + [c for c in ("sodiation_mAh_g", "desodiation_mAh_g", "sodiation_mAh",
-                                    "desodiation_mAh", "coulombic_efficiency") if c in cycles]
-    return cycles[lead + [c for c in cycles.columns if c not in lead]]
+        cols["irreversible_mAh"] = cyc["sodiation_mAh"] - cyc["desodiation_mAh"]
+    cols[f"cumulative_irreversible_{per}"] = cum_irr
+    for proc in (SODIATION, DESODIATION):
+        cols[f"{proc}_energy_mWh"] = cyc[f"{proc}_energy_mWh"]
+        cols[f"{proc}_average_voltage_V"] = cyc[f"{proc}_average_voltage_V"]
+        cols[f"{proc}_cv_mAh"] = cyc[f"{proc}_cv_mAh"]
+        cols[f"{proc}_current_A"] = cyc[f"{proc}_current_A"]
+        if mass is not None:
+            cols[f"{proc}_energy_mWh_g"] = cyc[f"{proc}_energy_mWh"] / mass
+            cols[f"{proc}_current_mA_g"] = cyc[f"{proc}_current_A"] * 1e3 / mass
+        if area is not None:
+            cols[f"{proc}_mAh_cm2"] = cyc[f"{proc}_mAh"] / area
+    cols["hysteresis_V"] = (cyc["desodiation_average_voltage_V"]
+                            - cyc["sodiation_average_voltage_V"])
+    cols["complete"] = cyc["complete"]
+    return pd.DataFrame(cols)
 
 
-def _same_current(a: float, b: float, rel_tol: float, abs_tol_A: float) -> bool:
-    if not (math.isfinite(a) and math.isfinite(b)):
-        return math.isnan(a) and math.isnan(b)
-    return abs(a - b) <= max(rel_tol * max(abs(a), abs(b)), abs_tol_A)
+def _close(a: np.ndarray, b: np.ndarray, rel_tol: float, abs_tol_A: float) -> np.ndarray:
+    """Element-wise "same current" (2 % or 1 µA); NaN equals NaN (process absent in both)."""
+    with np.errstate(invalid="ignore"):
+        same = np.abs(a - b) <= np.maximum(rel_tol * np.maximum(np.abs(a), np.abs(b)),
+                                           abs_tol_A)
+    return same | (np.isnan(a) & np.isnan(b))
 
 
-def _retention(cycles: pd.DataFrame, complete: pd.DataFrame, des_col: str, ref_name: str,
-               k_form: int, rate: RateCapability, rel_tol: float, abs_tol_A: float,
-               unit: str, warnings: list[str]) -> tuple[Retention, pd.Series]:
-    des = cycles.set_index("cycle")[des_col]
-    usable = complete["cycle"].to_numpy()
-    empty = pd.Series(np.nan, index=cycles.index)
-    final_cycle = int(usable[-1]) if usable.size else None
+def _retention(number: np.ndarray, q_des: np.ndarray, ok: np.ndarray, des_current: np.ndarray,
+               ref_name: str, k_form: int, rate: RateCapability, rel_tol: float,
+               abs_tol_A: float, unit: str, warnings: list[str]
+               ) -> tuple[Retention, np.ndarray]:
+    nan = np.full(number.size, np.nan)
+    usable = np.flatnonzero(ok)
+    final_cycle = int(number[usable[-1]]) if usable.size else None
+    conv = f"after_formation({k_form})" if ref_name == "after_formation" else ref_name
 
-    def done(conv: str, ref_cycle: int | None, ref_cap: float | None,
-             col: pd.Series) -> tuple[Retention, pd.Series]:
+    def done(ref_cycle: int | None, ref_cap: float | None,
+             col: np.ndarray) -> tuple[Retention, np.ndarray]:
         fin = None
         if final_cycle is not None:
-            val = col[cycles["cycle"] == final_cycle]
-            fin = float(val.iloc[0]) if len(val) and pd.notna(val.iloc[0]) else None
+            val = col[number == final_cycle]
+            fin = float(val[0]) if val.size and np.isfinite(val[0]) else None
         return Retention(conv, ref_cycle, ref_cap, final_cycle, fin, unit), col
 
     if not usable.size:
         warnings.append("no complete cycle: retention undefined")
-        return done(ref_name if ref_name != "after_formation" else f"after_formation({k_form})",
-                    None, None, empty)
+        return done(None, None, nan)
     if ref_name == "first_at_current":
-        steps = rate.steps
-        col = empty.copy()
-        for _, st in steps.iterrows():
-            ref_c = int(st["reference_cycle"])
-            if ref_c not in des.index or not pd.notna(des[ref_c]):
+        col = nan.copy()
+        for _, st in rate.steps.iterrows():
+            ref_pos = np.flatnonzero((number == st["reference_cycle"]) & ok)
+            if not ref_pos.size:
                 continue
-            m = (cycles["cycle"] >= st["first_cycle"]) & (cycles["cycle"] <= st["last_cycle"])
-            col[m] = cycles.loc[m, des_col] / des[ref_c]
-        return done("first_at_current", None, None, col)
+            m = (number >= st["first_cycle"]) & (number <= st["last_cycle"])
+            col[m] = q_des[m] / q_des[ref_pos[0]]
+        return done(None, None, col)
     if ref_name == "first":
         ref = 1
     elif ref_name == "second":
         ref = 2
     elif ref_name == "max":
-        sub = complete.set_index("cycle")[des_col]
-        ref = int(sub.idxmax())
+        ref = int(number[usable[np.argmax(q_des[usable])]])
     else:
-        after = complete[complete["cycle"] > k_form]
-        ref = None
-        if len(after):
-            cur = after["desodiation_current_A"].to_numpy()
-            modal = float(np.nanmedian(cur))
-            for c, ci in zip(after["cycle"].to_numpy(), cur, strict=True):
-                if _same_current(ci, modal, rel_tol, abs_tol_A):
-                    ref = int(c)
-                    break
-            if ref is None:
-                ref = int(after["cycle"].iloc[0])
-        else:
+        after = usable[number[usable] > k_form]
+        if not after.size:
             warnings.append(f"no complete cycle after {k_form} formation cycle(s): "
                             "retention undefined")
-        ref_name = f"after_formation({k_form})"
-        if ref is None:
-            return done(ref_name, None, None, empty)
-    if ref not in set(usable.tolist()):
-        warnings.append(f"retention reference cycle {ref} ({ref_name}) is not a complete "
+            return done(None, None, nan)
+        cur = des_current[after]
+        modal = float(np.nanmedian(cur))
+        match = np.flatnonzero(_close(cur, np.full_like(cur, modal), rel_tol, abs_tol_A))
+        ref = int(number[after[match[0] if match.size else 0]])
+    pos = np.flatnonzero((number == ref) & ok)
+    if not pos.size:
+        warnings.append(f"retention reference cycle {ref} ({conv}) is not a complete "
                         "cycle: retention undefined")
-        return done(ref_name, ref, None, empty)
-    ref_cap = float(des[ref])
-    return done(ref_name, ref, ref_cap, cycles[des_col] / ref_cap)
+        return done(ref, None, nan)
+    ref_cap = float(q_des[pos[0]])
+    return done(ref, ref_cap, q_des / ref_cap)
 
 
 # --------------------------------------------------------------------------- rate steps
@@ -824,73 +876,83 @@ def rate_capability(
 ) -> RateCapability:
     """Group consecutive cycles at the same current into rate steps (methods.md §7).
 
-    The current of a cycle is the median |I| of its desodiation (and its sodiation must
-    match too); cycles are grouped while both stay within ``rel_tol`` (2 %) or
-    ``abs_tol_A`` (1 µA) of the step's first cycle. Per step: current (mA/g with a mass),
+    The current of a cycle is the median |I| of its desodiation; a cycle joins the
+    previous one's step when that current and the sodiation current both agree within
+    ``rel_tol`` (2 %) or ``abs_tol_A`` (1 µA). Per step: current (mA/g with a mass),
     C-rate only with an explicit ``basis_mAh_g``, cycle range, mean and last desodiation
-    capacity. The recovery ratio is the mean capacity of the first later step back at
-    the first step's current divided by the first step's mean capacity.
+    capacity (the first cycle of each step optionally excluded, and said so). The
+    recovery ratio is the mean capacity of the first later step back at the first step's
+    current divided by the first step's mean capacity.
     """
     if isinstance(cycles, CyclingResult):
         active_mass_g = cycles.active_mass_g
         cycles = cycles.cycles
-    basis = _positive_or_none(basis_mAh_g, "basis_mAh_g", "<rate capability>")
-    warnings: list[str] = []
     cap_col = "desodiation_mAh_g" if "desodiation_mAh_g" in cycles else "desodiation_mAh"
-    cyc = cycles[cycles["cycle"] >= 1]
-    des_i = cyc["desodiation_current_A"].to_numpy(dtype=float)
-    sod_i = cyc["sodiation_current_A"].to_numpy(dtype=float)
-    numbers = cyc["cycle"].to_numpy()
-    caps = cyc[cap_col].to_numpy(dtype=float)
+    unit = "mAh/g" if cap_col.endswith("_g") else "mAh"
+    return _rate_steps(cycles["cycle"].to_numpy(),
+                       cycles["desodiation_current_A"].to_numpy(dtype=float),
+                       cycles["sodiation_current_A"].to_numpy(dtype=float),
+                       cycles[cap_col].to_numpy(dtype=float), unit, active_mass_g,
+                       _positive_or_none(basis_mAh_g, "basis_mAh_g", "<rate capability>"),
+                       exclude_first_cycle, rel_tol, abs_tol_A)
+
+
+def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: np.ndarray,
+                unit: str, mass: float | None, basis: float | None, exclude_first: bool,
+                rel_tol: float, abs_tol_A: float) -> RateCapability:
+    warnings: list[str] = []
+    keep = number >= 1
+    number, des_i, sod_i, caps = number[keep], des_i[keep], sod_i[keep], caps[keep]
     key = np.where(np.isfinite(des_i), des_i, sod_i)
-    groups: list[list[int]] = []
-    for j in range(len(numbers)):
-        if groups:
-            f = groups[-1][0]
-            if (_same_current(key[j], key[f], rel_tol, abs_tol_A)
-                    and (not (np.isfinite(sod_i[j]) and np.isfinite(sod_i[f]))
-                         or _same_current(sod_i[j], sod_i[f], rel_tol, abs_tol_A))):
-                groups[-1].append(j)
-                continue
-        groups.append([j])
-    rows = []
-    for s, g in enumerate(groups, start=1):
-        use = g[1:] if exclude_first_cycle and len(g) > 1 else g
-        vals = caps[use]
-        cur_A = float(np.nanmedian(key[g]))
-        row: dict[str, Any] = {
-            "step": s, "first_cycle": int(numbers[g[0]]), "last_cycle": int(numbers[g[-1]]),
-            "n_cycles": len(g), "reference_cycle": int(numbers[use[0]]),
-            "current_A": cur_A,
-            "sodiation_current_A": (float(np.nanmedian(sod_i[g]))
-                                    if np.isfinite(sod_i[g]).any() else None),
-        }
-        if active_mass_g is not None:
-            row["current_mA_g"] = cur_A * 1e3 / active_mass_g
-            if basis is not None:
-                row["c_rate"] = row["current_mA_g"] / basis
-        elif basis is not None:
-            warnings.append("C-rate needs the active mass as well as the capacity basis")
-        row["mean_capacity"] = float(np.nanmean(vals)) if np.isfinite(vals).any() else None
-        row["last_capacity"] = float(vals[-1]) if np.isfinite(vals[-1]) else None
-        row["is_recovery"] = False
-        rows.append(row)
-    steps = pd.DataFrame(rows)
+    if number.size == 0:
+        return RateCapability(pd.DataFrame(), None, None, basis, exclude_first, ())
+    new = np.ones(number.size, bool)
+    new[1:] = ~(_close(key[1:], key[:-1], rel_tol, abs_tol_A)
+                & (_close(sod_i[1:], sod_i[:-1], rel_tol, abs_tol_A)
+                   | np.isnan(sod_i[1:]) | np.isnan(sod_i[:-1])))
+    starts = np.flatnonzero(new)
+    stops = np.append(starts[1:], number.size)
+    if basis is not None and mass is None:
+        warnings.append("C-rate needs the active mass as well as the capacity basis")
+    def med(x: np.ndarray) -> float | None:
+        x = x[np.isfinite(x)]
+        return float(np.median(x)) if x.size else None
+
+    use_a = np.where(exclude_first & (stops - starts > 1), starts + 1, starts)
+    cur_A = np.array([med(key[a:b]) for a, b in zip(starts, stops, strict=True)], float)
+    mean_cap, last_cap = [], []
+    for a, b in zip(use_a, stops, strict=True):
+        vals = caps[a:b]
+        fin = np.isfinite(vals)
+        mean_cap.append(float(vals[fin].mean()) if fin.any() else None)
+        last_cap.append(float(vals[-1]) if fin[-1] else None)
+    cols: dict[str, Any] = {
+        "step": np.arange(1, starts.size + 1), "first_cycle": number[starts].astype(int),
+        "last_cycle": number[stops - 1].astype(int), "n_cycles": (stops - starts).astype(int),
+        "reference_cycle": number[use_a].astype(int), "current_A": cur_A,
+        "sodiation_current_A": [med(sod_i[a:b]) for a, b in zip(starts, stops, strict=True)],
+    }
+    if mass is not None:
+        cols["current_mA_g"] = cur_A * 1e3 / mass
+        if basis is not None:
+            cols["c_rate"] = cols["current_mA_g"] / basis
+    cols["mean_capacity"] = mean_cap
+    cols["last_capacity"] = last_cap
+    recovery = np.zeros(starts.size, bool)
     rec_ratio = rec_step = None
-    if len(rows) >= 3:
-        first_i = rows[0]["current_A"]
-        for r in rows[2:]:
-            if _same_current(r["current_A"], first_i, rel_tol, abs_tol_A):
-                r["is_recovery"] = True
-                rec_step = r["step"]
-                if r["mean_capacity"] is not None and rows[0]["mean_capacity"]:
-                    rec_ratio = r["mean_capacity"] / rows[0]["mean_capacity"]
-                break
-        steps = pd.DataFrame(rows)
-    if len(steps):
-        steps["capacity_unit"] = "mAh/g" if cap_col.endswith("_g") else "mAh"
-    return RateCapability(steps, rec_ratio, rec_step, basis, exclude_first_cycle,
-                          tuple(dict.fromkeys(warnings)))
+    if starts.size >= 3:
+        back = np.flatnonzero(_close(cur_A[2:], np.full(starts.size - 2, cur_A[0]), rel_tol,
+                                     abs_tol_A))
+        if back.size:
+            j = int(back[0]) + 2
+            recovery[j] = True
+            rec_step = j + 1
+            if mean_cap[j] is not None and mean_cap[0]:
+                rec_ratio = mean_cap[j] / mean_cap[0]
+    cols["is_recovery"] = recovery
+    cols["capacity_unit"] = unit
+    return RateCapability(pd.DataFrame(cols), rec_ratio, rec_step, basis, exclude_first,
+                          tuple(warnings))
 
 
 # --------------------------------------------------------------------------- split, profiles

@@ -8,6 +8,7 @@ Each function returns a matplotlib Figure; :func:`save_figures` writes PNG + SVG
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import matplotlib
@@ -180,7 +181,9 @@ def figure_svg(fig: Figure) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg")
     text = buf.getvalue()
-    return text[text.find("<svg"):]
+    text = text[text.find("<svg"):]
+    # the RDF metadata block (creator, date) is noise inside a page
+    return re.sub(r"<metadata>.*?</metadata>\s*", "", text, count=1, flags=re.S)
 
 
 def save_figures(figures: dict[str, Figure], directory: str | Path) -> list[Path]:

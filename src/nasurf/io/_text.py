@@ -64,15 +64,18 @@ _NUMBER = re.compile(r"^[\s\"]*[-+]?(\d+[.,]?\d*|[.,]\d+)([eE][-+]?\d+)?[\s\"]*$
 
 
 def is_number(token: str) -> bool:
-    return bool(_NUMBER.match(token))
+    return bool(_NUMBER.match(token)) or token.strip().strip('"').lower() in ("nan", "-nan")
+
+
+_TIMESTAMP = re.compile(r"^[\s\"]*\d[\d\s\-/.:,dT]*(?:[AaPp][Mm])?[\s\"]*$")
 
 
 def numeric_fraction(fields: list[str]) -> float:
-    """Share of non-empty fields that look like numbers (decimal point or comma)."""
+    """Share of non-empty fields that look like numbers, dates or durations."""
     nonempty = [f for f in fields if f.strip()]
     if not nonempty:
         return 0.0
-    return sum(is_number(f) for f in nonempty) / len(nonempty)
+    return sum(is_number(f) or bool(_TIMESTAMP.match(f)) for f in nonempty) / len(nonempty)
 
 
 def read_delimited(text: str, *, sep: str, skiprows: int, header: bool = True,
@@ -83,13 +86,22 @@ def read_delimited(text: str, *, sep: str, skiprows: int, header: bool = True,
     Columns come back with their raw header strings; trailing empty columns (a trailing
     delimiter on every line, as EC-Lab and LANDT write) are dropped.
     """
+    import warnings
+
     try:
-        df = pd.read_csv(
-            io.StringIO(text), sep=sep, skiprows=skiprows, header=0 if header else None,
-            names=names, decimal=decimal, index_col=False, skipinitialspace=True,
-            skip_blank_lines=True, low_memory=False, on_bad_lines="error",
-            engine="c", quotechar='"',
-        )
+        with warnings.catch_warnings():
+            # pandas only *warns* when a row has more fields than the header and drops
+            # them: that is silent data loss, so it is an error here
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            df = pd.read_csv(
+                io.StringIO(text), sep=sep, skiprows=skiprows, header=0 if header else None,
+                names=names, decimal=decimal, index_col=False, skipinitialspace=True,
+                skip_blank_lines=True, low_memory=False, on_bad_lines="error",
+                engine="c", quotechar='"',
+            )
+    except pd.errors.ParserWarning as exc:
+        raise FileFormatError(f"rows with more fields than the header ({exc})",
+                              file=source) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise FileFormatError(f"cannot parse the data table ({msg})", file=source) from None
@@ -125,7 +137,8 @@ def find_table(lines: list[str], *, seps: tuple[str, ...] = (",", ";", "\t"),
     for sep in seps:
         for i in range(limit - 1):
             head = lines[i].rstrip("\r\n").rstrip(sep).split(sep)
-            if len(head) < 2 or numeric_fraction(head) > 0.5:
+            named = [h for h in head if h.strip()]
+            if len(named) < 2 or numeric_fraction(head) > 0.5:
                 continue
             rows = [ln.rstrip("\r\n") for ln in lines[i + 1:i + 1 + max(min_rows, 3)]]
             rows = [r for r in rows if r.strip()]
@@ -134,7 +147,7 @@ def find_table(lines: list[str], *, seps: tuple[str, ...] = (",", ";", "\t"),
             ok = True
             for r in rows:
                 fields = r.rstrip(sep).split(sep)
-                if abs(len(fields) - len(head)) > 1 or numeric_fraction(fields) < 0.5:
+                if abs(len(fields) - len(head)) > 1 or numeric_fraction(fields) < 0.75:
                     ok = False
                     break
             if ok:

@@ -339,7 +339,11 @@ def read_mpt(path: Path, *, technique: str | None = None, encoding: str | None =
         if n_header < 2 or n_header > len(lines):
             raise FileFormatError(f"'Nb header lines : {n_header}' but the file has "
                                   f"{len(lines)} lines (truncated?)", file=src, line=2)
-        header, settings = parse_header(lines[2:n_header - 1])
+        block = lines[2:n_header - 1]
+        title_at = next((i for i, ln in enumerate(block) if ln.strip()), None)
+        header, settings = parse_header(block[title_at + 1:] if title_at is not None else [])
+        if title_at is not None:
+            header["_lines"] = [block[title_at].strip(), *header.get("_lines", [])]
         column_line = n_header - 1
         instrument = "BioLogic " + ("BT-Lab" if first.startswith("BT") else "EC-Lab")
     else:

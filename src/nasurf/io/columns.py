@@ -186,7 +186,8 @@ def infer_mapping(columns: list[str], *, explicit: dict[str, ColumnMap] | None =
     # explicit format knowledge first, then guesses from the header text
     passes = [explicit or {}]
     if guess:
-        passes.append({c: cm for c in columns if (cm := canonical_for(c)) is not None})
+        passes.append({c: cm for c in columns
+                       if (cm := canonical_for(c)) is not None and _unit_fits(cm)})
     for table in passes:
         for raw in columns:
             cm = table.get(raw)
@@ -195,6 +196,21 @@ def infer_mapping(columns: list[str], *, explicit: dict[str, ColumnMap] | None =
             mapping[raw] = cm
             claimed.add(cm.target)
     return mapping
+
+
+def _unit_fits(cm: ColumnMap) -> bool:
+    """A guessed mapping is kept only if its unit (when given) fits the quantity."""
+    if cm.target not in tb.FLOAT_COLUMNS:
+        return True
+    if cm.unit is None:
+        # a unitless guess is an error worth reporting only for the required columns
+        # (the message asks for a column_map); other quantities stay raw columns
+        return cm.target in (*tb.TIME_SERIES_REQUIRED, *tb.IMPEDANCE_REQUIRED)
+    try:
+        _conversion(cm.unit, tb.FLOAT_COLUMNS[cm.target], "header")
+    except (UnitError, FileFormatError):
+        return False
+    return True
 
 
 @lru_cache(maxsize=512)

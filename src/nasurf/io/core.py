@@ -42,27 +42,13 @@ _READERS: dict[str, Callable[..., EchemData]] = {
     "eis-csv": eis.read_eis_csv,
     "bdf-csv": lambda p, **kw: generic.read_generic_text(p, file_format="bdf-csv", **kw),
     "csv": generic.read_generic_text,
-    "xlsx": None,  # resolved in _reader_for (Arbin workbook or generic sheet)
+    "xlsx": generic.read_generic_xlsx,
 }
 
 
 def supported_formats() -> dict[str, str]:
     """Format name -> what is read (and with which library)."""
     return dict(FORMATS)
-
-
-def _reader_for(fmt: str, path: Path) -> Callable[..., EchemData]:
-    if fmt == "xlsx":
-        import zipfile
-
-        with zipfile.ZipFile(path) as zf:
-            sheets = [n for n in zf.namelist() if n.startswith("xl/worksheets/")]
-            book = zf.read("xl/workbook.xml").decode("utf-8", "replace") \
-                if "xl/workbook.xml" in zf.namelist() else ""
-        if "Global_Info" in book and "Channel_" in book and sheets:
-            return cyclers.read_arbin_xlsx
-        return generic.read_generic_xlsx
-    return _READERS[fmt]
 
 
 def read(path: str | Path, *, technique: str | None = None,
@@ -95,7 +81,7 @@ def read(path: str | Path, *, technique: str | None = None,
     p = Path(path)
     src = str(p)
     fmt = detect_format(p)
-    reader = _reader_for(fmt, p)
+    reader = _READERS[fmt]
     kwargs: dict[str, Any] = {"technique": technique, "active_mass_g": active_mass_g,
                               "area_cm2": area_cm2}
     if column_map:

@@ -60,6 +60,13 @@ def _detect_zip(path: Path, src: str) -> str:
         raise FileFormatError(f"corrupted zip container ({exc})", file=src) from None
     lower = [n.lower() for n in names]
     if "[content_types].xml" in lower and any(n.startswith("xl/") for n in lower):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                book = zf.read("xl/workbook.xml").decode("utf-8", "replace")
+        except KeyError:
+            book = ""
+        if "Global_Info" in book and "Channel_" in book:
+            return "arbin-xlsx"
         return "xlsx"
     if any(n.endswith((".nda", ".ndax")) for n in lower):
         return "neware-nda-zip"

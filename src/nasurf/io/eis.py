@@ -91,15 +91,20 @@ def read_gamry(path: Path, *, encoding: str | None = None, **kwargs: Any) -> Ech
 
 def looks_like_zplot(head: str) -> bool:
     first = head.lstrip("\ufeff").split("\n", 1)[0].strip().strip('"')
-    return bool(re.match(r"Z(Plot|60)W? ?W?\s*Data File", first)) or first.startswith(
-        ("ZPlotW Data File", "Z60W Data File"))
+    return first.startswith(("ZPlotW Data File", "Z60W Data File", "ZPLOT2 ASCII"))
 
 
 def read_zplot(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
     src = str(path)
     lines = decode(path.read_bytes(), encoding, source=src).splitlines()
+    # data rows follow "End Comments" (commented files) or the quoted column-title line;
+    # the numeric settings line before it ("0,3,0,1,300000,0.005") is not data
+    start = 0
+    for i, ln in enumerate(lines):
+        if ln.strip() == "End Comments" or re.search(r"Freq\s*\(Hz\)", ln):
+            start = i + 1
     rows = []
-    for ln in lines:
+    for ln in lines[start:]:
         cells = [c.strip() for c in re.split(r"[,\t]", ln.strip())]
         if len(cells) >= 6 and all(is_number(c) for c in cells[:6]):
             rows.append([float(c) for c in cells[:6]])

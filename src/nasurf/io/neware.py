@@ -61,8 +61,16 @@ def _fastnda_frame(path: Path, src: str) -> tuple[Any, list[str], dict[str, Any]
     old_propagate = logger.propagate
     logger.addHandler(handler)
     logger.propagate = False
+    import warnings
+
     try:
-        frame = fastnda.read(path, cycle_mode="raw")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frame = fastnda.read(path, cycle_mode="raw")
+        for w in caught:
+            text = str(w.message).split(" If you can")[0]
+            if text not in handler.messages:
+                handler.messages.append(text)
     except Exception as exc:  # fastnda raises ValueError/struct.error/zipfile errors ...
         msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise FileFormatError(f"fastnda cannot read this Neware file ({exc.__class__.__name__}:"

@@ -265,7 +265,7 @@ def _text_vs_table(df: pd.DataFrame) -> list[Finding]:
                 values={"text_value": t["value"], "table_value": r["value"],
                         "unit": t["unit"], "difference": diff,
                         "current_mA_g": _num(r["current_mA_g"]), "cycles": _int(r["cycles"])},
-                message=(f"ref {_refstr(t, r)}, {r['material']}: the text gives "
+                message=(f"{_refstr(t, r)}, {r['material']}: the text gives "
                          f"{t['quantity'].replace('_', ' ')} {_fmt(t['value'], t['unit'])} "
                          f"[{_where(t)}] but {r['location']} gives "
                          f"{_fmt(r['value'], r['unit'])} [{r['raw_text']}] "
@@ -339,7 +339,7 @@ def _internal(df: pd.DataFrame) -> list[Finding]:
                             key, (a["id"], b["id"]),
                             {"first_sodiation_mAh_g": a["value"],
                              "first_desodiation_mAh_g": b["value"]},
-                            f"ref {_refstr(a, b)}, {a['material']}: first desodiation "
+                            f"{_refstr(a, b)}, {a['material']}: first desodiation "
                             f"{_fmt(b['value'], 'mA h g-1')} exceeds first sodiation "
                             f"{_fmt(a['value'], 'mA h g-1')} ({loc}): an initial coulombic "
                             "efficiency above 100 % in an anode half cell"))
@@ -357,7 +357,7 @@ def _internal(df: pd.DataFrame) -> list[Finding]:
                         "internal_contradiction", "warning", _refs(e, a, b), a["material"], key,
                         (e["id"], a["id"], b["id"]),
                         {"ice_pct": e["value"], "implied_ice_pct": b["value"] / a["value"] * 100},
-                        f"ref {_refstr(e)}, {a['material']}: initial coulombic efficiency "
+                        f"{_refstr(e)}, {a['material']}: initial coulombic efficiency "
                         f"{_fmt(e['value'], '%')} but {_fmt(b['value'])}/{_fmt(a['value'])} "
                         f"mA h g-1 gives {b['value'] / a['value'] * 100:.1f} % ({loc})"))
     return out
@@ -401,7 +401,7 @@ def _retention_vs_first(key: str, cap: pd.Series, ret: pd.Series,
          "implied_reference_capacity_mAh_g": implied,
          "first_discharge_mAh_g": first["value"], "cycles": _int(cap["cycles"]),
          "current_mA_g": _num(cap["current_mA_g"])},
-        f"ref {_refstr(cap)}, {cap['material']}: {_fmt(cap['value'])} mA h g-1 "
+        f"{_refstr(cap)}, {cap['material']}: {_fmt(cap['value'])} mA h g-1 "
         f"{_conditions(cap)} with {_fmt(ret['value'])} % retention implies a reference "
         f"capacity of {_fmt(cap['value'])} / {ret['value'] / 100:g} = {implied:.0f} mA h g-1, "
         f"above the first sodiation (discharge) capacity of {first_txt} "
@@ -444,7 +444,7 @@ def _above_theoretical(df: pd.DataFrame) -> list[Finding]:
         out.append(Finding(
             "above_theoretical", severity, _refs(r), r["material"], r["material_key"], (r["id"],),
             values,
-            f"ref {_refstr(r)}, {r['material']}: {r['quantity'].replace('_', ' ')} "
+            f"{_refstr(r)}, {r['material']}: {r['quantity'].replace('_', ' ')} "
             f"{_fmt(r['value'], 'mA h g-1')} {_conditions(r)} [{_where(r)}] is "
             f"{r['value'] / th.capacity_mAh_g:.2f}x the theoretical "
             f"{th.capacity_mAh_g:.1f} mA h g-1 of {r['host']} ({hr.reaction}){extra}: {why}",
@@ -492,7 +492,7 @@ def _c_rate_finding(r: pd.Series, s: pd.Series, implied: float, basis: float, ba
         {"c_rate": r["c_rate"], "basis_mAh_g": basis, "implied_current_mA_g": implied,
          "printed_current_mA_g": s["current_mA_g"],
          "implied_basis_mAh_g": s["current_mA_g"] / r["c_rate"]},
-        f"ref {_refstr(r, s)}, {r['material']}: {r['c_rate']:g}C on the {basis_txt} "
+        f"{_refstr(r, s)}, {r['material']}: {r['c_rate']:g}C on the {basis_txt} "
         f"{basis:.1f} mA h g-1 is {implied:.0f} mA g-1, but {_fmt(s['current_mA_g'], 'mA g-1')}"
         f" is printed{where} (that current implies a 1C basis of "
         f"{s['current_mA_g'] / r['c_rate']:.1f} mA h g-1)")
@@ -519,7 +519,7 @@ def _theoretical_quotes(df: pd.DataFrame) -> list[Finding]:
             continue
         hr = HOST_REACTIONS[host]
         n_back = electrons_from_capacity(r["value"], th.molar_mass_g_mol)
-        msg = (f"ref {_refstr(r)}: the text quotes a theoretical capacity of "
+        msg = (f"{_refstr(r)}: the text quotes a theoretical capacity of "
                f"{_fmt(r['value'], 'mA h g-1')} for {host} [{_where(r)}], but {hr.reaction} "
                f"({hr.sodium:g} e- per {th.molar_mass_g_mol:.3f} g/mol) gives {q:.1f} mA h g-1; "
                f"the quoted value back-calculates to {n_back:.2f} Na per {host}")
@@ -573,7 +573,7 @@ def _carbon_quote(r: pd.Series) -> list[Finding]:
     return [Finding(
         "theoretical_quote", severity, _refs(r), r["material"], r["material_key"], (r["id"],),
         {"quoted_mAh_g": value, "nac6_mAh_g": c6, "matching_nac_n": n_c, "stated_nac_n": stated},
-        f"ref {_refstr(r)}, {r['material']}: {msg}; carbons have no stoichiometric theoretical "
+        f"{_refstr(r)}, {r['material']}: {msg}; carbons have no stoichiometric theoretical "
         "capacity (storage depends on microstructure), so a 'theoretical capacity' needs an "
         "explicit NaC_n")]
 
@@ -596,9 +596,9 @@ def _refs(*recs: Mapping[str, Any]) -> tuple[int, ...]:
 def _refstr(*recs: Mapping[str, Any]) -> str:
     refs = _refs(*recs)
     if refs:
-        return ", ".join(str(r) for r in refs)
+        return "ref " + ", ".join(str(r) for r in refs)
     cites = {str(r.get("citation")) for r in recs if r.get("citation")}
-    return "; ".join(sorted(cites)) or "?"
+    return "; ".join(sorted(cites)) or "uncited"
 
 
 _FAMILIES = {

@@ -106,11 +106,17 @@ def _table(kb: KnowledgeBase, table: str, origin: str | None) -> pd.DataFrame:
     return kb.frame("" if origin is None else "origin = ?", () if origin is None else (origin,))
 
 
+_INTEGER_COLUMNS = ("cycles", "ref", "table_row")
+
+
 def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Booleans as true/false and integer columns without a '.0' (NaN forces floats)."""
     out = df.copy()
     for col in out.columns:
         if out[col].dtype == bool:
             out[col] = out[col].map({True: "true", False: "false"})
+        elif col in _INTEGER_COLUMNS:
+            out[col] = out[col].astype("Int64")
     return out
 
 

@@ -14,10 +14,12 @@ once (a text figure restating Table 1 is not doubled: see ``distinct_measurement
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -47,6 +49,8 @@ CLASS_MARKERS: dict[str, str] = {
     "adsorption_insertion": "v",
 }
 FORMATS = (".png", ".svg", ".pdf")
+# SVG element ids are random unless salted: fix the salt so the same data give the same file.
+_DETERMINISTIC = {"svg.hashsalt": "nasurf"}
 
 
 @dataclass(frozen=True)
@@ -219,7 +223,8 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: int = 300) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     # No creation date in the metadata: the same data give byte-identical SVG/PDF files.
     metadata = {"Date": None} if p.suffix.lower() in (".svg", ".pdf") else None
-    fig.savefig(p, dpi=dpi, bbox_inches="tight", metadata=metadata)
+    with matplotlib.rc_context(_DETERMINISTIC):
+        fig.savefig(p, dpi=dpi, bbox_inches="tight", metadata=metadata)
     return p
 
 
@@ -228,6 +233,9 @@ def figure_svg(fig: Figure) -> str:
     import io
 
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    with matplotlib.rc_context(_DETERMINISTIC):
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    text = text[text.index("<svg"):]
+    # the RDF metadata block only names external vocabularies; an inline figure needs none
+    return re.sub(r"<metadata>.*?</metadata>\s*", "", text, count=1, flags=re.DOTALL)

@@ -405,7 +405,11 @@ def _combine(errors: list[NasurfError]) -> NasurfError:
         return first
     others = "; ".join(str(e) for e in errors[1:6])
     more = f" (+{len(errors) - 6} more)" if len(errors) > 6 else ""
-    cls = UnitError if all(isinstance(e, UnitError) for e in errors) else ValidationError
+    kinds = {type(e) for e in errors}
+    if len(kinds) == 1:
+        cls = kinds.pop()
+    else:
+        cls = UnitError if all(isinstance(e, UnitError) for e in errors) else ValidationError
     return cls(f"{first.reason}; also: {others}{more}", file=first.file, line=first.line,
                field=first.field)
 

@@ -388,14 +388,16 @@ class KnowledgeBase:
                         "material_key", file=file, line=line, field="material_key"))
                     continue
                 if clashes and not replace:
-                    what = "id" if any(c[0] == obs.id for c in clashes) else "material_key"
+                    same_id_only = all(c[0] == obs.id for c in clashes) and not any(
+                        identity_key(*c[2:]) == obs.identity() for c in clashes)
+                    what = "id" if same_id_only else "material_key"
                     errors.append(DuplicateRecordError(
                         f"duplicate of user record '{clashes[0][0]}' (same "
                         f"{'id' if what == 'id' else 'material_key, quantity and conditions'}"
                         "); pass replace=True (--replace) to replace it",
                         file=file, line=line, field=what))
                     continue
-                for cid, _ in clashes:
+                for cid, *_ in clashes:
                     conn.execute("DELETE FROM observations WHERE id = ? AND origin = 'user'",
                                  (cid,))
                     replaced.append(cid)
@@ -407,14 +409,16 @@ class KnowledgeBase:
                 raise combine_errors(errors)  # rolls the transaction back
         return AddResult(tuple(added), tuple(replaced), db_path=str(self.path))
 
-    def _clashes(self, obs: Observation) -> list[tuple[str, str]]:
+    def _clashes(self, obs: Observation) -> list[tuple]:
+        """(id, origin, identity fields...) of rows sharing the id or the identity."""
         rows = self.connection.execute(
             "SELECT id, origin, material_key, quantity, sample_role, current_mA_g, c_rate, "
             "cycles, temperature_C FROM observations WHERE id = ? OR "
             "(material_key = ? AND quantity = ?)", (obs.id, obs.material_key, obs.quantity),
         ).fetchall()
         key = obs.identity()
-        return [(r[0], r[1]) for r in rows if r[0] == obs.id or identity_key(*r[2:]) == key]
+        return [(r[0], r[1], *r[2:]) for r in rows
+                if r[0] == obs.id or identity_key(*r[2:]) == key]
 
     def add_file(self, path: str | Path, *, replace: bool = False) -> AddResult:
         """Validate every record of a CSV/YAML/JSON/data-package file, then add them all."""

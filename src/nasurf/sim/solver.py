@@ -301,7 +301,6 @@ def _run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
     Vr, _ = evaluate(np.minimum(t_rows, t_stop[None]))
     # average stoichiometry is linear in t (constant fluxes)
     x0 = model.average_stoichiometry(st.c)
-    dx_dt1 = -(I - I_sei) / F / (model.c_max * model.params.density ** 0 ) * 0.0
     na_rate1 = -(I - I_sei) / F  # mol/kg/s of Na entering the host (sodiation: I<0)
     na_rate2 = -I / F
     tr = np.minimum(t_rows, t_stop[None])
@@ -309,7 +308,6 @@ def _run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
     na = na_rate1[None] * np.minimum(tr, t1) + na_rate2[None] * np.maximum(tr - t1, 0.0)
     mol_per_kg_at_x1 = model.c_max / model.params.density
     xr = x0[None] + na / (mol_per_kg_at_x1 * st.active[None])
-    del dx_dt1
     nanm = np.where(keep, 0.0, np.nan)
     trace.add_rows(st.t[None] + tr + nanm, Vr + nanm,
                    np.broadcast_to(I, tr.shape) + nanm, xr + nanm, seg.index)
@@ -571,7 +569,6 @@ def _run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
     done = np.zeros(B, dtype=bool)
     first = True
     N_old: np.ndarray | None = None
-    trace.add(model, st, ~done, seg.index)
     target = np.where(np.broadcast_to(np.asarray(seg.current if seg.current is not None
                                                  else 0.0), (B,)) < 0,
                       seg.v_lower, seg.v_upper) if not voltage else None

@@ -55,6 +55,15 @@ WEIGHTINGS = ("modulus", "proportional", "unit")
 # A parameter whose largest effect on the model is below this fraction of |Z| is not
 # determined by the data (e.g. a Warburg σ driven to zero on a spectrum with no tail).
 NEGLIGIBLE_CONTRIBUTION = 1e-4
+# Multi-start schedule: the first restart lands within ×/÷ CONFIRM_SPREAD of the start value
+# (a cheap check of the minimum), later restarts within ×/÷ spread. A restart first gets a
+# probe budget of RESTART_PROBE_PER_PARAM evaluations per parameter; if it is still running
+# then, it continues only when its χ² is already within RESTART_CONTINUE_RATIO of the best
+# one. Restarts that wander off towards a bound or a far, poor minimum are where
+# multi-start time goes, and they are cut at the probe.
+CONFIRM_SPREAD = 3.0
+RESTART_PROBE_PER_PARAM = 10
+RESTART_CONTINUE_RATIO = 2.0
 
 
 # --- input checks ---------------------------------------------------------------------------
@@ -497,17 +506,21 @@ def fit_circuit(
     tried = 0
     log_spread = math.log(spread)
     scale_chi2 = float(np.sum(prob.residuals_from_Z(np.zeros_like(z)) ** 2))
-    max_nfev = max_nfev or 100 * (n_free + 1)
+    max_nfev = max_nfev or 50 * (n_free + 1)
+    budget = max_nfev
     for k in range(n_starts):
         if k == 0:
             u_start = u0
         else:
+            # The first restart checks the minimum from close by; later ones explore widely.
+            ls = min(log_spread, math.log(CONFIRM_SPREAD)) if k == 1 else log_spread
+            budget = min(max_nfev, RESTART_PROBE_PER_PARAM * (n_free + 1))
             start = {}
             for i in free:
                 n = names[i]
                 lo, hi = bnd[n]
                 if circ.parameter_kinds[n] == "positive" and lo >= 0:
-                    v = guess[n] * math.exp(rng.uniform(-log_spread, log_spread))
+                    v = guess[n] * math.exp(rng.uniform(-ls, ls))
                 else:
                     a = max(lo, 0.5) if math.isfinite(lo) else guess[n] - 0.5
                     b = hi if math.isfinite(hi) else guess[n] + 0.5
@@ -519,7 +532,14 @@ def fit_circuit(
             res = None
             break
         res = least_squares(prob.fun, u_start, jac=prob.jac, method="lm", x_scale="jac",
-                            ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=max_nfev)
+                            ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=budget)
+        if k > 0 and res.status == 0 and best is not None and \
+                res.cost <= RESTART_CONTINUE_RATIO * best.cost:
+            # The probe ran out of evaluations but is in a basin as good as the best one:
+            # let it finish.
+            res = least_squares(prob.fun, res.x, jac=prob.jac, method="lm", x_scale="jac",
+                                ftol=1e-12, xtol=1e-12, gtol=1e-12,
+                                max_nfev=max(max_nfev - budget, 1))
         cost = float(res.cost)
         same_tol = 1e-6 * (best.cost if best is not None else 0.0) + 1e-30 * scale_chi2
         if best is None or cost < best.cost - same_tol:
@@ -698,7 +718,7 @@ def fit_series(
                 prev.weighted_rms, 1e-12)
             if poor:
                 fresh = fit_circuit(f, z, circ, n_starts=n_starts, **kwargs)
-                note = (f"seeded fit from spectrum {k - 1} was poor (weighted RMS "
+                note = (f"seeded fit from the previous spectrum was poor (weighted RMS "
                         f"{fit.weighted_rms:.3g} vs {prev.weighted_rms:.3g}); refitted from "
                         "spectrum-derived guesses")
                 if fresh.chi2 < fit.chi2:

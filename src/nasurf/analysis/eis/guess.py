@@ -13,6 +13,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from nasurf.analysis.eis.circuits import Circuit, Element, Node, Parallel, Series
+from nasurf.analysis.eis.warburg import warburg_window
 
 __all__ = ["SpectrumFeatures", "guess_parameters", "spectrum_features"]
 
@@ -29,7 +30,11 @@ class SpectrumFeatures:
         self.w = 2.0 * np.pi * self.f
         self.scale = float(np.median(np.abs(self.Z)))
         self.r_hf = self._hf_intercept()
+        # The diffusion line, if any: the automatic 45° ± 7° window of methods.md §6.
+        self.window = warburg_window(self.f, self.Z) if self.f.size >= 3 else None
         self.sigma = self._warburg_sigma()
+        # Below the diffusion line a finite-length element turns over at ω τ ≈ 3.
+        self.w_turn = (2.0 * np.pi * self.window[0]) if self.window else float(self.w[-1])
         self.inductance = self._inductance()
         self.apexes = self._arc_apexes()
         self.arc_resistance = self._arc_resistance()
@@ -48,18 +53,21 @@ class SpectrumFeatures:
         return float(max(r, 1e-6 * self.scale))
 
     def _warburg_sigma(self) -> float:
-        # Slope of Z' and −Z'' against ω^-½ over the lowest-frequency quarter (>= 3 points).
-        n = max(3, self.f.size // 4)
-        x = self.w[-n:] ** -0.5
-        slopes = []
+        if self.window is not None:
+            sel = (self.f >= self.window[0]) & (self.f <= self.window[1])
+        else:   # no clean 45° line: the lowest-frequency quarter (>= 3 points)
+            sel = np.zeros(self.f.size, bool)
+            sel[-max(3, self.f.size // 4):] = True
+        x = self.w[sel] ** -0.5
         dx = x - x.mean()
         sxx = float(dx @ dx)
+        slopes = []
         if sxx > 0:
-            for y in (self.Z.real[-n:], -self.Z.imag[-n:]):
+            for y in (self.Z.real[sel], -self.Z.imag[sel]):
                 slopes.append(float(dx @ (y - y.mean())) / sxx)
-        positive = [s for s in slopes if s > 0]
+        positive = [v for v in slopes if v > 0]
         if positive:
-            return float(np.mean(positive))
+            return float(np.mean(positive) if self.window else min(positive))
         # No diffusion tail: a small σ that leaves the lowest-frequency point nearly untouched.
         return float(0.01 * self.scale * np.sqrt(self.w[-1]))
 
@@ -69,35 +77,46 @@ class SpectrumFeatures:
             return float(im / self.w[0])
         return float(1e-3 * self.scale / self.w[0])
 
+    def _above_window(self) -> np.ndarray:
+        if self.window is None:
+            return np.ones(self.f.size, bool)
+        return self.f > self.window[1]
+
     def _arc_apexes(self) -> list[tuple[float, float]]:
         """(ω_apex, height) of the capacitive arcs after removing the Warburg tail."""
         arc = -(self.Z.imag + self.sigma / np.sqrt(self.w))
-        arc = np.where(np.isfinite(arc), arc, 0.0)
-        if arc.size >= 3:
-            peaks, props = find_peaks(arc, prominence=0.02 * max(np.ptp(arc), 1e-30))
+        arc = np.where(np.isfinite(arc) & self._above_window(), arc, -np.inf)
+        finite = np.isfinite(arc)
+        if finite.sum() >= 3:
+            work = np.where(finite, arc, np.min(arc[finite]))
+            peaks, props = find_peaks(work, prominence=0.02 * max(np.ptp(work), 1e-30))
         else:
             peaks, props = np.array([], int), {"prominences": np.array([])}
         if peaks.size == 0:
-            k = int(np.argmax(arc))
+            k = int(np.argmax(np.where(finite, arc, -np.inf)))
             return [(float(self.w[k]), float(max(arc[k], 1e-3 * self.scale)))]
         order = np.argsort(props["prominences"])[::-1]
         return [(float(self.w[peaks[i]]), float(arc[peaks[i]])) for i in order]
 
     def _arc_resistance(self) -> float:
-        """Total arc diameter: low-frequency Z' minus the HF intercept and the Warburg part."""
-        re_dc = self.Z.real - self.sigma / np.sqrt(self.w)
-        # Read the arcs' end where the Warburg-corrected −Z'' is smallest below the first apex.
-        w_apex = max(a[0] for a in self.apexes)
-        below = self.w <= w_apex
-        arc = -(self.Z.imag + self.sigma / np.sqrt(self.w))
-        if below.any():
-            idx = np.nonzero(below)[0]
-            k = idx[np.argmin(arc[idx])]
-            r = re_dc[k] - self.r_hf
-        else:
-            r = 0.0
+        """Total arc diameter: Z' where the arcs end, minus the HF intercept."""
         height_based = 2.0 * sum(h for _, h in self.apexes) / np.tan(ALPHA_GUESS * np.pi / 4)
-        return float(max(r, height_based, 1e-3 * self.scale))
+        if self.window is not None:
+            # The diffusion line starts where the arcs end; take away its own Z' part there.
+            k = int(np.nonzero(self.f <= self.window[1])[0][0])
+            r = self.Z.real[k] - self.sigma / np.sqrt(self.w[k]) - self.r_hf
+        else:
+            w_apex = max(a[0] for a in self.apexes)
+            below = np.nonzero(self.w <= w_apex)[0]
+            if below.size:
+                arc = -(self.Z.imag + self.sigma / np.sqrt(self.w))
+                k = below[np.argmin(arc[below])]
+                r = self.Z.real[k] - self.sigma / np.sqrt(self.w[k]) - self.r_hf
+            else:
+                r = 0.0
+        if not r > 0.2 * height_based:
+            r = height_based
+        return float(max(r, 1e-3 * self.scale))
 
 
 def spectrum_features(frequencies_Hz: np.ndarray, Z: np.ndarray) -> SpectrumFeatures:
@@ -133,8 +152,9 @@ def guess_parameters(circuit: Circuit, frequencies_Hz: np.ndarray, Z: np.ndarray
     decreasing frequency (circuit order = high to low frequency, as usually written) and
     sharing the arc diameter; a resistor inside an arc gets its share of the diameter, a
     capacitor 1/(R ω_apex), a CPE Q = 1/(R ω_apex^α) with α = 0.9; Warburg σ comes from
-    the low-frequency slope of Z' and −Z'' against ω^-½; finite Warburgs take τ = 1/ω_min
-    and Z0 = σ√(2τ); inductors the high-frequency positive Z''.
+    the 45° diffusion line (automatic Warburg window), Z' and −Z'' against ω^-½; finite
+    Warburgs take τ = 3/ω at the low-frequency end of that line (1/ω_min without one) and
+    Z0 = σ√(2τ); inductors the high-frequency positive Z''.
     """
     feat = spectrum_features(frequencies_Hz, Z)
     guesses: dict[str, float] = {}
@@ -153,7 +173,7 @@ def guess_parameters(circuit: Circuit, frequencies_Hz: np.ndarray, Z: np.ndarray
         apex_w = sorted([*apex_w, *extra.tolist()], reverse=True)
     n_blocks = max(len(blocks), 1)
     r_arc = feat.arc_resistance / n_blocks
-    tau_finite = 1.0 / feat.w[-1]
+    tau_finite = 3.0 / feat.w_turn
 
     first_series_r = next((e.name for e in _top_level(circuit.tree)
                            if isinstance(e, Element) and e.spec.code == "R"), None)

@@ -33,6 +33,10 @@ RMS_VALID = 0.01
 RMS_QUESTIONABLE = 0.02
 MAX_POINT = 0.05
 FIT_TYPES = ("complex", "real", "imag")
+# M starts at this many time constants per decade: below it the grid is too coarse to follow
+# an arc, the fit oscillates in sign and μ dips under the cut-off before the spectrum is
+# represented (a premature stop that flags KK-compliant data; impedance.py starts at M = 1).
+MIN_RC_PER_DECADE = 2.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,6 +89,13 @@ def _time_constants(f: np.ndarray, M: int) -> np.ndarray:
     if M == 1:   # as impedance.py: a single element sits at the slowest time constant
         return np.array([t_max])
     return np.logspace(np.log10(t_min), np.log10(t_max), M)
+
+
+def _open_low_frequency_end(f: np.ndarray, Z: np.ndarray) -> bool:
+    """True when −Z'' rises over the three lowest frequencies (no real-axis intercept)."""
+    order = np.argsort(f)
+    mim = -Z.imag[order][:3]
+    return bool(mim.size == 3 and mim[0] > 0 and mim[0] > mim[1] > mim[2])
 
 
 def _mu(R: np.ndarray) -> float:
@@ -151,14 +162,18 @@ def _evaluate(coef: np.ndarray, taus: np.ndarray, f: np.ndarray, add_capacitance
 
 
 def linkk(frequencies_Hz: Any, Z: Any, *, mu_cutoff: float = 0.85, max_rc: int = 50,
-          fit_type: str = "complex", add_capacitance: bool = False) -> LinKKResult:
+          fit_type: str = "complex", add_capacitance: bool | None = None,
+          n_rc: int | None = None, min_rc: int | None = None) -> LinKKResult:
     """Run the lin-KK test on one spectrum (frequencies in Hz, Z = Z' + jZ'' in Ohm).
 
     ``mu_cutoff`` (Schönleber's c, 0.85) stops the growth of M; ``max_rc`` caps it.
     ``fit_type`` chooses which part is fitted ("complex" as in Schönleber's eq. 14,
     "real" or "imag" as in Boukamp); ``add_capacitance`` adds a series capacitance for
     spectra without a low-frequency real-axis intercept (blocking electrodes, long
-    diffusion tails).
+    diffusion tails); by default (None) it is added when −Z'' still rises towards the
+    lowest frequencies. ``min_rc`` is the first M tried (default: 2 per decade of
+    frequency; ``min_rc=1`` with ``add_capacitance=False`` reproduces impedance.py's
+    ``linKK``); ``n_rc`` fixes M and skips the μ search.
     """
     f = np.asarray(frequencies_Hz, dtype=float).reshape(-1)
     z = np.asarray(Z, dtype=complex).reshape(-1)
@@ -175,18 +190,30 @@ def linkk(frequencies_Hz: Any, Z: Any, *, mu_cutoff: float = 0.85, max_rc: int =
                               field="fit_type")
     if not 0 < mu_cutoff <= 1:
         raise ValidationError(f"mu_cutoff must be in (0, 1], got {mu_cutoff}", field="mu_cutoff")
+    if add_capacitance is None:
+        add_capacitance = _open_low_frequency_end(f, z)
     # More RC elements than the data can support makes the normal equations singular.
     max_rc = int(min(max_rc, max(1, f.size - 3)))
     warnings: list[str] = []
-    M = 0
-    mu = 1.0
     coef = taus = None
-    while mu > mu_cutoff and max_rc > M:
-        M += 1
+    if n_rc is not None:
+        if not 1 <= n_rc <= max_rc:
+            raise ValidationError(f"n_rc must be between 1 and {max_rc} for {f.size} points, "
+                                  f"got {n_rc}", field="n_rc")
+        M = int(n_rc)
         coef, taus = _solve(f, z, M, fit_type, add_capacitance)
         mu = _mu(coef[1: M + 1])
+    else:
+        if min_rc is None:
+            min_rc = math.ceil(MIN_RC_PER_DECADE * math.log10(f.max() / f.min()))
+        M = max(0, min(int(min_rc), max_rc) - 1)
+        mu = 1.0
+        while mu > mu_cutoff and M < max_rc:
+            M += 1
+            coef, taus = _solve(f, z, M, fit_type, add_capacitance)
+            mu = _mu(coef[1: M + 1])
     assert coef is not None and taus is not None
-    if mu > mu_cutoff:
+    if n_rc is None and mu > mu_cutoff:
         warnings.append(f"μ stayed above the cut-off {mu_cutoff} up to M = {M} RC elements; "
                         "the test may under-fit")
     Z_fit = _evaluate(coef, taus, f, add_capacitance)

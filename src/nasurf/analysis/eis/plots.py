@@ -12,13 +12,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
-from nasurf.analysis.eis.fit import EISFit  # noqa: E402
-from nasurf.analysis.eis.linkk import LinKKResult  # noqa: E402
-from nasurf.analysis.eis.warburg import WarburgAnalysis  # noqa: E402
+from nasurf.analysis.eis.fit import EISFit
+from nasurf.analysis.eis.linkk import LinKKResult
+from nasurf.analysis.eis.warburg import WarburgAnalysis
 
 __all__ = ["plot_bode", "plot_linkk", "plot_nyquist", "plot_sigma"]
 

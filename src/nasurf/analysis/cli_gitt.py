@@ -1,0 +1,145 @@
+"""``nasurf analyze gitt``: Weppner–Huggins GITT analysis of one file.
+
+Reads the file with :func:`nasurf.io.read`, runs :func:`nasurf.analysis.gitt.gitt_analysis`
+with the material and geometry inputs given as options (user units converted here:
+mg → g, µm → cm), prints a per-pulse table or one JSON document (``pulses`` with
+``soc``, ``D_L2_cm2_s``, ``D_sqrt_t_cm2_s``, ``ir_drop_V``, ``tau_s``, ``flags``; and a
+``summary``), and with ``--out`` writes the CSV, the JSON and the figures.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr, to_jsonable
+from nasurf.errors import ValidationError
+
+
+def run_gitt(
+    file: Path,
+    *,
+    mass_mg: float | None = None,
+    molar_mass: float | None = None,
+    density: float | None = None,
+    molar_volume: float | None = None,
+    area_cm2: float | None = None,
+    area_kind: str = "geometric",
+    radius_um: float | None = None,
+    length_um: float | None = None,
+    out: Path | None = None,
+) -> dict[str, Any]:
+    """Everything ``nasurf analyze gitt`` computes, as one JSON-able document."""
+    from nasurf.analysis.cli_cv import read_measurement
+    from nasurf.analysis.gitt import gitt_analysis
+
+    for name, val in (("--mass-mg", mass_mg), ("--radius-um", radius_um),
+                      ("--length-um", length_um)):
+        if val is not None and not val > 0:
+            raise ValidationError(f"{name} must be > 0, got {val}", field=name.lstrip("-"))
+    data = read_measurement(file, active_mass_g=mass_mg / 1e3 if mass_mg else None)
+    res = gitt_analysis(
+        data,
+        mass_g=mass_mg / 1e3 if mass_mg else None,
+        molar_mass_g_mol=molar_mass,
+        density_g_cm3=density,
+        molar_volume_cm3_mol=molar_volume,
+        area_cm2=area_cm2,
+        area_kind=area_kind,  # type: ignore[arg-type]
+        particle_radius_cm=radius_um * 1e-4 if radius_um else None,
+        diffusion_length_cm=length_um * 1e-4 if length_um else None,
+    )
+    doc = res.to_dict()
+    doc["file"] = str(file)
+    if out is not None:
+        from nasurf.analysis import plots_kinetics as pk
+
+        written = res.to_csv(out)
+        written.append(pk.save_figure(pk.plot_gitt_diffusivity(res), out / "gitt_D_vs_soc.png"))
+        usable = res.pulses[~res.pulses["flag_no_rest_after"]]
+        first = int(usable["pulse"].iloc[0]) if len(usable) else 1
+        written.append(pk.save_figure(pk.plot_gitt_pulse(data, res, first),
+                                      out / f"gitt_pulse_{first}.png"))
+        p = out / "gitt.json"
+        tmp = p.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(to_jsonable(doc), indent=2, allow_nan=False),
+                       encoding="utf-8")
+        tmp.replace(p)
+        written.append(p)
+        doc["files_written"] = [str(w) for w in written]
+    return doc
+
+
+def _fmt(x: Any, spec: str) -> str:
+    return "-" if x is None or x != x else format(x, spec)
+
+
+def _print_human(doc: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"GITT pulses (L = {_fmt(doc['diffusion_length_cm'], '.3g')} cm, "
+                    f"{doc['length_source']})")
+    for col in ("#", "proc.", "SOC", "τ (s)", "IR (mV)", "ΔEs (mV)", "ΔEτ (mV)",
+                "D L² (cm²/s)", "D √t (cm²/s)", "flags"):
+        t.add_column(col)
+    codes: dict[str, str] = {}
+    for p in doc["pulses"]:
+        for f in p["flags"]:
+            codes.setdefault(f, chr(ord("a") + len(codes)))
+        t.add_row(str(p["pulse"]), "sod" if p["process"] == "sodiation" else "desod",
+                  _fmt(p["soc"], ".3f"), _fmt(p["tau_s"], ".0f"),
+                  _fmt(p["ir_drop_V"] and p["ir_drop_V"] * 1e3, ".2f"),
+                  _fmt(p["delta_Es_V"] and p["delta_Es_V"] * 1e3, ".2f"),
+                  _fmt(p["delta_Etau_V"] and p["delta_Etau_V"] * 1e3, ".2f"),
+                  _fmt(p["D_L2_cm2_s"], ".3e"), _fmt(p["D_sqrt_t_cm2_s"], ".3e"),
+                  "".join(codes[f] for f in p["flags"]))
+    Console().print(t)
+    if codes:
+        Console().print("flags: " + "; ".join(f"{c} = {f}" for f, c in codes.items()))
+    for w in doc["warnings"]:
+        stderr.print(f"[yellow]warning:[/] {w}", highlight=False)
+    for f in doc.get("files_written", []):
+        stderr.print(f"wrote {f}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``gitt`` to the ``nasurf analyze`` group."""
+
+    @app.command("gitt")
+    @handle_errors
+    def gitt_command(
+        file: Annotated[Path, typer.Argument(help="GITT record (time, voltage, current).")],
+        mass_mg: Annotated[float | None, typer.Option(
+            "--mass-mg", help="Active mass in mg (capacity per gram; L = m/(ρ·S)).")] = None,
+        molar_mass: Annotated[float | None, typer.Option(
+            "--molar-mass", help="Molar mass of the host in g/mol (x and L = m·V_M/(M·S)).",
+        )] = None,
+        density: Annotated[float | None, typer.Option(
+            "--density", help="Density in g/cm³ (L = m/(ρ·S)); or give --molar-volume.")] = None,
+        molar_volume: Annotated[float | None, typer.Option(
+            "--molar-volume", help="Molar volume in cm³/mol (L = m·V_M/(M·S)).")] = None,
+        area_cm2: Annotated[float | None, typer.Option(
+            "--area-cm2", help="Area S in cm² used for L (label it with --area-kind).")] = None,
+        area_kind: Annotated[str, typer.Option(
+            "--area-kind", help="What S is: geometric, BET or particle.")] = "geometric",
+        radius_um: Annotated[float | None, typer.Option(
+            "--radius-um", help="Particle radius in µm (spheres: L = r/3).")] = None,
+        length_um: Annotated[float | None, typer.Option(
+            "--length-um", help="Diffusion length L in µm, given directly.")] = None,
+        out: Annotated[Path | None, typer.Option(
+            "--out", help="Folder for the pulse CSV, the JSON document and figures.")] = None,
+        json_out: bool = JSON_OPTION,
+    ) -> None:
+        """GITT: pulse segmentation, IR drop, Weppner–Huggins D (L² and √t forms) vs SOC,
+        with relaxation, τD/L² and two-phase checks."""
+        doc = run_gitt(file, mass_mg=mass_mg, molar_mass=molar_mass, density=density,
+                       molar_volume=molar_volume, area_cm2=area_cm2, area_kind=area_kind,
+                       radius_um=radius_um, length_um=length_um, out=out)
+        if json_out:
+            emit_json(doc)
+        else:
+            _print_human(doc)

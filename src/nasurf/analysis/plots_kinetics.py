@@ -1,0 +1,224 @@
+"""Publication-style figures of the CV-kinetics and GITT results.
+
+Owns the plots of :mod:`nasurf.analysis.cv` and :mod:`nasurf.analysis.gitt` results: CV
+with the shaded capacitive (k1·v) envelope, capacitive-fraction bars against scan rate,
+log|ip| against log v with the power-law fits, b(E), the two Trasatti plots, GITT D
+against state of charge, and the detail of one GITT pulse. Every function returns a
+matplotlib ``Figure`` (Agg backend, no display needed); :func:`save_figure` writes it.
+Axes are labelled with units; anodic current is plotted positive (methods.md §0).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from nasurf.analysis.cv import BValueMap, DunnResult, PeakKinetics, TrasattiResult
+    from nasurf.analysis.gitt import GittResult
+    from nasurf.io.table import EchemData
+
+_BRANCH_COLOURS = {"anodic": "#c0392b", "cathodic": "#2471a3"}
+
+
+def _style(ax) -> None:
+    ax.tick_params(direction="in", top=True, right=True)
+    for spine in ax.spines.values():
+        spine.set_linewidth(0.8)
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 200) -> Path:
+    """Write a figure (format from the suffix) and close it."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return p
+
+
+def plot_cv_capacitive_envelope(dunn: DunnResult, scan_rate_V_s: float | None = None) -> Figure:
+    """Measured CV at one rate with the capacitive current k1·v shaded (both branches)."""
+    env = dunn.envelopes
+    rates = np.unique(env["scan_rate_V_s"])
+    v = rates[len(rates) // 2] if scan_rate_V_s is None else scan_rate_V_s
+    v = rates[np.argmin(np.abs(rates - v))]
+    per_g = dunn.mass_g is not None
+    scale, unit = (1.0, "A g$^{-1}$") if per_g else (1e3, "mA")
+    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    total_cap = total = 0.0
+    for b in ("anodic", "cathodic"):
+        sel = env[(env["branch"] == b) & np.isclose(env["scan_rate_V_s"], v)]
+        if sel.empty:
+            continue
+        e = sel["potential_V"].to_numpy()
+        i = sel["current"].to_numpy() * scale
+        cap = sel["capacitive_current"].to_numpy() * scale
+        ax.plot(e, i, color="k", lw=1.0, label="measured" if b == "anodic" else None)
+        ax.fill_between(e, 0, cap, color="#f5b041", alpha=0.6, lw=0,
+                        label="capacitive (k$_1$v)" if b == "anodic" else None)
+        total_cap += float(np.trapezoid(np.abs(cap), e))
+        total += float(np.trapezoid(np.abs(i), e))
+    frac = dunn.fractions.loc[np.isclose(dunn.fractions["scan_rate_V_s"], v),
+                              "capacitive_fraction"]
+    ax.set_xlabel("Potential (V)")
+    ax.set_ylabel(f"Current ({unit})")
+    title = f"{v * 1e3:g} mV s$^{{-1}}$"
+    if len(frac):
+        title += f": {float(frac.iloc[0]):.0%} capacitive"
+    ax.set_title(title, fontsize=10)
+    ax.axhline(0, color="0.6", lw=0.5)
+    ax.legend(frameon=False, fontsize=8)
+    _style(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_capacitive_fraction_bars(dunn: DunnResult) -> Figure:
+    """Stacked bars of capacitive and diffusion-controlled shares at each scan rate."""
+    fr = dunn.fractions
+    v = fr["scan_rate_V_s"].to_numpy() * 1e3
+    f = fr["capacitive_fraction"].to_numpy()
+    fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    x = np.arange(v.size)
+    ax.bar(x, f * 100, color="#f5b041", label="capacitive")
+    ax.bar(x, (1 - f) * 100, bottom=f * 100, color="#5d6d7e", label="diffusion-controlled")
+    for xi, fi in zip(x, f, strict=True):
+        ax.text(xi, fi * 100 / 2, f"{fi:.0%}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(x, [f"{vi:g}" for vi in v])
+    ax.set_xlabel("Scan rate (mV s$^{-1}$)")
+    ax.set_ylabel("Contribution (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    _style(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_log_peak_current(kin: PeakKinetics) -> Figure:
+    """log10|ip| against log10 v for every tracked peak, with the fitted lines."""
+    fig, ax = plt.subplots(figsize=(4.2, 3.4))
+    markers = "osD^v<>p"
+    for k, (_, f) in enumerate(kin.fits.iterrows()):
+        rows = kin.peaks[kin.peaks["peak_id"] == f["peak_id"]]
+        lv = np.log10(rows["scan_rate_V_s"].to_numpy() * 1e3)
+        li = np.log10(np.abs(rows["height_A"].to_numpy()))
+        c = _BRANCH_COLOURS.get(f["branch"], "k")
+        label = f"{f['peak_id']} ({f['branch']}) b = {f['b']:.2f}"
+        ax.plot(lv, li, markers[k % len(markers)], color=c, mfc="none", label=label)
+        if np.isfinite(f["b"]):
+            # the fit is in V/s; shift the intercept to mV/s for the plot (b unchanged)
+            xx = np.linspace(lv.min(), lv.max(), 20)
+            ax.plot(xx, f["log10_a"] + f["b"] * (xx - 3), color=c, lw=0.9)
+    ax.set_xlabel("log$_{10}$(v / mV s$^{-1}$)")
+    ax.set_ylabel("log$_{10}$(|i$_p$| / A)")
+    ax.legend(frameon=False, fontsize=7)
+    _style(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_b_map(bmap: BValueMap) -> Figure:
+    """b against potential per branch (masked points omitted)."""
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    t = bmap.table
+    for b in ("anodic", "cathodic"):
+        sel = t[(t["branch"] == b) & ~t["masked"]]
+        ax.plot(sel["potential_V"], sel["b"], ".", ms=2, color=_BRANCH_COLOURS[b], label=b)
+    for y in (0.5, 1.0):
+        ax.axhline(y, color="0.6", lw=0.6, ls="--")
+    ax.set_xlabel("Potential (V)")
+    ax.set_ylabel("b")
+    ax.legend(frameon=False, fontsize=8, markerscale=4)
+    _style(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_trasatti(tr: TrasattiResult) -> Figure:
+    """q* vs v^-½ (high-rate fit → q_outer) and 1/q* vs v^½ (low-rate fit → q_total)."""
+    t = tr.table
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.2, 3.2))
+    x1 = t["v_pow_minus_half"].to_numpy()
+    a1.plot(x1, t["q"], "o", mfc="none", color="k")
+    hi = t[t["used_high_rate_fit"]]
+    slope1 = np.polyfit(hi["v_pow_minus_half"], hi["q"], 1)[0]
+    xx = np.linspace(0, x1.max(), 20)
+    a1.plot(xx, tr.q_outer + slope1 * xx, color="#c0392b", lw=1)
+    a1.set_xlabel("v$^{-1/2}$ ((V s$^{-1}$)$^{-1/2}$)")
+    a1.set_ylabel(f"q* ({tr.charge_unit})")
+    a1.set_title(f"q$_{{outer}}$ = {tr.q_outer:.4g} {tr.charge_unit}", fontsize=9)
+    x2 = t["v_pow_half"].to_numpy()
+    a2.plot(x2, t["inverse_q"], "o", mfc="none", color="k")
+    lo = t[t["used_low_rate_fit"]]
+    slope2 = np.polyfit(lo["v_pow_half"], lo["inverse_q"], 1)[0]
+    xx = np.linspace(0, x2.max(), 20)
+    a2.plot(xx, 1 / tr.q_total + slope2 * xx, color="#2471a3", lw=1)
+    a2.set_xlabel("v$^{1/2}$ ((V s$^{-1}$)$^{1/2}$)")
+    a2.set_ylabel(f"1/q* ({tr.charge_unit}$^{{-1}}$)")
+    a2.set_title(f"q$_{{total}}$ = {tr.q_total:.4g} {tr.charge_unit}", fontsize=9)
+    for a in (a1, a2):
+        _style(a)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gitt_diffusivity(res: GittResult) -> Figure:
+    """D (both Weppner–Huggins forms) against SOC; flagged pulses drawn hollow."""
+    p = res.pulses
+    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    flagged = p[res.flag_columns].any(axis=1).to_numpy() if len(p) else np.zeros(0, bool)
+    for col, marker, label in (("D_L2_cm2_s", "o", "L² form"), ("D_sqrt_t_cm2_s", "s", "√t form")):
+        for proc, colour in (("sodiation", "#2471a3"), ("desodiation", "#c0392b")):
+            sel = (p["process"] == proc).to_numpy()
+            ok = sel & ~flagged
+            bad = sel & flagged
+            ax.semilogy(p.loc[ok, "soc"], p.loc[ok, col], marker, color=colour, ls="none",
+                        label=f"{proc}, {label}" if ok.any() else None)
+            ax.semilogy(p.loc[bad, "soc"], p.loc[bad, col], marker, color=colour, mfc="none",
+                        ls="none", label=f"{proc}, {label} (flagged)" if bad.any() else None)
+    ax.set_xlabel("State of charge of the titration (fraction)")
+    ax.set_ylabel("D (cm$^2$ s$^{-1}$)")
+    ax.set_title(f"L = {res.diffusion_length_cm:.3g} cm ({res.length_source})"
+                 if res.diffusion_length_cm else "D not computed (no L)", fontsize=8)
+    ax.legend(frameon=False, fontsize=7)
+    _style(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gitt_pulse(data: EchemData, res: GittResult, pulse: int = 1) -> Figure:
+    """E(t) around one pulse with E_rest, E(0+), E(τ), E(τ+) and ΔE_s, ΔE_τ marked."""
+    from nasurf.io.table import TIME, VOLTAGE
+
+    row = res.pulses[res.pulses["pulse"] == pulse].iloc[0]
+    t = data.data[TIME].to_numpy(dtype=float)
+    e = data.data[VOLTAGE].to_numpy(dtype=float)
+    t0, tau = row["start_s"], row["tau_s"]
+    sel = (t >= t0 - 0.2 * tau) & (t <= t0 + 3 * tau)
+    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    ax.plot((t[sel] - t0) / 60, e[sel], color="k", lw=1)
+    marks = {
+        "E$_{rest}$ before": (0, row["E_rest_before_V"]),
+        "E(0+)": (0, row["E_0_V"]),
+        "E(τ)": (tau / 60, row["E_tau_V"]),
+        "E(τ+)": (tau / 60, row["E_tau_plus_V"]),
+    }
+    for k, (name, (x, y)) in enumerate(marks.items()):
+        ax.plot(x, y, "o", color=f"C{k}", label=name)
+    ax.axhline(row["E_rest_after_V"], color="0.5", ls="--", lw=0.8, label="E$_{rest}$ after")
+    ax.set_xlabel("Time from pulse start (min)")
+    ax.set_ylabel("Potential (V)")
+    ax.set_title(f"Pulse {pulse}: ΔE$_s$ = {row['delta_Es_V'] * 1e3:.2f} mV, "
+                 f"ΔE$_τ$ = {row['delta_Etau_V'] * 1e3:.2f} mV", fontsize=9)
+    ax.legend(frameon=False, fontsize=7)
+    _style(ax)
+    fig.tight_layout()
+    return fig

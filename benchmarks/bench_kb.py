@@ -68,7 +68,7 @@ def synthetic(n: int, seed: int = 0) -> list[Observation]:
 
 
 def bench(label: str, kb: KnowledgeBase, csv_path: Path, target_ms: float) -> list[str]:
-    frame = pd.read_csv(csv_path)
+    frame = pd.read_csv(csv_path, low_memory=False)
     cases: list[tuple[str, Callable[[], object], Callable[[pd.DataFrame], object]]] = [
         ("filter host+quantity",
          lambda: query(kb, host="TiO2", quantity="rate_capacity"),
@@ -98,7 +98,7 @@ def bench(label: str, kb: KnowledgeBase, csv_path: Path, target_ms: float) -> li
     failures = []
     for name, ours, naive in cases:
         t_ours = timed(ours)
-        t_read = timed(lambda naive=naive: naive(pd.read_csv(csv_path)), repeat=5)
+        t_read = timed(lambda naive=naive: naive(pd.read_csv(csv_path, low_memory=False)), repeat=5)
         t_mem = timed(lambda naive=naive: naive(frame))
         print(f"  {name:<24}{t_ours:>10.2f}{t_read:>23.2f}{t_read / t_ours:>7.1f}x"
               f"{t_mem:>21.2f}{t_mem / t_ours:>7.2f}x")

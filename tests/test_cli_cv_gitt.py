@@ -13,12 +13,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from test_cv_dunn import EXACT_FCAP, RATES_V_S, section2_loop
-from test_gitt import gitt_record, slab_response
 from typer.testing import CliRunner
 
 from nasurf.cli import app
 from nasurf.io.table import CURRENT, TIME, VOLTAGE
+from test_cv_dunn import EXACT_FCAP, RATES_V_S, section2_loop
+from test_gitt import gitt_record, slab_response
+from test_randles_sevcik import simulate_reversible_cv
 
 runner = CliRunner()
 
@@ -162,3 +163,32 @@ def test_gitt_material_route_and_errors(tmp_path):
     result = runner.invoke(app, ["analyze", "gitt", str(p), "--area-kind", "surface",
                                  "--area-cm2", "1", "--json"])
     assert result.exit_code == 2 and "area_kind" in err(result)
+
+
+def test_demo_kinetics_section_reports_known_answers():
+    from nasurf.analysis.demo_kinetics import demo_kinetics_section
+
+    title, body = demo_kinetics_section()
+    assert title == "CV kinetics and GITT"
+    # the demo runs on the methods.md known-answer sets: b = 0.5905, f_cap 0.5302 …,
+    # slab GITT D = 1e-11 cm²/s
+    assert "b = 0.5905" in body and "0.5302" in body and "1.0000e-11" in body
+    assert body.count("<svg") == 5
+
+
+def test_cv_randles_sevcik_from_simulated_reversible_couple(tmp_path):
+    # finite-difference reversible CVs (D = 1e-12 cm²/s, A = 1 cm², C = 0.01 mol/cm³)
+    # written as files; the CLI must recover D to 1 % from the anodic peaks
+    files = []
+    for v in (1e-4, 2e-4, 5e-4, 1e-3, 2e-3):
+        e, i = simulate_reversible_cv(v)
+        t = np.concatenate([[0], np.cumsum(np.abs(np.diff(e)) / v + 1e-6)])
+        p = tmp_path / f"sim_{v * 1e3:g}.csv"
+        pd.DataFrame({TIME: t, VOLTAGE: e, CURRENT: i}).to_csv(p, index=False)
+        files.append(str(p))
+    doc = invoke_json("cv", *files, "--vertex-exclusion-mV", "0", "--rs-area-cm2", "1",
+                      "--rs-conc", "0.01")
+    anodic = next(p["peak_id"] for p in doc["peaks"] if p["branch"] == "anodic")
+    assert doc["randles_sevcik"][anodic]["D_cm2_s"] == pytest.approx(1e-12, rel=0.01)
+    result = runner.invoke(app, ["analyze", "cv", *files, "--rs-area-cm2", "1", "--json"])
+    assert result.exit_code == 2 and "--rs-conc" in err(result)

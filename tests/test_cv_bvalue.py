@@ -249,3 +249,21 @@ def test_real_truncated_cva_file_gives_clear_error(realdata):
     with pytest.raises(NasurfError, match="no complete cycle") as exc:
         prepare_branches(cvs)
     assert "cva.issue_202.mpt" in str(exc.value)
+
+
+def test_bad_cv_input_is_a_clear_error():
+    e, i = cv_loop(np.ones_like(E_GRID), -np.ones_like(E_GRID))
+    t = np.arange(e.size, dtype=float)
+    t[100] = t[99] - 5  # time goes backwards
+    df = pd.DataFrame({TIME: t, VOLTAGE: e, CURRENT: i})
+    with pytest.raises(ValidationError, match="time goes backwards at data row 100") as exc:
+        CVSet.from_echem(EchemData(df, Metadata(source="bad.csv")))
+    assert "bad.csv" in str(exc.value)
+    with pytest.raises(ValidationError, match="Current / A"):
+        CVSet.from_echem(EchemData(df.drop(columns=[CURRENT]), Metadata(source="bad.csv")))
+    with pytest.raises(ValidationError, match="non-finite"):
+        CVSet.from_arrays([1e-3], [np.r_[e[:-1], np.nan]], [i])
+    with pytest.raises(ValidationError, match="same scan rate"):
+        CVSet.from_arrays([1e-3, 1.001e-3], [e, e], [i, i])
+    with pytest.raises(ValidationError, match="positive"):
+        CVSet.from_arrays([0.0], [e], [i])

@@ -21,6 +21,7 @@ from nasurf.analysis.eis import (
     prepare_spectrum,
 )
 from nasurf.errors import ValidationError
+from nasurf.io import read
 
 TRUTH = {"R0": 5.0, "R1": 50.0, "CPE1_0": 2e-5, "CPE1_1": 0.9, "W1": 16.663}
 F_SYN = np.logspace(5, -3, 81)            # 1e5..1e-3 Hz, 10 points per decade (methods.md §6)
@@ -138,12 +139,7 @@ def read_example(realdata: Path, which: str) -> tuple[np.ndarray, np.ndarray]:
         a = np.loadtxt(realdata / "impedance.py" / "exampleData.csv", delimiter=",")
         f, Z = a[:, 0], a[:, 1] + 1j * a[:, 2]
     else:
-        path = realdata / "impedance.py" / "exampleDataBioLogic.mpt"
-        try:
-            from nasurf.io import read  # type: ignore[attr-defined]
-        except ImportError:
-            from nasurf.io.biologic import read_mpt as read
-        d = read(path).data
+        d = read(realdata / "impedance.py" / "exampleDataBioLogic.mpt").data
         f = d["Frequency / Hz"].to_numpy()
         Z = d["Z Real / Ohm"].to_numpy() + 1j * d["Z Imag / Ohm"].to_numpy()
     f, Z, _ = prepare_spectrum(f, Z, drop_inductive=True)

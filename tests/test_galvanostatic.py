@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nasurf.analysis import (
     capacity_split,
@@ -349,3 +351,31 @@ def test_long_table_vectorised_matches_truth():
     assert len(res.cycles) == n
     assert res.cycles["sodiation_mAh"].to_numpy() == pytest.approx(sod, rel=1e-9)
     assert res.cycles["desodiation_mAh"].to_numpy() == pytest.approx(des, rel=1e-9)
+
+
+# ---------------------------------------------------------------- property
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([-1, 1]), st.floats(1e-5, 1e-3),
+                          st.integers(20, 200)), min_size=1, max_size=8),
+       st.floats(0.5, 30.0))
+def test_piecewise_constant_current_integrates_exactly(blocks, dt):
+    """Any sequence of constant-current blocks separated by rests: each half cycle's
+    capacity is sum(|I| x duration) of its blocks (exact for the documented rule)."""
+    t, i = [0.0], [0.0]
+    expected: list[float] = []
+    last_sign = 0
+    for sign, amp, n in blocks:
+        start = t[-1]
+        t.extend(start + dt * np.arange(1, n + 1))
+        i.extend([sign * amp] * n)
+        q = amp * n * dt / 3.6                       # mAh: current flows (start, start+n dt]
+        if sign == last_sign:
+            expected[-1] += q
+        else:
+            expected.append(q)
+        last_sign = sign
+        t.extend(t[-1] + dt * np.arange(1, 4))       # a rest between blocks
+        i.extend([0.0] * 3)
+    res = cycling_summary(frame(t, np.full(len(t), 0.5), i), rest_threshold_A=1e-7,
+                          min_duration_s=0.0)
+    assert res.half_cycles["capacity_mAh"].to_numpy() == pytest.approx(expected, rel=1e-9)

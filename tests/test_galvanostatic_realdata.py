@@ -144,6 +144,14 @@ def test_landt_against_bdf_reference_capacities(realdata):
     scale = hc["capacity_mAh"].iloc[:2].to_numpy() / np.array([ref_sod, ref_des])
     assert scale[0] == pytest.approx(scale[1], rel=0.05 / 3.2 + 0.05 / 6.3)
     assert any("differs from the instrument's capacity column" in w for w in res.warnings)
+    # the instrument's counters instead of the rounded current: the counter's own values
+    inst = cycling_summary(EchemData(df, Metadata(source=str(realdata / LANDT))),
+                           capacity_source="instrument")
+    assert inst.half_cycles["capacity_mAh"].iloc[:2].to_numpy() == pytest.approx(
+        [6.3, 3.2], abs=1e-9)
+    assert inst.initial_coulombic_efficiency == pytest.approx(3.2 / 6.3, rel=1e-9)
+    assert inst.half_cycles["current_integral_mAh"].iloc[0] == pytest.approx(
+        hc["capacity_mAh"].iloc[0])
     # (2) proportionality through the first sodiation, row by row, within 0.1 mAh
     m = ((raw["step_index"] == 2) & (raw["cycle_index"] == 1)).to_numpy()
     t, i = raw["test_time_s"].to_numpy()[m], raw["current_A"].to_numpy()[m]
@@ -169,3 +177,30 @@ def test_dqdv_on_real_anode_half_cycle_integral(realdata):
     # smeared and the integral check must say so
     coarse = dqdv(data, cycles=[1], step_V=0.005)
     assert any("integral of dQ/dV" in w for w in coarse.warnings)
+
+
+def test_real_cccv_neware_integral_vs_resetting_counters(realdata):
+    """aurora nw4-120-6-1-36.ndax (Neware, CC-CV charge, 5 cycles), read by nasurf.io.
+
+    Neware's capacity counters restart at every step. Summed over the steps of a half
+    cycle (resets handled) they must equal our integral of |I| dt: Neware exports every
+    record with its own counter, so the two agree to the counter's rounding (1e-4
+    relative; measured 7e-5). The max of the counter over the half cycle (what a
+    max-based summary such as navani's reports) sees only the CC step of a CC-CV charge
+    and under-reports by the CV share (~12 % here)."""
+    from nasurf.io import read
+
+    data = read(realdata / "aurora-cycler-manager/nw4-120-6-1-36.ndax")
+    res = cycling_summary(data)
+    hc = res.half_cycles
+    assert hc["capacity_mAh"].to_numpy() == pytest.approx(
+        hc["instrument_capacity_mAh"].to_numpy(), rel=1e-4)
+    df = data.data
+    cv_half = hc[(hc["cv_capacity_mAh"] > 0.05 * hc["capacity_mAh"]) & hc["complete"]]
+    assert len(cv_half) >= 4
+    for _, h in cv_half.iterrows():
+        rows = df.iloc[int(h["first_row"]):int(h["last_row"]) + 1]
+        max_based = 1e3 * max(rows[CHARGE_CAPACITY].max(), rows[DISCHARGE_CAPACITY].max())
+        assert max_based < 0.95 * h["capacity_mAh"]
+        assert h["capacity_mAh"] - max_based == pytest.approx(
+            min(h["cv_capacity_mAh"], h["capacity_mAh"] - h["cv_capacity_mAh"]), rel=1e-3)

@@ -280,3 +280,16 @@ def test_segment_pulses_threshold():
     assert pulses == [(10, 30), (50, 70)]
     assert others == [(80, 90)]
     assert thr == pytest.approx(1e-5, rel=0.5)
+
+
+def test_rest_noise_does_not_become_pulses():
+    # rests logged with 2 nA noise (0.02 % of the 9.6 µA pulse current) instead of 0 A,
+    # as some cyclers do: most samples are rest samples, and they must stay rests
+    rec = gitt_record(slab_response, 600.0)
+    df = rec.data.copy()
+    rng = np.random.default_rng(1)
+    rest = df[CURRENT] == 0
+    df.loc[rest, CURRENT] = rng.normal(0, 2e-9, int(rest.sum()))
+    res = gitt_analysis(EchemData(df, rec.metadata), diffusion_length_cm=1e-4)
+    assert len(res.pulses) == 3
+    np.testing.assert_allclose(res.pulses["D_L2_cm2_s"], 1e-12, rtol=1e-4)

@@ -50,9 +50,14 @@ def test_range_sensitivity_documented_biases():
 
 def test_flags_and_errors():
     v = np.array([1.0, 2, 5, 10, 20, 50])
-    # q rising with v: negative c1 and a q_outer above q_total → flagged, not hidden
+    # q rising with v (unphysical for Trasatti): the high-rate line extrapolates to
+    # q_outer = 151.5 above the low-rate q_total = 90.8 → flagged, values kept
     res = trasatti(v, 100 + 10 * np.log(v))
-    assert any("q_outer exceeds q_total" in w or "R²" in w for w in res.warnings)
+    assert res.q_outer > res.q_total
+    assert any("q_outer exceeds q_total" in w for w in res.warnings)
+    # a poor straight line is flagged by R²
+    res = trasatti(v, np.array([100, 300, 120, 280, 110, 290.0]))
+    assert any("R² =" in w for w in res.warnings)
     with pytest.raises(ValidationError, match="at least 3"):
         trasatti(v, 100 + v, high_rates_V_s=v[-2:])
     with pytest.raises(ValidationError, match="not among the data"):

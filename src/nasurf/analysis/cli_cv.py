@@ -81,6 +81,9 @@ def run_cv(
     baseline: str = "none",
     window: str | None = None,
     vertex_exclusion_mV: float | None = None,
+    rs_area_cm2: float | None = None,
+    rs_conc_mol_cm3: float | None = None,
+    rs_n: float = 1.0,
     out: Path | None = None,
 ) -> dict[str, Any]:
     """Everything ``nasurf analyze cv`` computes, as one JSON-able document."""
@@ -132,6 +135,15 @@ def run_cv(
     for part in (kin, dunn, tras):
         if part is not None:
             warnings.extend(part.warnings)
+    rs = None
+    if (rs_area_cm2 is None) != (rs_conc_mol_cm3 is None):
+        raise ValidationError("Randles–Sevcik needs both --rs-area-cm2 and --rs-conc",
+                              field="rs-area-cm2")
+    if rs_area_cm2 is not None:
+        rs = {pid: r.to_dict() for pid, r in cv.randles_sevcik_from_peaks(
+            kin, n=rs_n, area_cm2=rs_area_cm2, concentration_mol_cm3=rs_conc_mol_cm3).items()}
+        for pid, r in rs.items():
+            warnings.extend(f"Randles–Sevcik {pid}: {w}" for w in r["warnings"])
     # b(E) in the JSON every ~5 mV: enough to plot, not 4000 numbers per branch
     step = max(1, round(0.005 / prep.conventions["grid_step_V"]))
     conventions = dict(prep.conventions)
@@ -151,6 +163,7 @@ def run_cv(
         "dunn_units": dunn.units if dunn else None,
         "b_map": _compact_b_map(bmap, step),
         "trasatti": tras.to_dict() if tras else None,
+        "randles_sevcik": rs,
         "conventions": conventions,
         "warnings": list(dict.fromkeys(warnings)),
     }
@@ -213,6 +226,9 @@ def _print_human(doc: dict[str, Any]) -> None:
                       f"{r['capacitive_fraction_cathodic']:.3f}",
                       f"{r['capacitive_fraction_area']:.3f}")
         con.print(d)
+    for pid, r in (doc.get("randles_sevcik") or {}).items():
+        con.print(f"Randles–Sevcik {pid}: apparent D = {r['D_cm2_s']:.3e} cm²/s "
+                  f"(with intercept {r['D_with_intercept_cm2_s']:.3e})")
     if doc["trasatti"]:
         tr = doc["trasatti"]
         con.print(f"Trasatti: q_outer = {tr['q_outer']:.4g} {tr['charge_unit']}, "
@@ -252,12 +268,19 @@ def register(app: typer.Typer) -> None:
         vertex_exclusion_mv: Annotated[float | None, typer.Option(
             "--vertex-exclusion-mV", help="Potential excluded at each vertex in mV "
             "(default 2 % of the window).")] = None,
+        rs_area_cm2: Annotated[float | None, typer.Option(
+            "--rs-area-cm2", help="Electrode area in cm² for the Randles–Sevcik apparent D "
+            "(with --rs-conc).")] = None,
+        rs_conc: Annotated[float | None, typer.Option(
+            "--rs-conc", help="Na concentration change C in mol/cm³ for Randles–Sevcik "
+            "(e.g. Δx·ρ/M, or c_max 0.01454 for hard carbon).")] = None,
+        rs_n: Annotated[float, typer.Option(
+            "--rs-n", help="Electrons per Na for Randles–Sevcik.")] = 1.0,
         out: Annotated[Path | None, typer.Option(
             "--out", help="Folder for CSV tables, the JSON document and PNG figures.")] = None,
         json_out: bool = JSON_OPTION,
     ) -> None:
-        """CV kinetics over scan rates: peak b-values, b(E), Dunn k1/k2 capacitive
-        fraction, Trasatti charges."""
+        """CV kinetics over scan rates: peak b-values, b(E), Dunn fraction, Trasatti."""
         if baseline not in ("none", "linear", "capacitive"):
             raise ValidationError("--baseline must be none, linear or capacitive",
                                   field="baseline")
@@ -267,7 +290,8 @@ def register(app: typer.Typer) -> None:
                                   field="baseline")
         doc = run_cv(files, mass_mg=mass_mg, scan_rates=scan_rates, cycle=cycle,
                      ru_ohm=ru_ohm, baseline=baseline, window=window,
-                     vertex_exclusion_mV=vertex_exclusion_mv, out=out)
+                     vertex_exclusion_mV=vertex_exclusion_mv, rs_area_cm2=rs_area_cm2,
+                     rs_conc_mol_cm3=rs_conc, rs_n=rs_n, out=out)
         if json_out:
             emit_json(doc)
         else:

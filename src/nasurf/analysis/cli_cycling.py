@@ -170,6 +170,10 @@ def register(app: typer.Typer) -> None:
             "without it.")] = None,
         exclude_cv: Annotated[bool, typer.Option(
             "--exclude-cv", help="Exclude constant-voltage steps from capacities.")] = False,
+        capacity_source: Annotated[str, typer.Option(
+            "--capacity-source", help="current (integral of |I| dt, default) or instrument "
+            "(the file's capacity counters, summed over their resets; for exports whose "
+            "current is rounded).")] = "current",
         out: Annotated[Path | None, typer.Option(
             "--out", help="Folder for CSV tables, summary.json and figures.")] = None,
         json_out: bool = JSON_OPTION,
@@ -186,7 +190,8 @@ def register(app: typer.Typer) -> None:
         result = cycling_summary(
             data, active_mass_g=mass, area_cm2=area_cm2, reference=reference,
             formation_cycles=formation_cycles, cycle_mode=cycle_mode,  # type: ignore[arg-type]
-            basis_mAh_g=basis_mAh_g, include_cv_steps=not exclude_cv)
+            basis_mAh_g=basis_mAh_g, include_cv_steps=not exclude_cv,
+            capacity_source=capacity_source)  # type: ignore[arg-type]
         written = write_outputs(data, result, out) if out is not None else []
         for w in (*data.metadata.warnings, *result.warnings):
             stderr.print(f"[yellow]warning:[/] {w}", highlight=False)
@@ -194,6 +199,8 @@ def register(app: typer.Typer) -> None:
             doc = result.to_dict()
             doc = {"file": str(file), "format": data.metadata.file_format,
                    "technique": data.metadata.technique, **doc,
+                   "reader_warnings": list(data.metadata.warnings),
+                   "reader_notes": list(data.metadata.notes),
                    "written": [str(p) for p in written]}
             emit_json(doc)
             return

@@ -18,38 +18,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr
-from nasurf.errors import FileFormatError, ValidationError
-from nasurf.io.table import FREQUENCY, IMPEDANCE_REQUIRED, EchemData, Metadata
+from nasurf.errors import ValidationError
+from nasurf.io.table import FREQUENCY, EchemData
 
 
 def read_impedance(path: Path, *, area_cm2: float | None = None) -> EchemData:
-    """Read an impedance file with :func:`nasurf.io.read` (format detected by content).
+    """Read an impedance file with :func:`nasurf.io.read` (format detected by content)."""
+    from nasurf.io import read
 
-    Until the reader package provides ``read``, a CSV already in the canonical
-    ``Frequency / Hz, Z Real / Ohm, Z Imag / Ohm`` layout is accepted directly.
-    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(2, "No such file", str(path))
-    try:
-        from nasurf.io import read  # type: ignore[attr-defined]
-    except ImportError:
-        read = None
-    if read is not None:
-        return read(path, area_cm2=area_cm2)
-    import pandas as pd
-
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:  # pandas raises many parser exception types
-        raise FileFormatError(f"cannot read as CSV ({exc.__class__.__name__})",
-                              file=str(path)) from None
-    missing = [c for c in IMPEDANCE_REQUIRED if c not in df.columns]
-    if missing:
-        raise FileFormatError(f"no canonical impedance columns {missing}; this build reads "
-                              "only canonical CSV tables", file=str(path))
-    return EchemData(df, Metadata(source=str(path), file_format="csv", technique="PEIS",
-                                  electrode_area_cm2=area_cm2))
+    return read(path, area_cm2=area_cm2)
 
 
 def _parse_assignments(text: str | None, option: str) -> dict[str, float]:

@@ -134,8 +134,7 @@ def register(app: typer.Typer) -> None:
             "--out", help="Folder for the pulse CSV, the JSON document and figures.")] = None,
         json_out: bool = JSON_OPTION,
     ) -> None:
-        """GITT: pulse segmentation, IR drop, Weppner–Huggins D (L² and √t forms) vs SOC,
-        with relaxation, τD/L² and two-phase checks."""
+        """GITT: pulses, IR drop, Weppner–Huggins D (L² and √t forms) vs SOC, checks."""
         doc = run_gitt(file, mass_mg=mass_mg, molar_mass=molar_mass, density=density,
                        molar_volume=molar_volume, area_cm2=area_cm2, area_kind=area_kind,
                        radius_um=radius_um, length_um=length_um, out=out)

@@ -197,7 +197,7 @@ class Segmentation:
 def _auto_threshold(i: np.ndarray) -> float:
     # 0.1 % of the typical working current: cycler zero offsets and rest noise lie
     # below it, CV tails down to C/1000 of the step current stay above it.
-    sample = np.abs(i[:: max(1, len(i) // 100_000)])
+    sample = np.abs(i[:: max(1, len(i) // 20_000)])     # ~20 k evenly spaced rows suffice
     k = int(0.99 * (sample.size - 1))
     hi = float(np.partition(sample, k)[k]) if sample.size else 0.0
     return max(1e-3 * hi, 1e-12)
@@ -267,7 +267,7 @@ def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
                         thr, blip_runs, blip_rows)
 
 
-def _sampled_median_abs(i: np.ndarray, sign_rows: np.ndarray | None, seg: Segmentation,
+def _sampled_median_abs(i: np.ndarray, seg: Segmentation,
                         k: int = 255) -> np.ndarray:
     """Median |I| of each half cycle's active rows (exact up to ``k`` rows, else over ``k``
     evenly spaced rows: the same current to within the cycler's noise, at O(k) cost)."""
@@ -410,6 +410,7 @@ class CyclingResult:
             "capacity_unit": self.capacity_unit,
             "active_mass_g": self.active_mass_g,
             "area_cm2": self.area_cm2,
+            "loading_mg_cm2": self.extra.get("loading_mg_cm2"),
             "retention": self.retention.to_dict(),
             "cycles": cycles,
             "half_cycles": self.half_cycles,
@@ -493,6 +494,7 @@ def cycling_summary(
     exclude_first_cycle_of_step: bool = False,
     current_rel_tol: float = 0.02,
     current_abs_tol_A: float = 1e-6,
+    capacity_source: Literal["current", "instrument"] = "current",
 ) -> CyclingResult:
     """Galvanostatic summary of one measurement (methods.md §7).
 
@@ -501,6 +503,9 @@ def cycling_summary(
     ``formation_cycles`` is k of after_formation (default 1). CV steps (detected from the
     step counter) are included unless ``include_cv_steps=False``; their share is always
     reported in ``cv_capacity`` columns. ``basis_mAh_g`` enables C-rates in rate steps.
+    ``capacity_source="instrument"`` takes capacities from the file's capacity counters
+    (summed over their per-step resets) instead of integrating the current: for exports
+    whose current column is rounded (a warning says when the two disagree by > 2 %).
     """
     source = _source_name(data)
     df = _frame(data)
@@ -511,6 +516,9 @@ def cycling_summary(
                              else (meta.electrode_area_cm2 if meta else None), "area_cm2", source)
     basis = _positive_or_none(basis_mAh_g, "basis_mAh_g", source)
     ref_name, k_form = parse_reference(reference, formation_cycles)
+    if capacity_source not in ("current", "instrument"):
+        raise ValidationError(f"unknown capacity source '{capacity_source}'; expected "
+                              "current or instrument", field="capacity_source")
     if cycle_mode not in ("sodiation_desodiation", "instrument"):
         raise ValidationError(f"unknown cycle mode '{cycle_mode}'; expected "
                               "sodiation_desodiation or instrument", field="cycle_mode")
@@ -536,14 +544,21 @@ def cycling_summary(
 
     absi = np.abs(i)
     cap_As = per_hc(_interval_sums(t, absi, starts, stops))
-    median_i = _sampled_median_abs(i, None, seg)
+    median_i = _sampled_median_abs(i, seg)
 
     cv_mask = _cv_row_mask(df, v, i, seg.threshold_A)
     cv_As = np.zeros(n_hc)
     if cv_mask is not None:
         cv_As = per_hc(_interval_sums(t, absi, starts, stops, weight=cv_mask[1:]))
 
-    inst_Ah = _instrument_capacity(df, starts, stops, per_hc)
+    inst = _instrument_capacity(df, starts, per_hc,
+                                v if capacity_source == "instrument" else None)
+    inst_Ah = inst[0] if inst is not None else None
+    if capacity_source == "instrument" and inst is None:
+        raise ValidationError(
+            "capacity_source='instrument' needs finite capacity counters ('"
+            f"{CHARGE_CAPACITY}' and/or '{DISCHARGE_CAPACITY}', or '{NET_CAPACITY}')",
+            file=source, field=CHARGE_CAPACITY)
 
     # energy: reuse the |I| buffer for V·|I| (memory on long files)
     p = absi
@@ -552,10 +567,18 @@ def cycling_summary(
     cv_Ws = np.zeros(n_hc)
     if cv_mask is not None:
         cv_Ws = per_hc(_interval_sums(t, p, starts, stops, weight=cv_mask[1:]))
-        if not include_cv_steps:
-            cap_As = cap_As - cv_As
-            en_Ws = en_Ws - cv_Ws
     del p, absi
+    integral_mAh = cap_As / SECONDS_PER_HOUR * 1e3
+    if capacity_source == "instrument":
+        # the counters replace the integral (e.g. a logged current rounded to the display
+        # resolution); the CV share is still measured from the current
+        cap_As = inst[0] * SECONDS_PER_HOUR
+        en_Ws = inst[1] * SECONDS_PER_HOUR
+        warnings.append("capacities and energies from the instrument's capacity counters "
+                        "(capacity_source='instrument'), not from the integral of |I| dt")
+    if cv_mask is not None and not include_cv_steps:
+        cap_As = cap_As - cv_As
+        en_Ws = en_Ws - cv_Ws
 
     first, last = seg.half_cycle_first_row, seg.half_cycle_last_row
     process = np.where(seg.half_cycle_sign < 0, SODIATION, DESODIATION)
@@ -580,7 +603,9 @@ def cycling_summary(
     }
     if inst_Ah is not None:
         hc_cols["instrument_capacity_mAh"] = inst_Ah * 1e3
-        _check_instrument(cap_mAh, inst_Ah * 1e3, warnings)
+        if capacity_source == "instrument":
+            hc_cols["current_integral_mAh"] = integral_mAh
+        _check_instrument(integral_mAh, inst_Ah * 1e3, warnings)
     if spec:
         hc_cols["capacity_mAh_g"] = cap_mAh * per_g
         hc_cols["cv_capacity_mAh_g"] = cv_mAh * per_g
@@ -640,7 +665,9 @@ def cycling_summary(
         "cycle_definition": ("sodiation followed by the next desodiation"
                              if cycle_mode == "sodiation_desodiation"
                              else "instrument cycle counter"),
-        "capacity": "integral of |I| dt per half cycle (trapezoid; rests excluded)",
+        "capacity": ("integral of |I| dt per half cycle (trapezoid; rests excluded)"
+                     if capacity_source == "current" else
+                     "instrument capacity counters summed per half cycle (resets handled)"),
         "ice": "Q_desod,1 / Q_sod,1",
         "ce": "Q_desod,n / Q_sod,n; mean over cycles 2..N",
         "retention_reference": retention.convention,
@@ -661,9 +688,11 @@ def cycling_summary(
     )
 
 
-def _instrument_capacity(df: pd.DataFrame, starts: np.ndarray, stops: np.ndarray,
-                         per_hc) -> np.ndarray | None:
-    """Per-half-cycle charge from the instrument's capacity counters (Ah), resets handled."""
+def _instrument_capacity(df: pd.DataFrame, starts: np.ndarray, per_hc,
+                         v: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Per-half-cycle charge (Ah) from the instrument's capacity counters, resets handled,
+    and with ``v`` also the energy (Wh) as the sum of increment x mean interval voltage."""
     cols = [c for c in (CHARGE_CAPACITY, DISCHARGE_CAPACITY) if c in df.columns]
     if cols:
         inc = None
@@ -683,8 +712,16 @@ def _instrument_capacity(df: pd.DataFrame, starts: np.ndarray, stops: np.ndarray
         return None
     # increment at row k is the change over the interval (k-1, k]: same ownership rule
     # as the integral (the entry interval belongs to the block the row starts)
-    sums = np.add.reduceat(inc, starts)
-    return per_hc(sums)
+    charge = per_hc(np.add.reduceat(inc, starts))
+    energy = None
+    if v is not None:
+        vmid = np.empty_like(v)
+        vmid[0] = v[0]
+        np.add(v[1:], v[:-1], out=vmid[1:])
+        vmid[1:] *= 0.5
+        vmid *= inc
+        energy = per_hc(np.add.reduceat(vmid, starts))
+    return charge, energy
 
 
 def _check_instrument(ours: np.ndarray, inst: np.ndarray, warnings: list[str]) -> None:

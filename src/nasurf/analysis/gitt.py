@@ -367,9 +367,11 @@ def segment_pulses(
     if threshold_A is None:
         if not np.any(absi > 0):
             return [], [], 0.0
-        # the typical pulse current: a high percentile of |I| over samples carrying
-        # current, robust to a spike and to short pulses in long rests
-        ref = float(np.percentile(absi[absi > 0], 90))
+        # the typical pulse current: the median |I| of the samples above 10 % of the
+        # 99.9th percentile. Robust to a few spikes, to long densely sampled rests (even
+        # when the instrument logs noise there instead of 0 A) and to short pulses.
+        top = float(np.percentile(absi, 99.9))
+        ref = float(np.median(absi[absi > 0.1 * top]))
         thr = threshold_fraction * ref
     else:
         thr = float(threshold_A)

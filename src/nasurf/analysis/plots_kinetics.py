@@ -53,19 +53,18 @@ def plot_cv_capacitive_envelope(dunn: DunnResult, scan_rate_V_s: float | None = 
     per_g = dunn.mass_g is not None
     scale, unit = (1.0, "A g$^{-1}$") if per_g else (1e3, "mA")
     fig, ax = plt.subplots(figsize=(4.5, 3.4))
-    total_cap = total = 0.0
     for b in ("anodic", "cathodic"):
         sel = env[(env["branch"] == b) & np.isclose(env["scan_rate_V_s"], v)]
         if sel.empty:
             continue
-        e = sel["potential_V"].to_numpy()
-        i = sel["current"].to_numpy() * scale
-        cap = sel["capacitive_current"].to_numpy() * scale
+        # ~500 points per branch are plenty for a figure and keep SVG output small
+        step = max(1, len(sel) // 500)
+        e = sel["potential_V"].to_numpy()[::step]
+        i = sel["current"].to_numpy()[::step] * scale
+        cap = sel["capacitive_current"].to_numpy()[::step] * scale
         ax.plot(e, i, color="k", lw=1.0, label="measured" if b == "anodic" else None)
         ax.fill_between(e, 0, cap, color="#f5b041", alpha=0.6, lw=0,
                         label="capacitive (k$_1$v)" if b == "anodic" else None)
-        total_cap += float(np.trapezoid(np.abs(cap), e))
-        total += float(np.trapezoid(np.abs(i), e))
     frac = dunn.fractions.loc[np.isclose(dunn.fractions["scan_rate_V_s"], v),
                               "capacitive_fraction"]
     ax.set_xlabel("Potential (V)")
@@ -209,7 +208,9 @@ def plot_gitt_pulse(data: EchemData, res: GittResult, pulse: int = 1) -> Figure:
         "E$_{rest}$ before": (0, row["E_rest_before_V"]),
         "E(0+)": (0, row["E_0_V"]),
         "E(τ)": (tau / 60, row["E_tau_V"]),
-        "E(τ+)": (tau / 60, row["E_tau_plus_V"]),
+        # E(τ+) is the first sample after the switch-off, drawn at its own time
+        "E(τ+)": (float(t[np.argmax(t > t0 + tau)] - t0) / 60 if np.any(t > t0 + tau)
+                  else tau / 60, row["E_tau_plus_V"]),
     }
     for k, (name, (x, y)) in enumerate(marks.items()):
         ax.plot(x, y, "o", color=f"C{k}", label=name)

@@ -53,6 +53,8 @@ _OBS_FIELDS: dict[str, tuple[str, str | None, str]] = {
     "location": ("string", None, "Where the review prints it (Table 1, row N / Section N)"),
     "note": ("string", None, "How the number was read"),
     "added_at": ("string", None, "When a user record was added (UTC, ISO 8601)"),
+    "duplicate_of": ("string", None, "Id of the row whose measurement this text figure "
+                                     "restates (counted once in summaries)"),
 }
 
 _TABLE1_FIELDS: dict[str, tuple[str, str | None, str]] = {

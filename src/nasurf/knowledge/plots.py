@@ -120,7 +120,7 @@ def _frame(kb_or_df: KnowledgeBase | pd.DataFrame, **filters) -> pd.DataFrame:
         for col, allowed in filters.items():
             df = df[df[col].isin(allowed)]
         return distinct_measurements(df.reset_index(drop=True))
-    return distinct_measurements(query(kb_or_df, **filters))
+    return query(kb_or_df, **filters, distinct=True)
 
 
 def rate_map(kb: KnowledgeBase | pd.DataFrame, *, highlight: Highlight | None = None,

@@ -59,7 +59,7 @@ def query(kb: KnowledgeBase, *, strategy: str | Iterable[str] | None = None,
           min_cycles: int | None = None, ref: int | Iterable[int] | None = None,
           origin: str | None = None, material: str | None = None,
           sort: str | None = None, descending: bool = False,
-          limit: int | None = None) -> pd.DataFrame:
+          limit: int | None = None, distinct: bool = False) -> pd.DataFrame:
     """Records matching every given filter, as a DataFrame in canonical units.
 
     ``strategy``, ``material_class``, ``host``, ``quantity`` and ``sample_role`` accept one
@@ -68,7 +68,8 @@ def query(kb: KnowledgeBase, *, strategy: str | Iterable[str] | None = None,
     ``material`` is a case-insensitive substring of the printed material name. Current
     bounds are inclusive and in mA g^-1; records with no current are excluded when a bound
     is given. ``sort`` names a column (``value``, ``current_mA_g``, ``cycles`` ...);
-    ``descending`` reverses it; ``limit`` keeps the first rows.
+    ``descending`` reverses it; ``limit`` keeps the first rows. ``distinct=True`` counts
+    each measurement once (skips text figures that restate a Table 1 row).
     """
     clauses: list[str] = []
     params: list[Any] = []
@@ -114,6 +115,8 @@ def query(kb: KnowledgeBase, *, strategy: str | Iterable[str] | None = None,
                                   field="origin")
         clauses.append("origin = ?")
         params.append(origin)
+    if distinct:
+        clauses.append("duplicate_of IS NULL")
     if material:
         clauses.append("material LIKE ? ESCAPE '\\'")
         escaped = material.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -135,6 +138,20 @@ def query(kb: KnowledgeBase, *, strategy: str | Iterable[str] | None = None,
 # --------------------------------------------------------------------------- summary
 
 
+def _median(conn, where: str, params: list[Any], strategy: str) -> tuple[int, float | None]:
+    """Count and median of ``value`` for one strategy, read off the sorted index (SQLite has
+    no MEDIAN; walking the (quantity, strategy, value) index avoids fetching every row)."""
+    n = conn.execute(f"SELECT COUNT(*) FROM observations INDEXED BY ix_obs_qsv "
+                     f"WHERE strategy = ? AND {where}", [strategy, *params]).fetchone()[0]
+    if n == 0:
+        return 0, None
+    middle = conn.execute(
+        f"SELECT value FROM observations INDEXED BY ix_obs_qsv WHERE strategy = ? AND {where} "
+        f"ORDER BY value LIMIT {1 if n % 2 else 2} OFFSET {(n - 1) // 2}",
+        [strategy, *params]).fetchall()
+    return int(n), float(np.mean([v for (v,) in middle]))
+
+
 def distinct_measurements(df: pd.DataFrame) -> pd.DataFrame:
     """One row per measurement: the review's text often restates a Table 1 number.
 
@@ -144,6 +161,8 @@ def distinct_measurements(df: pd.DataFrame) -> pd.DataFrame:
     """
     if df.empty:
         return df
+    if "duplicate_of" in df.columns:
+        return df[df["duplicate_of"].isna()].reset_index(drop=True)
     key = ["material_key", "quantity", "sample_role", "current_mA_g", "cycles",
            "temperature_C"]
     from_table = df["location"].fillna("").str.lower().str.startswith("table")
@@ -204,46 +223,47 @@ def strategy_summary(kb: KnowledgeBase, *, min_current_mA_g: float = 1000.0,
     materials = dict(conn.execute(
         f"SELECT strategy, COUNT(DISTINCT material_key) FROM observations WHERE {where} "
         "GROUP BY strategy", params).fetchall())
-    cols = ["strategy", "value", "material", "current_mA_g", "ref", "id", "material_key",
-            "quantity", "sample_role", "cycles", "temperature_C", "location"]
-    rate = distinct_measurements(pd.DataFrame.from_records(conn.execute(
-        f"SELECT {', '.join(cols)} FROM observations "
-        f"WHERE {where} AND quantity = 'rate_capacity' AND current_mA_g >= ?",
-        [*params, float(min_current_mA_g)]).fetchall(), columns=cols))
-    retention = distinct_measurements(pd.DataFrame.from_records(conn.execute(
-        f"SELECT {', '.join(cols)} FROM observations WHERE {where} "
-        "AND quantity = 'capacity_retention'", params).fetchall(), columns=cols))
-    # SQLite takes the bare columns of a MAX() aggregate from the row holding the maximum
-    longest = {r[0]: r[1:] for r in conn.execute(
-        f"SELECT strategy, MAX(cycles), material, ref FROM observations WHERE {where} "
-        "AND cycles IS NOT NULL GROUP BY strategy", params).fetchall()}
-    rate_groups = dict(tuple(rate.groupby("strategy"))) if not rate.empty else {}
-    retention_median = retention.groupby("strategy")["value"].median().to_dict()
-    retention_count = retention.groupby("strategy")["value"].size().to_dict()
+    distinct = f"{where} AND duplicate_of IS NULL"
     present = list(STRATEGIES) + sorted(set(materials) - set(STRATEGIES))
+    rate_where = f"quantity = 'rate_capacity' AND current_mA_g >= ? AND {distinct}"
+    rate_params = [float(min_current_mA_g), *params]
+    ret_where = f"quantity = 'capacity_retention' AND {distinct}"
     out = []
     for strat in present:
-        r = rate_groups.get(strat)
+        n_rate, median_rate = _median(conn, rate_where, rate_params, strat)
+        n_ret, median_ret = _median(conn, ret_where, params, strat)
         row: dict[str, Any] = {
             "strategy": strat,
             "materials": int(materials.get(strat, 0)),
-            "rate_records": 0 if r is None else len(r),
-            "median_rate_capacity_mAh_g": None if r is None else float(r["value"].median()),
+            "rate_records": n_rate,
+            "median_rate_capacity_mAh_g": median_rate,
             "best_rate_capacity_mAh_g": None, "best_rate_material": None,
             "best_rate_current_mA_g": None, "best_rate_ref": None,
-            "median_retention_pct": retention_median.get(strat),
-            "retention_records": int(retention_count.get(strat, 0)),
+            "median_retention_pct": median_ret,
+            "retention_records": n_ret,
             "longest_cycling": None, "longest_cycling_material": None,
             "longest_cycling_ref": None,
         }
-        if r is not None:
-            best = r.sort_values(["value", "id"], ascending=[False, True]).iloc[0]
-            row.update(best_rate_capacity_mAh_g=float(best["value"]),
-                       best_rate_material=best["material"],
-                       best_rate_current_mA_g=float(best["current_mA_g"]),
-                       best_rate_ref=None if pd.isna(best["ref"]) else int(best["ref"]))
-        if strat in longest:
-            cycles, material, ref_ = longest[strat]
+        if n_rate:
+            # walk the (quantity, strategy, value) index from the top: no sort needed
+            best = conn.execute(
+                f"SELECT value, material, current_mA_g, ref FROM observations "
+                f"INDEXED BY ix_obs_qsv WHERE strategy = ? AND {rate_where} "
+                "ORDER BY value DESC LIMIT 1", [strat, *rate_params]).fetchone()
+            row.update(best_rate_capacity_mAh_g=best[0], best_rate_material=best[1],
+                       best_rate_current_mA_g=best[2], best_rate_ref=best[3])
+        longest = conn.execute(
+            f"SELECT cycles, material, ref FROM observations WHERE strategy = ? "
+            f"AND cycles IS NOT NULL AND {where} ORDER BY cycles DESC, id LIMIT 1",
+            [strat, *params]).fetchone()
+        # "over 10 000 cycles" is printed as a cycle life (the value is the cycle count)
+        life = conn.execute(
+            f"SELECT CAST(value AS INTEGER), material, ref FROM observations "
+            f"WHERE quantity = 'cycle_life' AND strategy = ? AND {where} "
+            "ORDER BY value DESC, id LIMIT 1", [strat, *params]).fetchone()
+        candidates = [c for c in (longest, life) if c is not None]
+        if candidates:
+            cycles, material, ref_ = max(candidates, key=lambda c: c[0])
             row.update(longest_cycling=int(cycles), longest_cycling_material=material,
                        longest_cycling_ref=ref_)
         out.append(row)
@@ -323,9 +343,9 @@ def place(kb: KnowledgeBase, *, capacity_mAh_g: float, current_mA_g: float,
     qs = tuple(quantities)
     _check_choices("quantity", list(qs), QUANTITIES)
     lo, hi = current_mA_g / current_factor, current_mA_g * current_factor
-    comparable = distinct_measurements(query(
-        kb, material_class=material_class, quantity=qs, sample_role=tuple(sample_roles),
-        min_current_mA_g=lo, max_current_mA_g=hi))
+    comparable = query(kb, material_class=material_class, quantity=qs,
+                       sample_role=tuple(sample_roles), min_current_mA_g=lo,
+                       max_current_mA_g=hi, distinct=True)
     excluded = set(exclude_ids)
     if excluded and not comparable.empty:
         comparable = comparable[~comparable["id"].isin(excluded)].reset_index(drop=True)

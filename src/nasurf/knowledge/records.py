@@ -40,7 +40,7 @@ ORIGINS = ("curated", "user")
 
 # Columns a record file may carry besides the record fields: ``current`` (a quantity with
 # its unit, e.g. "1 A g-1") and the bookkeeping columns of our own exports.
-_EXTRA_INPUT_COLUMNS = ("current", "origin", "current_source", "added_at")
+_EXTRA_INPUT_COLUMNS = ("current", "origin", "current_source", "added_at", "duplicate_of")
 ACCEPTED_COLUMNS: frozenset[str] = frozenset((*RECORD_COLUMNS, *USER_COLUMNS,
                                               *_EXTRA_INPUT_COLUMNS))
 

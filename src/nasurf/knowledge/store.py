@@ -76,12 +76,17 @@ CREATE TABLE observations (
     location TEXT,
     note TEXT,
     added_at TEXT,
+    duplicate_of TEXT,
     CHECK (ref IS NOT NULL OR citation IS NOT NULL)
 );
 CREATE INDEX ix_obs_quantity_current ON observations (quantity, current_mA_g);
 CREATE INDEX ix_obs_strategy ON observations (strategy, quantity);
+CREATE INDEX ix_obs_strategy_cycles ON observations (strategy, cycles);
+CREATE INDEX ix_obs_role_strategy_key ON observations (sample_role, strategy, material_key);
+CREATE INDEX ix_obs_qsv ON observations
+    (quantity, strategy, value, current_mA_g, sample_role, duplicate_of);
 CREATE INDEX ix_obs_class ON observations (material_class, quantity, current_mA_g);
-CREATE INDEX ix_obs_host ON observations (host);
+CREATE INDEX ix_obs_host ON observations (host COLLATE NOCASE, quantity);
 CREATE INDEX ix_obs_key ON observations (material_key, quantity);
 CREATE INDEX ix_obs_ref ON observations (ref);
 CREATE TABLE refs (
@@ -103,8 +108,11 @@ COLUMNS: tuple[str, ...] = (
     "id", "origin", "material", "material_key", "host", "material_class", "strategy",
     "sample_role", "quantity", "value", "unit", "raw_text", "approximate", "current_mA_g",
     "current_source", "c_rate", "c_rate_basis_mAh_g", "cycles", "temperature_C", "ref",
-    "citation", "doi", "location", "note", "added_at",
+    "citation", "doi", "location", "note", "added_at", "duplicate_of",
 )
+"""Columns of the ``observations`` table. ``duplicate_of`` marks a curated text figure that
+restates another row's measurement (same sample, quantity, role, current, cycles and
+temperature; the Table 1 row is kept): queries with ``distinct=True`` skip such rows."""
 
 
 def default_path() -> Path:
@@ -197,11 +205,38 @@ def _c_rate_to_current():
     return c_rate_to_current
 
 
-def _row(obs: Observation, added_at: str | None) -> tuple:
+def _row(obs: Observation, added_at: str | None, duplicate_of: str | None = None) -> tuple:
     d = obs.to_dict()
     d["approximate"] = int(bool(obs.approximate))
     d["added_at"] = added_at
+    d["duplicate_of"] = duplicate_of
     return tuple(d[c] for c in COLUMNS)
+
+
+def measurement_key(obs: Observation) -> tuple | None:
+    """What makes two rows the same measurement (None without a current to match on)."""
+    if obs.current_mA_g is None:
+        return None
+    return (obs.material_key, obs.quantity, obs.sample_role, float(f"{obs.current_mA_g:.4g}"),
+            obs.cycles, obs.temperature_C)
+
+
+def find_restatements(observations: Iterable[Observation]) -> dict[str, str]:
+    """``{id: id of the row it restates}``: within each measurement, a Table 1 row is the
+    primary (then the lowest id); the text's restatements of it point to it."""
+    groups: dict[tuple, list[Observation]] = {}
+    for o in observations:
+        key = measurement_key(o)
+        if key is not None:
+            groups.setdefault(key, []).append(o)
+    out: dict[str, str] = {}
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        members.sort(key=lambda o: (not (o.location or "").lower().startswith("table"), o.id))
+        for o in members[1:]:
+            out[o.id] = members[0].id
+    return out
 
 
 class KnowledgeBase:
@@ -318,9 +353,10 @@ class KnowledgeBase:
             conn.executemany("INSERT INTO refs (ref, citation, doi) VALUES (?, ?, ?)",
                              curated.references)
             placeholders = ", ".join("?" for _ in COLUMNS)
+            restated = find_restatements(curated.observations)
             conn.executemany(
                 f"INSERT INTO observations ({', '.join(COLUMNS)}) VALUES ({placeholders})",
-                [_row(o, None) for o in curated.observations],
+                [_row(o, None, restated.get(o.id)) for o in curated.observations],
             )
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('curated_digest', ?)",
                          (digest,))

@@ -524,6 +524,15 @@ def _newton(model: Model, st: State, diff: _Diffusion, dt: np.ndarray, seg: Segm
         scale = np.minimum(scale, np.where(dx[:, 3 * K] != 0,
                                            np.abs(dPhi / np.where(dx[:, 3 * K] == 0, 1,
                                                                   dx[:, 3 * K])), 1.0))
+        # keep c_s inside (0, c_max): never more than an 80 % step toward either bound
+        cs_try = cs - diff.g * dx[:, :K] / F
+        cm = model.c_max
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lim_lo = np.where(cs_try < 0.2 * cs, 0.8 * cs / (cs - cs_try), 1.0)
+            lim_hi = np.where(cm - cs_try < 0.2 * (cm - cs),
+                              0.8 * (cm - cs) / (cs_try - cs), 1.0)
+        lim = np.nan_to_num(np.minimum(lim_lo, lim_hi), nan=1.0, posinf=1.0)
+        scale = np.minimum(scale, np.clip(np.min(lim, axis=1), 1e-6, 1.0))
         dx = dx * scale[:, None]
         iF = iF + dx[:, :K]
         phi = phi + dx[:, K:2 * K]
@@ -531,9 +540,9 @@ def _newton(model: Model, st: State, diff: _Diffusion, dt: np.ndarray, seg: Segm
         Phi = Phi + dx[:, 3 * K]
         if voltage:
             Ig = Ig + dx[:, 3 * K + 1]
-        cur_scale = 1e-12 + np.abs(iF).max(axis=1) + 1e-6
-        converged = (np.abs(dx[:, 3 * K]) < 1e-10) & (np.abs(dx[:, K:2 * K]).max(axis=1) < 1e-10) \
-            & (np.abs(dx[:, :K]).max(axis=1) < 1e-9 * cur_scale + 1e-14) & (scale >= 1.0)
+        i_ref = np.abs(Ig) / np.sum(area, axis=1) + 1e-9
+        converged = (np.abs(dx[:, 3 * K]) < 1e-9) & (np.abs(dx[:, K:2 * K]).max(axis=1) < 1e-9) \
+            & (np.abs(dx[:, :K]).max(axis=1) < 1e-8 * i_ref) & (scale >= 1.0)
         if np.all(converged):
             break
     N_new = -iF / F
@@ -597,7 +606,7 @@ def _run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
                 done = done | (bad & (dt < 1e-10 * char))
             continue
         dV = np.abs(new.V - st.V)
-        too_big = (dV > 4 * seg.max_voltage_step) & ~done & (dt > 1e-9 * char)
+        too_big = (dV > 4 * seg.max_voltage_step) & ~done & (dt > 1e-9 * char) & (not first)
         if not voltage and np.any(too_big):
             dt = np.where(too_big, dt * 0.3, dt)
             continue

@@ -205,7 +205,7 @@ class EISSeriesAnalysis:
         if len(self.spectra) == 1:
             # A single spectrum also gets its results at the top level (parameters, chi2 ...).
             single = self.spectra[0].to_dict()
-            single.pop("notes", None)
+            single["notes"] = [*self.notes, *single["notes"]]
             d.update(single)
         return d
 

@@ -62,6 +62,7 @@ NEGLIGIBLE_CONTRIBUTION = 1e-4
 # one. Restarts that wander off towards a bound or a far, poor minimum are where
 # multi-start time goes, and they are cut at the probe.
 CONFIRM_SPREAD = 3.0
+CONFIRM_EXPONENT_STEP = 0.05     # exponents (CPE α ...) of the first restart move by ± this
 RESTART_PROBE_PER_PARAM = 10
 RESTART_CONTINUE_RATIO = 2.0
 
@@ -226,7 +227,8 @@ class EISFit:
     message: str
     n_starts: int
     n_agreeing: int
-    nfev: int
+    nfev: int                  # model evaluations (residuals) over all starts
+    njev: int                  # Jacobian evaluations over all starts
     start_origin: str
     initial_guess: dict[str, float]
     covariance: np.ndarray = field(repr=False)
@@ -282,6 +284,7 @@ class EISFit:
                                    float(self.frequencies_Hz.max())],
             "success": self.success, "message": self.message,
             "n_starts": self.n_starts, "n_agreeing": self.n_agreeing, "nfev": self.nfev,
+            "njev": self.njev,
             "start_origin": self.start_origin, "initial_guess": self.initial_guess,
             "warnings": list(self.warnings),
         }
@@ -362,6 +365,7 @@ class _Problem:
         self.transforms = transforms
         self.base = fixed_values.copy()
         self.nfev = 0
+        self.njev = 0
 
     def physical(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = self.base.copy()
@@ -390,6 +394,7 @@ class _Problem:
         return Zm, J
 
     def jac(self, u: np.ndarray, *args: Any) -> np.ndarray:
+        self.njev += 1
         p, dp = self.physical(u)
         _, J = self.physical_jacobian(p)
         J = J * dp
@@ -521,6 +526,8 @@ def fit_circuit(
                 lo, hi = bnd[n]
                 if circ.parameter_kinds[n] == "positive" and lo >= 0:
                     v = guess[n] * math.exp(rng.uniform(-ls, ls))
+                elif k == 1:
+                    v = guess[n] + rng.uniform(-CONFIRM_EXPONENT_STEP, CONFIRM_EXPONENT_STEP)
                 else:
                     a = max(lo, 0.5) if math.isfinite(lo) else guess[n] - 0.5
                     b = hi if math.isfinite(hi) else guess[n] + 0.5
@@ -568,9 +575,9 @@ def fit_circuit(
     params = {n: float(p_opt[i]) for i, n in enumerate(names)}
     stderr = dict.fromkeys(names, 0.0)
     cov = np.zeros((len(names), len(names)))
+    if free:
+        cov[np.ix_(free, free)] = cov_free
     for a, i in enumerate(free):
-        for b, j in enumerate(free):
-            cov[i, j] = cov_free[a, b]
         stderr[names[i]] = float(math.sqrt(max(cov_free[a, a], 0.0)))
     for a in unidentifiable:
         stderr[names[free[a]]] = math.nan
@@ -578,11 +585,13 @@ def fit_circuit(
 
     # --- warnings that tell the user what the numbers mean --------------------------------
     absz = np.abs(z)
+    # Largest change of the model, relative to |Z|, that each parameter's full value makes.
+    weighted_absz = np.concatenate([absz * prob.inv_wr, absz * prob.inv_wi])
+    contributions = (np.max(np.abs(J) / weighted_absz[:, None], axis=0) *
+                     np.abs(p_opt[free])) if free else np.zeros(0)
     for a, i in enumerate(free):
         n = names[i]
-        contrib = float(np.max(np.abs(J[:, a]) * abs(p_opt[i]) /
-                               np.concatenate([absz * prob.inv_wr, absz * prob.inv_wi])))
-        negligible = contrib < NEGLIGIBLE_CONTRIBUTION
+        negligible = bool(contributions[a] < NEGLIGIBLE_CONTRIBUTION)
         if negligible:
             warnings.append(f"{n} = {params[n]:.3g} {circ.parameter_units[n]} changes the model "
                             f"by less than {NEGLIGIBLE_CONTRIBUTION:.0e} of |Z|: the data do "
@@ -630,7 +639,8 @@ def fit_circuit(
         frequencies_Hz=f, Z=z, Z_fit=Zm, weighting=weighting, chi2=chi2,
         chi2_reduced=chi2 / dof if dof > 0 else math.nan, weighted_rms=weighted_rms,
         relative_rmse=rel, dof=dof, success=bool(success), message=message,
-        n_starts=tried, n_agreeing=n_agree, nfev=prob.nfev, start_origin=start_origin,
+        n_starts=tried, n_agreeing=n_agree, nfev=prob.nfev, njev=prob.njev,
+        start_origin=start_origin,
         initial_guess={n: float(guess[n]) if n not in fixed_vals else fixed_vals[n]
                        for n in names},
         covariance=cov, warnings=tuple(warnings),

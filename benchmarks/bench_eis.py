@@ -148,7 +148,7 @@ def main(argv=None):
         cases.append(("synthetic (0.5 % noise)", circuit, f, Z))
 
     tasks, ours = [], {}
-    for k, (label, circuit, f, Z) in enumerate(cases):
+    for k, (_label, circuit, f, Z) in enumerate(cases):
         c = Circuit(circuit)
         g = guess_parameters(c, f, Z)
         t_multi, fit = timed(lambda f=f, Z=Z, c=c: fit_circuit(f, Z, c), repeats)

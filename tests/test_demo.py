@@ -35,7 +35,13 @@ def test_demo_writes_self_contained_html(tmp_path, monkeypatch):
 
 
 def test_registered_sections_are_added_and_failures_contained(tmp_path, monkeypatch):
+    from nasurf.report import knowledge_section
+
     monkeypatch.setattr(demo_module, "_REGISTERED", [])
+    # only the mechanism is under test here: keep the page small
+    monkeypatch.setattr(demo_module, "SECTION_MODULES", ())
+    monkeypatch.setattr(knowledge_section, "knowledge_sections",
+                        lambda: [knowledge_section.summary_section])
 
     def extra(ctx):
         return "Extra analysis", "<p>extra content</p>"
@@ -51,3 +57,4 @@ def test_registered_sections_are_added_and_failures_contained(tmp_path, monkeypa
     assert "Extra analysis" in result.sections
     assert "<p>extra content</p>" in html
     assert result.failed_sections and "boom" in html
+    assert result.sections[-1] == "Citations"  # the reference list closes the page

@@ -220,3 +220,16 @@ def test_random_circuits_round_trip_and_evaluate(text):
                   for n in c.parameter_names])
     z, J = c.impedance_and_jacobian(p, F[:5])
     assert z.shape == (5,) and J.shape == (5, c.n_params)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="RCLWoasPEGKZrcTMQp(),-_0123456789 +*'\"", max_size=30))
+def test_any_text_parses_or_raises_validation_error(text):
+    """Whatever the user types, the parser answers with a circuit or a ValidationError:
+    never another exception (the string is data, never code)."""
+    try:
+        c = Circuit(text)
+    except ValidationError as exc:
+        assert "circuit" in str(exc)
+    else:
+        assert str(Circuit(str(c))) == str(c)

@@ -61,7 +61,7 @@ def test_show_summary_check_refs_info_json(db):
     refs = run_json("kb", "refs", "--used", db=db)
     assert 117 in {r["ref"] for r in refs["references"]}
     info = run_json("kb", "info", db=db)
-    assert info["schema_version"] == 1 and info["counts"]["curated"] > 100
+    assert info["schema_version"] == 2 and info["counts"]["curated"] > 100
 
 
 def test_human_output_goes_to_stdout_without_json(db):

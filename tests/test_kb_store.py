@@ -36,7 +36,7 @@ def kb(tmp_path):
 
 
 def test_open_creates_versioned_schema_in_wal_mode(kb):
-    assert kb.schema_version == SCHEMA_VERSION == 1
+    assert kb.schema_version == SCHEMA_VERSION == 2
     mode = kb.connection.execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     tables = {r[0] for r in kb.connection.execute(
@@ -50,6 +50,27 @@ def test_default_path_follows_env_var(tmp_path, monkeypatch):
     with KnowledgeBase.open() as kb:
         assert kb.path == tmp_path / "chosen.sqlite"
     assert (tmp_path / "chosen.sqlite").is_file()
+
+
+def test_v1_database_is_migrated_keeping_user_rows(tmp_path):
+    from nasurf.knowledge.store import _V1
+
+    db = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(db)
+    conn.executescript(_V1)
+    conn.execute("INSERT INTO observations (id, origin, material, material_key, host, "
+                 "material_class, strategy, sample_role, quantity, value, unit, citation) "
+                 "VALUES ('U.old', 'user', 'm', 'm', 'TiO2', 'intercalation', 'none', "
+                 "'treated', 'rate_capacity', 100, 'mA h g^-1', 'c')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with KnowledgeBase.open(db) as kb:
+        assert kb.schema_version == 2
+        assert kb.get("U.old").value == 100
+        assert kb.counts()["curated"] > 0
+        restated = kb.frame("duplicate_of IS NOT NULL")
+        assert len(restated) > 0 and set(restated["origin"]) == {"curated"}
 
 
 def test_newer_schema_is_refused(tmp_path):

@@ -20,7 +20,7 @@ import yaml
 from typer.testing import CliRunner
 
 from nasurf.errors import ValidationError
-from nasurf.io.table import CURRENT, TIME, VOLTAGE
+from nasurf.io.table import CURRENT, TIME, VOLTAGE, EchemData
 from nasurf.sim.fit import fit_parameters
 from nasurf.sim.parameters import load_material
 from nasurf.sim.simulate import simulate
@@ -69,9 +69,9 @@ def test_recovers_d_and_k0_within_ci_at_1c(anatase):
 
 
 def test_slow_curve_gives_wider_intervals_but_still_covers_truth(anatase):
-    fast = fit_parameters(_noisy_discharge(anatase, "1C", seed=5), material=anatase,
+    fast = fit_parameters(_noisy_discharge(anatase, "1C", seed=7), material=anatase,
                           parameters=BOUNDS, n_starts=1)
-    slow = fit_parameters(_noisy_discharge(anatase, "C/20", seed=5), material=anatase,
+    slow = fit_parameters(_noisy_discharge(anatase, "C/20", seed=7), material=anatase,
                           parameters=BOUNDS, n_starts=1)
     for res in (fast, slow):
         assert _inside(res.ci95["D"], TRUTH["diffusivity"])
@@ -82,6 +82,22 @@ def test_slow_curve_gives_wider_intervals_but_still_covers_truth(anatase):
 
     # near equilibrium the curve carries less kinetic information
     assert width(slow, "k0") > 3 * width(fast, "k0")
+
+
+def test_confidence_intervals_are_calibrated(anatase):
+    # Over 20 noise replicates a 95 % interval should miss the truth about once; linearised
+    # (Wald) intervals of a nonlinear model may undercover a little (60 replicates: D 90 %,
+    # k0 97 %), so require >= 16/20 (P < 5 % at a true coverage of 90 %, binomial).
+    clean = simulate(anatase.with_changes(**TRUTH), ["Sodiate at 1C until 0.01 V"]).echem()
+    hits = np.zeros(2)
+    for seed in range(20):
+        df = clean.data.copy()
+        df[VOLTAGE] += np.random.default_rng(100 + seed).normal(0.0, NOISE_V, len(df))
+        res = fit_parameters(EchemData(df, clean.metadata), material=anatase,
+                             parameters=BOUNDS, n_starts=1)
+        hits += [_inside(res.ci95["D"], TRUTH["diffusivity"]),
+                 _inside(res.ci95["k0"], TRUTH["rate_constant"])]
+    assert np.all(hits >= 16), hits
 
 
 def test_two_parameters_the_data_cannot_tell_apart(anatase):
@@ -100,7 +116,7 @@ def test_two_parameters_the_data_cannot_tell_apart(anatase):
 
 def test_rate_table_target_recovers_diffusivity(anatase):
     truth = anatase.with_changes(**TRUTH)
-    currents = [100.0, 500.0, 2000.0]
+    currents = [100.0, 500.0, 1000.0, 2000.0, 5000.0]
     steps = [s for c in currents for s in (f"Sodiate at {c} mA g-1 until 0.01 V",
                                            f"Desodiate at {c} mA g-1 until 3.0 V")]
     sim = simulate(truth, steps).echem()
@@ -113,16 +129,17 @@ def test_rate_table_target_recovers_diffusivity(anatase):
         if seg[CURRENT].median() > 0:
             q = np.trapezoid(seg[CURRENT].to_numpy(), seg[TIME].to_numpy()) / mass_g / 3.6
             caps.append(q)
-    assert len(caps) == 3
+    assert len(caps) == len(currents)
     rng = np.random.default_rng(4)
     table = pd.DataFrame({"current_mA_g": currents,
-                          "capacity_mAh_g": np.array(caps) + rng.normal(0, 0.5, 3)})
+                          "capacity_mAh_g": np.array(caps) + rng.normal(0, 0.3, len(caps))})
     res = fit_parameters(table, material=anatase.with_changes(rate_constant=2e-11),
                          target="rate", branch="desodiation", parameters={"D": BOUNDS["D"]},
                          n_starts=1, lower_V=0.01, upper_V=3.0)
     assert res.residual_unit == "mAh/g"
     assert _inside(res.ci95["D"], TRUTH["diffusivity"])
-    assert abs(math.log(res.values["D"] / TRUTH["diffusivity"])) < 0.1
+    assert abs(math.log(res.values["D"] / TRUTH["diffusivity"])) < 0.05
+    assert res.residual_rms == pytest.approx(0.3, rel=0.5)
 
 
 def test_cv_set_target_recovers_double_layer_capacitance():
@@ -220,10 +237,10 @@ def test_cli_fit_errors(cli_app, anatase_file, tmp_path):
     res = CliRunner().invoke(cli_app, ["fit", str(tmp_path / "missing.csv"), "--material",
                                        str(anatase_file), "--params", "k0", "--json"])
     assert res.exit_code == 2
-    assert "no such file" in res.output
+    assert "no such file" in " ".join(res.output.split())
     csv = tmp_path / "x.csv"
     csv.write_text("a,b\n1,2\n")
     res = CliRunner().invoke(cli_app, ["fit", str(csv), "--material", str(anatase_file),
                                        "--params", "k0", "--bounds", "D=1:2", "--json"])
     assert res.exit_code == 2
-    assert "not in --params" in res.output
+    assert "not in --params" in " ".join(res.output.split())

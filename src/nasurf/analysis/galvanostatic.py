@@ -343,14 +343,28 @@ class Retention:
 
 @dataclass(frozen=True)
 class RateCapability:
-    """Rate-capability steps detected from the per-cycle currents (methods.md §7)."""
+    """Rate-capability steps detected from the per-cycle currents (methods.md §7).
 
-    steps: pd.DataFrame
+    ``steps`` is a DataFrame built on first access from ``step_columns``.
+    """
+
+    step_columns: dict[str, Any] = field(repr=False)
     recovery_ratio: float | None
     recovery_step: int | None
     basis_mAh_g: float | None
     excluded_first_cycle: bool
     warnings: tuple[str, ...] = ()
+    _frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def steps(self) -> pd.DataFrame:
+        if "steps" not in self._frames:
+            self._frames["steps"] = pd.DataFrame(self.step_columns)
+        return self._frames["steps"]
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.step_columns.get("step", ()))
 
     @property
     def detected(self) -> bool:
@@ -359,7 +373,7 @@ class RateCapability:
         Cycle-to-cycle current wander (e.g. CC-CV cells) gives many 1-cycle "steps";
         those are kept in ``steps`` but not reported as a rate test.
         """
-        return len(self.steps) >= 2 and float(self.steps["n_cycles"].median()) >= 2
+        return self.n_steps >= 2 and float(np.median(self.step_columns["n_cycles"])) >= 2
 
     def to_dict(self) -> dict[str, Any]:
         return {"steps": self.steps, "recovery_ratio": self.recovery_ratio,
@@ -370,10 +384,14 @@ class RateCapability:
 
 @dataclass(frozen=True)
 class CyclingResult:
-    """Per-half-cycle and per-cycle galvanostatic metrics with their conventions."""
+    """Per-half-cycle and per-cycle galvanostatic metrics with their conventions.
 
-    half_cycles: pd.DataFrame
-    cycles: pd.DataFrame
+    ``half_cycles`` and ``cycles`` are DataFrames built on first access from the column
+    arrays (most callers need one of them, long tests have many half cycles).
+    """
+
+    half_cycle_columns: dict[str, np.ndarray] = field(repr=False)
+    cycle_columns: dict[str, np.ndarray] = field(repr=False)
     initial_coulombic_efficiency: float | None
     mean_ce: float | None
     cumulative_irreversible: float | None
@@ -387,6 +405,19 @@ class CyclingResult:
     warnings: tuple[str, ...]
     source: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    _frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def half_cycles(self) -> pd.DataFrame:
+        if "half_cycles" not in self._frames:
+            self._frames["half_cycles"] = pd.DataFrame(self.half_cycle_columns)
+        return self._frames["half_cycles"]
+
+    @property
+    def cycles(self) -> pd.DataFrame:
+        if "cycles" not in self._frames:
+            self._frames["cycles"] = pd.DataFrame(self.cycle_columns)
+        return self._frames["cycles"]
 
     @property
     def rate_steps(self) -> pd.DataFrame:
@@ -614,7 +645,6 @@ def cycling_summary(
     if area is not None:
         hc_cols["capacity_mAh_cm2"] = cap_mAh / area
         hc_cols["median_current_mA_cm2"] = median_i * 1e3 / area
-    hc = pd.DataFrame(hc_cols)
 
     if not spec:
         warnings.append("no active mass given (or in the file): capacities are in mAh, not "
@@ -650,7 +680,7 @@ def cycling_summary(
     retention, ret_col = _retention(number, q_des, ok, cyc["desodiation_current_A"],
                                     ref_name, k_form, rate, current_rel_tol,
                                     current_abs_tol_A, unit, warnings)
-    cycles = _cycle_frame(cyc, ce, mass, area, unit, cum_irr, ret_col)
+    cycle_cols = _cycle_columns(cyc, ce, mass, area, unit, cum_irr, ret_col)
 
     units = {
         "capacity": unit, "capacity_mAh": "mAh", "capacity_mAh_g": "mAh/g",
@@ -681,7 +711,8 @@ def cycling_summary(
         extra["loading_mg_cm2"] = mass * 1e3 / area
         conventions["loading_mg_cm2"] = mass * 1e3 / area
     return CyclingResult(
-        half_cycles=hc, cycles=cycles, initial_coulombic_efficiency=ice, mean_ce=mean_ce,
+        half_cycle_columns=hc_cols, cycle_columns=cycle_cols,
+        initial_coulombic_efficiency=ice, mean_ce=mean_ce,
         cumulative_irreversible=irr, retention=retention, rate=rate, capacity_unit=unit,
         active_mass_g=mass, area_cm2=area, units=units, conventions=conventions,
         warnings=tuple(warnings) + rate.warnings, source=source, extra=extra,
@@ -806,9 +837,9 @@ def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: 
     return out
 
 
-def _cycle_frame(cyc: dict[str, np.ndarray], ce: np.ndarray, mass: float | None,
-                 area: float | None, unit: str, cum_irr: np.ndarray,
-                 retention: np.ndarray) -> pd.DataFrame:
+def _cycle_columns(cyc: dict[str, np.ndarray], ce: np.ndarray, mass: float | None,
+                   area: float | None, unit: str, cum_irr: np.ndarray,
+                   retention: np.ndarray) -> dict[str, np.ndarray]:
     cols: dict[str, Any] = {"cycle": cyc["cycle"]}
     if mass is not None:
         cols["sodiation_mAh_g"] = cyc["sodiation_mAh"] / mass
@@ -836,7 +867,7 @@ def _cycle_frame(cyc: dict[str, np.ndarray], ce: np.ndarray, mass: float | None,
     cols["hysteresis_V"] = (cyc["desodiation_average_voltage_V"]
                             - cyc["sodiation_average_voltage_V"])
     cols["complete"] = cyc["complete"]
-    return pd.DataFrame(cols)
+    return cols
 
 
 def _close(a: np.ndarray, b: np.ndarray, rel_tol: float, abs_tol_A: float) -> np.ndarray:
@@ -869,11 +900,13 @@ def _retention(number: np.ndarray, q_des: np.ndarray, ok: np.ndarray, des_curren
         return done(None, None, nan)
     if ref_name == "first_at_current":
         col = nan.copy()
-        for _, st in rate.steps.iterrows():
-            ref_pos = np.flatnonzero((number == st["reference_cycle"]) & ok)
+        sc = rate.step_columns
+        for ref_c, a, b in zip(sc.get("reference_cycle", ()), sc.get("first_cycle", ()),
+                               sc.get("last_cycle", ()), strict=True):
+            ref_pos = np.flatnonzero((number == ref_c) & ok)
             if not ref_pos.size:
                 continue
-            m = (number >= st["first_cycle"]) & (number <= st["last_cycle"])
+            m = (number >= a) & (number <= b)
             col[m] = q_des[m] / q_des[ref_pos[0]]
         return done(None, None, col)
     if ref_name == "first":
@@ -942,7 +975,7 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
     number, des_i, sod_i, caps = number[keep], des_i[keep], sod_i[keep], caps[keep]
     key = np.where(np.isfinite(des_i), des_i, sod_i)
     if number.size == 0:
-        return RateCapability(pd.DataFrame(), None, None, basis, exclude_first, ())
+        return RateCapability({}, None, None, basis, exclude_first, ())
     new = np.ones(number.size, bool)
     new[1:] = ~(_close(key[1:], key[:-1], rel_tol, abs_tol_A)
                 & (_close(sod_i[1:], sod_i[:-1], rel_tol, abs_tol_A)
@@ -988,7 +1021,7 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
                 rec_ratio = mean_cap[j] / mean_cap[0]
     cols["is_recovery"] = recovery
     cols["capacity_unit"] = unit
-    return RateCapability(pd.DataFrame(cols), rec_ratio, rec_step, basis, exclude_first,
+    return RateCapability(cols, rec_ratio, rec_step, basis, exclude_first,
                           tuple(warnings))
 
 

@@ -76,17 +76,12 @@ CREATE TABLE observations (
     location TEXT,
     note TEXT,
     added_at TEXT,
-    duplicate_of TEXT,
     CHECK (ref IS NOT NULL OR citation IS NOT NULL)
 );
 CREATE INDEX ix_obs_quantity_current ON observations (quantity, current_mA_g);
 CREATE INDEX ix_obs_strategy ON observations (strategy, quantity);
-CREATE INDEX ix_obs_strategy_cycles ON observations (strategy, cycles);
-CREATE INDEX ix_obs_role_strategy_key ON observations (sample_role, strategy, material_key);
-CREATE INDEX ix_obs_qsv ON observations
-    (quantity, strategy, value, current_mA_g, sample_role, duplicate_of);
 CREATE INDEX ix_obs_class ON observations (material_class, quantity, current_mA_g);
-CREATE INDEX ix_obs_host ON observations (host COLLATE NOCASE, quantity);
+CREATE INDEX ix_obs_host ON observations (host);
 CREATE INDEX ix_obs_key ON observations (material_key, quantity);
 CREATE INDEX ix_obs_ref ON observations (ref);
 CREATE TABLE refs (
@@ -100,8 +95,38 @@ CREATE TABLE meta (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
-"""Schema scripts; migration i brings ``user_version`` from i to i+1."""
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    """Initial schema."""
+    for statement in _V1.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _migrate_v2(conn: sqlite3.Connection) -> None:
+    """``duplicate_of`` (text restating Table 1) and covering indexes for the summaries.
+
+    Idempotent: a development snapshot created v1 with the column already present.
+    """
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(observations)")}
+    if "duplicate_of" not in columns:
+        conn.execute("ALTER TABLE observations ADD COLUMN duplicate_of TEXT")
+    conn.execute("DROP INDEX IF EXISTS ix_obs_host")
+    conn.execute("DROP INDEX IF EXISTS ix_obs_strategy_key")
+    for sql in (
+        "ix_obs_host ON observations (host COLLATE NOCASE, quantity)",
+        "ix_obs_strategy_cycles ON observations (strategy, cycles)",
+        "ix_obs_role_strategy_key ON observations (sample_role, strategy, material_key)",
+        "ix_obs_qsv ON observations "
+        "(quantity, strategy, value, current_mA_g, sample_role, duplicate_of)",
+    ):
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {sql}")
+    # curated rows must be reloaded to fill duplicate_of
+    conn.execute("DELETE FROM meta WHERE key = 'curated_digest'")
+
+
+MIGRATIONS: tuple = (_migrate_v1, _migrate_v2)
+"""Schema steps; ``MIGRATIONS[i]`` brings ``PRAGMA user_version`` from i to i + 1."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
 COLUMNS: tuple[str, ...] = (
@@ -312,9 +337,7 @@ class KnowledgeBase:
             # re-read inside the lock: another process may have migrated meanwhile
             version = self.schema_version
             for i in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS[i].split(";"):
-                    if statement.strip():
-                        self.connection.execute(statement)
+                MIGRATIONS[i](self.connection)
                 self.connection.execute(f"PRAGMA user_version = {i + 1}")
 
     class _Transaction:

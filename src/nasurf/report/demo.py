@@ -8,7 +8,7 @@ The knowledge-base section comes first. Other capabilities add theirs in one of 
    ``nasurf.sim.demo`` ...) exposing ``demo_sections() -> list[provider]``; modules that
    do not exist are skipped, so capabilities land one at a time; or
 2. call :func:`register_section(provider, order=...)` from code that runs before
-   :func:`write_demo`.
+   :func:`write_demo` (knowledge base 0-1, ``SECTION_MODULES`` 10-20, citations 1000).
 
 Providers must return self-contained HTML: figures inline (``figure_svg`` or a base64
 PNG), no external URLs, no scripts. Use :func:`html.escape` on any text from data. A
@@ -80,10 +80,11 @@ def png_data_uri(png_bytes: bytes) -> str:
 
 
 def _providers() -> list[SectionProvider]:
-    from nasurf.report.knowledge_section import knowledge_sections
+    from nasurf.report.knowledge_section import citations_section, knowledge_sections
 
     ordered: list[tuple[float, SectionProvider]] = [
         (0.0 + i / 100, p) for i, p in enumerate(knowledge_sections())]
+    ordered.append((1000.0, citations_section))  # the reference list closes the page
     for i, name in enumerate(SECTION_MODULES):
         try:
             module = importlib.import_module(name)

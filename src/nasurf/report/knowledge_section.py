@@ -155,6 +155,7 @@ def citations_section(ctx) -> tuple[str, str]:
 
 
 def knowledge_sections() -> list:
-    """The knowledge-base section providers, in page order."""
+    """The knowledge-base section providers, in page order (the citation list is added
+    separately, at the end of the page)."""
     return [summary_section, rate_map_section, cycling_map_section, strategy_section,
-            findings_section, table1_section, citations_section]
+            findings_section, table1_section]

@@ -408,7 +408,6 @@ class _RateTarget(_Target):
         run = run_batch(params, self.experiment, overrides=overrides, batch_size=B, mesh=mesh)
         off = 0 if self.branch == "sodiation" else 1
         q = np.abs(run.charge_mAh_g[off::2])           # (n_rates, B)
-        q = np.where(run.ok[off::2], q, np.nan)
         return (q - self.cap_meas[:, None]).T
 
 

@@ -231,7 +231,7 @@ class Model:
     def exchange_current(self, cs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """j0(c_s) [A m-2] and dj0/dc_s, with c_s kept inside (0, c_max)."""
         cm = self.c_max
-        eps = 1e-9 * cm
+        eps = 1e-290 * cm  # no artificial floor: j0 -> 0 smoothly as c_s -> 0 or c_max
         c = np.clip(cs, eps, cm - eps)
         a = self.alpha[:, None]
         if self.k0_table is not None:

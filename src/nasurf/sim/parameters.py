@@ -103,7 +103,7 @@ class OCP:
             assert self.table is not None
             return self.table(x)
         xm = self.x_max
-        xc = np.clip(np.asarray(x, dtype=float), 1e-12 * xm, xm * (1 - 1e-12))
+        xc = np.clip(np.asarray(x, dtype=float), 1e-290 * xm, xm * (1 - 1e-15))
         return self.E0 + self.slope_factor * R_GAS * self.temperature / F * np.log((xm - xc) / xc)
 
     def derivative(self, x: np.ndarray | float) -> np.ndarray:
@@ -111,7 +111,7 @@ class OCP:
             assert self.table is not None
             return self.table.derivative(x)
         xm = self.x_max
-        xc = np.clip(np.asarray(x, dtype=float), 1e-12 * xm, xm * (1 - 1e-12))
+        xc = np.clip(np.asarray(x, dtype=float), 1e-290 * xm, xm * (1 - 1e-15))
         return -self.slope_factor * R_GAS * self.temperature / F * (1.0 / (xm - xc) + 1.0 / xc)
 
     def stoichiometry_at(self, voltage: float) -> float:

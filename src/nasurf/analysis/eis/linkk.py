@@ -200,21 +200,21 @@ def linkk(frequencies_Hz: Any, Z: Any, *, mu_cutoff: float = 0.85, max_rc: int =
         if not 1 <= n_rc <= max_rc:
             raise ValidationError(f"n_rc must be between 1 and {max_rc} for {f.size} points, "
                                   f"got {n_rc}", field="n_rc")
-        M = int(n_rc)
-        coef, taus = _solve(f, z, M, fit_type, add_capacitance)
-        mu = _mu(coef[1: M + 1])
+        n_el = int(n_rc)
+        coef, taus = _solve(f, z, n_el, fit_type, add_capacitance)
+        mu = _mu(coef[1: n_el + 1])
     else:
         if min_rc is None:
             min_rc = math.ceil(MIN_RC_PER_DECADE * math.log10(f.max() / f.min()))
-        M = max(0, min(int(min_rc), max_rc) - 1)
+        n_el = max(0, min(int(min_rc), max_rc) - 1)
         mu = 1.0
-        while mu > mu_cutoff and M < max_rc:
-            M += 1
-            coef, taus = _solve(f, z, M, fit_type, add_capacitance)
-            mu = _mu(coef[1: M + 1])
+        while mu > mu_cutoff and n_el < max_rc:
+            n_el += 1
+            coef, taus = _solve(f, z, n_el, fit_type, add_capacitance)
+            mu = _mu(coef[1: n_el + 1])
     assert coef is not None and taus is not None
     if n_rc is None and mu > mu_cutoff:
-        warnings.append(f"μ stayed above the cut-off {mu_cutoff} up to M = {M} RC elements; "
+        warnings.append(f"μ stayed above the cut-off {mu_cutoff} up to M = {n_el} RC elements; "
                         "the test may under-fit")
     Z_fit = _evaluate(coef, taus, f, add_capacitance)
     rel = (z - Z_fit) / np.abs(z)
@@ -232,11 +232,11 @@ def linkk(frequencies_Hz: Any, Z: Any, *, mu_cutoff: float = 0.85, max_rc: int =
                         f"{f[k]:.3g} Hz); the spectrum is {verdict} for equivalent-circuit "
                         "fitting (drift, non-linearity or instrument artefacts)")
     return LinKKResult(
-        n_rc=M, mu=float(mu), mu_cutoff=mu_cutoff, fit_type=fit_type, taus_s=taus,
-        resistances_Ohm=coef[1: M + 1].copy(), series_resistance_Ohm=float(coef[0]),
+        n_rc=n_el, mu=float(mu), mu_cutoff=mu_cutoff, fit_type=fit_type, taus_s=taus,
+        resistances_Ohm=coef[1: n_el + 1].copy(), series_resistance_Ohm=float(coef[0]),
         series_inductance_H=float(coef[-1]),
-        series_capacitance_F=(float(1.0 / coef[M + 1]) if add_capacitance and coef[M + 1] != 0
-                              else None),
+        series_capacitance_F=(float(1.0 / coef[n_el + 1])
+                              if add_capacitance and coef[n_el + 1] != 0 else None),
         frequencies_Hz=f, Z=z, Z_fit=Z_fit, residuals_real=rel.real.copy(),
         residuals_imag=rel.imag.copy(), rms_residual=rms, max_residual=worst, verdict=verdict,
         warnings=tuple(warnings),

@@ -1,6 +1,8 @@
 """impedance.py side of the EIS benchmark; runs inside the peers venv (.venv-peers).
 
     .venv-peers/bin/python benchmarks/peers/impedance_fit.py TASKS.json
+    .venv-peers/bin/python benchmarks/peers/impedance_fit.py --serve   # one task per line
+
 
 TASKS.json holds {"tasks": [...]}; each task has a "kind":
 
@@ -12,7 +14,10 @@ TASKS.json holds {"tasks": [...]}; each task has a "kind":
 * ``read``: impedance.preprocessing readers on a file path (for the test reference values).
 
 Only the fit/linKK calls are timed (time.perf_counter inside this process), so interpreter
-start-up and imports do not count. One JSON document is printed on stdout.
+start-up and imports do not count. With a file, one JSON document is printed on stdout;
+with ``--serve``, each line read on stdin is one task and each answer one line on stdout,
+so the benchmark can alternate nasurf and impedance.py case by case (both then see the
+same machine load).
 """
 
 from __future__ import annotations
@@ -63,7 +68,8 @@ def _summary(c, f, Z, weight_by_modulus):
 def run_fit(task):
     f, Z = _spectrum(task)
     wbm = bool(task.get("weight_by_modulus", False))
-    c = _fit(f, Z, task["circuit"], task["initial_guess"], wbm)      # warm-up, untimed
+    if task.get("warmup", True):
+        _fit(f, Z, task["circuit"], task["initial_guess"], wbm)      # warm-up, untimed
     times = []
     for _ in range(int(task.get("repeats", 5))):
         t0 = time.perf_counter()
@@ -131,19 +137,29 @@ RUNNERS = {"fit": run_fit, "robust": run_robust, "series": run_series, "linkk": 
            "read": run_read}
 
 
+def _run(task):
+    # impedance.py prints progress (linKK every 10 M) on stdout; keep stdout for the JSON.
+    with contextlib.redirect_stdout(sys.stderr):
+        r = RUNNERS[task["kind"]](task)
+    r["id"] = task.get("id")
+    return r
+
+
 def main(argv):
+    import impedance
+
+    info = {"impedance_version": impedance.__version__, "numpy": np.__version__}
+    if len(argv) > 1 and argv[1] == "--serve":
+        sys.stdout.write(json.dumps(info) + "\n")
+        sys.stdout.flush()
+        for line in sys.stdin:
+            if line.strip():
+                sys.stdout.write(json.dumps(_run(json.loads(line))) + "\n")
+                sys.stdout.flush()
+        return 0
     with open(argv[1], encoding="utf-8") as fh:
         tasks = json.load(fh)["tasks"]
-    import impedance
-    results = []
-    for task in tasks:
-        # impedance.py prints progress (linKK every 10 M) on stdout; keep stdout for the JSON.
-        with contextlib.redirect_stdout(sys.stderr):
-            r = RUNNERS[task["kind"]](task)
-        r["id"] = task.get("id")
-        results.append(r)
-    json.dump({"impedance_version": impedance.__version__, "numpy": np.__version__,
-               "results": results}, sys.stdout)
+    json.dump({**info, "results": [_run(t) for t in tasks]}, sys.stdout)
     sys.stdout.write("\n")
     return 0
 

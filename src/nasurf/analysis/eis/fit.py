@@ -436,6 +436,7 @@ def fit_circuit(
     spread: float = 10.0,
     seed: int | None = 0,
     max_nfev: int | None = None,
+    use_spectrum_guess: bool = True,
     start_origin: str | None = None,
 ) -> EISFit:
     """Fit ``circuit`` to one spectrum (frequencies in Hz, Z = Z' + jZ'' in Ohm).
@@ -444,7 +445,9 @@ def fit_circuit(
     spectrum. ``bounds`` maps parameter names to (low, high) in physical units (default
     [0, ∞) for positive quantities, [0.3, 1] for exponents). ``constants`` fixes
     parameters. ``n_starts`` is the maximum number of starts; the loop stops early once
-    ``min_agreeing`` starts reached the same best χ² (relative 1e-6).
+    ``min_agreeing`` starts reached the same best χ² (relative 1e-6). With an
+    ``initial_guess`` and ``use_spectrum_guess`` (default), the spectrum-derived guess is
+    also tried as a start (it rescues a poor guess); ``n_starts=1`` uses only the guess.
     """
     circ = circuit if isinstance(circuit, Circuit) else Circuit(circuit)
     f, z = _as_spectrum(frequencies_Hz, Z)
@@ -512,35 +515,48 @@ def fit_circuit(
     log_spread = math.log(spread)
     scale_chi2 = float(np.sum(prob.residuals_from_Z(np.zeros_like(z)) ** 2))
     max_nfev = max_nfev or 50 * (n_free + 1)
-    budget = max_nfev
+    # Primary starts get the full budget: the (user's) guess and, when the user gave one,
+    # also the spectrum-derived guess, which rescues a poor user guess.
+    primary = [u0]
+    if user_guess and use_spectrum_guess:
+        derived_start = {n: _inside(derived[n], *bnd[n]) for n in names}
+        u_derived = transforms.to_internal(np.array([derived_start[names[i]] for i in free]))
+        if not np.allclose(u_derived, u0):
+            primary.append(u_derived)
+    confirm_pending = False
     for k in range(n_starts):
-        if k == 0:
-            u_start = u0
+        budget = max_nfev
+        if k < len(primary):
+            u_start = primary[k]
         else:
-            # The first restart checks the minimum from close by; later ones explore widely.
-            ls = min(log_spread, math.log(CONFIRM_SPREAD)) if k == 1 else log_spread
+            # A restart first checks the best minimum from close by (×/÷ CONFIRM_SPREAD);
+            # once that is done, restarts explore ×/÷ spread around the guess.
+            confirm = confirm_pending and best is not None
+            centre = dict(zip((names[i] for i in free), prob.physical(best.x)[0][free],
+                              strict=True)) if confirm else guess
+            ls = min(log_spread, math.log(CONFIRM_SPREAD)) if confirm else log_spread
+            confirm_pending = False
             budget = min(max_nfev, RESTART_PROBE_PER_PARAM * (n_free + 1))
             start = {}
             for i in free:
                 n = names[i]
                 lo, hi = bnd[n]
                 if circ.parameter_kinds[n] == "positive" and lo >= 0:
-                    v = guess[n] * math.exp(rng.uniform(-ls, ls))
-                elif k == 1:
-                    v = guess[n] + rng.uniform(-CONFIRM_EXPONENT_STEP, CONFIRM_EXPONENT_STEP)
+                    v = centre[n] * math.exp(rng.uniform(-ls, ls))
+                elif confirm:
+                    v = centre[n] + rng.uniform(-CONFIRM_EXPONENT_STEP, CONFIRM_EXPONENT_STEP)
                 else:
-                    a = max(lo, 0.5) if math.isfinite(lo) else guess[n] - 0.5
-                    b = hi if math.isfinite(hi) else guess[n] + 0.5
+                    a = max(lo, 0.5) if math.isfinite(lo) else centre[n] - 0.5
+                    b = hi if math.isfinite(hi) else centre[n] + 0.5
                     v = rng.uniform(min(a, b), max(a, b))
                 start[n] = _inside(v, lo, hi)
             u_start = transforms.to_internal(np.array([start[names[i]] for i in free]))
         tried += 1
         if n_free == 0:
-            res = None
             break
         res = least_squares(prob.fun, u_start, jac=prob.jac, method="lm", x_scale="jac",
                             ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=budget)
-        if k > 0 and res.status == 0 and best is not None and \
+        if budget < max_nfev and res.status == 0 and best is not None and \
                 res.cost <= RESTART_CONTINUE_RATIO * best.cost:
             # The probe ran out of evaluations but is in a basin as good as the best one:
             # let it finish.
@@ -551,6 +567,7 @@ def fit_circuit(
         same_tol = 1e-6 * (best.cost if best is not None else 0.0) + 1e-30 * scale_chi2
         if best is None or cost < best.cost - same_tol:
             best, n_agree = res, 1
+            confirm_pending = True
         elif abs(cost - best.cost) <= same_tol:
             n_agree += 1
             if cost < best.cost:

@@ -23,6 +23,7 @@ same machine load).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import sys
 import time
@@ -139,7 +140,7 @@ RUNNERS = {"fit": run_fit, "robust": run_robust, "series": run_series, "linkk": 
 
 def _run(task):
     # impedance.py prints progress (linKK every 10 M) on stdout; keep stdout for the JSON.
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(io.StringIO()):
         r = RUNNERS[task["kind"]](task)
     r["id"] = task.get("id")
     return r

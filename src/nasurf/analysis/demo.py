@@ -175,7 +175,13 @@ def _cycling_provider(ctx: Any = None) -> tuple[str, str]:
     return demo_section(getattr(ctx, "realdata", None))
 
 
-PROVIDERS: list[Callable[[Any], tuple[str, str] | None]] = [_cycling_provider]
+def _kinetics_provider(ctx: Any = None) -> tuple[str, str]:
+    from nasurf.analysis.demo_kinetics import demo_kinetics_section
+
+    return demo_kinetics_section(ctx)
+
+
+PROVIDERS: list[Callable[[Any], tuple[str, str] | None]] = [_cycling_provider, _kinetics_provider]
 """Section providers of the analysis part, in page order (others append theirs)."""
 
 

@@ -460,8 +460,16 @@ def _newton(model: Model, st: State, diff: _Diffusion, dt: np.ndarray, seg: Segm
     th_old, phi_old = st.theta, st.phi
     converged = np.zeros(B, dtype=bool)
     eyeK = np.arange(K)
+    cm = model.c_max
+    # Primary unknown per class: u = logit(c_s/c_max). Near depletion or saturation the
+    # faradaic current iF = F(p − c_s)/g is then well conditioned (c_s is tiny, iF is not).
+    cs0 = np.clip(diff.p - diff.g * iF / F, 1e-280 * cm, cm * (1 - 1e-15))
+    u = np.log(cs0) - np.log(cm - cs0)
     for _it in range(_MAX_NEWTON):
-        cs = diff.p - diff.g * iF / F
+        cs = cm / (1.0 + np.exp(-u))
+        dcs_du = cs * (cm - cs) / cm
+        iF = F * (diff.p - cs) / diff.g
+        diF_du = -F / diff.g * dcs_du
         U, dU = model.ocp(cs)
         j0, dj0 = model.exchange_current(cs)
         al = model.alpha[:, None]
@@ -471,9 +479,8 @@ def _newton(model: Model, st: State, diff: _Diffusion, dt: np.ndarray, seg: Segm
         ec = np.exp(np.clip(-(1 - al) * f * eta, -500, 500))
         Gbv = ea - ec
         dG = f * (al * ea + (1 - al) * ec)
-        dcs = -diff.g / F
         r1 = iF - j0 * Gbv
-        d1_iF = 1.0 - (dj0 * Gbv - j0 * dG * dU) * dcs
+        d1_u = diF_du - (dj0 * Gbv - j0 * dG * dU) * dcs_du
         d1_phi = -j0 * dG
         ipc, dpc_phi, dpc_th = _site_current(model, phi, th)
         ipc = np.where(has_sites, ipc, 0.0)
@@ -485,7 +492,7 @@ def _newton(model: Model, st: State, diff: _Diffusion, dt: np.ndarray, seg: Segm
         idl = Cdl * (phi - phi_old)
         itot = iF + ipc + idl
         r3 = phi - Phi[:, None] + Re * itot
-        d3_iF = Re
+        d3_u = Re * diF_du
         d3_phi = 1.0 + Re * (dpc_phi + Cdl)
         d3_th = Re * dpc_th
         I_side = I_side_frac * Ig
@@ -493,15 +500,15 @@ def _newton(model: Model, st: State, diff: _Diffusion, dt: np.ndarray, seg: Segm
         J = np.zeros((B, m, m))
         R = np.zeros((B, m))
         R[:, :K], R[:, K:2 * K], R[:, 2 * K:3 * K], R[:, 3 * K] = r1, r2, r3, r4
-        J[:, eyeK, eyeK] = d1_iF
+        J[:, eyeK, eyeK] = d1_u
         J[:, eyeK, K + eyeK] = d1_phi
         J[:, K + eyeK, K + eyeK] = d2_phi
         J[:, K + eyeK, 2 * K + eyeK] = d2_th
-        J[:, 2 * K + eyeK, eyeK] = d3_iF
+        J[:, 2 * K + eyeK, eyeK] = d3_u
         J[:, 2 * K + eyeK, K + eyeK] = d3_phi
         J[:, 2 * K + eyeK, 2 * K + eyeK] = d3_th
         J[:, 2 * K + eyeK, 3 * K] = -1.0
-        J[:, 3 * K, :K] = area
+        J[:, 3 * K, :K] = area * diF_du
         J[:, 3 * K, K:2 * K] = area * (dpc_phi + Cdl)
         J[:, 3 * K, 2 * K:3 * K] = area * dpc_th
         if voltage:
@@ -510,41 +517,29 @@ def _newton(model: Model, st: State, diff: _Diffusion, dt: np.ndarray, seg: Segm
             J[:, 3 * K + 1, 3 * K] = 1.0
             J[:, 3 * K + 1, 3 * K + 1] = dh
             J[:, 3 * K, 3 * K + 1] = I_side_frac - 1.0
-        # scale rows for conditioning: currents ~ A/m2, potentials ~ V
         try:
             dx = np.linalg.solve(J, -R[..., None])[..., 0]
         except np.linalg.LinAlgError:
             return None, converged
-        dphi = np.clip(dx[:, K:2 * K], -0.1, 0.1)
-        dPhi = np.clip(dx[:, 3 * K], -0.1, 0.1)
-        scale = np.minimum(1.0, np.min(np.abs(np.where(dx[:, K:2 * K] != 0, dphi
-                                                       / np.where(dx[:, K:2 * K] == 0, 1,
-                                                                  dx[:, K:2 * K]), 1.0)),
-                                      axis=1))
-        scale = np.minimum(scale, np.where(dx[:, 3 * K] != 0,
-                                           np.abs(dPhi / np.where(dx[:, 3 * K] == 0, 1,
-                                                                  dx[:, 3 * K])), 1.0))
-        # keep c_s inside (0, c_max): never more than an 80 % step toward either bound
-        cs_try = cs - diff.g * dx[:, :K] / F
-        cm = model.c_max
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lim_lo = np.where(cs_try < 0.2 * cs, 0.8 * cs / (cs - cs_try), 1.0)
-            lim_hi = np.where(cm - cs_try < 0.2 * (cm - cs),
-                              0.8 * (cm - cs) / (cs_try - cs), 1.0)
-        lim = np.nan_to_num(np.minimum(lim_lo, lim_hi), nan=1.0, posinf=1.0)
-        scale = np.minimum(scale, np.clip(np.min(lim, axis=1), 1e-6, 1.0))
+        dx = np.nan_to_num(dx, nan=0.0)
+        # damping: potentials by at most 0.1 V, u by at most 3 per iteration
+        big = np.maximum(np.abs(dx[:, K:2 * K]).max(axis=1) / 0.1,
+                         np.abs(dx[:, 3 * K]) / 0.1)
+        big = np.maximum(big, np.abs(dx[:, :K]).max(axis=1) / 3.0)
+        scale = np.minimum(1.0, 1.0 / np.maximum(big, 1e-300))
         dx = dx * scale[:, None]
-        iF = iF + dx[:, :K]
+        u = u + dx[:, :K]
         phi = phi + dx[:, K:2 * K]
         th = np.clip(th + dx[:, 2 * K:3 * K], 1e-15, 1 - 1e-15)
         Phi = Phi + dx[:, 3 * K]
         if voltage:
             Ig = Ig + dx[:, 3 * K + 1]
-        i_ref = np.abs(Ig) / np.sum(area, axis=1) + 1e-9
         converged = (np.abs(dx[:, 3 * K]) < 1e-9) & (np.abs(dx[:, K:2 * K]).max(axis=1) < 1e-9) \
-            & (np.abs(dx[:, :K]).max(axis=1) < 1e-8 * i_ref) & (scale >= 1.0)
+            & (np.abs(dx[:, :K]).max(axis=1) < 1e-8) & (scale >= 1.0)
         if np.all(converged):
             break
+    cs = cm / (1.0 + np.exp(-u))
+    iF = F * (diff.p - cs) / diff.g
     N_new = -iF / F
     c_new = diff.finish(N_new)
     h, _ = model.cell_overpotential(Ig)

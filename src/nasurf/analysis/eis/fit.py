@@ -11,9 +11,10 @@ How a fit runs (methods.md §6 step 2):
   MINUIT sine transform, so the optimiser (``scipy.optimize.least_squares``, MINPACK
   Levenberg–Marquardt with the circuit's analytic Jacobian) can never leave the physical
   domain and works on relative changes for quantities spanning decades;
-* several starts are tried, the first at the guess and the others log-uniformly scattered
-  around it (×/÷ ``spread``); the best χ² wins, and the loop stops early once the best
-  minimum has been reached by ``min_agreeing`` starts;
+* several starts are tried: the guess (and, when the user gave one, also the
+  spectrum-derived guess), a close check of each new best minimum (×/÷ 3), and restarts
+  scattered log-uniformly around the guess (×/÷ ``spread``); the best χ² wins, and the loop
+  stops early once the best minimum has been reached by ``min_agreeing`` starts;
 * standard errors come from the Jacobian at the optimum in physical units,
   cov = (JᵀJ)⁻¹·χ²/(2N − p), and 95 % confidence intervals from Student's t.
 

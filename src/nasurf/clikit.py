@@ -78,11 +78,11 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except NasurfError as exc:
             # escape: user text such as "Xx[b]" must not be read as rich markup
-            stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except FileNotFoundError as exc:
             stderr.print(f"[bold red]error:[/] no such file: {escape(str(exc.filename))}",
-                         highlight=False)
+                         highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

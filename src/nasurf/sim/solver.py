@@ -30,7 +30,7 @@ import numpy as np
 from nasurf.sim.model import Model
 from nasurf.sim.parameters import F
 
-_MAX_NEWTON = 30
+_MAX_NEWTON = 40
 
 
 @dataclass
@@ -463,7 +463,10 @@ def _newton(model: Model, st: State, diff: _Diffusion, dt: np.ndarray, seg: Segm
     cm = model.c_max
     # Primary unknown per class: u = logit(c_s/c_max). Near depletion or saturation the
     # faradaic current iF = F(p − c_s)/g is then well conditioned (c_s is tiny, iF is not).
-    cs0 = np.clip(diff.p - diff.g * iF / F, 1e-280 * cm, cm * (1 - 1e-15))
+    # The solution lies between 0 and p (desodiation) or p and c_max (sodiation): start
+    # inside, never on the floor where dc_s/du vanishes.
+    pp = np.clip(diff.p, 1e-200 * cm, cm * (1 - 1e-12))
+    cs0 = np.clip(diff.p - diff.g * iF / F, 1e-3 * pp, cm - 1e-3 * (cm - pp))
     u = np.log(cs0) - np.log(cm - cs0)
     for _it in range(_MAX_NEWTON):
         cs = cm / (1.0 + np.exp(-u))
@@ -517,11 +520,17 @@ def _newton(model: Model, st: State, diff: _Diffusion, dt: np.ndarray, seg: Segm
             J[:, 3 * K + 1, 3 * K] = 1.0
             J[:, 3 * K + 1, 3 * K + 1] = dh
             J[:, 3 * K, 3 * K + 1] = I_side_frac - 1.0
+        i_ref = np.abs(Ig) / np.sum(area, axis=1) + 1e-12
+        res_ok = (np.abs(r1).max(axis=1) < 1e-10 * i_ref) & (np.abs(r3).max(axis=1) < 1e-10) \
+            & (np.abs(r4) < 1e-10 * (np.abs(Ig) + 1e-9)) & (np.abs(r2).max(axis=1) < 1e-12)
+        if voltage:
+            res_ok &= np.abs(R[:, 3 * K + 1]) < 1e-10
         try:
             dx = np.linalg.solve(J, -R[..., None])[..., 0]
         except np.linalg.LinAlgError:
             return None, converged
         dx = np.nan_to_num(dx, nan=0.0)
+        dx[res_ok] = 0.0
         # damping: potentials by at most 0.1 V, u by at most 3 per iteration
         big = np.maximum(np.abs(dx[:, K:2 * K]).max(axis=1) / 0.1,
                          np.abs(dx[:, 3 * K]) / 0.1)
@@ -536,6 +545,7 @@ def _newton(model: Model, st: State, diff: _Diffusion, dt: np.ndarray, seg: Segm
             Ig = Ig + dx[:, 3 * K + 1]
         converged = (np.abs(dx[:, 3 * K]) < 1e-9) & (np.abs(dx[:, K:2 * K]).max(axis=1) < 1e-9) \
             & (np.abs(dx[:, :K]).max(axis=1) < 1e-8) & (scale >= 1.0)
+        converged |= res_ok
         if np.all(converged):
             break
     cs = cm / (1.0 + np.exp(-u))

@@ -149,6 +149,26 @@ def test_real_multi_spectrum_mpr_is_fitted_as_series(runner, realdata):
     assert all(s["relative_rmse"] < 0.03 for s in doc["spectra"])
 
 
+@pytest.mark.realdata
+def test_real_61_spectrum_geis_series(runner, realdata):
+    # yadg/geis.mpr: 61 GEIS sweeps; the 29 current-step rows (f = 0) are left out and the
+    # artefact-laden points above 100 kHz cut with --fmax.
+    doc = _json(runner.invoke(app, [
+        "analyze", "eis", str(realdata / "yadg" / "geis.mpr"), "--fmax", "1e5",
+        "--no-linkk", "--json"]))
+    assert doc["n_spectra"] == 61
+    assert any("29 rows without an impedance point" in n for n in doc["notes"])
+    spectra = doc["spectra"]
+    assert [s["spectrum"] for s in spectra] == list(range(1, 62))
+    assert sum(s["start_origin"] == "previous spectrum" for s in spectra) >= 55
+    rmse = sorted(s["relative_rmse"] for s in spectra)
+    assert rmse[30] < 0.05                  # median misfit below 5 % of |Z|
+    # the cell ages: R0 and R1 grow from the first to the tenth-last sweep
+    r0 = [s["parameters"]["R0"]["value"] for s in spectra]
+    r1 = [s["parameters"]["R1"]["value"] for s in spectra]
+    assert r0[50] > 1.5 * r0[0] and r1[50] > 1.2 * r1[0]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--circuit", "R0-p(R1"], "expected"),
     (["--circuit", "R0-Q1"], "unknown element"),

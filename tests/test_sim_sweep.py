@@ -83,7 +83,8 @@ def test_cv_protocol_double_layer_charge_and_b_value():
     area = 3.0 / (p.density * p.particle_radius)            # m² per kg
     for c_dl, (_, row) in zip((0.2, 1.0), df.iterrows(), strict=True):
         expected = c_dl * area * 0.4 / 3600.0               # C/kg -> mAh/g
-        assert row["sodiation_mAh_g@1mV_s"] == pytest.approx(expected, rel=2e-3)
+        # the interface lags the applied potential by the ohmic drop (~1 mV at the vertex)
+        assert row["sodiation_mAh_g@1mV_s"] == pytest.approx(expected, rel=5e-3)
         assert row["capacitive_fraction@1mV_s"] == pytest.approx(1.0, abs=1e-3)
         assert row["b_value"] == pytest.approx(1.0, abs=0.01)
         # i = C_dl·a·v in A/g

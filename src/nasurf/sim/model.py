@@ -244,8 +244,10 @@ class Model:
             k = np.broadcast_to(self.k0[:, None], c.shape)
             dk = 0.0
         pre = self.j0_scale[:, None] * F * self.ce_factor[:, None] ** a
-        g = c ** (1 - a) * (cm - c) ** a
-        dg = (1 - a) * c ** (-a) * (cm - c) ** a - a * c ** (1 - a) * (cm - c) ** (a - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = c ** (1 - a) * (cm - c) ** a
+            dg = (1 - a) * c ** (-a) * (cm - c) ** a - a * c ** (1 - a) * (cm - c) ** (a - 1)
+        dg = np.nan_to_num(dg, nan=0.0, posinf=0.0, neginf=0.0)
         inside = (cs > eps) & (cs < cm - eps)
         return pre * k * g, np.where(inside, pre * (dk * g + k * dg), 0.0)
 

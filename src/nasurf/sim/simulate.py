@@ -182,8 +182,8 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
             before = st
             st = run_segment(model, st, seg, trace, engine=engine)
             st = before.select(stopped, st) if np.any(stopped) else st
-            dq = (st.charge - before.charge) / 3.6   # mAh/g
-            sod_charge += np.where(dq < 0, -dq * 3.6, 0.0)
+            dq = (st.charge - before.charge) / 3600.0   # C/kg -> mAh/g
+            sod_charge += np.where(dq < 0, -dq * 3600.0, 0.0)
             dur = st.t - before.t
             for b in range(B):
                 if stopped[b]:

@@ -363,14 +363,18 @@ class _Problem:
         wr, wi = _weights(Z, weighting)
         self.inv_wr, self.inv_wi = 1.0 / wr, 1.0 / wi
         self.free = np.array(free, dtype=int)
+        self.all_free = len(free) == circuit.n_params
         self.transforms = transforms
         self.base = fixed_values.copy()
+        self.m = Z.size
         self.nfev = 0
         self.njev = 0
 
     def physical(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        p = self.base.copy()
         pf, dp = self.transforms.to_physical(u)
+        if self.all_free:
+            return pf, dp
+        p = self.base.copy()
         p[self.free] = pf
         return p, dp
 
@@ -383,23 +387,36 @@ class _Problem:
         p, _ = self.physical(u)
         with np.errstate(all="ignore"):
             r = self.residuals_from_Z(self.circuit.impedance_omega(p, self.w))
+        if np.isfinite(r).all():
+            return r
         # A non-finite model (overflow far from the data) is a very bad point, not a crash.
         return np.where(np.isfinite(r), r, 1e150)
 
-    def physical_jacobian(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(Z_model, J) with J = d(weighted residuals)/dp for the free parameters."""
+    def _jacobian_t(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(Z_model, Jᵀ) with J = d(weighted residuals)/dp for the free parameters; Jᵀ is
+        C-ordered, so J = Jᵀ.T is the column-major array MINPACK works on (no copy)."""
         with np.errstate(all="ignore"):
             Zm, D = self.circuit.jacobian_omega(p, self.w)
-        Df = D[self.free]
-        J = np.concatenate([(Df.real * self.inv_wr).T, (Df.imag * self.inv_wi).T])
-        return Zm, J
+        Df = D if self.all_free else D[self.free]
+        m = self.m
+        Jt = np.empty((Df.shape[0], 2 * m))
+        np.multiply(Df.real, self.inv_wr, out=Jt[:, :m])
+        np.multiply(Df.imag, self.inv_wi, out=Jt[:, m:])
+        return Zm, Jt
+
+    def physical_jacobian(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(Z_model, J) with J = d(weighted residuals)/dp for the free parameters."""
+        Zm, Jt = self._jacobian_t(p)
+        return Zm, Jt.T
 
     def jac(self, u: np.ndarray, *args: Any) -> np.ndarray:
         self.njev += 1
         p, dp = self.physical(u)
-        _, J = self.physical_jacobian(p)
-        J = J * dp
-        return np.where(np.isfinite(J), J, 0.0)
+        _, Jt = self._jacobian_t(p)
+        Jt *= dp[:, None]
+        if not np.isfinite(Jt).all():
+            Jt[~np.isfinite(Jt)] = 0.0
+        return Jt.T
 
 
 def _covariance(J: np.ndarray, chi2: float, dof: int, scale: np.ndarray

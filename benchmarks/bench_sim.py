@@ -1,0 +1,311 @@
+"""Simulator speed and accuracy next to PyBaMM, in one run, printing ratios.
+
+Usage:  .venv/bin/python benchmarks/bench_sim.py [--quick]
+
+Half cell (no shell, no capacitance for the galvanostatic cases): the packaged hard-carbon
+material with constant D = 1e-14 m²/s and k0 = 5e-11 m/s (PyBaMM's SPM has no D(c) table in
+this comparison), Chayambuka's OCP table, Na-metal counter electrode, no ohmic ASR; PyBaMM
+gets the same values through ``peers/pybop_fit.py:pybamm_halfcell`` (SPM,
+``{"working electrode": "positive"}``). Cases:
+
+1. 1C (250 mA/g) sodiation to 0.01 V: build+solve and re-solve, both tools, plus the voltage
+   RMS difference of each to a converged PyBaMM reference (SPM with 200 radial points) at
+   the tool's own output times, to show equal accuracy;
+2. 7-rate capability (C/10 … 10C): PyBaMM one built sim with the current as an input;
+   nasurf one batched run of the 7 rates;
+3. 6 scan-rate CV set (0.1 … 5 mV/s, 1.2 → 0.03 → 1.2 V, C_dl = 0.2 F/m²): PyBaMM SPMe under
+   voltage control with a triangle-wave voltage function (scan rate as input, one built sim,
+   as in research/sim-bench/bench_cv.py); nasurf one batched run of the 6 scan rates;
+4. a 10 000-set sweep (100 × 100 grid of D and k0, 1C sodiation + desodiation) in-process
+   and on a 2-worker Dask LocalCluster, with time and memory.
+
+Times are medians of ``REPEATS`` runs (1 run for the sweeps). Only public nasurf API is
+timed, except the re-solve, which uses the solver entry points on an already built model
+(nasurf has no separate build step otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "peers"))
+
+REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+AREA_M2 = 1.131e-4        # 12 mm coin-cell electrode
+ONE_C_mA_g = 250.0        # the hard-carbon material's capacity basis (250 mAh/g)
+C_RATES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+SCAN_RATES_mV_s = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+V_HI, V_LO = 1.2, 0.03
+
+
+def halfcell(c_dl: float = 0.0) -> tuple[Any, dict[str, Any]]:
+    """The shared no-shell half cell: nasurf ParameterSet and the plain spec for PyBaMM."""
+    from nasurf.sim.parameters import load_material
+
+    p = load_material("hard_carbon").with_changes(
+        diffusivity=1e-14, rate_constant=5e-11, double_layer_capacitance=c_dl,
+        site_density=0.0, sei_capacity=0.0, area_resistance=0.0,
+        electronic_conductivity=1e8, lam_coefficient=0.0)
+    assert p.ocp.table is not None
+    spec = {
+        "radius": p.particle_radius, "diffusivity": 1e-14, "rate_constant": 5e-11,
+        "j0_scale": p.j0_scale, "alpha": p.transfer_coefficient, "c_max": p.c_max,
+        "x0": p.initial_stoichiometry,
+        "ocp": {"kind": "table", "x": list(p.ocp.table.x), "y": list(p.ocp.table.y)},
+        "temperature": p.temperature, "c_e": p.electrolyte_concentration,
+        "c_e_ref": p.reference_electrolyte_concentration,
+        "j0_counter": p.counter_exchange_current, "loading": p.mass_loading,
+        "density": p.density, "area": AREA_M2, "c_dl": c_dl, "lower_V": 0.01, "upper_V": 3.0,
+        # 1C sodiation current in A: mA/g = A/kg, times kg/m² and m²
+        "current_A": ONE_C_mA_g * p.mass_loading * AREA_M2,
+    }
+    return p, spec
+
+
+def median_time(fn, repeats: int = REPEATS) -> tuple[float, Any]:
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def row(label: str, ours: float, theirs: float | None, note: str = "") -> None:
+    if theirs is None:
+        print(f"  {label:<42} nasurf {ours * 1e3:9.2f} ms   PyBaMM       n/a        {note}")
+        return
+    ratio = theirs / ours if ours > 0 else float("inf")
+    print(f"  {label:<42} nasurf {ours * 1e3:9.2f} ms   PyBaMM {theirs * 1e3:9.2f} ms   "
+          f"PyBaMM/nasurf = {ratio:6.1f}x  {note}")
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def bench_discharge() -> None:
+    import pybamm
+    from pybop_fit import pybamm_halfcell
+
+    from nasurf.sim.experiment import Experiment
+    from nasurf.sim.model import build_model
+    from nasurf.sim.simulate import simulate
+    from nasurf.sim.solver import Trace, initial_state, run_segment
+    from nasurf.sim.sweep import _step_segment
+
+    p, spec = halfcell()
+    step = f"Sodiate at {ONE_C_mA_g} mA g-1 until 0.01 V"
+    t_end = 3600.0 * 1.3
+
+    def pybamm_build_solve():
+        sim = pybamm.Simulation(pybamm.lithium_ion.SPM({"working electrode": "positive"}),
+                                parameter_values=pybamm_halfcell(spec))
+        return sim, sim.solve([0, t_end])
+
+    def nasurf_build_solve():
+        return simulate(p, [step], electrode_area_cm2=AREA_M2 * 1e4)
+
+    t_pb, (sim, sol) = median_time(pybamm_build_solve)
+    t_ns, res = median_time(nasurf_build_solve)
+    t_pb_re, sol = median_time(lambda: sim.solve([0, t_end]))
+    exp = Experiment.from_strings([step])
+    model = build_model(p)
+    seg = _step_segment(exp.steps[0], exp, p.capacity_basis_value, np.ones(1), 1, 1, None)
+
+    def nasurf_resolve():
+        trace = Trace()
+        run_segment(model, initial_state(model), seg, trace)
+        return trace.arrays()
+
+    t_ns_re, _ = median_time(nasurf_resolve)
+
+    # accuracy: both against a converged PyBaMM SPM (200 radial points), at own output times
+    ref = pybamm.Simulation(pybamm.lithium_ion.SPM({"working electrode": "positive"}),
+                            parameter_values=pybamm_halfcell(spec),
+                            var_pts={"r_p": 200, "r_n": 20, "x_n": 5, "x_s": 5, "x_p": 5})
+    rsol = ref.solve([0, t_end], t_interp=np.linspace(0, t_end, 20001))
+    t_ref, v_ref = rsol["Time [s]"].entries, rsol["Voltage [V]"].entries
+    d = res.echem().data
+    t_n, v_n = d["Test Time / s"].to_numpy(), d["Voltage / V"].to_numpy()
+    t_b, v_b = sol["Time [s]"].entries, sol["Voltage [V]"].entries
+
+    def rms(t, v):
+        m = t <= t_ref[-1]
+        return 1e3 * float(np.sqrt(np.mean((np.interp(t[m], t_ref, v_ref) - v[m]) ** 2)))
+
+    print("1C sodiation of the no-shell HC half cell (SPM class)")
+    row("build + solve", t_ns, t_pb, "(target >= 20x)")
+    row("re-solve (model already built)", t_ns_re, t_pb_re, "(target: ratio >= 1)")
+    print(f"  accuracy vs converged PyBaMM (r_p = 200): voltage RMS nasurf {rms(t_n, v_n):.2f} mV"
+          f" ({len(t_n)} points), PyBaMM default mesh {rms(t_b, v_b):.2f} mV ({len(t_b)} points)")
+    print(f"  end of sodiation [s]: reference {t_ref[-1]:.1f}, nasurf {t_n[-1]:.1f}, "
+          f"PyBaMM {t_b[-1]:.1f}")
+
+
+def bench_rates() -> None:
+    import pybamm
+    from pybop_fit import pybamm_halfcell
+
+    from nasurf.sim.simulate import simulate
+    from nasurf.sim.sweep import run_batch
+
+    p, spec = halfcell()
+    pv = pybamm_halfcell(spec, current_input=True)
+    sim = pybamm.Simulation(pybamm.lithium_ion.SPM({"working electrode": "positive"}),
+                            parameter_values=pv)
+    t0 = time.perf_counter()
+    sim.solve([0, 3600 * 1.3], inputs={"Current function [A]": spec["current_A"]})
+    t_first = time.perf_counter() - t0
+    caps_pb, t_pb = [], 0.0
+    for c in C_RATES:
+        inputs = {"Current function [A]": c * spec["current_A"]}
+        t, sol = median_time(lambda inputs=inputs, c=c: sim.solve([0, 3600 * 1.3 / c],
+                                                                  inputs=inputs))
+        t_pb += t
+        caps_pb.append(sol["Time [s]"].entries[-1] * c * ONE_C_mA_g / 3600.0)
+    step = [f"Sodiate at {ONE_C_mA_g} mA g-1 until 0.01 V"]
+    t_ns, res = median_time(lambda: simulate(p, step, current_scale=np.array(C_RATES),
+                                             electrode_area_cm2=AREA_M2 * 1e4))
+    caps_ns = []
+    for b, c in enumerate(C_RATES):
+        d = res.echem(b).data
+        caps_ns.append(d["Test Time / s"].iloc[-1] * c * ONE_C_mA_g / 3600.0)
+    t_rb, run = median_time(lambda: run_batch(p, step, current_scale=np.array(C_RATES)))
+    caps_rb = -run.charge_mAh_g[0]
+    assert np.allclose(caps_rb, caps_ns, rtol=1e-6)
+    print("7-rate capability sweep, sodiation to 0.01 V (C/10 ... 10C)")
+    row("7 rates, simulate() with 7 EchemData", t_ns, t_pb,
+        f"(target >= 10x; PyBaMM build + first solve {t_first * 1e3:.0f} ms not counted)")
+    row("7 rates, run_batch() capacities only", t_rb, t_pb)
+    fine = pybamm.Simulation(pybamm.lithium_ion.SPM({"working electrode": "positive"}),
+                             parameter_values=pybamm_halfcell(spec, current_input=True),
+                             var_pts={"r_p": 200, "r_n": 20, "x_n": 5, "x_s": 5, "x_p": 5})
+    caps_ref = []
+    for c in C_RATES:
+        sol = fine.solve([0, 3600 * 1.3 / c],
+                         inputs={"Current function [A]": c * spec["current_A"]})
+        caps_ref.append(sol["Time [s]"].entries[-1] * c * ONE_C_mA_g / 3600.0)
+
+    def worst(caps):
+        return 100 * float(np.max(np.abs(np.array(caps) / np.array(caps_ref) - 1)))
+
+    print("  capacities [mAh/g] nasurf    " + ", ".join(f"{c:.2f}" for c in caps_ns)
+          + f"   (max error {worst(caps_ns):.2f} %)")
+    print("                     PyBaMM    " + ", ".join(f"{c:.2f}" for c in caps_pb)
+          + f"   (max error {worst(caps_pb):.2f} %)")
+    print("                     reference " + ", ".join(f"{c:.2f}" for c in caps_ref)
+          + "   (PyBaMM SPM, 200 radial points)")
+
+
+def bench_cv() -> None:
+    import pybamm
+    from pybop_fit import pybamm_halfcell
+
+    from nasurf.sim.sweep import run_batch
+
+    p, spec = halfcell(c_dl=0.2)
+    x_hi = p.ocp.stoichiometry_at(V_HI)
+    spec = dict(spec, x0=x_hi)
+
+    def triangle(t):
+        nu = pybamm.InputParameter("Scan rate [V.s-1]")
+        return V_LO + nu * abs(t - (V_HI - V_LO) / nu)
+
+    pv = pybamm_halfcell(spec)
+    pv.update({"Voltage function [V]": triangle, "Lower voltage cut-off [V]": -1.0,
+               "Upper voltage cut-off [V]": 5.0}, check_already_exists=False)
+    # SPMe as in research/sim-bench/bench_cv.py (PyBaMM's SPM with a differential surface
+    # form fails to start under voltage control: IDA error test at t = 0)
+    model = pybamm.lithium_ion.SPMe({"working electrode": "positive",
+                                     "operating mode": "voltage",
+                                     "surface form": "differential"})
+    sim = pybamm.Simulation(model, parameter_values=pv)
+
+    def run_pb(nu: float):
+        t_end = 2 * (V_HI - V_LO) / nu
+        return sim.solve([0, t_end], t_interp=np.linspace(0, t_end, 2001),
+                         inputs={"Scan rate [V.s-1]": nu})
+
+    t0 = time.perf_counter()
+    run_pb(1e-3)
+    t_first = time.perf_counter() - t0
+    t_pb, peaks_pb = 0.0, []
+    for nu in SCAN_RATES_mV_s:
+        t, sol = median_time(lambda nu=nu: run_pb(nu * 1e-3))
+        t_pb += t
+        # PyBaMM current: positive = sodiation of the working electrode
+        peaks_pb.append(float(np.max(sol["Current [A]"].entries)))
+    exp = [f"Sweep from {V_HI} V to {V_LO} V at 1 mV/s",
+           f"Sweep from {V_LO} V to {V_HI} V at 1 mV/s"]
+    from nasurf.sim.experiment import Experiment
+
+    experiment = Experiment.from_strings(exp, initial_voltage=V_HI, lower_cutoff_V=-1.0,
+                                         upper_cutoff_V=5.0, name="cv")
+    rates = np.array(SCAN_RATES_mV_s) * 1e-3
+    t_ns, run = median_time(lambda: run_batch(p, experiment, sweep_rates_V_s=rates,
+                                              keep_trace=True), repeats=max(1, REPEATS // 2))
+    mass_kg = p.mass_loading * AREA_M2
+    peaks_ns = list(-np.nanmin(run.trace["I"], axis=0) * mass_kg)   # A/kg -> A, sodiation
+    print("6 scan-rate CV set, 1.2 -> 0.03 -> 1.2 V, C_dl = 0.2 F/m^2 (0.1 ... 5 mV/s)")
+    row("6 CVs (PyBaMM: one built sim, sum)", t_ns, t_pb,
+        f"(target >= 10x; PyBaMM build + first CV {t_first * 1e3:.0f} ms not counted)")
+    print("  max sodiation current [mA] nasurf " + ", ".join(f"{1e3 * v:.3f}" for v in peaks_ns))
+    print("                             PyBaMM " + ", ".join(f"{1e3 * v:.3f}" for v in peaks_pb))
+
+
+def bench_sweep(n_side: int = 100) -> None:
+    from nasurf.sim.sweep import sweep
+
+    p, _ = halfcell()
+    grid = {"D": np.geomspace(1e-15, 1e-13, n_side), "k0": np.geomspace(1e-11, 1e-9, n_side)}
+    n = n_side * n_side
+    print(f"{n}-set sweep (grid of D x k0; 1C sodiation + desodiation; metrics only)")
+    for label, sched in (("in-process, vectorised chunks", None),
+                         ("Dask LocalCluster, 2 workers", "local")):
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        df = sweep(p, grid, "discharge", scheduler=sched, chunk_size=500, progress=False)
+        dt = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        kept = df.memory_usage(deep=True).sum()
+        ok = int((df["status"] == "ok").sum())
+        print(f"  {label:<32} {dt:7.2f} s for {n} sets ({ok} ok), "
+              f"{dt / n * 1e6:6.1f} us/set; peak Python allocations in this process "
+              f"{peak / 2**20:6.1f} MiB, results kept {kept / 2**20:5.2f} MiB; target <= 10 s")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  max RSS of this process {rss:.0f} MiB")
+
+
+def main(argv: list[str]) -> int:
+    warnings.filterwarnings("ignore")
+    try:
+        import pybamm
+    except ImportError:
+        print("skip: PyBaMM is not installed in this environment (pip install -e '.[test]')")
+        return 0
+    import nasurf
+
+    quick = "--quick" in argv
+    print(f"nasurf {nasurf.__version__}, PyBaMM {pybamm.__version__}, {os.cpu_count()} CPUs, "
+          f"medians of {REPEATS}")
+    bench_discharge()
+    bench_rates()
+    bench_cv()
+    bench_sweep(30 if quick else 100)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,161 @@
+"""Strategy presets: the review's six surface-engineering strategies as parameter changes.
+
+Owns ``data/strategies.yaml`` (packaged presets; keys are the knowledge base's strategy keys
+plus ``none``), the loader of user strategy files (same schema) and
+:func:`apply_strategy`. Each change states the review figure it rests on (reference number
+and value) or the assumption it makes where the review gives no number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nasurf.errors import ValidationError
+from nasurf.sim.parameters import SCALAR_FIELDS, ParameterSet, Table1D, _read_doc
+from nasurf.units import convert
+
+_OPS = ("set", "multiply", "equivalent_layer")
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    op: str
+    value: float          # SI for set, factor for multiply, thickness [m] for layers
+    basis: str
+    site_fraction: float = 1.0
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    title: str
+    changes: tuple[Change, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title,
+                "changes": [c.__dict__ for c in self.changes]}
+
+
+def _change(entry: Any, where: str) -> Change:
+    if not isinstance(entry, Mapping):
+        raise ValidationError("each change must be a mapping", file=where, field="changes")
+    name = entry.get("field")
+    if name not in SCALAR_FIELDS:
+        raise ValidationError(f"unknown parameter {name!r}", file=where, field="field")
+    op = entry.get("op")
+    if op not in _OPS:
+        raise ValidationError(f"op must be one of {', '.join(_OPS)}, got {op!r}", file=where,
+                              field=f"{name}.op")
+    basis = entry.get("basis")
+    if not isinstance(basis, str) or not basis.strip():
+        raise ValidationError("every change needs a 'basis' (review figure or assumption)",
+                              file=where, field=f"{name}.basis")
+    si_unit, dim, _d, _m = SCALAR_FIELDS[name]
+    try:
+        if op == "set":
+            value = float(entry["value"])
+            if si_unit:
+                value = convert(value, str(entry.get("unit", si_unit)), si_unit, expect=dim,
+                                where=f"{where}, field '{name}'")
+            return Change(name, op, value, basis)
+        if op == "multiply":
+            value = float(entry["value"])
+            if not value > 0:
+                raise ValidationError("factor must be positive", file=where, field=name)
+            return Change(name, op, value, basis)
+        if name != "site_density":
+            raise ValidationError("equivalent_layer applies to site_density only", file=where,
+                                  field=name)
+        thick = convert(float(entry["thickness"]), str(entry.get("unit", "nm")), "m",
+                        expect="length", where=f"{where}, field '{name}'")
+        frac = float(entry.get("site_fraction", 1.0))
+        return Change(name, op, thick, basis, frac)
+    except KeyError as exc:
+        raise ValidationError(f"missing key {exc.args[0]!r}", file=where, field=name) from None
+    except (TypeError, ValueError):
+        raise ValidationError("values must be numbers", file=where, field=name) from None
+
+
+def strategy_from_dict(name: str, doc: Any, *, file: str = "<dict>") -> Strategy:
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("changes", []), list):
+        raise ValidationError("a strategy needs 'title' and a list 'changes'", file=file,
+                              field=name)
+    return Strategy(name, str(doc.get("title", name)),
+                    tuple(_change(c, file) for c in doc.get("changes", [])))
+
+
+@lru_cache(maxsize=1)
+def _packaged() -> dict[str, Strategy]:
+    res = resources.files("nasurf.sim") / "data" / "strategies.yaml"
+    doc = yaml.safe_load(res.read_text(encoding="utf-8"))
+    return {k: strategy_from_dict(k, v, file="nasurf/sim/data/strategies.yaml")
+            for k, v in doc.items()}
+
+
+def list_strategies() -> list[str]:
+    """``none`` plus the six strategy keys of the knowledge base, in the review's order."""
+    return list(_packaged())
+
+
+def load_strategy(name_or_path: str | Path) -> Strategy:
+    s = str(name_or_path)
+    if s in _packaged():
+        return _packaged()[s]
+    path = Path(s)
+    if path.suffix.lower() in (".yaml", ".yml", ".json"):
+        if not path.is_file():
+            raise ValidationError("no such strategy file", file=s)
+        doc = _read_doc(path)
+        if isinstance(doc, Mapping) and "changes" not in doc and len(doc) == 1:
+            (key, body), = doc.items()
+            return strategy_from_dict(str(key), body, file=s)
+        return strategy_from_dict(path.stem, doc, file=s)
+    raise ValidationError(f"unknown strategy {s!r}; known: {', '.join(list_strategies())} "
+                          "(or give a .yaml/.json file)", field="strategy")
+
+
+def apply_strategy(params: ParameterSet, strategy: str | Path | Strategy) -> ParameterSet:
+    """``params`` with the strategy's changes applied (recorded in sources and notes)."""
+    strat = strategy if isinstance(strategy, Strategy) else load_strategy(strategy)
+    changes: dict[str, Any] = {}
+    sources = dict(params.sources)
+    notes = list(params.notes)
+    for c in strat.changes:
+        current = changes.get(c.field, getattr(params, c.field))
+        if c.op == "set":
+            new: Any = c.value
+        elif c.op == "multiply":
+            if c.field == "shell_diffusivity" and not _finite(current):
+                current = params.diffusivity
+            if c.field == "shell_conductivity" and not _finite(current):
+                current = params.electronic_conductivity
+            new = current.scaled(c.value) if isinstance(current, Table1D) else current * c.value
+        else:
+            new = c.site_fraction * params.c_max * c.value
+        changes[c.field] = new
+        sources[c.field] = f"strategy {strat.name}: {c.op} {c.value:g} — {c.basis}"
+        notes.append(f"{strat.name}: {c.field} {c.op} {c.value:g}")
+    # a shell added without its own transport keeps the untreated core values
+    if "shell_thickness" in changes:
+        if "shell_diffusivity" not in changes and not _finite(params.shell_diffusivity):
+            changes["shell_diffusivity"] = params.diffusivity
+        if "shell_conductivity" not in changes and not _finite(params.shell_conductivity):
+            changes["shell_conductivity"] = params.electronic_conductivity
+        if changes["shell_thickness"] >= 0.5 * params.particle_radius:
+            changes["shell_thickness"] = 0.2 * params.particle_radius
+            notes.append(f"{strat.name}: shell thickness capped at 20 % of the radius")
+    return params.with_changes(**changes, sources=sources, notes=tuple(notes),
+                               strategy=strat.name)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, Table1D) or (isinstance(v, float | int) and math.isfinite(v))

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from nasurf.errors import ValidationError
 from nasurf.io.table import CURRENT, TIME
-from nasurf.sim.parameters import F, R_GAS, load_material
+from nasurf.sim.parameters import R_GAS, F, load_material
 from nasurf.sim.simulate import simulate
 from nasurf.sim.sweep import (
     latin_hypercube,
@@ -183,6 +183,18 @@ def test_cli_sweep_writes_table_and_json(cli_app, tmp_path):
     assert list(table["set_id"]) == [0, 1]
     assert {"D", "k0", "sodiation_mAh_g", "status", "reason"} <= set(table.columns)
     assert (table["sodiation_mAh_g"] > 0).all()
+    # samples instead of a grid; without --out the rows come in the JSON document
+    samples = tmp_path / "samples.csv"
+    pd.DataFrame({"D": [1e-16, 1e-15], "k0": [3e-11, 3e-11]}).to_csv(samples, index=False)
+    res = CliRunner().invoke(cli_app, [
+        "sweep", "--material", "na2ti3o7", "--samples", str(samples), "--protocol",
+        "discharge", "--currents", "100", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["rows"]
+    assert [r["D"] for r in rows] == [1e-16, 1e-15]
+    # same sets as the grid above: same metrics
+    assert [r["sodiation_mAh_g"] for r in rows] == pytest.approx(
+        list(table["sodiation_mAh_g"]), rel=1e-9)
 
 
 def test_cli_sweep_errors(cli_app):

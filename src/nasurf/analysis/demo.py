@@ -4,8 +4,9 @@ Each analysis contributes providers to :func:`demo_sections` (called by
 :mod:`nasurf.report.demo`); a provider takes the report's context (anything with a
 ``realdata`` attribute, or None) and returns ``(title, html)``. The galvanostatic part
 analyses a real anode half-cell file when ``../shared/realdata`` is present and always
-adds a synthetic hard-carbon rate test. CV/GITT/EIS parts can be added as further
-providers in :data:`PROVIDERS` without touching the galvanostatic one.
+adds a synthetic hard-carbon rate test. The CV/GITT part (:mod:`nasurf.analysis.demo_kinetics`)
+and the EIS part (:mod:`nasurf.analysis.demo_eis`) are further providers in
+:data:`PROVIDERS`, imported lazily.
 """
 
 from __future__ import annotations
@@ -181,7 +182,14 @@ def _kinetics_provider(ctx: Any = None) -> tuple[str, str]:
     return demo_kinetics_section(ctx)
 
 
-PROVIDERS: list[Callable[[Any], tuple[str, str] | None]] = [_cycling_provider, _kinetics_provider]
+def _eis_provider(ctx: Any = None) -> tuple[str, str]:
+    from nasurf.analysis.demo_eis import demo_eis_section
+
+    return demo_eis_section(ctx)
+
+
+PROVIDERS: list[Callable[[Any], tuple[str, str] | None]] = [
+    _cycling_provider, _kinetics_provider, _eis_provider]
 """Section providers of the analysis part, in page order (others append theirs)."""
 
 

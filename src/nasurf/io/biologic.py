@@ -14,7 +14,12 @@ decimal point or decimal comma (de_DE exports) decided from the data, settings t
 block (column line first) are read too.
 
 Sign: EC-Lab already writes anodic current positive; nothing is flipped. The impedance
-column ``-Im(Z)/Ohm`` is negated into ``Z Imag / Ohm`` (Z = Z' + jZ'').
+column ``-Im(Z)/Ohm`` is negated into ``Z Imag / Ohm`` (Z = Z' + jZ''). Files that store
+only ``|Z|/Ohm`` and ``Phase(Z)/deg`` (Modulo Bat ``.mpr`` with PEIS/GEIS steps) get Z' and
+Z'' derived from them on the impedance rows (Phase(Z) = arg Z).
+
+Active mass: EC-Lab's "not set" values are the 0.001 mg/g placeholder and the 7000 mg of
+its untouched sample battery settings (see ``_SAMPLE_MASS_MG``); both are ignored.
 GCPL files have no current column: current is derived as dq/dt (``dq/mA.h`` per row over
 the time step) and a note says so. OCV and Wait files have no current: it is set to 0 A
 (open circuit), with a note.
@@ -93,6 +98,9 @@ _MAP: dict[str, ColumnMap] = {
     "-Im(Z)/Ohm": ColumnMap(tb.Z_IMAG, "ohm", -1.0),
     "Temperature/°C": ColumnMap(tb.TEMPERATURE, "degC"),
 }
+# Column IDs galvani does not name yet, identified by comparing the .mpr with its .mpt export
+# value by value (880: mb.issue_223, EC-Lab 11.6x Modulo Bat, equal to 'Energy we/W.h').
+_UNNAMED_COLUMN_IDS = {880: "Energy we/W.h"}
 _AREA_UNITS = {2: "cm2", 3: "mm2"}
 _MASS_UNITS = {1: "g", 2: "mg"}
 _FLAG_COLUMNS = ("mode", "ox/red", "error", "control changes", "Ns changes", "counter inc.")
@@ -148,6 +156,45 @@ def _derive_current(raw: pd.DataFrame, time_s: np.ndarray, decimal: str,
     return None, md
 
 
+_IMPEDANCE_TECHNIQUES = {"PEIS", "GEIS", "ZIR", "SPEIS"}
+
+
+def _derive_impedance(raw: pd.DataFrame, df: pd.DataFrame, decimal: str,
+                      md: Metadata) -> tuple[pd.DataFrame, Metadata]:
+    """Z' and/or Z'' from ``|Z|/Ohm`` and ``Phase(Z)/deg`` where the file lacks them.
+
+    Modulo Bat ``.mpr`` files with PEIS/GEIS steps store only ``|Z|`` and ``Phase(Z)``.
+    EC-Lab's Phase(Z) is arg Z (capacitive: negative), so Z' = |Z| cos φ and
+    Z'' = |Z| sin φ; on every file that has all four columns this reproduces ``Re(Z)`` and
+    ``-Im(Z)`` to float32 resolution (tests/test_io_followups.py). Only rows with a
+    frequency > 0 are impedance points; the derived columns are NaN elsewhere.
+    """
+    missing = [c for c in (tb.Z_REAL, tb.Z_IMAG) if c not in df.columns]
+    if tb.FREQUENCY not in df.columns or not missing:
+        return df, md
+    names = {_normalise_biologic_name(c): c for c in raw.columns}
+    mag_col, phase_col = names.get("|Z|/Ohm"), names.get("Phase(Z)/deg")
+    if mag_col is None or phase_col is None:
+        return df, md
+    from nasurf.io._text import to_float
+
+    magnitude = to_float(raw[mag_col], decimal=decimal)
+    phase = np.deg2rad(to_float(raw[phase_col], decimal=decimal))
+    f = df[tb.FREQUENCY].to_numpy(dtype=np.float64)
+    on = np.isfinite(f) & (f > 0)
+    derived = {tb.Z_REAL: magnitude * np.cos(phase), tb.Z_IMAG: magnitude * np.sin(phase)}
+    df = df.copy()
+    for col in missing:
+        df[col] = np.where(on, derived[col], np.nan)
+    order = [c for c in tb.CANONICAL_COLUMNS if c in df.columns]
+    df = df[order + [c for c in df.columns if c not in order]]
+    what = " and ".join(f"'{c}'" for c in missing)
+    md = md.with_note(f"{what} derived from '{mag_col}' and '{phase_col}' (Z' = |Z| cos φ, "
+                      "Z'' = |Z| sin φ; EC-Lab's Phase(Z) is arg Z) on the "
+                      f"{int(on.sum())} rows with a frequency > 0")
+    return df, md
+
+
 def _table(raw: pd.DataFrame, md: Metadata, *, decimal: str, settings: dict[str, list[str]],
            technique: str | None, active_mass_g: float | None, area_cm2: float | None,
            column_map: dict[str, str] | None = None) -> EchemData:
@@ -178,8 +225,8 @@ def _table(raw: pd.DataFrame, md: Metadata, *, decimal: str, settings: dict[str,
                        c in tb.COUNTER_COLUMNS]), tb.TECHNIQUE, per_row)
     # Mixed files (Modulo Bat with PEIS steps): impedance columns mean nothing on rows that
     # are not impedance points; EC-Lab writes 0 Hz there.
-    if tb.FREQUENCY in df.columns and (md.technique or "").upper() not in {"PEIS", "GEIS", "ZIR",
-                                                                           "SPEIS"}:
+    df, md = _derive_impedance(raw, df, decimal, md)
+    if tb.FREQUENCY in df.columns and (md.technique or "").upper() not in _IMPEDANCE_TECHNIQUES:
         not_z = ~(df[tb.FREQUENCY].to_numpy() > 0)
         if not_z.any():
             for c in (tb.FREQUENCY, tb.Z_REAL, tb.Z_IMAG):
@@ -200,6 +247,65 @@ _DEFAULT_PLACEHOLDERS = {
     "Characteristic mass": ("0.001", "g"),
     "Electrode surface area": ("0.001", "cm²"),
 }
+
+# EC-Lab ships a second set of battery "cell characteristics": the one of its sample battery
+# settings (comments "Li-ion 18650 1.35 A.h" / "GITT"): active mass 7000 mg at x = 1,
+# molecular weight 90.93 g/mol (CoO2), intercalated ion 6.94 g/mol (Li), x0 = 0.9. Settings
+# built from it carry the block along untouched: yadg/bcd.issue_241 (an 18650-labelled BCD
+# run whose 5.45 mA h would be 0.8 mA h/g), navani/jdb11 (a *sodium* cathode half cell, 1 mA h:
+# 0.14 mA h/g, with Li as the ion), battery-data-format GCPL-0/MB-1, and public .mps
+# templates. Users who weigh their electrode overwrite the mass and usually nothing else
+# (yadg/gcpl.pr_182.1: 6.52 mg; battery-data-format/PEIS-0: 8.582 mg, both with 90.93/6.94/0.9).
+# 7 g is a possible mass (an 18650 cathode), so 7000 mg counts as "not set" only when the
+# rest of the block is the untouched sample too; 7000 mg with edited characteristics is kept,
+# with a warning.
+_SAMPLE_MASS_MG = 7000.0
+_SAMPLE_CHARACTERISTICS = {"molecular_weight_g_mol": 90.93, "intercalated_ion_g_mol": 6.94,
+                           "x0": 0.9}
+
+
+def _is_sample_mass(mass_mg: float | None) -> bool:
+    return mass_mg is not None and abs(mass_mg - _SAMPLE_MASS_MG) < 1e-3
+
+
+def _sample_template_intact(characteristics: dict[str, float | None]) -> bool:
+    return all(characteristics.get(k) is not None
+               and abs(characteristics[k] - v) < 5e-4 * max(1.0, v)  # printed to 3 decimals
+               for k, v in _SAMPLE_CHARACTERISTICS.items())
+
+
+def _sample_mass_verdict(mass_mg: float, characteristics: dict[str, float | None],
+                         md: Metadata) -> tuple[bool, Metadata]:
+    """``(keep, md)`` for an active mass of 7000 mg: drop it (with a warning) when the whole
+    sample block is untouched, else keep it with a warning."""
+    if _sample_template_intact(characteristics):
+        return False, md.with_warning(
+            "'Mass of active material : 7000 mg' with molecular weight 90.93 g/mol, "
+            "intercalated ion 6.94 g/mol and x0 = 0.9 is EC-Lab's untouched sample battery "
+            "setting, not a weighed mass: ignored like EC-Lab's 0.001 mg placeholder; pass "
+            "active_mass_g (`nasurf read --mass G`, `nasurf analyze cycling --mass-mg MG`) "
+            "for specific capacities")
+    return True, md.with_warning(
+        "active mass 7000 mg is the value of EC-Lab's sample battery settings; kept because "
+        "the other cell characteristics were edited, but check it (pass active_mass_g to "
+        "override)")
+
+
+def _header_number(text: Any) -> float | None:
+    """``"90,930 g/mol"`` / ``"xo = 0.900"`` → the number (None when absent or not one)."""
+    if not text:
+        return None
+    m = re.search(r"-?\d+(?:[.,]\d+)?", str(text))
+    return float(m.group(0).replace(",", ".")) if m else None
+
+
+def _header_characteristics(header: dict[str, Any]) -> dict[str, float | None]:
+    return {
+        "molecular_weight_g_mol": _header_number(
+            header.get("Molecular weight of active material (at x = 0)")),
+        "intercalated_ion_g_mol": _header_number(header.get("Atomic weight of intercalated ion")),
+        "x0": _header_number(header.get("Acquisition started at")),
+    }
 
 
 def parse_header(lines: list[str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -274,6 +380,12 @@ def metadata_from_header(header: dict[str, Any], settings: dict[str, list[str]],
         q = _quantity(text, "mass", decimal)
         if q is not None and q > 0:
             mass_g = q * 1000.0  # base unit kg -> g
+            if key == "Mass of active material" and _is_sample_mass(mass_g * 1000.0):
+                keep, md = _sample_mass_verdict(mass_g * 1000.0,
+                                                _header_characteristics(header), md)
+                if not keep:
+                    mass_g = None
+                    continue
             break
     area_cm2 = None
     area = header.get("Electrode surface area")
@@ -385,18 +497,28 @@ def _settings_metadata(settings_data: bytes, md: Metadata) -> Metadata:
         # f32 values at fixed offsets; unit codes after the characteristic mass (byte 0x250:
         # area unit, 0x251: characteristic-mass unit), decoded from files whose text headers
         # give the same values with units (mm² vs cm²; mg vs g).
-        active_mg = float(np.frombuffer(settings_data[0x107:0x10B], "<f4")[0])
+        # 0x107..0x11B: active mass (mg), "at x", molecular weight (g/mol), intercalated-ion
+        # weight (g/mol), x0 -- the battery cell characteristics, in the order of the text
+        # header (checked against the .mpt headers of gcpl.issue_226 and bcd.issue_241)
+        active_mg, _x_at_mass, mol_weight, ion_weight, x0 = (
+            float(v) for v in np.frombuffer(settings_data[0x107:0x11B], "<f4"))
         area_val = float(np.frombuffer(settings_data[0x211:0x215], "<f4")[0])
         char_mass = float(np.frombuffer(settings_data[0x24C:0x250], "<f4")[0])
         area_unit = _AREA_UNITS.get(settings_data[0x250])
         char_unit = _MASS_UNITS.get(settings_data[0x251])
-        header.update({"mass_of_active_material_mg": active_mg,
+        characteristics = {"molecular_weight_g_mol": mol_weight,
+                           "intercalated_ion_g_mol": ion_weight, "x0": x0}
+        header.update({"mass_of_active_material_mg": active_mg, **characteristics,
                        "electrode_surface_area": area_val,
                        "electrode_surface_area_unit": area_unit,
                        "characteristic_mass": char_mass,
                        "characteristic_mass_unit": char_unit})
-        # 0.001 (mg, g, cm²) is EC-Lab's default placeholder: "not set"
-        if np.isfinite(active_mg) and 0.0011 < active_mg < 1e7:
+        # 0.001 (mg, g, cm²) is EC-Lab's default placeholder: "not set"; 7000 mg with the
+        # untouched sample characteristics too (see _SAMPLE_MASS_MG)
+        keep_active = np.isfinite(active_mg) and 0.0011 < active_mg < 1e7
+        if keep_active and _is_sample_mass(active_mg):
+            keep_active, md = _sample_mass_verdict(active_mg, characteristics, md)
+        if keep_active:
             mass = active_mg / 1000.0
         elif char_unit and np.isfinite(char_mass) and 0.0011 < char_mass < 1e7:
             mass = convert(char_mass, char_unit, "g")
@@ -431,13 +553,19 @@ def read_mpr(path: Path, *, technique: str | None = None, active_mass_g: float |
                     cols[flag] = mpr.get_flag(flag).astype(np.int64)
             continue
         cols[name] = np.asarray(data[name])
+    named_here = set()
+    for col_id, name in _UNNAMED_COLUMN_IDS.items():
+        if f"unknown_colID_{col_id}" in cols and name not in cols:
+            cols[name] = cols.pop(f"unknown_colID_{col_id}")
+            named_here.add(f"Unknown column ID {col_id} ")
     raw = pd.DataFrame(cols)
     md = Metadata(source=src, instrument="BioLogic EC-Lab", file_format="biologic-mpr")
     settings_mod = next((m for m in mpr.modules if m["shortname"] == b"VMP Set   "), None)
     if settings_mod is not None:
         md = _settings_metadata(bytes(settings_mod["data"]), md)
     for w in caught:
-        md = md.with_warning(f"galvani: {w.message}")
+        if not any(str(w.message).startswith(k) for k in named_here):
+            md = md.with_warning(f"galvani: {w.message}")
     settings: dict[str, list[str]] = {}
     mpl = path.with_suffix(".mpl")
     if mpl.is_file():

@@ -1,1 +1,40 @@
-"""Simulation of surface-engineered (core-shell) anode particles in a Na half cell."""
+"""Simulation of surface-engineered (core-shell) anode particles in a Na half cell.
+
+Parameters as data (:mod:`~nasurf.sim.parameters`, :mod:`~nasurf.sim.strategies`),
+readable experiments (:mod:`~nasurf.sim.experiment`), the discretised model
+(:mod:`~nasurf.sim.model`), the solver (:mod:`~nasurf.sim.solver`) and the driver that
+returns canonical :class:`~nasurf.io.table.EchemData` (:mod:`~nasurf.sim.simulate`).
+"""
+
+from nasurf.sim.experiment import (
+    Experiment,
+    Step,
+    cyclic_voltammetry,
+    galvanostatic_cycling,
+    gitt,
+    parse_step,
+    rate_capability,
+)
+from nasurf.sim.model import BATCHABLE, MeshSpec, Model, build_model
+from nasurf.sim.parameters import (
+    OCP,
+    ParameterSet,
+    ParticleSizeDistribution,
+    Table1D,
+    list_materials,
+    load_material,
+    load_material_file,
+    parameter_set_from_dict,
+)
+from nasurf.sim.simulate import SimulationResult, StepRecord, simulate, write_echem_csv
+from nasurf.sim.solver import Segment, State, Trace, initial_state, run_segment
+from nasurf.sim.strategies import Strategy, apply_strategy, list_strategies, load_strategy
+
+__all__ = [
+    "BATCHABLE", "OCP", "Experiment", "MeshSpec", "Model", "ParameterSet",
+    "ParticleSizeDistribution", "Segment", "SimulationResult", "State", "Step", "StepRecord",
+    "Strategy", "Table1D", "Trace", "apply_strategy", "build_model", "cyclic_voltammetry",
+    "galvanostatic_cycling", "gitt", "initial_state", "list_materials", "list_strategies",
+    "load_material", "load_material_file", "load_strategy", "parameter_set_from_dict",
+    "parse_step", "rate_capability", "run_segment", "simulate", "write_echem_csv",
+]

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from nasurf.errors import ValidationError
 from nasurf.units import parse_quantity
 
-_C_RATE = re.compile(r"^\s*(?:(?P<x>[0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*C|C\s*/\s*(?P<d>[0-9]*\.?[0-9]+))"
-                     r"\s*$")
+_C_RATE = re.compile(r"^\s*(?:(?P<x>[0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*C"
+                     r"|C\s*/\s*(?P<d>[0-9]*\.?[0-9]+))\s*$")
 _GALV = re.compile(r"^(?P<kind>sodiate|desodiate)\s+at\s+(?P<rate>.+?)"
                    r"(?:\s+for\s+(?P<dur>.+?))?(?:\s+(?:or\s+)?until\s+(?P<cut>.+?))?\s*$", re.I)
 _REST = re.compile(r"^rest\s+for\s+(?P<dur>.+?)\s*$", re.I)

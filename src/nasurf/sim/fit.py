@@ -50,6 +50,7 @@ from nasurf.sim.sweep import (
 )
 
 TARGETS = ("discharge", "rate", "cv")
+_FAILED = 1e3  # residual standing in for a failed simulation
 Measured = EchemData | pd.DataFrame
 
 
@@ -277,6 +278,8 @@ class _Target:
     kind = ""
     unit = ""
     experiment: Experiment
+    last_problem: np.ndarray = np.zeros(0, dtype=object)
+    last_warnings: tuple[str, ...] = ()
 
     def residuals(self, params: ParameterSet, overrides: dict[str, np.ndarray], B: int,
                   mesh: MeshSpec | None) -> np.ndarray:
@@ -345,7 +348,9 @@ class _DischargeTarget(_Target):
     def residuals(self, params: ParameterSet, overrides: dict[str, np.ndarray], B: int,
                   mesh: MeshSpec | None) -> np.ndarray:
         run = run_batch(params, self.experiment, overrides=overrides, batch_size=B, mesh=mesh,
-                        keep_trace=True)
+                        keep_trace=True, failures="mark")
+        self.last_problem = run.problem
+        self.last_warnings = tuple(run.warnings)
         tr = run.trace or {}
         rows = tr["step"] == run.steps[self.step_number - 1].count
         t, V, I = tr["t"][rows], tr["V"][rows], tr["I"][rows]
@@ -405,7 +410,10 @@ class _RateTarget(_Target):
 
     def residuals(self, params: ParameterSet, overrides: dict[str, np.ndarray], B: int,
                   mesh: MeshSpec | None) -> np.ndarray:
-        run = run_batch(params, self.experiment, overrides=overrides, batch_size=B, mesh=mesh)
+        run = run_batch(params, self.experiment, overrides=overrides, batch_size=B, mesh=mesh,
+                        failures="mark")
+        self.last_problem = run.problem
+        self.last_warnings = tuple(run.warnings)
         off = 0 if self.branch == "sodiation" else 1
         q = np.abs(run.charge_mAh_g[off::2])           # (n_rates, B)
         return (q - self.cap_meas[:, None]).T
@@ -473,7 +481,10 @@ class _CVTarget(_Target):
         R = self.rates.size
         tiled = {k: np.repeat(np.broadcast_to(v, (B,)), R) for k, v in overrides.items()}
         run = run_batch(params, self.experiment, overrides=tiled, batch_size=B * R, mesh=mesh,
-                        sweep_rates_V_s=np.tile(self.rates, B), keep_trace=True)
+                        sweep_rates_V_s=np.tile(self.rates, B), keep_trace=True,
+                        failures="mark")
+        self.last_problem = run.problem
+        self.last_warnings = tuple(run.warnings)
         tr = run.trace or {}
         out = np.empty((B, R * self.i_meas.shape[1]))
         c1, c2 = run.steps[0].count, run.steps[1].count
@@ -543,6 +554,11 @@ class _Objective:
         self.target, self.params, self.plist, self.mesh, self.h = target, params, plist, mesh, h
         self.evaluations = 0
         self.cache: dict[bytes, np.ndarray] = {}
+        self.jac_cache: dict[bytes, np.ndarray] = {}
+        # Evaluate the forward-difference points together with every new point: in one
+        # batch they cost little more than the point alone, and least_squares asks for the
+        # Jacobian at every accepted point. Turned off if batches turn out not to run whole.
+        self.speculative = True
 
     def batch(self, U: np.ndarray) -> np.ndarray:
         """Residuals (B, n_res) for B rows of normalised parameters."""
@@ -552,23 +568,39 @@ class _Objective:
         with np.errstate(all="ignore"):
             r = self.target.residuals(self.params, overrides, B, self.mesh)
         self.evaluations += self.target.members(B)
+        if B > 1 and self.target.last_warnings:
+            self.speculative = False
         # a failed simulation must push the optimiser away, not crash it: a large residual
-        return np.where(np.isfinite(r), r, 1e3)
+        return np.where(np.isfinite(r), r, _FAILED)
+
+    def _steps(self, u: np.ndarray) -> np.ndarray:
+        return np.where(u + self.h <= 1.0, self.h, -self.h)
 
     def __call__(self, u: np.ndarray) -> np.ndarray:
-        key = np.asarray(u, dtype=float).tobytes()
+        u = np.asarray(u, dtype=float)
+        key = u.tobytes()
         if key not in self.cache:
             if len(self.cache) > 64:
                 self.cache.clear()
-            self.cache[key] = self.batch(u[None, :])[0]
+                self.jac_cache.clear()
+            if self.speculative:
+                steps = self._steps(u)
+                U = np.vstack([u[None, :], u[None, :] + np.diag(steps)])
+                R = self.batch(U)
+                self.cache[key] = R[0]
+                self.jac_cache[key] = ((R[1:] - R[0][None, :]) / steps[:, None]).T
+            else:
+                self.cache[key] = self.batch(u[None, :])[0]
         return self.cache[key]
 
     def jac(self, u: np.ndarray) -> np.ndarray:
+        u = np.asarray(u, dtype=float)
         r0 = self(u)
-        n = u.size
-        steps = np.where(u + self.h <= 1.0, self.h, -self.h)
-        U = np.repeat(u[None, :], n, axis=0) + np.diag(steps)
-        R = self.batch(U)
+        key = u.tobytes()
+        if key in self.jac_cache:
+            return self.jac_cache[key]
+        steps = self._steps(u)
+        R = self.batch(u[None, :] + np.diag(steps))
         return ((R - r0[None, :]) / steps[:, None]).T
 
     def jac_central(self, u: np.ndarray) -> np.ndarray:
@@ -673,17 +705,23 @@ def fit_parameters(measured: Any, *, material: str | Path | ParameterSet,
                        active_mass_g=active_mass_g, n_points=n_points, experiment=experiment,
                        initial_voltage=initial_voltage, lower_V=lower_V, upper_V=upper_V)
     if diff_step is None:
-        # The exact engine (no capacitance, constant D, one size class) is smooth to round-off,
-        # so a small step keeps the forward difference accurate; the adaptive marching engine
-        # carries step-size noise of order 1e-5 relative and needs a larger one.
-        exact = (params.double_layer_capacitance == 0 and params.site_density == 0
-                 and params.size_distribution is None
-                 and not is_table_factor(params, "diffusivity")
-                 and not any(p.field in ("double_layer_capacitance", "site_density")
-                             for p in plist) and tgt.kind != "cv")
+        # The exact (modal) engine is smooth to round-off, so a small step keeps the forward
+        # difference accurate; the adaptive marching engine carries step-size noise of order
+        # 1e-5 relative and needs a larger one. Ask the solver which engine will run.
+        from nasurf.sim.model import build_model
+        from nasurf.sim.solver import Segment, can_use_exact
+
+        probe = build_model(params, mesh=mesh)
+        exact = (tgt.kind != "cv"
+                 and can_use_exact(probe, Segment("current", current=np.array([-1.0])))
+                 and not any(p.field == "site_density" for p in plist))
         diff_step = 1e-4 if exact else 3e-3
     obj = _Objective(tgt, params, plist, mesh, diff_step)
     r_check = obj(np.full(len(plist), 0.5))
+    if np.all(r_check == _FAILED):
+        why = next((str(x) for x in tgt.last_problem if x), "non-finite residuals")
+        raise ValidationError(f"the simulation fails at the centre of the bounds: {why}",
+                              field="parameters")
     m = r_check.size
     n = len(plist)
     if m <= n:

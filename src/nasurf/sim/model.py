@@ -29,7 +29,7 @@ import numpy as np
 from scipy.linalg import eigh_tridiagonal
 
 from nasurf.errors import ValidationError
-from nasurf.sim.parameters import F, R_GAS, ParameterSet, Table1D
+from nasurf.sim.parameters import R_GAS, F, ParameterSet, Table1D
 
 # Fields that may vary across a batch (scalars only; tables and the OCP are shared).
 BATCHABLE = (

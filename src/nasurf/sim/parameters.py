@@ -10,6 +10,7 @@ result can say where each number came from.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -415,10 +416,8 @@ def _quantity(entry: Any, name: str, file: str) -> tuple[float | Table1D, str]:
     if "value" in entry:
         raw = entry["value"]
         if isinstance(raw, str):  # YAML 1.1 reads "2.5e6" (no dot) as a string
-            try:
+            with contextlib.suppress(ValueError):
                 raw = float(raw)
-            except ValueError:
-                pass
         if not isinstance(raw, int | float) or isinstance(raw, bool):
             raise ValidationError(f"'value' must be a number, got {raw!r}", file=file,
                                   field=name)
@@ -502,7 +501,7 @@ def parameter_set_from_dict(doc: Mapping[str, Any], *, file: str = "<dict>") -> 
     sources: dict[str, str] = {}
     for name, entry in params.items():
         val, src = _quantity(entry, name, file)
-        if isinstance(val, Table1D) and name not in FUNCTION_FIELDS + ("shell_diffusivity",):
+        if isinstance(val, Table1D) and name not in (*FUNCTION_FIELDS, "shell_diffusivity"):
             raise ValidationError("this parameter cannot be a table", file=file, field=name)
         values[name] = val
         sources[name] = src

@@ -213,8 +213,9 @@ def _exact_voltage(model: Model, a0: np.ndarray, t: np.ndarray, N: np.ndarray,
     a = np.exp(z) * a0[None, :, 0, :] + _phi1(z) * t[..., None] * beta[None] * N[None, :, None]
     D_last = model.cell_diffusivity(np.zeros((model.B, 1, model.N)))[:, 0, -1]
     cs = np.sum(a * w[None], axis=-1) + N[None] * (model.surface_distance[:, 0] / D_last)[None]
-    U, _ = model.ocp(cs)
-    j0, _ = model.exchange_current(cs)
+    # model functions take (B, ·) arrays: evaluate on the transposed (B, n) grid
+    U = model.ocp(cs.T)[0].T
+    j0 = model.exchange_current(cs.T)[0].T
     eta = _bv_overpotential(iF[None], j0, model.alpha[None], model.f[None])
     h, _ = model.cell_overpotential(I_cell)
     V = U + eta + (model.R_e[:, 0] * iF)[None] + h[None]
@@ -271,7 +272,7 @@ def _run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         tt = np.linspace(0.0, 1.0, n)[:, None] * t_end[None]
     V, _cs = evaluate(tt)
     lo_cut, hi_cut = seg.v_lower, seg.v_upper
-    beyond = (V < lo_cut) | (V > hi_cut)
+    beyond = (lo_cut > V) | (hi_cut < V)
     beyond[0] = False
     has_event = beyond.any(axis=0)
     j_ev = np.where(has_event, np.argmax(beyond, axis=0), n - 1)
@@ -607,7 +608,7 @@ def _run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
     n_steps = 0
     while not np.all(done):
         n_steps += 1
-        if n_steps > 20000:  # guard: report what was reached rather than hang
+        if n_steps > 4000:  # guard: report what was reached rather than hang
             break
         dt = np.minimum(dt, np.maximum(duration - tau, 0.0))
         dt = np.where(done, 1.0, np.maximum(dt, 1e-12))
@@ -632,8 +633,8 @@ def _run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         # event: voltage cut-off under current control
         ended = np.zeros(B, dtype=bool)
         if not voltage:
-            crossed = ~done & (((new.V < seg.v_lower) & (Iseg <= 0))
-                               | ((new.V > seg.v_upper) & (Iseg >= 0)))
+            crossed = ~done & (((seg.v_lower > new.V) & (Iseg <= 0))
+                               | ((seg.v_upper < new.V) & (Iseg >= 0)))
             if np.any(crossed):
                 new = _locate_event(model, st, new, seg, dt, tau, crossed, target, sei_frac,
                                     first, N_old)

@@ -25,6 +25,7 @@ magnitudes per process (sodiation / desodiation); currents anodic (desodiation) 
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -161,9 +162,10 @@ class StepInfo:
 class BatchRun:
     """Per-step results of a batch: arrays shaped (n_steps, B).
 
-    ``charge_mAh_g`` is the signed charge passed (anodic positive) and ``insertion_mAh_g``
-    the part that changed the host's Na content (sign as the charge: sodiation negative);
-    the rest went to the double layer, the surface-redox store or SEI. ``ok`` says whether
+    ``charge_mAh_g`` is the signed charge passed (anodic positive), ``insertion_mAh_g`` the
+    part that changed the host's Na content and ``sei_mAh_g`` the part that formed SEI (signs
+    as the charge: sodiation negative); the rest went to the double layer and the
+    surface-redox store (:meth:`capacitive_mAh_g`). ``ok`` says whether
     the step ended as asked (cut-off reached, duration or sweep completed); ``problem``
     holds the first reason a member failed ('' when fine).
     """
@@ -171,12 +173,22 @@ class BatchRun:
     steps: list[StepInfo]
     charge_mAh_g: np.ndarray
     insertion_mAh_g: np.ndarray
+    sei_mAh_g: np.ndarray
     end_voltage_V: np.ndarray
     duration_s: np.ndarray
     ok: np.ndarray
     problem: np.ndarray
     trace: dict[str, np.ndarray] | None = None
     warnings: list[str] = field(default_factory=list)
+
+    def capacitive_mAh_g(self) -> np.ndarray:
+        """Charge stored capacitively (double layer + surface redox), per step (signed)."""
+        return self.charge_mAh_g - self.insertion_mAh_g - self.sei_mAh_g
+
+    def capacitive_fraction(self, step: int) -> np.ndarray:
+        """Capacitive share of the charge passed in step ``step`` (0-based), per member."""
+        with np.errstate(all="ignore"):
+            return self.capacitive_mAh_g()[step] / self.charge_mAh_g[step]
 
     @property
     def B(self) -> int:
@@ -218,13 +230,16 @@ def _step_segment(step: Step, exp: Experiment, basis: float, current_scale: np.n
     raise ValidationError(f"unknown step kind {step.kind!r}")
 
 
+_BATCH_ERRORS = (NasurfError, ValueError, ArithmeticError, IndexError, np.linalg.LinAlgError)
+
+
 def run_batch(params: ParameterSet, experiment: Experiment | Sequence[str] | str, *,
               overrides: Mapping[str, Any] | None = None,
               current_scale: Sequence[float] | np.ndarray | None = None,
               sweep_rates_V_s: Sequence[float] | np.ndarray | None = None,
               batch_size: int | None = None, mesh: MeshSpec | None = None,
               keep_trace: bool = False, engine: str = "auto",
-              n_output_metrics: int = 20) -> BatchRun:
+              n_output_metrics: int = 20, failures: str = "raise") -> BatchRun:
     """Run ``experiment`` for a batch of parameter sets and return per-step results.
 
     ``overrides`` maps batchable fields to arrays of length B (or scalars);
@@ -232,7 +247,14 @@ def run_batch(params: ParameterSet, experiment: Experiment | Sequence[str] | str
     the scan rate of every sweep step per member (a CV set as one batch). Degradation (loss
     of active material) is applied between repetitions as in
     :func:`nasurf.sim.simulate.simulate`, whose step loop this mirrors without building
-    output tables.
+    output tables. ``n_output_metrics`` is the bracketing grid of the exact engine when no
+    trace is kept (20 points change capacities by < 1e-6 relative against 150).
+
+    If the batched solve raises, the batch is split in halves down to single members, so
+    one bad member (or a solver path that fails only for batches) costs speed, not the
+    result; ``warnings`` then says so. A single member that raises re-raises
+    (``failures="raise"``) or becomes NaN results with its reason in ``problem``
+    (``failures="mark"``).
     """
     exp = _as_experiment(experiment)
     if exp.stop_at_cutoff:
@@ -242,22 +264,93 @@ def run_batch(params: ParameterSet, experiment: Experiment | Sequence[str] | str
     if exp.initial_voltage is not None and "initial_stoichiometry" not in (overrides or {}):
         x0 = min(max(p.ocp.stoichiometry_at(exp.initial_voltage), 1e-9), 1 - 1e-9)
         p = p.with_changes(initial_stoichiometry=x0)
-    sizes = {len(v) for v in (current_scale, sweep_rates_V_s) if v is not None}
-    if batch_size is None and sizes:
-        batch_size = sizes.pop()
-    model = build_model(p, mesh=mesh, overrides=overrides, batch_size=batch_size)
-    B = model.B
+    ov = {k: np.asarray(v, dtype=float) for k, v in (overrides or {}).items()}
+    sizes = {v.size for v in ov.values() if v.ndim > 0}
+    sizes |= {len(v) for v in (current_scale, sweep_rates_V_s) if v is not None}
+    B = batch_size or (max(sizes) if sizes else 1)
     scale = np.ones(B) if current_scale is None else np.asarray(current_scale, dtype=float)
     rates = None if sweep_rates_V_s is None else np.asarray(sweep_rates_V_s, dtype=float)
     for name, arr in (("current_scale", scale), ("sweep_rates_V_s", rates)):
         if arr is not None and arr.shape != (B,):
             raise ValidationError(f"must have length {B}", field=name)
+    for name, arr in ov.items():
+        if arr.ndim > 0 and arr.shape != (B,):
+            raise ValidationError(f"override must have length {B}", field=name)
+    if failures not in ("raise", "mark"):
+        raise ValidationError("must be 'raise' or 'mark'", field="failures")
+    return _run_split(p, exp, ov, scale, rates, B, mesh, keep_trace, engine, n_output_metrics,
+                      failures == "mark")
+
+
+def _run_split(p: ParameterSet, exp: Experiment, ov: dict[str, np.ndarray], scale: np.ndarray,
+               rates: np.ndarray | None, B: int, mesh: MeshSpec | None, keep_trace: bool,
+               engine: str, n_output: int, mark: bool) -> BatchRun:
+    try:
+        return _run_once(p, exp, ov, scale, rates, B, mesh, keep_trace, engine, n_output)
+    except _BATCH_ERRORS as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        if B == 1:
+            if mark:
+                return _failed_run(exp, reason, keep_trace)
+            raise
+    half = B // 2
+    parts = []
+    for idx in (np.arange(half), np.arange(half, B)):
+        sub = {k: (v[idx] if v.ndim > 0 else v) for k, v in ov.items()}
+        parts.append(_run_split(p, exp, sub, scale[idx], None if rates is None else rates[idx],
+                                idx.size, mesh, keep_trace, engine, n_output, mark))
+    return _join(parts, f"the batched solve of {B} sets failed ({reason}); "
+                        "they were run in smaller batches")
+
+
+def _failed_run(exp: Experiment, reason: str, keep_trace: bool) -> BatchRun:
+    """A one-member run whose solve raised: NaN results, the reason in ``problem``."""
+    steps = [StepInfo(rep * len(exp.steps) + idx, idx, rep + 1, st.kind, st.text)
+             for rep in range(exp.cycles) for idx, st in enumerate(exp.steps, start=1)]
+    nan = np.full((len(steps), 1), np.nan)
+    trace = None
+    if keep_trace:
+        trace = {k: np.zeros((0, 1)) for k in ("t", "V", "I", "x")}
+        trace["step"] = np.zeros(0, dtype=int)
+    return BatchRun(steps, nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(),
+                    np.zeros((len(steps), 1), dtype=bool),
+                    np.array([f"simulation failed: {reason}"], dtype=object), trace)
+
+
+def _join(parts: list[BatchRun], warning: str) -> BatchRun:
+    """Members of several runs of the same experiment side by side (traces padded with NaN)."""
+    a, b = parts
+
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(a, name), getattr(b, name)], axis=1)
+
+    trace = None
+    if a.trace is not None and b.trace is not None:
+        trace = {}
+        for k in a.trace:
+            if k == "step":
+                trace[k] = np.concatenate([a.trace[k], b.trace[k]])
+                continue
+            ta, tb = a.trace[k], b.trace[k]
+            top = np.hstack([ta, np.full((ta.shape[0], tb.shape[1]), np.nan)])
+            bottom = np.hstack([np.full((tb.shape[0], ta.shape[1]), np.nan), tb])
+            trace[k] = np.vstack([top, bottom])
+    return BatchRun(a.steps, cat("charge_mAh_g"), cat("insertion_mAh_g"), cat("sei_mAh_g"),
+                    cat("end_voltage_V"), cat("duration_s"), cat("ok"),
+                    np.concatenate([a.problem, b.problem]), trace,
+                    list(dict.fromkeys([warning, *a.warnings, *b.warnings])))
+
+
+def _run_once(p: ParameterSet, exp: Experiment, ov: dict[str, np.ndarray], scale: np.ndarray,
+              rates: np.ndarray | None, B: int, mesh: MeshSpec | None, keep_trace: bool,
+              engine: str, n_output_metrics: int) -> BatchRun:
+    model = build_model(p, mesh=mesh, overrides=ov, batch_size=B)
     st = initial_state(model)
     trace = Trace()
     basis = p.capacity_basis_value
     host = p.host_capacity
     steps: list[StepInfo] = []
-    charge, insertion, v_end, dur, oks = [], [], [], [], []
+    charge, insertion, sei_charge, v_end, dur, oks = [], [], [], [], [], []
     problem = np.full(B, "", dtype=object)
     count = 0
     for rep in range(exp.cycles):
@@ -277,6 +370,8 @@ def run_batch(params: ParameterSet, experiment: Experiment | Sequence[str] | str
             dq = (st.charge - before.charge) / C_PER_KG_PER_MAH_G
             na_after = model.sodium_content(st.c) * st.active
             ins = -(na_after - na_before) * F / C_PER_KG_PER_MAH_G
+            # SEI formed draws a cathodic (negative) charge
+            sei = -(before.sei_left - st.sei_left) / C_PER_KG_PER_MAH_G
             d = st.t - before.t
             ok = np.isfinite(st.V) & np.isfinite(dq)
             why = np.where(ok, "", f"step {count} '{step.text}': non-finite result")
@@ -303,14 +398,15 @@ def run_batch(params: ParameterSet, experiment: Experiment | Sequence[str] | str
             sod_charge += np.where(dq < 0, -dq * C_PER_KG_PER_MAH_G, 0.0)
             charge.append(dq)
             insertion.append(ins)
+            sei_charge.append(sei)
             v_end.append(st.V.copy())
             dur.append(d)
             oks.append(ok)
         if np.any(model.lam_rate > 0) and rep + 1 < exp.cycles:
             depth = np.clip(sod_charge / host, 0.0, 1.0)
             st.active = st.active * np.clip(1.0 - model.lam_rate * depth, 0.0, 1.0)
-    return BatchRun(steps, np.array(charge), np.array(insertion), np.array(v_end),
-                    np.array(dur), np.array(oks), problem,
+    return BatchRun(steps, np.array(charge), np.array(insertion), np.array(sei_charge),
+                    np.array(v_end), np.array(dur), np.array(oks), problem,
                     trace.arrays() if keep_trace else None)
 
 
@@ -338,15 +434,16 @@ class SweepProtocol:
       rate / first), ``first_cycle_ce``.
     * ``discharge``: one sodiation (and desodiation) at ``currents_mA_g[0]`` or
       ``c_rates[0]``; metrics ``sodiation_mAh_g``, ``desodiation_mAh_g``, ``first_cycle_ce``,
-      ``capacitive_fraction`` (share of the sodiation charge not inserted into the host).
+      ``capacitive_fraction`` (share of the sodiation charge stored in the double layer and
+      surface-redox sites: neither inserted into the host nor spent on SEI).
     * ``cycling``: ``cycles`` sodiation/desodiation cycles at the first current; metrics
       ``desodiation_mAh_g_first``, ``desodiation_mAh_g_last``, ``fade_percent``,
       ``first_cycle_ce``.
     * ``cv``: one cyclic-voltammetry cycle ``upper_V -> lower_V -> upper_V`` at each of
       ``scan_rates_mV_s`` (equilibrated at ``upper_V``); metrics
-      ``capacitive_fraction@<v>`` (model's own split of the cathodic charge: not inserted
-      into the host / passed), ``sodiation_mAh_g@<v>``, ``peak_sodiation_A_g@<v>``,
-      ``b_value`` (slope of log |i_peak| on log v).
+      ``capacitive_fraction@<v>`` (model's own split of the cathodic charge: stored in the
+      double layer and surface-redox sites / passed), ``sodiation_mAh_g@<v>``,
+      ``peak_sodiation_A_g@<v>``, ``b_value`` (slope of log |i_peak| on log v).
     """
 
     kind: str = "rate"
@@ -430,7 +527,7 @@ class SweepProtocol:
         if self.kind == "cv":
             return self._evaluate_cv(params, overrides, B, mesh)
         run = run_batch(params, self.experiment(), overrides=overrides, batch_size=B,
-                        mesh=mesh)
+                        mesh=mesh, failures="mark")
         sod = -run.charge_mAh_g   # positive for sodiation steps
         des = run.charge_mAh_g
         out: dict[str, np.ndarray] = {}
@@ -449,7 +546,7 @@ class SweepProtocol:
             out["desodiation_mAh_g"] = des[1]
             with np.errstate(all="ignore"):
                 out["first_cycle_ce"] = des[1] / sod[0]
-                out["capacitive_fraction"] = 1.0 - run.insertion_mAh_g[0] / run.charge_mAh_g[0]
+                out["capacitive_fraction"] = run.capacitive_fraction(0)
         else:
             n = len(run.steps) // 2
             out["desodiation_mAh_g_first"] = des[1]
@@ -472,13 +569,13 @@ class SweepProtocol:
             initial_voltage=self.upper_V, lower_cutoff_V=self.lower_V - 1.0,
             upper_cutoff_V=self.upper_V + 1.0, name="cv")
         run = run_batch(params, exp, overrides=tiled, batch_size=B * R,
-                        sweep_rates_V_s=np.tile(rates, B), keep_trace=True)
+                        sweep_rates_V_s=np.tile(rates, B), keep_trace=True, failures="mark")
         tr = run.trace or {}
         cath = (tr["step"] == run.steps[0].count)[:, None]
         I = np.where(cath, tr["I"], np.nan)
         with np.errstate(all="ignore"):
             peak = -np.nanmin(I, axis=0) / 1e3                     # A/kg -> A/g, positive
-            frac = 1.0 - run.insertion_mAh_g[0] / run.charge_mAh_g[0]
+            frac = run.capacitive_fraction(0)
         peak = peak.reshape(B, R)
         frac = frac.reshape(B, R)
         sodq = (-run.charge_mAh_g[0]).reshape(B, R)
@@ -820,8 +917,10 @@ def _sweep_dask(params: ParameterSet, design: _Design, proto: SweepProtocol,
 
     cluster = None
     if scheduler == "local":
+        # silence_logs: a worker whose heartbeat races the shutdown logs a harmless
+        # traceback; failures of chunks still come back through their futures
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=None, silence_logs=logging.CRITICAL)
         client = Client(cluster)
     elif scheduler.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
         try:

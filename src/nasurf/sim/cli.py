@@ -1,0 +1,281 @@
+"""``nasurf simulate``: command-line front end of the half-cell simulator.
+
+Each protocol command writes canonical CSV files (+ ``.json`` metadata sidecars) and a
+``summary.json`` into ``--out``, and prints a table (or one JSON document with ``--json``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr, to_jsonable
+from nasurf.errors import ValidationError
+
+app = typer.Typer(help="Simulate surface-engineered (core-shell) anode particles in a Na "
+                       "half cell.", no_args_is_help=True)
+
+MATERIAL = typer.Option("hard_carbon", "--material", "-m",
+                        help="Packaged material name or a material .yaml/.json file.")
+STRATEGY = typer.Option("none", "--strategy", "-s",
+                        help="Strategy preset (see 'simulate list') or a strategy file.")
+PARAMS = typer.Option(None, "--params", help="Material parameter file (overrides --material).")
+OUT = typer.Option(Path("nasurf-sim"), "--out", "-o", help="Folder for data files and summary.")
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        vals = [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
+    except ValueError:
+        raise ValidationError(f"expected comma-separated numbers, got {text!r}",
+                              field=what) from None
+    if not vals or any(v <= 0 for v in vals):
+        raise ValidationError("expected positive numbers", field=what)
+    return vals
+
+
+def _write(result, out: Path, stem: str) -> list[str]:
+    from nasurf.sim.simulate import write_echem_csv
+
+    paths = []
+    for b, data in enumerate(result.data):
+        suffix = f"_{b}" if len(result.data) > 1 else ""
+        paths.append(str(write_echem_csv(data, out / f"{stem}{suffix}.csv")))
+    return paths
+
+
+def _emit(summary: dict, json_out: bool, title: str, rows: list[tuple], cols: list[str]) -> None:
+    if json_out:
+        emit_json(summary)
+        return
+    table = Table(title=title)
+    for c in cols:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r])
+    Console().print(table)
+
+
+@app.command("list")
+@handle_errors
+def list_cmd(json_out: bool = JSON_OPTION) -> None:
+    """List packaged materials and strategy presets."""
+    from nasurf.sim.parameters import list_materials, load_material
+    from nasurf.sim.strategies import list_strategies, load_strategy
+
+    doc = {"materials": list_materials(), "strategies": list_strategies()}
+    if json_out:
+        emit_json(doc)
+        return
+    t = Table(title="materials")
+    t.add_column("name")
+    t.add_column("title")
+    t.add_column("capacity basis (mAh/g)")
+    for m in doc["materials"]:
+        p = load_material(m)
+        t.add_row(m, p.title, f"{p.capacity_basis_value / 3600:.1f} ({p.capacity_basis})")
+    Console().print(t)
+    s = Table(title="strategies")
+    s.add_column("name")
+    s.add_column("title")
+    for n in doc["strategies"]:
+        s.add_row(n, load_strategy(n).title)
+    Console().print(s)
+
+
+def _material(material: str, params: Path | None) -> str:
+    return str(params) if params is not None else material
+
+
+@app.command("rate")
+@handle_errors
+def rate_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | None = PARAMS,
+             rates: str = typer.Option("50,100,200,500,1000,2000,5000", "--rates",
+                                       help="Specific currents in mA g-1, comma-separated."),
+             cycles_per_rate: int = typer.Option(1, "--cycles-per-rate", min=1,
+                                                 help="Cycles at each current."),
+             out: Path = OUT, json_out: bool = JSON_OPTION) -> None:
+    """Rate-capability protocol (each current, then back to the first)."""
+    from nasurf.sim.experiment import rate_capability
+    from nasurf.sim.simulate import simulate
+
+    currents = _floats(rates, "rates")
+    r = simulate(_material(material, params), rate_capability(currents,
+                 cycles_per_rate=cycles_per_rate), strategy=strategy)
+    files = _write(r, out, "rate")
+    summary = r.summary()
+    table = rate_table(r)
+    summary["rate_table"] = table
+    summary["files"] = files
+    (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
+    _emit(summary, json_out, f"rate capability: {r.params.name} / {r.params.strategy}",
+          [(t["current_mA_g"], t["desodiation_mAh_g"], t["sodiation_mAh_g"]) for t in table],
+          ["current (mA/g)", "desodiation (mAh/g)", "sodiation (mAh/g)"])
+
+
+def rate_table(result) -> list[dict]:
+    """Desodiation/sodiation capacity per current step (last cycle at each current)."""
+    rows: list[dict] = []
+    for rec in result.steps[0]:
+        if rec.kind not in ("sodiate", "desodiate"):
+            continue
+        cur = abs(rec.current_mA_g)
+        if not rows or rows[-1]["current_mA_g"] != cur or (
+                rec.kind == "sodiate" and rows[-1].get("_closed")):
+            rows.append({"current_mA_g": cur, "sodiation_mAh_g": 0.0,
+                         "desodiation_mAh_g": 0.0})
+        key = "sodiation_mAh_g" if rec.kind == "sodiate" else "desodiation_mAh_g"
+        rows[-1][key] = abs(rec.charge_mAh_g)
+        rows[-1]["_closed"] = rec.kind == "desodiate"
+    for r in rows:
+        r.pop("_closed", None)
+    return rows
+
+
+@app.command("cv")
+@handle_errors
+def cv_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | None = PARAMS,
+           scan_rates: str = typer.Option("0.1,0.2,0.5,1,2", "--scan-rates",
+                                          help="Scan rates in mV s-1, comma-separated."),
+           high: float = typer.Option(3.0, "--high", help="Upper vertex (V vs Na+/Na)."),
+           low: float = typer.Option(0.01, "--low", help="Lower vertex (V vs Na+/Na)."),
+           cycles: int = typer.Option(2, "--cycles", min=1, help="CV cycles per scan rate."),
+           out: Path = OUT, json_out: bool = JSON_OPTION) -> None:
+    """Cyclic voltammetry at several scan rates (one file per scan rate)."""
+    from nasurf.sim.experiment import cyclic_voltammetry
+    from nasurf.sim.simulate import simulate
+
+    rows, files = [], []
+    for v in _floats(scan_rates, "scan-rates"):
+        r = simulate(_material(material, params), cyclic_voltammetry(v, high_V=high, low_V=low,
+                     cycles=cycles), strategy=strategy)
+        files += _write(r, out, f"cv_{v:g}mVs")
+        d = r.echem().data
+        last = d[d["Cycle Count / 1"] == d["Cycle Count / 1"].max()]
+        mass = r.echem().metadata.active_mass_g
+        rows.append({"scan_rate_mV_s": v,
+                     "peak_cathodic_A_g": float(last["Current / A"].min() / mass),
+                     "peak_anodic_A_g": float(last["Current / A"].max() / mass)})
+    summary = {"material": r.params.name, "strategy": r.params.strategy, "scan_rates": rows,
+               "files": files, "conventions": r.conventions}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
+    _emit(summary, json_out, "cyclic voltammetry",
+          [(x["scan_rate_mV_s"], x["peak_cathodic_A_g"], x["peak_anodic_A_g"]) for x in rows],
+          ["scan rate (mV/s)", "min current (A/g)", "max current (A/g)"])
+
+
+@app.command("gitt")
+@handle_errors
+def gitt_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | None = PARAMS,
+             current: str = typer.Option("20 mA g-1", "--current", help="Pulse current."),
+             pulse: str = typer.Option("10 minutes", "--pulse", help="Pulse duration."),
+             rest: str = typer.Option("1 hour", "--rest", help="Rest duration."),
+             pulses: int = typer.Option(30, "--pulses", min=1, help="Maximum pulses."),
+             out: Path = OUT, json_out: bool = JSON_OPTION) -> None:
+    """Galvanostatic intermittent titration (sodiation pulses until the cut-off)."""
+    from nasurf.sim.experiment import gitt
+    from nasurf.sim.simulate import simulate
+
+    r = simulate(_material(material, params), gitt(current, pulse=pulse, rest=rest,
+                 pulses=pulses), strategy=strategy)
+    files = _write(r, out, "gitt")
+    summary = r.summary()
+    summary["files"] = files
+    (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
+    recs = [s for s in r.steps[0] if s.kind != "rest"]
+    _emit(summary, json_out, "GITT pulses",
+          [(s.step_count, s.charge_mAh_g, s.end_voltage_V, s.ended_by) for s in recs],
+          ["step", "charge (mAh/g)", "end V", "ended by"])
+
+
+@app.command("cycling")
+@handle_errors
+def cycling_cmd(material: str = MATERIAL, strategy: str = STRATEGY,
+                params: Path | None = PARAMS,
+                current: str = typer.Option("100 mA g-1", "--current",
+                                            help="Current (mA g-1 or a C-rate like 1C)."),
+                cycles: int = typer.Option(100, "--cycles", min=1, help="Number of cycles."),
+                out: Path = OUT, json_out: bool = JSON_OPTION) -> None:
+    """Long galvanostatic cycling with degradation (LAM, first-cycle SEI)."""
+    from nasurf.sim.experiment import galvanostatic_cycling
+    from nasurf.sim.simulate import simulate
+
+    r = simulate(_material(material, params), galvanostatic_cycling(current, cycles=cycles),
+                 strategy=strategy)
+    files = _write(r, out, "cycling")
+    summary = r.summary()
+    summary.pop("steps")
+    summary["files"] = files
+    (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
+    cyc = r.cycle_capacities()
+    _emit(summary, json_out, "cycling", [tuple(x) for x in cyc.itertuples(index=False)][:10]
+          + [tuple(x) for x in cyc.itertuples(index=False)][-3:],
+          ["cycle", "sodiation (mAh/g)", "desodiation (mAh/g)", "CE"])
+
+
+@app.command("compare")
+@handle_errors
+def compare_cmd(protocol: str = typer.Option("rate", "--protocol",
+                                             help="rate, cv or cycling."),
+                strategies: str = typer.Option("none,surface_oxygen_vacancies", "--strategies",
+                                               help="Comma-separated strategy names."),
+                material: str = MATERIAL, params: Path | None = PARAMS,
+                out: Path = OUT, json_out: bool = JSON_OPTION) -> None:
+    """Run one protocol for several strategies and plot them side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nasurf.sim.experiment import cyclic_voltammetry, galvanostatic_cycling, rate_capability
+    from nasurf.sim.simulate import simulate
+
+    if protocol not in ("rate", "cv", "cycling"):
+        raise ValidationError("expected rate, cv or cycling", field="protocol")
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    exp = {"rate": lambda: rate_capability(),
+           "cv": lambda: cyclic_voltammetry(0.5, cycles=1),
+           "cycling": lambda: galvanostatic_cycling("100 mA g-1", cycles=50)}[protocol]()
+    out.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    results = {}
+    for name in names:
+        r = simulate(_material(material, params), exp, strategy=name)
+        _write(r, out, f"{protocol}_{name}")
+        if protocol == "rate":
+            tab = rate_table(r)
+            results[name] = tab
+            ax.plot(range(len(tab)), [t["desodiation_mAh_g"] for t in tab], "o-", label=name)
+            ax.set_xticks(range(len(tab)), [f"{t['current_mA_g']:g}" for t in tab])
+            ax.set_xlabel("current (mA g$^{-1}$)")
+            ax.set_ylabel("desodiation capacity (mAh g$^{-1}$)")
+        elif protocol == "cv":
+            d = r.echem().data
+            m = r.echem().metadata.active_mass_g
+            results[name] = {"max_A_g": float(d["Current / A"].max() / m)}
+            ax.plot(d["Voltage / V"], d["Current / A"] / m, label=name)
+            ax.set_xlabel("E (V vs Na$^+$/Na)")
+            ax.set_ylabel("i (A g$^{-1}$), anodic +")
+        else:
+            cyc = r.cycle_capacities()
+            results[name] = cyc.to_dict(orient="records")
+            ax.plot(cyc["cycle"], cyc["desodiation_mAh_g"], label=name)
+            ax.set_xlabel("cycle")
+            ax.set_ylabel("desodiation capacity (mAh g$^{-1}$)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    plot = out / f"compare_{protocol}.png"
+    fig.savefig(plot, dpi=120)
+    plt.close(fig)
+    summary = {"protocol": protocol, "material": material, "results": results,
+               "plot": str(plot)}
+    (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
+    if json_out:
+        emit_json(summary)
+    else:
+        stderr.print(f"wrote {plot}")

@@ -1,0 +1,48 @@
+"""``nasurf simulate`` through typer's CliRunner, and the demo section."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from nasurf.sim.cli import app
+from nasurf.sim.demo import demo_section
+from nasurf.sim.strategies import list_strategies
+
+runner = CliRunner()
+
+
+def test_list_json_has_kb_strategies_plus_none():
+    res = runner.invoke(app, ["list", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert set(doc["strategies"]) == {
+        "none", "surface_oxygen_vacancies", "heterointerfaces", "2d_superlattices",
+        "surface_structural_disorder", "surface_functionalisation",
+        "interfacial_chemical_bonds"}
+    assert {"hard_carbon", "na2ti3o7", "anatase_tio2", "sb"} <= set(doc["materials"])
+    assert doc["strategies"] == list_strategies()
+
+
+def test_rate_json_writes_files(tmp_path):
+    res = runner.invoke(app, ["rate", "--material", "na2ti3o7", "--rates", "35.5,355",
+                              "--out", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert len(doc["rate_table"]) == 3          # two currents + return to the first
+    assert doc["rate_table"][0]["desodiation_mAh_g"] > doc["rate_table"][1]["desodiation_mAh_g"]
+    assert (tmp_path / "rate.csv").is_file() and (tmp_path / "summary.json").is_file()
+    header = (tmp_path / "rate.csv").read_text().splitlines()[0]
+    assert "Test Time / s" in header and "Current / A" in header
+
+
+def test_bad_material_is_a_clear_error(tmp_path):
+    res = runner.invoke(app, ["rate", "--material", "unobtainium", "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "unknown material" in res.output
+
+
+def test_demo_section_is_quick_html():
+    title, html = demo_section()
+    assert "Na2Ti3O7" in title and "<table>" in html and "base64" in html

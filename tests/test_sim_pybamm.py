@@ -1,0 +1,87 @@
+"""No-shell, no-capacitance limit vs PyBaMM's single particle model (same half-cell numbers).
+
+PyBaMM has no Na half-cell set: as in research/sim-bench/halfcell.py the working electrode
+sits in PyBaMM's positive slot with a metal counter electrode ("working electrode":
+"positive"); every number is taken from nasurf's Na2Ti3O7 parameter set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pybamm
+import pytest
+
+from nasurf.sim.experiment import Experiment
+from nasurf.sim.model import MeshSpec
+from nasurf.sim.parameters import R_GAS, F, load_material
+from nasurf.sim.simulate import simulate
+
+L_EL, EPS_S, AREA = 50e-6, 0.5, 1e-4  # electrode thickness, solid fraction, 1 cm2
+
+
+def _ours_params():
+    p = load_material("na2ti3o7")
+    loading = p.density * EPS_S * L_EL
+    return p.with_changes(double_layer_capacitance=0.0, sei_capacity=0.0, area_resistance=0.0,
+                          electronic_conductivity=1e6, mass_loading=loading)
+
+
+def _pybamm_solution(p, I_A, n_r):
+    ocp = p.ocp
+    T = p.temperature
+
+    def U(sto):
+        return ocp.E0 + ocp.slope_factor * R_GAS * T / F * pybamm.log((ocp.x_max - sto) / sto)
+
+    def j0(c_e, c_s_surf, c_s_max, T):
+        return F * p.rate_constant * (c_e / 1000.0) ** 0.5 * c_s_surf ** 0.5 \
+            * (c_s_max - c_s_surf) ** 0.5
+
+    def j0_metal(c_e, c_Na, T):
+        return p.counter_exchange_current
+
+    pv = pybamm.ParameterValues("Chayambuka2022")
+    pv.update({
+        "Positive particle radius [m]": p.particle_radius,
+        "Positive electrode thickness [m]": L_EL,
+        "Positive electrode active material volume fraction": EPS_S,
+        "Positive electrode porosity": 1 - EPS_S,
+        "Electrode height [m]": 0.01, "Electrode width [m]": 0.01,
+        "Maximum concentration in positive electrode [mol.m-3]": p.c_max,
+        "Initial concentration in positive electrode [mol.m-3]":
+            p.initial_stoichiometry * p.c_max,
+        "Positive particle diffusivity [m2.s-1]": p.diffusivity,
+        "Positive electrode OCP [V]": U,
+        "Positive electrode exchange-current density [A.m-2]": j0,
+        "Positive electrode charge transfer coefficient": 0.5,
+        "Exchange-current density for lithium metal electrode [A.m-2]": j0_metal,
+        "Lithium metal partial molar volume [m3.mol-1]": 23.7e-6,
+        "Negative electrode OCP [V]": 0.0,
+        "Current function [A]": I_A,
+        "Lower voltage cut-off [V]": 0.01, "Upper voltage cut-off [V]": 3.5,
+        "Open-circuit voltage at 0% SOC [V]": 0.0, "Open-circuit voltage at 100% SOC [V]": 3.5,
+        "Ambient temperature [K]": T, "Initial temperature [K]": T,
+        "Reference temperature [K]": T,
+    }, check_already_exists=False)
+    model = pybamm.lithium_ion.SPM({"working electrode": "positive"})
+    sim = pybamm.Simulation(model, parameter_values=pv,
+                            var_pts={"r_p": n_r, "x_n": 10, "x_s": 10, "x_p": 10})
+    sol = sim.solve(t_eval=[0, 4000], t_interp=np.linspace(0, 4000, 4001))
+    return sol["Time [s]"].entries, sol["Voltage [V]"].entries
+
+
+def test_spm_limit_matches_pybamm_1C():
+    p = _ours_params()
+    mass_kg = p.mass_loading * AREA
+    I_kg = p.capacity_basis_value / 3600.0          # 1C in A/kg
+    t_pb, V_pb = _pybamm_solution(p, I_kg * mass_kg, n_r=100)
+    r = simulate(p, Experiment.from_strings(["Sodiate at 1C until 0.01 V"]),
+                 mesh=MeshSpec(n_core=60, n_shell=40, surface_refinement=4))
+    d = r.echem().data
+    t, V = d["Test Time / s"].to_numpy(), d["Voltage / V"].to_numpy()
+    # capacity = time to the cut-off at the same current: within 0.5 %
+    assert t[-1] == pytest.approx(t_pb[-1], rel=5e-3)
+    # voltage over the common part of the discharge, excluding the last 1 % (the wall)
+    m = t < 0.99 * min(t[-1], t_pb[-1])
+    rms = float(np.sqrt(np.mean((V[m] - np.interp(t[m], t_pb, V_pb)) ** 2)))
+    assert rms < 1e-3

@@ -214,3 +214,49 @@ def test_cli_analyze_eis_on_modulo_bat_mpr(realdata):
     doc = json.loads(r.stdout)
     assert doc["n_spectra"] == 4
     assert all(s["parameters"]["R0"]["value"] > 0 for s in doc["spectra"])
+
+
+# ---------------------------------------------------------------------------------------
+# 4. the reference electrode on cycling plots follows the data
+
+
+def test_potential_label_follows_the_reference():
+    from nasurf.analysis.plots_cycling import potential_label
+
+    assert potential_label() == "Potential (V vs Na$^{+}$/Na)"      # the project convention
+    assert potential_label("Li+/Li") == potential_label("Li⁺/Li") == \
+        "Potential (V vs Li$^{+}$/Li)"
+    assert potential_label("Mg2+/Mg") == "Potential (V vs Mg$^{2+}$/Mg)"
+    assert potential_label("Ag/AgCl") == "Potential (V vs Ag/AgCl)"
+
+
+def test_cycling_figures_use_the_reference():
+    from nasurf.analysis.dqdv import dqdv
+    from nasurf.analysis.galvanostatic import synthetic_cycling, voltage_profiles
+    from nasurf.analysis.plots_cycling import dqdv_figure, voltage_profile_figure
+    from nasurf.io.table import Metadata
+
+    data = synthetic_cycling([2e-3], [1.9e-3], current_A=2e-4, active_mass_g=1e-2,
+                             points_per_half_cycle=200)
+    prof = voltage_profiles(data)
+    assert voltage_profile_figure(prof).axes[0].get_ylabel() == "Potential (V vs Na$^{+}$/Na)"
+    fig = voltage_profile_figure(prof, reference="Li+/Li")
+    assert fig.axes[0].get_ylabel() == "Potential (V vs Li$^{+}$/Li)"
+    prof.attrs["electrode_reference"] = "K+/K"
+    assert voltage_profile_figure(prof).axes[0].get_ylabel() == "Potential (V vs K$^{+}$/K)"
+    dq = dqdv(data)
+    assert dqdv_figure(dq, reference="Li+/Li").axes[0].get_xlabel() == \
+        "Potential (V vs Li$^{+}$/Li)"
+    assert Metadata().electrode_reference is None
+
+
+def test_demo_labels_the_li_half_cell_vs_li(realdata, monkeypatch):
+    from nasurf.analysis import demo
+
+    landt = "battery-data-format/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.csv"
+    assert demo.REAL_FILE_REFERENCES[landt] == "Li⁺/Li"   # SOURCES.md: graphite vs Li
+    monkeypatch.setattr(demo, "REAL_ANODE_FILES", (landt,))
+    page = demo._real_part(realdata)
+    # matplotlib's SVG keeps each text as a comment next to its glyphs
+    labels = re.findall(r"<!-- (Potential \(V vs [^>]*?) -->", page)
+    assert labels and set(labels) == {"Potential (V vs Li$^{+}$/Li)"}

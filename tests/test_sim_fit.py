@@ -84,6 +84,25 @@ def test_slow_curve_gives_wider_intervals_but_still_covers_truth(anatase):
     assert width(slow, "k0") > 3 * width(fast, "k0")
 
 
+def test_constant_voltage_hold_is_cut_from_the_compared_segment(anatase):
+    # C/N + CV protocols: the hold after the cut-off is not part of the galvanostatic curve
+    data = simulate(anatase.with_changes(**TRUTH), ["Sodiate at 1C until 0.3 V",
+                                                   "Hold at 0.3 V until 20 mA g-1"]).echem()
+    assert data.data["Half Cycle / 1"].nunique() == 1      # hold and CC in one half cycle
+    rng = np.random.default_rng(21)
+    data.data[VOLTAGE] = data.data[VOLTAGE] + rng.normal(0.0, NOISE_V, len(data.data))
+    res = fit_parameters(data, material=anatase, parameters=BOUNDS, n_starts=1)
+    # the simulated protocol is the CC part: 1C of anatase = 335.6 mA/g, down to ~0.3 V
+    (step,) = res.experiment
+    assert step.startswith("Sodiate at 335.")
+    assert _inside(res.ci95["D"], TRUTH["diffusivity"])
+    assert _inside(res.ci95["k0"], TRUTH["rate_constant"])
+    # a sweep is not a galvanostatic curve
+    cv = simulate(anatase, ["Sweep from 1.0 V to 0.3 V at 1 mV/s"]).echem()
+    with pytest.raises(ValidationError, match="not galvanostatic"):
+        fit_parameters(cv, material=anatase, parameters=BOUNDS)
+
+
 def test_confidence_intervals_are_calibrated(anatase):
     # Over 20 noise replicates a 95 % interval should miss the truth about once; linearised
     # (Wald) intervals of a nonlinear model may undercover a little (60 replicates: D 90 %,

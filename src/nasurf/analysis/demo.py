@@ -23,6 +23,11 @@ REAL_ANODE_FILES = (
     "yadg/gcpl.pr_182.1.mpr",
     "battery-data-format/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.csv",
 )
+# What their potentials are measured against, where the file does not say (SOURCES.md:
+# the SINTEF LANDT cell is graphite vs Li); others: Metadata.electrode_reference or Na+/Na.
+REAL_FILE_REFERENCES = {
+    "battery-data-format/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.csv": "Li⁺/Li",
+}
 
 
 def _default_realdata() -> Path | None:
@@ -88,6 +93,7 @@ def _real_part(realdata: Path | None) -> str:
         from nasurf.io import read
 
         data = read(path)
+        reference = data.metadata.electrode_reference or REAL_FILE_REFERENCES.get(rel)
         res = cycling_summary(data)
         cycles = [int(c) for c in res.cycles["cycle"] if c >= 1]
         prof = voltage_profiles(data, cycles=cycles)
@@ -105,14 +111,16 @@ def _real_part(realdata: Path | None) -> str:
             f"(reference cycle {res.retention.reference_cycle}).</p>",
             _cycles_table(res),
             _warnings_html(res.warnings),
-            _figure(pc.voltage_profile_figure(prof), "Voltage profiles (sodiation solid, "
-                    "desodiation dashed); capacity from ∫|I|dt per half cycle."),
+            _figure(pc.voltage_profile_figure(prof, reference=reference),
+                    "Voltage profiles (sodiation solid, desodiation dashed); capacity from "
+                    f"∫|I|dt per half cycle; potential vs {reference or pc.DEFAULT_REFERENCE}."),
             _figure(pc.capacity_ce_figure(res), "Capacity and coulombic efficiency."),
         ]
         try:
             dq = dqdv(data, cycles=cycles[:3])
-            parts.append(_figure(pc.dqdv_figure(dq), "dQ/dV (1 mV grid, Savitzky–Golay "
-                                 "21/3); sodiation negative, desodiation positive."))
+            parts.append(_figure(pc.dqdv_figure(dq, reference=reference),
+                                 "dQ/dV (1 mV grid, Savitzky–Golay 21/3); sodiation negative, "
+                                 "desodiation positive."))
             parts.append(_warnings_html(dq.warnings))
         except Exception as exc:  # a demo must not fail on one figure
             parts.append(_warnings_html([f"dQ/dV skipped: {exc}"]))

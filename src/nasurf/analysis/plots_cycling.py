@@ -30,6 +30,16 @@ STYLE = {
     "lines.linewidth": 1.2, "savefig.dpi": 300, "figure.dpi": 100,
 }
 SOD_COLOR, DES_COLOR, CE_COLOR = "#1f4e79", "#c0392b", "#555555"
+DEFAULT_REFERENCE = "Na⁺/Na"
+
+
+def potential_label(reference: str | None = None) -> str:
+    """``"Potential (V vs Li$^{+}$/Li)"`` for ``"Li+/Li"`` (or ``"Li⁺/Li"``); ``None`` gives
+    the Na⁺/Na half-cell convention. Ion charges become mathtext superscripts."""
+    ref = (reference or DEFAULT_REFERENCE).strip().replace("$", r"\$")
+    ref = ref.replace("⁺", "+").replace("²", "2").replace("³", "3")
+    ref = re.sub(r"(?<=[A-Za-z\)])(\d?)\+", r"$^{\1+}$", ref)
+    return f"Potential (V vs {ref})"
 
 
 def _cap_label(unit: str) -> str:
@@ -44,8 +54,12 @@ def _new(w: float = 3.5, h: float = 2.8) -> tuple[Figure, plt.Axes]:
 
 
 def voltage_profile_figure(profiles: pd.DataFrame, *, cycles: list[int] | None = None,
-                           title: str | None = None) -> Figure:
-    """Voltage against capacity for selected cycles (sodiation solid, desodiation dashed)."""
+                           title: str | None = None, reference: str | None = None) -> Figure:
+    """Voltage against capacity for selected cycles (sodiation solid, desodiation dashed).
+
+    ``reference``: the electrode the potential is measured against (``"Li+/Li"`` ...);
+    default ``profiles.attrs["electrode_reference"]``, else Na⁺/Na.
+    """
     with plt.rc_context(STYLE):
         fig, ax = _new()
         have = sorted(profiles["cycle"].unique())
@@ -60,7 +74,7 @@ def voltage_profile_figure(profiles: pd.DataFrame, *, cycles: list[int] | None =
                             label=f"cycle {c}" if proc == "sodiation" or
                             not (profiles["process"] == "sodiation").any() else None)
         ax.set_xlabel(_cap_label(profiles.attrs.get("capacity_unit", "mAh")))
-        ax.set_ylabel("Potential (V vs Na$^+$/Na)")
+        ax.set_ylabel(potential_label(reference or profiles.attrs.get("electrode_reference")))
         ax.set_xlim(left=0)
         if sel:
             ax.legend(frameon=False)
@@ -150,8 +164,11 @@ def rate_capability_figure(result: CyclingResult, *, title: str | None = None) -
 
 
 def dqdv_figure(result: DqdvResult, *, cycles: list[int] | None = None,
-                title: str | None = None) -> Figure:
-    """dQ/dV against potential; sodiation (negative) and desodiation (positive) branches."""
+                title: str | None = None, reference: str | None = None) -> Figure:
+    """dQ/dV against potential; sodiation (negative) and desodiation (positive) branches.
+
+    ``reference``: the electrode the potential is measured against (default Na⁺/Na).
+    """
     t = result.table
     with plt.rc_context(STYLE):
         fig, ax = _new()
@@ -166,7 +183,7 @@ def dqdv_figure(result: DqdvResult, *, cycles: list[int] | None = None,
                     ax.plot(part["voltage_V"], part["dqdv"], ls, color=color,
                             label=f"cycle {c}" if br == "sodiation" else None)
         ax.axhline(0, color="0.6", lw=0.6)
-        ax.set_xlabel("Potential (V vs Na$^+$/Na)")
+        ax.set_xlabel(potential_label(reference))
         unit = "mAh g$^{-1}$ V$^{-1}$" if result.capacity_unit == "mAh/g" else "mAh V$^{-1}$"
         ax.set_ylabel(f"dQ/dV ({unit})")
         if sel:

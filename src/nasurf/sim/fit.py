@@ -261,6 +261,30 @@ def _branch_segments(df: pd.DataFrame, branch: str) -> list[np.ndarray]:
     return segs
 
 
+def _constant_current_part(df: pd.DataFrame, seg: np.ndarray, src: str) -> np.ndarray:
+    """The galvanostatic rows of a half cycle: its first run within 5 % of the median current.
+
+    A constant-voltage hold at the end (C/N + CV protocols) or a current change is cut off,
+    since the simulated step is galvanostatic; a segment that is mostly not galvanostatic
+    is refused.
+    """
+    I = np.abs(df[CURRENT].to_numpy(dtype=float)[seg])
+    med = float(np.median(I))
+    cc = np.abs(I - med) <= 0.05 * med
+    first = int(np.argmax(cc))
+    stop = first + (int(np.argmin(cc[first:])) if not cc[first:].all() else cc.size - first)
+    part = seg[first:stop]
+    t = df[TIME].to_numpy(dtype=float)
+    i = df[CURRENT].to_numpy(dtype=float)
+    total = _capacity_curve(t[seg], i[seg])[-1]
+    if part.size < 10 or _capacity_curve(t[part], i[part])[-1] < 0.5 * total:
+        raise ValidationError("the selected segment is not galvanostatic (its current varies "
+                              "by more than 5 % while passing most of its charge); pass an "
+                              "experiment that describes it, or another half cycle", file=src,
+                              field=CURRENT)
+    return part
+
+
 def _capacity_curve(t: np.ndarray, I: np.ndarray) -> np.ndarray:
     """|∫I dt| from the segment start, made non-decreasing (units of I·t)."""
     q = np.concatenate([[0.0], np.cumsum(0.5 * (I[1:] + I[:-1]) * np.diff(t))])
@@ -311,7 +335,7 @@ class _DischargeTarget(_Target):
                 raise ValidationError(f"no {branch} segment (current "
                                       f"{'< 0' if branch == 'sodiation' else '> 0'}) found",
                                       file=src, field=CURRENT)
-        seg = segs[0]
+        seg = _constant_current_part(df, segs[0], src)
         t = df[TIME].to_numpy(dtype=float)[seg]
         V = df[VOLTAGE].to_numpy(dtype=float)[seg]
         I = df[CURRENT].to_numpy(dtype=float)[seg]

@@ -99,6 +99,18 @@ def test_human_output_and_out_folder(runner, rate_csv, tmp_path):
         assert n in names
 
 
+def test_potential_axis_follows_reference_electrode(runner, methods_csv, tmp_path):
+    # matplotlib keeps each text label as an SVG comment: the axis label is checkable
+    default, lithium = tmp_path / "na", tmp_path / "li"
+    for out, extra in ((default, []), (lithium, ["--potential-vs", "Li+/Li"])):
+        res = runner.invoke(app, ["analyze", "cycling", str(methods_csv), "--mass-mg", "2",
+                                  "--out", str(out), *extra])
+        assert res.exit_code == 0, res.output
+    assert "V vs Na$^{+}$/Na" in (default / "voltage_profiles.svg").read_text()
+    svg = (lithium / "voltage_profiles.svg").read_text()
+    assert "V vs Li$^{+}$/Li" in svg and "Na$^{+}$/Na" not in svg
+
+
 def test_errors_are_one_line_exit_2(runner, tmp_path, methods_csv):
     res = runner.invoke(app, ["analyze", "cycling", str(tmp_path / "missing.mpr"), "--json"])
     assert res.exit_code == 2 and "missing.mpr" in res.stderr

@@ -115,8 +115,13 @@ def print_cycling_tables(result, console: Console, *, max_rows: int = 40) -> Non
             console.print(f"recovery ratio: {100 * result.rate.recovery_ratio:.2f} %")
 
 
-def write_outputs(data: EchemData, result, out: Path) -> list[Path]:
-    """CSV tables, summary.json, dQ/dV table and figures into ``out``."""
+def write_outputs(data: EchemData, result, out: Path, *,
+                  potential_vs: str | None = None) -> list[Path]:
+    """CSV tables, summary.json, dQ/dV table and figures into ``out``.
+
+    ``potential_vs`` labels the potential axes (e.g. ``"Li+/Li"``); by default the file's
+    ``Metadata.electrode_reference``, else the Na half-cell convention.
+    """
     from nasurf.analysis import plots_cycling as pc
     from nasurf.analysis.dqdv import dqdv
     from nasurf.analysis.galvanostatic import voltage_profiles
@@ -125,7 +130,8 @@ def write_outputs(data: EchemData, result, out: Path) -> list[Path]:
     mass = result.active_mass_g
     prof = voltage_profiles(data, active_mass_g=mass,
                             cycles=pc._default_cycles(sorted(result.cycles["cycle"])))
-    figs = {"voltage_profiles": pc.voltage_profile_figure(prof),
+    reference = potential_vs or data.metadata.electrode_reference
+    figs = {"voltage_profiles": pc.voltage_profile_figure(prof, reference=reference),
             "capacity_ce": pc.capacity_ce_figure(result)}
     if result.rate.detected:
         figs["rate_capability"] = pc.rate_capability_figure(result)
@@ -139,7 +145,7 @@ def write_outputs(data: EchemData, result, out: Path) -> list[Path]:
         dq.table.to_csv(path, index=False)
         written.append(path)
         if len(dq.table):
-            figs["dqdv"] = pc.dqdv_figure(dq)
+            figs["dqdv"] = pc.dqdv_figure(dq, reference=reference)
     written += pc.save_figures(figs, out)
     return written
 
@@ -176,6 +182,9 @@ def register(app: typer.Typer) -> None:
             "current is rounded).")] = "current",
         out: Annotated[Path | None, typer.Option(
             "--out", help="Folder for CSV tables, summary.json and figures.")] = None,
+        potential_vs: Annotated[str | None, typer.Option(
+            "--potential-vs", help="Reference electrode for the potential axes of the "
+            "figures, e.g. 'Li+/Li' (default: Na+/Na).")] = None,
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Capacities, ICE, CE, retention, energy, hysteresis and rate steps of a file."""
@@ -192,7 +201,8 @@ def register(app: typer.Typer) -> None:
             formation_cycles=formation_cycles, cycle_mode=cycle_mode,  # type: ignore[arg-type]
             basis_mAh_g=basis_mAh_g, include_cv_steps=not exclude_cv,
             capacity_source=capacity_source)  # type: ignore[arg-type]
-        written = write_outputs(data, result, out) if out is not None else []
+        written = (write_outputs(data, result, out, potential_vs=potential_vs)
+                   if out is not None else [])
         for w in (*data.metadata.warnings, *result.warnings):
             stderr.print(f"[yellow]warning:[/] {w}", highlight=False)
         if json_out:

@@ -266,9 +266,9 @@ def bench_cv() -> None:
 
 
 def bench_sweep(n_side: int = 100) -> None:
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
-    from nasurf.sim.sweep import sweep
+    from nasurf.sim.sweep import start_local_cluster, sweep
 
     p, _ = halfcell()
     n = n_side * n_side
@@ -300,8 +300,7 @@ def bench_sweep(n_side: int = 100) -> None:
     report("in-process, chunks of 500", *run(small, None, 500))
     report("in-process, chunks of 500", *run(n_side, None, 500))
     t0 = time.perf_counter()
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=50) as cluster, Client(cluster):
+    with start_local_cluster(2) as cluster, Client(cluster):
         startup = time.perf_counter() - t0
         report("Dask LocalCluster (2 workers), chunks of 1000",
                *run(n_side, cluster.scheduler_address, 1000))

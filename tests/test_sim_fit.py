@@ -23,7 +23,7 @@ from nasurf.errors import ValidationError
 from nasurf.io.table import CURRENT, TIME, VOLTAGE, EchemData
 from nasurf.sim.fit import fit_parameters
 from nasurf.sim.parameters import load_material
-from nasurf.sim.simulate import simulate
+from nasurf.sim.simulate import resolve_parameters, simulate
 
 NOISE_V = 2e-3  # 2 mV, the noise PyBOP's benchmark adds (research/simulation.md)
 TRUTH = {"diffusivity": 3e-18, "rate_constant": 2e-11}
@@ -131,6 +131,28 @@ def test_two_parameters_the_data_cannot_tell_apart(anatase):
     # ... while the identifiable product is recovered
     product = res.values["k0"] * res.values["j0_scale"]
     assert product == pytest.approx(TRUTH["rate_constant"], rel=0.1)
+
+
+def test_shell_diffusivity_and_the_shell_d_thickness_trade_off():
+    # Na2Ti3O7 with the heterointerfaces preset (10 nm shell): a 500 mA/g curve fixes the
+    # shell's D; D and thickness together act mostly as one transport resistance ~ δ/D
+    p = resolve_parameters("na2ti3o7", "heterointerfaces").with_changes(sei_capacity=0.0)
+    assert p.shell_thickness == pytest.approx(10e-9)
+    truth = 3e-17
+    data = simulate(p.with_changes(shell_diffusivity=truth),
+                    ["Sodiate at 500 mA g-1 until 0.05 V"]).echem()
+    rng = np.random.default_rng(5)
+    data.data[VOLTAGE] = data.data[VOLTAGE] + rng.normal(0.0, NOISE_V, len(data.data))
+    one = fit_parameters(data, material=p, parameters={"shell_D": (1e-19, 1e-14)}, n_starts=1)
+    assert _inside(one.ci95["shell_D"], truth)
+    assert one.values["shell_D"] == pytest.approx(truth, rel=0.02)
+    assert one.warnings == ()
+    two = fit_parameters(data, material=p, n_starts=2, seed=0,
+                         parameters={"shell_D": (1e-19, 1e-14),
+                                     "shell_thickness": (2e-9, 50e-9, "lin")})
+    assert two.correlation[0, 1] > 0.95
+    assert any("shell_D and shell_thickness are strongly correlated" in w
+               for w in two.warnings)
 
 
 def test_rate_table_target_recovers_diffusivity(anatase):

@@ -15,6 +15,7 @@ from nasurf.sim.experiment import (
     parse_step,
     rate_capability,
 )
+from nasurf.sim.fit import FitResult, fit_parameters
 from nasurf.sim.model import BATCHABLE, MeshSpec, Model, build_model
 from nasurf.sim.parameters import (
     OCP,
@@ -29,12 +30,54 @@ from nasurf.sim.parameters import (
 from nasurf.sim.simulate import SimulationResult, StepRecord, simulate, write_echem_csv
 from nasurf.sim.solver import Segment, State, Trace, initial_state, run_segment
 from nasurf.sim.strategies import Strategy, apply_strategy, list_strategies, load_strategy
+from nasurf.sim.sweep import (
+    SweepProtocol,
+    latin_hypercube,
+    make_protocol,
+    run_batch,
+    start_local_cluster,
+    sweep,
+)
 
 __all__ = [
-    "BATCHABLE", "OCP", "Experiment", "MeshSpec", "Model", "ParameterSet",
-    "ParticleSizeDistribution", "Segment", "SimulationResult", "State", "Step", "StepRecord",
-    "Strategy", "Table1D", "Trace", "apply_strategy", "build_model", "cyclic_voltammetry",
-    "galvanostatic_cycling", "gitt", "initial_state", "list_materials", "list_strategies",
-    "load_material", "load_material_file", "load_strategy", "parameter_set_from_dict",
-    "parse_step", "rate_capability", "run_segment", "simulate", "write_echem_csv",
+    "BATCHABLE",
+    "OCP",
+    "Experiment",
+    "FitResult",
+    "MeshSpec",
+    "Model",
+    "ParameterSet",
+    "ParticleSizeDistribution",
+    "Segment",
+    "SimulationResult",
+    "State",
+    "Step",
+    "StepRecord",
+    "Strategy",
+    "SweepProtocol",
+    "Table1D",
+    "Trace",
+    "apply_strategy",
+    "build_model",
+    "cyclic_voltammetry",
+    "fit_parameters",
+    "galvanostatic_cycling",
+    "gitt",
+    "initial_state",
+    "latin_hypercube",
+    "list_materials",
+    "list_strategies",
+    "load_material",
+    "load_material_file",
+    "load_strategy",
+    "make_protocol",
+    "parameter_set_from_dict",
+    "parse_step",
+    "rate_capability",
+    "run_batch",
+    "run_segment",
+    "simulate",
+    "start_local_cluster",
+    "sweep",
+    "write_echem_csv",
 ]

@@ -279,3 +279,13 @@ def compare_cmd(protocol: str = typer.Option("rate", "--protocol",
         emit_json(summary)
     else:
         stderr.print(f"wrote {plot}")
+
+
+def _register_extra_commands() -> None:
+    # fitting and sweeps live in their own module (nasurf.sim.cli_fit)
+    from nasurf.sim import cli_fit
+
+    cli_fit.register(app)
+
+
+_register_extra_commands()

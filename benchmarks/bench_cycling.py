@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -49,18 +48,7 @@ from nasurf.analysis.galvanostatic import (  # noqa: E402
     synthetic_cycling,
 )
 from nasurf.io.table import CURRENT, TIME, VOLTAGE, EchemData, Metadata  # noqa: E402
-
-
-def timed(fn, repeats: int, warmup: int = 1) -> tuple[list[float], object]:
-    out = None
-    for _ in range(warmup):
-        out = fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return times, out
+from timing import timed  # noqa: E402  (benchmarks/timing.py: the shared protocol)
 
 
 def summary(data):

@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -42,16 +41,7 @@ from scipy.optimize import curve_fit  # noqa: E402
 from nasurf.analysis.cv import CVSet, dunn_analysis  # noqa: E402
 from nasurf.analysis.gitt import gitt_analysis  # noqa: E402
 from nasurf.io.table import CURRENT, TIME, VOLTAGE, EchemData, Metadata  # noqa: E402
-
-
-def timed(fn, repeats: int) -> tuple[list[float], object]:
-    out = fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return times, out
+from timing import timed  # noqa: E402  (benchmarks/timing.py: the shared protocol)
 
 
 def dunn_set(n_rates: int, n_points: int):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -31,6 +30,10 @@ import pandas as pd
 warnings.filterwarnings("ignore")
 
 import navani.echem as ec  # noqa: E402
+
+# benchmarks/timing.py (standard library only) is shared with the nasurf side
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+from timing import timed  # noqa: E402
 
 
 def navani_frame(t: np.ndarray, v: np.ndarray, i: np.ndarray) -> pd.DataFrame:
@@ -51,16 +54,6 @@ def navani_frame(t: np.ndarray, v: np.ndarray, i: np.ndarray) -> pd.DataFrame:
                          "full cycle": np.ceil(half / 2)})
 
 
-def timed(fn, repeats: int, warmup: int) -> tuple[list[float], object]:
-    out = None
-    for _ in range(warmup):
-        out = fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return times, out
 
 
 def main(path: str) -> None:

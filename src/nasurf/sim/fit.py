@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,7 +297,7 @@ def _capacity_curve(t: np.ndarray, I: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
-class _Target:
+class _Target(ABC):
     """Builds the experiment, runs a batch, and returns residuals (B, n_res)."""
 
     kind = ""
@@ -305,9 +306,10 @@ class _Target:
     last_problem: np.ndarray = np.zeros(0, dtype=object)
     last_warnings: tuple[str, ...] = ()
 
+    @abstractmethod
     def residuals(self, params: ParameterSet, overrides: dict[str, np.ndarray], B: int,
                   mesh: MeshSpec | None) -> np.ndarray:
-        raise NotImplementedError
+        """Residuals of ``B`` parameter sets against the measurement, shape (B, n_res)."""
 
     def members(self, B: int) -> int:
         return B

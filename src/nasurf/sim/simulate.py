@@ -178,7 +178,7 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
                 last_dir = d
             step_count += 1
             step_meta.append((idx, cycle, half))
-            seg = _segment(step, exp, basis, scale, step_count, B)
+            seg = step_segment(step, exp, basis, scale, step_count, B)
             before = st
             st = run_segment(model, st, seg, trace, engine=engine)
             st = before.select(stopped, st) if np.any(stopped) else st
@@ -208,8 +208,13 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
     return SimulationResult(p, exp, model, data, records, st, tuple(warnings))
 
 
-def _segment(step: Step, exp: Experiment, basis: float, scale: np.ndarray, count: int,
-             B: int) -> Segment:
+def step_segment(step: Step, exp: Experiment, basis: float, scale: np.ndarray, count: int,
+                 B: int, sweep_rates: np.ndarray | None = None) -> Segment:
+    """The solver segment of one protocol step for a batch of ``B`` parameter sets.
+
+    ``scale`` multiplies the step's current per member; ``sweep_rates`` (V/s, per member)
+    overrides the scan rate of a sweep step (used by sweeps over scan rate).
+    """
     if step.kind in ("sodiate", "desodiate"):
         mag = step.current_magnitude(basis) * scale
         sign = -1.0 if step.kind == "sodiate" else 1.0
@@ -227,10 +232,10 @@ def _segment(step: Step, exp: Experiment, basis: float, scale: np.ndarray, count
                        duration=np.full(B, step.duration_s), i_limit=step.current_limit_A_kg,
                        index=count, label=step.text)
     if step.kind == "sweep":
+        rate = np.full(B, step.scan_rate_V_s) if sweep_rates is None else sweep_rates
         sign = 1.0 if step.v_to > step.v_from else -1.0
-        return Segment("voltage", v_start=np.full(B, step.v_from),
-                       sweep_rate=np.full(B, sign * step.scan_rate_V_s),
-                       duration=np.full(B, abs(step.v_to - step.v_from) / step.scan_rate_V_s),
+        return Segment("voltage", v_start=np.full(B, step.v_from), sweep_rate=sign * rate,
+                       duration=abs(step.v_to - step.v_from) / rate,
                        index=count, label=step.text)
     raise ValidationError(f"unknown step kind {step.kind!r}")
 

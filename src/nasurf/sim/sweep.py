@@ -37,10 +37,11 @@ import numpy as np
 import pandas as pd
 
 from nasurf.errors import NasurfError, ValidationError
-from nasurf.sim.experiment import Experiment, Step
+from nasurf.sim.experiment import Experiment
 from nasurf.sim.model import BATCHABLE, MeshSpec, build_model
 from nasurf.sim.parameters import F, ParameterSet, Table1D
-from nasurf.sim.solver import Segment, Trace, initial_state, run_segment
+from nasurf.sim.simulate import step_segment
+from nasurf.sim.solver import Trace, initial_state, run_segment
 
 # 1 mAh/g = 3.6 C/g = 3600 C/kg
 C_PER_KG_PER_MAH_G = 3600.0
@@ -203,33 +204,6 @@ def _as_experiment(experiment: Experiment | Sequence[str] | str) -> Experiment:
     return Experiment.from_strings(list(experiment))
 
 
-def _step_segment(step: Step, exp: Experiment, basis: float, current_scale: np.ndarray,
-                  count: int, B: int, sweep_rates: np.ndarray | None) -> Segment:
-    if step.kind in ("sodiate", "desodiate"):
-        mag = step.current_magnitude(basis) * current_scale
-        sign = -1.0 if step.kind == "sodiate" else 1.0
-        lower = step.cutoff_V if (step.kind == "sodiate" and math.isfinite(step.cutoff_V)) \
-            else exp.lower_cutoff_V
-        upper = step.cutoff_V if (step.kind == "desodiate" and math.isfinite(step.cutoff_V)) \
-            else exp.upper_cutoff_V
-        return Segment("current", current=sign * mag, duration=np.full(B, step.duration_s),
-                       v_lower=lower, v_upper=upper, index=count, label=step.text)
-    if step.kind == "rest":
-        return Segment("current", current=np.zeros(B), duration=np.full(B, step.duration_s),
-                       index=count, label=step.text)
-    if step.kind == "hold":
-        return Segment("voltage", v_start=np.full(B, step.hold_V), sweep_rate=np.zeros(B),
-                       duration=np.full(B, step.duration_s), i_limit=step.current_limit_A_kg,
-                       index=count, label=step.text)
-    if step.kind == "sweep":
-        rate = np.full(B, step.scan_rate_V_s) if sweep_rates is None else sweep_rates
-        sign = 1.0 if step.v_to > step.v_from else -1.0
-        return Segment("voltage", v_start=np.full(B, step.v_from), sweep_rate=sign * rate,
-                       duration=abs(step.v_to - step.v_from) / rate, index=count,
-                       label=step.text)
-    raise ValidationError(f"unknown step kind {step.kind!r}")
-
-
 _BATCH_ERRORS = (NasurfError, ValueError, ArithmeticError, IndexError, np.linalg.LinAlgError)
 
 
@@ -358,7 +332,7 @@ def _run_once(p: ParameterSet, exp: Experiment, ov: dict[str, np.ndarray], scale
         for idx, step in enumerate(exp.steps, start=1):
             count += 1
             steps.append(StepInfo(count, idx, rep + 1, step.kind, step.text))
-            seg = _step_segment(step, exp, basis, scale, count, B, rates)
+            seg = step_segment(step, exp, basis, scale, count, B, rates)
             if not keep_trace:
                 # metrics only: a coarser bracketing grid (the cut-off is still located to
                 # the solver's tolerance by its root refinement)

@@ -46,3 +46,15 @@ def test_bad_material_is_a_clear_error(tmp_path):
 def test_demo_section_is_quick_html():
     title, html = demo_section()
     assert "Na2Ti3O7" in title and "<table>" in html and "base64" in html
+
+
+def test_demo_sections_hook_and_nasurf_demo_page(tmp_path):
+    from nasurf.report.demo import write_demo
+    from nasurf.sim.demo import demo_sections
+
+    providers = demo_sections()
+    assert len(providers) == 1 and callable(providers[0])
+    res = write_demo(tmp_path / "demo")
+    assert any("Simulation" in s for s in res.sections), res.sections
+    assert not any("Simulation" in s for s in res.failed_sections)
+    assert "rate capability of surface-engineered Na2Ti3O7" in res.path.read_text()

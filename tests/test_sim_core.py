@@ -49,19 +49,44 @@ def test_crank_constant_flux_sphere(t_end):
     assert (cs - st.c[0, 0, 0]) == pytest.approx(exact, rel=5e-3)
 
 
-@pytest.mark.parametrize("engine", ["exact", "march"])
-def test_mass_balance_to_round_off(engine):
-    p = _nto(double_layer_capacitance=0.2 if engine == "march" else 0.0)
+def _stored_charge(m, st):
+    """Charge that left the stores since t = 0, per kg (anodic positive), by store."""
+    area = m.area_per_kg * st.active[:, None]
+    return {"host": -F * m.sodium_content(st.c) * st.active,
+            "sites": -np.sum(area * (m.Gamma * F)[:, None] * st.theta, axis=1),
+            "double_layer": np.sum(area * m.C_dl[:, None] * st.phi, axis=1),
+            "sei": -(m.sei_capacity - st.sei_left)}
+
+
+@pytest.mark.parametrize(("engine", "strategy"), [
+    ("exact", "none"), ("march", "none"), ("march", "surface_functionalisation"),
+    ("march", "surface_structural_disorder")])   # the exact engine has no site store
+def test_charge_is_conserved_to_round_off(engine, strategy):
+    # faradaic (host Na) + surface sites + double layer + SEI = ∫I dt, per step, to round-off
+    from nasurf.sim.simulate import resolve_parameters
+
+    p = resolve_parameters("na2ti3o7", strategy).with_changes(
+        double_layer_capacitance=0.0 if engine == "exact" else 0.2)
     m = build_model(p)
     st = initial_state(m)
-    na0 = m.sodium_content(st.c)[0]
-    st1 = run_segment(m, st, Segment("current", current=np.array([-177.7]), v_lower=0.01,
-                                     v_upper=3.0), Trace(), engine=engine)
-    na1 = m.sodium_content(st1.c)[0]
-    # Na entering the host equals the faradaic charge / F; with a double layer a tiny part
-    # of the charge sits in it (bounded by C_dl·a·ΔV).
-    dl = m.C_dl[0] * m.area_per_kg[0, 0] * abs(st1.phi[0, 0] - st.phi[0, 0])
-    assert abs((na1 - na0) * F + st1.charge[0]) <= 1e-9 * abs(st1.charge[0]) + dl
+    q0 = _stored_charge(m, st)
+    for I, hold in ((-177.7, None), (0.0, 600.0), (177.7, None), (-888.0, None)):
+        seg = Segment("current", current=np.array([I]), v_lower=0.01, v_upper=3.0,
+                      duration=None if hold is None else np.array([hold]))
+        st = run_segment(m, st, seg, Trace(), engine=engine)
+        q = _stored_charge(m, st)
+        released = sum(q[k] - q0[k] for k in q)
+        assert released[0] == pytest.approx(st.charge[0], rel=1e-10,
+                                            abs=1e-10 * 177.7 * 3600)
+    # and under voltage control (a CV sweep down and up)
+    for v0, rate in ((3.0, -1e-3), (0.05, 1e-3)):
+        seg = Segment("voltage", v_start=np.array([v0]), sweep_rate=np.array([rate]),
+                      duration=np.array([2.95 / 1e-3]))
+        st = run_segment(m, st, seg, Trace())
+        q = _stored_charge(m, st)
+        released = sum(q[k] - q0[k] for k in q)
+        assert released[0] == pytest.approx(st.charge[0], rel=1e-10,
+                                            abs=1e-10 * 177.7 * 3600)
 
 
 def test_engines_agree_on_a_discharge():
@@ -152,26 +177,6 @@ def test_output_is_canonical_and_ice_from_sei():
     json.dumps(r.summary(), default=str)
 
 
-def test_oxygen_vacancies_raise_high_rate_capacity():
-    exp = rate_capability([35.5, 888.0], return_to_first=False)
-    base = simulate("na2ti3o7", exp).steps[0]
-    ov = simulate("na2ti3o7", exp, strategy="surface_oxygen_vacancies").steps[0]
-    q = [abs(s.charge_mAh_g) for s in base if s.kind == "desodiate"]
-    q_ov = [abs(s.charge_mAh_g) for s in ov if s.kind == "desodiate"]
-    assert q_ov[0] == pytest.approx(q[0], rel=0.02)      # slow rate: same capacity
-    assert q_ov[1] > 1.10 * q[1]                         # 5C: at least +10 %
-
-
-def test_chemical_bonds_slow_alloy_fade():
-    exp = galvanostatic_cycling("660 mA g-1", cycles=100)
-    fade = {}
-    for s in ("none", "interfacial_chemical_bonds"):
-        cyc = simulate("sb", exp, strategy=s).cycle_capacities()
-        fade[s] = 1 - cyc["desodiation_mAh_g"].iloc[-1] / cyc["desodiation_mAh_g"].iloc[1]
-    assert fade["none"] > 0.25                              # bare Sb fades fast
-    assert fade["interfacial_chemical_bonds"] < 0.5 * fade["none"]
-
-
 def test_batch_overrides_match_single_runs():
     p = _nto()
     exp = Experiment.from_strings(["Sodiate at 177.7 mA g-1 until 0.01 V"])
@@ -193,3 +198,22 @@ def test_user_material_dict_roundtrip():
     doc["parameters"]["initial_stoichiometry"].pop("unit")
     p = parameter_set_from_dict(doc)
     assert p.particle_radius == pytest.approx(1e-6) and p.mass_loading == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("material", ["anatase_tio2", "na2ti3o7", "sb", "hard_carbon"])
+def test_every_preset_rate_protocol_reaches_its_cutoffs(material):
+    # The implicit engine must end every galvanostatic step at its cut-off (or exhaust the
+    # host) for every preset, including the surface-redox ones (the earlier march engine
+    # stalled at 2.4-2.8 V or hung on these).
+    from nasurf.sim.strategies import list_strategies
+
+    exp = rate_capability([50, 500, 5000])
+    for strategy in list_strategies():
+        r = simulate(material, exp, strategy=strategy)
+        for rec in r.steps[0]:
+            target = 0.01 if rec.kind == "sodiate" else 3.0
+            assert rec.ended_by == "cutoff", (strategy, rec)
+            assert rec.end_voltage_V == pytest.approx(target, abs=1e-3), (strategy, rec)
+        q = [abs(s.charge_mAh_g) for s in r.steps[0] if s.kind == "desodiate"]
+        # returning to the first current recovers the first capacity (no lost state)
+        assert q[-1] == pytest.approx(q[0], rel=0.02), (strategy, q)

@@ -66,3 +66,104 @@ def test_diffusion_limited_peak_matches_randles_sevcik():
     assert peaks == pytest.approx(rs, rel=0.05)
     b = np.polyfit(np.log10(rates), np.log10(peaks), 1)[0]
     assert b == pytest.approx(0.5, abs=0.03)
+
+
+# --- the same truths through nasurf.analysis and `nasurf analyze cv` ---------------------
+
+CAP_RATES_mV_s = (0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+def _capacitor_cvs(tmp_path=None):
+    from nasurf.sim import cyclic_voltammetry, write_echem_csv
+
+    # k0 = 1e-22 m/s: insertion is ~1e-6 of the double-layer current over the window (a
+    # fully blocked host, k0 -> 0, still stalls the Newton solve: see docs, limits)
+    p = load_material("na2ti3o7").with_changes(rate_constant=1e-22, sei_capacity=0.0,
+                                                double_layer_capacitance=0.2)
+    data, paths = [], []
+    for v in CAP_RATES_mV_s:
+        d = simulate(p, cyclic_voltammetry(v, high_V=2.5, low_V=1.0, cycles=1)).echem()
+        data.append(d)
+        if tmp_path is not None:
+            paths.append(write_echem_csv(d, tmp_path / f"cv_{v:g}.csv"))
+    return data, paths
+
+
+def test_capacitor_through_nasurf_analysis_and_cli(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from nasurf.analysis import CVSet, b_value_map, dunn_analysis, prepare_branches
+    from nasurf.cli import app as nasurf_app
+
+    data, paths = _capacitor_cvs(tmp_path)
+    prep = prepare_branches(CVSet.from_echem(data))
+    bmap = b_value_map(prep).table
+    b = bmap["b"].dropna().to_numpy()
+    assert b.size > 100 and np.median(b) == pytest.approx(1.0, abs=0.02)
+    dunn = dunn_analysis(prep, mass_g=data[0].metadata.active_mass_g)
+    assert np.all(dunn.fractions["capacitive_fraction"].to_numpy() > 0.97)
+    # the CSV files, read with mass and scan rate from their sidecars, through the CLI
+    res = CliRunner().invoke(nasurf_app, ["analyze", "cv", *map(str, paths), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    fr = [d["capacitive_fraction"] for d in doc["dunn"]]
+    assert [d["scan_rate_mV_s"] for d in doc["dunn"]] == pytest.approx(list(CAP_RATES_mV_s))
+    assert np.all(np.array(fr) > 0.97)
+
+
+def test_diffusion_limited_peaks_through_nasurf_analysis():
+    from nasurf.analysis import CVSet, b_value_peaks, prepare_branches, randles_sevcik_peak_current
+    from nasurf.sim.parameters import OCP
+
+    p = load_material("na2ti3o7").with_changes(
+        ocp=OCP("lattice_gas", E0=1.0, slope_factor=1.0, x_max=1.0),
+        particle_radius=1e-3, diffusivity=1e-14, rate_constant=1e-5,
+        double_layer_capacitance=0.0, sei_capacity=0.0, area_resistance=0.0,
+        counter_exchange_current=1e6, electronic_conductivity=1e9)
+    mesh = MeshSpec(n_core=90, n_shell=30, surface_refinement=3000)
+    rates = (0.2, 0.5, 1.0)
+    data = []
+    for v in rates:
+        exp = Experiment.from_strings([f"Sweep from 1.3 V to 0.7 V at {v} mV/s",
+                                       f"Sweep from 0.7 V to 1.3 V at {v} mV/s"],
+                                      initial_voltage=1.3, lower_cutoff_V=-5, upper_cutoff_V=5)
+        r = simulate(p, exp, mesh=mesh)
+        data.append(r.echem())
+    peaks = b_value_peaks(prepare_branches(CVSet.from_echem(data)))
+    cat = peaks.fits[peaks.fits["branch"] == "cathodic"]
+    assert len(cat) == 1
+    assert float(cat["b"].iloc[0]) == pytest.approx(0.5, abs=0.03)
+    # Randles-Sevcik with the particle surface as the area and c_max as the concentration
+    mass_g = data[0].metadata.active_mass_g
+    area_cm2 = r.model.area_per_kg[0, 0] * mass_g * 1e-3 * 1e4
+    ip = randles_sevcik_peak_current(p.diffusivity * 1e4, np.array(rates) * 1e-3,
+                                     area_cm2=area_cm2, concentration_mol_cm3=p.c_max * 1e-6)
+    measured = np.array([-d.data["Current / A"].min() for d in data])
+    assert measured == pytest.approx(ip, rel=0.05)
+
+
+def test_simulate_cv_then_analyze_cv_end_to_end(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from nasurf.cli import app as nasurf_app
+
+    runner = CliRunner()
+    out = tmp_path / "cv"
+    res = runner.invoke(nasurf_app, ["simulate", "cv", "--material", "anatase_tio2",
+                                     "--strategy", "surface_functionalisation",
+                                     "--scan-rates", "0.2,0.5,1,2", "--high", "2.5",
+                                     "--low", "0.05", "--cycles", "1", "--out", str(out),
+                                     "--json"])
+    assert res.exit_code == 0, res.output
+    files = sorted(str(f) for f in out.glob("*.csv"))
+    assert len(files) == 4
+    res = runner.invoke(nasurf_app, ["analyze", "cv", *files, "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    fr = np.array([d["capacitive_fraction"] for d in doc["dunn"]])
+    assert fr.shape == (4,) and np.all((fr > 0.5) & (fr < 1.05))
+    assert any(np.isfinite(pk["b"]) for pk in doc["peaks"] if pk.get("b") is not None)

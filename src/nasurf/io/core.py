@@ -89,7 +89,14 @@ def read(path: str | Path, *, technique: str | None = None,
     if encoding:
         kwargs["encoding"] = encoding
     try:
-        return reader(p, **kwargs)
+        data = reader(p, **kwargs)
+        if fmt in ("csv", "bdf-csv"):
+            # a simulated CSV carries its mass and scan rate in a nasurf sidecar (X.json)
+            from nasurf.io.sidecar import apply_sidecar
+
+            data = apply_sidecar(p, data, active_mass_g=active_mass_g, area_cm2=area_cm2,
+                                 technique=technique)
+        return data
     except NasurfError:
         raise
     except (MemoryError, KeyboardInterrupt):

@@ -49,3 +49,14 @@ def demo_section() -> tuple[str, str]:
            f"<img src='data:image/png;base64,{img}' alt='rate capability'/>"
            f"<table><tr><th>strategy</th>{head}</tr>{body}</table>")
     return "Simulation: rate capability of surface-engineered Na2Ti3O7", doc
+
+
+def _provider(ctx: object) -> tuple[str, str]:
+    """Section provider for :mod:`nasurf.report.demo` (the context is not needed)."""
+    del ctx
+    return demo_section()
+
+
+def demo_sections() -> list:
+    """Providers for ``nasurf demo``: the simulated rate capability of Na2Ti3O7."""
+    return [_provider]

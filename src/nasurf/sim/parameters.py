@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -54,27 +55,34 @@ class Table1D:
         if xs.size < 2 or xs.size != len(self.y) or np.any(np.diff(xs) <= 0):
             raise ValidationError("a table needs >= 2 points with strictly increasing x")
 
-    @property
+    # numpy copies of the table, built once (frozen dataclass: cached in __dict__)
+    @functools.cached_property
     def _xa(self) -> np.ndarray:
         return np.asarray(self.x, dtype=float)
 
+    @functools.cached_property
+    def _ya(self) -> np.ndarray:
+        return np.asarray(self.y, dtype=float)
+
+    @functools.cached_property
+    def _slopes(self) -> np.ndarray:
+        return np.diff(self._ya) / np.diff(self._xa)
+
     def __call__(self, x: np.ndarray | float) -> np.ndarray:
-        xs, ys = self._xa, np.asarray(self.y, dtype=float)
+        xs, ys = self._xa, self._ya
         x = np.asarray(x, dtype=float)
         y = np.interp(x, xs, ys)
         lo = x < xs[0]
         hi = x > xs[-1]
         if np.any(lo) or np.any(hi):
-            s0 = (ys[1] - ys[0]) / (xs[1] - xs[0])
-            s1 = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
-            y = np.where(lo, ys[0] + s0 * (x - xs[0]), y)
-            y = np.where(hi, ys[-1] + s1 * (x - xs[-1]), y)
+            s = self._slopes
+            y = np.where(lo, ys[0] + s[0] * (x - xs[0]), y)
+            y = np.where(hi, ys[-1] + s[-1] * (x - xs[-1]), y)
         return y
 
     def derivative(self, x: np.ndarray | float) -> np.ndarray:
-        xs, ys = self._xa, np.asarray(self.y, dtype=float)
-        slopes = np.diff(ys) / np.diff(xs)
-        idx = np.clip(np.searchsorted(xs, np.asarray(x, dtype=float), side="right") - 1,
+        slopes = self._slopes
+        idx = np.clip(np.searchsorted(self._xa, np.asarray(x, dtype=float), side="right") - 1,
                       0, len(slopes) - 1)
         return slopes[idx]
 

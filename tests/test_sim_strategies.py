@@ -1,0 +1,105 @@
+"""Each strategy preset moves the metric the review says it moves, by a stated amount.
+
+Review = Xia, Liu, Zhao, J. Mater. Chem. A 2022 (reference numbers are the review's). The
+sizes asserted are those of the packaged presets (deterministic simulations) with a margin
+below the simulated effect; the comments give the simulated numbers and the review figure
+each preset rests on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nasurf.analysis import CVSet, dunn_analysis, prepare_branches
+from nasurf.sim import cyclic_voltammetry, galvanostatic_cycling, rate_capability, simulate
+
+
+def _desodiation(material: str, currents: list[float], strategy: str) -> list[float]:
+    exp = rate_capability(currents, return_to_first=False)
+    steps = simulate(material, exp, strategy=strategy).steps[0]
+    return [abs(s.charge_mAh_g) for s in steps if s.kind == "desodiate"]
+
+
+@pytest.fixture(scope="module")
+def nto_5c() -> dict[str, list[float]]:
+    # Na2Ti3O7 (1 um particles, diffusion-limited): C/5 and 5C (177.7 mAh/g basis)
+    return {s: _desodiation("na2ti3o7", [35.5, 888.0], s)
+            for s in ("none", "surface_oxygen_vacancies", "heterointerfaces",
+                      "2d_superlattices")}
+
+
+def test_oxygen_vacancies_raise_high_rate_capacity(nto_5c):
+    # review §2, ref 68: H-Na2Ti3O7 conductivity x706 and 5-fold carriers; simulated 5C
+    # capacity 93.0 -> 143.7 mAh/g (+55 %), the slow rate unchanged
+    base, ov = nto_5c["none"], nto_5c["surface_oxygen_vacancies"]
+    assert ov[0] == pytest.approx(base[0], rel=0.02)
+    assert ov[1] > 1.30 * base[1]
+
+
+def test_heterointerfaces_raise_high_rate_capacity(nto_5c):
+    # review §3, refs 78-81: faster Na transport across the interfacial region (shell D x20,
+    # k0 x3); simulated 5C capacity 93.0 -> 141.7 mAh/g (+52 %)
+    base, het = nto_5c["none"], nto_5c["heterointerfaces"]
+    assert het[0] == pytest.approx(base[0], rel=0.02)
+    assert het[1] > 1.30 * base[1]
+
+
+def test_2d_superlattices_raise_high_rate_capacity_most(nto_5c):
+    # review §4, refs 35, 98: expanded interlayers (bulk D x30); simulated 5C capacity
+    # 93.0 -> 165.7 mAh/g (+78 %), more than the surface-only treatments
+    base, sl = nto_5c["none"], nto_5c["2d_superlattices"]
+    assert sl[1] > 1.55 * base[1]
+    assert sl[1] > nto_5c["heterointerfaces"][1]
+
+
+@pytest.fixture(scope="module")
+def tio2_rates() -> dict[str, list[float]]:
+    # nano-anatase (20 nm): C/10 and 10C on the 335.6 mAh/g basis
+    return {s: _desodiation("anatase_tio2", [33.6, 3356.0], s)
+            for s in ("none", "surface_structural_disorder", "surface_functionalisation")}
+
+
+@pytest.mark.parametrize("strategy", ["surface_structural_disorder",
+                                      "surface_functionalisation"])
+def test_surface_sites_raise_capacity_at_high_rate(tio2_rates, strategy):
+    # review §5, ref 102: P-TiO2 147 vs 85 mAh/g at 10C (+73 %); §6 refs 110-112 functional
+    # groups. Simulated 10C: 149.5 -> 263.4 (disorder) and 283.4 (functionalisation) mAh/g:
+    # the surface-redox sites add capacity that does not wait for solid diffusion.
+    base, treated = tio2_rates["none"], tio2_rates[strategy]
+    assert treated[1] > 1.5 * base[1]
+    # the sites' charge (Γ·F per surface) is added at every rate
+    assert treated[0] > base[0] + 50.0
+
+
+def _dunn_fractions(strategy: str) -> np.ndarray:
+    data = [simulate("anatase_tio2", cyclic_voltammetry(v, high_V=2.5, low_V=0.05, cycles=1),
+                     strategy=strategy).echem() for v in (0.2, 0.5, 1.0, 2.0, 5.0)]
+    dunn = dunn_analysis(prepare_branches(CVSet.from_echem(data)),
+                         mass_g=data[0].metadata.active_mass_g)
+    return dunn.fractions["capacitive_fraction"].to_numpy()
+
+
+def test_surface_sites_raise_the_dunn_capacitive_fraction():
+    # review §5-6: disorder and functional groups store charge pseudocapacitively. Dunn
+    # fraction of the simulated TiO2 CV set (0.2-5 mV/s, 2.5-0.05 V) at 0.2 / 1 mV/s:
+    # none 0.844 / 0.851, disorder 0.869 / 0.878, functionalisation 0.869 / 0.878. Nano-TiO2
+    # is already mostly "non-diffusion-limited" (20 nm particles), so the gain is a few
+    # points; it is asserted at the three lowest rates, where the fit is best conditioned.
+    base = _dunn_fractions("none")
+    for strategy in ("surface_structural_disorder", "surface_functionalisation"):
+        frac = _dunn_fractions(strategy)
+        assert np.all(frac[:3] > base[:3] + 0.015), (strategy, frac, base)
+
+
+def test_chemical_bonds_slow_alloy_fade():
+    # review §7, refs 117/119: ~91 % retention after 100 cycles with M-C/P-O-C bonds; the
+    # preset's bonding factor 0.8 removes 80 % of the volume-change LAM of Sb
+    exp = galvanostatic_cycling("660 mA g-1", cycles=100)
+    fade = {}
+    for s in ("none", "interfacial_chemical_bonds"):
+        cyc = simulate("sb", exp, strategy=s).cycle_capacities()
+        fade[s] = 1 - cyc["desodiation_mAh_g"].iloc[-1] / cyc["desodiation_mAh_g"].iloc[1]
+    assert fade["none"] > 0.25                              # bare Sb fades fast
+    assert fade["interfacial_chemical_bonds"] < 0.5 * fade["none"]
+    assert 0.85 < 1 - fade["interfacial_chemical_bonds"] < 0.97   # ~91 % retained (ref 117)

@@ -121,6 +121,26 @@ def test_methods_rate_steps_with_recovery():
     assert fac.retention.convention == "first_at_current"
 
 
+def test_one_cycle_per_rate_is_a_rate_test_but_current_wander_is_not():
+    # a quick screen (and the simulator's default protocol) holds each current one cycle
+    mA_g = np.array([50, 100, 200, 500, 50.0])
+    des = np.array([300, 280, 250, 180, 298.0])
+    data = synthetic_cycling(des * 1.01 * MASS_G, des * MASS_G, current_A=mA_g * MASS_G * 1e-3,
+                             active_mass_g=MASS_G)
+    res = cycling_summary(data)
+    assert res.rate.detected
+    assert res.rate_steps["current_mA_g"].to_numpy() == pytest.approx(mA_g, rel=1e-9)
+    assert res.rate.recovery_step == 5
+    assert res.rate.recovery_ratio == pytest.approx(298 / 300, rel=EXACT)
+    # CC-CV cells wander by a few per cent from cycle to cycle: steps, but no rate test
+    wander = np.array([100, 104, 99, 103.5, 98.0])
+    data = synthetic_cycling(np.full(5, 0.6), np.full(5, 0.59),
+                             current_A=wander * MASS_G * 1e-3, active_mass_g=MASS_G)
+    res = cycling_summary(data)
+    assert res.rate.n_steps == 5 and not res.rate.detected
+    assert res.to_dict()["rate_capability"] is None
+
+
 def test_rate_grouping_tolerance_two_percent():
     # 1.5 % apart: same step; 3 % apart: a new step (2 % rule of methods.md §7)
     mA_g = np.array([100, 101.5, 100, 103.0 * 1.0 + 0.1])

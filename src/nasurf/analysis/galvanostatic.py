@@ -341,6 +341,11 @@ class Retention:
                 "final": self.final, "capacity_unit": self.unit, "unit": "1 (fraction)"}
 
 
+# Consecutive rate steps whose currents differ by less than this factor are read as
+# current wander, not as a change of rate (rate tests step by ×2 or more).
+_DISTINCT_LEVEL_FACTOR = 1.25
+
+
 @dataclass(frozen=True)
 class RateCapability:
     """Rate-capability steps detected from the per-cycle currents (methods.md §7).
@@ -368,12 +373,23 @@ class RateCapability:
 
     @property
     def detected(self) -> bool:
-        """A rate protocol: at least 2 steps, typically held for 2 or more cycles each.
+        """A rate protocol: at least 2 steps, held for 2 or more cycles each, or clearly
+        distinct current levels (every change of step at least ×/÷ 1.25).
 
-        Cycle-to-cycle current wander (e.g. CC-CV cells) gives many 1-cycle "steps";
-        those are kept in ``steps`` but not reported as a rate test.
+        Cycle-to-cycle current wander (e.g. CC-CV cells) gives many 1-cycle "steps" a few
+        per cent apart; those are kept in ``steps`` but not reported as a rate test. A rate
+        test with one cycle per current (common in simulations and quick screens) changes
+        its current by a factor of 2 or more at each step, so it is reported.
         """
-        return self.n_steps >= 2 and float(np.median(self.step_columns["n_cycles"])) >= 2
+        if self.n_steps < 2:
+            return False
+        if float(np.median(self.step_columns["n_cycles"])) >= 2:
+            return True
+        current = np.abs(np.asarray(self.step_columns["current_A"], float))
+        if not np.all(np.isfinite(current)) or np.any(current == 0):
+            return False
+        ratio = current[1:] / current[:-1]
+        return bool(np.all(np.maximum(ratio, 1 / ratio) >= _DISTINCT_LEVEL_FACTOR))
 
     def to_dict(self) -> dict[str, Any]:
         return {"steps": self.steps, "recovery_ratio": self.recovery_ratio,

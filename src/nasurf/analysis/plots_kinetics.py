@@ -11,7 +11,7 @@ Axes are labelled with units; anodic current is plotted positive (methods.md §0
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -169,6 +169,21 @@ def plot_trasatti(tr: TrasattiResult) -> Figure:
     return fig
 
 
+def _keep_a_decade(ax: Any, values: np.ndarray) -> None:
+    """Show at least one decade on a log axis.
+
+    D values that agree to a few per cent would otherwise get an axis a few per cent tall,
+    whose tick labels all read the same power of ten.
+    """
+    v = values[np.isfinite(values) & (values > 0)]
+    if v.size == 0:
+        return
+    lo, hi = float(v.min()), float(v.max())
+    if hi / lo < 10:
+        centre = np.sqrt(lo * hi)
+        ax.set_ylim(centre / np.sqrt(10), centre * np.sqrt(10))
+
+
 def plot_gitt_diffusivity(res: GittResult) -> Figure:
     """D (both Weppner–Huggins forms) against SOC; flagged pulses drawn hollow."""
     p = res.pulses
@@ -183,6 +198,7 @@ def plot_gitt_diffusivity(res: GittResult) -> Figure:
                         label=f"{proc}, {label}" if ok.any() else None)
             ax.semilogy(p.loc[bad, "soc"], p.loc[bad, col], marker, color=colour, mfc="none",
                         ls="none", label=f"{proc}, {label} (flagged)" if bad.any() else None)
+    _keep_a_decade(ax, p[["D_L2_cm2_s", "D_sqrt_t_cm2_s"]].to_numpy())
     ax.set_xlabel("State of charge of the titration (fraction)")
     ax.set_ylabel("D (cm$^2$ s$^{-1}$)")
     ax.set_title(f"L = {res.diffusion_length_cm:.3g} cm ({res.length_source})"

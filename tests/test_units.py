@@ -58,3 +58,11 @@ def test_unknown_unit_names_the_text() -> None:
 def test_empty_unit() -> None:
     with pytest.raises(UnitError, match="empty unit"):
         parse_unit("  ")
+
+
+def test_repeated_parses_keep_each_callers_error_context() -> None:
+    # successful parses are cached; failures must still name the place that asked
+    assert parse_unit("mA g-1", "specific_current") is parse_unit("mA g-1", "specific_current")
+    for where in ("a.csv, line 2", "b.yaml, field 'unit'"):
+        with pytest.raises(UnitError, match=rf"^{where}: .*expected specific_capacity"):
+            parse_unit("mA g-1", "specific_capacity", where=where)

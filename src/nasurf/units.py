@@ -83,6 +83,25 @@ def parse_unit(text: str, expect: str | None = None, *, where: str | None = None
     ``expect`` is a key of :data:`DIMENSIONS` or a pint dimensionality string.
     ``where`` is prepended to error messages (e.g. ``"records.csv, line 4, field 'unit'"``).
     """
+    # Units are immutable and a few spellings recur (every protocol step, every record):
+    # parse each (text, expect) once. Failures are not cached, so their messages keep
+    # the caller's ``where``.
+    if isinstance(text, str):
+        key = (text, expect)
+        unit = _PARSED.get(key)
+        if unit is None:
+            unit = _parse_unit_uncached(text, expect, where)
+            if len(_PARSED) < _PARSED_MAX:
+                _PARSED[key] = unit
+        return unit
+    return _parse_unit_uncached(text, expect, where)
+
+
+_PARSED: dict[tuple[str, str | None], pint.Unit] = {}
+_PARSED_MAX = 4096
+
+
+def _parse_unit_uncached(text: str, expect: str | None, where: str | None) -> pint.Unit:
     prefix = f"{where}: " if where else ""
     if not isinstance(text, str) or not text.strip():
         raise UnitError(f"{prefix}empty unit; expected a unit such as 'mA h g-1'")

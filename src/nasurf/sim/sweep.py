@@ -753,7 +753,8 @@ def run_chunk(params: ParameterSet, names: Sequence[str], values: np.ndarray,
     for j, name in enumerate(names):
         df[name] = values[:, j]
     for k in names_m:
-        df[k] = metrics[k]
+        # + 0.0 turns the -0.0 of an empty half cycle (-charge) into 0.0 in tables and CSV
+        df[k] = metrics[k] + 0.0
     df["status"] = np.where(reason == "", "ok", "failed")
     df["reason"] = reason.astype(str)
     return df

@@ -77,7 +77,7 @@ def _capacitor_cvs(tmp_path=None):
     from nasurf.sim import cyclic_voltammetry, write_echem_csv
 
     # k0 = 1e-22 m/s: insertion is ~1e-6 of the double-layer current over the window (a
-    # fully blocked host, k0 -> 0, still stalls the Newton solve: see docs, limits)
+    # fully blocked host, k0 -> 0, behaves the same: test_fully_blocked_host_...)
     p = load_material("na2ti3o7").with_changes(rate_constant=1e-22, sei_capacity=0.0,
                                                 double_layer_capacitance=0.2)
     data, paths = [], []
@@ -167,3 +167,27 @@ def test_simulate_cv_then_analyze_cv_end_to_end(tmp_path):
     fr = np.array([d["capacitive_fraction"] for d in doc["dunn"]])
     assert fr.shape == (4,) and np.all((fr > 0.5) & (fr < 1.05))
     assert any(np.isfinite(pk["b"]) for pk in doc["peaks"] if pk.get("b") is not None)
+
+
+@pytest.mark.parametrize("law", ["consistent", "standard"])
+@pytest.mark.parametrize("k0", [1e-22, 1e-30])
+def test_fully_blocked_host_is_a_capacitor_over_the_whole_window(k0, law):
+    # A blocked host (the faradaic current is round-off next to the double layer) must run
+    # both sweeps to the end, down to 0.01 V and back, and carry i = C_dl·a·v exactly
+    # (truth: an ideal capacitor). Before the current-form Butler-Volmer residual for a
+    # blocked host (solver._implicit_step) Newton stalled or ended the sweep at once.
+    from nasurf.sim.experiment import cyclic_voltammetry
+    p = load_material("na2ti3o7").with_changes(rate_constant=k0, sei_capacity=0.0,
+                                                double_layer_capacitance=0.2,
+                                                exchange_current_law=law)
+    r = simulate(p, cyclic_voltammetry(1.0, high_V=2.5, low_V=0.01, cycles=1))
+    assert [s.ended_by for s in r.steps[0]] == ["sweep_end", "sweep_end"]
+    assert [s.duration_s for s in r.steps[0]] == pytest.approx([2490.0, 2490.0], rel=1e-9)
+    d = r.echem().data
+    i = d["Current / A"].to_numpy() / (r.echem().metadata.active_mass_g * 1e-3)
+    t = d["Test Time / s"].to_numpy()
+    i_cap = 0.2 * r.model.area_per_kg[0, 0] * 1e-3           # A/kg at 1 mV/s
+    down = (t > 50) & (t < 2450)
+    up = (t > 2540) & (t < 4940)
+    assert np.allclose(i[down], -i_cap, rtol=5e-3)
+    assert np.allclose(i[up], i_cap, rtol=5e-3)

@@ -7,7 +7,13 @@ diffusion operator with harmonic-mean face diffusivities, its eigen-decompositio
 exact-in-time propagation when D does not depend on c), and the interface kinetics:
 
 * insertion: Butler-Volmer, i_F = j0 [exp(α_a f η) − exp(−α_c f η)], η = Δφ − U(c_s),
-  j0 = s·F·k0·(c_e/c_e,ref)^α_a·c_s^α_c·(c_max − c_s)^α_a  (s = 1, or ½ for Chayambuka's form);
+  j0 = s·F·k0·(c_e/c_e,ref)^α_a·c_s^α_c·(c_max − c_s)^α_a  (s = 1, or ½ for Chayambuka's form)
+  ("standard"), or, by default ("consistent"), the same form raised to the slope factor n of
+  a lattice-gas OCP and normalised at half filling, j0 ∝ [c_s^α_c (c_lim − c_s)^α_a]^n, so
+  that the cathodic rate ∝ (vacancies)^n and the anodic rate ∝ (occupied sites)^n whatever n;
+* an optional shell OCP: the surface reaction sees U_shell, and the core/shell interface
+  face holds equal chemical potential, U_core(c⁻) = U_shell(c⁺), with flux continuity
+  (linearised about the old core-side value in each implicit step: exact at rest);
 * surface pseudocapacitive store: Γ sites with coverage θ (Na-occupied), Frumkin kinetics
   i_pc = k_s F Γ [θ e^{α f η'} − (1−θ) e^{−(1−α) f η'}], η' = Δφ − E0 + (g/f)(θ − ½);
 * double layer i_dl = C_dl dΔφ/dt;
@@ -29,7 +35,7 @@ import numpy as np
 from scipy.linalg import eigh_tridiagonal
 
 from nasurf.errors import ValidationError
-from nasurf.sim.parameters import R_GAS, F, ParameterSet, Table1D
+from nasurf.sim.parameters import OCP, R_GAS, F, ParameterSet, Table1D
 
 # Fields that may vary across a batch (scalars only; tables and the OCP are shared).
 BATCHABLE = (
@@ -164,11 +170,19 @@ class Model:
     electrolyte_dc_per_current: np.ndarray  # (B,) mol m-3 per A m-2
     transference: float
     c_e: float
+    electrolyte_split: np.ndarray  # (B,) share of the metal-to-electrode Δc at the metal side
     # degradation
     lam_rate: np.ndarray        # (B,) fractional LAM per cycle per unit depth of sodiation
     sei_capacity: np.ndarray    # (B,) C/kg
     sei_fraction: np.ndarray    # (B,)
     x0: np.ndarray              # (B,) initial stoichiometry
+    # interface OCPs and the exchange-current law
+    surface_ocp: OCP | None = None     # the OCP the surface reaction sees (shell's or core's)
+    shell_ocp: OCP | None = None       # set only when the shell has its own OCP
+    j0_exp_c: np.ndarray | None = None   # (B,) exponent of c_s in j0
+    j0_exp_a: np.ndarray | None = None   # (B,) exponent of (c_vac − c_s) in j0
+    j0_log_offset: np.ndarray | None = None  # (B,) ln of the normalisation factor
+    j0_vacancy_limit: float = 0.0      # c_vac: c_s where the reaction's vacancies run out
     # modal decomposition (linear models)
     eig: np.ndarray | None = None      # (B,K,N) eigenvalues (<= 0)
     U: np.ndarray | None = None        # (B,K,N,N) orthonormal eigenvectors of W^-1/2 K W^-1/2
@@ -219,14 +233,20 @@ class Model:
             / self.params.density
 
     def initial_concentration(self) -> np.ndarray:
-        return np.broadcast_to((self.x0 * self.c_max)[:, None, None],
-                               (self.B, self.K, self.N)).copy()
+        """Uniform x0 in the core; a shell with its own OCP starts in equilibrium with it."""
+        c = np.broadcast_to((self.x0 * self.c_max)[:, None, None],
+                            (self.B, self.K, self.N)).copy()
+        if self.shell_ocp is not None:
+            x_shell = self.shell_ocp.inverse(self.params.ocp(self.x0))
+            c[..., self.mesh.n_core:] = (x_shell * self.c_max)[:, None, None]
+        return c
 
     # ---- kinetics ---------------------------------------------------------------------
     def ocp(self, cs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """U(c_s) and dU/dc_s."""
         x = cs / self.c_max
-        return self.params.ocp(x), self.params.ocp.derivative(x) / self.c_max
+        ocp = self.surface_ocp or self.params.ocp
+        return ocp(x), ocp.derivative(x) / self.c_max
 
     def exchange_current(self, cs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """j0(c_s) [A m-2] and dj0/dc_s, with c_s kept inside (0, c_max)."""
@@ -243,12 +263,17 @@ class Model:
         else:
             k = np.broadcast_to(self.k0[:, None], c.shape)
             dk = 0.0
-        pre = self.j0_scale[:, None] * F * self.ce_factor[:, None] ** a
+        pre = self.j0_scale[:, None] * F * self.ce_factor[:, None] ** a \
+            * np.exp(self.j0_log_offset)[:, None]
+        ec = self.j0_exp_c[:, None]
+        ea = self.j0_exp_a[:, None]
+        cv = self.j0_vacancy_limit
+        c = np.clip(cs, eps, cv - eps * cv / cm)
         with np.errstate(divide="ignore", invalid="ignore"):
-            g = c ** (1 - a) * (cm - c) ** a
-            dg = (1 - a) * c ** (-a) * (cm - c) ** a - a * c ** (1 - a) * (cm - c) ** (a - 1)
+            g = c ** ec * (cv - c) ** ea
+            dg = ec * c ** (ec - 1) * (cv - c) ** ea - ea * c ** ec * (cv - c) ** (ea - 1)
         dg = np.nan_to_num(dg, nan=0.0, posinf=0.0, neginf=0.0)
-        inside = (cs > eps) & (cs < cm - eps)
+        inside = (cs > eps) & (cs < cv - eps * cv / cm)
         return pre * k * g, np.where(inside, pre * (dk * g + k * dg), 0.0)
 
     def cell_overpotential(self, I_g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -260,14 +285,71 @@ class Model:
         dh = self.loading * (self.asr + self.electrolyte_resistance
                              + 1.0 / (f * self.j0_counter * np.sqrt(1 + x * x)))
         if np.any(self.electrolyte_dc_per_current > 0):
+            # Quasi-steady profile (uniform reaction): with q = I_A·dc (anodic positive, so
+            # q < 0 on sodiation, when Na+ from the metal piles up at x = 0), the salt at the
+            # metal is c0 − s·q and its electrode mean c0 + (1 − s)·q (s from salt
+            # conservation, see _electrolyte_split); the diffusion potential adds
+            # 2(1 − t+)/f · ln(c̄_electrode/c_metal) to V.
             c0 = self.c_e
-            half = np.clip(0.5 * IA * self.electrolyte_dc_per_current, -0.99 * c0, 0.99 * c0)
+            s = self.electrolyte_split
+            lim = 0.99 * c0 / np.maximum(s, 1 - s)   # beyond: depletion (not modelled)
+            q = np.clip(IA * self.electrolyte_dc_per_current, -lim, lim)
+            free = np.abs(q) < lim
             t = self.transference
-            h = h + 2 * (1 - t) / f * np.log((c0 + half) / (c0 - half))
-            dhalf = np.where(np.abs(half) < 0.99 * c0,
-                             0.5 * self.loading * self.electrolyte_dc_per_current, 0.0)
-            dh = dh + 2 * (1 - t) / f * dhalf * (1 / (c0 + half) + 1 / (c0 - half))
+            c_metal = c0 - s * q
+            c_bar = c0 + (1 - s) * q
+            h = h + 2 * (1 - t) / f * np.log(c_bar / c_metal)
+            dq = np.where(free, self.loading * self.electrolyte_dc_per_current, 0.0)
+            dh = dh + 2 * (1 - t) / f * dq * ((1 - s) / c_bar + s / c_metal)
         return h, dh
+
+    def implicit_operator(self, c: np.ndarray, dt: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Backward-Euler diffusion matrix (lower, diag, upper) and source for one step.
+
+        (W/dt + K) c_new = W c/dt + src − A_R N_new e_N, with D lagged at ``c``. Without a
+        shell OCP, K is the symmetric harmonic-mean FV operator and src = 0. With one, the
+        interface face carries J = G_i (κ c_m + a − c_m+1), where c⁺ = a + κ c⁻ is the
+        tangent of the equal-chemical-potential curve U_shell(c⁺) = U_core(c⁻) at the old
+        core-side value, and G_i = A g⁻g⁺/(g⁻ + κ g⁺) (g = D/d on either side): a
+        non-symmetric but still tridiagonal, conservative operator that reduces to the
+        harmonic mean when the OCPs coincide.
+        """
+        D = self.cell_diffusivity(c)
+        G = self.face_conductance(D)
+        W = self.volumes / dt[:, None, None]
+        lower = -G.copy()
+        upper = -G.copy()
+        diag = W.copy()
+        src = np.zeros_like(c)
+        if self.shell_ocp is None:
+            diag[..., :-1] += G
+            diag[..., 1:] += G
+            return lower, diag, upper, src
+        m = self.mesh.n_core - 1                   # last core cell; face m is the interface
+        core_ocp = self.params.ocp
+        cm = self.c_max
+        x_lin = np.clip(c[..., m] / cm, 1e-300, None)
+        x_plus = self.shell_ocp.inverse(core_ocp(x_lin))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kappa = core_ocp.derivative(x_lin) / self.shell_ocp.derivative(x_plus)
+        kappa = np.where(np.isfinite(kappa) & (kappa > 0), kappa, 1.0)
+        a = (x_plus - kappa * x_lin) * cm
+        r_f = self.edges[..., m + 1]
+        g_minus = D[..., m] / (r_f - self.centers[..., m])
+        g_plus = D[..., m + 1] / (self.centers[..., m + 1] - r_f)
+        Gi = self.face_area[..., m + 1] * g_minus * g_plus / (g_minus + kappa * g_plus)
+        Gk = G.copy()
+        Gk[..., m] = 0.0                            # the interface is added below
+        diag[..., :-1] += Gk
+        diag[..., 1:] += Gk
+        lower[..., m] = -Gi * kappa                 # row m+1, column m
+        upper[..., m] = -Gi                         # row m, column m+1
+        diag[..., m] += Gi * kappa
+        diag[..., m + 1] += Gi
+        src[..., m] -= Gi * a
+        src[..., m + 1] += Gi * a
+        return lower, diag, upper, src
 
     # ---- modal decomposition ------------------------------------------------------------
     def build_modes(self) -> None:
@@ -313,6 +395,48 @@ class Model:
         """w with c_N = w·a (B,K,N)."""
         assert self.U_last is not None and self.sqrtW is not None
         return self.U_last / self.sqrtW[..., -1][..., None]
+
+
+def _j0_law(p: ParameterSet, ocp: OCP, alpha: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Exponents, log-normalisation and vacancy limit of j0 = pre·c_s^e_c·(c_v − c_s)^e_a.
+
+    "standard": e_c = α_c, e_a = α_a, c_v = c_max (PyBaMM's SPM form). "consistent" with a
+    lattice-gas OCP of slope factor n and site limit x_max: the activity of inserted Na is
+    a = (x/(x_max − x))^n, and Bazant's transition-state form j0 ∝ a^α_c/γ‡ with
+    γ‡ = (x_max − x)^−n gives j0 ∝ [x^α_c (x_max − x)^α_a]^n: the cathodic rate is then
+    ∝ (x_max − x)^n, so an emptied surface restarts sodiation at once, and the anodic rate
+    ∝ x^n. It is normalised to equal the standard j0 at x = x_max/2, so k0 keeps its
+    meaning. For n = 1 and x_max = 1 (and for tabulated OCPs) both laws coincide.
+    """
+    cm = p.c_max
+    a_c, a_a = 1.0 - alpha, alpha
+    if p.exchange_current_law == "standard" or ocp.kind != "lattice_gas":
+        return a_c, a_a, np.zeros_like(alpha), cm
+    n = ocp.slope_factor
+    cl = min(1.0, ocp.x_max) * cm
+    c_half = 0.5 * cl
+    offset = (a_c * math.log(c_half) + a_a * math.log(cm - c_half)
+              - n * (a_c * math.log(c_half) + a_a * math.log(cl - c_half)))
+    return n * a_c, n * a_a, offset, cl
+
+
+def _electrolyte_split(p: ParameterSet) -> float:
+    """Share s of the across-cell Δc lying above c_e at the metal (salt conservation).
+
+    Steady profile with a uniform reaction: linear in the separator, parabolic in the
+    electrode; its porosity-weighted mean is c_e, which puts c(0) = c_e + s·Δc with
+    Δc = c(0) − c̄_electrode.
+    """
+    b = p.bruggeman
+    es, ep = p.separator_porosity, p.electrode_porosity
+    Ls, Lp = p.separator_thickness, p.electrode_thickness
+    ds, dp = es ** b, ep ** b            # D_eff / D_e in each region
+    # ∫ S dx with c = c(0) − q S(x): separator Ls²/(2 ds); electrode Lp Ls/ds + Lp²/(3 dp)
+    mean_S = (es * Ls ** 2 / (2 * ds) + ep * (Lp * Ls / ds + Lp ** 2 / (3 * dp))) \
+        / (es * Ls + ep * Lp)
+    drop = Ls / ds + Lp / (3 * dp)        # S at the electrode mean
+    return mean_S / drop
 
 
 def _eval(D: float | Table1D, c: np.ndarray, c_max: float) -> np.ndarray:
@@ -394,7 +518,13 @@ def build_model(params: ParameterSet, *, mesh: MeshSpec | None = None,
         D_shell_scale = np.ones(B) if isinstance(sd, Table1D) else np.full(B, float(sd))
     else:
         D_shell, D_shell_scale = D_core, D_core_scale.copy()
-    linear = not isinstance(D_core, Table1D) and not isinstance(D_shell, Table1D)
+    # a shell with its own OCP makes the interface condition nonlinear: implicit engine
+    shell_ocp = p.shell_ocp if has_shell else None
+    linear = not isinstance(D_core, Table1D) and not isinstance(D_shell, Table1D) \
+        and shell_ocp is None
+    surface_ocp = shell_ocp or p.ocp
+    alpha = val("transfer_coefficient")
+    j0_exp_c, j0_exp_a, j0_offset, c_vac = _j0_law(p, surface_ocp, alpha)
 
     k_table = p.rate_constant if isinstance(p.rate_constant, Table1D) else None
     k0 = _broadcast(ov, "rate_constant", 1.0 if k_table is not None else p.rate_constant, B)
@@ -418,6 +548,7 @@ def build_model(params: ParameterSet, *, mesh: MeshSpec | None = None,
     R_el = np.where(kappa > 0, L_eff_k / np.where(kappa > 0, kappa, 1.0), 0.0)
     dc = np.where(kappa > 0, (1 - p.transference_number) * L_eff_k
                   / (F * p.electrolyte_diffusivity), 0.0)
+    split = _electrolyte_split(p)
 
     model = Model(
         params=p, mesh=mesh, overrides=ov, B=B, K=K, N=N, radius=R, edges=edges,
@@ -425,7 +556,7 @@ def build_model(params: ParameterSet, *, mesh: MeshSpec | None = None,
         mass_fraction=np.broadcast_to(wfrac, (B, K)).copy(), area_per_kg=area,
         c_max=p.c_max, D_core=D_core, D_shell=D_shell, D_core_scale=D_core_scale,
         D_shell_scale=D_shell_scale, linear=linear, k0=k0, k0_table=k_table,
-        alpha=val("transfer_coefficient"), j0_scale=val("j0_scale"),
+        alpha=alpha, j0_scale=val("j0_scale"),
         ce_factor=np.full(B, p.electrolyte_concentration / p.reference_electrolyte_concentration),
         R_e=R_e, C_dl=val("double_layer_capacitance"), Gamma=val("site_density"),
         E0_site=val("site_potential"), g_site=val("site_interaction"),
@@ -434,9 +565,12 @@ def build_model(params: ParameterSet, *, mesh: MeshSpec | None = None,
         j0_counter=val("counter_exchange_current"), T=T, f=F / (R_GAS * T),
         electrolyte_resistance=R_el, electrolyte_dc_per_current=dc,
         transference=p.transference_number, c_e=p.electrolyte_concentration,
+        electrolyte_split=np.full(B, split),
         lam_rate=val("lam_coefficient") * val("volume_change") * (1 - val("bonding_factor")),
         sei_capacity=val("sei_capacity"), sei_fraction=val("sei_current_fraction"),
         x0=val("initial_stoichiometry"),
+        surface_ocp=surface_ocp, shell_ocp=shell_ocp, j0_exp_c=j0_exp_c, j0_exp_a=j0_exp_a,
+        j0_log_offset=j0_offset, j0_vacancy_limit=c_vac,
     )
     if linear:
         model.build_modes()

@@ -125,13 +125,32 @@ class OCP:
 
     def stoichiometry_at(self, voltage: float) -> float:
         """Stoichiometry where U(x) = voltage (the OCP falls with x)."""
+        return float(self.inverse(np.asarray(voltage, dtype=float)))
+
+    def inverse(self, voltage: np.ndarray) -> np.ndarray:
+        """Stoichiometry where U(x) = voltage, elementwise (inverse of a falling OCP).
+
+        Lattice gas: closed form. Table: inverse linear interpolation, clamped to the
+        table's stoichiometry range.
+        """
+        v = np.asarray(voltage, dtype=float)
         if self.kind == "lattice_gas":
             n_f = self.slope_factor * R_GAS * self.temperature / F
-            return float(self.x_max / (1.0 + math.exp((voltage - self.E0) / n_f)))
+            # x_max / (1 + e^z) written with expit's stable form
+            z = np.clip((v - self.E0) / n_f, -745.0, 745.0)
+            return self.x_max * np.exp(-np.logaddexp(0.0, z))
         assert self.table is not None
         xs = np.asarray(self.table.x)
         us = np.asarray(self.table.y)
-        return float(np.interp(voltage, us[::-1], xs[::-1]))
+        return np.interp(v, us[::-1], xs[::-1])
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == "table":
+            assert self.table is not None
+            return {"kind": "table", "stoichiometry": list(self.table.x),
+                    "voltage": list(self.table.y)}
+        return {"kind": self.kind, "E0": self.E0, "slope_factor": self.slope_factor,
+                "x_max": self.x_max}
 
 
 # ---------------------------------------------------------------------------------------
@@ -211,7 +230,12 @@ class ParameterSet:
     """One working-electrode material in a Na-metal half cell (SI units throughout).
 
     ``diffusivity``, ``rate_constant`` are floats or :class:`Table1D` (concentration
-    dependence); ``ocp`` is an :class:`OCP`. ``sources`` maps each field to its citation or
+    dependence); ``ocp`` is an :class:`OCP`; ``shell_ocp`` (optional) gives the shell its own
+    OCP on the same c/c_max scale (the core/shell interface then holds equal chemical
+    potential, U_core(x_core) = U_shell(x_shell)). ``exchange_current_law`` is
+    ``"consistent"`` (j0 follows the lattice-gas activity of the OCP the surface sees; see
+    docs/simulation.md) or ``"standard"`` (j0 ∝ c_s^α_c (c_max − c_s)^α_a whatever the OCP).
+    ``sources`` maps each field to its citation or
     stated assumption; ``notes`` carry free-text remarks (e.g. strategy changes applied).
     """
 
@@ -261,6 +285,8 @@ class ParameterSet:
     capacity_basis: str = "theoretical"
     practical_capacity: float = math.nan  # C/kg, used when capacity_basis == "practical"
     size_distribution: ParticleSizeDistribution | None = None
+    shell_ocp: OCP | None = None
+    exchange_current_law: str = "consistent"
     strategy: str = "none"
     sources: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
@@ -321,8 +347,9 @@ class ParameterSet:
                              "x_kind": val.x_kind, "unit": unit}
             else:
                 out[name] = {"value": float(val) if math.isfinite(val) else None, "unit": unit}
-        out["ocp"] = {"kind": self.ocp.kind, "E0": self.ocp.E0,
-                      "slope_factor": self.ocp.slope_factor, "x_max": self.ocp.x_max}
+        out["ocp"] = self.ocp.to_dict()
+        out["shell_ocp"] = None if self.shell_ocp is None else self.shell_ocp.to_dict()
+        out["exchange_current_law"] = self.exchange_current_law
         out["host_capacity_mAh_g"] = self.host_capacity_mAh_g
         out["sources"] = dict(self.sources)
         out["notes"] = list(self.notes)
@@ -383,6 +410,13 @@ def validate(p: ParameterSet, *, file: str | None = None) -> None:
             raise ValidationError("values must be positive", file=file, field="shell_diffusivity")
     if math.isfinite(p.shell_conductivity) and p.shell_conductivity <= 0:
         raise ValidationError("must be positive", file=file, field="shell_conductivity")
+    if p.exchange_current_law not in ("consistent", "standard"):
+        raise ValidationError(f"must be 'consistent' or 'standard', got "
+                              f"{p.exchange_current_law!r}", file=file,
+                              field="exchange_current_law")
+    if p.shell_ocp is not None and not p.shell_thickness > 0:
+        raise ValidationError("a shell OCP needs a shell (shell_thickness > 0)", file=file,
+                              field="shell_ocp")
     if p.capacity_basis not in ("theoretical", "practical"):
         raise ValidationError("must be 'theoretical' or 'practical'", file=file,
                               field="capacity_basis")
@@ -406,7 +440,8 @@ def validate(p: ParameterSet, *, file: str | None = None) -> None:
 # Loading from files
 # ---------------------------------------------------------------------------------------
 
-_EXTRA_TEXT = ("name", "title", "reaction", "capacity_basis", "strategy")
+_EXTRA_TEXT = ("name", "title", "reaction", "capacity_basis", "strategy",
+               "exchange_current_law")
 
 
 def _quantity(entry: Any, name: str, file: str) -> tuple[float | Table1D, str]:
@@ -462,7 +497,16 @@ def _quantity(entry: Any, name: str, file: str) -> tuple[float | Table1D, str]:
     raise ValidationError("expected 'value' or a table ('x' and 'y')", file=file, field=name)
 
 
-def _ocp(entry: Any, file: str, temperature: float) -> tuple[OCP, str]:
+def _ocp(entry: Any, file: str, temperature: float, field: str = "ocp") -> tuple[OCP, str]:
+    try:
+        return _ocp_checked(entry, file, temperature)
+    except ValidationError as exc:
+        if field == "ocp":
+            raise
+        raise ValidationError(exc.reason, file=file, field=field) from None
+
+
+def _ocp_checked(entry: Any, file: str, temperature: float) -> tuple[OCP, str]:
     if not isinstance(entry, Mapping) or "kind" not in entry:
         raise ValidationError("expected a mapping with 'kind' ('table' or 'lattice_gas')",
                               file=file, field="ocp")
@@ -522,6 +566,10 @@ def parameter_set_from_dict(doc: Mapping[str, Any], *, file: str = "<dict>") -> 
     temperature = float(values["temperature"])
     ocp, ocp_src = _ocp(doc["ocp"], file, temperature)
     sources["ocp"] = ocp_src
+    shell_ocp = None
+    if doc.get("shell_ocp") is not None:
+        shell_ocp, sources["shell_ocp"] = _ocp(doc["shell_ocp"], file, temperature,
+                                               field="shell_ocp")
     psd = None
     if "size_distribution" in doc and doc["size_distribution"] is not None:
         sd = doc["size_distribution"]
@@ -548,7 +596,8 @@ def parameter_set_from_dict(doc: Mapping[str, Any], *, file: str = "<dict>") -> 
         name=text["name"], title=text["title"] or text["name"], reaction=text["reaction"],
         ocp=ocp, capacity_basis=text["capacity_basis"] or "theoretical",
         practical_capacity=practical, size_distribution=psd, sources=sources,
-        strategy=text["strategy"] or "none", **values)
+        strategy=text["strategy"] or "none", shell_ocp=shell_ocp,
+        exchange_current_law=text["exchange_current_law"] or "consistent", **values)
     validate(p, file=file)
     return p
 

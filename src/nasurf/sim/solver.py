@@ -22,6 +22,7 @@ finite-volume fluxes telescope. Everything is vectorised over a batch dimension 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -88,37 +89,41 @@ class Segment:
 
 @dataclass
 class Trace:
-    """Recorded output rows (lists of (B,) arrays; NaN where a member did not record)."""
+    """Recorded output rows, kept as blocks of shape (n, B) (NaN where a member did not record).
+
+    Rows arrive one at a time from the marching engine and as whole blocks from the exact
+    engine; :meth:`arrays` joins them once at the end.
+    """
 
     t: list[np.ndarray] = field(default_factory=list)
     V: list[np.ndarray] = field(default_factory=list)
     I: list[np.ndarray] = field(default_factory=list)
     x: list[np.ndarray] = field(default_factory=list)
-    step: list[int] = field(default_factory=list)
+    step: list[np.ndarray] = field(default_factory=list)
 
     def add(self, model: Model, st: State, mask: np.ndarray, step: int) -> None:
         nan = np.full(model.B, np.nan)
-        self.t.append(np.where(mask, st.t, nan))
-        self.V.append(np.where(mask, st.V, nan))
-        self.I.append(np.where(mask, st.I, nan))
-        self.x.append(np.where(mask, model.average_stoichiometry(st.c), nan))
-        self.step.append(step)
+        self.t.append(np.where(mask, st.t, nan)[None])
+        self.V.append(np.where(mask, st.V, nan)[None])
+        self.I.append(np.where(mask, st.I, nan)[None])
+        self.x.append(np.where(mask, model.average_stoichiometry(st.c), nan)[None])
+        self.step.append(np.full(1, step))
 
     def add_rows(self, t: np.ndarray, V: np.ndarray, I: np.ndarray, x: np.ndarray,
                  step: int) -> None:
         """Rows from the exact engine: arrays (n, B)."""
-        for j in range(t.shape[0]):
-            self.t.append(t[j])
-            self.V.append(V[j])
-            self.I.append(I[j])
-            self.x.append(x[j])
-            self.step.append(step)
+        self.t.append(t)
+        self.V.append(V)
+        self.I.append(I)
+        self.x.append(x)
+        self.step.append(np.full(t.shape[0], step))
 
     def arrays(self) -> dict[str, np.ndarray]:
         if not self.t:
             return {"t": np.zeros((0, 0))}
-        return {"t": np.array(self.t), "V": np.array(self.V), "I": np.array(self.I),
-                "x": np.array(self.x), "step": np.array(self.step)}
+        return {"t": np.concatenate(self.t), "V": np.concatenate(self.V),
+                "I": np.concatenate(self.I), "x": np.concatenate(self.x),
+                "step": np.concatenate(self.step)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -147,7 +152,9 @@ def initial_state(model: Model) -> State:
     cs = c[..., -1]
     U, _ = model.ocp(cs)
     B, K = model.B, model.K
-    theta = site_coverage_eq(model, U)
+    # θ only matters where there are sites (elsewhere the site residual pins it): skip the
+    # 60-step bisection for a batch without any (a third of a 1C re-solve)
+    theta = site_coverage_eq(model, U) if np.any(model.Gamma > 0) else np.full((B, K), 0.5)
     zeros = np.zeros(B)
     return State(t=zeros.copy(), c=c, phi=U.copy(), theta=theta, Phi=U[:, 0].copy(),
                  I=zeros.copy(), iF=np.zeros((B, K)), V=U[:, 0].copy(),
@@ -171,7 +178,7 @@ def _bv_overpotential(iF: np.ndarray, j0: np.ndarray, alpha: np.ndarray, f: np.n
     """η solving iF = j0 [e^{α f η} − e^{−(1−α) f η}] (closed form for α = ½)."""
     j0 = np.maximum(j0, 1e-300)
     eta = 2.0 / f * np.arcsinh(iF / (2 * j0))
-    if np.allclose(alpha, 0.5):
+    if np.all(alpha == 0.5):   # exact test: np.allclose costs more than the closed form
         return eta
     for _ in range(30):
         ea = np.exp(np.clip(alpha * f * eta, -700, 700))
@@ -201,23 +208,54 @@ def can_use_exact(model: Model, seg: Segment) -> bool:
             and not bool(np.any(model.Gamma > 0)))
 
 
-def _exact_voltage(model: Model, a0: np.ndarray, t: np.ndarray, N: np.ndarray,
-                   iF: np.ndarray, I_cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """V and c_s at times t (n,B) from modal state a0 (B,1,N) under constant inward flux N."""
-    lam = model.eig[:, 0, :]                                   # (B,N)
-    beta = model.modal_forcing()[:, 0, :]
-    w = model.modal_surface_weights()[:, 0, :]
-    z = lam[None] * t[..., None]                               # (n,B,N)
-    a = np.exp(z) * a0[None, :, 0, :] + _phi1(z) * t[..., None] * beta[None] * N[None, :, None]
-    D_last = model.cell_diffusivity(np.zeros((model.B, 1, model.N)))[:, 0, -1]
-    cs = np.sum(a * w[None], axis=-1) + N[None] * (model.surface_distance[:, 0] / D_last)[None]
-    # model functions take (B, ·) arrays: evaluate on the transposed (B, n) grid
-    U = model.ocp(cs.T)[0].T
-    j0 = model.exchange_current(cs.T)[0].T
-    eta = _bv_overpotential(iF[None], j0, model.alpha[None], model.f[None])
-    h, _ = model.cell_overpotential(I_cell)
-    V = U + eta + (model.R_e[:, 0] * iF)[None] + h[None]
-    return V, cs
+class _ExactBranch:
+    """Closed-form surface state and voltage of one constant-flux branch of a segment.
+
+    With a(t) = e^{λt}·a0 + φ1(λt)·t·β·N, the surface concentration is
+    c_s(t) = Σ w·a0 + N·δ/D + Σ expm1(λt)·(w·a0 + w·β·N/λ) + t·(w·β·N)_{λ=0}:
+    everything but expm1(λt) is fixed for the branch and computed once, so each evaluation
+    (cut-off search, output rows) costs one exponential of an (n, B, N) array.
+    """
+
+    def __init__(self, model: Model, a0: np.ndarray, N: np.ndarray, iF: np.ndarray,
+                 consts: tuple[np.ndarray, ...]) -> None:
+        lam, inv_lam, zero_mode, w, beta, ext, h = consts
+        wa = w * a0
+        wb = w * beta * N[:, None]
+        self.model = model
+        self.lam = lam
+        self.base = np.sum(wa, axis=-1) + N * ext
+        self.coef = wa + inv_lam * wb
+        self.slope = np.sum(np.where(zero_mode, wb, 0.0), axis=-1)
+        self.iF = iF
+        self.ohmic = model.R_e[:, 0] * iF + h
+
+    def __call__(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """V, c_s and the interfacial potential U + η at times t (n, B) since the start."""
+        m = self.model
+        em1 = np.expm1(self.lam[None] * t[..., None])
+        cs = self.base[None] + np.sum(em1 * self.coef[None], axis=-1) + t * self.slope[None]
+        # model functions take (B, ·) arrays: evaluate on the transposed (B, n) grid
+        csT = cs.T
+        U = m.ocp(csT)[0].T
+        j0 = m.exchange_current(csT)[0].T
+        eta = _bv_overpotential(self.iF[None], j0, m.alpha[None], m.f[None])
+        phi = U + eta
+        return phi + self.ohmic[None], cs, phi
+
+
+# output rows refined toward a cut-off: fractions of the stop time (built once: np.geomspace
+# and np.linspace cost more than the arithmetic of a whole exact-engine evaluation)
+_TAIL_FRACTIONS = 1.0 - np.geomspace(0.05, 1e-4, 12)
+
+
+@functools.lru_cache(maxsize=32)
+def _unit_grid(n: int, relaxation: bool) -> np.ndarray:
+    """Bracketing/output grid on [0, 1]: uniform, or log-spaced for a relaxation."""
+    g = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, n - 1)]) if relaxation \
+        else np.linspace(0.0, 1.0, n)
+    g.flags.writeable = False
+    return g
 
 
 def _run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
@@ -225,7 +263,7 @@ def _run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
     I = np.broadcast_to(np.asarray(seg.current, dtype=float), (B,)).astype(float)
     duration = np.broadcast_to(np.asarray(seg.duration if seg.duration is not None
                                           else np.inf, dtype=float), (B,)).astype(float)
-    a0 = model.to_modal(st.c)
+    a0 = model.to_modal(st.c)[:, 0, :]
     area = model.area_per_kg[:, 0] * st.active
     # SEI: while its budget lasts, a fraction of a sodiation current builds SEI instead.
     sei_on = seg.sei & (I < 0) & (st.sei_left > 0) & (model.sei_fraction > 0)
@@ -246,47 +284,65 @@ def _run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         sei_on, t_sei * model.sei_fraction, 0.0)
     t_end = np.minimum(duration, 1.02 * t_fill + 1e-9)
     t_end = np.where(np.isfinite(t_end), t_end, 3600.0)
+
+    # segment constants, shared by both branches
+    lam = model.eig[:, 0, :]
+    beta = model.modal_forcing()[:, 0, :]
+    zero_mode = lam == 0.0
+    inv_lam = np.where(zero_mode, 0.0, 1.0 / np.where(zero_mode, 1.0, lam))
+    D_last = model.cell_diffusivity(st.c)[:, 0, -1]   # D does not depend on c here
+    consts = (lam, inv_lam, zero_mode, model.modal_surface_weights()[:, 0, :], beta,
+              model.surface_distance[:, 0] / D_last, model.cell_overpotential(I)[0])
+
+    def propagate(a: np.ndarray, t: np.ndarray, N: np.ndarray) -> np.ndarray:
+        """Modal state after time t (B,) under flux N from a (B, N)."""
+        z = lam * t[:, None]
+        return np.exp(z) * a + _phi1(z) * t[:, None] * beta * N[:, None]
+
+    main = _ExactBranch(model, a0, N2, iF2, consts)
     a_switch = None
     if np.any(sei_on):
-        ts = np.minimum(t_sei, t_end)
-        z = model.eig[:, 0, :] * ts[:, None]
-        a_switch = (np.exp(z) * a0[:, 0, :] + _phi1(z) * ts[:, None]
-                    * model.modal_forcing()[:, 0, :] * N1[:, None])[:, None, :]
+        a_switch = propagate(a0, np.minimum(t_sei, t_end), N1)
+        first_branch = _ExactBranch(model, a0, N1, iF1, consts)
+        main = _ExactBranch(model, a_switch, N2, iF2, consts)
 
-    def evaluate(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """V and c_s at times t (n,B) since segment start."""
+    def evaluate(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """V, c_s and U + η at times t (n,B) since segment start."""
         if a_switch is None:
-            return _exact_voltage(model, a0, t, N2, iF2, I)
+            return main(t)
         first = t <= t_sei[None]
-        V1, cs1 = _exact_voltage(model, a0, np.minimum(t, t_sei[None]), N1, iF1, I)
-        V2, cs2 = _exact_voltage(model, a_switch, np.maximum(t - t_sei[None], 0.0), N2, iF2, I)
-        return np.where(first, V1, V2), np.where(first, cs1, cs2)
+        out1 = first_branch(np.minimum(t, t_sei[None]))
+        out2 = main(np.maximum(t - t_sei[None], 0.0))
+        return tuple(np.where(first, o1, o2) for o1, o2 in zip(out1, out2, strict=True))
 
     n = seg.n_output
     if np.all(I == 0):
         # relaxation: log-spaced
-        tt = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, n - 1)])[:, None] * t_end[None]
+        tt = _unit_grid(n, True)[:, None] * t_end[None]
     else:
-        tt = np.linspace(0.0, 1.0, n)[:, None] * t_end[None]
-    V, _cs = evaluate(tt)
+        tt = _unit_grid(n, False)[:, None] * t_end[None]
+    V = evaluate(tt)[0]
     lo_cut, hi_cut = seg.v_lower, seg.v_upper
     beyond = (lo_cut > V) | (hi_cut < V)
     beyond[0] = False
     has_event = beyond.any(axis=0)
     j_ev = np.where(has_event, np.argmax(beyond, axis=0), n - 1)
-    t_in = tt[np.maximum(j_ev - 1, 0), np.arange(B)]
-    t_out = tt[j_ev, np.arange(B)]
+    cols = np.arange(B)
+    j_in = np.maximum(j_ev - 1, 0)
+    t_in = tt[j_in, cols]
+    t_out = tt[j_ev, cols]
     target = np.where(I < 0, lo_cut, hi_cut)
     target = np.where(np.isfinite(target), target, np.where(I < 0, -1e9, 1e9))
     sgn = np.where(I < 0, -1.0, 1.0)  # g(t) = sgn·(V − cut) < 0 inside, > 0 beyond
-    g_in = sgn * (evaluate(t_in[None])[0][0] - target)
-    g_out = sgn * (evaluate(t_out[None])[0][0] - target)
+    # the bracket ends are grid points: their voltages are already known
+    g_in = sgn * (V[j_in, cols] - target)
+    g_out = sgn * (V[j_ev, cols] - target)
     at_start = has_event & (g_in >= 0)   # already beyond the cut-off at the step start
     # Illinois regula falsi on the bracket [t_in, t_out]; the answer is the inside end.
     last = np.zeros(B)
     for _ in range(80):
         active_b = has_event & ~at_start & (g_in < -1e-7) & (t_out - t_in > 1e-10 * t_end)
-        if not np.any(active_b):
+        if not active_b.any():
             break
         tc = t_in - g_in * (t_out - t_in) / np.where(g_out - g_in == 0, 1, g_out - g_in)
         tc = np.clip(tc, t_in + 1e-3 * (t_out - t_in), t_out - 1e-3 * (t_out - t_in))
@@ -304,12 +360,16 @@ def _run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
     t_stop = np.where(has_event, t_b, t_end)
     ended_by_duration = ~has_event & np.isfinite(duration)
     t_stop = np.where(ended_by_duration, duration, t_stop)
-    # Output rows: the grid up to the stop, plus a refined tail before an event.
-    tail = t_stop[None] * (1.0 - np.geomspace(0.05, 1e-4, 12))[:, None]
+    # Output rows: the grid up to the stop, plus a refined tail before an event; the last
+    # row (the stop itself) also gives the final state.
+    tail = t_stop[None] * _TAIL_FRACTIONS[:, None]
     t_rows = np.concatenate([tt, tail, t_stop[None]], axis=0)
     t_rows = np.sort(t_rows, axis=0)
     keep = t_rows <= t_stop[None] * (1 + 1e-12)
-    Vr, _ = evaluate(np.minimum(t_rows, t_stop[None]))
+    Vr, cs_r, phi_r = evaluate(np.concatenate([np.minimum(t_rows, t_stop[None]),
+                                               t_stop[None]], axis=0))
+    V_end, cs_end, phi_end = Vr[-1], cs_r[-1], phi_r[-1]
+    Vr = Vr[:-1]
     # At an event the cut-off is crossed within 1e-10 of the step time (a voltage wall when
     # the surface empties or fills): the last row reports the cut-off itself.
     wall = has_event[None] & (t_rows >= t_stop[None] * (1 - 1e-12))
@@ -329,29 +389,18 @@ def _run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
                    np.broadcast_to(I, tr.shape) + nanm, xr + nanm, seg.index)
     # final state
     if a_switch is None:
-        z = model.eig[:, 0, :] * t_stop[:, None]
-        a_end = np.exp(z) * a0[:, 0, :] + _phi1(z) * t_stop[:, None] \
-            * model.modal_forcing()[:, 0, :] * N2[:, None]
+        a_end = propagate(a0, t_stop, N2)
     else:
-        t1s = np.minimum(t_stop, t_sei)
-        z1 = model.eig[:, 0, :] * t1s[:, None]
-        a_mid = np.exp(z1) * a0[:, 0, :] + _phi1(z1) * t1s[:, None] \
-            * model.modal_forcing()[:, 0, :] * N1[:, None]
-        t2s = np.maximum(t_stop - t_sei, 0.0)
-        z2 = model.eig[:, 0, :] * t2s[:, None]
-        a_end = np.exp(z2) * a_mid + _phi1(z2) * t2s[:, None] \
-            * model.modal_forcing()[:, 0, :] * N2[:, None]
+        a_mid = propagate(a0, np.minimum(t_stop, t_sei), N1)
+        a_end = propagate(a_mid, np.maximum(t_stop - t_sei, 0.0), N2)
     c_new = model.from_modal(a_end[:, None, :])
-    V_end, cs_end = evaluate(t_stop[None])
-    V_end = np.where(has_event[None], target[None], V_end)
-    U_end, _ = model.ocp(cs_end[0])
+    V_end = np.where(has_event, target, V_end)
     iF_end = np.where(t_stop > t_sei, iF2, iF1)
-    j0_end, _ = model.exchange_current(cs_end[0][:, None])
-    eta_end = _bv_overpotential(iF_end, j0_end[:, 0], model.alpha, model.f)
     sei_used = np.where(sei_on, np.abs(I_sei) * np.minimum(t_stop, t_sei), 0.0)
-    new = State(t=st.t + t_stop, c=c_new, phi=(U_end + eta_end)[:, None],
-                theta=st.theta.copy(), Phi=U_end + eta_end + model.R_e[:, 0] * iF_end,
-                I=I.copy(), iF=iF_end[:, None], V=V_end[0], active=st.active.copy(),
+    del cs_end
+    new = State(t=st.t + t_stop, c=c_new, phi=phi_end[:, None],
+                theta=st.theta.copy(), Phi=phi_end + model.R_e[:, 0] * iF_end,
+                I=I.copy(), iF=iF_end[:, None], V=V_end, active=st.active.copy(),
                 sei_left=st.sei_left - sei_used, charge=st.charge + I * t_stop)
     return new
 
@@ -418,16 +467,15 @@ def _diffusion_step(model: Model, c: np.ndarray, dt: np.ndarray, N_old: np.ndarr
 
         return _Diffusion(p, g, finish)
     # Backward Euler on the tridiagonal operator with D lagged at the old state.
+    # (a shell with its own OCP adds the equal-chemical-potential interface: see
+    # Model.implicit_operator)
     D = model.cell_diffusivity(c)
-    G = model.face_conductance(D)
+    lower, diag, upper, src = model.implicit_operator(c, dt)
     W = model.volumes / dt[:, None, None]
-    diag = W.copy()
-    diag[..., :-1] += G
-    diag[..., 1:] += G
     rhs = np.zeros((*c.shape, 2))
-    rhs[..., 0] = W * c
+    rhs[..., 0] = W * c + src
     rhs[..., -1, 1] = model.face_area[..., -1]
-    sol = _thomas(-G, diag, -G, rhs)
+    sol = _thomas(lower, diag, upper, rhs)
     y, zz = sol[..., 0], sol[..., 1]
     ext = model.surface_distance / D[..., -1]
     p = y[..., -1]
@@ -464,7 +512,7 @@ class _Step:
 
 def _surface_limit(model: Model) -> float:
     """Upper bound of c_s: the lattice-gas OCP diverges at x_max, a table goes to c_max."""
-    ocp = model.params.ocp
+    ocp = model.surface_ocp
     xl = min(1.0, ocp.x_max) if ocp.kind == "lattice_gas" else 1.0
     return xl * model.c_max
 
@@ -517,13 +565,17 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
     diff = _diffusion_step(model, st.c, dt, None)
     cm = model.c_max
     cl = _surface_limit(model)
-    ocp = model.params.ocp
+    ocp = model.surface_ocp
     lattice = ocp.kind == "lattice_gas"
     nf = ocp.slope_factor * R_GAS * ocp.temperature / F if lattice else 0.0
     f = model.f[:, None]
     al = model.alpha[:, None]
     half = bool(np.all(model.alpha == 0.5))
-    ln_pre = np.log(model.j0_scale * F * model.ce_factor ** model.alpha)[:, None]
+    ln_pre = (np.log(model.j0_scale * F * model.ce_factor ** model.alpha)
+              + model.j0_log_offset)[:, None]
+    ec = model.j0_exp_c[:, None]
+    ea = model.j0_exp_a[:, None]
+    cv = model.j0_vacancy_limit
     area = model.area_per_kg * st.active[:, None]
     dtc = dt[:, None]
     Cdl = model.C_dl[:, None] / dtc
@@ -556,6 +608,7 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
             phi = phi + shift[:, None]
     # current scale for the convergence test: |I| or a thousandth of the 1C current
     I_scale = np.abs(Ig) + 1e-3 * model.params.capacity_basis_value / 3600.0
+    i_ref = (I_scale / np.sum(area, axis=1))[:, None]   # the same scale per m² of surface
     any_sites = bool(np.any(has_sites))
     converged = np.zeros(B, dtype=bool)
     table_k = model.k0_table
@@ -575,14 +628,15 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
             else:
                 U, dU_dc = model.ocp(cs)
                 dU_du = dU_dc * dcs_du
-            if cl == cm:
-                ln_cmc = np.log(cm) - _softplus(u)
+            # j0 = pre·c_s^ec·(cv − c_s)^ea (the exchange-current law: Model/_j0_law)
+            if cv == cl:
+                ln_cmc = np.log(cl) - _softplus(u)
                 dln_cmc = -s_pos
             else:
-                ln_cmc = np.log(cm - cs)
-                dln_cmc = -dcs_du / (cm - cs)
-            ln_j0 = ln_pre + (1 - al) * (np.log(cl) - _softplus(-u)) + al * ln_cmc
-            dlnj0_du = (1 - al) * s_neg + al * dln_cmc
+                ln_cmc = np.log(cv - cs)
+                dln_cmc = -dcs_du / (cv - cs)
+            ln_j0 = ln_pre + ec * (np.log(cl) - _softplus(-u)) + ea * ln_cmc
+            dlnj0_du = ec * s_neg + ea * dln_cmc
             if table_k is not None:
                 xk = cs if table_k.x_kind == "concentration" else cs / cm
                 dxk = 1.0 if table_k.x_kind == "concentration" else 1.0 / cm
@@ -617,6 +671,23 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
                 lnGp = np.log(f) + np.logaddexp(np.log(al) + al * fe,
                                                 np.log(1 - al) - (1 - al) * fe)
                 dA2 = np.exp(lnGp - 0.5 * np.logaddexp(np.log(4.0), 2.0 * lnG))
+            # A (nearly) blocked host: where even j0·(e^{α_a fη} + e^{−α_c fη}) is below
+            # 1e-8 of the current scale, i_F = F(p − c_s)/g is pure round-off (p ≈ c_s) and
+            # the log form would turn that noise into volts of η (Newton stalls or runs
+            # away). There the same Butler-Volmer root is sought in current form,
+            # (i_F − i_BV(η))/i_ref, which is well conditioned and cannot overflow.
+            j0v = np.exp(ln_j0)
+            fe_c = np.clip(f * eta, -700.0, 700.0)
+            e_an = np.exp(al * fe_c)
+            e_ca = np.exp(-(1 - al) * fe_c)
+            blocked = j0v * (e_an + e_ca) < 1e-8 * i_ref
+            if np.any(blocked):
+                i_bv = j0v * (e_an - e_ca)
+                A1 = np.where(blocked, iF / i_ref, A1)
+                dA1_diF = np.where(blocked, 1.0 / i_ref, dA1_diF)
+                dA1_dlnj0 = np.where(blocked, -i_bv / i_ref, dA1_dlnj0)
+                A2 = np.where(blocked, i_bv / i_ref, A2)
+                dA2 = np.where(blocked, j0v * f * (al * e_an + (1 - al) * e_ca) / i_ref, dA2)
             r1 = A1 - A2
             d1_u = dA1_diF * diF_du + dA1_dlnj0 * dlnj0_du + dA2 * dU_du
             # (d r1 / d Δφ = −dA2)
@@ -669,7 +740,7 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
             # the BV residual is logarithmic in iF where |iF| >> j0: a full Newton step
             # from above would overshoot through zero, so iF may shrink at most 10-fold
             shrink = np.where(iF != 0, 1.0 + diF_du * du / np.where(iF != 0, iF, 1.0), 1.0)
-            log_regime = (np.abs(q) > 10.0) if half else (np.log(10.0) < L1)
+            log_regime = ((np.abs(q) > 10.0) if half else (np.log(10.0) < L1)) & ~blocked
             cap = np.where(log_regime & (shrink < 0.1), 0.9 / (1.0 - shrink), 1.0)
             scale = np.minimum(scale, np.nanmin(cap, axis=1))
             big = np.maximum(big, 1.0 / scale)
@@ -729,7 +800,7 @@ def _logit_surface(model: Model, st: State) -> np.ndarray:
     cs = model.surface_concentration(st.c, -st.iF / F)
     cs_c = np.clip(cs, 1e-300 * cl, cl * (1 - 1e-16))
     u_ext = np.log(cs_c) - np.log(cl - cs_c)
-    ocp = model.params.ocp
+    ocp = model.surface_ocp
     if ocp.kind == "lattice_gas":
         nf = ocp.slope_factor * R_GAS * ocp.temperature / F
         u_ocp = (ocp.E0 - st.phi) / nf
@@ -737,7 +808,14 @@ def _logit_surface(model: Model, st: State) -> np.ndarray:
         x = np.clip(np.vectorize(ocp.stoichiometry_at)(st.phi) * model.c_max / cl,
                     1e-12, 1 - 1e-12)
         u_ocp = np.log(x) - np.log1p(-x)
-    edge = (cs < 1e-6 * cl) | (cs > cl * (1 - 1e-6))
+    # The OCP guess assumes the surface is at equilibrium with Δφ, which a (nearly)
+    # blocked host is not: use it only where the extrapolation really cancelled, i.e. c_s
+    # (or c_lim − c_s) is a round-off remainder of much larger terms.
+    c_last = st.c[..., -1]
+    step_term = np.abs(cs - c_last)
+    low = (cs < 1e-6 * cl) & (cs < 1e-8 * (np.abs(c_last) + step_term))
+    high = (cs > cl * (1 - 1e-6)) & ((cl - cs) < 1e-8 * (np.abs(cl - c_last) + step_term))
+    edge = low | high | ~(cs > 0) | ~(cs < cl)
     return np.where(edge, u_ocp, u_ext)
 
 

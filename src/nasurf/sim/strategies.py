@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from nasurf.errors import ValidationError
-from nasurf.sim.parameters import SCALAR_FIELDS, ParameterSet, Table1D, _read_doc
+from nasurf.sim.parameters import OCP, SCALAR_FIELDS, ParameterSet, Table1D, _ocp, _read_doc
 from nasurf.units import convert
 
 _OPS = ("set", "multiply", "equivalent_layer")
@@ -36,13 +36,19 @@ class Change:
 
 @dataclass(frozen=True)
 class Strategy:
+    """A named set of parameter changes; ``shell_ocp`` optionally gives the shell its own OCP."""
+
     name: str
     title: str
     changes: tuple[Change, ...]
+    shell_ocp: OCP | None = None
+    shell_ocp_source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "title": self.title,
-                "changes": [c.__dict__ for c in self.changes]}
+                "changes": [c.__dict__ for c in self.changes],
+                "shell_ocp": None if self.shell_ocp is None else
+                {**self.shell_ocp.to_dict(), "source": self.shell_ocp_source}}
 
 
 def _change(entry: Any, where: str) -> Change:
@@ -89,8 +95,13 @@ def strategy_from_dict(name: str, doc: Any, *, file: str = "<dict>") -> Strategy
     if not isinstance(doc, Mapping) or not isinstance(doc.get("changes", []), list):
         raise ValidationError("a strategy needs 'title' and a list 'changes'", file=file,
                               field=name)
+    shell_ocp, shell_src = None, ""
+    if doc.get("shell_ocp") is not None:
+        # the OCP's temperature is taken from the material when the strategy is applied
+        shell_ocp, shell_src = _ocp(doc["shell_ocp"], file, 298.15, field="shell_ocp")
     return Strategy(name, str(doc.get("title", name)),
-                    tuple(_change(c, file) for c in doc.get("changes", [])))
+                    tuple(_change(c, file) for c in doc.get("changes", [])),
+                    shell_ocp, shell_src)
 
 
 @lru_cache(maxsize=1)
@@ -144,6 +155,10 @@ def apply_strategy(params: ParameterSet, strategy: str | Path | Strategy) -> Par
         changes[c.field] = new
         sources[c.field] = f"strategy {strat.name}: {c.op} {c.value:g} — {c.basis}"
         notes.append(f"{strat.name}: {c.field} {c.op} {c.value:g}")
+    if strat.shell_ocp is not None:
+        changes["shell_ocp"] = replace(strat.shell_ocp, temperature=params.temperature)
+        sources["shell_ocp"] = f"strategy {strat.name}: {strat.shell_ocp_source}"
+        notes.append(f"{strat.name}: shell has its own OCP ({strat.shell_ocp.kind})")
     # a shell added without its own transport keeps the untreated core values
     if "shell_thickness" in changes:
         if "shell_diffusivity" not in changes and not _finite(params.shell_diffusivity):

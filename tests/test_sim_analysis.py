@@ -61,3 +61,14 @@ def test_analyze_cycling_cli_on_simulated_file(simulated_rate_csv):
         truth["desodiation_mAh_g"].iloc[0], rel=1e-6)
     assert doc["initial_coulombic_efficiency"] == pytest.approx(
         truth["desodiation_mAh_g"].iloc[0] / truth["sodiation_mAh_g"].iloc[0], rel=1e-6)
+
+
+def test_a_step_that_ends_at_once_is_reported_not_silent():
+    # 5000 mA/g (~28C) from the fully desodiated state: the drop at the first instant already
+    # crosses the cut-off, so no charge passes; the result must say so
+    result = simulate("na2ti3o7", rate_capability([50, 5000]))
+    durations = [r.duration_s for r in result.steps[0]]
+    assert durations[2] == 0.0 and durations[0] > 0.0
+    assert any("step 3 'Sodiate at 5000 mA g-1" in w and "ended at once" in w
+               for w in result.warnings)
+    assert not any("step 1 " in w for w in result.warnings)

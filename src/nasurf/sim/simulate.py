@@ -189,6 +189,13 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
                 if stopped[b]:
                     continue
                 ended = _ended_by(step, seg, dur[b], st, b)
+                if dur[b] <= 0.0 and step.kind in ("sodiate", "desodiate", "sweep"):
+                    who = f" (batch member {b})" if B > 1 else ""
+                    warnings.append(
+                        f"step {step_count} '{step.text}'{who} ended at once with no charge "
+                        f"passed at {float(st.V[b]):.3f} V: the cut-off was reached at the "
+                        "first instant (ohmic and kinetic drop at this current) or the "
+                        "solver could not start")
                 records[b].append(StepRecord(
                     step_count, idx, cycle, half, step.kind, step.text,
                     float(seg.current[b]) if seg.current is not None else math.nan,

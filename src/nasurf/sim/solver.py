@@ -7,6 +7,10 @@ Two engines, chosen per segment:
   linear with a piecewise-constant surface flux, so its modal solution
   a(t) = e^{λt} a0 + φ1(λt)·t·β·N is exact in time. Voltage cut-offs are located by
   bracketing on a time grid and Illinois (regula falsi) refinement; no time-step error.
+* **modal sweep** (:mod:`nasurf.sim.fast_cv`: linear voltage sweeps of a linear one-class
+  particle without surface sites): the whole sweep is one Newton solve on a uniform grid,
+  the particle's surface response being a lower-triangular Toeplitz map of the flux
+  history; falls back to the march when its Newton solve fails.
 * **march** (everything else: double layer and surface-redox DAE, voltage control and
   cyclic-voltammetry sweeps, D(c), size distributions): diffusion is propagated exactly in
   the modal basis with a forcing linear in time between steps (ETD2), or by backward Euler
@@ -29,6 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit
 
+from nasurf.sim import fast_cv
+from nasurf.sim.fast_cv import can_use_modal_sweep, run_modal_sweep
 from nasurf.sim.model import Model
 from nasurf.sim.parameters import R_GAS, F
 
@@ -1011,7 +1017,19 @@ def _locate_event(model: Model, st: State, step: _Step, seg: Segment, dt: np.nda
 
 def run_segment(model: Model, st: State, seg: Segment, trace: Trace, *,
                 engine: str = "auto") -> State:
-    """Advance ``st`` through one segment, appending output rows to ``trace``."""
+    """Advance ``st`` through one segment, appending output rows to ``trace``.
+
+    ``engine``: ``"auto"`` (the exact engine for galvanostatic segments it covers, the
+    modal sweep engine for linear voltage sweeps it covers when
+    ``fast_cv.MODAL_SWEEP_IN_AUTO`` is set (off for now), else the implicit march),
+    ``"exact"``, ``"modal_sweep"`` (falls back to the march where it does not apply or
+    its Newton solve fails) or ``"march"``.
+    """
     if engine == "exact" or (engine == "auto" and can_use_exact(model, seg)):
         return _run_exact(model, st, seg, trace)
+    modal = engine == "modal_sweep" or (engine == "auto" and fast_cv.MODAL_SWEEP_IN_AUTO)
+    if modal and can_use_modal_sweep(model, seg):
+        new = run_modal_sweep(model, st, seg, trace)
+        if new is not None:
+            return new
     return _run_march(model, st, seg, trace)

@@ -15,39 +15,19 @@ from rich.console import Console
 from rich.table import Table
 
 from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr
-from nasurf.errors import FileFormatError, ValidationError
-from nasurf.io.table import CURRENT, TIME, VOLTAGE, EchemData, Metadata
+from nasurf.errors import ValidationError
+from nasurf.io.table import EchemData
 
 
 def read_for_cycling(path: Path, *, active_mass_g: float | None = None,
                      area_cm2: float | None = None) -> EchemData:
-    """Read a measurement with :func:`nasurf.io.read`.
+    """Read a measurement with :func:`nasurf.io.read` (a missing file is reported as such)."""
+    from nasurf.io import read
 
-    Until the reader package provides ``read``, a CSV already in the canonical
-    ``Test Time / s, Voltage / V, Current / A`` layout is accepted directly.
-    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(2, "No such file", str(path))
-    try:
-        from nasurf.io import read  # type: ignore[attr-defined]
-    except ImportError:
-        read = None
-    if read is not None:
-        return read(path, active_mass_g=active_mass_g, area_cm2=area_cm2)
-    import pandas as pd
-
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:  # pandas raises many parser exception types
-        raise FileFormatError(f"cannot read as CSV ({exc.__class__.__name__})",
-                              file=str(path)) from None
-    missing = [c for c in (TIME, VOLTAGE, CURRENT) if c not in df.columns]
-    if missing:
-        raise FileFormatError(f"no canonical columns {missing}; this build reads only "
-                              "canonical CSV tables", file=str(path))
-    return EchemData(df, Metadata(source=str(path), file_format="csv", technique="GCPL",
-                                  active_mass_g=active_mass_g, electrode_area_cm2=area_cm2))
+    return read(path, active_mass_g=active_mass_g, area_cm2=area_cm2)
 
 
 def _mass_g(mass_mg: float | None) -> float | None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from eis_examples import read_example  # tests/eis_examples.py
 from nasurf.analysis.eis import (
     Circuit,
     Randles,
@@ -18,10 +18,8 @@ from nasurf.analysis.eis import (
     fit_circuit,
     fit_series,
     guess_parameters,
-    prepare_spectrum,
 )
 from nasurf.errors import ValidationError
-from nasurf.io import read
 
 TRUTH = {"R0": 5.0, "R1": 50.0, "CPE1_0": 2e-5, "CPE1_1": 0.9, "W1": 16.663}
 F_SYN = np.logspace(5, -3, 81)            # 1e5..1e-3 Hz, 10 points per decade (methods.md §6)
@@ -130,20 +128,6 @@ IMPEDANCE_PY = {
         {"R0": 0.01555389, "R1": 0.01708381, "W1": 0.002663733, "CPE1_0": 4.594273,
          "CPE1_1": 0.5604946}, 0.03648586),
 }
-
-
-def read_example(realdata: Path, which: str) -> tuple[np.ndarray, np.ndarray]:
-    """impedance.py's example spectra, inductive points dropped (= its ignoreBelowX)."""
-    if which == "csv":
-        # headerless f, Z', Z'' as impedance.preprocessing.readCSV reads it
-        a = np.loadtxt(realdata / "impedance.py" / "exampleData.csv", delimiter=",")
-        f, Z = a[:, 0], a[:, 1] + 1j * a[:, 2]
-    else:
-        d = read(realdata / "impedance.py" / "exampleDataBioLogic.mpt").data
-        f = d["Frequency / Hz"].to_numpy()
-        Z = d["Z Real / Ohm"].to_numpy() + 1j * d["Z Imag / Ohm"].to_numpy()
-    f, Z, _ = prepare_spectrum(f, Z, drop_inductive=True)
-    return f, Z
 
 
 @pytest.mark.realdata

@@ -3,28 +3,14 @@ on KK-compliant synthetic spectra, large residuals on spectra with time drift, e
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from nasurf.analysis.eis import Circuit, linkk, prepare_spectrum
+from eis_examples import read_example  # tests/eis_examples.py
+from nasurf.analysis.eis import Circuit, linkk
 from nasurf.errors import ValidationError
-from nasurf.io import read
 
 F = np.logspace(5, -2, 71)   # 10 points per decade over 7 decades
-
-
-def read_example(realdata: Path, which: str) -> tuple[np.ndarray, np.ndarray]:
-    if which == "csv":
-        a = np.loadtxt(realdata / "impedance.py" / "exampleData.csv", delimiter=",")
-        f, Z = a[:, 0], a[:, 1] + 1j * a[:, 2]
-    else:
-        d = read(realdata / "impedance.py" / "exampleDataBioLogic.mpt").data
-        f = d["Frequency / Hz"].to_numpy()
-        Z = d["Z Real / Ohm"].to_numpy() + 1j * d["Z Imag / Ohm"].to_numpy()
-    f, Z, _ = prepare_spectrum(f, Z, drop_inductive=True)
-    return f, Z
 
 
 # impedance.py 1.7.1 validation.linKK(f, Z, c=0.85, max_M=50, fit_type=...) on the same points

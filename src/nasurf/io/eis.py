@@ -125,19 +125,27 @@ def read_zplot(path: Path, *, encoding: str | None = None, **kwargs: Any) -> Ech
 # CH Instruments
 
 
+def _table_after_header(path: Path, encoding: str | None, header_prefix: str, sep: str,
+                        missing: str) -> tuple[list[str], int, Any]:
+    """Lines of a text export, the index of its column-header line (the first line that
+    starts with ``header_prefix``) and the table read from there on, blank lines dropped."""
+    src = str(path)
+    lines = decode(path.read_bytes(), encoding, source=src).splitlines()
+    idx = next((i for i, ln in enumerate(lines) if ln.startswith(header_prefix)), None)
+    if idx is None:
+        raise FileFormatError(missing, file=src)
+    body = [lines[idx]] + [ln for ln in lines[idx + 1:] if ln.strip()]
+    return lines, idx, read_delimited("\n".join(body), sep=sep, skiprows=0, source=src)
+
+
 def looks_like_chi(head: str) -> bool:
     return "A.C. Impedance" in head[:300] and "Freq/Hz" in head
 
 
 def read_chi(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
     src = str(path)
-    text = decode(path.read_bytes(), encoding, source=src)
-    lines = text.splitlines()
-    idx = next((i for i, ln in enumerate(lines) if ln.startswith("Freq/Hz")), None)
-    if idx is None:
-        raise FileFormatError("CH Instruments file without a 'Freq/Hz' column line", file=src)
-    body = [lines[idx]] + [ln for ln in lines[idx + 1:] if ln.strip()]
-    raw = read_delimited("\n".join(body), sep=",", skiprows=0, source=src)
+    lines, idx, raw = _table_after_header(path, encoding, "Freq/Hz", ",",
+                                          "CH Instruments file without a 'Freq/Hz' column line")
     header = {}
     for ln in lines[:idx]:
         key, sep, value = ln.partition("=")
@@ -246,13 +254,8 @@ def looks_like_maccor_eis(head: str) -> bool:
 
 def read_maccor_eis(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
     src = str(path)
-    text = decode(path.read_bytes(), encoding, source=src)
-    lines = text.splitlines()
-    idx = next((i for i, ln in enumerate(lines) if ln.startswith("Freq(Hz)")), None)
-    if idx is None:
-        raise FileFormatError("Maccor impedance file without its 'Freq(Hz)' header", file=src)
-    body = [lines[idx]] + [ln for ln in lines[idx + 1:] if ln.strip()]
-    raw = read_delimited("\n".join(body), sep="\t", skiprows=0, source=src)
+    lines, idx, raw = _table_after_header(path, encoding, "Freq(Hz)", "\t",
+                                          "Maccor impedance file without its 'Freq(Hz)' header")
     explicit = {"Freq(Hz)": ColumnMap(tb.FREQUENCY, "Hz"), "Z'(a)": ColumnMap(tb.Z_REAL, "ohm"),
                 "Z''(b)": ColumnMap(tb.Z_IMAG, "ohm")}
     md = Metadata(source=src, instrument="Maccor", file_format="maccor-eis", technique="EIS",

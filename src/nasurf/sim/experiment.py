@@ -16,6 +16,7 @@ repetitions. Helpers build the common protocols: :func:`rate_capability`,
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -93,7 +94,13 @@ def parse_step(text: str) -> Step:
     if not isinstance(text, str) or not text.strip():
         raise ValidationError("empty protocol step; expected e.g. 'Sodiate at 100 mA g-1 "
                               "until 0.01 V'")
-    t = " ".join(text.strip().split())
+    return _parse_normalised(" ".join(text.strip().split()))
+
+
+# Steps are immutable and a protocol repeats a handful of texts (a sweep or fit re-runs
+# them thousands of times): the pint conversions are done once per distinct text.
+@functools.lru_cache(maxsize=4096)
+def _parse_normalised(t: str) -> Step:
     if m := _GALV.match(t):
         cur, rate = _specific_current(m.group("rate"), t)
         dur = _duration(m.group("dur"), t) if m.group("dur") else math.inf

@@ -27,6 +27,7 @@ surface for local densities and per kg of active material for the applied curren
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -108,7 +109,11 @@ def coated_sphere_conductivity(sigma_core: np.ndarray, sigma_shell: np.ndarray,
 
 
 def _broadcast(values: Mapping[str, np.ndarray], name: str, default: float, b: int) -> np.ndarray:
-    v = values.get(name, default)
+    v = values.get(name)
+    if v is None:
+        out = np.empty(b)     # np.full costs three times more: this runs ~30x per build
+        out.fill(default)
+        return out
     arr = np.asarray(v, dtype=float)
     if arr.ndim == 0:
         return np.full(b, float(arr))
@@ -248,6 +253,21 @@ class Model:
         ocp = self.surface_ocp or self.params.ocp
         return ocp(x), ocp.derivative(x) / self.c_max
 
+    def ocp_value(self, cs: np.ndarray) -> np.ndarray:
+        """U(c_s) alone (the exact engine needs no derivative)."""
+        return (self.surface_ocp or self.params.ocp)(cs / self.c_max)
+
+    def exchange_current_value(self, cs: np.ndarray) -> np.ndarray:
+        """j0(c_s) [A m-2] alone, as :meth:`exchange_current` (the exact engine's path)."""
+        if self.k0_table is not None:
+            return self.exchange_current(cs)[0]
+        cm, cv = self.c_max, self.j0_vacancy_limit
+        eps = 1e-290 * cm
+        c = np.clip(cs, eps, cv - eps * cv / cm)
+        pre = self.j0_scale * F * self.ce_factor ** self.alpha * np.exp(self.j0_log_offset) \
+            * self.k0
+        return pre[:, None] * c ** self.j0_exp_c[:, None] * (cv - c) ** self.j0_exp_a[:, None]
+
     def exchange_current(self, cs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """j0(c_s) [A m-2] and dj0/dc_s, with c_s kept inside (0, c_max)."""
         cm = self.c_max
@@ -365,10 +385,26 @@ class Model:
         d = diag / W
         lam = np.empty_like(W)
         U = np.empty((*W.shape, self.N))
-        # LAPACK's tridiagonal solver (stemr) is ~30x faster than a dense eigh here.
-        for b in range(self.B):
-            for k in range(self.K):
-                lam[b, k], U[b, k] = eigh_tridiagonal(d[b, k], off[b, k])
+        # LAPACK's tridiagonal solver (stemr) is ~30x faster than a dense eigh here. A batch
+        # often repeats one particle (a rate or scan-rate sweep, a kinetics-only sweep):
+        # each distinct operator is decomposed once.
+        rows = np.concatenate([d, off], axis=-1).reshape(self.B * self.K, -1)
+        first: list[int] = [0]
+        inverse = np.zeros(len(rows), dtype=int)
+        if not np.all(rows == rows[0]):
+            first, seen = [], {}
+            for i, r in enumerate(rows):
+                u = seen.setdefault(r.tobytes(), len(first))
+                if u == len(first):
+                    first.append(i)
+                inverse[i] = u
+        lam_u = np.empty((len(first), self.N))
+        U_u = np.empty((len(first), self.N, self.N))
+        d_flat, off_flat = d.reshape(-1, self.N), off.reshape(-1, self.N - 1)
+        for u, i in enumerate(first):
+            lam_u[u], U_u[u] = eigh_tridiagonal(d_flat[i], off_flat[i])
+        lam[...] = lam_u[inverse].reshape(lam.shape)
+        U[...] = U_u[inverse].reshape(U.shape)
         # eigh_tridiagonal sorts ascending: the conserved (zero) mode comes last.
         # The conserved mode is exactly the constant vector: remove round-off from λ0.
         lam[..., -1] = 0.0
@@ -390,6 +426,64 @@ class Model:
         """β = Vᵀ e_N A_R: modal response to a unit inward surface flux (B,K,N)."""
         assert self.U_last is not None and self.sqrtW is not None
         return self.U_last * (self.face_area[..., -1] / self.sqrtW[..., -1])[..., None]
+
+    @functools.cached_property
+    def exact_constants(self) -> tuple[np.ndarray, ...]:
+        """Per-model constants of the exact engine (one size class, constant D).
+
+        (λ, 1/λ with 0 for the conserved mode, surface weights w, modal forcing β, the
+        last-half-cell resistance δ/D, particle capacity [mol], A_R),
+        each (B, N) or (B,): computed once, since a model is never changed after build.
+        """
+        lam = self.eig[:, 0, :]
+        zero_mode = lam == 0.0
+        inv_lam = np.where(zero_mode, 0.0, 1.0 / np.where(zero_mode, 1.0, lam))
+        # a linear model has constant D: the surface cell's is the shell's or the core's
+        D_last = np.where(self.in_shell[:, 0, -1], self.D_shell_scale, self.D_core_scale)
+        cap = self.c_max * np.sum(self.volumes, axis=-1)[:, 0]
+        return (lam, inv_lam, self.modal_surface_weights()[:, 0, :],
+                self.modal_forcing()[:, 0, :], self.surface_distance[:, 0] / D_last, cap,
+                self.face_area[:, 0, -1])
+
+    @functools.cached_property
+    def exact_kernel_inputs(self) -> tuple[np.ndarray, ...]:
+        """Interface data of the compiled exact engine (:mod:`nasurf.sim.exact_kernel`).
+
+        (con, kin, ocp_x, ocp_y, k_x, k_y): shared constants, per-member kinetics
+        (pre-factor with k0, exponents of the j0 law, α, F/RT) and the OCP / k0 tables
+        (two-point placeholders where there is none).
+        """
+        from nasurf.sim import exact_kernel as ek
+
+        ocp = self.surface_ocp or self.params.ocp
+        con = np.zeros(ek.N_CON)
+        con[ek.C_CMAX] = self.c_max
+        con[ek.C_CVAC] = self.j0_vacancy_limit
+        placeholder = np.array([0.0, 1.0])
+        ocp_x = ocp_y = placeholder
+        if ocp.kind == "table":
+            assert ocp.table is not None
+            con[ek.C_OCP_TABLE] = 1.0
+            ocp_x = np.asarray(ocp.table.x, dtype=float)
+            ocp_y = np.asarray(ocp.table.y, dtype=float)
+        else:
+            con[ek.C_E0] = ocp.E0
+            con[ek.C_NRT_F] = ocp.slope_factor * R_GAS * ocp.temperature / F
+            con[ek.C_XMAX] = ocp.x_max
+        k_x = k_y = placeholder
+        if self.k0_table is not None:
+            con[ek.C_K_KIND] = (ek.K_CONCENTRATION if self.k0_table.x_kind == "concentration"
+                                else ek.K_STOICHIOMETRY)
+            k_x = np.asarray(self.k0_table.x, dtype=float)
+            k_y = np.asarray(self.k0_table.y, dtype=float)
+        kin = np.empty((self.B, ek.N_KIN))
+        kin[:, ek.K_PRE] = self.j0_scale * F * self.ce_factor ** self.alpha \
+            * np.exp(self.j0_log_offset) * self.k0
+        kin[:, ek.K_EC] = self.j0_exp_c
+        kin[:, ek.K_EA] = self.j0_exp_a
+        kin[:, ek.K_ALPHA] = self.alpha
+        kin[:, ek.K_F] = self.f
+        return con, kin, ocp_x, ocp_y, k_x, k_y
 
     def modal_surface_weights(self) -> np.ndarray:
         """w with c_N = w·a (B,K,N)."""
@@ -492,9 +586,14 @@ def build_model(params: ParameterSet, *, mesh: MeshSpec | None = None,
                               "(the meshes differ)", field="shell_thickness")
     N = mesh.n_core + mesh.n_shell
     edges = np.empty((B, K, N + 1))
-    for b in range(B):
-        for k in range(K):
-            edges[b, k] = radial_edges(R[b, k], shell[b] if has_shell else 0.0, mesh)
+    if not has_shell:
+        # without a shell the mesh is one graded profile scaled by each radius
+        edges[...] = radial_edges(1.0, 0.0, mesh) * R[..., None]
+        edges[..., -1] = R
+    else:
+        for b in range(B):
+            for k in range(K):
+                edges[b, k] = radial_edges(R[b, k], shell[b], mesh)
     centers = 0.5 * (edges[..., 1:] + edges[..., :-1])
     volumes = 4.0 / 3.0 * np.pi * (edges[..., 1:] ** 3 - edges[..., :-1] ** 3)
     face_area = 4.0 * np.pi * edges ** 2

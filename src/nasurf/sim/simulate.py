@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +59,17 @@ class StepRecord:
 
 @dataclass
 class SimulationResult:
-    """Simulated data of a batch: :meth:`echem` gives member b as canonical EchemData."""
+    """Simulated data of a batch: :meth:`echem` gives member b as canonical EchemData.
+
+    The per-step charges, durations and end voltages are in :attr:`steps` at once; the
+    measurement-format tables are built on first access (:meth:`echem`, :attr:`data`), so a
+    rate sweep that only needs its capacities does not pay for B DataFrames.
+    """
 
     params: ParameterSet
     experiment: Experiment
     model: Model
-    data: list[EchemData]
+    tables: _EchemTables
     steps: list[list[StepRecord]]
     final_state: State
     warnings: tuple[str, ...] = ()
@@ -74,8 +79,17 @@ class SimulationResult:
         "voltage": "working electrode vs Na+/Na (Na-metal counter electrode)",
     })
 
+    @property
+    def data(self) -> list[EchemData]:
+        """Every member's EchemData (built once, then kept)."""
+        return [self.echem(b) for b in range(self.model.B)]
+
     def echem(self, b: int = 0) -> EchemData:
-        return self.data[b]
+        """Member b as canonical EchemData (the same object on every call)."""
+        if not -self.model.B <= b < self.model.B:
+            raise ValidationError(f"batch member {b} does not exist (batch of {self.model.B})",
+                                  field="b")
+        return self.tables.get(b % self.model.B)
 
     def cycle_capacities(self, b: int = 0) -> pd.DataFrame:
         """Sodiation/desodiation capacity (mAh/g) and CE per cycle for member b."""
@@ -136,13 +150,20 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
              strategy: str | Path | None = None, mesh: MeshSpec | None = None,
              overrides: Mapping[str, Any] | None = None,
              electrode_area_cm2: float = DEFAULT_AREA_CM2, engine: str = "auto",
-             current_scale: Sequence[float] | np.ndarray | None = None) -> SimulationResult:
+             current_scale: Sequence[float] | np.ndarray | None = None,
+             points_per_step: int = 150) -> SimulationResult:
     """Simulate ``experiment`` on ``material`` (optionally with a strategy preset).
 
     ``overrides`` varies batchable parameters across a batch (arrays of length B);
     ``current_scale`` multiplies every step current per member (e.g. a rate sweep as a
-    batch). Returns one EchemData per member.
+    batch). ``points_per_step`` is the number of output rows of a galvanostatic step or
+    rest on the exact engine (plus a tail refined toward a cut-off); raise it for dQ/dV of
+    simulated curves (the adaptive march sets its own rows). Returns one EchemData per
+    member.
     """
+    if not isinstance(points_per_step, int | np.integer) or points_per_step < 3:
+        raise ValidationError(f"points_per_step must be an integer >= 3, got {points_per_step!r}",
+                              field="points_per_step")
     exp = experiment if isinstance(experiment, Experiment) else \
         Experiment.from_strings(list(experiment))
     p = resolve_parameters(material, strategy)
@@ -179,6 +200,8 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
             step_count += 1
             step_meta.append((idx, cycle, half))
             seg = step_segment(step, exp, basis, scale, step_count, B)
+            if points_per_step != seg.n_output:
+                seg = replace(seg, n_output=int(points_per_step))
             before = st
             st = run_segment(model, st, seg, trace, engine=engine)
             st = before.select(stopped, st) if np.any(stopped) else st
@@ -211,8 +234,8 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
             depth = np.clip(sod_charge / host, 0.0, 1.0)
             st.active = st.active * np.clip(1.0 - model.lam_rate * depth, 0.0, 1.0)
         del rep
-    data = _to_echem(model, p, exp, trace, step_meta, electrode_area_cm2)
-    return SimulationResult(p, exp, model, data, records, st, tuple(warnings))
+    tables = _EchemTables(model, p, exp, trace, step_meta, electrode_area_cm2)
+    return SimulationResult(p, exp, model, tables, records, st, tuple(warnings))
 
 
 def step_segment(step: Step, exp: Experiment, basis: float, scale: np.ndarray, count: int,
@@ -268,39 +291,55 @@ def _technique(exp: Experiment) -> str:
     return "mixed"
 
 
-def _to_echem(model: Model, p: ParameterSet, exp: Experiment, trace: Trace,
-              step_meta: list[tuple[int, int, int]], area_cm2: float) -> list[EchemData]:
-    arr = trace.arrays()
-    mass_g = float(np.mean(model.loading)) * 1e3 * area_cm2 * 1e-4  # kg/m2 -> g
-    scan_rates = {s.scan_rate_V_s for s in exp.steps if s.kind == "sweep"}
-    out = []
-    counts = np.asarray(arr.get("step", np.zeros(0)), dtype=int)
-    meta_arr = np.asarray(step_meta, dtype=int).reshape(-1, 3)
-    for b in range(model.B):
+class _EchemTables:
+    """Builds each member's EchemData from the solver trace on first request."""
+
+    def __init__(self, model: Model, p: ParameterSet, exp: Experiment, trace: Trace,
+                 step_meta: list[tuple[int, int, int]], area_cm2: float) -> None:
+        self.model, self.params, self.experiment = model, p, exp
+        self.arrays = trace.arrays()
+        self.step_meta = np.asarray(step_meta, dtype=int).reshape(-1, 3)
+        self.area_cm2 = area_cm2
+        self._built: dict[int, EchemData] = {}
+        self._parameters: dict[str, Any] | None = None
+
+    def get(self, b: int) -> EchemData:
+        if b not in self._built:
+            self._built[b] = self._build(b)
+        return self._built[b]
+
+    def _build(self, b: int) -> EchemData:
+        model, p, exp, arr = self.model, self.params, self.experiment, self.arrays
+        area_cm2 = self.area_cm2
+        mass_g = float(np.mean(model.loading)) * 1e3 * area_cm2 * 1e-4  # kg/m2 -> g
+        scan_rates = {s.scan_rate_V_s for s in exp.steps if s.kind == "sweep"}
+        counts = np.asarray(arr.get("step", np.zeros(0)), dtype=int)
         mass_b = float(model.loading[b]) * 1e3 * area_cm2 * 1e-4
         t = arr["t"][:, b] if arr["t"].size else np.zeros(0)
         ok = np.isfinite(t)
         cnt = counts[ok]
-        info = meta_arr[cnt - 1] if cnt.size else np.zeros((0, 3), dtype=int)
+        info = self.step_meta[cnt - 1] if cnt.size else np.zeros((0, 3), dtype=int)
         tk = t[ok]
         df = pd.DataFrame({
             TIME: tk,
-            VOLTAGE: arr["V"][ok, b],
-            CURRENT: arr["I"][ok, b] * mass_b * 1e-3,   # A/kg × kg
+            VOLTAGE: arr["V"][ok, b] if tk.size else tk,
+            CURRENT: arr["I"][ok, b] * mass_b * 1e-3 if tk.size else tk,  # A/kg × kg
             CYCLE: info[:, 1],
             STEP_INDEX: info[:, 0],
             STEP_COUNT: cnt,
             HALF_CYCLE: info[:, 2],
-            STOICHIOMETRY: arr["x"][ok, b],
+            STOICHIOMETRY: arr["x"][ok, b] if tk.size else tk,
         })
         # The solver records rows in time order, so the stable sort is normally the
         # identity: test the (time, step) order cheaply and sort only when it is broken.
         dt_rows, dc_rows = np.diff(tk), np.diff(cnt)
         if not np.all((dt_rows > 0) | ((dt_rows == 0) & (dc_rows >= 0))):
             df = df.sort_values([TIME, STEP_COUNT], kind="stable").reset_index(drop=True)
+        if self._parameters is None:
+            self._parameters = p.to_dict()
         header = {"material": p.name, "strategy": p.strategy,
                   "experiment": exp.name, "protocol": [s.text for s in exp.steps],
-                  "repetitions": exp.cycles, "parameters": p.to_dict(),
+                  "repetitions": exp.cycles, "parameters": dict(self._parameters),
                   "overrides": {k: (v.tolist() if np.ndim(v) else float(v))
                                 for k, v in model.overrides.items()}, "batch_member": b}
         meta = Metadata(source="simulation", instrument="nasurf simulator",
@@ -309,8 +348,7 @@ def _to_echem(model: Model, p: ParameterSet, exp: Experiment, trace: Trace,
                         electrode_area_cm2=area_cm2,
                         scan_rate_V_s=scan_rates.pop() if len(scan_rates) == 1 else None,
                         notes=("simulated data; current anodic positive",), header=header)
-        out.append(EchemData(df, meta))
-    return out
+        return EchemData(df, meta)
 
 
 def write_echem_csv(data: EchemData, path: str | Path) -> Path:

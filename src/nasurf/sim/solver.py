@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.special import expit
 
 from nasurf.sim import fast_cv
+from nasurf.sim.exact_kernel import galvanostatic_rows
 from nasurf.sim.fast_cv import can_use_modal_sweep, run_modal_sweep
 from nasurf.sim.model import Model
 from nasurf.sim.parameters import R_GAS, F
@@ -156,7 +157,7 @@ def site_coverage_eq(model: Model, E: np.ndarray) -> np.ndarray:
 def initial_state(model: Model) -> State:
     c = model.initial_concentration()
     cs = c[..., -1]
-    U, _ = model.ocp(cs)
+    U = model.ocp_value(cs)
     B, K = model.B, model.K
     # θ only matters where there are sites (elsewhere the site residual pins it): skip the
     # 60-step bisection for a batch without any (a third of a 1C re-solve)
@@ -179,25 +180,6 @@ def _phi2(z: np.ndarray) -> np.ndarray:
     return np.where(small, 0.5 + z / 6 + z * z / 24, (np.expm1(zs) - zs) / (zs * zs))
 
 
-def _bv_overpotential(iF: np.ndarray, j0: np.ndarray, alpha: np.ndarray, f: np.ndarray
-                      ) -> np.ndarray:
-    """η solving iF = j0 [e^{α f η} − e^{−(1−α) f η}] (closed form for α = ½)."""
-    j0 = np.maximum(j0, 1e-300)
-    eta = 2.0 / f * np.arcsinh(iF / (2 * j0))
-    if np.all(alpha == 0.5):   # exact test: np.allclose costs more than the closed form
-        return eta
-    for _ in range(30):
-        ea = np.exp(np.clip(alpha * f * eta, -700, 700))
-        ec = np.exp(np.clip(-(1 - alpha) * f * eta, -700, 700))
-        r = j0 * (ea - ec) - iF
-        dr = j0 * f * (alpha * ea + (1 - alpha) * ec)
-        step = r / dr
-        eta = eta - np.clip(step, -0.2, 0.2)
-        if np.all(np.abs(step) < 1e-12):
-            break
-    return eta
-
-
 # ---------------------------------------------------------------------------------------
 # Exact engine
 # ---------------------------------------------------------------------------------------
@@ -214,51 +196,17 @@ def can_use_exact(model: Model, seg: Segment) -> bool:
             and not bool(np.any(model.Gamma > 0)))
 
 
-class _ExactBranch:
-    """Closed-form surface state and voltage of one constant-flux branch of a segment.
-
-    With a(t) = e^{λt}·a0 + φ1(λt)·t·β·N, the surface concentration is
-    c_s(t) = Σ w·a0 + N·δ/D + Σ expm1(λt)·(w·a0 + w·β·N/λ) + t·(w·β·N)_{λ=0}:
-    everything but expm1(λt) is fixed for the branch and computed once, so each evaluation
-    (cut-off search, output rows) costs one exponential of an (n, B, N) array.
-    """
-
-    def __init__(self, model: Model, a0: np.ndarray, N: np.ndarray, iF: np.ndarray,
-                 consts: tuple[np.ndarray, ...]) -> None:
-        lam, inv_lam, zero_mode, w, beta, ext, h = consts
-        wa = w * a0
-        wb = w * beta * N[:, None]
-        self.model = model
-        self.lam = lam
-        self.base = np.sum(wa, axis=-1) + N * ext
-        self.coef = wa + inv_lam * wb
-        self.slope = np.sum(np.where(zero_mode, wb, 0.0), axis=-1)
-        self.iF = iF
-        self.ohmic = model.R_e[:, 0] * iF + h
-
-    def __call__(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """V, c_s and the interfacial potential U + η at times t (n, B) since the start."""
-        m = self.model
-        em1 = np.expm1(self.lam[None] * t[..., None])
-        cs = self.base[None] + np.sum(em1 * self.coef[None], axis=-1) + t * self.slope[None]
-        # model functions take (B, ·) arrays: evaluate on the transposed (B, n) grid
-        csT = cs.T
-        U = m.ocp(csT)[0].T
-        j0 = m.exchange_current(csT)[0].T
-        eta = _bv_overpotential(self.iF[None], j0, m.alpha[None], m.f[None])
-        phi = U + eta
-        return phi + self.ohmic[None], cs, phi
-
-
-# output rows refined toward a cut-off: fractions of the stop time (built once: np.geomspace
-# and np.linspace cost more than the arithmetic of a whole exact-engine evaluation)
-_TAIL_FRACTIONS = 1.0 - np.geomspace(0.05, 1e-4, 12)
+# output rows refined toward a cut-off: fractions of the stop time, the last the stop itself
+# (built once: np.geomspace costs more than a whole kernel call for a few members)
+_TAIL_ROWS = np.concatenate([1.0 - np.geomspace(0.05, 1e-4, 12), [1.0]])
+_TAIL_ROWS.flags.writeable = False
 
 
 @functools.lru_cache(maxsize=32)
 def _unit_grid(n: int, relaxation: bool) -> np.ndarray:
-    """Bracketing/output grid on [0, 1]: uniform, or log-spaced for a relaxation."""
-    g = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, n - 1)]) if relaxation \
+    """Bracketing/output grid on [0, 1]: uniform, or log-spaced for a relaxation (its
+    first point at 1e-3 of the rest with the default 150 rows, earlier with more)."""
+    g = np.concatenate([[0.0], np.geomspace(min(1e-3, 0.15 / n), 1.0, n - 1)]) if relaxation \
         else np.linspace(0.0, 1.0, n)
     g.flags.writeable = False
     return g
@@ -280,10 +228,9 @@ def _run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
     iF2 = I / area
     N1, N2 = -iF1 / F, -iF2 / F
 
+    lam, inv_lam, w, beta, ext, cap, A_R = model.exact_constants
     # Estimated end: time to fill (sodiation) or empty (desodiation) the particle.
     na_now = np.sum(st.c * model.volumes, axis=-1)[:, 0]
-    cap = model.c_max * np.sum(model.volumes, axis=-1)[:, 0]
-    A_R = model.face_area[:, 0, -1]
     rate = np.abs(N2) * A_R
     room = np.where(I < 0, cap - na_now, na_now)
     t_fill = np.where(rate > 0, room / np.maximum(rate, 1e-300), np.inf) + np.where(
@@ -291,119 +238,34 @@ def _run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
     t_end = np.minimum(duration, 1.02 * t_fill + 1e-9)
     t_end = np.where(np.isfinite(t_end), t_end, 3600.0)
 
-    # segment constants, shared by both branches
-    lam = model.eig[:, 0, :]
-    beta = model.modal_forcing()[:, 0, :]
-    zero_mode = lam == 0.0
-    inv_lam = np.where(zero_mode, 0.0, 1.0 / np.where(zero_mode, 1.0, lam))
-    D_last = model.cell_diffusivity(st.c)[:, 0, -1]   # D does not depend on c here
-    consts = (lam, inv_lam, zero_mode, model.modal_surface_weights()[:, 0, :], beta,
-              model.surface_distance[:, 0] / D_last, model.cell_overpotential(I)[0])
-
-    def propagate(a: np.ndarray, t: np.ndarray, N: np.ndarray) -> np.ndarray:
-        """Modal state after time t (B,) under flux N from a (B, N)."""
-        z = lam * t[:, None]
-        return np.exp(z) * a + _phi1(z) * t[:, None] * beta * N[:, None]
-
-    main = _ExactBranch(model, a0, N2, iF2, consts)
-    a_switch = None
-    if np.any(sei_on):
-        a_switch = propagate(a0, np.minimum(t_sei, t_end), N1)
-        first_branch = _ExactBranch(model, a0, N1, iF1, consts)
-        main = _ExactBranch(model, a_switch, N2, iF2, consts)
-
-    def evaluate(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """V, c_s and U + η at times t (n,B) since segment start."""
-        if a_switch is None:
-            return main(t)
-        first = t <= t_sei[None]
-        out1 = first_branch(np.minimum(t, t_sei[None]))
-        out2 = main(np.maximum(t - t_sei[None], 0.0))
-        return tuple(np.where(first, o1, o2) for o1, o2 in zip(out1, out2, strict=True))
-
-    n = seg.n_output
-    if np.all(I == 0):
-        # relaxation: log-spaced
-        tt = _unit_grid(n, True)[:, None] * t_end[None]
-    else:
-        tt = _unit_grid(n, False)[:, None] * t_end[None]
-    V = evaluate(tt)[0]
-    lo_cut, hi_cut = seg.v_lower, seg.v_upper
-    beyond = (lo_cut > V) | (hi_cut < V)
-    beyond[0] = False
-    has_event = beyond.any(axis=0)
-    j_ev = np.where(has_event, np.argmax(beyond, axis=0), n - 1)
-    cols = np.arange(B)
-    j_in = np.maximum(j_ev - 1, 0)
-    t_in = tt[j_in, cols]
-    t_out = tt[j_ev, cols]
-    target = np.where(I < 0, lo_cut, hi_cut)
-    target = np.where(np.isfinite(target), target, np.where(I < 0, -1e9, 1e9))
-    sgn = np.where(I < 0, -1.0, 1.0)  # g(t) = sgn·(V − cut) < 0 inside, > 0 beyond
-    # the bracket ends are grid points: their voltages are already known
-    g_in = sgn * (V[j_in, cols] - target)
-    g_out = sgn * (V[j_ev, cols] - target)
-    at_start = has_event & (g_in >= 0)   # already beyond the cut-off at the step start
-    # Illinois regula falsi on the bracket [t_in, t_out]; the answer is the inside end.
-    last = np.zeros(B)
-    for _ in range(80):
-        active_b = has_event & ~at_start & (g_in < -1e-7) & (t_out - t_in > 1e-10 * t_end)
-        if not active_b.any():
-            break
-        tc = t_in - g_in * (t_out - t_in) / np.where(g_out - g_in == 0, 1, g_out - g_in)
-        tc = np.clip(tc, t_in + 1e-3 * (t_out - t_in), t_out - 1e-3 * (t_out - t_in))
-        gc = sgn * (evaluate(tc[None])[0][0] - target)
-        inside = gc < 0
-        upd = active_b
-        g_out = np.where(upd & inside & (last == 1), g_out / 2, g_out)
-        g_in = np.where(upd & ~inside & (last == -1), g_in / 2, g_in)
-        t_in = np.where(upd & inside, tc, t_in)
-        g_in = np.where(upd & inside, gc, g_in)
-        t_out = np.where(upd & ~inside, tc, t_out)
-        g_out = np.where(upd & ~inside, gc, g_out)
-        last = np.where(upd, np.where(inside, 1, -1), last)
-    t_b = np.where(at_start, 0.0, t_in)
-    t_stop = np.where(has_event, t_b, t_end)
-    ended_by_duration = ~has_event & np.isfinite(duration)
-    t_stop = np.where(ended_by_duration, duration, t_stop)
-    # Output rows: the grid up to the stop, plus a refined tail before an event; the last
-    # row (the stop itself) also gives the final state.
-    tail = t_stop[None] * _TAIL_FRACTIONS[:, None]
-    t_rows = np.concatenate([tt, tail, t_stop[None]], axis=0)
-    t_rows = np.sort(t_rows, axis=0)
-    keep = t_rows <= t_stop[None] * (1 + 1e-12)
-    Vr, cs_r, phi_r = evaluate(np.concatenate([np.minimum(t_rows, t_stop[None]),
-                                               t_stop[None]], axis=0))
-    V_end, cs_end, phi_end = Vr[-1], cs_r[-1], phi_r[-1]
-    Vr = Vr[:-1]
-    # At an event the cut-off is crossed within 1e-10 of the step time (a voltage wall when
-    # the surface empties or fills): the last row reports the cut-off itself.
-    wall = has_event[None] & (t_rows >= t_stop[None] * (1 - 1e-12))
-    Vr = np.where(wall, target[None], Vr)
-    keep = keep & ~(at_start[None] & (np.arange(t_rows.shape[0])[:, None] > 0))
-    # average stoichiometry is linear in t (constant fluxes)
-    x0 = model.average_stoichiometry(st.c)
-    na_rate1 = -(I - I_sei) / F  # mol/kg/s of Na entering the host (sodiation: I<0)
-    na_rate2 = -I / F
-    tr = np.minimum(t_rows, t_stop[None])
-    t1 = np.where(sei_on, t_sei, 0.0)[None]
-    na = na_rate1[None] * np.minimum(tr, t1) + na_rate2[None] * np.maximum(tr - t1, 0.0)
-    mol_per_kg_at_x1 = model.c_max / model.params.density
-    xr = x0[None] + na / (mol_per_kg_at_x1 * st.active[None])
-    nanm = np.where(keep, 0.0, np.nan)
-    trace.add_rows(st.t[None] + tr + nanm, Vr + nanm,
-                   np.broadcast_to(I, tr.shape) + nanm, xr + nanm, seg.index)
-    # final state
-    if a_switch is None:
-        a_end = propagate(a0, t_stop, N2)
-    else:
-        a_mid = propagate(a0, np.minimum(t_stop, t_sei), N1)
-        a_end = propagate(a_mid, np.maximum(t_stop - t_sei, 0.0), N2)
+    # the two constant-flux branches (SEI forming, then main) are solved in closed form
+    # by the compiled kernel (see exact_kernel)
+    h = model.cell_overpotential(I)[0]
+    iF = np.stack([iF1, iF2])
+    cuts = np.empty((B, 4))
+    cuts[:, 0], cuts[:, 1] = seg.v_lower, seg.v_upper
+    target = np.where(I < 0, seg.v_lower, seg.v_upper)
+    cuts[:, 2] = np.where(np.isfinite(target), target, np.where(I < 0, -1e9, 1e9))
+    cuts[:, 3] = np.where(I < 0, -1.0, 1.0)
+    # stoichiometry rows: linear in t at constant flux (SEI charge does not sodiate)
+    x_rows = np.stack([model.average_stoichiometry(st.c), -(I - I_sei) / F, -I / F,
+                       model.c_max / model.params.density * st.active], axis=1)
+    grid = _unit_grid(seg.n_output, bool(np.all(I == 0)))
+    n_rows = len(grid) + len(_TAIL_ROWS)
+    out_t, out_V, out_x = (np.empty((n_rows, B)) for _ in range(3))
+    out_end = np.empty((B, 5))
+    a_end = np.empty_like(a0)
+    con, kin, ocp_x, ocp_y, k_x, k_y = model.exact_kernel_inputs
+    galvanostatic_rows(grid, _TAIL_ROWS, t_end, duration, np.where(sei_on, t_sei, 0.0),
+                       lam, inv_lam, w, beta, ext, a0, np.stack([N1, N2]), iF,
+                       model.R_e[:, 0] * iF + h, kin, con, ocp_x, ocp_y, k_x, k_y, cuts,
+                       x_rows, out_t, out_V, out_x, out_end, a_end)
+    t_stop, phi_end = out_end[:, 0], out_end[:, 2]
+    V_end = np.where(out_end[:, 3] > 0, cuts[:, 2], out_end[:, 1])
+    trace.add_rows(st.t[None] + out_t, out_V, I[None] + 0.0 * out_t, out_x, seg.index)
     c_new = model.from_modal(a_end[:, None, :])
-    V_end = np.where(has_event, target, V_end)
     iF_end = np.where(t_stop > t_sei, iF2, iF1)
     sei_used = np.where(sei_on, np.abs(I_sei) * np.minimum(t_stop, t_sei), 0.0)
-    del cs_end
     new = State(t=st.t + t_stop, c=c_new, phi=phi_end[:, None],
                 theta=st.theta.copy(), Phi=phi_end + model.R_e[:, 0] * iF_end,
                 I=I.copy(), iF=iF_end[:, None], V=V_end, active=st.active.copy(),
@@ -446,25 +308,36 @@ class _Diffusion:
     finish: object
 
 
-def _diffusion_step(model: Model, c: np.ndarray, dt: np.ndarray, N_old: np.ndarray | None
+def _diffusion_step(model: Model, c: np.ndarray, dt: np.ndarray,
+                    bdf2: np.ndarray | None = None, c_coef: np.ndarray | None = None
                     ) -> _Diffusion:
+    """Diffusion over one step as an affine map of the new surface flux N.
+
+    ``c`` is the state the step starts from (the BDF2 history combination where ``bdf2``
+    is set for a member, with ``dt`` its effective step). Linear particles use the modal
+    basis: exact exponential integration for a constant flux (first steps), or the BDF2
+    rational form (I − dt·Λ)⁻¹ (second order with the history); D(c) takes backward Euler
+    on the tridiagonal operator with D (and a shell-OCP interface) evaluated at ``c_coef``:
+    the old state on a first step, the extrapolated new state with the history, which keeps
+    BDF2 second order.
+    """
     if model.linear:
         a = model.to_modal(c)
         lam = model.eig
         z = lam * dt[:, None, None]
-        E = np.exp(z)
         beta = model.modal_forcing()
         w = model.modal_surface_weights()
         D_last = model.cell_diffusivity(c)[..., -1]
         ext = model.surface_distance / D_last
+        E = np.exp(z)
         h1 = _phi1(z) * dt[:, None, None] * beta
-        if N_old is None:
-            base = E * a
-            hN = h1
-        else:
-            h2 = _phi2(z) * dt[:, None, None] * beta
-            base = E * a + (h1 - h2) * N_old[..., None]
-            hN = h2
+        if bdf2 is not None and np.any(bdf2):
+            rat = 1.0 / (1.0 - z)
+            sel = bdf2[:, None, None]
+            E = np.where(sel, rat, E)
+            h1 = np.where(sel, rat * dt[:, None, None] * beta, h1)
+        base = E * a
+        hN = h1
         p = np.sum(base * w, axis=-1)
         g = np.sum(hN * w, axis=-1) + ext
 
@@ -475,8 +348,9 @@ def _diffusion_step(model: Model, c: np.ndarray, dt: np.ndarray, N_old: np.ndarr
     # Backward Euler on the tridiagonal operator with D lagged at the old state.
     # (a shell with its own OCP adds the equal-chemical-potential interface: see
     # Model.implicit_operator)
-    D = model.cell_diffusivity(c)
-    lower, diag, upper, src = model.implicit_operator(c, dt)
+    c_coef = c if c_coef is None else c_coef
+    D = model.cell_diffusivity(c_coef)
+    lower, diag, upper, src = model.implicit_operator(c_coef, dt)
     W = model.volumes / dt[:, None, None]
     rhs = np.zeros((*c.shape, 2))
     rhs[..., 0] = W * c + src
@@ -553,22 +427,73 @@ def _site_block(w, w_old, phi, f, lnk_s, a_s, g_s, E0_s, ln_dt, ln_th_old, ln_1m
     return r2, d2_phi, d2_w, ipc, dpc_w
 
 
+def _bdf2_history(model: Model, st: State, dt: np.ndarray,
+                  prev: tuple[State, np.ndarray] | None
+                  ) -> tuple[State, np.ndarray, np.ndarray, np.ndarray]:
+    """History state, effective step, BDF2 mask and predicted c of a variable-step BDF2 step.
+
+    With ω = dt/dt_prev, BDF2 reads x_new − x_hist = (dt/a)·f(x_new) with
+    a = (1 + 2ω)/(1 + ω) and x_hist = [(1 + ω)·x_n − ω²/(1 + ω)·x_{n−1}]/a: a backward-
+    Euler step from x_hist with step dt/a. Every store (host sodium, double layer, site
+    coverage, SEI budget) and the passed charge take the same combination, so charge stays
+    conserved to round-off (b − c = a). A member without a previous step, with ω beyond the
+    zero-stability limit 1 + √2, right after its SEI budget ran out, or whose history
+    would leave the physical range (c < 0, θ outside (0, 1): an extrapolation near a wall)
+    takes a backward-Euler step (ω = 0).
+    """
+    if prev is None:
+        return st, dt, np.zeros(model.B, dtype=bool), st.c
+    st_p, dt_p = prev
+    om = dt / np.maximum(dt_p, 1e-300)
+    # the SEI share of the current switches off when its budget is used up (a step ends
+    # exactly there): the history must not extrapolate across that kink
+    sei_ended = (st_p.sei_left > 0) & (st.sei_left <= 1e-9 * np.maximum(st_p.sei_left, 1.0))
+    om = np.where((om < 2.4) & ~sei_ended, om, 0.0)
+
+    def combine(om_: np.ndarray) -> tuple[State, np.ndarray]:
+        a = (1.0 + 2.0 * om_) / (1.0 + om_)
+        b = (1.0 + om_) / a
+        c = om_ ** 2 / (1.0 + om_) / a
+        hist = {}
+        for name in ("c", "phi", "theta", "sei_left", "charge"):
+            x, xp = getattr(st, name), getattr(st_p, name)
+            shape = (-1,) + (1,) * (np.ndim(x) - 1)
+            hist[name] = b.reshape(shape) * x - c.reshape(shape) * xp
+        return replace(st, **hist), a
+
+    hist, a = combine(om)
+    bad = np.any(hist.c < 0, axis=(1, 2)) | np.any((hist.theta <= 0) | (hist.theta >= 1), axis=1)
+    if np.any(bad):
+        om = np.where(bad, 0.0, om)
+        hist, a = combine(om)
+    # D(c) at the new time, to second order: linear extrapolation of the last two states
+    c_pred = st.c + om[:, None, None] * (st.c - st_p.c)
+    c_pred = np.clip(c_pred, 0.0, model.c_max)
+    return hist, dt / a, om > 0, c_pred
+
+
 def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_end: np.ndarray,
                    I_side_frac: np.ndarray, u0: np.ndarray, w0: np.ndarray,
-                   guess: tuple[np.ndarray, ...] | None = None) -> _Step:
-    """One backward-Euler step of the coupled interface system by Newton's method.
+                   guess: tuple[np.ndarray, ...] | None = None,
+                   prev: tuple[State, np.ndarray] | None = None) -> _Step:
+    """One step of the coupled interface system by Newton's method.
 
-    Diffusion over the step is exact for a flux held at its end value (modal exponential
-    Euler; backward Euler with lagged D for D(c)), so the host receives exactly
-    A_R·N_new·dt; sites change by ΓF·Δθ and the double layer by C_dl·Δφ; the current balance
-    ties them to I·dt, hence charge is conserved to round-off. Unknowns per size class are
-    u = logit(c_s/c_lim), Δφ and w = logit(θ), plus Φ (and I under voltage control), so
-    that surface concentrations and coverages spanning tens of decades stay well scaled;
-    the Butler-Volmer and Frumkin residuals are written in overflow-free log form.
+    Second order in time: variable-step BDF2 with the previous accepted state ``prev``
+    (state, its step length), backward Euler on a segment's first step (see
+    :func:`_bdf2_history`). Diffusion is an affine map of the new surface flux (modal for
+    constant D, tridiagonal for D(c)), so the host receives exactly A_R·N_new·dt_eff over
+    its history; sites change by ΓF·Δθ and the double layer by C_dl·Δφ; the current
+    balance ties them to I·dt_eff, hence charge is conserved to round-off. Unknowns per
+    size class are u = logit(c_s/c_lim), Δφ and w = logit(θ), plus Φ (and I under voltage
+    control), so that surface concentrations and coverages spanning tens of decades stay
+    well scaled; the Butler-Volmer and Frumkin residuals are written in overflow-free log
+    form.
     """
     B = model.B
     voltage = seg.kind == "voltage"
-    diff = _diffusion_step(model, st.c, dt, None)
+    t_end = st.t + dt
+    st, dt, bdf2, c_pred = _bdf2_history(model, st, dt, prev)
+    diff = _diffusion_step(model, st.c, dt, bdf2, None if model.linear else c_pred)
     cm = model.c_max
     cl = _surface_limit(model)
     ocp = model.surface_ocp
@@ -788,7 +713,7 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
     finite = np.isfinite(phi).all(axis=1) & np.isfinite(Phi) & np.isfinite(Ig) \
         & np.isfinite(c_new).all(axis=(1, 2)) & np.isfinite(u).all(axis=1)
     converged = converged & finite
-    new = State(t=st.t + dt, c=c_new, phi=phi, theta=theta_new, Phi=Phi, I=Ig,
+    new = State(t=t_end, c=c_new, phi=phi, theta=theta_new, Phi=Phi, I=Ig,
                 iF=iF, V=Phi + h, active=st.active.copy(),
                 sei_left=st.sei_left - np.abs(I_side_frac * Ig) * dt,
                 charge=st.charge + Ig * dt)
@@ -881,13 +806,19 @@ def _run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         seg.sweep_rate if voltage else 0.0))
     rejects = 0
     n_steps = 0
+    st_before: State | None = None   # the state before the last accepted step (BDF2)
     while not np.all(done):
         n_steps += 1
         if n_steps > 50_000:  # a safeguard against an unforeseen stall, never hit in tests
             break
         dt = np.minimum(dt, np.maximum(duration - tau, 0.0))
-        dt = np.where(done, 1.0, np.maximum(dt, 1e-12 * char))
         sei_frac = _sei_fraction(model, st, seg)
+        if Iseg is not None and np.any(sei_frac > 0):
+            # end a step exactly where the SEI budget runs out: the SEI share of the
+            # current switches off there (a step across it would be first-order wrong)
+            t_sei = st.sei_left / np.maximum(sei_frac * np.abs(Iseg), 1e-300)
+            dt = np.where(sei_frac > 0, np.minimum(dt, np.maximum(t_sei, 1e-9 * char)), dt)
+        dt = np.where(done, 1.0, np.maximum(dt, 1e-12 * char))
         guess = None
         if x_prev is not None:
             # linear extrapolation of the unknowns: Newton then needs ~2 iterations
@@ -895,7 +826,8 @@ def _run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
             cur = (u, w, st.phi, st.Phi, st.I)
             guess = tuple(c + (c - p_) * q.reshape((-1,) + (1,) * (np.ndim(c) - 1))
                           for c, p_ in zip(cur, x_prev, strict=True))
-        step = _implicit_step(model, st, dt, seg, tau + dt, sei_frac, u, w, guess)
+        prev = None if st_before is None else (st_before, dt_prev)
+        step = _implicit_step(model, st, dt, seg, tau + dt, sei_frac, u, w, guess, prev)
         new, ok = step.state, step.converged
         bad = ~ok & ~done
         if np.any(bad):
@@ -903,7 +835,15 @@ def _run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
             stuck = bad & (dt < 1e-11 * char)
             if np.any(stuck):
                 # No solution even for a vanishing step: the host cannot take the current
-                # (a wall). End these members here; their voltage is at the wall.
+                # (a wall). End these members here. Under current control the voltage
+                # passes the cut-off on the wall within this vanishing step, so the last
+                # row reports the cut-off, as the exact engine and an instrument do.
+                if Iseg is not None:
+                    cut = np.where(Iseg < 0, seg.v_lower, seg.v_upper)
+                    at_wall = stuck & np.isfinite(cut) & (Iseg != 0)
+                    if np.any(at_wall):
+                        st = replace(st, V=np.where(at_wall, cut, st.V))
+                        trace.add(model, st, at_wall, seg.index)
                 done |= stuck
             continue
         # local error of the controlled output
@@ -936,7 +876,7 @@ def _run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
             if np.any(crossed):
                 target = np.where(Iseg < 0, seg.v_lower, seg.v_upper)
                 new, u_ev, w_ev = _locate_event(model, st, step, seg, dt, tau, crossed,
-                                                target, sei_frac, u, w)
+                                                target, sei_frac, u, w, prev)
                 step = _Step(new, ok, np.where(crossed[:, None], u_ev, step.u),
                              np.where(crossed[:, None], w_ev, step.w))
                 ended = crossed
@@ -944,6 +884,7 @@ def _run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
             ended = ~done & (np.abs(new.I) < seg.i_limit)
         st_prev = st
         x_prev = (u, w, st.phi, st.Phi, st.I)
+        st_before = st
         st = st.select(~done, new)
         u = np.where(done[:, None], u, step.u)
         w = np.where(done[:, None], w, step.w)
@@ -954,7 +895,8 @@ def _run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         dt_prev = np.where(done, dt_prev, np.maximum(dt_taken, 1e-300))
         trace.add(model, st, ~done, seg.index)
         done = done | ended | (tau >= duration * (1 - 1e-12))
-        grow = np.clip(0.9 / np.sqrt(np.maximum(ratio, 1e-12)), 0.3, 2.5)
+        # growth at most 2x: BDF2 is zero-stable for step ratios below 1 + √2
+        grow = np.clip(0.9 / np.sqrt(np.maximum(ratio, 1e-12)), 0.3, 2.0)
         if np.isfinite(dV_lim):
             grow = np.minimum(grow, np.maximum(0.9 * dV_lim / np.maximum(dV, 1e-300), 0.3))
         dt = np.clip(dt * grow, 1e-9 * char, dt_max)
@@ -963,7 +905,8 @@ def _run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
 
 def _locate_event(model: Model, st: State, step: _Step, seg: Segment, dt: np.ndarray,
                   tau: np.ndarray, crossed: np.ndarray, target: np.ndarray,
-                  sei_frac: np.ndarray, u0: np.ndarray, w0: np.ndarray
+                  sei_frac: np.ndarray, u0: np.ndarray, w0: np.ndarray,
+                  prev: tuple[State, np.ndarray] | None = None
                   ) -> tuple[State, np.ndarray, np.ndarray]:
     """Re-step from ``st`` with a shorter step so that V lands on the cut-off.
 
@@ -987,7 +930,7 @@ def _locate_event(model: Model, st: State, step: _Step, seg: Segment, dt: np.nda
         s = np.where(np.isfinite(g_hi) & (g_hi > g_lo), sec, 0.5 * (s_lo + s_hi))
         s = np.clip(s, s_lo + 0.01 * width, s_hi - 0.01 * width)
         dts = np.where(crossed, dt * s, dt)
-        trial = _implicit_step(model, st, dts, seg, tau + dts, sei_frac, u0, w0)
+        trial = _implicit_step(model, st, dts, seg, tau + dts, sei_frac, u0, w0, None, prev)
         g = sgn * (trial.state.V - target)
         g = np.where(trial.converged, g, np.inf)
         inside = g < 0
@@ -1009,9 +952,11 @@ def _locate_event(model: Model, st: State, step: _Step, seg: Segment, dt: np.nda
             break
     # members whose bracket never produced an inside state end at the step start
     best = best.select(crossed & ~have, st)
-    # report the cut-off itself when the inside end is within the final bracket
-    best.V = np.where(crossed, np.where(np.abs(best.V - target) < 1e-3, target, best.V),
-                      best.V)
+    # report the cut-off itself when the inside end is within the final bracket: V is
+    # within 1 mV of it, or the bracket has closed on a voltage wall (an emptied or filled
+    # surface), where V passes the cut-off within 1e-9 of the step
+    at_cut = (np.abs(best.V - target) < 1e-3) | (have & (s_hi - s_lo < 1e-9))
+    best.V = np.where(crossed & at_cut, target, best.V)
     return best, bu, bw
 
 
@@ -1020,10 +965,10 @@ def run_segment(model: Model, st: State, seg: Segment, trace: Trace, *,
     """Advance ``st`` through one segment, appending output rows to ``trace``.
 
     ``engine``: ``"auto"`` (the exact engine for galvanostatic segments it covers, the
-    modal sweep engine for linear voltage sweeps it covers when
-    ``fast_cv.MODAL_SWEEP_IN_AUTO`` is set (off for now), else the implicit march),
-    ``"exact"``, ``"modal_sweep"`` (falls back to the march where it does not apply or
-    its Newton solve fails) or ``"march"``.
+    compiled modal sweep engine (:mod:`nasurf.sim.fast_cv`) for linear voltage sweeps it
+    covers while ``fast_cv.MODAL_SWEEP_IN_AUTO`` is set (the default), else the implicit
+    march), ``"exact"``, ``"modal_sweep"`` (falls back to the march where it does not
+    apply or a step's solve fails) or ``"march"``.
     """
     if engine == "exact" or (engine == "auto" and can_use_exact(model, seg)):
         return _run_exact(model, st, seg, trace)

@@ -197,7 +197,8 @@ def bench_rates() -> None:
     def pybamm_curves():
         out = []
         for c in C_RATES:
-            sol = sim.solve([0, 3600 * 1.3 / c], inputs={"Current function [A]": c * spec["current_A"]})
+            sol = sim.solve([0, 3600 * 1.3 / c],
+                            inputs={"Current function [A]": c * spec["current_A"]})
             out.append((sol["Time [s]"].entries, sol["Voltage [V]"].entries,
                         sol["Current [A]"].entries))
         return out

@@ -122,3 +122,23 @@ def test_galvanostatic_run_shifts_by_the_electrolyte_overpotential():
     # the same exact-engine curve shifted by a constant: 0.5 % of η (second-order term)
     assert np.allclose(shift, eta, rtol=5e-3, atol=1e-6)
     assert t_b[-1] < t_a[-1]                               # the cut-off comes earlier
+
+
+def test_depleted_electrolyte_is_reported():
+    # Where the quasi-steady profile would empty the salt at one end the correction is held
+    # at 1 % of c_e (model.cell_overpotential): the run warns, naming the step; just below
+    # that current it does not.
+    p = _params()
+    m = build_model(p)
+    s = float(m.electrolyte_split[0])
+    I_lim = 0.99 * p.electrolyte_concentration / max(s, 1 - s) \
+        / (p.mass_loading * float(m.electrolyte_dc_per_current[0]))      # A/kg = mA/g
+    assert bool(m.electrolyte_depleted(np.array([1.01 * I_lim]))[0])
+    assert not bool(m.electrolyte_depleted(np.array([0.99 * I_lim]))[0])
+    above = simulate(p, [f"Sodiate at {1.05 * I_lim:.6g} mA g-1 for 5 s"])
+    assert any("emptied" in w and "step 1" in w for w in above.warnings)
+    below = simulate(p, [f"Sodiate at {0.9 * I_lim:.6g} mA g-1 for 5 s"])
+    assert not any("emptied" in w for w in below.warnings)
+    # no electrolyte correction (κ = 0): nothing to deplete
+    assert not bool(build_model(_params(electrolyte_conductivity=0.0))
+                    .electrolyte_depleted(np.array([10 * I_lim]))[0])

@@ -323,6 +323,18 @@ class Model:
             dh = dh + 2 * (1 - t) / f * dq * ((1 - s) / c_bar + s / c_metal)
         return h, dh
 
+    def electrolyte_depleted(self, I_g: np.ndarray) -> np.ndarray:
+        """Members (B,) whose current I_g [A/kg] would empty the electrolyte at one end.
+
+        The quasi-steady correction (:meth:`cell_overpotential`) holds the salt there at 1 %
+        of c_e beyond this current: the cell is then transport-limited, which the model
+        does not describe, and its voltage is too optimistic.
+        """
+        dc = self.electrolyte_dc_per_current
+        s = self.electrolyte_split
+        lim = 0.99 * self.c_e / np.maximum(s, 1 - s)
+        return (dc > 0) & (np.abs(I_g * self.loading * dc) >= lim)
+
     def implicit_operator(self, c: np.ndarray, dt: np.ndarray
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Backward-Euler diffusion matrix (lower, diag, upper) and source for one step.

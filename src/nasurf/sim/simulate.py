@@ -203,7 +203,19 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
             if points_per_step != seg.n_output:
                 seg = replace(seg, n_output=int(points_per_step))
             before = st
+            n_blocks = len(trace.I)
             st = run_segment(model, st, seg, trace, engine=engine)
+            if np.any(model.electrolyte_dc_per_current > 0):
+                I_step = np.concatenate(trace.I[n_blocks:]) if len(trace.I) > n_blocks \
+                    else np.zeros((0, B))
+                I_max = np.nanmax(np.abs(I_step), axis=0, initial=0.0)
+                for b in np.flatnonzero(model.electrolyte_depleted(I_max) & ~stopped):
+                    who = f" (batch member {b})" if B > 1 else ""
+                    warnings.append(
+                        f"step {step_count} '{step.text}'{who}: at {I_max[b]:.4g} "
+                        "mA/g the quasi-steady electrolyte would be emptied at one end; the "
+                        "correction is held at 1 % of c_e there, so the voltage is too "
+                        "optimistic (the cell is transport-limited)")
             st = before.select(stopped, st) if np.any(stopped) else st
             dq = (st.charge - before.charge) / 3600.0   # C/kg -> mAh/g
             sod_charge += np.where(dq < 0, -dq * 3600.0, 0.0)

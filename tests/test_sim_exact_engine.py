@@ -3,9 +3,10 @@
 The exact engine (closed-form modal solution, compiled cut-off search in
 ``nasurf.sim.exact_kernel``) is checked against Crank and PyBaMM in test_sim_core and
 test_sim_pybamm on the default kinetics. Here: an asymmetric transfer coefficient (Newton
-Butler–Volmer), a tabulated k0(x) with constant D, the first-cycle SEI branch, a rest on the
-log-spaced grid and a step ended by its duration, each against the independent implicit
-march, plus the cut-off location itself (no dependence on the bracketing grid).
+Butler–Volmer), a tabulated k0(x) with constant D, the first-cycle SEI branch, a lattice-gas
+OCP whose sites run out beyond c_max, a rest on the log-spaced grid and a step ended by its
+duration, each against the independent implicit march (second order), plus the cut-off
+location itself (no dependence on the bracketing grid).
 """
 
 from __future__ import annotations
@@ -25,14 +26,18 @@ STEPS = ["Sodiate at 1C until 0.01 V", "Rest for 30 min", "Desodiate at 1C for 3
 
 
 def _cases():
+    nto = load_material("na2ti3o7")
     return {
-        "alpha_0.3": load_material("na2ti3o7").with_changes(transfer_coefficient=0.3),
+        "alpha_0.3": nto.with_changes(transfer_coefficient=0.3),
         "k0_table": load_material("hard_carbon").with_changes(diffusivity=1e-14),
         "sei_first_cycle": load_material("anatase_tio2"),
+        # sites that run out beyond c_max: the march's closed-form logit OCP does not apply
+        "lattice_x_max_1.3": replace(nto, ocp=replace(nto.ocp, x_max=1.3)),
     }
 
 
-@pytest.mark.parametrize("case", ["alpha_0.3", "k0_table", "sei_first_cycle"])
+@pytest.mark.parametrize("case", ["alpha_0.3", "k0_table", "sei_first_cycle",
+                                  "lattice_x_max_1.3"])
 def test_exact_engine_matches_the_implicit_march(case):
     # The exact engine neglects the double layer under current control (documented): the
     # comparison is made without one. The march is second order (BDF2) and ends its steps

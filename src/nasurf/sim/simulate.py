@@ -169,7 +169,7 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
     p = resolve_parameters(material, strategy)
     if exp.initial_voltage is not None:
         x0 = p.ocp.stoichiometry_at(exp.initial_voltage)
-        x0 = min(max(x0, 1e-9), 1 - 1e-9)
+        x0 = min(max(x0, 1e-200), 1 - 1e-9)
         p = p.with_changes(initial_stoichiometry=x0)
     model = build_model(p, mesh=mesh, overrides=overrides,
                         batch_size=None if current_scale is None else len(current_scale))

@@ -1,27 +1,29 @@
 """Time integration of a :class:`~nasurf.sim.model.Model` over protocol segments.
 
-Two engines, chosen per segment:
+Three engines, chosen per segment:
 
 * **exact** (galvanostatic or rest segments of a single size class whose D does not depend
-  on c and which store no capacitive charge): the semi-discrete diffusion equation is
+  on c and which store no surface-redox charge): the semi-discrete diffusion equation is
   linear with a piecewise-constant surface flux, so its modal solution
-  a(t) = e^{λt} a0 + φ1(λt)·t·β·N is exact in time. Voltage cut-offs are located by
-  bracketing on a time grid and Illinois (regula falsi) refinement; no time-step error.
-* **modal sweep** (:mod:`nasurf.sim.fast_cv`: linear voltage sweeps of a linear one-class
-  particle without surface sites): the whole sweep is one Newton solve on a uniform grid,
-  the particle's surface response being a lower-triangular Toeplitz map of the flux
-  history; falls back to the march when its Newton solve fails.
-* **march** (everything else: double layer and surface-redox DAE, voltage control and
-  cyclic-voltammetry sweeps, D(c), size distributions): diffusion is propagated exactly in
-  the modal basis with a forcing linear in time between steps (ETD2), or by backward Euler
-  on the tridiagonal operator with lagged D(c); the interface unknowns (faradaic current
-  per class, interfacial potential, site coverage, electrode potential, and the current
-  under voltage control) are solved by a damped Newton method on a small dense system,
-  batched over parameter sets. Steps adapt to the voltage change; events (cut-offs) are
-  located by secant re-stepping, so the final state is an exact state of the scheme.
+  a(t) = e^{λt} a0 + φ1(λt)·t·β·N is exact in time. The compiled inner loop
+  (:mod:`nasurf.sim.exact_kernel`) walks the output grid to the cut-off and refines it
+  (sub-grid, then safeguarded Illinois) to 1e-11 V; no time-step error.
+* **modal sweep** (:mod:`nasurf.sim.fast_cv` + :mod:`nasurf.sim.kernels`, numba): linear
+  voltage sweeps of a linear one-class particle, Frumkin sites with g ≥ 0 included:
+  per-step scalar solves in compiled code, diffusion exact in the modal basis, adaptive
+  second-order steps; falls back to the march when a step's solve fails.
+* **march** (everything else: D(c), size distributions, shell OCPs, holds, sweeps the modal
+  engine does not cover): the coupled interface system in variable-step BDF2 (backward
+  Euler on a segment's first step), diffusion in the modal basis for constant D or by the
+  tridiagonal operator with D(c) at the extrapolated new state; the interface unknowns
+  (surface logit per class, interfacial potential, site coverage, electrode potential,
+  and the current under voltage control) by a damped Newton method with block
+  elimination, batched over parameter sets. Steps adapt to a local-error estimate; events
+  (cut-offs) are located by re-stepping, so the final state is an exact state of the
+  scheme.
 
-Both engines conserve Na to round-off: the constant eigenvector carries the mass and the
-finite-volume fluxes telescope. Everything is vectorised over a batch dimension B.
+All engines conserve Na and charge to round-off: the constant eigenvector carries the mass
+and the finite-volume fluxes telescope. Everything is vectorised over a batch dimension B.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ import numpy as np
 from scipy.special import expit
 
 from nasurf.sim import fast_cv
-from nasurf.sim.exact_kernel import galvanostatic_rows
 from nasurf.sim.fast_cv import can_use_modal_sweep, run_modal_sweep
 from nasurf.sim.model import Model
 from nasurf.sim.parameters import R_GAS, F
@@ -256,6 +257,9 @@ def _run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
     out_end = np.empty((B, 5))
     a_end = np.empty_like(a0)
     con, kin, ocp_x, ocp_y, k_x, k_y = model.exact_kernel_inputs
+    # imported here: numba loads only when a simulation runs (not for `import nasurf.sim`)
+    from nasurf.sim.exact_kernel import galvanostatic_rows
+
     galvanostatic_rows(grid, _TAIL_ROWS, t_end, duration, np.where(sei_on, t_sei, 0.0),
                        lam, inv_lam, w, beta, ext, a0, np.stack([N1, N2]), iF,
                        model.R_e[:, 0] * iF + h, kin, con, ocp_x, ocp_y, k_x, k_y, cuts,
@@ -497,7 +501,9 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
     cm = model.c_max
     cl = _surface_limit(model)
     ocp = model.surface_ocp
-    lattice = ocp.kind == "lattice_gas"
+    # U = E0 − n·(RT/F)·logit(c_s/c_lim) holds when the sites run out at c_max or before
+    # (x_max ≤ 1); with x_max > 1 the formula is evaluated in x = c/c_max (Model.ocp)
+    lattice = ocp.kind == "lattice_gas" and ocp.x_max <= 1.0
     nf = ocp.slope_factor * R_GAS * ocp.temperature / F if lattice else 0.0
     f = model.f[:, None]
     al = model.alpha[:, None]
@@ -732,7 +738,7 @@ def _logit_surface(model: Model, st: State) -> np.ndarray:
     cs_c = np.clip(cs, 1e-300 * cl, cl * (1 - 1e-16))
     u_ext = np.log(cs_c) - np.log(cl - cs_c)
     ocp = model.surface_ocp
-    if ocp.kind == "lattice_gas":
+    if ocp.kind == "lattice_gas" and ocp.x_max <= 1.0:
         nf = ocp.slope_factor * R_GAS * ocp.temperature / F
         u_ocp = (ocp.E0 - st.phi) / nf
     else:

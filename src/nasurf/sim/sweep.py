@@ -236,7 +236,7 @@ def run_batch(params: ParameterSet, experiment: Experiment | Sequence[str] | str
                               "nasurf.sim.simulate for GITT", field="experiment")
     p = params
     if exp.initial_voltage is not None and "initial_stoichiometry" not in (overrides or {}):
-        x0 = min(max(p.ocp.stoichiometry_at(exp.initial_voltage), 1e-9), 1 - 1e-9)
+        x0 = min(max(p.ocp.stoichiometry_at(exp.initial_voltage), 1e-200), 1 - 1e-9)
         p = p.with_changes(initial_stoichiometry=x0)
     ov = {k: np.asarray(v, dtype=float) for k, v in (overrides or {}).items()}
     sizes = {v.size for v in ov.values() if v.ndim > 0}

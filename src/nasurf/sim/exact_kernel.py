@@ -30,6 +30,8 @@ import warnings
 import numba
 import numpy as np
 
+from nasurf.sim.parameters import F
+
 
 def _jit(fn):
     try:
@@ -135,23 +137,64 @@ def _propagate(lam, beta, a, t, N, out):
 
 
 @_jit
-def galvanostatic_rows(grid, tail, t_end, duration, t_sei, lam, inv_lam, w, beta, ext,
-                       a0, flux, iF, ohmic, kin, con, ocp_x, ocp_y, k_x, k_y, cuts,
-                       x_rows, out_t, out_V, out_x, out_end, out_a):
-    """Locate each member's stop, write its output rows and its final modal state.
+def galvanostatic_rows(grid, tail, I, duration, sei_left, sei_frac, area, lam, inv_lam, w,
+                       beta, ext, cap, A_R, a0, na_now, h, R_e, kin, con, ocp_x, ocp_y, k_x,
+                       k_y, limits, x_in, out_t, out_V, out_x, out_end, out_a):
+    """One galvanostatic segment of every member: stop, output rows and final modal state.
 
-    grid (n,) and tail (m,) are fractions of t_end and of the stop time; per member
-    (B,): t_end, duration, t_sei (0: no SEI branch); lam, 1/λ (0 for the conserved mode),
-    surface weights w and modal forcing β (B, N); ext = δ/D (B,); a0 (B, N) the modal
-    state at the start; flux, iF, ohmic (2, B): inward molar flux, faradaic current and
-    ohmic + cell overpotential of the SEI branch (0) and the main branch (1); cuts (B, 4) =
-    lower and upper cut-off, the cut-off of this current's direction and its sign
-    (g = sign·(V − cut) < 0 inside); x_rows (B, 4) = x0, Na rate before and after the SEI
-    switch [mol/kg/s], mol/kg at x = 1 times the active fraction. Outputs: rows (n + m, B),
-    NaN below each member's last row; out_end (B, 5) = stop time, V and U + η at the stop,
-    whether a cut-off ended the step, whether it was reached at the start; out_a (B, N).
+    grid (n,) and tail (m,) are fractions of the bracketing horizon and of the stop time.
+    Per member (B,): the applied current I [A/kg] (anodic positive), the duration (inf:
+    until a cut-off), the SEI budget left [C/kg] and the share of a sodiation current that
+    builds SEI (0 where the segment forms none), the particle surface per kg still
+    connected [m²/kg], the modal constants (λ, 1/λ with 0 for the conserved mode, surface
+    weights w, forcing β: (B, N)), δ/D of the surface half-cell, the particle's capacity and
+    Na content [mol] and its surface area A_R, the start state a0 (B, N), the cell
+    overpotential h(I) and the film resistance R_e [Ω m²]; limits = (lower, upper) cut-off;
+    x_in (B, 2) = start stoichiometry and mol/kg at x = 1 times the active fraction.
+    Outputs: rows (n + m, B) of time since the start, V and x, NaN below each member's last
+    row; out_end (B, 7) = stop time, V at the stop (the cut-off when one ended the step),
+    U + η there, cut-off reached (1/0), reached at the start (1/0), faradaic current
+    density at the stop, SEI charge formed [C/kg]; out_a (B, N) the final modal state.
     """
     B, n_modes = lam.shape
+    lo_cut = limits[0]
+    hi_cut = limits[1]
+    # per member: the SEI branch (a share of a sodiation current builds SEI while its
+    # budget lasts), the main branch, the horizon, the cut-off of this direction
+    t_sei = np.zeros(B)
+    t_end = np.empty(B)
+    target = np.empty(B)
+    sgn = np.empty(B)
+    flux = np.empty((2, B))
+    br_iF = np.empty((2, B))
+    br_ohmic = np.empty((2, B))
+    x_rows = np.empty((B, 4))
+    for b in range(B):
+        I_sei = 0.0
+        if I[b] < 0.0 and sei_left[b] > 0.0 and sei_frac[b] > 0.0:
+            I_sei = sei_frac[b] * I[b]
+            t_sei[b] = sei_left[b] / max(abs(I_sei), 1e-300)
+        br_iF[0, b] = (I[b] - I_sei) / area[b]
+        br_iF[1, b] = I[b] / area[b]
+        for k in range(2):
+            flux[k, b] = -br_iF[k, b] / F
+            br_ohmic[k, b] = R_e[b] * br_iF[k, b] + h[b]
+        # horizon: the time to fill (sodiation) or empty (desodiation) the particle
+        rate = abs(flux[1, b]) * A_R[b]
+        room = cap[b] - na_now[b] if I[b] < 0.0 else na_now[b]
+        t_fill = room / rate if rate > 0.0 else math.inf
+        if t_sei[b] > 0.0:
+            t_fill += t_sei[b] * sei_frac[b]
+        te = min(duration[b], 1.02 * t_fill + 1e-9)
+        t_end[b] = te if math.isfinite(te) else 3600.0
+        cut = lo_cut if I[b] < 0.0 else hi_cut
+        target[b] = cut if math.isfinite(cut) else (-1e9 if I[b] < 0.0 else 1e9)
+        sgn[b] = -1.0 if I[b] < 0.0 else 1.0    # g = sgn·(V − cut) < 0 inside
+        # stoichiometry: linear in t at constant flux (SEI charge does not sodiate)
+        x_rows[b, 0] = x_in[b, 0]
+        x_rows[b, 1] = -(I[b] - I_sei) / F
+        x_rows[b, 2] = -I[b] / F
+        x_rows[b, 3] = x_in[b, 1]
     # branch constants: c_s(τ) = base + Σ coef·e^{λτ} + slope·τ
     br_coef = np.empty((2, B, n_modes))
     br_base = np.empty((2, B))
@@ -177,12 +220,6 @@ def galvanostatic_rows(grid, tail, t_end, duration, t_sei, lam, inv_lam, w, beta
                     slope += wb
             br_base[k, b] = base
             br_slope[k, b] = slope
-    lo_cut = cuts[0, 0]
-    hi_cut = cuts[0, 1]
-    target = cuts[:, 2]
-    sgn = cuts[:, 3]
-    br_iF = iF
-    br_ohmic = ohmic
     n = grid.shape[0]
     n_tail = tail.shape[0]
     n_sub = 31
@@ -320,7 +357,10 @@ def galvanostatic_rows(grid, tail, t_end, duration, t_sei, lam, inv_lam, w, beta
                        flux[1, b], out_a[b])
         else:
             _propagate(lam[b], beta[b], a0[b], t_stop, flux[1, b], out_a[b])
-        out_end[b, 1] = V_stop
+        out_end[b, 1] = target[b] if has_event else V_stop
         out_end[b, 2] = phi_stop
         out_end[b, 3] = 1.0 if has_event else 0.0
         out_end[b, 4] = 1.0 if at_start else 0.0
+        out_end[b, 5] = br_iF[1, b] if t_stop > t_sei[b] else br_iF[0, b]
+        out_end[b, 6] = abs(sei_frac[b] * I[b]) * min(t_stop, t_sei[b]) if t_sei[b] > 0.0 \
+            else 0.0

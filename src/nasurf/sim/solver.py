@@ -218,61 +218,32 @@ def _run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
     I = np.broadcast_to(np.asarray(seg.current, dtype=float), (B,)).astype(float)
     duration = np.broadcast_to(np.asarray(seg.duration if seg.duration is not None
                                           else np.inf, dtype=float), (B,)).astype(float)
-    a0 = model.to_modal(st.c)[:, 0, :]
-    area = model.area_per_kg[:, 0] * st.active
-    # SEI: while its budget lasts, a fraction of a sodiation current builds SEI instead.
-    sei_on = seg.sei & (I < 0) & (st.sei_left > 0) & (model.sei_fraction > 0)
-    I_sei = np.where(sei_on, model.sei_fraction * I, 0.0)
-    t_sei = np.where(sei_on, st.sei_left / np.maximum(np.abs(I_sei), 1e-300), 0.0)
-    # phase 1 (with SEI) then phase 2 (without); both with constant flux
-    iF1 = (I - I_sei) / area
-    iF2 = I / area
-    N1, N2 = -iF1 / F, -iF2 / F
-
     lam, inv_lam, w, beta, ext, cap, A_R = model.exact_constants
-    # Estimated end: time to fill (sodiation) or empty (desodiation) the particle.
-    na_now = np.sum(st.c * model.volumes, axis=-1)[:, 0]
-    rate = np.abs(N2) * A_R
-    room = np.where(I < 0, cap - na_now, na_now)
-    t_fill = np.where(rate > 0, room / np.maximum(rate, 1e-300), np.inf) + np.where(
-        sei_on, t_sei * model.sei_fraction, 0.0)
-    t_end = np.minimum(duration, 1.02 * t_fill + 1e-9)
-    t_end = np.where(np.isfinite(t_end), t_end, 3600.0)
-
-    # the two constant-flux branches (SEI forming, then main) are solved in closed form
-    # by the compiled kernel (see exact_kernel)
-    h = model.cell_overpotential(I)[0]
-    iF = np.stack([iF1, iF2])
-    cuts = np.empty((B, 4))
-    cuts[:, 0], cuts[:, 1] = seg.v_lower, seg.v_upper
-    target = np.where(I < 0, seg.v_lower, seg.v_upper)
-    cuts[:, 2] = np.where(np.isfinite(target), target, np.where(I < 0, -1e9, 1e9))
-    cuts[:, 3] = np.where(I < 0, -1.0, 1.0)
-    # stoichiometry rows: linear in t at constant flux (SEI charge does not sodiate)
-    x_rows = np.stack([model.average_stoichiometry(st.c), -(I - I_sei) / F, -I / F,
-                       model.c_max / model.params.density * st.active], axis=1)
-    grid = _unit_grid(seg.n_output, bool(np.all(I == 0)))
+    con, kin, ocp_x, ocp_y, k_x, k_y = model.exact_kernel_inputs
+    grid = _unit_grid(seg.n_output, not np.any(I))
     n_rows = len(grid) + len(_TAIL_ROWS)
     out_t, out_V, out_x = (np.empty((n_rows, B)) for _ in range(3))
-    out_end = np.empty((B, 5))
-    a_end = np.empty_like(a0)
-    con, kin, ocp_x, ocp_y, k_x, k_y = model.exact_kernel_inputs
+    out_end = np.empty((B, 7))
+    a_end = np.empty((B, model.N))
+    x_in = np.stack([model.average_stoichiometry(st.c),
+                     model.c_max / model.params.density * st.active], axis=1)
     # imported here: numba loads only when a simulation runs (not for `import nasurf.sim`)
     from nasurf.sim.exact_kernel import galvanostatic_rows
 
-    galvanostatic_rows(grid, _TAIL_ROWS, t_end, duration, np.where(sei_on, t_sei, 0.0),
-                       lam, inv_lam, w, beta, ext, a0, np.stack([N1, N2]), iF,
-                       model.R_e[:, 0] * iF + h, kin, con, ocp_x, ocp_y, k_x, k_y, cuts,
-                       x_rows, out_t, out_V, out_x, out_end, a_end)
-    t_stop, phi_end = out_end[:, 0], out_end[:, 2]
-    V_end = np.where(out_end[:, 3] > 0, cuts[:, 2], out_end[:, 1])
+    # the SEI branch, the horizon, the cut-off search and the rows: see exact_kernel
+    galvanostatic_rows(
+        grid, _TAIL_ROWS, I, duration, st.sei_left,
+        model.sei_fraction if seg.sei else np.zeros(B), model.area_per_kg[:, 0] * st.active,
+        lam, inv_lam, w, beta, ext, cap, A_R, model.to_modal(st.c)[:, 0, :],
+        np.sum(st.c * model.volumes, axis=-1)[:, 0], model.cell_overpotential(I)[0],
+        model.R_e[:, 0], kin, con, ocp_x, ocp_y, k_x, k_y,
+        np.array([seg.v_lower, seg.v_upper], dtype=float), x_in,
+        out_t, out_V, out_x, out_end, a_end)
+    t_stop, V_end, phi_end, iF_end, sei_used = (out_end[:, j] for j in (0, 1, 2, 5, 6))
     trace.add_rows(st.t[None] + out_t, out_V, I[None] + 0.0 * out_t, out_x, seg.index)
-    c_new = model.from_modal(a_end[:, None, :])
-    iF_end = np.where(t_stop > t_sei, iF2, iF1)
-    sei_used = np.where(sei_on, np.abs(I_sei) * np.minimum(t_stop, t_sei), 0.0)
-    new = State(t=st.t + t_stop, c=c_new, phi=phi_end[:, None],
+    new = State(t=st.t + t_stop, c=model.from_modal(a_end[:, None, :]), phi=phi_end[:, None],
                 theta=st.theta.copy(), Phi=phi_end + model.R_e[:, 0] * iF_end,
-                I=I.copy(), iF=iF_end[:, None], V=V_end, active=st.active.copy(),
+                I=I, iF=iF_end[:, None], V=V_end, active=st.active.copy(),
                 sei_left=st.sei_left - sei_used, charge=st.charge + I * t_stop)
     return new
 

@@ -13,8 +13,9 @@ import pytest
 
 from nasurf.sim.experiment import Experiment
 from nasurf.sim.model import MeshSpec
-from nasurf.sim.parameters import R_GAS, F, load_material
+from nasurf.sim.parameters import load_material
 from nasurf.sim.simulate import simulate
+from pybamm_halfcell import lattice_gas_halfcell
 
 L_EL, EPS_S, AREA = 50e-6, 0.5, 1e-4  # electrode thickness, solid fraction, 1 cm2
 
@@ -27,50 +28,10 @@ def _ours_params():
 
 
 def _pybamm_solution(p, I_A, n_r):
-    ocp = p.ocp
-    T = p.temperature
     # the standard law is the consistent one with n = 1 in j0 (the OCP keeps its n)
-    n = ocp.slope_factor if p.exchange_current_law == "consistent" else 1.0
-
-    def U(sto):
-        return ocp.E0 + ocp.slope_factor * R_GAS * T / F * pybamm.log((ocp.x_max - sto) / sto)
-
-    assert ocp.x_max == 1.0 and p.transfer_coefficient == 0.5
-
-    def j0(c_e, c_s_surf, c_s_max, T):
-        # nasurf's default ("consistent") law for a lattice-gas OCP of slope factor n:
-        # the SPM form [c_s (c_max − c_s)]^½ raised to n and normalised at half filling,
-        # written out here independently of nasurf's code; n = 1 is PyBaMM's SPM form.
-        x = c_s_surf / c_s_max
-        return F * p.rate_constant * (c_e / 1000.0) ** 0.5 * 0.5 * c_s_max \
-            * (4.0 * x * (1.0 - x)) ** (0.5 * n)
-
-    def j0_metal(c_e, c_Na, T):
-        return p.counter_exchange_current
-
-    pv = pybamm.ParameterValues("Chayambuka2022")
-    pv.update({
-        "Positive particle radius [m]": p.particle_radius,
-        "Positive electrode thickness [m]": L_EL,
-        "Positive electrode active material volume fraction": EPS_S,
-        "Positive electrode porosity": 1 - EPS_S,
-        "Electrode height [m]": 0.01, "Electrode width [m]": 0.01,
-        "Maximum concentration in positive electrode [mol.m-3]": p.c_max,
-        "Initial concentration in positive electrode [mol.m-3]":
-            p.initial_stoichiometry * p.c_max,
-        "Positive particle diffusivity [m2.s-1]": p.diffusivity,
-        "Positive electrode OCP [V]": U,
-        "Positive electrode exchange-current density [A.m-2]": j0,
-        "Positive electrode charge transfer coefficient": 0.5,
-        "Exchange-current density for lithium metal electrode [A.m-2]": j0_metal,
-        "Lithium metal partial molar volume [m3.mol-1]": 23.7e-6,
-        "Negative electrode OCP [V]": 0.0,
-        "Current function [A]": I_A,
-        "Lower voltage cut-off [V]": 0.01, "Upper voltage cut-off [V]": 3.5,
-        "Open-circuit voltage at 0% SOC [V]": 0.0, "Open-circuit voltage at 100% SOC [V]": 3.5,
-        "Ambient temperature [K]": T, "Initial temperature [K]": T,
-        "Reference temperature [K]": T,
-    }, check_already_exists=False)
+    n = p.ocp.slope_factor if p.exchange_current_law == "consistent" else 1.0
+    pv = lattice_gas_halfcell(p, I_A, electrode_thickness=L_EL, solid_fraction=EPS_S,
+                              porosity=1 - EPS_S, j0_exponent=n)
     model = pybamm.lithium_ion.SPM({"working electrode": "positive"})
     sim = pybamm.Simulation(model, parameter_values=pv,
                             var_pts={"r_p": n_r, "x_n": 10, "x_s": 10, "x_p": 10})

@@ -30,6 +30,7 @@ from nasurf.sim.experiment import Experiment
 from nasurf.sim.model import MeshSpec, build_model
 from nasurf.sim.parameters import R_GAS, F, ParticleSizeDistribution, load_material
 from nasurf.sim.simulate import simulate
+from pybamm_halfcell import lattice_gas_halfcell
 
 L_EL, EPS_S, AREA = 50e-6, 0.5, 1e-4   # electrode thickness, solid fraction, 1 cm² in PyBaMM
 R_MEAN, R_SD = 1.0e-6, 0.3e-6           # area-weighted lognormal: mean and standard deviation
@@ -55,64 +56,33 @@ def _current_A(p, c_rate):
 
 
 def _parameter_values(p, I_A, *, j0_follows_ce=True):
-    ocp, T, n = p.ocp, p.temperature, p.ocp.slope_factor
-    assert ocp.x_max == 1.0 and p.transfer_coefficient == 0.5
     assert p.exchange_current_law == "consistent"
-
-    def U(sto):
-        return ocp.E0 + n * R_GAS * T / F * pybamm.log((ocp.x_max - sto) / sto)
-
-    def j0(c_e, c_s_surf, c_s_max, T):
-        # nasurf's "consistent" law for a lattice-gas OCP of slope factor n (written out
-        # independently, as in test_sim_pybamm.py); nasurf evaluates (c_e/c_ref)^½ at the bulk
-        # c_e, PyBaMM's SPMe at the electrode-mean electrolyte concentration
-        x = c_s_surf / c_s_max
-        ce = c_e if j0_follows_ce else p.electrolyte_concentration
-        return F * p.rate_constant * (ce / 1000.0) ** 0.5 * 0.5 * c_s_max \
-            * (4.0 * x * (1.0 - x)) ** (0.5 * n)
-
-    pv = pybamm.ParameterValues("Chayambuka2022")
-    pv.update({
-        "Positive particle radius [m]": p.particle_radius,
-        "Positive electrode thickness [m]": p.electrode_thickness,
-        "Positive electrode active material volume fraction": EPS_S,
-        "Positive electrode porosity": p.electrode_porosity,
-        "Separator thickness [m]": p.separator_thickness,
-        "Separator porosity": p.separator_porosity,
-        "Separator Bruggeman coefficient (electrolyte)": p.bruggeman,
-        "Positive electrode Bruggeman coefficient (electrolyte)": p.bruggeman,
-        "Electrolyte conductivity [S.m-1]":
-            lambda c_e, T: p.electrolyte_conductivity + 0 * c_e,
-        "Electrolyte diffusivity [m2.s-1]": lambda c_e, T: p.electrolyte_diffusivity + 0 * c_e,
-        "Cation transference number": p.transference_number,
-        "Thermodynamic factor": 1.0,
-        "Initial concentration in electrolyte [mol.m-3]": p.electrolyte_concentration,
-        # no solid-phase ohmic drop in either electrode (nasurf: film resistance off)
-        "Positive electrode conductivity [S.m-1]": 1e8,
-        "Negative electrode conductivity [S.m-1]": 1e8,
-        "Electrode height [m]": 0.01, "Electrode width [m]": 0.01,
-        "Maximum concentration in positive electrode [mol.m-3]": p.c_max,
-        "Initial concentration in positive electrode [mol.m-3]":
-            p.initial_stoichiometry * p.c_max,
-        "Positive particle diffusivity [m2.s-1]": p.diffusivity,
-        "Positive electrode OCP [V]": U,
-        "Positive electrode exchange-current density [A.m-2]": j0,
-        "Positive electrode charge transfer coefficient": 0.5,
-        "Exchange-current density for lithium metal electrode [A.m-2]":
-            lambda c_e, c_Na, T: p.counter_exchange_current + 0 * c_e,
-        "Lithium metal partial molar volume [m3.mol-1]": 23.7e-6,
-        "Negative electrode OCP [V]": 0.0,
-        "Current function [A]": I_A,
-        "Lower voltage cut-off [V]": 0.01, "Upper voltage cut-off [V]": 3.5,
-        "Open-circuit voltage at 0% SOC [V]": 0.0, "Open-circuit voltage at 100% SOC [V]": 3.5,
-        "Ambient temperature [K]": T, "Initial temperature [K]": T,
-        "Reference temperature [K]": T,
-        "Positive minimum particle radius [m]": R_MIN,
-        "Positive maximum particle radius [m]": R_MAX,
-        "Positive area-weighted particle-size distribution [m-1]":
-            lambda R: pybamm.lognormal(R, R_MEAN, R_SD),
-    }, check_already_exists=False)
-    return pv
+    # nasurf evaluates (c_e/c_ref)^½ in j0 at the bulk c_e, PyBaMM's SPMe at the
+    # electrode-mean electrolyte concentration (j0_follows_ce)
+    return lattice_gas_halfcell(
+        p, I_A, electrode_thickness=p.electrode_thickness, solid_fraction=EPS_S,
+        porosity=p.electrode_porosity, j0_exponent=p.ocp.slope_factor,
+        c_e_in_j0=None if j0_follows_ce else p.electrolyte_concentration,
+        extra={
+            "Separator thickness [m]": p.separator_thickness,
+            "Separator porosity": p.separator_porosity,
+            "Separator Bruggeman coefficient (electrolyte)": p.bruggeman,
+            "Positive electrode Bruggeman coefficient (electrolyte)": p.bruggeman,
+            "Electrolyte conductivity [S.m-1]":
+                lambda c_e, T: p.electrolyte_conductivity + 0 * c_e,
+            "Electrolyte diffusivity [m2.s-1]":
+                lambda c_e, T: p.electrolyte_diffusivity + 0 * c_e,
+            "Cation transference number": p.transference_number,
+            "Thermodynamic factor": 1.0,
+            "Initial concentration in electrolyte [mol.m-3]": p.electrolyte_concentration,
+            # no solid-phase ohmic drop in either electrode (nasurf: film resistance off)
+            "Positive electrode conductivity [S.m-1]": 1e8,
+            "Negative electrode conductivity [S.m-1]": 1e8,
+            "Positive minimum particle radius [m]": R_MIN,
+            "Positive maximum particle radius [m]": R_MAX,
+            "Positive area-weighted particle-size distribution [m-1]":
+                lambda R: pybamm.lognormal(R, R_MEAN, R_SD),
+        })
 
 
 @functools.cache

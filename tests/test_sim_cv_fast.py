@@ -323,8 +323,9 @@ def test_charge_is_conserved_to_round_off(monkeypatch, material):
 
 
 def test_works_without_a_writable_numba_cache(tmp_path):
-    # numba raises at decoration when no cache location is writable; the kernels then
-    # compile in memory with a warning (a fresh process: nothing loaded from a cache)
+    # numba raises at decoration when no cache location is writable; the kernels (CV and
+    # galvanostatic, nasurf.sim.compiled.jit) then compile in memory with a warning (a
+    # fresh process: nothing loaded from a cache)
     script = textwrap.dedent("""
         import warnings
         import numba.core.caching as caching
@@ -348,6 +349,10 @@ def test_works_without_a_writable_numba_cache(tmp_path):
         seg = Segment("voltage", v_start=np.array([2.6]), sweep_rate=np.array([-5e-3]),
                       duration=np.array([200.0]))
         st = run_modal_sweep(m, initial_state(m), seg, Trace())
+        # the exact galvanostatic engine's kernel compiles in memory too
+        from nasurf.sim.simulate import simulate
+        r = simulate("na2ti3o7", ["Sodiate at 1C until 0.01 V"], engine="exact")
+        assert r.steps[0][0].ended_by == "cutoff" and r.steps[0][0].charge_mAh_g < -100
         print(st.I[0] / (0.2 * m.area_per_kg[0, 0] * 5e-3))
     """)
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))

@@ -25,22 +25,11 @@ warning where no cache location is writable).
 from __future__ import annotations
 
 import math
-import warnings
 
-import numba
 import numpy as np
 
+from nasurf.sim.compiled import jit, table
 from nasurf.sim.parameters import F
-
-
-def _jit(fn):
-    try:
-        return numba.njit(cache=True)(fn)
-    except RuntimeError as exc:   # no writable cache locator: compile per process
-        warnings.warn(f"numba cannot cache the galvanostatic kernel ({exc}); compiling "
-                      "in memory", RuntimeWarning, stacklevel=2)
-        return numba.njit(cache=False)(fn)
-
 
 #: layout of the shared constants ``con``
 C_CMAX, C_CVAC, C_OCP_TABLE, C_E0, C_NRT_F, C_XMAX, C_K_KIND = 0, 1, 2, 3, 4, 5, 6
@@ -55,32 +44,14 @@ _EXP_FLOOR = -100.0
 _TOL_V = 1e-11
 
 
-@_jit
-def _interp(xs, ys, x):
-    """Table1D: np.interp inside the table, the end segments' slopes outside."""
-    n = xs.shape[0]
-    if x <= xs[0]:
-        return ys[0] + (ys[1] - ys[0]) / (xs[1] - xs[0]) * (x - xs[0])
-    if x >= xs[n - 1]:
-        return ys[n - 1] + (ys[n - 1] - ys[n - 2]) / (xs[n - 1] - xs[n - 2]) * (x - xs[n - 1])
-    lo, hi = 0, n - 1
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if xs[mid] <= x:
-            lo = mid
-        else:
-            hi = mid
-    return ys[lo] + (ys[hi] - ys[lo]) * (x - xs[lo]) / (xs[hi] - xs[lo])
-
-
-@_jit
+@jit
 def _interface(cs, iF, b, kin, con, ocp_x, ocp_y, k_x, k_y):
     """U(c_s) + η: the interfacial potential of member b at surface concentration cs."""
     cm = con[C_CMAX]
     cv = con[C_CVAC]
     x = cs / cm
     if con[C_OCP_TABLE] > 0.0:
-        U = _interp(ocp_x, ocp_y, x)
+        U = table(ocp_x, ocp_y, x)[0]
     else:
         xm = con[C_XMAX]
         xc = min(max(x, 1e-290 * xm), xm * (1.0 - 1e-15))
@@ -89,7 +60,7 @@ def _interface(cs, iF, b, kin, con, ocp_x, ocp_y, k_x, k_y):
     k = 1.0
     if con[C_K_KIND] > 0.0:
         ck = min(max(cs, eps), cm - eps)
-        k = _interp(k_x, k_y, ck / cm if con[C_K_KIND] == K_STOICHIOMETRY else ck)
+        k = table(k_x, k_y, ck / cm if con[C_K_KIND] == K_STOICHIOMETRY else ck)[0]
     c = min(max(cs, eps), cv - eps * cv / cm)
     j0 = kin[b, K_PRE] * k * c ** kin[b, K_EC] * (cv - c) ** kin[b, K_EA]
     j0 = max(j0, 1e-300)
@@ -107,7 +78,7 @@ def _interface(cs, iF, b, kin, con, ocp_x, ocp_y, k_x, k_y):
     return U + eta
 
 
-@_jit
+@jit
 def _voltage(b, t, t_sei, lam, br_coef, br_base, br_slope, br_iF, br_ohmic,
              kin, con, ocp_x, ocp_y, k_x, k_y):
     """(V, U + η) of member b at time t since the segment start."""
@@ -127,7 +98,7 @@ def _voltage(b, t, t_sei, lam, br_coef, br_base, br_slope, br_iF, br_ohmic,
     return phi + br_ohmic[br, b], phi
 
 
-@_jit
+@jit
 def _propagate(lam, beta, a, t, N, out):
     """Modal state after time t under a constant inward flux N: e^{λt}·a + φ1(λt)·t·β·N."""
     for m in range(lam.shape[0]):
@@ -136,7 +107,7 @@ def _propagate(lam, beta, a, t, N, out):
         out[m] = math.exp(z) * a[m] + phi1 * t * beta[m] * N
 
 
-@_jit
+@jit
 def galvanostatic_rows(grid, tail, I, duration, sei_left, sei_frac, area, lam, inv_lam, w,
                        beta, ext, cap, A_R, a0, na_now, h, R_e, kin, con, ocp_x, ocp_y, k_x,
                        k_y, limits, x_in, out_t, out_V, out_x, out_end, out_a):

@@ -29,23 +29,11 @@ process instead (with a warning).
 from __future__ import annotations
 
 import math
-import warnings
 
-import numba
 import numpy as np
 
+from nasurf.sim.compiled import jit, table
 from nasurf.sim.parameters import F
-
-
-def _jit(fn):
-    """njit with an on-disk cache, or without one where no cache location is writable."""
-    try:
-        return numba.njit(cache=True, fastmath=False)(fn)
-    except RuntimeError as exc:   # numba: "cannot cache function ...: no locator available"
-        warnings.warn(f"numba cannot cache the CV kernel ({exc}); compiling in memory",
-                      RuntimeWarning, stacklevel=2)
-        return numba.njit(cache=False)(fn)
-
 
 # column layout of the per-member parameter array ``par`` (B, N_PAR)
 P_LN_PRE, P_EC, P_EA, P_LN_K0, P_K0 = 0, 1, 2, 3, 4
@@ -71,14 +59,14 @@ _MAX_IT = 80
 _N_LEVELS = 21
 
 
-@_jit
+@jit
 def _softplus(x):
     if x > 0.0:
         return x + math.log1p(math.exp(-x))
     return math.log1p(math.exp(x))
 
 
-@_jit
+@jit
 def _expit(x):
     if x >= 0.0:
         return 1.0 / (1.0 + math.exp(-x))
@@ -86,7 +74,7 @@ def _expit(x):
     return e / (1.0 + e)
 
 
-@_jit
+@jit
 def _logaddexp(a, b):
     if a == -math.inf:
         return b
@@ -96,32 +84,7 @@ def _logaddexp(a, b):
     return m + math.log1p(math.exp(-abs(a - b)))
 
 
-@_jit
-def _table(xs, ys, x):
-    """Linear interpolation with linear extrapolation (Table1D): value and slope."""
-    n = xs.shape[0]
-    # segment: the last knot <= x (numpy searchsorted side="right" − 1), clipped
-    lo, hi = 0, n
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if xs[mid] <= x:
-            lo = mid + 1
-        else:
-            hi = mid
-    i = min(max(lo - 1, 0), n - 2)
-    s = (ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i])
-    if x < xs[0]:
-        return ys[0] + s * (x - xs[0]), s
-    if x > xs[n - 1]:
-        return ys[n - 1] + s * (x - xs[n - 1]), s
-    # np.interp's value inside the table
-    j = min(max(lo - 1, 0), n - 2)
-    if x == xs[n - 1]:
-        return ys[n - 1], s
-    return ys[j] + (ys[j + 1] - ys[j]) * (x - xs[j]) / (xs[j + 1] - xs[j]), s
-
-
-@_jit
+@jit
 def _cell_overpotential(I, par, con):
     """V − Φ at the specific current I [A/kg] and its derivative (Model.cell_overpotential)."""
     load = par[P_LOAD]
@@ -148,7 +111,7 @@ def _cell_overpotential(I, par, con):
     return h, dh
 
 
-@_jit
+@jit
 def _sites(w, phi, ln_s0, ln_lo, ln_up, par):
     """Frumkin site residual in log form (solver._site_block), sign-normalised.
 
@@ -186,7 +149,7 @@ def _sites(w, phi, ln_s0, ln_lo, ln_up, par):
     return r, dr_w, dr_eta
 
 
-@_jit
+@jit
 def _solve_sites(w, phi, ln_s0, ln_lo, ln_up, par):
     """Coverage logit w at interfacial potential φ (safeguarded Newton); dw/dφ; ok flag."""
     lo, hi = -745.0, 745.0
@@ -213,7 +176,7 @@ def _solve_sites(w, phi, ln_s0, ln_lo, ln_up, par):
     return w, 0.0, False
 
 
-@_jit
+@jit
 def _evaluate(u, p, g, dl_coef, dl_const, site_hist, w, V_app, par, con, ocp_x, ocp_y,
               k_x, k_y):
     """Closure residual r = Φ + (V − Φ)(I) − V_app at surface logit u, its du-derivative.
@@ -253,7 +216,7 @@ def _evaluate(u, p, g, dl_coef, dl_const, site_hist, w, V_app, par, con, ocp_x, 
         U = con[C_E0] + con[C_NF] * math.log((xm - x) / x)
         dU = -con[C_NF] * (1.0 / (xm - x) + 1.0 / x) / cm * dcs
     else:
-        U, sl = _table(ocp_x, ocp_y, cs / cm)
+        U, sl = table(ocp_x, ocp_y, cs / cm)
         dU = sl / cm * dcs
     # j0 = pre·k·c_s^ec·(c_vac − c_s)^ea in log form (solver._implicit_step)
     cv = con[C_CVAC]
@@ -272,7 +235,7 @@ def _evaluate(u, p, g, dl_coef, dl_const, site_hist, w, V_app, par, con, ocp_x, 
             xk, dxk = cs, 1.0
         else:
             xk, dxk = cs / cm, 1.0 / cm
-        kv, ks = _table(k_x, k_y, xk)
+        kv, ks = table(k_x, k_y, xk)
         kk = max(kv * par[P_K0], 1e-300)
         ln_j0 += math.log(kk)
         dln_j0 += ks * dxk * par[P_K0] / kk * dcs
@@ -330,7 +293,7 @@ def _evaluate(u, p, g, dl_coef, dl_const, site_hist, w, V_app, par, con, ocp_x, 
     return r, dr, phi, dphi, iF, itot, I, w, h, ok, noise
 
 
-@_jit
+@jit
 def _level(dt, h_max):
     """The level k of the largest step h_max·2^(-k/4) not above dt (0 … _N_LEVELS − 1)."""
     if dt >= h_max:
@@ -339,7 +302,7 @@ def _level(dt, h_max):
     return min(max(k, 0), _N_LEVELS - 1)
 
 
-@_jit
+@jit
 def _etd(lam, beta, dt, E, h1, h2):
     """E = e^{λdt}, h1 = φ1(λdt)·dt·β, h2 = φ2(λdt)·dt·β (exact for a linear flux)."""
     for k in range(lam.shape[0]):
@@ -353,7 +316,7 @@ def _etd(lam, beta, dt, E, h1, h2):
         h2[k] = p2 * dt * beta[k]
 
 
-@_jit
+@jit
 def _newton_step(u, p, g, dl_coef, dl_const, site_hist, w, V_app, pb, con, ocp_x, ocp_y,
                  k_x, k_y, out):
     """Solve one step's closure for the surface logit (safeguarded Newton).
@@ -406,7 +369,7 @@ def _newton_step(u, p, g, dl_coef, dl_const, site_hist, w, V_app, pb, con, ocp_x
     return False, n_eval
 
 
-@_jit
+@jit
 def sweep_kernel(lam, beta, wsurf, a, par, con, ocp_x, ocp_y, k_x, k_y, u0, phi0, theta0,
                  iF0, x0, out_t, out_V, out_I, out_x, fin):
     """Advance every member through one sweep; rows and final values written in place.

@@ -1,0 +1,48 @@
+"""Shared pieces of the simulator's numba kernels (:mod:`.exact_kernel`, :mod:`.kernels`).
+
+Owns :func:`jit`, numba's ``njit`` with an on-disk cache (one compilation per install;
+where no cache location is writable, numba refuses to cache and the function is compiled
+in memory in each process, with a ``RuntimeWarning``), and :func:`table`, the compiled
+twin of :class:`nasurf.sim.parameters.Table1D` (np.interp inside, the end segments'
+slopes outside).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numba
+
+
+def jit(fn):
+    """njit with an on-disk cache, or without one where no cache location is writable."""
+    try:
+        return numba.njit(cache=True, fastmath=False)(fn)
+    except RuntimeError as exc:   # numba: "cannot cache function ...: no locator available"
+        warnings.warn(f"numba cannot cache the simulator's compiled kernels ({exc}); "
+                      "compiling in memory", RuntimeWarning, stacklevel=2)
+        return numba.njit(cache=False)(fn)
+
+
+@jit
+def table(xs, ys, x):
+    """Linear interpolation with linear extrapolation (Table1D): value and slope."""
+    n = xs.shape[0]
+    # segment: the last knot <= x (numpy searchsorted side="right" − 1), clipped
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if xs[mid] <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    i = min(max(lo - 1, 0), n - 2)
+    s = (ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i])
+    if x < xs[0]:
+        return ys[0] + s * (x - xs[0]), s
+    if x > xs[n - 1]:
+        return ys[n - 1] + s * (x - xs[n - 1]), s
+    if x == xs[n - 1]:
+        return ys[n - 1], s
+    # np.interp's value inside the table
+    return ys[i] + (ys[i + 1] - ys[i]) * (x - xs[i]) / (xs[i + 1] - xs[i]), s

@@ -341,7 +341,7 @@ class _EchemTables:
             STEP_COUNT: cnt,
             HALF_CYCLE: info[:, 2],
             STOICHIOMETRY: arr["x"][ok, b] if tk.size else tk,
-        })
+        }, copy=False)   # the columns are fresh arrays already
         # The solver records rows in time order, so the stable sort is normally the
         # identity: test the (time, step) order cheaply and sort only when it is broken.
         dt_rows, dc_rows = np.diff(tk), np.diff(cnt)

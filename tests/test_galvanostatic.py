@@ -399,3 +399,16 @@ def test_piecewise_constant_current_integrates_exactly(blocks, dt):
     res = cycling_summary(frame(t, np.full(len(t), 0.5), i), rest_threshold_A=1e-7,
                           min_duration_s=0.0)
     assert res.half_cycles["capacity_mAh"].to_numpy() == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("with_mass", [True, False])
+def test_result_tables_equal_the_plain_constructor(with_mass):
+    # cycles/half_cycles are built from stacked blocks through pandas.api.internals and a
+    # direct column read (a pandas private, guarded): guard that they stay exactly what the
+    # public constructor gives, dtypes, column order and values included
+    res = cycling_summary(methods_cycles() if with_mass else methods_cycles().data)
+    pd.testing.assert_frame_equal(res.cycles, pd.DataFrame(res.cycle_columns), check_exact=True)
+    pd.testing.assert_frame_equal(res.half_cycles, pd.DataFrame(res.half_cycle_columns),
+                                  check_exact=True)
+    res.cycles.columns.name = "changed"          # each frame owns its column Index
+    assert cycling_summary(methods_cycles()).cycles.columns.name is None

@@ -39,7 +39,8 @@ class FrequencyGrid:
     """Angular frequencies and the functions of them every element needs, computed once
     per spectrum so that repeated evaluations during a fit do no redundant work."""
 
-    __slots__ = ("inv_sqrt_w", "jw", "log_jw", "log_w", "ones", "w")
+    __slots__ = ("inv_sqrt_w", "jw", "log_jw", "log_w", "neg_log_jw", "ones", "w",
+                 "warburg_shape")
 
     def __init__(self, omega: np.ndarray) -> None:
         self.w = np.asarray(omega, dtype=float)
@@ -48,12 +49,19 @@ class FrequencyGrid:
         self.log_jw = self.log_w + 0.5j * np.pi
         self.inv_sqrt_w = 1.0 / np.sqrt(self.w)
         self.ones = np.ones(self.w.shape, dtype=complex)
-        for arr in (self.w, self.jw, self.log_jw, self.inv_sqrt_w, self.ones):
+        self.neg_log_jw = -self.log_jw
+        self.warburg_shape = (1 - 1j) * self.inv_sqrt_w
+        for arr in (self.w, self.jw, self.log_jw, self.inv_sqrt_w, self.ones, self.neg_log_jw,
+                    self.warburg_shape):
             arr.setflags(write=False)
 
 
 # An element evaluator takes (its own parameters, grid) and returns (Z, dZ/dp rows).
 _Evaluator = Callable[[np.ndarray, FrequencyGrid], tuple[np.ndarray, np.ndarray]]
+# A filler takes (all parameters, offset k of the element's first one, grid, D), writes the
+# element's dZ/dp into rows D[k:k+n_params] and returns Z: the fitting fast path, which
+# builds the circuit's Jacobian in one preallocated array instead of stacking pieces.
+_Filler = Callable[[np.ndarray, int, FrequencyGrid, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class ElementSpec:
     description: str
     evaluate: _Evaluator
     value: Callable[[np.ndarray, FrequencyGrid], np.ndarray] | None = None   # Z only, faster
+    fill: _Filler | None = None         # Z and dZ/dp written in place, faster (see _Filler)
 
     @property
     def n_params(self) -> int:
@@ -195,19 +204,49 @@ def _cpe_value(p, g):
     return np.exp(-p[1] * g.log_jw) / p[0]
 
 
+# In-place fillers of the common elements (same formulas as the evaluators above).
+
+
+def _resistor_fill(p, k, g, D):
+    D[k] = 1.0
+    return p[k] * g.ones
+
+
+def _capacitor_fill(p, k, g, D):
+    C = p[k]
+    Z = 1.0 / (g.jw * C)
+    np.divide(Z, -C, out=D[k])
+    return Z
+
+
+def _warburg_fill(p, k, g, D):
+    D[k] = g.warburg_shape
+    return p[k] * g.warburg_shape
+
+
+def _cpe_fill(p, k, g, D):
+    Q = p[k]
+    Z = np.exp(-p[k + 1] * g.log_jw)
+    Z /= Q
+    np.divide(Z, -Q, out=D[k])
+    np.multiply(Z, g.neg_log_jw, out=D[k + 1])
+    return Z
+
+
 _P, _E = "positive", "exponent"
 
 ELEMENTS: dict[str, ElementSpec] = {
     spec.code: spec
     for spec in (
         ElementSpec("R", ("R",), ("Ohm",), (_P,), "resistor, Z = R", _resistor,
-                    _resistor_value),
+                    _resistor_value, _resistor_fill),
         ElementSpec("C", ("C",), ("F",), (_P,), "capacitor, Z = 1/(jωC)", _capacitor,
-                    _capacitor_value),
+                    _capacitor_value, _capacitor_fill),
         ElementSpec("L", ("L",), ("H",), (_P,), "inductor, Z = jωL", _inductor),
         ElementSpec(
             "W", ("sigma",), ("Ohm s^-1/2",), (_P,),
             "semi-infinite Warburg, Z = σ(1−j)/√ω (σ = A_W)", _warburg, _warburg_value,
+            _warburg_fill,
         ),
         ElementSpec(
             "Wo", ("Z0", "tau"), ("Ohm", "s"), (_P, _P),
@@ -221,7 +260,7 @@ ELEMENTS: dict[str, ElementSpec] = {
         ),
         ElementSpec(
             "CPE", ("Q", "alpha"), ("Ohm^-1 s^alpha", "1"), (_P, _E),
-            "constant phase element, Z = 1/(Q·(jω)^α)", _cpe, _cpe_value,
+            "constant phase element, Z = 1/(Q·(jω)^α)", _cpe, _cpe_value, _cpe_fill,
         ),
         ElementSpec(
             "La", ("L", "alpha"), ("Ohm s^alpha", "1"), (_P, _E),
@@ -448,37 +487,50 @@ def _elements_in_order(node: Node) -> list[Element]:
 # --- compilation --------------------------------------------------------------------------
 
 
-def _compile(node: Node, offsets: dict[str, int]) -> _Evaluator:
-    """Closure returning (Z, dZ/dp for the contiguous parameters of this subtree)."""
+def _compile(node: Node, offsets: dict[str, int]
+             ) -> Callable[[np.ndarray, FrequencyGrid, np.ndarray], np.ndarray]:
+    """Closure (p, grid, D) -> Z that writes dZ/dp of this subtree's parameters (a
+    contiguous block of rows, parameters being numbered in tree order) into D."""
     if isinstance(node, Element):
         start = offsets[node.name]
         stop = start + node.spec.n_params
+        fill = node.spec.fill
+        if fill is not None:
+            return lambda p, w, D: fill(p, start, w, D)
         evaluate = node.spec.evaluate
 
-        def element_eval(p, w):
-            return evaluate(p[start:stop], w)
+        def element_eval(p, w, D):
+            Z, d = evaluate(p[start:stop], w)
+            D[start:stop] = d
+            return Z
 
         return element_eval
     children = [_compile(c, offsets) for c in node.children]
     if isinstance(node, Series):
 
-        def series_eval(p, w):
-            parts = [c(p, w) for c in children]
-            Z = parts[0][0]
-            for z, _ in parts[1:]:
-                Z = Z + z
-            return Z, np.concatenate([d for _, d in parts])
+        def series_eval(p, w, D):
+            Z = children[0](p, w, D)
+            for c in children[1:]:
+                Z = Z + c(p, w, D)
+            return Z
 
         return series_eval
 
-    def parallel_eval(p, w):
-        parts = [c(p, w) for c in children]
-        Y = 1.0 / parts[0][0]
-        for z, _ in parts[1:]:
+    blocks = []                     # rows of D that belong to each branch
+    for child in node.children:
+        els = _elements_in_order(child)
+        blocks.append((offsets[els[0].name], offsets[els[-1].name] + els[-1].spec.n_params))
+
+    def parallel_eval(p, w, D):
+        zs = [c(p, w, D) for c in children]
+        Y = 1.0 / zs[0]
+        for z in zs[1:]:
             Y = Y + 1.0 / z
         Z = 1.0 / Y
-        # d(1/ΣY_i)/dp = Z²/Z_i² · dZ_i/dp for a parameter of branch i
-        return Z, np.concatenate([d * (Z / z) ** 2 for z, d in parts])
+        # d(1/ΣY_i)/dp = (Z/Z_i)² · dZ_i/dp for a parameter of branch i
+        for (lo, hi), z in zip(blocks, zs, strict=True):
+            D[lo:hi] *= (Z / z) ** 2
+        return Z
 
     return parallel_eval
 
@@ -622,7 +674,8 @@ class Circuit:
                        ) -> tuple[np.ndarray, np.ndarray]:
         """Fast path: (Z, D) with D of shape (n_params, n_frequencies)."""
         grid = omega if isinstance(omega, FrequencyGrid) else FrequencyGrid(omega)
-        return self._value_and_jac(p, grid)
+        D = np.empty((self.n_params, grid.w.size), dtype=complex)
+        return self._value_and_jac(p, grid, D), D
 
 
 def Randles(CPE: bool = False) -> Circuit:

@@ -197,6 +197,13 @@ def _ours_electrolyte(c_rate, electrolyte=True):
                       f"Sodiate at {c_rate}C until 0.01 V"])
 
 
+def _salt_shift(p, c_rate):
+    """nasurf's quasi-steady salt shift q = I_A·Δc/I (anodic positive) and its split s."""
+    m = build_model(p)
+    return (-_current_A(p, c_rate) / AREA * m.electrolyte_dc_per_current[0],
+            m.electrolyte_split[0])
+
+
 @pytest.mark.parametrize("c_rate", [1, 3])
 def test_electrolyte_correction_matches_pybamm_spme_after_the_transient(c_rate):
     # PyBaMM's j0 is given the bulk c_e here (nasurf's assumption; the next test lifts it), so
@@ -222,9 +229,7 @@ def test_electrolyte_correction_matches_pybamm_spme_after_the_transient(c_rate):
     # at PyBaMM's first output after t = 0 (1 s at 1C, 0.33 s at 3C) the difference is 50 %
     # (1C: of 1.15 mV) and 73 % (3C: of 3.37 mV) of nasurf's concentration term, 10 % after
     # 7 s, and at most 0.23 % (1C) and 0.31 % (3C) from τ_e = 64 s on.
-    m = build_model(p)
-    q = -_current_A(p, c_rate) / AREA * m.electrolyte_dc_per_current[0]
-    s = m.electrolyte_split[0]
+    q, s = _salt_shift(p, c_rate)
     c0 = p.electrolyte_concentration
     eta_conc = 2 * (1 - p.transference_number) * R_GAS * p.temperature / F \
         * np.log((c0 + (1 - s) * q) / (c0 - s * q))
@@ -248,9 +253,8 @@ def test_electrolyte_correction_vs_pybamm_spme_with_concentration_dependent_j0(c
     assert abs(cap_err) < 5e-3
     assert rms < 1e-3
     # nasurf's quasi-steady electrode-mean salt concentration is PyBaMM's after τ_e
-    m = build_model(p)
-    q = -_current_A(p, c_rate) / AREA * m.electrolyte_dc_per_current[0]
-    c_bar = p.electrolyte_concentration + (1 - m.electrolyte_split[0]) * q
+    q, s = _salt_shift(p, c_rate)
+    c_bar = p.electrolyte_concentration + (1 - s) * q
     mid = (t_pb > 5 * tau) & (t_pb < 0.9 * t_pb[-1])
     assert c_bar < p.electrolyte_concentration - 5.0 * c_rate
     assert np.max(np.abs(c_bar_pb[mid] - c_bar)) < 0.1   # mol/m³ (measured 0.03)

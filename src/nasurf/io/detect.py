@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 from nasurf.errors import FileFormatError
-from nasurf.io import biologic, cyclers, eis, neware
+from nasurf.io import biologic, cyclers, eis, gamry, neware
 from nasurf.io._text import SNIFF_BYTES, head_text
 
 #: format name -> one-line description (what is read, by what)
@@ -32,7 +32,8 @@ FORMATS: dict[str, str] = {
     "landt-csv": "LANDT CSV export in the SINTEF/BattMo layout (preamble, snake_case units)",
     "basytec": "BaSyTec result file (~ header lines)",
     "novonix": "Novonix HPC/UHPC CSV ([Summary] ... [Data])",
-    "gamry-dta": "Gamry .DTA impedance (ZCURVE table; aborted runs too)",
+    "gamry-dta": "Gamry .DTA: EIS, CV (all CURVE tables), CA, OCP, PWR800 charge/discharge;"
+                 " decimal commas; aborted runs too",
     "zplot": "Scribner ZPlot/ZView .z and Autolab Z60W exports",
     "chi-eis": "CH Instruments A.C. impedance text",
     "versastudio-par": "Princeton Applied Research VersaStudio .par",
@@ -119,7 +120,7 @@ def detect_text(head: str, src: str) -> str:
                               "settings, not data; read the .mpr or .mpt of the same run",
                               file=src)
     checks = (
-        (eis.looks_like_gamry, "gamry-dta"),
+        (gamry.looks_like_gamry, "gamry-dta"),
         (eis.looks_like_zplot, "zplot"),
         (eis.looks_like_maccor_eis, "maccor-eis"),
         (cyclers.looks_like_maccor, "maccor-text"),

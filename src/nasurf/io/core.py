@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nasurf.errors import FileFormatError, NasurfError
-from nasurf.io import biologic, cyclers, eis, gamry, generic, neware
+from nasurf.io import biologic, cyclers, eis, gamry, generic, neware, palmsens
 from nasurf.io.detect import FORMATS, detect_format
 from nasurf.io.table import EchemData
 
@@ -34,6 +34,8 @@ _READERS: dict[str, Callable[..., EchemData]] = {
     "basytec": cyclers.read_basytec,
     "novonix": cyclers.read_novonix,
     "gamry-dta": gamry.read_gamry,
+    "palmsens-pssession": palmsens.read_pssession,
+    "pstrace-xlsx": palmsens.read_pstrace_xlsx,
     "zplot": eis.read_zplot,
     "chi-eis": eis.read_chi,
     "versastudio-par": eis.read_versastudio,

@@ -99,12 +99,7 @@ def run_cv(
             raise ValidationError("this is an impedance file, not a CV", file=d.metadata.source)
     cvset = cv.CVSet.from_echem(datas if len(datas) > 1 else datas[0], scan_rates_V_s=rates)
     if len(cvset) < 2:
-        raise ValidationError(
-            f"CV kinetics needs CVs at several scan rates; found one "
-            f"({cvset.cvs[0].scan_rate_mV_s:.4g} mV/s). Give one file per rate or a file with "
-            "several rates",
-            field="files",
-        )
+        return _single_rate_doc(cvset, files, vertex_exclusion_mV, out)
     mass_g = mass_mg / 1e3 if mass_mg else None
     mass_source = "--mass-mg" if mass_g else None
     if mass_g is None:
@@ -172,6 +167,42 @@ def run_cv(
     return doc
 
 
+def _single_rate_doc(cvset: Any, files: list[Path], vertex_exclusion_mV: float | None,
+                     out: Path | None) -> dict[str, Any]:
+    """One scan rate: per-cycle peaks and charges, and what needs more rates."""
+    from nasurf.analysis import cv
+
+    one = cvset.cvs[0]
+    summary = cv.cycle_summary(
+        one, vertex_exclusion_V=vertex_exclusion_mV / 1e3 if vertex_exclusion_mV is not None
+        else None)
+    conventions = dict(summary.conventions)
+    conventions.update(scan_rates_mV_s=[one.scan_rate_mV_s],
+                       scan_rate_sources=[one.scan_rate_source],
+                       files=[str(f) for f in files])
+    doc: dict[str, Any] = {
+        "mode": "single scan rate",
+        "cycles": summary.table.to_dict(orient="records"),
+        "notes": list(summary.notes),
+        "peaks": [], "couples": [], "dunn": [], "dunn_flags": None, "dunn_units": None,
+        "b_map": None, "trasatti": None, "randles_sevcik": None,
+        "conventions": conventions,
+        "warnings": list(dict.fromkeys([*cvset.warnings, *summary.warnings])),
+    }
+    if out is not None:
+        import json
+
+        from nasurf.clikit import to_jsonable
+
+        out.mkdir(parents=True, exist_ok=True)
+        written = [out / "cv_cycles.csv"]
+        summary.table.to_csv(written[0], index=False)
+        p = out / "cv_kinetics.json"
+        doc["files_written"] = [str(written[0]), str(p)]
+        p.write_text(json.dumps(to_jsonable(doc), indent=2, allow_nan=False), encoding="utf-8")
+    return doc
+
+
 def _write_outputs(out: Path, kin: Any, bmap: Any, dunn: Any, tras: Any,
                    doc: dict[str, Any]) -> list[Path]:
     import json
@@ -205,6 +236,27 @@ def _print_human(doc: dict[str, Any]) -> None:
     from rich.table import Table
 
     con = Console()
+    if doc.get("mode") == "single scan rate":
+        rate = doc["conventions"]["scan_rates_mV_s"][0]
+        t = Table(title=f"CV cycles at {rate:.4g} mV/s (one scan rate)")
+        for col in ("cycle", "Ipa (A)", "Epa (V)", "Ipc (A)", "Epc (V)", "ΔEp (V)",
+                    "Qa (C)", "Qc (C)", "|Qa/Qc|"):
+            t.add_column(col)
+        for r in doc["cycles"]:
+            t.add_row(str(r["cycle"]), f"{r['anodic_peak_current_A']:.4g}",
+                      f"{r['anodic_peak_potential_V']:.4f}",
+                      f"{r['cathodic_peak_current_A']:.4g}",
+                      f"{r['cathodic_peak_potential_V']:.4f}", f"{r['peak_separation_V']:.4f}",
+                      f"{r['anodic_charge_C']:.4g}", f"{r['cathodic_charge_C']:.4g}",
+                      f"{r['charge_ratio']:.4f}")
+        con.print(t)
+        for n in doc["notes"]:
+            con.print(f"note: {n}", highlight=False)
+        for w in doc["warnings"]:
+            stderr.print(f"[yellow]warning:[/] {w}", highlight=False)
+        for f in doc.get("files_written", []):
+            stderr.print(f"wrote {f}", highlight=False)
+        return
     t = Table(title="Peak b-values (log|ip| = log a + b log v)")
     for col in ("peak", "branch", "Ep at lowest rate (V)", "b", "± SE", "R²", "flags"):
         t.add_column(col)

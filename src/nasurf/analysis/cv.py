@@ -71,6 +71,7 @@ class CV:
     scan_rate_source: str  # "given", "metadata" or "data"
     source: str | None = None
     warnings: tuple[str, ...] = ()
+    rows: tuple[int, int] | None = None   # row range [start, stop) in the source table
 
     @property
     def scan_rate_mV_s(self) -> float:
@@ -91,10 +92,12 @@ class CVSet:
         for a, b in itertools.pairwise(rates):
             # rates within 1 % are the same set rate (measured rates scatter by < 0.1 %)
             if math.isclose(a, b, rel_tol=0.01):
+                first, second = ordered[rates.index(a)].source, ordered[rates.index(b)].source
+                where = (f"({first} and {second})" if first != second
+                         else "(both from the same data)")
                 raise ValidationError(
-                    f"two CVs have the same scan rate {a * 1e3:g} mV/s "
-                    f"({ordered[rates.index(a)].source} and {ordered[rates.index(b)].source}); "
-                    "give one CV per scan rate",
+                    f"two CVs have the same scan rate {a * 1e3:g} mV/s {where}; give one CV "
+                    "per scan rate",
                     field="scan_rate",
                 )
 
@@ -147,32 +150,41 @@ class CVSet:
         items = [data] if isinstance(data, EchemData) else list(data)
         if not items:
             raise ValidationError("no CV data given", field="files")
-        pieces: list[tuple[EchemData, np.ndarray, np.ndarray, np.ndarray | None, float | None]] = []
+        pieces: list[_Piece] = []
+        set_warnings: list[str] = []
         for d in items:
             e, i, t = _columns(d)
-            if len(items) == 1 and t is not None:
-                for sl, rate in _split_by_rate(e, t):
-                    pieces.append((d, e[sl], i[sl], t[sl], rate))
+            if d.metadata.header.get("time_is_index"):
+                # an export without time (PSTrace Excel): the row index is no clock
+                t = None
+            if len(items) == 1:
+                found, warns = _pieces_of_one_file(d, e, i, t)
+                pieces.extend(found)
+                set_warnings.extend(warns)
             else:
                 rate = _measured_rate(e, t) if t is not None else None
-                pieces.append((d, e, i, t, rate))
+                set_rate = d.metadata.scan_rate_V_s
+                if d.metadata.scan_rates_V_s and len(d.metadata.scan_rates_V_s) > 1:
+                    set_rate = None   # a multi-rate file among single-rate files: measure
+                pieces.append(_Piece(d, e, i, t, rate, set_rate, "metadata", None))
         if scan_rates_V_s is not None and len(scan_rates_V_s) != len(pieces):
-            found = ", ".join(f"{p[4] * 1e3:.4g}" if p[4] else "?" for p in pieces)
+            found = ", ".join(f"{p.measured * 1e3:.4g}" if p.measured else "?" for p in pieces)
             raise ValidationError(
                 f"{len(scan_rates_V_s)} scan rates given but the data hold {len(pieces)} CVs "
                 f"(measured rates in mV/s: {found}); give one rate per CV",
                 field="scan_rates",
             )
         cvs = []
-        for k, (d, e, i, t, measured) in enumerate(pieces):
-            src = d.metadata.source or f"data {k}"
+        for k, p in enumerate(pieces):
+            src = p.data.metadata.source or f"data {k}"
+            label = f"{src} ({p.label})" if p.label else src
             warn: list[str] = []
             if scan_rates_V_s is not None:
                 rate, how = float(scan_rates_V_s[k]), "given"
-            elif d.metadata.scan_rate_V_s and len(pieces) == len(items):
-                rate, how = float(d.metadata.scan_rate_V_s), "metadata"
-            elif measured is not None:
-                rate, how = measured, "data"
+            elif p.set_rate:
+                rate, how = float(p.set_rate), p.set_how
+            elif p.measured is not None:
+                rate, how = p.measured, "data"
             else:
                 raise ValidationError(
                     "the scan rate is unknown: the file has no time column and no scan-rate "
@@ -181,15 +193,154 @@ class CVSet:
                     field="scan_rate",
                 )
             _check_rate(rate, where=src)
-            if how != "data" and measured is not None and not math.isclose(
-                rate, measured, rel_tol=0.10
+            if how != "data" and p.measured is not None and not math.isclose(
+                rate, p.measured, rel_tol=0.10
             ):
                 warn.append(
-                    f"{src}: {how} scan rate {rate * 1e3:.4g} mV/s differs from the rate "
-                    f"measured from dE/dt ({measured * 1e3:.4g} mV/s); using the {how} value"
+                    f"{label}: {how} scan rate {rate * 1e3:.4g} mV/s differs from the rate "
+                    f"measured from dE/dt ({p.measured * 1e3:.4g} mV/s); using the {how} value"
                 )
-            cvs.append(CV(e, i, t, rate, how, source=src, warnings=tuple(warn)))
-        return cls(tuple(cvs))
+            cvs.append(CV(p.e, p.i, p.t, rate, how, source=label, warnings=tuple(warn),
+                          rows=p.rows))
+        return cls(tuple(cvs), warnings=tuple(set_warnings))
+
+
+@dataclass(frozen=True, eq=False)
+class _Piece:
+    data: EchemData
+    e: np.ndarray
+    i: np.ndarray
+    t: np.ndarray | None
+    measured: float | None
+    set_rate: float | None
+    set_how: str
+    label: str | None
+    rows: tuple[int, int] | None = None
+
+
+def _pieces_of_one_file(
+    d: EchemData, e: np.ndarray, i: np.ndarray, t: np.ndarray | None
+) -> tuple[list[_Piece], list[str]]:
+    """One file into CVs, one per scan rate: the instrument's columns first, then the data.
+
+    With EC-Lab's control potential, runs of constant set rate come from its slope
+    (:func:`nasurf.io.biologic.control_rate_runs`). Otherwise the instrument's blocks (cycle
+    number, technique block: :func:`nasurf.io.biologic.instrument_blocks`; Gamry CURVE
+    tables and PalmSens measurements are numbered as cycles) take the file's set rates (one
+    per block, or one for all), else dE/dt of the block. Without any of these the record
+    is split where |dE/dt| changes (:func:`_split_by_rate`).
+
+    Consecutive stretches at the same rate (within 1 %) form one CV. A stretch without a
+    complete sweep (a rate changed mid-sweep) is no CV: its rows are left out and counted
+    in a warning. A rate run more than once keeps the run whose potential window is closest
+    to the other rates' windows (the later one on a tie); the other runs' rows are counted
+    in a warning.
+    """
+    from nasurf.io.biologic import control_rate_runs, instrument_blocks
+
+    md = d.metadata
+    src = md.source or "data"
+    warnings: list[str] = []
+    aligned = len(d.data) == e.size   # rows dropped by _columns would shift the bounds
+    listed = tuple(md.scan_rates_V_s or ((md.scan_rate_V_s,) if md.scan_rate_V_s else ()))
+    rated: list[tuple[int, int, float | None, str]] = []
+    if aligned and t is not None and "control/V" in d.data.columns:
+        control = pd.to_numeric(d.data["control/V"], errors="coerce").to_numpy(dtype=float)
+        rated = [(a, b, r, "control potential") for a, b, r in control_rate_runs(t, control)]
+    if not rated:
+        blocks = instrument_blocks(d.data) if aligned else [(0, e.size)]
+        if len(blocks) <= 1:
+            single = listed[0] if len(listed) == 1 else None
+            if t is None:
+                return [_Piece(d, e, i, t, None, single, "metadata", None)], warnings
+            split = _split_by_rate(e, t)
+            if len(split) == 1:
+                sl, measured = split[0]
+                return [_Piece(d, e[sl], i[sl], t[sl], measured, single, "metadata", None,
+                               (sl.start or 0, sl.stop or e.size))], warnings
+            return [_Piece(d, e[sl], i[sl], t[sl], measured, None, "data",
+                           f"rows {sl.start}-{sl.stop - 1}", (sl.start, sl.stop))
+                    for sl, measured in split], warnings
+        for k, (a, b) in enumerate(blocks):
+            if len(listed) == len(blocks):
+                rated.append((a, b, listed[k], "metadata"))
+            elif len(listed) == 1:
+                rated.append((a, b, listed[0], "metadata"))
+            elif t is not None:
+                rated.append((a, b, _measured_rate(e[a:b], t[a:b]), "data"))
+            else:
+                rated.append((a, b, None, "data"))
+    # consecutive stretches at one rate form one CV; a stretch without a rate (a 1-point
+    # closing table) joins the one before it
+    # ... unless the record pauses between them (separate PalmSens measurements): a sweep
+    # must not be stitched across a pause
+    pause = _pause_threshold(t)
+    groups: list[list[Any]] = []   # [start, stop, rate, how]
+    for a, b, rate, how in rated:
+        paused = t is not None and groups and a > 0 and t[a] - t[a - 1] > pause
+        if groups and not paused and (rate is None or groups[-1][2] is None
+                                      or math.isclose(rate, groups[-1][2], rel_tol=0.01)):
+            groups[-1][1] = b
+            if groups[-1][2] is None:
+                groups[-1][2], groups[-1][3] = rate, how
+        else:
+            groups.append([a, b, rate, how])
+    if len(groups) > 1:
+        complete = [g for g in groups
+                    if {d for _, d in _complete_sweeps(e[g[0]:g[1]])} == {"anodic", "cathodic"}]
+        if complete:
+            for g in groups:
+                if g not in complete:
+                    warnings.append(
+                        f"{src}: rows {g[0]}-{g[1] - 1} at {_mv(g[2])} mV/s hold no complete "
+                        "cycle (the rate changed mid-sweep): no CV at that rate, "
+                        f"{g[1] - g[0]} rows left out")
+            groups = complete
+    by_rate: dict[float | None, list[list[Any]]] = {}
+    for g in groups:
+        key = next((r for r in by_rate if r is not None and g[2] is not None
+                    and math.isclose(r, g[2], rel_tol=0.01)), g[2])
+        by_rate.setdefault(key, []).append(g)
+    kept = []
+    for key, runs in by_rate.items():
+        if len(runs) == 1:
+            kept.append(runs[0])
+            continue
+        others = [r[0] for k, r in by_rate.items() if k != key and len(r) == 1]
+        ref = others or groups
+        lo = float(np.median([e[g[0]:g[1]].min() for g in ref]))
+        hi = float(np.median([e[g[0]:g[1]].max() for g in ref]))
+        dist = [abs(e[g[0]:g[1]].min() - lo) + abs(e[g[0]:g[1]].max() - hi) for g in runs]
+        best = max(range(len(runs)), key=lambda k: (-round(dist[k], 3), k))
+        kept.append(runs[best])
+        for k, g in enumerate(runs):
+            if k != best:
+                warnings.append(
+                    f"{src}: {_mv(key)} mV/s is run more than once; rows "
+                    f"{runs[best][0]}-{runs[best][1] - 1} are used (window closest to the "
+                    f"other rates'), rows {g[0]}-{g[1] - 1} ({g[1] - g[0]} rows) are left out")
+    kept.sort(key=lambda g: g[0])
+    pieces = []
+    for a, b, rate, how in kept:
+        sl = slice(a, b)
+        measured = _measured_rate(e[sl], t[sl]) if t is not None else None
+        label = None if len(kept) == 1 else f"rows {a}-{b - 1}"
+        pieces.append(_Piece(d, e[sl], i[sl], t[sl] if t is not None else None, measured,
+                             rate if how != "data" else None, how, label, (a, b)))
+    return pieces, warnings
+
+
+def _pause_threshold(t: np.ndarray | None) -> float:
+    """A time step this long is a pause in the record, not a sample interval."""
+    if t is None or t.size < 3:
+        return math.inf
+    dt = np.diff(t)
+    dt = dt[dt > 0]
+    return max(10.0 * float(np.median(dt)), 1.0) if dt.size else math.inf
+
+
+def _mv(rate: float | None) -> str:
+    return "?" if rate is None else f"{rate * 1e3:.4g}"
 
 
 def _prepared(cvset: CVSet | PreparedBranches, kwargs: dict[str, Any]) -> PreparedBranches:
@@ -350,6 +501,115 @@ def cycle_count(cv: CV) -> int:
     return min(n_a, n_c)
 
 
+def no_cycle_reason(cv: CV) -> str:
+    """Why a CV has no complete cycle, with the sweeps it does have."""
+    sweeps = split_sweeps(cv.potential_V)
+    full = _complete_sweeps(cv.potential_V)
+    n_a = sum(d == "anodic" for _, d in full)
+    n_c = sum(d == "cathodic" for _, d in full)
+    return (
+        "no complete cycle (one full anodic and one full cathodic sweep across the "
+        f"{np.ptp(cv.potential_V):.3g} V window) found: {n_a} full anodic, {n_c} full "
+        f"cathodic and {len(sweeps) - len(full)} partial sweep(s) at "
+        f"{cv.scan_rate_mV_s:.4g} mV/s (a single scan that starts inside the window splits "
+        "one branch between its start and its end)"
+    )
+
+
+@dataclass(frozen=True)
+class CycleSummary:
+    """Per-cycle results of one CV at one scan rate (no rate dependence: see ``notes``).
+
+    Peak currents are the extreme current of each branch outside the vertex zones (the
+    largest anodic current on the anodic sweep, the most cathodic on the cathodic sweep),
+    not baseline-corrected; charges are ∫ i dt over each sweep's rows (anodic positive), or
+    ∫ i dE / v without a time column.
+    """
+
+    scan_rate_V_s: float
+    scan_rate_source: str
+    table: pd.DataFrame
+    conventions: dict[str, Any]
+    notes: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scan_rate_mV_s": self.scan_rate_V_s * 1e3,
+            "scan_rate_source": self.scan_rate_source,
+            "cycles": self.table.to_dict(orient="records"),
+            "conventions": dict(self.conventions),
+            "notes": list(self.notes),
+            "warnings": list(self.warnings),
+        }
+
+
+#: what a single scan rate cannot give, said with every per-cycle result
+SINGLE_RATE_NOTE = (
+    "one scan rate only: peak b-values, b(E), Dunn k1/k2 and Trasatti need CVs at two or "
+    "more scan rates (three or more for a meaningful fit); give one file per rate or a file "
+    "holding several rates"
+)
+
+
+def cycle_summary(cv: CV, *, vertex_exclusion_V: float | None = None) -> CycleSummary:
+    """Peak currents and potentials and the charge of every complete cycle of one CV.
+
+    A cycle is the k-th complete anodic with the k-th complete cathodic sweep (the same
+    definition as :func:`prepare_branches`). ``vertex_exclusion_V`` (default 2 % of the
+    window) keeps the current at the vertices (double-layer switching, not a peak) out of
+    the peak search.
+    """
+    n = cycle_count(cv)
+    if n == 0:
+        raise ValidationError(no_cycle_reason(cv), file=cv.source)
+    window = float(np.ptp(cv.potential_V))
+    excl = 0.02 * window if vertex_exclusion_V is None else float(vertex_exclusion_V)
+    if excl < 0:
+        raise ValidationError("vertex exclusion must be >= 0 V", field="vertex_exclusion_V")
+    sweeps = {b: [sl for sl, d in _complete_sweeps(cv.potential_V) if d == b] for b in BRANCHES}
+    rows = []
+    for k in range(1, n + 1):
+        row: dict[str, Any] = {"cycle": k}
+        for b in BRANCHES:
+            sl = sweeps[b][k - 1]
+            e = cv.potential_V[sl]
+            i = cv.current_A[sl]
+            inside = (e >= e.min() + excl) & (e <= e.max() - excl)
+            if not inside.any():
+                inside = np.ones_like(e, dtype=bool)
+            j = int(np.argmax(i[inside]) if b == "anodic" else np.argmin(i[inside]))
+            row[f"{b}_peak_current_A"] = float(i[inside][j])
+            row[f"{b}_peak_potential_V"] = float(e[inside][j])
+            if cv.time_s is not None:
+                q = float(np.trapezoid(i, cv.time_s[sl]))
+            else:
+                q = float(np.trapezoid(i, e)) / cv.scan_rate_V_s
+            row[f"{b}_charge_C"] = q
+            row[f"{b}_rows"] = f"{sl.start}-{sl.stop - 1}"
+        qa, qc = row["anodic_charge_C"], row["cathodic_charge_C"]
+        row["peak_separation_V"] = row["anodic_peak_potential_V"] - row[
+            "cathodic_peak_potential_V"]
+        row["charge_ratio"] = abs(qa / qc) if qc != 0 else math.nan
+        rows.append(row)
+    conventions = {
+        "cycle_definition": "k-th complete anodic and k-th complete cathodic sweep",
+        "vertex_exclusion_V": excl,
+        "peak": "extreme current of each branch outside the vertex zones, no baseline",
+        "charge": "∫ i dt over each sweep's rows" if cv.time_s is not None
+        else "∫ i dE / v over each sweep's rows (no time column)",
+        "charge_ratio": "|anodic charge / cathodic charge| of the cycle",
+        "current_sign": "anodic positive",
+        "window_V": [float(cv.potential_V.min()), float(cv.potential_V.max())],
+    }
+    warnings = list(cv.warnings)
+    if n > 1:
+        warnings.append("cycle 1 may include formation (SEI) currents; later cycles are "
+                        "closer to steady state")
+    return CycleSummary(cv.scan_rate_V_s, cv.scan_rate_source, pd.DataFrame(rows),
+                        conventions, (SINGLE_RATE_NOTE,), tuple(warnings))
+
+
 def branch_of_cycle(cv: CV, cycle: int, branch: Branch) -> tuple[np.ndarray, np.ndarray]:
     """(E, i) of the ``cycle``-th complete sweep of ``branch`` (1-based), in sweep order."""
     sweeps = [sl for sl, d in _complete_sweeps(cv.potential_V) if d == branch]
@@ -408,10 +668,7 @@ def prepare_branches(
     counts = [cycle_count(c) for c in cvset.cvs]
     if min(counts) == 0:
         bad = cvset.cvs[counts.index(0)]
-        raise ValidationError(
-            "no complete cycle (one full anodic and one full cathodic sweep) found",
-            file=bad.source,
-        )
+        raise ValidationError(no_cycle_reason(bad), file=bad.source)
     if cycle is None:
         cycle = min(counts)
         if cycle == 1 and max(counts) == 1:

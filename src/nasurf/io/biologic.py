@@ -268,20 +268,62 @@ def instrument_blocks(df: pd.DataFrame) -> list[tuple[int, int]]:
     return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
-def control_potential_rate(time_s: np.ndarray, control_V: np.ndarray) -> float | None:
-    """The set sweep rate |dE/dt| of EC-Lab's ``control/V`` column, in V/s.
+#: a rate change must last this many moving steps of the control potential to count (a
+#: shorter deviation is a time-stamp glitch or the turn at a vertex)
+_RATE_PERSISTENCE = 5
+#: two steps belong to one sweep rate when their rates agree within this fraction (the
+#: staircase's time-stamp jitter is < 0.5 % on the real files)
+_RATE_RTOL = 0.02
 
-    The control potential is the instrument's own staircase, so the median slope between
-    rows where it moves is the set rate up to the time stamps' resolution (< 0.2 % on the
-    real files); it is rounded to 3 significant digits, the precision rates are set with.
+
+def control_rate_runs(time_s: np.ndarray, control_V: np.ndarray
+                      ) -> list[tuple[int, int, float]]:
+    """Row ranges ``[start, stop)`` of constant set sweep rate, from EC-Lab's ``control/V``.
+
+    The control potential is the instrument's own staircase, so its slope between rows
+    where it moves is the set rate up to the time stamps' resolution. A new run starts at
+    the first step whose rate differs from the current run's by more than 2 % and that the
+    next 5 moving steps confirm; rows where the control potential does not move (vertex
+    holds) stay in the run they follow. Each run's rate is the median of its steps, rounded
+    to 3 significant digits (the precision rates are set with).
     """
     dt = np.diff(time_s)
     dc = np.abs(np.diff(control_V))
-    ok = np.isfinite(dt) & np.isfinite(dc) & (dt > 0) & (dc > 0)
-    if not ok.any():
+    moving = np.flatnonzero(np.isfinite(dt) & np.isfinite(dc) & (dt > 0) & (dc > 0))
+    if moving.size == 0:
+        return []
+    r = dc[moving] / dt[moving]
+    starts = [0]
+    current = r[0]
+    k = 1
+    n = r.size
+    while k < n:
+        if abs(r[k] - current) > _RATE_RTOL * current:
+            ahead = r[k:k + _RATE_PERSISTENCE]
+            if ahead.size == _RATE_PERSISTENCE and np.all(
+                    np.abs(ahead - r[k]) <= _RATE_RTOL * r[k]):
+                if len(starts) > 1 or k >= _RATE_PERSISTENCE:
+                    starts.append(k)   # else: the first steps were the start-up, not a run
+                current = r[k]
+                k += _RATE_PERSISTENCE
+                continue
+        k += 1
+    runs = []
+    bounds = [*starts, n]
+    for j, (a, b) in enumerate(itertools.pairwise(bounds)):
+        rate = float(np.median(r[a:b]))
+        row_start = 0 if j == 0 else int(moving[a])
+        row_stop = len(time_s) if b == n else int(moving[b])
+        runs.append((row_start, row_stop, float(f"{rate:.3g}")))
+    return runs
+
+
+def control_potential_rate(time_s: np.ndarray, control_V: np.ndarray) -> float | None:
+    """The set sweep rate (V/s) of a stretch of ``control/V`` with one rate: its longest run."""
+    runs = control_rate_runs(time_s, control_V)
+    if not runs:
         return None
-    rate = float(np.median(dc[ok] / dt[ok]))
-    return float(f"{rate:.3g}") if rate > 0 else None
+    return max(runs, key=lambda x: x[1] - x[0])[2]
 
 
 def _cv_rates_metadata(df: pd.DataFrame, md: Metadata) -> Metadata:
@@ -294,9 +336,8 @@ def _cv_rates_metadata(df: pd.DataFrame, md: Metadata) -> Metadata:
     t = df[tb.TIME].to_numpy(dtype=float)
     c = pd.to_numeric(df["control/V"], errors="coerce").to_numpy(dtype=float)
     measured: list[float] = []
-    for a, b in instrument_blocks(df):
-        r = control_potential_rate(t[a:b], c[a:b])
-        if r is not None and not any(np.isclose(r, w, rtol=0.01) for w in measured):
+    for _a, _b, r in control_rate_runs(t, c):
+        if not any(np.isclose(r, w, rtol=0.01) for w in measured):
             measured.append(r)
     if not measured:
         return md
@@ -312,8 +353,8 @@ def _cv_rates_metadata(df: pd.DataFrame, md: Metadata) -> Metadata:
             return replace(md, scan_rates_V_s=tuple(measured), scan_rate_V_s=measured[0])
         return md
     md = md.with_note(f"scan rate(s) {', '.join(f'{r * 1e3:g}' for r in measured)} mV/s "
-                      "measured from the control potential (control/V) per cycle and "
-                      "technique block; the file holds no dE/dt setting")
+                      "measured from the slope of the control potential (control/V); the "
+                      "file holds no dE/dt setting")
     return replace(md, scan_rate_V_s=measured[0], scan_rates_V_s=tuple(measured))
 
 

@@ -246,7 +246,12 @@ def _pieces_of_one_file(
     rated: list[tuple[int, int, float | None, str]] = []
     if aligned and t is not None and "control/V" in d.data.columns:
         control = pd.to_numeric(d.data["control/V"], errors="coerce").to_numpy(dtype=float)
-        rated = [(a, b, r, "control potential") for a, b, r in control_rate_runs(t, control)]
+        for a, b, r in control_rate_runs(t, control):
+            # the settings' value, when it is this run's rate, is the exact set rate
+            setting = next((x for x in listed if math.isclose(x, r, rel_tol=0.01)), None)
+            from_settings = md.header.get("scan_rates_source") != "control potential"
+            rated.append((a, b, setting, "metadata") if setting and from_settings
+                         else (a, b, r, "control potential"))
     if not rated:
         blocks = instrument_blocks(d.data) if aligned else [(0, e.size)]
         if len(blocks) <= 1:

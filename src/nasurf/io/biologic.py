@@ -350,12 +350,14 @@ def _cv_rates_metadata(df: pd.DataFrame, md: Metadata) -> Metadata:
                 f"{', '.join(f'{r * 1e3:g}' for r in missing)} mV/s, a rate the settings "
                 f"(dE/dt: {', '.join(f'{r * 1e3:g}' for r in md.scan_rates_V_s)} mV/s) do "
                 "not list; scan_rates_V_s lists the rates measured from control/V")
-            return replace(md, scan_rates_V_s=tuple(measured), scan_rate_V_s=measured[0])
-        return md
+            return replace(md, scan_rates_V_s=tuple(measured), scan_rate_V_s=measured[0],
+                           header={**md.header, "scan_rates_source": "control potential"})
+        return replace(md, header={**md.header, "scan_rates_source": "settings (dE/dt)"})
     md = md.with_note(f"scan rate(s) {', '.join(f'{r * 1e3:g}' for r in measured)} mV/s "
                       "measured from the slope of the control potential (control/V); the "
                       "file holds no dE/dt setting")
-    return replace(md, scan_rate_V_s=measured[0], scan_rates_V_s=tuple(measured))
+    return replace(md, scan_rate_V_s=measured[0], scan_rates_V_s=tuple(measured),
+                   header={**md.header, "scan_rates_source": "control potential"})
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Reads one file per scan rate (or one file holding several rates) with
 :func:`nasurf.io.read`, then runs peak b-values, b(E), Dunn k1/k2 and Trasatti from
-:mod:`nasurf.analysis.cv`. ``--json`` prints one document with ``peaks``, ``dunn``,
+:mod:`nasurf.analysis.cv`. A single scan rate gives per-cycle peaks and charges instead,
+with a note on what needs more rates. ``--json`` prints one document with ``peaks``, ``dunn``,
 ``b_map``, ``trasatti``, ``conventions`` and ``warnings``; ``--out DIR`` writes the
 tables as CSV, the JSON document and the figures.
 """
@@ -192,13 +193,15 @@ def _single_rate_doc(cvset: Any, files: list[Path], vertex_exclusion_mV: float |
     if out is not None:
         import json
 
+        from nasurf.analysis import plots_kinetics as pk
         from nasurf.clikit import to_jsonable
 
         out.mkdir(parents=True, exist_ok=True)
         written = [out / "cv_cycles.csv"]
         summary.table.to_csv(written[0], index=False)
+        written.append(pk.save_figure(pk.plot_cv_cycles(one, summary), out / "cv_cycles.png"))
         p = out / "cv_kinetics.json"
-        doc["files_written"] = [str(written[0]), str(p)]
+        doc["files_written"] = [*map(str, written), str(p)]
         p.write_text(json.dumps(to_jsonable(doc), indent=2, allow_nan=False), encoding="utf-8")
     return doc
 

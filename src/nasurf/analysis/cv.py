@@ -586,6 +586,10 @@ def cycle_summary(cv: CV, *, vertex_exclusion_V: float | None = None) -> CycleSu
             j = int(np.argmax(i[inside]) if b == "anodic" else np.argmin(i[inside]))
             row[f"{b}_peak_current_A"] = float(i[inside][j])
             row[f"{b}_peak_potential_V"] = float(e[inside][j])
+            # an extreme at the first or last point searched is no peak: the current
+            # still grows into the vertex zone
+            idx = np.flatnonzero(inside)
+            row[f"{b}_peak_at_edge"] = bool(idx[j] <= idx[0] + 1 or idx[j] >= idx[-1] - 1)
             if cv.time_s is not None:
                 q = float(np.trapezoid(i, cv.time_s[sl]))
             else:
@@ -600,7 +604,8 @@ def cycle_summary(cv: CV, *, vertex_exclusion_V: float | None = None) -> CycleSu
     conventions = {
         "cycle_definition": "k-th complete anodic and k-th complete cathodic sweep",
         "vertex_exclusion_V": excl,
-        "peak": "extreme current of each branch outside the vertex zones, no baseline",
+        "peak": "extreme current of each branch outside the vertex zones, no baseline; "
+                "*_peak_at_edge when that extreme is at the zone's edge (no real peak)",
         "charge": "∫ i dt over each sweep's rows" if cv.time_s is not None
         else "∫ i dE / v over each sweep's rows (no time column)",
         "charge_ratio": "|anodic charge / cathodic charge| of the cycle",
@@ -608,6 +613,13 @@ def cycle_summary(cv: CV, *, vertex_exclusion_V: float | None = None) -> CycleSu
         "window_V": [float(cv.potential_V.min()), float(cv.potential_V.max())],
     }
     warnings = list(cv.warnings)
+    for b in BRANCHES:
+        edge = [int(r["cycle"]) for r in rows if r[f"{b}_peak_at_edge"]]
+        if edge:
+            warnings.append(
+                f"{b} branch: no current maximum inside the window in cycle(s) "
+                f"{', '.join(map(str, edge))}; the value reported is the current at the edge "
+                f"of the vertex zone ({excl * 1e3:.3g} mV), flagged {b}_peak_at_edge")
     if n > 1:
         warnings.append("cycle 1 may include formation (SEI) currents; later cycles are "
                         "closer to steady state")

@@ -227,3 +227,43 @@ def test_read_reports_every_scan_rate(realdata):
     summary = doc[0] if isinstance(doc, list) else doc
     found = summary.get("scan_rates_V_s") or summary.get("summary", {}).get("scan_rates_V_s")
     assert found == [0.02, 0.01, 0.005]
+
+
+def test_single_scan_starting_inside_the_window_is_closed_into_one_cycle():
+    # E_begin 0.4 V -> 1.0 -> 0.0 -> 0.4 V (one PSTrace-style scan): the anodic branch is
+    # split between the start and the end; rotated, it is one cycle with the exact charges
+    v = 0.01
+    up = np.round(np.arange(0.0, 1.0 + 5e-4, 1e-3), 6)
+    k0 = 400
+    e = np.concatenate([up[k0:], up[::-1][1:], up[1:k0 + 1]])
+    direction = np.sign(np.diff(e, append=e[-1] + 1e-3))
+    i = C_F * v * direction
+    t = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(e)) / v)])
+    d = EchemData(pd.DataFrame({TIME: t, VOLTAGE: e, CURRENT: i}), Metadata(source="scan"))
+    cvset = CVSet.from_echem(d)
+    cv = cvset.cvs[0]
+    assert cycle_count(cv) == 1
+    assert any("put before its first" in w for w in cv.warnings)
+    assert (np.diff(cv.time_s) > 0).all()
+    s = cycle_summary(cv, vertex_exclusion_V=0.02)
+    row = s.table.iloc[0]
+    # |∫ i dt| over each full sweep = C·ΔE (1 V window), less at most one 1 mV step at each
+    # end (a vertex row belongs to the sweep that ends there; the junction of the rotated
+    # branch repeats E_begin): tolerance 2·C·1 mV
+    step_q = C_F * 1e-3
+    assert row["anodic_charge_C"] == pytest.approx(C_F * 1.0, abs=2 * step_q + 1e-15)
+    assert row["cathodic_charge_C"] == pytest.approx(-C_F * 1.0, abs=2 * step_q + 1e-15)
+
+
+@pytest.mark.realdata
+def test_pbr_session_three_rates_from_one_window(realdata):
+    d = read(realdata / "chemotion-converter-app" / "p-Br-Ph-CO2Me_MeCN.pssession")
+    cvset = CVSet.from_echem(d)
+    assert cvset.scan_rates_V_s == pytest.approx([0.05, 0.1, 0.2])
+    # the three measurements of the -2.7 V window (method E_VTX1) are the ones used: the
+    # repeats at -2.5 V are left out and counted
+    meas = d.metadata.header["measurements"]
+    assert all(c.rows[0] < 3 * 944 for c in cvset.cvs)
+    assert {round(m["E_vertex1_V"], 3) for m in meas[:3]} == {-2.7}
+    assert all(cycle_count(c) == 1 for c in cvset.cvs)
+    assert sum("left out" in w for w in cvset.warnings) == 3

@@ -200,7 +200,16 @@ class CVSet:
                     f"{label}: {how} scan rate {rate * 1e3:.4g} mV/s differs from the rate "
                     f"measured from dE/dt ({p.measured * 1e3:.4g} mV/s); using the {how} value"
                 )
-            cvs.append(CV(p.e, p.i, p.t, rate, how, source=label, warnings=tuple(warn),
+            e_cv, i_cv, t_cv = p.e, p.i, p.t
+            closed = _close_single_scan(p.e, p.i, p.t)
+            if closed is not None:
+                e_cv, i_cv, t_cv = closed
+                warn.append(
+                    f"{label}: a single scan that starts inside its window at "
+                    f"{p.e[0]:.4g} V: its last stretch (back to {p.e[-1]:.4g} V) is put before "
+                    "its first to close the split branch into one cycle; this assumes the "
+                    "scan is periodic (steady state)")
+            cvs.append(CV(e_cv, i_cv, t_cv, rate, how, source=label, warnings=tuple(warn),
                           rows=p.rows))
         return cls(tuple(cvs), warnings=tuple(set_warnings))
 
@@ -333,6 +342,45 @@ def _pieces_of_one_file(
         pieces.append(_Piece(d, e[sl], i[sl], t[sl] if t is not None else None, measured,
                              rate if how != "data" else None, how, label, (a, b)))
     return pieces, warnings
+
+
+def _close_single_scan(
+    e: np.ndarray, i: np.ndarray, t: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """Rotate a one-scan CV that starts and ends inside its window into one full cycle.
+
+    PSTrace and many potentiostats run E_begin → vertex 1 → vertex 2 → E_begin: one branch
+    is complete, the other is split between the start and the end. Moving the last stretch
+    (vertex 2 → E_begin) before the first (E_begin → vertex 1), shifted back in time by one
+    period, joins the split branch. Only this exact pattern is rotated (three sweeps, the
+    ends within 2 % of the window of each other, the two partial sweeps together spanning
+    the window); anything else is returned as None and left alone.
+    """
+    if _complete_sweeps(e) and {d for _, d in _complete_sweeps(e)} == set(BRANCHES):
+        return None
+    sweeps = split_sweeps(e)
+    span = float(np.ptp(e))
+    if len(sweeps) != 3 or span <= 0:
+        return None
+    (s0, d0), (s1, d1), (s2, d2) = sweeps
+    if not (d0 == d2 != d1) or abs(e[-1] - e[0]) > 0.02 * span:
+        return None
+    if np.ptp(e[s1]) < _COMPLETE_BRANCH_FRACTION * span or \
+            np.ptp(e[s0]) + np.ptp(e[s2]) < _COMPLETE_BRANCH_FRACTION * span:
+        return None
+    order = np.concatenate([np.arange(s2.start, s2.stop), np.arange(s0.start, s0.stop),
+                            np.arange(s1.start, s1.stop)])
+    if order.size != e.size:
+        return None
+    t_new = None
+    if t is not None:
+        dt = np.diff(t)
+        step = float(np.median(dt[dt > 0])) if np.any(dt > 0) else 0.0
+        period = float(t[-1] - t[0]) + step
+        t_new = t[order].copy()
+        n2 = s2.stop - s2.start
+        t_new[:n2] -= period
+    return e[order], i[order], t_new
 
 
 def _pause_threshold(t: np.ndarray | None) -> float:

@@ -200,3 +200,25 @@ def test_eis_import_path_still_works():
     from nasurf.io import eis, gamry
 
     assert eis.read_gamry is gamry.read_gamry
+
+
+def test_eis_written_with_decimal_commas_reads_the_same(realdata, tmp_path):
+    # the same spectrum as a comma-locale Framework writes it: every decimal point of the
+    # ZCURVE rows becomes a comma (no Gamry EIS with commas is public; SOURCES.md)
+    lines = _lines(realdata / "impedance.py/exampleDataGamry.DTA")
+    z = _zcurve_start(lines)
+    k = z
+    while k < len(lines) and lines[k].startswith("\t"):
+        lines[k] = lines[k].replace(".", ",")
+        k += 1
+    oc = next(i for i, ln in enumerate(lines) if ln.startswith("OCVCURVE\tTABLE")) + 3
+    while oc < len(lines) and lines[oc].startswith("\t"):
+        lines[oc] = lines[oc].replace(".", ",")
+        oc += 1
+    p = tmp_path / "comma.DTA"
+    p.write_bytes("".join(lines).encode("latin-1"))
+    a = read(realdata / "impedance.py/exampleDataGamry.DTA")
+    b = read(p)
+    cols = [FREQUENCY, Z_REAL, Z_IMAG, TIME, VOLTAGE, CURRENT]
+    np.testing.assert_array_equal(a.data[cols].to_numpy(), b.data[cols].to_numpy())
+    assert any("decimal commas" in n for n in b.metadata.notes)

@@ -267,3 +267,18 @@ def test_pbr_session_three_rates_from_one_window(realdata):
     assert {round(m["E_vertex1_V"], 3) for m in meas[:3]} == {-2.7}
     assert all(cycle_count(c) == 1 for c in cvset.cvs)
     assert sum("left out" in w for w in cvset.warnings) == 3
+
+
+@pytest.mark.realdata
+def test_session_with_three_measurements_at_one_rate_gives_three_runs(realdata):
+    # File053: 3 measurements of 724 rows at 200 mV/s (chemotion asserts the 3 x 724);
+    # all three are analysed per cycle, none silently dropped
+    path = realdata / "chemotion-converter-app" / "File053.pssession"
+    result = CliRunner().invoke(app, ["analyze", "cv", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["mode"] == "single scan rate"
+    assert [c["run_rows"] for c in doc["cycles"]] == ["0-723", "724-1447", "1448-2171"]
+    assert doc["conventions"]["scan_rates_mV_s"] == [200.0]
+    assert any("3 runs at 200 mV/s" in n for n in doc["notes"])
+    assert not any("left out" in w for w in doc["warnings"])

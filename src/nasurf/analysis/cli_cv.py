@@ -170,25 +170,57 @@ def run_cv(
 
 def _single_rate_doc(cvset: Any, files: list[Path], vertex_exclusion_mV: float | None,
                      out: Path | None) -> dict[str, Any]:
-    """One scan rate: per-cycle peaks and charges, and what needs more rates."""
-    from nasurf.analysis import cv
+    """One scan rate: per-cycle peaks and charges, and what needs more rates.
 
+    Several runs of the file at that rate (separate measurements of a session) are all
+    analysed, one after the other, with a ``run`` column.
+    """
+    import pandas as pd
+
+    from nasurf.analysis import cv
     one = cvset.cvs[0]
-    summary = cv.cycle_summary(
-        one, vertex_exclusion_V=vertex_exclusion_mV / 1e3 if vertex_exclusion_mV is not None
-        else None)
+    same = [r for r in cvset.repeats
+            if abs(r.scan_rate_V_s - one.scan_rate_V_s) <= 0.01 * one.scan_rate_V_s]
+    runs = sorted([one, *same], key=lambda c: c.rows[0] if c.rows else 0)
+    excl = vertex_exclusion_mV / 1e3 if vertex_exclusion_mV is not None else None
+    done: list[tuple[Any, Any]] = []
+    warnings = [w for w in cvset.warnings if not (len(runs) > 1 and "is run more than once" in w)]
+    for c in runs:
+        try:
+            done.append((c, cv.cycle_summary(c, vertex_exclusion_V=excl)))
+        except ValidationError as exc:
+            if len(runs) == 1:
+                raise
+            warnings.append(f"{c.source}: {exc.reason}; this run is left out")
+    if not done:
+        raise ValidationError(cv.no_cycle_reason(one), file=one.source)
+    tables = []
+    for r, (c, s) in enumerate(done, start=1):
+        t = s.table.copy()
+        if len(done) > 1:
+            t.insert(0, "run", r)
+            t.insert(1, "run_rows", f"{c.rows[0]}-{c.rows[1] - 1}" if c.rows else "")
+        tables.append(t)
+        warnings.extend(s.warnings if len(done) == 1 else (f"run {r}: {w}" for w in s.warnings))
+    table = pd.concat(tables, ignore_index=True)
+    summary = done[0][1]
+    notes = list(summary.notes)
+    if len(done) > 1:
+        notes.append(f"{len(done)} runs at {one.scan_rate_mV_s:.4g} mV/s (separate "
+                     "measurements or stretches of the file) analysed one after the other: "
+                     "column 'run'")
     conventions = dict(summary.conventions)
     conventions.update(scan_rates_mV_s=[one.scan_rate_mV_s],
                        scan_rate_sources=[one.scan_rate_source],
                        files=[str(f) for f in files])
     doc: dict[str, Any] = {
         "mode": "single scan rate",
-        "cycles": summary.table.to_dict(orient="records"),
-        "notes": list(summary.notes),
+        "cycles": table.to_dict(orient="records"),
+        "notes": notes,
         "peaks": [], "couples": [], "dunn": [], "dunn_flags": None, "dunn_units": None,
         "b_map": None, "trasatti": None, "randles_sevcik": None,
         "conventions": conventions,
-        "warnings": list(dict.fromkeys([*cvset.warnings, *summary.warnings])),
+        "warnings": list(dict.fromkeys(warnings)),
     }
     if out is not None:
         import json
@@ -198,8 +230,9 @@ def _single_rate_doc(cvset: Any, files: list[Path], vertex_exclusion_mV: float |
 
         out.mkdir(parents=True, exist_ok=True)
         written = [out / "cv_cycles.csv"]
-        summary.table.to_csv(written[0], index=False)
-        written.append(pk.save_figure(pk.plot_cv_cycles(one, summary), out / "cv_cycles.png"))
+        table.to_csv(written[0], index=False)
+        fig = pk.plot_cv_cycles(done[0][0], done[0][1], more=done[1:])
+        written.append(pk.save_figure(fig, out / "cv_cycles.png"))
         p = out / "cv_kinetics.json"
         doc["files_written"] = [*map(str, written), str(p)]
         p.write_text(json.dumps(to_jsonable(doc), indent=2, allow_nan=False), encoding="utf-8")
@@ -242,11 +275,13 @@ def _print_human(doc: dict[str, Any]) -> None:
     if doc.get("mode") == "single scan rate":
         rate = doc["conventions"]["scan_rates_mV_s"][0]
         t = Table(title=f"CV cycles at {rate:.4g} mV/s (one scan rate)")
-        for col in ("cycle", "Ipa (A)", "Epa (V)", "Ipc (A)", "Epc (V)", "ΔEp (V)",
+        for col in ("run.cycle" if doc["cycles"] and "run" in doc["cycles"][0] else "cycle",
+                    "Ipa (A)", "Epa (V)", "Ipc (A)", "Epc (V)", "ΔEp (V)",
                     "Qa (C)", "Qc (C)", "|Qa/Qc|"):
             t.add_column(col)
         for r in doc["cycles"]:
-            t.add_row(str(r["cycle"]), f"{r['anodic_peak_current_A']:.4g}",
+            label = f"{r['run']}.{r['cycle']}" if "run" in r else str(r["cycle"])
+            t.add_row(label, f"{r['anodic_peak_current_A']:.4g}",
                       f"{r['anodic_peak_potential_V']:.4f}",
                       f"{r['cathodic_peak_current_A']:.4g}",
                       f"{r['cathodic_peak_potential_V']:.4f}", f"{r['peak_separation_V']:.4f}",

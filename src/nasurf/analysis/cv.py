@@ -84,6 +84,9 @@ class CVSet:
 
     cvs: tuple[CV, ...]
     warnings: tuple[str, ...] = ()
+    # runs of one file at a rate already in ``cvs`` (left out of the rate analyses, with
+    # a warning); a single-rate file analyses them per cycle too
+    repeats: tuple[CV, ...] = ()
 
     def __post_init__(self) -> None:
         ordered = tuple(sorted(self.cvs, key=lambda c: c.scan_rate_V_s))
@@ -151,6 +154,7 @@ class CVSet:
         if not items:
             raise ValidationError("no CV data given", field="files")
         pieces: list[_Piece] = []
+        repeat_pieces: list[_Piece] = []
         set_warnings: list[str] = []
         for d in items:
             e, i, t = _columns(d)
@@ -158,7 +162,7 @@ class CVSet:
                 # an export without time (PSTrace Excel): the row index is no clock
                 t = None
             if len(items) == 1:
-                found, warns = _pieces_of_one_file(d, e, i, t)
+                found, warns, repeat_pieces = _pieces_of_one_file(d, e, i, t)
                 pieces.extend(found)
                 set_warnings.extend(warns)
             else:
@@ -174,44 +178,49 @@ class CVSet:
                 f"(measured rates in mV/s: {found}); give one rate per CV",
                 field="scan_rates",
             )
-        cvs = []
-        for k, p in enumerate(pieces):
-            src = p.data.metadata.source or f"data {k}"
-            label = f"{src} ({p.label})" if p.label else src
-            warn: list[str] = []
-            if scan_rates_V_s is not None:
-                rate, how = float(scan_rates_V_s[k]), "given"
-            elif p.set_rate:
-                rate, how = float(p.set_rate), p.set_how
-            elif p.measured is not None:
-                rate, how = p.measured, "data"
-            else:
-                raise ValidationError(
-                    "the scan rate is unknown: the file has no time column and no scan-rate "
-                    "setting; give it (e.g. --scan-rates in mV/s)",
-                    file=src,
-                    field="scan_rate",
-                )
-            _check_rate(rate, where=src)
-            if how != "data" and p.measured is not None and not math.isclose(
-                rate, p.measured, rel_tol=0.10
-            ):
-                warn.append(
-                    f"{label}: {how} scan rate {rate * 1e3:.4g} mV/s differs from the rate "
-                    f"measured from dE/dt ({p.measured * 1e3:.4g} mV/s); using the {how} value"
-                )
-            e_cv, i_cv, t_cv = p.e, p.i, p.t
-            closed = _close_single_scan(p.e, p.i, p.t)
-            if closed is not None:
-                e_cv, i_cv, t_cv = closed
-                warn.append(
-                    f"{label}: a single scan that starts inside its window at "
-                    f"{p.e[0]:.4g} V: its last stretch (back to {p.e[-1]:.4g} V) is put before "
-                    "its first to close the split branch into one cycle; this assumes the "
-                    "scan is periodic (steady state)")
-            cvs.append(CV(e_cv, i_cv, t_cv, rate, how, source=label, warnings=tuple(warn),
-                          rows=p.rows))
-        return cls(tuple(cvs), warnings=tuple(set_warnings))
+        cvs = [_cv_of(p, k, None if scan_rates_V_s is None else float(scan_rates_V_s[k]))
+               for k, p in enumerate(pieces)]
+        repeats = tuple(_cv_of(p, k, None) for k, p in enumerate(repeat_pieces))
+        return cls(tuple(cvs), warnings=tuple(set_warnings), repeats=repeats)
+
+
+def _cv_of(p: _Piece, k: int, given: float | None) -> CV:
+    """A piece of a record as a CV: its rate (given, set or measured) and checks."""
+    src = p.data.metadata.source or f"data {k}"
+    label = f"{src} ({p.label})" if p.label else src
+    warn: list[str] = []
+    if given is not None:
+        rate, how = given, "given"
+    elif p.set_rate:
+        rate, how = float(p.set_rate), p.set_how
+    elif p.measured is not None:
+        rate, how = p.measured, "data"
+    else:
+        raise ValidationError(
+            "the scan rate is unknown: the file has no time column and no scan-rate "
+            "setting; give it (e.g. --scan-rates in mV/s)",
+            file=src,
+            field="scan_rate",
+        )
+    _check_rate(rate, where=src)
+    if how != "data" and p.measured is not None and not math.isclose(
+        rate, p.measured, rel_tol=0.10
+    ):
+        warn.append(
+            f"{label}: {how} scan rate {rate * 1e3:.4g} mV/s differs from the rate "
+            f"measured from dE/dt ({p.measured * 1e3:.4g} mV/s); using the {how} value"
+        )
+    e_cv, i_cv, t_cv = p.e, p.i, p.t
+    closed = _close_single_scan(p.e, p.i, p.t)
+    if closed is not None:
+        e_cv, i_cv, t_cv = closed
+        warn.append(
+            f"{label}: a single scan that starts inside its window at "
+            f"{p.e[0]:.4g} V: its last stretch (back to {p.e[-1]:.4g} V) is put before "
+            "its first to close the split branch into one cycle; this assumes the "
+            "scan is periodic (steady state)")
+    return CV(e_cv, i_cv, t_cv, rate, how, source=label, warnings=tuple(warn),
+              rows=p.rows)
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,7 +238,7 @@ class _Piece:
 
 def _pieces_of_one_file(
     d: EchemData, e: np.ndarray, i: np.ndarray, t: np.ndarray | None
-) -> tuple[list[_Piece], list[str]]:
+) -> tuple[list[_Piece], list[str], list[_Piece]]:
     """One file into CVs, one per scan rate: the instrument's columns first, then the data.
 
     With EC-Lab's control potential, runs of constant set rate come from its slope
@@ -266,15 +275,15 @@ def _pieces_of_one_file(
         if len(blocks) <= 1:
             single = listed[0] if len(listed) == 1 else None
             if t is None:
-                return [_Piece(d, e, i, t, None, single, "metadata", None)], warnings
+                return [_Piece(d, e, i, t, None, single, "metadata", None)], warnings, []
             split = _split_by_rate(e, t)
             if len(split) == 1:
                 sl, measured = split[0]
                 return [_Piece(d, e[sl], i[sl], t[sl], measured, single, "metadata", None,
-                               (sl.start or 0, sl.stop or e.size))], warnings
+                               (sl.start or 0, sl.stop or e.size))], warnings, []
             return [_Piece(d, e[sl], i[sl], t[sl], measured, None, "data",
                            f"rows {sl.start}-{sl.stop - 1}", (sl.start, sl.stop))
-                    for sl, measured in split], warnings
+                    for sl, measured in split], warnings, []
         for k, (a, b) in enumerate(blocks):
             if len(listed) == len(blocks):
                 rated.append((a, b, listed[k], "metadata"))
@@ -316,6 +325,7 @@ def _pieces_of_one_file(
                     and math.isclose(r, g[2], rel_tol=0.01)), g[2])
         by_rate.setdefault(key, []).append(g)
     kept = []
+    dropped = []
     for key, runs in by_rate.items():
         if len(runs) == 1:
             kept.append(runs[0])
@@ -329,19 +339,23 @@ def _pieces_of_one_file(
         kept.append(runs[best])
         for k, g in enumerate(runs):
             if k != best:
+                dropped.append(g)
                 warnings.append(
                     f"{src}: {_mv(key)} mV/s is run more than once; rows "
                     f"{runs[best][0]}-{runs[best][1] - 1} are used (window closest to the "
                     f"other rates'), rows {g[0]}-{g[1] - 1} ({g[1] - g[0]} rows) are left out")
     kept.sort(key=lambda g: g[0])
-    pieces = []
-    for a, b, rate, how in kept:
+
+    def piece(g: list[Any], labelled: bool) -> _Piece:
+        a, b, rate, how = g
         sl = slice(a, b)
         measured = _measured_rate(e[sl], t[sl]) if t is not None else None
-        label = None if len(kept) == 1 else f"rows {a}-{b - 1}"
-        pieces.append(_Piece(d, e[sl], i[sl], t[sl] if t is not None else None, measured,
-                             rate if how != "data" else None, how, label, (a, b)))
-    return pieces, warnings
+        return _Piece(d, e[sl], i[sl], t[sl] if t is not None else None, measured,
+                      rate if how != "data" else None, how,
+                      f"rows {a}-{b - 1}" if labelled else None, (a, b))
+
+    pieces = [piece(g, len(kept) > 1 or bool(dropped)) for g in kept]
+    return pieces, warnings, [piece(g, True) for g in sorted(dropped, key=lambda g: g[0])]
 
 
 def _close_single_scan(

@@ -282,3 +282,46 @@ def test_session_with_three_measurements_at_one_rate_gives_three_runs(realdata):
     assert doc["conventions"]["scan_rates_mV_s"] == [200.0]
     assert any("3 runs at 200 mV/s" in n for n in doc["notes"])
     assert not any("left out" in w for w in doc["warnings"])
+
+
+def _three_rate_csv(tmp_path, with_counters: bool):
+    d = three_rate_record(with_counters)
+    p = tmp_path / ("counters.csv" if with_counters else "plain.csv")
+    d.data.to_csv(p, index=False)
+    return p
+
+
+def test_cli_three_rates_one_file_and_given_rates(tmp_path):
+    # the case: one file with 20, 200 and 50 mV/s. Without counters the rates come
+    # from dE/dt; --scan-rates in file order must then match the three CVs found
+    p = _three_rate_csv(tmp_path, with_counters=False)
+    runner = CliRunner()
+    res = runner.invoke(app, ["analyze", "cv", str(p), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["conventions"]["scan_rates_mV_s"] == pytest.approx([20, 50, 200], rel=1e-6)
+    res = runner.invoke(app, ["analyze", "cv", str(p), "--scan-rates", "20,200,50", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["conventions"]["scan_rates_mV_s"] == pytest.approx([20, 50, 200])
+    assert doc["conventions"]["scan_rate_sources"] == ["given"]
+    res = runner.invoke(app, ["analyze", "cv", str(p), "--scan-rates", "20,200", "--json"])
+    assert res.exit_code == 2
+    assert "2 scan rates given but the data hold 3 CVs" in "".join(res.stderr.split("\n"))
+
+
+def test_blocks_matched_to_the_nearest_set_rate():
+    # counters (cycle number per loop, 6 blocks) but only the 3 set rates: each block's
+    # measured rate is matched to the nearest set rate
+    d = three_rate_record(with_counters=True)
+    df = d.data.copy()
+    loop = np.zeros(len(df), dtype=np.int64)
+    e = df[VOLTAGE].to_numpy()
+    # a new cycle number at every return to E_LO from above (one per loop)
+    starts = np.flatnonzero((e[1:] == E_LO) & (e[:-1] > E_LO)) + 1
+    for s in starts:
+        loop[s:] += 1
+    df[CYCLE] = loop + 1
+    cvset = CVSet.from_echem(EchemData(df, d.metadata))
+    assert cvset.scan_rates_V_s == pytest.approx([0.02, 0.05, 0.2])
+    assert {c.scan_rate_source for c in cvset.cvs} == {"metadata"}

@@ -290,7 +290,15 @@ def _pieces_of_one_file(
             elif len(listed) == 1:
                 rated.append((a, b, listed[0], "metadata"))
             elif t is not None:
-                rated.append((a, b, _measured_rate(e[a:b], t[a:b]), "data"))
+                # several set rates but not one per block: each block's measured rate is
+                # matched to the nearest set rate (within 10 %), else kept as measured
+                r = _measured_rate(e[a:b], t[a:b])
+                near = None if r is None else min(listed, key=lambda x: abs(x - r),
+                                                  default=None)
+                if near is not None and math.isclose(near, r, rel_tol=0.10):
+                    rated.append((a, b, near, "metadata"))
+                else:
+                    rated.append((a, b, r, "data"))
             else:
                 rated.append((a, b, None, "data"))
     # consecutive stretches at one rate form one CV; a stretch without a rate (a 1-point

@@ -325,3 +325,26 @@ def test_blocks_matched_to_the_nearest_set_rate():
     cvset = CVSet.from_echem(EchemData(df, d.metadata))
     assert cvset.scan_rates_V_s == pytest.approx([0.02, 0.05, 0.2])
     assert {c.scan_rate_source for c in cvset.cvs} == {"metadata"}
+
+
+def test_settings_rates_in_run_order_and_extra_settings_named():
+    # dE/dt settings listing 50, 5, 20 and 10 mV/s; the control potential runs 20, then 5:
+    # scan_rates_V_s holds the set values in run order; the never-run rates are named
+    from nasurf.io.biologic import _cv_rates_metadata
+
+    t1, e1, _ = capacitor_cv(0.02, 1)
+    t2, e2, _ = capacitor_cv(0.005, 1)
+    t = np.concatenate([t1, t1[-1] + 1e-3 / 0.005 + t2])
+    e = np.concatenate([e1, e2])
+    df = pd.DataFrame({TIME: t, VOLTAGE: e, CURRENT: np.zeros(e.size), "control/V": e})
+    md = Metadata(source="s", technique="CVA", scan_rate_V_s=0.05,
+                  scan_rates_V_s=(0.05, 0.005, 0.02, 0.01))
+    out = _cv_rates_metadata(df, md)
+    assert out.scan_rates_V_s == (0.02, 0.005)
+    assert out.scan_rate_V_s == 0.02
+    assert any("50, 10 mV/s" in n and "never sweeps" in n for n in out.notes)
+    # a control rate the settings do not list is a warning; the measured rates are used
+    md2 = Metadata(source="s", technique="CVA", scan_rate_V_s=0.02, scan_rates_V_s=(0.02,))
+    out2 = _cv_rates_metadata(df, md2)
+    assert out2.scan_rates_V_s == (0.02, 0.005)
+    assert any("do not list" in w for w in out2.warnings)

@@ -352,7 +352,16 @@ def _cv_rates_metadata(df: pd.DataFrame, md: Metadata) -> Metadata:
                 "not list; scan_rates_V_s lists the rates measured from control/V")
             return replace(md, scan_rates_V_s=tuple(measured), scan_rate_V_s=measured[0],
                            header={**md.header, "scan_rates_source": "control potential"})
-        return replace(md, header={**md.header, "scan_rates_source": "settings (dE/dt)"})
+        # the rates in the order the data run them, each as its exact setting
+        ordered = tuple(next(w for w in md.scan_rates_V_s if np.isclose(r, w, rtol=0.01))
+                        for r in measured)
+        unused = [w for w in md.scan_rates_V_s if w not in ordered]
+        if unused:
+            md = md.with_note(
+                f"the settings also list {', '.join(f'{w * 1e3:g}' for w in unused)} mV/s, "
+                "a rate the control potential never sweeps at: not in scan_rates_V_s")
+        return replace(md, scan_rates_V_s=ordered, scan_rate_V_s=ordered[0],
+                       header={**md.header, "scan_rates_source": "settings (dE/dt)"})
     md = md.with_note(f"scan rate(s) {', '.join(f'{r * 1e3:g}' for r in measured)} mV/s "
                       "measured from the slope of the control potential (control/V); the "
                       "file holds no dE/dt setting")

@@ -107,3 +107,17 @@ def test_measurements_out_of_time_order_refused(realdata, tmp_path):
     with pytest.raises(FileFormatError) as info:
         read(p)
     assert "time-ordered" in str(info.value) and str(p) in str(info.value)
+
+
+def test_measurement_without_timestamp_is_chained_with_a_warning(realdata, tmp_path):
+    raw = (realdata / CHEM / "File053.pssession").read_bytes().decode("utf-16")
+    doc = json.loads(raw[: raw.rfind("}") + 1])
+    del doc["measurements"][1]["timestamp"]
+    p = tmp_path / "nostamp.pssession"
+    p.write_bytes(_session_bytes(doc))
+    e = read(p)
+    g = e.data.groupby(CYCLE)[TIME]
+    # measurement 2 starts one sample (0.05 s) after measurement 1 ends
+    assert g.min()[2] == pytest.approx(g.max()[1] + 0.05)
+    assert any("has no timestamp" in w for w in e.metadata.warnings)
+    assert (np.diff(e.data[TIME].to_numpy()) >= 0).all()

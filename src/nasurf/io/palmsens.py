@@ -130,7 +130,17 @@ def read_pssession(path: Path, **kwargs: Any) -> EchemData:
         ticks = int(m.get("timestamp") or 0)
         if t0_ticks is None:
             t0_ticks = ticks
-        offset = (ticks - t0_ticks) / _TICKS_PER_S if ticks and t0_ticks else 0.0
+        if ticks and t0_ticks:
+            offset = (ticks - t0_ticks) / _TICKS_PER_S
+        elif blocks:
+            # no timestamp: the measurement is put right after the previous one
+            prev = blocks[-1][tb.TIME].to_numpy()
+            step = float(np.median(np.diff(t))) if t.size > 1 else 0.0
+            offset = float(prev[-1]) + max(step, 0.0) - float(t[0])
+            warnings.append(f"{where} has no timestamp: placed right after the previous "
+                            "measurement (the pause between them is unknown)")
+        else:
+            offset = 0.0
         block = pd.DataFrame({tb.TIME: t + offset, tb.VOLTAGE: e, tb.CURRENT: i,
                               tb.CYCLE: np.full(t.size, k, dtype=np.int64),
                               "Status": status})

@@ -168,7 +168,6 @@ def test_gamry_single_rate_cv_per_cycle(realdata):
     # the peaks of a repeated CV agree within the 5 mV step (STEPSIZE 5 mV)
     assert np.ptp(tab["anodic_peak_potential_V"]) <= 0.005 + 1e-9
     assert np.ptp(tab["cathodic_peak_potential_V"]) <= 0.010 + 1e-9
-    # charge of a sweep: ∫ i dt over its rows; the whole record's ∫ i dt bounds the sum
     assert summary.notes and "two or more scan rates" in summary.notes[0]
 
 

@@ -347,3 +347,20 @@ def test_settings_rates_in_run_order_and_extra_settings_named():
     out2 = _cv_rates_metadata(df, md2)
     assert out2.scan_rates_V_s == (0.02, 0.005)
     assert any("do not list" in w for w in out2.warnings)
+
+
+@pytest.mark.realdata
+def test_pstrace_export_with_given_rates(realdata):
+    # the Excel export has no clock: its six curves stay six CVs, one per given rate; the
+    # three of the first window carry the session's rates 200, 100, 50 mV/s
+    d = read(realdata / "chemotion-converter-app" / "p-Br-Ph-CO2Me_MeCN.xlsx")
+    first = d.data[d.data[CYCLE] <= 3]
+    s = CVSet.from_echem(EchemData(first.reset_index(drop=True), d.metadata),
+                         scan_rates_V_s=[0.2, 0.1, 0.05])
+    assert s.scan_rates_V_s == pytest.approx([0.05, 0.1, 0.2])
+    assert [c.rows for c in sorted(s.cvs, key=lambda c: c.rows)] == [(0, 944), (944, 1888),
+                                                                      (1888, 2832)]
+    assert all(cycle_count(c) == 1 for c in s.cvs)    # each single scan closed
+    with pytest.raises(ValidationError, match="2 scan rates given but the data hold 3 CVs"):
+        CVSet.from_echem(EchemData(first.reset_index(drop=True), d.metadata),
+                         scan_rates_V_s=[0.2, 0.1])

@@ -301,16 +301,19 @@ def _pieces_of_one_file(
                     rated.append((a, b, r, "data"))
             else:
                 rated.append((a, b, None, "data"))
-    # consecutive stretches at one rate form one CV; a stretch without a rate (a 1-point
-    # closing table) joins the one before it
-    # ... unless the record pauses between them (separate PalmSens measurements): a sweep
-    # must not be stitched across a pause
+    # consecutive stretches at one rate form one CV; a tiny stretch (a 1-point closing
+    # table) joins the one before it; stretches of unknown rate (no clock, no setting)
+    # stay apart, one CV each, for rates given by the caller ... and nothing is joined
+    # across a pause in the record (separate PalmSens measurements): a sweep must not be
+    # stitched across a pause
     pause = _pause_threshold(t)
     groups: list[list[Any]] = []   # [start, stop, rate, how]
     for a, b, rate, how in rated:
         paused = t is not None and groups and a > 0 and t[a] - t[a - 1] > pause
-        if groups and not paused and (rate is None or groups[-1][2] is None
-                                      or math.isclose(rate, groups[-1][2], rel_tol=0.01)):
+        tiny = b - a < 10
+        same = rate is not None and groups and groups[-1][2] is not None \
+            and math.isclose(rate, groups[-1][2], rel_tol=0.01)
+        if groups and not paused and (tiny or same):
             groups[-1][1] = b
             if groups[-1][2] is None:
                 groups[-1][2], groups[-1][3] = rate, how
@@ -335,10 +338,11 @@ def _pieces_of_one_file(
     kept = []
     dropped = []
     for key, runs in by_rate.items():
-        if len(runs) == 1:
-            kept.append(runs[0])
+        if len(runs) == 1 or key is None:
+            kept.extend(runs)
             continue
-        others = [r[0] for k, r in by_rate.items() if k != key and len(r) == 1]
+        others = [r[0] for k, r in by_rate.items()
+                  if k is not None and k != key and len(r) == 1]
         ref = others or groups
         lo = float(np.median([e[g[0]:g[1]].min() for g in ref]))
         hi = float(np.median([e[g[0]:g[1]].max() for g in ref]))

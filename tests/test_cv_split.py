@@ -364,3 +364,13 @@ def test_pstrace_export_with_given_rates(realdata):
     with pytest.raises(ValidationError, match="2 scan rates given but the data hold 3 CVs"):
         CVSet.from_echem(EchemData(first.reset_index(drop=True), d.metadata),
                          scan_rates_V_s=[0.2, 0.1])
+
+
+@pytest.mark.realdata
+def test_same_rate_twice_names_the_file_once(realdata):
+    path = realdata / "yadg" / "cva.issue_135.mpr"
+    res = CliRunner().invoke(app, ["analyze", "cv", str(path), "--scan-rates", "20,20"])
+    assert res.exit_code == 2
+    line = "".join(res.stderr.split("\n"))
+    assert line.count(str(path)) == 1
+    assert "rows 0-47551 and rows 48689-52375" in line

@@ -92,15 +92,23 @@ class CVSet:
         ordered = tuple(sorted(self.cvs, key=lambda c: c.scan_rate_V_s))
         object.__setattr__(self, "cvs", ordered)
         rates = [c.scan_rate_V_s for c in ordered]
-        for a, b in itertools.pairwise(rates):
+        for k, (a, b) in enumerate(itertools.pairwise(rates)):
             # rates within 1 % are the same set rate (measured rates scatter by < 0.1 %)
             if math.isclose(a, b, rel_tol=0.01):
-                first, second = ordered[rates.index(a)].source, ordered[rates.index(b)].source
-                where = (f"({first} and {second})" if first != second
-                         else "(both from the same data)")
+                first = ordered[k].source or ""
+                second = ordered[k + 1].source or ""
+                # one file is named once: "f (rows 0-9)" and "f (rows 10-19)" -> file=f
+                f1, _, r1 = first.partition(" (rows ")
+                f2, _, r2 = second.partition(" (rows ")
+                if f1 == f2:
+                    where = (f"(rows {r1.rstrip(')')} and rows {r2.rstrip(')')})"
+                             if r1 and r2 else "(both from the same data)")
+                    raise ValidationError(
+                        f"two CVs have the same scan rate {a * 1e3:g} mV/s {where}; give "
+                        "one CV per scan rate", file=f1 or None, field="scan_rate")
                 raise ValidationError(
-                    f"two CVs have the same scan rate {a * 1e3:g} mV/s {where}; give one CV "
-                    "per scan rate",
+                    f"two CVs have the same scan rate {a * 1e3:g} mV/s ({first} and "
+                    f"{second}); give one CV per scan rate",
                     field="scan_rate",
                 )
 

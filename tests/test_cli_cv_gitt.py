@@ -17,7 +17,15 @@ from typer.testing import CliRunner
 
 from nasurf.cli import app
 from nasurf.io.table import CURRENT, TIME, VOLTAGE
-from test_cv_dunn import EXACT_FCAP, RATES_V_S, section2_loop
+from test_cv_dunn import (
+    E_GRID,
+    EXACT_FCAP,
+    K1,
+    RATES_V_S,
+    k2_anodic,
+    k2_cathodic,
+    section2_loop,
+)
 from test_gitt import gitt_record, slab_response
 from test_randles_sevcik import simulate_reversible_cv
 
@@ -117,12 +125,32 @@ def test_cv_bad_options_exit_2(tmp_path, extra, fragment):
     assert fragment in err(result)
 
 
-def test_cv_single_rate_and_missing_file_exit_2(tmp_path):
+def test_cv_single_rate_is_analysed_per_cycle(tmp_path):
+    # one loop at 0.1 mV/s: per-cycle results and a note, not an error. Truth: the loop's
+    # anodic current is k1·v + k2(E)·√v, sampled 1 mV apart: the anodic charge is the
+    # trapezoid sum of those currents over dt = 1 mV / v (methods.md §2 data)
     files = write_cv_files(tmp_path)
-    result = runner.invoke(app, ["analyze", "cv", files[0], "--json"])
-    assert result.exit_code == 2 and "several scan rates" in err(result)
+    doc = invoke_json("cv", files[0], "--vertex-exclusion-mV", "0")
+    assert doc["mode"] == "single scan rate"
+    assert len(doc["cycles"]) == 2               # cv_loop writes two loops
+    assert any("two or more scan rates" in n for n in doc["notes"])
+    v = RATES_V_S[0]
+    ia = K1 * v + k2_anodic(E_GRID) * np.sqrt(v)
+    ic = -K1 * v + k2_cathodic(E_GRID) * np.sqrt(v)
+    for cyc in doc["cycles"]:
+        # ∫ i dt = ∫ i dE / v over the 1 mV grid; the 1 µs vertex steps add < 1e-9 C
+        assert cyc["anodic_charge_C"] == pytest.approx(np.trapezoid(ia, E_GRID) / v,
+                                                       rel=1e-6)
+        assert cyc["cathodic_charge_C"] == pytest.approx(np.trapezoid(ic, E_GRID) / v,
+                                                         rel=1e-6)
+        assert cyc["anodic_peak_current_A"] == pytest.approx(ia.max(), rel=1e-12)
+        assert cyc["cathodic_peak_current_A"] == pytest.approx(ic.min(), rel=1e-12)
+
+
+def test_cv_missing_file_exit_2(tmp_path):
     result = runner.invoke(app, ["analyze", "cv", str(tmp_path / "nope.csv"), "--json"])
     assert result.exit_code == 2 and "nope.csv" in err(result)
+    assert err(result).count("nope.csv") == 1   # the file is named once
 
 
 def test_gitt_json_contract_and_numbers(tmp_path):

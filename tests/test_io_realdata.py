@@ -55,6 +55,8 @@ EXPECTED_ERRORS = {
     "cellpy/custom_data_001.csv": "unit is not given",
     "PyProBE/Experiment_Record.xlsx": "no measurement table",
     "impedance.py/exampleDataBioLogic_MissingFreq.mpt": "freq/Hz",
+    # a per-half-cycle summary, not a time series (values: tests/test_io_gamry.py)
+    "GES-echem-suite/0,3 Cycling.DTA": "CAPACITYCURVE table has one row per half cycle",
 }
 _SUFFIX_ERRORS = {".ftr": "Arrow/Feather", ".parquet": "Parquet", ".mpl": "log/settings"}
 

@@ -28,3 +28,33 @@ def test_scattered_diffusivities_keep_their_own_range() -> None:
     _keep_a_decade(ax, d)
     assert ax.get_ylim() == before
     plt.close(fig)
+
+
+def test_cv_cycles_figure_marks_every_peak_and_hollows_edge_extremes() -> None:
+    import pandas as pd
+
+    from nasurf.analysis.cv import CVSet, cycle_summary
+    from nasurf.analysis.plots_kinetics import plot_cv_cycles
+    from nasurf.io.table import CURRENT, TIME, VOLTAGE, EchemData, Metadata
+    from test_cv_split import capacitor_cv
+
+    t, e, i = capacitor_cv(0.01, 2)
+    # a current that keeps rising into the top vertex: the anodic extreme is at the edge
+    i = i + 1e-3 * np.where(np.diff(e, prepend=e[0]) >= 0, e**4, 0.0)
+    cv = CVSet.from_echem(EchemData(pd.DataFrame({TIME: t, VOLTAGE: e, CURRENT: i}),
+                                    Metadata(source="rising"))).cvs[0]
+    s = cycle_summary(cv)
+    assert s.table["anodic_peak_at_edge"].all()
+    assert not s.table["cathodic_peak_at_edge"].any()
+    assert any("anodic_peak_at_edge" in w for w in s.warnings)
+    fig = plot_cv_cycles(cv, s)
+    ax = fig.axes[0]
+    markers = [ln for ln in ax.lines if ln.get_marker() in ("^", "v")]
+    assert len(markers) == 4                               # 2 cycles x 2 branches
+    hollow = [ln.get_marker() for ln in markers if ln.get_markerfacecolor() == "none"]
+    assert hollow == ["^", "^"]
+    assert "Potential (V)" in ax.get_xlabel() and "anodic > 0" in ax.get_ylabel()
+    # every marked point lies inside the axes (nothing clipped)
+    lo, hi = ax.get_ylim()
+    assert all(lo <= ln.get_ydata()[0] <= hi for ln in markers)
+    plt.close(fig)

@@ -2,7 +2,8 @@
 
 Reads one file per scan rate (or one file holding several rates) with
 :func:`nasurf.io.read`, then runs peak b-values, b(E), Dunn k1/k2 and Trasatti from
-:mod:`nasurf.analysis.cv`. ``--json`` prints one document with ``peaks``, ``dunn``,
+:mod:`nasurf.analysis.cv`. A single scan rate gives per-cycle peaks and charges instead,
+with a note on what needs more rates. ``--json`` prints one document with ``peaks``, ``dunn``,
 ``b_map``, ``trasatti``, ``conventions`` and ``warnings``; ``--out DIR`` writes the
 tables as CSV, the JSON document and the figures.
 """
@@ -99,12 +100,7 @@ def run_cv(
             raise ValidationError("this is an impedance file, not a CV", file=d.metadata.source)
     cvset = cv.CVSet.from_echem(datas if len(datas) > 1 else datas[0], scan_rates_V_s=rates)
     if len(cvset) < 2:
-        raise ValidationError(
-            f"CV kinetics needs CVs at several scan rates; found one "
-            f"({cvset.cvs[0].scan_rate_mV_s:.4g} mV/s). Give one file per rate or a file with "
-            "several rates",
-            field="files",
-        )
+        return _single_rate_doc(cvset, files, vertex_exclusion_mV, out)
     mass_g = mass_mg / 1e3 if mass_mg else None
     mass_source = "--mass-mg" if mass_g else None
     if mass_g is None:
@@ -172,6 +168,77 @@ def run_cv(
     return doc
 
 
+def _single_rate_doc(cvset: Any, files: list[Path], vertex_exclusion_mV: float | None,
+                     out: Path | None) -> dict[str, Any]:
+    """One scan rate: per-cycle peaks and charges, and what needs more rates.
+
+    Several runs of the file at that rate (separate measurements of a session) are all
+    analysed, one after the other, with a ``run`` column.
+    """
+    import pandas as pd
+
+    from nasurf.analysis import cv
+    one = cvset.cvs[0]
+    same = [r for r in cvset.repeats
+            if abs(r.scan_rate_V_s - one.scan_rate_V_s) <= 0.01 * one.scan_rate_V_s]
+    runs = sorted([one, *same], key=lambda c: c.rows[0] if c.rows else 0)
+    excl = vertex_exclusion_mV / 1e3 if vertex_exclusion_mV is not None else None
+    done: list[tuple[Any, Any]] = []
+    warnings = [w for w in cvset.warnings if not (len(runs) > 1 and "is run more than once" in w)]
+    for c in runs:
+        try:
+            done.append((c, cv.cycle_summary(c, vertex_exclusion_V=excl)))
+        except ValidationError as exc:
+            if len(runs) == 1:
+                raise
+            warnings.append(f"{c.source}: {exc.reason}; this run is left out")
+    if not done:
+        raise ValidationError(cv.no_cycle_reason(one), file=one.source)
+    tables = []
+    for r, (c, s) in enumerate(done, start=1):
+        t = s.table.copy()
+        if len(done) > 1:
+            t.insert(0, "run", r)
+            t.insert(1, "run_rows", f"{c.rows[0]}-{c.rows[1] - 1}" if c.rows else "")
+        tables.append(t)
+        warnings.extend(s.warnings if len(done) == 1 else (f"run {r}: {w}" for w in s.warnings))
+    table = pd.concat(tables, ignore_index=True)
+    summary = done[0][1]
+    notes = list(summary.notes)
+    if len(done) > 1:
+        notes.append(f"{len(done)} runs at {one.scan_rate_mV_s:.4g} mV/s (separate "
+                     "measurements or stretches of the file) analysed one after the other: "
+                     "column 'run'")
+    conventions = dict(summary.conventions)
+    conventions.update(scan_rates_mV_s=[one.scan_rate_mV_s],
+                       scan_rate_sources=[one.scan_rate_source],
+                       files=[str(f) for f in files])
+    doc: dict[str, Any] = {
+        "mode": "single scan rate",
+        "cycles": table.to_dict(orient="records"),
+        "notes": notes,
+        "peaks": [], "couples": [], "dunn": [], "dunn_flags": None, "dunn_units": None,
+        "b_map": None, "trasatti": None, "randles_sevcik": None,
+        "conventions": conventions,
+        "warnings": list(dict.fromkeys(warnings)),
+    }
+    if out is not None:
+        import json
+
+        from nasurf.analysis import plots_kinetics as pk
+        from nasurf.clikit import to_jsonable
+
+        out.mkdir(parents=True, exist_ok=True)
+        written = [out / "cv_cycles.csv"]
+        table.to_csv(written[0], index=False)
+        fig = pk.plot_cv_cycles(done[0][0], done[0][1], more=done[1:])
+        written.append(pk.save_figure(fig, out / "cv_cycles.png"))
+        p = out / "cv_kinetics.json"
+        doc["files_written"] = [*map(str, written), str(p)]
+        p.write_text(json.dumps(to_jsonable(doc), indent=2, allow_nan=False), encoding="utf-8")
+    return doc
+
+
 def _write_outputs(out: Path, kin: Any, bmap: Any, dunn: Any, tras: Any,
                    doc: dict[str, Any]) -> list[Path]:
     import json
@@ -205,6 +272,29 @@ def _print_human(doc: dict[str, Any]) -> None:
     from rich.table import Table
 
     con = Console()
+    if doc.get("mode") == "single scan rate":
+        rate = doc["conventions"]["scan_rates_mV_s"][0]
+        t = Table(title=f"CV cycles at {rate:.4g} mV/s (one scan rate)")
+        for col in ("run.cycle" if doc["cycles"] and "run" in doc["cycles"][0] else "cycle",
+                    "Ipa (A)", "Epa (V)", "Ipc (A)", "Epc (V)", "ΔEp (V)",
+                    "Qa (C)", "Qc (C)", "|Qa/Qc|"):
+            t.add_column(col)
+        for r in doc["cycles"]:
+            label = f"{r['run']}.{r['cycle']}" if "run" in r else str(r["cycle"])
+            t.add_row(label, f"{r['anodic_peak_current_A']:.4g}",
+                      f"{r['anodic_peak_potential_V']:.4f}",
+                      f"{r['cathodic_peak_current_A']:.4g}",
+                      f"{r['cathodic_peak_potential_V']:.4f}", f"{r['peak_separation_V']:.4f}",
+                      f"{r['anodic_charge_C']:.4g}", f"{r['cathodic_charge_C']:.4g}",
+                      f"{r['charge_ratio']:.4f}")
+        con.print(t)
+        for n in doc["notes"]:
+            con.print(f"note: {n}", highlight=False)
+        for w in doc["warnings"]:
+            stderr.print(f"[yellow]warning:[/] {w}", highlight=False)
+        for f in doc.get("files_written", []):
+            stderr.print(f"wrote {f}", highlight=False)
+        return
     t = Table(title="Peak b-values (log|ip| = log a + b log v)")
     for col in ("peak", "branch", "Ep at lowest rate (V)", "b", "± SE", "R²", "flags"):
         t.add_column(col)

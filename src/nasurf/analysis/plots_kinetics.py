@@ -10,6 +10,7 @@ Axes are labelled with units; anodic current is plotted positive (methods.md §0
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,14 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from nasurf.analysis.cv import BValueMap, DunnResult, PeakKinetics, TrasattiResult
+    from nasurf.analysis.cv import (
+        CV,
+        BValueMap,
+        CycleSummary,
+        DunnResult,
+        PeakKinetics,
+        TrasattiResult,
+    )
     from nasurf.analysis.gitt import GittResult
     from nasurf.io.table import EchemData
 
@@ -78,6 +86,57 @@ def plot_cv_capacitive_envelope(dunn: DunnResult, scan_rate_V_s: float | None = 
     _style(ax)
     fig.tight_layout()
     return fig
+
+
+def plot_cv_cycles(cv: CV, summary: CycleSummary,
+                   more: Sequence[tuple[CV, CycleSummary]] = ()) -> Figure:
+    """The complete cycles of a single-rate CV, with each cycle's peaks marked.
+
+    ``more`` adds further runs at the same rate (separate measurements of one file); the
+    legend then names run and cycle.
+    """
+    from nasurf.analysis.cv import branch_of_cycle
+
+    runs = [(cv, summary), *more]
+    peak = max(float(np.abs(c.current_A).max()) for c, _ in runs)
+    scale, unit = _current_scale(peak)
+    fig, ax = plt.subplots(figsize=(4.8, 3.6))
+    n = sum(len(s.table) for _, s in runs)
+    cmap = plt.get_cmap("viridis")
+    k = 0
+    for r, (c, s) in enumerate(runs, start=1):
+        for _, row in s.table.iterrows():
+            colour = cmap(k / max(n - 1, 1))
+            k += 1
+            name = f"cycle {int(row['cycle'])}" if len(runs) == 1 else \
+                f"run {r}, cycle {int(row['cycle'])}"
+            for b in ("anodic", "cathodic"):
+                e, i = branch_of_cycle(c, int(row["cycle"]), b)
+                ax.plot(e, i * scale, color=colour, lw=0.9,
+                        label=name if b == "anodic" else None)
+                # hollow marker: the extreme sits at the vertex zone's edge, no real peak
+                edge = bool(row.get(f"{b}_peak_at_edge", False))
+                ax.plot(row[f"{b}_peak_potential_V"], row[f"{b}_peak_current_A"] * scale,
+                        marker="^" if b == "anodic" else "v", color=colour, ms=5,
+                        ls="none", mfc="none" if edge else colour)
+    ax.axhline(0, color="0.6", lw=0.5)
+    ax.set_xlabel("Potential (V)")
+    ax.set_ylabel(f"Current ({unit}), anodic > 0")
+    what = f"{n} cycle(s)" if len(runs) == 1 else f"{len(runs)} runs, {n} cycle(s)"
+    ax.set_title(f"{cv.scan_rate_mV_s:.4g} mV s$^{{-1}}$, {what}; one rate: no b-value",
+                 fontsize=9)
+    ax.legend(frameon=False, fontsize=7, ncol=2 if n > 4 else 1)
+    _style(ax)
+    fig.tight_layout()
+    return fig
+
+
+def _current_scale(peak_A: float) -> tuple[float, str]:
+    """A readable current unit for a figure (A, mA, µA or nA)."""
+    for scale, unit in ((1.0, "A"), (1e3, "mA"), (1e6, "µA"), (1e9, "nA")):
+        if peak_A * scale >= 1.0:
+            return scale, unit
+    return 1e9, "nA"
 
 
 def plot_capacitive_fraction_bars(dunn: DunnResult) -> Figure:

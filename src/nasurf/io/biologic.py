@@ -27,6 +27,7 @@ the time step) and a note says so. OCV and Wait files have no current: it is set
 
 from __future__ import annotations
 
+import itertools
 import re
 import warnings
 from pathlib import Path
@@ -234,8 +235,138 @@ def _table(raw: pd.DataFrame, md: Metadata, *, decimal: str, settings: dict[str,
                     df.loc[not_z, c] = np.nan
             md = md.with_note("impedance columns are NaN on rows that are not impedance "
                               "points (EC-Lab writes 0 Hz there)")
+    md = _cv_rates_metadata(df, md)
     return finish(df, md, technique=technique, active_mass_g=active_mass_g, area_cm2=area_cm2,
                   frequency_source="the column 'freq/Hz'")
+
+
+# ---------------------------------------------------------------------------------------
+# CV scan rates from the instrument's own columns
+
+#: EC-Lab CV techniques whose control potential is a linear sweep
+_SWEEP_TECHNIQUES = {"CV", "CVA", "LSV"}
+
+
+def instrument_blocks(df: pd.DataFrame) -> list[tuple[int, int]]:
+    """Row ranges ``[start, stop)`` in which the instrument's counters do not change.
+
+    The counters are the cycle number (``Cycle Count / 1``; Gamry CURVE tables and PalmSens
+    measurements are numbered there too) and EC-Lab's ``Ns changes`` flag (a new technique
+    block of a CVA/Modulo sequence). Without either, the whole table is one block.
+    """
+    n = len(df)
+    if n == 0:
+        return []
+    change = np.zeros(n, dtype=bool)
+    if tb.CYCLE in df.columns:
+        c = df[tb.CYCLE].to_numpy()
+        change[1:] |= c[1:] != c[:-1]
+    if "Ns changes" in df.columns:
+        change[1:] |= df["Ns changes"].to_numpy()[1:] != 0
+    starts = np.flatnonzero(change)
+    bounds = [0, *starts.tolist(), n]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+#: a rate change must last this many moving steps of the control potential to count (a
+#: shorter deviation is a time-stamp glitch or the turn at a vertex)
+_RATE_PERSISTENCE = 5
+#: two steps belong to one sweep rate when their rates agree within this fraction (the
+#: staircase's time-stamp jitter is < 0.5 % on the real files)
+_RATE_RTOL = 0.02
+
+
+def control_rate_runs(time_s: np.ndarray, control_V: np.ndarray
+                      ) -> list[tuple[int, int, float]]:
+    """Row ranges ``[start, stop)`` of constant set sweep rate, from EC-Lab's ``control/V``.
+
+    The control potential is the instrument's own staircase, so its slope between rows
+    where it moves is the set rate up to the time stamps' resolution. A new run starts at
+    the first step whose rate differs from the current run's by more than 2 % and that the
+    next 5 moving steps confirm; rows where the control potential does not move (vertex
+    holds) stay in the run they follow. Each run's rate is the median of its steps, rounded
+    to 3 significant digits (the precision rates are set with).
+    """
+    dt = np.diff(time_s)
+    dc = np.abs(np.diff(control_V))
+    moving = np.flatnonzero(np.isfinite(dt) & np.isfinite(dc) & (dt > 0) & (dc > 0))
+    if moving.size == 0:
+        return []
+    r = dc[moving] / dt[moving]
+    starts = [0]
+    current = r[0]
+    k = 1
+    n = r.size
+    while k < n:
+        if abs(r[k] - current) > _RATE_RTOL * current:
+            ahead = r[k:k + _RATE_PERSISTENCE]
+            if ahead.size == _RATE_PERSISTENCE and np.all(
+                    np.abs(ahead - r[k]) <= _RATE_RTOL * r[k]):
+                if len(starts) > 1 or k >= _RATE_PERSISTENCE:
+                    starts.append(k)   # else: the first steps were the start-up, not a run
+                current = r[k]
+                k += _RATE_PERSISTENCE
+                continue
+        k += 1
+    runs = []
+    bounds = [*starts, n]
+    for j, (a, b) in enumerate(itertools.pairwise(bounds)):
+        rate = float(np.median(r[a:b]))
+        row_start = 0 if j == 0 else int(moving[a])
+        row_stop = len(time_s) if b == n else int(moving[b])
+        runs.append((row_start, row_stop, float(f"{rate:.3g}")))
+    return runs
+
+
+def control_potential_rate(time_s: np.ndarray, control_V: np.ndarray) -> float | None:
+    """The set sweep rate (V/s) of a stretch of ``control/V`` with one rate: its longest run."""
+    runs = control_rate_runs(time_s, control_V)
+    if not runs:
+        return None
+    return max(runs, key=lambda x: x[1] - x[0])[2]
+
+
+def _cv_rates_metadata(df: pd.DataFrame, md: Metadata) -> Metadata:
+    """Every scan rate of a CV/CVA/LSV file, from the control potential per block."""
+    from dataclasses import replace
+
+    if (md.technique or "").upper() not in _SWEEP_TECHNIQUES or "control/V" not in df.columns \
+            or tb.TIME not in df.columns:
+        return md
+    t = df[tb.TIME].to_numpy(dtype=float)
+    c = pd.to_numeric(df["control/V"], errors="coerce").to_numpy(dtype=float)
+    measured: list[float] = []
+    for _a, _b, r in control_rate_runs(t, c):
+        if not any(np.isclose(r, w, rtol=0.01) for w in measured):
+            measured.append(r)
+    if not measured:
+        return md
+    if md.scan_rates_V_s:
+        missing = [r for r in measured
+                   if not any(np.isclose(r, w, rtol=0.01) for w in md.scan_rates_V_s)]
+        if missing:
+            md = md.with_warning(
+                "the control potential sweeps at "
+                f"{', '.join(f'{r * 1e3:g}' for r in missing)} mV/s, a rate the settings "
+                f"(dE/dt: {', '.join(f'{r * 1e3:g}' for r in md.scan_rates_V_s)} mV/s) do "
+                "not list; scan_rates_V_s lists the rates measured from control/V")
+            return replace(md, scan_rates_V_s=tuple(measured), scan_rate_V_s=measured[0],
+                           header={**md.header, "scan_rates_source": "control potential"})
+        # the rates in the order the data run them, each as its exact setting
+        ordered = tuple(next(w for w in md.scan_rates_V_s if np.isclose(r, w, rtol=0.01))
+                        for r in measured)
+        unused = [w for w in md.scan_rates_V_s if w not in ordered]
+        if unused:
+            md = md.with_note(
+                f"the settings also list {', '.join(f'{w * 1e3:g}' for w in unused)} mV/s, "
+                "a rate the control potential never sweeps at: not in scan_rates_V_s")
+        return replace(md, scan_rates_V_s=ordered, scan_rate_V_s=ordered[0],
+                       header={**md.header, "scan_rates_source": "settings (dE/dt)"})
+    md = md.with_note(f"scan rate(s) {', '.join(f'{r * 1e3:g}' for r in measured)} mV/s "
+                      "measured from the slope of the control potential (control/V); the "
+                      "file holds no dE/dt setting")
+    return replace(md, scan_rate_V_s=measured[0], scan_rates_V_s=tuple(measured),
+                   header={**md.header, "scan_rates_source": "control potential"})
 
 
 # ---------------------------------------------------------------------------------------
@@ -394,16 +525,20 @@ def metadata_from_header(header: dict[str, Any], settings: dict[str, list[str]],
         unit = unit.strip().replace("\ufffd", "²").replace("?", "²") or "cm²"
         if num.replace(",", ".") not in ("0.001", "0.000"):
             area_cm2 = _number_in_unit(num, unit, "cm²", "[length]**2", decimal)
-    scan = None
+    # a CVA sequence has one dE/dt per technique block: every distinct one, in run order
+    scans: list[float] = []
     rates = settings.get("dE/dt")
     units = settings.get("dE/dt unit")
     if rates and units:
         for value, unit in zip(rates, units, strict=False):
             if value and unit:
-                scan = _number_in_unit(value, unit, "V/s", "scan_rate", decimal)
-                break
-    return replace(md, active_mass_g=mass_g, electrode_area_cm2=area_cm2, scan_rate_V_s=scan,
-                   header=header)
+                v = _number_in_unit(value, unit, "V/s", "scan_rate", decimal)
+                if v is not None and v > 0 and not any(np.isclose(v, w, rtol=1e-3)
+                                                       for w in scans):
+                    scans.append(v)
+    return replace(md, active_mass_g=mass_g, electrode_area_cm2=area_cm2,
+                   scan_rate_V_s=scans[0] if scans else None,
+                   scan_rates_V_s=tuple(scans) or None, header=header)
 
 
 # ---------------------------------------------------------------------------------------

@@ -70,6 +70,8 @@ def register(app: typer.Typer) -> None:
         for key in ("technique", "rows", "is_time_series", "is_impedance", "active_mass_g",
                     "electrode_area_cm2", "scan_rate_V_s"):
             t.add_row(key, str(summary[key]))
+        if summary.get("scan_rates_V_s"):   # every rate of a multi-rate CV file
+            t.add_row("scan_rates_V_s", ", ".join(f"{r:g}" for r in summary["scan_rates_V_s"]))
         if cycles:
             t.add_row(f"cycles ({cycles})", str(summary["cycles"]["count"]))
         for c, (lo, hi) in ranges.items():

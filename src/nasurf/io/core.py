@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nasurf.errors import FileFormatError, NasurfError
-from nasurf.io import biologic, cyclers, eis, generic, neware
+from nasurf.io import biologic, cyclers, eis, gamry, generic, neware, palmsens
 from nasurf.io.detect import FORMATS, detect_format
 from nasurf.io.table import EchemData
 
@@ -33,7 +33,9 @@ _READERS: dict[str, Callable[..., EchemData]] = {
     "landt-csv": cyclers.read_landt_csv,
     "basytec": cyclers.read_basytec,
     "novonix": cyclers.read_novonix,
-    "gamry-dta": eis.read_gamry,
+    "gamry-dta": gamry.read_gamry,
+    "palmsens-pssession": palmsens.read_pssession,
+    "pstrace-xlsx": palmsens.read_pstrace_xlsx,
     "zplot": eis.read_zplot,
     "chi-eis": eis.read_chi,
     "versastudio-par": eis.read_versastudio,

@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 from nasurf.errors import FileFormatError
-from nasurf.io import biologic, cyclers, eis, neware
+from nasurf.io import biologic, cyclers, eis, gamry, neware, palmsens
 from nasurf.io._text import SNIFF_BYTES, head_text
 
 #: format name -> one-line description (what is read, by what)
@@ -32,7 +32,11 @@ FORMATS: dict[str, str] = {
     "landt-csv": "LANDT CSV export in the SINTEF/BattMo layout (preamble, snake_case units)",
     "basytec": "BaSyTec result file (~ header lines)",
     "novonix": "Novonix HPC/UHPC CSV ([Summary] ... [Data])",
-    "gamry-dta": "Gamry .DTA impedance (ZCURVE table; aborted runs too)",
+    "palmsens-pssession": "PalmSens PSTrace session .pssession (UTF-16 JSON; every "
+                          "measurement, set scan rates)",
+    "pstrace-xlsx": "PalmSens PSTrace Excel export (curves side by side as V / µA pairs)",
+    "gamry-dta": "Gamry .DTA: EIS, CV (all CURVE tables), CA, OCP, PWR800 charge/discharge;"
+                 " decimal commas; aborted runs too",
     "zplot": "Scribner ZPlot/ZView .z and Autolab Z60W exports",
     "chi-eis": "CH Instruments A.C. impedance text",
     "versastudio-par": "Princeton Applied Research VersaStudio .par",
@@ -67,6 +71,13 @@ def _detect_zip(path: Path, src: str) -> str:
             book = ""
         if "Global_Info" in book and "Channel_" in book:
             return "arbin-xlsx"
+        try:
+            with zipfile.ZipFile(path) as zf:
+                strings = zf.read("xl/sharedStrings.xml")[:20000].decode("utf-8", "replace")
+        except KeyError:
+            strings = ""
+        if palmsens.looks_like_pstrace_xlsx(strings):
+            return "pstrace-xlsx"
         return "xlsx"
     if any(n.endswith((".nda", ".ndax")) for n in lower):
         return "neware-nda-zip"
@@ -96,6 +107,8 @@ def detect_bytes(head: bytes, path: Path, src: str) -> str | None:
             return "arbin-res"
         raise FileFormatError("unsupported gzip-compressed content (nasurf reads gzipped "
                               "Arbin .res only; unpack other files first)", file=src)
+    if palmsens.looks_like_pssession(head):
+        return "palmsens-pssession"
     if head.startswith(b"PAR1"):
         raise _not_measurement(src, "an Apache Parquet table")
     if head.startswith(b"ARROW1"):
@@ -119,7 +132,7 @@ def detect_text(head: str, src: str) -> str:
                               "settings, not data; read the .mpr or .mpt of the same run",
                               file=src)
     checks = (
-        (eis.looks_like_gamry, "gamry-dta"),
+        (gamry.looks_like_gamry, "gamry-dta"),
         (eis.looks_like_zplot, "zplot"),
         (eis.looks_like_maccor_eis, "maccor-eis"),
         (cyclers.looks_like_maccor, "maccor-text"),

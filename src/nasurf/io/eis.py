@@ -1,4 +1,4 @@
-"""Impedance text formats: Gamry ``.DTA``, ZView/ZPlot ``.z`` (and Autolab's Z60W export),
+"""Impedance text formats: ZView/ZPlot ``.z`` (and Autolab's Z60W export),
 CH Instruments, VersaStudio ``.par``, Parstat, PowerSuite, Maccor EIS, and plain CSV
 (frequency, Z', Z'' without a header).
 
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from nasurf.errors import FileFormatError
+from nasurf.io import gamry
 from nasurf.io import table as tb
 from nasurf.io._assemble import finish
 from nasurf.io._text import decode, is_number, read_delimited
@@ -32,57 +33,11 @@ def _finish_eis(df: pd.DataFrame, md: Metadata, kwargs: dict[str, Any]) -> Echem
 
 
 # ---------------------------------------------------------------------------------------
-# Gamry
+# Gamry: moved to nasurf.io.gamry (it reads every Gamry technique, not only impedance);
+# re-exported here so existing imports keep working
 
-
-def looks_like_gamry(head: str) -> bool:
-    return head.lstrip("\ufeff").startswith("EXPLAIN") and "\nTAG\t" in head
-
-
-def read_gamry(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
-    src = str(path)
-    lines = decode(path.read_bytes(), encoding, source=src).splitlines()
-    header: dict[str, Any] = {}
-    start = None
-    for i, ln in enumerate(lines):
-        parts = ln.split("\t")
-        if len(parts) >= 2 and parts[1] == "TABLE" and parts[0] == "ZCURVE":
-            start = i
-            break
-        if len(parts) >= 3 and parts[0] and not parts[0].startswith(" "):
-            header[parts[0]] = parts[2]
-    tag = header.get("TAG") or next((ln.split("\t")[1] for ln in lines[:3]
-                                     if ln.startswith("TAG\t")), None)
-    if start is None:
-        raise FileFormatError(f"Gamry file ({tag or 'unknown technique'}) without a ZCURVE "
-                              "table; only impedance (EISPOT/EISGALV) .DTA files are read",
-                              file=src)
-    names = lines[start + 1].strip("\t").split("\t")
-    rows = []
-    for ln in lines[start + 3:]:
-        if not ln.startswith("\t"):
-            break   # end of the table (an aborted run continues with other blocks)
-        cells = ln.strip("\t").split("\t")
-        if len(cells) < len(names) or not all(is_number(c) for c in cells[:len(names)]):
-            break
-        rows.append(cells[:len(names)])
-    raw = pd.DataFrame(rows, columns=names)
-    md = Metadata(source=src, instrument="Gamry", file_format="gamry-dta",
-                  technique="PEIS" if tag == "EISPOT" else ("GEIS" if tag == "EISGALV"
-                                                             else "EIS"),
-                  header=header)
-    if any(ln.startswith("EXPERIMENTABORTED") for ln in lines):
-        md = md.with_warning("the run was aborted (EXPERIMENTABORTED); the table holds the "
-                             "points measured before the abort")
-    area = header.get("AREA")
-    if area and is_number(area):
-        md = md.with_note(f"Gamry AREA setting {area} cm² kept in the header (impedance is "
-                          "not normalised)")
-    explicit = {"Freq": ColumnMap(tb.FREQUENCY, "Hz"), "Zreal": ColumnMap(tb.Z_REAL, "ohm"),
-                "Zimag": ColumnMap(tb.Z_IMAG, "ohm"), "Time": ColumnMap(tb.TIME, "s"),
-                "Vdc": ColumnMap(tb.VOLTAGE, "V"), "Idc": ColumnMap(tb.CURRENT, "A")}
-    df, md = assemble(raw, md, explicit=explicit, known_extra=set(raw.columns), guess=False)
-    return _finish_eis(df, md, kwargs)
+looks_like_gamry = gamry.looks_like_gamry
+read_gamry = gamry.read_gamry
 
 
 # ---------------------------------------------------------------------------------------

@@ -78,6 +78,9 @@ class Metadata:
     active_mass_g: float | None = None
     electrode_area_cm2: float | None = None
     scan_rate_V_s: float | None = None      # for CV files, when the settings hold it
+    # every scan rate the file holds, in the order run (a multi-rate CV file); the first
+    # equals scan_rate_V_s
+    scan_rates_V_s: tuple[float, ...] | None = None
     # what the potential is measured against ("Li+/Li" for a Li half cell ...); None: the
     # Na+/Na half-cell convention (plots label it so). Files rarely say it: set it yourself.
     electrode_reference: str | None = None
@@ -126,6 +129,7 @@ class EchemData:
             "active_mass_g": md.active_mass_g,
             "electrode_area_cm2": md.electrode_area_cm2,
             "scan_rate_V_s": md.scan_rate_V_s,
+            "scan_rates_V_s": list(md.scan_rates_V_s) if md.scan_rates_V_s else None,
             "electrode_reference": md.electrode_reference,
             "current_sign": md.current_sign,
             "warnings": list(md.warnings),

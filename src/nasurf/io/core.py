@@ -40,6 +40,7 @@ _READERS: dict[str, Callable[..., EchemData]] = {
     "parstat": eis.read_parstat,
     "powersuite": eis.read_powersuite,
     "eis-csv": eis.read_eis_csv,
+    "relaxis-txt": eis.read_relaxis,
     "bdf-csv": lambda p, **kw: generic.read_generic_text(p, file_format="bdf-csv", **kw),
     "csv": generic.read_generic_text,
     "xlsx": generic.read_generic_xlsx,

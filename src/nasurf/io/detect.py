@@ -39,6 +39,7 @@ FORMATS: dict[str, str] = {
     "parstat": "Princeton Applied Research Parstat text",
     "powersuite": "Solartron PowerSuite text",
     "eis-csv": "headerless CSV with three columns: frequency, Z', Z''",
+    "relaxis-txt": "RelaxIS spectrum export (Data: Frequency / Z' / Z'' ...; several spectra)",
     "bdf-csv": "Battery Data Format CSV (preferred labels or machine names)",
     "csv": "any delimited text whose headers carry names and units, or with a column_map",
     "xlsx": "any Excel sheet whose headers carry names and units, or with a column_map",
@@ -120,6 +121,7 @@ def detect_text(head: str, src: str) -> str:
                               file=src)
     checks = (
         (eis.looks_like_gamry, "gamry-dta"),
+        (eis.looks_like_relaxis, "relaxis-txt"),
         (eis.looks_like_zplot, "zplot"),
         (eis.looks_like_maccor_eis, "maccor-eis"),
         (cyclers.looks_like_maccor, "maccor-text"),

@@ -20,8 +20,9 @@ import pandas as pd
 from nasurf.errors import FileFormatError
 from nasurf.io import table as tb
 from nasurf.io._assemble import finish
-from nasurf.io._text import decode, is_number, read_delimited
+from nasurf.io._text import decode, is_number, read_delimited, to_float
 from nasurf.io.columns import ColumnMap
+from nasurf.io.eis_table import complete_impedance
 from nasurf.io.generic import assemble, nan_impedance_off_sweep, table_from_text
 from nasurf.io.table import EchemData, Metadata
 
@@ -290,4 +291,69 @@ def read_eis_csv(path: Path, *, encoding: str | None = None, **kwargs: Any) -> E
         "headerless three-column CSV read as frequency / Hz, Z' / Ohm, Z'' / Ohm "
         "(Z = Z' + jZ'')")
     df, md = assemble(raw, md, explicit=explicit, guess=False)
+    return _finish_eis(df, md, kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# RelaxIS (rhd instruments) spectrum export
+
+
+def looks_like_relaxis(head: str) -> bool:
+    first = head.lstrip("\ufeff").split("\n", 1)[0].strip()
+    return first.startswith("RelaxIS") and "Data: Frequency" in head
+
+
+def read_relaxis(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
+    """RelaxIS "Spectrum export": preamble, a ``Data: <quantity>`` header without units,
+    then per spectrum one tab-separated label line (``DC=..., TM=...``, model, source file)
+    followed by its rows. Z'' is written signed (Im Z), checked against ``Theta (Z)``.
+
+    Units: RelaxIS exports frequency in Hz and impedance in ohm (the values of the
+    hybrid-drt export equal its source .mpr's to float32 precision), so they are taken as
+    such. Several spectra in one export get a ``Spectrum / 1``-style counter column
+    ``spectrum`` (1, 2, ...) and their label lines are kept in the header.
+    """
+    src = str(path)
+    lines = decode(path.read_bytes(), encoding, source=src).splitlines()
+    idx = next((i for i, ln in enumerate(lines[:50]) if ln.startswith("Data: ")), None)
+    if idx is None:
+        raise FileFormatError("RelaxIS export without its 'Data: Frequency ...' header line",
+                              file=src)
+    names = [n.strip() for n in lines[idx].rstrip("\t").split("\t")]
+    width = len(names)
+    decimal = "." if not any(re.search(r"\d,\d", ln) and "." not in ln
+                             for ln in lines[idx + 1:idx + 20]) else ","
+    rows: list[list[str]] = []
+    spectrum: list[int] = []
+    labels: list[str] = []
+    for n, ln in enumerate(lines[idx + 1:], start=idx + 2):
+        if not ln.strip():
+            continue
+        cells = [c.strip() for c in ln.rstrip("\t").split("\t")]
+        if len(cells) >= width and all(is_number(c) for c in cells[:width]):
+            if not labels:
+                labels.append("")
+            rows.append(cells[:width])
+            spectrum.append(len(labels))
+        else:
+            labels.append(ln.strip())
+    if not rows:
+        raise FileFormatError(f"RelaxIS export without data rows after line {idx + 1}",
+                              file=src)
+    raw = pd.DataFrame(rows, columns=[n.removeprefix("Data: ").strip() for n in names])
+    raw = raw.apply(lambda col: to_float(col, decimal=decimal))
+    decimal = "."
+    md = Metadata(source=src, instrument="RelaxIS (rhd instruments)",
+                  file_format="relaxis-txt", technique="EIS",
+                  header={"preamble": lines[:idx], "spectra": labels})
+    if any(re.search(r"\d,\d", r[0]) for r in rows[:5]):
+        md = md.with_note("decimal commas read as decimal points")
+    explicit = {"Frequency": ColumnMap(tb.FREQUENCY, "Hz"), "Z'": ColumnMap(tb.Z_REAL, "ohm"),
+                "Z''": ColumnMap(tb.Z_IMAG, "ohm")}
+    df, md = assemble(raw, md, explicit=explicit, known_extra=set(raw.columns), guess=False,
+                      decimal=decimal)
+    if len(labels) > 1:
+        df["spectrum"] = np.asarray(spectrum, dtype=np.int64)
+        md = md.with_note(f"{len(labels)} spectra in the export: column 'spectrum' numbers them")
+    df, md = complete_impedance(raw, df, md, decimal=decimal)
     return _finish_eis(df, md, kwargs)

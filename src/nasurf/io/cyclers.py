@@ -462,3 +462,75 @@ def read_novonix(path: Path, *, technique: str | None = None,
             md = md.with_note(f"'{key}: {value}' is Novonix's default; {field} left unset")
     df, md = nan_impedance_off_sweep(df, md)
     return finish(df, md, technique=technique, active_mass_g=active_mass_g, area_cm2=area_cm2)
+
+
+# ---------------------------------------------------------------------------------------
+# VDF ("Voltaiq data format") CSV: "Key: value" preamble, [DATA START], tab header, unit row
+
+_VDF_UNITS = {"second": "s", "seconds": "s", "amp": "A", "amps": "A", "milliamp": "mA",
+              "volt": "V", "volts": "V", "millivolt": "mV", "celsius": "degC",
+              "amp-hour": "A h", "amp_hour": "A h", "watt-hour": "W h", "hertz": "Hz",
+              "ohm": "ohm"}
+_VDF_NAMES = {"Test Time": tb.TIME, "Current": tb.CURRENT, "Potential": tb.VOLTAGE,
+              "Voltage": tb.VOLTAGE, "Ambient Temperature": tb.TEMPERATURE,
+              "Cycle Number": tb.CYCLE, "Step Number": tb.STEP_INDEX,
+              "Charge Capacity": tb.CHARGE_CAPACITY, "Discharge Capacity": tb.DISCHARGE_CAPACITY}
+
+
+def looks_like_vdf(head: str) -> bool:
+    text = head.lstrip("\ufeff")
+    return "[DATA START]" in text[:4000] and text.startswith(("Start Time:", "Format Version:"))
+
+
+def read_vdf(path: Path, *, technique: str | None = None,
+             column_map: dict[str, str] | None = None, encoding: str | None = None,
+             active_mass_g: float | None = None, area_cm2: float | None = None,
+             **_: Any) -> EchemData:
+    """VDF CSV (Voltaiq format, written for Neware channels by BatteryABN's tools).
+
+    The units stand on the line under the header (``none``, ``second``, ``amp``, ``volt``,
+    ``epoch``); ``Timestamp`` in ``epoch`` is POSIX milliseconds (it equals ``Start Time``
+    plus ``Test Time`` to the millisecond on the BatteryABN file).
+    """
+    src = str(path)
+    lines = decode(path.read_bytes(), encoding, source=src).splitlines()
+    idx = next((i for i, ln in enumerate(lines[:100]) if ln.strip() == "[DATA START]"), None)
+    if idx is None or len(lines) < idx + 3:
+        raise FileFormatError("VDF file without '[DATA START]', header and unit lines",
+                              file=src)
+    header: dict[str, Any] = {}
+    for ln in lines[:idx]:
+        key, sep, value = ln.partition(":")
+        if sep:
+            header[key.strip()] = value.strip()
+    names = [c.strip() for c in lines[idx + 1].split("\t")]
+    units = [c.strip() for c in lines[idx + 2].split("\t")]
+    if len(units) != len(names):
+        raise FileFormatError(f"VDF unit line (line {idx + 3}) has {len(units)} fields for "
+                              f"{len(names)} columns", file=src)
+    text = "\n".join([lines[idx + 1], *lines[idx + 3:]])
+    raw, _pre, _sep, decimal = table_from_text(text, src=src, header_line=0, sep="\t")
+    explicit: dict[str, ColumnMap] = {}
+    for name, unit in zip(names, units, strict=True):
+        target = _VDF_NAMES.get(name)
+        if target is None:
+            continue
+        if target in tb.COUNTER_COLUMNS:
+            explicit[name] = ColumnMap(target)
+        elif unit.lower() in _VDF_UNITS:
+            explicit[name] = ColumnMap(target, _VDF_UNITS[unit.lower()])
+    md = Metadata(source=src, instrument="Neware (VDF export)", file_format="vdf-csv",
+                  technique="cycling", header={**header, "units": dict(zip(names, units,
+                                                                         strict=True))})
+    stamp = next((n for n, u in zip(names, units, strict=True) if u.lower() == "epoch"), None)
+    if stamp is not None and stamp in raw.columns:
+        values = to_float(raw[stamp], decimal=decimal)
+        scale = 1e-3 if np.nanmedian(values) > 1e11 else 1.0
+        explicit[stamp] = ColumnMap(tb.UNIX_TIME, "ms" if scale == 1e-3 else "s")
+    df, md = assemble(raw, md, explicit=explicit, column_map=column_map,
+                      known_extra=set(raw.columns), decimal=decimal, guess=False)
+    if tb.CURRENT in df.columns and tb.VOLTAGE in df.columns and len(df) \
+            and not df[tb.CURRENT].any() and not df[tb.VOLTAGE].any():
+        md = md.with_warning(f"current and potential are 0 on all {len(df)} rows: the file "
+                             "holds no electrochemical signal (a sensor/auxiliary log)")
+    return finish(df, md, technique=technique, active_mass_g=active_mass_g, area_cm2=area_cm2)

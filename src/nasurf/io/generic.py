@@ -205,8 +205,14 @@ def excel_sheets(path: Path, src: str, *, max_rows: int | None = None
     """All sheets as lists of row tuples (values, not formulas)."""
     import openpyxl
 
+    import warnings
+
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        with warnings.catch_warnings():
+            # "Workbook contains no default style": a cosmetic complaint about Neware's
+            # generator, not about the data
+            warnings.simplefilter("ignore", UserWarning)
+            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile/KeyError/InvalidFileException ...
         raise FileFormatError(f"not a readable .xlsx workbook ({exc.__class__.__name__}: "
                               f"{str(exc)[:150]})", file=src) from None

@@ -30,7 +30,7 @@ import pandas as pd
 from nasurf.errors import FileFormatError
 from nasurf.io import table as tb
 from nasurf.io._assemble import finish
-from nasurf.io._text import decode, read_delimited
+from nasurf.io._text import decode
 from nasurf.io.columns import ColumnMap, build_table, infer_mapping
 from nasurf.io.table import EchemData, Metadata
 
@@ -177,36 +177,286 @@ def _read_zipped_nda(path: Path, **kwargs: Any) -> EchemData:
 
 
 # ---------------------------------------------------------------------------------------
-# BTSDA CSV export
+# BTSDA exports: flat CSV ("record layer"), the three-level "regular" CSV, Excel workbooks
+#
+# Column names are BTSDA's (BTS 7.x/8.x); the step columns are kept for the step model:
+# ``Step Index`` (protocol step) -> ``Step Index / 1``, ``Step Number``/``Step Count``
+# (running step count) -> ``Step Count / 1``, ``Step Type`` ("Rest", "CC Chg", "CC DChg",
+# "CCCV Chg", "CV Chg", "CP DChg" ...) kept under its name.
 
 _BTSDA_MAP = {
     "Total Time": ColumnMap(tb.TIME, "s"),
+    "Cumulative Time": ColumnMap(tb.TIME, "s"),
     "Cycle Index": ColumnMap(tb.CYCLE),
     "Step Index": ColumnMap(tb.STEP_INDEX),
     "Step Count": ColumnMap(tb.STEP_COUNT),
+    "Step Number": ColumnMap(tb.STEP_COUNT),
     "Date": ColumnMap(tb.UNIX_TIME, "s"),
+    "Realtime": ColumnMap(tb.UNIX_TIME, "s"),
 }
+#: Units of BTSDA's columns when an export leaves them out of the header: BTSDA's default
+#: unit set (A, V, Ah, Wh, W; the unit choices an export dialog offers are mA/uA, mV,
+#: mAh/mAs, mWh ..., and then the header says so: "Current(mA)").
+NEWARE_DEFAULT_UNITS: dict[str, ColumnMap] = {
+    "Current": ColumnMap(tb.CURRENT, "A"),
+    "Voltage": ColumnMap(tb.VOLTAGE, "V"),
+    "Chg. Cap.": ColumnMap(tb.CHARGE_CAPACITY, "A h"),
+    "DChg. Cap.": ColumnMap(tb.DISCHARGE_CAPACITY, "A h"),
+    "T1": ColumnMap(tb.TEMPERATURE, "degC"),
+}
+_NEWARE_KNOWN = {"DataPoint", "Step Type", "Time", "Step Time", "Capacity", "Energy", "Power",
+                 "Chg. Energy", "DChg. Energy", "Spec. Cap.", "dQ/dV", "dQm/dV",
+                 "Contact resistance", "Module start-stop switch", "Record ID"}
+_STEP_TYPE_COLS = ("Step Type", "Step Name", "Status")
 
 
 def looks_like_btsda(head: str) -> bool:
-    first = head.lstrip("\ufeff").split("\n", 1)[0]
-    return "Step Type" in first and "Total Time" in first and ("Cycle Index" in first)
+    text = head.lstrip("\ufeff")
+    first = text.split("\n", 1)[0]
+    if ("Step Type" in first and "Cycle Index" in first
+            and ("Total Time" in first or "Cumulative Time" in first)):
+        return True
+    return looks_like_btsda_nested(text)
+
+
+def looks_like_btsda_nested(head: str) -> bool:
+    """The "regular" export: cycle header, ``,Step Index`` header, ``,,DataPoint`` header."""
+    lines = head.lstrip("\ufeff").splitlines()[:3]
+    return (len(lines) == 3 and lines[0].startswith("Cycle Index")
+            and lines[1].startswith(",Step Index") and lines[2].startswith(",,")
+            and ("DataPoint" in lines[2] or "Record" in lines[2]))
+
+
+def _name_unit(header: str) -> tuple[str, str | None]:
+    from nasurf.io.columns import split_header
+
+    return split_header(header)
+
+
+def _neware_mapping(columns: list[str], src: str) -> tuple[dict[str, ColumnMap], list[str]]:
+    """Explicit map for BTSDA names, with units from the header or BTSDA's default set."""
+    explicit: dict[str, ColumnMap] = {c: cm for c, cm in _BTSDA_MAP.items() if c in columns}
+    assumed: list[str] = []
+    for c in columns:
+        name, unit = _name_unit(c)
+        default = NEWARE_DEFAULT_UNITS.get(name)
+        if default is None or any(cm.target == default.target for cm in explicit.values()):
+            continue
+        if unit is None:
+            explicit[c] = default
+            assumed.append(f"'{c}' as {default.unit}")
+        elif unit == "?" and default.target == tb.TEMPERATURE:
+            explicit[c] = default   # the export's degree sign became "?"
+    return explicit, assumed
+
+
+def _split_step_capacity(raw: pd.DataFrame, df: pd.DataFrame, md: Metadata,
+                         decimal: str = ".") -> tuple[pd.DataFrame, Metadata]:
+    """Per-step ``Capacity`` into charging/discharging capacity by the step type (or sign)."""
+    if tb.CHARGE_CAPACITY in df.columns or tb.DISCHARGE_CAPACITY in df.columns:
+        return df, md
+    cap_col = next((c for c in raw.columns if _name_unit(c)[0] == "Capacity"), None)
+    if cap_col is None:
+        return df, md
+    from nasurf.io.columns import _conversion
+    from nasurf.io._text import to_float
+
+    unit = _name_unit(cap_col)[1] or "A h"
+    scale, _ = _conversion(unit, "A h", f"column '{cap_col}'")
+    cap = np.abs(to_float(raw[cap_col], decimal=decimal)) * scale
+    kind = next((c for c in _STEP_TYPE_COLS if c in raw.columns), None)
+    if kind is not None:
+        text = raw[kind].astype("string").str.lower().fillna("")
+        dchg = text.str.contains("dchg|discharge", regex=True).to_numpy()
+        chg = text.str.contains("chg|charge", regex=True).to_numpy() & ~dchg
+        how = f"by '{kind}' (Chg / DChg)"
+    else:
+        cur = df[tb.CURRENT].to_numpy()
+        chg, dchg = cur > 0, cur < 0
+        how = "by the sign of the current"
+    n = len([c for c in df.columns if c in tb.FLOAT_COLUMNS])
+    df.insert(n, tb.CHARGE_CAPACITY, np.where(chg, cap, 0.0))
+    df.insert(n + 1, tb.DISCHARGE_CAPACITY, np.where(dchg, cap, 0.0))
+    return df, md.with_note(f"'{cap_col}' is per step in Neware files: split {how} into "
+                            "charging and discharging capacity")
+
+
+def _neware_table(raw: pd.DataFrame, md: Metadata, *, column_map: dict[str, str] | None,
+                  decimal: str = ".") -> tuple[pd.DataFrame, Metadata]:
+    src = md.source or ""
+    explicit, assumed = _neware_mapping(list(raw.columns), src)
+    mapping = infer_mapping(list(raw.columns), explicit=explicit, column_map=column_map,
+                            source=src)
+    known = set(raw.columns)
+    df, warns = build_table(raw, mapping, source=src, decimal=decimal, known_extra=known)
+    for w in warns:
+        md = md.with_warning(w)
+    if assumed:
+        md = md.with_warning("Neware columns without units read in BTSDA's default units: "
+                             + ", ".join(assumed))
+        if tb.VOLTAGE in df.columns and np.nanmax(np.abs(df[tb.VOLTAGE].to_numpy())) > 50:
+            raise FileFormatError(
+                "the unit-less 'Voltage' column reaches "
+                f"{np.nanmax(np.abs(df[tb.VOLTAGE].to_numpy())):.6g}: not volts (mV?); pass "
+                "column_map={'Voltage': 'Voltage / mV'}", file=src, field="Voltage")
+    df, md = _split_step_capacity(raw, df, md, decimal)
+    from nasurf.io.generic import check_time_column
+
+    time_raw = next((r for r, cm in mapping.items() if cm.target == tb.TIME), None)
+    check_time_column(raw, df, src, time_raw)
+    return df, md
 
 
 def read_btsda_csv(path: Path, *, technique: str | None = None, encoding: str | None = None,
                    active_mass_g: float | None = None, area_cm2: float | None = None,
                    column_map: dict[str, str] | None = None, **_: Any) -> EchemData:
-    """Neware BTSDA "recording layer" CSV export (units in headers, durations hh:mm:ss)."""
+    """Neware BTSDA CSV export: the flat "recording layer" table (units in headers,
+    durations hh:mm:ss) or the three-level "regular" export (cycle / step / record rows)."""
     src = str(path)
     text = decode(path.read_bytes(), encoding, source=src)
-    raw = read_delimited(text, sep=",", skiprows=0, source=src)
-    explicit = {c: cm for c, cm in _BTSDA_MAP.items() if c in raw.columns}
-    mapping = infer_mapping(list(raw.columns), explicit=explicit, column_map=column_map,
-                            source=src)
-    known = set(raw.columns)
-    df, warns = build_table(raw, mapping, source=src, known_extra=known)
+    if looks_like_btsda_nested(text[:20000]):
+        return _read_btsda_nested(text, src, technique=technique, active_mass_g=active_mass_g,
+                                  area_cm2=area_cm2, column_map=column_map)
+    from nasurf.io.generic import table_from_text
+
+    raw, _pre, _sep, decimal = table_from_text(text, src=src, header_line=0,
+                                               sep=";" if text.split("\n", 1)[0].count(";")
+                                               > text.split("\n", 1)[0].count(",") else ",")
     md = Metadata(source=src, instrument="Neware BTS", file_format="neware-btsda-csv",
                   technique="cycling")
-    for w in warns:
-        md = md.with_warning(w)
+    if decimal == ",":
+        md = md.with_note("decimal commas read as decimal points")
+    df, md = _neware_table(raw, md, column_map=column_map, decimal=decimal)
+    return finish(df, md, technique=technique, active_mass_g=active_mass_g, area_cm2=area_cm2)
+
+
+def _read_btsda_nested(text: str, src: str, *, column_map: dict[str, str] | None,
+                       **kwargs: Any) -> EchemData:
+    """Cycle rows (no leading comma), step rows (one), record rows (two leading commas).
+
+    Every record row gets the cycle and step it sits under (``Cycle Index``, ``Step Index``,
+    ``Step Number``, ``Step Type``). The first data line of BTSDA's export holds cycle 1
+    and step 1 on one line: the cycle's fields, then the step's. The cycle and step tables
+    (the instrument's own per-step capacity and time) go to ``Metadata.header``.
+    """
+    lines = text.lstrip("\ufeff").splitlines()
+    cyc_names = [c.strip() for c in lines[0].split(",")]
+    step_names = [c.strip() for c in lines[1].split(",")][1:]
+    rec_names = [c.strip() for c in lines[2].split(",")][2:]
+    while rec_names and not rec_names[-1]:
+        rec_names.pop()
+    records: list[list[str]] = []
+    owner: list[tuple[str, str, str, str]] = []
+    cycles: list[dict[str, str]] = []
+    steps: list[dict[str, str]] = []
+    cycle = step_index = step_number = step_type = ""
+    skipped: dict[str, int] = {}
+    first_bad: int | None = None
+
+    def take_step(fields: list[str]) -> None:
+        nonlocal step_index, step_number, step_type
+        row = dict(zip(step_names, fields, strict=False))
+        row["Cycle Index"] = cycle
+        steps.append(row)
+        step_index = row.get("Step Index", "")
+        step_number = row.get("Step Number", "")
+        step_type = row.get("Step Type", "")
+
+    for n, ln in enumerate(lines[3:], start=4):
+        if not ln.strip(", \t"):
+            skipped["blank"] = skipped.get("blank", 0) + 1
+            continue
+        fields = [c.strip() for c in ln.split(",")]
+        if ln.startswith(",,"):
+            cells = fields[2:2 + len(rec_names)]
+            if len(cells) < len(rec_names):
+                cells += [""] * (len(rec_names) - len(cells))
+            if not step_index:
+                skipped["record before any step row"] = skipped.get(
+                    "record before any step row", 0) + 1
+                first_bad = n if first_bad is None else first_bad
+                continue
+            records.append(cells)
+            owner.append((cycle, step_index, step_number, step_type))
+        elif ln.startswith(","):
+            take_step(fields[1:])
+        else:
+            cycles.append(dict(zip(cyc_names, fields[:len(cyc_names)], strict=False)))
+            cycle = fields[0]
+            rest = fields[len(cyc_names):]
+            if any(rest):
+                take_step(rest)
+    if not records:
+        raise FileFormatError("Neware regular export without record rows (lines starting "
+                              "with ',,')", file=src)
+    raw = pd.DataFrame(records, columns=rec_names)
+    info = pd.DataFrame(owner, columns=["Cycle Index", "Step Index", "Step Number",
+                                        "Step Type"])
+    raw = pd.concat([info, raw.drop(columns=[c for c in info.columns if c in raw.columns])],
+                    axis=1)
+    md = Metadata(source=src, instrument="Neware BTS", file_format="neware-btsda-csv",
+                  technique="cycling", header={"layout": "regular (cycle/step/record rows)",
+                                               "cycles": cycles, "steps": steps})
+    md = md.with_note(f"Neware regular export: {len(records)} records under {len(steps)} steps "
+                      f"and {len(cycles)} cycles; each record carries its cycle and step")
+    for why, count in skipped.items():
+        if why == "blank":
+            md = md.with_note(f"{count} blank line(s) skipped")
+        else:
+            md = md.with_warning(f"left out {count} record row(s): {why} (first at line "
+                                 f"{first_bad})")
+    df, md = _neware_table(raw, md, column_map=column_map)
+    return finish(df, md, **kwargs)
+
+
+def looks_like_neware_xlsx(sheet_names: list[str]) -> bool:
+    return any(n.lower().startswith("record") for n in sheet_names)
+
+
+def read_neware_xlsx(path: Path, *, technique: str | None = None,
+                     active_mass_g: float | None = None, area_cm2: float | None = None,
+                     column_map: dict[str, str] | None = None, **_: Any) -> EchemData:
+    """Neware BTSDA Excel export: the ``record`` sheet(s), in workbook order.
+
+    Excel holds at most 1 048 576 rows a sheet, so BTSDA splits long tests over sheets
+    (``record``, ``record1`` ...) or over files (``..._1.xlsx``): a file whose first
+    ``DataPoint`` is not 1 is such a later part, said in a note; gaps in ``DataPoint``
+    (rows missing from the export) are counted in a warning.
+    """
+    from nasurf.io.generic import excel_sheets, sheet_table
+
+    src = str(path)
+    sheets = excel_sheets(path, src)
+    parts = []
+    names = []
+    for name, rows in sheets.items():
+        if not name.lower().startswith("record"):
+            continue
+        raw = sheet_table(rows)
+        if raw is not None:
+            parts.append(raw)
+            names.append(name)
+    if not parts:
+        raise FileFormatError("Neware workbook without a 'record' sheet holding data",
+                              file=src)
+    raw = pd.concat(parts, ignore_index=True)
+    md = Metadata(source=src, instrument="Neware BTS", file_format="neware-xlsx",
+                  technique="cycling", header={"sheets": list(sheets), "record_sheets": names})
+    if len(parts) > 1:
+        md = md.with_note(f"{len(parts)} record sheets concatenated: {names}")
+    if "DataPoint" in raw.columns:
+        dp = pd.to_numeric(raw["DataPoint"], errors="coerce").to_numpy(dtype=np.float64)
+        if np.isfinite(dp).any():
+            first = int(np.nanmin(dp))
+            if first > 1:
+                md = md.with_note(f"part of a split export: DataPoint starts at {first}; rows "
+                                  f"1..{first - 1} are in the other part(s); Test Time is the "
+                                  "test's own (Total Time), not reset to 0")
+            gaps = np.diff(dp[np.isfinite(dp)])
+            missing = int(np.sum(gaps[gaps > 1] - 1))
+            if missing:
+                md = md.with_warning(f"{missing} DataPoint number(s) missing from the export "
+                                     f"(first gap after DataPoint "
+                                     f"{int(dp[np.isfinite(dp)][:-1][gaps > 1][0])})")
+    df, md = _neware_table(raw, md, column_map=column_map)
     return finish(df, md, technique=technique, active_mass_g=active_mass_g, area_cm2=area_cm2)

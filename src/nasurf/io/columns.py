@@ -151,9 +151,11 @@ def canonical_for(header: str) -> ColumnMap | None:
         target, word_unit = _UNIT_WORD_HEADERS[normalise_name(name)]
         return ColumnMap(target, word_unit)
     hit = _SYNONYMS.get(normalise_name(name))
-    if hit is None:
-        hit = _SYNONYMS.get(normalise_name(header))
-        unit = None if hit else unit
+    whole = _SYNONYMS.get(normalise_name(header))
+    if whole is not None and (hit is None or (unit is not None
+                                              and not _unit_parses(unit, whole[0]))):
+        # "Re(Z)" is a name, not "Re" in the unit "Z"
+        hit, unit = whole, None
     if hit is None:
         canon = _CANONICAL_BY_QUANTITY.get(normalise_name(name))
         if canon is None:
@@ -224,6 +226,16 @@ def infer_mapping(columns: list[str], *, explicit: dict[str, ColumnMap] | None =
             mapping[raw] = cm
             claimed.add(cm.target)
     return mapping
+
+
+def _unit_parses(unit: str, target: str) -> bool:
+    if target not in tb.FLOAT_COLUMNS:
+        return True
+    try:
+        _conversion(unit, tb.FLOAT_COLUMNS[target], "header")
+    except (UnitError, FileFormatError):
+        return False
+    return True
 
 
 def _is_running_time(header: str) -> bool:

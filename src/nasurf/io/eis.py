@@ -326,7 +326,7 @@ def read_relaxis(path: Path, *, encoding: str | None = None, **kwargs: Any) -> E
     rows: list[list[str]] = []
     spectrum: list[int] = []
     labels: list[str] = []
-    for n, ln in enumerate(lines[idx + 1:], start=idx + 2):
+    for ln in lines[idx + 1:]:
         if not ln.strip():
             continue
         cells = [c.strip() for c in ln.rstrip("\t").split("\t")]

@@ -203,9 +203,9 @@ def _replace_header(md: Metadata, header: dict[str, Any]) -> Metadata:
 def excel_sheets(path: Path, src: str, *, max_rows: int | None = None
                  ) -> dict[str, list[tuple[Any, ...]]]:
     """All sheets as lists of row tuples (values, not formulas)."""
-    import openpyxl
-
     import warnings
+
+    import openpyxl
 
     try:
         with warnings.catch_warnings():
@@ -238,6 +238,12 @@ def sheet_table(rows: list[tuple[Any, ...]]) -> pd.DataFrame | None:
         if len(texts) >= 2 and len(nums) >= 2 and len(nums) >= 0.5 * len(texts):
             names = [str(c).strip() if c is not None else f"column {j + 1}"
                      for j, c in enumerate(head)]
+            seen: dict[str, int] = {}
+            for j, n in enumerate(names):
+                # repeated headers (one "Curve" per curve) would collapse into one column
+                seen[n] = seen.get(n, 0) + 1
+                if seen[n] > 1:
+                    names[j] = f"{n} ({seen[n]})"
             width = len(names)
             body = [r[:width] + (None,) * (width - len(r)) for r in rows[i + 1:]]
             body = [r for r in body if any(c is not None for c in r)]

@@ -258,8 +258,8 @@ def _split_step_capacity(raw: pd.DataFrame, df: pd.DataFrame, md: Metadata,
     cap_col = next((c for c in raw.columns if _name_unit(c)[0] == "Capacity"), None)
     if cap_col is None:
         return df, md
-    from nasurf.io.columns import _conversion
     from nasurf.io._text import to_float
+    from nasurf.io.columns import _conversion
 
     unit = _name_unit(cap_col)[1] or "A h"
     scale, _ = _conversion(unit, "A h", f"column '{cap_col}'")

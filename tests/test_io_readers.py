@@ -438,3 +438,32 @@ def test_unit_word_headers(tmp_path: Path):
     np.testing.assert_allclose(e.data[TIME], [0, 1800, 3600])
     np.testing.assert_allclose(e.data[VOLTAGE], [1.0, 0.9, 0.8])
     np.testing.assert_allclose(e.data[CURRENT], [0, -1e-3, -1e-3])
+
+
+# ---------------------------------------------------------------------------------------
+# Decimal commas: the real exports rewritten as a de_DE locale writes them (in tmp_path)
+
+
+@real
+def test_neware_regular_export_in_a_decimal_comma_locale(tmp_path: Path):
+    src = REALDATA / "cellpy/nw_regular_export_ife_example.csv"
+    text = src.read_text(encoding="latin-1")
+    de = tmp_path / "nw_de.csv"
+    de.write_text(text.replace(",", ";").replace(".", ","), encoding="latin-1")
+    a, b = read(src), read(de)
+    assert any("decimal commas" in n for n in b.metadata.notes)
+    for c in (TIME, VOLTAGE, CURRENT, tb.CHARGE_CAPACITY, tb.DISCHARGE_CAPACITY, STEP_COUNT):
+        np.testing.assert_array_equal(a.data[c].to_numpy(), b.data[c].to_numpy(), err_msg=c)
+
+
+@real
+def test_maccor_variant_in_a_decimal_comma_locale(tmp_path: Path):
+    src = REALDATA / "cellpy/maccor_002.txt"
+    lines = src.read_bytes().split(b"\n")
+    header = next(i for i, ln in enumerate(lines) if ln.startswith(b"Rec\t"))
+    body = [ln.replace(b".", b",") for ln in lines[header + 1:]]
+    de = tmp_path / "maccor_de.txt"
+    de.write_bytes(b"\n".join(lines[:header + 1] + body))
+    a, b = read(src), read(de)
+    for c in (TIME, VOLTAGE, CURRENT, tb.CHARGE_CAPACITY, CYCLE):
+        np.testing.assert_array_equal(a.data[c].to_numpy(), b.data[c].to_numpy(), err_msg=c)

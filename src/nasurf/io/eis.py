@@ -265,6 +265,11 @@ def read_maccor_eis(path: Path, *, encoding: str | None = None, **kwargs: Any) -
     return _finish_eis(df, md, kwargs)
 
 
+def _eis_csv_sep(line: str) -> str:
+    # ';' or tab when present: then ',' can only be a decimal comma (de_DE exports)
+    return next((s for s in (";", "\t") if s in line), ",")
+
+
 def looks_like_eis_csv(head: str) -> bool:
     lines = [ln for ln in head.splitlines()[:20] if ln.strip()]
     if len(lines) < 3:
@@ -272,25 +277,41 @@ def looks_like_eis_csv(head: str) -> bool:
     if len(head) >= 16000:
         lines = lines[:-1]   # the last sniffed line may be cut
     for ln in lines:
-        cells = [c.strip() for c in re.split(r"[,;\t]", ln.strip())]
+        sep = _eis_csv_sep(ln)
+        cells = [c.strip() for c in ln.strip().rstrip(sep).split(sep)]
+        if sep != "," and len(cells) != 3:
+            cells = [c.strip() for c in re.split(r"\s+", ln.strip())]
         if len(cells) != 3 or not all(is_number(c) for c in cells):
             return False
     return True
 
 
 def read_eis_csv(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
-    """Three numeric columns, no header: frequency / Hz, Z' / Ohm, Z'' / Ohm."""
+    """Three numeric columns, no header: frequency / Hz, Z' / Ohm, Z'' / Ohm.
+
+    Separators ``,``, ``;``, tab or spaces; with ``;`` or tab a decimal comma is read
+    (noted).
+    """
     src = str(path)
     text = decode(path.read_bytes(), encoding, source=src)
-    sep = next((s for s in (",", ";", "\t") if s in text.splitlines()[0]), ",")
-    raw = read_delimited(text, sep=sep, skiprows=0, header=False, source=src,
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    sep = _eis_csv_sep(first)
+    if sep == "," and "," not in first:
+        sep = r"\s+"
+    from nasurf.io.generic import detect_decimal
+
+    decimal = detect_decimal(text.splitlines()[:30], sep) if sep in (";", "\t") else "."
+    raw = read_delimited(text, sep=sep, skiprows=0, header=False, source=src, decimal=decimal,
                          names=["frequency", "z_real", "z_imag"])
     explicit = {"frequency": ColumnMap(tb.FREQUENCY, "Hz"), "z_real": ColumnMap(tb.Z_REAL, "ohm"),
                 "z_imag": ColumnMap(tb.Z_IMAG, "ohm")}
     md = Metadata(source=src, file_format="eis-csv", technique="EIS").with_note(
         "headerless three-column CSV read as frequency / Hz, Z' / Ohm, Z'' / Ohm "
         "(Z = Z' + jZ'')")
-    df, md = assemble(raw, md, explicit=explicit, guess=False)
+    if decimal == ",":
+        md = md.with_note("decimal commas read as decimal points")
+    df, md = assemble(raw, md, explicit=explicit, guess=False, decimal=decimal)
+    df, md = complete_impedance(raw, df, md, decimal=decimal)
     return _finish_eis(df, md, kwargs)
 
 

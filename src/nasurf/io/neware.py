@@ -222,8 +222,11 @@ def looks_like_btsda(head: str) -> bool:
 def looks_like_btsda_nested(head: str) -> bool:
     """The "regular" export: cycle header, ``,Step Index`` header, ``,,DataPoint`` header."""
     lines = head.lstrip("\ufeff").splitlines()[:3]
-    return (len(lines) == 3 and lines[0].startswith("Cycle Index")
-            and lines[1].startswith(",Step Index") and lines[2].startswith(",,")
+    if len(lines) < 3 or not lines[0].startswith("Cycle Index"):
+        return False
+    sep = lines[1][:1]
+    return (sep in (",", ";") and lines[1].startswith(sep + "Step Index")
+            and lines[2].startswith(sep * 2)
             and ("DataPoint" in lines[2] or "Record" in lines[2]))
 
 
@@ -340,9 +343,10 @@ def _read_btsda_nested(text: str, src: str, *, column_map: dict[str, str] | None
     (the instrument's own per-step capacity and time) go to ``Metadata.header``.
     """
     lines = text.lstrip("\ufeff").splitlines()
-    cyc_names = [c.strip() for c in lines[0].split(",")]
-    step_names = [c.strip() for c in lines[1].split(",")][1:]
-    rec_names = [c.strip() for c in lines[2].split(",")][2:]
+    sep = lines[1][:1]   # ',' or, in decimal-comma locales, ';'
+    cyc_names = [c.strip() for c in lines[0].split(sep)]
+    step_names = [c.strip() for c in lines[1].split(sep)][1:]
+    rec_names = [c.strip() for c in lines[2].split(sep)][2:]
     while rec_names and not rec_names[-1]:
         rec_names.pop()
     records: list[list[str]] = []
@@ -363,11 +367,11 @@ def _read_btsda_nested(text: str, src: str, *, column_map: dict[str, str] | None
         step_type = row.get("Step Type", "")
 
     for n, ln in enumerate(lines[3:], start=4):
-        if not ln.strip(", \t"):
+        if not ln.strip(sep + " \t"):
             skipped["blank"] = skipped.get("blank", 0) + 1
             continue
-        fields = [c.strip() for c in ln.split(",")]
-        if ln.startswith(",,"):
+        fields = [c.strip() for c in ln.split(sep)]
+        if ln.startswith(sep * 2):
             cells = fields[2:2 + len(rec_names)]
             if len(cells) < len(rec_names):
                 cells += [""] * (len(rec_names) - len(cells))
@@ -378,7 +382,7 @@ def _read_btsda_nested(text: str, src: str, *, column_map: dict[str, str] | None
                 continue
             records.append(cells)
             owner.append((cycle, step_index, step_number, step_type))
-        elif ln.startswith(","):
+        elif ln.startswith(sep):
             take_step(fields[1:])
         else:
             cycles.append(dict(zip(cyc_names, fields[:len(cyc_names)], strict=False)))
@@ -405,7 +409,14 @@ def _read_btsda_nested(text: str, src: str, *, column_map: dict[str, str] | None
         else:
             md = md.with_warning(f"left out {count} record row(s): {why} (first at line "
                                  f"{first_bad})")
-    df, md = _neware_table(raw, md, column_map=column_map)
+    decimal = "."
+    if sep == ";":
+        from nasurf.io.generic import detect_decimal
+
+        decimal = detect_decimal([";".join(r) for r in records[:30]], ";")
+        if decimal == ",":
+            md = md.with_note("decimal commas read as decimal points")
+    df, md = _neware_table(raw, md, column_map=column_map, decimal=decimal)
     return finish(df, md, **kwargs)
 
 

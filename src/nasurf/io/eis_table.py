@@ -62,6 +62,12 @@ def find_polar_columns(columns: list[str]) -> tuple[str | None, str | None, floa
     return mag, phase, sign, unit
 
 
+def polar_columns(raw: pd.DataFrame) -> set[str]:
+    """The |Z| and phase columns of a table (known columns, not "unrecognised" ones)."""
+    mag, phase, _sign, _unit = find_polar_columns([str(c) for c in raw.columns])
+    return {c for c in (mag, phase) if c is not None}
+
+
 def _magnitude_scale(header: str) -> float:
     _name, unit = split_header(header)
     if unit is None:

@@ -25,7 +25,7 @@ from nasurf.io import table as tb
 from nasurf.io._assemble import finish
 from nasurf.io._text import decode, find_table, numeric_fraction, read_delimited
 from nasurf.io.columns import ColumnMap, build_table, infer_mapping
-from nasurf.io.eis_table import complete_impedance, impedance_technique
+from nasurf.io.eis_table import complete_impedance, impedance_technique, polar_columns
 from nasurf.io.table import EchemData, Metadata
 
 
@@ -182,7 +182,8 @@ def read_generic_text(path: Path, *, technique: str | None = None,
         md = _replace_header(md, {"preamble": preamble[:200]})
     if decimal == ",":
         md = md.with_note("decimal commas read as decimal points")
-    df, md = assemble(raw, md, column_map=column_map, decimal=decimal)
+    df, md = assemble(raw, md, column_map=column_map, decimal=decimal,
+                      known_extra=polar_columns(raw))
     df, md = complete_impedance(raw, df, md, decimal=decimal)
     df, md = nan_impedance_off_sweep(df, md)
     md = impedance_technique(df, md)
@@ -266,7 +267,7 @@ def read_generic_xlsx(path: Path, *, technique: str | None = None,
             continue
         md = Metadata(source=src, file_format="xlsx", header={"sheet": name})
         try:
-            df, md = assemble(raw, md, column_map=column_map)
+            df, md = assemble(raw, md, column_map=column_map, known_extra=polar_columns(raw))
             df, md = complete_impedance(raw, df, md)
             df, md = nan_impedance_off_sweep(df, md)
             md = impedance_technique(df, md)

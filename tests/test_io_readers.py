@@ -467,3 +467,19 @@ def test_maccor_variant_in_a_decimal_comma_locale(tmp_path: Path):
     a, b = read(src), read(de)
     for c in (TIME, VOLTAGE, CURRENT, tb.CHARGE_CAPACITY, CYCLE):
         np.testing.assert_array_equal(a.data[c].to_numpy(), b.data[c].to_numpy(), err_msg=c)
+
+
+def test_neware_unitless_current_in_mA_is_caught(tmp_path: Path):
+    # a unit-less export written in mA (capacity in Ah): the assumed A would be 1000x off
+    rows = _neware_rows()
+    header = "DataPoint,Cycle Index,Step Index,Step Type,Time,Total Time,Current,Voltage,Capacity"
+    lines = [header] + [",".join(str(r[k] * 1000 if k == "Current" else r[k])
+                                 if k != "Total Time" else _hms(r[k])
+                                 for k in ("DataPoint", "Cycle Index", "Step Index", "Step Type",
+                                           "Time", "Total Time", "Current", "Voltage",
+                                           "Capacity")) for r in rows]
+    path = tmp_path / "nw_ma.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(FileFormatError, match="disagree") as info:
+        read(path)
+    assert "1e+03 x" in str(info.value)

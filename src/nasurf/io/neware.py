@@ -284,6 +284,40 @@ def _split_step_capacity(raw: pd.DataFrame, df: pd.DataFrame, md: Metadata,
                             "charging and discharging capacity")
 
 
+def _check_current_against_capacity(df: pd.DataFrame, src: str) -> None:
+    """Assumed units must agree with each other: ∫|I| dt over a step vs its capacity counter.
+
+    A unit-less export in mA and mAh (or mA and Ah) would otherwise read 1000x off; the
+    counter and the integral agree to a few percent whatever the sampling, so a ratio
+    outside 0.5..2 means the assumed units are wrong.
+    """
+    need = (tb.TIME, tb.CURRENT, tb.CHARGE_CAPACITY, tb.DISCHARGE_CAPACITY)
+    step = next((c for c in (tb.STEP_COUNT, tb.STEP_INDEX) if c in df.columns), None)
+    if step is None or not all(c in df.columns for c in need) or len(df) < 3:
+        return
+    ids = df[step].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], len(df)]
+    t = df[tb.TIME].to_numpy()
+    cur = np.abs(df[tb.CURRENT].to_numpy())
+    cap = (df[tb.CHARGE_CAPACITY] + df[tb.DISCHARGE_CAPACITY]).to_numpy()
+    ratios = []
+    for a, b in zip(starts, ends, strict=True):
+        if b - a < 3 or cap[b - 1] <= 0:
+            continue
+        q = float(np.sum(cur[a + 1:b] * np.diff(t[a:b]))) / 3600.0
+        if q > 0:
+            ratios.append(q / cap[b - 1])
+    if ratios:
+        r = float(np.median(ratios))
+        if not 0.5 <= r <= 2.0:
+            raise FileFormatError(
+                f"unit-less Current and Capacity columns disagree: ∫|I| dt over a step is "
+                f"{r:.3g} x its Capacity in the assumed units (A, A h); pass a column_map "
+                "with the export's units, e.g. {'Current': 'Current / mA'}", file=src,
+                field="Current")
+
+
 def _neware_table(raw: pd.DataFrame, md: Metadata, *, column_map: dict[str, str] | None,
                   decimal: str = ".") -> tuple[pd.DataFrame, Metadata]:
     src = md.source or ""
@@ -303,6 +337,8 @@ def _neware_table(raw: pd.DataFrame, md: Metadata, *, column_map: dict[str, str]
                 f"{np.nanmax(np.abs(df[tb.VOLTAGE].to_numpy())):.6g}: not volts (mV?); pass "
                 "column_map={'Voltage': 'Voltage / mV'}", file=src, field="Voltage")
     df, md = _split_step_capacity(raw, df, md, decimal)
+    if assumed:
+        _check_current_against_capacity(df, src)
     from nasurf.io.generic import check_time_column
 
     time_raw = next((r for r, cm in mapping.items() if cm.target == tb.TIME), None)

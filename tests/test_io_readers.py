@@ -483,3 +483,25 @@ def test_neware_unitless_current_in_mA_is_caught(tmp_path: Path):
     with pytest.raises(FileFormatError, match="disagree") as info:
         read(path)
     assert "1e+03 x" in str(info.value)
+
+
+def test_relaxis_cut_row_is_counted(tmp_path: Path):
+    lines = ["RelaxIS 3.0 Spectrum export", "Data: Frequency\tData: Z'\tData: Z''",
+             "DC=0\tModel: Unassigned Spectra"]
+    lines += [f"{float(f)!r}\t{float(z.real)!r}\t{float(z.imag)!r}"
+              for f, z in zip(_F, _Z, strict=True)]
+    lines[10] = lines[10].rsplit("\t", 1)[0]          # a cut row
+    path = tmp_path / "r.txt"
+    path.write_text("\n".join(lines) + "\n")
+    e = read(path)
+    assert len(e) == 24
+    assert any("left out 1 line(s)" in w and "line 11" in w for w in e.metadata.warnings)
+
+
+def test_headerless_space_separated_eis(tmp_path: Path):
+    path = tmp_path / "z.txt"
+    path.write_text("".join(f"{float(f)!r}   {float(z.real)!r}  {float(z.imag)!r} \n"
+                            for f, z in zip(_F, _Z, strict=True)))
+    e = read(path)
+    assert e.metadata.file_format == "eis-csv"
+    np.testing.assert_allclose(e.data[Z_IMAG], _Z.imag, rtol=1e-15)

@@ -279,7 +279,7 @@ def looks_like_eis_csv(head: str) -> bool:
     for ln in lines:
         sep = _eis_csv_sep(ln)
         cells = [c.strip() for c in ln.strip().rstrip(sep).split(sep)]
-        if sep != "," and len(cells) != 3:
+        if len(cells) != 3 and (sep != "," or "," not in ln):
             cells = [c.strip() for c in re.split(r"\s+", ln.strip())]
         if len(cells) != 3 or not all(is_number(c) for c in cells):
             return False
@@ -347,7 +347,8 @@ def read_relaxis(path: Path, *, encoding: str | None = None, **kwargs: Any) -> E
     rows: list[list[str]] = []
     spectrum: list[int] = []
     labels: list[str] = []
-    for ln in lines[idx + 1:]:
+    bad: list[int] = []
+    for n, ln in enumerate(lines[idx + 1:], start=idx + 2):
         if not ln.strip():
             continue
         cells = [c.strip() for c in ln.rstrip("\t").split("\t")]
@@ -356,6 +357,8 @@ def read_relaxis(path: Path, *, encoding: str | None = None, **kwargs: Any) -> E
                 labels.append("")
             rows.append(cells[:width])
             spectrum.append(len(labels))
+        elif is_number(cells[0]):
+            bad.append(n)   # a cut or damaged data row, not a spectrum label
         else:
             labels.append(ln.strip())
     if not rows:
@@ -367,6 +370,9 @@ def read_relaxis(path: Path, *, encoding: str | None = None, **kwargs: Any) -> E
     md = Metadata(source=src, instrument="RelaxIS (rhd instruments)",
                   file_format="relaxis-txt", technique="EIS",
                   header={"preamble": lines[:idx], "spectra": labels})
+    if bad:
+        md = md.with_warning(f"left out {len(bad)} line(s) that start with a number but do not "
+                             f"hold {width} numbers (first at line {bad[0]})")
     if any(re.search(r"\d,\d", r[0]) for r in rows[:5]):
         md = md.with_note("decimal commas read as decimal points")
     explicit = {"Frequency": ColumnMap(tb.FREQUENCY, "Hz"), "Z'": ColumnMap(tb.Z_REAL, "ohm"),

@@ -505,3 +505,15 @@ def test_headerless_space_separated_eis(tmp_path: Path):
     e = read(path)
     assert e.metadata.file_format == "eis-csv"
     np.testing.assert_allclose(e.data[Z_IMAG], _Z.imag, rtol=1e-15)
+
+
+@real
+def test_maccor_time_of_day_is_not_a_unix_time():
+    # battery-data-toolkit's maccor_example.002 prints DPt Time as "16:05:31" (no date)
+    e = read(REALDATA / "battery-data-toolkit/maccor_example.002")
+    assert tb.UNIX_TIME not in e.data.columns
+    assert any("without a date" in n for n in e.metadata.notes)
+    # .001 prints dates: the test time (Test (Min)) runs with that clock
+    d = read(REALDATA / "battery-data-toolkit/maccor_example.001").data
+    u = d[tb.UNIX_TIME].to_numpy()
+    np.testing.assert_allclose(d[TIME], u - u[0], atol=1.0)   # whole-second clock

@@ -281,6 +281,11 @@ def read_maccor(path: Path, *, technique: str | None = None,
     stamp_col = next((c for c in ("DPt Time", "DPT Time", "DPT time") if c in raw.columns),
                      None)
     stamps = None
+    if stamp_col is not None and raw[stamp_col].astype("string").str.fullmatch(
+            r"\s*\d{1,2}:\d{2}(:\d{2}([.,]\d*)?)?\s*([AaPp][Mm])?\s*").fillna(False).all():
+        # time of day only ("16:05:31"): no date, so no Unix time and no clock to check
+        md = md.with_note(f"'{stamp_col}' holds times of day without a date: kept as written")
+        stamp_col = None
     if stamp_col is not None:
         from nasurf.io.columns import datetimes_to_unix
 

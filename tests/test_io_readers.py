@@ -517,3 +517,27 @@ def test_maccor_time_of_day_is_not_a_unix_time():
     d = read(REALDATA / "battery-data-toolkit/maccor_example.001").data
     u = d[tb.UNIX_TIME].to_numpy()
     np.testing.assert_allclose(d[TIME], u - u[0], atol=1.0)   # whole-second clock
+
+
+def test_neware_text_export_tab_preamble_cumulative_time(tmp_path: Path):
+    # cellpy's neware_txt layouts: tab-separated, a few preamble lines, per-step "Time" and
+    # a running "Cumulative Time" (both h:mm:ss), Chg./DChg. Cap. columns
+    rows = _neware_rows()
+    header = ["DataPoint", "Cycle Index", "Step Index", "Step Type", "Time", "Cumulative Time",
+              "Current(A)", "Voltage(V)", "Chg. Cap.(Ah)", "DChg. Cap.(Ah)", "Date"]
+    lines = ["Channel\t5-1", "Barcode\t", "Start time\t2024-01-01 10:00:00", "", "\t".join(header)]
+    for r in rows:
+        chg = r["Capacity"] if r["Current"] > 0 else 0.0
+        dchg = r["Capacity"] if r["Current"] < 0 else 0.0
+        stamp = pd.Timestamp("2024-01-01 10:00:00") + pd.Timedelta(seconds=r["Total Time"])
+        lines.append("\t".join(str(v) for v in (
+            r["DataPoint"], 1, r["Step Index"], r["Step Type"], r["Time"],
+            _hms(r["Total Time"]), r["Current"], r["Voltage"], chg, dchg, stamp)))
+    path = tmp_path / "nw.txt"
+    path.write_text("\n".join(lines) + "\n")
+    assert detect_format(path) == "neware-btsda-csv"
+    e = read(path)
+    np.testing.assert_allclose(e.data[TIME], [r["Total Time"] for r in rows])
+    u = e.data[tb.UNIX_TIME].to_numpy()
+    np.testing.assert_allclose(u - u[0], e.data[TIME])
+    assert e.metadata.header["preamble"][0] == "Channel\t5-1"

@@ -210,11 +210,19 @@ _NEWARE_KNOWN = {"DataPoint", "Step Type", "Time", "Step Time", "Capacity", "Ene
 _STEP_TYPE_COLS = ("Step Type", "Step Name", "Status")
 
 
+def _btsda_header_line(lines: list[str]) -> int | None:
+    """The flat export's header: ``Cycle Index``, a step column and a running time, within
+    the first 20 lines (the tab-separated text export has a few preamble lines)."""
+    for i, ln in enumerate(lines[:20]):
+        if ("Cycle Index" in ln and ("Step Type" in ln or "Step Index" in ln)
+                and ("Total Time" in ln or "Cumulative Time" in ln)):
+            return i
+    return None
+
+
 def looks_like_btsda(head: str) -> bool:
     text = head.lstrip("\ufeff")
-    first = text.split("\n", 1)[0]
-    if ("Step Type" in first and "Cycle Index" in first
-            and ("Total Time" in first or "Cumulative Time" in first)):
+    if _btsda_header_line(text.splitlines()) is not None:
         return True
     return looks_like_btsda_nested(text)
 
@@ -358,11 +366,13 @@ def read_btsda_csv(path: Path, *, technique: str | None = None, encoding: str | 
                                   area_cm2=area_cm2, column_map=column_map)
     from nasurf.io.generic import table_from_text
 
-    raw, _pre, _sep, decimal = table_from_text(text, src=src, header_line=0,
-                                               sep=";" if text.split("\n", 1)[0].count(";")
-                                               > text.split("\n", 1)[0].count(",") else ",")
+    lines = text.lstrip("\ufeff").splitlines()
+    idx = _btsda_header_line(lines) or 0
+    sep = max((",", ";", "\t"), key=lines[idx].count)
+    raw, pre, _sep, decimal = table_from_text(text.lstrip("\ufeff"), src=src, header_line=idx,
+                                              sep=sep)
     md = Metadata(source=src, instrument="Neware BTS", file_format="neware-btsda-csv",
-                  technique="cycling")
+                  technique="cycling", header={"preamble": pre} if pre else {})
     if decimal == ",":
         md = md.with_note("decimal commas read as decimal points")
     df, md = _neware_table(raw, md, column_map=column_map, decimal=decimal)

@@ -541,3 +541,23 @@ def test_neware_text_export_tab_preamble_cumulative_time(tmp_path: Path):
     u = e.data[tb.UNIX_TIME].to_numpy()
     np.testing.assert_allclose(u - u[0], e.data[TIME])
     assert e.metadata.header["preamble"][0] == "Channel\t5-1"
+
+
+def test_neware_xlsx_text_cells_with_decimal_commas(tmp_path: Path):
+    import openpyxl
+
+    rows = _neware_rows(n_steps=2, per=4)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "record"
+    ws.append(["DataPoint", "Cycle Index", "Step Index", "Step Type", "Time", "Total Time",
+               "Current(A)", "Voltage(V)", "Capacity(Ah)"])
+    for r in rows:
+        ws.append([r["DataPoint"], 1, r["Step Index"], r["Step Type"], r["Time"],
+                   _hms(r["Total Time"]), str(r["Current"]).replace(".", ","),
+                   str(r["Voltage"]).replace(".", ","), str(r["Capacity"]).replace(".", ",")])
+    wb.save(tmp_path / "nw.xlsx")
+    e = read(tmp_path / "nw.xlsx")
+    np.testing.assert_allclose(e.data[CURRENT], [r["Current"] for r in rows])
+    np.testing.assert_allclose(e.data[VOLTAGE], [r["Voltage"] for r in rows])
+    assert any("decimal commas" in n for n in e.metadata.notes)

@@ -30,7 +30,8 @@ FORMATS: dict[str, str] = {
     "arbin-res": "Arbin .res (MS Access database, read with access-parser; .res.gz too)",
     "arbin-csv": "Arbin CSV export",
     "arbin-xlsx": "Arbin Excel export (Channel_* sheets)",
-    "maccor-text": "Maccor text/CSV export (Today's Date preamble, Rec# header)",
+    "maccor-text": "Maccor text/CSV export (Today's Date preamble, or Name:/Channel:/Procedure "
+                   "preamble; Rec/Rec# header; TestTime unit checked against DPT Time)",
     "maccor-eis": "Maccor AC impedance sweep file",
     "vdf-csv": "VDF (Voltaiq) CSV: [DATA START], tab header and a unit line",
     "landt-csv": "LANDT CSV export in the SINTEF/BattMo layout (preamble, snake_case units)",

@@ -236,8 +236,12 @@ def sheet_table(rows: list[tuple[Any, ...]]) -> pd.DataFrame | None:
     for i in range(min(len(rows) - 1, 200)):
         head = rows[i]
         nxt = rows[i + 1]
-        texts = [c for c in head if isinstance(c, str) and c.strip()]
-        nums = [c for c in nxt if isinstance(c, int | float) and not isinstance(c, bool)]
+        # text cells that read as numbers, durations or dates ("3,71", "00:01:00") are
+        # data, not names: a header row has none of them, a data row counts them
+        texts = [c for c in head if isinstance(c, str) and c.strip()
+                 and numeric_fraction([c]) < 1.0]
+        nums = [c for c in nxt if (isinstance(c, int | float) and not isinstance(c, bool))
+                or (isinstance(c, str) and c.strip() and numeric_fraction([c]) == 1.0)]
         if len(texts) >= 2 and len(nums) >= 2 and len(nums) >= 0.5 * len(texts):
             names = [str(c).strip() if c is not None else f"column {j + 1}"
                      for j, c in enumerate(head)]

@@ -515,5 +515,24 @@ def read_neware_xlsx(path: Path, *, technique: str | None = None,
                 md = md.with_warning(f"{missing} DataPoint number(s) missing from the export "
                                      f"(first gap after DataPoint "
                                      f"{int(dp[np.isfinite(dp)][:-1][gaps > 1][0])})")
-    df, md = _neware_table(raw, md, column_map=column_map)
+    decimal = _text_cell_decimal(raw)
+    if decimal == ",":
+        md = md.with_note("numbers stored as text with decimal commas read as decimal points")
+    df, md = _neware_table(raw, md, column_map=column_map, decimal=decimal)
     return finish(df, md, technique=technique, active_mass_g=active_mass_g, area_cm2=area_cm2)
+
+
+def _text_cell_decimal(raw: pd.DataFrame) -> str:
+    """',' when a workbook holds its numbers as text with decimal commas ("3,7123").
+
+    Excel cells are numbers and need no decimal mark; an export that wrote text cells in a
+    decimal-comma locale is recognised from the current and voltage cells.
+    """
+    for col in raw.columns:
+        name = _name_unit(str(col))[0]
+        if name not in ("Current", "Voltage") or pd.api.types.is_numeric_dtype(raw[col].dtype):
+            continue
+        text = raw[col].dropna().astype(str).str.strip().head(200)
+        if len(text) and text.str.fullmatch(r"[-+]?\d+,\d+").mean() > 0.5:
+            return ","
+    return "."

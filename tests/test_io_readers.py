@@ -561,3 +561,13 @@ def test_neware_xlsx_text_cells_with_decimal_commas(tmp_path: Path):
     np.testing.assert_allclose(e.data[CURRENT], [r["Current"] for r in rows])
     np.testing.assert_allclose(e.data[VOLTAGE], [r["Voltage"] for r in rows])
     assert any("decimal commas" in n for n in e.metadata.notes)
+
+
+@pytest.mark.parametrize("unit,scale", [("Ohm", 1.0), ("kOhm", 1e3), ("MOhm", 1e6),
+                                        ("mOhm", 1e-3), ("Ω", 1.0), ("kΩ", 1e3), ("MΩ", 1e6)])
+def test_impedance_units(tmp_path: Path, unit: str, scale: float):
+    path = _write(tmp_path / "z.csv", ["f / Hz", f"Z' / {unit}", f"-Z'' / {unit}"],
+                  [_F, _Z.real / scale, -_Z.imag / scale])
+    e = read(path)
+    np.testing.assert_allclose(e.data[Z_REAL], _Z.real, rtol=1e-14)
+    np.testing.assert_allclose(e.data[Z_IMAG], _Z.imag, rtol=1e-14)

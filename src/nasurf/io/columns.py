@@ -263,6 +263,8 @@ def _unit_fits(cm: ColumnMap) -> bool:
 def _conversion(unit: str, target_unit: str, where: str) -> tuple[float, float]:
     """(scale, offset) so that SI = raw * scale + offset."""
     text = _UNIT_ALIASES.get(unit.strip().lower(), unit.strip())
+    if unit.strip() in ("MOhm", "Mohm", "MOhms", "MΩ"):
+        text = "megaohm"   # the aliases are case-insensitive: "mohm" is milliohm
     if target_unit == "degC" and unit.strip().lower() in ("c", "deg c", "oc", "?c"):
         text = "degC"
     text = re.sub(r"(?<=[A-Za-z])\.(?=[A-Za-z])", " ", text)   # "mA.h" -> "mA h"

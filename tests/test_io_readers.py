@@ -571,3 +571,18 @@ def test_impedance_units(tmp_path: Path, unit: str, scale: float):
     e = read(path)
     np.testing.assert_allclose(e.data[Z_REAL], _Z.real, rtol=1e-14)
     np.testing.assert_allclose(e.data[Z_IMAG], _Z.imag, rtol=1e-14)
+
+
+@real
+@pytest.mark.parametrize("name,cut,expect", [
+    ("cellpy/maccor_002.txt", 50000, "dropped 1 row"),
+    ("cellpy/nw_regular_export_ife_example.csv", 20000, "fewer fields than the header"),
+])
+def test_cut_exports_say_what_they_left(tmp_path: Path, name: str, cut: int, expect: str):
+    # a copy cut mid-row (an interrupted transfer): read, and the cut row is counted
+    path = tmp_path / Path(name).name
+    path.write_bytes((REALDATA / name).read_bytes()[:cut])
+    e = read(path)
+    assert any(expect in w for w in e.metadata.warnings)
+    if "maccor" in name:
+        assert any("read in min" in n for n in e.metadata.notes)   # the clock still decides

@@ -302,7 +302,8 @@ def datetimes_to_unix(values: pd.Series, *, dayfirst: bool = False) -> np.ndarra
         stamps = pd.to_datetime(values)
     else:
         text = values.astype("string").str.strip()
-        if not text.str.contains(r"\d[-/.]\d|\d:\d", regex=True).fillna(False).all():
+        looks = text.replace("", pd.NA).dropna().str.contains(r"\d[-/.]\d|\d:\d", regex=True)
+        if not len(looks) or not looks.all():   # empty cells (a cut last row) do not count
             return None
         try:
             stamps = pd.to_datetime(text, errors="coerce", dayfirst=dayfirst, format="mixed")

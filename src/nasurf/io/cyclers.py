@@ -281,8 +281,8 @@ def read_maccor(path: Path, *, technique: str | None = None,
     stamp_col = next((c for c in ("DPt Time", "DPT Time", "DPT time") if c in raw.columns),
                      None)
     stamps = None
-    if stamp_col is not None and raw[stamp_col].astype("string").str.fullmatch(
-            r"\s*\d{1,2}:\d{2}(:\d{2}([.,]\d*)?)?\s*([AaPp][Mm])?\s*").fillna(False).all():
+    if stamp_col is not None and raw[stamp_col].astype("string").dropna().str.fullmatch(
+            r"\s*\d{1,2}:\d{2}(:\d{2}([.,]\d*)?)?\s*([AaPp][Mm])?\s*").all():
         # time of day only ("16:05:31"): no date, so no Unix time and no clock to check
         md = md.with_note(f"'{stamp_col}' holds times of day without a date: kept as written")
         stamp_col = None
@@ -312,7 +312,8 @@ def read_maccor(path: Path, *, technique: str | None = None,
                       decimal=decimal, guess=False)
     state_col = next((c for c in ("State", "MD", "Md") if c in raw.columns), None)
     if state_col is not None and tb.CURRENT in df.columns:
-        state = raw[state_col].astype("string").str.strip().str.upper().to_numpy()
+        state = raw[state_col].astype("string").str.strip().str.upper().fillna("").to_numpy(
+            dtype=object)
         discharge = (state == "D") & (df[tb.CURRENT].to_numpy() > 0)
         if discharge.any():
             df.loc[discharge, tb.CURRENT] *= -1.0
@@ -530,7 +531,8 @@ def read_vdf(path: Path, *, technique: str | None = None,
     stamp = next((n for n, u in zip(names, units, strict=True) if u.lower() == "epoch"), None)
     if stamp is not None and stamp in raw.columns:
         values = to_float(raw[stamp], decimal=decimal)
-        scale = 1e-3 if np.nanmedian(values) > 1e11 else 1.0
+        finite = values[np.isfinite(values)]
+        scale = 1e-3 if finite.size and np.median(finite) > 1e11 else 1.0
         explicit[stamp] = ColumnMap(tb.UNIX_TIME, "ms" if scale == 1e-3 else "s")
     df, md = assemble(raw, md, explicit=explicit, column_map=column_map,
                       known_extra=set(raw.columns), decimal=decimal, guess=False)

@@ -402,6 +402,7 @@ def _read_btsda_nested(text: str, src: str, *, column_map: dict[str, str] | None
     cycle = step_index = step_number = step_type = ""
     skipped: dict[str, int] = {}
     first_bad: int | None = None
+    short: list[int] = []
 
     def take_step(fields: list[str]) -> None:
         nonlocal step_index, step_number, step_type
@@ -420,6 +421,7 @@ def _read_btsda_nested(text: str, src: str, *, column_map: dict[str, str] | None
         if ln.startswith(sep * 2):
             cells = fields[2:2 + len(rec_names)]
             if len(cells) < len(rec_names):
+                short.append(n)
                 cells += [""] * (len(rec_names) - len(cells))
             if not step_index:
                 skipped["record before any step row"] = skipped.get(
@@ -455,6 +457,10 @@ def _read_btsda_nested(text: str, src: str, *, column_map: dict[str, str] | None
         else:
             md = md.with_warning(f"left out {count} record row(s): {why} (first at line "
                                  f"{first_bad})")
+    if short:
+        md = md.with_warning(f"{len(short)} record row(s) have fewer fields than the header "
+                             f"(cut or damaged; first at line {short[0]}): their missing "
+                             "values are left empty")
     decimal = "."
     if sep == ";":
         from nasurf.io.generic import detect_decimal

@@ -586,3 +586,30 @@ def test_cut_exports_say_what_they_left(tmp_path: Path, name: str, cut: int, exp
     assert any(expect in w for w in e.metadata.warnings)
     if "maccor" in name:
         assert any("read in min" in n for n in e.metadata.notes)   # the clock still decides
+
+
+def test_neware_btsda7_detail_sheet(tmp_path: Path):
+    # BTSDA 7.x workbooks: "Detail_<unit>_<channel>_<test>" record sheets, the step time
+    # "Time(h:min:s.ms)", the clock "Realtime", mA and mAh columns; no running time
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.title = "Info"
+    ws = wb.create_sheet("Detail_67_1_1")
+    ws.append(["Record ID", "Realtime", "Time(h:min:s.ms)", "Step ID", "Cycle ID",
+               "Current(mA)", "Voltage(V)", "Capacitance_Chg(mAh)", "Capacitance_DChg(mAh)"])
+    t0 = pd.Timestamp("2020-05-01 08:00:00")
+    for k in range(6):
+        step = 1 if k < 3 else 2
+        cur = 0.0 if step == 1 else -2.0
+        ts = (t0 + pd.Timedelta(seconds=60 * k)).strftime("%Y-%m-%d %H:%M:%S")
+        ws.append([k + 1, ts, f"0:{(k % 3):02d}:00.000", step, 1, cur, 1.0 - 0.01 * k, 0.0,
+                   abs(cur) * 60 * (k % 3) / 3600])
+    wb.save(tmp_path / "nw7.xlsx")
+    e = read(tmp_path / "nw7.xlsx")
+    assert e.metadata.file_format == "neware-xlsx"
+    np.testing.assert_allclose(e.data[TIME], 60.0 * np.arange(6))
+    np.testing.assert_allclose(e.data[CURRENT], [0, 0, 0, -2e-3, -2e-3, -2e-3])
+    np.testing.assert_array_equal(e.data[STEP_INDEX], [1, 1, 1, 2, 2, 2])
+    assert e.data[tb.DISCHARGE_CAPACITY].iloc[-1] == pytest.approx(2e-3 * 120 / 3600)
+    assert any("Test Time from the date-time column" in n for n in e.metadata.notes)

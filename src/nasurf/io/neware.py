@@ -193,6 +193,9 @@ _BTSDA_MAP = {
     "Step Number": ColumnMap(tb.STEP_COUNT),
     "Date": ColumnMap(tb.UNIX_TIME, "s"),
     "Realtime": ColumnMap(tb.UNIX_TIME, "s"),
+    # BTSDA 7.x record ("Detail_*") layer
+    "Cycle ID": ColumnMap(tb.CYCLE),
+    "Step ID": ColumnMap(tb.STEP_INDEX),
 }
 #: Units of BTSDA's columns when an export leaves them out of the header: BTSDA's default
 #: unit set (A, V, Ah, Wh, W; the unit choices an export dialog offers are mA/uA, mV,
@@ -203,6 +206,8 @@ NEWARE_DEFAULT_UNITS: dict[str, ColumnMap] = {
     "Chg. Cap.": ColumnMap(tb.CHARGE_CAPACITY, "A h"),
     "DChg. Cap.": ColumnMap(tb.DISCHARGE_CAPACITY, "A h"),
     "T1": ColumnMap(tb.TEMPERATURE, "degC"),
+    "Capacitance_Chg": ColumnMap(tb.CHARGE_CAPACITY, "A h"),
+    "Capacitance_DChg": ColumnMap(tb.DISCHARGE_CAPACITY, "A h"),
 }
 _NEWARE_KNOWN = {"DataPoint", "Step Type", "Time", "Step Time", "Capacity", "Energy", "Power",
                  "Chg. Energy", "DChg. Energy", "Spec. Cap.", "dQ/dV", "dQm/dV",
@@ -256,6 +261,8 @@ def _neware_mapping(columns: list[str], src: str) -> tuple[dict[str, ColumnMap],
         if unit is None:
             explicit[c] = default
             assumed.append(f"'{c}' as {default.unit}")
+        elif default.target in (tb.CHARGE_CAPACITY, tb.DISCHARGE_CAPACITY):
+            explicit[c] = ColumnMap(default.target, unit)   # "Capacitance_Chg(mAh)"
         elif unit == "?" and default.target == tb.TEMPERATURE:
             explicit[c] = default   # the export's degree sign became "?"
     return explicit, assumed
@@ -344,6 +351,14 @@ def _neware_table(raw: pd.DataFrame, md: Metadata, *, column_map: dict[str, str]
                 "the unit-less 'Voltage' column reaches "
                 f"{np.nanmax(np.abs(df[tb.VOLTAGE].to_numpy())):.6g}: not volts (mV?); pass "
                 "column_map={'Voltage': 'Voltage / mV'}", file=src, field="Voltage")
+    if tb.TIME not in df.columns and tb.UNIX_TIME in df.columns and len(df):
+        # BTSDA 7.x record layers carry only the step time and the date-time: the test time
+        # is the clock's, at its resolution
+        stamps = df[tb.UNIX_TIME].to_numpy(dtype=np.float64)
+        first = stamps[np.isfinite(stamps)][0] if np.isfinite(stamps).any() else np.nan
+        df.insert(0, tb.TIME, stamps - first)
+        md = md.with_note("Test Time from the date-time column (no running-time column in "
+                          "the export): resolution of the instrument's clock")
     df, md = _split_step_capacity(raw, df, md, decimal)
     if assumed:
         _check_current_against_capacity(df, src)
@@ -472,8 +487,14 @@ def _read_btsda_nested(text: str, src: str, *, column_map: dict[str, str] | None
     return finish(df, md, **kwargs)
 
 
+def _is_record_sheet(name: str) -> bool:
+    # BTSDA 8: "record", "record1" ...; BTSDA 7: "Detail_<unit>_<channel>_<test>"
+    low = name.lower()
+    return low.startswith("record") or low.startswith("detail_")
+
+
 def looks_like_neware_xlsx(sheet_names: list[str]) -> bool:
-    return any(n.lower().startswith("record") for n in sheet_names)
+    return any(_is_record_sheet(n) for n in sheet_names)
 
 
 def read_neware_xlsx(path: Path, *, technique: str | None = None,
@@ -493,14 +514,14 @@ def read_neware_xlsx(path: Path, *, technique: str | None = None,
     parts = []
     names = []
     for name, rows in sheets.items():
-        if not name.lower().startswith("record"):
+        if not _is_record_sheet(name):
             continue
         raw = sheet_table(rows)
         if raw is not None:
             parts.append(raw)
             names.append(name)
     if not parts:
-        raise FileFormatError("Neware workbook without a 'record' sheet holding data",
+        raise FileFormatError("Neware workbook without a 'record' or 'Detail_' sheet holding data",
                               file=src)
     raw = pd.concat(parts, ignore_index=True)
     md = Metadata(source=src, instrument="Neware BTS", file_format="neware-xlsx",

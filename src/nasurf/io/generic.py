@@ -44,9 +44,6 @@ def detect_decimal(lines: list[str], sep: str) -> str:
     return "," if comma > point else "."
 
 
-_PER_STEP_TIME = ("time", "step time", "steptime", "relative time")
-
-
 def check_time_column(raw: pd.DataFrame, df: pd.DataFrame, src: str,
                       time_raw: str | None = None) -> None:
     """Refuse a per-step time read as test time, with the hint that fixes it.

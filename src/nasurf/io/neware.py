@@ -209,9 +209,6 @@ NEWARE_DEFAULT_UNITS: dict[str, ColumnMap] = {
     "Capacitance_Chg": ColumnMap(tb.CHARGE_CAPACITY, "A h"),
     "Capacitance_DChg": ColumnMap(tb.DISCHARGE_CAPACITY, "A h"),
 }
-_NEWARE_KNOWN = {"DataPoint", "Step Type", "Time", "Step Time", "Capacity", "Energy", "Power",
-                 "Chg. Energy", "DChg. Energy", "Spec. Cap.", "dQ/dV", "dQm/dV",
-                 "Contact resistance", "Module start-stop switch", "Record ID"}
 _STEP_TYPE_COLS = ("Step Type", "Step Name", "Status")
 
 

@@ -37,6 +37,8 @@ class ColumnMap:
     target: str
     unit: str | None = None
     sign: float = 1.0
+    #: the header gave no unit and the conventional one was taken (said in a warning)
+    assumed_unit: bool = False
 
 
 # Unit spellings pint does not know or misreads, matched case-insensitively.
@@ -94,7 +96,11 @@ def _syn(target: str, *names: str, sign: float = 1.0) -> None:
 
 
 _syn(tb.TIME, "test time", "time", "total time", "testtime", "run time", "elapsed time",
-     "total time s", "test time second", "t")
+     "total time s", "test time second", "t", "cumulative time", "cum. time", "cum time",
+     "absolute time", "total test time")
+# Where a file has both a per-step "Time" and a running one (Neware BTSDA: "Time" and
+# "Total Time" or "Cumulative Time"), the running one is the test time.
+_RUNNING_TIME = ("total", "cumulative", "cum.", "cum ", "test", "run", "elapsed", "absolute")
 _syn(tb.VOLTAGE, "voltage", "ewe", "<ewe>", "ecell", "<ecell>", "potential", "volts", "volt",
      "cell voltage", "u", "e", "e we", "working electrode potential")
 _syn(tb.CURRENT, "current", "i", "<i>", "amps", "amp", "cell current")
@@ -111,10 +117,25 @@ _syn(tb.NET_CAPACITY, "net capacity", "(q-qo)")
 _syn(tb.TEMPERATURE, "temperature", "temp", "ambient temperature", "cell temperature",
      "temperature 1", "temp 1", "t1", "aux temperature")
 _syn(tb.UNIX_TIME, "unix time", "unix time s", "epoch time")
-_syn(tb.FREQUENCY, "frequency", "freq")
-_syn(tb.Z_REAL, "z real", "zreal", "re(z)", "z'", "zre", "z re", "real z", "z' (a)")
-_syn(tb.Z_IMAG, "z imag", "zimag", "im(z)", "z''", 'z"', "zim", "zimg", "z im", "imag z")
-_syn(tb.Z_IMAG, "-im(z)", "-z''", '-z"', "-zim", "-z imag", "-zimag", "-im z", sign=-1.0)
+_syn(tb.FREQUENCY, "frequency", "freq", "f", "freq.")
+_syn(tb.Z_REAL, "z real", "zreal", "re(z)", "z'", "zre", "z re", "real z", "z' (a)", "re z",
+     "real(z)", "z real part", "z_re", "re")
+_syn(tb.Z_IMAG, "z imag", "zimag", "im(z)", "z''", 'z"', "zim", "zimg", "z im", "imag z",
+     "im z", "imag(z)", "z_im", "im")
+_syn(tb.Z_IMAG, "-im(z)", "-z''", '-z"', "-zim", "-z imag", "-zimag", "-im z", "-im",
+     "-imag(z)", "-z_im", "-zimg", sign=-1.0)
+
+# Headers that are only a unit word ("Seconds,Volts,Amps", ampworks): the word names both
+# the quantity and its unit. Plural/long forms only: a bare "s" or "A" is too ambiguous.
+_UNIT_WORD_HEADERS: dict[str, tuple[str, str]] = {
+    "seconds": (tb.TIME, "s"), "secs": (tb.TIME, "s"), "minutes": (tb.TIME, "min"),
+    "hours": (tb.TIME, "h"), "volts": (tb.VOLTAGE, "V"), "millivolts": (tb.VOLTAGE, "mV"),
+    "amps": (tb.CURRENT, "A"), "amperes": (tb.CURRENT, "A"), "milliamps": (tb.CURRENT, "mA"),
+    "milliamperes": (tb.CURRENT, "mA"), "hertz": (tb.FREQUENCY, "Hz"),
+}
+# Impedance tables rarely print units: frequency in Hz and impedance in ohm are the only
+# convention in use (a kΩ table says so in its header), so they are assumed and warned.
+_ASSUMED_UNITS = {tb.FREQUENCY: "Hz", tb.Z_REAL: "ohm", tb.Z_IMAG: "ohm"}
 
 # Canonical quantity names ("test time", "voltage" ...) for user column maps.
 _CANONICAL_BY_QUANTITY = {normalise_name(c.split(" / ")[0]): c for c in tb.CANONICAL_COLUMNS}
@@ -126,10 +147,15 @@ def canonical_for(header: str) -> ColumnMap | None:
         unit = header.split(" / ")[1] if " / " in header else None
         return ColumnMap(header, None if unit == "1" else unit)
     name, unit = split_header(header)
+    if unit is None and normalise_name(name) in _UNIT_WORD_HEADERS:
+        target, word_unit = _UNIT_WORD_HEADERS[normalise_name(name)]
+        return ColumnMap(target, word_unit)
     hit = _SYNONYMS.get(normalise_name(name))
-    if hit is None:
-        hit = _SYNONYMS.get(normalise_name(header))
-        unit = None if hit else unit
+    whole = _SYNONYMS.get(normalise_name(header))
+    if whole is not None and (hit is None or (unit is not None
+                                              and not _unit_parses(unit, whole[0]))):
+        # "Re(Z)" is a name, not "Re" in the unit "Z"
+        hit, unit = whole, None
     if hit is None:
         canon = _CANONICAL_BY_QUANTITY.get(normalise_name(name))
         if canon is None:
@@ -138,6 +164,8 @@ def canonical_for(header: str) -> ColumnMap | None:
     target, sign = hit
     if target in tb.COUNTER_COLUMNS:
         unit = None
+    if unit is None and target in _ASSUMED_UNITS:
+        return ColumnMap(target, _ASSUMED_UNITS[target], sign, assumed_unit=True)
     return ColumnMap(target, unit, sign)
 
 
@@ -188,14 +216,32 @@ def infer_mapping(columns: list[str], *, explicit: dict[str, ColumnMap] | None =
     if guess:
         passes.append({c: cm for c in columns
                        if (cm := canonical_for(c)) is not None and _unit_fits(cm)})
+    # running-time headers claim the test time before a bare (per-step) "Time"
+    ordered = sorted(columns, key=lambda c: not _is_running_time(c))
     for table in passes:
-        for raw in columns:
+        for raw in ordered:
             cm = table.get(raw)
             if raw in mapping or cm is None or cm.target in claimed:
                 continue
             mapping[raw] = cm
             claimed.add(cm.target)
     return mapping
+
+
+def _unit_parses(unit: str, target: str) -> bool:
+    if target not in tb.FLOAT_COLUMNS:
+        return True
+    try:
+        _conversion(unit, tb.FLOAT_COLUMNS[target], "header")
+    except (UnitError, FileFormatError):
+        return False
+    return True
+
+
+def _is_running_time(header: str) -> bool:
+    name = normalise_name(split_header(header)[0])
+    hit = _SYNONYMS.get(name)
+    return hit is not None and hit[0] == tb.TIME and name.startswith(_RUNNING_TIME)
 
 
 def _unit_fits(cm: ColumnMap) -> bool:
@@ -217,6 +263,8 @@ def _unit_fits(cm: ColumnMap) -> bool:
 def _conversion(unit: str, target_unit: str, where: str) -> tuple[float, float]:
     """(scale, offset) so that SI = raw * scale + offset."""
     text = _UNIT_ALIASES.get(unit.strip().lower(), unit.strip())
+    if unit.strip() in ("MOhm", "Mohm", "MOhms", "MΩ"):
+        text = "megaohm"   # the aliases are case-insensitive: "mohm" is milliohm
     if target_unit == "degC" and unit.strip().lower() in ("c", "deg c", "oc", "?c"):
         text = "degC"
     text = re.sub(r"(?<=[A-Za-z])\.(?=[A-Za-z])", " ", text)   # "mA.h" -> "mA h"
@@ -254,7 +302,8 @@ def datetimes_to_unix(values: pd.Series, *, dayfirst: bool = False) -> np.ndarra
         stamps = pd.to_datetime(values)
     else:
         text = values.astype("string").str.strip()
-        if not text.str.contains(r"\d[-/.]\d|\d:\d", regex=True).fillna(False).all():
+        looks = text.replace("", pd.NA).dropna().str.contains(r"\d[-/.]\d|\d:\d", regex=True)
+        if not len(looks) or not looks.all():   # empty cells (a cut last row) do not count
             return None
         try:
             stamps = pd.to_datetime(text, errors="coerce", dayfirst=dayfirst, format="mixed")
@@ -341,6 +390,10 @@ def build_table(raw: pd.DataFrame, mapping: dict[str, ColumnMap], *, source: str
             out[col] = raw[col].to_numpy()
             if col not in known_extra:
                 unknown.append(col)
+    assumed = [f"'{r}' as {cm.unit}" for r, cm in mapping.items() if cm.assumed_unit]
+    if assumed:
+        warnings.append(f"header(s) without a unit, read in the usual unit: {', '.join(assumed)}"
+                        " (pass a column_map if the file uses another unit)")
     if unknown:
         shown = ", ".join(f"'{c}'" for c in unknown[:20])
         more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""

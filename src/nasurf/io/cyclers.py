@@ -28,7 +28,7 @@ import pandas as pd
 from nasurf.errors import FileFormatError
 from nasurf.io import table as tb
 from nasurf.io._assemble import finish
-from nasurf.io._text import decode
+from nasurf.io._text import decode, to_float
 from nasurf.io.columns import ColumnMap
 from nasurf.io.generic import (
     assemble,
@@ -200,12 +200,53 @@ _MACCOR_MAP = {
     "Test Time": ColumnMap(tb.TIME, "s"),
     "Amps": ColumnMap(tb.CURRENT, "A"), "Current": ColumnMap(tb.CURRENT, "A"),
     "Volts": ColumnMap(tb.VOLTAGE, "V"), "Voltage": ColumnMap(tb.VOLTAGE, "V"),
+    "Current [A]": ColumnMap(tb.CURRENT, "A"), "Voltage [V]": ColumnMap(tb.VOLTAGE, "V"),
     "Temp 1": ColumnMap(tb.TEMPERATURE, "degC"),
 }
 
 
+_MACCOR_PREAMBLE = ("Name:", "Channel:", "Tester", "Procedure", "Description", "Started")
+
+
 def looks_like_maccor(head: str) -> bool:
-    return head.lstrip("\ufeff").startswith("Today's Date")
+    """Maccor text exports: the "Today's Date" preamble, or the variant with ``Name:``,
+    ``Channel:``, ``Procedure``... lines (cellpy's ``maccor_002.txt``, no "Today's Date")
+    followed by a ``Rec``/``Rec#`` tab header."""
+    text = head.lstrip("\ufeff")
+    if text.startswith("Today's Date"):
+        return True
+    lines = text.splitlines()[:40]
+    if not lines or not lines[0].startswith(_MACCOR_PREAMBLE):
+        return False
+    return any(re.match(r"^Rec#?\t(Cyc#|Cycle P|Cycle C)\t", ln) for ln in lines)
+
+
+# Seconds per unit of Maccor's unit-less "TestTime": exports write minutes, seconds or hours
+# depending on the export settings, so the unit is read off the file's own clock.
+_TIME_UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0}
+
+
+def _maccor_time_unit(raw: pd.DataFrame, time_col: str, stamps: np.ndarray | None
+                      ) -> tuple[str | None, str]:
+    """The unit of a unit-less numeric test-time column, from the date-time column."""
+    t = pd.to_numeric(raw[time_col], errors="coerce").to_numpy(dtype=np.float64)
+    if stamps is None or not np.isfinite(t).any():
+        return None, ""
+    ok = np.isfinite(t) & np.isfinite(stamps)
+    if ok.sum() < 2:
+        return None, ""
+    span_t = t[ok][-1] - t[ok][0]
+    span_clock = stamps[ok][-1] - stamps[ok][0]
+    if span_t <= 0 or span_clock <= 0:
+        return None, ""
+    ratio = span_clock / span_t
+    unit = min(_TIME_UNITS, key=lambda u: abs(np.log(ratio / _TIME_UNITS[u])))
+    if abs(ratio / _TIME_UNITS[unit] - 1.0) > 0.02:
+        return None, (f"'{time_col}' spans {span_t:.6g} while the date-time column spans "
+                      f"{span_clock:.6g} s: no time unit fits")
+    return unit, (f"'{time_col}' has no unit in the header; read in {unit}: its span "
+                  f"{span_t:.6g} {unit} matches the date-time column's {span_clock:.6g} s "
+                  f"(ratio {ratio:.5g} s per unit)")
 
 
 def read_maccor(path: Path, *, technique: str | None = None,
@@ -215,7 +256,7 @@ def read_maccor(path: Path, *, technique: str | None = None,
     src = str(path)
     text = decode(path.read_bytes(), encoding, source=src)
     lines = text.splitlines()
-    idx = next((i for i, ln in enumerate(lines[:20])
+    idx = next((i for i, ln in enumerate(lines[:60])
                 if re.match(r"^\s*Rec#?[\t,]", ln)), None)
     if idx is None:
         raise FileFormatError("Maccor export without its 'Rec#' column header line",
@@ -223,20 +264,71 @@ def read_maccor(path: Path, *, technique: str | None = None,
     sep = "\t" if "\t" in lines[idx] else ","
     raw, preamble, _sep, decimal = table_from_text(text, src=src, header_line=idx, sep=sep)
     raw = raw.loc[:, [c for c in raw.columns if not c.startswith("Unnamed")]]
-    header = {"preamble": [ln.strip() for ln in preamble]}
+    header: dict[str, Any] = {"preamble": [ln.strip() for ln in preamble]}
+    for ln in preamble:
+        key, tab, value = ln.partition("\t")
+        if tab and key.strip():
+            header[key.strip().rstrip(":")] = value.strip()
     md = Metadata(source=src, instrument="Maccor", file_format="maccor-text",
                   technique="cycling", header=header)
+    explicit = dict(_MACCOR_MAP)
+    if "Cycle C" in raw.columns and "Cycle P" in raw.columns:
+        # "Cycle P" counts procedure loops (0 for the initial rest, then 1 for every
+        # charge/discharge pair); "Cycle C" counts charge/discharge cycles
+        del explicit["Cycle P"]
+        md = md.with_note("Cycle Count from 'Cycle C' (charge/discharge cycles); the "
+                          "procedure counter 'Cycle P' is kept under its name")
+    stamp_col = next((c for c in ("DPt Time", "DPT Time", "DPT time") if c in raw.columns),
+                     None)
+    stamps = None
+    if stamp_col is not None and raw[stamp_col].astype("string").dropna().str.fullmatch(
+            r"\s*\d{1,2}:\d{2}(:\d{2}([.,]\d*)?)?\s*([AaPp][Mm])?\s*").all():
+        # time of day only ("16:05:31"): no date, so no Unix time and no clock to check
+        md = md.with_note(f"'{stamp_col}' holds times of day without a date: kept as written")
+        stamp_col = None
+    if stamp_col is not None:
+        from nasurf.io.columns import datetimes_to_unix
+
+        stamps = datetimes_to_unix(raw[stamp_col])
+        if stamps is not None:
+            explicit[stamp_col] = ColumnMap(tb.UNIX_TIME, "s")
+            md = md.with_note(f"Unix Time from '{stamp_col}' (instrument local time, taken "
+                              "as UTC)")
+    time_col = next((c for c in ("TestTime", "Test Time") if c in raw.columns), None)
+    if time_col is not None and pd.api.types.is_numeric_dtype(raw[time_col].dtype) \
+            and not (column_map and time_col in column_map):
+        unit, why = _maccor_time_unit(raw, time_col, stamps)
+        if unit is not None:
+            explicit[time_col] = ColumnMap(tb.TIME, unit)
+            md = md.with_note(why)
+        elif why:
+            raise FileFormatError(f"{why}; pass column_map={{'{time_col}': "
+                                  "'Test Time / <unit>'}}", file=src, field=time_col)
+        else:
+            md = md.with_warning(f"'{time_col}' has no unit and no date-time column to check "
+                                 "it against: read in seconds")
     known = set(raw.columns)
-    df, md = assemble(raw, md, explicit=_MACCOR_MAP, column_map=column_map, known_extra=known,
+    df, md = assemble(raw, md, explicit=explicit, column_map=column_map, known_extra=known,
                       decimal=decimal, guess=False)
     state_col = next((c for c in ("State", "MD", "Md") if c in raw.columns), None)
     if state_col is not None and tb.CURRENT in df.columns:
-        state = raw[state_col].astype("string").str.strip().str.upper().to_numpy()
+        state = raw[state_col].astype("string").str.strip().str.upper().fillna("").to_numpy(
+            dtype=object)
         discharge = (state == "D") & (df[tb.CURRENT].to_numpy() > 0)
         if discharge.any():
             df.loc[discharge, tb.CURRENT] *= -1.0
             md = md.with_note(f"Maccor writes |I|: current negated on {int(discharge.sum())} "
-                              "rows in state D (discharge)")
+                              f"rows in state D (discharge, column '{state_col}')")
+        cap_col = next((c for c in ("Cap. [Ah]", "Amp-hr", "Cap. (Ah)", "Capacity (Ah)")
+                        if c in raw.columns), None)
+        if cap_col is not None and tb.CHARGE_CAPACITY not in df.columns:
+            cap = to_float(raw[cap_col], decimal=decimal)
+            df.insert(len([c for c in df.columns if c in tb.FLOAT_COLUMNS]),
+                      tb.CHARGE_CAPACITY, np.where(state == "C", cap, 0.0))
+            df.insert(len([c for c in df.columns if c in tb.FLOAT_COLUMNS]),
+                      tb.DISCHARGE_CAPACITY, np.where(state == "D", cap, 0.0))
+            md = md.with_note(f"'{cap_col}' is per step: split by the state column into "
+                              "charging (C) and discharging (D) capacity")
     return finish(df, md, technique=technique, active_mass_g=active_mass_g, area_cm2=area_cm2)
 
 
@@ -375,4 +467,77 @@ def read_novonix(path: Path, *, technique: str | None = None,
         elif number == 1.0:
             md = md.with_note(f"'{key}: {value}' is Novonix's default; {field} left unset")
     df, md = nan_impedance_off_sweep(df, md)
+    return finish(df, md, technique=technique, active_mass_g=active_mass_g, area_cm2=area_cm2)
+
+
+# ---------------------------------------------------------------------------------------
+# VDF ("Voltaiq data format") CSV: "Key: value" preamble, [DATA START], tab header, unit row
+
+_VDF_UNITS = {"second": "s", "seconds": "s", "amp": "A", "amps": "A", "milliamp": "mA",
+              "volt": "V", "volts": "V", "millivolt": "mV", "celsius": "degC",
+              "amp-hour": "A h", "amp_hour": "A h", "watt-hour": "W h", "hertz": "Hz",
+              "ohm": "ohm"}
+_VDF_NAMES = {"Test Time": tb.TIME, "Current": tb.CURRENT, "Potential": tb.VOLTAGE,
+              "Voltage": tb.VOLTAGE, "Ambient Temperature": tb.TEMPERATURE,
+              "Cycle Number": tb.CYCLE, "Step Number": tb.STEP_INDEX,
+              "Charge Capacity": tb.CHARGE_CAPACITY, "Discharge Capacity": tb.DISCHARGE_CAPACITY}
+
+
+def looks_like_vdf(head: str) -> bool:
+    text = head.lstrip("\ufeff")
+    return "[DATA START]" in text[:4000] and text.startswith(("Start Time:", "Format Version:"))
+
+
+def read_vdf(path: Path, *, technique: str | None = None,
+             column_map: dict[str, str] | None = None, encoding: str | None = None,
+             active_mass_g: float | None = None, area_cm2: float | None = None,
+             **_: Any) -> EchemData:
+    """VDF CSV (Voltaiq format, written for Neware channels by BatteryABN's tools).
+
+    The units stand on the line under the header (``none``, ``second``, ``amp``, ``volt``,
+    ``epoch``); ``Timestamp`` in ``epoch`` is POSIX milliseconds (it equals ``Start Time``
+    plus ``Test Time`` to the millisecond on the BatteryABN file).
+    """
+    src = str(path)
+    lines = decode(path.read_bytes(), encoding, source=src).splitlines()
+    idx = next((i for i, ln in enumerate(lines[:100]) if ln.strip() == "[DATA START]"), None)
+    if idx is None or len(lines) < idx + 3:
+        raise FileFormatError("VDF file without '[DATA START]', header and unit lines",
+                              file=src)
+    header: dict[str, Any] = {}
+    for ln in lines[:idx]:
+        key, sep, value = ln.partition(":")
+        if sep:
+            header[key.strip()] = value.strip()
+    names = [c.strip() for c in lines[idx + 1].split("\t")]
+    units = [c.strip() for c in lines[idx + 2].split("\t")]
+    if len(units) != len(names):
+        raise FileFormatError(f"VDF unit line (line {idx + 3}) has {len(units)} fields for "
+                              f"{len(names)} columns", file=src)
+    text = "\n".join([lines[idx + 1], *lines[idx + 3:]])
+    raw, _pre, _sep, decimal = table_from_text(text, src=src, header_line=0, sep="\t")
+    explicit: dict[str, ColumnMap] = {}
+    for name, unit in zip(names, units, strict=True):
+        target = _VDF_NAMES.get(name)
+        if target is None:
+            continue
+        if target in tb.COUNTER_COLUMNS:
+            explicit[name] = ColumnMap(target)
+        elif unit.lower() in _VDF_UNITS:
+            explicit[name] = ColumnMap(target, _VDF_UNITS[unit.lower()])
+    md = Metadata(source=src, instrument="Neware (VDF export)", file_format="vdf-csv",
+                  technique="cycling", header={**header, "units": dict(zip(names, units,
+                                                                         strict=True))})
+    stamp = next((n for n, u in zip(names, units, strict=True) if u.lower() == "epoch"), None)
+    if stamp is not None and stamp in raw.columns:
+        values = to_float(raw[stamp], decimal=decimal)
+        finite = values[np.isfinite(values)]
+        scale = 1e-3 if finite.size and np.median(finite) > 1e11 else 1.0
+        explicit[stamp] = ColumnMap(tb.UNIX_TIME, "ms" if scale == 1e-3 else "s")
+    df, md = assemble(raw, md, explicit=explicit, column_map=column_map,
+                      known_extra=set(raw.columns), decimal=decimal, guess=False)
+    if tb.CURRENT in df.columns and tb.VOLTAGE in df.columns and len(df) \
+            and not df[tb.CURRENT].any() and not df[tb.VOLTAGE].any():
+        md = md.with_warning(f"current and potential are 0 on all {len(df)} rows: the file "
+                             "holds no electrochemical signal (a sensor/auxiliary log)")
     return finish(df, md, technique=technique, active_mass_g=active_mass_g, area_cm2=area_cm2)

@@ -8,6 +8,7 @@ EC-Lab logs, documentation) get a :class:`FileFormatError` that says what they a
 from __future__ import annotations
 
 import gzip
+import re
 import zipfile
 from pathlib import Path
 
@@ -23,12 +24,16 @@ FORMATS: dict[str, str] = {
     "neware-nda": "Neware BTS binary .nda (fastnda)",
     "neware-ndax": "Neware BTS binary .ndax (fastnda)",
     "neware-nda-zip": "zip archive holding one Neware .nda/.ndax",
-    "neware-btsda-csv": "Neware BTSDA CSV export (units in headers)",
+    "neware-btsda-csv": "Neware BTSDA CSV export: flat record table (units in headers, or "
+                        "BTSDA's default units) or the three-level regular export",
+    "neware-xlsx": "Neware BTSDA Excel export (record sheet(s), split exports too)",
     "arbin-res": "Arbin .res (MS Access database, read with access-parser; .res.gz too)",
     "arbin-csv": "Arbin CSV export",
     "arbin-xlsx": "Arbin Excel export (Channel_* sheets)",
-    "maccor-text": "Maccor text/CSV export (Today's Date preamble, Rec# header)",
+    "maccor-text": "Maccor text/CSV export (Today's Date preamble, or Name:/Channel:/Procedure "
+                   "preamble; Rec/Rec# header; TestTime unit checked against DPT Time)",
     "maccor-eis": "Maccor AC impedance sweep file",
+    "vdf-csv": "VDF (Voltaiq) CSV: [DATA START], tab header and a unit line",
     "landt-csv": "LANDT CSV export in the SINTEF/BattMo layout (preamble, snake_case units)",
     "basytec": "BaSyTec result file (~ header lines)",
     "novonix": "Novonix HPC/UHPC CSV ([Summary] ... [Data])",
@@ -43,6 +48,7 @@ FORMATS: dict[str, str] = {
     "parstat": "Princeton Applied Research Parstat text",
     "powersuite": "Solartron PowerSuite text",
     "eis-csv": "headerless CSV with three columns: frequency, Z', Z''",
+    "relaxis-txt": "RelaxIS spectrum export (Data: Frequency / Z' / Z'' ...; several spectra)",
     "bdf-csv": "Battery Data Format CSV (preferred labels or machine names)",
     "csv": "any delimited text whose headers carry names and units, or with a column_map",
     "xlsx": "any Excel sheet whose headers carry names and units, or with a column_map",
@@ -71,6 +77,9 @@ def _detect_zip(path: Path, src: str) -> str:
             book = ""
         if "Global_Info" in book and "Channel_" in book:
             return "arbin-xlsx"
+        sheets = re.findall(r'<sheet [^>]*name="([^"]+)"', book)
+        if neware.looks_like_neware_xlsx(sheets):
+            return "neware-xlsx"
         try:
             with zipfile.ZipFile(path) as zf:
                 strings = zf.read("xl/sharedStrings.xml")[:20000].decode("utf-8", "replace")
@@ -133,9 +142,11 @@ def detect_text(head: str, src: str) -> str:
                               file=src)
     checks = (
         (gamry.looks_like_gamry, "gamry-dta"),
+        (eis.looks_like_relaxis, "relaxis-txt"),
         (eis.looks_like_zplot, "zplot"),
         (eis.looks_like_maccor_eis, "maccor-eis"),
         (cyclers.looks_like_maccor, "maccor-text"),
+        (cyclers.looks_like_vdf, "vdf-csv"),
         (cyclers.looks_like_basytec, "basytec"),
         (cyclers.looks_like_novonix, "novonix"),
         (eis.looks_like_versastudio, "versastudio-par"),

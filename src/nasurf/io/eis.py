@@ -21,8 +21,9 @@ from nasurf.errors import FileFormatError
 from nasurf.io import gamry
 from nasurf.io import table as tb
 from nasurf.io._assemble import finish
-from nasurf.io._text import decode, is_number, read_delimited
+from nasurf.io._text import decode, is_number, read_delimited, to_float
 from nasurf.io.columns import ColumnMap
+from nasurf.io.eis_table import complete_impedance
 from nasurf.io.generic import assemble, nan_impedance_off_sweep, table_from_text
 from nasurf.io.table import EchemData, Metadata
 
@@ -219,6 +220,11 @@ def read_maccor_eis(path: Path, *, encoding: str | None = None, **kwargs: Any) -
     return _finish_eis(df, md, kwargs)
 
 
+def _eis_csv_sep(line: str) -> str:
+    # ';' or tab when present: then ',' can only be a decimal comma (de_DE exports)
+    return next((s for s in (";", "\t") if s in line), ",")
+
+
 def looks_like_eis_csv(head: str) -> bool:
     lines = [ln for ln in head.splitlines()[:20] if ln.strip()]
     if len(lines) < 3:
@@ -226,23 +232,110 @@ def looks_like_eis_csv(head: str) -> bool:
     if len(head) >= 16000:
         lines = lines[:-1]   # the last sniffed line may be cut
     for ln in lines:
-        cells = [c.strip() for c in re.split(r"[,;\t]", ln.strip())]
+        sep = _eis_csv_sep(ln)
+        cells = [c.strip() for c in ln.strip().rstrip(sep).split(sep)]
+        if len(cells) != 3 and (sep != "," or "," not in ln):
+            cells = [c.strip() for c in re.split(r"\s+", ln.strip())]
         if len(cells) != 3 or not all(is_number(c) for c in cells):
             return False
     return True
 
 
 def read_eis_csv(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
-    """Three numeric columns, no header: frequency / Hz, Z' / Ohm, Z'' / Ohm."""
+    """Three numeric columns, no header: frequency / Hz, Z' / Ohm, Z'' / Ohm.
+
+    Separators ``,``, ``;``, tab or spaces; with ``;`` or tab a decimal comma is read
+    (noted).
+    """
     src = str(path)
     text = decode(path.read_bytes(), encoding, source=src)
-    sep = next((s for s in (",", ";", "\t") if s in text.splitlines()[0]), ",")
-    raw = read_delimited(text, sep=sep, skiprows=0, header=False, source=src,
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    sep = _eis_csv_sep(first)
+    if sep == "," and "," not in first:
+        sep = r"\s+"
+    from nasurf.io.generic import detect_decimal
+
+    decimal = detect_decimal(text.splitlines()[:30], sep) if sep in (";", "\t") else "."
+    raw = read_delimited(text, sep=sep, skiprows=0, header=False, source=src, decimal=decimal,
                          names=["frequency", "z_real", "z_imag"])
     explicit = {"frequency": ColumnMap(tb.FREQUENCY, "Hz"), "z_real": ColumnMap(tb.Z_REAL, "ohm"),
                 "z_imag": ColumnMap(tb.Z_IMAG, "ohm")}
     md = Metadata(source=src, file_format="eis-csv", technique="EIS").with_note(
         "headerless three-column CSV read as frequency / Hz, Z' / Ohm, Z'' / Ohm "
         "(Z = Z' + jZ'')")
-    df, md = assemble(raw, md, explicit=explicit, guess=False)
+    if decimal == ",":
+        md = md.with_note("decimal commas read as decimal points")
+    df, md = assemble(raw, md, explicit=explicit, guess=False, decimal=decimal)
+    df, md = complete_impedance(raw, df, md, decimal=decimal)
+    return _finish_eis(df, md, kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# RelaxIS (rhd instruments) spectrum export
+
+
+def looks_like_relaxis(head: str) -> bool:
+    first = head.lstrip("\ufeff").split("\n", 1)[0].strip()
+    return first.startswith("RelaxIS") and "Data: Frequency" in head
+
+
+def read_relaxis(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
+    """RelaxIS "Spectrum export": preamble, a ``Data: <quantity>`` header without units,
+    then per spectrum one tab-separated label line (``DC=..., TM=...``, model, source file)
+    followed by its rows. Z'' is written signed (Im Z), checked against ``Theta (Z)``.
+
+    Units: RelaxIS exports frequency in Hz and impedance in ohm (the values of the
+    hybrid-drt export equal its source .mpr's to float32 precision), so they are taken as
+    such. Several spectra in one export get a ``Spectrum / 1``-style counter column
+    ``spectrum`` (1, 2, ...) and their label lines are kept in the header.
+    """
+    src = str(path)
+    lines = decode(path.read_bytes(), encoding, source=src).splitlines()
+    idx = next((i for i, ln in enumerate(lines[:50]) if ln.startswith("Data: ")), None)
+    if idx is None:
+        raise FileFormatError("RelaxIS export without its 'Data: Frequency ...' header line",
+                              file=src)
+    names = [n.strip() for n in lines[idx].rstrip("\t").split("\t")]
+    width = len(names)
+    decimal = "." if not any(re.search(r"\d,\d", ln) and "." not in ln
+                             for ln in lines[idx + 1:idx + 20]) else ","
+    rows: list[list[str]] = []
+    spectrum: list[int] = []
+    labels: list[str] = []
+    bad: list[int] = []
+    for n, ln in enumerate(lines[idx + 1:], start=idx + 2):
+        if not ln.strip():
+            continue
+        cells = [c.strip() for c in ln.rstrip("\t").split("\t")]
+        if len(cells) >= width and all(is_number(c) for c in cells[:width]):
+            if not labels:
+                labels.append("")
+            rows.append(cells[:width])
+            spectrum.append(len(labels))
+        elif is_number(cells[0]):
+            bad.append(n)   # a cut or damaged data row, not a spectrum label
+        else:
+            labels.append(ln.strip())
+    if not rows:
+        raise FileFormatError(f"RelaxIS export without data rows after line {idx + 1}",
+                              file=src)
+    raw = pd.DataFrame(rows, columns=[n.removeprefix("Data: ").strip() for n in names])
+    raw = raw.apply(lambda col: to_float(col, decimal=decimal))
+    decimal = "."
+    md = Metadata(source=src, instrument="RelaxIS (rhd instruments)",
+                  file_format="relaxis-txt", technique="EIS",
+                  header={"preamble": lines[:idx], "spectra": labels})
+    if bad:
+        md = md.with_warning(f"left out {len(bad)} line(s) that start with a number but do not "
+                             f"hold {width} numbers (first at line {bad[0]})")
+    if any(re.search(r"\d,\d", r[0]) for r in rows[:5]):
+        md = md.with_note("decimal commas read as decimal points")
+    explicit = {"Frequency": ColumnMap(tb.FREQUENCY, "Hz"), "Z'": ColumnMap(tb.Z_REAL, "ohm"),
+                "Z''": ColumnMap(tb.Z_IMAG, "ohm")}
+    df, md = assemble(raw, md, explicit=explicit, known_extra=set(raw.columns), guess=False,
+                      decimal=decimal)
+    if len(labels) > 1:
+        df["spectrum"] = np.asarray(spectrum, dtype=np.int64)
+        md = md.with_note(f"{len(labels)} spectra in the export: column 'spectrum' numbers them")
+    df, md = complete_impedance(raw, df, md, decimal=decimal)
     return _finish_eis(df, md, kwargs)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,92 @@ from nasurf.errors import FileFormatError
 
 #: Read at most this many bytes when sniffing a file's format.
 SNIFF_BYTES = 16384
+#: No instrument writes a text line this long; a longer one is damage or a binary blob, and
+#: reading it whole would cost memory out of proportion to the data it could hold.
+MAX_LINE_BYTES = 1 << 20
+#: A file ending in at least this many NUL bytes was padded or preallocated and not filled.
+PADDING_BYTES = 4096
+_SCAN_CHUNK = MAX_LINE_BYTES // 2
+
+# Warnings raised by the text plumbing while one file is read (a dropped cut last line, a
+# removed repeated header ...). The plumbing has no metadata to write them into, so
+# :func:`nasurf.io.read` collects them here and adds them to the result's warnings.
+_WARNINGS: ContextVar[list[str] | None] = ContextVar("nasurf_read_warnings", default=None)
+
+
+@contextmanager
+def collect_warnings() -> Iterator[list[str]]:
+    """Collect the warnings :func:`warn` records while a file is read."""
+    bucket: list[str] = []
+    token = _WARNINGS.set(bucket)
+    try:
+        yield bucket
+    finally:
+        _WARNINGS.reset(token)
+
+
+def warn(message: str) -> None:
+    """Record a warning for the file being read (kept only inside :func:`collect_warnings`)."""
+    bucket = _WARNINGS.get()
+    if bucket is not None and message not in bucket:
+        bucket.append(message)
+
+
+def check_padding(path: Path) -> None:
+    """Refuse a file whose tail is a run of NUL bytes (a padded or half-written copy).
+
+    Checked before any reader loads the file, so a 2 GB padded file costs one small read.
+    """
+    size = path.stat().st_size
+    n = min(size, PADDING_BYTES)
+    if n < PADDING_BYTES:
+        return
+    with open(path, "rb") as fh:
+        fh.seek(size - n)
+        tail = fh.read(n)
+    if tail.count(0) == n:
+        raise FileFormatError(
+            f"the file ends in {n}+ NUL bytes (padded, preallocated or an incompletely "
+            f"written copy of {size} bytes); not read", file=str(path))
+
+
+def check_text_file(path: Path) -> None:
+    """Stream a text export once: refuse NUL bytes and lines over :data:`MAX_LINE_BYTES`.
+
+    Text exports never hold NUL (UTF-16 files, which do, are exempt); a NUL is damage, and a
+    run of them is padding. Memory stays at one chunk whatever the file size.
+    """
+    src = str(path)
+    with open(path, "rb") as fh:
+        first = fh.read(4096)
+        if first.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in first:
+            return   # UTF-16, or a binary format detection recognised by its signature
+        fh.seek(0)
+        offset = 0
+        line_start = 0
+        line_no = 1
+        while True:
+            chunk = fh.read(_SCAN_CHUNK)
+            if not chunk:
+                return
+            nul = chunk.find(b"\x00")
+            if nul >= 0:
+                where = line_no + chunk.count(b"\n", 0, nul)
+                raise FileFormatError(
+                    f"NUL byte at byte offset {offset + nul} (line {where}): a text export "
+                    "never holds one; the file is damaged or padded", file=src)
+            # blocks are shorter than the limit, so only the line running into a block
+            # (from the previous one) can be too long: lines inside a block never are
+            first_nl = chunk.find(b"\n")
+            end = offset + (len(chunk) if first_nl < 0 else first_nl)
+            if end - line_start > MAX_LINE_BYTES:
+                break
+            if first_nl >= 0:
+                line_no += chunk.count(b"\n")
+                line_start = offset + chunk.rfind(b"\n") + 1
+            offset += len(chunk)
+    raise FileFormatError(f"line {line_no} is longer than {MAX_LINE_BYTES} bytes; no "
+                          "instrument export has such lines (damaged file?)", file=src)
 
 
 def decode(raw: bytes, encoding: str | None = None, *, source: str | None = None) -> str:
@@ -26,6 +115,10 @@ def decode(raw: bytes, encoding: str | None = None, *, source: str | None = None
     windows-1252 leaves five byte values undefined; latin-1 maps every byte, so it is the
     last resort and decoding never fails on real exports.
     """
+    return repair_rows(_decode(raw, encoding, source))
+
+
+def _decode(raw: bytes, encoding: str | None, source: str | None) -> str:
     if encoding:
         try:
             return raw.decode(encoding)
@@ -44,6 +137,120 @@ def decode(raw: bytes, encoding: str | None = None, *, source: str | None = None
         return raw.decode("windows-1252")
     except UnicodeDecodeError:
         return raw.decode("latin-1")
+
+
+# ---------------------------------------------------------------------------------------
+# Row completeness. Every text reader gets its text through decode(), so the two ways a
+# damaged file reinterprets rows silently are undone here once, for every format: a file
+# cut mid-line (its last line lacks fields or ends in a cut number) and a column-header
+# line repeated inside the data (a concatenated or resumed export), after which readers
+# that look for "the" header restart the table.
+
+_HEAD_LINES = 2000
+
+
+def split_fields(line: str) -> list[str]:
+    """The fields of a data line, by the separator it uses (tab, then ';', ',', blanks)."""
+    line = line.rstrip("\r\n")
+    for sep in ("\t", ";", ","):
+        if sep in line:
+            return line.rstrip(sep).split(sep)
+    return line.split()
+
+
+def _is_data_line(line: str) -> bool:
+    fields = split_fields(line)
+    return bool(fields) and numeric_fraction(fields) >= 0.75
+
+
+def _token_shape(token: str) -> tuple[object, ...]:
+    """What a cut cannot keep: the decimal places, the exponent, the digit count."""
+    t = token.strip().strip('"')
+    m = re.fullmatch(r"[-+]?(\d*)(?:[.,](\d*))?(?:[eE]([-+]?\d*))?", t)
+    if not m or not t:
+        return ("text", len(t))
+    whole, frac, exp = m.groups()
+    return ("number", frac is None, len(frac or ""), exp is None, len(exp or ""),
+            len(whole) if frac is None and exp is None else 0)
+
+
+def repair_rows(text: str) -> str:
+    """Drop a cut last line and repeated header lines, recording a warning for each."""
+    return _drop_repeated_header(_drop_cut_last_line(text))
+
+
+def _drop_cut_last_line(text: str) -> str:
+    if not text or text.endswith(("\n", "\r")):
+        return text
+    cut = text.rfind("\n") + 1
+    last = text[cut:]
+    if not last.strip():
+        return text
+    before = text[:cut].rstrip("\r\n")
+    prev = before[before.rfind("\n") + 1:]
+    if not prev.strip() or not _is_data_line(prev):
+        return text   # a one-line file or a preamble: nothing to compare the line with
+    f_last, f_prev = split_fields(last), split_fields(prev)
+    line_no = text.count("\n") + 1
+    why = None
+    if len(f_last) < len(f_prev):
+        why = f"has {len(f_last)} of the {len(f_prev)} fields of the line before"
+    elif len(f_last) == len(f_prev):
+        a, b = f_last[-1], f_prev[-1]
+        sa, sb = _token_shape(a), _token_shape(b)
+        if sa[0] != sb[0]:
+            cut_token = True
+        elif sa[0] == "text":
+            cut_token = sa[1] < sb[1]
+        else:   # same decimals and exponent width; an integer may only grow
+            cut_token = sa[:5] != sb[:5] or sa[5] < sb[5]
+        if cut_token:
+            why = (f"ends in '{a.strip()}' where the line before has '{b.strip()}' "
+                   "(a value cut mid-number)")
+    if why is None:
+        return text
+    warn(f"the file ends without a line end and its last line (line {line_no}) {why}: "
+         "the file looks truncated; that line was dropped")
+    return text[:cut]
+
+
+def _drop_repeated_header(text: str) -> str:
+    head = text[: 1 << 20].splitlines()[:_HEAD_LINES]
+    header = None
+    for i in range(1, len(head) - 2):
+        if all(_is_data_line(head[j]) for j in (i, i + 1, i + 2)):
+            k = i - 1
+            while k >= 0 and not head[k].strip():
+                k -= 1
+            if k >= 0 and not _is_data_line(head[k]):
+                header = head[k]
+            break
+    if not header or not header.strip():
+        return text
+    first = text.find(header)
+    pos = text.find(header, first + len(header))
+    spans: list[tuple[int, int]] = []
+    while pos >= 0:
+        end = pos + len(header)
+        whole_line = (text[pos - 1] == "\n") and (end == len(text) or text[end] in "\r\n")
+        if whole_line:
+            before = text[:pos - 1].rstrip("\r\n")
+            prev = before[before.rfind("\n") + 1:]
+            if _is_data_line(prev):
+                stop = end + (2 if text.startswith("\r\n", end) else 1)
+                spans.append((pos, min(stop, len(text))))
+        pos = text.find(header, end)
+    if not spans:
+        return text
+    line_no = text.count("\n", 0, spans[0][0]) + 1
+    warn(f"the column-header line was repeated {len(spans)} time(s) inside the data (first "
+         f"at line {line_no}); the repeats were removed and the rows on both sides kept")
+    parts, at = [], 0
+    for a, b in spans:
+        parts.append(text[at:a])
+        at = b
+    parts.append(text[at:])
+    return "".join(parts)
 
 
 def read_text(path: Path, encoding: str | None = None) -> str:
@@ -98,6 +305,9 @@ def read_delimited(text: str, *, sep: str, skiprows: int, header: bool = True,
                 names=names, decimal=decimal, index_col=False, skipinitialspace=True,
                 skip_blank_lines=True, low_memory=False, on_bad_lines="error",
                 engine="c", quotechar='"',
+                # only an empty cell is missing; a cell saying "nan" or "N/A" stays text so
+                # that to_float counts it instead of it vanishing into NaN here
+                keep_default_na=False, na_values=[""],
             )
     except pd.errors.ParserWarning as exc:
         raise FileFormatError(f"rows with more fields than the header ({exc})",
@@ -110,18 +320,73 @@ def read_delimited(text: str, *, sep: str, skiprows: int, header: bool = True,
     if drop:
         df = df.drop(columns=drop)
     df.columns = [str(c).strip().strip('"').strip() for c in df.columns]
+    return _numbers_with_damage(df, decimal)
+
+
+def _numbers_with_damage(df: pd.DataFrame, decimal: str) -> pd.DataFrame:
+    """Columns of numbers that hold a few non-numbers (a damaged cell, a 'nan') become
+    float, each such cell counted in a warning by :func:`to_float`; text columns stay."""
+    for col in df.columns:
+        s = df[col]
+        if s.dtype != object:
+            if pd.api.types.is_float_dtype(s.dtype) and np.isinf(s.to_numpy()).any():
+                to_float(s, decimal=decimal)   # counts the infinities
+            continue
+        text = s.astype("string").str.strip().str.strip('"')
+        nonempty = text[text.fillna("") != ""]
+        if not len(nonempty):
+            continue
+        probe = nonempty
+        if decimal == ",":
+            probe = probe.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        numeric = pd.to_numeric(probe, errors="coerce").notna()
+        numeric |= probe.str.lower().isin(_NAN_TOKENS)
+        if numeric.mean() >= 0.9:
+            df[col] = to_float(s, decimal=decimal)
     return df
 
 
+_NAN_TOKENS = ("nan", "-nan", "+nan")
+
+
 def to_float(values: pd.Series | np.ndarray, *, decimal: str = ".") -> np.ndarray:
-    """Numbers as float64; text cells (decimal commas, padding) are parsed, junk becomes NaN."""
+    """Numbers as float64; text cells (decimal commas, padding) are parsed.
+
+    Empty cells are NaN. A cell that is not a number (damage: ``1.2x3``), or that says
+    ``nan``/``inf``, is NaN/inf *and counted* in a read warning naming the column, so a
+    reader never turns a damaged cell into a missing value silently.
+    """
     s = pd.Series(values)
+    name = s.name
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-        return s.to_numpy(dtype=np.float64, na_value=np.nan)
+        out = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        n_inf = int(np.isinf(out).sum())
+        if n_inf:
+            warn(f"{n_inf} cell(s) of column '{name}' hold an infinite value (inf); "
+                 "kept as read")
+        return out
     text = s.astype("string").str.strip()
     if decimal == ",":
         text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    out = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    filled = text.fillna("").str.strip('"').to_numpy(dtype=object)
+    junk = np.isnan(out) & (filled != "")
+    # a column of mostly non-numbers is text, dates or durations, which the caller parses
+    # next; damage is a minority of bad cells in a column of numbers
+    if junk.any() and junk.sum() * 2 < (filled != "").sum():
+        said_nan = np.isin(np.char.lower(filled[junk].astype(str)), _NAN_TOKENS)
+        n_nan = int(said_nan.sum())
+        n_bad = int(junk.sum()) - n_nan
+        if n_bad:
+            example = filled[junk][~said_nan][0]
+            warn(f"{n_bad} cell(s) of column '{name}' are not numbers (first: "
+                 f"'{str(example)[:40]}'); read as NaN")
+        if n_nan:
+            warn(f"{n_nan} cell(s) of column '{name}' say 'nan'; read as NaN")
+    n_inf = int(np.isinf(out).sum())
+    if n_inf:
+        warn(f"{n_inf} cell(s) of column '{name}' hold an infinite value (inf); kept as read")
+    return out
 
 
 def find_table(lines: list[str], *, seps: tuple[str, ...] = (",", ";", "\t"),

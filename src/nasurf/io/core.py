@@ -10,11 +10,13 @@ names the file, so callers never see a bare traceback.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from nasurf.errors import FileFormatError, NasurfError
-from nasurf.io import biologic, cyclers, eis, generic, neware
+from nasurf.io import biologic, cyclers, eis, generic, neware, plausibility
+from nasurf.io._text import check_padding, check_text_file, collect_warnings
 from nasurf.io.detect import FORMATS, detect_format
 from nasurf.io.table import EchemData
 
@@ -44,6 +46,10 @@ _READERS: dict[str, Callable[..., EchemData]] = {
     "csv": generic.read_generic_text,
     "xlsx": generic.read_generic_xlsx,
 }
+
+#: formats whose bytes are not text (no NUL or line-length scan)
+BINARY_FORMATS = frozenset({"biologic-mpr", "neware-nda", "neware-ndax", "neware-nda-zip",
+                            "arbin-res", "arbin-xlsx", "xlsx"})
 
 
 def supported_formats() -> dict[str, str]:
@@ -80,8 +86,7 @@ def read(path: str | Path, *, technique: str | None = None,
     """
     p = Path(path)
     src = str(p)
-    fmt = detect_format(p)
-    reader = _READERS[fmt]
+    fmt = "unknown"
     kwargs: dict[str, Any] = {"technique": technique, "active_mass_g": active_mass_g,
                               "area_cm2": area_cm2}
     if column_map:
@@ -89,18 +94,31 @@ def read(path: str | Path, *, technique: str | None = None,
     if encoding:
         kwargs["encoding"] = encoding
     try:
-        data = reader(p, **kwargs)
-        if fmt in ("csv", "bdf-csv"):
-            # a simulated CSV carries its mass and scan rate in a nasurf sidecar (X.json)
-            from nasurf.io.sidecar import apply_sidecar
+        with collect_warnings() as found:
+            fmt = detect_format(p)
+            check_padding(p)
+            if fmt not in BINARY_FORMATS:
+                check_text_file(p)
+            data = _READERS[fmt](p, **kwargs)
+            if fmt in ("csv", "bdf-csv"):
+                # a simulated CSV carries its mass and scan rate in a nasurf sidecar (X.json)
+                from nasurf.io.sidecar import apply_sidecar
 
-            data = apply_sidecar(p, data, active_mass_g=active_mass_g, area_cm2=area_cm2,
-                                 technique=technique)
-        return data
+                data = apply_sidecar(p, data, active_mass_g=active_mass_g, area_cm2=area_cm2,
+                                     technique=technique)
+        if found:
+            extra = tuple(w for w in found if w not in data.metadata.warnings)
+            data = replace(data, metadata=replace(
+                data.metadata, warnings=(*extra, *data.metadata.warnings)))
+        return plausibility.check(data)
     except NasurfError:
         raise
-    except (MemoryError, KeyboardInterrupt):
-        raise
+    except RecursionError:
+        raise FileFormatError(f"cannot read as {fmt}: nesting too deep (damaged file?)",
+                              file=src) from None
+    except MemoryError:
+        raise FileFormatError(f"cannot read as {fmt}: out of memory (the file is larger than "
+                              "this machine can hold, or damaged)", file=src) from None
     except Exception as exc:  # a third-party parser failing on a malformed file
         msg = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise FileFormatError(f"cannot read as {fmt} ({exc.__class__.__name__}: {msg})",

@@ -115,8 +115,8 @@ _NUM = re.compile(rb"(?<![\w.])([-+]?\d+)\.(\d+(?:[eE][-+]?\d+)?)(?![\w.])")
 
 
 def decimal_comma(raw: bytes, rng: random.Random) -> bytes | None:
-    """The export a decimal-comma locale writes: 1.5 -> 1,5 in the data; ',' separators
-    become ';'."""
+    """The export a decimal-comma locale writes: 1.5 -> 1,5 everywhere; the ','
+    separators of the table become ';'."""
     if not is_text(raw):
         return None
     start = _data_start(raw)
@@ -124,11 +124,11 @@ def decimal_comma(raw: bytes, rng: random.Random) -> bytes | None:
         return None
     lines = _lines(raw)
     out = []
-    for ln in lines[start:]:
-        if b"," in ln:
+    for i, ln in enumerate(lines):
+        if i >= start - 1 and b"," in ln:   # the column header and the data rows
             ln = ln.replace(b",", b";")
         out.append(_NUM.sub(rb"\1,\2", ln))
-    new = b"".join(lines[:start] + out)
+    new = b"".join(out)
     return new if new != raw else None
 
 

@@ -328,7 +328,7 @@ def _numbers_with_damage(df: pd.DataFrame, decimal: str) -> pd.DataFrame:
     float, each such cell counted in a warning by :func:`to_float`; text columns stay."""
     for col in df.columns:
         s = df[col]
-        if s.dtype != object:
+        if not (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
             if pd.api.types.is_float_dtype(s.dtype) and np.isinf(s.to_numpy()).any():
                 to_float(s, decimal=decimal)   # counts the infinities
             continue

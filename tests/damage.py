@@ -79,9 +79,19 @@ def _data_start(raw: bytes) -> int | None:
     return None
 
 
+def _mid_line(raw: bytes, cut: int) -> int:
+    """Move a text cut off a line end: a text file cut exactly after a line end is a valid
+    shorter file, which no reader can tell from an intact one (a binary cut stays)."""
+    if not is_text(raw):
+        return cut
+    while 1 < cut < len(raw) and raw[cut - 1:cut] in (b"\n", b"\r"):
+        cut -= 1
+    return cut
+
+
 def truncate(fraction: float) -> Callable[[bytes, random.Random], bytes | None]:
     def damage(raw: bytes, rng: random.Random) -> bytes | None:
-        cut = int(len(raw) * fraction)
+        cut = _mid_line(raw, int(len(raw) * fraction))
         if cut <= 0 or cut >= len(raw):
             return None
         return raw[:cut]
@@ -89,7 +99,7 @@ def truncate(fraction: float) -> Callable[[bytes, random.Random], bytes | None]:
 
 
 def truncate_random(raw: bytes, rng: random.Random) -> bytes | None:
-    return raw[:rng.randrange(1, len(raw))] if len(raw) > 2 else None
+    return raw[:_mid_line(raw, rng.randrange(1, len(raw)))] if len(raw) > 2 else None
 
 
 def byte_flip(raw: bytes, rng: random.Random) -> bytes | None:
@@ -159,8 +169,8 @@ def repeated_header(raw: bytes, rng: random.Random) -> bytes | None:
         return None
     lines = _lines(raw)
     header = lines[start - 1]
-    if not header.strip():
-        return None
+    if not header.strip() or _data_start(header + lines[start] * 3) == 1:
+        return None   # headerless table: a repeated data line is not a repeated header
     n_data = len(lines) - start
     if n_data < 4:
         return None

@@ -179,6 +179,20 @@ def repair_rows(text: str) -> str:
     return _drop_repeated_header(_drop_cut_last_line(text))
 
 
+def _separator_of(line: str) -> str | None:
+    """The field separator of a data line: the most frequent of tab, ';' and ','."""
+    counts = {sep: line.count(sep) for sep in ("\t", ";", ",")}
+    best = max(counts, key=lambda k: counts[k])   # ties keep the order tab, ';', ','
+    return best if counts[best] else None
+
+
+def _split(line: str, sep: str | None) -> list[str]:
+    return line.split(sep) if sep else line.split()
+
+
+_CUT_NUMBER = re.compile(r"(?:[eE][-+]?|[-+.]|\d[.,])$")
+
+
 def _drop_cut_last_line(text: str) -> str:
     if not text or text.endswith(("\n", "\r")):
         return text
@@ -188,17 +202,33 @@ def _drop_cut_last_line(text: str) -> str:
         return text
     before = text[:cut].rstrip("\r\n")
     prev = before[before.rfind("\n") + 1:]
-    if not prev.strip() or not _is_data_line(prev):
-        return text   # a one-line file or a preamble: nothing to compare the line with
-    f_last, f_prev = split_fields(last), split_fields(prev)
+    if not prev.strip():
+        return text   # a one-line file: nothing to compare the line with
+    sep = _separator_of(prev)
+    f_last, f_prev = _split(last, sep), _split(prev, sep)
     line_no = text.count("\n") + 1
+    tail = f_last[-1].strip().strip('"')
+    numbers = [f.strip() for f in f_last[:-1] if is_number(f)]
     why = None
+    if not _is_data_line(last) and not _is_data_line(prev):
+        # cut inside the preamble or the column header: there is no data after it
+        warn(f"the file ends without a line end inside its header (line {line_no}): the "
+             "file looks truncated before its data")
+        return text
     if len(f_last) < len(f_prev):
         why = f"has {len(f_last)} of the {len(f_prev)} fields of the line before"
-    elif len(f_last) == len(f_prev):
+    elif _CUT_NUMBER.search(tail) and is_number(tail.rstrip("eE+-.,") or "x"):
+        why = f"ends in '{tail}' (a number cut mid-token)"
+    elif (is_number(tail) and "." in tail and not re.search(r"[eE]", tail)
+          and numbers and all(re.search(r"[eE]", n) for n in numbers if "." in n)
+          and any("." in n for n in numbers)):
+        why = f"ends in '{tail}' where every other number of the line has an exponent"
+    elif len(f_last) == len(f_prev) and _is_data_line(prev):
         a, b = f_last[-1], f_prev[-1]
         sa, sb = _token_shape(a), _token_shape(b)
-        if sa[0] != sb[0]:
+        if b != b.rstrip() and a == a.rstrip():
+            cut_token = True   # the writer pads each line's last value; the cut lost it
+        elif sa[0] != sb[0]:
             cut_token = True
         elif sa[0] == "text":
             cut_token = sa[1] < sb[1]

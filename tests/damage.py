@@ -86,7 +86,9 @@ def _mid_line(raw: bytes, cut: int) -> int:
         return cut
     while 1 < cut < len(raw) and raw[cut - 1:cut] in (b"\n", b"\r"):
         cut -= 1
-    return cut
+    # and into the line: a line that lost only its line end is complete
+    return cut - 1 if 1 < cut < len(raw) and raw[cut - 2:cut - 1] not in (b"\n", b"\r") \
+        else cut
 
 
 def truncate(fraction: float) -> Callable[[bytes, random.Random], bytes | None]:

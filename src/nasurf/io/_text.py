@@ -159,7 +159,7 @@ def split_fields(line: str) -> list[str]:
 
 
 def _is_data_line(line: str) -> bool:
-    fields = split_fields(line)
+    fields = [f for f in _split(line.rstrip("\r\n"), _separator_of(line)) if f.strip()]
     return bool(fields) and numeric_fraction(fields) >= 0.75
 
 
@@ -212,10 +212,10 @@ def _drop_cut_last_line(text: str) -> str:
     why = None
     if not _is_data_line(last) and not _is_data_line(prev):
         # cut inside the preamble or the column header: there is no data after it
-        warn(f"the file ends without a line end inside its header (line {line_no}): the "
-             "file looks truncated before its data")
+        warn(f"the file ends without a line end inside its header (line {line_no}, ending "
+             f"'{last.strip()[-30:]}'): the file looks truncated before its data")
         return text
-    if len(f_last) < len(f_prev):
+    if len(f_last) < len(f_prev) and _is_data_line(prev):
         why = f"has {len(f_last)} of the {len(f_prev)} fields of the line before"
     elif _CUT_NUMBER.search(tail) and is_number(tail.rstrip("eE+-.,") or "x"):
         why = f"ends in '{tail}' (a number cut mid-token)"
@@ -353,6 +353,32 @@ def read_delimited(text: str, *, sep: str, skiprows: int, header: bool = True,
     return _numbers_with_damage(df, decimal)
 
 
+def _few(n_bad: int, n: int) -> bool:
+    """A column whose odd cells are this few is damaged, not of another kind."""
+    return n_bad <= max(1, n // 10) and n_bad < n / 2
+
+
+_DATE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+                   r"(?: ?[AaPp][Mm])?)?(?:Z|[+-]\d{2}:?\d{2})?$")
+
+
+def audit_text_columns(df: pd.DataFrame) -> None:
+    """Warn about the cells of a date column that are not dates (a damaged timestamp kept
+    as text would otherwise pass unnoticed); called once on every reader's output."""
+    for col in df.columns:
+        s = df[col]
+        if not (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
+            continue
+        text = s.astype("string").str.strip().str.strip('"')
+        nonempty = text[text.fillna("") != ""]
+        if len(nonempty) < 3:
+            continue
+        bad = ~nonempty.str.fullmatch(_DATE).fillna(False)
+        if bad.any() and _few(int(bad.sum()), len(nonempty)):
+            warn(f"{int(bad.sum())} cell(s) of column '{col}' are not dates like the others "
+                 f"(first: '{str(nonempty[bad].iloc[0])[:40]}'); kept as written")
+
+
 def _numbers_with_damage(df: pd.DataFrame, decimal: str) -> pd.DataFrame:
     """Columns of numbers that hold a few non-numbers (a damaged cell, a 'nan') become
     float, each such cell counted in a warning by :func:`to_float`; text columns stay."""
@@ -371,7 +397,7 @@ def _numbers_with_damage(df: pd.DataFrame, decimal: str) -> pd.DataFrame:
             probe = probe.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
         numeric = pd.to_numeric(probe, errors="coerce").notna()
         numeric |= probe.str.lower().isin(_NAN_TOKENS)
-        if numeric.mean() >= 0.9:
+        if _few(int((~numeric).sum()), len(numeric)):
             df[col] = to_float(s, decimal=decimal)
     return df
 

@@ -16,7 +16,12 @@ from typing import Any
 
 from nasurf.errors import FileFormatError, NasurfError
 from nasurf.io import biologic, cyclers, eis, generic, neware, plausibility
-from nasurf.io._text import check_padding, check_text_file, collect_warnings
+from nasurf.io._text import (
+    audit_text_columns,
+    check_padding,
+    check_text_file,
+    collect_warnings,
+)
 from nasurf.io.detect import FORMATS, detect_format
 from nasurf.io.table import EchemData
 
@@ -106,6 +111,7 @@ def read(path: str | Path, *, technique: str | None = None,
 
                 data = apply_sidecar(p, data, active_mass_g=active_mass_g, area_cm2=area_cm2,
                                      technique=technique)
+            audit_text_columns(data.data)
         if found:
             extra = tuple(w for w in found if w not in data.metadata.warnings)
             data = replace(data, metadata=replace(

@@ -215,7 +215,8 @@ def _drop_cut_last_line(text: str) -> str:
         warn(f"the file ends without a line end inside its header (line {line_no}, ending "
              f"'{last.strip()[-30:]}'): the file looks truncated before its data")
         return text
-    if len(f_last) < len(f_prev) and _is_data_line(prev):
+    # a header may carry one more (trailing) separator than the data rows
+    if len(f_last) < len(f_prev) - (0 if _is_data_line(prev) else 1):
         why = f"has {len(f_last)} of the {len(f_prev)} fields of the line before"
     elif _CUT_NUMBER.search(tail) and is_number(tail.rstrip("eE+-.,") or "x"):
         why = f"ends in '{tail}' (a number cut mid-token)"
@@ -353,6 +354,10 @@ def read_delimited(text: str, *, sep: str, skiprows: int, header: bool = True,
     return _numbers_with_damage(df, decimal)
 
 
+_TIME_OF_DAY = re.compile(r"^(?:[\w/.,-]+\s+)?\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+                         r"(?:\s?[AaPp][Mm])?$")
+
+
 def _few(n_bad: int, n: int) -> bool:
     """A column whose odd cells are this few is damaged, not of another kind."""
     return n_bad <= max(1, n // 10) and n_bad < n / 2
@@ -373,7 +378,8 @@ def audit_text_columns(df: pd.DataFrame) -> None:
         nonempty = text[text.fillna("") != ""]
         if len(nonempty) < 3:
             continue
-        bad = ~nonempty.str.fullmatch(_DATE).fillna(False)
+        bad = ~(nonempty.str.fullmatch(_DATE).fillna(False)
+                | nonempty.str.fullmatch(_TIME_OF_DAY).fillna(False))
         if bad.any() and _few(int(bad.sum()), len(nonempty)):
             warn(f"{int(bad.sum())} cell(s) of column '{col}' are not dates like the others "
                  f"(first: '{str(nonempty[bad].iloc[0])[:40]}'); kept as written")

@@ -1,0 +1,50 @@
+"""Integrity checks for binary formats, made from the bytes before or after a reader runs.
+
+Readers of binary formats (fastnda, galvani, access-parser) read what is there: a Neware
+``.nda`` cut in half gives half its rows and no complaint. These checks compare what the
+file's own header announces with what the file holds and report the difference as a read
+warning (:func:`nasurf.io._text.warn`), so the rows read are never mistaken for the test.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from nasurf.io._text import warn
+
+#: the .nda versions whose header holds a {begin, length} u32 pointer to the data block at
+#: byte 64 (fastnda's readers for versions 1-29); BTS9 (version >= 130) has u64 at 82
+_NDA_POINTER_U32 = 64
+_NDA_POINTER_U64 = 82
+
+
+def nda_block(head: bytes) -> tuple[int, int] | None:
+    """The (begin, length) of the main data block a Neware .nda header announces."""
+    if len(head) < 98 or not head.startswith(b"NEWARE"):
+        return None
+    version = head[14]
+    if version >= 100:
+        begin, length = struct.unpack_from("<QQ", head, _NDA_POINTER_U64)
+    else:
+        begin, length = struct.unpack_from("<II", head, _NDA_POINTER_U32)
+    if begin <= 0 or length <= 0:
+        return None   # a chained (multi-block) or pointer-less layout: nothing to compare
+    return begin, length
+
+
+def check_nda(path: Path) -> None:
+    """Warn when a .nda ends before the data block its header announces."""
+    with open(path, "rb") as fh:
+        head = fh.read(128)
+    block = nda_block(head)
+    if block is None:
+        return
+    begin, length = block
+    size = path.stat().st_size
+    if begin + length <= size:
+        return
+    held = max(0, size - begin)
+    warn(f"truncated Neware file: its header announces a {length}-byte data block at byte "
+         f"{begin}, the file holds {held} bytes of it ({100.0 * held / length:.0f} %); the "
+         "rows read are only the first part of the test")

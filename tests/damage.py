@@ -272,7 +272,9 @@ def read_guarded(path: Path, timeout_s: int = 60) -> EchemData | BaseException:
         signal.signal(signal.SIGALRM, old)
 
 
-def same_table(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+def same_table(a: pd.DataFrame, b: pd.DataFrame, *, comma_is_point: bool = False) -> bool:
+    """Equal columns, dtypes aside; ``comma_is_point``: text cells compared with ',' read
+    as '.' (a decimal-comma export keeps its text columns, durations say ``00:00:01,5``)."""
     if list(a.columns) != list(b.columns) or len(a) != len(b):
         return False
     for col in a.columns:
@@ -282,8 +284,12 @@ def same_table(a: pd.DataFrame, b: pd.DataFrame) -> bool:
             yv = y.to_numpy(dtype=np.float64, na_value=np.nan)
             if not np.array_equal(xv, yv, equal_nan=True):
                 return False
-        elif not x.astype("string").fillna("<NA>").equals(y.astype("string").fillna("<NA>")):
-            return False
+        else:
+            xs, ys = x.astype("string").fillna("<NA>"), y.astype("string").fillna("<NA>")
+            if comma_is_point:
+                xs, ys = xs.str.replace(",", "."), ys.str.replace(",", ".")
+            if not xs.equals(ys):
+                return False
     return True
 
 
@@ -295,7 +301,7 @@ def _same_metadata(a: EchemData, b: EchemData) -> bool:
 
 
 def classify(intact: EchemData | BaseException, result: EchemData | BaseException,
-             path: Path) -> tuple[str, str]:
+             path: Path, damage: str = "") -> tuple[str, str]:
     """``(outcome, detail)`` of one damaged read against the intact read."""
     if isinstance(result, _TimeoutError):
         return "hang", "no result within the time limit"
@@ -305,7 +311,8 @@ def classify(intact: EchemData | BaseException, result: EchemData | BaseExceptio
             return "error", msg.replace(str(path), "<file>")[:160]
         return "traceback", f"{result.__class__.__name__}: {msg[:160]}"
     if isinstance(intact, EchemData):
-        if same_table(intact.data, result.data) and _same_metadata(intact, result):
+        if same_table(intact.data, result.data, comma_is_point=damage == "decimal-comma") \
+                and _same_metadata(intact, result):
             return "same", ""
         new = [w for w in result.metadata.warnings if w not in intact.metadata.warnings]
         if new:
@@ -347,7 +354,7 @@ def run(files: list[Path], root: Path, damages: dict[str, Callable[..., bytes | 
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             result = read_guarded(target, timeout_s)
-            outcome, detail = classify(intact[f], result, target)
+            outcome, detail = classify(intact[f], result, target, name)
             out.append(Outcome(str(f.relative_to(root)), name, seed, outcome, detail))
             target.unlink()
     return out

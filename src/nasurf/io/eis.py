@@ -20,7 +20,7 @@ import pandas as pd
 from nasurf.errors import FileFormatError
 from nasurf.io import table as tb
 from nasurf.io._assemble import finish
-from nasurf.io._text import decode, is_number, read_delimited
+from nasurf.io._text import decode, is_number, read_delimited, warn
 from nasurf.io.columns import ColumnMap
 from nasurf.io.generic import assemble, nan_impedance_off_sweep, table_from_text
 from nasurf.io.table import EchemData, Metadata
@@ -64,6 +64,10 @@ def read_gamry(path: Path, *, encoding: str | None = None, **kwargs: Any) -> Ech
             break   # end of the table (an aborted run continues with other blocks)
         cells = ln.strip("\t").split("\t")
         if len(cells) < len(names) or not all(is_number(c) for c in cells[:len(names)]):
+            left = sum(1 for x in lines[start + 3:] if x.startswith("\t")) - len(rows)
+            warn(f"the ZCURVE table stops at line {start + 4 + len(rows)}, whose fields are "
+                 f"not {len(names)} numbers ('{ln.strip()[:50]}'); {left} table line(s) "
+                 "from there on were not read")
             break
         rows.append(cells[:len(names)])
     raw = pd.DataFrame(rows, columns=names)

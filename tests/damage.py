@@ -105,17 +105,19 @@ def truncate_random(raw: bytes, rng: random.Random) -> bytes | None:
 
 
 def byte_flip(raw: bytes, rng: random.Random) -> bytes | None:
-    """Text: one byte becomes 0xFF or a letter (never a valid digit: that change is
-    indistinguishable from data). Binary: one bit flipped in the first 4 KiB, where the
+    """Text: one digit of the data becomes 0xFF, 'x' or '#' (never another digit: that change
+    is indistinguishable from data). Binary: one bit flipped in the first 4 KiB, where the
     headers, lengths and counts that can be checked live."""
     b = bytearray(raw)
     if is_text(raw):
         start = _data_start(raw) or 0
         lines = _lines(raw)
         offset = sum(len(x) for x in lines[:start])
-        if offset >= len(b) - 1:
+        # a digit of the data: a flipped letter of a free-text label is not detectable
+        digits = [m.start() for m in re.finditer(rb"\d", raw[offset:offset + 200_000])]
+        if not digits:
             return None
-        i = rng.randrange(offset, len(b) - 1)
+        i = offset + rng.choice(digits)
         b[i] = rng.choice((0xFF, ord("x"), ord("#")))
     else:
         i = rng.randrange(0, min(len(b), 4096))

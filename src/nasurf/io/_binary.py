@@ -48,3 +48,37 @@ def check_nda(path: Path) -> None:
     warn(f"truncated Neware file: its header announces a {length}-byte data block at byte "
          f"{begin}, the file holds {held} bytes of it ({100.0 * held / length:.0f} %); the "
          "rows read are only the first part of the test")
+
+
+#: Jet (MS Access) page sizes by the version byte at offset 0x14: Jet 3 uses 2 KiB pages
+_JET_VERSION_AT = 0x14
+
+
+def check_jet(path: Path) -> None:
+    """Warn when an Arbin .res (an MS Access database, maybe gzipped) is not whole pages.
+
+    A Jet database is a sequence of fixed-size pages; a copy cut short ends inside one, and
+    the parser then reads the pages that remain (losing rows) without complaint.
+    """
+    import gzip
+
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    if gz:
+        size = 0
+        with gzip.open(path, "rb") as fh:   # streamed: memory stays at one block
+            while block := fh.read(1 << 20):
+                if not size:
+                    head = block[:64]
+                size += len(block)
+    else:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    if size == 0 or len(head) <= _JET_VERSION_AT:
+        return
+    page = 2048 if head[_JET_VERSION_AT] == 0 else 4096
+    if size % page:
+        warn(f"truncated Arbin .res database: {size} bytes is not a whole number of its "
+             f"{page}-byte pages (the last {size % page} bytes are a cut page); rows stored "
+             "past the cut are missing")

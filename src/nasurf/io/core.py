@@ -16,7 +16,7 @@ from typing import Any
 
 from nasurf.errors import FileFormatError, NasurfError
 from nasurf.io import biologic, cyclers, eis, generic, neware, plausibility
-from nasurf.io._binary import check_nda
+from nasurf.io._binary import check_jet, check_nda
 from nasurf.io._text import (
     audit_text_columns,
     check_padding,
@@ -101,12 +101,15 @@ def read(path: str | Path, *, technique: str | None = None,
         kwargs["encoding"] = encoding
     try:
         with collect_warnings() as found:
+            if p.is_file():
+                check_padding(p)   # before detection: a padded file is named as such
             fmt = detect_format(p)
-            check_padding(p)
             if fmt not in BINARY_FORMATS:
                 check_text_file(p)
             if fmt == "neware-nda":
                 check_nda(p)
+            elif fmt == "arbin-res":
+                check_jet(p)
             data = _READERS[fmt](p, **kwargs)
             if fmt in ("csv", "bdf-csv"):
                 # a simulated CSV carries its mass and scan rate in a nasurf sidecar (X.json)

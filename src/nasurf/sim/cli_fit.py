@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr
+from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
 from nasurf.errors import ValidationError
 
 stdout = Console(highlight=False)
@@ -180,6 +180,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("sweep")
     @handle_errors
+    @guard_output("out", kind="file", inputs=("files", "params"))
     def sweep_command(
         material: str = typer.Option(..., "--material", "-m",
                                      help="Packaged material name or a material YAML/JSON."),
@@ -215,6 +216,7 @@ def register(app: typer.Typer) -> None:
                                        help="Parameter sets per batch (and per Dask task)."),
         progress: bool = typer.Option(True, "--progress/--no-progress",
                                       help="Progress bar on stderr."),
+        force: bool = FORCE_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Sweep parameters over a grid or samples; one row of metrics per parameter set."""

@@ -23,6 +23,7 @@ from nasurf.clikit import (
     to_jsonable,
 )
 from nasurf.errors import ValidationError
+from nasurf.limits import MAX_SIM_CYCLES, require_within
 
 app = typer.Typer(help="Simulate surface-engineered (core-shell) anode particles in a Na "
                        "half cell.", no_args_is_help=True)
@@ -114,6 +115,8 @@ def rate_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | 
     from nasurf.sim.simulate import simulate
 
     currents = _floats(rates, "rates")
+    require_within("simulated cycles", len(currents) * cycles_per_rate, MAX_SIM_CYCLES,
+                   force=force, field="--cycles-per-rate")
     r = simulate(_material(material, params), rate_capability(currents,
                  cycles_per_rate=cycles_per_rate), strategy=strategy)
     files = _write(r, out, "rate")
@@ -162,6 +165,8 @@ def cv_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | No
     from nasurf.sim.simulate import simulate
 
     rows, files = [], []
+    require_within("simulated CV cycles", len(_floats(scan_rates, "scan-rates")) * cycles,
+                   MAX_SIM_CYCLES, force=force, field="--cycles")
     for v in _floats(scan_rates, "scan-rates"):
         r = simulate(_material(material, params), cyclic_voltammetry(v, high_V=high, low_V=low,
                      cycles=cycles), strategy=strategy)
@@ -221,6 +226,7 @@ def cycling_cmd(material: str = MATERIAL, strategy: str = STRATEGY,
     from nasurf.sim.experiment import galvanostatic_cycling
     from nasurf.sim.simulate import simulate
 
+    require_within("simulated cycles", cycles, MAX_SIM_CYCLES, force=force, field="--cycles")
     r = simulate(_material(material, params), galvanostatic_cycling(current, cycles=cycles),
                  strategy=strategy)
     files = _write(r, out, "cycling")

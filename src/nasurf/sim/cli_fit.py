@@ -16,6 +16,7 @@ from rich.console import Console
 
 from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
 from nasurf.errors import ValidationError
+from nasurf.limits import MAX_SWEEP_CYCLE_SETS, MAX_SWEEP_SETS, require_within
 
 stdout = Console(highlight=False)
 
@@ -238,6 +239,13 @@ def register(app: typer.Typer) -> None:
                               scan_rates_mV_s=_floats(scan_rates, "--scan-rates"),
                               cycles=cycles, lower_V=lower_v, upper_V=upper_v)
         keep = [m.strip() for m in metrics.split(",")] if metrics else None
+        n_sets = len(design) if samples is not None else math.prod(len(v) for v in
+                                                                      design.values())
+        require_within("parameter sets in this sweep", n_sets, MAX_SWEEP_SETS, force=force,
+                       field="--param")
+        if protocol == "cycling":
+            require_within("cycles x parameter sets", n_sets * cycles, MAX_SWEEP_CYCLE_SETS,
+                           force=force, field="--cycles")
         t0 = time.perf_counter()
         df = sweep(material, design, proto, keep, strategy=strategy, scheduler=scheduler,
                    chunk_size=chunk_size, progress=progress and not json_out)

@@ -318,13 +318,19 @@ def numeric_fraction(fields: list[str]) -> float:
 
 def read_delimited(text: str, *, sep: str, skiprows: int, header: bool = True,
                    decimal: str = ".", source: str | None = None,
-                   names: list[str] | None = None) -> pd.DataFrame:
+                   names: list[str] | None = None, start: int = 0) -> pd.DataFrame:
     """Parse a delimited block with pandas' C engine, all columns as text-or-number.
 
     Columns come back with their raw header strings; trailing empty columns (a trailing
-    delimiter on every line, as EC-Lab and LANDT write) are dropped.
+    delimiter on every line, as EC-Lab and LANDT write) are dropped. ``start``: the table
+    begins at this character of ``text`` (no copy of the rest is made).
     """
     import warnings
+
+    encoded = text.encode("utf-8")
+    buffer = io.BytesIO(encoded)
+    buffer.seek(len(text[:start].encode("utf-8")) if start else 0)
+    del encoded
 
     try:
         with warnings.catch_warnings():
@@ -332,7 +338,8 @@ def read_delimited(text: str, *, sep: str, skiprows: int, header: bool = True,
             # them: that is silent data loss, so it is an error here
             warnings.simplefilter("error", pd.errors.ParserWarning)
             df = pd.read_csv(
-                io.StringIO(text), sep=sep, skiprows=skiprows, header=0 if header else None,
+                # bytes, not a StringIO: StringIO holds 4 bytes per character, UTF-8 one
+                buffer, encoding="utf-8", sep=sep, skiprows=skiprows, header=0 if header else None,
                 names=names, decimal=decimal, index_col=False, skipinitialspace=True,
                 skip_blank_lines=True, low_memory=False, on_bad_lines="error",
                 engine="c", quotechar='"',

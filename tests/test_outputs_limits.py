@@ -185,6 +185,8 @@ def test_neutralise_frame_keeps_numbers() -> None:
 @pytest.mark.parametrize("argv, needle", [
     (["simulate", "cycling", "--cycles", "100000000"], "--cycles"),
     (["simulate", "cv", "--cycles", "100000"], "--cycles"),
+    (["simulate", "fit", "x.csv", "--material", "hard_carbon", "--params", "shell_D",
+      "--starts", "100000"], "--starts"),
     (["simulate", "sweep", "--material", "hard_carbon", "-p",
       "shell_D=1e-15:1e-12:log:10000000", "--no-progress"], "points on one axis"),
     (["simulate", "sweep", "--material", "hard_carbon", "-p",
@@ -194,7 +196,8 @@ def test_neutralise_frame_keeps_numbers() -> None:
 def test_oversized_runs_are_refused_before_starting(tmp_path: Path, argv: list[str],
                                                     needle: str) -> None:
     out = tmp_path / "out"
-    r = runner.invoke(app, [*argv, "--out", str(out / "x.csv" if "sweep" in argv else out)])
+    opt = [] if "fit" in argv else ["--out", str(out / "x.csv" if "sweep" in argv else out)]
+    r = runner.invoke(app, [*argv, *opt])
     line = one_error_line(r)
     assert needle in line and ("limit" in line.lower() or "at most" in line)
     assert not out.exists()

@@ -17,6 +17,10 @@ MAX_SIM_CYCLES = 10_000
 MAX_SWEEP_SETS = 100_000
 #: cycles x parameter sets: the work of a cycling sweep
 MAX_SWEEP_CYCLE_SETS = 1_000_000
+#: starts of a multi-start simulator fit (each start is a least-squares run of simulations)
+MAX_FIT_STARTS = 64
+#: parameters of one simulator fit (more is not identifiable from one curve)
+MAX_FIT_PARAMETERS = 12
 #: points on one sweep axis (lo:hi:log:n) -- allocated before anything else runs
 MAX_AXIS_POINTS = 1_000_000
 

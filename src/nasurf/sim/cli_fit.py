@@ -16,7 +16,13 @@ from rich.console import Console
 
 from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
 from nasurf.errors import ValidationError
-from nasurf.limits import MAX_SWEEP_CYCLE_SETS, MAX_SWEEP_SETS, require_within
+from nasurf.limits import (
+    MAX_FIT_PARAMETERS,
+    MAX_FIT_STARTS,
+    MAX_SWEEP_CYCLE_SETS,
+    MAX_SWEEP_SETS,
+    require_within,
+)
 
 stdout = Console(highlight=False)
 
@@ -139,6 +145,7 @@ def register(app: typer.Typer) -> None:
                                                    "voltage before the protocol [V]."),
         starts: int = typer.Option(4, "--starts", help="Number of starts (multi-start)."),
         seed: int = typer.Option(0, "--seed", help="Seed of the start points."),
+        force: bool = FORCE_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Fit simulator parameters to a measured curve, rate test or CV set."""
@@ -148,6 +155,9 @@ def register(app: typer.Typer) -> None:
         names = [n.strip() for n in params.split(",") if n.strip()]
         if not names:
             raise ValidationError("give at least one parameter", field="--params")
+        require_within("fit starts", starts, MAX_FIT_STARTS, force=force, field="--starts")
+        require_within("fitted parameters", len(names), MAX_FIT_PARAMETERS, force=force,
+                       field="--params")
         p = resolve_parameters(material, strategy)
         given = _parse_bounds(bounds)
         extra = sorted(set(given) - set(names))

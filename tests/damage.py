@@ -106,8 +106,8 @@ def truncate_random(raw: bytes, rng: random.Random) -> bytes | None:
 
 def byte_flip(raw: bytes, rng: random.Random) -> bytes | None:
     """Text: one digit of the data becomes 0xFF, 'x' or '#' (never another digit: that change
-    is indistinguishable from data). Binary: one bit flipped in the first 4 KiB, where the
-    headers, lengths and counts that can be checked live."""
+    is indistinguishable from data). Binary: one bit flipped anywhere in a zip or gzip
+    container (CRC-checked), else in the first 128 bytes (signature, version, lengths)."""
     b = bytearray(raw)
     if is_text(raw):
         start = _data_start(raw) or 0
@@ -120,7 +120,11 @@ def byte_flip(raw: bytes, rng: random.Random) -> bytes | None:
         i = offset + rng.choice(digits)
         b[i] = rng.choice((0xFF, ord("x"), ord("#")))
     else:
-        i = rng.randrange(0, min(len(b), 4096))
+        # containers with checksums (zip members: CRC-32; gzip: CRC-32) anywhere; formats
+        # without one only in their signature and header (a flip in a payload number is
+        # undetectable there, see docs/robustness.md)
+        checked = raw.startswith((b"PK\x03\x04", b"\x1f\x8b"))
+        i = rng.randrange(0, len(b) if checked else min(len(b), 128))
         b[i] ^= 1 << rng.randrange(8)
     return bytes(b)
 
@@ -173,7 +177,7 @@ def repeated_header(raw: bytes, rng: random.Random) -> bytes | None:
         return None
     lines = _lines(raw)
     header = lines[start - 1]
-    if not header.strip() or _data_start(header + lines[start] * 3) == 1:
+    if not header.strip() or _data_start(lines[start] + header * 3) == 1:
         return None   # headerless table: a repeated data line is not a repeated header
     n_data = len(lines) - start
     if n_data < 4:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+from nasurf.io import table as tb
 from nasurf.io._text import warn
+from nasurf.io.table import EchemData
 
 #: the .nda versions whose header holds a {begin, length} u32 pointer to the data block at
 #: byte 64 (fastnda's readers for versions 1-29); BTS9 (version >= 130) has u64 at 82
@@ -82,3 +84,32 @@ def check_jet(path: Path) -> None:
         warn(f"truncated Arbin .res database: {size} bytes is not a whole number of its "
              f"{page}-byte pages (the last {size % page} bytes are a cut page); rows stored "
              "past the cut are missing")
+
+
+def check_arbin_end(data: EchemData) -> None:
+    """Warn when an Arbin .res table ends before the time its Resume/Event tables record.
+
+    A copy cut at a page boundary is whole pages (no :func:`check_jet` finding), but the
+    run's end time lives in small tables written on other pages.
+    """
+    import json
+
+    ends = data.metadata.header.get("resume") or []
+    if isinstance(ends, str):   # the reader keeps header values as text
+        try:
+            ends = [float(x) for x in json.loads(ends)]
+        except (ValueError, TypeError):
+            return
+    if not ends or tb.TIME not in data.data.columns or not len(data.data):
+        return
+    import numpy as np
+
+    end = max(ends)
+    t = data.data[tb.TIME].to_numpy()
+    last = float(t[-1])
+    # the end is recorded when the run stops, after the last logged row: allow for the
+    # logging interval (and 1 % of the run), so only a real loss of rows is reported
+    step = float(np.median(np.diff(t[-50:]))) if len(t) > 2 else 0.0
+    if end - last > max(60.0, 10.0 * step, 0.01 * end):
+        warn(f"truncated Arbin .res: the data rows end at Test_Time {last:.6g} s, but the "
+             f"file records that the test ran to {end:.6g} s; rows past the cut are missing")

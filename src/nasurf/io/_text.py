@@ -361,8 +361,18 @@ def read_delimited(text: str, *, sep: str, skiprows: int, header: bool = True,
     return _numbers_with_damage(df, decimal)
 
 
-_TIME_OF_DAY = re.compile(r"^(?:[\w/.,-]+\s+)?\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
-                         r"(?:\s?[AaPp][Mm])?$")
+_DATE_PART = (r"(?:\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{1,2}[-/ ][A-Za-z]{3,9}[-/ ]\d{2,4}"
+              r"|\d+d)")
+_TIME_PART = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:\s?[AaPp][Mm])?"
+_TIME_OF_DAY = re.compile(rf"^(?:{_DATE_PART}(?:[ T]{_TIME_PART})?|{_TIME_PART})"
+                          r"(?:Z|[+-]\d{2}:?\d{2})?$")
+
+
+def _damaged_number(cell: str) -> bool:
+    """A number with one damaged character (``1.0E+0x0``), not a word, date or time."""
+    digits = sum(ch.isdigit() for ch in cell)
+    return (digits >= 3 and digits >= 0.6 * len(cell) and ":" not in cell
+            and not _DATE.fullmatch(cell))
 
 
 def _few(n_bad: int, n: int) -> bool:
@@ -410,20 +420,24 @@ def _numbers_with_damage(df: pd.DataFrame, decimal: str) -> pd.DataFrame:
             probe = probe.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
         numeric = pd.to_numeric(probe, errors="coerce").notna()
         numeric |= probe.str.lower().isin(_NAN_TOKENS)
-        if _few(int((~numeric).sum()), len(numeric)):
-            df[col] = to_float(s, decimal=decimal)
+        n_bad = int((~numeric).sum())
+        if _few(n_bad, len(numeric)) or (n_bad <= 1 and all(
+                _damaged_number(c) for c in probe[~numeric])):
+            df[col] = to_float(s, decimal=decimal, damaged=True)
     return df
 
 
 _NAN_TOKENS = ("nan", "-nan", "+nan")
 
 
-def to_float(values: pd.Series | np.ndarray, *, decimal: str = ".") -> np.ndarray:
+def to_float(values: pd.Series | np.ndarray, *, decimal: str = ".",
+             damaged: bool = False) -> np.ndarray:
     """Numbers as float64; text cells (decimal commas, padding) are parsed.
 
     Empty cells are NaN. A cell that is not a number (damage: ``1.2x3``), or that says
     ``nan``/``inf``, is NaN/inf *and counted* in a read warning naming the column, so a
-    reader never turns a damaged cell into a missing value silently.
+    reader never turns a damaged cell into a missing value silently. ``damaged``: the
+    caller knows the column holds numbers, so even a majority of bad cells is counted.
     """
     s = pd.Series(values)
     name = s.name
@@ -442,7 +456,7 @@ def to_float(values: pd.Series | np.ndarray, *, decimal: str = ".") -> np.ndarra
     junk = np.isnan(out) & (filled != "")
     # a column of mostly non-numbers is text, dates or durations, which the caller parses
     # next; damage is a minority of bad cells in a column of numbers
-    if junk.any() and junk.sum() * 2 < (filled != "").sum():
+    if junk.any() and (damaged or junk.sum() * 2 < (filled != "").sum()):
         said_nan = np.isin(np.char.lower(filled[junk].astype(str)), _NAN_TOKENS)
         n_nan = int(said_nan.sum())
         n_bad = int(junk.sum()) - n_nan

@@ -16,7 +16,7 @@ from typing import Any
 
 from nasurf.errors import FileFormatError, NasurfError
 from nasurf.io import biologic, cyclers, eis, generic, neware, plausibility
-from nasurf.io._binary import check_jet, check_nda
+from nasurf.io._binary import check_arbin_end, check_jet, check_nda
 from nasurf.io._text import (
     audit_text_columns,
     check_padding,
@@ -118,6 +118,8 @@ def read(path: str | Path, *, technique: str | None = None,
                 data = apply_sidecar(p, data, active_mass_g=active_mass_g, area_cm2=area_cm2,
                                      technique=technique)
             audit_text_columns(data.data)
+            if fmt == "arbin-res":
+                check_arbin_end(data)
         if found:
             extra = tuple(w for w in found if w not in data.metadata.warnings)
             data = replace(data, metadata=replace(

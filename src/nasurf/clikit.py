@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import json
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -97,6 +98,17 @@ def handle_errors(func: F) -> F:
             stderr.print("[bold red]error:[/] out of memory; the input or the requested size "
                          "is too large for this machine", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            # a bug, not bad input: still one line (exit 3), the traceback on request
+            if os.environ.get("NASURF_DEBUG"):
+                raise
+            msg = str(exc).splitlines()[0][:200] if str(exc) else ""
+            stderr.print(f"[bold red]internal error:[/] {escape(exc.__class__.__name__)}: "
+                         f"{escape(msg)} (set NASURF_DEBUG=1 for the traceback; please "
+                         "report it)", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=3) from None
 
     return wrapper  # type: ignore[return-value]
 

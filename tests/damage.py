@@ -251,6 +251,7 @@ class Outcome:
     seed: int
     outcome: str
     detail: str
+    intact_reads: bool = True   # False: the intact file is itself a clear error
 
 
 class _TimeoutError(Exception):
@@ -361,6 +362,7 @@ def run(files: list[Path], root: Path, damages: dict[str, Callable[..., bytes | 
             target.write_bytes(data)
             result = read_guarded(target, timeout_s)
             outcome, detail = classify(intact[f], result, target, name)
-            out.append(Outcome(str(f.relative_to(root)), name, seed, outcome, detail))
+            out.append(Outcome(str(f.relative_to(root)), name, seed, outcome, detail,
+                               isinstance(intact[f], EchemData)))
             target.unlink()
     return out

@@ -292,6 +292,8 @@ def head_text(path: Path, nbytes: int = SNIFF_BYTES) -> str:
     """The first bytes of a file as text (for format detection); never raises on bad bytes."""
     with open(path, "rb") as fh:
         raw = fh.read(nbytes)
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):   # UTF-16 (the sniff may cut a pair)
+        return raw[:len(raw) // 2 * 2].decode("utf-16", errors="replace").lstrip("\ufeff")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:

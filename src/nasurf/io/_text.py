@@ -397,6 +397,10 @@ def audit_text_columns(df: pd.DataFrame) -> None:
         nonempty = text[text.fillna("") != ""]
         if len(nonempty) < 3:
             continue
+        probe = nonempty.iloc[:50]
+        if probe.str.fullmatch(_TIME_OF_DAY).fillna(False).mean() < 0.8 and \
+                probe.str.fullmatch(_DATE).fillna(False).mean() < 0.8:
+            continue   # not a date column: skip the full pass
         bad = ~(nonempty.str.fullmatch(_DATE).fillna(False)
                 | nonempty.str.fullmatch(_TIME_OF_DAY).fillna(False))
         if bad.any() and _few(int(bad.sum()), len(nonempty)):

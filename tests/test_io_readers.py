@@ -575,8 +575,8 @@ def test_impedance_units(tmp_path: Path, unit: str, scale: float):
 
 @real
 @pytest.mark.parametrize("name,cut,expect", [
-    ("cellpy/maccor_002.txt", 50000, "dropped 1 row"),
-    ("cellpy/nw_regular_export_ife_example.csv", 20000, "fewer fields than the header"),
+    ("cellpy/maccor_002.txt", 50000, "looks truncated; that line was dropped"),
+    ("cellpy/nw_regular_export_ife_example.csv", 20000, "looks truncated; that line was dropped"),
 ])
 def test_cut_exports_say_what_they_left(tmp_path: Path, name: str, cut: int, expect: str):
     # a copy cut mid-row (an interrupted transfer): read, and the cut row is counted

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import json
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -84,8 +85,65 @@ def handle_errors(func: F) -> F:
             stderr.print(f"[bold red]error:[/] no such file: {escape(str(exc.filename))}",
                          highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
+        except OSError as exc:   # permission, disk full, read-only file system ...
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            stderr.print(f"[bold red]error:[/] {escape(where + (exc.strerror or str(exc)))}",
+                         highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+        except RecursionError:
+            stderr.print("[bold red]error:[/] input nested too deeply to process",
+                         highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+        except MemoryError:
+            stderr.print("[bold red]error:[/] out of memory; the input or the requested size "
+                         "is too large for this machine", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            # a bug, not bad input: still one line (exit 3), the traceback on request
+            if os.environ.get("NASURF_DEBUG"):
+                raise
+            msg = str(exc).splitlines()[0][:200] if str(exc) else ""
+            stderr.print(f"[bold red]internal error:[/] {escape(exc.__class__.__name__)}: "
+                         f"{escape(msg)} (set NASURF_DEBUG=1 for the traceback; please "
+                         "report it)", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=3) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+FORCE_OPTION = typer.Option(False, "--force", help="Replace existing output files (never "
+                            "an input) and lift the size limits of simulations and sweeps.")
+
+
+def guard_output(param: str, *, kind: str = "folder",
+                 inputs: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """Decorator for a command that writes to its ``param`` option (a file or a folder).
+
+    The command must take ``force: bool = FORCE_OPTION``. Before it runs, the target is
+    checked (no existing file replaced and no non-empty folder written into without
+    ``--force``; never an input named by the ``inputs`` parameters); if it fails, what it
+    created is removed (:func:`nasurf.outputs.guarded`). Put it below ``handle_errors``.
+    """
+    from nasurf.outputs import guarded
+
+    def deco(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            srcs: list[Path] = []
+            for name in inputs:
+                value = kwargs.get(name)
+                if isinstance(value, list | tuple):
+                    srcs.extend(Path(v) for v in value if v is not None)
+                elif value is not None:
+                    srcs.append(Path(value))
+            return guarded(kwargs.get(param), kind=kind, force=bool(kwargs.get("force")),
+                           inputs=srcs, run=lambda: func(*args, **kwargs))
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco
 
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")

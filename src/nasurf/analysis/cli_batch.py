@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr
+from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
 from nasurf.errors import NasurfError, ValidationError
 
 # companion / non-data files that live next to measurements and are never analysed
@@ -144,6 +144,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("batch")
     @handle_errors
+    @guard_output("out", kind="file", inputs=("folder",))
     def batch(
         folder: Annotated[Path, typer.Argument(
             help="Folder of cycler files.", show_default=False)],
@@ -165,6 +166,7 @@ def register(app: typer.Typer) -> None:
             "--workers", help="Worker processes (1 = no pool).")] = DEFAULT_WORKERS,
         out: Annotated[Path | None, typer.Option(
             "--out", help="Write the summary table as CSV.")] = None,
+        force: bool = FORCE_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Summarise every file in FOLDER in parallel; failures are listed, not fatal.

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr
+from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
 from nasurf.errors import NasurfError, ValidationError
 
 
@@ -334,6 +334,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("cv")
     @handle_errors
+    @guard_output("out", kind="folder", inputs=("files",))
     def cv_command(
         files: Annotated[list[Path], typer.Argument(
             help="CV files: one per scan rate, or one file holding several rates.")],
@@ -368,6 +369,7 @@ def register(app: typer.Typer) -> None:
             "--rs-n", help="Electrons per Na for Randles–Sevcik.")] = 1.0,
         out: Annotated[Path | None, typer.Option(
             "--out", help="Folder for CSV tables, the JSON document and PNG figures.")] = None,
+        force: bool = FORCE_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
         """CV kinetics over scan rates: peak b-values, b(E), Dunn fraction, Trasatti."""

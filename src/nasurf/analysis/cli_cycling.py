@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr
+from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
 from nasurf.errors import ValidationError
 from nasurf.io.table import EchemData
 
@@ -135,6 +135,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("cycling")
     @handle_errors
+    @guard_output("out", kind="folder", inputs=("file",))
     def cycling(
         file: Annotated[Path, typer.Argument(
             help="Cycler file (any format nasurf.io reads).", show_default=False)],
@@ -165,6 +166,7 @@ def register(app: typer.Typer) -> None:
         potential_vs: Annotated[str | None, typer.Option(
             "--potential-vs", help="Reference electrode for the potential axes of the "
             "figures, e.g. 'Li+/Li' (default: Na+/Na).")] = None,
+        force: bool = FORCE_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Capacities, ICE, CE, retention, energy, hysteresis and rate steps of a file."""

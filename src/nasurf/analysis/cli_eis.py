@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr
+from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
 from nasurf.errors import ValidationError
 from nasurf.io.table import FREQUENCY, EchemData
 
@@ -174,6 +174,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eis")
     @handle_errors
+    @guard_output("out", kind="folder", inputs=("file",))
     def eis(
         file: Annotated[Path, typer.Argument(help="Impedance file (BioLogic .mpr/.mpt, Gamry "
                                              ".DTA, CSV ...); format detected by content.")],
@@ -234,6 +235,7 @@ def register(app: typer.Typer) -> None:
             "--out", help="Folder for CSV tables, JSON and figures.")] = None,
         no_figures: Annotated[bool, typer.Option(
             "--no-figures", help="With --out, write tables only.")] = False,
+        force: bool = FORCE_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Fit an equivalent circuit to an impedance file; report parameters with

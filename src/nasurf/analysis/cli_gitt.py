@@ -15,7 +15,15 @@ from typing import Annotated, Any
 
 import typer
 
-from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr, to_jsonable
+from nasurf.clikit import (
+    FORCE_OPTION,
+    JSON_OPTION,
+    emit_json,
+    guard_output,
+    handle_errors,
+    stderr,
+    to_jsonable,
+)
 from nasurf.errors import ValidationError
 
 
@@ -111,6 +119,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("gitt")
     @handle_errors
+    @guard_output("out", kind="folder", inputs=("file",))
     def gitt_command(
         file: Annotated[Path, typer.Argument(help="GITT record (time, voltage, current).")],
         mass_mg: Annotated[float | None, typer.Option(
@@ -132,6 +141,7 @@ def register(app: typer.Typer) -> None:
             "--length-um", help="Diffusion length L in µm, given directly.")] = None,
         out: Annotated[Path | None, typer.Option(
             "--out", help="Folder for the pulse CSV, the JSON document and figures.")] = None,
+        force: bool = FORCE_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
         """GITT: pulses, IR drop, Weppner–Huggins D (L² and √t forms) vs SOC, checks."""

@@ -26,7 +26,7 @@ import pandas as pd
 
 from nasurf.errors import FileFormatError, UnitError
 from nasurf.io import table as tb
-from nasurf.io._text import to_float
+from nasurf.io._text import to_float, warn
 from nasurf.units import parse_unit, registry
 
 
@@ -311,6 +311,10 @@ def datetimes_to_unix(values: pd.Series, *, dayfirst: bool = False) -> np.ndarra
             return None
     if stamps.isna().mean() > 0.5:
         return None
+    bad = stamps.isna().to_numpy() & (values.astype("string").str.strip().fillna("") != "")
+    if bad.any():   # a damaged date is counted, never a silent NaN
+        warn(f"{int(bad.sum())} cell(s) of column '{values.name}' are not dates (first: "
+             f"'{str(values[bad].iloc[0])[:40]}'); read as NaN")
     if getattr(stamps.dt, "tz", None) is not None:
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
     ns = stamps.astype("datetime64[ns]").astype("int64").to_numpy()

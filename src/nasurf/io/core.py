@@ -10,11 +10,19 @@ names the file, so callers never see a bare traceback.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from nasurf.errors import FileFormatError, NasurfError
-from nasurf.io import biologic, cyclers, eis, gamry, generic, neware, palmsens
+from nasurf.io import biologic, cyclers, eis, gamry, generic, neware, palmsens, plausibility
+from nasurf.io._binary import check_arbin_end, check_jet, check_nda
+from nasurf.io._text import (
+    audit_text_columns,
+    check_padding,
+    check_text_file,
+    collect_warnings,
+)
 from nasurf.io.detect import FORMATS, detect_format
 from nasurf.io.table import EchemData
 
@@ -49,6 +57,10 @@ _READERS: dict[str, Callable[..., EchemData]] = {
     "csv": generic.read_generic_text,
     "xlsx": generic.read_generic_xlsx,
 }
+
+#: formats whose bytes are not text (no NUL or line-length scan)
+BINARY_FORMATS = frozenset({"biologic-mpr", "neware-nda", "neware-ndax", "neware-nda-zip",
+                            "arbin-res", "arbin-xlsx", "xlsx"})
 
 
 def supported_formats() -> dict[str, str]:
@@ -85,8 +97,7 @@ def read(path: str | Path, *, technique: str | None = None,
     """
     p = Path(path)
     src = str(p)
-    fmt = detect_format(p)
-    reader = _READERS[fmt]
+    fmt = "unknown"
     kwargs: dict[str, Any] = {"technique": technique, "active_mass_g": active_mass_g,
                               "area_cm2": area_cm2}
     if column_map:
@@ -94,18 +105,39 @@ def read(path: str | Path, *, technique: str | None = None,
     if encoding:
         kwargs["encoding"] = encoding
     try:
-        data = reader(p, **kwargs)
-        if fmt in ("csv", "bdf-csv"):
-            # a simulated CSV carries its mass and scan rate in a nasurf sidecar (X.json)
-            from nasurf.io.sidecar import apply_sidecar
+        with collect_warnings() as found:
+            if p.is_file():
+                check_padding(p)   # before detection: a padded file is named as such
+            fmt = detect_format(p)
+            if fmt not in BINARY_FORMATS:
+                check_text_file(p)
+            if fmt == "neware-nda":
+                check_nda(p)
+            elif fmt == "arbin-res":
+                check_jet(p)
+            data = _READERS[fmt](p, **kwargs)
+            if fmt in ("csv", "bdf-csv"):
+                # a simulated CSV carries its mass and scan rate in a nasurf sidecar (X.json)
+                from nasurf.io.sidecar import apply_sidecar
 
-            data = apply_sidecar(p, data, active_mass_g=active_mass_g, area_cm2=area_cm2,
-                                 technique=technique)
-        return data
+                data = apply_sidecar(p, data, active_mass_g=active_mass_g, area_cm2=area_cm2,
+                                     technique=technique)
+            audit_text_columns(data.data)
+            if fmt == "arbin-res":
+                check_arbin_end(data)
+        if found:
+            extra = tuple(w for w in found if w not in data.metadata.warnings)
+            data = replace(data, metadata=replace(
+                data.metadata, warnings=(*extra, *data.metadata.warnings)))
+        return plausibility.check(data)
     except NasurfError:
         raise
-    except (MemoryError, KeyboardInterrupt):
-        raise
+    except RecursionError:
+        raise FileFormatError(f"cannot read as {fmt}: nesting too deep (damaged file?)",
+                              file=src) from None
+    except MemoryError:
+        raise FileFormatError(f"cannot read as {fmt}: out of memory (the file is larger than "
+                              "this machine can hold, or damaged)", file=src) from None
     except Exception as exc:  # a third-party parser failing on a malformed file
         msg = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise FileFormatError(f"cannot read as {fmt} ({exc.__class__.__name__}: {msg})",

@@ -82,6 +82,20 @@ def _arbin_unix_time(raw: pd.DataFrame, df: pd.DataFrame, md: Metadata
     return df, md
 
 
+def _resume_times(db: Any) -> list[float]:
+    """Test_Time where the run ended, from Arbin's Resume_Table and Event_Table (the
+    truncation check of :func:`nasurf.io._binary.check_arbin_end` compares the rows with
+    it); empty when the tables are missing or damaged."""
+    times: list[float] = []
+    for name in ("Resume_Table", "Event_Table"):
+        if name in db.catalog:
+            try:
+                times += [float(t) for t in db.parse_table(name).get("Test_Time", [])]
+            except Exception:  # a damaged side table: the check is skipped, not the read
+                continue
+    return times
+
+
 def read_arbin_res(path: Path, *, technique: str | None = None,
                    active_mass_g: float | None = None, area_cm2: float | None = None,
                    column_map: dict[str, str] | None = None, **_: Any) -> EchemData:
@@ -109,6 +123,7 @@ def read_arbin_res(path: Path, *, technique: str | None = None,
             if "Global_Table" in db.catalog:
                 glob = db.parse_table("Global_Table")
                 header = {k: (v[0] if len(v) == 1 else list(v)) for k, v in glob.items()}
+            header["resume"] = _resume_times(db)
         except FileFormatError:
             raise
         except Exception as exc:  # access-parser raises construct/Key/Index errors

@@ -59,11 +59,7 @@ def read_zplot(path: Path, *, encoding: str | None = None, **kwargs: Any) -> Ech
     for i, ln in enumerate(lines):
         if ln.strip() == "End Comments" or re.search(r"Freq\s*\(Hz\)", ln):
             start = i + 1
-    rows = []
-    for ln in lines[start:]:
-        cells = [c.strip() for c in re.split(r"[,\t]", ln.strip())]
-        if len(cells) >= 6 and all(is_number(c) for c in cells[:6]):
-            rows.append([float(c) for c in cells[:6]])
+    rows, sep, decimal, skipped = _zplot_rows(lines[start:])
     if not rows:
         raise FileFormatError("ZPlot/ZView file without data rows "
                               "(freq, ampl, bias, time, Z', Z'')", file=src)
@@ -74,7 +70,58 @@ def read_zplot(path: Path, *, encoding: str | None = None, **kwargs: Any) -> Ech
     md = Metadata(source=src, instrument="Scribner ZPlot/ZView" if "ZPlot" in first
                   else "Autolab/ZView export", file_format="zplot", technique="EIS",
                   header={"first_line": first})
+    if decimal == ",":
+        md = md.with_note(f"decimal commas read as decimal points (fields separated by "
+                          f"{sep!r})")
+    if skipped:
+        n, line_no, text = len(skipped), skipped[0][0] + start + 1, skipped[0][1]
+        md = md.with_warning(f"dropped {n} data line(s) whose first six fields are not all "
+                             f"numbers (first at line {line_no}: '{text[:60]}')")
     return _finish_eis(df, md, kwargs)
+
+
+_DECIMAL_COMMA_CELL = re.compile(r"^[-+]?\d*,\d+([eE][-+]?\d+)?$")
+
+
+def _zplot_rows(lines: list[str]) -> tuple[list[list[float]], str, str,
+                                            list[tuple[int, str]]]:
+    """Rows of (freq, ampl, bias, time, Z', Z''); separator and decimal mark from the data.
+
+    Tab-separated exports written in a decimal-comma locale hold ``3,0E+05``; splitting on
+    commas too would read garbage, so the separator is decided once: tab, else ';', else ','.
+    A line with six or more fields that are not all numbers (a damaged cell, ``inf``) is
+    dropped and counted, never skipped silently.
+    """
+    body = [(i, ln.strip()) for i, ln in enumerate(lines) if ln.strip()]
+    if not body:
+        return [], "\t", ".", []
+    probe = body[0][1]
+    sep = "\t" if "\t" in probe else (";" if ";" in probe else ",")
+    decimal = "."
+    if sep != ",":
+        cells = [c.strip() for c in probe.split(sep)]
+        if any(_DECIMAL_COMMA_CELL.match(c) for c in cells):
+            decimal = ","
+    rows: list[list[float]] = []
+    skipped: list[tuple[int, str]] = []
+    for i, ln in body:
+        cells = [c.strip() for c in ln.split(sep)]
+        if len(cells) < 6:
+            continue
+        head = [c.replace(",", ".") for c in cells[:6]] if decimal == "," else cells[:6]
+        if decimal == "." and any("," in c for c in head):
+            skipped.append((i, ln))
+            continue
+        try:
+            values = [float(c) for c in head]
+        except ValueError:
+            skipped.append((i, ln))
+            continue
+        if not all(np.isfinite(values)):
+            skipped.append((i, ln))
+            continue
+        rows.append(values)
+    return rows, sep, decimal, skipped
 
 
 # ---------------------------------------------------------------------------------------
@@ -146,8 +193,8 @@ def read_versastudio(path: Path, *, encoding: str | None = None, **kwargs: Any) 
             break
         body.append(ln)
     width = len(names)
-    rows = [r.split(",")[:width] for r in body if r.strip()]
-    rows = [r + [""] * (width - len(r)) for r in rows]
+    rows, decimal = _versastudio_rows([r for r in body if r.strip()], header, src)
+    rows = [r[:width] + [""] * (width - len(r)) for r in rows]
     raw = pd.DataFrame(rows, columns=names)
     explicit = {"Frequency(Hz)": ColumnMap(tb.FREQUENCY, "Hz"),
                 "Z Real": ColumnMap(tb.Z_REAL, "ohm"), "Z Imag": ColumnMap(tb.Z_IMAG, "ohm"),
@@ -155,8 +202,39 @@ def read_versastudio(path: Path, *, encoding: str | None = None, **kwargs: Any) 
                 "I(A)": ColumnMap(tb.CURRENT, "A")}
     md = Metadata(source=src, instrument="Princeton Applied Research VersaStudio",
                   file_format="versastudio-par", technique="EIS", header=header)
-    df, md = assemble(raw, md, explicit=explicit, known_extra=set(raw.columns), guess=False)
+    if decimal == ",":
+        md = md.with_note("decimal commas read as decimal points (fields separated by ';')")
+    df, md = assemble(raw, md, explicit=explicit, known_extra=set(raw.columns), guess=False,
+                      decimal=decimal)
     return _finish_eis(df, md, kwargs)
+
+
+# locales whose numbers use a decimal comma (VersaStudio names its UI locale, e.g. de-DE)
+_COMMA_LOCALES = ("de", "fr", "it", "es", "nl", "pt", "ru", "pl", "cs", "sk", "sv", "fi",
+                  "da", "nb", "no", "tr", "hu", "ro", "el", "bg", "uk", "id", "vi")
+
+
+def _versastudio_rows(body: list[str], header: dict[str, Any], src: str
+                      ) -> tuple[list[list[str]], str]:
+    """Split the data rows; decimal commas are read when ';' separates the fields and
+    refused (naming the locale) when they collide with the ',' separator."""
+    if not body:
+        return [], "."
+    if all(";" in r for r in body[:5]):
+        return [r.split(";") for r in body], ","
+    lang = next((str(v) for k, v in header.items() if k.startswith("Language")), "")
+    m = re.search(r"\[([a-z]{2})(?:-[A-Za-z]{2})?\]", lang)
+    if m and m.group(1) in _COMMA_LOCALES:
+        raise FileFormatError(f"VersaStudio file written in the {m.group(0)[1:-1]} locale, "
+                              "whose decimal commas collide with the ',' field separator; "
+                              "export it again with the en-US locale", file=src)
+    rows = [r.split(",") for r in body]
+    widths = {len(r) for r in rows}
+    if len(widths) > 1:
+        raise FileFormatError(f"VersaStudio data rows have between {min(widths)} and "
+                              f"{max(widths)} fields (decimal commas, or a damaged row?)",
+                              file=src)
+    return rows, "."
 
 
 # ---------------------------------------------------------------------------------------

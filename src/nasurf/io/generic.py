@@ -95,6 +95,7 @@ def refuse_comma_decimals(lines: list[str], sep: str, src: str) -> None:
     """
     if sep != ",":
         return
+    lines = [ln.rstrip("\r\n") for ln in lines]
     header = lines[0].rstrip(",").split(",") if lines else []
     body = [ln for ln in lines[1:30] if ln.strip()]
     if not header or not body:
@@ -113,8 +114,11 @@ def table_from_text(text: str, *, src: str, header_line: int | None = None,
                     sep: str | None = None, seps: tuple[str, ...] = (",", ";", "\t"),
                     ) -> tuple[pd.DataFrame, list[str], str, str]:
     """Find and parse the data table in a text file: ``(raw, preamble_lines, sep, decimal)``."""
-    lines = text.splitlines()
-    if not any(ln.strip() for ln in lines):
+    # only the head is split into lines (header search, decimal detection); the table is
+    # parsed from one slice of the text: a list of millions of line strings would cost
+    # several times the table itself
+    lines = text[:1 << 20].splitlines(keepends=True)[:2000]
+    if not text.strip():
         raise FileFormatError("empty file", file=src)
     if header_line is None or sep is None:
         try:
@@ -128,11 +132,14 @@ def table_from_text(text: str, *, src: str, header_line: int | None = None,
                                   "numbers", file=src) from None
         header_line = found_line if header_line is None else header_line
         sep = found_sep if sep is None else sep
-    decimal = detect_decimal(lines[header_line + 1:header_line + 31], sep)
+    if header_line >= len(lines) - 1:
+        lines = text.splitlines(keepends=True)
+    decimal = detect_decimal([ln.rstrip("\r\n") for ln in
+                              lines[header_line + 1:header_line + 31]], sep)
     refuse_comma_decimals(lines[header_line:header_line + 31], sep, src)
-    block = "\n".join(lines[header_line:])
-    raw = read_delimited(block, sep=sep, skiprows=0, decimal=decimal, source=src)
-    return raw, lines[:header_line], sep, decimal
+    raw = read_delimited(text, sep=sep, skiprows=0, decimal=decimal, source=src,
+                         start=sum(len(ln) for ln in lines[:header_line]))
+    return raw, [ln.rstrip("\r\n") for ln in lines[:header_line]], sep, decimal
 
 
 def assemble(raw: pd.DataFrame, md: Metadata, *, explicit: dict[str, ColumnMap] | None = None,

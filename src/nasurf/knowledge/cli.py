@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr
+from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
 from nasurf.errors import ValidationError
 from nasurf.knowledge import exchange, plots
 from nasurf.knowledge.checks import KINDS, check
@@ -419,6 +419,7 @@ def remove_command(ids: Annotated[list[str], typer.Argument(help="Ids of your re
 
 @app.command("export")
 @handle_errors
+@guard_output("output", kind="any", inputs=("db",))
 def export_command(
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="File to write (a folder for --format datapackage).")],
@@ -428,6 +429,7 @@ def export_command(
     origin: str | None = typer.Option(None, "--origin", help="Only 'curated' or 'user' "
                                       "observations."),
     db: Path | None = DB_OPTION,
+    force: bool = FORCE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Export as CSV, JSON or a Frictionless data package (units per field)."""
@@ -487,9 +489,11 @@ HL_LABEL = typer.Option("this work", "--label", help="Label of the highlighted p
 
 @plot_app.command("rate-map")
 @handle_errors
+@guard_output("output", kind="file", inputs=("db",))
 def plot_rate_map(output: Path = OUTPUT_OPTION, highlight: str | None = HL_ID,
                   capacity: float | None = HL_CAP, current: str | None = HL_CUR,
                   label: str = HL_LABEL, db: Path | None = DB_OPTION,
+                  force: bool = FORCE_OPTION,
                   json_output: bool = JSON_OPTION) -> None:
     """Capacity vs current density (log x), colour by strategy, marker by material class."""
     _plot("rate-map", output, db, json_output, highlight=highlight, capacity=capacity,
@@ -498,11 +502,13 @@ def plot_rate_map(output: Path = OUTPUT_OPTION, highlight: str | None = HL_ID,
 
 @plot_app.command("cycling-map")
 @handle_errors
+@guard_output("output", kind="file", inputs=("db",))
 def plot_cycling_map(output: Path = OUTPUT_OPTION,
                      y: str = typer.Option("capacity", "--y", help="capacity or retention."),
                      highlight: str | None = HL_ID, capacity: float | None = HL_CAP,
                      cycles: int | None = HL_CYC, retention: float | None = HL_RET,
                      label: str = HL_LABEL, db: Path | None = DB_OPTION,
+                     force: bool = FORCE_OPTION,
                      json_output: bool = JSON_OPTION) -> None:
     """Cycling capacity or retention vs cycle number (log x)."""
     _plot("cycling-map", output, db, json_output, highlight=highlight, capacity=capacity,
@@ -511,12 +517,14 @@ def plot_cycling_map(output: Path = OUTPUT_OPTION,
 
 @plot_app.command("strategies")
 @handle_errors
+@guard_output("output", kind="file", inputs=("db",))
 def plot_strategies(output: Path = OUTPUT_OPTION,
                     min_current: float = typer.Option(1000.0, "--min-current",
                                                       help="Rate capacities at >= this "
                                                            "current (mA g-1)."),
                     highlight: str | None = HL_ID, capacity: float | None = HL_CAP,
                     label: str = HL_LABEL, db: Path | None = DB_OPTION,
+                    force: bool = FORCE_OPTION,
                     json_output: bool = JSON_OPTION) -> None:
     """Rate capacity per strategy (box plot with every point)."""
     _plot("strategies", output, db, json_output, highlight=highlight, capacity=capacity,

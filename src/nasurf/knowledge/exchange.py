@@ -21,6 +21,7 @@ import pandas as pd
 from nasurf.errors import ValidationError
 from nasurf.knowledge.query import TABLE1_COLUMNS, TABLE1_EXTRA_COLUMNS, export_table1
 from nasurf.knowledge.store import COLUMNS, AddResult, KnowledgeBase
+from nasurf.outputs import neutralise_frame
 
 EXPORT_FORMATS = ("csv", "json", "datapackage")
 TABLES = ("table1", "observations")
@@ -112,14 +113,15 @@ _INTEGER_COLUMNS = ("cycles", "ref", "table_row")
 
 
 def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Booleans as true/false and integer columns without a '.0' (NaN forces floats)."""
+    """Booleans as true/false, integer columns without a '.0' (NaN forces floats), and
+    text that a spreadsheet would run as a formula made inert (:mod:`nasurf.outputs`)."""
     out = df.copy()
     for col in out.columns:
         if out[col].dtype == bool:
             out[col] = out[col].map({True: "true", False: "false"})
         elif col in _INTEGER_COLUMNS:
             out[col] = out[col].astype("Int64")
-    return out
+    return neutralise_frame(out)
 
 
 def export_csv(kb: KnowledgeBase, path: str | Path, *, table: str = "table1",
@@ -177,7 +179,8 @@ def export_datapackage(kb: KnowledgeBase, folder: str | Path, *,
     _atomic_write(out / "table1.csv",
                   lambda fh: _csv_frame(t1).to_csv(fh, index=False, lineterminator="\n"))
     _atomic_write(out / "references.csv",
-                  lambda fh: refs.to_csv(fh, index=False, lineterminator="\n"))
+                  lambda fh: neutralise_frame(refs).to_csv(fh, index=False,
+                                                           lineterminator="\n"))
     descriptor = {
         "name": "nasurf-knowledge-base",
         "title": "Surface-engineered sodium-ion battery anodes: cited literature data",

@@ -477,6 +477,9 @@ def _read_csv(text: str, file: str, delimiter: str = ",") -> list[tuple[int, dic
         except csv.Error as exc:
             raise FileFormatError(f"malformed CSV ({exc})", file=file,
                                   line=reader.line_num) from None
+        # a cell nasurf's CSV export made inert ("'=...") reads back as written
+        fields = [f[1:] if f[:1] == "'" and f[1:2] in ("=", "+", "-", "@", "\t", "\r") else f
+                  for f in fields]
         if not fields or all(not f.strip() for f in fields):
             continue
         if len(fields) > len(header):

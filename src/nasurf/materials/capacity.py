@@ -389,6 +389,10 @@ def theoretical_capacity(reaction: str, *, host: str | None = None) -> CapacityR
     )
 
 
+#: Na taken up per atom of the host, at most (the richest sodium alloys hold 3 to 3.75)
+MAX_NA_PER_ATOM = 10.0
+
+
 def host_capacity(formula: str, sodium: float) -> CapacityResult:
     """Theoretical capacity of ``formula`` taking up ``sodium`` Na per formula unit.
 
@@ -405,6 +409,12 @@ def host_capacity(formula: str, sodium: float) -> CapacityResult:
             field="sodium",
         )
     composition = parse_formula(formula)
+    atoms = sum(composition.values())
+    if sodium > MAX_NA_PER_ATOM * atoms:
+        raise ValidationError(
+            f"{sodium:g} Na per formula unit of '{formula}' ({atoms:g} atoms) is beyond any "
+            f"host: the limit is {MAX_NA_PER_ATOM:g} Na per host atom (Na3P and Na15Sn4, the "
+            "richest known phases, hold 3 and 3.75)", field="sodium")
     mass = molar_mass(composition)
     notes, warnings = _host_notes(composition, formula.strip(), float(sodium))
     return CapacityResult(

@@ -67,9 +67,15 @@ def _normalise(text: str) -> str:
 
 
 def _error(formula: str, position: int, message: str) -> ValidationError:
-    pointer = f"{formula}\n{' ' * position}^"
+    shown, at = formula, position
+    if len(formula) > 80:   # a window around the position, not a screenful of input
+        lo = max(0, position - 30)
+        shown = ("…" if lo else "") + formula[lo:position + 30] + (
+            "…" if position + 30 < len(formula) else "")
+        at = position - lo + (1 if lo else 0)
+    pointer = f"{shown}\n{' ' * at}^"
     return ValidationError(
-        f"formula '{formula}', position {position + 1}: {message}\n{pointer}", field="formula"
+        f"formula '{shown}', position {position + 1}: {message}\n{pointer}", field="formula"
     )
 
 
@@ -134,8 +140,15 @@ def _split_hydrate(formula: str) -> list[tuple[int, str]]:
     return parts
 
 
-def _parse_group(formula: str, pos: int, end: int, closing: str | None
+#: brackets nest a few levels in real formulas ([Co(NH3)6]Cl3: 2); deeper input is not a
+#: formula, and refusing it keeps the recursive parser far from Python's recursion limit
+MAX_NESTING = 20
+
+
+def _parse_group(formula: str, pos: int, end: int, closing: str | None, depth: int = 0
                  ) -> tuple[dict[str, float], int]:
+    if depth > MAX_NESTING:
+        raise _error(formula, pos - 1, f"brackets nested more than {MAX_NESTING} deep")
     counts: dict[str, float] = {}
     while pos < end:
         ch = formula[pos]
@@ -143,7 +156,8 @@ def _parse_group(formula: str, pos: int, end: int, closing: str | None
             pos += 1
             continue
         if ch in _OPEN:
-            inner, pos = _parse_group(formula, pos + 1, end, closing=_OPEN[ch])
+            inner, pos = _parse_group(formula, pos + 1, end, closing=_OPEN[ch],
+                                      depth=depth + 1)
             if not inner:
                 raise _error(formula, pos - 1, "empty brackets")
             n, pos = _read_count(formula, pos, end)

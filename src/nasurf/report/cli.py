@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr
+from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
 
 
 @handle_errors
+@guard_output("out", kind="folder", inputs=("db",))
 def demo_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (index.html is "
                                       "written inside).")] = Path("nasurf-demo"),
@@ -18,6 +19,7 @@ def demo_command(
                                             "(default: a fresh temporary one built from the "
                                             "packaged data; your database is not touched).")]
     = None,
+    force: bool = FORCE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Write the HTML overview (strategy summary, rate and cycling maps, findings)."""

@@ -13,8 +13,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr, to_jsonable
+from nasurf.clikit import (
+    FORCE_OPTION,
+    JSON_OPTION,
+    emit_json,
+    guard_output,
+    handle_errors,
+    stderr,
+    to_jsonable,
+)
 from nasurf.errors import ValidationError
+from nasurf.limits import MAX_SIM_CYCLES, require_within
 
 app = typer.Typer(help="Simulate surface-engineered (core-shell) anode particles in a Na "
                        "half cell.", no_args_is_help=True)
@@ -93,17 +102,21 @@ def _material(material: str, params: Path | None) -> str:
 
 @app.command("rate")
 @handle_errors
+@guard_output("out", kind="folder", inputs=("params",))
 def rate_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | None = PARAMS,
              rates: str = typer.Option("50,100,200,500,1000,2000,5000", "--rates",
                                        help="Specific currents in mA g-1, comma-separated."),
              cycles_per_rate: int = typer.Option(1, "--cycles-per-rate", min=1,
                                                  help="Cycles at each current."),
-             out: Path = OUT, json_out: bool = JSON_OPTION) -> None:
+             out: Path = OUT, force: bool = FORCE_OPTION,
+             json_out: bool = JSON_OPTION) -> None:
     """Rate-capability protocol (each current, then back to the first)."""
     from nasurf.sim.experiment import rate_capability
     from nasurf.sim.simulate import simulate
 
     currents = _floats(rates, "rates")
+    require_within("simulated cycles", len(currents) * cycles_per_rate, MAX_SIM_CYCLES,
+                   force=force, field="--cycles-per-rate")
     r = simulate(_material(material, params), rate_capability(currents,
                  cycles_per_rate=cycles_per_rate), strategy=strategy)
     files = _write(r, out, "rate")
@@ -138,18 +151,22 @@ def rate_table(result) -> list[dict]:
 
 @app.command("cv")
 @handle_errors
+@guard_output("out", kind="folder", inputs=("params",))
 def cv_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | None = PARAMS,
            scan_rates: str = typer.Option("0.1,0.2,0.5,1,2", "--scan-rates",
                                           help="Scan rates in mV s-1, comma-separated."),
            high: float = typer.Option(3.0, "--high", help="Upper vertex (V vs Na+/Na)."),
            low: float = typer.Option(0.01, "--low", help="Lower vertex (V vs Na+/Na)."),
            cycles: int = typer.Option(2, "--cycles", min=1, help="CV cycles per scan rate."),
-           out: Path = OUT, json_out: bool = JSON_OPTION) -> None:
+           out: Path = OUT, force: bool = FORCE_OPTION,
+             json_out: bool = JSON_OPTION) -> None:
     """Cyclic voltammetry at several scan rates (one file per scan rate)."""
     from nasurf.sim.experiment import cyclic_voltammetry
     from nasurf.sim.simulate import simulate
 
     rows, files = [], []
+    require_within("simulated CV cycles", len(_floats(scan_rates, "scan-rates")) * cycles,
+                   MAX_SIM_CYCLES, force=force, field="--cycles")
     for v in _floats(scan_rates, "scan-rates"):
         r = simulate(_material(material, params), cyclic_voltammetry(v, high_V=high, low_V=low,
                      cycles=cycles), strategy=strategy)
@@ -171,12 +188,14 @@ def cv_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | No
 
 @app.command("gitt")
 @handle_errors
+@guard_output("out", kind="folder", inputs=("params",))
 def gitt_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | None = PARAMS,
              current: str = typer.Option("20 mA g-1", "--current", help="Pulse current."),
              pulse: str = typer.Option("10 minutes", "--pulse", help="Pulse duration."),
              rest: str = typer.Option("1 hour", "--rest", help="Rest duration."),
              pulses: int = typer.Option(30, "--pulses", min=1, help="Maximum pulses."),
-             out: Path = OUT, json_out: bool = JSON_OPTION) -> None:
+             out: Path = OUT, force: bool = FORCE_OPTION,
+             json_out: bool = JSON_OPTION) -> None:
     """Galvanostatic intermittent titration (sodiation pulses until the cut-off)."""
     from nasurf.sim.experiment import gitt
     from nasurf.sim.simulate import simulate
@@ -195,16 +214,19 @@ def gitt_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | 
 
 @app.command("cycling")
 @handle_errors
+@guard_output("out", kind="folder", inputs=("params",))
 def cycling_cmd(material: str = MATERIAL, strategy: str = STRATEGY,
                 params: Path | None = PARAMS,
                 current: str = typer.Option("100 mA g-1", "--current",
                                             help="Current (mA g-1 or a C-rate like 1C)."),
                 cycles: int = typer.Option(100, "--cycles", min=1, help="Number of cycles."),
-                out: Path = OUT, json_out: bool = JSON_OPTION) -> None:
+                out: Path = OUT, force: bool = FORCE_OPTION,
+             json_out: bool = JSON_OPTION) -> None:
     """Long galvanostatic cycling with degradation (LAM, first-cycle SEI)."""
     from nasurf.sim.experiment import galvanostatic_cycling
     from nasurf.sim.simulate import simulate
 
+    require_within("simulated cycles", cycles, MAX_SIM_CYCLES, force=force, field="--cycles")
     r = simulate(_material(material, params), galvanostatic_cycling(current, cycles=cycles),
                  strategy=strategy)
     files = _write(r, out, "cycling")
@@ -220,12 +242,14 @@ def cycling_cmd(material: str = MATERIAL, strategy: str = STRATEGY,
 
 @app.command("compare")
 @handle_errors
+@guard_output("out", kind="folder", inputs=("params",))
 def compare_cmd(protocol: str = typer.Option("rate", "--protocol",
                                              help="rate, cv or cycling."),
                 strategies: str = typer.Option("none,surface_oxygen_vacancies", "--strategies",
                                                help="Comma-separated strategy names."),
                 material: str = MATERIAL, params: Path | None = PARAMS,
-                out: Path = OUT, json_out: bool = JSON_OPTION) -> None:
+                out: Path = OUT, force: bool = FORCE_OPTION,
+             json_out: bool = JSON_OPTION) -> None:
     """Run one protocol for several strategies and plot them side by side."""
     import matplotlib
 

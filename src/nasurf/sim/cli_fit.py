@@ -14,8 +14,15 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr
+from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
 from nasurf.errors import ValidationError
+from nasurf.limits import (
+    MAX_FIT_PARAMETERS,
+    MAX_FIT_STARTS,
+    MAX_SWEEP_CYCLE_SETS,
+    MAX_SWEEP_SETS,
+    require_within,
+)
 
 stdout = Console(highlight=False)
 
@@ -138,6 +145,7 @@ def register(app: typer.Typer) -> None:
                                                    "voltage before the protocol [V]."),
         starts: int = typer.Option(4, "--starts", help="Number of starts (multi-start)."),
         seed: int = typer.Option(0, "--seed", help="Seed of the start points."),
+        force: bool = FORCE_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Fit simulator parameters to a measured curve, rate test or CV set."""
@@ -147,6 +155,9 @@ def register(app: typer.Typer) -> None:
         names = [n.strip() for n in params.split(",") if n.strip()]
         if not names:
             raise ValidationError("give at least one parameter", field="--params")
+        require_within("fit starts", starts, MAX_FIT_STARTS, force=force, field="--starts")
+        require_within("fitted parameters", len(names), MAX_FIT_PARAMETERS, force=force,
+                       field="--params")
         p = resolve_parameters(material, strategy)
         given = _parse_bounds(bounds)
         extra = sorted(set(given) - set(names))
@@ -180,6 +191,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("sweep")
     @handle_errors
+    @guard_output("out", kind="file", inputs=("files", "params"))
     def sweep_command(
         material: str = typer.Option(..., "--material", "-m",
                                      help="Packaged material name or a material YAML/JSON."),
@@ -215,6 +227,7 @@ def register(app: typer.Typer) -> None:
                                        help="Parameter sets per batch (and per Dask task)."),
         progress: bool = typer.Option(True, "--progress/--no-progress",
                                       help="Progress bar on stderr."),
+        force: bool = FORCE_OPTION,
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Sweep parameters over a grid or samples; one row of metrics per parameter set."""
@@ -236,6 +249,13 @@ def register(app: typer.Typer) -> None:
                               scan_rates_mV_s=_floats(scan_rates, "--scan-rates"),
                               cycles=cycles, lower_V=lower_v, upper_V=upper_v)
         keep = [m.strip() for m in metrics.split(",")] if metrics else None
+        n_sets = len(design) if samples is not None else math.prod(len(v) for v in
+                                                                      design.values())
+        require_within("parameter sets in this sweep", n_sets, MAX_SWEEP_SETS, force=force,
+                       field="--param")
+        if protocol == "cycling":
+            require_within("cycles x parameter sets", n_sets * cycles, MAX_SWEEP_CYCLE_SETS,
+                           force=force, field="--cycles")
         t0 = time.perf_counter()
         df = sweep(material, design, proto, keep, strategy=strategy, scheduler=scheduler,
                    chunk_size=chunk_size, progress=progress and not json_out)

@@ -593,6 +593,11 @@ def parse_axis(text: str, *, name: str = "param") -> np.ndarray:
             lo, hi, n = float(m.group("lo")), float(m.group("hi")), int(m.group("n"))
             if n < 1:
                 raise ValueError
+            from nasurf.limits import MAX_AXIS_POINTS
+
+            if n > MAX_AXIS_POINTS:
+                raise ValidationError(f"{n} points on one axis; at most {MAX_AXIS_POINTS}",
+                                      field=name)
             if m.group("kind").lower() == "log":
                 if lo <= 0 or hi <= 0:
                     raise ValidationError("a log axis needs positive bounds", field=name)

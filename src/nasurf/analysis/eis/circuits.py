@@ -416,6 +416,11 @@ class _Parser:
     def _term(self) -> Node:
         tok = self._next()
         if tok.kind == "par":
+            self.depth = getattr(self, "depth", 0) + 1
+            if self.depth > MAX_NESTING:
+                raise ValidationError(
+                    f"circuit {self.text[:60]!r}…: parallel blocks nested more than "
+                    f"{MAX_NESTING} deep at position {tok.position + 1}", field="circuit")
             branches = [self._series()]
             while self._peek().text == ",":
                 self._next()
@@ -424,6 +429,7 @@ class _Parser:
             if close.text != ")":
                 raise self._fail(close, "',' or ')' closing the 'p(' opened at position "
                                  f"{tok.position + 1}")
+            self.depth -= 1
             if len(branches) < 2:
                 raise ValidationError(
                     f"circuit {self.text!r}: the parallel block at position {tok.position + 1} "
@@ -465,6 +471,11 @@ class _Parser:
             )
         self.names[tok.text] = tok.position
         return Element(tok.text, spec, tok.position)
+
+
+#: equivalent circuits nest a few parallel blocks (transmission lines: ~5); deeper input is
+#: refused before the recursive parser and evaluator come near Python's recursion limit
+MAX_NESTING = 30
 
 
 def parse_circuit(text: str) -> Node:

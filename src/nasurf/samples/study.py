@@ -85,10 +85,11 @@ class StudyResult:
 
     def values(self, metric: str, key: Any = None, group: str | None = None,
                *, include_flagged: bool = False) -> pd.DataFrame:
-        """The per-sample rows of one metric (and key), for plots or a direct check."""
+        """The per-sample rows of one metric (all its keys, or one cycle/rate ``key``)."""
         m = self.metrics
         sel = m["metric"] == metric
-        sel &= m["key"].isna() if key is None else (m["key"] == key)
+        if key is not None:
+            sel &= m["key"] == key
         if group is not None:
             sel &= m["group"] == group
         if not include_flagged:

@@ -28,6 +28,9 @@ import pandas as pd
 
 from nasurf.figures.style import FLAG_MARKER, group_style, new_figure, paper_style, save
 
+# analysis.plots_cycling switches the backend on import; this module must not, so it keeps
+# its own label (same Na+/Na half-cell convention)
+POTENTIAL_LABEL = "Potential / V vs Na$^{+}$/Na"
 CAP_LABEL = {"mAh/g": "mA h g$^{-1}$", "mAh": "mA h"}
 
 
@@ -53,7 +56,7 @@ def _replicates(ax, res, metric: str, i: int, g: str, scale: float = 1.0,
     if len(flagged):
         ax.scatter(flagged["key"].astype(float).to_numpy(),
                    flagged["value"].to_numpy(float) * scale, s=16, marker=FLAG_MARKER,
-                   color=st["color"], linewidth=0.8, zorder=4)
+                   color=st["color"], linewidth=0.8, zorder=4, gid="flagged")
     grp = res.groups
     gs = grp[(grp["metric"] == metric) & (grp["group"] == g) & grp["mean"].notna()]
     gs = gs.assign(_x=gs["key"].astype(float)).sort_values("_x")
@@ -74,7 +77,13 @@ def _replicates(ax, res, metric: str, i: int, g: str, scale: float = 1.0,
     return bool(len(flagged))
 
 
-def _flag_legend(ax, flagged: bool, band: str) -> None:
+def _unfinished(res, metric: str) -> int:
+    """Flagged rows of ``metric`` that have no value (e.g. a cycle that never desodiated)."""
+    m = res.metrics
+    return int(((m["metric"] == metric) & m["flag"].notna() & m["value"].isna()).sum())
+
+
+def _flag_legend(ax, flagged: bool, band: str, unfinished: int = 0) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -84,19 +93,25 @@ def _flag_legend(ax, flagged: bool, band: str) -> None:
     if flagged:
         handles.append(Line2D([], [], ls="", marker=FLAG_MARKER, color="0.2"))
         labels.append("flagged: incomplete cycle")
+    if unfinished:
+        # said in the figure itself: these cycles exist but have nothing to draw
+        handles.append(Line2D([], [], ls=""))
+        labels.append(f"{unfinished} unfinished cycle(s) not drawn (no value)")
     ax.legend(handles, labels, loc="best")
 
 
-def capacity_ce_figure(res, *, band: str = "sd") -> Any:
-    """Desodiation capacity (top) and CE (bottom) vs cycle, replicate bands per group."""
+def capacity_ce_figure(res, *, band: str = "sd", metric: str = "desodiation_capacity") -> Any:
+    """Desodiation capacity (top; or ``metric="sodiation_capacity"``) and CE (bottom) vs
+    cycle, replicate bands per group."""
     with paper_style():
         fig, (ax1, ax2) = new_figure("single", aspect=1.05, nrows=2, sharex=True,
                                      height_ratios=[1.6, 1.0])
         flagged = False
         for i, g in enumerate(res.sheet.groups):
-            flagged |= _replicates(ax1, res, "desodiation_capacity", i, g, band=band)
+            flagged |= _replicates(ax1, res, metric, i, g, band=band)
             flagged |= _replicates(ax2, res, "coulombic_efficiency", i, g, 100.0, band=band)
-        ax1.set_ylabel(f"Desodiation capacity / {_cap_unit(res, 'desodiation_capacity')}")
+        name = metric.split("_")[0].capitalize()
+        ax1.set_ylabel(f"{name} capacity / {_cap_unit(res, metric)}")
         ax2.set_ylabel("CE / %")
         ax2.set_xlabel("Cycle number")
         ax2.axhline(100, color="0.5", lw=0.5, ls=":", zorder=1)
@@ -104,7 +119,7 @@ def capacity_ce_figure(res, *, band: str = "sd") -> Any:
 
         ax2.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         fig.align_ylabels([ax1, ax2])
-        _flag_legend(ax1, flagged, band)
+        _flag_legend(ax1, flagged, band, _unfinished(res, metric))
     return fig
 
 
@@ -183,7 +198,6 @@ def profiles_figure(res, *, cycles: list[int] | None = None) -> Any | None:
     """Voltage vs capacity of chosen cycles (default: 1, 2 and the last complete cycle)
     for the first sample of each group; one panel per group, shared axes."""
     from nasurf.analysis.galvanostatic import voltage_profiles
-    from nasurf.analysis.plots_cycling import potential_label
     from nasurf.io import read
 
     reps = [(g, _representative(res, g)) for g in res.sheet.groups]
@@ -209,14 +223,13 @@ def profiles_figure(res, *, cycles: list[int] | None = None) -> Any | None:
             ax.set_title(f"{g}: {s.name}")
             ax.set_xlabel(f"Capacity / {CAP_LABEL.get(prof.attrs.get('capacity_unit'), 'mA h')}")
             ax.legend(loc="best")
-        axes[0].set_ylabel(potential_label(None))
+        axes[0].set_ylabel(POTENTIAL_LABEL)
     return fig
 
 
 def dqdv_figure(res, *, cycle: int | None = None) -> Any | None:
     """dQ/dV of one cycle (default: the second complete cycle, else the first) per group."""
     from nasurf.analysis.dqdv import dqdv
-    from nasurf.analysis.plots_cycling import potential_label
     from nasurf.io import read
 
     reps = [(g, _representative(res, g)) for g in res.sheet.groups]
@@ -238,7 +251,7 @@ def dqdv_figure(res, *, cycle: int | None = None) -> Any | None:
                         linestyle=st["linestyle"], lw=0.9,
                         label=f"{g}: {s.name}, cycle {c}" if k == 0 else None)
         ax.axhline(0, color="0.5", lw=0.5, zorder=1)
-        ax.set_xlabel(potential_label(None))
+        ax.set_xlabel(POTENTIAL_LABEL)
         ax.set_ylabel(f"dQ/dV / {unit} V$^{{-1}}$")
         ax.legend(loc="best")
     return fig

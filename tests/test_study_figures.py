@@ -105,12 +105,12 @@ def test_flagged_points_are_drawn_and_marked(realdata, tmp_path):
     marked = np.concatenate([c.get_offsets()[:, 1] for c in ax.collections
                              if c.get_gid() == "flagged"])
     assert all(np.isclose(marked, v).any() for v in flagged["value"]), "flags need × markers"
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "flagged: incomplete cycle" in labels
     lo, hi = ax.get_ylim()
     assert lo <= values.min() and values.max() <= hi          # nothing clipped
     # the default (desodiation) figure says how many unfinished cycles it cannot draw
-    labels = [t.get_text() for t in capacity_ce_figure(res).axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in capacity_ce_figure(res).legends[0].get_texts()]
     assert any(f"{len(missing)} unfinished cycle" in t for t in labels)
 
 

@@ -97,7 +97,8 @@ def _flag_legend(ax, flagged: bool, band: str, unfinished: int = 0) -> None:
         # said in the figure itself: these cycles exist but have nothing to draw
         handles.append(Line2D([], [], ls=""))
         labels.append(f"{unfinished} unfinished cycle(s) not drawn (no value)")
-    ax.legend(handles, labels, loc="best")
+    # above the axes, never over the data: a legend placed "best" can still hide a point
+    ax.figure.legend(handles, labels, loc="outside upper center", ncols=2)
 
 
 def capacity_ce_figure(res, *, band: str = "sd", metric: str = "desodiation_capacity") -> Any:

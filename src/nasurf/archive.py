@@ -90,11 +90,19 @@ class ArchiveResult:
                 "warnings": list(self.warnings)}
 
 
+# companion / non-data files that live next to measurements (same list as
+# ``nasurf analyze batch``; kept here because importing the analysis CLI would load scipy
+# just to list a folder, which is most of an incremental re-run's time)
+IGNORED_SUFFIXES = {".mpl", ".md", ".txt.bak", ".json", ".png", ".svg", ".pdf"}
+
+
 def list_archive(root: Path, pattern: str = "*") -> list[Path]:
     """Measurement files under ``root`` (recursive; companions and hidden files skipped)."""
-    from nasurf.analysis.cli_batch import list_files
-
-    return list_files(Path(root), pattern, recursive=True)
+    root = Path(root)
+    return sorted(p for p in root.rglob(pattern)
+                  if p.is_file() and not any(part.startswith(".") for part in
+                                             p.relative_to(root).parts)
+                  and p.suffix.lower() not in IGNORED_SUFFIXES)
 
 
 def file_hash(path: Path, chunk: int = 1 << 20) -> str:
@@ -261,21 +269,23 @@ def _file_row(r: dict[str, Any], root: Path, size: int, h: str) -> dict[str, Any
 
 
 def _cycle_rows(records: list[dict[str, Any]]) -> pd.DataFrame:
-    parts = []
+    cols: dict[str, list[Any]] = {k: [] for k in (
+        "file", "cycle", "sodiation", "desodiation", "coulombic_efficiency", "complete",
+        "capacity_unit")}
+    # plain lists, one DataFrame at the end: a frame per file costs more than the re-run
     for r in records:
         c = r.get("cycling")
         if not c:
             continue
         cy = c["cycles"]
-        parts.append(pd.DataFrame({
-            "file": r["file"], "cycle": cy["cycle"], "sodiation": cy["sodiation"],
-            "desodiation": cy["desodiation"], "coulombic_efficiency": cy["coulombic_efficiency"],
-            "complete": cy["complete"], "capacity_unit": c["capacity_unit"]}))
-    cols = ["file", "cycle", "sodiation", "desodiation", "coulombic_efficiency", "complete",
-            "capacity_unit"]
-    if not parts:
-        return pd.DataFrame(columns=cols)
-    out = pd.concat(parts, ignore_index=True)
+        n = len(cy["cycle"])
+        cols["file"] += [r["file"]] * n
+        cols["capacity_unit"] += [c["capacity_unit"]] * n
+        for k in ("cycle", "sodiation", "desodiation", "coulombic_efficiency", "complete"):
+            cols[k] += cy[k]
+    out = pd.DataFrame(cols)
+    out["cycle"] = out["cycle"].astype("int64")
+    out["complete"] = out["complete"].astype(bool)
     for col in ("sodiation", "desodiation", "coulombic_efficiency"):
-        out[col] = out[col].astype(float)     # None -> NaN in Parquet's float column
-    return out[cols]
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)  # None -> NaN
+    return out

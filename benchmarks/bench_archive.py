@@ -98,6 +98,10 @@ def main() -> None:
         ca = pd.read_parquet(t / "out_serial" / "cycles.parquet")
         cb = pd.read_parquet(t / "out_dask" / "cycles.parquet")
         pd.testing.assert_frame_equal(ca, cb, check_exact=True)
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / "
+          f"{load[2]:.1f} (1/5/15 min; other jobs share the cores, so the parallel speed-up "
+          "is only meaningful on an idle machine)")
     print(f"archive benchmark: {args.files} files ({len(FILES)} real files repeated under "
           f"different names; {serial['failed']} expected failures listed)")
     print(f"{'run':<28}{'time / s':>10}{'files/s':>10}{'analysed':>10}{'cached':>8}"

@@ -46,6 +46,8 @@ def test_demo_study_recovers_its_design(demo):
         for rate, expect in zip(RATES_MA_G[:-1], q[:-1], strict=True):
             assert val("rate_capacity", rate) == pytest.approx(expect, rel=1e-6)
         assert val("eis_R_ct") == pytest.approx(cell["R_ct_Ohm"], rel=5e-3)
+        # exact Dunn data (i = k1·v + k2(E)·v^½ per gram × mass): k1 comes back per gram
+        assert val("dunn_k1") == pytest.approx(cell["k1_F_g"], rel=1e-6)
     g = demo.groups
     row = g[(g["group"] == "H2-treated") & (g["metric"] == "rate_capacity")
             & (g["key"] == 5000.0)].iloc[0]
@@ -120,7 +122,8 @@ def test_saved_figures_are_vector_and_print_sized(demo, tmp_path):
     paths = study_figures(demo, tmp_path)
     names = {p.stem for p in paths}
     assert {"capacity_ce", "rate_capability", "nyquist", "voltage_profiles", "dqdv",
-            "kb_rate_map", "kb_cycling_map"} <= names
+            "kb_rate_map", "kb_cycling_map", "cv_capacitive_envelope",
+            "capacitive_fraction"} <= names
     for p in paths:
         if p.suffix == ".svg":
             root = ET.parse(p).getroot()

@@ -11,6 +11,8 @@ Every function takes a :class:`~nasurf.samples.StudyResult` and returns a matplo
 * :func:`nyquist_figure`      each sample's spectrum (points) with its fitted model (line);
 * :func:`profiles_figure`     voltage profiles of chosen cycles, one panel per group;
 * :func:`dqdv_figure`         dQ/dV of one cycle per group;
+* :func:`cv_envelope_figure`  a CV with its Dunn capacitive envelope, one panel per group;
+  :func:`capacitive_fraction_figure` the capacitive fraction vs scan rate (log axis);
 * :func:`kb_rate_figure`, :func:`kb_cycling_figure`  the groups placed on the knowledge
   base's maps among the review's materials.
 
@@ -263,6 +265,73 @@ def dqdv_figure(res, *, cycle: int | None = None) -> Any | None:
 _OVERLAY_FILLS = ("white", "black", "0.55", "0.8")
 
 
+def _cv_sets(res) -> list[tuple[str, Any, dict[str, Any]]]:
+    """(group, sample, CV-set result) of the first sample of each group with CV kinetics."""
+    out = []
+    for g in res.sheet.groups:
+        for s in res.sheet.in_group(g):
+            r = next((r for r in res.files if r.get("kind") == "cv_set"
+                      and r.get("sample") == s.name and r["status"] == "ok"), None)
+            if r is not None:
+                out.append((g, s, r))
+                break
+    return out
+
+
+def cv_envelope_figure(res) -> Any | None:
+    """Measured CV at the middle scan rate with the Dunn capacitive envelope (k1·v) shaded,
+    one panel per group (the group's first sample with a CV set)."""
+    sets = _cv_sets(res)
+    if not sets:
+        return None
+    with paper_style():
+        fig, axes = new_figure("double" if len(sets) > 1 else "single",
+                               aspect=0.36 if len(sets) > 1 else 0.8, ncols=len(sets),
+                               sharex=False)
+        axes = np.atleast_1d(axes)
+        for i, (ax, (g, s, r)) in enumerate(zip(axes, sets, strict=True)):
+            env = r["envelope"]
+            st = group_style(i)
+            br = np.array(env["branch"])
+            e = np.array(env["potential_V"], float)
+            cur = np.array(env["current"], float)
+            cap = np.array(env["capacitive_current"], float)
+            unit = r["dunn"].get("current_unit") or "A"
+            for b in ("anodic", "cathodic"):
+                m = br == b
+                ax.fill_between(e[m], 0, cap[m], color=st["color"], alpha=0.3, linewidth=0,
+                                label="capacitive (k$_1$v)" if b == "anodic" else None)
+                ax.plot(e[m], cur[m], color="black", lw=0.9,
+                        label="measured" if b == "anodic" else None)
+            frac = dict(zip(r["dunn"]["scan_rate_V_s"], r["dunn"]["capacitive_fraction"],
+                            strict=True)).get(env["scan_rate_V_s"])
+            ax.axhline(0, color="0.5", lw=0.4)
+            ax.set_title(f"{g}: {s.name}, {env['scan_rate_V_s'] * 1e3:g} mV s$^{{-1}}$"
+                         + (f", capacitive {100 * frac:.0f} %" if frac is not None else ""))
+            ax.set_xlabel(POTENTIAL_LABEL)
+            ax.set_ylabel(f"Current / {unit.replace('A/g', 'A g$^{-1}$')}")
+            ax.legend(loc="lower right")
+        # one current scale for all panels (they compare directly), wide enough for all
+        lo = min(a.get_ylim()[0] for a in axes)
+        hi = max(a.get_ylim()[1] for a in axes)
+        for a in axes:
+            a.set_ylim(lo, hi)
+    return fig
+
+
+def capacitive_fraction_figure(res, *, band: str = "sd") -> Any:
+    """Dunn capacitive fraction vs scan rate (log axis), replicate bands per group."""
+    with paper_style():
+        fig, ax = new_figure("single", aspect=0.75)
+        for i, g in enumerate(res.sheet.groups):
+            _replicates(ax, res, "capacitive_fraction", i, g, 100.0, band=band)
+        ax.set_xscale("log")
+        ax.set_xlabel("Scan rate / mV s$^{-1}$")
+        ax.set_ylabel("Capacitive fraction / %")
+        _flag_legend(ax, False, band)
+    return fig
+
+
 def _overlay(ax, res, pts: list[tuple[str, float, float, float | None, float | None]]) -> None:
     for name in res.sheet.groups:
         mine = sorted((p for p in pts if p[0] == name), key=lambda p: p[1])
@@ -361,6 +430,9 @@ def study_figures(res, out_dir: str | Path, *, kb=None) -> list[Path]:
         figs["kb_rate_map"] = kb_rate_figure(res, kb)
     if "eis_R_ct" in has:
         figs["nyquist"] = nyquist_figure(res)
+    if "capacitive_fraction" in has:
+        figs["cv_capacitive_envelope"] = cv_envelope_figure(res)
+        figs["capacitive_fraction"] = capacitive_fraction_figure(res)
     written: list[Path] = []
     for name, fig in figs.items():
         if fig is not None:

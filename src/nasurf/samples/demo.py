@@ -21,9 +21,12 @@ CYCLES_PER_RATE = 3
 N_CYCLES = 20
 GROUPS: dict[str, dict[str, float]] = {
     # first-cycle desodiation capacity, ICE, fade per cycle, rate-loss exponent, R_ct
-    "pristine": {"q1": 275.0, "ice": 0.71, "fade": 0.0040, "alpha": 0.23, "rct": 180.0},
-    "H2-treated": {"q1": 318.0, "ice": 0.83, "fade": 0.0015, "alpha": 0.12, "rct": 65.0},
+    "pristine": {"q1": 275.0, "ice": 0.71, "fade": 0.0040, "alpha": 0.23, "rct": 180.0,
+                 "k1": 12.0},
+    "H2-treated": {"q1": 318.0, "ice": 0.83, "fade": 0.0015, "alpha": 0.12, "rct": 65.0,
+                   "k1": 21.0},
 }
+CV_RATES_V_S = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3)
 CIRCUIT = "R0-p(R1,CPE1)-W1"
 
 
@@ -48,7 +51,8 @@ def _design(seed: int) -> list[dict[str, Any]]:
             cells.append({"sample": f"{'PT'[gi]}{k + 1}", "group": g, "mass_mg": mass_mg,
                           "desodiation_mAh_g": des, "sodiation_mAh_g": sod,
                           "rate_mA_g": rates, "rate_desodiation_mAh_g": rate_q,
-                          "R_ct_Ohm": rct, "R_s_Ohm": 4.0 + rng.normal(0, 0.3)})
+                          "R_ct_Ohm": rct, "R_s_Ohm": 4.0 + rng.normal(0, 0.3),
+                          "k1_F_g": p["k1"] * (1 + rng.normal(0, 0.05))})
     return cells
 
 
@@ -84,12 +88,39 @@ def write_demo_study(directory: str | Path, *, seed: int = 14) -> Path:
                  f"data/{c['sample']}_eis.csv"]
         for name, d in zip(names, (cyc, rate, eis), strict=True):
             to_bdf_csv(d, out / name, force=True)
+        for v, d in zip(CV_RATES_V_S, _cv_files(c["k1_F_g"], m_g), strict=True):
+            name = f"data/{c['sample']}_cv_{v * 1e3:g}mVs.csv"
+            to_bdf_csv(d, out / name, force=True)
+        # BDF CSV does not record the technique: the sheet says it ("cv:" prefix)
+        names.append(f"cv:data/{c['sample']}_cv_*mVs.csv")
         lines.append(f"{c['sample']},{c['group']},{';'.join(names)},{c['mass_mg']},"
                      f"hard carbon,{'none' if c['group'] == 'pristine' else 'H2 reduction'},"
                      "anode,1 M NaPF6 in diglyme")
     sheet = out / "study.csv"
     sheet.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return sheet
+
+
+def _cv_files(k1_F_g: float, mass_g: float) -> list[Any]:
+    """One CV per scan rate (2 loops, 0.01–1.5 V): i = k1·v + k2(E)·v^½ (methods.md §2),
+    with a Gaussian diffusive peak; per-gram coefficients times the cell's mass."""
+    import pandas as pd
+
+    from nasurf.io.table import CURRENT, TIME, VOLTAGE, EchemData, Metadata
+
+    e = np.linspace(0.01, 1.5, 1491)
+    k2a = 0.6 * np.exp(-(((e - 0.35) / 0.08) ** 2))
+    k2c = -0.6 * np.exp(-(((e - 0.2) / 0.08) ** 2))
+    out = []
+    for v in CV_RATES_V_S:
+        ia = (k1_F_g * v + k2a * np.sqrt(v)) * mass_g
+        ic = (-k1_F_g * v + k2c * np.sqrt(v)) * mass_g
+        pot = np.concatenate([e, e[::-1][1:], e[1:], e[::-1][1:]])
+        cur = np.concatenate([ia, ic[::-1][1:], ia[1:], ic[::-1][1:]])
+        t = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(pot)) / v)])
+        out.append(EchemData(pd.DataFrame({TIME: t, VOLTAGE: pot, CURRENT: cur}),
+                             Metadata(source="synthetic", technique="CV", scan_rate_V_s=v)))
+    return out
 
 
 DESIGN = _design

@@ -16,6 +16,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from nasurf.errors import NasurfError
 
 # techniques (as readers report them) analysed as voltammograms
@@ -167,3 +169,58 @@ def _cv(data) -> dict[str, Any]:
     cvset = CVSet.from_echem(data)
     return {"scan_rates_V_s": [_f(c.scan_rate_V_s) for c in cvset.cvs],
             "warnings": list(cvset.warnings)}
+
+
+def analyze_cv_set(paths: list[str], *, mass_g: float | None = None,
+                   envelope_points: int = 400) -> dict[str, Any]:
+    """CV kinetics of one electrode from its CV files (one per scan rate, or one file with
+    several rates): b-values of the tracked peaks and Dunn capacitive fractions per rate.
+
+    Needs at least 3 scan rates (a power law or a k1·v + k2·v^½ fit through two points
+    has no check); fewer gives ``status = "failed"`` with the reason. Never raises.
+    """
+    out: dict[str, Any] = {"files": list(paths), "status": "ok", "error": None,
+                           "warnings": []}
+    try:
+        from nasurf.analysis.cv import CVSet, b_value_peaks, dunn_analysis
+        from nasurf.io import read
+
+        datas = [read(p) for p in paths]
+        cvset = CVSet.from_echem(datas if len(datas) > 1 else datas[0])
+        rates = [c.scan_rate_V_s for c in cvset.cvs]
+        out["scan_rates_V_s"] = _list(rates)
+        if len(rates) < 3:
+            raise NasurfError(f"CV kinetics need at least 3 scan rates; the sample's CV "
+                              f"files hold {len(rates)}", file=paths[0])
+        out["warnings"].extend(cvset.warnings)
+        dunn = dunn_analysis(cvset, mass_g)
+        fr = dunn.fractions
+        out["dunn"] = {"scan_rate_V_s": _list(fr["scan_rate_V_s"]),
+                       "capacitive_fraction": _list(fr["capacitive_fraction"]),
+                       # anodic branch: the cathodic k1 carries the sign of its current
+                       "k1_median": _f(np.nanmedian(dunn.k1("anodic"))),
+                       "k1_unit": dunn.units.get("k1"), "current_unit": dunn.units.get("current")}
+        out["warnings"].extend(dunn.warnings)
+        # the envelope at the middle rate, thinned, for the figure
+        mid = rates[len(rates) // 2]
+        env = dunn.envelopes[np.isclose(dunn.envelopes["scan_rate_V_s"], mid)]
+        step = max(1, len(env) // envelope_points)
+        env = env.iloc[::step]
+        out["envelope"] = {"scan_rate_V_s": _f(mid), "branch": env["branch"].tolist(),
+                           "potential_V": _list(env["potential_V"]),
+                           "current": _list(env["current"]),
+                           "capacitive_current": _list(env["capacitive_current"])}
+        try:
+            kin = b_value_peaks(cvset)
+            out["b_values"] = {"peak_id": [str(x) for x in kin.fits["peak_id"]],
+                               "branch": [str(x) for x in kin.fits["branch"]],
+                               "b": _list(kin.fits["b"]), "b_stderr": _list(kin.fits["b_stderr"])}
+            out["warnings"].extend(kin.warnings)
+        except NasurfError as exc:      # no trackable peak: fractions still stand
+            out["b_values"] = None
+            out["warnings"].append(f"b-values: {exc}")
+    except NasurfError as exc:
+        out.update(status="failed", error=str(exc))
+    except Exception as exc:  # an analysis bug must not stop the study
+        out.update(status="failed", error=f"{paths[0]}: {exc.__class__.__name__}: {exc}")
+    return out

@@ -63,6 +63,13 @@ class Sample:
     notes: str | None = None
     technique: str | None = None     # force one analysis for every file of the sample
     row: str = ""                    # where the sample is in the sheet, for messages
+    # per file: "cycling", "eis", "cv" when written as "cv:path" in the sheet, else None
+    file_techniques: tuple[str | None, ...] = ()
+
+    def technique_of(self, index: int) -> str | None:
+        """The analysis forced for file ``index`` (its prefix, else the sample's column)."""
+        t = self.file_techniques[index] if index < len(self.file_techniques) else None
+        return t or self.technique
 
     @property
     def mass_g(self) -> float:
@@ -296,8 +303,10 @@ def _sample(p: Path, where: str, line: int | None, raw: dict[str, Any],
         if technique not in TECHNIQUES:
             raise err("technique", f"unknown technique '{technique}'; expected one of "
                       f"{', '.join(TECHNIQUES)} (or leave empty to detect it per file)")
-    files = _files(p, raw["file"], err)
-    return Sample(name=name, group=group, files=files, mass_mg=mass, area_cm2=area,
+    pairs = _files(p, raw["file"], err)
+    files = tuple(f for f, _ in pairs)
+    return Sample(name=name, group=group, files=files, file_techniques=tuple(t for _, t in pairs),
+                  mass_mg=mass, area_cm2=area,
                   loading_mg_cm2=loading, material=meta.get("material"),
                   strategy=meta.get("strategy"), electrode=electrode,
                   electrolyte=meta.get("electrolyte"), notes=meta.get("notes"),
@@ -348,7 +357,7 @@ def _positive(value: Any, name: str, unit: str, err) -> float | None:
     return x
 
 
-def _files(p: Path, value: Any, err) -> tuple[Path, ...]:
+def _files(p: Path, value: Any, err) -> list[tuple[Path, str | None]]:
     if isinstance(value, list | tuple):
         patterns = [str(v).strip() for v in value]
     else:
@@ -357,8 +366,11 @@ def _files(p: Path, value: Any, err) -> tuple[Path, ...]:
     if not patterns:
         raise err("file", "no file given")
     base = p.parent
-    found: list[Path] = []
-    for pat in patterns:
+    found: list[tuple[Path, str | None]] = []
+    for entry in patterns:
+        # "cv:data/P1_cv_*.csv": the analysis for files whose format does not say it
+        m = re.fullmatch(r"(cycling|eis|cv):(.+)", entry)
+        tech, pat = (m.group(1), m.group(2).strip()) if m else (None, entry)
         full = Path(pat).expanduser()
         full = full if full.is_absolute() else base / full
         if glob.has_magic(str(pat)):
@@ -366,10 +378,13 @@ def _files(p: Path, value: Any, err) -> tuple[Path, ...]:
                              if Path(m).is_file())
             if not matches:
                 raise err("file", f"no file matches '{pat}' (relative to {base})")
-            found.extend(matches)
+            found.extend((f, tech) for f in matches)
         else:
             if not full.is_file():
                 raise err("file", f"file '{pat}' not found (relative to {base})")
-            found.append(full)
+            found.append((full, tech))
     # absolute but not resolved: a symlink is its own file name in the lab's archive
-    return tuple(dict.fromkeys(Path(os.path.abspath(f)) for f in found))
+    out: dict[Path, str | None] = {}
+    for f, tech in found:
+        out.setdefault(Path(os.path.abspath(f)), tech)
+    return list(out.items())

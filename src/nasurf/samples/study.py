@@ -23,7 +23,7 @@ import pandas as pd
 
 from nasurf.errors import ValidationError
 from nasurf.samples.execute import run_tasks
-from nasurf.samples.measure import analyze_measurement
+from nasurf.samples.measure import analyze_cv_set, analyze_measurement
 from nasurf.samples.sheet import Sample, SampleSheet
 from nasurf.samples.stats import summarize, welch_difference
 
@@ -54,6 +54,9 @@ METRICS: dict[str, str] = {
     "rate_recovery": "capacity back at the first rate / first-step capacity",
     "eis_R_ct": "charge-transfer resistance (EIS fit)",
     "eis_R_s": "series resistance (EIS fit)",
+    "capacitive_fraction": "Dunn capacitive charge fraction per scan rate",
+    "dunn_k1": "median Dunn k1 (capacitive coefficient) over the anodic potential grid",
+    "b_value": "power-law exponent b of a tracked CV peak (i_p = a v^b)",
 }
 
 
@@ -155,9 +158,9 @@ def analyze_samples(sheet: SampleSheet, *, scheduler: Any = None, n_workers: int
                               f"groups: {list(sheet.groups)}", field="reference_group")
     tasks, owners = [], []
     for s in sheet.samples:
-        for f in s.files:
+        for j, f in enumerate(s.files):
             tasks.append({"path": str(f), "mass_g": s.mass_g, "area_cm2": s.area_cm2,
-                          "technique": s.technique})
+                          "technique": s.technique_of(j)})
             owners.append(s)
     records = run_tasks(analyze_measurement, tasks, scheduler=scheduler, n_workers=n_workers,
                         show_progress=show_progress, label="files")
@@ -165,13 +168,31 @@ def analyze_samples(sheet: SampleSheet, *, scheduler: Any = None, n_workers: int
     if check_file_mass:
         for s, r in zip(owners, records, strict=True):
             _check_mass(sheet, s, r)
-    failures = tuple({"sample": s.name, "group": s.group, "file": r["file"],
-                      "error": r.get("error")}
-                     for s, r in zip(owners, records, strict=True) if r["status"] != "ok")
+    failures = [{"sample": s.name, "group": s.group, "file": r["file"],
+                 "error": r.get("error")}
+                for s, r in zip(owners, records, strict=True) if r["status"] != "ok"]
+    # CV kinetics need all of a sample's CV files together: a second round of tasks
+    cv_tasks, cv_owner = [], []
+    for s in sheet.samples:
+        paths = [r["file"] for o, r in zip(owners, records, strict=True)
+                 if o is s and r["status"] == "ok" and r.get("kind") == "cv"]
+        if paths:
+            cv_tasks.append({"paths": paths, "mass_g": s.mass_g})
+            cv_owner.append(s.name)
+    cv_results = dict(zip(cv_owner, run_tasks(analyze_cv_set, cv_tasks, scheduler=scheduler,
+                                                n_workers=n_workers) if cv_tasks else [],
+                          strict=True))
+    for name, r in cv_results.items():
+        if r["status"] != "ok":
+            s = sheet.sample(name)
+            failures.append({"sample": name, "group": s.group, "file": r["files"][0],
+                             "error": r["error"]})
+    records = [*records, *({**r, "kind": "cv_set", "sample": n, "file": r["files"][0]}
+                           for n, r in cv_results.items())]
     rows: list[dict[str, Any]] = []
     for s in sheet.samples:
-        mine = [r for o, r in zip(owners, records, strict=True) if o is s]
-        got = _sample_metrics(s, mine)
+        mine = [r for o, r in zip(owners, records, strict=False) if o is s]
+        got = _sample_metrics(s, mine, cv_results.get(s.name))
         if not got:
             warnings.append(f"sample '{s.name}' ({s.row}): no file gave a metric")
         rows.extend(got)
@@ -186,7 +207,7 @@ def analyze_samples(sheet: SampleSheet, *, scheduler: Any = None, n_workers: int
             warnings.append(f"group '{g}' has {n} sample: no spread or interval can be given")
     return StudyResult(sheet=sheet, files=tuple(records), metrics=metrics, groups=groups,
                        differences=diffs, reference_group=reference_group,
-                       failures=failures, warnings=tuple(warnings))
+                       failures=tuple(failures), warnings=tuple(warnings))
 
 
 def _check_mass(sheet: SampleSheet, s: Sample, r: dict[str, Any]) -> None:
@@ -201,7 +222,8 @@ def _check_mass(sheet: SampleSheet, s: Sample, r: dict[str, Any]) -> None:
             file=str(sheet.path), field="mass_mg")
 
 
-def _sample_metrics(s: Sample, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _sample_metrics(s: Sample, records: list[dict[str, Any]],
+                    cv: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
 
     def add(metric: str, value: Any, unit: str, file: str, key: Any = None,
@@ -266,6 +288,16 @@ def _sample_metrics(s: Sample, records: list[dict[str, Any]]) -> list[dict[str, 
             add(f"eis_{name}", v, e["units"].get(name, ""), r["file"], flag=flag)
         add("eis_R_ct", e["R_ct_Ohm"], "Ohm", r["file"], flag=flag)
         add("eis_R_s", e["R_s_Ohm"], "Ohm", r["file"], flag=flag)
+    if cv is not None and cv["status"] == "ok":
+        f = cv["files"][0]
+        d = cv["dunn"]
+        for v, frac in zip(d["scan_rate_V_s"], d["capacitive_fraction"], strict=True):
+            add("capacitive_fraction", frac, "1", f, nominal_rate(v * 1e3), "mV/s")
+        add("dunn_k1", d["k1_median"], d["k1_unit"] or "", f)
+        if cv.get("b_values"):
+            b = cv["b_values"]
+            for pid, val in zip(b["peak_id"], b["b"], strict=True):
+                add("b_value", val, "1", f, pid, "peak")
     return rows
 
 

@@ -259,3 +259,30 @@ samples:
 """, encoding="utf-8")
     with pytest.raises(ValidationError, match=r"samples\[1\] \(sample 'B'\).*no default mass"):
         read_sample_sheet(tmp_path / "t.yaml")
+
+
+def test_gitt_diffusion_coefficient_per_sample(tmp_path):
+    # the exact planar-slab record of methods.md §5: D = 1e-11 cm²/s with L = 1 µm
+    from nasurf.analysis.demo_kinetics import synthetic_gitt_record
+    from nasurf.exports import to_bdf_csv
+
+    to_bdf_csv(synthetic_gitt_record(), tmp_path / "g1.csv")
+    to_bdf_csv(synthetic_gitt_record(tau_s=30.0), tmp_path / "g2.csv")
+    (tmp_path / "s.csv").write_text(
+        "sample,group,file,mass_mg,diffusion_length_um\n"
+        "A,x,gitt:g1.csv,1.0,1.0\nB,x,gitt:g2.csv,1.0,1.0\n", encoding="utf-8")
+    res = analyze_samples(read_sample_sheet(tmp_path / "s.csv"))
+    d = res.values("gitt_D")
+    assert len(d) == 16 and set(d["unit"]) == {"cm^2/s"}
+    # methods.md §5 validation: D back within 2 % on the exact record
+    assert np.allclose(d["value"], 1e-11, rtol=0.02)
+    g = res.groups[res.groups["metric"] == "gitt_log10_D_median"].iloc[0]
+    assert g["n"] == 2 and g["mean"] == pytest.approx(-11.0, abs=0.01)
+    # a pulse too long for the semi-infinite assumption is kept, flagged, not averaged
+    to_bdf_csv(synthetic_gitt_record(tau_s=120.0), tmp_path / "g3.csv")
+    (tmp_path / "t.csv").write_text("sample,group,file,mass_mg,diffusion_length_um\n"
+                                    "C,x,gitt:g3.csv,1.0,1.0\n", encoding="utf-8")
+    res = analyze_samples(read_sample_sheet(tmp_path / "t.csv"))
+    d = res.values("gitt_D", include_flagged=True)
+    assert len(d) == 8 and d["flag"].str.contains("tau_D_L2_above_limit").all()
+    assert res.groups[res.groups["metric"] == "gitt_D"]["n_flagged"].sum() == 8

@@ -41,13 +41,15 @@ def _list(values: Any) -> list[float | None]:
 
 
 def analyze_measurement(path: str | Path, *, mass_g: float | None = None,
-                        area_cm2: float | None = None,
-                        technique: str | None = None) -> dict[str, Any]:
+                        area_cm2: float | None = None, technique: str | None = None,
+                        diffusion_length_cm: float | None = None) -> dict[str, Any]:
     """Analyse one file; returns ``{"file", "status", "kind", ...}`` and never raises.
 
     ``mass_g`` is the sample's active mass (from the sheet); the file's own mass, if it
     has one, is reported as ``file_mass_g`` so the caller can check the two agree.
-    ``technique`` forces ``cycling``, ``eis`` or ``cv`` instead of detecting it.
+    ``technique`` forces ``cycling``, ``eis``, ``cv`` or ``gitt`` instead of detecting it
+    (GITT is never guessed: a pulse train also looks like cycling); ``gitt`` uses
+    ``diffusion_length_cm`` (or the file's mass, area and material data).
     """
     out: dict[str, Any] = {"file": str(path), "status": "ok", "kind": None, "error": None,
                            "format": None, "technique": None, "rows": None,
@@ -70,6 +72,8 @@ def analyze_measurement(path: str | Path, *, mass_g: float | None = None,
             out["cv"] = _cv(data)
         elif kind == "cycling":
             out["cycling"] = _cycling(data, mass_g, area_cm2, out["warnings"])
+        elif kind == "gitt":
+            out["gitt"] = _gitt(data, mass_g, area_cm2, diffusion_length_cm, out["warnings"])
         else:
             raise NasurfError(f"nothing to analyse (technique {md.technique})", file=str(p))
     except NasurfError as exc:
@@ -132,6 +136,24 @@ def _cycling(data, mass_g: float | None, area_cm2: float | None,
             "is_recovery": [bool(x) for x in s["is_recovery"]],
         }
     return d
+
+
+def _gitt(data, mass_g: float | None, area_cm2: float | None, length_cm: float | None,
+          warnings: list[str]) -> dict[str, Any]:
+    from nasurf.analysis.gitt import gitt_analysis
+
+    res = gitt_analysis(data, mass_g=mass_g, area_cm2=area_cm2, diffusion_length_cm=length_cm)
+    p = res.pulses
+    flags = res.flag_columns
+    flagged = p[flags].any(axis=1) if flags else np.zeros(len(p), bool)
+    warnings.extend(res.warnings)
+    return {"pulse": [int(x) for x in p["pulse"]], "process": [str(x) for x in p["process"]],
+            "soc": _list(p["soc"]), "D_cm2_s": _list(p["D_L2_cm2_s"]),
+            "flagged": [bool(x) for x in flagged],
+            "flags": [",".join(c[5:] for c in flags if row[c]) or None
+                      for _, row in p[flags].iterrows()] if flags else [None] * len(p),
+            "diffusion_length_cm": _f(res.diffusion_length_cm),
+            "length_source": res.length_source}
 
 
 def _eis(data, area_cm2: float | None, warnings: list[str]) -> dict[str, Any]:

@@ -26,13 +26,13 @@ from nasurf.errors import ValidationError
 
 REQUIRED = ("sample", "group", "file", "mass_mg")
 OPTIONAL = ("area_cm2", "loading_mg_cm2", "material", "strategy", "electrode", "electrolyte",
-            "notes", "technique")
+            "notes", "technique", "diffusion_length_um")
 ALLOWED = (*REQUIRED, *OPTIONAL)
 # group-level metadata a TOML/YAML sheet may share between a group's samples; never a mass,
 # area or file, which belong to one cell
 GROUP_SHARED = ("material", "strategy", "electrode", "electrolyte", "notes")
 ELECTRODES = ("anode", "cathode")
-TECHNIQUES = ("cycling", "eis", "cv")
+TECHNIQUES = ("cycling", "eis", "cv", "gitt")
 
 # Active masses of laboratory electrodes span ~0.05 mg (thin films) to a few hundred mg
 # (thick pellets). A value outside [0.01, 1000] mg is almost always a unit slip (grams or
@@ -63,8 +63,10 @@ class Sample:
     notes: str | None = None
     technique: str | None = None     # force one analysis for every file of the sample
     row: str = ""                    # where the sample is in the sheet, for messages
-    # per file: "cycling", "eis", "cv" when written as "cv:path" in the sheet, else None
+    # per file: "cycling", "eis", "cv", "gitt" when written as "cv:path" in the sheet
     file_techniques: tuple[str | None, ...] = ()
+    # GITT diffusion length (e.g. particle radius / 3 for spheres), for D = 4L²/(πτ)(...)²
+    diffusion_length_um: float | None = None
 
     def technique_of(self, index: int) -> str | None:
         """The analysis forced for file ``index`` (its prefix, else the sample's column)."""
@@ -81,7 +83,8 @@ class Sample:
                 "loading_mg_cm2": self.loading_mg_cm2, "material": self.material,
                 "strategy": self.strategy, "electrode": self.electrode,
                 "electrolyte": self.electrolyte, "notes": self.notes,
-                "technique": self.technique, "row": self.row}
+                "technique": self.technique, "diffusion_length_um": self.diffusion_length_um,
+                "row": self.row}
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,7 @@ def _sample(p: Path, where: str, line: int | None, raw: dict[str, Any],
     group = str(raw["group"]).strip()
     mass = _mass_mg(raw["mass_mg"], err, mass_range_mg)
     area = _positive(raw.get("area_cm2"), "area_cm2", "cm²", err)
+    length = _positive(raw.get("diffusion_length_um"), "diffusion_length_um", "µm", err)
     loading = _positive(raw.get("loading_mg_cm2"), "loading_mg_cm2", "mg/cm²", err)
     if area is not None and loading is not None:
         implied = loading * area
@@ -306,7 +310,7 @@ def _sample(p: Path, where: str, line: int | None, raw: dict[str, Any],
     pairs = _files(p, raw["file"], err)
     files = tuple(f for f, _ in pairs)
     return Sample(name=name, group=group, files=files, file_techniques=tuple(t for _, t in pairs),
-                  mass_mg=mass, area_cm2=area,
+                  mass_mg=mass, area_cm2=area, diffusion_length_um=length,
                   loading_mg_cm2=loading, material=meta.get("material"),
                   strategy=meta.get("strategy"), electrode=electrode,
                   electrolyte=meta.get("electrolyte"), notes=meta.get("notes"),
@@ -369,7 +373,7 @@ def _files(p: Path, value: Any, err) -> list[tuple[Path, str | None]]:
     found: list[tuple[Path, str | None]] = []
     for entry in patterns:
         # "cv:data/P1_cv_*.csv": the analysis for files whose format does not say it
-        m = re.fullmatch(r"(cycling|eis|cv):(.+)", entry)
+        m = re.fullmatch(r"(cycling|eis|cv|gitt):(.+)", entry)
         tech, pat = (m.group(1), m.group(2).strip()) if m else (None, entry)
         full = Path(pat).expanduser()
         full = full if full.is_absolute() else base / full

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from nasurf.errors import ValidationError
@@ -55,6 +56,8 @@ METRICS: dict[str, str] = {
     "eis_R_ct": "charge-transfer resistance (EIS fit)",
     "eis_R_s": "series resistance (EIS fit)",
     "capacitive_fraction": "Dunn capacitive charge fraction per scan rate",
+    "gitt_D": "GITT diffusion coefficient per pulse (Weppner-Huggins, D = 4L²/(πτ)·(ΔEs/ΔEτ)²)",
+    "gitt_log10_D_median": "median log10 D over the unflagged GITT pulses",
     "dunn_k1": "median Dunn k1 (capacitive coefficient) over the anodic potential grid",
     "b_value": "power-law exponent b of a tracked CV peak (i_p = a v^b)",
 }
@@ -160,7 +163,9 @@ def analyze_samples(sheet: SampleSheet, *, scheduler: Any = None, n_workers: int
     for s in sheet.samples:
         for j, f in enumerate(s.files):
             tasks.append({"path": str(f), "mass_g": s.mass_g, "area_cm2": s.area_cm2,
-                          "technique": s.technique_of(j)})
+                          "technique": s.technique_of(j),
+                          "diffusion_length_cm": None if s.diffusion_length_um is None
+                          else s.diffusion_length_um * 1e-4})
             owners.append(s)
     records = run_tasks(analyze_measurement, tasks, scheduler=scheduler, n_workers=n_workers,
                         show_progress=show_progress, label="files")
@@ -288,6 +293,19 @@ def _sample_metrics(s: Sample, records: list[dict[str, Any]],
             add(f"eis_{name}", v, e["units"].get(name, ""), r["file"], flag=flag)
         add("eis_R_ct", e["R_ct_Ohm"], "Ohm", r["file"], flag=flag)
         add("eis_R_s", e["R_s_Ohm"], "Ohm", r["file"], flag=flag)
+    gitt = [r for r in ok if r.get("kind") == "gitt"]
+    if gitt:
+        r = gitt[0]
+        gi = r["gitt"]
+        good = []
+        for n, d, fl, why in zip(gi["pulse"], gi["D_cm2_s"], gi["flagged"], gi["flags"],
+                                 strict=True):
+            add("gitt_D", d, "cm^2/s", r["file"], n, "pulse", f"GITT: {why}" if fl else None)
+            if not fl and d is not None and d > 0:
+                good.append(math.log10(d))
+        # D spans decades across a titration: its centre is taken in log space
+        add("gitt_log10_D_median", float(np.median(good)) if good else None, "log10(cm^2/s)",
+            r["file"], flag=None if good else "no unflagged pulse")
     if cv is not None and cv["status"] == "ok":
         f = cv["files"][0]
         d = cv["dunn"]

@@ -62,3 +62,19 @@ def test_summary_xlsx_has_units_row_and_blank_for_missing(tmp_path):
     assert j["rows"][1]["Voltage / V"] is None and j["units"]["capacity"] == "mAh/g"
     back = pd.read_csv(write_summary(df, tmp_path / "s.csv"))
     pd.testing.assert_frame_equal(back, df, check_exact=True)
+
+
+def test_cli_export(realdata, tmp_path):
+    from typer.testing import CliRunner
+
+    from nasurf.cli import app
+
+    src = realdata / "yadg/gcpl.issue_149.mpr"
+    r = CliRunner().invoke(app, ["export", str(src), str(tmp_path / "a.parquet")])
+    assert r.exit_code == 0, r.output
+    pd.testing.assert_frame_equal(read_parquet(tmp_path / "a.parquet").data,
+                                  canonical_frame(read(src)), check_exact=True)
+    r = CliRunner().invoke(app, ["export", str(src), str(tmp_path / "a.parquet")])
+    assert r.exit_code == 2 and "--force" in r.output
+    r = CliRunner().invoke(app, ["export", str(src), str(tmp_path / "a.txt")])
+    assert r.exit_code == 2 and "expected .csv" in r.output

@@ -286,3 +286,28 @@ def test_gitt_diffusion_coefficient_per_sample(tmp_path):
     d = res.values("gitt_D", include_flagged=True)
     assert len(d) == 8 and d["flag"].str.contains("tau_D_L2_above_limit").all()
     assert res.groups[res.groups["metric"] == "gitt_D"]["n_flagged"].sum() == 8
+
+
+def test_cli_samples_json_out_and_errors(realdata, tmp_path):
+    from typer.testing import CliRunner
+
+    from nasurf.cli import app
+
+    sheet = write_sheet(tmp_path, realdata, STUDY[:1] + STUDY[3:4])
+    run = CliRunner().invoke
+    r = run(app, ["analyze", "samples", str(sheet), "--json", "--out", str(tmp_path / "o"),
+                  "--no-figures"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert [s["sample"] for s in doc["samples"]] == ["P1", "T1"]
+    for name in ("metrics", "groups", "differences"):
+        assert (tmp_path / "o" / f"{name}.csv").exists()
+        assert (tmp_path / "o" / f"{name}.xlsx").exists()
+    assert json.loads((tmp_path / "o" / "study.json").read_text())["groups"] == doc["groups"]
+    r = run(app, ["analyze", "samples", str(sheet), "--out", str(tmp_path / "o"),
+                  "--no-figures"])
+    assert r.exit_code == 2 and "--force" in r.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sample,group,file,mass_mg\nA,x,nope.mpr,1\n")
+    r = run(app, ["analyze", "samples", str(bad)])
+    assert r.exit_code == 2 and "line 2" in r.output and "Traceback" not in r.output

@@ -17,16 +17,22 @@ import typer
 from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr
 from nasurf.errors import ValidationError
 
-HEADLINE = ("initial_coulombic_efficiency", "mean_coulombic_efficiency", "retention",
-            "first_desodiation_capacity", "last_desodiation_capacity", "rate_capacity",
-            "rate_recovery", "eis_R_s", "eis_R_ct")
+# metric -> short row label of the human table (the JSON keeps the full names)
+HEADLINE = {"initial_coulombic_efficiency": "ICE", "mean_coulombic_efficiency": "mean CE",
+            "retention": "retention", "first_desodiation_capacity": "Q desod, cycle 1",
+            "last_desodiation_capacity": "Q desod, last", "rate_capacity": "Q desod",
+            "rate_recovery": "rate recovery", "eis_R_s": "R_s", "eis_R_ct": "R_ct",
+            "capacitive_fraction": "capacitive", "dunn_k1": "Dunn k1",
+            "gitt_log10_D_median": "log10 D (GITT)"}
 
 
-def _fmt(x: Any, unit: str | None = None) -> str:
+def _fmt(x: Any, unit: str | None = None, *, points: bool = False) -> str:
+    """A value for the table; fractions as % (differences of fractions in percentage
+    points, ``pp``, which is what a difference of two percentages is)."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "-"
     if unit == "1":
-        return f"{100 * x:.2f} %"
+        return f"{100 * x:.2f} {'pp' if points else '%'}"
     return f"{x:.4g}"
 
 
@@ -40,7 +46,8 @@ def _print_study(res) -> None:
     table = Table(title=f"Study {res.sheet.path.name}: group mean ± SD [95 % CI] (n)",
                   title_justify="left")
     for col in ("metric", "at", *res.sheet.groups):
-        table.add_column(col, justify="left" if col in ("metric", "at") else "right")
+        table.add_column(col, justify="left" if col in ("metric", "at") else "right",
+                         no_wrap=col in ("metric", "at"))
     keys = list(dict.fromkeys(zip(g["metric"], g["key"], strict=True)))
     for metric, key in keys:
         sel = g[(g["metric"] == metric) & ((g["key"].isna()) if key is None else
@@ -57,7 +64,7 @@ def _print_study(res) -> None:
                          f"[{_fmt(r['ci95_low'], unit)}, {_fmt(r['ci95_high'], unit)}] "
                          f"({r['n']})")
         at = "" if key is None else f"{key:g} {sel['key_unit'].iloc[0]}"
-        table.add_row(f"{metric} ({'%' if unit == '1' else unit})", at, *cells)
+        table.add_row(f"{HEADLINE[metric]} ({'%' if unit == '1' else unit})", at, *cells)
     con.print(table)
     d = res.differences
     d = d[d["metric"].isin(HEADLINE)]
@@ -65,12 +72,15 @@ def _print_study(res) -> None:
         t2 = Table(title=f"Differences vs {res.reference_group} (Welch 95 % CI)",
                    title_justify="left")
         for col in ("group", "metric", "at", "difference", "95 % CI"):
-            t2.add_column(col, justify="left" if col in ("group", "metric", "at") else "right")
+            t2.add_column(col, justify="left" if col in ("group", "metric", "at") else "right",
+                          no_wrap=col in ("metric", "at"))
         for _, r in d.iterrows():
             at = "" if r["key"] is None else f"{r['key']:g} {r['key_unit']}"
-            t2.add_row(r["group"], f"{r['metric']} ({'%' if r['unit'] == '1' else r['unit']})",
-                       at, _fmt(r["difference"], r["unit"]),
-                       f"[{_fmt(r['ci95_low'], r['unit'])}, {_fmt(r['ci95_high'], r['unit'])}]")
+            unit = "pp" if r["unit"] == "1" else r["unit"]
+            t2.add_row(r["group"], f"{HEADLINE[r['metric']]} ({unit})",
+                       at, _fmt(r["difference"], r["unit"], points=True),
+                       f"[{_fmt(r['ci95_low'], r['unit'], points=True)}, "
+                       f"{_fmt(r['ci95_high'], r['unit'], points=True)}]")
         con.print(t2)
     for f in res.failures:
         stderr.print(f"[red]failed[/] {f['sample']}: {f['error']}", highlight=False)

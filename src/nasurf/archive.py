@@ -146,7 +146,7 @@ def _open_cache(out: Path) -> sqlite3.Connection:
 def analyze_archive(root: str | os.PathLike[str], out: str | os.PathLike[str], *,
                     scheduler: Any = "local", n_workers: int = 2, pattern: str = "*",
                     force: bool = False, rebuild: bool = False, retry_failed: bool = False,
-                    show_progress: bool = False) -> ArchiveResult:
+                    show_progress: bool = False, batch_size: int = 8) -> ArchiveResult:
     """Analyse every file under ``root`` into a Parquet data set in ``out``.
 
     ``scheduler``: ``"local"`` (a LocalCluster of ``n_workers`` processes), an address of
@@ -154,7 +154,7 @@ def analyze_archive(root: str | os.PathLike[str], out: str | os.PathLike[str], *
     ``out`` is never the current directory unless given so; an ``out`` that holds other
     files (or another archive's results) is refused unless ``force``. ``rebuild`` ignores
     the cache. Output rows are sorted by path, so the data set does not depend on which
-    worker finished first.
+    worker finished first. ``batch_size`` files go to a worker per Dask task.
     """
     t0 = time.perf_counter()
     root_p, out_p = Path(root), Path(out)
@@ -209,7 +209,8 @@ def analyze_archive(root: str | os.PathLike[str], out: str | os.PathLike[str], *
 
         run_tasks(analyze_measurement, [{"path": k} for k in todo],
                   scheduler=scheduler if todo else None, n_workers=n_workers,
-                  show_progress=show_progress, label="archive", on_result=store)
+                  show_progress=show_progress, label="archive", on_result=store,
+                  batch_size=batch_size)
         present = set(results)
         removed = tuple(sorted(set(cached) - present))
     finally:

@@ -152,3 +152,17 @@ def test_figures_do_not_import_pyplot(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.slow
+def test_demo_study_on_local_cluster_matches_serial(demo):
+    # scheduler="local": nasurf starts (and closes) a LocalCluster of worker processes and
+    # runs both rounds (files, then the CV sets) on it
+    import json
+
+    from nasurf.clikit import to_jsonable
+
+    par = analyze_samples(demo.sheet, scheduler="local", n_workers=2)
+    assert json.dumps(to_jsonable(par.to_dict()), sort_keys=True) == json.dumps(
+        to_jsonable(demo.to_dict()), sort_keys=True)
+    assert par.values("dunn_k1")["value"].tolist() == demo.values("dunn_k1")["value"].tolist()

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from nasurf.errors import ValidationError
-from nasurf.samples.execute import run_tasks
+from nasurf.samples.execute import dask_client, run_tasks
 from nasurf.samples.measure import analyze_cv_set, analyze_measurement
 from nasurf.samples.sheet import Sample, SampleSheet
 from nasurf.samples.stats import summarize, welch_difference
@@ -167,8 +167,12 @@ def analyze_samples(sheet: SampleSheet, *, scheduler: Any = None, n_workers: int
                           "diffusion_length_cm": None if s.diffusion_length_um is None
                           else s.diffusion_length_um * 1e-4})
             owners.append(s)
-    records = run_tasks(analyze_measurement, tasks, scheduler=scheduler, n_workers=n_workers,
-                        show_progress=show_progress, label="files")
+    if scheduler is None or not isinstance(scheduler, str):
+        records, cv_results = _run(tasks, owners, sheet, scheduler, n_workers, show_progress)
+    else:
+        # one cluster for both rounds (files, then each sample's CV set)
+        with dask_client(scheduler, n_workers) as client:
+            records, cv_results = _run(tasks, owners, sheet, client, n_workers, show_progress)
     warnings: list[str] = []
     if check_file_mass:
         for s, r in zip(owners, records, strict=True):
@@ -176,17 +180,6 @@ def analyze_samples(sheet: SampleSheet, *, scheduler: Any = None, n_workers: int
     failures = [{"sample": s.name, "group": s.group, "file": r["file"],
                  "error": r.get("error")}
                 for s, r in zip(owners, records, strict=True) if r["status"] != "ok"]
-    # CV kinetics need all of a sample's CV files together: a second round of tasks
-    cv_tasks, cv_owner = [], []
-    for s in sheet.samples:
-        paths = [r["file"] for o, r in zip(owners, records, strict=True)
-                 if o is s and r["status"] == "ok" and r.get("kind") == "cv"]
-        if paths:
-            cv_tasks.append({"paths": paths, "mass_g": s.mass_g})
-            cv_owner.append(s.name)
-    cv_results = dict(zip(cv_owner, run_tasks(analyze_cv_set, cv_tasks, scheduler=scheduler,
-                                                n_workers=n_workers) if cv_tasks else [],
-                          strict=True))
     for name, r in cv_results.items():
         if r["status"] != "ok":
             s = sheet.sample(name)
@@ -213,6 +206,24 @@ def analyze_samples(sheet: SampleSheet, *, scheduler: Any = None, n_workers: int
     return StudyResult(sheet=sheet, files=tuple(records), metrics=metrics, groups=groups,
                        differences=diffs, reference_group=reference_group,
                        failures=tuple(failures), warnings=tuple(warnings))
+
+
+def _run(tasks: list[dict[str, Any]], owners: list[Sample], sheet: SampleSheet,
+         scheduler: Any, n_workers: int, show_progress: bool
+         ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    records = run_tasks(analyze_measurement, tasks, scheduler=scheduler, n_workers=n_workers,
+                        show_progress=show_progress, label="files")
+    # CV kinetics need all of a sample's CV files together: a second round of tasks
+    cv_tasks, cv_owner = [], []
+    for s in sheet.samples:
+        paths = [r["file"] for o, r in zip(owners, records, strict=True)
+                 if o is s and r["status"] == "ok" and r.get("kind") == "cv"]
+        if paths:
+            cv_tasks.append({"paths": paths, "mass_g": s.mass_g})
+            cv_owner.append(s.name)
+    cv = run_tasks(analyze_cv_set, cv_tasks, scheduler=scheduler, n_workers=n_workers,
+                   label="CV sets") if cv_tasks else []
+    return records, dict(zip(cv_owner, cv, strict=True))
 
 
 def _check_mass(sheet: SampleSheet, s: Sample, r: dict[str, Any]) -> None:

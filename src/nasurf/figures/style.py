@@ -144,6 +144,16 @@ def save(fig: Any, stem: str | os.PathLike[str], *, formats: Sequence[str] = FOR
     return out
 
 
+def to_svg(fig: Any) -> str:
+    """The figure as an SVG string (for HTML reports and the web workbench)."""
+    import io
+
+    buf = io.StringIO()
+    with paper_style():
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    return buf.getvalue()
+
+
 def group_style(i: int) -> dict[str, Any]:
     """Colour, marker and line style of the i-th group (cycled)."""
     return {"color": PALETTE[i % len(PALETTE)], "marker": MARKERS[i % len(MARKERS)],

@@ -227,6 +227,11 @@ def profiles_figure(res, *, cycles: list[int] | None = None) -> Any | None:
             ax.set_xlabel(f"Capacity / {CAP_LABEL.get(prof.attrs.get('capacity_unit'), 'mA h')}")
             ax.legend(loc="best")
         axes[0].set_ylabel(POTENTIAL_LABEL)
+        # one potential scale for all panels (labelled once), wide enough for every curve
+        lo = min(a.get_ylim()[0] for a in axes)
+        hi = max(a.get_ylim()[1] for a in axes)
+        for a in axes:
+            a.set_ylim(lo, hi)
     return fig
 
 
@@ -415,14 +420,16 @@ def _kb():
     return open_kb()
 
 
-def study_figures(res, out_dir: str | Path, *, kb=None) -> list[Path]:
-    """Draw every figure that the study's data support and save SVG, PDF, 600 dpi PNG."""
+def study_figures(res, out_dir: str | Path, *, kb=None,
+                  profile_cycles: list[int] | None = None) -> list[Path]:
+    """Draw every figure that the study's data support and save SVG, PDF, 600 dpi PNG;
+    ``profile_cycles`` chooses the voltage-profile cycles (default 1, 2 and the last)."""
     out = Path(out_dir)
     figs: dict[str, Any] = {}
     has = set(res.metrics["metric"]) if isinstance(res.metrics, pd.DataFrame) else set()
     if "desodiation_capacity" in has:
         figs["capacity_ce"] = capacity_ce_figure(res)
-        figs["voltage_profiles"] = profiles_figure(res)
+        figs["voltage_profiles"] = profiles_figure(res, cycles=profile_cycles)
         figs["dqdv"] = dqdv_figure(res)
         figs["kb_cycling_map"] = kb_cycling_figure(res, kb)
     if "rate_capacity" in has:

@@ -100,7 +100,8 @@ def check_out_dir(out: Path, force: bool) -> Path:
     return out
 
 
-def write_study(res, out: Path, *, force: bool = False, figures: bool = True) -> list[Path]:
+def write_study(res, out: Path, *, force: bool = False, figures: bool = True,
+                profile_cycles: list[int] | None = None) -> list[Path]:
     """Tables (CSV + XLSX with units row), ``study.json`` and the study figures."""
     import json
 
@@ -123,7 +124,7 @@ def write_study(res, out: Path, *, force: bool = False, figures: bool = True) ->
     if figures:
         from nasurf.figures.study import study_figures
 
-        written.extend(study_figures(res, out / "figures"))
+        written.extend(study_figures(res, out / "figures", profile_cycles=profile_cycles))
     return written
 
 
@@ -148,6 +149,9 @@ def register(app: typer.Typer) -> None:
         figures: Annotated[bool, typer.Option("--figures/--no-figures",
                                               help="Draw the study figures with --out.")
                            ] = True,
+        profile_cycles: Annotated[str | None, typer.Option(
+            "--profile-cycles", help="Cycles of the voltage-profile figure, e.g. '1,2,50' "
+            "(default: 1, 2 and the last complete cycle).")] = None,
         force: Annotated[bool, typer.Option("--force", help="Overwrite files in --out.")
                          ] = False,
         json_out: bool = JSON_OPTION,
@@ -158,6 +162,13 @@ def register(app: typer.Typer) -> None:
         """
         from nasurf.samples import analyze_samples, read_sample_sheet
 
+        cycles = None
+        if profile_cycles:
+            try:
+                cycles = [int(c) for c in profile_cycles.split(",") if c.strip()]
+            except ValueError:
+                raise ValidationError(f"expected cycle numbers like '1,2,50', got "
+                                      f"'{profile_cycles}'", field="--profile-cycles") from None
         sh = read_sample_sheet(sheet)
         if out is not None:
             check_out_dir(out, force)
@@ -165,7 +176,8 @@ def register(app: typer.Typer) -> None:
                               reference_group=reference_group,
                               show_progress=not json_out)
         if out is not None:
-            written = write_study(res, out, force=True, figures=figures)
+            written = write_study(res, out, force=True, figures=figures,
+                                  profile_cycles=cycles)
             stderr.print(f"wrote {len(written)} file(s) to {out}")
         if json_out:
             emit_json(res.to_dict())

@@ -243,11 +243,20 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
             break
         # degradation between repetitions: LAM ∝ ΔV/V0 × (1 − bonding) × depth of sodiation
         if np.any(model.lam_rate > 0):
-            depth = np.clip(sod_charge / host, 0.0, 1.0)
-            st.active = st.active * np.clip(1.0 - model.lam_rate * depth, 0.0, 1.0)
+            st.active = st.active * lam_factor(model.lam_rate, sod_charge / host)
         del rep
     tables = _EchemTables(model, p, exp, trace, step_meta, electrode_area_cm2)
     return SimulationResult(p, exp, model, tables, records, st, tuple(warnings))
+
+
+def lam_factor(lam_rate: np.ndarray | float, depth: np.ndarray | float) -> np.ndarray:
+    """Fraction of active material kept over one cycle: 1 − LAM rate × depth of sodiation.
+
+    ``depth`` is the cycle's sodiation charge over the host capacity (clipped to [0, 1]);
+    the LAM rate is lam_coefficient × ΔV/V0 × (1 − bonding_factor) (the model's law).
+    """
+    d = np.clip(np.asarray(depth, dtype=float), 0.0, 1.0)
+    return np.clip(1.0 - np.asarray(lam_rate, dtype=float) * d, 0.0, 1.0)
 
 
 def step_segment(step: Step, exp: Experiment, basis: float, scale: np.ndarray, count: int,

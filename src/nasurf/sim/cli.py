@@ -281,6 +281,53 @@ def compare_cmd(protocol: str = typer.Option("rate", "--protocol",
         stderr.print(f"wrote {plot}")
 
 
+KB_DB = typer.Option(None, "--db", help="Knowledge-base database (default: the user's; "
+                     "curated rows synced).")
+KB_HOSTS = typer.Option(None, "--host", help="Only these knowledge-base hosts, comma-separated "
+                        "(e.g. TiO2,Sb).")
+
+
+@app.command("validate")
+@handle_errors
+def validate_cmd(db: Path | None = KB_DB, host: str | None = KB_HOSTS,
+                 json_out: bool = JSON_OPTION) -> None:
+    """Simulated vs reported capacity for every knowledge-base record with a packaged host."""
+    from nasurf.sim.validate import validate_literature
+
+    hosts = None if host is None else [h.strip() for h in host.split(",") if h.strip()]
+    rep = validate_literature(db, hosts=hosts)
+    doc = rep.to_dict()
+    if json_out:
+        emit_json(doc)
+        return
+    t = Table(title="literature validation (relative error = simulated/reported - 1)")
+    for c in ("record", "host / preset", "I (mA/g)", "N", "reported", "simulated", "error",
+              "status", "citation"):
+        t.add_column(c)
+    for r in rep.rows:
+        t.add_row(r.record_id, f"{r.material or r.host} / {r.strategy}",
+                  f"{r.current_mA_g:.4g}", "" if r.cycles is None else str(r.cycles),
+                  f"{r.reported_mAh_g:.4g}", f"{r.simulated_mAh_g:.4g}",
+                  f"{r.relative_error:+.0%}" if r.relative_error == r.relative_error else "-",
+                  r.status, r.citation)
+    Console().print(t)
+    s = Table(title="median |error| and worst error")
+    for c in ("group", "n", "median |error|", "worst", "worst record"):
+        s.add_column(c)
+    groups = [("overall", rep.overall), ("reachable by the host", rep.within_host_limit)]
+    groups += [(f"host {k}", v) for k, v in rep.per_host.items()]
+    groups += [(f"strategy {k}", v) for k, v in rep.per_strategy.items()]
+    for name, st in groups:
+        s.add_row(name, str(st.n), f"{st.median_abs:.0%}", f"{st.worst:+.0%}", st.worst_record)
+    Console().print(s)
+    for r in rep.rows:
+        if r.reason:
+            stderr.print(f"{r.record_id}: {r.status}: {r.reason}")
+    if rep.hosts_without_preset:
+        stderr.print("records of hosts without a packaged material (not simulated): " + ", ".join(
+            f"{k} ({v})" for k, v in rep.hosts_without_preset.items()))
+
+
 def _register_extra_commands() -> None:
     # fitting and sweeps live in their own module (nasurf.sim.cli_fit)
     from nasurf.sim import cli_fit

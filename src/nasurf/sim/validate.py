@@ -159,9 +159,11 @@ def _record_current(rec: Mapping[str, Any]) -> float:
 def _reason(quantity: str, reported: float, simulated: float, limit: float,
             warnings: list[str], err: float) -> tuple[str, str]:
     if reported > limit * 1.02:
+        what = "incl. first-cycle loss" if quantity == "first_discharge_capacity" \
+            else "theoretical"
         return "beyond_host", (
             f"reported {reported:g} mAh/g exceeds what the host can store ({limit:.0f} mAh/g "
-            f"{'incl. first-cycle loss' if quantity == 'first_discharge_capacity' else 'theoretical'}): "
+            f"{what}): "
             "the sample's carbon/second phase or extra surface storage contributes, which the "
             "single-host model does not include")
     if simulated == 0.0 or any("ended at once" in w for w in warnings):

@@ -184,15 +184,15 @@ def _simulate_group(material: str, strategy: str, radius: float, currents: list[
                     ) -> tuple[list[dict[str, float]], list[list[str]], float, float]:
     """Cycle capacities per current (batch) and the LAM rate, host capacity [mAh/g]."""
     from nasurf.sim.experiment import galvanostatic_cycling
+    from nasurf.sim.parameters import load_material
     from nasurf.sim.simulate import resolve_parameters, simulate
 
-    p = resolve_parameters(material, strategy)
+    base = load_material(material)
     changes: dict[str, Any] = {"particle_radius": radius}
-    if p.size_distribution is not None:
+    if base.size_distribution is not None:
         changes["size_distribution"] = None
-    if p.shell_thickness >= radius:
-        changes["shell_thickness"] = 0.5 * radius
-    p = p.with_changes(**changes)
+    # the sample's size first: a preset's surface layer is sized against it
+    p = resolve_parameters(base.with_changes(**changes), strategy)
     exp = galvanostatic_cycling("1 mA g-1", cycles=2, lower_V=LOWER_V, upper_V=UPPER_V)
     res = simulate(p, exp, current_scale=np.asarray(currents, dtype=float))
     out: list[dict[str, float]] = []

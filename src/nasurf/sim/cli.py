@@ -113,8 +113,9 @@ def rate_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | 
     summary["files"] = files
     (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
     _emit(summary, json_out, f"rate capability: {r.params.name} / {r.params.strategy}",
-          [(t["current_mA_g"], t["desodiation_mAh_g"], t["sodiation_mAh_g"]) for t in table],
-          ["current (mA/g)", "desodiation (mAh/g)", "sodiation (mAh/g)"])
+          [(t["current_mA_g"], t["desodiation_mAh_g"], t["sodiation_mAh_g"], t.get("note", ""))
+           for t in table],
+          ["current (mA/g)", "desodiation (mAh/g)", "sodiation (mAh/g)", "note"])
 
 
 def rate_table(result) -> list[dict]:
@@ -131,6 +132,11 @@ def rate_table(result) -> list[dict]:
         key = "sodiation_mAh_g" if rec.kind == "sodiate" else "desodiation_mAh_g"
         rows[-1][key] = abs(rec.charge_mAh_g)
         rows[-1]["_closed"] = rec.kind == "desodiate"
+        if rec.duration_s <= 0.0:
+            # the row stays in the table; it says why it holds no capacity
+            rows[-1].setdefault("note", f"{rec.kind} step ended at once at {rec.end_voltage_V:.3f} V: "
+                                "the cut-off was reached at the first instant (ohmic + "
+                                "kinetic drop at this current)")
     for r in rows:
         r.pop("_closed", None)
     return rows

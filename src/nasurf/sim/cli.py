@@ -134,9 +134,9 @@ def rate_table(result) -> list[dict]:
         rows[-1]["_closed"] = rec.kind == "desodiate"
         if rec.duration_s <= 0.0:
             # the row stays in the table; it says why it holds no capacity
-            rows[-1].setdefault("note", f"{rec.kind} step ended at once at {rec.end_voltage_V:.3f} V: "
-                                "the cut-off was reached at the first instant (ohmic + "
-                                "kinetic drop at this current)")
+            rows[-1].setdefault("note", f"{rec.kind} step ended at once at "
+                                f"{rec.end_voltage_V:.3f} V: the cut-off was reached at the "
+                                "first instant (ohmic + kinetic drop at this current)")
     for r in rows:
         r.pop("_closed", None)
     return rows

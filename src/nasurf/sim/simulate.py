@@ -231,6 +231,17 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
                         f"passed at {float(st.V[b]):.3f} V: the cut-off was reached at the "
                         "first instant (ohmic and kinetic drop at this current) or the "
                         "solver could not start")
+                elif (ended == "cutoff" and step.kind in ("sodiate", "desodiate")
+                      and abs(float(dq[b])) < 1e-3 * basis / 3600.0):
+                    # a step that stops at its cut-off having passed < 0.1 % of the
+                    # capacity basis is as empty as one that never started: say so
+                    who = f" (batch member {b})" if B > 1 else ""
+                    warnings.append(
+                        f"step {step_count} '{step.text}'{who} ended at its cut-off "
+                        f"({float(st.V[b]):.3f} V) after only {abs(float(dq[b])):.3g} mAh/g "
+                        f"in {float(dur[b]):.3g} s: the host cannot take this current from "
+                        "its present state (cut-off reached almost at once, or a filled/"
+                        "emptied surface the solver cannot move)")
                 records[b].append(StepRecord(
                     step_count, idx, cycle, half, step.kind, step.text,
                     float(seg.current[b]) if seg.current is not None else math.nan,

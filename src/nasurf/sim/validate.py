@@ -181,9 +181,10 @@ def _reason(quantity: str, reported: float, simulated: float, limit: float,
             f"the model's LAM law (volume change x depth x (1 - bonding)) keeps only "
             f"{lam_keep:.1%} of the host over the record's cycles: the sample's buffering "
             "(carbon matrix, voids) is stronger than the preset states")
-    if simulated == 0.0 or any("ended at once" in w for w in warnings):
-        return "outside", ("the step reached its cut-off at once (ohmic + kinetic drop at "
-                           "this current exceeds the voltage window)")
+    if simulated == 0.0 or any("ended at once" in w or "after only" in w for w in warnings):
+        return "outside", ("a step reached its cut-off (almost) at once: the ohmic + kinetic "
+                           "drop at this current exceeds the voltage window, or the solver "
+                           "could not move a filled/emptied surface (see the row's warnings)")
     if abs(err) <= TARGET_MEDIAN:
         return "within", ""
     if err > 0:

@@ -103,22 +103,59 @@ def main() -> None:
     fig.tight_layout()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(OUT, dpi=110)
-    # markdown: one validation table per host
+    _write_section(rep, kb_host)
+
+
+def _write_section(rep, kb_host: dict[str, str]) -> None:
+    """Replace the generated part of docs/simulation.md (between the hosts markers)."""
+    out: list[str] = []
+    d = rep.to_dict()["summary"]
+    out.append(f"Overall (all simulated records): median |error| "
+               f"{rep.overall.median_abs:.0%}, worst {rep.overall.worst:+.0%} "
+               f"({rep.overall.worst_record}); records the host can reach at all: median "
+               f"{rep.within_host_limit.median_abs:.0%}; {d['simulated']} of {d['records']} "
+               f"records simulated; target median ≤ {rep.target_median:.0%}: "
+               f"{'met' if rep.meets_target else '**not met**'}.\n")
+    out.append("| group | n | median abs error | worst | worst record |")
+    out.append("|---|---|---|---|---|")
+    for name, st in ([("overall", rep.overall), ("reachable by the host", rep.within_host_limit)]
+                     + [(f"host {k}", v) for k, v in rep.per_host.items()]
+                     + [(f"strategy {k}", v) for k, v in rep.per_strategy.items()]
+                     + [(f"quantity {k}", v) for k, v in rep.per_quantity.items()]):
+        out.append(f"| {name} | {st.n} | {st.median_abs:.0%} | {st.worst:+.0%} | "
+                   f"{st.worst_record} |")
+    if rep.hosts_without_preset:
+        out.append("\nNot simulated (no packaged host): " + ", ".join(
+            f"{k} ({v} records)" for k, v in rep.hosts_without_preset.items()) + ".")
     for name in HOSTS:
+        doc = _doc(name)
         rows = [rw for rw in rep.rows if rw.host == kb_host[name]]
+        out.append(f"\n### `{name}`: {doc['title']}\n")
+        out.append(f"Morphology of the pristine control: {doc['morphology']}. Reaction: "
+                   f"{doc['reaction']}.\n")
+        out.append("Cited capacities (upper panels: shaded band; lower panels: squares):\n")
+        for e in doc["literature"]:
+            out.append(f"* {e['value']} mAh/g at {e['current_mA_g']} mA/g (band "
+                       f"±{e['band']:.0%}): {e['source']}")
+        out.append("\nWhat this host cannot represent:\n")
+        out.extend(f"* {lim}" for lim in doc["limits"])
         st = rep.per_host.get(kb_host[name])
-        print(f"\n#### `{name}`: knowledge-base records ({kb_host[name]})\n")
-        if st is not None:
-            print(f"median |error| {st.median_abs:.0%}, worst {st.worst:+.0%} "
-                  f"({st.worst_record}), n = {st.n}\n")
-        print("| record | preset | I (mA/g) | N | reported | simulated | error | status |")
-        print("|---|---|---|---|---|---|---|---|")
+        out.append(f"\nKnowledge-base records of host `{kb_host[name]}`"
+                   + (f" (median |error| {st.median_abs:.0%}, worst {st.worst:+.0%}, "
+                      f"n = {st.n})" if st is not None else "") + ":\n")
+        out.append("| record | preset | I (mA/g) | N | reported | simulated | error | status |")
+        out.append("|---|---|---|---|---|---|---|---|")
         for rw in rows:
             err = f"{rw.relative_error:+.0%}" if math.isfinite(rw.relative_error) else "–"
             simv = f"{rw.simulated_mAh_g:.0f}" if math.isfinite(rw.simulated_mAh_g) else "–"
             cur = f"{rw.current_mA_g:g}" if math.isfinite(rw.current_mA_g) else "–"
-            print(f"| {rw.record_id} | {rw.strategy} | {cur} | {rw.cycles or ''} | "
-                  f"{rw.reported_mAh_g:g} | {simv} | {err} | {rw.status} |")
+            out.append(f"| {rw.record_id} | {rw.strategy} | {cur} | {rw.cycles or ''} | "
+                       f"{rw.reported_mAh_g:g} | {simv} | {err} | {rw.status} |")
+    doc_path = Path(__file__).parent / "simulation.md"
+    text = doc_path.read_text(encoding="utf-8")
+    begin, end = "<!-- hosts:begin (docs/make_sim_hosts.py) -->", "<!-- hosts:end -->"
+    a, b = text.index(begin) + len(begin), text.index(end)
+    doc_path.write_text(text[:a] + "\n" + "\n".join(out) + "\n" + text[b:], encoding="utf-8")
 
 
 if __name__ == "__main__":

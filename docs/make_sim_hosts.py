@@ -1,9 +1,9 @@
 """Figure and tables of docs/simulation.md, section "Hosts": rerun after changing a host.
 
-    PYTHONPATH=src python docs/make_sim_hosts.py            # figure + markdown on stdout
+    PYTHONPATH=src python docs/make_sim_hosts.py [KB.sqlite]   # figure + docs section
 
-Per host, upper panel: the host's OCP (grey) and the simulated second-cycle sodiation/desodiation at the
-cited low current; the cited capacity is the shaded band. Lower panel: simulated
+Per host, upper panel: the host's OCP (grey) and the simulated second-cycle
+sodiation/desodiation at the cited low current; the cited capacity is the shaded band. Lower panel: simulated
 desodiation capacity (cycle 2) against current, with the cited capacities and the
 knowledge-base records simulated for this host (treated samples, each at its own size).
 """
@@ -18,13 +18,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import yaml  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import yaml
 
-from nasurf.io.table import CURRENT, STEP_COUNT, TIME, VOLTAGE  # noqa: E402
-from nasurf.sim import galvanostatic_cycling, load_material, simulate  # noqa: E402
-from nasurf.sim.validate import validate_literature  # noqa: E402
+from nasurf.io.table import CURRENT, STEP_COUNT, TIME, VOLTAGE
+from nasurf.sim import galvanostatic_cycling, load_material, simulate
+from nasurf.sim.validate import validate_literature
 
 HOSTS = ("hard_carbon", "anatase_tio2", "na2ti3o7", "sno2", "mos2", "sb", "red_p", "sb2s3")
 CURRENTS = (20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)

@@ -4,8 +4,9 @@
 
 Per host, upper panel: the host's OCP (grey) and the simulated second-cycle
 sodiation/desodiation at the cited low current; the cited capacity is the shaded band.
-Lower panel: simulated desodiation capacity (cycle 2) against current, with the cited capacities and the
-knowledge-base records simulated for this host (treated samples, each at its own size).
+Lower panel: simulated desodiation capacity (cycle 2) against current, with the cited
+capacities and the knowledge-base records simulated for this host (treated samples, each
+at its own size).
 """
 
 from __future__ import annotations

@@ -344,7 +344,7 @@ def test_works_without_a_writable_numba_cache(tmp_path):
         from nasurf.sim.model import build_model
         from nasurf.sim.solver import Segment, Trace, initial_state
         from nasurf.sim.fast_cv import run_modal_sweep
-        p = load_material(frozen("na2ti3o7")).with_changes(double_layer_capacitance=0.2)
+        p = load_material(FROZEN_NTO).with_changes(double_layer_capacitance=0.2)
         p = p.with_changes(initial_stoichiometry=float(p.ocp.inverse(2.6)))
         m = build_model(p)
         seg = Segment("voltage", v_start=np.array([2.6]), sweep_rate=np.array([-5e-3]),
@@ -352,10 +352,10 @@ def test_works_without_a_writable_numba_cache(tmp_path):
         st = run_modal_sweep(m, initial_state(m), seg, Trace())
         # the exact galvanostatic engine's kernel compiles in memory too
         from nasurf.sim.simulate import simulate
-        r = simulate(frozen("na2ti3o7"), ["Sodiate at 1C until 0.01 V"], engine="exact")
+        r = simulate(FROZEN_NTO, ["Sodiate at 1C until 0.01 V"], engine="exact")
         assert r.steps[0][0].ended_by == "cutoff" and r.steps[0][0].charge_mAh_g < -100
         print(st.I[0] / (0.2 * m.area_per_kg[0, 0] * 5e-3))
-    """)
+    """).replace("FROZEN_NTO", repr(frozen("na2ti3o7")))
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          env=env, timeout=300)

@@ -170,3 +170,54 @@ def test_chemical_bonds_slow_the_fade_of_new_alloy_hosts(host):
     fade_none = 1 - keep["none"]
     assert 1 - keep["interfacial_chemical_bonds"] < 0.5 * fade_none
     assert math.isfinite(fade_none) and fade_none > 0.02
+
+
+def test_validate_lists_every_record_with_a_reason(tmp_path):
+    # `nasurf simulate validate --json` on two hosts: every knowledge-base capacity record
+    # of those hosts is a row; rows outside 25 % or beyond the host say why; the medians
+    # are those of the rows (recomputed here)
+    import json
+
+    from typer.testing import CliRunner
+
+    from nasurf.knowledge import KnowledgeBase, query
+    from nasurf.sim.cli import app
+    from nasurf.sim.validate import CAPACITY_QUANTITIES
+
+    db = tmp_path / "kb.sqlite"
+    res = CliRunner().invoke(app, ["validate", "--db", str(db), "--host", "Sb,P", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    with KnowledgeBase.open(db) as kb:
+        df = query(kb, quantity=list(CAPACITY_QUANTITIES), host=["Sb", "P"], distinct=True)
+    assert sorted(r["record_id"] for r in doc["rows"]) == sorted(df["id"])
+    errs = []
+    for r in doc["rows"]:
+        assert r["citation"].strip()
+        if r["status"] != "within":
+            assert r["reason"].strip(), r
+        if r["relative_error"] is not None:
+            errs.append(abs(r["relative_error"]))
+            assert r["relative_error"] == pytest.approx(
+                r["simulated_mAh_g"] / r["reported_mAh_g"] - 1, rel=1e-9)
+            assert any(a.startswith("R = ") for a in r["assumptions"])
+    assert doc["summary"]["overall"]["n"] == len(errs)
+    assert doc["summary"]["overall"]["median_abs_relative_error"] == pytest.approx(
+        float(np.median(errs)))
+    assert set(doc["per_host"]) == {"Sb", "P"}
+
+
+def test_validate_median_regression_guard(tmp_path):
+    # Issue 13 asks for a median |error| <= 25 % over all records with a preset; the
+    # present hosts reach 46 % (docs/simulation.md, "Hosts"): NOT met. This guards the
+    # present state against regressions (a rise above 50 % fails) without claiming the
+    # target; meets_target must report the truth either way.
+    from nasurf.sim.validate import validate_literature
+
+    rep = validate_literature(tmp_path / "kb.sqlite")
+    assert rep.overall.n >= 75
+    assert rep.overall.median_abs < 0.50
+    assert rep.meets_target == (rep.overall.median_abs <= 0.25)
+    # every host with a packaged material appears
+    assert set(rep.per_host) == {"carbon", "TiO2", "Na2Ti3O7", "SnO2", "MoS2", "Sb", "P",
+                                 "Sb2S3"}

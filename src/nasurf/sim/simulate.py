@@ -256,7 +256,8 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
         if np.any(model.lam_rate > 0):
             st.active = st.active * lam_factor(model.lam_rate, sod_charge / host)
         del rep
-    tables = _EchemTables(model, p, exp, trace, step_meta, electrode_area_cm2)
+    tables = _EchemTables(model, p, exp, trace, step_meta, electrode_area_cm2,
+                          tuple(warnings))
     return SimulationResult(p, exp, model, tables, records, st, tuple(warnings))
 
 
@@ -327,13 +328,23 @@ class _EchemTables:
     """Builds each member's EchemData from the solver trace on first request."""
 
     def __init__(self, model: Model, p: ParameterSet, exp: Experiment, trace: Trace,
-                 step_meta: list[tuple[int, int, int]], area_cm2: float) -> None:
+                 step_meta: list[tuple[int, int, int]], area_cm2: float,
+                 warnings: tuple[str, ...] = ()) -> None:
         self.model, self.params, self.experiment = model, p, exp
+        self.warnings = warnings
         self.arrays = trace.arrays()
         self.step_meta = np.asarray(step_meta, dtype=int).reshape(-1, 3)
         self.area_cm2 = area_cm2
         self._built: dict[int, EchemData] = {}
         self._parameters: dict[str, Any] | None = None
+
+    def _member_warnings(self, b: int) -> tuple[str, ...]:
+        # the run's warnings travel with the data (a step that held no charge leaves no
+        # rows an analysis could see, so the file itself must say why)
+        if self.model.B == 1:
+            return self.warnings
+        tag = f"(batch member {b})"
+        return tuple(w for w in self.warnings if tag in w or "(batch member" not in w)
 
     def get(self, b: int) -> EchemData:
         if b not in self._built:
@@ -379,7 +390,8 @@ class _EchemTables:
                         active_mass_g=mass_b if model.B > 1 else mass_g,
                         electrode_area_cm2=area_cm2,
                         scan_rate_V_s=scan_rates.pop() if len(scan_rates) == 1 else None,
-                        notes=("simulated data; current anodic positive",), header=header)
+                        notes=("simulated data; current anodic positive",
+                               *self._member_warnings(b)), header=header)
         return EchemData(df, meta)
 
 

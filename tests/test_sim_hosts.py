@@ -113,6 +113,9 @@ def test_na2ti3o7_high_rate_rows_are_explained_not_silent():
     for t in table:
         assert t["desodiation_mAh_g"] > 0 or "cut-off was reached" in t["note"]
     assert table[4]["desodiation_mAh_g"] > 10.0        # 1 A/g: some capacity, not 0
+    # a step that held no charge leaves no data rows: the data's own notes say why
+    assert any("ended at once" in n and "5000 mA g-1" in n
+               for n in r.echem().metadata.notes)
 
 
 def test_micro_sb_fades_with_rate():

@@ -210,7 +210,7 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
                     else np.zeros((0, B))
                 I_max = np.nanmax(np.abs(I_step), axis=0, initial=0.0)
                 for b in np.flatnonzero(model.electrolyte_depleted(I_max) & ~stopped):
-                    who = f" (batch member {b})" if B > 1 else ""
+                    who = _who(b, B, scale)
                     warnings.append(
                         f"step {step_count} '{step.text}'{who}: at {I_max[b]:.4g} "
                         "mA/g the quasi-steady electrolyte would be emptied at one end; the "
@@ -225,7 +225,7 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
                     continue
                 ended = _ended_by(step, seg, dur[b], st, b)
                 if dur[b] <= 0.0 and step.kind in ("sodiate", "desodiate", "sweep"):
-                    who = f" (batch member {b})" if B > 1 else ""
+                    who = _who(b, B, scale)
                     warnings.append(
                         f"step {step_count} '{step.text}'{who} ended at once with no charge "
                         f"passed at {float(st.V[b]):.3f} V: the cut-off was reached at the "
@@ -235,7 +235,7 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
                       and abs(float(dq[b])) < 1e-3 * basis / 3600.0):
                     # a step that stops at its cut-off having passed < 0.1 % of the
                     # capacity basis is as empty as one that never started: say so
-                    who = f" (batch member {b})" if B > 1 else ""
+                    who = _who(b, B, scale)
                     warnings.append(
                         f"step {step_count} '{step.text}'{who} ended at its cut-off "
                         f"({float(st.V[b]):.3f} V) after only {abs(float(dq[b])):.3g} mAh/g "
@@ -259,6 +259,13 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
     tables = _EchemTables(model, p, exp, trace, step_meta, electrode_area_cm2,
                           tuple(warnings))
     return SimulationResult(p, exp, model, tables, records, st, tuple(warnings))
+
+
+def _who(b: int, B: int, scale: np.ndarray) -> str:
+    """How a warning names batch member b (and its current, when the batch scales it)."""
+    if B == 1:
+        return "" if scale[0] == 1.0 else f" (current x{scale[0]:g})"
+    return f" (batch member {b}" + ("" if scale[b] == 1.0 else f", current x{scale[b]:g}") + ")"
 
 
 def lam_factor(lam_rate: np.ndarray | float, depth: np.ndarray | float) -> np.ndarray:
@@ -343,8 +350,9 @@ class _EchemTables:
         # rows an analysis could see, so the file itself must say why)
         if self.model.B == 1:
             return self.warnings
-        tag = f"(batch member {b})"
-        return tuple(w for w in self.warnings if tag in w or "(batch member" not in w)
+        tags = (f"(batch member {b})", f"(batch member {b},")
+        return tuple(w for w in self.warnings
+                     if any(t in w for t in tags) or "(batch member" not in w)
 
     def get(self, b: int) -> EchemData:
         if b not in self._built:

@@ -223,9 +223,9 @@ def _simulate_group(material: str, strategy: str, radius: float, loading: float 
         out.append({"sod1": float(c1.get("sodiation_mAh_g", 0.0)),
                     "des2": float(c2.get("desodiation_mAh_g", 0.0)),
                     "sod2": float(c2.get("sodiation_mAh_g", 0.0))})
-        tag = f"(batch member {b})"
-        warns.append([w.replace(f" {tag}", "") for w in res.warnings
-                      if tag in w or len(currents) == 1])
+        tags = (f"(batch member {b})", f"(batch member {b},")
+        warns.append([w for w in res.warnings
+                      if any(t in w for t in tags) or len(currents) == 1])
     lam = float(np.asarray(res.model.lam_rate)[0])
     return out, warns, lam, p.host_capacity_mAh_g
 

@@ -8,7 +8,7 @@ this comparison), Chayambuka's OCP table, Na-metal counter electrode, no ohmic A
 gets the same values through ``peers/pybop_fit.py:pybamm_halfcell`` (SPM,
 ``{"working electrode": "positive"}``). Cases:
 
-1. 1C (250 mA/g) sodiation to 0.01 V: build+solve and re-solve, both tools, plus the voltage
+1. 1C (300 mA/g) sodiation to 0.01 V: build+solve and re-solve, both tools, plus the voltage
    RMS difference of each to a converged PyBaMM reference (SPM with 200 radial points) at
    the tool's own output times, to show equal accuracy;
 2. 7-rate capability (C/10 … 10C): PyBaMM one built sim with the current as an input;
@@ -18,7 +18,10 @@ gets the same values through ``peers/pybop_fit.py:pybamm_halfcell`` (SPM,
    as in research/sim-bench/bench_cv.py); nasurf one batched run of the 6 scan rates;
 4. a 10 000-set sweep (100 × 100 grid of D and k0, 1C sodiation + desodiation) in-process
    and on a 2-worker Dask LocalCluster, with time and memory (peak Python allocations in
-   this process for 2 500 and 10 000 sets: flat, i.e. set by the chunk in flight).
+   this process for 2 500 and 10 000 sets: flat, i.e. set by the chunk in flight);
+5. every packaged material and preset (``bench_materials``): its own 1C build+solve and
+   7-rate batch next to PyBaMM's SPM build+solve and re-solves, the engine that ran, the
+   cost of 5 size classes and of mesh doubling on the D(c) hard carbon.
 
 Times are medians of at least ``REPEATS`` runs, more for millisecond-scale work (see
 ``median_time``; 1 run for the sweeps). Only public nasurf API is
@@ -45,7 +48,7 @@ sys.path.insert(0, str(HERE / "peers"))
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
 AREA_M2 = 1.131e-4        # 12 mm coin-cell electrode
-ONE_C_mA_g = 250.0        # the hard-carbon material's capacity basis (250 mAh/g)
+ONE_C_mA_g = 300.0        # the hard-carbon material's capacity basis (300 mAh/g)
 C_RATES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 SCAN_RATES_mV_s = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 V_HI, V_LO = 1.2, 0.03
@@ -338,6 +341,84 @@ def bench_sweep(n_side: int = 100) -> None:
     print(f"  max RSS of this process {rss:.0f} MiB")
 
 
+def bench_materials() -> None:
+    """Every packaged material (pristine and each preset) against PyBaMM's SPM half cell.
+
+    PyBaMM side (timed alternately with nasurf, same run): build + solve of the 1C SPM half
+    cell above and the 7 re-solves of the rate sweep; nasurf side: the material's own 1C
+    sodiation (build + solve, ``simulate``) and the 7-rate batch (C/10 ... 10C of its
+    basis). The engine column says which path ran: ``exact`` (compiled modal kernel) or
+    ``march`` (adaptive implicit march: D(c) tables, surface sites, several size classes).
+    """
+    import pybamm
+    from pybop_fit import pybamm_halfcell
+
+    from nasurf.sim.experiment import Experiment
+    from nasurf.sim.model import build_model
+    from nasurf.sim.parameters import list_materials, load_material
+    from nasurf.sim.simulate import resolve_parameters, simulate, step_segment
+    from nasurf.sim.solver import can_use_exact
+    from nasurf.sim.strategies import list_strategies
+
+    _p, spec = halfcell()
+    pv = pybamm_halfcell(spec, current_input=True)
+    sim = pybamm.Simulation(pybamm.lithium_ion.SPM({"working electrode": "positive"}),
+                            parameter_values=pv)
+    sim.solve([0, 3600 * 1.3], inputs={"Current function [A]": spec["current_A"]})
+
+    def pb_build_solve():
+        s = pybamm.Simulation(pybamm.lithium_ion.SPM({"working electrode": "positive"}),
+                              parameter_values=pybamm_halfcell(spec))
+        return s.solve([0, 3600 * 1.3])
+
+    def pb_rates():
+        for c in C_RATES:
+            sim.solve([0, 3600 * 1.3 / c], inputs={"Current function [A]": c * spec["current_A"]})
+
+    print("every packaged material and preset: 1C sodiation build+solve and 7-rate batch "
+          "(targets: >= 20x and >= 10x PyBaMM)")
+    print(f"  {'material / preset':<42} {'engine':<6} {'1C ms':>8} {'ratio':>7} "
+          f"{'7-rate ms':>10} {'ratio':>7}")
+    worst_1c, worst_7 = float("inf"), float("inf")
+    for name in list_materials():
+        for strat in ["none", *[s for s in list_strategies() if s != "none"]]:
+            p = resolve_parameters(load_material(name), strat)
+            step = ["Sodiate at 1C until 0.01 V"]
+            exp = Experiment.from_strings(step)
+            m = build_model(p)
+            seg = step_segment(exp.steps[0], exp, p.capacity_basis_value, np.ones(1), 1, 1)
+            engine = "exact" if can_use_exact(m, seg) else "march"
+            t_pb, _ = median_time(pb_build_solve, repeats=3)
+            t_ns, _ = median_time(lambda p=p, step=step: simulate(p, step), repeats=3)
+            t_pb7, _ = median_time(pb_rates, repeats=3)
+            t_ns7, _ = median_time(lambda p=p, step=step: simulate(p, step, current_scale=np.array(
+                C_RATES)), repeats=3)
+            r1, r7 = t_pb / t_ns, t_pb7 / t_ns7
+            worst_1c, worst_7 = min(worst_1c, r1), min(worst_7, r7)
+            print(f"  {name + ' / ' + strat:<42} {engine:<6} {t_ns * 1e3:8.1f} {r1:6.1f}x "
+                  f"{t_ns7 * 1e3:10.1f} {r7:6.1f}x")
+    print(f"  worst ratios: 1C {worst_1c:.2f}x (target >= 20x), 7-rate {worst_7:.2f}x "
+          "(target >= 10x)")
+    # size classes and mesh scaling on the D(c) hard carbon (the march path)
+    from nasurf.sim.model import MeshSpec
+    from nasurf.sim.parameters import ParticleSizeDistribution
+
+    hc = load_material("hard_carbon")
+    step = ["Sodiate at 1C until 0.01 V"]
+    t1, _ = median_time(lambda: simulate(hc, step), repeats=3)
+    psd = ParticleSizeDistribution(tuple(np.linspace(2e-6, 4e-6, 5)), (0.2,) * 5)
+    t5, _ = median_time(lambda: simulate(hc.with_changes(size_distribution=psd), step),
+                        repeats=3)
+    print(f"  hard_carbon 5 size classes / 1 class: {t5 / t1:.1f}x (target <= 5x)")
+    tm = {}
+    for n in (64, 128, 256):
+        tm[n], _ = median_time(lambda n=n: simulate(hc, step, mesh=MeshSpec(n_core=n - 10)),
+                               repeats=3)
+    print(f"  hard_carbon mesh 64 -> 128 -> 256 cells: {tm[64] * 1e3:.0f} / {tm[128] * 1e3:.0f}"
+          f" / {tm[256] * 1e3:.0f} ms (x{tm[128] / tm[64]:.1f}, x{tm[256] / tm[128]:.1f} per "
+          "doubling; linear = x2)")
+
+
 def main(argv: list[str]) -> int:
     warnings.filterwarnings("ignore")
     try:
@@ -354,6 +435,7 @@ def main(argv: list[str]) -> int:
     bench_rates()
     bench_cv()
     bench_sweep(30 if quick else 100)
+    bench_materials()
     return 0
 
 

@@ -9,6 +9,7 @@ from nasurf.sim.experiment import Experiment
 from nasurf.sim.model import MeshSpec
 from nasurf.sim.parameters import R_GAS, F, load_material
 from nasurf.sim.simulate import simulate
+from sim_v0 import frozen
 
 
 def _sweep(p, v_from, v_to, rate_mV_s, mesh=None):
@@ -22,7 +23,7 @@ def _sweep(p, v_from, v_to, rate_mV_s, mesh=None):
 
 def test_capacitive_electrode_b_is_one_and_dunn_fraction_near_one():
     # insertion switched off (k0 -> 0): only the double layer stores charge
-    p = load_material("na2ti3o7").with_changes(rate_constant=1e-30, sei_capacity=0.0,
+    p = load_material(frozen("na2ti3o7")).with_changes(rate_constant=1e-30, sei_capacity=0.0,
                                                 double_layer_capacitance=0.2)
     rates = np.array([0.1, 0.2, 0.5, 1.0, 2.0])  # mV/s
     grid = np.linspace(1.4, 2.1, 50)
@@ -47,7 +48,7 @@ def test_capacitive_electrode_b_is_one_and_dunn_fraction_near_one():
 def test_diffusion_limited_peak_matches_randles_sevcik():
     # reversible insertion into a huge particle: planar semi-infinite diffusion of the
     # vacancies (c* = c_max), Nernstian lattice gas -> i_p = 0.4463 F c* (F v D / RT)^0.5
-    base = load_material("na2ti3o7")
+    base = load_material(frozen("na2ti3o7"))
     from nasurf.sim.parameters import OCP
     p = base.with_changes(
         ocp=OCP("lattice_gas", E0=1.0, slope_factor=1.0, x_max=1.0),
@@ -78,7 +79,7 @@ def _capacitor_cvs(tmp_path=None):
 
     # k0 = 1e-22 m/s: insertion is ~1e-6 of the double-layer current over the window (a
     # fully blocked host, k0 -> 0, behaves the same: test_fully_blocked_host_...)
-    p = load_material("na2ti3o7").with_changes(rate_constant=1e-22, sei_capacity=0.0,
+    p = load_material(frozen("na2ti3o7")).with_changes(rate_constant=1e-22, sei_capacity=0.0,
                                                 double_layer_capacitance=0.2)
     data, paths = [], []
     for v in CAP_RATES_mV_s:
@@ -117,7 +118,7 @@ def test_diffusion_limited_peaks_through_nasurf_analysis():
     from nasurf.analysis import CVSet, b_value_peaks, prepare_branches, randles_sevcik_peak_current
     from nasurf.sim.parameters import OCP
 
-    p = load_material("na2ti3o7").with_changes(
+    p = load_material(frozen("na2ti3o7")).with_changes(
         ocp=OCP("lattice_gas", E0=1.0, slope_factor=1.0, x_max=1.0),
         particle_radius=1e-3, diffusivity=1e-14, rate_constant=1e-5,
         double_layer_capacitance=0.0, sei_capacity=0.0, area_resistance=0.0,
@@ -177,7 +178,7 @@ def test_fully_blocked_host_is_a_capacitor_over_the_whole_window(k0, law):
     # (truth: an ideal capacitor). Before the current-form Butler-Volmer residual for a
     # blocked host (solver._implicit_step) Newton stalled or ended the sweep at once.
     from nasurf.sim.experiment import cyclic_voltammetry
-    p = load_material("na2ti3o7").with_changes(rate_constant=k0, sei_capacity=0.0,
+    p = load_material(frozen("na2ti3o7")).with_changes(rate_constant=k0, sei_capacity=0.0,
                                                 double_layer_capacitance=0.2,
                                                 exchange_current_law=law)
     r = simulate(p, cyclic_voltammetry(1.0, high_V=2.5, low_V=0.01, cycles=1))

@@ -22,11 +22,12 @@ from nasurf.sim.model import MeshSpec, build_model
 from nasurf.sim.parameters import OCP, R_GAS, F, ParticleSizeDistribution, load_material
 from nasurf.sim.simulate import resolve_parameters
 from nasurf.sim.solver import Segment, Trace, initial_state, run_segment
+from sim_v0 import frozen
 
 
 def _hard_carbon(c_dl=0.2):
     # the benchmark's half cell (benchmarks/bench_sim.py): constant D, k0, no sites
-    return load_material("hard_carbon").with_changes(
+    return load_material(frozen("hard_carbon")).with_changes(
         diffusivity=1e-14, rate_constant=5e-11, double_layer_capacitance=c_dl,
         site_density=0.0, sei_capacity=0.0, area_resistance=0.0,
         electronic_conductivity=1e8, lam_coefficient=0.0)
@@ -121,8 +122,8 @@ def test_modal_engine_applies_to_linear_one_class_sweeps_with_or_without_sites()
     sweep = Segment("voltage", v_start=np.array([1.2]), sweep_rate=np.array([-1e-3]),
                     duration=np.array([1170.0]))
     for q in (p, p.with_changes(site_density=1e-5, site_interaction=2.0),
-              resolve_parameters("anatase_tio2", "surface_functionalisation"),
-              resolve_parameters("na2ti3o7", "surface_structural_disorder")):
+              resolve_parameters(frozen("anatase_tio2"), "surface_functionalisation"),
+              resolve_parameters(frozen("na2ti3o7"), "surface_structural_disorder")):
         assert can_use_modal_sweep(build_model(q), sweep)
     m = build_model(p)
     hold = Segment("voltage", v_start=np.array([0.03]), sweep_rate=np.array([0.0]),
@@ -134,7 +135,7 @@ def test_modal_engine_applies_to_linear_one_class_sweeps_with_or_without_sites()
         assert not can_use_modal_sweep(m, seg)
     # D(c) table (the packaged hard carbon), two size classes, α ≠ ½, attractive Frumkin
     # sites (g < 0: several coverages can share one potential)
-    others = [load_material("hard_carbon"),
+    others = [load_material(frozen("hard_carbon")),
               p.with_changes(size_distribution=ParticleSizeDistribution((2e-6, 5e-6),
                                                                         (0.5, 0.5))),
               p.with_changes(transfer_coefficient=0.4),
@@ -146,7 +147,7 @@ def test_modal_engine_applies_to_linear_one_class_sweeps_with_or_without_sites()
 def _capacitor():
     # Na2Ti3O7 swept well above its insertion potential (2.6 → 1.6 → 2.6 V): the host
     # stays empty, so the double layer carries the current (an ideal R-C circuit)
-    return load_material("na2ti3o7").with_changes(sei_capacity=0.0,
+    return load_material(frozen("na2ti3o7")).with_changes(sei_capacity=0.0,
                                                    double_layer_capacitance=0.2)
 
 
@@ -202,7 +203,7 @@ def test_reversal_follows_the_analytic_rc_transient_without_smear(monkeypatch):
 def test_diffusion_limited_peak_matches_randles_sevcik_and_the_implicit_engine(monkeypatch):
     # reversible insertion into a huge particle (planar semi-infinite diffusion), Nernstian
     # lattice gas: i_p = 0.4463 F c* (F v D / RT)^0.5 (as tests/test_sim_cv.py)
-    p = load_material("na2ti3o7").with_changes(
+    p = load_material(frozen("na2ti3o7")).with_changes(
         ocp=OCP("lattice_gas", E0=1.0, slope_factor=1.0, x_max=1.0),
         particle_radius=1e-3, diffusivity=1e-14, rate_constant=1e-5,
         double_layer_capacitance=0.0, sei_capacity=0.0, area_resistance=0.0,
@@ -230,7 +231,7 @@ def test_diffusion_limited_peak_matches_randles_sevcik_and_the_implicit_engine(m
 def test_surface_sites_preset_cv_matches_the_fine_implicit_engine(monkeypatch):
     # anatase TiO2 with the surface-functionalisation preset: Frumkin sites (g = 2,
     # k_s = 50 s⁻¹) in parallel with insertion and the double layer
-    p = resolve_parameters("anatase_tio2", "surface_functionalisation")
+    p = resolve_parameters(frozen("anatase_tio2"), "surface_functionalisation")
     rates = np.array([5.0]) * 1e-3
     with monkeypatch.context() as mp:
         _no_march(mp)
@@ -252,7 +253,7 @@ def test_k0_table_electrolyte_and_ohmic_terms_match_the_implicit_engine(monkeypa
     # the packaged hard carbon's k0(c) table with a constant D, the quasi-steady
     # electrolyte correction and an ohmic ASR: the kernel's copies of Model.exchange_current
     # and Model.cell_overpotential against the implicit engine's (0.5 mV cap)
-    p = load_material("hard_carbon").with_changes(
+    p = load_material(frozen("hard_carbon")).with_changes(
         diffusivity=1e-14, double_layer_capacitance=0.2, electrolyte_conductivity=1.0,
         area_resistance=2e-3)
     rates = np.array([5.0]) * 1e-3
@@ -303,7 +304,7 @@ def test_charge_is_conserved_to_round_off(monkeypatch, material):
     if material == "hard_carbon":
         p, v_hi, v_lo = _hard_carbon(), 1.2, 0.03
     else:
-        p, v_hi, v_lo = resolve_parameters("anatase_tio2", "surface_functionalisation"), \
+        p, v_hi, v_lo = resolve_parameters(frozen("anatase_tio2"), "surface_functionalisation"), \
             2.5, 0.05
     rates = np.array([0.5, 2.0]) * 1e-3
     p = p.with_changes(initial_stoichiometry=float(p.ocp.inverse(v_hi)))
@@ -343,7 +344,7 @@ def test_works_without_a_writable_numba_cache(tmp_path):
         from nasurf.sim.model import build_model
         from nasurf.sim.solver import Segment, Trace, initial_state
         from nasurf.sim.fast_cv import run_modal_sweep
-        p = load_material("na2ti3o7").with_changes(double_layer_capacitance=0.2)
+        p = load_material(FROZEN_NTO).with_changes(double_layer_capacitance=0.2)
         p = p.with_changes(initial_stoichiometry=float(p.ocp.inverse(2.6)))
         m = build_model(p)
         seg = Segment("voltage", v_start=np.array([2.6]), sweep_rate=np.array([-5e-3]),
@@ -351,10 +352,10 @@ def test_works_without_a_writable_numba_cache(tmp_path):
         st = run_modal_sweep(m, initial_state(m), seg, Trace())
         # the exact galvanostatic engine's kernel compiles in memory too
         from nasurf.sim.simulate import simulate
-        r = simulate("na2ti3o7", ["Sodiate at 1C until 0.01 V"], engine="exact")
+        r = simulate(FROZEN_NTO, ["Sodiate at 1C until 0.01 V"], engine="exact")
         assert r.steps[0][0].ended_by == "cutoff" and r.steps[0][0].charge_mAh_g < -100
         print(st.I[0] / (0.2 * m.area_per_kg[0, 0] * 5e-3))
-    """)
+    """).replace("FROZEN_NTO", repr(frozen("na2ti3o7")))
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          env=env, timeout=300)
@@ -388,7 +389,7 @@ def test_every_material_and_preset_cv_runs_on_the_kernel(monkeypatch):
                     4 * (hi - lo) / rates, rel=1e-9)
     # the case that failed, against the implicit engine at its defaults (which carries
     # its own step error at 20 mV steps): sodiation peaks within 0.5 % (got 0.08 %)
-    p = resolve_parameters("sb", "heterointerfaces")
+    p = resolve_parameters(frozen("sb"), "heterointerfaces")
     exp = cyclic_voltammetry(1.0, high_V=2.0, low_V=0.01, cycles=2)
     fast = run_batch(p, exp, sweep_rates_V_s=rates, keep_trace=True)
     march = run_batch(p, exp, sweep_rates_V_s=rates, keep_trace=True, engine="march")

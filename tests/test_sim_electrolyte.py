@@ -19,6 +19,7 @@ from scipy.integrate import cumulative_trapezoid
 from nasurf.sim.model import build_model
 from nasurf.sim.parameters import R_GAS, F, load_material
 from nasurf.sim.simulate import DEFAULT_AREA_CM2, simulate
+from sim_v0 import frozen
 
 KAPPA = 0.8  # S/m, a carbonate NaPF6 electrolyte
 
@@ -29,7 +30,7 @@ def _params(**kw):
                 electrode_porosity=0.35, separator_porosity=0.55, electrolyte_diffusivity=2e-10,
                 transference_number=0.4)
     base.update(kw)
-    return load_material("na2ti3o7").with_changes(**base)
+    return load_material(frozen("na2ti3o7")).with_changes(**base)
 
 
 def steady_electrolyte_overpotential(p, I_A, n=20001):

@@ -20,17 +20,18 @@ from nasurf.sim.model import build_model
 from nasurf.sim.parameters import load_material
 from nasurf.sim.simulate import simulate
 from nasurf.sim.solver import Segment, Trace, initial_state, run_segment
+from sim_v0 import frozen
 
 STEPS = ["Sodiate at 1C until 0.01 V", "Rest for 30 min", "Desodiate at 1C for 30 min",
          "Desodiate at 1C until 2.5 V"]
 
 
 def _cases():
-    nto = load_material("na2ti3o7")
+    nto = load_material(frozen("na2ti3o7"))
     return {
         "alpha_0.3": nto.with_changes(transfer_coefficient=0.3),
-        "k0_table": load_material("hard_carbon").with_changes(diffusivity=1e-14),
-        "sei_first_cycle": load_material("anatase_tio2"),
+        "k0_table": load_material(frozen("hard_carbon")).with_changes(diffusivity=1e-14),
+        "sei_first_cycle": load_material(frozen("anatase_tio2")),
         # sites that run out beyond c_max: the march's closed-form logit OCP does not apply
         "lattice_x_max_1.3": replace(nto, ocp=replace(nto.ocp, x_max=1.3)),
     }
@@ -85,7 +86,7 @@ def test_exact_engine_matches_the_implicit_march(case):
 def test_cut_off_does_not_depend_on_the_output_grid(n_output):
     # The stop is located to 1e-11 V on any bracketing grid: stop times agree to 1e-9
     # (dV/dt at the 0.01 V cut-off is ~1e-5 V/s here, so 1e-11 V is ~1e-6 s of 2.6e4 s).
-    p = load_material("hard_carbon").with_changes(diffusivity=1e-14, rate_constant=5e-11)
+    p = load_material(frozen("hard_carbon")).with_changes(diffusivity=1e-14, rate_constant=5e-11)
     m = build_model(p, batch_size=3)
     seg = Segment("current", current=np.array([-25.0, -250.0, -2500.0]), v_lower=0.01)
     ref = run_segment(m, initial_state(m), seg, Trace())
@@ -95,7 +96,7 @@ def test_cut_off_does_not_depend_on_the_output_grid(n_output):
 
 
 def test_step_already_beyond_its_cut_off_ends_at_once():
-    p = load_material("na2ti3o7")
+    p = load_material(frozen("na2ti3o7"))
     m = build_model(p)
     seg = Segment("current", current=np.array([-100.0]), v_lower=5.0)   # V starts below 5 V
     trace = Trace()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ from nasurf.io.table import CURRENT, TIME, VOLTAGE, EchemData
 from nasurf.sim.fit import fit_parameters
 from nasurf.sim.parameters import load_material
 from nasurf.sim.simulate import resolve_parameters, simulate
+from sim_v0 import frozen
 
 NOISE_V = 2e-3  # 2 mV, the noise PyBOP's benchmark adds (research/simulation.md)
 TRUTH = {"diffusivity": 3e-18, "rate_constant": 2e-11}
@@ -33,7 +34,7 @@ BOUNDS = {"D": (1e-20, 1e-16, "log"), "k0": (1e-13, 1e-9, "log")}
 @pytest.fixture(scope="module")
 def anatase():
     """Nano-anatase without capacitive stores or SEI: the exact (modal) engine applies."""
-    return load_material("anatase_tio2").with_changes(
+    return load_material(frozen("anatase_tio2")).with_changes(
         double_layer_capacitance=0.0, site_density=0.0, sei_capacity=0.0)
 
 
@@ -136,7 +137,7 @@ def test_two_parameters_the_data_cannot_tell_apart(anatase):
 def test_shell_diffusivity_and_the_shell_d_thickness_trade_off():
     # Na2Ti3O7 with the heterointerfaces preset (10 nm shell): a 500 mA/g curve fixes the
     # shell's D; D and thickness together act mostly as one transport resistance ~ δ/D
-    p = resolve_parameters("na2ti3o7", "heterointerfaces").with_changes(sei_capacity=0.0)
+    p = resolve_parameters(frozen("na2ti3o7"), "heterointerfaces").with_changes(sei_capacity=0.0)
     assert p.shell_thickness == pytest.approx(10e-9)
     truth = 3e-17
     data = simulate(p.with_changes(shell_diffusivity=truth),
@@ -192,7 +193,7 @@ def test_rate_table_target_recovers_diffusivity(anatase):
 def test_cv_set_target_recovers_double_layer_capacitance():
     # insertion blocked (tiny k0, D): the CV is the double layer plus the ohmic drop, so the
     # current is C_dl·a·v away from the vertices and C_dl is well determined
-    base = load_material("anatase_tio2").with_changes(
+    base = load_material(frozen("anatase_tio2")).with_changes(
         site_density=0.0, sei_capacity=0.0, rate_constant=1e-20, diffusivity=1e-24)
     truth = 0.5
     rates = (1e-3, 4e-3)
@@ -250,9 +251,8 @@ def cli_app():
 
 @pytest.fixture(scope="module")
 def anatase_file(tmp_path_factory):
-    """The packaged anatase YAML without capacitive stores or SEI (a user material file)."""
-    text = (resources.files("nasurf.sim") / "data" / "materials" / "anatase_tio2.yaml") \
-        .read_text(encoding="utf-8")
+    """The frozen anatase YAML without capacitive stores or SEI (a user material file)."""
+    text = Path(frozen("anatase_tio2")).read_text(encoding="utf-8")
     doc = yaml.safe_load(text)
     doc["parameters"]["double_layer_capacitance"] = {"value": 0, "unit": "F/m^2",
                                                      "source": "test: no double layer"}

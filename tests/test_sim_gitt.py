@@ -19,6 +19,7 @@ from nasurf.analysis import gitt_analysis
 from nasurf.cli import app as nasurf_app
 from nasurf.io import read
 from nasurf.sim import OCP, Experiment, MeshSpec, load_material, simulate, write_echem_csv
+from sim_v0 import frozen
 
 D_TRUE_CM2_S = 1e-11
 TAUS = (60.0, 300.0, 1200.0)
@@ -27,7 +28,7 @@ BIAS = np.array([0.92, 0.82, 0.66])   # methods.md §5, sphere
 
 @pytest.fixture(scope="module")
 def gitt_run():
-    p = load_material("na2ti3o7").with_changes(
+    p = load_material(frozen("na2ti3o7")).with_changes(
         ocp=OCP("lattice_gas", E0=0.5, slope_factor=1.0, x_max=1.0), particle_radius=5e-6,
         diffusivity=D_TRUE_CM2_S * 1e-4, rate_constant=1e-8, double_layer_capacitance=0.0,
         sei_capacity=0.0, area_resistance=1e-4, counter_exchange_current=1e3,

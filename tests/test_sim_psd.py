@@ -18,12 +18,13 @@ from nasurf.sim.model import build_model
 from nasurf.sim.parameters import ParticleSizeDistribution, load_material
 from nasurf.sim.simulate import simulate
 from nasurf.sim.solver import Segment, Trace, initial_state, run_segment
+from sim_v0 import frozen
 
 
 def _nto(**kw):
     base = dict(sei_capacity=0.0)
     base.update(kw)
-    return load_material("na2ti3o7").with_changes(**base)
+    return load_material(frozen("na2ti3o7")).with_changes(**base)
 
 
 def test_identical_radii_equal_the_single_size_run():

@@ -16,12 +16,13 @@ from nasurf.sim.model import MeshSpec
 from nasurf.sim.parameters import load_material
 from nasurf.sim.simulate import simulate
 from pybamm_halfcell import lattice_gas_halfcell
+from sim_v0 import frozen
 
 L_EL, EPS_S, AREA = 50e-6, 0.5, 1e-4  # electrode thickness, solid fraction, 1 cm2
 
 
 def _ours_params():
-    p = load_material("na2ti3o7")
+    p = load_material(frozen("na2ti3o7"))
     loading = p.density * EPS_S * L_EL
     return p.with_changes(double_layer_capacitance=0.0, sei_capacity=0.0, area_resistance=0.0,
                           electronic_conductivity=1e6, mass_loading=loading)

@@ -10,7 +10,7 @@ the plain harmonic-mean finite volumes, i.e. the run equals the single-OCP run t
 from __future__ import annotations
 
 import textwrap
-from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,17 +22,18 @@ from nasurf.sim.parameters import OCP, F, Table1D, load_material, parameter_set_
 from nasurf.sim.simulate import simulate
 from nasurf.sim.solver import initial_state
 from nasurf.sim.strategies import apply_strategy, load_strategy
+from sim_v0 import frozen
 
 
 def _nto(**kw):
     base = dict(shell_thickness=50e-9, shell_diffusivity=1e-16, sei_capacity=0.0,
                 double_layer_capacitance=0.0)
     base.update(kw)
-    return load_material("na2ti3o7").with_changes(**base)
+    return load_material(frozen("na2ti3o7")).with_changes(**base)
 
 
 def _nto_yaml() -> str:
-    return (resources.files("nasurf.sim") / "data" / "materials" / "na2ti3o7.yaml").read_text()
+    return Path(frozen("na2ti3o7")).read_text()
 
 
 def _shell_ocp(E0=0.45, n=1.0):
@@ -84,7 +85,7 @@ def test_identical_shell_ocp_equals_single_ocp_run_to_round_off():
     D_table = Table1D((0.0, 1.0), (1e-15, 1e-15))
     steps = ["Sodiate at 2C until 0.01 V", "Desodiate at 2C until 3.0 V"]
     plain = simulate(_nto(diffusivity=D_table), steps, engine="march")
-    same = simulate(_nto(diffusivity=D_table, shell_ocp=load_material("na2ti3o7").ocp),
+    same = simulate(_nto(diffusivity=D_table, shell_ocp=load_material(frozen("na2ti3o7")).ocp),
                     steps, engine="march")
     assert not same.model.linear and same.model.shell_ocp is not None
     a, b = plain.echem().data, same.echem().data
@@ -136,7 +137,7 @@ def test_shell_ocp_from_material_and_strategy_files(tmp_path):
           shell_ocp: {kind: lattice_gas, E0: 0.5, slope_factor: 1.2, source: "test shell"}
         """))
     s = load_strategy(strat)
-    q = apply_strategy(load_material("na2ti3o7"), s)
+    q = apply_strategy(load_material(frozen("na2ti3o7")), s)
     assert q.shell_ocp is not None and q.shell_ocp.E0 == 0.5
     assert q.shell_ocp.temperature == q.temperature
     assert "test shell" in q.sources["shell_ocp"]
@@ -145,7 +146,7 @@ def test_shell_ocp_from_material_and_strategy_files(tmp_path):
 
 def test_shell_ocp_errors_name_the_field(tmp_path):
     with pytest.raises(ValidationError, match="needs a shell") as exc:
-        load_material("na2ti3o7").with_changes(shell_ocp=_shell_ocp())
+        load_material(frozen("na2ti3o7")).with_changes(shell_ocp=_shell_ocp())
     assert exc.value.field == "shell_ocp"
     doc = yaml.safe_load(_nto_yaml())
     doc["parameters"]["shell_thickness"] = {"value": 20, "unit": "nm", "source": "s"}

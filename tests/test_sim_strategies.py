@@ -23,31 +23,35 @@ def _desodiation(material: str, currents: list[float], strategy: str) -> list[fl
 
 @pytest.fixture(scope="module")
 def nto_5c() -> dict[str, list[float]]:
-    # Na2Ti3O7 (1 um particles, diffusion-limited): C/5 and 5C (177.7 mAh/g basis)
+    # Na2Ti3O7 (pristine 2 um particles, diffusion-limited): C/5 and 5C (177.7 mAh/g basis)
     return {s: _desodiation("na2ti3o7", [35.5, 888.0], s)
             for s in ("none", "surface_oxygen_vacancies", "heterointerfaces",
                       "2d_superlattices")}
 
 
 def test_oxygen_vacancies_raise_high_rate_capacity(nto_5c):
-    # review §2, ref 68: H-Na2Ti3O7 conductivity x706 and 5-fold carriers; simulated 5C
-    # capacity 96.2 -> 144.9 mAh/g (+51 %), the slow rate unchanged
+    # review §2, ref 68: H-Na2Ti3O7 conductivity x706 and 5-fold carriers. On the
+    # micro-sized pristine control (2 um, diffusion-limited at 5C) the 5 nm OV shell removes
+    # the electronic drop only: simulated 5C capacity 28.0 -> 30.8 mAh/g (+10 %), the slow
+    # rate unchanged. The review gives no capacity ratio for this pair; the direction and
+    # a gain of the order of the removed drop are asserted.
     base, ov = nto_5c["none"], nto_5c["surface_oxygen_vacancies"]
     assert ov[0] == pytest.approx(base[0], rel=0.02)
-    assert ov[1] > 1.30 * base[1]
+    assert ov[1] > 1.05 * base[1]
 
 
 def test_heterointerfaces_raise_high_rate_capacity(nto_5c):
     # review §3, refs 78-81: faster Na transport across the interfacial region (shell D x20,
-    # k0 x3); simulated 5C capacity 96.2 -> 144.2 mAh/g (+50 %)
+    # k0 x3); simulated 5C capacity 28.0 -> 33.5 mAh/g (+20 %) on the micro-sized control
     base, het = nto_5c["none"], nto_5c["heterointerfaces"]
     assert het[0] == pytest.approx(base[0], rel=0.02)
-    assert het[1] > 1.30 * base[1]
+    assert het[1] > 1.10 * base[1]
 
 
 def test_2d_superlattices_raise_high_rate_capacity_most(nto_5c):
     # review §4, refs 35, 98: expanded interlayers (bulk D x30); simulated 5C capacity
-    # 96.2 -> 170.0 mAh/g (+77 %), more than the surface-only treatments
+    # 28.0 -> 165.2 mAh/g: the only preset acting on the whole diffusion length, so it beats
+    # the surface-only treatments by far on a diffusion-limited micro particle
     base, sl = nto_5c["none"], nto_5c["2d_superlattices"]
     assert sl[1] > 1.55 * base[1]
     assert sl[1] > nto_5c["heterointerfaces"][1]
@@ -55,7 +59,7 @@ def test_2d_superlattices_raise_high_rate_capacity_most(nto_5c):
 
 @pytest.fixture(scope="module")
 def tio2_rates() -> dict[str, list[float]]:
-    # nano-anatase (20 nm): C/10 and 10C on the 335.6 mAh/g basis
+    # pristine nano-anatase (40 nm, D = 1e-19 m2/s): C/10 and 10C on the 335.6 mAh/g basis
     return {s: _desodiation("anatase_tio2", [33.6, 3356.0], s)
             for s in ("none", "surface_structural_disorder", "surface_functionalisation")}
 
@@ -63,9 +67,12 @@ def tio2_rates() -> dict[str, list[float]]:
 @pytest.mark.parametrize("strategy", ["surface_structural_disorder",
                                       "surface_functionalisation"])
 def test_surface_sites_raise_capacity_at_high_rate(tio2_rates, strategy):
-    # review §5, ref 102: P-TiO2 147 vs 85 mAh/g at 10C (+73 %); §6 refs 110-112 functional
-    # groups. Simulated 10C: 149.5 -> 263.4 (disorder) and 283.4 (functionalisation) mAh/g:
-    # the surface-redox sites add capacity that does not wait for solid diffusion.
+    # review §5, ref 102: P-TiO2 147 vs 85 mAh/g at 10C (x1.7); §6 refs 110-112 functional
+    # groups. Simulated 10C: 23.4 -> 159.7 (disorder) and 145.7 (functionalisation) mAh/g:
+    # the surface-redox sites add capacity that does not wait for solid diffusion. The
+    # simulated ratio (x6-7) exceeds the review's x1.7 because the pristine 40 nm control
+    # is slower than the review's pure TiO2 tubes (23 vs 85 mAh/g at 10C): same order of
+    # magnitude, stated.
     base, treated = tio2_rates["none"], tio2_rates[strategy]
     assert treated[1] > 1.5 * base[1]
     # the sites' charge (Γ·F per surface) is added at every rate
@@ -85,19 +92,20 @@ def _dunn_fractions(strategy: str) -> np.ndarray:
 
 def test_surface_sites_raise_the_dunn_capacitive_fraction():
     # review §5-6: disorder and functional groups store charge pseudocapacitively. Dunn
-    # fraction of the simulated TiO2 CV set (0.2-5 mV/s, 2.5-0.05 V) at 0.2 / 1 mV/s:
-    # none 0.844 / 0.851, disorder 0.869 / 0.878, functionalisation 0.869 / 0.878. Nano-TiO2
-    # is already mostly "non-diffusion-limited" (20 nm particles), so the gain is a few
-    # points; it is asserted at the three lowest rates, where the fit is best conditioned.
+    # fraction of the simulated TiO2 CV set (0.2-5 mV/s, 2.5-0.05 V) at 0.2 / 0.5 / 1 mV/s:
+    # none 0.41 / 0.43 / 0.49 (pristine 40 nm anatase is partly diffusion-limited, issue
+    # 13), disorder 0.62 / 0.64 / 0.67, functionalisation 0.58 / 0.60 / 0.65. Asserted at
+    # the three lowest rates, where the fit is best conditioned.
     base = _dunn_fractions("none")
     for strategy in ("surface_structural_disorder", "surface_functionalisation"):
         frac = _dunn_fractions(strategy)
-        assert np.all(frac[:3] > base[:3] + 0.015), (strategy, frac, base)
+        assert np.all(frac[:3] > base[:3] + 0.1), (strategy, frac, base)
 
 
 def test_chemical_bonds_slow_alloy_fade():
     # review §7, refs 117/119: ~91 % retention after 100 cycles with M-C/P-O-C bonds; the
-    # preset's bonding factor 0.8 removes 80 % of the volume-change LAM of Sb
+    # preset's bonding factor 0.8 removes 80 % of the volume-change LAM of Sb. Simulated
+    # (micro-sized Sb, 1C): 67 % retained bare, 91 % bonded
     exp = galvanostatic_cycling("660 mA g-1", cycles=100)
     fade = {}
     for s in ("none", "interfacial_chemical_bonds"):

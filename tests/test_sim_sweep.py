@@ -30,11 +30,12 @@ from nasurf.sim.sweep import (
     run_chunk,
     sweep,
 )
+from sim_v0 import frozen
 
 
 @pytest.fixture(scope="module")
 def anatase():
-    return load_material("anatase_tio2").with_changes(
+    return load_material(frozen("anatase_tio2")).with_changes(
         double_layer_capacitance=0.0, site_density=0.0, sei_capacity=0.0)
 
 
@@ -75,7 +76,7 @@ def test_rate_protocol_matches_the_core_driver(anatase):
 
 
 def test_cv_protocol_double_layer_charge_and_b_value():
-    p = load_material("anatase_tio2").with_changes(
+    p = load_material(frozen("anatase_tio2")).with_changes(
         site_density=0.0, sei_capacity=0.0, area_resistance=0.0, rate_constant=1e-20,
         diffusivity=1e-24)
     proto = make_protocol("cv", scan_rates_mV_s=(1.0, 4.0), lower_V=0.6, upper_V=1.0)

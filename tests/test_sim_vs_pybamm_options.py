@@ -31,6 +31,7 @@ from nasurf.sim.model import MeshSpec, build_model
 from nasurf.sim.parameters import R_GAS, F, ParticleSizeDistribution, load_material
 from nasurf.sim.simulate import simulate
 from pybamm_halfcell import lattice_gas_halfcell
+from sim_v0 import frozen
 
 L_EL, EPS_S, AREA = 50e-6, 0.5, 1e-4   # electrode thickness, solid fraction, 1 cm² in PyBaMM
 R_MEAN, R_SD = 1.0e-6, 0.3e-6           # area-weighted lognormal: mean and standard deviation
@@ -44,7 +45,7 @@ ELECTROLYTE = dict(electrolyte_conductivity=0.8, electrolyte_diffusivity=2.5e-10
 
 @functools.cache
 def _nto(electrolyte: bool = False):
-    p = load_material("na2ti3o7")
+    p = load_material(frozen("na2ti3o7"))
     p = p.with_changes(double_layer_capacitance=0.0, sei_capacity=0.0, area_resistance=0.0,
                        electronic_conductivity=1e6, mass_loading=p.density * EPS_S * L_EL)
     return p.with_changes(**ELECTROLYTE) if electrolyte else p

@@ -126,8 +126,9 @@ def rate_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | 
     summary["files"] = files
     (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
     _emit(summary, json_out, f"rate capability: {r.params.name} / {r.params.strategy}",
-          [(t["current_mA_g"], t["desodiation_mAh_g"], t["sodiation_mAh_g"]) for t in table],
-          ["current (mA/g)", "desodiation (mAh/g)", "sodiation (mAh/g)"])
+          [(t["current_mA_g"], t["desodiation_mAh_g"], t["sodiation_mAh_g"], t.get("note", ""))
+           for t in table],
+          ["current (mA/g)", "desodiation (mAh/g)", "sodiation (mAh/g)", "note"])
 
 
 def rate_table(result) -> list[dict]:
@@ -144,6 +145,11 @@ def rate_table(result) -> list[dict]:
         key = "sodiation_mAh_g" if rec.kind == "sodiate" else "desodiation_mAh_g"
         rows[-1][key] = abs(rec.charge_mAh_g)
         rows[-1]["_closed"] = rec.kind == "desodiate"
+        if rec.duration_s <= 0.0:
+            # the row stays in the table; it says why it holds no capacity
+            rows[-1].setdefault("note", f"{rec.kind} step ended at once at "
+                                f"{rec.end_voltage_V:.3f} V: the cut-off was reached at the "
+                                "first instant (ohmic + kinetic drop at this current)")
     for r in rows:
         r.pop("_closed", None)
     return rows
@@ -303,6 +309,53 @@ def compare_cmd(protocol: str = typer.Option("rate", "--protocol",
         emit_json(summary)
     else:
         stderr.print(f"wrote {plot}")
+
+
+KB_DB = typer.Option(None, "--db", help="Knowledge-base database (default: the user's; "
+                     "curated rows synced).")
+KB_HOSTS = typer.Option(None, "--host", help="Only these knowledge-base hosts, comma-separated "
+                        "(e.g. TiO2,Sb).")
+
+
+@app.command("validate")
+@handle_errors
+def validate_cmd(db: Path | None = KB_DB, host: str | None = KB_HOSTS,
+                 json_out: bool = JSON_OPTION) -> None:
+    """Simulated vs reported capacity for every knowledge-base record with a packaged host."""
+    from nasurf.sim.validate import validate_literature
+
+    hosts = None if host is None else [h.strip() for h in host.split(",") if h.strip()]
+    rep = validate_literature(db, hosts=hosts)
+    doc = rep.to_dict()
+    if json_out:
+        emit_json(doc)
+        return
+    t = Table(title="literature validation (relative error = simulated/reported - 1)")
+    for c in ("record", "host / preset", "I (mA/g)", "N", "reported", "simulated", "error",
+              "status", "citation"):
+        t.add_column(c)
+    for r in rep.rows:
+        t.add_row(r.record_id, f"{r.material or r.host} / {r.strategy}",
+                  f"{r.current_mA_g:.4g}", "" if r.cycles is None else str(r.cycles),
+                  f"{r.reported_mAh_g:.4g}", f"{r.simulated_mAh_g:.4g}",
+                  f"{r.relative_error:+.0%}" if r.relative_error == r.relative_error else "-",
+                  r.status, r.citation)
+    Console().print(t)
+    s = Table(title="median |error| and worst error")
+    for c in ("group", "n", "median |error|", "worst", "worst record"):
+        s.add_column(c)
+    groups = [("overall", rep.overall), ("reachable by the host", rep.within_host_limit)]
+    groups += [(f"host {k}", v) for k, v in rep.per_host.items()]
+    groups += [(f"strategy {k}", v) for k, v in rep.per_strategy.items()]
+    for name, st in groups:
+        s.add_row(name, str(st.n), f"{st.median_abs:.0%}", f"{st.worst:+.0%}", st.worst_record)
+    Console().print(s)
+    for r in rep.rows:
+        if r.reason:
+            stderr.print(f"{r.record_id}: {r.status}: {r.reason}")
+    if rep.hosts_without_preset:
+        stderr.print("records of hosts without a packaged material (not simulated): " + ", ".join(
+            f"{k} ({v})" for k, v in rep.hosts_without_preset.items()))
 
 
 def _register_extra_commands() -> None:

@@ -489,6 +489,19 @@ def _quantity(entry: Any, name: str, file: str) -> tuple[float | Table1D, str]:
             xf = convert(1.0, str(xu), "mol/m^3", expect="[substance]/[length]**3",
                          where=f"{file}, field '{name}'")
             xs = [v * xf for v in xs]
+        # a transcribed table stays verbatim; a stated 'scale' (with its own source) adapts
+        # it to another electrode, e.g. a published full-cell D(c) to half-cell GITT values
+        scale = entry.get("scale", 1.0)
+        if not isinstance(scale, int | float) or isinstance(scale, bool) or not scale > 0:
+            raise ValidationError(f"'scale' must be a positive number, got {scale!r}",
+                                  file=file, field=name)
+        if scale != 1.0:
+            why = entry.get("scale_source")
+            if not isinstance(why, str) or not why.strip():
+                raise ValidationError("a table 'scale' needs a 'scale_source'", file=file,
+                                      field=name)
+            source = f"{source}; scaled x{scale:g}: {why}"
+            factor *= float(scale)
         try:
             table = Table1D(tuple(xs), tuple(v * factor for v in ys), x_kind)
         except ValidationError as exc:

@@ -210,7 +210,7 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
                     else np.zeros((0, B))
                 I_max = np.nanmax(np.abs(I_step), axis=0, initial=0.0)
                 for b in np.flatnonzero(model.electrolyte_depleted(I_max) & ~stopped):
-                    who = f" (batch member {b})" if B > 1 else ""
+                    who = _who(b, B, scale)
                     warnings.append(
                         f"step {step_count} '{step.text}'{who}: at {I_max[b]:.4g} "
                         "mA/g the quasi-steady electrolyte would be emptied at one end; the "
@@ -225,12 +225,23 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
                     continue
                 ended = _ended_by(step, seg, dur[b], st, b)
                 if dur[b] <= 0.0 and step.kind in ("sodiate", "desodiate", "sweep"):
-                    who = f" (batch member {b})" if B > 1 else ""
+                    who = _who(b, B, scale)
                     warnings.append(
                         f"step {step_count} '{step.text}'{who} ended at once with no charge "
                         f"passed at {float(st.V[b]):.3f} V: the cut-off was reached at the "
                         "first instant (ohmic and kinetic drop at this current) or the "
                         "solver could not start")
+                elif (ended == "cutoff" and step.kind in ("sodiate", "desodiate")
+                      and abs(float(dq[b])) < 1e-3 * basis / 3600.0):
+                    # a step that stops at its cut-off having passed < 0.1 % of the
+                    # capacity basis is as empty as one that never started: say so
+                    who = _who(b, B, scale)
+                    warnings.append(
+                        f"step {step_count} '{step.text}'{who} ended at its cut-off "
+                        f"({float(st.V[b]):.3f} V) after only {abs(float(dq[b])):.3g} mAh/g "
+                        f"in {float(dur[b]):.3g} s: the host cannot take this current from "
+                        "its present state (cut-off reached almost at once, or a filled/"
+                        "emptied surface the solver cannot move)")
                 records[b].append(StepRecord(
                     step_count, idx, cycle, half, step.kind, step.text,
                     float(seg.current[b]) if seg.current is not None else math.nan,
@@ -243,11 +254,28 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
             break
         # degradation between repetitions: LAM ∝ ΔV/V0 × (1 − bonding) × depth of sodiation
         if np.any(model.lam_rate > 0):
-            depth = np.clip(sod_charge / host, 0.0, 1.0)
-            st.active = st.active * np.clip(1.0 - model.lam_rate * depth, 0.0, 1.0)
+            st.active = st.active * lam_factor(model.lam_rate, sod_charge / host)
         del rep
-    tables = _EchemTables(model, p, exp, trace, step_meta, electrode_area_cm2)
+    tables = _EchemTables(model, p, exp, trace, step_meta, electrode_area_cm2,
+                          tuple(warnings))
     return SimulationResult(p, exp, model, tables, records, st, tuple(warnings))
+
+
+def _who(b: int, B: int, scale: np.ndarray) -> str:
+    """How a warning names batch member b (and its current, when the batch scales it)."""
+    if B == 1:
+        return "" if scale[0] == 1.0 else f" (current x{scale[0]:g})"
+    return f" (batch member {b}" + ("" if scale[b] == 1.0 else f", current x{scale[b]:g}") + ")"
+
+
+def lam_factor(lam_rate: np.ndarray | float, depth: np.ndarray | float) -> np.ndarray:
+    """Fraction of active material kept over one cycle: 1 − LAM rate × depth of sodiation.
+
+    ``depth`` is the cycle's sodiation charge over the host capacity (clipped to [0, 1]);
+    the LAM rate is lam_coefficient × ΔV/V0 × (1 − bonding_factor) (the model's law).
+    """
+    d = np.clip(np.asarray(depth, dtype=float), 0.0, 1.0)
+    return np.clip(1.0 - np.asarray(lam_rate, dtype=float) * d, 0.0, 1.0)
 
 
 def step_segment(step: Step, exp: Experiment, basis: float, scale: np.ndarray, count: int,
@@ -307,13 +335,24 @@ class _EchemTables:
     """Builds each member's EchemData from the solver trace on first request."""
 
     def __init__(self, model: Model, p: ParameterSet, exp: Experiment, trace: Trace,
-                 step_meta: list[tuple[int, int, int]], area_cm2: float) -> None:
+                 step_meta: list[tuple[int, int, int]], area_cm2: float,
+                 warnings: tuple[str, ...] = ()) -> None:
         self.model, self.params, self.experiment = model, p, exp
+        self.warnings = warnings
         self.arrays = trace.arrays()
         self.step_meta = np.asarray(step_meta, dtype=int).reshape(-1, 3)
         self.area_cm2 = area_cm2
         self._built: dict[int, EchemData] = {}
         self._parameters: dict[str, Any] | None = None
+
+    def _member_warnings(self, b: int) -> tuple[str, ...]:
+        # the run's warnings travel with the data (a step that held no charge leaves no
+        # rows an analysis could see, so the file itself must say why)
+        if self.model.B == 1:
+            return self.warnings
+        tags = (f"(batch member {b})", f"(batch member {b},")
+        return tuple(w for w in self.warnings
+                     if any(t in w for t in tags) or "(batch member" not in w)
 
     def get(self, b: int) -> EchemData:
         if b not in self._built:
@@ -359,7 +398,8 @@ class _EchemTables:
                         active_mass_g=mass_b if model.B > 1 else mass_g,
                         electrode_area_cm2=area_cm2,
                         scan_rate_V_s=scan_rates.pop() if len(scan_rates) == 1 else None,
-                        notes=("simulated data; current anodic positive",), header=header)
+                        notes=("simulated data; current anodic positive",
+                               *self._member_warnings(b)), header=header)
         return EchemData(df, meta)
 
 

@@ -773,6 +773,10 @@ def _run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         dt_max = char / 40
     tau = np.zeros(B)
     done = np.zeros(B, dtype=bool)
+    if np.any(st.c < 0):
+        # a surface emptied to round-off can leave c ~ -1e-14 mol m-3 behind; the
+        # logit unknowns need c > 0 (the clipped amount is ~1e-18 of the capacity)
+        st = replace(st, c=np.maximum(st.c, 1e-12 * model.c_max))
     u = _logit_surface(model, st)
     w = _logit_theta(st.theta)
     y_prev = None

@@ -151,7 +151,12 @@ def apply_strategy(params: ParameterSet, strategy: str | Path | Strategy) -> Par
                 current = params.electronic_conductivity
             new = current.scaled(c.value) if isinstance(current, Table1D) else current * c.value
         else:
-            new = c.site_fraction * params.c_max * c.value
+            # sites of a surface layer of thickness t, per particle surface: the layer's
+            # volume in the sphere (not a flat slab, which would count more sites than a
+            # nano-particle holds), Γ = f·c_max·(R³ − (R − t)³)/(3R²)
+            R = params.particle_radius
+            t = min(c.value, R)
+            new = c.site_fraction * params.c_max * (R ** 3 - (R - t) ** 3) / (3.0 * R ** 2)
         changes[c.field] = new
         sources[c.field] = f"strategy {strat.name}: {c.op} {c.value:g} — {c.basis}"
         notes.append(f"{strat.name}: {c.field} {c.op} {c.value:g}")

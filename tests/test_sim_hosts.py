@@ -1,0 +1,226 @@
+"""Packaged hosts against the literature they cite (issue 13).
+
+Each host file carries ``literature`` entries: a reported capacity at a stated current with
+its source and a band (the spread between reports, stated in the file). The simulated value
+must fall in that band; the expert complaints of issue 13 are asserted directly.
+"""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+
+import numpy as np
+import pytest
+import yaml
+
+from nasurf.analysis import CVSet, dunn_analysis, prepare_branches
+from nasurf.sim import (
+    cyclic_voltammetry,
+    galvanostatic_cycling,
+    list_materials,
+    rate_capability,
+    simulate,
+)
+from nasurf.sim.cli import rate_table
+
+HOSTS = ("hard_carbon", "anatase_tio2", "na2ti3o7", "sno2", "mos2", "sb", "red_p", "sb2s3")
+
+
+def _doc(name: str) -> dict:
+    text = (resources.files("nasurf.sim") / "data" / "materials" / f"{name}.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _cycle2_desodiation(material: str, current_mA_g: float, strategy: str = "none") -> float:
+    # cycle 2: after the first-cycle irreversible capacity is spent
+    r = simulate(material, galvanostatic_cycling(f"{current_mA_g} mA g-1", cycles=2),
+                 strategy=strategy)
+    return float(r.cycle_capacities()["desodiation_mAh_g"].iloc[1])
+
+
+def test_every_family_of_the_issue_is_packaged():
+    assert set(HOSTS) <= set(list_materials())
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_host_file_states_morphology_limits_and_literature(name):
+    doc = _doc(name)
+    assert doc["morphology"].strip()
+    assert len(doc["limits"]) >= 2
+    assert doc["literature"], "at least one cited capacity"
+    for entry in doc["literature"]:
+        assert entry["source"].strip() and 0 < entry["band"] <= 2.0
+    # every parameter carries a source (the loader refuses otherwise; checked here too)
+    assert all(str(v.get("source", "")).strip() for v in doc["parameters"].values())
+
+
+# Conversion hosts: the model stores the full reversible reaction at low rate (no Sn
+# isolated in Na2O, no partial Na15Sn4, no incomplete Mo/Sb + Na2S reconversion), ~97 % of
+# theoretical against ~65-85 % for real controls: a limit stated in each host file, kept
+# visible as a strict expected failure rather than a widened band or a tuned OCP
+_KNOWN_MISS = {
+    "sno2": "SnO2 host over-predicts bare SnO2 (limit stated in sno2.yaml)",
+    "mos2": "MoS2 host stores the full 4 Na at low rate (incomplete conversion not modelled)",
+    "sb2s3": "Sb2S3 host stores the full 12 Na at low rate (incomplete conversion not modelled)",
+}
+LOW_RATE = [pytest.param(name, e, id=name, marks=[pytest.mark.xfail(
+                reason=_KNOWN_MISS[name], strict=True)] if name in _KNOWN_MISS else [])
+            for name in HOSTS for e in _doc(name)["literature"]
+            if e["quantity"] == "reversible_capacity"]
+
+
+@pytest.mark.parametrize(("name", "entry"), LOW_RATE)
+def test_low_rate_capacity_within_the_cited_band(name, entry):
+    sim = _cycle2_desodiation(name, entry["current_mA_g"])
+    lo = entry["value"] / (1 + entry["band"]) if entry["band"] >= 1 else \
+        entry["value"] * (1 - entry["band"])
+    hi = entry["value"] * (1 + entry["band"])
+    assert lo <= sim <= hi, (name, sim, entry["value"], entry["source"])
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_capacity_falls_with_current_and_no_silent_zero(name):
+    currents = [50, 500, 2000, 5000]
+    r = simulate(name, rate_capability(currents, return_to_first=False))
+    table = rate_table(r)
+    assert [row["current_mA_g"] for row in table] == currents   # no row vanishes
+    des = np.array([row["desodiation_mAh_g"] for row in table])
+    assert np.all(np.diff(des) <= 1e-6 * des[0]) and des[-1] < des[0], (name, des)
+    for row, rec in zip(table, [s for s in r.steps[0] if s.kind == "desodiate"], strict=True):
+        if row["desodiation_mAh_g"] == 0.0:
+            # a zero is explained twice: in the rate table and in the warnings
+            assert "ended at once" in row["note"]
+            assert any(f"step {rec.step_count} " in w or "ended at once" in w
+                       for w in r.warnings)
+
+
+def test_hard_carbon_matches_the_expert_ranges():
+    # issue 13: ~250-330 mAh/g at <= 50 mA/g, ~100-200 at 1 A/g (plateau lost, slope kept)
+    r = simulate("hard_carbon", rate_capability([20, 50, 1000], return_to_first=False))
+    des = [row["desodiation_mAh_g"] for row in rate_table(r)]
+    assert 250 <= des[0] <= 330 and 250 <= des[1] <= 330
+    assert 100 <= des[2] <= 200
+
+
+def test_na2ti3o7_high_rate_rows_are_explained_not_silent():
+    # issue 13: 0 at 2 and 5 A/g with the 5 A/g row missing. The micro-sized pristine
+    # control still cannot pass 2 A/g within the 0.3 V plateau margin (30 ohm cm2 + the
+    # A-Na2Ti3O7 conductivity of 1.7e-7 S/cm): every row is present and says why.
+    r = simulate("na2ti3o7", rate_capability())
+    table = rate_table(r)
+    assert [t["current_mA_g"] for t in table] == [50, 100, 200, 500, 1000, 2000, 5000, 50]
+    for t in table:
+        assert t["desodiation_mAh_g"] > 0 or "cut-off was reached" in t["note"]
+    assert table[4]["desodiation_mAh_g"] > 10.0        # 1 A/g: some capacity, not 0
+    # a step that held no charge leaves no data rows: the data's own notes say why
+    assert any("ended at once" in n and "5000 mA g-1" in n
+               for n in r.echem().metadata.notes)
+
+
+def test_micro_sb_fades_with_rate():
+    # issue 13: micro-sized Sb must fade with rate (nanostructures/carbon are needed)
+    r = simulate("sb", rate_capability([50, 1000, 5000], return_to_first=False))
+    des = [row["desodiation_mAh_g"] for row in rate_table(r)]
+    assert des[0] > 0.85 * 660
+    assert des[1] < 0.6 * des[0]
+    assert des[2] < 0.2 * des[0]
+
+
+def _dunn_capacitive(strategy: str) -> np.ndarray:
+    data = [simulate("anatase_tio2", cyclic_voltammetry(v, high_V=2.5, low_V=0.05, cycles=1),
+                     strategy=strategy, engine="march").echem()
+            for v in (0.2, 0.5, 1.0, 2.0, 5.0)]
+    d = dunn_analysis(prepare_branches(CVSet.from_echem(data)),
+                      mass_g=data[0].metadata.active_mass_g)
+    return d.fractions["capacitive_fraction"].to_numpy()
+
+
+def test_pristine_anatase_cv_leaves_room_for_surface_strategies():
+    # issue 13: 97.5 % capacitive at 1 mV/s without treatment left no room. Pristine 40 nm
+    # anatase (D = 1e-19 m2/s) is now 0.49 at 1 mV/s; disorder 0.67, OV shell 0.70
+    base = _dunn_capacitive("none")
+    assert base[2] < 0.6
+    for strategy in ("surface_structural_disorder", "surface_oxygen_vacancies"):
+        treated = _dunn_capacitive(strategy)
+        assert treated[2] > base[2] + 0.1, (strategy, treated, base)
+
+
+@pytest.mark.parametrize(("host", "strategy", "current"), [
+    ("sno2", "surface_oxygen_vacancies", 2000.0),
+    ("mos2", "2d_superlattices", 2000.0),
+    ("sb2s3", "heterointerfaces", 5000.0),
+])
+def test_transport_presets_raise_high_rate_capacity_of_new_hosts(host, strategy, current):
+    # review §2-4: OV shells, 2D superlattices and heterointerfaces are rate strategies;
+    # the gain at 2-5 A/g is at least 10 % on the pristine controls (order of the review's
+    # treated-vs-control ratios, e.g. x1.7 for P-TiO2 at 10C, ref 102)
+    base = _cycle2_desodiation(host, current)
+    treated = _cycle2_desodiation(host, current, strategy)
+    assert treated > 1.1 * base, (host, strategy, base, treated)
+
+
+@pytest.mark.parametrize("host", ["red_p", "sno2"])
+def test_chemical_bonds_slow_the_fade_of_new_alloy_hosts(host):
+    # review §7, refs 117/119: ~91 % retention after 100 cycles with P-C/P-O-C bonds versus
+    # fast fade of unbonded alloys; bonding factor 0.8 removes 80 % of the LAM
+    exp = galvanostatic_cycling("100 mA g-1", cycles=30)
+    keep = {}
+    for s in ("none", "interfacial_chemical_bonds"):
+        cyc = simulate(host, exp, strategy=s).cycle_capacities()
+        keep[s] = cyc["desodiation_mAh_g"].iloc[-1] / cyc["desodiation_mAh_g"].iloc[1]
+    assert keep["interfacial_chemical_bonds"] > keep["none"]
+    fade_none = 1 - keep["none"]
+    assert 1 - keep["interfacial_chemical_bonds"] < 0.5 * fade_none
+    assert math.isfinite(fade_none) and fade_none > 0.02
+
+
+def test_validate_lists_every_record_with_a_reason(tmp_path):
+    # `nasurf simulate validate --json` on two hosts: every knowledge-base capacity record
+    # of those hosts is a row; rows outside 25 % or beyond the host say why; the medians
+    # are those of the rows (recomputed here)
+    import json
+
+    from typer.testing import CliRunner
+
+    from nasurf.knowledge import KnowledgeBase, query
+    from nasurf.sim.cli import app
+    from nasurf.sim.validate import CAPACITY_QUANTITIES
+
+    db = tmp_path / "kb.sqlite"
+    res = CliRunner().invoke(app, ["validate", "--db", str(db), "--host", "Sb,P", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    with KnowledgeBase.open(db) as kb:
+        df = query(kb, quantity=list(CAPACITY_QUANTITIES), host=["Sb", "P"], distinct=True)
+    assert sorted(r["record_id"] for r in doc["rows"]) == sorted(df["id"])
+    errs = []
+    for r in doc["rows"]:
+        assert r["citation"].strip()
+        if r["status"] != "within":
+            assert r["reason"].strip(), r
+        if r["relative_error"] is not None:
+            errs.append(abs(r["relative_error"]))
+            assert r["relative_error"] == pytest.approx(
+                r["simulated_mAh_g"] / r["reported_mAh_g"] - 1, rel=1e-9)
+            assert any(a.startswith("R = ") for a in r["assumptions"])
+    assert doc["summary"]["overall"]["n"] == len(errs)
+    assert doc["summary"]["overall"]["median_abs_relative_error"] == pytest.approx(
+        float(np.median(errs)))
+    assert set(doc["per_host"]) == {"Sb", "P"}
+
+
+def test_validate_median_regression_guard(tmp_path):
+    # Issue 13 asks for a median |error| <= 25 % over all records with a preset; the
+    # present hosts reach 46 % (docs/simulation.md, "Hosts"): NOT met. This guards the
+    # present state against regressions (a rise above 50 % fails) without claiming the
+    # target; meets_target must report the truth either way.
+    from nasurf.sim.validate import validate_literature
+
+    rep = validate_literature(tmp_path / "kb.sqlite")
+    assert rep.overall.n >= 75
+    assert rep.overall.median_abs < 0.50
+    assert rep.meets_target == (rep.overall.median_abs <= 0.25)
+    # every host with a packaged material appears
+    assert set(rep.per_host) == {"carbon", "TiO2", "Na2Ti3O7", "SnO2", "MoS2", "Sb", "P",
+                                 "Sb2S3"}

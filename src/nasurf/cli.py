@@ -25,6 +25,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "nasurf.materials.cli": ("capacity", "volume", "crate", "molar-mass"),
     "nasurf.report.cli": ("demo",),
     "nasurf.io.cli": ("read", "formats"),
+    "nasurf.web.cli": ("serve", "token"),
 }
 
 

@@ -187,12 +187,19 @@ def cv_set(ws: Workspace, rows: list[dict], options: dict) -> dict[str, Any]:
     from nasurf.analysis.cli_cv import run_cv
 
     opts = {k: options.get(k) for k in ("mass_mg", "scan_rates", "cycle", "ru_ohm", "baseline",
-                                         "window")}
+                                         "window", "vertex_exclusion_mV")}
+    vex = opts.get("vertex_exclusion_mV")
+    try:
+        vex = float(vex) if vex not in (None, "") else None
+    except (TypeError, ValueError):
+        raise ValidationError(f"expected a number, got {vex!r}",
+                              field="vertex_exclusion_mV") from None
     mass = _opt_float(opts, "mass_mg")
     cycle = int(opts["cycle"]) if opts.get("cycle") not in (None, "") else None
     doc = run_cv(_paths(ws, rows), mass_mg=mass, scan_rates=opts.get("scan_rates") or None,
                  cycle=cycle, ru_ohm=_opt_float(opts, "ru_ohm"),
-                 baseline=opts.get("baseline") or "none", window=opts.get("window") or None)
+                 baseline=opts.get("baseline") or "none", window=opts.get("window") or None,
+                 vertex_exclusion_mV=vex)
     names = {str(ws.blob_path(r["sha256"])): r["name"] for r in rows}
     doc = _rename_files(to_jsonable(doc), names)
     doc["files"] = [{"id": r["id"], "name": r["name"]} for r in rows]

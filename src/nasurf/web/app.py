@@ -66,7 +66,7 @@ def _num(x: Any, fmt: str = "{:.4g}") -> str:
 def error_line(exc: BaseException) -> str:
     """The one line a user sees for an error (the same text the CLI prints)."""
     if isinstance(exc, NasurfError):
-        return str(exc)
+        return " ".join(str(exc).split("\n"))
     return f"internal error ({type(exc).__name__}); the server log has details"
 
 
@@ -138,9 +138,10 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
         status = 404 if isinstance(exc, NotFound) else 400
         if "upload limit" in str(exc):
             status = 413
+        line = ws.humanize(error_line(exc))
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": error_line(exc)}, status)
-        return render(request, "error.html", message=error_line(exc))
+            return JSONResponse({"error": line}, status)
+        return render(request, "error.html", message=line)
 
     @app.exception_handler(Exception)
     async def any_error(request: Request, exc: Exception):
@@ -201,7 +202,7 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
             overview = analyses.file_overview(ws, row)
             error = None
         except NasurfError as exc:
-            overview, error = None, error_line(exc)
+            overview, error = None, ws.humanize(error_line(exc))
         return render(request, "file.html", f=row, overview=overview, error=error,
                       samples=ws.list_samples(), all_files=ws.list_files(),
                       results=[r for r in _results_summary(ws, 200)

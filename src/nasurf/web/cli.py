@@ -44,6 +44,9 @@ def register(app: typer.Typer) -> None:
             "--new-token", help="Create a named access token, print it once, and start.")
         ] = None,
         workers: Annotated[int, typer.Option("--workers", help="Background job threads.")] = 2,
+        no_seed: Annotated[bool, typer.Option(
+            "--no-seed", help="Do not add the demonstration study to a new workspace.")
+        ] = False,
     ) -> None:
         """Start the web workbench (FastAPI under uvicorn) and print its URL."""
         import uvicorn
@@ -63,7 +66,8 @@ def register(app: typer.Typer) -> None:
                 "--new-token NAME (or run 'nasurf token create NAME')", field="--host")
         chosen = port if port is not None else _free_port(host)
         app = create_app(root, require_token=not loopback,
-                         max_upload_bytes=int(max_upload_mb * 1e6), workers=workers)
+                         max_upload_bytes=int(max_upload_mb * 1e6), workers=workers,
+                         seed=not no_seed)
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"nasurf workbench on http://{shown}:{chosen}/  (workspace {root})",
                    err=False)

@@ -103,7 +103,7 @@ class JobRunner:
         except Cancelled:
             self._set(job_id, status="cancelled", message="cancelled by the user")
         except NasurfError as exc:
-            self._set(job_id, status="failed", message=str(exc)[:2000])
+            self._set(job_id, status="failed", message=self.ws.humanize(str(exc))[:2000])
         except Exception as exc:  # a bug must still end the job with one readable line
             self._set(job_id, status="failed",
                       message=f"internal error ({type(exc).__name__}: {exc})"[:2000])

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -122,12 +123,11 @@ def default_workspace_dir() -> Path:
 def sanitize_display_name(name: str | None) -> str:
     """A printable display name for an uploaded file; never used as a path.
 
-    Keeps only the last path component a browser may send, drops control characters
-    (NUL included) and caps the length, so a name is safe to show and to put in a
-    Content-Disposition header (which is RFC 5987-encoded separately).
+    The name is only ever text (stored in a column, escaped in pages, RFC 5987-encoded in
+    Content-Disposition), so slashes and dots are kept as typed; control characters (NUL
+    included) are dropped and the length capped.
     """
-    text = (name or "").replace("\\", "/").split("/")[-1]
-    text = "".join(ch for ch in text if ch.isprintable())
+    text = "".join(ch for ch in (name or "") if ch.isprintable())
     text = text.strip() or "upload"
     return text[:200]
 
@@ -272,8 +272,8 @@ class Workspace:
         if not target.is_file():
             os.replace(tmp, target)
             _fsync_dir(target.parent)
-        meta = describe_file(target)
         display = sanitize_display_name(name)
+        meta = describe_file(self, sha, display)
         with self.transaction() as c:
             row = c.execute("SELECT id FROM files WHERE sha256=?", (sha,)).fetchone()
             if row is not None:  # re-upload of a deleted file, or a concurrent twin
@@ -389,6 +389,18 @@ class Workspace:
         return self.query("SELECT id, kind, inputs_json, options_json, version, created_at "
                           "FROM results ORDER BY id DESC LIMIT ?", (limit,))
 
+    def humanize(self, text: str, names: dict[str, str] | None = None) -> str:
+        """Replace store paths in a message by the file names the user uploaded."""
+
+        def name_of(m: re.Match) -> str:
+            sha = m.group(1)
+            if names and sha in names:
+                return names[sha]
+            rows = self.query("SELECT name FROM files WHERE sha256=?", (sha,))
+            return rows[0]["name"] if rows else "uploaded file"
+
+        return _BLOB_RE.sub(name_of, text)
+
     # ------------------------------------------------------------------ meta
     def get_meta(self, key: str) -> str | None:
         rows = self.query("SELECT value FROM meta WHERE key=?", (key,))
@@ -420,19 +432,35 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def describe_file(path: Path) -> dict[str, Any]:
-    """Format detected by content and the reader's metadata; a reading error is kept as text."""
+def describe_file(ws: Workspace, sha: str, name: str) -> dict[str, Any]:
+    """Format detected by content, and what reading the file gave (or its one-line error).
+
+    The file is read once here so that a file nasurf cannot read is flagged at upload, not
+    later; the parsed table stays in the reader cache for the analysis that usually follows.
+    """
     from nasurf.io import detect_format
+    from nasurf.web.analyses import load
 
     meta: dict[str, Any] = {}
+    path = ws.blob_path(sha)
     try:
         meta["format"] = detect_format(path)
+        data = load(ws, {"sha256": sha, "name": name})
     except NasurfError as exc:
         meta["format"] = None
-        meta["error"] = exc.reason
+        meta["error"] = ws.humanize(str(exc), {sha: name})
+        return meta
+    except Exception as exc:  # a reader bug must not lose the upload; flag it instead
+        meta["format"] = None
+        meta["error"] = f"could not be read ({type(exc).__name__}: {exc})"[:500]
+        return meta
+    md = data.metadata
+    meta.update(technique=md.technique, rows=len(data.data), instrument=md.instrument,
+                warnings=list(md.warnings))
     return meta
 
 
+_BLOB_RE = re.compile(r"[^\s'\"]*blobs[/\\][0-9a-f]{2}[/\\]([0-9a-f]{64})")
 _SAMPLE_TEXT_MAX = 2000
 
 

@@ -35,10 +35,11 @@ class Server:
     def start(self, timeout: float = 60.0) -> Server:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from nasurf.cli import main; main()", "serve",
-             "--port", str(self.port), "--workspace", str(self.workspace), *self.args],
-            stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env)
+        with open(self.log, "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", "from nasurf.cli import main; main()", "serve",
+                 "--port", str(self.port), "--workspace", str(self.workspace), *self.args],
+                stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -2,7 +2,8 @@
 
 The sheet is read by ``nasurf.samples.read_sample_sheet`` when that module is installed
 (the same reader as the command line); until then a CSV with the sample-sheet columns
-(name/sample, group, material, strategy, mass_mg, area_cm2, electrode, notes) is read here.
+(name/sample, group, material, strategy, mass_mg, area_cm2, electrode, notes, and file: the
+name of an uploaded file to link) is read here.
 """
 
 from __future__ import annotations
@@ -64,10 +65,11 @@ def import_sheet(ws: Workspace, raw: bytes, name: str) -> dict[str, Any]:
         rows = _rows_from_csv(raw, name)
     if not rows:
         raise ValidationError("the sample sheet has no sample rows", file=name)
-    checked = []
+    checked, wanted_files = [], []
     for r in rows:
         line = r.pop("_line", None)
         r = {_ALIASES.get(k, k): v for k, v in r.items()}
+        wanted_files.append(str(r.pop("file", None) or "").strip())
         try:
             checked.append(validate_sample(r))
         except ValidationError as exc:
@@ -78,4 +80,19 @@ def import_sheet(ws: Workspace, raw: bytes, name: str) -> dict[str, Any]:
         raise ValidationError(f"sample name {sorted(dup)[0]!r} appears twice", file=name,
                               field="name")
     added = [ws.add_sample(c, replace=True)["id"] for c in checked]
-    return {"samples": added, "groups": sorted({c["grp"] or "" for c in checked})}
+    # a 'file' column links a sample to an uploaded file of that name (newest first)
+    by_name: dict[str, int] = {}
+    for f in reversed(ws.list_files()):
+        by_name[f["name"]] = f["id"]
+    warnings, linked = [], 0
+    for sid, c, fname in zip(added, checked, wanted_files, strict=True):
+        if not fname:
+            continue
+        if fname in by_name:
+            ws.assign_file(by_name[fname], sid)
+            linked += 1
+        else:
+            warnings.append(f"sample {c['name']}: file {fname!r} is not uploaded; upload it "
+                            "and assign it on its file page")
+    return {"samples": added, "groups": sorted({c["grp"] or "" for c in checked}),
+            "files_linked": linked, "warnings": warnings}

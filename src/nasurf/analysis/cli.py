@@ -18,6 +18,7 @@ _COMMAND_MODULES = [
     "nasurf.analysis.cli_gitt",
     "nasurf.analysis.cli_eis",
     "nasurf.analysis.cli_batch",
+    "nasurf.samples.cli",
 ]
 
 for _module in _COMMAND_MODULES:

@@ -1,0 +1,129 @@
+"""Run many independent per-file tasks serially or on a Dask cluster.
+
+One owner for "where does the work run": sample studies and archives both call
+:func:`run_tasks`. ``scheduler`` is ``None`` (this process, one file after the other),
+``"local"`` (a Dask ``LocalCluster`` of worker processes started for this run and closed
+after it), a scheduler address such as ``"tcp://10.0.0.5:8786"`` (an existing cluster), or
+a ``distributed.Client`` the caller already holds.
+
+Memory stays bounded: at most ``window`` tasks are in flight (by default two per worker
+thread), so a worker never holds more than a few files' tables at once and the client
+never holds thousands of pending futures. Results come back in task order whatever order
+they finished in, so a cluster run is bit-identical to the serial run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from nasurf.errors import ValidationError
+
+
+def _progress(total: int, show: bool, label: str):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from nasurf.clikit import stderr
+
+    return Progress(TextColumn(f"[progress.description]{label}"), BarColumn(),
+                    MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=stderr, disable=not show, transient=True)
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: Any, n_workers: int = 2) -> Iterator[Any]:
+    """A ``distributed.Client`` for ``scheduler`` ("local", an address, or a Client)."""
+    from distributed import Client, LocalCluster
+
+    if isinstance(scheduler, Client):
+        yield scheduler
+        return
+    if scheduler == "local":
+        # processes, not threads: readers and fits hold the GIL for most of their time
+        with (LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None) as cluster,
+              Client(cluster) as client):
+            yield client
+        return
+    if isinstance(scheduler, str) and scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except Exception as exc:
+            raise ValidationError(f"cannot connect to the Dask scheduler at '{scheduler}': "
+                                  f"{exc}", field="scheduler") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    raise ValidationError(f"unknown scheduler {scheduler!r}; expected None, 'local', an "
+                          "address like tcp://host:8786, or a distributed.Client",
+                          field="scheduler")
+
+
+def run_tasks(func: Callable[..., Any], tasks: Sequence[dict[str, Any]], *,
+              scheduler: Any = None, n_workers: int = 2, window: int | None = None,
+              show_progress: bool = False, label: str = "analysing",
+              on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+    """``[func(**t) for t in tasks]``, serially or on Dask; results in task order.
+
+    ``func`` must not raise for a bad input (per-file functions return a failed record);
+    a worker that dies anyway is turned into ``{"status": "failed", "error": ...}`` for
+    its task so the other tasks still complete. ``on_result(i, result)`` is called as each
+    task finishes (e.g. to write it to a cache at once).
+    """
+    results: list[Any] = [None] * len(tasks)
+    with _progress(len(tasks), show_progress, label) as bar:
+        job = bar.add_task(label, total=len(tasks))
+        if scheduler is None or not tasks:
+            for i, t in enumerate(tasks):
+                results[i] = func(**t)
+                if on_result:
+                    on_result(i, results[i])
+                bar.advance(job)
+            return results
+        from distributed import as_completed
+
+        with dask_client(scheduler, n_workers) as client:
+            threads = sum(client.nthreads().values()) or 1
+            limit = window or 2 * threads
+            pending = iter(enumerate(tasks))
+            index: dict[str, int] = {}
+
+            def submit_next() -> Any | None:
+                try:
+                    i, t = next(pending)
+                except StopIteration:
+                    return None
+                # pure=False: each task runs even if two files have the same arguments
+                fut = client.submit(func, **t, pure=False)
+                index[fut.key] = i
+                return fut
+
+            first = [f for f in (submit_next() for _ in range(limit)) if f is not None]
+            queue = as_completed(first)
+            for fut in queue:
+                i = index.pop(fut.key)
+                try:
+                    results[i] = fut.result()
+                except Exception as exc:   # a worker died (e.g. killed for memory)
+                    results[i] = {**{k: v for k, v in tasks[i].items()
+                                     if isinstance(v, str | int | float)},
+                                  "status": "failed",
+                                  "error": f"worker failed: {exc.__class__.__name__}: {exc}"}
+                fut.release()
+                if on_result:
+                    on_result(i, results[i])
+                bar.advance(job)
+                nxt = submit_next()
+                if nxt is not None:
+                    queue.add(nxt)
+    return results

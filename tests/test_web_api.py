@@ -274,22 +274,71 @@ def test_kb_add_uses_kb_validation(client):
     assert heter["count"] > 0 and {r["strategy"] for r in heter["records"]} == {"heterointerfaces"}
 
 
-def test_sample_sheet_and_group_comparison(client, tmp_path):
-    import inspect
+# replicate cells with exactly known capacities (mAh): sodiation, desodiation per cycle
+CELLS = {"A1": ("alpha", 1.0, [0.40, 0.31, 0.30], [0.30, 0.29, 0.28]),
+         "A2": ("alpha", 1.2, [0.48, 0.38, 0.37], [0.372, 0.36, 0.348]),
+         "B1": ("beta", 1.0, [0.33, 0.26, 0.25], [0.25, 0.24, 0.23]),
+         "B2": ("beta", 1.0, [0.34, 0.27, 0.26], [0.26, 0.25, 0.24])}
 
+
+def write_cells(folder):
     from nasurf.analysis import synthetic_cycling
 
-    sheet = ("name,group,material,strategy,mass_mg\n"
-             "A1,alpha,HC,none,1.0\nA2,alpha,HC,none,1.2\nB1,beta,HC,ov,1.0\n")
-    r = client.post("/api/samples/sheet", params={"name": "sheet.csv"}, content=sheet.encode())
-    assert r.status_code == 200, r.text
-    assert set(r.json()["groups"]) >= {"alpha", "beta"}
-    bad = "name,group,mass_mg\nZ1,alpha,minus\n"
+    paths = []
+    for name, (_, _, sod, des) in CELLS.items():
+        p = folder / f"{name}.csv"
+        synthetic_cycling(sod, des).data.to_csv(p, index=False)
+        paths.append(p)
+    return paths
+
+
+def sheet_text(cells=CELLS):
+    rows = ["sample,group,file,mass_mg,notes"]
+    rows += [f"{n},{g},{n}.csv,{m},cell {n}" for n, (g, m, _, _) in cells.items()]
+    return "\n".join(rows) + "\n"
+
+
+def test_sample_sheet_and_group_comparison(client, tmp_path):
+    for p in write_cells(tmp_path):
+        upload(client, p)
+    bad = sheet_text().replace("A2,alpha,A2.csv,1.2", "A2,alpha,A2.csv,1200000")
     r = client.post("/api/samples/sheet", params={"name": "bad.csv"}, content=bad.encode())
     assert r.status_code == 400 and "bad.csv" in r.json()["error"]
-    assert "line 2" in r.json()["error"] and "mass_mg" in r.json()["error"]
-    assert "Z1" not in [s["name"] for s in client.get("/api/samples").json()["samples"]]
-    assert inspect.signature(synthetic_cycling)
+    assert "line 3" in r.json()["error"] and "mass_mg" in r.json()["error"]
+    assert "A1" not in [s["name"] for s in client.get("/api/samples").json()["samples"]]
+    missing = sheet_text() + "C1,gamma,nowhere.csv,1.0,\n"
+    r = client.post("/api/samples/sheet", params={"name": "m.csv"}, content=missing.encode())
+    assert r.status_code == 400 and "nowhere.csv" in r.json()["error"]
+    assert "/tmp" not in r.json()["error"]
+    r = client.post("/api/samples/sheet", params={"name": "sheet.csv"},
+                    content=sheet_text().encode())
+    assert r.status_code == 200, r.text
+    assert r.json()["groups"] == ["alpha", "beta"] and r.json()["files_linked"] == 4
+    # the study covers every sample with files; drop the other tests' samples from it
+    for s in client.get("/api/samples").json()["samples"]:
+        if s["name"] not in CELLS:
+            client.delete(f"/api/samples/{s['id']}")
+    res = analyse(client, "study", {})
+    doc = res["doc"]
+    groups = {(g["group"], g["metric"], g["key"]): g for g in doc["groups"]}
+    for grp in ("alpha", "beta"):
+        cells = [c for c in CELLS.values() if c[0] == grp]
+        for k in range(3):
+            per_g = [c[3][k] / (c[1] / 1e3) for c in cells]  # mAh per g
+            g = groups[(grp, "desodiation_capacity", k + 1)]
+            assert g["n"] == 2
+            assert g["mean"] == pytest.approx(np.mean(per_g), rel=1e-9)
+            assert g["sd"] == pytest.approx(np.std(per_g, ddof=1), rel=1e-9)
+        ice = [c[3][0] / c[2][0] for c in cells]
+        assert groups[(grp, "initial_coulombic_efficiency", None)]["mean"] == pytest.approx(
+            np.mean(ice), rel=1e-9)
+    diff = {(d["group"], d["metric"], d["key"]): d for d in doc["differences"]}
+    want = np.mean([250, 260]) - np.mean([300, 310])
+    assert diff[("beta", "desodiation_capacity", 1)]["difference"] == pytest.approx(want)
+    page = client.get(f"/results/{res['id']}")
+    assert page.status_code == 200 and "groups-table" in page.text
+    csv = pd.read_csv(io.StringIO(client.get(f"/api/results/{res['id']}/download.csv").text))
+    assert {"group", "metric", "mean", "sd"} <= set(csv.columns)
 
 
 def test_strategy_comparison_job_progress_and_cancel(client):

@@ -15,6 +15,7 @@ import time
 
 import httpx
 import pytest
+
 from web_server import Server, wait_job
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow, pytest.mark.xdist_group("web")]

@@ -418,12 +418,6 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
         with kb_lock:
             return kb_findings(ws)
 
-    @app.post("/api/groups")
-    async def api_groups():
-        from nasurf.web.groups import compare_groups
-
-        return await _in_thread(compare_groups, ws)
-
     @app.get("/api/version")
     def api_version():
         return {"version": __version__, "workspace": str(ws.root)}

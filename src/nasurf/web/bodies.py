@@ -56,6 +56,10 @@ def _prepare(ws: Workspace, kind: str, params: dict) -> tuple[dict, dict]:
         from nasurf.web.simulation import normalise_compare
 
         return {"label": "strategy comparison"}, normalise_compare(opts)
+    if kind == "study":
+        from nasurf.web.groups import study_inputs
+
+        return study_inputs(ws), {}
     if kind == "seed":
         return {"label": "demonstration study"}, {}
     raise ValidationError(f"unknown analysis {kind!r}", field="kind")
@@ -89,6 +93,10 @@ def _body(kind: str):
             from nasurf.web.simulation import compare
 
             doc = compare(options, progress)
+        elif kind == "study":
+            from nasurf.web.groups import run_study
+
+            doc = run_study(ws, inputs, progress)
         elif kind == "seed":
             from nasurf.web.seed import seed_workspace
 
@@ -100,5 +108,5 @@ def _body(kind: str):
     return run
 
 
-PUBLIC = ("cycling", "cv", "gitt", "eis", "sim_compare")
+PUBLIC = ("cycling", "cv", "gitt", "eis", "sim_compare", "study")
 BODIES = {k: _body(k) for k in (*PUBLIC, "seed")}

@@ -12,7 +12,7 @@ from nasurf.errors import ValidationError
 
 # the table a CSV download holds, per result kind (XLSX holds every table as a sheet)
 PRIMARY = {"cycling": "cycles", "cv": "peaks", "gitt": "pulses", "eis": "spectra",
-           "sim_compare": "runs"}
+           "sim_compare": "runs", "study": "groups"}
 
 
 def tables(kind: str, doc: dict[str, Any]) -> dict[str, pd.DataFrame]:
@@ -25,6 +25,10 @@ def tables(kind: str, doc: dict[str, Any]) -> dict[str, pd.DataFrame]:
                 parts = [pd.DataFrame(r.get("table") or []).assign(strategy=r["strategy"])
                          for r in value]
                 out["runs"] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+            elif kind == "study" and key == "samples":
+                out["metrics"] = pd.json_normalize(
+                    [{"sample": s["sample"], "group": s["group"], **m}
+                     for s in value for m in s.get("metrics", [])], sep=".")
             elif kind == "eis" and key == "spectra":
                 out["spectra"] = pd.json_normalize(value, sep=".")
             else:

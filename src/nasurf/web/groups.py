@@ -1,70 +1,65 @@
-"""Group comparison of samples: cycling per sample (stored results reused), mean ± SD per group.
+"""A study of the workspace's samples: :func:`nasurf.samples.analyze_samples` on their files.
 
-Each sample's first time-series file is analysed with its sample mass through the same
-cycling job body as the file page, so a group figure and a file page never disagree.
+The workspace samples (with a mass and at least one file) become a
+:class:`~nasurf.samples.SampleSheet` whose files are the stored blobs; the study's
+``to_dict()`` (samples, groups, differences, warnings) is the stored result, so the group
+statistics are exactly those of ``nasurf analyze samples``.
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
-from nasurf.errors import NasurfError, ValidationError
-from nasurf.web import bodies
+from nasurf.clikit import to_jsonable
+from nasurf.errors import ValidationError
 from nasurf.web.workspace import Workspace
 
 
-def _stats(values: list[float]) -> tuple[float | None, float | None]:
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    if not vals:
-        return None, None
-    mean = sum(vals) / len(vals)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
-    return mean, sd
-
-
-def compare_groups(ws: Workspace) -> dict[str, Any]:
-    per_group: dict[str, list[tuple[str, dict]]] = defaultdict(list)
-    warnings: list[str] = []
+def study_inputs(ws: Workspace) -> dict[str, Any]:
     files = ws.list_files()
+    samples = []
     for s in ws.list_samples():
-        mine = [f for f in files if f["sample_id"] == s["id"]]
-        if not mine:
-            warnings.append(f"sample {s['name']}: no file assigned, left out")
-            continue
-        params = {"file_ids": [mine[0]["id"]], "options": {"mass_mg": s["mass_mg"]}}
-        inputs, options = bodies._prepare(ws, "cycling", params)
-        rid = ws.cached_result("cycling", inputs, options)
-        try:
-            if rid is None:
-                _, _, doc = bodies.BODIES["cycling"](ws, params, lambda *_: None)
-                rid = ws.put_result("cycling", inputs, options, doc)
-            doc = ws.get_result(rid)["doc"]
-        except NasurfError as exc:
-            warnings.append(f"sample {s['name']}: {exc}")
-            continue
-        per_group[s["grp"] or "(no group)"].append((s["name"], doc))
-    if not per_group:
-        raise ValidationError("no sample has an analysable cycling file; assign files to "
+        mine = sorted(f["sha256"] for f in files if f["sample_id"] == s["id"])
+        samples.append({"id": s["id"], "name": s["name"], "group": s["grp"],
+                        "mass_mg": s["mass_mg"], "area_cm2": s["area_cm2"], "files": mine})
+    return {"label": "samples of the workspace", "samples": samples}
+
+
+def run_study(ws: Workspace, inputs: dict[str, Any], progress) -> dict[str, Any]:
+    from nasurf.samples import Sample, SampleSheet, analyze_samples
+
+    skipped, chosen = [], []
+    for s in inputs["samples"]:
+        if not s["files"]:
+            skipped.append(f"sample {s['name']}: no file assigned, left out")
+        elif not s["mass_mg"]:
+            skipped.append(f"sample {s['name']}: no active mass, left out")
+        elif not s["group"]:
+            skipped.append(f"sample {s['name']}: no group, left out")
+        else:
+            chosen.append(Sample(name=s["name"], group=s["group"],
+                                 files=tuple(ws.blob_path(h) for h in s["files"]),
+                                 mass_mg=float(s["mass_mg"]), area_cm2=s["area_cm2"],
+                                 row=f"sample {s['name']}"))
+    if not chosen:
+        raise ValidationError("no sample has a group, a mass and a file; assign files to "
                               "samples first", field="samples")
-    units = {d["capacity_unit"] for docs in per_group.values() for _, d in docs}
-    unit = units.pop() if len(units) == 1 else "mixed"
-    if unit == "mixed":
-        warnings.append("some samples have no mass: capacities mix mAh/g and mAh")
-    groups = []
-    for g, docs in sorted(per_group.items()):
-        by_cycle: dict[int, list[float]] = defaultdict(list)
-        for _, d in docs:
-            key = "desodiation_mAh_g" if d["capacity_unit"] == "mAh/g" else "desodiation_mAh"
-            for c in d["cycles"]:
-                by_cycle[int(c["cycle"])].append(c.get(key))
-        cycles = sorted(by_cycle)
-        stats = [_stats(by_cycle[c]) for c in cycles]
-        ice_mean, ice_sd = _stats([d.get("initial_coulombic_efficiency") for _, d in docs])
-        groups.append({"group": g, "n": len(docs), "samples": [n for n, _ in docs],
-                       "cycles": cycles, "mean": [m for m, _ in stats],
-                       "sd": [s for _, s in stats],
-                       "ice_mean_pct": None if ice_mean is None else 100 * ice_mean,
-                       "ice_sd_pct": None if ice_sd is None else 100 * ice_sd})
-    return {"unit": unit.replace("mAh/g", "mAh g⁻¹"), "groups": groups, "warnings": warnings}
+    groups = tuple(dict.fromkeys(s.group for s in chosen))
+    sheet = SampleSheet(path=Path(ws.root), samples=tuple(chosen), groups=groups)
+    progress(0.1, f"analysing {sum(len(s.files) for s in chosen)} files")
+    study = analyze_samples(sheet)
+    doc = to_jsonable(study.to_dict())
+    doc["warnings"] = [*skipped, *doc.get("warnings", [])]
+    names = {h: f["name"] for f in ws.list_files() for h in [f["sha256"]]}
+    return _humanize(ws, doc, names)
+
+
+def _humanize(ws: Workspace, obj: Any, names: dict[str, str]) -> Any:
+    if isinstance(obj, dict):
+        return {k: _humanize(ws, v, names) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_humanize(ws, v, names) for v in obj]
+    if isinstance(obj, str) and "blobs" in obj:
+        return ws.humanize(obj, names)
+    return obj

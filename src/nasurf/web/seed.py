@@ -15,11 +15,12 @@ from typing import Any
 from nasurf.web.jobs import Progress
 from nasurf.web.workspace import Workspace
 
+# name, group, strategy preset, mass (mg), replicate deviation of the per-gram response
 DEMO = (
-    ("demo-HC-1", "untreated", "none", 1.00),
-    ("demo-HC-2", "untreated", "none", 1.10),
-    ("demo-OV-1", "oxygen vacancies", "surface_oxygen_vacancies", 1.00),
-    ("demo-OV-2", "oxygen vacancies", "surface_oxygen_vacancies", 1.10),
+    ("demo-HC-1", "untreated", "none", 1.00, 0.00),
+    ("demo-HC-2", "untreated", "none", 1.10, -0.02),
+    ("demo-OV-1", "oxygen vacancies", "surface_oxygen_vacancies", 1.00, 0.01),
+    ("demo-OV-2", "oxygen vacancies", "surface_oxygen_vacancies", 1.10, -0.015),
 )
 
 
@@ -29,14 +30,15 @@ def seed_workspace(ws: Workspace, progress: Progress) -> dict[str, Any]:
     made = []
     exp = galvanostatic_cycling("100 mA g-1", cycles=5)
     cache: dict[str, Any] = {}
-    for i, (name, group, strategy, mass_mg) in enumerate(DEMO):
+    for i, (name, group, strategy, mass_mg, deviation) in enumerate(DEMO):
         progress(i / len(DEMO), f"simulating {name}")
         if strategy not in cache:
             cache[strategy] = simulate("hard_carbon", exp, strategy=strategy).echem()
         echem = cache[strategy]
-        # the replicate is the same per-gram behaviour on a different electrode mass
+        # a replicate: the simulated per-gram response on another electrode mass, with the
+        # few-percent spread of real replicate cells (a scaled current at the same times)
         data = echem.data.copy()
-        scale = mass_mg / (echem.metadata.active_mass_g * 1e3)
+        scale = mass_mg * (1 + deviation) / (echem.metadata.active_mass_g * 1e3)
         for col in [c for c in data.columns if "/ A" in c or "/ A.h" in c or "/ W" in c]:
             data[col] = data[col] * scale
         from dataclasses import replace

@@ -219,6 +219,25 @@ const RENDER = {
     for (const f of d.fit_curves || []) bt.push({x: f.f, y: f.re.map((r, i) => Math.hypot(r, f.im[i])), mode: "lines", name: `|Z| fit ${f.spectrum}`});
     plot("bode-plot", bt, {title: "Bode", xaxis: {title: "f (Hz)", type: "log"}, yaxis: {title: "|Z| (Ω)", type: "log"}});
   },
+  study(d) {
+    const per = d.groups.filter(g => g.metric === "desodiation_capacity" && g.key !== null);
+    const traces = [];
+    const byGroup = {};
+    for (const g of per) (byGroup[g.group] = byGroup[g.group] || []).push(g);
+    for (const [name, rows] of Object.entries(byGroup)) {
+      rows.sort((a, b) => a.key - b.key);
+      const x = rows.map(r => r.key), m = rows.map(r => r.mean), s = rows.map(r => r.sd || 0);
+      traces.push({x, y: m.map((v, i) => v + s[i]), mode: "lines", line: {width: 0}, showlegend: false, hoverinfo: "skip", legendgroup: name});
+      traces.push({x, y: m.map((v, i) => v - s[i]), mode: "lines", line: {width: 0}, fill: "tonexty", showlegend: false, hoverinfo: "skip", legendgroup: name});
+      traces.push({x, y: m, mode: "lines+markers", name: `${name} (n=${rows[0].n})`, legendgroup: name,
+        customdata: s, hovertemplate: "cycle %{x}: %{y:.1f} ± %{customdata:.1f}<extra>" + name.replace(/</g, "&lt;") + "</extra>"});
+    }
+    const unit = per.length ? per[0].unit : "";
+    plot("study-plot", traces, {title: "Desodiation capacity per cycle (mean ± SD)", xaxis: {title: "cycle"}, yaxis: {title: `desodiation (${unit})`}});
+    const ice = d.groups.filter(g => g.metric === "initial_coulombic_efficiency");
+    plot("study-ice", [{x: ice.map(g => g.group), y: ice.map(g => 100 * g.mean), type: "bar", name: "ICE",
+      error_y: {type: "data", array: ice.map(g => 100 * (g.sd || 0))}}], {title: "Initial Coulombic efficiency (mean ± SD)", yaxis: {title: "ICE (%)"}});
+  },
   sim_compare(d) {
     let traces, layout;
     if (d.protocol === "rate") {
@@ -290,31 +309,6 @@ function wireSamples() {
     const f = sheet.files[0]; if (!f) return;
     try { await api("POST", `/api/samples/sheet?name=${encodeURIComponent(f.name)}`, undefined, f); location.reload(); }
     catch (e) { showError(e.message); }
-  });
-  document.getElementById("compare-groups").addEventListener("click", async () => {
-    try {
-      const d = await api("POST", "/api/groups");
-      const traces = [];
-      for (const g of d.groups) {
-        const upper = g.mean.map((m, i) => m === null ? null : m + (g.sd[i] || 0));
-        const lower = g.mean.map((m, i) => m === null ? null : m - (g.sd[i] || 0));
-        traces.push({x: g.cycles, y: upper, mode: "lines", line: {width: 0}, showlegend: false, hoverinfo: "skip", legendgroup: g.group});
-        traces.push({x: g.cycles, y: lower, mode: "lines", line: {width: 0}, fill: "tonexty", showlegend: false, hoverinfo: "skip", legendgroup: g.group});
-        traces.push({x: g.cycles, y: g.mean, mode: "lines+markers", name: `${g.group} (n=${g.n})`, legendgroup: g.group});
-      }
-      plot("groups-plot", traces, {title: "Desodiation capacity by group (mean ± SD)", xaxis: {title: "cycle"}, yaxis: {title: `desodiation (${d.unit})`}});
-      const t = document.getElementById("groups-table");
-      t.replaceChildren();
-      const head = document.createElement("tr");
-      for (const h of ["group", "n", "ICE mean (%)", "ICE SD", "last-cycle desodiation", "samples"]) { const th = document.createElement("th"); th.textContent = h; head.appendChild(th); }
-      t.appendChild(head);
-      for (const g of d.groups) {
-        const tr = document.createElement("tr");
-        for (const v of [g.group, g.n, g.ice_mean_pct?.toFixed(2), g.ice_sd_pct?.toFixed(2), g.mean.at(-1)?.toFixed(1), g.samples.join(", ")]) kbCell(tr, v);
-        t.appendChild(tr);
-      }
-      for (const w of d.warnings || []) showNotice(w);
-    } catch (e) { showError(e.message); }
   });
 }
 

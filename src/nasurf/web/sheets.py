@@ -9,6 +9,7 @@ file name (slashes, leading dots) cannot be referenced from a sheet and are repo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -21,7 +22,8 @@ SHEET_TYPES = (".csv", ".toml", ".yaml", ".yml")
 
 
 def _linkable(name: str) -> bool:
-    return bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
+    return (bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
+            and len(name.encode("utf-8")) <= 240)
 
 
 def import_sheet(ws: Workspace, raw: bytes, name: str) -> dict[str, Any]:
@@ -39,7 +41,8 @@ def import_sheet(ws: Workspace, raw: bytes, name: str) -> dict[str, Any]:
         folder = Path(tmp)
         for fname, f in files.items():
             if _linkable(fname):
-                os.symlink(ws.blob_path(f["sha256"]), folder / fname)
+                with contextlib.suppress(OSError):  # a name this file system refuses
+                    os.symlink(ws.blob_path(f["sha256"]), folder / fname)
         sheet_path = folder / f"sheet{suffix}"
         sheet_path.write_bytes(raw)
         try:

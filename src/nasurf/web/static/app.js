@@ -145,11 +145,22 @@ function wireUploads() {
 }
 
 // ---------------------------------------------------------------- figures
-const LAYOUT = {margin: {l: 60, r: 20, t: 30, b: 50}, hovermode: "closest", legend: {orientation: "h", y: -0.2}};
+// Okabe-Ito: distinguishable with the common colour-vision deficiencies
+const PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"];
+const LAYOUT = {colorway: PALETTE, margin: {l: 60, r: 20, t: 30, b: 50}, hovermode: "closest", legend: {orientation: "h", y: -0.2}};
+// plotly.js 3 takes titles only as {text: ...}
+function titled(layout) {
+  const out = Object.assign({}, layout);
+  if (typeof out.title === "string") out.title = {text: out.title, font: {size: 14}};
+  for (const k of Object.keys(out)) {
+    if (/^[xy]axis\d*$/.test(k) && out[k] && typeof out[k].title === "string") out[k] = Object.assign({}, out[k], {title: {text: out[k].title}});
+  }
+  return out;
+}
 function plot(id, traces, layout) {
   const el = document.getElementById(id);
   if (!el) return;
-  Plotly.newPlot(el, traces, Object.assign({}, LAYOUT, layout), {displaylogo: false, responsive: true,
+  Plotly.newPlot(el, traces, titled(Object.assign({}, LAYOUT, layout)), {displaylogo: false, responsive: true,
     toImageButtonOptions: {format: "png", filename: id}});
 }
 function pageData() {
@@ -177,7 +188,7 @@ const RENDER = {
       {x: c.map(r => r.cycle), y: c.map(r => r[key("sodiation")]), name: "sodiation", mode: "lines+markers"},
       {x: c.map(r => r.cycle), y: c.map(r => r[key("desodiation")]), name: "desodiation", mode: "lines+markers"},
       {x: c.map(r => r.cycle), y: c.map(r => r.coulombic_efficiency === null ? null : 100 * r.coulombic_efficiency), name: "CE (%)", yaxis: "y2", mode: "markers"}],
-      {title: "Capacity and CE", xaxis: {title: "cycle"}, yaxis: {title: `capacity (${u})`, rangemode: "tozero"},
+      {title: "Capacity and CE", xaxis: {title: "cycle", dtick: 1}, yaxis: {title: `capacity (${u})`, rangemode: "tozero"},
        yaxis2: {title: "CE (%)", overlaying: "y", side: "right"}});
     const prof = (d.series || {}).profiles || [];
     plot("profile-plot", prof.map(p => ({x: p.capacity, y: p.voltage_V, mode: "lines", name: `cycle ${p.cycle} ${p.process}`})),
@@ -224,16 +235,17 @@ const RENDER = {
     const traces = [];
     const byGroup = {};
     for (const g of per) (byGroup[g.group] = byGroup[g.group] || []).push(g);
-    for (const [name, rows] of Object.entries(byGroup)) {
+    Object.entries(byGroup).forEach(([name, rows], gi) => {
       rows.sort((a, b) => a.key - b.key);
+      const color = PALETTE[gi % PALETTE.length];
       const x = rows.map(r => r.key), m = rows.map(r => r.mean), s = rows.map(r => r.sd || 0);
-      traces.push({x, y: m.map((v, i) => v + s[i]), mode: "lines", line: {width: 0}, showlegend: false, hoverinfo: "skip", legendgroup: name});
-      traces.push({x, y: m.map((v, i) => v - s[i]), mode: "lines", line: {width: 0}, fill: "tonexty", showlegend: false, hoverinfo: "skip", legendgroup: name});
-      traces.push({x, y: m, mode: "lines+markers", name: `${name} (n=${rows[0].n})`, legendgroup: name,
+      traces.push({x, y: m.map((v, i) => v + s[i]), mode: "lines", line: {width: 0, color}, showlegend: false, hoverinfo: "skip", legendgroup: name});
+      traces.push({x, y: m.map((v, i) => v - s[i]), mode: "lines", line: {width: 0, color}, fill: "tonexty", fillcolor: color + "40", showlegend: false, hoverinfo: "skip", legendgroup: name});
+      traces.push({x, y: m, mode: "lines+markers", line: {color}, marker: {color}, name: `${name} (n=${rows[0].n})`, legendgroup: name,
         customdata: s, hovertemplate: "cycle %{x}: %{y:.1f} ± %{customdata:.1f}<extra>" + name.replace(/</g, "&lt;") + "</extra>"});
-    }
+    });
     const unit = per.length ? per[0].unit : "";
-    plot("study-plot", traces, {title: "Desodiation capacity per cycle (mean ± SD)", xaxis: {title: "cycle"}, yaxis: {title: `desodiation (${unit})`}});
+    plot("study-plot", traces, {title: "Desodiation capacity per cycle (mean ± SD)", xaxis: {title: "cycle", dtick: 1}, yaxis: {title: `desodiation (${unit})`}});
     const ice = d.groups.filter(g => g.metric === "initial_coulombic_efficiency");
     plot("study-ice", [{x: ice.map(g => g.group), y: ice.map(g => 100 * g.mean), type: "bar", name: "ICE",
       error_y: {type: "data", array: ice.map(g => 100 * (g.sd || 0))}}], {title: "Initial Coulombic efficiency (mean ± SD)", yaxis: {title: "ICE (%)"}});

@@ -142,7 +142,8 @@ def test_kb_filter_and_hover_citation(page):
     total = int(page.inner_text("#kb-count").split()[0])
     page.select_option('select[name="strategy"]', "heterointerfaces")
     page.click("#kb-filters button")
-    page.wait_for_function(f"!document.getElementById('kb-count').textContent.startsWith('{total} ')")
+    page.wait_for_function(
+        f"!document.getElementById('kb-count').textContent.startsWith('{total} ')")
     n = int(page.inner_text("#kb-count").split()[0])
     assert 0 < n < total
     strategies = page.locator("#kb-table tbody tr td:nth-child(3)").all_inner_texts()

@@ -209,8 +209,8 @@ const RENDER = {
     if (dunn.length) {
       const k = Object.keys(dunn[0]).find(c => /capacitive.*fraction|fraction.*capacitive/.test(c));
       const rate = Object.keys(dunn[0]).find(c => /scan_rate/.test(c));
-      if (k && rate) plot("dunn-plot", [{x: dunn.map(r => r[rate]), y: dunn.map(r => 100 * r[k]), type: "bar", name: "capacitive"}],
-        {title: "Dunn capacitive fraction", xaxis: {title: rate, type: "category"}, yaxis: {title: "capacitive (%)", range: [0, 100]}});
+      if (k && rate) plot("dunn-plot", [{x: dunn.map(r => Number(r[rate].toPrecision(3)) + " mV/s"), y: dunn.map(r => 100 * r[k]), type: "bar", name: "capacitive"}],
+        {title: "Dunn capacitive fraction", xaxis: {title: "scan rate", type: "category"}, yaxis: {title: "capacitive (%)", range: [0, 100]}});
     }
   },
   gitt(d) {

@@ -56,12 +56,46 @@ def load(ws: Workspace, file_row: dict, *, active_mass_g: float | None = None,
         return data
 
 
+def warm_up() -> None:
+    """Import the readers and analyses once at start-up, so the first upload does not pay
+    for importing scipy.signal and friends (seconds on a loaded machine)."""
+    import nasurf.analysis.dqdv
+    import nasurf.analysis.galvanostatic
+    import nasurf.io  # noqa: F401
+
+
 def _thin(n: int, max_points: int) -> slice:
     return slice(None, None, max(1, int(np.ceil(n / max_points))))
 
 
+_overviews: OrderedDict[str, dict] = OrderedDict()
+
+
+def html_json(doc: Any) -> str:
+    """JSON safe to place inside a <script type="application/json"> element."""
+    import json
+
+    text = json.dumps(doc, allow_nan=False)
+    return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("'", "\\u0027"))
+
+
 def file_overview(ws: Workspace, file_row: dict, *, max_points: int = 4000) -> dict[str, Any]:
-    """Metadata, steps, warnings and quick-look series of one stored file."""
+    """Metadata, steps, warnings and quick-look series of one stored file (cached by content)."""
+    key = file_row["sha256"]
+    with _cache_lock:
+        if key in _overviews:
+            return _overviews[key]
+    doc = _file_overview(ws, file_row, max_points)
+    doc["html_json"] = html_json(doc)
+    with _cache_lock:
+        _overviews[key] = doc
+        while len(_overviews) > 64:
+            _overviews.popitem(last=False)
+    return doc
+
+
+def _file_overview(ws: Workspace, file_row: dict, max_points: int) -> dict[str, Any]:
     data = load(ws, file_row)
     doc: dict[str, Any] = {"summary": data.summary(), "plot": None, "steps": None}
     d = data.data
@@ -147,7 +181,7 @@ def cycling(ws: Workspace, file_row: dict, options: dict) -> dict[str, Any]:
                                 cycle_mode=opts["cycle_mode"])
         curves = []
         for (cyc, proc), g in prof.groupby(["cycle", "process"]):
-            s = _thin(len(g), 600)
+            s = _thin(len(g), 400)
             curves.append({"cycle": int(cyc), "process": str(proc),
                            "capacity": g["capacity"].to_numpy()[s],
                            "voltage_V": g["voltage_V"].to_numpy()[s]})
@@ -157,7 +191,10 @@ def cycling(ws: Workspace, file_row: dict, options: dict) -> dict[str, Any]:
     try:
         dq = dqdv(data, active_mass_g=res.active_mass_g, cycles=shown,
                   cycle_mode=opts["cycle_mode"])
-        series["dqdv"] = to_jsonable(dq.table.iloc[_thin(len(dq.table), 3000)])
+        # columns, not records: the page plots a few thousand points per figure
+        t = dq.table.iloc[_thin(len(dq.table), 2500)]
+        series["dqdv"] = {c: t[c].to_numpy() if c not in ("branch",) else t[c].tolist()
+                          for c in ("cycle", "branch", "voltage_V", "dqdv")}
     except ValidationError as exc:
         doc.setdefault("warnings", []).append(f"dQ/dV skipped: {exc.reason}")
     doc["series"] = to_jsonable(series)

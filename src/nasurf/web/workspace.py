@@ -146,6 +146,8 @@ class Workspace:
         for d in (self.root, self.blobs, self.tmp):
             d.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._results: dict[int, dict] = {}  # parsed stored results (immutable once read)
+        self._results_lock = threading.Lock()
         # executescript commits on its own; CREATE ... IF NOT EXISTS is idempotent
         self._conn().executescript(SCHEMA)
 
@@ -250,11 +252,7 @@ class Workspace:
                             file=sanitize_display_name(name))
                     digest.update(chunk)
                     fh.write(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
-            if size == 0:
-                raise ValidationError("the file is empty", file=sanitize_display_name(name))
-            return self._commit_blob(tmp, digest.hexdigest(), size, name)
+            return self.commit_temp(tmp, digest.hexdigest(), size, name)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -263,13 +261,21 @@ class Workspace:
         return self.store_stream(iter([data[i:i + _CHUNK] for i in range(0, len(data), _CHUNK)]
                                       or [b""]), name)
 
-    def _commit_blob(self, tmp: Path, sha: str, size: int, name: str | None) -> tuple[dict, bool]:
+    def commit_temp(self, tmp: Path, sha: str, size: int, name: str | None
+                    ) -> tuple[dict, bool]:
+        """Move a fully received temp file into the store (unless its content is there)."""
+        if size == 0:
+            raise ValidationError("the file is empty", file=sanitize_display_name(name))
         existing = self.query("SELECT * FROM files WHERE sha256=?", (sha,))
         if existing and existing[0]["deleted_at"] is None:
+            existing[0]["meta"] = json.loads(existing[0].pop("meta_json"))
             return existing[0], False
         target = self.blob_path(sha)
         target.parent.mkdir(exist_ok=True)
         if not target.is_file():
+            # durable before it is named: fsync the bytes, rename, fsync the folder
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
             os.replace(tmp, target)
             _fsync_dir(target.parent)
         display = sanitize_display_name(name)
@@ -363,6 +369,8 @@ class Workspace:
             if old is not None:
                 c.execute("UPDATE results SET doc_json=?, version=?, created_at=? WHERE id=?",
                           (body, __version__, time.time(), old["id"]))
+                with self._results_lock:
+                    self._results.pop(int(old["id"]), None)
                 return int(old["id"])
             return int(c.execute(
                 "INSERT INTO results(kind,cache_key,inputs_json,options_json,version,doc_json,"
@@ -376,13 +384,25 @@ class Workspace:
         return int(rows[0]["id"]) if rows else None
 
     def get_result(self, result_id: int) -> dict:
+        with self._results_lock:
+            hit = self._results.get(int(result_id))
+        if hit is not None:
+            return hit
         rows = self.query("SELECT * FROM results WHERE id=?", (int(result_id),))
         if not rows:
             raise NotFound(f"no result {result_id}")
         r = rows[0]
+        # the page embeds the document as JSON: keep an HTML-safe copy of the stored text
+        # (what Jinja's tojson would produce) instead of re-serialising it on every view
+        r["doc_html"] = (r["doc_json"].replace("&", "\\u0026").replace("<", "\\u003c")
+                         .replace(">", "\\u003e").replace("'", "\\u0027"))
         r["doc"] = json.loads(r.pop("doc_json"))
         r["inputs"] = json.loads(r.pop("inputs_json"))
         r["options"] = json.loads(r.pop("options_json"))
+        with self._results_lock:
+            if len(self._results) > 64:
+                self._results.clear()
+            self._results[int(result_id)] = r
         return r
 
     def list_results(self, limit: int = 200) -> list[dict]:

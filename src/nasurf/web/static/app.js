@@ -193,12 +193,12 @@ const RENDER = {
     const prof = (d.series || {}).profiles || [];
     plot("profile-plot", prof.map(p => ({x: p.capacity, y: p.voltage_V, mode: "lines", name: `cycle ${p.cycle} ${p.process}`})),
       {title: "Voltage profiles", xaxis: {title: `capacity (${u})`}, yaxis: {title: "E (V vs Na⁺/Na)"}});
-    const dq = (d.series || {}).dqdv || [];
-    if (dq.length) {
+    const dq = (d.series || {}).dqdv;
+    if (dq && dq.cycle && dq.cycle.length) {
       const groups = {};
-      for (const r of dq) { const k = `cycle ${r.cycle} ${r.branch || r.process || ""}`; (groups[k] = groups[k] || {x: [], y: []}); groups[k].x.push(r.voltage_V); groups[k].y.push(r.dqdv ?? r.dQdV ?? r.dq_dv); }
+      dq.cycle.forEach((c, i) => { const k = `cycle ${c} ${dq.branch[i]}`; (groups[k] = groups[k] || {x: [], y: []}); groups[k].x.push(dq.voltage_V[i]); groups[k].y.push(dq.dqdv[i]); });
       plot("dqdv-plot", Object.entries(groups).map(([k, g]) => ({x: g.x, y: g.y, name: k, mode: "lines"})),
-        {title: "dQ/dV", xaxis: {title: "E (V)"}, yaxis: {title: "dQ/dV"}});
+        {title: "dQ/dV", xaxis: {title: "E (V vs Na⁺/Na)"}, yaxis: {title: `dQ/dV (${u} V⁻¹)`}});
     }
   },
   cv(d) {

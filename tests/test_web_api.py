@@ -353,13 +353,14 @@ def test_strategy_comparison_job_progress_and_cancel(client):
     assert [t["desodiation_mAh_g"] for t in table] == pytest.approx(
         [t["desodiation_mAh_g"] for t in want], rel=1e-9)
     r = client.post("/api/analyses/sim_compare", json={"options": {
-        "protocol": "cycling", "cycles": 200, "strategies": ["heterointerfaces",
+        "protocol": "cycling", "cycles": 20, "strategies": ["heterointerfaces",
                                                              "2d_superlattices",
                                                              "surface_structural_disorder"]}})
     jid = r.json()["job"]
     client.post(f"/api/jobs/{jid}/cancel")
     j = wait_job(client, jid, timeout=300)
-    assert j["status"] == "cancelled"
+    # checked between strategies: at most the first one ran
+    assert j["status"] == "cancelled" and j["result_id"] is None
     r = client.post("/api/analyses/sim_compare", json={"options": {"strategies": ["nope"]}})
     assert r.status_code == 400 and "nope" in r.json()["error"]
 
@@ -404,3 +405,17 @@ def test_token_auth_hashing_and_revocation(tmp_path):
         assert r.status_code == 303 and c.get("/api/files").status_code == 200
     assert [t["name"] for t in security.list_tokens(ws)] == ["alice", "bob"]
     assert json.dumps(security.list_tokens(ws)).count("nst_") == 0
+
+
+def test_gitt_reproduces_slab_known_answer(client, tmp_path):
+    from test_gitt import gitt_record, slab_response
+
+    p = tmp_path / "gitt.csv"
+    gitt_record(slab_response, 600.0).data.to_csv(p, index=False)
+    fid = upload(client, p)["file"]["id"]
+    res = analyse(client, "gitt", {"file_ids": [fid], "options": {"length_um": "1"}})
+    pulses = res["doc"]["pulses"]
+    assert len(pulses) == 3
+    for q in pulses:  # methods.md §5 planar slab, D = 1e-12 cm²/s
+        assert q["D_L2_cm2_s"] == pytest.approx(1e-12, rel=1e-4)
+    assert "gitt.csv" in client.get(f"/results/{res['id']}").text

@@ -8,6 +8,7 @@ state change needs the CSRF header the page's script sends (double-submit cookie
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import secrets
@@ -86,8 +87,13 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
     threading.Thread(target=_warm, name="nasurf-warm-up", daemon=True).start()
     runner = JobRunner(ws, bodies.BODIES, workers=workers)
     env = _env()
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        runner.shutdown()
+
     app = FastAPI(title="nasurf workbench", version=__version__, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url=None, lifespan=lifespan)
     app.state.ws = ws
     app.state.runner = runner
     app.state.recovery = recovery
@@ -436,10 +442,6 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
     @app.get("/api/version")
     def api_version():
         return {"version": __version__, "workspace": str(ws.root), "warm": warm.is_set()}
-
-    @app.on_event("shutdown")
-    def _shutdown() -> None:
-        runner.shutdown()
 
     return app
 

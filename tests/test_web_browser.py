@@ -160,7 +160,8 @@ def test_strategy_comparison(page):
     with page.expect_navigation(url="**/results/**", timeout=300_000):
         page.click("text=Run comparison")
     page.wait_for_selector("#compare-plot .main-svg")
-    assert page.locator("#compare-plot .scatterlayer .trace").count() == 2
+    # per strategy: the rate steps and the recovery step back at the first current
+    assert page.locator("#compare-plot .scatterlayer .trace").count() == 4
     assert page.locator(".compare-table").count() == 2
 
 

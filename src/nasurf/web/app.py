@@ -52,6 +52,7 @@ def _env() -> Environment:
                       autoescape=select_autoescape(["html"]))
     env.filters["ts"] = lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else ""
     env.filters["num"] = _num
+    env.filters["size"] = _size
     return env
 
 
@@ -62,6 +63,13 @@ def _num(x: Any, fmt: str = "{:.4g}") -> str:
         return fmt.format(float(x))
     except (TypeError, ValueError):
         return str(x)
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= factor:
+            return f"{n / factor:.1f} {unit}"
+    return f"{n} B"
 
 
 def error_line(exc: BaseException) -> str:

@@ -19,7 +19,9 @@ from nasurf.web.workspace import Workspace
 def study_inputs(ws: Workspace) -> dict[str, Any]:
     files = ws.list_files()
     samples = []
-    for s in ws.list_samples():
+    # creation order (a sheet's row order): the first group is the reference, as in
+    # ``nasurf analyze samples``
+    for s in sorted(ws.list_samples(), key=lambda r: r["id"]):
         mine = sorted(f["sha256"] for f in files if f["sample_id"] == s["id"])
         samples.append({"id": s["id"], "name": s["name"], "group": s["grp"],
                         "mass_mg": s["mass_mg"], "area_cm2": s["area_cm2"], "files": mine})

@@ -253,7 +253,17 @@ const RENDER = {
   sim_compare(d) {
     let traces, layout;
     if (d.protocol === "rate") {
-      traces = d.runs.map(r => ({x: r.table.map(t => t.current_mA_g), y: r.table.map(t => t.desodiation_mAh_g), name: r.strategy, mode: "lines+markers"}));
+      // the protocol returns to the first current at the end: draw that recovery step as its
+      // own marker, not as a line jumping back across the log axis
+      traces = [];
+      d.runs.forEach((r, i) => {
+        const color = PALETTE[i % PALETTE.length];
+        const t = r.table;
+        const rec = t.length > 1 && t[t.length - 1].current_mA_g === t[0].current_mA_g;
+        const main = rec ? t.slice(0, -1) : t;
+        traces.push({x: main.map(q => q.current_mA_g), y: main.map(q => q.desodiation_mAh_g), name: r.strategy, mode: "lines+markers", line: {color}, marker: {color}, legendgroup: r.strategy});
+        if (rec) traces.push({x: [t[t.length - 1].current_mA_g], y: [t[t.length - 1].desodiation_mAh_g], name: `${r.strategy} (back at ${t[0].current_mA_g})`, mode: "markers", marker: {color, symbol: "diamond-open", size: 11}, legendgroup: r.strategy, showlegend: false});
+      });
       layout = {xaxis: {title: "current (mA g⁻¹)", type: "log"}, yaxis: {title: "desodiation (mAh g⁻¹)"}};
     } else if (d.protocol === "cycling") {
       traces = d.runs.map(r => ({x: r.table.map(t => t.cycle), y: r.table.map(t => t.desodiation_mAh_g), name: r.strategy, mode: "lines+markers"}));

@@ -118,6 +118,9 @@ def test_sample_sheet_two_groups_comparison(page, tmp_path):
     assert float(ice[0].split("\t")[5]) == pytest.approx(want, rel=1e-3)
     # two groups, each a band + a mean line
     assert page.locator("#study-plot .scatterlayer .trace").count() == 6
+    # and placed among the literature: the KB points plus one marker per group
+    page.wait_for_selector("#study-literature .main-svg")
+    assert page.locator("#study-literature .scatterlayer .trace").count() == 3
 
 
 def test_cv_set_b_values(page, tmp_path):

@@ -246,6 +246,7 @@ const RENDER = {
     });
     const unit = per.length ? per[0].unit : "";
     plot("study-plot", traces, {title: "Desodiation capacity per cycle (mean ± SD)", xaxis: {title: "cycle", dtick: 1}, yaxis: {title: `desodiation (${unit})`}});
+    literature(d, byGroup, unit);
     const ice = d.groups.filter(g => g.metric === "initial_coulombic_efficiency");
     plot("study-ice", [{x: ice.map(g => g.group), y: ice.map(g => 100 * g.mean), type: "bar", name: "ICE",
       error_y: {type: "data", array: ice.map(g => 100 * (g.sd || 0))}}], {title: "Initial Coulombic efficiency (mean ± SD)", yaxis: {title: "ICE (%)"}});
@@ -275,6 +276,26 @@ const RENDER = {
     plot("compare-plot", traces, Object.assign({title: `${d.material}: ${d.protocol}`}, layout));
   },
 };
+
+// a study's groups among the literature: the knowledge base's cycling capacities (grey,
+// citation on hover) with each group's mean desodiation capacity at its last cycle
+async function literature(d, byGroup, unit) {
+  if (!document.getElementById("study-literature") || unit !== "mAh/g") return;
+  let kb;
+  try { kb = await api("GET", "/api/kb?quantity=cycling_capacity&sample_role=treated"); } catch (e) { showError(e.message); return; }
+  const esc = s => String(s).replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+  const recs = kb.records.filter(r => r.cycles);
+  const traces = [{x: recs.map(r => r.cycles), y: recs.map(r => r.value), mode: "markers", name: `literature (n = ${recs.length})`,
+    marker: {color: "#9aa3ad"}, text: recs.map(r => esc(`${r.material} · ${r.strategy}<br>ref ${r.ref ?? "–"}: ${r.citation || r.location || ""}`)),
+    hovertemplate: "%{text}<br>%{y} mAh/g after %{x} cycles<extra></extra>"}];
+  Object.entries(byGroup).forEach(([name, rows], gi) => {
+    const last = rows.reduce((a, b) => (b.key > a.key ? b : a));
+    traces.push({x: [last.key], y: [last.mean], error_y: {type: "data", array: [last.sd || 0]}, mode: "markers", name,
+      marker: {size: 14, symbol: "star", color: PALETTE[gi % PALETTE.length]},
+      hovertemplate: esc(name) + ": %{y:.1f} mAh/g at cycle %{x}<extra></extra>"});
+  });
+  plot("study-literature", traces, {title: "Groups among the literature (cycling capacity)", xaxis: {title: "cycles", type: "log"}, yaxis: {title: "capacity (mAh g⁻¹)"}});
+}
 
 // ---------------------------------------------------------------- knowledge base
 function kbCell(tr, v) { const td = document.createElement("td"); td.textContent = v === null || v === undefined ? "" : v; tr.appendChild(td); }

@@ -386,12 +386,11 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
         body = await _json(request)
         if kind not in bodies.PUBLIC:
             raise NotFound(f"no analysis called {kind!r}")
-        bodies.check_params(ws, kind, body)
-        cached = bodies.cached(ws, kind, body)
+        cached = await _in_thread(bodies.cached, ws, kind, body)  # also checks the options
         if cached is not None:
             return JSONResponse({"job": None, "status": "done", "result_id": cached,
                                  "cached": True}, 200)
-        jid = runner.submit(kind, body)
+        jid = runner.submit(kind, body, key=bodies.identity(ws, kind, body))
         if wait > 0:
             import anyio
 

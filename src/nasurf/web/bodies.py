@@ -75,6 +75,14 @@ def cached(ws: Workspace, kind: str, params: dict) -> int | None:
     return ws.cached_result(kind, inputs, options)
 
 
+def identity(ws: Workspace, kind: str, params: dict) -> str:
+    """The stored-result key of a request (equal requests, equal keys)."""
+    from nasurf.web.workspace import result_key
+
+    inputs, options = _prepare(ws, kind, params)
+    return result_key(kind, inputs, options)
+
+
 def _body(kind: str):
     def run(ws: Workspace, params: dict, progress: Progress) -> tuple[dict, dict, dict]:
         inputs, options = _prepare(ws, kind, params)

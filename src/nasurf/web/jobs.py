@@ -35,11 +35,18 @@ class JobRunner:
         self.bodies = bodies
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nasurf-job")
         self._events: dict[int, threading.Event] = {}
+        self._inflight: dict[str, int] = {}  # identity key -> job computing it
         self._lock = threading.Lock()
 
-    def submit(self, kind: str, params: dict) -> int:
+    def submit(self, kind: str, params: dict, *, key: str | None = None) -> int:
+        """Queue a job; with ``key``, a request identical to one in flight joins that job
+        (several users asking for the same analysis of the same file compute it once)."""
         if kind not in self.bodies:
             raise NotFound(f"no analysis called {kind!r}")
+        if key is not None:
+            with self._lock:
+                if key in self._inflight:
+                    return self._inflight[key]
         now = time.time()
         with self.ws.transaction() as c:
             jid = int(c.execute(
@@ -47,7 +54,9 @@ class JobRunner:
                 "VALUES(?,?, 'queued', ?, ?)", (kind, json.dumps(params), now, now)).lastrowid)
         with self._lock:
             self._events[jid] = threading.Event()
-        self.pool.submit(self._run, jid, kind, params)
+            if key is not None:
+                self._inflight[key] = jid
+        self.pool.submit(self._run, jid, kind, params, key)
         return jid
 
     def wait(self, job_id: int, timeout: float) -> None:
@@ -84,7 +93,7 @@ class JobRunner:
         with self.ws.transaction() as c:
             c.execute(f"UPDATE jobs SET {cols} WHERE id=?", (*values.values(), job_id))
 
-    def _run(self, job_id: int, kind: str, params: dict) -> None:
+    def _run(self, job_id: int, kind: str, params: dict, key: str | None = None) -> None:
         try:
             if self.get(job_id)["cancel_requested"]:
                 raise Cancelled
@@ -110,6 +119,8 @@ class JobRunner:
         finally:
             with self._lock:
                 ev = self._events.pop(job_id, None)
+                if key is not None and self._inflight.get(key) == job_id:
+                    del self._inflight[key]
             if ev is not None:
                 ev.set()
 

@@ -196,3 +196,21 @@ def test_bad_file_shows_one_line_error(page, tmp_path):
     err = page.inner_text(".error-line")
     assert "notes.mpr" in err and "\n" not in err.strip()
     assert "Traceback" not in page.content()
+
+
+def test_running_job_survives_reload_and_can_be_cancelled(page):
+    page.goto(page.base + "/sim")
+    page.select_option('select[name="protocol"]', "cycling")
+    page.fill('input[name="cycles"]', "100")
+    for s in ("heterointerfaces", "2d_superlattices", "surface_structural_disorder"):
+        page.check(f'input[name="strategies"][value="{s}"]')
+    page.click("text=Run comparison")
+    page.wait_for_selector("#job:not([hidden])")
+    page.reload()                                   # the page picks the job up again
+    page.wait_for_selector("#job:not([hidden])")
+    assert "sim_compare" in page.inner_text("#job-text")
+    page.click("#job-cancel")
+    page.wait_for_selector("#notice:not([hidden])", timeout=300_000)
+    assert "cancelled" in page.inner_text("#notice")
+    page.goto(page.base + "/jobs")
+    assert "cancelled" in page.inner_text("table")

@@ -65,12 +65,9 @@ def _prepare(ws: Workspace, kind: str, params: dict) -> tuple[dict, dict]:
     raise ValidationError(f"unknown analysis {kind!r}", field="kind")
 
 
-def check_params(ws: Workspace, kind: str, params: dict) -> None:
-    """Raise the one-line error for bad ids or options before a job is queued."""
-    _prepare(ws, kind, params)
-
-
 def cached(ws: Workspace, kind: str, params: dict) -> int | None:
+    """The stored result of an identical request, if any; raises the one-line error for bad
+    ids or options before anything is queued."""
     inputs, options = _prepare(ws, kind, params)
     return ws.cached_result(kind, inputs, options)
 

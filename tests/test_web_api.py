@@ -419,3 +419,23 @@ def test_gitt_reproduces_slab_known_answer(client, tmp_path):
     for q in pulses:  # methods.md §5 planar slab, D = 1e-12 cm²/s
         assert q["D_L2_cm2_s"] == pytest.approx(1e-12, rel=1e-4)
     assert "gitt.csv" in client.get(f"/results/{res['id']}").text
+
+
+def test_token_commands(tmp_path):
+    from typer.testing import CliRunner
+
+    from nasurf.cli import build_app
+
+    runner = CliRunner()
+    ws = str(tmp_path / "ws")
+    out = runner.invoke(build_app("token"), ["token", "create", "lab-pc", "--workspace", ws])
+    assert out.exit_code == 0 and out.stdout.startswith("nst_")
+    token = out.stdout.strip()
+    listed = runner.invoke(build_app("token"), ["token", "list", "--workspace", ws]).stdout
+    assert "lab-pc\tactive" in listed and token not in listed
+    assert runner.invoke(build_app("token"), ["token", "revoke", "lab-pc",
+                                              "--workspace", ws]).exit_code == 0
+    assert "lab-pc\trevoked" in runner.invoke(build_app("token"),
+                                              ["token", "list", "--workspace", ws]).stdout
+    again = runner.invoke(build_app("token"), ["token", "revoke", "lab-pc", "--workspace", ws])
+    assert again.exit_code == 2 and "no active token" in again.stderr

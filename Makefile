@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# the web workbench on the default workspace (user data directory); prints its URL
 run: $(STAMP)
-	$(BIN)/nasurf demo
+	$(BIN)/nasurf serve
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -26,6 +26,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "nasurf.report.cli": ("demo",),
     "nasurf.io.cli": ("read", "formats"),
     "nasurf.export_cli": ("export",),
+    "nasurf.web.cli": ("serve", "token"),
 }
 
 

@@ -1,0 +1,501 @@
+"""The FastAPI application: HTML pages, a JSON API, and the jobs that do the work.
+
+``create_app(workspace_dir)`` builds an app over one :class:`Workspace`; ``nasurf serve``
+runs it under uvicorn. Every page is rendered by Jinja2 with autoescaping, every figure is
+drawn in the browser by plotly.js served from the installed ``plotly`` package, and every
+state change needs the CSRF header the page's script sends (double-submit cookie).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import secrets
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from nasurf import __version__
+from nasurf.errors import NasurfError, ValidationError
+from nasurf.web import analyses, bodies, security
+from nasurf.web.jobs import JobRunner
+from nasurf.web.workspace import NotFound, Workspace
+
+CSRF_COOKIE = "nasurf_csrf"
+CSRF_HEADER = "x-csrf-token"
+TOKEN_COOKIE = "nasurf_token"
+STATIC = Path(__file__).parent / "static"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def _plotly_js() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def _env() -> Environment:
+    env = Environment(loader=PackageLoader("nasurf.web", "templates"),
+                      autoescape=select_autoescape(["html"]))
+    env.filters["ts"] = lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else ""
+    env.filters["num"] = _num
+    env.filters["size"] = _size
+    return env
+
+
+def _num(x: Any, fmt: str = "{:.4g}") -> str:
+    try:
+        if x is None or x != x:
+            return "–"
+        return fmt.format(float(x))
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= factor:
+            return f"{n / factor:.1f} {unit}"
+    return f"{n} B"
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line a user sees for an error (the same text the CLI prints)."""
+    if isinstance(exc, NasurfError):
+        return " ".join(str(exc).split("\n"))
+    return f"internal error ({type(exc).__name__}); the server log has details"
+
+
+def create_app(workspace_dir: str | Path, *, require_token: bool = False,
+               max_upload_bytes: int | None = None, seed: bool = True,
+               workers: int = 2) -> FastAPI:
+    """The workbench over the workspace in ``workspace_dir`` (created and seeded if new)."""
+    ws = Workspace(workspace_dir, **({"max_upload_bytes": max_upload_bytes}
+                                     if max_upload_bytes else {}))
+    recovery = ws.recover()
+    warm = threading.Event()
+
+    def _warm() -> None:
+        analyses.warm_up()
+        warm.set()
+
+    threading.Thread(target=_warm, name="nasurf-warm-up", daemon=True).start()
+    runner = JobRunner(ws, bodies.BODIES, workers=workers)
+    env = _env()
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        runner.shutdown()
+
+    app = FastAPI(title="nasurf workbench", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url=None, lifespan=lifespan)
+    app.state.ws = ws
+    app.state.runner = runner
+    app.state.recovery = recovery
+    app.state.require_token = require_token
+    kb_lock = threading.Lock()
+    app.state.kb_lock = kb_lock
+
+    if seed and ws.get_meta("seeded") is None:
+        runner.submit("seed", {})
+        ws.set_meta("seeded", "submitted")
+
+    def render(request: Request, name: str, **ctx: Any) -> HTMLResponse:
+        ctx.update(request=request, version=__version__, workspace=str(ws.root),
+                   csrf=request.state.csrf)
+        return HTMLResponse(env.get_template(name).render(**ctx))
+
+    # ------------------------------------------------------------ middleware
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        started = time.perf_counter()
+        csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        request.state.csrf = csrf
+        path = request.url.path
+        if require_token and not path.startswith("/static/") and path != "/login":
+            token = request.cookies.get(TOKEN_COOKIE)
+            auth = request.headers.get("authorization", "")
+            if auth.lower().startswith("bearer "):
+                token = auth[7:].strip()
+            if security.check_token(ws, token) is None:
+                if path.startswith("/api/"):
+                    return JSONResponse({"error": "an access token is required"}, 401)
+                return RedirectResponse("/login", 303)
+        if request.method not in _SAFE_METHODS:
+            origin = request.headers.get("origin")
+            if origin and urllib.parse.urlsplit(origin).netloc != request.headers.get("host"):
+                return JSONResponse({"error": "cross-site request refused"}, 403)
+            bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
+            sent = request.headers.get(CSRF_HEADER)
+            if path != "/login" and not bearer and (
+                    not sent or not request.cookies.get(CSRF_COOKIE)
+                    or not secrets.compare_digest(sent, request.cookies[CSRF_COOKIE])):
+                return JSONResponse({"error": "missing or wrong CSRF token: reload the page"},
+                                    403)
+        response = await call_next(request)
+        if request.cookies.get(CSRF_COOKIE) != csrf:
+            response.set_cookie(CSRF_COOKIE, csrf, samesite="strict", httponly=False)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Content-Security-Policy",
+                                    "default-src 'self'; script-src 'self' 'unsafe-eval'; "
+                                    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        # time spent in the app (what the load benchmark reports as server time)
+        response.headers["Server-Timing"] = f"app;dur={1e3 * (time.perf_counter() - started):.1f}"
+        return response
+
+    @app.exception_handler(NasurfError)
+    async def nasurf_error(request: Request, exc: NasurfError):
+        status = 404 if isinstance(exc, NotFound) else 400
+        if "upload limit" in str(exc):
+            status = 413
+        line = ws.humanize(error_line(exc))
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": line}, status)
+        return render(request, "error.html", message=line)
+
+    @app.exception_handler(Exception)
+    async def any_error(request: Request, exc: Exception):
+        import logging
+
+        logging.getLogger("nasurf.web").exception("unhandled error on %s", request.url.path)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": error_line(exc)}, 500)
+        return HTMLResponse(env.get_template("error.html").render(
+            message=error_line(exc), version=__version__, csrf=""), 500)
+
+    # ------------------------------------------------------------ static
+    @app.get("/static/plotly.min.js")
+    def plotly_js():
+        return FileResponse(_plotly_js(), media_type="text/javascript",
+                            headers={"Cache-Control": "max-age=86400"})
+
+    @app.get("/static/{name}")
+    def static(name: str):
+        allowed = {p.name: p for p in STATIC.iterdir()}
+        if name not in allowed:
+            raise NotFound(f"no static file {name!r}")
+        media = "text/javascript" if name.endswith(".js") else "text/css"
+        return FileResponse(allowed[name], media_type=media)
+
+    # ------------------------------------------------------------ login
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request):
+        return render(request, "login.html", error=None)
+
+    @app.post("/login")
+    async def login(request: Request):
+        form = await request.form()
+        token = str(form.get("token") or "")
+        if security.check_token(ws, token) is None:
+            return render(request, "login.html", error="unknown or revoked token")
+        resp = RedirectResponse("/", 303)
+        resp.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return resp
+
+    # ------------------------------------------------------------ pages
+    @app.get("/", response_class=HTMLResponse)
+    def index(request: Request):
+        return render(request, "index.html", files=ws.list_files()[:10],
+                      samples=ws.list_samples(), jobs=runner.list(10), recovery=recovery,
+                      results=_results_summary(ws, 10))
+
+    @app.get("/files", response_class=HTMLResponse)
+    def files_page(request: Request):
+        return render(request, "files.html", files=ws.list_files(),
+                      deleted=ws.list_files(deleted=True), samples=ws.list_samples(),
+                      limit_mb=ws.max_upload_bytes / 1e6)
+
+    @app.get("/files/{file_id}", response_class=HTMLResponse)
+    def file_page(request: Request, file_id: int):
+        row = ws.get_file(file_id)
+        try:
+            overview = analyses.file_overview(ws, row)
+            error = None
+        except NasurfError as exc:
+            overview, error = None, ws.humanize(error_line(exc))
+        return render(request, "file.html", f=row, overview=overview, error=error,
+                      samples=ws.list_samples(), all_files=ws.list_files(),
+                      results=[r for r in _results_summary(ws, 200)
+                               if row["id"] in r["file_ids"]])
+
+    @app.get("/samples", response_class=HTMLResponse)
+    def samples_page(request: Request):
+        return render(request, "samples.html", samples=ws.list_samples(),
+                      deleted=ws.list_samples(deleted=True))
+
+    @app.get("/results/{result_id}", response_class=HTMLResponse)
+    def result_page(request: Request, result_id: int):
+        r = ws.get_result(result_id)
+        return render(request, f"result_{r['kind']}.html", r=r, doc=r["doc"])
+
+    @app.get("/jobs", response_class=HTMLResponse)
+    def jobs_page(request: Request):
+        return render(request, "jobs.html", jobs=runner.list(200))
+
+    @app.get("/kb", response_class=HTMLResponse)
+    def kb_page(request: Request):
+        from nasurf.knowledge import vocabulary as voc
+
+        return render(request, "kb.html", strategies=sorted(voc.STRATEGIES)
+                      if hasattr(voc, "STRATEGIES") else [],
+                      quantities=sorted(voc.QUANTITIES), classes=sorted(voc.MATERIAL_CLASSES))
+
+    @app.get("/sim", response_class=HTMLResponse)
+    def sim_page(request: Request):
+        from nasurf.sim import list_materials, list_strategies
+
+        return render(request, "sim.html", materials=list_materials(),
+                      strategies=list_strategies())
+
+    @app.get("/cv", response_class=HTMLResponse)
+    def cv_page(request: Request):
+        return render(request, "cv.html", files=ws.list_files())
+
+    @app.get("/report", response_class=HTMLResponse)
+    def report(request: Request, sample: int | None = None):
+        from nasurf.web.report import workspace_report
+
+        return HTMLResponse(workspace_report(ws, sample_id=sample),
+                            headers={"Content-Disposition": 'attachment; filename="nasurf-'
+                                     'report.html"'} if request.query_params.get("download")
+                            else None)
+
+    # ------------------------------------------------------------ API: files
+    @app.post("/api/files")
+    async def upload(request: Request, name: str = "upload"):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > ws.max_upload_bytes:
+            return JSONResponse({"error": f"{security_name(name)}: file is larger than the "
+                                 f"upload limit of {ws.max_upload_bytes / 1e6:.0f} MB"}, 413)
+        import hashlib
+
+        import anyio
+
+        # stream to a temp file, hashing as the chunks arrive (nothing held in memory)
+        tmp = ws.new_temp()
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with open(tmp, "wb") as fh:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > ws.max_upload_bytes:
+                        return JSONResponse({"error": f"{security_name(name)}: file is larger "
+                                             f"than the upload limit of "
+                                             f"{ws.max_upload_bytes / 1e6:.0f} MB"}, 413)
+                    digest.update(chunk)
+                    fh.write(chunk)
+            row, created = await anyio.to_thread.run_sync(
+                ws.commit_temp, tmp, digest.hexdigest(), size, name)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return JSONResponse({"file": _public_file(row), "created": created},
+                            201 if created else 200)
+
+    @app.get("/api/files")
+    def api_files():
+        return {"files": [_public_file(r) for r in ws.list_files()]}
+
+    @app.get("/api/files/{file_id}")
+    def api_file(file_id: int):
+        return {"file": _public_file(ws.get_file(file_id))}
+
+    @app.get("/api/files/{file_id}/overview")
+    def api_overview(file_id: int):
+        return analyses.file_overview(ws, ws.get_file(file_id))
+
+    @app.get("/api/files/{file_id}/content")
+    def api_content(file_id: int):
+        row = ws.get_file(file_id)
+        return FileResponse(ws.blob_path(row["sha256"]), media_type="application/octet-stream",
+                            headers=_disposition(row["name"]))
+
+    @app.get("/api/files/{file_id}/bdf")
+    def api_bdf(file_id: int):
+        row = ws.get_file(file_id)
+        data = analyses.load(ws, row)
+        buf = io.StringIO()
+        data.data.to_csv(buf, index=False)
+        return Response(buf.getvalue(), media_type="text/csv",
+                        headers=_disposition(Path(row["name"]).stem + ".bdf.csv"))
+
+    @app.delete("/api/files/{file_id}")
+    def api_delete_file(file_id: int):
+        ws.set_deleted("files", file_id, True)
+        return {"deleted": file_id, "undo": f"/api/files/{file_id}/restore"}
+
+    @app.post("/api/files/{file_id}/restore")
+    def api_restore_file(file_id: int):
+        ws.set_deleted("files", file_id, False)
+        return {"restored": file_id}
+
+    @app.post("/api/files/{file_id}/sample")
+    async def api_assign(file_id: int, request: Request):
+        body = await _json(request)
+        sid = body.get("sample_id")
+        ws.assign_file(file_id, int(sid) if sid not in (None, "") else None)
+        return {"file": _public_file(ws.get_file(file_id))}
+
+    # ------------------------------------------------------------ API: samples
+    @app.get("/api/samples")
+    def api_samples():
+        return {"samples": ws.list_samples()}
+
+    @app.post("/api/samples")
+    async def api_add_sample(request: Request):
+        body = await _json(request)
+        return JSONResponse({"sample": ws.add_sample(body, replace=bool(body.get("replace")))},
+                            201)
+
+    @app.post("/api/samples/sheet")
+    async def api_sample_sheet(request: Request, name: str = "samples.csv"):
+        raw = await request.body()
+        if len(raw) > ws.max_upload_bytes:
+            raise ValidationError("sample sheet larger than the upload limit")
+        from nasurf.web.sheets import import_sheet
+
+        return await _in_thread(import_sheet, ws, raw, security_name(name))
+
+    @app.delete("/api/samples/{sample_id}")
+    def api_delete_sample(sample_id: int):
+        ws.set_deleted("samples", sample_id, True)
+        return {"deleted": sample_id, "undo": f"/api/samples/{sample_id}/restore"}
+
+    @app.post("/api/samples/{sample_id}/restore")
+    def api_restore_sample(sample_id: int):
+        ws.set_deleted("samples", sample_id, False)
+        return {"restored": sample_id}
+
+    # ------------------------------------------------------------ API: jobs/results
+    @app.post("/api/analyses/{kind}")
+    async def api_analyse(kind: str, request: Request, wait: float = 0.0):
+        body = await _json(request)
+        if kind not in bodies.PUBLIC:
+            raise NotFound(f"no analysis called {kind!r}")
+        cached = await _in_thread(bodies.cached, ws, kind, body)  # also checks the options
+        if cached is not None:
+            return JSONResponse({"job": None, "status": "done", "result_id": cached,
+                                 "cached": True}, 200)
+        jid = runner.submit(kind, body, key=bodies.identity(ws, kind, body))
+        if wait > 0:
+            import anyio
+
+            await anyio.to_thread.run_sync(runner.wait, jid, min(wait, 60.0))
+        job = runner.get(jid)
+        return JSONResponse({"job": jid, "status": job["status"], "result_id": job["result_id"],
+                             "message": job["message"], "cached": False}, 202)
+
+    @app.get("/api/jobs")
+    def api_jobs():
+        return {"jobs": runner.list(100)}
+
+    @app.get("/api/jobs/{job_id}")
+    def api_job(job_id: int):
+        return runner.get(job_id)
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    def api_cancel(job_id: int):
+        return runner.cancel(job_id)
+
+    @app.get("/api/results/{result_id}")
+    def api_result(result_id: int):
+        return ws.get_result(result_id)
+
+    @app.get("/api/results/{result_id}/download.{fmt}")
+    def api_download(result_id: int, fmt: str):
+        from nasurf.web.downloads import result_download
+
+        r = ws.get_result(result_id)
+        body, media, filename = result_download(r, fmt)
+        return Response(body, media_type=media, headers=_disposition(filename))
+
+    # ------------------------------------------------------------ API: knowledge base
+    @app.get("/api/kb")
+    def api_kb(request: Request):
+        from nasurf.web.kb import kb_records
+
+        with kb_lock:
+            return kb_records(ws, dict(request.query_params))
+
+    @app.post("/api/kb/records")
+    async def api_kb_add(request: Request):
+        from nasurf.web.kb import kb_add
+
+        body = await _json(request)
+        with kb_lock:
+            return JSONResponse(await _in_thread(kb_add, ws, body), 201)
+
+    @app.get("/api/kb/check")
+    def api_kb_check():
+        from nasurf.web.kb import kb_findings
+
+        with kb_lock:
+            return kb_findings(ws)
+
+    @app.get("/api/version")
+    def api_version():
+        return {"version": __version__, "workspace": str(ws.root), "warm": warm.is_set()}
+
+    return app
+
+
+def security_name(name: str) -> str:
+    from nasurf.web.workspace import sanitize_display_name
+
+    return sanitize_display_name(name)
+
+
+async def _in_thread(fn, *args):
+    import anyio
+
+    return await anyio.to_thread.run_sync(lambda: fn(*args))
+
+
+async def _json(request: Request) -> dict:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ValidationError("request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ValidationError("request body must be a JSON object")
+    return body
+
+
+def _public_file(row: dict) -> dict:
+    keep = ("id", "sha256", "name", "size", "format", "technique", "sample_id", "uploaded_at",
+            "meta")
+    return {k: row.get(k) for k in keep}
+
+
+def _disposition(filename: str) -> dict[str, str]:
+    ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_"
+                         for c in filename) or "download"
+    quoted = urllib.parse.quote(filename, safe="")
+    return {"Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
+                                   f"filename*=UTF-8''{quoted}"}
+
+
+def _results_summary(ws: Workspace, limit: int) -> list[dict]:
+    out = []
+    for r in ws.list_results(limit):
+        inputs = json.loads(r["inputs_json"])
+        out.append({"id": r["id"], "kind": r["kind"], "created_at": r["created_at"],
+                    "file_ids": inputs.get("file_ids", []), "label": inputs.get("label", "")})
+    return out

@@ -1,0 +1,117 @@
+"""The job bodies: what each analysis or simulation job does, and its cache identity.
+
+A job's result is stored with its inputs (file ids *and* content hashes), options and the
+nasurf version; the same request again reopens the stored result instead of recomputing
+(:func:`cached`). Options are normalised first so equal requests have equal keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nasurf.errors import ValidationError
+from nasurf.web import analyses
+from nasurf.web.jobs import Progress
+from nasurf.web.workspace import Workspace
+
+
+def _file_ids(params: dict, *, at_least: int = 1, at_most: int | None = None) -> list[int]:
+    ids = params.get("file_ids")
+    if ids is None and params.get("file_id") is not None:
+        ids = [params["file_id"]]
+    try:
+        ids = [int(i) for i in (ids or [])]
+    except (TypeError, ValueError):
+        raise ValidationError("file ids must be whole numbers", field="file_ids") from None
+    if len(ids) < at_least:
+        raise ValidationError(f"choose at least {at_least} file(s)", field="file_ids")
+    if at_most is not None and len(ids) > at_most:
+        raise ValidationError(f"choose at most {at_most} file(s)", field="file_ids")
+    return ids
+
+
+def _inputs(ws: Workspace, ids: list[int]) -> dict:
+    rows = [ws.get_file(i) for i in ids]
+    return {"file_ids": ids, "sha256": [r["sha256"] for r in rows],
+            "label": ", ".join(r["name"] for r in rows)[:300]}
+
+
+def _options(params: dict) -> dict:
+    opts = params.get("options") or {}
+    if not isinstance(opts, dict):
+        raise ValidationError("options must be an object", field="options")
+    return opts
+
+
+def _prepare(ws: Workspace, kind: str, params: dict) -> tuple[dict, dict]:
+    opts = _options(params)
+    if kind == "cycling":
+        return _inputs(ws, _file_ids(params, at_most=1)), \
+            analyses.normalise_cycling_options(opts)
+    if kind == "cv":
+        return _inputs(ws, _file_ids(params, at_least=1, at_most=20)), dict(sorted(opts.items()))
+    if kind in ("gitt", "eis"):
+        return _inputs(ws, _file_ids(params, at_most=1)), dict(sorted(opts.items()))
+    if kind == "sim_compare":
+        from nasurf.web.simulation import normalise_compare
+
+        return {"label": "strategy comparison"}, normalise_compare(opts)
+    if kind == "study":
+        from nasurf.web.groups import study_inputs
+
+        return study_inputs(ws), {}
+    if kind == "seed":
+        return {"label": "demonstration study"}, {}
+    raise ValidationError(f"unknown analysis {kind!r}", field="kind")
+
+
+def cached(ws: Workspace, kind: str, params: dict) -> int | None:
+    """The stored result of an identical request, if any; raises the one-line error for bad
+    ids or options before anything is queued."""
+    inputs, options = _prepare(ws, kind, params)
+    return ws.cached_result(kind, inputs, options)
+
+
+def identity(ws: Workspace, kind: str, params: dict) -> str:
+    """The stored-result key of a request (equal requests, equal keys)."""
+    from nasurf.web.workspace import result_key
+
+    inputs, options = _prepare(ws, kind, params)
+    return result_key(kind, inputs, options)
+
+
+def _body(kind: str):
+    def run(ws: Workspace, params: dict, progress: Progress) -> tuple[dict, dict, dict]:
+        inputs, options = _prepare(ws, kind, params)
+        rows = [ws.get_file(i) for i in inputs.get("file_ids", [])]
+        progress(0.05, "reading")
+        doc: dict[str, Any]
+        if kind == "cycling":
+            doc = analyses.cycling(ws, rows[0], options)
+        elif kind == "cv":
+            doc = analyses.cv_set(ws, rows, options)
+        elif kind == "gitt":
+            doc = analyses.gitt(ws, rows[0], options)
+        elif kind == "eis":
+            doc = analyses.eis(ws, rows[0], options)
+        elif kind == "sim_compare":
+            from nasurf.web.simulation import compare
+
+            doc = compare(options, progress)
+        elif kind == "study":
+            from nasurf.web.groups import run_study
+
+            doc = run_study(ws, inputs, progress)
+        elif kind == "seed":
+            from nasurf.web.seed import seed_workspace
+
+            doc = seed_workspace(ws, progress)
+        else:  # pragma: no cover - _prepare refused it already
+            raise ValidationError(f"unknown analysis {kind!r}")
+        return inputs, options, doc
+
+    return run
+
+
+PUBLIC = ("cycling", "cv", "gitt", "eis", "sim_compare", "study")
+BODIES = {k: _body(k) for k in (*PUBLIC, "seed")}

@@ -1,0 +1,216 @@
+"""End-to-end tests in a real browser: Debian's chromium driven by Playwright.
+
+Each test does what a researcher does (upload, click, read the table, hover, download) on
+a real ``nasurf serve`` process, and takes a screenshot (``NASURF_SCREENSHOTS=DIR`` keeps
+them). Numbers read off the page are checked against the Python API.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from web_server import Server
+
+pytestmark = [pytest.mark.realdata, pytest.mark.slow, pytest.mark.xdist_group("web")]
+
+CHROMIUM = Path("/usr/bin/chromium")
+NA_MPR = "navani/jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("wsb") / "workspace", "--no-seed").start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        raise RuntimeError("/usr/bin/chromium is missing: .ci/run installs it with apt")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                              args=["--disable-background-networking", "--no-sandbox",
+                                    "--disable-dev-shm-usage"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server, tmp_path_factory, request):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    outside: list[str] = []
+    pg.on("request", lambda r: None if r.url.startswith(server.url) or r.url.startswith(
+        ("data:", "blob:")) else outside.append(r.url))
+    pg.set_default_timeout(45_000)
+    pg.base = server.url  # type: ignore[attr-defined]
+    yield pg
+    folder = Path(os.environ.get("NASURF_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(folder / f"{request.node.name}.png"), full_page=True)
+    ctx.close()
+    assert not errors, errors          # no JavaScript error on any page
+    assert not outside, outside        # nothing fetched from the internet
+
+
+def upload_in_browser(page, paths):
+    page.goto(page.base + "/files")
+    with page.expect_navigation():
+        page.set_input_files("#file-input", [str(p) for p in paths])
+
+
+def test_upload_mpr_cycling_table_plot_and_csv(page, realdata):
+    from nasurf.analysis import cycling_summary
+    from nasurf.io import read
+
+    upload_in_browser(page, [realdata / NA_MPR])
+    page.click(f"text={Path(NA_MPR).name}")
+    page.wait_for_selector("#quicklook .main-svg")
+    assert "biologic-mpr" in page.inner_text("main")
+    page.fill('form[data-kind="cycling"] input[name="mass_mg"]', "10")
+    with page.expect_navigation(url="**/results/**"):
+        page.click('form[data-kind="cycling"] button')
+    page.wait_for_selector("#capacity-plot .main-svg")
+    ref = cycling_summary(read(realdata / NA_MPR, active_mass_g=0.01), active_mass_g=0.01)
+    rows = page.locator("#cycles-table tbody tr")
+    assert rows.count() == len(ref.cycles)
+    first = rows.nth(0).locator("td").nth(3).inner_text()
+    assert float(first) == pytest.approx(ref.cycles["desodiation_mAh_g"].iloc[0], rel=1e-3)
+    assert page.locator("#capacity-plot .scatterlayer .trace").count() == 3
+    with page.expect_download() as dl:
+        page.click("text=CSV")
+    table = pd.read_csv(io.BytesIO(Path(dl.value.path()).read_bytes()))
+    np.testing.assert_allclose(table["desodiation_mAh_g"], ref.cycles["desodiation_mAh_g"],
+                               rtol=1e-12)
+    np.testing.assert_allclose(table["coulombic_efficiency"],
+                               ref.cycles["coulombic_efficiency"], rtol=1e-12)
+
+
+def test_sample_sheet_two_groups_comparison(page, tmp_path):
+    from test_web_api import CELLS, sheet_text, write_cells
+
+    upload_in_browser(page, write_cells(tmp_path))
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text(sheet_text())
+    page.goto(page.base + "/samples")
+    with page.expect_navigation():
+        page.set_input_files("#sheet-input", str(sheet))
+    assert page.locator("#samples-table tbody tr").count() == len(CELLS)
+    with page.expect_navigation(url="**/results/**"):
+        page.click("text=Compare groups")
+    page.wait_for_selector("#study-plot .main-svg")
+    text = page.inner_text("#groups-table")
+    assert "alpha" in text and "beta" in text
+    ice = [r for r in page.locator("#groups-table tbody tr").all_inner_texts()
+           if "initial_coulombic_efficiency" in r and r.startswith("alpha")]
+    want = np.mean([CELLS[n][3][0] / CELLS[n][2][0] for n in ("A1", "A2")])
+    assert float(ice[0].split("\t")[5]) == pytest.approx(want, rel=1e-3)
+    # two groups, each a band + a mean line
+    assert page.locator("#study-plot .scatterlayer .trace").count() == 6
+    # and placed among the literature: the KB points plus one marker per group
+    page.wait_for_selector("#study-literature .main-svg")
+    assert page.locator("#study-literature .scatterlayer .trace").count() == 3
+
+
+def test_cv_set_b_values(page, tmp_path):
+    from test_cli_cv_gitt import write_cv_files
+
+    files = [Path(p) for p in write_cv_files(tmp_path)]
+    upload_in_browser(page, files)
+    page.goto(page.base + "/cv")
+    for f in files:
+        page.locator("tr", has_text=f.name).locator("input[type=checkbox]").check()
+    page.fill('input[name="vertex_exclusion_mV"]', "0")
+    with page.expect_navigation(url="**/results/**"):
+        page.click("text=Run CV kinetics")
+    page.wait_for_selector("#bmap-plot .main-svg")
+    bs = [float(t) for t in page.locator("#peaks-table td.b").all_inner_texts()]
+    assert len(bs) == 2 and bs == pytest.approx([0.5905, 0.5905], abs=1e-3)  # methods.md §1(c)
+
+
+def test_kb_filter_and_hover_citation(page):
+    page.goto(page.base + "/kb")
+    page.wait_for_selector("#rate-map .main-svg")
+    total = int(page.inner_text("#kb-count").split()[0])
+    page.select_option('select[name="strategy"]', "heterointerfaces")
+    page.click("#kb-filters button")
+    page.wait_for_function(
+        f"!document.getElementById('kb-count').textContent.startsWith('{total} ')")
+    n = int(page.inner_text("#kb-count").split()[0])
+    assert 0 < n < total
+    strategies = page.locator("#kb-table tbody tr td:nth-child(3)").all_inner_texts()
+    assert set(strategies) == {"heterointerfaces"}
+    point = page.locator("#rate-map .scatterlayer .point").first
+    point.hover(force=True)
+    page.wait_for_selector("#rate-map .hoverlayer .hovertext")
+    hover = page.locator("#rate-map .hoverlayer").text_content()
+    assert "ref" in hover and "heterointerfaces" in hover
+
+
+def test_strategy_comparison(page):
+    page.goto(page.base + "/sim")
+    with page.expect_navigation(url="**/results/**", timeout=300_000):
+        page.click("text=Run comparison")
+    page.wait_for_selector("#compare-plot .main-svg")
+    # per strategy: the rate steps and the recovery step back at the first current
+    assert page.locator("#compare-plot .scatterlayer .trace").count() == 4
+    assert page.locator(".compare-table").count() == 2
+
+
+def test_eis_fit(page, realdata):
+    from nasurf.analysis.eis import Circuit, analyze_eis
+    from nasurf.io import read
+
+    upload_in_browser(page, [realdata / "yadg/peis.mpr"])
+    page.click("text=peis.mpr")
+    page.wait_for_selector("#quicklook .main-svg")
+    page.fill('input[name="circuit"]', "R0-p(R1,CPE1)")
+    with page.expect_navigation(url="**/results/**"):
+        page.click('form[data-kind="eis"] button')
+    page.wait_for_selector("#nyquist-plot .main-svg")
+    ref = analyze_eis(read(realdata / "yadg/peis.mpr"), Circuit("R0-p(R1,CPE1)"))
+    want = ref.to_dict()["spectra"][0]["parameters"]
+    rows = page.locator("table.eis-params tr").all_inner_texts()[1:]
+    got = {r.split("\t")[0]: float(r.split("\t")[1]) for r in rows}
+    assert got.keys() == want.keys()
+    for k, v in got.items():
+        assert v == pytest.approx(want[k]["value"], rel=1e-3)  # 4 significant figures shown
+
+
+def test_bad_file_shows_one_line_error(page, tmp_path):
+    junk = tmp_path / "notes.mpr"
+    junk.write_text("not a measurement\n")
+    upload_in_browser(page, [junk])
+    page.click("text=notes.mpr")
+    err = page.inner_text(".error-line")
+    assert "notes.mpr" in err and "\n" not in err.strip()
+    assert "Traceback" not in page.content()
+
+
+def test_running_job_survives_reload_and_can_be_cancelled(page):
+    page.goto(page.base + "/sim")
+    page.select_option('select[name="protocol"]', "cycling")
+    page.fill('input[name="cycles"]', "100")
+    for s in ("heterointerfaces", "2d_superlattices", "surface_structural_disorder"):
+        page.check(f'input[name="strategies"][value="{s}"]')
+    page.click("text=Run comparison")
+    page.wait_for_selector("#job:not([hidden])")
+    page.reload()                                   # the page picks the job up again
+    page.wait_for_selector("#job:not([hidden])")
+    assert "sim_compare" in page.inner_text("#job-text")
+    page.click("#job-cancel")
+    page.wait_for_selector("#notice:not([hidden])", timeout=300_000)
+    assert "cancelled" in page.inner_text("#notice")
+    page.goto(page.base + "/jobs")
+    assert "cancelled" in page.inner_text("table")

@@ -741,8 +741,9 @@ def cycling_summary(
     if n_hc == 0:
         kinds = ", ".join(f"{n} {k}" for k, n in steps.counts().items())
         raise ValidationError(
-            f"no current step above the rest threshold ({seg.threshold_A:.3g} A) outside "
-            f"rest/OCV/impedance steps (steps: {kinds}): nothing to integrate",
+            f"no current above the rest threshold ({seg.threshold_A:.3g} A) outside "
+            f"rest/OCV/impedance steps (steps: {kinds}): nothing to integrate; is this a "
+            "rest/OCV/EIS file?",
             file=source, field=CURRENT)
     if seg.blip_runs:
         warnings.append(f"{seg.blip_runs} short current reversal(s) (< {min_duration_s:g} s, "

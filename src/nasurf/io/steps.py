@@ -23,7 +23,7 @@ kind                   what the cell does
 How steps are known (``known_from``), in this order:
 
 1. ``instrument``: the file's own columns. EC-Lab ``mode`` (1 CC, 2 CV, 3 rest) with its
-   step number (``Step Index / 1`` = ``Ns``), ``Ns changes`` and ``ox/red``; Neware
+   step number (``Step Index / 1`` = ``Ns``) and ``Ns changes``; Neware
    ``step_type``; Maccor ``State``/``MD`` (R rest, C/D current, O OCV, FRA impedance);
    a step counter (``Step Count / 1``, else ``Step Index / 1``: Arbin, BDF, Neware),
    whose steps are then classified from the signals (rule 2) but never merged or split
@@ -32,18 +32,21 @@ How steps are known (``known_from``), in this order:
    99th-percentile ``|I|``) are rest; the remaining rows are split where the sign of the
    current changes; the trailing rows of such a block whose current has fallen below
    95 % of the block's set current while the voltage stays within 5 mV of its final
-   value (at least 3 rows) are a constant-voltage hold.
+   value (at least 3 rows) are a constant-voltage hold; a counted step is a hold
+   throughout when its voltage stays within 5 mV while its current decays by x1.5 or more.
 
 Rows with a finite, positive ``Frequency / Hz`` are impedance whatever the other columns
 say. A ``constant_voltage`` step whose voltage spans more than 50 mV is a ``sweep``.
 
 Charge (``charge_Ah``) is integrated within a step only: trapezoid over the step's own
 rows. The interval that leads into a step from the previous row is credited to the step
-(at the step's first current) only when steps come from the signal and that interval is
-no longer than twice the step's median sampling interval: cyclers without step columns log
-a row at the *end* of each interval, while an instrument that marks its steps logs a row
-at the start of each step, so a long gap before it (a rest logged as one row) is time
-spent in the previous step. Where the file has a charge counter (EC-Lab
+(at the step's first current) only when the instrument logged that row at the *end* of
+the interval: where the file has a charge counter, when the counter's increase at that
+row is at least half of |I| x gap (EC-Lab and Neware log a row at the start of each step,
+their counters then show ~0, and the gap, e.g. a rest logged as one row, is time spent
+in the previous step); without a counter, when the gap is no longer than twice the step's
+mean sampling interval (a cycler logging at a steady rate; a longer gap is a sparsely
+logged step before). Where the file has a charge counter (EC-Lab
 ``Q charge/discharge/mA.h``, the canonical charging/discharging capacities, else the net
 capacity), the counter's charge of each step is reported next to the integral; a
 disagreement beyond the counter's resolution (0.1 % of the step charge, at least 1 nAh)
@@ -169,6 +172,15 @@ def _num(df: pd.DataFrame, name: str) -> np.ndarray | None:
     return arr
 
 
+def _whole_hold(absi: np.ndarray, v: np.ndarray, a: int, b: int) -> bool:
+    """A counted step that is a hold throughout: >= 3 rows, voltage within 5 mV, current
+    decaying by at least x1.5 from its first to its last row."""
+    if b - a < 3:
+        return False
+    span = float(v[a:b].max() - v[a:b].min())
+    return span <= _CV_VOLTAGE_TOL_V and absi[a] >= 1.5 * absi[b - 1] > 0
+
+
 def _cv_tail(absi: np.ndarray, v: np.ndarray, a: int, b: int) -> int:
     """Rows of [a, b) that form a trailing constant-voltage hold (0 when none)."""
     n = b - a
@@ -292,6 +304,9 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         new_starts = []
         for a, b in zip(starts, stops, strict=True):
             if kind[a] == _K[CONSTANT_CURRENT]:
+                if step_id is not None and _whole_hold(absi, v, int(a), int(b)):
+                    kind[a:b] = _K[CONSTANT_VOLTAGE]
+                    continue
                 tail = _cv_tail(absi, v, int(a), int(b))
                 if tail:
                     kind[b - tail:b] = _K[CONSTANT_VOLTAGE]
@@ -324,17 +339,23 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     # charge within a step: trapezoid over its rows, plus the entry interval by the rule
     dt = np.diff(t)
     entry = np.zeros(n, bool)
+    inc, counter_name = _counter_rows(df)
     if n > 1:
         inner = np.ones(n, bool)
         inner[starts] = False
         entry[inner] = True
-        if known == "signal":
-            med_dt = np.empty(n_steps)
-            for s, (a, b) in enumerate(zip(starts, stops, strict=True)):
-                med_dt[s] = float(np.median(dt[a:b - 1])) if b - a >= 2 else math.inf
-            ok = (starts > 0) & (t[starts] - t[np.maximum(starts - 1, 0)]
-                                 <= 2 * med_dt)
-            entry[starts[ok]] = True
+        gap = t[starts] - t[np.maximum(starts - 1, 0)]
+        if inc is not None:
+            # the counter says what the instrument counted up to the step's first row:
+            # about |I| x gap when it logs at the end of each interval, ~0 when it logs a
+            # row at the start of each step
+            ok = (starts > 0) & (inc[starts] >= 0.5 * absi[starts] * gap / 3600.0)
+        else:
+            rows = stops - starts
+            mean_dt = np.where(rows >= 2, (t[stops - 1] - t[starts])
+                               / np.maximum(rows - 1, 1), math.inf)
+            ok = (starts > 0) & (gap <= 2 * mean_dt)
+        entry[starts[ok]] = True
     q = np.zeros(n)
     if n > 1:
         trap = 0.5 * (absi[1:] + absi[:-1]) * dt
@@ -380,7 +401,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     process = np.where(~step_active | (direction_s == 0), "",
                        np.where(direction_s < 0, SODIATION, DESODIATION)).astype(object)
 
-    counter_Ah, counter_name = _counter_charge(df, starts, stops)
+    counter_Ah = np.add.reduceat(inc, starts) if inc is not None and n_steps else None
     if counter_Ah is not None:
         # the trapezoid's own uncertainty: half the spread between left and right sums
         # (a sparsely logged decaying hold is known only that well)
@@ -414,38 +435,34 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
                  tuple(warnings))
 
 
-def _counter_charge(df: pd.DataFrame, starts: np.ndarray, stops: np.ndarray
-                    ) -> tuple[np.ndarray | None, str | None]:
-    """Charge per step (Ah) from the instrument's counter, resets handled, or None."""
-    if not starts.size:
-        return None, None
+def _counter_rows(df: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
+    """Per-row increase (Ah) of the instrument's charge counter, resets handled, or None:
+    EC-Lab ``Q charge/discharge/mA.h`` (resets each half cycle), else the canonical
+    charging + discharging capacities (reset each step on Neware/Arbin), else the net
+    capacity."""
     if EC_LAB_Q in df.columns:
-        arr = np.abs(_num(df, EC_LAB_Q)) / 1e3
-        names = EC_LAB_Q
-    else:
-        cols = [c for c in (tb.CHARGE_CAPACITY, tb.DISCHARGE_CAPACITY) if c in df.columns]
-        if cols:
-            arr = None
-            for c in cols:
-                part = _increments(np.abs(df[c].to_numpy(dtype=np.float64)))
-                arr = part if arr is None else arr + part
-            names = " + ".join(cols)
-            if arr is None or not np.isfinite(arr).all():
-                return None, None
-            return np.add.reduceat(arr, starts), names
-        if tb.NET_CAPACITY not in df.columns:
+        arr = _num(df, EC_LAB_Q)
+        if arr is None or not np.isfinite(arr).all():
             return None, None
+        return _increments(np.abs(arr) / 1e3), EC_LAB_Q
+    cols = [c for c in (tb.CHARGE_CAPACITY, tb.DISCHARGE_CAPACITY) if c in df.columns]
+    if cols:
+        inc = None
+        for c in cols:
+            arr = df[c].to_numpy(dtype=np.float64)
+            if not np.isfinite(arr).all():
+                return None, None
+            part = _increments(np.abs(arr))
+            inc = part if inc is None else inc + part
+        return inc, " + ".join(cols)
+    if tb.NET_CAPACITY in df.columns:
         net = df[tb.NET_CAPACITY].to_numpy(dtype=np.float64)
         if not np.isfinite(net).all():
             return None, None
         inc = np.zeros_like(net)
         inc[1:] = np.abs(np.diff(net))
-        # the net counter's first increment of a step spans the gap before it
-        inc[starts] = 0.0
-        return np.add.reduceat(inc, starts), tb.NET_CAPACITY
-    if arr is None or not np.isfinite(arr).all():
-        return None, None
-    return np.add.reduceat(_increments(arr), starts), names
+        return inc, tb.NET_CAPACITY
+    return None, None
 
 
 def _increments(col: np.ndarray) -> np.ndarray:

@@ -36,7 +36,10 @@ How steps are known (``known_from``), in this order:
    throughout when its voltage stays within 5 mV while its current decays by x1.5 or more.
 
 Rows with a finite, positive ``Frequency / Hz`` are impedance whatever the other columns
-say. A ``constant_voltage`` step whose voltage spans more than 50 mV is a ``sweep``.
+say. A ``constant_voltage`` step whose voltage spans more than 50 mV while moving by more than
+0.1 mV a row (median) is a ``sweep``; the technique name decides where the file names one
+(CV/CVA/LSV: sweeps; CA/COV/CHRONOA: holds). A ``pulse`` is a CC step followed by a rest at
+least 3x as long, where such steps repeat (>= 3) and make at least half the CC steps.
 
 Charge (``charge_Ah``) is integrated within a step only: trapezoid over the step's own
 rows. The interval that leads into a step from the previous row is credited to the step
@@ -94,6 +97,10 @@ EC_LAB_Q = "Q charge/discharge/mA.h"
 _CV_VOLTAGE_TOL_V = 0.005
 _SWEEP_SPAN_V = 0.05
 _CV_CURRENT_FRACTION = 0.95
+_SWEEP_DV_PER_ROW_V = 1e-4
+#: EC-Lab/Gamry technique names whose potentiostatic rows are sweeps, and holds
+SWEEP_TECHNIQUES = ("CV", "CVA", "LSV", "CYCLIC VOLTAMMETRY")
+HOLD_TECHNIQUES = ("CA", "COV", "CHRONOA", "CHRONOAMPEROMETRY")
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ class Steps:
     ``columns`` holds one array per step: ``step`` (1-based), ``first_row``, ``last_row``
     (inclusive, 0-based data rows), ``kind``, ``process`` (sodiation/desodiation/"" for
     no current), ``set_point`` and ``set_point_unit`` (A for current steps, V for holds
-    and rests, Hz for impedance: the step's median), ``charge_Ah`` (integral, positive),
+    and rests, Hz for impedance: the step's median; V/s for sweeps: the median |dV/dt|), ``charge_Ah`` (integral, positive),
     ``counter_charge_Ah`` (NaN without a counter), ``duration_s``, ``entry_credited``.
     Per row: ``row_step`` (0-based step index) and ``row_kind`` (index into
     :data:`KINDS`); ``entry_credited`` per row is True where the interval leading into
@@ -151,6 +158,10 @@ def auto_threshold(current: np.ndarray) -> float:
         return 1e-12
     hi = float(np.partition(sample, int(0.99 * (sample.size - 1)))[int(0.99 * (sample.size - 1))])
     return max(1e-3 * hi, 1e-12)
+
+
+def _src(data: EchemData | pd.DataFrame) -> str | None:
+    return data.metadata.source if isinstance(data, EchemData) else None
 
 
 def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -209,7 +220,8 @@ def _instrument_kinds(df: pd.DataFrame, technique: str | None
     n = len(df)
     tech = (technique or "").upper()
     mode = _num(df, "mode")
-    if mode is not None and np.isfinite(mode).all() and np.isin(mode, (1, 2, 3)).mean() > 0.5:
+    if (mode is not None and n and np.isfinite(mode).all()
+            and np.isin(mode, (1, 2, 3)).mean() > 0.5):
         kind = np.full(n, -1, np.int8)
         kind[mode == 1] = _K[CONSTANT_CURRENT]
         kind[mode == 2] = _K[CONSTANT_VOLTAGE]
@@ -219,7 +231,7 @@ def _instrument_kinds(df: pd.DataFrame, technique: str | None
             flag = _num(df, col)
             if flag is not None:
                 extra = extra + np.cumsum(np.nan_to_num(flag) > 0)
-        return kind, extra, "instrument: EC-Lab mode/Ns/ox-red"
+        return kind, extra, "instrument: EC-Lab mode/Ns"
     if "step_type" in df.columns:
         st = df["step_type"].astype(str).str.lower().to_numpy()
         kind = np.full(n, -1, np.int8)
@@ -250,6 +262,10 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     if technique is None and isinstance(data, EchemData):
         technique = data.metadata.technique
     n = len(df)
+    if n == 0:
+        from nasurf.errors import ValidationError
+
+        raise ValidationError("no data rows: no steps", file=_src(data))
     t = df[tb.TIME].to_numpy(dtype=np.float64)
     v = df[tb.VOLTAGE].to_numpy(dtype=np.float64)
     i = df[tb.CURRENT].to_numpy(dtype=np.float64)
@@ -317,10 +333,19 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
 
     n_steps = starts.size
     k_step = kind[starts].copy()
-    # holds whose voltage moves are sweeps
+    # potentiostatic steps whose voltage moves steadily are sweeps (CV, LSV); a
+    # chronoamperometry's potential levels are holds
     if n_steps:
         vspan = np.fmax.reduceat(v, starts) - np.fmin.reduceat(v, starts)
-        sweep = (k_step == _K[CONSTANT_VOLTAGE]) & (vspan > _SWEEP_SPAN_V)
+        dv = np.abs(np.diff(v, prepend=v[0]))
+        moving = np.array([float(np.median(dv[a + 1:b])) if b - a > 2 else 0.0
+                           for a, b in zip(starts, stops, strict=True)]) > _SWEEP_DV_PER_ROW_V
+        tech_up = (technique or "").upper()
+        if tech_up in SWEEP_TECHNIQUES:
+            moving[:] = True
+        elif tech_up in HOLD_TECHNIQUES:
+            moving[:] = False
+        sweep = (k_step == _K[CONSTANT_VOLTAGE]) & (vspan > _SWEEP_SPAN_V) & moving
         k_step[sweep] = _K[SWEEP]
     t_before = t[np.maximum(starts - 1, 0)]
     duration = t[stops - 1] - np.where(starts > 0, t_before, t[0])
@@ -330,8 +355,10 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         nxt_dur = np.append(duration[1:], 0.0)
         pulse = (k_step == _K[CONSTANT_CURRENT]) & np.isin(nxt, (_K[REST], _K[OCV])) & (
             nxt_dur >= 3 * duration) & (duration > 0) & (stops - starts >= 3)
-        # only when pulses repeat (a titration), not one CC step before a long rest
-        if int(pulse.sum()) >= 3:
+        # only when pulses repeat and make most current steps (a titration), not a few
+        # CC steps before long rests
+        cc_like = int((k_step == _K[CONSTANT_CURRENT]).sum())
+        if int(pulse.sum()) >= 3 and pulse.sum() >= 0.5 * cc_like:
             k_step[pulse] = _K[PULSE]
     row_step = np.repeat(np.arange(n_steps), stops - starts)
     row_kind = k_step[row_step]
@@ -383,8 +410,13 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         unit[imp] = "Hz"
     sweep = k_step == _K[SWEEP]
     if sweep.any():
-        rate = (v[stops - 1] - v[starts]) / np.maximum(t[stops - 1] - t[starts], 1e-300)
-        set_point[sweep] = rate[sweep]
+        # scan rate: the median |dV/dt| between rows (a CV goes up and down in one step)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slope = np.abs(np.diff(v)) / np.diff(t)
+        for s_ in np.flatnonzero(sweep):
+            part = slope[starts[s_]:stops[s_] - 1]
+            part = part[np.isfinite(part)]
+            set_point[s_] = float(np.median(part)) if part.size else math.nan
         unit[sweep] = "V/s"
     pw = k_step == _K[CONSTANT_POWER]
     if pw.any():
@@ -528,3 +560,50 @@ def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
                            "desodiation; the voltage window is not a half cell's)")
     return "anode", ("anode (inferred from the first step, a sodiation; the voltage "
                      "window is not a half cell's)")
+
+
+# --------------------------------------------------------------------------- technique
+TECHNIQUE_CLASSES = ("cycling", "galvanostatic_one_direction", "gitt", "cv", "ca", "eis",
+                     "ocv", "empty")
+
+
+def classify_technique(data: EchemData, steps: Steps | None = None) -> tuple[str, str]:
+    """What kind of measurement a file holds, from its steps, as (class, reason).
+
+    ``cycling``: constant-current (or CC-CV) steps in both directions; ``gitt``: repeated
+    current pulses between long rests; ``cv``: potential sweeps make most of the working
+    rows; ``ca``: holds but no current steps; ``galvanostatic_one_direction``: current
+    steps of one sign only (a single charge, a CP); ``eis``: impedance only; ``ocv``: no
+    working rows. Only ``cycling`` files get cycling metrics (ICE, CE, retention).
+    """
+    if not data.is_time_series:
+        return ("eis", "impedance spectrum (no time series)") if data.is_impedance else (
+            "empty", "no time series")
+    if len(data.data) == 0:
+        return "empty", "no data rows"
+    if steps is None:
+        steps = find_steps(data)
+    kinds = steps.columns["kind"]
+    rows = steps.columns["last_row"] - steps.columns["first_row"] + 1
+
+    def nrows(*ks: str) -> int:
+        return int(rows[np.isin(kinds, ks)].sum())
+
+    working = nrows(*ACTIVE_KINDS, SWEEP)
+    if working == 0:
+        if nrows(IMPEDANCE):
+            return "eis", "impedance rows only"
+        return "ocv", "no current-carrying rows"
+    if nrows(SWEEP) > 0.5 * working:
+        return "cv", f"{int(np.sum(kinds == SWEEP))} potential sweep step(s)"
+    n_pulse = int(np.sum(kinds == PULSE))
+    if n_pulse:
+        return "gitt", f"{n_pulse} current pulses between long rests"
+    cc = np.isin(kinds, (CONSTANT_CURRENT, CONSTANT_POWER))
+    procs = set(steps.columns["process"][cc]) - {""}
+    if not cc.any():
+        return "ca", "potential holds without current steps"
+    if procs == {SODIATION, DESODIATION}:
+        return "cycling", (f"{int(cc.sum())} current steps in both directions")
+    return "galvanostatic_one_direction", (
+        f"{int(cc.sum())} current step(s), all {next(iter(procs), 'without current')}")

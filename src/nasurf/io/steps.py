@@ -31,7 +31,7 @@ How steps are known (``known_from``), in this order:
 2. ``signal``: no step columns. Rows with ``|I| <= threshold`` (default 0.1 % of the
    99th-percentile ``|I|``) are rest; the remaining rows are split where the sign of the
    current changes; the trailing rows of such a block whose current has fallen below
-   95 % of the block's set current while the voltage stays within 5 mV of its final
+   99 % of the block's set current while the voltage stays within 5 mV of its final
    value (at least 3 rows) are a constant-voltage hold; a counted step is a hold
    throughout when its voltage stays within 5 mV while its current decays by x1.5 or more.
 
@@ -96,7 +96,7 @@ DESODIATION = "desodiation"
 EC_LAB_Q = "Q charge/discharge/mA.h"
 _CV_VOLTAGE_TOL_V = 0.005
 _SWEEP_SPAN_V = 0.05
-_CV_CURRENT_FRACTION = 0.95
+_CV_CURRENT_FRACTION = 0.99
 _SWEEP_DV_PER_ROW_V = 1e-4
 #: EC-Lab/Gamry technique names whose potentiostatic rows are sweeps, and holds
 SWEEP_TECHNIQUES = ("CV", "CVA", "LSV", "CYCLIC VOLTAMMETRY")
@@ -110,8 +110,9 @@ class Steps:
     ``columns`` holds one array per step: ``step`` (1-based), ``first_row``, ``last_row``
     (inclusive, 0-based data rows), ``kind``, ``process`` (sodiation/desodiation/"" for
     no current), ``set_point`` and ``set_point_unit`` (A for current steps, V for holds
-    and rests, Hz for impedance: the step's median; V/s for sweeps: the median |dV/dt|), ``charge_Ah`` (integral, positive),
-    ``counter_charge_Ah`` (NaN without a counter), ``duration_s``, ``entry_credited``.
+    and rests, Hz for impedance: the step's median; V/s for sweeps: the median |dV/dt|),
+    ``charge_Ah`` (integral, positive), ``counter_charge_Ah`` (NaN without a counter),
+    ``duration_s``, ``entry_credited``.
     Per row: ``row_step`` (0-based step index) and ``row_kind`` (index into
     :data:`KINDS`); ``entry_credited`` per row is True where the interval leading into
     the row counts toward the row's step.

@@ -110,7 +110,8 @@ class Steps:
     ``columns`` holds one array per step: ``step`` (1-based), ``first_row``, ``last_row``
     (inclusive, 0-based data rows), ``kind``, ``process`` (sodiation/desodiation/"" for
     no current), ``set_point`` and ``set_point_unit`` (A for current steps, V for holds
-    and rests, Hz for impedance: the step's median; V/s for sweeps: the median |dV/dt|),
+    and rests: the step's mean; Hz for impedance: the median; V/s for sweeps: the median
+    |dV/dt|; W for constant power: the mean of I·V),
     ``charge_Ah`` (integral, positive), ``counter_charge_Ah`` (NaN without a counter),
     ``duration_s``, ``entry_credited``.
     Per row: ``row_step`` (0-based step index) and ``row_kind`` (index into
@@ -317,17 +318,22 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     starts, stops = _runs(key)
 
     # split counted/signal CC blocks at a trailing hold (Neware CCCV, Arbin, text files)
-    if "EC-Lab" not in known:
+    if "EC-Lab" not in known and starts.size:
         new_starts = []
-        for a, b in zip(starts, stops, strict=True):
-            if kind[a] == _K[CONSTANT_CURRENT]:
-                if step_id is not None and _whole_hold(absi, v, int(a), int(b)):
-                    kind[a:b] = _K[CONSTANT_VOLTAGE]
-                    continue
-                tail = _cv_tail(absi, v, int(a), int(b))
-                if tail:
-                    kind[b - tail:b] = _K[CONSTANT_VOLTAGE]
-                    new_starts.append(b - tail)
+        # only blocks whose current has decayed by their last row can hold a hold: a
+        # vectorised screen, so long tests pay nothing per block
+        quarter = starts + (stops - starts) // 4
+        cand = (kind[starts] == _K[CONSTANT_CURRENT]) & (stops - starts >= 3) & (
+            absi[stops - 1] < 0.9 * absi[quarter]) & (
+            np.abs(v[stops - 1] - v[np.maximum(stops - 2, starts)]) <= _CV_VOLTAGE_TOL_V)
+        for a, b in zip(starts[cand], stops[cand], strict=True):
+            if step_id is not None and _whole_hold(absi, v, int(a), int(b)):
+                kind[a:b] = _K[CONSTANT_VOLTAGE]
+                continue
+            tail = _cv_tail(absi, v, int(a), int(b))
+            if tail:
+                kind[b - tail:b] = _K[CONSTANT_VOLTAGE]
+                new_starts.append(b - tail)
         if new_starts:
             starts = np.sort(np.concatenate((starts, np.asarray(new_starts, np.int64))))
             stops = np.concatenate((starts[1:], [n])).astype(np.int64)
@@ -339,8 +345,11 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     if n_steps:
         vspan = np.fmax.reduceat(v, starts) - np.fmin.reduceat(v, starts)
         dv = np.abs(np.diff(v, prepend=v[0]))
-        moving = np.array([float(np.median(dv[a + 1:b])) if b - a > 2 else 0.0
-                           for a, b in zip(starts, stops, strict=True)]) > _SWEEP_DV_PER_ROW_V
+        cand = np.flatnonzero((k_step == _K[CONSTANT_VOLTAGE]) & (vspan > _SWEEP_SPAN_V))
+        moving = np.zeros(n_steps, bool)
+        for s_ in cand:
+            a, b = starts[s_], stops[s_]
+            moving[s_] = b - a > 2 and float(np.median(dv[a + 1:b])) > _SWEEP_DV_PER_ROW_V
         tech_up = (technique or "").upper()
         if tech_up in SWEEP_TECHNIQUES:
             moving[:] = True
@@ -395,8 +404,11 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
 
     set_point = np.full(n_steps, np.nan)
     unit = np.full(n_steps, "", dtype=object)
-    med_i = np.array([float(np.median(i[a:b])) for a, b in zip(starts, stops, strict=True)])
-    med_v = np.array([float(np.median(v[a:b])) for a, b in zip(starts, stops, strict=True)])
+    # set points: the mean over the step's rows (a CC step's current is constant; a
+    # hold's or a rest's voltage barely moves)
+    n_rows = (stops - starts).astype(np.float64)
+    med_i = np.add.reduceat(i, starts) / n_rows if n_steps else np.zeros(0)
+    med_v = np.add.reduceat(v, starts) / n_rows if n_steps else np.zeros(0)
     cur_like = np.isin(k_step, (_K[CONSTANT_CURRENT], _K[PULSE]))
     set_point[cur_like] = med_i[cur_like]
     unit[cur_like] = "A"
@@ -421,8 +433,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         unit[sweep] = "V/s"
     pw = k_step == _K[CONSTANT_POWER]
     if pw.any():
-        p = np.array([float(np.median(i[a:b] * v[a:b])) for a, b in
-                      zip(starts, stops, strict=True)])
+        p = np.add.reduceat(i * v, starts) / n_rows
         set_point[pw] = p[pw]
         unit[pw] = "W"
 
@@ -454,7 +465,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         "step": np.arange(1, n_steps + 1),
         "first_row": starts,
         "last_row": stops - 1,
-        "kind": np.array([KINDS[k] for k in k_step], dtype=object),
+        "kind": np.array(KINDS, dtype=object)[k_step],
         "process": process,
         "set_point": set_point,
         "set_point_unit": unit,

@@ -212,14 +212,14 @@ def _frame_from_columns(cols: dict[str, Any]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- integration
 def _interval_sums(t: np.ndarray, y: np.ndarray, starts: np.ndarray, stops: np.ndarray,
                    weight: np.ndarray | None = None,
-                   entry: np.ndarray | None = None) -> np.ndarray:
+                   entry: Any = None) -> np.ndarray:
     """∫ y dt over each row block [starts[r], stops[r]) with the documented rule.
 
     Interval k (rows k -> k+1) belongs to row k+1. Inside a block it is a trapezoid;
     the interval leading into a block (k+1 = block start) is y[k+1]·dt (right end point),
     because the previous row belongs to another block (rest or opposite current).
     ``weight`` (length n-1, 0/1) optionally masks intervals (e.g. only below a voltage).
-    ``entry`` (per row, from :func:`nasurf.io.steps.find_steps`) says whether the interval
+    ``entry`` (the :class:`nasurf.io.steps.Steps` of the table) says whether the interval
     leading into a row belongs to it: False at the first row of an instrument step, whose
     gap is time spent in the step before (a rest logged as one row).
     """
@@ -228,7 +228,8 @@ def _interval_sums(t: np.ndarray, y: np.ndarray, starts: np.ndarray, stops: np.n
     np.add(y[:-1], y[1:], out=q)
     q *= 0.5
     inner = starts[starts > 0]
-    q[inner - 1] = y[inner] if entry is None else np.where(entry[inner], y[inner], 0.0)
+    q[inner - 1] = y[inner] if entry is None else np.where(entry.entry_at(inner), y[inner],
+                                                           0.0)
     for a in range(0, n - 1, _CHUNK):
         b = min(a + _CHUNK, n - 1)
         q[a:b] *= t[a + 1:b + 1] - t[a:b]
@@ -274,37 +275,9 @@ class Segmentation:
 
 
 def _auto_threshold(i: np.ndarray) -> float:
-    # 0.1 % of the typical working current: cycler zero offsets and rest noise lie
-    # below it, CV tails down to C/1000 of the step current stay above it.
-    sample = np.abs(i[:: max(1, len(i) // 20_000)])     # ~20 k evenly spaced rows suffice
-    hi = _kth_smallest(sample, int(0.99 * (sample.size - 1))) if sample.size else 0.0
-    return max(1e-3 * hi, 1e-12)
+    from nasurf.io.steps import auto_threshold
 
-
-def _kth_smallest(x: np.ndarray, k: int) -> float:
-    """``np.partition(x, k)[k]`` of a finite 1-D array, exactly, for k near its top.
-
-    Cycler currents repeat a few values thousands of times, where numpy's introselect
-    slows to ~10 ns a row. A bound L from a 1-in-16 subsample (a rank a little below k's
-    quantile) settles it with two counting passes: x[k] = L when L's rank range holds k,
-    else x[k] is the (k - #(x <= L))-th smallest value above L, a ~3 % subset. If L
-    turns out above the answer (a pathological sample) the whole array is partitioned.
-    """
-    n = x.size
-    if n >= 1024:
-        sub = x[::16].copy()
-        j = max(int((k / (n - 1) - 0.03) * (sub.size - 1)), 0)
-        sub.partition(j)
-        bound = sub[j]
-        below = int(np.count_nonzero(x < bound))
-        upto = below + int(np.count_nonzero(x == bound))
-        if below <= k < upto:
-            return float(bound)
-        if k >= upto:
-            rest = x[x > bound]
-            rest.partition(k - upto)
-            return float(rest[k - upto])
-    return float(np.partition(x, k)[k])
+    return auto_threshold(i)
 
 
 def segment_half_cycles(data: EchemData | pd.DataFrame, *, rest_threshold_A: float | None = None,
@@ -396,9 +369,12 @@ def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np
 
     df = _frame(data)
     technique = data.metadata.technique if isinstance(data, EchemData) else None
-    steps = find_steps(df, threshold_A=rest_threshold_A, technique=technique)
-    passive = steps.rows_of(*PASSIVE_KINDS)
-    i_seg = np.where(passive, 0.0, i) if passive.any() else i
+    steps = find_steps(df, threshold_A=rest_threshold_A, technique=technique,
+                       arrays=(t, v, i))
+    i_seg = i
+    if steps.known_from != "signal" and steps.has(*PASSIVE_KINDS):
+        # (from the signal alone a passive step is a rest, already below the threshold)
+        i_seg = np.where(steps.rows_of(*PASSIVE_KINDS), 0.0, i)
     role, how = electrode_role(v, steps, electrode)
     flip = role != "anode"
     if flip:
@@ -757,15 +733,13 @@ def cycling_summary(
         return np.bincount(hc_idx, weights=run_values[act], minlength=n_hc)
 
     absi = np.abs(i)
-    entry = steps.entry_credited
+    entry = steps
     cap_As = per_hc(_interval_sums(t, absi, starts, stops, entry=entry))
     median_i = _sampled_median_abs(prep.i_seg, seg)
 
     from nasurf.io.steps import CONSTANT_VOLTAGE
 
-    cv_mask = steps.rows_of(CONSTANT_VOLTAGE)
-    if not cv_mask.any():
-        cv_mask = None
+    cv_mask = steps.rows_of(CONSTANT_VOLTAGE) if steps.has(CONSTANT_VOLTAGE) else None
     cv_As = np.zeros(n_hc)
     if cv_mask is not None:
         cv_As = per_hc(_interval_sums(t, absi, starts, stops, weight=cv_mask[1:],
@@ -886,6 +860,13 @@ def cycling_summary(
     ice_without, mean_without = first_and_mean(ce_without)
     flags.extend(_plausibility(number, ce, ok, k_form, res, cap_mAh, process, cycle, mass,
                                theo, first_proc, second_proc))
+    from nasurf.io.steps import classify_steps
+
+    klass, why = classify_steps(steps)
+    if klass != "cycling":
+        flags.append({"flag": "not_cycling_data", "cycle": None, "half_cycle": None,
+                      "value": None, "message": f"the file is {klass} data ({why}), not "
+                      "galvanostatic cycling: ICE, CE and retention do not apply"})
     warnings.extend(f["message"] for f in flags if f["flag"] not in (
         "starts_mid_cycle", "partial_first_half_cycle"))
 
@@ -1396,7 +1377,7 @@ def capacity_split(
         raise ValidationError("split potential must be finite", field="split_V")
     t, v, i = _time_series(data)
     prep = _prepare(data, t, v, i, rest_threshold_A, min_duration_s, electrode)
-    seg, entry = prep.seg, prep.steps.entry_credited
+    seg, entry = prep.seg, prep.steps
     n_hc = len(seg.half_cycle_sign)
     act = seg.run_half_cycle > 0
     hc_idx = seg.run_half_cycle[act] - 1
@@ -1448,10 +1429,10 @@ def voltage_profiles(
                              else (meta.active_mass_g if meta else None), "active_mass_g", source)
     t, v, i = _time_series(data)
     prep = _prepare(data, t, v, i, rest_threshold_A, min_duration_s, electrode)
-    seg, entry = prep.seg, prep.steps.entry_credited
+    seg, steps = prep.seg, prep.steps
     from nasurf.io.steps import CONSTANT_VOLTAGE
 
-    hold = prep.steps.rows_of(CONSTANT_VOLTAGE)
+    hold = steps.rows_of(CONSTANT_VOLTAGE)
     names = _process_names(seg.half_cycle_sign, prep.flip)
     cyc = _assign_cycles(_frame(data), seg, seg.half_cycle_first_row, cycle_mode, source, [])
     wanted = set(cyc.tolist()) if cycles is None else set(int(c) for c in cycles)
@@ -1465,7 +1446,7 @@ def voltage_profiles(
         dt = t[rows] - t[prev]
         contiguous = np.concatenate(([False], rows[1:] == rows[:-1] + 1))
         inc = np.where(contiguous, 0.5 * (absi[rows] + absi[prev]),
-                       absi[rows] * entry[rows]) * dt
+                       absi[rows] * steps.entry_at(rows)) * dt
         if rows[0] == 0:
             inc[0] = 0.0
         parts.append(pd.DataFrame({

@@ -85,6 +85,7 @@ PULSE = "pulse"
 KINDS = (REST, OCV, CONSTANT_CURRENT, CONSTANT_VOLTAGE, CONSTANT_POWER, IMPEDANCE, SWEEP,
          PULSE)
 _K = {k: n for n, k in enumerate(KINDS)}
+_KIND_NAMES = np.array(KINDS, dtype=object)
 #: kinds whose charge belongs to a half cycle of a galvanostatic test
 ACTIVE_KINDS = (CONSTANT_CURRENT, CONSTANT_VOLTAGE, CONSTANT_POWER, PULSE)
 #: kinds that never form or join a half cycle
@@ -107,43 +108,96 @@ HOLD_TECHNIQUES = ("CA", "COV", "CHRONOA", "CHRONOAMPEROMETRY")
 class Steps:
     """The steps of one measurement (see module docstring).
 
+    Step-level arrays: ``starts``/``stops`` (row ranges [start, stop)), ``step_kind``
+    (index into :data:`KINDS`) and ``step_entry`` (whether the interval leading into the
+    step's first row counts toward it). Everything per row or per step beyond that is
+    built on first use, so an analysis pays only for what it reads:
+
     ``columns`` holds one array per step: ``step`` (1-based), ``first_row``, ``last_row``
     (inclusive, 0-based data rows), ``kind``, ``process`` (sodiation/desodiation/"" for
     no current), ``set_point`` and ``set_point_unit`` (A for current steps, V for holds
     and rests: the step's mean; Hz for impedance: the median; V/s for sweeps: the median
-    |dV/dt|; W for constant power: the mean of I·V),
-    ``charge_Ah`` (integral, positive), ``counter_charge_Ah`` (NaN without a counter),
-    ``duration_s``, ``entry_credited``.
-    Per row: ``row_step`` (0-based step index) and ``row_kind`` (index into
-    :data:`KINDS`); ``entry_credited`` per row is True where the interval leading into
-    the row counts toward the row's step.
+    |dV/dt|; W for constant power: the mean of I·V), ``charge_Ah`` (integral, positive),
+    ``counter_charge_Ah`` (NaN without a counter), ``duration_s``, ``entry_credited``.
+    Per row: ``row_step`` (0-based step index), ``row_kind`` (index into :data:`KINDS`)
+    and ``entry_credited`` (True where the interval leading into the row counts toward
+    the row's step).
     """
 
-    columns: dict[str, np.ndarray] = field(repr=False)
-    row_step: np.ndarray = field(repr=False)
-    row_kind: np.ndarray = field(repr=False)
-    entry_credited: np.ndarray = field(repr=False)
+    starts: np.ndarray = field(repr=False)
+    stops: np.ndarray = field(repr=False)
+    step_kind: np.ndarray = field(repr=False)
+    step_entry: np.ndarray = field(repr=False)
     threshold_A: float
     known_from: str                       # "instrument: ..." or "signal"
     counter: str | None                   # the charge counter used for the cross-check
-    warnings: tuple[str, ...] = ()
+    _signals: tuple[Any, ...] = field(default=(), repr=False, compare=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    # ---- per step
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
+    @property
+    def kinds(self) -> np.ndarray:
+        """Kind name of each step."""
+        return _KIND_NAMES[self.step_kind]
+
+    @property
+    def columns(self) -> dict[str, np.ndarray]:
+        if "columns" not in self._cache:
+            self._cache["columns"] = _step_columns(self)
+        return self._cache["columns"]
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        if "warnings" not in self._cache:
+            self._cache["warnings"] = _cross_check(self)
+        return self._cache["warnings"]
 
     @property
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.columns)
 
-    def __len__(self) -> int:
-        return len(self.columns["step"])
+    def counts(self) -> dict[str, int]:
+        """Number of steps of each kind present."""
+        n = np.bincount(self.step_kind, minlength=len(KINDS))
+        return {KINDS[k]: int(c) for k, c in enumerate(n) if c}
+
+    # ---- per row
+    def _per_row(self, step_values: np.ndarray) -> np.ndarray:
+        return np.repeat(step_values, self.stops - self.starts)
+
+    @property
+    def row_step(self) -> np.ndarray:
+        return self._per_row(np.arange(self.starts.size))
+
+    @property
+    def row_kind(self) -> np.ndarray:
+        return self._per_row(self.step_kind)
+
+    @property
+    def entry_credited(self) -> np.ndarray:
+        n = int(self.stops[-1]) if self.stops.size else 0
+        out = np.ones(n, bool)
+        out[self.starts] = self.step_entry
+        return out
+
+    def has(self, *kinds: str) -> bool:
+        return bool(np.isin(self.step_kind, [_K[k] for k in kinds]).any())
 
     def rows_of(self, *kinds: str) -> np.ndarray:
         """Boolean row mask of the rows whose step kind is one of ``kinds``."""
-        codes = np.array([_K[k] for k in kinds], dtype=np.int8)
-        return np.isin(self.row_kind, codes)
+        lut = np.zeros(len(KINDS), bool)
+        lut[[_K[k] for k in kinds]] = True
+        return self._per_row(lut[self.step_kind])
 
-    def counts(self) -> dict[str, int]:
-        """Number of steps of each kind present."""
-        kinds, n = np.unique(self.columns["kind"], return_counts=True)
-        return {str(k): int(c) for k, c in zip(kinds, n, strict=True)}
+    def entry_at(self, rows: np.ndarray) -> np.ndarray:
+        """Whether the interval leading into each of ``rows`` counts toward its step
+        (True inside a step; the step's ``entry_credited`` at a step's first row)."""
+        k = np.searchsorted(self.starts, rows, side="right") - 1
+        at_start = self.starts[np.maximum(k, 0)] == rows
+        return np.where(at_start, self.step_entry[np.maximum(k, 0)], True)
 
     def to_dict(self) -> dict[str, Any]:
         return {"known_from": self.known_from, "counter": self.counter,
@@ -155,11 +209,37 @@ class Steps:
 def auto_threshold(current: np.ndarray) -> float:
     """Rest threshold: 0.1 % of the 99th-percentile |I| (cycler offsets lie below it, CV
     tails down to C/1000 stay above it)."""
-    sample = np.abs(current[:: max(1, len(current) // 20_000)])
+    sample = np.abs(current[:: max(1, len(current) // 20_000)])   # ~20 k rows suffice
     if sample.size == 0:
         return 1e-12
-    hi = float(np.partition(sample, int(0.99 * (sample.size - 1)))[int(0.99 * (sample.size - 1))])
+    hi = _kth_smallest(sample, int(0.99 * (sample.size - 1)))
     return max(1e-3 * hi, 1e-12)
+
+
+def _kth_smallest(x: np.ndarray, k: int) -> float:
+    """``np.partition(x, k)[k]`` of a finite 1-D array, exactly, for k near its top.
+
+    Cycler currents repeat a few values thousands of times, where numpy's introselect
+    slows to ~10 ns a row. A bound L from a 1-in-16 subsample (a rank a little below k's
+    quantile) settles it with two counting passes: x[k] = L when L's rank range holds k,
+    else x[k] is the (k - #(x <= L))-th smallest value above L, a ~3 % subset. If L
+    turns out above the answer (a pathological sample) the whole array is partitioned.
+    """
+    n = x.size
+    if n >= 1024:
+        sub = x[::16].copy()
+        j = max(int((k / (n - 1) - 0.03) * (sub.size - 1)), 0)
+        sub.partition(j)
+        bound = sub[j]
+        below = int(np.count_nonzero(x < bound))
+        upto = below + int(np.count_nonzero(x == bound))
+        if below <= k < upto:
+            return float(bound)
+        if k >= upto:
+            rest = x[x > bound]
+            rest.partition(k - upto)
+            return float(rest[k - upto])
+    return float(np.partition(x, k)[k])
 
 
 def _src(data: EchemData | pd.DataFrame) -> str | None:
@@ -216,50 +296,69 @@ def _cv_tail(absi: np.ndarray, v: np.ndarray, a: int, b: int) -> int:
 
 
 # --------------------------------------------------------------------------- row kinds
+def _neware_kind(name: str) -> int:
+    n = name.lower()
+    if "rest" in n:
+        return _K[REST]
+    if "ocv" in n:
+        return _K[OCV]
+    if "pulse" in n:
+        return _K[PULSE]
+    if "cp" in n:
+        return _K[CONSTANT_POWER]
+    if "cv" in n and "cccv" not in n:
+        return _K[CONSTANT_VOLTAGE]
+    return -1           # CC and CCCV: current steps, their holds found from the signal
+
+
+def _maccor_kind(name: str) -> int:
+    return {"R": _K[REST], "O": _K[OCV], "FRA": _K[IMPEDANCE]}.get(name.strip().upper(), -1)
+
+
+def _labels(col: pd.Series, rule: Any) -> np.ndarray:
+    """Kind per row from a label column, each distinct label classified once."""
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    lut = np.array([rule(str(u)) for u in uniques] + [-1], dtype=np.int8)
+    return lut[codes]
+
+
 def _instrument_kinds(df: pd.DataFrame, technique: str | None
                       ) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
-    """Row kinds from the instrument's own columns, an extra boundary key, and a label."""
+    """Row kinds from the instrument's own columns, an extra boundary mask (True where
+    the instrument starts a step), and a label."""
     n = len(df)
     tech = (technique or "").upper()
     mode = _num(df, "mode")
     if (mode is not None and n and np.isfinite(mode).all()
             and np.isin(mode, (1, 2, 3)).mean() > 0.5):
-        kind = np.full(n, -1, np.int8)
-        kind[mode == 1] = _K[CONSTANT_CURRENT]
-        kind[mode == 2] = _K[CONSTANT_VOLTAGE]
-        kind[mode == 3] = _K[OCV] if tech == "OCV" else _K[REST]
-        extra = np.zeros(n, np.int64)
-        for col in ("Ns changes",):
-            flag = _num(df, col)
-            if flag is not None:
-                extra = extra + np.cumsum(np.nan_to_num(flag) > 0)
+        lut = np.full(4, -1, np.int8)
+        lut[1], lut[2] = _K[CONSTANT_CURRENT], _K[CONSTANT_VOLTAGE]
+        lut[3] = _K[OCV] if tech == "OCV" else _K[REST]
+        m = mode.astype(np.int64)
+        kind = np.where((m >= 0) & (m <= 3), lut[np.clip(m, 0, 3)], -1).astype(np.int8)
+        flag = _num(df, "Ns changes")
+        extra = (np.nan_to_num(flag) > 0) if flag is not None else None
         return kind, extra, "instrument: EC-Lab mode/Ns"
     if "step_type" in df.columns:
-        st = df["step_type"].astype(str).str.lower().to_numpy()
-        kind = np.full(n, -1, np.int8)
-        kind[np.char.find(st.astype(str), "rest") >= 0] = _K[REST]
-        kind[np.char.find(st.astype(str), "ocv") >= 0] = _K[OCV]
-        kind[np.char.find(st.astype(str), "cp") >= 0] = _K[CONSTANT_POWER]
-        is_cv = (np.char.find(st.astype(str), "cv") >= 0) & (
-            np.char.find(st.astype(str), "cccv") < 0)
-        kind[is_cv] = _K[CONSTANT_VOLTAGE]
-        kind[np.char.find(st.astype(str), "pulse") >= 0] = _K[PULSE]
-        # CC and CCCV steps: current steps, their holds found from the signal
-        return kind, None, "instrument: Neware step_type"
+        return _labels(df["step_type"], _neware_kind), None, "instrument: Neware step_type"
     for col in ("State", "MD", "Md"):
         if col in df.columns and df[col].dtype == object:
-            st = df[col].astype(str).str.strip().str.upper().to_numpy().astype(str)
-            kind = np.full(n, -1, np.int8)
-            kind[st == "R"] = _K[REST]
-            kind[st == "O"] = _K[OCV]
-            kind[st == "FRA"] = _K[IMPEDANCE]
-            return kind, None, f"instrument: Maccor {col}"
+            return _labels(df[col], _maccor_kind), None, f"instrument: Maccor {col}"
     return None, None, None
 
 
+def _column(df: pd.DataFrame, name: str) -> np.ndarray:
+    arr = df[name].to_numpy(dtype=np.float64)
+    return arr
+
+
 def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = None,
-               technique: str | None = None) -> Steps:
-    """The step table of a time series (see the module docstring for the rules)."""
+               technique: str | None = None,
+               arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Steps:
+    """The step table of a time series (see the module docstring for the rules).
+
+    ``arrays``: (time, voltage, current) already taken from the table (saves a copy).
+    """
     df = data.data if isinstance(data, EchemData) else data
     if technique is None and isinstance(data, EchemData):
         technique = data.metadata.technique
@@ -268,266 +367,270 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         from nasurf.errors import ValidationError
 
         raise ValidationError("no data rows: no steps", file=_src(data))
-    t = df[tb.TIME].to_numpy(dtype=np.float64)
-    v = df[tb.VOLTAGE].to_numpy(dtype=np.float64)
-    i = df[tb.CURRENT].to_numpy(dtype=np.float64)
-    warnings: list[str] = []
-    thr = auto_threshold(i) if threshold_A is None else float(threshold_A)
-    absi = np.abs(i)
-    sign = np.zeros(n, np.int8)
-    sign[i > thr] = 1
-    sign[i < -thr] = -1
+    if arrays is None:
+        t, v, i = _column(df, tb.TIME), _column(df, tb.VOLTAGE), _column(df, tb.CURRENT)
+    else:
+        t, v, i = arrays
+    freq = _num(df, tb.FREQUENCY)
+    imp = (np.isfinite(freq) & (freq > 0)) if freq is not None else None
+    if imp is not None and not imp.any():
+        imp = None
+    if threshold_A is not None:
+        thr = float(threshold_A)
+    else:
+        thr = auto_threshold(i if imp is None else i[~imp])
+    sign = (i > thr).view(np.int8) - (i < -thr).view(np.int8)
 
     kind, extra, known = _instrument_kinds(df, technique)
     step_id = None
     for col in (tb.STEP_COUNT, tb.STEP_INDEX):
         if col in df.columns:
-            step_id = df[col].to_numpy(dtype=np.int64)
+            step_id = df[col].to_numpy()
             if known is None:
                 known = f"instrument: {col} (kinds from the signal)"
             break
-    if kind is None:
-        kind = np.full(n, -1, np.int8)
-    if known is None:
+    if known is None and imp is None:
+        # the signal alone: steps are the runs of the current's sign
         known = "signal"
-    freq = _num(df, tb.FREQUENCY)
-    if freq is not None:
-        kind[np.isfinite(freq) & (freq > 0)] = _K[IMPEDANCE]
-    undecided = kind < 0
-    kind[undecided & (sign == 0)] = _K[REST]
-    kind[undecided & (sign != 0)] = _K[CONSTANT_CURRENT]
-    # a rest or OCV row carrying current above the threshold is still a rest by the
-    # instrument's word; but a "CC" row with no current is a rest
-    cc_no_current = (kind == _K[CONSTANT_CURRENT]) & (sign == 0)
-    kind[cc_no_current] = _K[REST]
-
-    # boundaries: kind, direction of current (active kinds), instrument step id, extra key
-    active = np.isin(kind, [_K[k] for k in ACTIVE_KINDS])
-    direction = np.where(active, sign, 0).astype(np.int64)
-    if extra is not None:
-        # an EC-Lab hold (mode 2) is one step from its mode change to the next, even where
-        # its decaying current dips into the noise (its ox/red flag lags by a row, so the
-        # current's sign, not the flag, splits CC rows)
-        direction[kind == _K[CONSTANT_VOLTAGE]] = 0
-    # a CV hold's current may decay to below the threshold: keep its direction
-    key = kind.astype(np.int64) * 3 + (direction + 1)
-    if step_id is not None:
-        key = key + 64 * (step_id - step_id.min())
-    if extra is not None:
-        key = key + (1 << 40) * (extra - extra.min())
-    starts, stops = _runs(key)
+        change = np.flatnonzero(sign[1:] != sign[:-1]) + 1
+        starts = np.concatenate(([0], change)).astype(np.int64)
+        k_step = np.where(sign[starts] == 0, _K[REST], _K[CONSTANT_CURRENT]).astype(np.int8)
+    else:
+        known = known or "signal"
+        if kind is None:
+            kind = np.full(n, -1, np.int8)
+        if imp is not None:
+            kind[imp] = _K[IMPEDANCE]
+        undecided = kind < 0
+        kind[undecided] = np.where(sign[undecided] == 0, _K[REST], _K[CONSTANT_CURRENT])
+        # a "CC" row with no current is a rest
+        kind[(kind == _K[CONSTANT_CURRENT]) & (sign == 0)] = _K[REST]
+        active = _ACTIVE_LUT[kind]
+        direction = np.where(active, sign, 0).astype(np.int8)
+        if extra is not None:
+            # an EC-Lab hold (mode 2) is one step from its mode change to the next, even
+            # where its decaying current dips into the noise
+            direction[kind == _K[CONSTANT_VOLTAGE]] = 0
+        chg = (kind[1:] != kind[:-1]) | (direction[1:] != direction[:-1])
+        if step_id is not None:
+            chg |= step_id[1:] != step_id[:-1]
+        if extra is not None:
+            chg |= extra[1:]
+        starts = np.concatenate(([0], np.flatnonzero(chg) + 1)).astype(np.int64)
+        k_step = kind[starts].copy()
+    stops = np.concatenate((starts[1:], [n])).astype(np.int64)
+    absi = np.abs(i)
 
     # split counted/signal CC blocks at a trailing hold (Neware CCCV, Arbin, text files)
-    if "EC-Lab" not in known and starts.size:
-        new_starts = []
-        # only blocks whose current has decayed by their last row can hold a hold: a
-        # vectorised screen, so long tests pay nothing per block
+    if "EC-Lab" not in known:
         quarter = starts + (stops - starts) // 4
-        cand = (kind[starts] == _K[CONSTANT_CURRENT]) & (stops - starts >= 3) & (
+        # only blocks whose current has decayed by their last row can end in a hold: a
+        # vectorised screen, so long tests pay nothing per block
+        cand = np.flatnonzero((k_step == _K[CONSTANT_CURRENT]) & (stops - starts >= 3) & (
             absi[stops - 1] < 0.9 * absi[quarter]) & (
-            np.abs(v[stops - 1] - v[np.maximum(stops - 2, starts)]) <= _CV_VOLTAGE_TOL_V)
-        for a, b in zip(starts[cand], stops[cand], strict=True):
-            if step_id is not None and _whole_hold(absi, v, int(a), int(b)):
-                kind[a:b] = _K[CONSTANT_VOLTAGE]
+            np.abs(v[stops - 1] - v[np.maximum(stops - 2, starts)]) <= _CV_VOLTAGE_TOL_V))
+        new_starts = []
+        for s_ in cand:
+            a, b = int(starts[s_]), int(stops[s_])
+            if step_id is not None and _whole_hold(absi, v, a, b):
+                k_step[s_] = _K[CONSTANT_VOLTAGE]
                 continue
-            tail = _cv_tail(absi, v, int(a), int(b))
+            tail = _cv_tail(absi, v, a, b)
             if tail:
-                kind[b - tail:b] = _K[CONSTANT_VOLTAGE]
-                new_starts.append(b - tail)
+                new_starts.append((b - tail, s_))
         if new_starts:
-            starts = np.sort(np.concatenate((starts, np.asarray(new_starts, np.int64))))
+            pos = np.array([x for x, _ in new_starts], np.int64)
+            after = np.array([s_ + 1 for _, s_ in new_starts], np.int64)
+            starts = np.insert(starts, after, pos)
+            k_step = np.insert(k_step, after, np.int8(_K[CONSTANT_VOLTAGE]))
             stops = np.concatenate((starts[1:], [n])).astype(np.int64)
 
     n_steps = starts.size
-    k_step = kind[starts].copy()
     # potentiostatic steps whose voltage moves steadily are sweeps (CV, LSV); a
     # chronoamperometry's potential levels are holds
-    if n_steps:
-        vspan = np.fmax.reduceat(v, starts) - np.fmin.reduceat(v, starts)
-        dv = np.abs(np.diff(v, prepend=v[0]))
-        cand = np.flatnonzero((k_step == _K[CONSTANT_VOLTAGE]) & (vspan > _SWEEP_SPAN_V))
-        moving = np.zeros(n_steps, bool)
-        for s_ in cand:
-            a, b = starts[s_], stops[s_]
-            moving[s_] = b - a > 2 and float(np.median(dv[a + 1:b])) > _SWEEP_DV_PER_ROW_V
-        tech_up = (technique or "").upper()
+    tech_up = (technique or "").upper()
+    for s_ in np.flatnonzero(k_step == _K[CONSTANT_VOLTAGE]):
+        a, b = int(starts[s_]), int(stops[s_])
+        seg = v[a:b]
+        if b - a <= 2 or float(seg.max() - seg.min()) <= _SWEEP_SPAN_V:
+            continue
         if tech_up in SWEEP_TECHNIQUES:
-            moving[:] = True
+            moving = True
         elif tech_up in HOLD_TECHNIQUES:
-            moving[:] = False
-        sweep = (k_step == _K[CONSTANT_VOLTAGE]) & (vspan > _SWEEP_SPAN_V) & moving
-        k_step[sweep] = _K[SWEEP]
-    t_before = t[np.maximum(starts - 1, 0)]
-    duration = t[stops - 1] - np.where(starts > 0, t_before, t[0])
-    # pulses: a CC step followed by a rest at least 3x as long, itself short (GITT/ICI)
+            moving = False
+        else:
+            moving = float(np.median(np.abs(np.diff(seg)))) > _SWEEP_DV_PER_ROW_V
+        if moving:
+            k_step[s_] = _K[SWEEP]
+    t_first = t[starts]
+    t_prev = t[np.maximum(starts - 1, 0)]
+    duration = t[stops - 1] - np.where(starts > 0, t_prev, t_first)
+    # pulses: a CC step followed by a rest at least 3x as long (GITT/ICI), where such
+    # steps repeat and make most current steps
     if n_steps >= 2:
         nxt = np.append(k_step[1:], -1)
         nxt_dur = np.append(duration[1:], 0.0)
         pulse = (k_step == _K[CONSTANT_CURRENT]) & np.isin(nxt, (_K[REST], _K[OCV])) & (
             nxt_dur >= 3 * duration) & (duration > 0) & (stops - starts >= 3)
-        # only when pulses repeat and make most current steps (a titration), not a few
-        # CC steps before long rests
         cc_like = int((k_step == _K[CONSTANT_CURRENT]).sum())
         if int(pulse.sum()) >= 3 and pulse.sum() >= 0.5 * cc_like:
             k_step[pulse] = _K[PULSE]
-    row_step = np.repeat(np.arange(n_steps), stops - starts)
-    row_kind = k_step[row_step]
 
-    # charge within a step: trapezoid over its rows, plus the entry interval by the rule
-    dt = np.diff(t)
-    entry = np.zeros(n, bool)
-    inc, counter_name = _counter_rows(df)
-    if n > 1:
-        inner = np.ones(n, bool)
-        inner[starts] = False
-        entry[inner] = True
-        gap = t[starts] - t[np.maximum(starts - 1, 0)]
-        if inc is not None:
-            # the counter says what the instrument counted up to the step's first row:
-            # about |I| x gap when it logs at the end of each interval, ~0 when it logs a
-            # row at the start of each step
-            ok = (starts > 0) & (inc[starts] >= 0.5 * absi[starts] * gap / 3600.0)
-        else:
-            rows = stops - starts
-            mean_dt = np.where(rows >= 2, (t[stops - 1] - t[starts])
-                               / np.maximum(rows - 1, 1), math.inf)
-            ok = (starts > 0) & (gap <= 2 * mean_dt)
-        entry[starts[ok]] = True
-    q = np.zeros(n)
-    if n > 1:
-        trap = 0.5 * (absi[1:] + absi[:-1]) * dt
-        lead = absi[1:] * dt
-        first_row = np.zeros(n, bool)
-        first_row[starts] = True
-        q[1:] = np.where(first_row[1:], lead, trap) * entry[1:]
-    charge_As = np.add.reduceat(q, starts) if n_steps else np.zeros(0)
+    # the entry interval of each step (see the module docstring)
+    counter = _counter_at(df)
+    gap = t_first - t_prev
+    if counter is not None:
+        inc_first = counter[1](starts)
+        entry = (starts > 0) & (inc_first >= 0.5 * absi[starts] * gap / 3600.0)
+    else:
+        rows = stops - starts
+        mean_dt = np.where(rows >= 2, (t[stops - 1] - t_first) / np.maximum(rows - 1, 1),
+                           math.inf)
+        entry = (starts > 0) & (gap <= 2 * mean_dt)
+    return Steps(starts, stops, k_step, entry, thr, known,
+                 counter[0] if counter is not None else None,
+                 (t, v, i, absi, freq, counter))
 
+
+_ACTIVE_LUT = np.zeros(len(KINDS) + 1, bool)        # index -1 (undecided) maps to False
+_ACTIVE_LUT[[_K[k] for k in ACTIVE_KINDS]] = True
+
+
+def _trapezoid_within(steps: Steps) -> np.ndarray:
+    """∫|I| dt per step over its own rows, plus the entry interval where credited."""
+    t, _, _, absi, _, _ = steps._signals
+    starts, stops = steps.starts, steps.stops
+    cum = np.zeros(t.size)
+    if t.size > 1:
+        np.cumsum(0.5 * (absi[1:] + absi[:-1]) * np.diff(t), out=cum[1:])
+    inner = cum[stops - 1] - cum[starts]
+    lead = np.where(steps.step_entry,
+                    absi[starts] * (t[starts] - t[np.maximum(starts - 1, 0)]), 0.0)
+    return inner + lead
+
+
+def _step_columns(steps: Steps) -> dict[str, np.ndarray]:
+    t, v, i, _, freq, counter = steps._signals
+    starts, stops, k_step = steps.starts, steps.stops, steps.step_kind
+    n_steps = starts.size
+    n_rows = (stops - starts).astype(np.float64)
+    charge_As = _trapezoid_within(steps)
+    mean_i = np.add.reduceat(i, starts) / n_rows
+    mean_v = np.add.reduceat(v, starts) / n_rows
     set_point = np.full(n_steps, np.nan)
     unit = np.full(n_steps, "", dtype=object)
-    # set points: the mean over the step's rows (a CC step's current is constant; a
-    # hold's or a rest's voltage barely moves)
-    n_rows = (stops - starts).astype(np.float64)
-    med_i = np.add.reduceat(i, starts) / n_rows if n_steps else np.zeros(0)
-    med_v = np.add.reduceat(v, starts) / n_rows if n_steps else np.zeros(0)
     cur_like = np.isin(k_step, (_K[CONSTANT_CURRENT], _K[PULSE]))
-    set_point[cur_like] = med_i[cur_like]
+    set_point[cur_like] = mean_i[cur_like]
     unit[cur_like] = "A"
     volt_like = np.isin(k_step, (_K[CONSTANT_VOLTAGE], _K[REST], _K[OCV]))
-    set_point[volt_like] = med_v[volt_like]
+    set_point[volt_like] = mean_v[volt_like]
     unit[volt_like] = "V"
-    if freq is not None:
-        imp = k_step == _K[IMPEDANCE]
-        for s in np.flatnonzero(imp):
-            fv = freq[starts[s]:stops[s]]
-            set_point[s] = float(np.nanmedian(fv))
-        unit[imp] = "Hz"
-    sweep = k_step == _K[SWEEP]
-    if sweep.any():
-        # scan rate: the median |dV/dt| between rows (a CV goes up and down in one step)
+    for s_ in np.flatnonzero(k_step == _K[IMPEDANCE]):
+        if freq is not None:
+            set_point[s_] = float(np.nanmedian(freq[starts[s_]:stops[s_]]))
+        unit[s_] = "Hz"
+    for s_ in np.flatnonzero(k_step == _K[SWEEP]):
+        a, b = starts[s_], stops[s_]
         with np.errstate(invalid="ignore", divide="ignore"):
-            slope = np.abs(np.diff(v)) / np.diff(t)
-        for s_ in np.flatnonzero(sweep):
-            part = slope[starts[s_]:stops[s_] - 1]
-            part = part[np.isfinite(part)]
-            set_point[s_] = float(np.median(part)) if part.size else math.nan
-        unit[sweep] = "V/s"
+            slope = np.abs(np.diff(v[a:b])) / np.diff(t[a:b])
+        slope = slope[np.isfinite(slope)]
+        set_point[s_] = float(np.median(slope)) if slope.size else math.nan
+        unit[s_] = "V/s"
     pw = k_step == _K[CONSTANT_POWER]
     if pw.any():
-        p = np.add.reduceat(i * v, starts) / n_rows
-        set_point[pw] = p[pw]
+        set_point[pw] = (np.add.reduceat(i * v, starts) / n_rows)[pw]
         unit[pw] = "W"
-
-    # process of each step: the sign of the charge it passed (signed integral)
-    signed = np.add.reduceat(np.concatenate(([0.0], np.sign(i[1:]) * q[1:])), starts) \
-        if n_steps else np.zeros(0)
-    step_active = np.isin(k_step, [_K[k] for k in ACTIVE_KINDS])
-    direction_s = np.where(signed != 0, np.sign(signed), np.sign(med_i))
-    process = np.where(~step_active | (direction_s == 0), "",
-                       np.where(direction_s < 0, SODIATION, DESODIATION)).astype(object)
-
-    counter_Ah = np.add.reduceat(inc, starts) if inc is not None and n_steps else None
-    if counter_Ah is not None:
-        # the trapezoid's own uncertainty: half the spread between left and right sums
-        # (a sparsely logged decaying hold is known only that well)
-        spread = np.zeros(n)
-        if n > 1:
-            spread[1:] = 0.5 * np.abs(np.diff(absi)) * dt * entry[1:]
-        slack = np.add.reduceat(spread, starts) / 3600.0
-        bad = _disagree(charge_As / 3600.0, counter_Ah, step_active, slack, stops - starts)
-        if bad.size:
-            s = int(bad[0])
-            warnings.append(
-                f"step {s + 1} ({KINDS[k_step[s]]}, rows {starts[s]}-{stops[s] - 1}): "
-                f"integral of |I| dt {charge_As[s] / 3.6:.6g} mAh vs the instrument's "
-                f"counter '{counter_name}' {counter_Ah[s] * 1e3:.6g} mAh; "
-                f"{bad.size} step(s) disagree beyond the counter's resolution")
-    columns: dict[str, np.ndarray] = {
+    step_active = _ACTIVE_LUT[k_step]
+    process = np.where(~step_active | (mean_i == 0), "",
+                       np.where(mean_i < 0, SODIATION, DESODIATION)).astype(object)
+    duration = t[stops - 1] - np.where(starts > 0, t[np.maximum(starts - 1, 0)], t[starts])
+    return {
         "step": np.arange(1, n_steps + 1),
         "first_row": starts,
         "last_row": stops - 1,
-        "kind": np.array(KINDS, dtype=object)[k_step],
+        "kind": steps.kinds,
         "process": process,
         "set_point": set_point,
         "set_point_unit": unit,
         "charge_Ah": charge_As / 3600.0,
-        "counter_charge_Ah": (counter_Ah if counter_Ah is not None
+        "counter_charge_Ah": (counter[2](starts, stops) if counter is not None
                               else np.full(n_steps, np.nan)),
         "duration_s": duration,
-        "entry_credited": entry[starts] if n_steps else np.zeros(0, bool),
+        "entry_credited": steps.step_entry,
     }
-    return Steps(columns, row_step, row_kind, entry, thr, known, counter_name,
-                 tuple(warnings))
 
 
-def _counter_rows(df: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
-    """Per-row increase (Ah) of the instrument's charge counter, resets handled, or None:
-    EC-Lab ``Q charge/discharge/mA.h`` (resets each half cycle), else the canonical
-    charging + discharging capacities (reset each step on Neware/Arbin), else the net
-    capacity."""
-    if EC_LAB_Q in df.columns:
-        arr = _num(df, EC_LAB_Q)
-        if arr is None or not np.isfinite(arr).all():
-            return None, None
-        return _increments(np.abs(arr) / 1e3), EC_LAB_Q
-    cols = [c for c in (tb.CHARGE_CAPACITY, tb.DISCHARGE_CAPACITY) if c in df.columns]
-    if cols:
-        inc = None
-        for c in cols:
-            arr = df[c].to_numpy(dtype=np.float64)
-            if not np.isfinite(arr).all():
-                return None, None
-            part = _increments(np.abs(arr))
-            inc = part if inc is None else inc + part
-        return inc, " + ".join(cols)
-    if tb.NET_CAPACITY in df.columns:
-        net = df[tb.NET_CAPACITY].to_numpy(dtype=np.float64)
-        if not np.isfinite(net).all():
-            return None, None
-        inc = np.zeros_like(net)
-        inc[1:] = np.abs(np.diff(net))
-        return inc, tb.NET_CAPACITY
-    return None, None
-
-
-def _increments(col: np.ndarray) -> np.ndarray:
-    """Per-row increase of a magnitude counter that resets to 0 (half cycle or step)."""
-    inc = np.empty_like(col)
-    inc[0] = 0.0
-    np.subtract(col[1:], col[:-1], out=inc[1:])
-    reset = inc < 0
-    inc[reset] = col[reset]
-    return inc
-
-
-def _disagree(ours: np.ndarray, counter: np.ndarray, active: np.ndarray,
-              slack: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Active steps whose integral and counter disagree beyond the counter's resolution
-    (0.1 % of the step, at least 1e-9 Ah) plus the integral's own sampling uncertainty.
-    A one-row step has no integral of its own (its counter spans the gap before it): not
-    compared."""
+def _cross_check(steps: Steps) -> tuple[str, ...]:
+    """Warnings for active steps whose integral and the instrument's counter disagree
+    beyond the counter's resolution (0.1 % of the step, at least 1 nAh) plus the
+    integral's own sampling uncertainty (half the gap between the left and right sums).
+    A one-row step has no integral of its own (its counter spans the gap before it)."""
+    if steps.counter is None or not len(steps):
+        return ()
+    t, _, _, absi, _, _ = steps._signals
+    cols = steps.columns
+    ours, counter = cols["charge_Ah"], cols["counter_charge_Ah"]
+    cum = np.zeros(t.size)
+    if t.size > 1:
+        np.cumsum(0.5 * np.abs(np.diff(absi)) * np.diff(t), out=cum[1:])
+    slack = (cum[steps.stops - 1] - cum[steps.starts]) / 3600.0
+    rows = steps.stops - steps.starts
     tol = np.maximum(1e-3 * np.abs(counter), 1e-9) + slack
-    return np.flatnonzero(active & (rows >= 2) & np.isfinite(counter) & (counter > 0)
-                          & (np.abs(ours - counter) > tol))
+    active = _ACTIVE_LUT[steps.step_kind]
+    bad = np.flatnonzero(active & (rows >= 2) & np.isfinite(counter) & (counter > 0)
+                         & (np.abs(ours - counter) > tol))
+    if not bad.size:
+        return ()
+    s_ = int(bad[0])
+    return (f"step {s_ + 1} ({KINDS[steps.step_kind[s_]]}, rows {steps.starts[s_]}-"
+            f"{steps.stops[s_] - 1}): integral of |I| dt {ours[s_] * 1e3:.6g} mAh vs the "
+            f"instrument's counter '{steps.counter}' {counter[s_] * 1e3:.6g} mAh; "
+            f"{bad.size} step(s) disagree beyond the counter's resolution",)
+
+
+def _counter_at(df: pd.DataFrame) -> tuple[str, Any, Any] | None:
+    """The instrument's charge counter as (name, increase at given rows, charge of given
+    steps), in Ah, or None. EC-Lab ``Q charge/discharge/mA.h`` (resets each half cycle),
+    else the canonical charging + discharging capacities (reset each step on
+    Neware/Arbin), else the net capacity. A counter is monotone within a step, so a
+    step's charge is its change from the first row to the last plus the increase at the
+    first row (from the previous row, or from 0 after a reset): only the values at the
+    step boundaries are read."""
+    if EC_LAB_Q in df.columns:
+        cols, scale, net = [EC_LAB_Q], 1e-3, False
+    else:
+        cols = [c for c in (tb.CHARGE_CAPACITY, tb.DISCHARGE_CAPACITY) if c in df.columns]
+        scale, net = 1.0, False
+        if not cols and tb.NET_CAPACITY in df.columns:
+            cols, net = [tb.NET_CAPACITY], True
+    if not cols:
+        return None
+    arrays = []
+    for c in cols:
+        arr = _num(df, c)
+        if arr is None:
+            return None
+        arrays.append(arr if net else np.abs(arr) * scale)
+
+    def inc(rows: np.ndarray) -> np.ndarray:
+        out = np.zeros(rows.size)
+        prev = np.maximum(rows - 1, 0)
+        for arr in arrays:
+            if net:
+                d = np.abs(arr[rows] - arr[prev])
+            else:
+                d = arr[rows] - arr[prev]
+                d = np.where(d < 0, arr[rows], d)          # reset at this row
+            out += np.where(rows > 0, d, 0.0)
+        return out
+
+    def charge(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        out = inc(starts)
+        for arr in arrays:
+            out = out + np.abs(arr[stops - 1] - arr[starts])
+        return out
+
+    return " + ".join(cols), inc, charge
 
 
 # --------------------------------------------------------------------------- electrode role
@@ -595,6 +698,11 @@ def classify_technique(data: EchemData, steps: Steps | None = None) -> tuple[str
         return "empty", "no data rows"
     if steps is None:
         steps = find_steps(data)
+    return classify_steps(steps)
+
+
+def classify_steps(steps: Steps) -> tuple[str, str]:
+    """:func:`classify_technique` from a step table alone (see there)."""
     kinds = steps.columns["kind"]
     rows = steps.columns["last_row"] - steps.columns["first_row"] + 1
 

@@ -144,6 +144,18 @@ class Steps:
         return _KIND_NAMES[self.step_kind]
 
     @property
+    def step_sign(self) -> np.ndarray:
+        """Sign of the current in the middle row of each step (-1 sodiation, +1
+        desodiation, 0 for passive steps): the step's direction without integrating."""
+        if "sign" not in self._cache:
+            i = self._signals[2]
+            mid = (self.starts + self.stops - 1) // 2
+            sgn = np.sign(i[mid]).astype(np.int8)
+            sgn[~_ACTIVE_LUT[self.step_kind]] = 0
+            self._cache["sign"] = sgn
+        return self._cache["sign"]
+
+    @property
     def columns(self) -> dict[str, np.ndarray]:
         if "columns" not in self._cache:
             self._cache["columns"] = _step_columns(self)
@@ -658,11 +670,13 @@ def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
             raise ValidationError(f"unknown electrode role {given!r}; expected auto, "
                                   "anode, cathode or full", field="electrode")
         return given, f"{given} (given)"
-    active = steps.rows_of(*ACTIVE_KINDS)
-    vv = voltage[active] if active.any() else voltage
-    procs = [p for p in steps.columns["process"] if p]
-    first = procs[0] if procs else None
-    vmin = float(np.min(vv)) if vv.size else math.nan
+    active = _ACTIVE_LUT[steps.step_kind]
+    if active.any():
+        vmin = float(np.fmin.reduceat(voltage, steps.starts)[active].min())
+    else:
+        vmin = float(np.min(voltage)) if voltage.size else math.nan
+    signs = steps.step_sign[steps.step_sign != 0]
+    first = (None if not signs.size else SODIATION if signs[0] < 0 else DESODIATION)
     if math.isfinite(vmin) and vmin >= 0:
         if vmin < ANODE_BELOW_V:
             return "anode", (f"anode (inferred: lowest working voltage {vmin:.3g} V < "
@@ -703,8 +717,8 @@ def classify_technique(data: EchemData, steps: Steps | None = None) -> tuple[str
 
 def classify_steps(steps: Steps) -> tuple[str, str]:
     """:func:`classify_technique` from a step table alone (see there)."""
-    kinds = steps.columns["kind"]
-    rows = steps.columns["last_row"] - steps.columns["first_row"] + 1
+    kinds = steps.kinds
+    rows = steps.stops - steps.starts
 
     def nrows(*ks: str) -> int:
         return int(rows[np.isin(kinds, ks)].sum())
@@ -720,7 +734,8 @@ def classify_steps(steps: Steps) -> tuple[str, str]:
     if n_pulse:
         return "gitt", f"{n_pulse} current pulses between long rests"
     cc = np.isin(kinds, (CONSTANT_CURRENT, CONSTANT_POWER))
-    procs = set(steps.columns["process"][cc]) - {""}
+    signs = set(steps.step_sign[cc].tolist()) - {0}
+    procs = {SODIATION if x < 0 else DESODIATION for x in signs}
     if not cc.any():
         return "ca", "potential holds without current steps"
     if procs == {SODIATION, DESODIATION}:

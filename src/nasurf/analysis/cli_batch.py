@@ -89,7 +89,7 @@ def analyse_file(path: str, active_mass_g: float | None, area_cm2: float | None,
         mean_coulombic_efficiency=res.mean_ce, retention=res.retention.final,
         retention_reference=res.retention.convention,
         rate_steps=len(res.rate_steps) if res.rate.detected else 0,
-        warnings="; ".join((*md.warnings, *res.warnings)),
+        warnings="; ".join((*md.warnings, *res.all_warnings)),
     )
     return row
 

@@ -209,7 +209,7 @@ def register(app: typer.Typer) -> None:
             theoretical_capacity_mAh_g=theoretical_mAh_g)
         written = (write_outputs(data, result, out, potential_vs=potential_vs)
                    if out is not None else [])
-        for w in (*data.metadata.warnings, *result.warnings):
+        for w in (*data.metadata.warnings, *result.all_warnings):
             stderr.print(f"[yellow]warning:[/] {w}", highlight=False)
         if json_out:
             doc = result.to_dict()

@@ -295,15 +295,17 @@ def segment_half_cycles(data: EchemData | pd.DataFrame, *, rest_threshold_A: flo
 
 
 def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
-             min_duration_s: float) -> Segmentation:
+             min_duration_s: float, sign: np.ndarray | None = None) -> Segmentation:
+    """``sign``: the per-row sign of ``i`` at this threshold when already known."""
     thr = _auto_threshold(i) if rest_threshold_A is None else float(rest_threshold_A)
     if not math.isfinite(thr) or thr < 0:
         raise ValidationError(f"rest threshold must be >= 0 A, got {rest_threshold_A!r}",
                               field="rest_threshold_A")
     n = len(i)
-    sign = np.zeros(n, np.int8)
-    sign[i > thr] = 1
-    sign[i < -thr] = -1
+    if sign is None:
+        sign = np.zeros(n, np.int8)
+        sign[i > thr] = 1
+        sign[i < -thr] = -1
     change = np.flatnonzero(sign[1:] != sign[:-1]) + 1
     run_start = np.concatenate(([0], change)).astype(np.int64)
     run_stop = np.concatenate((change, [n])).astype(np.int64)
@@ -372,15 +374,18 @@ def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np
     steps = find_steps(df, threshold_A=rest_threshold_A, technique=technique,
                        arrays=(t, v, i))
     i_seg = i
+    sign: np.ndarray | None = steps.row_sign
     if steps.known_from != "signal" and steps.has(*PASSIVE_KINDS):
         # (from the signal alone a passive step is a rest, already below the threshold)
         i_seg = np.where(steps.rows_of(*PASSIVE_KINDS), 0.0, i)
+        sign = None
     role, how = electrode_role(v, steps, electrode)
     flip = role != "anode"
     if flip:
         i_seg = -i_seg
+        sign = -sign if sign is not None else None
     thr = steps.threshold_A if rest_threshold_A is None else rest_threshold_A
-    seg = _segment(t, i_seg, thr, min_duration_s)
+    seg = _segment(t, i_seg, thr, min_duration_s, sign)
     return _Prepared(steps, i_seg, seg, role, how, flip)
 
 
@@ -530,6 +535,14 @@ class CyclingResult:
     _frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     @property
+    def all_warnings(self) -> tuple[str, ...]:
+        """``warnings`` plus the step model's (the step-by-step cross-check with the
+        instrument's charge counter, computed on first use: the CLI, JSON and report
+        show these)."""
+        steps = self.extra.get("steps")
+        return self.warnings + (tuple(steps.warnings) if steps is not None else ())
+
+    @property
     def flagged_cycles(self) -> dict[int, list[str]]:
         """Cycle number -> names of the flags raised on it (for tables and figures)."""
         out: dict[int, list[str]] = {}
@@ -587,7 +600,7 @@ class CyclingResult:
             "units": self.units,
             "conventions": self.conventions,
             "steps": (self.extra["steps"].to_dict() if "steps" in self.extra else None),
-            "warnings": list(self.warnings),
+            "warnings": list(self.all_warnings),
         }
 
     def to_csv(self, directory: str | os.PathLike[str]) -> list[Path]:
@@ -712,7 +725,6 @@ def cycling_summary(
     t, v, i = _time_series(data)
     prep = _prepare(data, t, v, i, rest_threshold_A, min_duration_s, electrode)
     steps, seg, flip = prep.steps, prep.seg, prep.flip
-    warnings.extend(steps.warnings)
     n_hc = len(seg.half_cycle_sign)
     if n_hc == 0:
         kinds = ", ".join(f"{n} {k}" for k, n in steps.counts().items())

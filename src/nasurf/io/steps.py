@@ -63,6 +63,7 @@ full cell) changes which process comes first in a cycle, not these names.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +87,15 @@ KINDS = (REST, OCV, CONSTANT_CURRENT, CONSTANT_VOLTAGE, CONSTANT_POWER, IMPEDANC
          PULSE)
 _K = {k: n for n, k in enumerate(KINDS)}
 _KIND_NAMES = np.array(KINDS, dtype=object)
+
+
+@functools.lru_cache(maxsize=64)
+def _lut(kinds: tuple[str, ...]) -> np.ndarray:
+    """Boolean lookup over kind codes: True for ``kinds``."""
+    out = np.zeros(len(KINDS), bool)
+    out[[_K[k] for k in kinds]] = True
+    out.flags.writeable = False
+    return out
 #: kinds whose charge belongs to a half cycle of a galvanostatic test
 ACTIVE_KINDS = (CONSTANT_CURRENT, CONSTANT_VOLTAGE, CONSTANT_POWER, PULSE)
 #: kinds that never form or join a half cycle
@@ -144,6 +154,11 @@ class Steps:
         return _KIND_NAMES[self.step_kind]
 
     @property
+    def row_sign(self) -> np.ndarray:
+        """Per row: +1 above the rest threshold, -1 below minus it, 0 in between."""
+        return self._signals[6]
+
+    @property
     def step_sign(self) -> np.ndarray:
         """Sign of the current in the middle row of each step (-1 sodiation, +1
         desodiation, 0 for passive steps): the step's direction without integrating."""
@@ -196,13 +211,11 @@ class Steps:
         return out
 
     def has(self, *kinds: str) -> bool:
-        return bool(np.isin(self.step_kind, [_K[k] for k in kinds]).any())
+        return bool(_lut(kinds)[self.step_kind].any())
 
     def rows_of(self, *kinds: str) -> np.ndarray:
         """Boolean row mask of the rows whose step kind is one of ``kinds``."""
-        lut = np.zeros(len(KINDS), bool)
-        lut[[_K[k] for k in kinds]] = True
-        return self._per_row(lut[self.step_kind])
+        return self._per_row(_lut(kinds)[self.step_kind])
 
     def entry_at(self, rows: np.ndarray) -> np.ndarray:
         """Whether the interval leading into each of ``rows`` counts toward its step
@@ -270,11 +283,15 @@ def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _num(df: pd.DataFrame, name: str) -> np.ndarray | None:
     if name not in df.columns:
         return None
+    col = df[name]
     try:
-        arr = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=np.float64)
+        return col.to_numpy(dtype=np.float64)      # numeric columns: no parsing
+    except (TypeError, ValueError):
+        pass
+    try:
+        return pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
     except (TypeError, ValueError):
         return None
-    return arr
 
 
 def _whole_hold(absi: np.ndarray, v: np.ndarray, a: int, b: int) -> bool:
@@ -327,35 +344,48 @@ def _maccor_kind(name: str) -> int:
     return {"R": _K[REST], "O": _K[OCV], "FRA": _K[IMPEDANCE]}.get(name.strip().upper(), -1)
 
 
-def _labels(col: pd.Series, rule: Any) -> np.ndarray:
-    """Kind per row from a label column, each distinct label classified once."""
+def _labels(col: pd.Series, rule: Any, runs: np.ndarray | None) -> np.ndarray:
+    """Kind per row from a label column, each distinct label classified once. With
+    ``runs`` (first rows of the step counter's runs, inside which a label is constant)
+    only those rows are read."""
+    if runs is not None:
+        first = col.iloc[runs].astype(str).to_numpy()
+        kinds = np.array([rule(x) for x in first], dtype=np.int8)
+        return np.repeat(kinds, np.diff(np.append(runs, len(col))))
     codes, uniques = pd.factorize(col, use_na_sentinel=True)
     lut = np.array([rule(str(u)) for u in uniques] + [-1], dtype=np.int8)
     return lut[codes]
 
 
-def _instrument_kinds(df: pd.DataFrame, technique: str | None
+def _instrument_kinds(df: pd.DataFrame, technique: str | None,
+                      runs: np.ndarray | None = None
                       ) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
     """Row kinds from the instrument's own columns, an extra boundary mask (True where
     the instrument starts a step), and a label."""
     n = len(df)
     tech = (technique or "").upper()
-    mode = _num(df, "mode")
-    if (mode is not None and n and np.isfinite(mode).all()
-            and np.isin(mode, (1, 2, 3)).mean() > 0.5):
-        lut = np.full(4, -1, np.int8)
-        lut[1], lut[2] = _K[CONSTANT_CURRENT], _K[CONSTANT_VOLTAGE]
-        lut[3] = _K[OCV] if tech == "OCV" else _K[REST]
-        m = mode.astype(np.int64)
-        kind = np.where((m >= 0) & (m <= 3), lut[np.clip(m, 0, 3)], -1).astype(np.int8)
-        flag = _num(df, "Ns changes")
-        extra = (np.nan_to_num(flag) > 0) if flag is not None else None
-        return kind, extra, "instrument: EC-Lab mode/Ns"
+    if "mode" in df.columns and n:
+        m = df["mode"].to_numpy()
+        if m.dtype.kind not in "iu":
+            mf = _num(df, "mode")
+            m = np.where(np.isfinite(mf), mf, -1).astype(np.int64) if mf is not None else None
+        if m is not None and int(m.min()) >= 0 and int(m.max()) <= 3:
+            lut = np.array([-1, _K[CONSTANT_CURRENT], _K[CONSTANT_VOLTAGE],
+                            _K[OCV] if tech == "OCV" else _K[REST]], dtype=np.int8)
+            kind = lut[m]
+            if int(np.count_nonzero(kind >= 0)) > n // 2:
+                flag = df["Ns changes"].to_numpy() if "Ns changes" in df.columns else None
+                extra = None
+                if flag is not None:
+                    extra = flag > 0 if flag.dtype.kind in "iub" else np.nan_to_num(
+                        _num(df, "Ns changes")) > 0
+                return kind, extra, "instrument: EC-Lab mode/Ns"
     if "step_type" in df.columns:
-        return _labels(df["step_type"], _neware_kind), None, "instrument: Neware step_type"
+        return (_labels(df["step_type"], _neware_kind, runs), None,
+                "instrument: Neware step_type")
     for col in ("State", "MD", "Md"):
         if col in df.columns and df[col].dtype == object:
-            return _labels(df[col], _maccor_kind), None, f"instrument: Maccor {col}"
+            return _labels(df[col], _maccor_kind, runs), None, f"instrument: Maccor {col}"
     return None, None, None
 
 
@@ -393,14 +423,18 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         thr = auto_threshold(i if imp is None else i[~imp])
     sign = (i > thr).view(np.int8) - (i < -thr).view(np.int8)
 
-    kind, extra, known = _instrument_kinds(df, technique)
-    step_id = None
+    step_id = id_col = runs = None
     for col in (tb.STEP_COUNT, tb.STEP_INDEX):
         if col in df.columns:
-            step_id = df[col].to_numpy()
-            if known is None:
-                known = f"instrument: {col} (kinds from the signal)"
+            step_id, id_col = df[col].to_numpy(), col
+            runs = np.concatenate(([0], np.flatnonzero(step_id[1:] != step_id[:-1]) + 1))
             break
+    # a running step count changes at every step; a step index may repeat (loops), so
+    # labels are read per run of it only when it is the count
+    kind, extra, known = _instrument_kinds(df, technique,
+                                           runs if id_col == tb.STEP_COUNT else None)
+    if known is None and id_col is not None:
+        known = f"instrument: {id_col} (kinds from the signal)"
     if known is None and imp is None:
         # the signal alone: steps are the runs of the current's sign
         known = "signal"
@@ -461,11 +495,13 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     # potentiostatic steps whose voltage moves steadily are sweeps (CV, LSV); a
     # chronoamperometry's potential levels are holds
     tech_up = (technique or "").upper()
-    for s_ in np.flatnonzero(k_step == _K[CONSTANT_VOLTAGE]):
+    holds = np.flatnonzero(k_step == _K[CONSTANT_VOLTAGE])
+    if holds.size:
+        vspan = np.fmax.reduceat(v, starts)[holds] - np.fmin.reduceat(v, starts)[holds]
+        holds = holds[(vspan > _SWEEP_SPAN_V) & (stops[holds] - starts[holds] > 2)]
+    for s_ in holds:
         a, b = int(starts[s_]), int(stops[s_])
         seg = v[a:b]
-        if b - a <= 2 or float(seg.max() - seg.min()) <= _SWEEP_SPAN_V:
-            continue
         if tech_up in SWEEP_TECHNIQUES:
             moving = True
         elif tech_up in HOLD_TECHNIQUES:
@@ -482,7 +518,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     if n_steps >= 2:
         nxt = np.append(k_step[1:], -1)
         nxt_dur = np.append(duration[1:], 0.0)
-        pulse = (k_step == _K[CONSTANT_CURRENT]) & np.isin(nxt, (_K[REST], _K[OCV])) & (
+        pulse = (k_step == _K[CONSTANT_CURRENT]) & ((nxt == _K[REST]) | (nxt == _K[OCV])) & (
             nxt_dur >= 3 * duration) & (duration > 0) & (stops - starts >= 3)
         cc_like = int((k_step == _K[CONSTANT_CURRENT]).sum())
         if int(pulse.sum()) >= 3 and pulse.sum() >= 0.5 * cc_like:
@@ -501,7 +537,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         entry = (starts > 0) & (gap <= 2 * mean_dt)
     return Steps(starts, stops, k_step, entry, thr, known,
                  counter[0] if counter is not None else None,
-                 (t, v, i, absi, freq, counter))
+                 (t, v, i, absi, freq, counter, sign))
 
 
 _ACTIVE_LUT = np.zeros(len(KINDS) + 1, bool)        # index -1 (undecided) maps to False
@@ -510,7 +546,7 @@ _ACTIVE_LUT[[_K[k] for k in ACTIVE_KINDS]] = True
 
 def _trapezoid_within(steps: Steps) -> np.ndarray:
     """∫|I| dt per step over its own rows, plus the entry interval where credited."""
-    t, _, _, absi, _, _ = steps._signals
+    t, _, _, absi = steps._signals[:4]
     starts, stops = steps.starts, steps.stops
     cum = np.zeros(t.size)
     if t.size > 1:
@@ -522,7 +558,7 @@ def _trapezoid_within(steps: Steps) -> np.ndarray:
 
 
 def _step_columns(steps: Steps) -> dict[str, np.ndarray]:
-    t, v, i, _, freq, counter = steps._signals
+    t, v, i, _, freq, counter = steps._signals[:6]
     starts, stops, k_step = steps.starts, steps.stops, steps.step_kind
     n_steps = starts.size
     n_rows = (stops - starts).astype(np.float64)
@@ -579,9 +615,9 @@ def _cross_check(steps: Steps) -> tuple[str, ...]:
     A one-row step has no integral of its own (its counter spans the gap before it)."""
     if steps.counter is None or not len(steps):
         return ()
-    t, _, _, absi, _, _ = steps._signals
-    cols = steps.columns
-    ours, counter = cols["charge_Ah"], cols["counter_charge_Ah"]
+    t, _, _, absi, _, counter_fns = steps._signals[:6]
+    ours = _trapezoid_within(steps) / 3600.0
+    counter = counter_fns[2](steps.starts, steps.stops)
     cum = np.zeros(t.size)
     if t.size > 1:
         np.cumsum(0.5 * np.abs(np.diff(absi)) * np.diff(t), out=cum[1:])
@@ -622,24 +658,27 @@ def _counter_at(df: pd.DataFrame) -> tuple[str, Any, Any] | None:
         arr = _num(df, c)
         if arr is None:
             return None
-        arrays.append(arr if net else np.abs(arr) * scale)
+        arrays.append(arr)
+
+    def at(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        x = arr[rows]
+        return x if net else np.abs(x) * scale
 
     def inc(rows: np.ndarray) -> np.ndarray:
         out = np.zeros(rows.size)
         prev = np.maximum(rows - 1, 0)
         for arr in arrays:
-            if net:
-                d = np.abs(arr[rows] - arr[prev])
-            else:
-                d = arr[rows] - arr[prev]
-                d = np.where(d < 0, arr[rows], d)          # reset at this row
+            here, before = at(arr, rows), at(arr, prev)
+            d = np.abs(here - before) if net else here - before
+            if not net:
+                d = np.where(d < 0, here, d)               # reset at this row
             out += np.where(rows > 0, d, 0.0)
         return out
 
     def charge(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
         out = inc(starts)
         for arr in arrays:
-            out = out + np.abs(arr[stops - 1] - arr[starts])
+            out = out + np.abs(at(arr, stops - 1) - at(arr, starts))
         return out
 
     return " + ".join(cols), inc, charge
@@ -717,11 +756,11 @@ def classify_technique(data: EchemData, steps: Steps | None = None) -> tuple[str
 
 def classify_steps(steps: Steps) -> tuple[str, str]:
     """:func:`classify_technique` from a step table alone (see there)."""
-    kinds = steps.kinds
+    kinds = steps.step_kind
     rows = steps.stops - steps.starts
 
     def nrows(*ks: str) -> int:
-        return int(rows[np.isin(kinds, ks)].sum())
+        return int(rows[_lut(ks)[kinds]].sum())
 
     working = nrows(*ACTIVE_KINDS, SWEEP)
     if working == 0:
@@ -729,11 +768,11 @@ def classify_steps(steps: Steps) -> tuple[str, str]:
             return "eis", "impedance rows only"
         return "ocv", "no current-carrying rows"
     if nrows(SWEEP) > 0.5 * working:
-        return "cv", f"{int(np.sum(kinds == SWEEP))} potential sweep step(s)"
-    n_pulse = int(np.sum(kinds == PULSE))
+        return "cv", f"{int(np.sum(kinds == _K[SWEEP]))} potential sweep step(s)"
+    n_pulse = int(np.sum(kinds == _K[PULSE]))
     if n_pulse:
         return "gitt", f"{n_pulse} current pulses between long rests"
-    cc = np.isin(kinds, (CONSTANT_CURRENT, CONSTANT_POWER))
+    cc = (kinds == _K[CONSTANT_CURRENT]) | (kinds == _K[CONSTANT_POWER])
     signs = set(steps.step_sign[cc].tolist()) - {0}
     procs = {SODIATION if x < 0 else DESODIATION for x in signs}
     if not cc.any():

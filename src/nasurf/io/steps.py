@@ -294,7 +294,19 @@ def _num(df: pd.DataFrame, name: str) -> np.ndarray | None:
         return None
 
 
-def _whole_hold(absi: np.ndarray, v: np.ndarray, a: int, b: int) -> bool:
+class _AbsView:
+    """|x| read row by row or by slice without building |x| for the whole column."""
+
+    __slots__ = ("x",)
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
+
+    def __getitem__(self, key: Any) -> Any:
+        return np.abs(self.x[key])
+
+
+def _whole_hold(absi: Any, v: np.ndarray, a: int, b: int) -> bool:
     """A counted step that is a hold throughout: >= 3 rows, voltage within 5 mV, current
     decaying by at least x1.5 from its first to its last row."""
     if b - a < 3:
@@ -303,15 +315,16 @@ def _whole_hold(absi: np.ndarray, v: np.ndarray, a: int, b: int) -> bool:
     return span <= _CV_VOLTAGE_TOL_V and absi[a] >= 1.5 * absi[b - 1] > 0
 
 
-def _cv_tail(absi: np.ndarray, v: np.ndarray, a: int, b: int) -> int:
+def _cv_tail(absi: Any, v: np.ndarray, a: int, b: int) -> int:
     """Rows of [a, b) that form a trailing constant-voltage hold (0 when none)."""
     n = b - a
     if n < 6:
         return 0
-    level = float(np.median(absi[a:a + max(n // 2, 3)]))
+    seg = absi[a:b]
+    level = float(np.median(seg[:max(n // 2, 3)]))
     if level <= 0:
         return 0
-    cond = (absi[a:b] < _CV_CURRENT_FRACTION * level) & (np.abs(v[a:b] - v[b - 1])
+    cond = (seg < _CV_CURRENT_FRACTION * level) & (np.abs(v[a:b] - v[b - 1])
                                                           <= _CV_VOLTAGE_TOL_V)
     # length of the all-True suffix
     bad = np.flatnonzero(~cond)
@@ -319,7 +332,7 @@ def _cv_tail(absi: np.ndarray, v: np.ndarray, a: int, b: int) -> int:
     if tail < 3 or tail >= n:
         return 0
     # a hold: the current decays while the voltage is held
-    if absi[b - 1] > 0.9 * absi[b - tail]:
+    if seg[-1] > 0.9 * seg[n - tail]:
         return 0
     return tail
 
@@ -465,7 +478,9 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         starts = np.concatenate(([0], np.flatnonzero(chg) + 1)).astype(np.int64)
         k_step = kind[starts].copy()
     stops = np.concatenate((starts[1:], [n])).astype(np.int64)
-    absi = np.abs(i)
+    # |I| of whole columns is built only where needed (the step table): here the rules
+    # read a few rows each
+    absi = _AbsView(i)
 
     # split counted/signal CC blocks at a trailing hold (Neware CCCV, Arbin, text files)
     if "EC-Lab" not in known:
@@ -537,7 +552,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         entry = (starts > 0) & (gap <= 2 * mean_dt)
     return Steps(starts, stops, k_step, entry, thr, known,
                  counter[0] if counter is not None else None,
-                 (t, v, i, absi, freq, counter, sign))
+                 (t, v, i, None, freq, counter, sign))
 
 
 _ACTIVE_LUT = np.zeros(len(KINDS) + 1, bool)        # index -1 (undecided) maps to False
@@ -546,7 +561,8 @@ _ACTIVE_LUT[[_K[k] for k in ACTIVE_KINDS]] = True
 
 def _trapezoid_within(steps: Steps) -> np.ndarray:
     """∫|I| dt per step over its own rows, plus the entry interval where credited."""
-    t, _, _, absi = steps._signals[:4]
+    t, _, i = steps._signals[:3]
+    absi = np.abs(i)
     starts, stops = steps.starts, steps.stops
     cum = np.zeros(t.size)
     if t.size > 1:
@@ -615,7 +631,8 @@ def _cross_check(steps: Steps) -> tuple[str, ...]:
     A one-row step has no integral of its own (its counter spans the gap before it)."""
     if steps.counter is None or not len(steps):
         return ()
-    t, _, _, absi, _, counter_fns = steps._signals[:6]
+    t, _, i, _, _, counter_fns = steps._signals[:6]
+    absi = np.abs(i)
     ours = _trapezoid_within(steps) / 3600.0
     counter = counter_fns[2](steps.starts, steps.stops)
     cum = np.zeros(t.size)
@@ -696,10 +713,10 @@ def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
                    ) -> tuple[str, str]:
     """The working electrode's role and how it was known, as (role, statement).
 
-    ``given`` other than ``"auto"`` is used as is. Otherwise: the lowest voltage of the
-    current-carrying rows below :data:`ANODE_BELOW_V` means an anode half cell, above it a
-    cathode half cell or a full cell (both cycle desodiation first: charge, then
-    discharge). A window that goes below 0 V (a symmetric or dummy cell) says nothing,
+    ``given`` other than ``"auto"`` is used as is. Otherwise: the lowest voltage at the
+    ends of the current-carrying steps below :data:`ANODE_BELOW_V` means an anode half
+    cell, above it a cathode half cell or a full cell (both cycle desodiation first:
+    charge, then discharge). A window that goes below 0 V (a symmetric or dummy cell) says nothing,
     and the first current step decides (sodiation first: anode).
     """
     if given != "auto":
@@ -711,7 +728,9 @@ def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
         return given, f"{given} (given)"
     active = _ACTIVE_LUT[steps.step_kind]
     if active.any():
-        vmin = float(np.fmin.reduceat(voltage, steps.starts)[active].min())
+        # a galvanostatic step's extremes are at its ends
+        ends = np.concatenate((steps.starts[active], steps.stops[active] - 1))
+        vmin = float(voltage[ends].min())
     else:
         vmin = float(np.min(voltage)) if voltage.size else math.nan
     signs = steps.step_sign[steps.step_sign != 0]

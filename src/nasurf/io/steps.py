@@ -361,13 +361,13 @@ def _labels(col: pd.Series, rule: Any, runs: np.ndarray | None) -> np.ndarray:
     """Kind per row from a label column, each distinct label classified once. With
     ``runs`` (first rows of the step counter's runs, inside which a label is constant)
     only those rows are read."""
+    values = col.array
     if runs is not None:
-        first = col.iloc[runs].astype(str).to_numpy()
-        kinds = np.array([rule(x) for x in first], dtype=np.int8)
-        return np.repeat(kinds, np.diff(np.append(runs, len(col))))
-    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        values = values.take(runs)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
     lut = np.array([rule(str(u)) for u in uniques] + [-1], dtype=np.int8)
-    return lut[codes]
+    kinds = lut[codes]
+    return np.repeat(kinds, np.diff(np.append(runs, len(col)))) if runs is not None else kinds
 
 
 def _instrument_kinds(df: pd.DataFrame, technique: str | None,

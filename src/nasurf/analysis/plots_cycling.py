@@ -126,13 +126,18 @@ def capacity_ce_figure(result: CyclingResult, *, title: str | None = None) -> Fi
             fc = c.iloc[marked]
             ax2.plot(fc["cycle"], ce[marked], "x", ms=ms * 2.2, mew=1.2, color="red",
                      label="flagged")
+            # each flag named once, at the first cycle that raised it (the cross marks
+            # every flagged cycle)
+            named: set[str] = set()
             for cyc, y in zip(fc["cycle"], ce[marked], strict=True):
-                if np.isfinite(y):
-                    ax2.annotate(", ".join(flagged[int(cyc)]), (cyc, y), fontsize=5,
-                                 color="red", xytext=(3, 3), textcoords="offset points")
+                new = [f for f in flagged[int(cyc)] if f not in named]
+                named.update(new)
+                if new and np.isfinite(y):
+                    ax2.annotate(", ".join(new), (cyc, y), fontsize=5, color="red",
+                                 xytext=(4, 4), textcoords="offset points")
         lines = ax.get_legend_handles_labels()
         l2 = ax2.get_legend_handles_labels()
-        ax.legend(lines[0] + l2[0], lines[1] + l2[1], frameon=False, loc="lower right")
+        ax.legend(lines[0] + l2[0], lines[1] + l2[1], frameon=False, loc="center right")
         ice = result.initial_coulombic_efficiency
         if ice is not None:
             ax.text(0.03, 0.04, f"ICE {100 * ice:.1f} %", transform=ax.transAxes, fontsize=7)

@@ -460,22 +460,25 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
             kind = np.full(n, -1, np.int8)
         if imp is not None:
             kind[imp] = _K[IMPEDANCE]
-        undecided = kind < 0
-        kind[undecided] = np.where(sign[undecided] == 0, _K[REST], _K[CONSTANT_CURRENT])
+        undecided = np.flatnonzero(kind < 0)
+        if undecided.size:
+            kind[undecided] = np.where(sign[undecided] == 0, _K[REST], _K[CONSTANT_CURRENT])
         # a "CC" row with no current is a rest
-        kind[(kind == _K[CONSTANT_CURRENT]) & (sign == 0)] = _K[REST]
-        active = _ACTIVE_LUT[kind]
-        direction = np.where(active, sign, 0).astype(np.int8)
+        idle = (kind == _K[CONSTANT_CURRENT]) & (sign == 0)
+        if idle.any():
+            kind[idle] = _K[REST]
+        # one int8 code per row: the kind, and the current's direction where it splits a
+        # step (current steps; an EC-Lab hold (mode 2) is one step from its mode change to
+        # the next, even where its decaying current dips into the noise)
+        split = _DIRECTION_SPLITS_EC if extra is not None else _DIRECTION_SPLITS
+        code = split[kind] * sign
+        code += kind * 4
+        cuts = [np.flatnonzero(code[1:] != code[:-1]) + 1]
+        if runs is not None:
+            cuts.append(runs[1:])
         if extra is not None:
-            # an EC-Lab hold (mode 2) is one step from its mode change to the next, even
-            # where its decaying current dips into the noise
-            direction[kind == _K[CONSTANT_VOLTAGE]] = 0
-        chg = (kind[1:] != kind[:-1]) | (direction[1:] != direction[:-1])
-        if step_id is not None:
-            chg |= step_id[1:] != step_id[:-1]
-        if extra is not None:
-            chg |= extra[1:]
-        starts = np.concatenate(([0], np.flatnonzero(chg) + 1)).astype(np.int64)
+            cuts.append(np.flatnonzero(extra[1:]) + 1)
+        starts = np.unique(np.concatenate([np.zeros(1, np.int64), *cuts])).astype(np.int64)
         k_step = kind[starts].copy()
     stops = np.concatenate((starts[1:], [n])).astype(np.int64)
     # |I| of whole columns is built only where needed (the step table): here the rules
@@ -557,6 +560,10 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
 
 _ACTIVE_LUT = np.zeros(len(KINDS) + 1, bool)        # index -1 (undecided) maps to False
 _ACTIVE_LUT[[_K[k] for k in ACTIVE_KINDS]] = True
+#: 1 where the current's sign splits steps of that kind (int8, for the row code)
+_DIRECTION_SPLITS = _ACTIVE_LUT[:len(KINDS)].astype(np.int8)
+_DIRECTION_SPLITS_EC = _DIRECTION_SPLITS.copy()
+_DIRECTION_SPLITS_EC[_K[CONSTANT_VOLTAGE]] = 0
 
 
 def _trapezoid_within(steps: Steps) -> np.ndarray:

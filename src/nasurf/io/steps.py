@@ -280,16 +280,42 @@ def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.concatenate((change, [n])).astype(np.int64))
 
 
-def _num(df: pd.DataFrame, name: str) -> np.ndarray | None:
+class _Table:
+    """Column access by name without pandas' per-lookup cost (an Arrow-backed column index
+    makes each ``name in df.columns`` / ``df[name]`` cost tens of µs; a summary of a short
+    file does a dozen)."""
+
+    __slots__ = ("_get", "columns", "df")
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.df = df
+        self.columns = {str(c): k for k, c in enumerate(df.columns)}
+        self._get = getattr(df, "_get_column_array", None)
+
+    def __len__(self) -> int:
+        return len(self.df)
+
+    def array(self, name: str) -> Any:
+        """The column's values (numpy or extension array); no copy where pandas has none."""
+        k = self.columns[name]
+        if self._get is not None:
+            try:
+                return self._get(k)
+            except (TypeError, ValueError, IndexError):   # pragma: no cover - old pandas
+                pass
+        return self.df.iloc[:, k].array
+
+
+def _num(df: _Table, name: str) -> np.ndarray | None:
     if name not in df.columns:
         return None
-    col = df[name]
+    col = df.array(name)
     try:
-        return col.to_numpy(dtype=np.float64)      # numeric columns: no parsing
+        return np.asarray(col, dtype=np.float64)    # numeric columns: no parsing
     except (TypeError, ValueError):
         pass
     try:
-        return pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+        return pd.to_numeric(pd.Series(col), errors="coerce").to_numpy(dtype=np.float64)
     except (TypeError, ValueError):
         return None
 
@@ -357,20 +383,20 @@ def _maccor_kind(name: str) -> int:
     return {"R": _K[REST], "O": _K[OCV], "FRA": _K[IMPEDANCE]}.get(name.strip().upper(), -1)
 
 
-def _labels(col: pd.Series, rule: Any, runs: np.ndarray | None) -> np.ndarray:
+def _labels(col: Any, rule: Any, runs: np.ndarray | None) -> np.ndarray:
     """Kind per row from a label column, each distinct label classified once. With
     ``runs`` (first rows of the step counter's runs, inside which a label is constant)
     only those rows are read."""
-    values = col.array
-    if runs is not None:
-        values = values.take(runs)
+    values = col.take(runs) if runs is not None else col
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     lut = np.array([rule(str(u)) for u in uniques] + [-1], dtype=np.int8)
     kinds = lut[codes]
-    return np.repeat(kinds, np.diff(np.append(runs, len(col)))) if runs is not None else kinds
+    if runs is None:
+        return kinds
+    return np.repeat(kinds, np.diff(np.append(runs, len(col))))
 
 
-def _instrument_kinds(df: pd.DataFrame, technique: str | None,
+def _instrument_kinds(df: _Table, technique: str | None,
                       runs: np.ndarray | None = None
                       ) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
     """Row kinds from the instrument's own columns, an extra boundary mask (True where
@@ -378,7 +404,7 @@ def _instrument_kinds(df: pd.DataFrame, technique: str | None,
     n = len(df)
     tech = (technique or "").upper()
     if "mode" in df.columns and n:
-        m = df["mode"].to_numpy()
+        m = np.asarray(df.array("mode"))
         if m.dtype.kind not in "iu":
             mf = _num(df, "mode")
             m = np.where(np.isfinite(mf), mf, -1).astype(np.int64) if mf is not None else None
@@ -387,18 +413,19 @@ def _instrument_kinds(df: pd.DataFrame, technique: str | None,
                             _K[OCV] if tech == "OCV" else _K[REST]], dtype=np.int8)
             kind = lut[m]
             if int(np.count_nonzero(kind >= 0)) > n // 2:
-                flag = df["Ns changes"].to_numpy() if "Ns changes" in df.columns else None
+                flag = (np.asarray(df.array("Ns changes")) if "Ns changes" in df.columns
+                        else None)
                 extra = None
                 if flag is not None:
                     extra = flag > 0 if flag.dtype.kind in "iub" else np.nan_to_num(
                         _num(df, "Ns changes")) > 0
                 return kind, extra, "instrument: EC-Lab mode/Ns"
     if "step_type" in df.columns:
-        return (_labels(df["step_type"], _neware_kind, runs), None,
+        return (_labels(df.array("step_type"), _neware_kind, runs), None,
                 "instrument: Neware step_type")
     for col in ("State", "MD", "Md"):
-        if col in df.columns and df[col].dtype == object:
-            return _labels(df[col], _maccor_kind, runs), None, f"instrument: Maccor {col}"
+        if col in df.columns and df.array(col).dtype.kind in "OUT":
+            return _labels(df.array(col), _maccor_kind, runs), None, f"instrument: Maccor {col}"
     return None, None, None
 
 
@@ -426,7 +453,8 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         t, v, i = _column(df, tb.TIME), _column(df, tb.VOLTAGE), _column(df, tb.CURRENT)
     else:
         t, v, i = arrays
-    freq = _num(df, tb.FREQUENCY)
+    table = _Table(df)
+    freq = _num(table, tb.FREQUENCY)
     imp = (np.isfinite(freq) & (freq > 0)) if freq is not None else None
     if imp is not None and not imp.any():
         imp = None
@@ -438,13 +466,13 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
 
     step_id = id_col = runs = None
     for col in (tb.STEP_COUNT, tb.STEP_INDEX):
-        if col in df.columns:
-            step_id, id_col = df[col].to_numpy(), col
+        if col in table.columns:
+            step_id, id_col = np.asarray(table.array(col)), col
             runs = np.concatenate(([0], np.flatnonzero(step_id[1:] != step_id[:-1]) + 1))
             break
     # a running step count changes at every step; a step index may repeat (loops), so
     # labels are read per run of it only when it is the count
-    kind, extra, known = _instrument_kinds(df, technique,
+    kind, extra, known = _instrument_kinds(table, technique,
                                            runs if id_col == tb.STEP_COUNT else None)
     if known is None and id_col is not None:
         known = f"instrument: {id_col} (kinds from the signal)"
@@ -543,7 +571,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
             k_step[pulse] = _K[PULSE]
 
     # the entry interval of each step (see the module docstring)
-    counter = _counter_at(df)
+    counter = _counter_at(table)
     gap = t_first - t_prev
     if counter is not None:
         inc_first = counter[1](starts)
@@ -660,7 +688,7 @@ def _cross_check(steps: Steps) -> tuple[str, ...]:
             f"{bad.size} step(s) disagree beyond the counter's resolution",)
 
 
-def _counter_at(df: pd.DataFrame) -> tuple[str, Any, Any] | None:
+def _counter_at(df: _Table) -> tuple[str, Any, Any] | None:
     """The instrument's charge counter as (name, increase at given rows, charge of given
     steps), in Ah, or None. EC-Lab ``Q charge/discharge/mA.h`` (resets each half cycle),
     else the canonical charging + discharging capacities (reset each step on

@@ -8,9 +8,12 @@ Same data for both tools in one run. Real files: each tool reads the file its ow
 (untimed), then only the summary call is timed. Synthetic hard-carbon long cycling: one
 table from nasurf's generator, saved to a temporary .npz; navani gets it as the frame its
 loaders would build (state, half cycle, per-half-cycle Capacity; construction untimed).
-navani needs numpy<2, so it runs in ``.venv-peers`` (``benchmarks/peers/navani_summary.py``,
-timing only ``cycle_summary`` inside that process); without the venv the peer side is
-skipped with a message. nasurf's timing includes its own half-cycle segmentation, which
+navani needs numpy<2, so it runs in ``.venv-peers``
+(``benchmarks/peers/navani_summary.py``, timing only ``cycle_summary`` inside that
+process); without the venv the peer side is skipped with a message. The two are timed
+alternately (3 rounds of our calls then navani's process; 1 round above 1 M rows), so
+load that drifts during a run on a shared machine affects both sides of each ratio
+alike. nasurf's timing includes its own half-cycle segmentation, which
 navani does in its loader (untimed here): the comparison favours navani.
 
 Peak memory: a fresh subprocess loads the table, resets the kernel's high-water mark
@@ -161,21 +164,52 @@ def fmt_ms(times: list[float]) -> str:
             f"{max(times) * 1e3:.3g} ms")
 
 
+ROUNDS = 3
+
+
+def alternate(ours, tasks: list[dict], peer: bool, rounds: int) -> tuple[list, list | None]:
+    """Time nasurf and navani alternately: ``rounds`` times, all of our calls, then all
+    of navani's (its process); machine load that drifts during the run hits both alike.
+    ``ours`` is a list of zero-argument callables returning (times, result)."""
+    our_times: list[list[float]] = [[] for _ in ours]
+    results: list = [None] * len(ours)
+    nav_times: list[list[float]] | None = [[] for _ in ours] if peer else None
+    nav_last = None
+    for _ in range(rounds):
+        for k, fn in enumerate(ours):
+            times, results[k] = fn()
+            our_times[k] += times
+        if nav_times is not None:
+            out = run_peer(tasks)
+            if out is None:
+                nav_times = None
+                continue
+            for k, r in enumerate(out):
+                nav_times[k] += r["times_s"]
+            nav_last = out
+    nav = None
+    if nav_times is not None and nav_last is not None:
+        nav = [dict(r, times_s=nav_times[k]) for k, r in enumerate(nav_last)]
+    return [(our_times[k], results[k]) for k in range(len(ours))], nav
+
+
 def bench_real(repeats: int, peer: bool) -> None:
     from nasurf.io import read
 
-    print("\n## Real files (summary only; loading untimed)")
-    rows, tasks = [], []
+    print(f"\n## Real files (summary only; loading untimed; {ROUNDS} alternating rounds)")
+    rows, tasks, calls = [], [], []
     for label, rel in REAL_FILES:
         path = REALDATA / rel
         if not path.exists():
             print(f"  {label}: {path} missing, skipped")
             continue
         data = read(path)
-        times, res = timed(lambda data=data: summary(data), repeats)
-        rows.append((label, path, data, times, res))
-        tasks.append({"kind": "file", "path": str(path), "repeats": repeats, "warmup": 1})
-    nav = run_peer(tasks) if peer and tasks else None
+        calls.append(lambda data=data: timed(lambda: summary(data), repeats // ROUNDS))
+        rows.append((label, path, data))
+        tasks.append({"kind": "file", "path": str(path), "repeats": repeats // ROUNDS,
+                      "warmup": 1})
+    timings, nav = alternate(calls, tasks, peer and bool(tasks), ROUNDS)
+    rows = [(*r, *timings[k]) for k, r in enumerate(rows)]
     print("| file | rows | half cycles | nasurf (min/med/max) | navani (min/med/max) | "
           "navani / nasurf (median / min) | worst rel. diff of capacities |")
     print("|---|---|---|---|---|---|---|")
@@ -205,13 +239,15 @@ def bench_synthetic(sizes: list[tuple[int, int]], repeats: int, peer: bool,
                      I=df[CURRENT].to_numpy())
             data = EchemData(df, Metadata(source="synthetic"))
             reps = repeats if len(df) <= 2_000_000 else max(3, repeats // 2)
-            times, res = timed(lambda data=data: summary(data), reps)
-            nv = None
-            if peer:
-                big = len(df) > 2_000_000
-                out = run_peer([{"kind": "npz", "path": npz, "repeats": 1 if big else 3,
-                                 "warmup": 0 if big else 1}])
-                nv = out[0] if out else None
+            big = len(df) > 2_000_000
+            # navani takes seconds to minutes here: alternate over fewer rounds
+            rounds = 1 if len(df) > 1_000_000 else ROUNDS
+            per_round = max(reps // rounds, 2)
+            [(times, res)], out = alternate(
+                [lambda data=data, n=per_round: timed(lambda: summary(data), n)],
+                [{"kind": "npz", "path": npz, "repeats": 1 if big else 3,
+                  "warmup": 0 if big else 1}], peer, rounds)
+            nv = out[0] if out else None
             mem = memory_probe(npz) if memory else None
             rt = ratio(nv["times_s"], times) if nv else "-"
             diff = compare(res, nv) if nv else "-"

@@ -65,3 +65,28 @@ def test_run_batch_in_process_equals_pool(folder):
     assert serial == pooled
     assert serial[1]["capacity_unit"] == "mAh/g"
     assert serial[1]["first_desodiation"] == pytest.approx(280.0, rel=1e-9)
+
+
+def test_batch_classifies_the_technique_first(tmp_path, realdata):
+    """CV, CA, EIS and OCV files are listed as "not cycling" with their own summary and
+    never get an ICE; a cycling file does (was: "ICE 854, status ok" for a CV file)."""
+    d = tmp_path / "mixed"
+    d.mkdir()
+    names = {"cv.mpr": "cv", "ca.mpr": "ca", "peis.mpr": "eis", "ocv.mpr": "ocv",
+             "gcpl.pr_182.1.mpr": "cycling"}
+    for name in names:
+        (d / name).symlink_to(realdata / "yadg" / name)
+    rows = run_batch(sorted(d.iterdir()), active_mass_g=None, area_cm2=None,
+                     reference="after_formation", cycle_mode="sodiation_desodiation",
+                     workers=1, show_progress=False)
+    by_name = {r["file"].rsplit("/", 1)[-1]: r for r in rows}
+    for name, klass in names.items():
+        r = by_name[name]
+        assert r["technique_class"] == klass, (name, r)
+        if klass == "cycling":
+            assert r["status"] == "ok" and r["initial_coulombic_efficiency"] > 0.5
+        else:
+            assert r["status"] == "not cycling"
+            assert r["initial_coulombic_efficiency"] is None and r["summary"]
+    assert "Hz" in by_name["peis.mpr"]["summary"]
+    assert "mV/s" in by_name["cv.mpr"]["summary"]

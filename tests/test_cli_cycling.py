@@ -162,3 +162,28 @@ def test_cli_real_biologic_anode_uses_file_mass(runner, realdata):
     assert 0.5 < doc["initial_coulombic_efficiency"] < 1.0
     assert doc["cycles"][0]["sodiation_mAh_cm2"] == pytest.approx(
         doc["cycles"][0]["sodiation_mAh"] / doc["area_cm2"], rel=1e-12)
+
+
+def test_exclude_cv_electrode_and_flags_in_json(runner, realdata):
+    """gcpl.pr_182.1 has EC-Lab CV holds: --exclude-cv changes ICE to the CC-only value,
+    both are always in the JSON; a cathode file states its inferred role."""
+    path = str(realdata / "yadg" / "gcpl.pr_182.1.mpr")
+    incl = json.loads(runner.invoke(app, ["analyze", "cycling", path, "--json"]).stdout)
+    excl = json.loads(runner.invoke(app, ["analyze", "cycling", path, "--json",
+                                          "--exclude-cv"]).stdout)
+    assert incl["initial_coulombic_efficiency"] == pytest.approx(
+        incl["initial_coulombic_efficiency_with_holds"])
+    assert excl["initial_coulombic_efficiency"] == pytest.approx(
+        incl["initial_coulombic_efficiency_without_holds"])
+    assert excl["initial_coulombic_efficiency"] > incl["initial_coulombic_efficiency"] + 0.05
+    assert "excluded" in excl["conventions"]["ce_holds"]
+    assert incl["steps"]["known_from"].startswith("instrument: EC-Lab")
+    cat = realdata / "navani" / "jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr"
+    doc = json.loads(runner.invoke(app, ["analyze", "cycling", str(cat), "--json"]).stdout)
+    assert doc["electrode"] == "cathode"
+    assert [f["flag"] for f in doc["flags"]] == ["starts_mid_cycle"]
+    forced = json.loads(runner.invoke(app, ["analyze", "cycling", str(cat), "--json",
+                                            "--electrode", "anode"]).stdout)
+    assert "ce_above_one" in {f["flag"] for f in forced["flags"]}
+    human = runner.invoke(app, ["analyze", "cycling", str(cat), "--electrode", "anode"])
+    assert "flag ce_above_one" in human.stdout

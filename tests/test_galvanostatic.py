@@ -223,12 +223,19 @@ def test_energy_average_voltage_hysteresis_analytic():
     res = cycling_summary(frame(t, v, i))
     c = res.cycles.iloc[0]
     assert c["sodiation_average_voltage_V"] == pytest.approx(0.2, rel=1e-12)
-    # the entry interval (10 s) is credited at the first desodiation row (0.3 V):
-    # E = 1 mA * (10 s * 0.3 V + 3600 s * 0.4 V); Q = 1 mA * 3610 s
-    assert c["desodiation_average_voltage_V"] == pytest.approx(
-        (10 * 0.3 + 3600 * 0.4) / 3610, rel=1e-9)
+    # the 10 s gap before the desodiation is longer than twice its 3.6 s sampling
+    # interval: time the cell spent before the step (io.steps rule), not credited;
+    # E = 1 mA * 3600 s * 0.4 V; Q = 1 mA * 3600 s
+    assert c["desodiation_average_voltage_V"] == pytest.approx(0.4, rel=1e-9)
     assert c["hysteresis_V"] == pytest.approx(c["desodiation_average_voltage_V"] - 0.2)
-    assert c["desodiation_energy_mWh"] == pytest.approx((10 * 0.3 + 3600 * 0.4) / 3600,
+    assert c["desodiation_energy_mWh"] == pytest.approx(0.4, rel=1e-9)
+    # the same with a 3.6 s gap (a cycler logging at the end of each interval): the
+    # entry interval is credited at the first desodiation row (0.3 V)
+    td = 3600 + np.linspace(3.6, 3603.6, n)
+    c = cycling_summary(frame(np.concatenate((ts, td)), v, i)).cycles.iloc[0]
+    assert c["desodiation_average_voltage_V"] == pytest.approx(
+        (3.6 * 0.3 + 3600 * 0.4) / 3603.6, rel=1e-9)
+    assert c["desodiation_energy_mWh"] == pytest.approx((3.6 * 0.3 + 3600 * 0.4) / 3600,
                                                         rel=1e-9)
 
 

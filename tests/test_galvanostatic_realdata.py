@@ -98,7 +98,9 @@ def test_navani_bs542_upstream_means(realdata):
 
 def test_navani_jdb11_upstream_means(realdata):
     """Na | NaxCoO2 half cell (BioLogic .mpr): navani's asserted summary means."""
-    res = cycling_summary(load_jdb11(realdata / JDB11))
+    # navani pairs half cycles as an anode's (sodiation then desodiation); the file is a
+    # cathode, whose right pairing is tested in test_steps_realdata.py
+    res = cycling_summary(load_jdb11(realdata / JDB11), electrode="anode")
     got = navani_style_means(res)
     upstream = {"Discharge Capacity": 0.7778788, "Charge Capacity": 0.9535533,
                 "CE": 1.7014777, "Average Discharge Voltage": 2.7871832,

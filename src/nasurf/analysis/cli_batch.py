@@ -1,5 +1,11 @@
 """``nasurf analyze batch``: galvanostatic summary of every file in a folder.
 
+Each file's technique is classified first (:func:`nasurf.io.steps.classify_technique`):
+only cycling files get cycling metrics (ICE, CE, retention, status ``ok``, or
+``flagged`` when a plausibility flag was raised); CV, CA, EIS, GITT, OCV and one-direction
+galvanostatic files are listed with status ``not cycling``, their class and a short
+summary of their own, never with an ICE.
+
 Files are read and analysed in parallel worker processes; a rich progress bar goes to
 stderr, one summary table to stdout (or one JSON document with ``--json``). A file that
 cannot be read or analysed is listed with its error message and does not stop the run.
@@ -13,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -29,7 +36,7 @@ SUMMARY_COLUMNS = [
     "file", "status", "format", "technique", "rows", "cycles", "capacity_unit",
     "initial_coulombic_efficiency", "first_desodiation", "last_desodiation",
     "mean_coulombic_efficiency", "retention", "retention_reference", "rate_steps",
-    "warnings", "error",
+    "warnings", "error", "technique_class", "summary", "electrode", "flags",
 ]
 
 
@@ -45,9 +52,15 @@ def analyse_file(path: str, active_mass_g: float | None, area_cm2: float | None,
         data = read_for_cycling(Path(path), active_mass_g=active_mass_g, area_cm2=area_cm2)
         md = data.metadata
         row.update(format=md.file_format, technique=md.technique, rows=len(data.data))
-        if not data.is_time_series:
-            raise ValidationError(f"not a time series (technique {md.technique}); "
-                                  "nothing to cycle", file=path)
+        from nasurf.io.steps import classify_technique, find_steps
+
+        steps = find_steps(data) if data.is_time_series and len(data.data) else None
+        klass, why = classify_technique(data, steps)
+        row.update(technique_class=klass)
+        if klass != "cycling":
+            row.update(status="not cycling", summary=_other_summary(data, steps, klass, why),
+                       warnings="; ".join(md.warnings))
+            return row
         res = cycling_summary(data, active_mass_g=active_mass_g, area_cm2=area_cm2,
                               reference=reference, cycle_mode=cycle_mode)  # type: ignore[arg-type]
     except NasurfError as exc:
@@ -63,7 +76,12 @@ def analyse_file(path: str, active_mass_g: float | None, area_cm2: float | None,
     des = res.cycles[res.cycles["cycle"] >= 1]["desodiation_mAh_g" if spec else "desodiation_mAh"]
     des = des.dropna()
     row.update(
-        status="ok", cycles=int((res.cycles["cycle"] >= 1).sum()),
+        status="flagged" if res.flags else "ok",
+        cycles=int((res.cycles["cycle"] >= 1).sum()),
+        electrode=res.extra.get("electrode"),
+        flags="; ".join(f"{f['flag']}" + (f" (cycle {f['cycle']})" if f.get("cycle")
+                                          is not None else "") for f in res.flags),
+        summary=res.conventions.get("electrode_role"),
         capacity_unit=res.capacity_unit,
         initial_coulombic_efficiency=res.initial_coulombic_efficiency,
         first_desodiation=float(des.iloc[0]) if len(des) else None,
@@ -71,9 +89,46 @@ def analyse_file(path: str, active_mass_g: float | None, area_cm2: float | None,
         mean_coulombic_efficiency=res.mean_ce, retention=res.retention.final,
         retention_reference=res.retention.convention,
         rate_steps=len(res.rate_steps) if res.rate.detected else 0,
-        warnings="; ".join((*md.warnings, *res.warnings)),
+        warnings="; ".join((*md.warnings, *res.all_warnings)),
     )
     return row
+
+
+def _other_summary(data: Any, steps: Any, klass: str, why: str) -> str:
+    """One line on a file that is not cycling data: what it holds, in its own terms."""
+    df = data.data
+    parts = [why]
+    if klass == "eis":
+        from nasurf.io.table import FREQUENCY
+
+        if FREQUENCY in df.columns:
+            f = df[FREQUENCY].to_numpy(dtype=float)
+            f = f[f > 0]
+            if f.size:
+                parts.append(f"{f.size} points, {f.min():.3g}-{f.max():.3g} Hz")
+    elif steps is not None:
+        tab = steps.columns
+        if klass == "cv":
+            from nasurf.io.table import VOLTAGE
+
+            v = df[VOLTAGE].to_numpy(dtype=float)
+            parts.append(f"{v.min():.3g}-{v.max():.3g} V")
+            rates = tab["set_point"][tab["kind"] == "sweep"]
+            if rates.size:
+                parts.append(f"|dV/dt| {np.nanmedian(np.abs(rates)) * 1e3:.3g} mV/s")
+        elif klass == "ca":
+            holds = tab["kind"] == "constant_voltage"
+            levels = ", ".join(f"{x:.3g}" for x in tab["set_point"][holds][:5])
+            parts.append(f"holds at {levels} V, "
+                         f"{tab['charge_Ah'][holds].sum() * 1e3:.4g} mAh")
+        elif klass == "gitt":
+            pulses = tab["kind"] == "pulse"
+            parts.append(f"pulse {np.median(tab['duration_s'][pulses]):.4g} s at "
+                         f"{np.median(np.abs(tab['set_point'][pulses])) * 1e3:.3g} mA")
+        elif klass == "galvanostatic_one_direction":
+            cc = tab["kind"] == "constant_current"
+            parts.append(f"{tab['charge_Ah'][cc].sum() * 1e3:.4g} mAh passed")
+    return "; ".join(parts)
 
 
 def list_files(folder: Path, pattern: str, recursive: bool) -> list[Path]:
@@ -118,8 +173,8 @@ def run_batch(files: list[Path], *, active_mass_g: float | None, area_cm2: float
 
 def _print_table(rows: list[dict[str, Any]], folder: Path, console: Console) -> None:
     table = Table(title=f"Batch summary: {folder}", title_justify="left")
-    for col in ("file", "format", "cycles", "ICE (%)", "first desod", "last desod", "unit",
-                "retention (%)", "status"):
+    for col in ("file", "format", "class", "cycles", "ICE (%)", "first desod", "last desod",
+                "unit", "retention (%)", "status"):
         table.add_column(col, justify="left" if col in ("file", "format", "status") else "right")
 
     def f(x: Any, pattern: str = "{:.4g}", scale: float = 1.0) -> str:
@@ -127,13 +182,17 @@ def _print_table(rows: list[dict[str, Any]], folder: Path, console: Console) -> 
 
     for r in rows:
         name = os.path.relpath(r["file"], folder)
-        table.add_row(name, str(r["format"] or "-"), f(r["cycles"], "{:.0f}"),
+        status = {"ok": "ok", "flagged": f"[red]flagged[/] {r['flags']}",
+                  "not cycling": f"not cycling: {r['summary']}"}.get(r["status"],
+                                                                    "[red]failed[/]")
+        table.add_row(name, str(r["format"] or "-"), str(r.get("technique_class") or "-"),
+                      f(r["cycles"], "{:.0f}"),
                       f(r["initial_coulombic_efficiency"], "{:.2f}", 100),
                       f(r["first_desodiation"]), f(r["last_desodiation"]),
                       str(r["capacity_unit"] or "-"), f(r["retention"], "{:.2f}", 100),
-                      "ok" if r["status"] == "ok" else "[red]failed[/]")
+                      status)
     console.print(table)
-    failed = [r for r in rows if r["status"] != "ok"]
+    failed = [r for r in rows if r["status"] == "failed"]
     for r in failed:
         console.print(f"[red]failed[/] {os.path.relpath(r['file'], folder)}: {r['error']}",
                       highlight=False)
@@ -187,7 +246,7 @@ def register(app: typer.Typer) -> None:
             raise ValidationError(f"no files match '{pattern}'", file=str(folder))
         rows = run_batch(files, active_mass_g=mass, area_cm2=area_cm2, reference=reference,
                          cycle_mode=cycle_mode, workers=workers)
-        n_ok = sum(r["status"] == "ok" for r in rows)
+        n_ok = sum(r["status"] != "failed" for r in rows)
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_name(f".{out.name}.tmp")

@@ -55,27 +55,41 @@ def print_cycling_tables(result, console: Console, *, max_rows: int = 40) -> Non
     des = "desodiation_mAh_g" if spec else "desodiation_mAh"
     table = Table(title=f"Galvanostatic cycles: {result.source}", title_justify="left")
     for col in ("cycle", f"sodiation ({unit})", f"desodiation ({unit})", "CE (%)",
-                "retention (%)", "V̄ desod (V)", "hysteresis (V)"):
+                "retention (%)", "V̄ desod (V)", "hysteresis (V)", "flags"):
         table.add_column(col, justify="right")
+    flagged = result.flagged_cycles
     c = result.cycles
     rows = c if len(c) <= max_rows else c.iloc[list(range(max_rows // 2))
                                                 + list(range(len(c) - max_rows // 2, len(c)))]
     prev = None
     for idx, r in rows.iterrows():
         if prev is not None and idx != prev + 1:
-            table.add_row("…", "", "", "", "", "", "")
+            table.add_row("…", "", "", "", "", "", "", "")
         prev = idx
         table.add_row(str(int(r["cycle"])), _fmt(r[sod], "{:.4g}"), _fmt(r[des], "{:.4g}"),
                       _fmt(r["coulombic_efficiency"], "{:.2f}", 100),
                       _fmt(r.get("retention"), "{:.2f}", 100),
                       _fmt(r["desodiation_average_voltage_V"], "{:.3f}"),
-                      _fmt(r["hysteresis_V"], "{:.3f}"))
+                      _fmt(r["hysteresis_V"], "{:.3f}"),
+                      ", ".join(flagged.get(int(r["cycle"]), [])))
     console.print(table)
+    conv = result.conventions
+    if "electrode_role" in conv:
+        console.print(f"electrode: {conv['electrode_role']}; steps from "
+                      f"{conv['steps_known_from']}; {conv['ce_holds']}")
     ret = result.retention
     console.print(f"ICE: {_fmt(result.initial_coulombic_efficiency, '{:.2f}', 100)} %   "
                   f"mean CE (2..N): {_fmt(result.mean_ce, '{:.2f}', 100)} %   "
                   f"cumulative irreversible: {_fmt(result.cumulative_irreversible, '{:.4g}')} "
                   f"{unit}")
+    ex = result.extra
+    if ex.get("initial_coulombic_efficiency_without_holds") is not None:
+        console.print(
+            f"ICE with holds: {_fmt(ex['initial_coulombic_efficiency_with_holds'], '{:.2f}', 100)}"
+            f" %   without holds (CC only): "
+            f"{_fmt(ex['initial_coulombic_efficiency_without_holds'], '{:.2f}', 100)} %")
+    for f in result.flags:
+        console.print(f"[red]flag {f['flag']}[/]: {f['message']}", highlight=False)
     console.print(f"retention: {_fmt(ret.final, '{:.2f}', 100)} % at cycle {ret.final_cycle} "
                   f"vs {ret.convention} (reference cycle {ret.reference_cycle})")
     steps = result.rate_steps
@@ -91,6 +105,8 @@ def print_cycling_tables(result, console: Console, *, max_rows: int = 40) -> Non
                        _fmt(s["mean_capacity"], "{:.4g}"), _fmt(s["last_capacity"], "{:.4g}"),
                        "yes" if s["is_recovery"] else "")
         console.print(st)
+        if result.rate.rate_set_by:
+            console.print(f"rate set by the {result.rate.rate_set_by} current")
         if result.rate.recovery_ratio is not None:
             console.print(f"recovery ratio: {100 * result.rate.recovery_ratio:.2f} %")
 
@@ -108,7 +124,8 @@ def write_outputs(data: EchemData, result, out: Path, *,
 
     written = result.to_csv(out)
     mass = result.active_mass_g
-    prof = voltage_profiles(data, active_mass_g=mass,
+    role = result.extra.get("electrode", "auto")
+    prof = voltage_profiles(data, active_mass_g=mass, electrode=role,
                             cycles=pc._default_cycles(sorted(result.cycles["cycle"])))
     reference = potential_vs or data.metadata.electrode_reference
     figs = {"voltage_profiles": pc.voltage_profile_figure(prof, reference=reference),
@@ -116,7 +133,7 @@ def write_outputs(data: EchemData, result, out: Path, *,
     if result.rate.detected:
         figs["rate_capability"] = pc.rate_capability_figure(result)
     try:
-        dq = dqdv(data, active_mass_g=mass,
+        dq = dqdv(data, active_mass_g=mass, electrode=role,
                   cycles=pc._default_cycles(sorted(result.cycles["cycle"])))
     except ValidationError as exc:
         stderr.print(f"[yellow]dQ/dV skipped:[/] {exc}")
@@ -156,7 +173,14 @@ def register(app: typer.Typer) -> None:
             "--basis-mAh-g", help="Capacity basis for C-rates (mAh/g); no C-rate is given "
             "without it.")] = None,
         exclude_cv: Annotated[bool, typer.Option(
-            "--exclude-cv", help="Exclude constant-voltage steps from capacities.")] = False,
+            "--exclude-cv", help="Exclude constant-voltage holds from capacities, ICE and "
+            "CE (default: included; both are always reported).")] = False,
+        electrode: Annotated[str, typer.Option(
+            "--electrode", help="Working electrode: auto (inferred from the voltage window "
+            "and the first step, stated in the output), anode, cathode or full.")] = "auto",
+        theoretical_mAh_g: Annotated[float | None, typer.Option(
+            "--theoretical-mAh-g", help="Theoretical capacity of the active material: "
+            "half cycles above it are flagged.")] = None,
         capacity_source: Annotated[str, typer.Option(
             "--capacity-source", help="current (integral of |I| dt, default) or instrument "
             "(the file's capacity counters, summed over their resets; for exports whose "
@@ -182,10 +206,12 @@ def register(app: typer.Typer) -> None:
             data, active_mass_g=mass, area_cm2=area_cm2, reference=reference,
             formation_cycles=formation_cycles, cycle_mode=cycle_mode,  # type: ignore[arg-type]
             basis_mAh_g=basis_mAh_g, include_cv_steps=not exclude_cv,
-            capacity_source=capacity_source)  # type: ignore[arg-type]
+            capacity_source=capacity_source,  # type: ignore[arg-type]
+            electrode=electrode,  # type: ignore[arg-type]
+            theoretical_capacity_mAh_g=theoretical_mAh_g)
         written = (write_outputs(data, result, out, potential_vs=potential_vs)
                    if out is not None else [])
-        for w in (*data.metadata.warnings, *result.warnings):
+        for w in (*data.metadata.warnings, *result.all_warnings):
             stderr.print(f"[yellow]warning:[/] {w}", highlight=False)
         if json_out:
             doc = result.to_dict()

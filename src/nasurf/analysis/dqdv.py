@@ -26,7 +26,7 @@ from nasurf.analysis.galvanostatic import (
     _assign_cycles,
     _frame,
     _positive_or_none,
-    _segment,
+    _prepare,
     _source_name,
     _time_series,
     voltage_profiles,
@@ -129,8 +129,10 @@ def dqdv(data: EchemData | pd.DataFrame, *, cycles: list[int] | None = None,
          branches: tuple[str, ...] = (SODIATION, DESODIATION), active_mass_g: float | None = None,
          step_V: float = 0.001, window: int = 21, order: int = 3,
          rest_threshold_A: float | None = None, min_duration_s: float = 5.0,
-         cycle_mode: CycleMode = "sodiation_desodiation") -> DqdvResult:
-    """dQ/dV of the requested cycles (default all) and branches of a measurement."""
+         cycle_mode: CycleMode = "sodiation_desodiation",
+         electrode: str = "auto") -> DqdvResult:
+    """dQ/dV of the requested cycles (default all) and branches of a measurement, over
+    constant-current rows only (holds are counted in a warning)."""
     source = _source_name(data)
     meta = data.metadata if isinstance(data, EchemData) else None
     mass = _positive_or_none(active_mass_g if active_mass_g is not None
@@ -140,8 +142,8 @@ def dqdv(data: EchemData | pd.DataFrame, *, cycles: list[int] | None = None,
             raise ValidationError(f"unknown branch '{b}'; expected sodiation or desodiation",
                                   field="branches")
     if cycles is not None:
-        t, _, i = _time_series(data)
-        seg = _segment(t, i, rest_threshold_A, min_duration_s)
+        t, v, i = _time_series(data)
+        seg = _prepare(data, t, v, i, rest_threshold_A, min_duration_s, electrode).seg
         known = set(_assign_cycles(_frame(data), seg, seg.half_cycle_first_row, cycle_mode,
                                    source, []).tolist())
         missing = sorted(set(int(c) for c in cycles) - known)
@@ -150,9 +152,21 @@ def dqdv(data: EchemData | pd.DataFrame, *, cycles: list[int] | None = None,
                                   f"{min(known)}..{max(known)})", file=source, field="cycles")
     prof = voltage_profiles(data, cycles=cycles, active_mass_g=mass,
                             rest_threshold_A=rest_threshold_A, min_duration_s=min_duration_s,
-                            cycle_mode=cycle_mode)
-    rows, checks, warnings = [], [], []
+                            cycle_mode=cycle_mode, electrode=electrode)  # type: ignore[arg-type]
+    rows: list[pd.DataFrame] = []
+    checks: list[dict[str, Any]] = []
     curves: dict[tuple[int, str], DqdvCurve] = {}
+    warnings: list[str] = []
+    n_hold = int((~prof["constant_current"].astype(bool)).sum()) if len(prof) else 0
+    if n_hold:
+        # a hold's charge at one voltage is a step, not a derivative: dQ/dV is a
+        # constant-current quantity
+        prof = prof[prof["constant_current"].astype(bool)]
+        warnings_hold = [f"{n_hold} row(s) of constant-voltage holds left out of dQ/dV "
+                         "(constant-current rows only)"]
+    else:
+        warnings_hold = []
+    warnings.extend(warnings_hold)
     for (cyc, hc, branch), part in prof.groupby(["cycle", "half_cycle", "process"], sort=True):
         if branch not in branches:
             continue

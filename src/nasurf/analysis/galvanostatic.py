@@ -49,8 +49,6 @@ from nasurf.io.table import (
     CYCLE,
     DISCHARGE_CAPACITY,
     NET_CAPACITY,
-    STEP_COUNT,
-    STEP_INDEX,
     TIME,
     VOLTAGE,
     EchemData,
@@ -64,6 +62,12 @@ SECONDS_PER_HOUR = 3600.0
 _CHUNK = 1 << 20
 
 CycleMode = Literal["sodiation_desodiation", "instrument"]
+#: relative resolution of a coulombic efficiency: two capacities, each integrated from a
+#: current known to ~0.1 % of range on research cyclers, with margin; an ICE or CE above
+#: 1 + this is flagged as physically impossible for a single electrode
+CE_RESOLUTION = 0.005
+#: a CE below this after the formation cycles is not a working cell (or not cycling data)
+CE_FLOOR_AFTER_FORMATION = 0.2
 REFERENCE_CONVENTIONS = ("first", "second", "max", "after_formation", "first_at_current")
 
 
@@ -207,20 +211,25 @@ def _frame_from_columns(cols: dict[str, Any]) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- integration
 def _interval_sums(t: np.ndarray, y: np.ndarray, starts: np.ndarray, stops: np.ndarray,
-                   weight: np.ndarray | None = None) -> np.ndarray:
+                   weight: np.ndarray | None = None,
+                   entry: Any = None) -> np.ndarray:
     """∫ y dt over each row block [starts[r], stops[r]) with the documented rule.
 
     Interval k (rows k -> k+1) belongs to row k+1. Inside a block it is a trapezoid;
     the interval leading into a block (k+1 = block start) is y[k+1]·dt (right end point),
     because the previous row belongs to another block (rest or opposite current).
     ``weight`` (length n-1, 0/1) optionally masks intervals (e.g. only below a voltage).
+    ``entry`` (the :class:`nasurf.io.steps.Steps` of the table) says whether the interval
+    leading into a row belongs to it: False at the first row of an instrument step, whose
+    gap is time spent in the step before (a rest logged as one row).
     """
     n = len(t)
     q = np.empty(n - 1)
     np.add(y[:-1], y[1:], out=q)
     q *= 0.5
     inner = starts[starts > 0]
-    q[inner - 1] = y[inner]
+    q[inner - 1] = y[inner] if entry is None else np.where(entry.entry_at(inner), y[inner],
+                                                           0.0)
     for a in range(0, n - 1, _CHUNK):
         b = min(a + _CHUNK, n - 1)
         q[a:b] *= t[a + 1:b + 1] - t[a:b]
@@ -266,37 +275,9 @@ class Segmentation:
 
 
 def _auto_threshold(i: np.ndarray) -> float:
-    # 0.1 % of the typical working current: cycler zero offsets and rest noise lie
-    # below it, CV tails down to C/1000 of the step current stay above it.
-    sample = np.abs(i[:: max(1, len(i) // 20_000)])     # ~20 k evenly spaced rows suffice
-    hi = _kth_smallest(sample, int(0.99 * (sample.size - 1))) if sample.size else 0.0
-    return max(1e-3 * hi, 1e-12)
+    from nasurf.io.steps import auto_threshold
 
-
-def _kth_smallest(x: np.ndarray, k: int) -> float:
-    """``np.partition(x, k)[k]`` of a finite 1-D array, exactly, for k near its top.
-
-    Cycler currents repeat a few values thousands of times, where numpy's introselect
-    slows to ~10 ns a row. A bound L from a 1-in-16 subsample (a rank a little below k's
-    quantile) settles it with two counting passes: x[k] = L when L's rank range holds k,
-    else x[k] is the (k - #(x <= L))-th smallest value above L, a ~3 % subset. If L
-    turns out above the answer (a pathological sample) the whole array is partitioned.
-    """
-    n = x.size
-    if n >= 1024:
-        sub = x[::16].copy()
-        j = max(int((k / (n - 1) - 0.03) * (sub.size - 1)), 0)
-        sub.partition(j)
-        bound = sub[j]
-        below = int(np.count_nonzero(x < bound))
-        upto = below + int(np.count_nonzero(x == bound))
-        if below <= k < upto:
-            return float(bound)
-        if k >= upto:
-            rest = x[x > bound]
-            rest.partition(k - upto)
-            return float(rest[k - upto])
-    return float(np.partition(x, k)[k])
+    return auto_threshold(i)
 
 
 def segment_half_cycles(data: EchemData | pd.DataFrame, *, rest_threshold_A: float | None = None,
@@ -306,22 +287,25 @@ def segment_half_cycles(data: EchemData | pd.DataFrame, *, rest_threshold_A: flo
     Rows with |I| <= ``rest_threshold_A`` (default: 0.1 % of the 99th-percentile |I|) are
     rests and excluded. A run of opposite sign shorter than ``min_duration_s`` between two
     runs of the same sign is noise (an overshoot, a relay blip): it is discarded so it
-    does not split a half cycle, and counted in the warnings of the summary.
+    does not split a half cycle, and counted in the warnings of the summary. Rest, OCV
+    and impedance steps of :func:`nasurf.io.steps.find_steps` never join a half cycle.
     """
-    t, _, i = _time_series(data)
-    return _segment(t, i, rest_threshold_A, min_duration_s)
+    t, v, i = _time_series(data)
+    return _prepare(data, t, v, i, rest_threshold_A, min_duration_s, "anode").seg
 
 
 def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
-             min_duration_s: float) -> Segmentation:
+             min_duration_s: float, sign: np.ndarray | None = None) -> Segmentation:
+    """``sign``: the per-row sign of ``i`` at this threshold when already known."""
     thr = _auto_threshold(i) if rest_threshold_A is None else float(rest_threshold_A)
     if not math.isfinite(thr) or thr < 0:
         raise ValidationError(f"rest threshold must be >= 0 A, got {rest_threshold_A!r}",
                               field="rest_threshold_A")
     n = len(i)
-    sign = np.zeros(n, np.int8)
-    sign[i > thr] = 1
-    sign[i < -thr] = -1
+    if sign is None:
+        sign = np.zeros(n, np.int8)
+        sign[i > thr] = 1
+        sign[i < -thr] = -1
     change = np.flatnonzero(sign[1:] != sign[:-1]) + 1
     run_start = np.concatenate(([0], change)).astype(np.int64)
     run_stop = np.concatenate((change, [n])).astype(np.int64)
@@ -363,6 +347,54 @@ def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
                         thr, blip_runs, blip_rows)
 
 
+ElectrodeRole = Literal["auto", "anode", "cathode", "full"]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What every half-cycle analysis shares: the step model, the current it segments
+    (passive rows zeroed; sign flipped when the cycle starts with a desodiation) and the
+    half cycles found in it."""
+
+    steps: Any
+    i_seg: np.ndarray
+    seg: Segmentation
+    role: str
+    role_how: str
+    flip: bool                          # True: the first process of a cycle is desodiation
+
+
+def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np.ndarray,
+             rest_threshold_A: float | None, min_duration_s: float,
+             electrode: str = "auto") -> _Prepared:
+    from nasurf.io.steps import PASSIVE_KINDS, electrode_role, find_steps
+
+    df = _frame(data)
+    technique = data.metadata.technique if isinstance(data, EchemData) else None
+    steps = find_steps(df, threshold_A=rest_threshold_A, technique=technique,
+                       arrays=(t, v, i))
+    i_seg = i
+    sign: np.ndarray | None = steps.row_sign
+    if steps.known_from != "signal" and steps.has(*PASSIVE_KINDS):
+        # (from the signal alone a passive step is a rest, already below the threshold)
+        i_seg = np.where(steps.rows_of(*PASSIVE_KINDS), 0.0, i)
+        sign = None
+    role, how = electrode_role(v, steps, electrode)
+    flip = role != "anode"
+    if flip:
+        i_seg = -i_seg
+        sign = -sign if sign is not None else None
+    thr = steps.threshold_A if rest_threshold_A is None else rest_threshold_A
+    seg = _segment(t, i_seg, thr, min_duration_s, sign)
+    return _Prepared(steps, i_seg, seg, role, how, flip)
+
+
+def _process_names(sign: np.ndarray, flip: bool) -> np.ndarray:
+    """Half-cycle sign (segmentation frame) -> sodiation/desodiation of the electrode."""
+    first, second = (DESODIATION, SODIATION) if flip else (SODIATION, DESODIATION)
+    return np.where(sign < 0, first, second)
+
+
 def _sampled_median_abs(i: np.ndarray, seg: Segmentation,
                         k: int = 255) -> np.ndarray:
     """Median |I| of each half cycle's active rows (exact up to ``k`` rows, else over ``k``
@@ -390,34 +422,6 @@ def _sampled_median_abs(i: np.ndarray, seg: Segmentation,
     # finite values or NaN only: NaN arithmetic raises no floating-point warning
     med = 0.5 * (vals[rows, lo] + vals[rows, np.minimum(hi, vals.shape[1] - 1)])
     return np.where(count > 0, med, np.nan)
-
-
-# --------------------------------------------------------------------------- CV steps
-def _cv_row_mask(df: pd.DataFrame, v: np.ndarray, i: np.ndarray, thr: float,
-                 voltage_tol_V: float = 0.005, current_ratio: float = 1.5) -> np.ndarray | None:
-    """Rows inside constant-voltage steps (needs a step counter), else None.
-
-    A step is CV when its voltage stays within ``voltage_tol_V`` while |I| changes by more
-    than ``current_ratio`` (the current decays, as in the CV hold after a CC step).
-    """
-    present = [c for c in (STEP_COUNT, STEP_INDEX) if c in df.columns]
-    if not present:
-        return None
-    col = present[0]
-    steps = _values(df, col)
-    n = len(steps)
-    change = np.flatnonzero(steps[1:] != steps[:-1]) + 1
-    starts = np.concatenate(([0], change))
-    lengths = np.diff(np.concatenate((starts, [n])))
-    vrange = np.fmax.reduceat(v, starts) - np.fmin.reduceat(v, starts)
-    absi = np.abs(i)
-    imax = np.fmax.reduceat(absi, starts)
-    imin = np.fmin.reduceat(absi, starts)
-    is_cv = (lengths >= 3) & (vrange <= voltage_tol_V) & (imax > thr) & (
-        imax >= current_ratio * np.maximum(imin, thr))
-    if not is_cv.any():
-        return None
-    return np.repeat(is_cv, lengths)
 
 
 # --------------------------------------------------------------------------- results
@@ -465,6 +469,13 @@ class RateCapability:
         return self._frames["steps"]
 
     @property
+    def rate_set_by(self) -> str | None:
+        """The direction whose current changes between steps (sodiation, desodiation or
+        both); None when neither does."""
+        col = self.step_columns.get("rate_set_by")
+        return (str(col[0]) or None) if col is not None and len(col) else None
+
+    @property
     def n_steps(self) -> int:
         return len(self.step_columns.get("step", ()))
 
@@ -492,6 +503,7 @@ class RateCapability:
         return {"steps": self.steps, "recovery_ratio": self.recovery_ratio,
                 "recovery_step": self.recovery_step, "c_rate_basis_mAh_g": self.basis_mAh_g,
                 "excluded_first_cycle_of_each_step": self.excluded_first_cycle,
+                "rate_set_by": self.rate_set_by,
                 "warnings": list(self.warnings)}
 
 
@@ -518,7 +530,26 @@ class CyclingResult:
     warnings: tuple[str, ...]
     source: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # named plausibility flags: {"flag", "cycle", "half_cycle", "value", "message"}
+    flags: tuple[dict[str, Any], ...] = ()
     _frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def all_warnings(self) -> tuple[str, ...]:
+        """``warnings`` plus the step model's (the step-by-step cross-check with the
+        instrument's charge counter, computed on first use: the CLI, JSON and report
+        show these)."""
+        steps = self.extra.get("steps")
+        return self.warnings + (tuple(steps.warnings) if steps is not None else ())
+
+    @property
+    def flagged_cycles(self) -> dict[int, list[str]]:
+        """Cycle number -> names of the flags raised on it (for tables and figures)."""
+        out: dict[int, list[str]] = {}
+        for f in self.flags:
+            if f.get("cycle") is not None:
+                out.setdefault(int(f["cycle"]), []).append(str(f["flag"]))
+        return out
 
     @property
     def half_cycles(self) -> pd.DataFrame:
@@ -550,6 +581,12 @@ class CyclingResult:
             "source": self.source,
             "initial_coulombic_efficiency": self.initial_coulombic_efficiency,
             "mean_coulombic_efficiency": self.mean_ce,
+            **{k: self.extra.get(k) for k in (
+                "initial_coulombic_efficiency_with_holds",
+                "initial_coulombic_efficiency_without_holds",
+                "mean_coulombic_efficiency_with_holds",
+                "mean_coulombic_efficiency_without_holds", "electrode")},
+            "flags": list(self.flags),
             "cumulative_irreversible_capacity": self.cumulative_irreversible,
             "capacity_unit": self.capacity_unit,
             "active_mass_g": self.active_mass_g,
@@ -562,7 +599,8 @@ class CyclingResult:
             "rate_capability": self.rate.to_dict() if self.rate.detected else None,
             "units": self.units,
             "conventions": self.conventions,
-            "warnings": list(self.warnings),
+            "steps": (self.extra["steps"].to_dict() if "steps" in self.extra else None),
+            "warnings": list(self.all_warnings),
         }
 
     def to_csv(self, directory: str | os.PathLike[str]) -> list[Path]:
@@ -639,6 +677,9 @@ def cycling_summary(
     current_rel_tol: float = 0.02,
     current_abs_tol_A: float = 1e-6,
     capacity_source: Literal["current", "instrument"] = "current",
+    electrode: ElectrodeRole = "auto",
+    theoretical_capacity_mAh_g: float | None = None,
+    ce_resolution: float = CE_RESOLUTION,
 ) -> CyclingResult:
     """Galvanostatic summary of one measurement (methods.md §7).
 
@@ -650,6 +691,14 @@ def cycling_summary(
     ``capacity_source="instrument"`` takes capacities from the file's capacity counters
     (summed over their per-step resets) instead of integrating the current: for exports
     whose current column is rounded (a warning says when the two disagree by > 2 %).
+
+    Steps come from :func:`nasurf.io.steps.find_steps`: rest, OCV and impedance rows never
+    form half cycles, holds are the steps the instrument (or the signal rule) marks as
+    constant voltage, and no charge crosses a step boundary. ``electrode`` is the working
+    electrode's role (``auto``: inferred, the inference stated in ``conventions``); for a
+    cathode or full cell a cycle is a desodiation followed by a sodiation and ICE is
+    Q_sod,1 / Q_desod,1. ``theoretical_capacity_mAh_g`` and ``ce_resolution`` feed the
+    plausibility flags (``CyclingResult.flags``).
     """
     source = _source_name(data)
     df = _frame(data)
@@ -668,13 +717,22 @@ def cycling_summary(
                               "sodiation_desodiation or instrument", field="cycle_mode")
     warnings: list[str] = []
 
+    theo = _positive_or_none(theoretical_capacity_mAh_g, "theoretical_capacity_mAh_g", source)
+    res = float(ce_resolution)
+    if not (math.isfinite(res) and res >= 0):
+        raise ValidationError(f"CE resolution must be >= 0, got {ce_resolution!r}",
+                              field="ce_resolution")
     t, v, i = _time_series(data)
-    seg = _segment(t, i, rest_threshold_A, min_duration_s)
+    prep = _prepare(data, t, v, i, rest_threshold_A, min_duration_s, electrode)
+    steps, seg, flip = prep.steps, prep.seg, prep.flip
     n_hc = len(seg.half_cycle_sign)
     if n_hc == 0:
+        kinds = ", ".join(f"{n} {k}" for k, n in steps.counts().items())
         raise ValidationError(
-            f"no current above the rest threshold ({seg.threshold_A:.3g} A): nothing to "
-            "integrate; is this a rest/OCV file?", file=source, field=CURRENT)
+            f"no current above the rest threshold ({seg.threshold_A:.3g} A) outside "
+            f"rest/OCV/impedance steps (steps: {kinds}): nothing to integrate; is this a "
+            "rest/OCV/EIS file?",
+            file=source, field=CURRENT)
     if seg.blip_runs:
         warnings.append(f"{seg.blip_runs} short current reversal(s) (< {min_duration_s:g} s, "
                         f"{seg.blip_rows} rows) ignored as noise")
@@ -687,13 +745,17 @@ def cycling_summary(
         return np.bincount(hc_idx, weights=run_values[act], minlength=n_hc)
 
     absi = np.abs(i)
-    cap_As = per_hc(_interval_sums(t, absi, starts, stops))
-    median_i = _sampled_median_abs(i, seg)
+    entry = steps
+    cap_As = per_hc(_interval_sums(t, absi, starts, stops, entry=entry))
+    median_i = _sampled_median_abs(prep.i_seg, seg)
 
-    cv_mask = _cv_row_mask(df, v, i, seg.threshold_A)
+    from nasurf.io.steps import CONSTANT_VOLTAGE
+
+    cv_mask = steps.rows_of(CONSTANT_VOLTAGE) if steps.has(CONSTANT_VOLTAGE) else None
     cv_As = np.zeros(n_hc)
     if cv_mask is not None:
-        cv_As = per_hc(_interval_sums(t, absi, starts, stops, weight=cv_mask[1:]))
+        cv_As = per_hc(_interval_sums(t, absi, starts, stops, weight=cv_mask[1:],
+                                      entry=entry))
 
     inst = _instrument_capacity(df, starts, per_hc,
                                 v if capacity_source == "instrument" else None)
@@ -707,10 +769,10 @@ def cycling_summary(
     # energy: reuse the |I| buffer for V·|I| (memory on long files)
     p = absi
     p *= v
-    en_Ws = per_hc(_interval_sums(t, p, starts, stops))
+    en_Ws = per_hc(_interval_sums(t, p, starts, stops, entry=entry))
     cv_Ws = np.zeros(n_hc)
     if cv_mask is not None:
-        cv_Ws = per_hc(_interval_sums(t, p, starts, stops, weight=cv_mask[1:]))
+        cv_Ws = per_hc(_interval_sums(t, p, starts, stops, weight=cv_mask[1:], entry=entry))
     del p, absi
     integral_mAh = cap_As / SECONDS_PER_HOUR * 1e3
     if capacity_source == "instrument":
@@ -725,7 +787,7 @@ def cycling_summary(
         en_Ws = en_Ws - cv_Ws
 
     first, last = seg.half_cycle_first_row, seg.half_cycle_last_row
-    process = np.where(seg.half_cycle_sign < 0, SODIATION, DESODIATION)
+    process = _process_names(seg.half_cycle_sign, flip)
     cap_mAh = cap_As / SECONDS_PER_HOUR * 1e3
     en_mWh = en_Ws / SECONDS_PER_HOUR * 1e3
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -736,7 +798,9 @@ def cycling_summary(
     unit = "mAh/g" if spec else "mAh"
     per_g = 1.0 / mass if spec else 1.0
     cv_mAh = cv_As / SECONDS_PER_HOUR * 1e3
-    complete_hc = _complete_half_cycles(cap_mAh, seg.half_cycle_sign, process, warnings)
+    flags: list[dict[str, Any]] = []
+    complete_hc = _complete_half_cycles(cap_mAh, seg.half_cycle_sign, process, warnings,
+                                        flags)
     hc_cols: dict[str, Any] = {
         "half_cycle": np.arange(1, n_hc + 1), "cycle": cycle, "process": process,
         "first_row": first, "last_row": last, "start_time_s": t[first], "end_time_s": t[last],
@@ -764,9 +828,13 @@ def cycling_summary(
                         "mAh/g; pass active_mass_g (CLI: --mass-mg)")
     cyc = _cycle_arrays(cycle, seg.half_cycle_sign, cap_mAh, en_mWh, cv_mAh, median_i,
                         complete_hc)
+    first_proc, second_proc = (DESODIATION, SODIATION) if flip else (SODIATION, DESODIATION)
     if cyc["cycle"][0] == 0:
-        warnings.append("the file starts with a desodiation: it is reported as cycle 0 and "
-                        "excluded from ICE, CE and retention")
+        msg = (f"the file starts with a {second_proc} (the cell was part-way through a "
+               f"cycle): it is reported as cycle 0 and excluded from ICE, CE and retention")
+        warnings.append(msg)
+        flags.append({"flag": "starts_mid_cycle", "cycle": 0, "half_cycle": 1,
+                      "value": None, "message": msg})
     if cv_mask is not None:
         share = float(cv_mAh.sum() / max(cap_mAh.sum(), 1e-300))
         what = "included" if include_cv_steps else "excluded"
@@ -787,13 +855,45 @@ def cycling_summary(
     irr = float(irr_each.sum()) if ok.any() else None
     cum_irr = np.where(ok, np.cumsum(irr_each), np.nan)
 
+    # with and without holds: the default (include_cv_steps) is stated in conventions
+    cv_first, cv_second = cyc["sodiation_cv_mAh"], cyc["desodiation_cv_mAh"]
+    sign_cv = -1.0 if include_cv_steps else 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ce_other = ((cyc["desodiation_mAh"] + sign_cv * cv_second)
+                    / (cyc["sodiation_mAh"] + sign_cv * cv_first))
+    ce_with, ce_without = (ce, ce_other) if include_cv_steps else (ce_other, ce)
+
+    def first_and_mean(col: np.ndarray) -> tuple[float | None, float | None]:
+        one = ok & (number == 1)
+        return (float(col[one][0]) if one.any() else None,
+                float(col[later].mean()) if later.any() else None)
+
+    ice_with, mean_with = first_and_mean(ce_with)
+    ice_without, mean_without = first_and_mean(ce_without)
+    flags.extend(_plausibility(number, ce, ok, k_form, res, cap_mAh, process, cycle, mass,
+                               theo, first_proc, second_proc))
+    from nasurf.io.steps import classify_steps
+
+    klass, why = classify_steps(steps)
+    if klass != "cycling":
+        flags.append({"flag": "not_cycling_data", "cycle": None, "half_cycle": None,
+                      "value": None, "message": f"the file is {klass} data ({why}), not "
+                      "galvanostatic cycling: ICE, CE and retention do not apply"})
+    warnings.extend(f["message"] for f in flags if f["flag"] not in (
+        "starts_mid_cycle", "partial_first_half_cycle"))
+
     rate = _rate_steps(number, cyc["desodiation_current_A"], cyc["sodiation_current_A"],
                        q_des, unit, mass, basis, exclude_first_cycle_of_step,
-                       current_rel_tol, current_abs_tol_A)
+                       current_rel_tol, current_abs_tol_A,
+                       names=(second_proc, first_proc))
     retention, ret_col = _retention(number, q_des, ok, cyc["desodiation_current_A"],
                                     ref_name, k_form, rate, current_rel_tol,
                                     current_abs_tol_A, unit, warnings)
-    cycle_cols = _cycle_columns(cyc, ce, mass, area, unit, cum_irr, ret_col)
+    if flip:
+        cyc = _swap_processes(cyc)
+    cycle_cols = _cycle_columns(cyc, ce, mass, area, unit, cum_irr, ret_col, flip)
+    cycle_cols["coulombic_efficiency_with_holds"] = ce_with
+    cycle_cols["coulombic_efficiency_without_holds"] = ce_without
 
     units = {
         "capacity": unit, "capacity_mAh": "mAh", "capacity_mAh_g": "mAh/g",
@@ -811,15 +911,35 @@ def cycling_summary(
         "capacity": ("integral of |I| dt per half cycle (trapezoid; rests excluded)"
                      if capacity_source == "current" else
                      "instrument capacity counters summed per half cycle (resets handled)"),
-        "ice": "Q_desod,1 / Q_sod,1",
-        "ce": "Q_desod,n / Q_sod,n; mean over cycles 2..N",
+        "electrode": prep.role,
+        "electrode_role": prep.role_how,
+        "steps_known_from": steps.known_from,
+        "step_counts": steps.counts(),
+        "ice": ("Q_sod,1 / Q_desod,1 (cycle = desodiation then sodiation)" if flip
+                else "Q_desod,1 / Q_sod,1 (cycle = sodiation then desodiation)"),
+        "ce": (("Q_sod,n / Q_desod,n" if flip else "Q_desod,n / Q_sod,n")
+               + "; mean over cycles 2..N"),
+        "ce_holds": ("constant-voltage holds included in ICE/CE (default); "
+                     "*_without_holds: constant-current charge only"
+                     if include_cv_steps else
+                     "constant-voltage holds excluded from ICE/CE (--exclude-cv); "
+                     "*_with_holds: holds included"),
+        "ce_resolution": res,
+        "irreversible": f"Q_{first_proc[:5]},n - Q_{second_proc[:5]},n",
         "retention_reference": retention.convention,
         "cv_steps": "included" if include_cv_steps else "excluded",
         "rest_threshold_A": seg.threshold_A,
         "min_reversal_duration_s": min_duration_s,
         "hysteresis": "mean desodiation voltage - mean sodiation voltage",
     }
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {
+        "initial_coulombic_efficiency_with_holds": ice_with,
+        "initial_coulombic_efficiency_without_holds": ice_without,
+        "mean_coulombic_efficiency_with_holds": mean_with,
+        "mean_coulombic_efficiency_without_holds": mean_without,
+        "electrode": prep.role,
+        "steps": steps,
+    }
     if mass is not None and area is not None:
         extra["loading_mg_cm2"] = mass * 1e3 / area
         conventions["loading_mg_cm2"] = mass * 1e3 / area
@@ -829,6 +949,7 @@ def cycling_summary(
         cumulative_irreversible=irr, retention=retention, rate=rate, capacity_unit=unit,
         active_mass_g=mass, area_cm2=area, units=units, conventions=conventions,
         warnings=tuple(warnings) + rate.warnings, source=source, extra=extra,
+        flags=tuple(flags),
     )
 
 
@@ -901,13 +1022,31 @@ def _assign_cycles(df: pd.DataFrame, seg: Segmentation, first: np.ndarray, mode:
 
 
 def _complete_half_cycles(cap: np.ndarray, sign: np.ndarray, process: np.ndarray,
-                          warnings: list[str]) -> np.ndarray:
-    """False for the file's last half cycle when it is much shorter than its peers.
+                          warnings: list[str],
+                          flags: list[dict[str, Any]] | None = None) -> np.ndarray:
+    """False for the file's last half cycle when it is much shorter than its peers, and
+    for a first half cycle (of a cycle's first process) that is.
 
     A test stopped mid half cycle leaves a stub (e.g. 3 rows, 0.1 % of a full
-    desodiation); keeping it in CE means and retention references would be misleading.
+    desodiation); a test started part-way through a half cycle (a cell taken over from
+    another protocol) leaves one at the start; keeping either in CE means, ICE and
+    retention references would be misleading. The start stub is flagged
+    ``partial_first_half_cycle``.
     """
     done = np.ones(cap.size, bool)
+    if cap.size >= 3 and sign[0] < 0:
+        peers0 = cap[1:][sign[1:] == sign[0]]
+        med0 = _median(peers0) if peers0.size else math.nan
+        if peers0.size and cap[0] < 0.5 * med0:
+            done[0] = False
+            msg = (f"the first half cycle ({process[0]}, {cap[0]:.4g} mAh, "
+                   f"{cap[0] / med0:.1%} of the median {process[0]}) starts part-way: "
+                   "listed, but excluded from ICE, mean CE and retention")
+            warnings.append(msg)
+            if flags is not None:
+                flags.append({"flag": "partial_first_half_cycle", "cycle": 1,
+                              "half_cycle": 1, "value": float(cap[0] / med0),
+                              "message": msg})
     peers = cap[:-1][sign[:-1] == sign[-1]]
     median = _median(peers) if peers.size else math.nan
     if peers.size and cap[-1] < 0.5 * median:
@@ -918,6 +1057,51 @@ def _complete_half_cycles(cap: np.ndarray, sign: np.ndarray, process: np.ndarray
             "short by the end of the test: listed, but excluded from ICE, mean CE, "
             "irreversible capacity and retention")
     return done
+
+
+def _swap_processes(cyc: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-cycle arrays computed in the segmentation frame (first process named
+    "sodiation") renamed for a cell whose cycle starts with a desodiation."""
+    out = {}
+    for k, val in cyc.items():
+        if k.startswith(SODIATION + "_"):
+            k = DESODIATION + k[len(SODIATION):]
+        elif k.startswith(DESODIATION + "_"):
+            k = SODIATION + k[len(DESODIATION):]
+        out[k] = val
+    return out
+
+
+def _plausibility(number: np.ndarray, ce: np.ndarray, ok: np.ndarray, k_form: int,
+                  res: float, cap_mAh: np.ndarray, process: np.ndarray, hc_cycle: np.ndarray,
+                  mass: float | None, theo: float | None, first_proc: str,
+                  second_proc: str) -> list[dict[str, Any]]:
+    """Named flags where a number is outside what physics allows or a real cell gives."""
+    flags: list[dict[str, Any]] = []
+    ratio = f"Q_{second_proc} / Q_{first_proc}"
+    for k in np.flatnonzero(ok & (ce > 1 + res)):
+        c = int(number[k])
+        name = "ice_above_one" if c == 1 else "ce_above_one"
+        flags.append({"flag": name, "cycle": c, "half_cycle": None, "value": float(ce[k]),
+                      "message": f"cycle {c}: {'ICE' if c == 1 else 'CE'} {ce[k]:.4g} > 1 + "
+                                 f"{res:g} ({ratio}): more charge back than in; wrong "
+                                 "electrode role (--electrode), a partial half cycle or a "
+                                 "mis-segmented file"})
+    low = ok & (number > max(k_form, 1)) & (ce < CE_FLOOR_AFTER_FORMATION)
+    for k in np.flatnonzero(low):
+        c = int(number[k])
+        flags.append({"flag": "ce_below_floor", "cycle": c, "half_cycle": None,
+                      "value": float(ce[k]),
+                      "message": f"cycle {c}: CE {ce[k]:.3g} < {CE_FLOOR_AFTER_FORMATION} "
+                                 "after formation: not a working cell, or not cycling data"})
+    if theo is not None and mass is not None:
+        spec = cap_mAh / mass
+        for h in np.flatnonzero(spec > theo):
+            flags.append({"flag": "capacity_above_theoretical", "cycle": int(hc_cycle[h]),
+                          "half_cycle": int(h + 1), "value": float(spec[h]),
+                          "message": f"half cycle {h + 1} ({process[h]}): "
+                                     f"{spec[h]:.4g} mAh/g > theoretical {theo:g} mAh/g"})
+    return flags
 
 
 def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: np.ndarray,
@@ -960,7 +1144,7 @@ def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: 
 
 def _cycle_columns(cyc: dict[str, np.ndarray], ce: np.ndarray, mass: float | None,
                    area: float | None, unit: str, cum_irr: np.ndarray,
-                   retention: np.ndarray) -> dict[str, np.ndarray]:
+                   retention: np.ndarray, flip: bool = False) -> dict[str, np.ndarray]:
     cols: dict[str, Any] = {"cycle": cyc["cycle"]}
     if mass is not None:
         cols["sodiation_mAh_g"] = cyc["sodiation_mAh"] / mass
@@ -970,10 +1154,14 @@ def _cycle_columns(cyc: dict[str, np.ndarray], ce: np.ndarray, mass: float | Non
     cols["coulombic_efficiency"] = ce
     cols["retention"] = retention
     per = unit.replace("/", "_")
+    # charge lost in the cycle: first process minus the second
+    irr = cyc["sodiation_mAh"] - cyc["desodiation_mAh"]
+    if flip:
+        irr = -irr
     if mass is not None:
-        cols["irreversible_mAh_g"] = (cyc["sodiation_mAh"] - cyc["desodiation_mAh"]) / mass
+        cols["irreversible_mAh_g"] = irr / mass
     else:
-        cols["irreversible_mAh"] = cyc["sodiation_mAh"] - cyc["desodiation_mAh"]
+        cols["irreversible_mAh"] = irr
     cols[f"cumulative_irreversible_{per}"] = cum_irr
     for proc in (SODIATION, DESODIATION):
         cols[f"{proc}_energy_mWh"] = cyc[f"{proc}_energy_mWh"]
@@ -1076,22 +1264,43 @@ def rate_capability(
     recovery ratio is the mean capacity of the first later step back at the first step's
     current divided by the first step's mean capacity.
     """
+    second, first = DESODIATION, SODIATION
     if isinstance(cycles, CyclingResult):
         active_mass_g = cycles.active_mass_g
+        if cycles.extra.get("electrode", "anode") != "anode":
+            second, first = SODIATION, DESODIATION
         cycles = cycles.cycles
-    cap_col = "desodiation_mAh_g" if "desodiation_mAh_g" in cycles else "desodiation_mAh"
+    cap_col = f"{second}_mAh_g" if f"{second}_mAh_g" in cycles else f"{second}_mAh"
     unit = "mAh/g" if cap_col.endswith("_g") else "mAh"
     return _rate_steps(cycles["cycle"].to_numpy(),
-                       cycles["desodiation_current_A"].to_numpy(dtype=float),
-                       cycles["sodiation_current_A"].to_numpy(dtype=float),
+                       cycles[f"{second}_current_A"].to_numpy(dtype=float),
+                       cycles[f"{first}_current_A"].to_numpy(dtype=float),
                        cycles[cap_col].to_numpy(dtype=float), unit, active_mass_g,
                        _positive_or_none(basis_mAh_g, "basis_mAh_g", "<rate capability>"),
-                       exclude_first_cycle, rel_tol, abs_tol_A)
+                       exclude_first_cycle, rel_tol, abs_tol_A, names=(second, first))
+
+
+def _rate_set_by(des_A: np.ndarray, sod_A: np.ndarray, names: tuple[str, str]) -> str | None:
+    """"desodiation"/"sodiation" (named by ``names``) when only that direction's current
+    changes by at least ×/÷ 1.25 between consecutive steps, "both" when both do."""
+    def varies(x: np.ndarray) -> bool:
+        x = np.abs(x[np.isfinite(x)])
+        if x.size < 2 or np.any(x == 0):
+            return False
+        r = x[1:] / x[:-1]
+        return bool(np.any(np.maximum(r, 1 / r) >= _DISTINCT_LEVEL_FACTOR))
+    a, b = varies(des_A), varies(sod_A)
+    if a and b:
+        return "both"
+    return names[0] if a else (names[1] if b else None)
 
 
 def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: np.ndarray,
                 unit: str, mass: float | None, basis: float | None, exclude_first: bool,
-                rel_tol: float, abs_tol_A: float) -> RateCapability:
+                rel_tol: float, abs_tol_A: float,
+                names: tuple[str, str] = (DESODIATION, SODIATION)) -> RateCapability:
+    """``des_i``/``sod_i``: per-cycle currents of the second and first process of a
+    cycle, named by ``names`` (second, first)."""
     warnings: list[str] = []
     keep = number >= 1
     number, des_i, sod_i, caps = number[keep], des_i[keep], sod_i[keep], caps[keep]
@@ -1111,7 +1320,11 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
         return _median(x) if x.size else None
 
     use_a = np.where(exclude_first & (stops - starts > 1), starts + 1, starts)
-    cur_A = np.array([med(key[a:b]) for a, b in zip(starts, stops, strict=True)], float)
+    des_A = np.array([med(key[a:b]) for a, b in zip(starts, stops, strict=True)], float)
+    sod_A = np.array([med(sod_i[a:b]) for a, b in zip(starts, stops, strict=True)], float)
+    # which direction set the rate: the one whose current changes between steps
+    set_by = _rate_set_by(des_A, sod_A, names)
+    cur_A = sod_A if set_by == names[1] else des_A
     mean_cap, last_cap = [], []
     for a, b in zip(use_a, stops, strict=True):
         vals = caps[a:b]
@@ -1124,7 +1337,8 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
         "step": np.arange(1, starts.size + 1), "first_cycle": number[starts].astype(int),
         "last_cycle": number[stops - 1].astype(int), "n_cycles": (stops - starts).astype(int),
         "reference_cycle": number[use_a].astype(int), "current_A": cur_A,
-        "sodiation_current_A": [med(sod_i[a:b]) for a, b in zip(starts, stops, strict=True)],
+        f"{names[0]}_current_A": des_A, f"{names[1]}_current_A": sod_A,
+        "rate_set_by": np.full(starts.size, set_by or "", dtype=object),
     }
     if mass is not None:
         cols["current_mA_g"] = cur_A * 1e3 / mass
@@ -1158,6 +1372,7 @@ def capacity_split(
     rest_threshold_A: float | None = None,
     min_duration_s: float = 5.0,
     cycle_mode: CycleMode = "sodiation_desodiation",
+    electrode: ElectrodeRole = "auto",
 ) -> pd.DataFrame:
     """Slope vs plateau capacity per half cycle, split at ``split_V`` (hard carbon: 0.1 V).
 
@@ -1173,7 +1388,8 @@ def capacity_split(
     if not math.isfinite(split):
         raise ValidationError("split potential must be finite", field="split_V")
     t, v, i = _time_series(data)
-    seg = _segment(t, i, rest_threshold_A, min_duration_s)
+    prep = _prepare(data, t, v, i, rest_threshold_A, min_duration_s, electrode)
+    seg, entry = prep.seg, prep.steps
     n_hc = len(seg.half_cycle_sign)
     act = seg.run_half_cycle > 0
     hc_idx = seg.run_half_cycle[act] - 1
@@ -1183,8 +1399,8 @@ def capacity_split(
     mid *= 0.5
     below = (mid <= split).astype(np.float64)
     del mid
-    total = _interval_sums(t, absi, seg.run_start, seg.run_stop)
-    low = _interval_sums(t, absi, seg.run_start, seg.run_stop, weight=below)
+    total = _interval_sums(t, absi, seg.run_start, seg.run_stop, entry=entry)
+    low = _interval_sums(t, absi, seg.run_start, seg.run_stop, weight=below, entry=entry)
     tot_hc = np.bincount(hc_idx, weights=total[act], minlength=n_hc)
     low_hc = np.bincount(hc_idx, weights=low[act], minlength=n_hc)
     scale = 1e3 / SECONDS_PER_HOUR / (mass if mass else 1.0)
@@ -1192,7 +1408,7 @@ def capacity_split(
     cycle = _assign_cycles(_frame(data), seg, seg.half_cycle_first_row, cycle_mode, source, [])
     out = pd.DataFrame({
         "half_cycle": np.arange(1, n_hc + 1), "cycle": cycle,
-        "process": np.where(seg.half_cycle_sign < 0, SODIATION, DESODIATION),
+        "process": _process_names(seg.half_cycle_sign, prep.flip),
         f"slope_{unit}": (tot_hc - low_hc) * scale,
         f"plateau_{unit}": low_hc * scale,
         f"total_{unit}": tot_hc * scale,
@@ -1211,18 +1427,25 @@ def voltage_profiles(
     rest_threshold_A: float | None = None,
     min_duration_s: float = 5.0,
     cycle_mode: CycleMode = "sodiation_desodiation",
+    electrode: ElectrodeRole = "auto",
 ) -> pd.DataFrame:
     """Voltage against the capacity passed so far in each half cycle (for profile plots).
 
     Returns long-format rows (cycle, half_cycle, process, capacity, voltage_V) for the
-    requested cycles (default all), using the same integration rule as the summary.
+    requested cycles (default all), using the same integration rule as the summary, and
+    ``constant_current`` (False on the rows of constant-voltage holds, which dQ/dV skips).
     """
     source = _source_name(data)
     meta = data.metadata if isinstance(data, EchemData) else None
     mass = _positive_or_none(active_mass_g if active_mass_g is not None
                              else (meta.active_mass_g if meta else None), "active_mass_g", source)
     t, v, i = _time_series(data)
-    seg = _segment(t, i, rest_threshold_A, min_duration_s)
+    prep = _prepare(data, t, v, i, rest_threshold_A, min_duration_s, electrode)
+    seg, steps = prep.seg, prep.steps
+    from nasurf.io.steps import CONSTANT_VOLTAGE
+
+    hold = steps.rows_of(CONSTANT_VOLTAGE)
+    names = _process_names(seg.half_cycle_sign, prep.flip)
     cyc = _assign_cycles(_frame(data), seg, seg.half_cycle_first_row, cycle_mode, source, [])
     wanted = set(cyc.tolist()) if cycles is None else set(int(c) for c in cycles)
     scale = 1e3 / SECONDS_PER_HOUR / (mass if mass else 1.0)
@@ -1234,17 +1457,18 @@ def voltage_profiles(
         prev = np.maximum(rows - 1, 0)
         dt = t[rows] - t[prev]
         contiguous = np.concatenate(([False], rows[1:] == rows[:-1] + 1))
-        inc = np.where(contiguous, 0.5 * (absi[rows] + absi[prev]), absi[rows]) * dt
+        inc = np.where(contiguous, 0.5 * (absi[rows] + absi[prev]),
+                       absi[rows] * steps.entry_at(rows)) * dt
         if rows[0] == 0:
             inc[0] = 0.0
         parts.append(pd.DataFrame({
-            "cycle": cyc[h], "half_cycle": h + 1,
-            "process": SODIATION if seg.half_cycle_sign[h] < 0 else DESODIATION,
+            "cycle": cyc[h], "half_cycle": h + 1, "process": names[h],
             "capacity": np.cumsum(inc) * scale, "voltage_V": v[rows], "time_s": t[rows],
+            "constant_current": ~hold[rows],
         }))
     out = (pd.concat(parts, ignore_index=True) if parts else
            pd.DataFrame(columns=["cycle", "half_cycle", "process", "capacity", "voltage_V",
-                                 "time_s"]))
+                                 "time_s", "constant_current"]))
     out.attrs["capacity_unit"] = "mAh/g" if mass else "mAh"
     return out
 

@@ -26,7 +26,15 @@ import numpy as np
 import pandas as pd
 
 from nasurf.errors import ValidationError
-from nasurf.io.table import CURRENT, FREQUENCY, TIME, VOLTAGE, EchemData
+from nasurf.io.table import (
+    CURRENT,
+    FREQUENCY,
+    STEP_COUNT,
+    STEP_INDEX,
+    TIME,
+    VOLTAGE,
+    EchemData,
+)
 
 FARADAY = 96485.33212  # C/mol (CODATA 2018)
 AreaKind = Literal["geometric", "BET", "particle"]
@@ -253,9 +261,12 @@ def gitt_analysis(
         )
     if dropped and FREQUENCY not in d.columns:
         warnings.append(f"{dropped} rows without finite time/voltage/current ignored")
+    step_cols = [c for c in ("mode", "Ns changes", "step_type", "State", "MD", STEP_INDEX,
+                             STEP_COUNT) if c in d.columns]
     pulses, others, thr = segment_pulses(
         t, i, threshold_fraction=threshold_fraction, threshold_A=threshold_A,
-        constant_tolerance=constant_tolerance,
+        constant_tolerance=constant_tolerance, voltage=e,
+        columns=d.loc[keep, step_cols] if step_cols else None,
     )
     for a, b in others:
         warnings.append(
@@ -360,9 +371,19 @@ def segment_pulses(
     threshold_fraction: float = 0.01,
     threshold_A: float | None = None,
     constant_tolerance: float = 0.01,
+    voltage: np.ndarray | None = None,
+    columns: pd.DataFrame | None = None,
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]], float]:
     """Index ranges [a, b) of constant-current pulses, of other current segments, and
-    the current threshold used."""
+    the current threshold used.
+
+    The segments are the current-carrying steps of :func:`nasurf.io.steps.find_steps`
+    (the instrument's step columns in ``columns``, row-aligned with ``t``, where given;
+    else the sign of the current above the threshold); a step is a pulse when at least
+    90 % of its rows lie within ``constant_tolerance`` of its median current.
+    """
+    from nasurf.io.steps import ACTIVE_KINDS, find_steps
+
     absi = np.abs(i)
     if threshold_A is None:
         if not np.any(absi > 0):
@@ -375,15 +396,19 @@ def segment_pulses(
         thr = threshold_fraction * ref
     else:
         thr = float(threshold_A)
-    on = absi > thr
-    sgn = np.sign(i) * on
-    # runs of equal (nonzero) sign
-    change = np.flatnonzero(np.diff(sgn) != 0) + 1
-    starts = np.concatenate([[0], change])
-    stops = np.concatenate([change, [i.size]])
+    frame = pd.DataFrame({TIME: np.asarray(t, float), CURRENT: np.asarray(i, float),
+                          VOLTAGE: (np.zeros(i.size) if voltage is None
+                                    else np.asarray(voltage, float))})
+    if columns is not None:
+        for c in columns.columns:
+            if c not in frame.columns:
+                frame[c] = columns[c].to_numpy()
+    steps = find_steps(frame, threshold_A=thr)
+    tab = steps.columns
     pulses, others = [], []
-    for a, b in zip(starts, stops, strict=True):
-        if sgn[a] == 0 or b - a < 3:
+    for a, last, kind in zip(tab["first_row"], tab["last_row"], tab["kind"], strict=True):
+        b = last + 1
+        if kind not in ACTIVE_KINDS or b - a < 3 or not np.any(absi[a:b] > thr):
             continue
         seg = i[a:b]
         med = float(np.median(seg))

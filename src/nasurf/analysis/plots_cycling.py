@@ -95,7 +95,9 @@ def _default_cycles(have: list[int]) -> list[int]:
 
 
 def capacity_ce_figure(result: CyclingResult, *, title: str | None = None) -> Figure:
-    """Sodiation/desodiation capacity and coulombic efficiency against cycle number."""
+    """Sodiation/desodiation capacity and coulombic efficiency against cycle number; the
+    CE axis always spans every point, and cycles with plausibility flags are marked with a
+    red cross and the flag names."""
     spec = result.capacity_unit == "mAh/g"
     c = result.cycles[result.cycles["cycle"] >= 1]
     with plt.rc_context(STYLE):
@@ -112,10 +114,30 @@ def capacity_ce_figure(result: CyclingResult, *, title: str | None = None) -> Fi
         ax2.plot(c["cycle"], 100 * c["coulombic_efficiency"], "s", ms=ms * 0.8,
                  color=CE_COLOR, label="CE")
         ax2.set_ylabel("Coulombic efficiency (%)", color=CE_COLOR)
-        ax2.set_ylim(0, 105)
+        ce = 100 * c["coulombic_efficiency"].to_numpy(dtype=float)
+        finite = ce[np.isfinite(ce)]
+        # never clip: an impossible CE (> 100 %) is exactly the point to see
+        top = max(105.0, 1.05 * float(finite.max())) if finite.size else 105.0
+        bottom = min(0.0, 1.05 * float(finite.min())) if finite.size else 0.0
+        ax2.set_ylim(bottom, top)
+        flagged = result.flagged_cycles
+        marked = [k for k, cyc in enumerate(c["cycle"]) if int(cyc) in flagged]
+        if marked:
+            fc = c.iloc[marked]
+            ax2.plot(fc["cycle"], ce[marked], "x", ms=ms * 2.2, mew=1.2, color="red",
+                     label="flagged")
+            # each flag named once, at the first cycle that raised it (the cross marks
+            # every flagged cycle)
+            named: set[str] = set()
+            for cyc, y in zip(fc["cycle"], ce[marked], strict=True):
+                new = [f for f in flagged[int(cyc)] if f not in named]
+                named.update(new)
+                if new and np.isfinite(y):
+                    ax2.annotate(", ".join(new), (cyc, y), fontsize=5, color="red",
+                                 xytext=(4, 4), textcoords="offset points")
         lines = ax.get_legend_handles_labels()
         l2 = ax2.get_legend_handles_labels()
-        ax.legend(lines[0] + l2[0], lines[1] + l2[1], frameon=False, loc="lower right")
+        ax.legend(lines[0] + l2[0], lines[1] + l2[1], frameon=False, loc="center right")
         ice = result.initial_coulombic_efficiency
         if ice is not None:
             ax.text(0.03, 0.04, f"ICE {100 * ice:.1f} %", transform=ax.transAxes, fontsize=7)

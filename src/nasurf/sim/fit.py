@@ -232,21 +232,22 @@ def _mass(mass: float | None, src: str) -> float:
 
 
 def _segments(df: pd.DataFrame) -> list[np.ndarray]:
-    """Row indices of each half cycle: the HALF_CYCLE column, or runs of one current sign."""
-    I = df[CURRENT].to_numpy(dtype=float)
-    if HALF_CYCLE in df.columns:
-        hc = df[HALF_CYCLE].to_numpy()
-        return [np.flatnonzero(hc == h) for h in pd.unique(hc)]
-    tol = 0.01 * np.max(np.abs(I)) if I.size else 0.0
-    sign = np.where(tol < I, 1, np.where(-tol > I, -1, 0))
-    out, start = [], None
-    for k in range(len(sign) + 1):
-        s = sign[k] if k < len(sign) else 0
-        if start is not None and (k == len(sign) or s != sign[start]):
-            out.append(np.arange(start, k))
-            start = None
-        if start is None and k < len(sign) and s != 0:
-            start = k
+    """Row indices of each half cycle, from the one step model (:mod:`nasurf.io.steps`,
+    through :func:`nasurf.analysis.galvanostatic.segment_half_cycles`): current steps of
+    one direction in a row; rest, OCV and impedance rows never inside; constant-voltage
+    holds left out (the simulated step is galvanostatic)."""
+    from nasurf.analysis.galvanostatic import segment_half_cycles
+    from nasurf.io.steps import CONSTANT_VOLTAGE, find_steps
+
+    seg = segment_half_cycles(df)
+    hold = find_steps(df).rows_of(CONSTANT_VOLTAGE)
+    out = []
+    for h in range(1, len(seg.half_cycle_sign) + 1):
+        runs = np.flatnonzero(seg.run_half_cycle == h)
+        rows = np.concatenate([np.arange(seg.run_start[r], seg.run_stop[r]) for r in runs])
+        rows = rows[~hold[rows]]
+        if rows.size:
+            out.append(rows)
     return out
 
 

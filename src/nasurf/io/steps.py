@@ -1,0 +1,837 @@
+"""The step model of a measurement: one table of the steps an instrument executed.
+
+Every analysis that needs to know what the cell was doing (cycling, dQ/dV, GITT, the
+fitter's measured capacities, batch classification) asks this module, so a CV hold, a
+rest logged as a single row or an impedance scan between two current steps is read the
+same way everywhere.
+
+A step is a maximal block of consecutive rows with one kind and one direction of current:
+
+=====================  ==========================================================
+kind                   what the cell does
+=====================  ==========================================================
+``rest``               no current (open circuit inside a protocol)
+``ocv``                open-circuit technique (EC-Lab OCV, a Neware/Maccor OCV step)
+``constant_current``   galvanostatic step (CC)
+``constant_voltage``   potentiostatic hold (CV hold after a CC step, CA)
+``constant_power``     constant-power step
+``impedance``          rows with an impedance frequency (PEIS/GEIS, Maccor FRA)
+``sweep``              potential sweep (cyclic voltammetry, LSV)
+``pulse``              a short CC step followed by a much longer rest (GITT/ICI)
+=====================  ==========================================================
+
+How steps are known (``known_from``), in this order:
+
+1. ``instrument``: the file's own columns. EC-Lab ``mode`` (1 CC, 2 CV, 3 rest) with its
+   step number (``Step Index / 1`` = ``Ns``) and ``Ns changes``; Neware
+   ``step_type``; Maccor ``State``/``MD`` (R rest, C/D current, O OCV, FRA impedance);
+   a step counter (``Step Count / 1``, else ``Step Index / 1``: Arbin, BDF, Neware),
+   whose steps are then classified from the signals (rule 2) but never merged or split
+   across counter changes, except that a counted CC-CV step is split at its hold.
+2. ``signal``: no step columns. Rows with ``|I| <= threshold`` (default 0.1 % of the
+   99th-percentile ``|I|``) are rest; the remaining rows are split where the sign of the
+   current changes; the trailing rows of such a block whose current has fallen below
+   99 % of the block's set current while the voltage stays within 5 mV of its final
+   value (at least 3 rows) are a constant-voltage hold; a counted step is a hold
+   throughout when its voltage stays within 5 mV while its current decays by x1.5 or more.
+
+Rows with a finite, positive ``Frequency / Hz`` are impedance whatever the other columns
+say. A ``constant_voltage`` step whose voltage spans more than 50 mV while moving by more than
+0.1 mV a row (median) is a ``sweep``; the technique name decides where the file names one
+(CV/CVA/LSV: sweeps; CA/COV/CHRONOA: holds). A ``pulse`` is a CC step followed by a rest at
+least 3x as long, where such steps repeat (>= 3) and make at least half the CC steps.
+
+Charge (``charge_Ah``) is integrated within a step only: trapezoid over the step's own
+rows. The interval that leads into a step from the previous row is credited to the step
+(at the step's first current) only when the instrument logged that row at the *end* of
+the interval: where the file has a charge counter, when the counter's increase at that
+row is at least half of |I| x gap (EC-Lab and Neware log a row at the start of each step,
+their counters then show ~0, and the gap, e.g. a rest logged as one row, is time spent
+in the previous step); without a counter, when the gap is no longer than twice the step's
+mean sampling interval (a cycler logging at a steady rate; a longer gap is a sparsely
+logged step before). Where the file has a charge counter (EC-Lab
+``Q charge/discharge/mA.h``, the canonical charging/discharging capacities, else the net
+capacity), the counter's charge of each step is reported next to the integral; a
+disagreement beyond the counter's resolution (0.1 % of the step charge, at least 1 nAh)
+plus the trapezoid's own uncertainty (half the gap between the left and right sums, which
+matters on sparsely logged holds) is a warning naming the step.
+
+``process`` is named for the working electrode: cathodic current (I < 0) reduces it, a
+sodiation; anodic current (I > 0) is a desodiation. The electrode's role (anode, cathode,
+full cell) changes which process comes first in a cycle, not these names.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nasurf.io import table as tb
+from nasurf.io.table import EchemData
+
+REST = "rest"
+OCV = "ocv"
+CONSTANT_CURRENT = "constant_current"
+CONSTANT_VOLTAGE = "constant_voltage"
+CONSTANT_POWER = "constant_power"
+IMPEDANCE = "impedance"
+SWEEP = "sweep"
+PULSE = "pulse"
+#: kind codes of the per-row array ``Steps.row_kind`` (index into this tuple)
+KINDS = (REST, OCV, CONSTANT_CURRENT, CONSTANT_VOLTAGE, CONSTANT_POWER, IMPEDANCE, SWEEP,
+         PULSE)
+_K = {k: n for n, k in enumerate(KINDS)}
+_KIND_NAMES = np.array(KINDS, dtype=object)
+
+
+@functools.lru_cache(maxsize=64)
+def _lut(kinds: tuple[str, ...]) -> np.ndarray:
+    """Boolean lookup over kind codes: True for ``kinds``."""
+    out = np.zeros(len(KINDS), bool)
+    out[[_K[k] for k in kinds]] = True
+    out.flags.writeable = False
+    return out
+#: kinds whose charge belongs to a half cycle of a galvanostatic test
+ACTIVE_KINDS = (CONSTANT_CURRENT, CONSTANT_VOLTAGE, CONSTANT_POWER, PULSE)
+#: kinds that never form or join a half cycle
+PASSIVE_KINDS = (REST, OCV, IMPEDANCE)
+
+SODIATION = "sodiation"
+DESODIATION = "desodiation"
+
+EC_LAB_Q = "Q charge/discharge/mA.h"
+_CV_VOLTAGE_TOL_V = 0.005
+_SWEEP_SPAN_V = 0.05
+_CV_CURRENT_FRACTION = 0.99
+_SWEEP_DV_PER_ROW_V = 1e-4
+#: EC-Lab/Gamry technique names whose potentiostatic rows are sweeps, and holds
+SWEEP_TECHNIQUES = ("CV", "CVA", "LSV", "CYCLIC VOLTAMMETRY")
+HOLD_TECHNIQUES = ("CA", "COV", "CHRONOA", "CHRONOAMPEROMETRY")
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The steps of one measurement (see module docstring).
+
+    Step-level arrays: ``starts``/``stops`` (row ranges [start, stop)), ``step_kind``
+    (index into :data:`KINDS`) and ``step_entry`` (whether the interval leading into the
+    step's first row counts toward it). Everything per row or per step beyond that is
+    built on first use, so an analysis pays only for what it reads:
+
+    ``columns`` holds one array per step: ``step`` (1-based), ``first_row``, ``last_row``
+    (inclusive, 0-based data rows), ``kind``, ``process`` (sodiation/desodiation/"" for
+    no current), ``set_point`` and ``set_point_unit`` (A for current steps, V for holds
+    and rests: the step's mean; Hz for impedance: the median; V/s for sweeps: the median
+    |dV/dt|; W for constant power: the mean of I·V), ``charge_Ah`` (integral, positive),
+    ``counter_charge_Ah`` (NaN without a counter), ``duration_s``, ``entry_credited``.
+    Per row: ``row_step`` (0-based step index), ``row_kind`` (index into :data:`KINDS`)
+    and ``entry_credited`` (True where the interval leading into the row counts toward
+    the row's step).
+    """
+
+    starts: np.ndarray = field(repr=False)
+    stops: np.ndarray = field(repr=False)
+    step_kind: np.ndarray = field(repr=False)
+    step_entry: np.ndarray = field(repr=False)
+    threshold_A: float
+    known_from: str                       # "instrument: ..." or "signal"
+    counter: str | None                   # the charge counter used for the cross-check
+    _signals: tuple[Any, ...] = field(default=(), repr=False, compare=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    # ---- per step
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
+    @property
+    def kinds(self) -> np.ndarray:
+        """Kind name of each step."""
+        return _KIND_NAMES[self.step_kind]
+
+    @property
+    def row_sign(self) -> np.ndarray:
+        """Per row: +1 above the rest threshold, -1 below minus it, 0 in between."""
+        return self._signals[6]
+
+    @property
+    def step_sign(self) -> np.ndarray:
+        """Sign of the current in the middle row of each step (-1 sodiation, +1
+        desodiation, 0 for passive steps): the step's direction without integrating."""
+        if "sign" not in self._cache:
+            i = self._signals[2]
+            mid = (self.starts + self.stops - 1) // 2
+            sgn = np.sign(i[mid]).astype(np.int8)
+            sgn[~_ACTIVE_LUT[self.step_kind]] = 0
+            self._cache["sign"] = sgn
+        return self._cache["sign"]
+
+    @property
+    def columns(self) -> dict[str, np.ndarray]:
+        if "columns" not in self._cache:
+            self._cache["columns"] = _step_columns(self)
+        return self._cache["columns"]
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        if "warnings" not in self._cache:
+            self._cache["warnings"] = _cross_check(self)
+        return self._cache["warnings"]
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.columns)
+
+    def counts(self) -> dict[str, int]:
+        """Number of steps of each kind present."""
+        n = np.bincount(self.step_kind, minlength=len(KINDS))
+        return {KINDS[k]: int(c) for k, c in enumerate(n) if c}
+
+    # ---- per row
+    def _per_row(self, step_values: np.ndarray) -> np.ndarray:
+        return np.repeat(step_values, self.stops - self.starts)
+
+    @property
+    def row_step(self) -> np.ndarray:
+        return self._per_row(np.arange(self.starts.size))
+
+    @property
+    def row_kind(self) -> np.ndarray:
+        return self._per_row(self.step_kind)
+
+    @property
+    def entry_credited(self) -> np.ndarray:
+        n = int(self.stops[-1]) if self.stops.size else 0
+        out = np.ones(n, bool)
+        out[self.starts] = self.step_entry
+        return out
+
+    def has(self, *kinds: str) -> bool:
+        return bool(_lut(kinds)[self.step_kind].any())
+
+    def rows_of(self, *kinds: str) -> np.ndarray:
+        """Boolean row mask of the rows whose step kind is one of ``kinds``."""
+        return self._per_row(_lut(kinds)[self.step_kind])
+
+    def entry_at(self, rows: np.ndarray) -> np.ndarray:
+        """Whether the interval leading into each of ``rows`` counts toward its step
+        (True inside a step; the step's ``entry_credited`` at a step's first row)."""
+        k = np.searchsorted(self.starts, rows, side="right") - 1
+        at_start = self.starts[np.maximum(k, 0)] == rows
+        return np.where(at_start, self.step_entry[np.maximum(k, 0)], True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"known_from": self.known_from, "counter": self.counter,
+                "threshold_A": self.threshold_A, "counts": self.counts(),
+                "steps": self.table, "warnings": list(self.warnings)}
+
+
+# --------------------------------------------------------------------------- helpers
+def auto_threshold(current: np.ndarray) -> float:
+    """Rest threshold: 0.1 % of the 99th-percentile |I| (cycler offsets lie below it, CV
+    tails down to C/1000 stay above it)."""
+    sample = np.abs(current[:: max(1, len(current) // 20_000)])   # ~20 k rows suffice
+    if sample.size == 0:
+        return 1e-12
+    hi = _kth_smallest(sample, int(0.99 * (sample.size - 1)))
+    return max(1e-3 * hi, 1e-12)
+
+
+def _kth_smallest(x: np.ndarray, k: int) -> float:
+    """``np.partition(x, k)[k]`` of a finite 1-D array, exactly, for k near its top.
+
+    Cycler currents repeat a few values thousands of times, where numpy's introselect
+    slows to ~10 ns a row. A bound L from a 1-in-16 subsample (a rank a little below k's
+    quantile) settles it with two counting passes: x[k] = L when L's rank range holds k,
+    else x[k] is the (k - #(x <= L))-th smallest value above L, a ~3 % subset. If L
+    turns out above the answer (a pathological sample) the whole array is partitioned.
+    """
+    n = x.size
+    if n >= 1024:
+        sub = x[::16].copy()
+        j = max(int((k / (n - 1) - 0.03) * (sub.size - 1)), 0)
+        sub.partition(j)
+        bound = sub[j]
+        below = int(np.count_nonzero(x < bound))
+        upto = below + int(np.count_nonzero(x == bound))
+        if below <= k < upto:
+            return float(bound)
+        if k >= upto:
+            rest = x[x > bound]
+            rest.partition(k - upto)
+            return float(rest[k - upto])
+    return float(np.partition(x, k)[k])
+
+
+def _src(data: EchemData | pd.DataFrame) -> str | None:
+    return data.metadata.source if isinstance(data, EchemData) else None
+
+
+def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = key.shape[0]
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    change = np.flatnonzero(key[1:] != key[:-1]) + 1
+    return (np.concatenate(([0], change)).astype(np.int64),
+            np.concatenate((change, [n])).astype(np.int64))
+
+
+class _Table:
+    """Column access by name without pandas' per-lookup cost (an Arrow-backed column index
+    makes each ``name in df.columns`` / ``df[name]`` cost tens of µs; a summary of a short
+    file does a dozen)."""
+
+    __slots__ = ("_get", "columns", "df")
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.df = df
+        self.columns = {str(c): k for k, c in enumerate(df.columns)}
+        self._get = getattr(df, "_get_column_array", None)
+
+    def __len__(self) -> int:
+        return len(self.df)
+
+    def array(self, name: str) -> Any:
+        """The column's values (numpy or extension array); no copy where pandas has none."""
+        k = self.columns[name]
+        if self._get is not None:
+            try:
+                return self._get(k)
+            except (TypeError, ValueError, IndexError):   # pragma: no cover - old pandas
+                pass
+        return self.df.iloc[:, k].array
+
+
+def _num(df: _Table, name: str) -> np.ndarray | None:
+    if name not in df.columns:
+        return None
+    col = df.array(name)
+    try:
+        return np.asarray(col, dtype=np.float64)    # numeric columns: no parsing
+    except (TypeError, ValueError):
+        pass
+    try:
+        return pd.to_numeric(pd.Series(col), errors="coerce").to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+class _AbsView:
+    """|x| read row by row or by slice without building |x| for the whole column."""
+
+    __slots__ = ("x",)
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
+
+    def __getitem__(self, key: Any) -> Any:
+        return np.abs(self.x[key])
+
+
+def _whole_hold(absi: Any, v: np.ndarray, a: int, b: int) -> bool:
+    """A counted step that is a hold throughout: >= 3 rows, voltage within 5 mV, current
+    decaying by at least x1.5 from its first to its last row."""
+    if b - a < 3:
+        return False
+    span = float(v[a:b].max() - v[a:b].min())
+    return span <= _CV_VOLTAGE_TOL_V and absi[a] >= 1.5 * absi[b - 1] > 0
+
+
+def _cv_tail(absi: Any, v: np.ndarray, a: int, b: int) -> int:
+    """Rows of [a, b) that form a trailing constant-voltage hold (0 when none)."""
+    n = b - a
+    if n < 6:
+        return 0
+    seg = absi[a:b]
+    level = float(np.median(seg[:max(n // 2, 3)]))
+    if level <= 0:
+        return 0
+    cond = (seg < _CV_CURRENT_FRACTION * level) & (np.abs(v[a:b] - v[b - 1])
+                                                          <= _CV_VOLTAGE_TOL_V)
+    # length of the all-True suffix
+    bad = np.flatnonzero(~cond)
+    tail = n - 1 - int(bad[-1]) if bad.size else n
+    if tail < 3 or tail >= n:
+        return 0
+    # a hold: the current decays while the voltage is held
+    if seg[-1] > 0.9 * seg[n - tail]:
+        return 0
+    return tail
+
+
+# --------------------------------------------------------------------------- row kinds
+def _neware_kind(name: str) -> int:
+    n = name.lower()
+    if "rest" in n:
+        return _K[REST]
+    if "ocv" in n:
+        return _K[OCV]
+    if "pulse" in n:
+        return _K[PULSE]
+    if "cp" in n:
+        return _K[CONSTANT_POWER]
+    if "cv" in n and "cccv" not in n:
+        return _K[CONSTANT_VOLTAGE]
+    return -1           # CC and CCCV: current steps, their holds found from the signal
+
+
+def _maccor_kind(name: str) -> int:
+    return {"R": _K[REST], "O": _K[OCV], "FRA": _K[IMPEDANCE]}.get(name.strip().upper(), -1)
+
+
+def _labels(col: Any, rule: Any, runs: np.ndarray | None) -> np.ndarray:
+    """Kind per row from a label column, each distinct label classified once. With
+    ``runs`` (first rows of the step counter's runs, inside which a label is constant)
+    only those rows are read."""
+    values = col.take(runs) if runs is not None else col
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    lut = np.array([rule(str(u)) for u in uniques] + [-1], dtype=np.int8)
+    kinds = lut[codes]
+    if runs is None:
+        return kinds
+    return np.repeat(kinds, np.diff(np.append(runs, len(col))))
+
+
+def _instrument_kinds(df: _Table, technique: str | None,
+                      runs: np.ndarray | None = None
+                      ) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
+    """Row kinds from the instrument's own columns, an extra boundary mask (True where
+    the instrument starts a step), and a label."""
+    n = len(df)
+    tech = (technique or "").upper()
+    if "mode" in df.columns and n:
+        m = np.asarray(df.array("mode"))
+        if m.dtype.kind not in "iu":
+            mf = _num(df, "mode")
+            m = np.where(np.isfinite(mf), mf, -1).astype(np.int64) if mf is not None else None
+        if m is not None and int(m.min()) >= 0 and int(m.max()) <= 3:
+            lut = np.array([-1, _K[CONSTANT_CURRENT], _K[CONSTANT_VOLTAGE],
+                            _K[OCV] if tech == "OCV" else _K[REST]], dtype=np.int8)
+            kind = lut[m]
+            if int(np.count_nonzero(kind >= 0)) > n // 2:
+                flag = (np.asarray(df.array("Ns changes")) if "Ns changes" in df.columns
+                        else None)
+                extra = None
+                if flag is not None:
+                    extra = flag > 0 if flag.dtype.kind in "iub" else np.nan_to_num(
+                        _num(df, "Ns changes")) > 0
+                return kind, extra, "instrument: EC-Lab mode/Ns"
+    if "step_type" in df.columns:
+        return (_labels(df.array("step_type"), _neware_kind, runs), None,
+                "instrument: Neware step_type")
+    for col in ("State", "MD", "Md"):
+        if col in df.columns and df.array(col).dtype.kind in "OUT":
+            return _labels(df.array(col), _maccor_kind, runs), None, f"instrument: Maccor {col}"
+    return None, None, None
+
+
+def _column(df: pd.DataFrame, name: str) -> np.ndarray:
+    arr = df[name].to_numpy(dtype=np.float64)
+    return arr
+
+
+def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = None,
+               technique: str | None = None,
+               arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Steps:
+    """The step table of a time series (see the module docstring for the rules).
+
+    ``arrays``: (time, voltage, current) already taken from the table (saves a copy).
+    """
+    df = data.data if isinstance(data, EchemData) else data
+    if technique is None and isinstance(data, EchemData):
+        technique = data.metadata.technique
+    n = len(df)
+    if n == 0:
+        from nasurf.errors import ValidationError
+
+        raise ValidationError("no data rows: no steps", file=_src(data))
+    if arrays is None:
+        t, v, i = _column(df, tb.TIME), _column(df, tb.VOLTAGE), _column(df, tb.CURRENT)
+    else:
+        t, v, i = arrays
+    table = _Table(df)
+    freq = _num(table, tb.FREQUENCY)
+    imp = (np.isfinite(freq) & (freq > 0)) if freq is not None else None
+    if imp is not None and not imp.any():
+        imp = None
+    if threshold_A is not None:
+        thr = float(threshold_A)
+    else:
+        thr = auto_threshold(i if imp is None else i[~imp])
+    sign = (i > thr).view(np.int8) - (i < -thr).view(np.int8)
+
+    step_id = id_col = runs = None
+    for col in (tb.STEP_COUNT, tb.STEP_INDEX):
+        if col in table.columns:
+            step_id, id_col = np.asarray(table.array(col)), col
+            runs = np.concatenate(([0], np.flatnonzero(step_id[1:] != step_id[:-1]) + 1))
+            break
+    # a running step count changes at every step; a step index may repeat (loops), so
+    # labels are read per run of it only when it is the count
+    kind, extra, known = _instrument_kinds(table, technique,
+                                           runs if id_col == tb.STEP_COUNT else None)
+    if known is None and id_col is not None:
+        known = f"instrument: {id_col} (kinds from the signal)"
+    if known is None and imp is None:
+        # the signal alone: steps are the runs of the current's sign
+        known = "signal"
+        change = np.flatnonzero(sign[1:] != sign[:-1]) + 1
+        starts = np.concatenate(([0], change)).astype(np.int64)
+        k_step = np.where(sign[starts] == 0, _K[REST], _K[CONSTANT_CURRENT]).astype(np.int8)
+    else:
+        known = known or "signal"
+        if kind is None:
+            kind = np.full(n, -1, np.int8)
+        if imp is not None:
+            kind[imp] = _K[IMPEDANCE]
+        undecided = np.flatnonzero(kind < 0)
+        if undecided.size:
+            kind[undecided] = np.where(sign[undecided] == 0, _K[REST], _K[CONSTANT_CURRENT])
+        # a "CC" row with no current is a rest
+        idle = (kind == _K[CONSTANT_CURRENT]) & (sign == 0)
+        if idle.any():
+            kind[idle] = _K[REST]
+        # one int8 code per row: the kind, and the current's direction where it splits a
+        # step (current steps; an EC-Lab hold (mode 2) is one step from its mode change to
+        # the next, even where its decaying current dips into the noise)
+        split = _DIRECTION_SPLITS_EC if extra is not None else _DIRECTION_SPLITS
+        code = split[kind] * sign
+        code += kind * 4
+        cuts = [np.flatnonzero(code[1:] != code[:-1]) + 1]
+        if runs is not None:
+            cuts.append(runs[1:])
+        if extra is not None:
+            cuts.append(np.flatnonzero(extra[1:]) + 1)
+        starts = np.unique(np.concatenate([np.zeros(1, np.int64), *cuts])).astype(np.int64)
+        k_step = kind[starts].copy()
+    stops = np.concatenate((starts[1:], [n])).astype(np.int64)
+    # |I| of whole columns is built only where needed (the step table): here the rules
+    # read a few rows each
+    absi = _AbsView(i)
+
+    # split counted/signal CC blocks at a trailing hold (Neware CCCV, Arbin, text files)
+    if "EC-Lab" not in known:
+        quarter = starts + (stops - starts) // 4
+        # only blocks whose current has decayed by their last row can end in a hold: a
+        # vectorised screen, so long tests pay nothing per block
+        cand = np.flatnonzero((k_step == _K[CONSTANT_CURRENT]) & (stops - starts >= 3) & (
+            absi[stops - 1] < 0.9 * absi[quarter]) & (
+            np.abs(v[stops - 1] - v[np.maximum(stops - 2, starts)]) <= _CV_VOLTAGE_TOL_V))
+        new_starts = []
+        for s_ in cand:
+            a, b = int(starts[s_]), int(stops[s_])
+            if step_id is not None and _whole_hold(absi, v, a, b):
+                k_step[s_] = _K[CONSTANT_VOLTAGE]
+                continue
+            tail = _cv_tail(absi, v, a, b)
+            if tail:
+                new_starts.append((b - tail, s_))
+        if new_starts:
+            pos = np.array([x for x, _ in new_starts], np.int64)
+            after = np.array([s_ + 1 for _, s_ in new_starts], np.int64)
+            starts = np.insert(starts, after, pos)
+            k_step = np.insert(k_step, after, np.int8(_K[CONSTANT_VOLTAGE]))
+            stops = np.concatenate((starts[1:], [n])).astype(np.int64)
+
+    n_steps = starts.size
+    # potentiostatic steps whose voltage moves steadily are sweeps (CV, LSV); a
+    # chronoamperometry's potential levels are holds
+    tech_up = (technique or "").upper()
+    holds = np.flatnonzero(k_step == _K[CONSTANT_VOLTAGE])
+    if holds.size:
+        vspan = np.fmax.reduceat(v, starts)[holds] - np.fmin.reduceat(v, starts)[holds]
+        holds = holds[(vspan > _SWEEP_SPAN_V) & (stops[holds] - starts[holds] > 2)]
+    for s_ in holds:
+        a, b = int(starts[s_]), int(stops[s_])
+        seg = v[a:b]
+        if tech_up in SWEEP_TECHNIQUES:
+            moving = True
+        elif tech_up in HOLD_TECHNIQUES:
+            moving = False
+        else:
+            moving = float(np.median(np.abs(np.diff(seg)))) > _SWEEP_DV_PER_ROW_V
+        if moving:
+            k_step[s_] = _K[SWEEP]
+    t_first = t[starts]
+    t_prev = t[np.maximum(starts - 1, 0)]
+    duration = t[stops - 1] - np.where(starts > 0, t_prev, t_first)
+    # pulses: a CC step followed by a rest at least 3x as long (GITT/ICI), where such
+    # steps repeat and make most current steps
+    if n_steps >= 2:
+        nxt = np.append(k_step[1:], -1)
+        nxt_dur = np.append(duration[1:], 0.0)
+        pulse = (k_step == _K[CONSTANT_CURRENT]) & ((nxt == _K[REST]) | (nxt == _K[OCV])) & (
+            nxt_dur >= 3 * duration) & (duration > 0) & (stops - starts >= 3)
+        cc_like = int((k_step == _K[CONSTANT_CURRENT]).sum())
+        if int(pulse.sum()) >= 3 and pulse.sum() >= 0.5 * cc_like:
+            k_step[pulse] = _K[PULSE]
+
+    # the entry interval of each step (see the module docstring)
+    counter = _counter_at(table)
+    gap = t_first - t_prev
+    if counter is not None:
+        inc_first = counter[1](starts)
+        entry = (starts > 0) & (inc_first >= 0.5 * absi[starts] * gap / 3600.0)
+    else:
+        rows = stops - starts
+        mean_dt = np.where(rows >= 2, (t[stops - 1] - t_first) / np.maximum(rows - 1, 1),
+                           math.inf)
+        entry = (starts > 0) & (gap <= 2 * mean_dt)
+    return Steps(starts, stops, k_step, entry, thr, known,
+                 counter[0] if counter is not None else None,
+                 (t, v, i, None, freq, counter, sign))
+
+
+_ACTIVE_LUT = np.zeros(len(KINDS) + 1, bool)        # index -1 (undecided) maps to False
+_ACTIVE_LUT[[_K[k] for k in ACTIVE_KINDS]] = True
+#: 1 where the current's sign splits steps of that kind (int8, for the row code)
+_DIRECTION_SPLITS = _ACTIVE_LUT[:len(KINDS)].astype(np.int8)
+_DIRECTION_SPLITS_EC = _DIRECTION_SPLITS.copy()
+_DIRECTION_SPLITS_EC[_K[CONSTANT_VOLTAGE]] = 0
+
+
+def _trapezoid_within(steps: Steps) -> np.ndarray:
+    """∫|I| dt per step over its own rows, plus the entry interval where credited."""
+    t, _, i = steps._signals[:3]
+    absi = np.abs(i)
+    starts, stops = steps.starts, steps.stops
+    cum = np.zeros(t.size)
+    if t.size > 1:
+        np.cumsum(0.5 * (absi[1:] + absi[:-1]) * np.diff(t), out=cum[1:])
+    inner = cum[stops - 1] - cum[starts]
+    lead = np.where(steps.step_entry,
+                    absi[starts] * (t[starts] - t[np.maximum(starts - 1, 0)]), 0.0)
+    return inner + lead
+
+
+def _step_columns(steps: Steps) -> dict[str, np.ndarray]:
+    t, v, i, _, freq, counter = steps._signals[:6]
+    starts, stops, k_step = steps.starts, steps.stops, steps.step_kind
+    n_steps = starts.size
+    n_rows = (stops - starts).astype(np.float64)
+    charge_As = _trapezoid_within(steps)
+    mean_i = np.add.reduceat(i, starts) / n_rows
+    mean_v = np.add.reduceat(v, starts) / n_rows
+    set_point = np.full(n_steps, np.nan)
+    unit = np.full(n_steps, "", dtype=object)
+    cur_like = np.isin(k_step, (_K[CONSTANT_CURRENT], _K[PULSE]))
+    set_point[cur_like] = mean_i[cur_like]
+    unit[cur_like] = "A"
+    volt_like = np.isin(k_step, (_K[CONSTANT_VOLTAGE], _K[REST], _K[OCV]))
+    set_point[volt_like] = mean_v[volt_like]
+    unit[volt_like] = "V"
+    for s_ in np.flatnonzero(k_step == _K[IMPEDANCE]):
+        if freq is not None:
+            set_point[s_] = float(np.nanmedian(freq[starts[s_]:stops[s_]]))
+        unit[s_] = "Hz"
+    for s_ in np.flatnonzero(k_step == _K[SWEEP]):
+        a, b = starts[s_], stops[s_]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slope = np.abs(np.diff(v[a:b])) / np.diff(t[a:b])
+        slope = slope[np.isfinite(slope)]
+        set_point[s_] = float(np.median(slope)) if slope.size else math.nan
+        unit[s_] = "V/s"
+    pw = k_step == _K[CONSTANT_POWER]
+    if pw.any():
+        set_point[pw] = (np.add.reduceat(i * v, starts) / n_rows)[pw]
+        unit[pw] = "W"
+    step_active = _ACTIVE_LUT[k_step]
+    process = np.where(~step_active | (mean_i == 0), "",
+                       np.where(mean_i < 0, SODIATION, DESODIATION)).astype(object)
+    duration = t[stops - 1] - np.where(starts > 0, t[np.maximum(starts - 1, 0)], t[starts])
+    return {
+        "step": np.arange(1, n_steps + 1),
+        "first_row": starts,
+        "last_row": stops - 1,
+        "kind": steps.kinds,
+        "process": process,
+        "set_point": set_point,
+        "set_point_unit": unit,
+        "charge_Ah": charge_As / 3600.0,
+        "counter_charge_Ah": (counter[2](starts, stops) if counter is not None
+                              else np.full(n_steps, np.nan)),
+        "duration_s": duration,
+        "entry_credited": steps.step_entry,
+    }
+
+
+def _cross_check(steps: Steps) -> tuple[str, ...]:
+    """Warnings for active steps whose integral and the instrument's counter disagree
+    beyond the counter's resolution (0.1 % of the step, at least 1 nAh) plus the
+    integral's own sampling uncertainty (half the gap between the left and right sums).
+    A one-row step has no integral of its own (its counter spans the gap before it)."""
+    if steps.counter is None or not len(steps):
+        return ()
+    t, _, i, _, _, counter_fns = steps._signals[:6]
+    absi = np.abs(i)
+    ours = _trapezoid_within(steps) / 3600.0
+    counter = counter_fns[2](steps.starts, steps.stops)
+    cum = np.zeros(t.size)
+    if t.size > 1:
+        np.cumsum(0.5 * np.abs(np.diff(absi)) * np.diff(t), out=cum[1:])
+    slack = (cum[steps.stops - 1] - cum[steps.starts]) / 3600.0
+    rows = steps.stops - steps.starts
+    tol = np.maximum(1e-3 * np.abs(counter), 1e-9) + slack
+    active = _ACTIVE_LUT[steps.step_kind]
+    bad = np.flatnonzero(active & (rows >= 2) & np.isfinite(counter) & (counter > 0)
+                         & (np.abs(ours - counter) > tol))
+    if not bad.size:
+        return ()
+    s_ = int(bad[0])
+    return (f"step {s_ + 1} ({KINDS[steps.step_kind[s_]]}, rows {steps.starts[s_]}-"
+            f"{steps.stops[s_] - 1}): integral of |I| dt {ours[s_] * 1e3:.6g} mAh vs the "
+            f"instrument's counter '{steps.counter}' {counter[s_] * 1e3:.6g} mAh; "
+            f"{bad.size} step(s) disagree beyond the counter's resolution",)
+
+
+def _counter_at(df: _Table) -> tuple[str, Any, Any] | None:
+    """The instrument's charge counter as (name, increase at given rows, charge of given
+    steps), in Ah, or None. EC-Lab ``Q charge/discharge/mA.h`` (resets each half cycle),
+    else the canonical charging + discharging capacities (reset each step on
+    Neware/Arbin), else the net capacity. A counter is monotone within a step, so a
+    step's charge is its change from the first row to the last plus the increase at the
+    first row (from the previous row, or from 0 after a reset): only the values at the
+    step boundaries are read."""
+    if EC_LAB_Q in df.columns:
+        cols, scale, net = [EC_LAB_Q], 1e-3, False
+    else:
+        cols = [c for c in (tb.CHARGE_CAPACITY, tb.DISCHARGE_CAPACITY) if c in df.columns]
+        scale, net = 1.0, False
+        if not cols and tb.NET_CAPACITY in df.columns:
+            cols, net = [tb.NET_CAPACITY], True
+    if not cols:
+        return None
+    arrays = []
+    for c in cols:
+        arr = _num(df, c)
+        if arr is None:
+            return None
+        arrays.append(arr)
+
+    def at(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        x = arr[rows]
+        return x if net else np.abs(x) * scale
+
+    def inc(rows: np.ndarray) -> np.ndarray:
+        out = np.zeros(rows.size)
+        prev = np.maximum(rows - 1, 0)
+        for arr in arrays:
+            here, before = at(arr, rows), at(arr, prev)
+            d = np.abs(here - before) if net else here - before
+            if not net:
+                d = np.where(d < 0, here, d)               # reset at this row
+            out += np.where(rows > 0, d, 0.0)
+        return out
+
+    def charge(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        out = inc(starts)
+        for arr in arrays:
+            out = out + np.abs(at(arr, stops - 1) - at(arr, starts))
+        return out
+
+    return " + ".join(cols), inc, charge
+
+
+# --------------------------------------------------------------------------- electrode role
+ROLES = ("anode", "cathode", "full")
+#: below this lowest working voltage a half cell's working electrode is an anode (hard
+#: carbon, alloys, titanates vs Na+/Na all go below it; layered oxides, polyanions, Prussian
+#: blue analogues and full cells stay above ~1 V)
+ANODE_BELOW_V = 0.8
+
+
+def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
+                   ) -> tuple[str, str]:
+    """The working electrode's role and how it was known, as (role, statement).
+
+    ``given`` other than ``"auto"`` is used as is. Otherwise: the lowest voltage at the
+    ends of the current-carrying steps below :data:`ANODE_BELOW_V` means an anode half
+    cell, above it a cathode half cell or a full cell (both cycle desodiation first:
+    charge, then discharge). A window that goes below 0 V (a symmetric or dummy cell) says nothing,
+    and the first current step decides (sodiation first: anode).
+    """
+    if given != "auto":
+        if given not in ROLES:
+            from nasurf.errors import ValidationError
+
+            raise ValidationError(f"unknown electrode role {given!r}; expected auto, "
+                                  "anode, cathode or full", field="electrode")
+        return given, f"{given} (given)"
+    active = _ACTIVE_LUT[steps.step_kind]
+    if active.any():
+        # a galvanostatic step's extremes are at its ends
+        ends = np.concatenate((steps.starts[active], steps.stops[active] - 1))
+        vmin = float(voltage[ends].min())
+    else:
+        vmin = float(np.min(voltage)) if voltage.size else math.nan
+    signs = steps.step_sign[steps.step_sign != 0]
+    first = (None if not signs.size else SODIATION if signs[0] < 0 else DESODIATION)
+    if math.isfinite(vmin) and vmin >= 0:
+        if vmin < ANODE_BELOW_V:
+            return "anode", (f"anode (inferred: lowest working voltage {vmin:.3g} V < "
+                             f"{ANODE_BELOW_V} V)")
+        return "cathode", (f"cathode or full cell (inferred: lowest working voltage "
+                           f"{vmin:.3g} V >= {ANODE_BELOW_V} V); a cycle is a desodiation "
+                           "(charge) followed by a sodiation (discharge)")
+    if first == DESODIATION:
+        return "cathode", ("cathode or full cell (inferred from the first step, a "
+                           "desodiation; the voltage window is not a half cell's)")
+    return "anode", ("anode (inferred from the first step, a sodiation; the voltage "
+                     "window is not a half cell's)")
+
+
+# --------------------------------------------------------------------------- technique
+TECHNIQUE_CLASSES = ("cycling", "galvanostatic_one_direction", "gitt", "cv", "ca", "eis",
+                     "ocv", "empty")
+
+
+def classify_technique(data: EchemData, steps: Steps | None = None) -> tuple[str, str]:
+    """What kind of measurement a file holds, from its steps, as (class, reason).
+
+    ``cycling``: constant-current (or CC-CV) steps in both directions; ``gitt``: repeated
+    current pulses between long rests; ``cv``: potential sweeps make most of the working
+    rows; ``ca``: holds but no current steps; ``galvanostatic_one_direction``: current
+    steps of one sign only (a single charge, a CP); ``eis``: impedance only; ``ocv``: no
+    working rows. Only ``cycling`` files get cycling metrics (ICE, CE, retention).
+    """
+    if not data.is_time_series:
+        return ("eis", "impedance spectrum (no time series)") if data.is_impedance else (
+            "empty", "no time series")
+    if len(data.data) == 0:
+        return "empty", "no data rows"
+    if steps is None:
+        steps = find_steps(data)
+    return classify_steps(steps)
+
+
+def classify_steps(steps: Steps) -> tuple[str, str]:
+    """:func:`classify_technique` from a step table alone (see there)."""
+    kinds = steps.step_kind
+    rows = steps.stops - steps.starts
+
+    def nrows(*ks: str) -> int:
+        return int(rows[_lut(ks)[kinds]].sum())
+
+    working = nrows(*ACTIVE_KINDS, SWEEP)
+    if working == 0:
+        if nrows(IMPEDANCE):
+            return "eis", "impedance rows only"
+        return "ocv", "no current-carrying rows"
+    if nrows(SWEEP) > 0.5 * working:
+        return "cv", f"{int(np.sum(kinds == _K[SWEEP]))} potential sweep step(s)"
+    n_pulse = int(np.sum(kinds == _K[PULSE]))
+    if n_pulse:
+        return "gitt", f"{n_pulse} current pulses between long rests"
+    cc = (kinds == _K[CONSTANT_CURRENT]) | (kinds == _K[CONSTANT_POWER])
+    signs = set(steps.step_sign[cc].tolist()) - {0}
+    procs = {SODIATION if x < 0 else DESODIATION for x in signs}
+    if not cc.any():
+        return "ca", "potential holds without current steps"
+    if procs == {SODIATION, DESODIATION}:
+        return "cycling", (f"{int(cc.sum())} current steps in both directions")
+    return "galvanostatic_one_direction", (
+        f"{int(cc.sum())} current step(s), all {next(iter(procs), 'without current')}")

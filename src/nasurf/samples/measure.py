@@ -22,7 +22,7 @@ from nasurf.errors import NasurfError
 
 # techniques (as readers report them) analysed as voltammograms
 CV_TECHNIQUES = {"CV", "CVA", "LSV", "cv", "cyclic voltammetry"}
-SUMMARY_VERSION = 1   # bump when the summary changes, so caches are not reused
+SUMMARY_VERSION = 2   # bump when the summary changes, so caches are not reused
 
 
 def _f(x: Any) -> float | None:
@@ -100,7 +100,7 @@ def _cycling(data, mass_g: float | None, area_cm2: float | None,
     from nasurf.analysis.galvanostatic import cycling_summary
 
     res = cycling_summary(data, active_mass_g=mass_g, area_cm2=area_cm2)
-    warnings.extend(res.warnings)
+    warnings.extend(res.all_warnings)
     spec = res.capacity_unit == "mAh/g"
     c = res.cycles
     c = c[c["cycle"] >= 1]
@@ -124,6 +124,11 @@ def _cycling(data, mass_g: float | None, area_cm2: float | None,
             "complete": [bool(x) for x in complete],
         },
         "rate_steps": None,
+        # the analysis' named plausibility flags, so a study marks (and leaves out of its
+        # statistics) exactly the values the cycling analysis itself distrusts
+        "flags": [{"flag": str(fl["flag"]),
+                   "cycle": None if fl.get("cycle") is None else int(fl["cycle"])}
+                  for fl in res.flags],
     }
     if res.rate.detected:
         s = res.rate.steps

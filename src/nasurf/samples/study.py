@@ -257,8 +257,15 @@ def _sample_metrics(s: Sample, records: list[dict[str, Any]],
         r = cyc[0]
         c = r["cycling"]
         u, f = c["capacity_unit"], r["file"]
-        add("initial_coulombic_efficiency", c["initial_coulombic_efficiency"], "1", f)
-        add("mean_coulombic_efficiency", c["mean_coulombic_efficiency"], "1", f)
+        flags = c.get("flags") or []
+        ice_flag = ",".join(fl["flag"] for fl in flags
+                            if fl["flag"] in ("ice_above_one", "not_cycling_data")) or None
+        ce_flag = ",".join(sorted({fl["flag"] for fl in flags if fl["flag"] in (
+            "ce_above_one", "ce_below_floor", "not_cycling_data")})) or None
+        add("initial_coulombic_efficiency", c["initial_coulombic_efficiency"], "1", f,
+            flag=ice_flag)
+        add("mean_coulombic_efficiency", c["mean_coulombic_efficiency"], "1", f,
+            flag=ce_flag)
         add("retention", c["retention_final"], "1", f)
         cy = c["cycles"]
         complete = [i for i, ok_ in enumerate(cy["complete"]) if ok_]
@@ -271,9 +278,13 @@ def _sample_metrics(s: Sample, records: list[dict[str, Any]],
             add("last_desodiation_capacity", cy["desodiation"][complete[-1]], u, f)
         for i, n in enumerate(cy["cycle"]):
             flag = None if cy["complete"][i] else "incomplete cycle"
+            cycle_flags = ",".join(fl["flag"] for fl in flags if fl.get("cycle") == n
+                                   and fl["flag"] in ("ice_above_one", "ce_above_one",
+                                                      "ce_below_floor"))
             add("sodiation_capacity", cy["sodiation"][i], u, f, n, "cycle", flag)
             add("desodiation_capacity", cy["desodiation"][i], u, f, n, "cycle", flag)
-            add("coulombic_efficiency", cy["coulombic_efficiency"][i], "1", f, n, "cycle", flag)
+            add("coulombic_efficiency", cy["coulombic_efficiency"][i], "1", f, n, "cycle",
+                flag or cycle_flags or None)
     rate = [r for r in cyc if r["cycling"].get("rate_steps")]
     if rate:
         r = rate[0]

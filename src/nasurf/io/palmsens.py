@@ -1,4 +1,4 @@
-"""PalmSens PSTrace files: the ``.pssession`` session and the PSTrace Excel export.
+"""PalmSens PSTrace files: the ``.pssession`` session and the PSTrace Excel and CSV exports.
 
 A ``.pssession`` is one line of UTF-16 JSON (PSTrace 5): ``measurements`` is a list, each
 with a ``title``, a ``timestamp`` (.NET ticks: 100 ns since 0001-01-01), the ``method``
@@ -21,7 +21,11 @@ The PSTrace Excel export puts the curves side by side as (V, µA) column pairs u
 index (1 s per point) only to keep the rows in order, ``Metadata.header["time_is_index"]``
 says so, and a warning says a scan rate must be given for rate analyses.
 
-Currents are anodic positive in both (PSTrace's convention; checked on the double-layer
+The PSTrace CSV export (UTF-16 with a BOM) has the same curve pairs under a title line, a
+"Date and time measurement:" line and a "V,µA" unit line; it is read the same way (point
+index as time); text sections after the curves are counted in a warning, not read.
+
+Currents are anodic positive in all three (PSTrace's convention; checked on the double-layer
 current of real sessions in the tests).
 """
 
@@ -234,6 +238,39 @@ def pstrace_curves(rows: list[tuple[Any, ...]]) -> list[tuple[np.ndarray, np.nda
     return curves
 
 
+def _curves_table(curves: list[tuple[np.ndarray, np.ndarray, str]], src: str, file_format: str,
+                  header: dict[str, Any], where: str, found_technique: str | None,
+                  **kwargs: Any) -> EchemData:
+    """The PSTrace exports' curves (no time, no scan rate) as one table, one cycle each."""
+    blocks = []
+    counts = {}
+    gaps = 0
+    start = 0
+    for k, (e, i, _unit) in enumerate(curves, start=1):
+        ok = np.isfinite(e) & np.isfinite(i)
+        gaps += int((~ok).sum())
+        e, i = e[ok], i[ok]
+        counts[f"Curve {k}"] = int(e.size)
+        blocks.append(pd.DataFrame({tb.TIME: np.arange(start, start + e.size, dtype=float),
+                                    tb.VOLTAGE: e, tb.CURRENT: i,
+                                    tb.CYCLE: np.full(e.size, k, dtype=np.int64)}))
+        start += e.size
+    md = Metadata(source=src, instrument="PalmSens PSTrace", file_format=file_format,
+                  technique=kwargs.get("technique") or found_technique,
+                  header={**header, "tables": counts, "time_is_index": True})
+    md = md.with_warning(
+        "the PSTrace export holds no time and no scan rate: Test Time / s is the "
+        "point index (1 s per point), kept only to order the rows; give the scan rates "
+        "(e.g. --scan-rates) for any rate analysis, or read the .pssession instead")
+    md = md.with_note(f"{len(curves)} curve(s) of {where} joined in column order; "
+                      "Cycle Count / 1 numbers them")
+    if gaps:
+        md = md.with_warning(f"{gaps} row(s) with an empty potential or current cell left "
+                             "out")
+    return finish(pd.concat(blocks, ignore_index=True), md,
+                  active_mass_g=kwargs.get("active_mass_g"), area_cm2=kwargs.get("area_cm2"))
+
+
 def read_pstrace_xlsx(path: Path, **kwargs: Any) -> EchemData:
     """Read a PSTrace Excel export (curves side by side), or hand over to the generic reader."""
     from nasurf.io.generic import excel_sheets, read_generic_xlsx
@@ -244,35 +281,115 @@ def read_pstrace_xlsx(path: Path, **kwargs: Any) -> EchemData:
         curves = pstrace_curves(rows)
         if curves is None:
             continue
-        blocks = []
-        counts = {}
-        gaps = 0
-        start = 0
-        for k, (e, i, _unit) in enumerate(curves, start=1):
-            ok = np.isfinite(e) & np.isfinite(i)
-            gaps += int((~ok).sum())
-            e, i = e[ok], i[ok]
-            counts[f"Curve {k}"] = int(e.size)
-            blocks.append(pd.DataFrame({tb.TIME: np.arange(start, start + e.size, dtype=float),
-                                        tb.VOLTAGE: e, tb.CURRENT: i,
-                                        tb.CYCLE: np.full(e.size, k, dtype=np.int64)}))
-            start += e.size
-        md = Metadata(source=src, instrument="PalmSens PSTrace", file_format="pstrace-xlsx",
-                      technique=kwargs.get("technique"),
-                      header={"sheet": name, "tables": counts, "time_is_index": True})
-        md = md.with_warning(
-            "the PSTrace Excel export holds no time and no scan rate: Test Time / s is the "
-            "point index (1 s per point), kept only to order the rows; give the scan rates "
-            "(e.g. --scan-rates) for any rate analysis, or read the .pssession instead")
-        md = md.with_note(f"{len(curves)} curve(s) of sheet '{name}' joined in column order; "
-                          "Cycle Count / 1 numbers them")
-        if gaps:
-            md = md.with_warning(f"{gaps} row(s) with an empty potential or current cell left "
-                                 "out")
-        return finish(pd.concat(blocks, ignore_index=True), md,
-                      active_mass_g=kwargs.get("active_mass_g"),
-                      area_cm2=kwargs.get("area_cm2"))
+        return _curves_table(curves, src, "pstrace-xlsx", {"sheet": name},
+                             f"sheet '{name}'", None, **kwargs)
     return read_generic_xlsx(path, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# PSTrace CSV export: UTF-16 with a BOM; "Date and time:", "Notes:" and the notes, one
+# title cell per curve ("Cyclic Voltammetry: CV I vs E Scan 1,,<next title>,"), a
+# "Date and time measurement:,<ts>" pair per curve, a "V,µA" unit pair per curve, then the
+# rows, curves side by side; later measurements of other kinds may follow as sections.
+
+_CSV_TECHNIQUES = (("cyclic voltammetry", "CV"), ("linear sweep", "LSV"),
+                   ("square wave", "SWV"), ("differential pulse", "DPV"))
+
+
+def _csv_units_line(lines: list[str]) -> tuple[int, str] | None:
+    """(index, delimiter) of the first "V,<current unit>[,V,<unit>...]" line in the head."""
+    for k, ln in enumerate(lines[:40]):
+        for delim in (",", ";"):
+            cells = [c.strip() for c in ln.split(delim)]
+            while cells and not cells[-1]:
+                cells.pop()
+            if len(cells) >= 2 and len(cells) % 2 == 0 and all(
+                    cells[j] == "V" and cells[j + 1] in _CURRENT_EXCEL_UNITS
+                    for j in range(0, len(cells), 2)):
+                return k, delim
+    return None
+
+
+def looks_like_pstrace_csv(text: str) -> bool:
+    """The export's own lines: "Date and time measurement:" above a "V,µA" unit line."""
+    lines = text.lstrip("\ufeff").splitlines()
+    found = _csv_units_line(lines)
+    return found is not None and any(ln.startswith("Date and time measurement:")
+                                     for ln in lines[:found[0]])
+
+
+def _csv_number(cell: str, delim: str) -> float | None:
+    c = cell.strip().lstrip("\ufeff")
+    if delim == ";":   # a semicolon-separated export is written under a comma locale
+        c = c.replace(",", ".")
+    try:
+        return float(c)
+    except ValueError:
+        return None
+
+
+def read_pstrace_csv(path: Path, *, encoding: str | None = None, **kwargs: Any) -> EchemData:
+    """Read a PSTrace CSV export (curves side by side as potential / current pairs)."""
+    from nasurf.io._text import decode
+
+    src = str(path)
+    lines = decode(path.read_bytes(), encoding, source=src).lstrip("\ufeff").splitlines()
+    found = _csv_units_line(lines)
+    if found is None:
+        raise FileFormatError("no PSTrace unit line (V,µA per curve) in the first 40 lines; "
+                              "expected a PSTrace CSV export", file=src)
+    at, delim = found
+    units = [c.strip() for c in lines[at].split(delim)]
+    n_curves = len([c for c in units if c]) // 2
+    titles_line = next((lines[k] for k in range(at - 1, -1, -1)
+                        if lines[k].strip() and not lines[k].startswith("Date and time")),
+                       "")
+    titles = [c.strip() for c in titles_line.split(delim)][0:2 * n_curves:2]
+    e_cols: list[list[float]] = [[] for _ in range(n_curves)]
+    i_cols: list[list[float]] = [[] for _ in range(n_curves)]
+    half = 0
+    end = len(lines)
+    for k in range(at + 1, len(lines)):
+        cells = lines[k].split(delim)
+        if not any(c.strip().lstrip("\ufeff") for c in cells):
+            end = k
+            break
+        values = [_csv_number(c, delim) if c.strip() else None for c in cells]
+        if any(v is None and c.strip() for v, c in zip(values, cells, strict=True)):
+            end = k          # a text line: the curves end, another section begins
+            break
+        for c in range(n_curves):
+            e = values[2 * c] if 2 * c < len(values) else None
+            i = values[2 * c + 1] if 2 * c + 1 < len(values) else None
+            if e is None and i is None:
+                continue            # this curve is shorter than the others
+            if e is None or i is None:
+                half += 1
+                continue
+            e_cols[c].append(e)
+            i_cols[c].append(i)
+    rest = [ln for ln in lines[end:] if ln.strip().lstrip("\ufeff")]
+    if not any(e_cols):
+        raise FileFormatError(f"PSTrace CSV export without data rows under its unit line "
+                              f"(line {at + 1}); expected numbers in V,µA pairs", file=src)
+    curves = [(np.asarray(e_cols[c]), np.asarray(i_cols[c]) * _CURRENT_EXCEL_UNITS[
+        units[2 * c + 1]], units[2 * c + 1]) for c in range(n_curves)]
+    low = titles_line.lower()
+    technique = next((t for key, t in _CSV_TECHNIQUES if key in low), None)
+    out = _curves_table(curves, src, "pstrace-csv",
+                        {"titles": [t for t in titles if t]}, "the CSV export", technique,
+                        **kwargs)
+    md = out.metadata
+    if half:
+        md = md.with_warning(f"{half} point(s) with a potential but no current (or the "
+                             "reverse) left out")
+    if rest:
+        md = md.with_warning(f"{len(rest)} line(s) after the curves (line {end + 1} on: "
+                             f"{rest[0][:60]!r}) belong to another section and are not read")
+    if delim == ";":
+        md = md.with_note("semicolon-separated export with decimal commas (PSTrace under a "
+                          "comma locale) read as such")
+    return EchemData(out.data, md)
 
 
 def looks_like_pstrace_xlsx(shared_strings: str) -> bool:

@@ -1,0 +1,101 @@
+"""PSTrace CSV exports (UTF-16), as found on public files nasurf had not seen.
+
+Layout copied from gcarrascohuertas/electrochemical_ECSA_processing_palmsens
+(ECSA_GCE/ECSA_0005mV/scan1-SWV.csv: UTF-16LE with BOM, CRLF, "Date and time:", "Notes:",
+a notes line, the curve title, "Date and time measurement:", "V,µA", 806 rows and a stray
+BOM on the last line) and from the multi-curve layout other projects write (title and
+date cells per curve, "V,µA,V,µA"). The synthetic files are written here; the truths are
+the numbers written into them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nasurf.analysis.cv import CVSet, cycle_summary
+from nasurf.errors import FileFormatError
+from nasurf.io import CURRENT, CYCLE, VOLTAGE, read
+
+
+def _write_utf16(path: Path, lines: list[str]) -> Path:
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-16"))   # BOM + UTF-16LE
+    return path
+
+
+def _triangle(e_hi: float, e_lo: float, step: float) -> np.ndarray:
+    down = np.arange(e_hi, e_lo - step / 2, -step)
+    return np.concatenate([down, down[::-1][1:]])
+
+
+def test_single_curve_export_as_published(tmp_path: Path) -> None:
+    e = _triangle(0.7, -0.1, 0.002)
+    i_uA = np.where(np.diff(e, prepend=e[0] + 1) < 0, -2.0, 1.0)   # -2 µA down, +1 µA up
+    lines = ["Date and time:,2020-07-10 17:21:23", "Notes:", "Medida_ECSA_scanrate0.005",
+             "Cyclic Voltammetry: CV I vs E Scan 1",
+             "Date and time measurement:,2020-07-10 16:59:57", "V,µA"]
+    lines += [f"{a:.5E},{b:.5E}" for a, b in zip(e, i_uA, strict=True)]
+    lines.append("\ufeff")                      # the export ends with a stray BOM line
+    p = _write_utf16(tmp_path / "scan1-SWV.csv", lines)
+    d = read(p)
+    md = d.metadata
+    assert md.file_format == "pstrace-csv" and md.technique == "CV"
+    assert len(d) == e.size
+    np.testing.assert_allclose(d.data[VOLTAGE], e, atol=1e-9)
+    np.testing.assert_allclose(d.data[CURRENT], i_uA * 1e-6, rtol=1e-12)
+    assert md.header["time_is_index"] is True
+    assert any("no time and no scan rate" in w for w in md.warnings)
+    assert not any("left out" in w or "not read" in w for w in md.warnings)
+
+    # without a time column the charge is ∫ i |dE| / v: both sweeps at constant current,
+    # so the truth is i * (window / v), with the sign of the current
+    (cv,) = CVSet.from_echem(d, scan_rates_V_s=[0.005]).cvs
+    assert cv.time_s is None
+    row = cycle_summary(cv).table.iloc[0]
+    t_sweep = 0.8 / 0.005
+    assert row["cathodic_charge_C"] == pytest.approx(-2e-6 * t_sweep, rel=0.02)
+    assert row["anodic_charge_C"] == pytest.approx(1e-6 * t_sweep, rel=0.02)
+    assert row["charge_ratio"] == pytest.approx(0.5, rel=0.03)
+
+
+def test_curves_side_by_side_and_a_later_section(tmp_path: Path) -> None:
+    scans = 3
+    lines = ["Date and time:,2026-05-28 10:38:50", "Notes:", ",,,,,",
+             ",".join(f"Cyclic Voltammetry [1]: CV i vs E Scan {s},"
+                      for s in range(1, scans + 1)),
+             ",".join(["Date and time measurement:,2026-05-27"] * scans),
+             ",".join(["V,µA"] * scans)]
+    lengths = (5, 5, 3)   # the last curve is shorter: its cells are empty below row 3
+    for k in range(5):
+        cells = []
+        for s in range(scans):
+            cells += ([f"{-0.2 - 0.1 * k}", f"{100 - 10 * s - k}"] if k < lengths[s]
+                      else ["", ""])
+        lines.append(",".join(cells))
+    lines += ["Measurement:,Impedance Spectroscopy", "freq / Hz,Z / Ohm", "1000,12"]
+    d = read(_write_utf16(tmp_path / "three.csv", lines))
+    md = d.metadata
+    assert md.header["tables"] == {"Curve 1": 5, "Curve 2": 5, "Curve 3": 3}
+    assert d.data[CYCLE].value_counts().sort_index().tolist() == [5, 5, 3]
+    third = d.data[d.data[CYCLE] == 3]
+    np.testing.assert_allclose(third[CURRENT], np.array([80, 79, 78]) * 1e-6)
+    (w,) = [w for w in md.warnings if "not read" in w]
+    assert w.startswith("3 line(s) after the curves")
+
+
+def test_half_filled_pair_is_counted(tmp_path: Path) -> None:
+    lines = ["Date and time:,x", "Notes:", "", "Linear Sweep Voltammetry: LSV",
+             "Date and time measurement:,x", "V,mA", "0.1,1", "0.2,", "0.3,3"]
+    d = read(_write_utf16(tmp_path / "lsv.csv", lines))
+    assert d.metadata.technique == "LSV"
+    np.testing.assert_allclose(d.data[CURRENT], [1e-3, 3e-3])
+    assert any("1 point(s) with a potential but no current" in w for w in d.metadata.warnings)
+
+
+def test_export_without_rows_is_one_clear_error(tmp_path: Path) -> None:
+    lines = ["Date and time:,x", "Notes:", "", "Cyclic Voltammetry: CV",
+             "Date and time measurement:,x", "V,µA"]
+    with pytest.raises(FileFormatError, match="without data rows"):
+        read(_write_utf16(tmp_path / "empty.csv", lines))

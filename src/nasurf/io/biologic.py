@@ -177,22 +177,12 @@ def _derive_impedance(raw: pd.DataFrame, df: pd.DataFrame, decimal: str,
     mag_col, phase_col = names.get("|Z|/Ohm"), names.get("Phase(Z)/deg")
     if mag_col is None or phase_col is None:
         return df, md
-    from nasurf.io._text import to_float
+    # one owner for the polar -> Cartesian rule: the EIS-table module (EC-Lab's Phase(Z) is
+    # arg Z in degrees, as that module assumes for a plain "Phase" header)
+    from nasurf.io.eis_table import complete_impedance
 
-    magnitude = to_float(raw[mag_col], decimal=decimal)
-    phase = np.deg2rad(to_float(raw[phase_col], decimal=decimal))
-    f = df[tb.FREQUENCY].to_numpy(dtype=np.float64)
-    on = np.isfinite(f) & (f > 0)
-    derived = {tb.Z_REAL: magnitude * np.cos(phase), tb.Z_IMAG: magnitude * np.sin(phase)}
-    df = df.copy()
-    for col in missing:
-        df[col] = np.where(on, derived[col], np.nan)
-    order = [c for c in tb.CANONICAL_COLUMNS if c in df.columns]
-    df = df[order + [c for c in df.columns if c not in order]]
-    what = " and ".join(f"'{c}'" for c in missing)
-    md = md.with_note(f"{what} derived from '{mag_col}' and '{phase_col}' (Z' = |Z| cos φ, "
-                      "Z'' = |Z| sin φ; EC-Lab's Phase(Z) is arg Z) on the "
-                      f"{int(on.sum())} rows with a frequency > 0")
+    polar = raw[[mag_col, phase_col]].set_axis(["|Z|/Ohm", "Phase(Z)/deg"], axis=1)
+    df, md = complete_impedance(polar, df, md, decimal=decimal)
     return df, md
 
 

@@ -99,3 +99,79 @@ def test_export_without_rows_is_one_clear_error(tmp_path: Path) -> None:
              "Date and time measurement:,x", "V,µA"]
     with pytest.raises(FileFormatError, match="without data rows"):
         read(_write_utf16(tmp_path / "empty.csv", lines))
+
+
+# --- .pssession layouts of PalmSens' own SDK test sessions (palmsens-sdk python/tests/
+# test_data): PSTrace 5.11 writes PascalCase keys; a CV of N scans stores one potential,
+# current and charge array per scan ("scan1channel1"...) and one time array; sessions may
+# mix CV and impedance measurements.
+
+
+def _arr(kind: str, desc: str, unit: str, values, **extra) -> dict:
+    return {"Type": f"PalmSens.Data.DataArray{kind}", "Description": desc,
+            "Unit": {"Type": f"PalmSens.Units.{unit}"},
+            "DataValues": [{"V": float(v), **extra} for v in values]}
+
+
+def _session(path: Path, measurements: list[dict]) -> Path:
+    import json
+
+    doc = {"Type": "PalmSens.DataFiles.SessionFile", "CoreVersion": "5.11.1006.0",
+           "Measurements": measurements}
+    path.write_bytes(("\ufeff" + json.dumps(doc) + "\ufeff").encode("utf-16-le"))
+    return path
+
+
+def test_pascal_case_session_with_three_scans(tmp_path: Path) -> None:
+    dt, n = 0.05, 41
+    e_scan = np.concatenate([np.linspace(-0.4, 0.6, 21), np.linspace(0.55, -0.4, 20)])
+    scans = [(k, e_scan, 2.0 * e_scan - k) for k in (1, 2, 3)]      # µA
+    values = [_arr("Time", "time", "Time", dt * np.arange(n))]
+    for k, e, i in scans:
+        values += [_arr("Potentials", f"scan{k}channel1", "Volt", e, S=0),
+                   _arr("Currents", f"scan{k}channel1", "MicroAmpere", i, S=0, C=4),
+                   _arr("Charge", f"scan{k}channel1", "MicroCoulomb",
+                        np.concatenate([[0.0], np.cumsum(i * dt)]))]
+    m = {"Title": "Cyclic Voltammetry", "TimeStamp": 638881863659064152,
+         "Method": "METHOD_ID=cv\r\nSCAN_RATE=1.0000000E-001\r\nN_SCANS=3\r\n",
+         "DataSet": {"Type": "PalmSens.Data.DataSetCommon", "Values": values}}
+    d = read(_session(tmp_path / "cv_3scan.pssession", [m]))
+    assert len(d) == 3 * n and d.metadata.technique == "CV"
+    assert d.metadata.scan_rates_V_s == pytest.approx((0.1,))
+    assert d.data["Scan / 1"].value_counts().sort_index().tolist() == [n, n, n]
+    np.testing.assert_allclose(d.data[VOLTAGE], np.tile(e_scan, 3))
+    np.testing.assert_allclose(d.data[CURRENT],
+                               np.concatenate([i for _k, _e, i in scans]) * 1e-6)
+    # the later scans continue the first one's clock at its interval
+    np.testing.assert_allclose(d.data["Test Time / s"], dt * np.arange(3 * n), atol=1e-9)
+    assert any("one time array" in w for w in d.metadata.warnings)
+    # PalmSens' own charge per scan (leading 0 dropped) is kept
+    q2 = d.data[d.data["Scan / 1"] == 2]["Charge / C"].to_numpy()
+    np.testing.assert_allclose(q2, np.cumsum(scans[1][2] * dt) * 1e-6)
+
+
+def test_impedance_measurement_in_a_mixed_session_is_counted(tmp_path: Path) -> None:
+    t = np.arange(5.0)
+    cv = {"Title": "Cyclic Voltammetry", "TimeStamp": 636354667905698467,
+          "Method": "METHOD_ID=cv\r\nSCAN_RATE=1.0E-001\r\n",
+          "DataSet": {"Values": [_arr("Time", "time", "Time", t),
+                                 _arr("Potentials", "potential", "Volt", 0.1 * t),
+                                 _arr("Currents", "current", "MicroAmpere", t)]}}
+    eis = {"Title": "Impedance Spectroscopy", "TimeStamp": 636354677224718826,
+           "Method": "METHOD_ID=eis\r\n",
+           "DataSet": {"Values": [_arr("", "Frequency", "Hertz", [1e3, 1e2, 10]),
+                                  _arr("", "ZRe", "ZRe", [1, 2, 3]),
+                                  _arr("", "ZIm", "ZIm", [1, 2, 3])]}}
+    d = read(_session(tmp_path / "mixed.pssession", [cv, eis]))
+    assert len(d) == 5
+    (w,) = [w for w in d.metadata.warnings if "impedance" in w]
+    assert "measurement 2" in w and "3 points" in w and "left out" in w
+    with pytest.raises(FileFormatError, match="impedance"):
+        read(_session(tmp_path / "eis.pssession", [eis]))
+
+
+def test_session_whose_dataset_is_empty_names_why(tmp_path: Path) -> None:
+    m = {"title": "Differential Pulse Voltammetry", "method": "METHOD_ID=dpv\r\n",
+         "dataset": {"type": "PalmSens.Data.DataSetCommon", "keys": [], "values": []}}
+    with pytest.raises(FileFormatError, match="empty dataset"):
+        read(_session(tmp_path / "old.pssession", [m]))

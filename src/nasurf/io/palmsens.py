@@ -54,7 +54,7 @@ _UNITS = {
 }
 _CURRENT_EXCEL_UNITS = {"A": 1.0, "mA": 1e-3, "µA": 1e-6, "uA": 1e-6, "nA": 1e-9}
 _TICKS_PER_S = 10_000_000
-_TECHNIQUES = {"cv": "CV", "lsv": "LSV", "ca": "CA", "cp": "CP", "ocp": "OCV",
+_TECHNIQUES = {"cv": "CV", "lsv": "LSV", "ca": "CA", "ad": "CA", "cp": "CP", "ocp": "OCV",
                "dpv": "DPV", "swv": "SWV", "eis": "EIS"}
 
 
@@ -85,9 +85,57 @@ def _session_json(path: Path, src: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise FileFormatError(f"PalmSens session JSON is broken at character {exc.pos} "
                               f"({exc.msg})", file=src) from None
+    # PSTrace 5.11 writes the same keys in PascalCase ("Measurements", "DataSet", "V")
+    doc = _lower_keys(doc)
     if not isinstance(doc, dict) or not isinstance(doc.get("measurements"), list):
         raise FileFormatError("PalmSens session without a 'measurements' list", file=src)
     return doc
+
+
+def _lower_keys(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k).lower(): _lower_keys(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_lower_keys(v) for v in obj]
+    return obj
+
+
+def _kind(a: dict[str, Any]) -> str:
+    """'time', 'potential', 'current', 'charge' or '' from the array's .NET type name."""
+    t = str(a.get("type", ""))
+    for suffix, kind in (("DataArrayTime", "time"), ("DataArrayPotentials", "potential"),
+                         ("DataArrayCurrents", "current"), ("DataArrayCharge", "charge")):
+        if t.endswith(suffix):
+            return kind
+    return ""
+
+
+def _scan_arrays(values: list[dict[str, Any]]
+                 ) -> tuple[dict[str, Any] | None, list[tuple[str, dict[str, Any],
+                                                               dict[str, Any],
+                                                               dict[str, Any] | None]]]:
+    """The time array and the (label, potential, current, charge) arrays of each scan.
+
+    Older sessions name one potential and one current array "potential" and "current";
+    a CV of several scans stores a potential, current and charge array per scan under the
+    scan's name ("scan1", "scan2" or "scan1channel1"...), with one time array for the first.
+    """
+    by_desc = {a.get("description"): a for a in values}
+    if all(n in by_desc for n in ("time", "potential", "current")):
+        return by_desc["time"], [("", by_desc["potential"], by_desc["current"],
+                                  by_desc.get("charge"))]
+    time = next((a for a in values if _kind(a) == "time"), None)
+    scans = []
+    for pot in (a for a in values if _kind(a) == "potential"):
+        label = pot.get("description")
+        cur = next((a for a in values if _kind(a) == "current"
+                    and a.get("description") == label), None)
+        if cur is None:
+            continue
+        q = next((a for a in values if _kind(a) == "charge"
+                  and a.get("description") == label), None)
+        scans.append((str(label), pot, cur, q))
+    return time, scans
 
 
 def _method(text: str) -> dict[str, str]:
@@ -118,19 +166,56 @@ def read_pssession(path: Path, **kwargs: Any) -> EchemData:
     for k, m in enumerate(meas, start=1):
         title = str(m.get("title") or f"measurement {k}")
         where = f"measurement {k} ('{title}')"
-        arrays = {a.get("description"): a for a in (m.get("dataset") or {}).get("values", [])}
-        missing = [n for n in ("time", "potential", "current") if n not in arrays]
-        if missing:
-            raise FileFormatError(f"{where} has no {', '.join(missing)} array (found "
-                                  f"{sorted(map(str, arrays))})", file=src, field=missing[0])
-        t, _ = _array(arrays["time"]["datavalues"], arrays["time"]["unit"]["type"], where, src)
-        e, _ = _array(arrays["potential"]["datavalues"], arrays["potential"]["unit"]["type"],
-                      where, src)
-        i, status = _array(arrays["current"]["datavalues"],
-                           arrays["current"]["unit"]["type"], where, src)
-        if not (t.size == e.size == i.size):
+        values = (m.get("dataset") or {}).get("values", [])
+        if len(meas) > 1 and any(a.get("description") == "Frequency" for a in values):
+            warnings.append(f"{where} is an impedance measurement ("
+                            f"{len(values[0].get('datavalues') or [])} points): not read "
+                            "from sessions yet, left out of the table")
+            continue
+        time_arr, scans = _scan_arrays(values)
+        if time_arr is None or not scans:
+            found = sorted(str(a.get("description")) for a in values)
+            what = ("an impedance measurement (Frequency, ZRe, ZIm arrays), which nasurf "
+                    "does not read from sessions yet; export it as a CSV table"
+                    if "Frequency" in found else
+                    "no time, potential and current arrays" if found else
+                    "no data arrays (an empty dataset: older PSTrace sessions keep the "
+                    "points only in their plot curves)")
+            raise FileFormatError(f"{where} holds {what} (found {found})", file=src,
+                                  field="time")
+        t, _ = _array(time_arr["datavalues"], time_arr["unit"]["type"], where, src)
+        pieces = []
+        for n, (label, pot, cur, q_arr) in enumerate(scans, start=1):
+            sw = f"{where}{' ' + label if label else ''}"
+            e, _ = _array(pot["datavalues"], pot["unit"]["type"], sw, src)
+            i, status = _array(cur["datavalues"], cur["unit"]["type"], sw, src)
+            if e.size != i.size:
+                raise FileFormatError(f"{sw}: potential and current arrays differ in length "
+                                      f"({e.size}, {i.size})", file=src)
+            q = None
+            if q_arr is not None:
+                q, _ = _array(q_arr["datavalues"], q_arr["unit"]["type"], sw, src)
+            pieces.append((n, e, i, status, q))
+        if pieces[0][1].size != t.size:
             raise FileFormatError(f"{where}: time, potential and current arrays differ in "
-                                  f"length ({t.size}, {e.size}, {i.size})", file=src)
+                                  f"length ({t.size}, {pieces[0][1].size}, "
+                                  f"{pieces[0][2].size})", file=src)
+        if len(pieces) > 1:
+            # one time array for the first scan: the later scans continue at its interval
+            dt = float(np.median(np.diff(t))) if t.size > 1 else 0.0
+            times = [t]
+            for _n, e, _i, _s, _q in pieces[1:]:
+                start = times[-1][-1] + dt
+                times.append(start + dt * np.arange(e.size))
+            warnings.append(f"{where}: {len(pieces)} scans stored side by side with one "
+                            f"time array (for scan 1); the later scans are timed on from "
+                            f"it at its sampling interval {dt:g} s ('Scan / 1' numbers "
+                            "them)")
+            t = np.concatenate(times)
+        e = np.concatenate([p[1] for p in pieces])
+        i = np.concatenate([p[2] for p in pieces])
+        status = np.concatenate([p[3] for p in pieces])
+        scan_no = np.concatenate([np.full(p[1].size, p[0], dtype=np.int64) for p in pieces])
         ticks = int(m.get("timestamp") or 0)
         if t0_ticks is None:
             t0_ticks = ticks
@@ -148,18 +233,23 @@ def read_pssession(path: Path, **kwargs: Any) -> EchemData:
         block = pd.DataFrame({tb.TIME: t + offset, tb.VOLTAGE: e, tb.CURRENT: i,
                               tb.CYCLE: np.full(t.size, k, dtype=np.int64),
                               "Status": status})
-        if "charge" in arrays:
-            q, _ = _array(arrays["charge"]["datavalues"], arrays["charge"]["unit"]["type"],
-                          where, src)
+        if len(pieces) > 1:
+            block["Scan / 1"] = scan_no
+        charges = []
+        for _n, e_k, _i, _s, q in pieces:
+            if q is None:
+                break
             # PSTrace stores the charge with a leading 0 (one more value than points): the
-            # charge passed up to each point
-            if q.size == t.size + 1:
+            # charge passed up to each point (of its own scan)
+            if q.size == e_k.size + 1:
                 q = q[1:]
-            if q.size == t.size:
-                block["Charge / C"] = q
-            else:
-                warnings.append(f"{where}: charge array of {q.size} values for {t.size} "
+            if q.size != e_k.size:
+                warnings.append(f"{where}: charge array of {q.size} values for {e_k.size} "
                                 "points is not kept")
+                break
+            charges.append(q)
+        if charges and len(charges) == len(pieces):
+            block["Charge / C"] = np.concatenate(charges)
         bad = int(np.count_nonzero(status))
         if bad:
             warnings.append(f"{where}: {bad} of {t.size} points carry a non-zero PalmSens "
@@ -184,6 +274,10 @@ def read_pssession(path: Path, **kwargs: Any) -> EchemData:
                 f"measurement '{about['title']}' starts before the one listed before it ends "
                 "(timestamps out of order); the session is not one time-ordered record",
                 file=src)
+    if not blocks:
+        raise FileFormatError("every measurement of the session is an impedance measurement, "
+                              "which nasurf does not read from sessions yet; export it as a "
+                              "CSV table", file=src)
     df = pd.concat(blocks, ignore_index=True)
     rates = tuple(r["scan_rate_V_s"] for r in info if r["scan_rate_V_s"])
     tech = techniques.pop() if len(techniques) == 1 else ("mixed" if techniques else None)

@@ -705,6 +705,22 @@ def cycle_summary(cv: CV, *, vertex_exclusion_V: float | None = None) -> CycleSu
                 f"{b} branch: no current maximum inside the window in cycle(s) "
                 f"{', '.join(map(str, edge))}; the value reported is the current at the edge "
                 f"of the vertex zone ({excl * 1e3:.3g} mV), flagged {b}_peak_at_edge")
+    used = np.zeros(cv.potential_V.size, dtype=bool)
+    for b in BRANCHES:
+        for sl in sweeps[b][:n]:
+            used[sl] = True
+    if not used.all():
+        # partial sweeps at the ends, or a complete sweep whose partner is missing: never
+        # left out silently
+        idx = np.flatnonzero(~used)
+        cuts = np.flatnonzero(np.diff(idx) > 1)
+        starts = np.concatenate(([idx[0]], idx[cuts + 1]))
+        stops = np.concatenate((idx[cuts], [idx[-1]]))
+        spans = ", ".join(f"{a}-{b}" for a, b in zip(starts, stops, strict=True))
+        warnings.append(
+            f"{idx.size} row(s) are in no complete cycle and not in the per-cycle results "
+            f"(rows {spans}: partial sweeps at the start or end, or a sweep without its "
+            "partner)")
     if n > 1:
         warnings.append("cycle 1 may include formation (SEI) currents; later cycles are "
                         "closer to steady state")

@@ -52,3 +52,20 @@ def test_no_warning_when_every_row_is_in_a_cycle() -> None:
     s = cycle_summary(cv)
     assert len(s.table) == 2
     assert not any("in no complete cycle" in w for w in s.warnings)
+
+
+def test_an_open_circuit_file_is_refused_as_not_a_cv(tmp_path) -> None:
+    # wazabicloud/Randles-Sevcik ships the OCV step of the run next to its CV files
+    # ("..._01_OCV_C03.mpr"); given to `analyze cv`, it was answered "no complete cycle
+    # ... at 0.06 mV/s" (a rate measured from the OCV drift)
+    import pytest
+
+    from nasurf.analysis.cli_cv import run_cv
+    from nasurf.errors import ValidationError
+
+    rows = "".join(f"\t{k}\t{k * 30.0}\t{2.3 + 1e-4 * k}\t0\t.......\n" for k in range(40))
+    p = tmp_path / "ocv.DTA"
+    p.write_text("EXPLAIN\nTAG\tCORPOT\nCURVE\tTABLE\t40\n\tPt\tT\tVf\tVm\tOver\n"
+                 "\t#\ts\tV vs. Ref.\tV\tbits\n" + rows, encoding="latin-1")
+    with pytest.raises(ValidationError, match=r"open-circuit \(OCV\) file .* not a CV"):
+        run_cv([p])

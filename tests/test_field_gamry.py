@@ -105,3 +105,25 @@ def test_square_wave_reads_staircase_and_difference_current(
     np.testing.assert_allclose(e.data[CURRENT], sign * (ifwd - irev), rtol=1e-6)
     np.testing.assert_allclose(e.data["Ifwd"], sign * ifwd, rtol=1e-6)
     np.testing.assert_allclose(e.data["Irev"], sign * irev, rtol=1e-6)
+
+
+def test_open_circuit_potential_before_the_scan_is_reported(tmp_path: Path) -> None:
+    # gamry-parser's ocvcurve_data.dta: an OCVCURVE table before CURVE1 and the header
+    # line "EOC QUANT 0.2834373 Open Circuit (V)"; gamry-parser asserts ocv == 0.2834373
+    ocv = "".join(f"\t{k}\t{0.25 * (k + 1)}\t2.8347E-001\t2.8347E-001\t0\t...........\n"
+                  for k in range(3))
+    cv = "".join(f"\t{k}\t{0.3 + 0.1 * k}\t{0.25 + 0.01 * k:.4f}\t{1e-6 * k:.3E}\t0\t0\t0\t5"
+                 "\t...........\n" for k in range(11))
+    text = ("EXPLAIN\nTAG\tCV\nOCVCURVE\tTABLE\t3\n\tPt\tT\tVf\tVm\tAch\tOver\n"
+            "\t#\ts\tV vs. Ref.\tV\tV\tbits\n" + ocv
+            + "EOC\tQUANT\t0.2834373\tOpen Circuit (V)\n"
+            "SCANRATE\tQUANT\t5.00000E+001\t&Scan Rate (mV/s)\nCURVE1\tTABLE\t11\n"
+            "\tPt\tT\tVf\tIm\tVu\tSig\tAch\tIERange\tOver\n"
+            "\t#\ts\tV vs. Ref.\tA\tV\tV\tV\t#\tbits\n" + cv)
+    p = tmp_path / "ocvcurve.dta"
+    p.write_text(text, encoding="latin-1")
+    e = read(p)
+    assert e.metadata.header["open_circuit_V"] == 0.2834373
+    assert any("EOC" in n and "0.283437" in n for n in e.metadata.notes)
+    assert len(e) == 11
+    assert any("3 row(s) of table OCVCURVE" in w for w in e.metadata.warnings)

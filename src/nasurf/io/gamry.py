@@ -275,6 +275,11 @@ def read_gamry(path: Path, *, encoding: str | None = None, **kwargs: Any) -> Ech
         md = md.with_note(f"Gamry AREA setting {area:g} cm² kept as the electrode area "
                           "(currents are not normalised)")
         md = replace(md, electrode_area_cm2=area)
+    eoc = _number(str(header.get("EOC", "")), decimal)
+    if eoc is not None:
+        # the Framework's open-circuit reading before the run (the OCVCURVE's end value)
+        md = replace(md, header={**md.header, "open_circuit_V": eoc})
+        md = md.with_note(f"open-circuit potential before the run (EOC): {eoc:g} V")
     if md.technique == "CV":
         rate = _number(str(header.get("SCANRATE", "")), decimal)
         if rate is not None and rate > 0:

@@ -166,8 +166,9 @@ def test_impedance_measurement_in_a_mixed_session_is_counted(tmp_path: Path) -> 
     assert len(d) == 5
     (w,) = [w for w in d.metadata.warnings if "impedance" in w]
     assert "measurement 2" in w and "3 points" in w and "left out" in w
-    with pytest.raises(FileFormatError, match="impedance"):
-        read(_session(tmp_path / "eis.pssession", [eis]))
+    # alone, the same measurement is a spectrum (ZIm stored as -Im Z)
+    alone = read(_session(tmp_path / "eis.pssession", [eis]))
+    np.testing.assert_allclose(alone.data["Z Imag / Ohm"], [-1, -2, -3])
 
 
 def test_session_whose_dataset_is_empty_names_why(tmp_path: Path) -> None:
@@ -175,3 +176,40 @@ def test_session_whose_dataset_is_empty_names_why(tmp_path: Path) -> None:
          "dataset": {"type": "PalmSens.Data.DataSetCommon", "keys": [], "values": []}}
     with pytest.raises(FileFormatError, match="empty dataset"):
         read(_session(tmp_path / "old.pssession", [m]))
+
+
+def _eis_measurement(f: np.ndarray, z: np.ndarray, *, phase_sign: float = 1.0,
+                     channels: int = 1) -> dict:
+    # as PSTrace stores it: ZIm = -Im Z and Phase = -arg Z in degrees, positive on an arc
+    values = [_arr("Currents", "Idc", "MicroAmpere", np.ones(f.size)),
+              _arr("Potentials", "potential", "Volt", np.zeros(f.size)),
+              _arr("Time", "time", "Time", np.full(f.size, 0.066)),
+              _arr("", "Frequency", "Hertz", f), _arr("", "ZRe", "ZRe", z.real),
+              _arr("", "ZIm", "ZIm", -z.imag), _arr("", "Z", "Z", np.abs(z)),
+              _arr("", "Phase", "Phase", phase_sign * -np.degrees(np.angle(z)))]
+    return {"Title": "Impedance Spectroscopy", "Method": "METHOD_ID=eis\r\n",
+            "DataSet": {"Values": values},
+            "EISDataList": [{"Title": f"CH {c}"} for c in range(channels)]}
+
+
+def test_impedance_session_is_read_with_z_imag_negative_on_the_arc(tmp_path: Path) -> None:
+    f = np.logspace(5, -1, 25)
+    w = 2 * np.pi * f
+    z = 10.0 + 100.0 / (1 + 1j * w * 100.0 * 1e-5)           # R0 + R1 || C1
+    d = read(_session(tmp_path / "eis.pssession", [_eis_measurement(f, z)]))
+    assert d.metadata.technique == "PEIS" and d.is_impedance
+    np.testing.assert_allclose(d.data["Frequency / Hz"], f)
+    np.testing.assert_allclose(d.data["Z Real / Ohm"], z.real)
+    np.testing.assert_allclose(d.data["Z Imag / Ohm"], z.imag)      # Im Z < 0 on the arc
+    assert (d.data["Z Imag / Ohm"] < 0).all()
+    assert "Test Time / s" not in d.data.columns                   # constant time array
+
+
+def test_impedance_session_with_contradicting_phase_or_channels_is_refused(
+        tmp_path: Path) -> None:
+    f = np.logspace(4, 0, 9)
+    z = 5.0 + 50.0 / (1 + 1j * 2 * np.pi * f * 50.0 * 1e-4)
+    with pytest.raises(FileFormatError, match="opposite signs"):
+        read(_session(tmp_path / "a.pssession", [_eis_measurement(f, z, phase_sign=-1)]))
+    with pytest.raises(FileFormatError, match="3 channel spectra"):
+        read(_session(tmp_path / "b.pssession", [_eis_measurement(f, z, channels=3)]))

@@ -158,6 +158,8 @@ def read_pssession(path: Path, **kwargs: Any) -> EchemData:
     meas = doc["measurements"]
     if not meas:
         raise FileFormatError("PalmSens session holds no measurement", file=src)
+    if all(_is_eis(m) for m in meas):
+        return _read_session_eis(meas, doc, src, **kwargs)
     blocks: list[pd.DataFrame] = []
     info: list[dict[str, Any]] = []
     warnings: list[str] = []
@@ -167,10 +169,11 @@ def read_pssession(path: Path, **kwargs: Any) -> EchemData:
         title = str(m.get("title") or f"measurement {k}")
         where = f"measurement {k} ('{title}')"
         values = (m.get("dataset") or {}).get("values", [])
-        if len(meas) > 1 and any(a.get("description") == "Frequency" for a in values):
+        if _is_eis(m):
             warnings.append(f"{where} is an impedance measurement ("
-                            f"{len(values[0].get('datavalues') or [])} points): not read "
-                            "from sessions yet, left out of the table")
+                            f"{len(values[0].get('datavalues') or [])} points) in a session "
+                            "with other techniques: left out of this table (a session of "
+                            "impedance measurements only is read as a spectrum)")
             continue
         time_arr, scans = _scan_arrays(values)
         if time_arr is None or not scans:
@@ -274,10 +277,6 @@ def read_pssession(path: Path, **kwargs: Any) -> EchemData:
                 f"measurement '{about['title']}' starts before the one listed before it ends "
                 "(timestamps out of order); the session is not one time-ordered record",
                 file=src)
-    if not blocks:
-        raise FileFormatError("every measurement of the session is an impedance measurement, "
-                              "which nasurf does not read from sessions yet; export it as a "
-                              "CSV table", file=src)
     df = pd.concat(blocks, ignore_index=True)
     rates = tuple(r["scan_rate_V_s"] for r in info if r["scan_rate_V_s"])
     tech = techniques.pop() if len(techniques) == 1 else ("mixed" if techniques else None)
@@ -293,6 +292,79 @@ def read_pssession(path: Path, **kwargs: Any) -> EchemData:
         md = md.with_warning(w)
     return finish(df, md, technique=kwargs.get("technique") or md.technique,
                   active_mass_g=kwargs.get("active_mass_g"), area_cm2=kwargs.get("area_cm2"))
+
+
+def _is_eis(m: dict[str, Any]) -> bool:
+    return any(a.get("description") == "Frequency"
+               for a in (m.get("dataset") or {}).get("values", []))
+
+
+def _plain(a: dict[str, Any]) -> np.ndarray:
+    return np.array([p.get("v", np.nan) for p in a.get("datavalues") or []], dtype=np.float64)
+
+
+def _read_session_eis(meas: list[dict[str, Any]], doc: dict[str, Any], src: str,
+                      **kwargs: Any) -> EchemData:
+    """Impedance spectra of a session: one block per measurement, Cycle Count numbers them.
+
+    PSTrace stores ``ZIm`` and ``Phase`` with the sign of −Im Z and −arg Z (both positive on
+    a capacitive arc: an RC electrode's 73° at 500 Hz would otherwise need an inductance of
+    0.2 H), so Z'' = −ZIm. The stored ``Phase`` must agree with that sign on most points,
+    and |Z| with √(ZRe² + ZIm²); otherwise the file is refused rather than guessed.
+    """
+    blocks = []
+    titles = {}
+    for k, m in enumerate(meas, start=1):
+        title = str(m.get("title") or f"measurement {k}")
+        where = f"measurement {k} ('{title}')"
+        eis_list = m.get("eisdatalist") or []
+        if len(eis_list) > 1 or any(e.get("subscans") for e in eis_list):
+            names = [str(e.get("title")) for e in eis_list]
+            raise FileFormatError(
+                f"{where} holds {len(eis_list)} channel spectra or spectra at several dc "
+                f"potentials ({'; '.join(names)}); nasurf reads sessions with one spectrum "
+                "per measurement: export each spectrum from PSTrace as a CSV table",
+                file=src)
+        arrays = {a.get("description"): a for a in m["dataset"]["values"]}
+        missing = [n for n in ("Frequency", "ZRe", "ZIm") if n not in arrays]
+        if missing:
+            raise FileFormatError(f"{where} has no {', '.join(missing)} array", file=src,
+                                  field=missing[0])
+        f, zr, zi = (_plain(arrays[n]) for n in ("Frequency", "ZRe", "ZIm"))
+        if not (f.size == zr.size == zi.size) or f.size == 0:
+            raise FileFormatError(f"{where}: Frequency, ZRe and ZIm differ in length "
+                                  f"({f.size}, {zr.size}, {zi.size})", file=src)
+        if "Phase" in arrays:
+            ph = _plain(arrays["Phase"])
+            both = (ph != 0) & (zi != 0) & np.isfinite(ph) & np.isfinite(zi)
+            if ph.size == zi.size and both.any() and (np.sign(ph[both]) !=
+                                                      np.sign(zi[both])).mean() > 0.5:
+                raise FileFormatError(f"{where}: ZIm and Phase have opposite signs on most "
+                                      "points; the sign of Z'' cannot be told", file=src)
+        if "Z" in arrays:
+            zm = _plain(arrays["Z"])
+            if zm.size == zr.size and not np.allclose(np.hypot(zr, zi), zm, rtol=1e-3):
+                raise FileFormatError(f"{where}: |Z| differs from √(ZRe² + ZIm²); the arrays "
+                                      "are not one impedance", file=src)
+        block = pd.DataFrame({tb.FREQUENCY: f, tb.Z_REAL: zr, tb.Z_IMAG: -zi,
+                              tb.CYCLE: np.full(f.size, k, dtype=np.int64)})
+        t = _plain(arrays["time"]) if "time" in arrays else np.array([])
+        if t.size == f.size and np.all(np.diff(t) > 0):   # often one constant value
+            block.insert(0, tb.TIME, t)
+        titles[title] = int(f.size)
+        blocks.append(block)
+    md = Metadata(source=src, instrument="PalmSens PSTrace", file_format="palmsens-pssession",
+                  technique="PEIS", header={"coreversion": doc.get("coreversion"),
+                                            "tables": titles})
+    md = md.with_note("Z'' = −ZIm: PSTrace stores ZIm and Phase as −Im Z and −arg Z "
+                      "(positive on a capacitive arc)")
+    if len(blocks) > 1:
+        md = md.with_note(f"{len(blocks)} spectra joined in session order; Cycle Count / 1 "
+                          "numbers them")
+    return finish(pd.concat(blocks, ignore_index=True), md,
+                  technique=kwargs.get("technique") or "PEIS",
+                  active_mass_g=kwargs.get("active_mass_g"), area_cm2=kwargs.get("area_cm2"),
+                  frequency_source="the session's Frequency array")
 
 
 def _float(text: str | None) -> float | None:

@@ -213,3 +213,13 @@ def test_impedance_session_with_contradicting_phase_or_channels_is_refused(
         read(_session(tmp_path / "a.pssession", [_eis_measurement(f, z, phase_sign=-1)]))
     with pytest.raises(FileFormatError, match="3 channel spectra"):
         read(_session(tmp_path / "b.pssession", [_eis_measurement(f, z, channels=3)]))
+
+
+def test_semicolon_export_with_decimal_commas(tmp_path: Path) -> None:
+    lines = ["Date and time:;2020-07-10", "Notes:", "", "Cyclic Voltammetry: CV I vs E Scan 1;",
+             "Date and time measurement:;2020-07-10", "V;µA", "0,1;1,5", "0,2;2,5", "0,3;-1,5"]
+    d = read(_write_utf16(tmp_path / "comma.csv", lines))
+    assert d.metadata.file_format == "pstrace-csv"
+    np.testing.assert_allclose(d.data[VOLTAGE], [0.1, 0.2, 0.3])
+    np.testing.assert_allclose(d.data[CURRENT], [1.5e-6, 2.5e-6, -1.5e-6])
+    assert any("decimal commas" in n for n in d.metadata.notes)

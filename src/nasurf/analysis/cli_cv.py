@@ -95,9 +95,18 @@ def run_cv(
     rates = cv.scan_rates_from_text(scan_rates) if scan_rates else None
     datas = [read_measurement(f, active_mass_g=mass_mg / 1e3 if mass_mg else None)
              for f in files]
+    # techniques whose potential is not swept: a CV analysis of them would report a
+    # misleading "no complete cycle" at a rate measured from drift
+    not_swept = {"PEIS": "an impedance", "GEIS": "an impedance", "EIS": "an impedance",
+                 "OCV": "an open-circuit (OCV)", "CA": "a chronoamperometry (CA)",
+                 "CP": "a chronopotentiometry (CP)", "GCPL": "a galvanostatic cycling",
+                 "CYCLING": "a galvanostatic cycling"}
     for d in datas:
-        if d.metadata.technique and d.metadata.technique.upper() in {"PEIS", "GEIS"}:
-            raise ValidationError("this is an impedance file, not a CV", file=d.metadata.source)
+        kind = not_swept.get((d.metadata.technique or "").upper())
+        if kind:
+            raise ValidationError(f"this is {kind} file (technique {d.metadata.technique}), "
+                                  "not a CV; expected cyclic voltammetry data",
+                                  file=d.metadata.source)
     cvset = cv.CVSet.from_echem(datas if len(datas) > 1 else datas[0], scan_rates_V_s=rates)
     if len(cvset) < 2:
         return _single_rate_doc(cvset, files, vertex_exclusion_mV, out)

@@ -610,7 +610,7 @@ class CycleSummary:
     Peak currents are the extreme current of each branch outside the vertex zones (the
     largest anodic current on the anodic sweep, the most cathodic on the cathodic sweep),
     not baseline-corrected; charges are ∫ i dt over each sweep's rows (anodic positive), or
-    ∫ i dE / v without a time column.
+    ∫ i |dE| / v without a time column (the same dt, so the same sign).
     """
 
     scan_rate_V_s: float
@@ -675,7 +675,10 @@ def cycle_summary(cv: CV, *, vertex_exclusion_V: float | None = None) -> CycleSu
             if cv.time_s is not None:
                 q = float(np.trapezoid(i, cv.time_s[sl]))
             else:
-                q = float(np.trapezoid(i, e)) / cv.scan_rate_V_s
+                # dt = |dE| / v: integrating over E itself would flip the sign of the
+                # cathodic sweep's charge (dE < 0 there)
+                path = np.concatenate(([0.0], np.cumsum(np.abs(np.diff(e)))))
+                q = float(np.trapezoid(i, path)) / cv.scan_rate_V_s
             row[f"{b}_charge_C"] = q
             row[f"{b}_rows"] = f"{sl.start}-{sl.stop - 1}"
         qa, qc = row["anodic_charge_C"], row["cathodic_charge_C"]
@@ -689,7 +692,7 @@ def cycle_summary(cv: CV, *, vertex_exclusion_V: float | None = None) -> CycleSu
         "peak": "extreme current of each branch outside the vertex zones, no baseline; "
                 "*_peak_at_edge when that extreme is at the zone's edge (no real peak)",
         "charge": "∫ i dt over each sweep's rows" if cv.time_s is not None
-        else "∫ i dE / v over each sweep's rows (no time column)",
+        else "∫ i |dE| / v over each sweep's rows (no time column: dt = |dE| / v)",
         "charge_ratio": "|anodic charge / cathodic charge| of the cycle",
         "current_sign": "anodic positive",
         "window_V": [float(cv.potential_V.min()), float(cv.potential_V.max())],
@@ -702,6 +705,22 @@ def cycle_summary(cv: CV, *, vertex_exclusion_V: float | None = None) -> CycleSu
                 f"{b} branch: no current maximum inside the window in cycle(s) "
                 f"{', '.join(map(str, edge))}; the value reported is the current at the edge "
                 f"of the vertex zone ({excl * 1e3:.3g} mV), flagged {b}_peak_at_edge")
+    used = np.zeros(cv.potential_V.size, dtype=bool)
+    for b in BRANCHES:
+        for sl in sweeps[b][:n]:
+            used[sl] = True
+    if not used.all():
+        # partial sweeps at the ends, or a complete sweep whose partner is missing: never
+        # left out silently
+        idx = np.flatnonzero(~used)
+        cuts = np.flatnonzero(np.diff(idx) > 1)
+        starts = np.concatenate(([idx[0]], idx[cuts + 1]))
+        stops = np.concatenate((idx[cuts], [idx[-1]]))
+        spans = ", ".join(f"{a}-{b}" for a, b in zip(starts, stops, strict=True))
+        warnings.append(
+            f"{idx.size} row(s) are in no complete cycle and not in the per-cycle results "
+            f"(rows {spans}: partial sweeps at the start or end, or a sweep without its "
+            "partner)")
     if n > 1:
         warnings.append("cycle 1 may include formation (SEI) currents; later cycles are "
                         "closer to steady state")

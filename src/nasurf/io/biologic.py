@@ -177,22 +177,12 @@ def _derive_impedance(raw: pd.DataFrame, df: pd.DataFrame, decimal: str,
     mag_col, phase_col = names.get("|Z|/Ohm"), names.get("Phase(Z)/deg")
     if mag_col is None or phase_col is None:
         return df, md
-    from nasurf.io._text import to_float
+    # one owner for the polar -> Cartesian rule: the EIS-table module (EC-Lab's Phase(Z) is
+    # arg Z in degrees, as that module assumes for a plain "Phase" header)
+    from nasurf.io.eis_table import complete_impedance
 
-    magnitude = to_float(raw[mag_col], decimal=decimal)
-    phase = np.deg2rad(to_float(raw[phase_col], decimal=decimal))
-    f = df[tb.FREQUENCY].to_numpy(dtype=np.float64)
-    on = np.isfinite(f) & (f > 0)
-    derived = {tb.Z_REAL: magnitude * np.cos(phase), tb.Z_IMAG: magnitude * np.sin(phase)}
-    df = df.copy()
-    for col in missing:
-        df[col] = np.where(on, derived[col], np.nan)
-    order = [c for c in tb.CANONICAL_COLUMNS if c in df.columns]
-    df = df[order + [c for c in df.columns if c not in order]]
-    what = " and ".join(f"'{c}'" for c in missing)
-    md = md.with_note(f"{what} derived from '{mag_col}' and '{phase_col}' (Z' = |Z| cos φ, "
-                      "Z'' = |Z| sin φ; EC-Lab's Phase(Z) is arg Z) on the "
-                      f"{int(on.sum())} rows with a frequency > 0")
+    polar = raw[[mag_col, phase_col]].set_axis(["|Z|/Ohm", "Phase(Z)/deg"], axis=1)
+    df, md = complete_impedance(polar, df, md, decimal=decimal)
     return df, md
 
 
@@ -235,6 +225,8 @@ def _table(raw: pd.DataFrame, md: Metadata, *, decimal: str, settings: dict[str,
                     df.loc[not_z, c] = np.nan
             md = md.with_note("impedance columns are NaN on rows that are not impedance "
                               "points (EC-Lab writes 0 Hz there)")
+    if technique is None:
+        md = _infer_sweep(df, md)
     md = _cv_rates_metadata(df, md)
     return finish(df, md, technique=technique, active_mass_g=active_mass_g, area_cm2=area_cm2,
                   frequency_source="the column 'freq/Hz'")
@@ -324,6 +316,27 @@ def control_potential_rate(time_s: np.ndarray, control_V: np.ndarray) -> float |
     if not runs:
         return None
     return max(runs, key=lambda x: x[1] - x[0])[2]
+
+
+def _infer_sweep(df: pd.DataFrame, md: Metadata) -> Metadata:
+    """CV for a text export whose header names no technique (``Nb header lines : 3``)
+    when the instrument's own control potential sweeps back and forth on nearly every row."""
+    from dataclasses import replace
+
+    if md.technique or "control/V" not in df.columns or tb.TIME not in df.columns \
+            or tb.FREQUENCY in df.columns or len(df) < 10:
+        return md
+    c = pd.to_numeric(df["control/V"], errors="coerce").to_numpy(dtype=float)
+    t = df[tb.TIME].to_numpy(dtype=float)
+    dc = np.diff(c)
+    moving = np.isfinite(dc) & (dc != 0)
+    turns = int(np.count_nonzero(np.diff(np.sign(dc[moving])) != 0))
+    runs = control_rate_runs(t, c)
+    if moving.mean() < 0.9 or turns < 1 or not runs:
+        return md
+    return replace(md, technique="CV").with_note(
+        "the header names no technique: CV inferred from the control potential, which "
+        f"sweeps on {moving.mean():.0%} of the rows and turns {turns} time(s)")
 
 
 def _cv_rates_metadata(df: pd.DataFrame, md: Metadata) -> Metadata:

@@ -40,6 +40,8 @@ FORMATS: dict[str, str] = {
     "palmsens-pssession": "PalmSens PSTrace session .pssession (UTF-16 JSON; every "
                           "measurement, set scan rates)",
     "pstrace-xlsx": "PalmSens PSTrace Excel export (curves side by side as V / µA pairs)",
+    "pstrace-csv": "PalmSens PSTrace CSV export (UTF-16; curves side by side as V / µA "
+                   "pairs; read through the generic CSV route)",
     "gamry-dta": "Gamry .DTA: EIS, CV (all CURVE tables), CA, OCP, PWR800 charge/discharge;"
                  " decimal commas; aborted runs too",
     "zplot": "Scribner ZPlot/ZView .z and Autolab Z60W exports",

@@ -55,17 +55,30 @@ _MAP: dict[str, ColumnMap] = {
     "Freq": ColumnMap(tb.FREQUENCY, "Hz"), "Zreal": ColumnMap(tb.Z_REAL, "ohm"),
     "Zimag": ColumnMap(tb.Z_IMAG, "ohm"), "Vdc": ColumnMap(tb.VOLTAGE, "V"),
     "Idc": ColumnMap(tb.CURRENT, "A"),
+    # Virtual Front Panel (VFP600) tables name their columns in full
+    "Voltage": ColumnMap(tb.VOLTAGE, "V"), "Current": ColumnMap(tb.CURRENT, "A"),
+    # square-wave voltammetry: the staircase potential and the difference current
+    # (forward - reverse), the pair a square-wave voltammogram is plotted from
+    "Vstep": ColumnMap(tb.VOLTAGE, "V"), "Idif": ColumnMap(tb.CURRENT, "A"),
 }
+#: Gamry current columns that are not the canonical current but follow its sign convention.
+_OTHER_CURRENTS = ("Ifwd", "Irev")
 # Columns that are not numbers: the overload flags ("...........") and the like.
 _TEXT_UNITS = {"bits"}
 
 _TECHNIQUES = {"EISPOT": "PEIS", "EISGALV": "GEIS", "GALVEIS": "GEIS", "CV": "CV",
                "CHRONOA": "CA", "CHRONOP": "CP", "CORPOT": "OCV", "LSV": "LSV",
+               "SQUARE_WAVE": "SWV",
                "PWR800_CHARGE": "GCPL", "PWR800_DISCHARGE": "GCPL"}
 
 
 def looks_like_gamry(head: str) -> bool:
-    return head.lstrip("\ufeff").startswith("EXPLAIN") and "\nTAG\t" in head
+    # Framework files open with EXPLAIN; Virtual Front Panel files with the technique name,
+    # repeated on the TAG line that follows ("VFP600" then "TAG<TAB>VFP600")
+    text = head.lstrip("\ufeff")
+    first = text.split("\n", 1)[0].strip()
+    return "\nTAG\t" in text and (first == "EXPLAIN" or (
+        bool(first) and "\t" not in first and f"\nTAG\t{first}" in text))
 
 
 @dataclass(frozen=True)
@@ -82,13 +95,13 @@ class GamryTable:
 
 
 def _split_row(line: str) -> list[str]:
-    # rows start with a tab; some Framework versions pad with spaces instead (the cells are
-    # still tab-separated, or space-separated when no tab is left)
-    body = line.lstrip(" \t")
-    cells = body.rstrip("\r\n").split("\t")
-    if len(cells) == 1:
-        cells = body.split()
-    return [c.strip() for c in cells]
+    # rows start with a tab; some Framework versions pad with spaces instead, and then the
+    # first cells are space-separated and the rest tab-separated ("  6 8 10\t226.9\t..."):
+    # Gamry cells never hold a space, so such a row is split on any white space
+    body = line.rstrip("\r\n")
+    if body[:1] == " ":
+        return body.split()
+    return [c.strip() for c in body.lstrip(" \t").split("\t")]
 
 
 def parse_tables(lines: list[str]) -> tuple[dict[str, Any], list[GamryTable]]:
@@ -210,6 +223,8 @@ def read_gamry(path: Path, *, encoding: str | None = None, **kwargs: Any) -> Ech
         chosen = zcurve
     elif curves:
         chosen = curves
+    elif "VFPCURVE" in names:
+        chosen = [t for t in tables if t.name == "VFPCURVE"]
     elif "CAPACITYCURVE" in names:
         cap = next(t for t in tables if t.name == "CAPACITYCURVE")
         raise FileFormatError(
@@ -260,10 +275,21 @@ def read_gamry(path: Path, *, encoding: str | None = None, **kwargs: Any) -> Ech
         md = md.with_note(f"Gamry AREA setting {area:g} cm² kept as the electrode area "
                           "(currents are not normalised)")
         md = replace(md, electrode_area_cm2=area)
+    eoc = _number(str(header.get("EOC", "")), decimal)
+    if eoc is not None:
+        # the Framework's open-circuit reading before the run (the OCVCURVE's end value)
+        md = replace(md, header={**md.header, "open_circuit_V": eoc})
+        md = md.with_note(f"open-circuit potential before the run (EOC): {eoc:g} V")
     if md.technique == "CV":
         rate = _number(str(header.get("SCANRATE", "")), decimal)
         if rate is not None and rate > 0:
             md = replace(md, scan_rate_V_s=rate * 1e-3, scan_rates_V_s=(rate * 1e-3,))
+    if "T" not in raw.columns and "Time" not in raw.columns and not zcurve:
+        raw, md = _time_from_rate(raw, md, header, decimal, src)
+    if "Idif" in raw.columns:
+        md = md.with_note("square-wave voltammetry: Voltage is the staircase potential "
+                          "(Vstep) and Current the difference current Idif = Ifwd - Irev; "
+                          "Ifwd and Irev are kept as extra columns")
     explicit = {c: m for c, m in _MAP.items() if c in raw.columns}
     if "Vf" in explicit and "Vdc" in explicit:
         explicit.pop("Vdc")
@@ -284,6 +310,24 @@ def _current_convention(df: pd.DataFrame, md: Metadata, header: dict[str, Any],
     if conv == 0 and tb.CURRENT in df.columns:
         # CONVENTION 0: the Framework was set to "cathodic current positive"
         df[tb.CURRENT] = -df[tb.CURRENT]
+        for c in _OTHER_CURRENTS:
+            if c in df.columns:
+                df[c] = -df[c]
         md = md.with_note("the file declares cathodic current positive (CONVENTION 0): "
                           "current negated to anodic positive")
     return df, md
+
+
+def _time_from_rate(raw: pd.DataFrame, md: Metadata, header: dict[str, Any], decimal: str,
+                    src: str) -> tuple[pd.DataFrame, Metadata]:
+    """A table without a time column (VFP600) is timed from its acquisition frequency."""
+    freq = _number(str(header.get("FREQ", "")), decimal)
+    if freq is None or freq <= 0:
+        raise FileFormatError(
+            "Gamry table without a time column (T) and without an acquisition frequency "
+            "(FREQ) in the header to time its rows by; expected one of the two", file=src)
+    raw = raw.copy()
+    raw["T"] = np.arange(len(raw), dtype=np.float64) / freq
+    md = md.with_note(f"the table has no time column: row k is timed at k / FREQ "
+                      f"(acquisition frequency {freq:g} Hz in the header), starting at 0 s")
+    return raw, md

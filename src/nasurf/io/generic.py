@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from nasurf.errors import FileFormatError
+from nasurf.io import palmsens
 from nasurf.io import table as tb
 from nasurf.io._assemble import finish
 from nasurf.io._text import decode, find_table, numeric_fraction, read_delimited
@@ -182,6 +183,11 @@ def read_generic_text(path: Path, *, technique: str | None = None,
                       **_: Any) -> EchemData:
     src = str(path)
     text = decode(path.read_bytes(), encoding, source=src)
+    if file_format == "csv" and column_map is None and palmsens.looks_like_pstrace_csv(text):
+        # the PSTrace CSV export is a plain CSV to the detector; its curve pairs need their
+        # own reader (the generic one sees a "V, µA" table without a time column)
+        return palmsens.read_pstrace_csv(path, encoding=encoding, technique=technique,
+                                         active_mass_g=active_mass_g, area_cm2=area_cm2)
     raw, preamble, _sep, decimal = table_from_text(text, src=src)
     md = Metadata(source=src, instrument=instrument, file_format=file_format)
     if preamble:

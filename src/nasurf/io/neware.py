@@ -213,11 +213,15 @@ _STEP_TYPE_COLS = ("Step Type", "Step Name", "Status")
 
 
 def _btsda_header_line(lines: list[str]) -> int | None:
-    """The flat export's header: ``Cycle Index``, a step column and a running time, within
-    the first 20 lines (the tab-separated text export has a few preamble lines)."""
+    """The flat export's header: ``Cycle Index``, a step column and a running time (or
+    ``DataPoint``, ``Step Type`` and a running time), within the first 20 lines (the
+    tab-separated text export has a few preamble lines)."""
     for i, ln in enumerate(lines[:20]):
-        if ("Cycle Index" in ln and ("Step Type" in ln or "Step Index" in ln)
-                and ("Total Time" in ln or "Cumulative Time" in ln)):
+        running = "Total Time" in ln or "Cumulative Time" in ln
+        if ("Cycle Index" in ln and ("Step Type" in ln or "Step Index" in ln) and running):
+            return i
+        # the short export without a cycle column: DataPoint, Step Type, Time, Total Time
+        if ln.startswith("DataPoint") and "Step Type" in ln and running:
             return i
     return None
 

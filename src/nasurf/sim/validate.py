@@ -201,7 +201,7 @@ def _simulate_group(material: str, strategy: str, radius: float, loading: float 
                     ) -> tuple[list[dict[str, float]], list[list[str]], float, float]:
     """Cycle capacities per current (batch) and the LAM rate, host capacity [mAh/g]."""
     from nasurf.sim.experiment import galvanostatic_cycling
-    from nasurf.sim.parameters import load_material
+    from nasurf.sim.parameters import F, load_material
     from nasurf.sim.simulate import resolve_parameters, simulate
 
     base = load_material(material)
@@ -227,7 +227,9 @@ def _simulate_group(material: str, strategy: str, radius: float, loading: float 
         warns.append([w for w in res.warnings
                       if any(t in w for t in tags) or len(currents) == 1])
     lam = float(np.asarray(res.model.lam_rate)[0])
-    return out, warns, lam, p.host_capacity_mAh_g
+    # what the particle can store at all: the insertion host plus its surface sites
+    sites = p.site_density * 3.0 / (p.density * p.particle_radius) * F / 3600.0
+    return out, warns, lam, p.host_capacity_mAh_g + sites
 
 
 def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | None = None

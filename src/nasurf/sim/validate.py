@@ -170,7 +170,7 @@ def _reason(quantity: str, reported: float, simulated: float, limit: float,
             warnings: list[str], err: float, lam_keep: float = 1.0) -> tuple[str, str]:
     if reported > limit * 1.02:
         what = "incl. first-cycle loss" if quantity == "first_discharge_capacity" \
-            else "theoretical"
+            else "host + surface sites; conversion hosts: their accessible fraction"
         return "beyond_host", (
             f"reported {reported:g} mAh/g exceeds what the host can store ({limit:.0f} mAh/g "
             f"{what}): "

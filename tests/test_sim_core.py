@@ -156,11 +156,15 @@ def test_material_file_errors(tmp_path):
 
 def test_capacities_match_methods_section_8():
     # methods.md §8: TiO2 335.6, Na2Ti3O7 177.7, Sb 660, P 2596, MoS2 669.7, Sb2S3 947
-    # mAh/g; SnO2 reversible alloying only (3.75 Na per SnO2) 667
+    # mAh/g; SnO2 reversible alloying only (3.75 Na per SnO2) 667. The conversion hosts
+    # store their cited accessible share of those Na (host files: 2.9 of 4, 7.2 of 12,
+    # 2.45 of 3.75), so their theoretical value is the host capacity / that share
+    share = {"mos2": 2.9 / 4, "sb2s3": 7.2 / 12, "sno2": 2.45 / 3.75}
     for name, q, tol in (("anatase_tio2", 335.6, 0.1), ("na2ti3o7", 177.7, 0.1),
                          ("sb", 660.4, 0.5), ("red_p", 2596, 1.0), ("mos2", 669.7, 0.5),
                          ("sb2s3", 947, 1.0), ("sno2", 667, 1.0)):
-        assert load_material(name).host_capacity_mAh_g == pytest.approx(q, abs=tol), name
+        theoretical = load_material(name).host_capacity_mAh_g / share.get(name, 1.0)
+        assert theoretical == pytest.approx(q, abs=tol), name
 
 
 def test_output_is_canonical_and_ice_from_sei():

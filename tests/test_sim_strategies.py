@@ -75,8 +75,15 @@ def test_surface_sites_raise_capacity_at_high_rate(tio2_rates, strategy):
     # magnitude, stated.
     base, treated = tio2_rates["none"], tio2_rates[strategy]
     assert treated[1] > 1.5 * base[1]
-    # the sites' charge (Γ·F per surface) is added at every rate
-    assert treated[0] > base[0] + 50.0
+    if strategy == "surface_functionalisation":
+        # added functional groups: their charge (Γ·F per surface) adds at every rate
+        assert treated[0] > base[0] + 50.0
+    else:
+        # the disordered layer's sites are the host's own Ti (from_host): they move that
+        # layer's charge from insertion to surface redox, so the low-rate capacity rises
+        # only by the part the insertion host could not use (x_max = 0.6) and never
+        # exceeds the host's theoretical 335.6 mAh/g
+        assert base[0] < treated[0] < 335.6
 
 
 def _dunn_fractions(strategy: str) -> np.ndarray:

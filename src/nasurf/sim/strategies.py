@@ -32,6 +32,9 @@ class Change:
     value: float          # SI for set, factor for multiply, thickness [m] for layers
     basis: str
     site_fraction: float = 1.0
+    # the layer's sites are the host's own redox centres (a disordered host surface), so
+    # they move capacity from insertion to surface redox instead of adding to it
+    from_host: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,11 @@ def _change(entry: Any, where: str) -> Change:
         thick = convert(float(entry["thickness"]), str(entry.get("unit", "nm")), "m",
                         expect="length", where=f"{where}, field '{name}'")
         frac = float(entry.get("site_fraction", 1.0))
-        return Change(name, op, thick, basis, frac)
+        from_host = entry.get("from_host", False)
+        if not isinstance(from_host, bool):
+            raise ValidationError("from_host must be true or false", file=where,
+                                  field=f"{name}.from_host")
+        return Change(name, op, thick, basis, frac, from_host)
     except KeyError as exc:
         raise ValidationError(f"missing key {exc.args[0]!r}", file=where, field=name) from None
     except (TypeError, ValueError):
@@ -157,6 +164,14 @@ def apply_strategy(params: ParameterSet, strategy: str | Path | Strategy) -> Par
             R = params.particle_radius
             t = min(c.value, R)
             new = c.site_fraction * params.c_max * (R ** 3 - (R - t) ** 3) / (3.0 * R ** 2)
+            if c.from_host:
+                # the same Ti/Mo/C atoms cannot store twice: the insertion host keeps
+                # c_max minus the sites' share of its volume (Γ·3/R per unit volume)
+                c_host = changes.get("max_concentration", params.c_max)
+                changes["max_concentration"] = c_host - 3.0 * new / R
+                sources["max_concentration"] = (
+                    f"strategy {strat.name}: host c_max less the {c.site_fraction:g} site "
+                    f"share of the {t * 1e9:.3g} nm layer (its sites are the host's own)")
         changes[c.field] = new
         sources[c.field] = f"strategy {strat.name}: {c.op} {c.value:g} — {c.basis}"
         notes.append(f"{strat.name}: {c.field} {c.op} {c.value:g}")

@@ -170,7 +170,7 @@ def _reason(quantity: str, reported: float, simulated: float, limit: float,
             warnings: list[str], err: float, lam_keep: float = 1.0) -> tuple[str, str]:
     if reported > limit * 1.02:
         what = "incl. first-cycle loss" if quantity == "first_discharge_capacity" \
-            else "theoretical"
+            else "host + surface sites; conversion hosts: their accessible fraction"
         return "beyond_host", (
             f"reported {reported:g} mAh/g exceeds what the host can store ({limit:.0f} mAh/g "
             f"{what}): "
@@ -198,10 +198,10 @@ def _reason(quantity: str, reported: float, simulated: float, limit: float,
 
 def _simulate_group(material: str, strategy: str, radius: float, loading: float | None,
                     currents: list[float]
-                    ) -> tuple[list[dict[str, float]], list[list[str]], float, float]:
-    """Cycle capacities per current (batch) and the LAM rate, host capacity [mAh/g]."""
+                    ) -> tuple[list[dict[str, float]], list[list[str]], float, float, float]:
+    """Cycle capacities per current (batch), the LAM rate, host and site capacity [mAh/g]."""
     from nasurf.sim.experiment import galvanostatic_cycling
-    from nasurf.sim.parameters import load_material
+    from nasurf.sim.parameters import F, load_material
     from nasurf.sim.simulate import resolve_parameters, simulate
 
     base = load_material(material)
@@ -227,7 +227,9 @@ def _simulate_group(material: str, strategy: str, radius: float, loading: float 
         warns.append([w for w in res.warnings
                       if any(t in w for t in tags) or len(currents) == 1])
     lam = float(np.asarray(res.model.lam_rate)[0])
-    return out, warns, lam, p.host_capacity_mAh_g
+    # what the particle can store at all: the insertion host plus its surface sites
+    sites = p.site_density * 3.0 / (p.density * p.particle_radius) * F / 3600.0
+    return out, warns, lam, p.host_capacity_mAh_g, sites
 
 
 def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | None = None
@@ -296,13 +298,15 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
         pending.setdefault((mat, strategy, radius, loading), []).append(i)
     for (mat, strategy, radius, loading), idx in pending.items():
         currents = sorted({rows[i]["current"] for i in idx})  # type: ignore[index]
-        caps, warns, lam, host_cap = _simulate_group(mat, strategy, radius, loading, currents)
+        caps, warns, lam, host_cap, site_cap = _simulate_group(mat, strategy, radius, loading,
+                                                               currents)
         for i in idx:
             row = rows[i]
             assert row is not None
             b = currents.index(row["current"])
             row["caps"], row["warnings"], row["lam"], row["host_cap"] = \
                 caps[b], warns[b], lam, host_cap
+            row["site_cap"] = site_cap
     out: list[ValidationRow] = []
     for row in rows:
         if row is None:
@@ -348,10 +352,11 @@ def _finish(row: dict[str, Any], lam_factor: Any) -> ValidationRow:
         sim = caps["sod1"]
         from nasurf.sim.parameters import load_material
 
-        limit = host_cap + load_material(row["material"]).sei_capacity / 3600.0
+        limit = host_cap + row["site_cap"] + \
+            load_material(row["material"]).sei_capacity / 3600.0
     else:
         sim = caps["des2"]
-        limit = host_cap
+        limit = host_cap + row["site_cap"]
         if q == "cycling_capacity" and cycles is not None and cycles > 2:
             keep = float(lam_factor(row["lam"], caps["sod2"] / host_cap))
             lam_keep = keep ** (cycles - 2)

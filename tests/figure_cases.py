@@ -69,8 +69,11 @@ def _eis() -> Any:
 def _eis_series() -> Any:
     from nasurf.analysis.eis.analyze import EISSeriesAnalysis
 
+    from dataclasses import replace
+
     a = _eis()
-    return EISSeriesAnalysis(source=None, circuit=a.fit.circuit, spectra=(a, a, a), notes=())
+    spectra = tuple(replace(a, index=k) for k in (1, 2, 3))
+    return EISSeriesAnalysis(source=None, circuit=a.fit.circuit, spectra=spectra, notes=())
 
 
 def _kb_cases() -> dict[str, Callable[[], Any]]:

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nasurf.figures.style import PALETTE, new_figure, styled, write_figure
+from nasurf.figures.style import (
+    FLAG_MARKER,
+    LINESTYLES,
+    MARKERS,
+    PALETTE,
+    new_figure,
+    styled,
+    write_figure,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -105,17 +113,20 @@ def plot_cv_cycles(cv: CV, summary: CycleSummary,
     for r, (c, s) in enumerate(runs, start=1):
         for _, row in s.table.iterrows():
             colour = cmap[k]
+            # line style cycles too: identical cycles overlap, and a dashed line over a
+            # solid one still shows both
+            dash = LINESTYLES[k % len(LINESTYLES)]
             k += 1
             name = f"cycle {int(row['cycle'])}" if len(runs) == 1 else \
                 f"run {r}, cycle {int(row['cycle'])}"
             for b in ("anodic", "cathodic"):
                 e, i = branch_of_cycle(c, int(row["cycle"]), b)
-                ax.plot(e, i * scale, color=colour, lw=0.9,
+                ax.plot(e, i * scale, color=colour, lw=0.9, ls=dash,
                         label=name if b == "anodic" else None)
                 # hollow marker: the extreme sits at the vertex zone's edge, no real peak
                 edge = bool(row.get(f"{b}_peak_at_edge", False))
                 ax.plot(row[f"{b}_peak_potential_V"], row[f"{b}_peak_current_A"] * scale,
-                        marker="^" if b == "anodic" else "v", color=colour, ms=5,
+                        marker="^" if b == "anodic" else "v", color=colour, ms=4,
                         ls="none", mfc="none" if edge else colour)
     ax.axhline(0, color="0.6", lw=0.5)
     ax.set_xlabel("Potential (V)")
@@ -162,7 +173,9 @@ def plot_capacitive_fraction_bars(dunn: DunnResult) -> Figure:
     ax.set_xlabel("Scan rate (mV s$^{-1}$)")
     ax.set_ylabel("Contribution (%)")
     ax.set_ylim(0, 100)
-    ax.legend(loc="upper left")
+    # the bars fill the axes to 100 %: the legend goes above them, never over a bar
+    fig.legend(loc="outside upper center", ncols=2)
+    ax.tick_params(axis="x", top=False)     # categories: no ticks on the top spine
     _style(ax)
     return fig
 
@@ -178,11 +191,16 @@ def plot_log_peak_current(kin: PeakKinetics) -> Figure:
         li = np.log10(np.abs(rows["height_A"].to_numpy()))
         c = _BRANCH_COLOURS.get(f["branch"], "k")
         label = f"{f['peak_id']} ({f['branch']}) b = {f['b']:.2f}"
-        ax.plot(lv, li, markers[k % len(markers)], color=c, mfc="none", label=label)
+        # the k-th peak gets its own marker size and dash: symmetric anodic and cathodic
+        # peaks fall on one line, and both must stay visible
+        dash = LINESTYLES[k % len(LINESTYLES)]
+        ms = 5.0 if k % 2 == 0 else 3.0
         if np.isfinite(f["b"]):
             # the fit is in V/s; shift the intercept to mV/s for the plot (b unchanged)
             xx = np.linspace(lv.min(), lv.max(), 20)
-            ax.plot(xx, f["log10_a"] + f["b"] * (xx - 3), color=c, lw=0.9)
+            ax.plot(xx, f["log10_a"] + f["b"] * (xx - 3), color=c, lw=0.9, ls=dash)
+        ax.plot(lv, li, marker=markers[k % len(markers)], color=c, mfc="none", ms=ms,
+                ls="none", label=label)
     ax.set_xlabel("log$_{10}$(v / mV s$^{-1}$)")
     ax.set_ylabel("log$_{10}$(|i$_p$| / A)")
     ax.legend()
@@ -197,11 +215,11 @@ def plot_b_map(bmap: BValueMap) -> Figure:
     t = bmap.table
     for b in ("anodic", "cathodic"):
         sel = t[(t["branch"] == b) & ~t["masked"]]
-        ax.plot(sel["potential_V"], sel["b"], ".", ms=2, color=_BRANCH_COLOURS[b], label=b)
+        ax.plot(sel["potential_V"], sel["b"], ".", ms=1.5, color=_BRANCH_COLOURS[b], label=b)
     for y in (0.5, 1.0):
         ax.axhline(y, color="0.6", lw=0.6, ls="--")
     ax.set_xlabel("Potential (V)")
-    ax.set_ylabel("b")
+    ax.set_ylabel("b (i = a·v$^b$)")
     ax.legend(markerscale=4)
     _style(ax)
     return fig
@@ -213,8 +231,8 @@ def plot_trasatti(tr: TrasattiResult) -> Figure:
     t = tr.table
     fig, (a1, a2) = new_figure("double", aspect=0.36, ncols=2)
     x1 = t["v_pow_minus_half"].to_numpy()
-    a1.plot(x1, t["q"], "o", mfc="none", color="k")
     hi = t[t["used_high_rate_fit"]]
+    _fit_points(a1, x1, t["q"].to_numpy(), t["used_high_rate_fit"].to_numpy(bool))
     slope1 = np.polyfit(hi["v_pow_minus_half"], hi["q"], 1)[0]
     xx = np.linspace(0, x1.max(), 20)
     a1.plot(xx, tr.q_outer + slope1 * xx, color=_BRANCH_COLOURS["anodic"], lw=1)
@@ -222,8 +240,8 @@ def plot_trasatti(tr: TrasattiResult) -> Figure:
     a1.set_ylabel(f"q* ({tr.charge_unit})")
     a1.set_title(f"q$_{{outer}}$ = {tr.q_outer:.4g} {tr.charge_unit}")
     x2 = t["v_pow_half"].to_numpy()
-    a2.plot(x2, t["inverse_q"], "o", mfc="none", color="k")
     lo = t[t["used_low_rate_fit"]]
+    _fit_points(a2, x2, t["inverse_q"].to_numpy(), t["used_low_rate_fit"].to_numpy(bool))
     slope2 = np.polyfit(lo["v_pow_half"], lo["inverse_q"], 1)[0]
     xx = np.linspace(0, x2.max(), 20)
     a2.plot(xx, 1 / tr.q_total + slope2 * xx, color=_BRANCH_COLOURS["cathodic"], lw=1)
@@ -232,7 +250,15 @@ def plot_trasatti(tr: TrasattiResult) -> Figure:
     a2.set_title(f"q$_{{total}}$ = {tr.q_total:.4g} {tr.charge_unit}")
     for a in (a1, a2):
         _style(a)
+        a.legend(loc="upper left")
     return fig
+
+
+def _fit_points(ax: Any, x: np.ndarray, y: np.ndarray, used: np.ndarray) -> None:
+    """Points used by a fit filled, the others hollow: the line extends past the subset."""
+    ax.plot(x[used], y[used], "o", color="k", ms=3.5, label="used in the fit")
+    if (~used).any():
+        ax.plot(x[~used], y[~used], "o", color="k", mfc="none", ms=3.5, label="not used")
 
 
 def _keep_a_decade(ax: Any, values: np.ndarray) -> None:
@@ -252,24 +278,28 @@ def _keep_a_decade(ax: Any, values: np.ndarray) -> None:
 
 @styled
 def plot_gitt_diffusivity(res: GittResult) -> Figure:
-    """D (both Weppner–Huggins forms) against SOC; flagged pulses drawn hollow."""
+    """D (both Weppner–Huggins forms) against SOC; flagged pulses drawn and marked ×."""
     p = res.pulses
     fig, ax = new_figure("single", aspect=0.75)
     flagged = p[res.flag_columns].any(axis=1).to_numpy() if len(p) else np.zeros(0, bool)
-    for col, marker, label in (("D_L2_cm2_s", "o", "L² form"), ("D_sqrt_t_cm2_s", "s", "√t form")):
+    # filled small circles over open larger squares: the two forms often agree, and the
+    # circle must not hide the square (nor the reverse)
+    forms = (("D_sqrt_t_cm2_s", "s", "√t form", {"mfc": "none", "ms": 5.0}),
+             ("D_L2_cm2_s", "o", "L² form", {"ms": 2.8}))
+    for col, marker, label, look in forms:
         for proc, colour in (("sodiation", _BRANCH_COLOURS["cathodic"]),
                              ("desodiation", _BRANCH_COLOURS["anodic"])):
             sel = (p["process"] == proc).to_numpy()
-            ok = sel & ~flagged
-            bad = sel & flagged
-            ax.semilogy(p.loc[ok, "soc"], p.loc[ok, col], marker, color=colour, ls="none",
-                        label=f"{proc}, {label}" if ok.any() else None)
-            ax.semilogy(p.loc[bad, "soc"], p.loc[bad, col], marker, color=colour, mfc="none",
-                        ls="none", label=f"{proc}, {label} (flagged)" if bad.any() else None)
+            ax.semilogy(p.loc[sel, "soc"], p.loc[sel, col], marker, color=colour, ls="none",
+                        label=f"{proc}, {label}" if sel.any() else None, **look)
+    if flagged.any():
+        for col in ("D_L2_cm2_s", "D_sqrt_t_cm2_s"):
+            ax.semilogy(p.loc[flagged, "soc"], p.loc[flagged, col], FLAG_MARKER, color="k",
+                        ms=6, ls="none", label="flagged pulse" if col == "D_L2_cm2_s" else None)
     _keep_a_decade(ax, p[["D_L2_cm2_s", "D_sqrt_t_cm2_s"]].to_numpy())
     ax.set_xlabel("State of charge of the titration (fraction)")
     ax.set_ylabel("D (cm$^2$ s$^{-1}$)")
-    ax.set_title(f"L = {res.diffusion_length_cm:.3g} cm ({res.length_source})"
+    ax.set_title(f"L = {res.diffusion_length_cm * 1e4:.3g} µm ({res.length_source})"
                  if res.diffusion_length_cm else "D not computed (no L)")
     ax.legend()
     _style(ax)
@@ -297,7 +327,7 @@ def plot_gitt_pulse(data: EchemData, res: GittResult, pulse: int = 1) -> Figure:
                   else tau / 60, row["E_tau_plus_V"]),
     }
     for k, (name, (x, y)) in enumerate(marks.items()):
-        ax.plot(x, y, "o", color=f"C{k}", label=name)
+        ax.plot(x, y, MARKERS[k], color=PALETTE[k], label=name)   # shape too, not colour only
     ax.axhline(row["E_rest_after_V"], color="0.5", ls="--", lw=0.8, label="E$_{rest}$ after")
     ax.set_xlabel("Time from pulse start (min)")
     ax.set_ylabel("Potential (V)")

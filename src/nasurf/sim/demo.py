@@ -28,8 +28,9 @@ def rate_figure(tables: dict[str, list[dict]]) -> Any:
             cur = np.array([t["current_mA_g"] for t in tab], float)
             q = np.array([t["desodiation_mAh_g"] for t in tab], float)
             top = int(np.argmax(cur)) + 1 if cur.size else 0
+            label = "untreated" if name == "none" else name.replace("_", " ")
             ax.plot(cur[:top], q[:top], color=st["color"], marker=st["marker"],
-                    linestyle=st["linestyle"], label=name.replace("_", " "))
+                    linestyle=st["linestyle"], label=label)
             if top < cur.size:
                 recovered = True
                 ax.plot(cur[top:], q[top:], ls="none", marker=st["marker"], mfc="none",
@@ -40,7 +41,10 @@ def rate_figure(tables: dict[str, list[dict]]) -> Any:
         ax.set_xscale("log")
         ax.set_xlabel("Current density / mA g$^{-1}$")
         ax.set_ylabel("Desodiation capacity / mA h g$^{-1}$")
-        ax.set_ylim(bottom=0)
+        # zero is on the axis, with a margin below: a capacity of 0 (the cut-off reached at
+        # once) must show as a whole marker, not half of one clipped by the frame
+        top = ax.get_ylim()[1]
+        ax.set_ylim(-0.04 * top, top)
         # above the axes: inside, the legend would sit on the low-rate plateau
         fig.legend(loc="outside upper center", ncols=2)
     return fig

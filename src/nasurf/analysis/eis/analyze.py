@@ -227,6 +227,17 @@ class EISSeriesAnalysis:
         return paths
 
 
+def _unit_tex(unit: str) -> str:
+    """'Ohm^-1 s^alpha' -> 'Ω$^{-1}$ s$^{α}$' (the circuit's plain-text units, typeset)."""
+    greek = {"alpha": "α", "gamma": "γ", "phi": "φ"}
+    out = []
+    for part in unit.split():
+        base, _, power = part.partition("^")
+        base = "Ω" if base == "Ohm" else base
+        out.append(f"{base}$^{{{greek.get(power, power)}}}$" if power else base)
+    return " ".join(out)
+
+
 def series_figure(series: EISSeriesAnalysis) -> Any:
     """Each fitted parameter (± standard error) against the spectrum number, one panel per
     parameter, single-column width in the paper style."""
@@ -244,10 +255,18 @@ def series_figure(series: EISSeriesAnalysis) -> Any:
         for ax, n in zip(axes, names, strict=True):
             v = np.array([a.fit.parameters[n] for a in series.spectra])
             e = np.array([a.fit.stderr[n] for a in series.spectra])
-            ax.errorbar(idx, v, yerr=np.where(np.isfinite(e), e, 0), fmt="o-", ms=3, lw=1,
-                        capsize=1.5, elinewidth=0.6)
+            # a power of ten goes into the label, not into an offset text above the panel
+            mag = np.nanmax(np.abs(v)) if np.isfinite(v).any() else 1.0
+            exp = int(np.floor(np.log10(mag))) if mag > 0 else 0
+            exp = exp if abs(exp) >= 3 else 0
+            k = 10.0 ** -exp
+            ax.errorbar(idx, v * k, yerr=np.where(np.isfinite(e), e, 0) * k, fmt="o-", ms=3,
+                        lw=1, capsize=1.5, elinewidth=0.6)
             unit = series.spectra[0].fit.units[n]
-            ax.set_ylabel(f"{n} / {unit}" if unit else n)
+            unit = "" if unit in ("", "1") else _unit_tex(unit)
+            scale = f"10$^{{{exp}}}$ " if exp else ""
+            ax.set_ylabel(f"{n}\n/ {scale}{unit}" if unit or scale else f"{n}\n/ 1")
+            ax.yaxis.get_major_formatter().set_useOffset(False)
         axes[-1].set_xlabel("Spectrum number")
         axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
         fig.align_ylabels(axes)

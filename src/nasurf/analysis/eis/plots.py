@@ -76,8 +76,9 @@ def plot_bode(fit: EISFit | None = None, *, frequencies_Hz: np.ndarray | None = 
         ax1.loglog(ff, np.abs(Zf), **_FIT)
         ax2.semilogx(ff, -np.degrees(np.angle(Zf)), **_FIT)
     ax1.set_ylabel("|Z| / Ω")
-    ax2.set_ylabel("−phase / °")
-    ax2.set_xlabel("frequency / Hz")
+    ax2.set_ylabel("−Phase / °")
+    ax2.set_xlabel("Frequency / Hz")
+    fig.align_ylabels([ax1, ax2])
     ax1.legend()
     if title:
         ax1.set_title(title)
@@ -89,13 +90,16 @@ def plot_linkk(result: LinKKResult, *, path: str | Path | None = None) -> Figure
     """Lin-KK relative residuals (%) against frequency, with the ±1 % validity band."""
     fig, ax = new_figure("single", aspect=0.62)
     f = result.frequencies_Hz
-    ax.semilogx(f, 100 * result.residuals_real, "o-", ms=3, label="Δ real")
-    ax.semilogx(f, 100 * result.residuals_imag, "s-", ms=3, label="Δ imag")
-    ax.axhspan(-1, 1, color="0.9", zorder=0)
-    ax.set_xlabel("frequency / Hz")
-    ax.set_ylabel("residual / % of |Z|")
+    ax.semilogx(f, 100 * result.residuals_real, "o-", ms=2, lw=0.6, color=PALETTE[0],
+                label="Δ real")
+    ax.semilogx(f, 100 * result.residuals_imag, "s--", ms=2, lw=0.6, color=PALETTE[1],
+                label="Δ imag")
+    ax.axhspan(-1, 1, color="0.9", zorder=0, label="±1 %")
+    ax.set_xlabel("Frequency / Hz")
+    ax.set_ylabel("Residual / % of |Z|")
     ax.set_title(f"lin-KK: M = {result.n_rc}, μ = {result.mu:.2f}, {result.verdict}")
-    ax.legend()
+    # above the axes: residuals fill the whole frequency range
+    fig.legend(loc="outside upper center", ncols=3)
     return _save(fig, path)
 
 
@@ -106,8 +110,8 @@ def plot_sigma(analysis: WarburgAnalysis, frequencies_Hz: np.ndarray, Z: np.ndar
     fig, ax = new_figure("single", aspect=0.75)
     x = (2 * np.pi * np.asarray(frequencies_Hz)) ** -0.5
     Z = np.asarray(Z)
-    ax.plot(x, Z.real, "o", ms=3, mfc="none", color=PALETTE[0], label="Z'")
-    ax.plot(x, -Z.imag, "s", ms=3, mfc="none", color=PALETTE[1], label="−Z''")
+    ax.plot(x, Z.real, "o", ms=2.5, mfc="none", color=PALETTE[0], label="Z'")
+    ax.plot(x, -Z.imag, "s", ms=2.5, mfc="none", color=PALETTE[1], label="−Z''")
     if analysis.real is not None and analysis.imag is not None:
         xw = analysis.table["omega^-1/2 / s1/2"].to_numpy()
         xs = np.linspace(0, xw.max() * 1.05, 50)
@@ -115,7 +119,7 @@ def plot_sigma(analysis: WarburgAnalysis, frequencies_Hz: np.ndarray, Z: np.ndar
                 label=f"σ' = {analysis.real.slope:.4g} Ω s$^{{-1/2}}$")
         ax.plot(xs, analysis.imag.intercept + analysis.imag.slope * xs, color=PALETTE[1], ls="--",
                 label=f"σ'' = {analysis.imag.slope:.4g} Ω s$^{{-1/2}}$")
-        ax.axvspan(xw.min(), xw.max(), color="0.92", zorder=0)
+        ax.axvspan(xw.min(), xw.max(), color="0.92", zorder=0, label="Warburg window")
     ax.set_xlabel("ω$^{-1/2}$ / s$^{1/2}$")
     ax.set_ylabel("Z', −Z'' / Ω")
     ax.legend()

@@ -67,9 +67,9 @@ def _eis() -> Any:
 
 @cache
 def _eis_series() -> Any:
-    from nasurf.analysis.eis.analyze import EISSeriesAnalysis
-
     from dataclasses import replace
+
+    from nasurf.analysis.eis.analyze import EISSeriesAnalysis
 
     a = _eis()
     spectra = tuple(replace(a, index=k) for k in (1, 2, 3))

@@ -278,7 +278,7 @@ def compare_cmd(protocol: str = typer.Option("rate", "--protocol",
             for k, (name, r) in enumerate(runs.items()):
                 st = group_style(k)
                 line = {"color": st["color"], "linestyle": st["linestyle"],
-                        "label": name.replace("_", " ")}
+                        "label": "untreated" if name == "none" else name.replace("_", " ")}
                 if protocol == "cv":
                     d = r.echem().data
                     m = r.echem().metadata.active_mass_g

@@ -69,9 +69,10 @@ def _cycles_table(result, max_rows: int = 12) -> str:
 
 
 def _figure(fig, caption: str) -> str:
-    from nasurf.analysis.plots_cycling import figure_svg
+    from nasurf.figures.style import to_svg
 
-    return f"<figure>{figure_svg(fig)}<figcaption>{html.escape(caption)}</figcaption></figure>"
+    svg = to_svg(fig, inline=True)
+    return f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
 def _warnings_html(warnings: tuple[str, ...] | list[str]) -> str:

@@ -128,12 +128,9 @@ def fmt(x: Any, pattern: str = "{:.4g}") -> str:
 
 
 def _svg(fig: Any) -> str:
-    import matplotlib.pyplot as plt
+    from nasurf.figures.style import to_svg
 
-    from nasurf.analysis.plots_cycling import figure_svg
-
-    text = figure_svg(fig)
-    plt.close(fig)
+    text = to_svg(fig, inline=True)
     # inline SVG in HTML needs no namespace declarations; dropping them keeps the page free
     # of any http:// string (nothing is fetched either way)
     return re.sub(r'\s+xmlns(:xlink)?="http://www\.w3\.org/[^"]*"', "", text)

@@ -10,7 +10,6 @@ returns ``(title, html)`` with inline SVG figures.
 from __future__ import annotations
 
 import html
-import io
 from typing import Any
 
 import numpy as np
@@ -73,13 +72,9 @@ def synthetic_gitt_record(n_pulses: int = 8, tau_s: float = 60.0) -> Any:
 
 
 def _svg(fig: Any) -> str:
-    import matplotlib.pyplot as plt
+    from nasurf.figures.style import to_svg
 
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return to_svg(fig, inline=True)
 
 
 def _figure(fig: Any, caption: str) -> str:

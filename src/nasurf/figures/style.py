@@ -19,16 +19,22 @@ Use::
     save(fig, out_dir / "capacity")        # capacity.svg, capacity.pdf, capacity.png (600 dpi)
 
 Other plotting modules apply the same look with one call at the start of a plotting
-function: ``with paper_style(): ...`` (an rc context; nothing global is changed).
+function: ``with paper_style(): ...`` or the ``@styled`` decorator (an rc context; nothing
+global is changed), and write files only through :func:`write_figure` / :func:`save`
+(inline SVG: :func:`to_svg`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 MM_PER_INCH = 25.4
 WIDTHS_MM = {"single": 85.0, "onehalf": 120.0, "double": 175.0}
@@ -107,6 +113,21 @@ def paper_style() -> Iterator[None]:
         yield
 
 
+def styled(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Decorator: run a figure function inside :func:`paper_style`.
+
+    Matplotlib reads font sizes, line widths and tick settings when an artist is created,
+    so the style must be active while the whole figure is drawn, not only when it is saved.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with paper_style():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
 def new_figure(width: Width = "single", *, aspect: float = 0.75, nrows: int = 1,
                ncols: int = 1, sharex: bool = False, height_ratios: Sequence[float] | None = None
                ) -> tuple[Any, Any]:
@@ -127,31 +148,55 @@ def new_figure(width: Width = "single", *, aspect: float = 0.75, nrows: int = 1,
     return fig, axes
 
 
+def write_figure(fig: Any, path: str | os.PathLike[str], *, dpi: int | None = None) -> Path:
+    """Write ``fig`` to one file, the format chosen by the suffix (.svg, .pdf, .png).
+
+    The one figure-to-file writer of nasurf: every module saves through it, so every file
+    gets the same treatment: written atomically (a temporary name, then renamed, so a
+    crash never leaves half a figure), trimmed to its content, PNG at ``dpi`` (default
+    600), and SVG/PDF without a creation date or random ids (the same data give the same
+    bytes).
+    """
+    p = Path(path)
+    fmt = p.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        from nasurf.errors import ValidationError
+
+        raise ValidationError(f"unsupported figure format '{p.suffix}'; use "
+                              f"{', '.join('.' + f for f in FORMATS)}", file=str(p))
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp")
+    with paper_style():
+        fig.savefig(tmp, format=fmt, dpi=(dpi or PNG_DPI) if fmt == "png" else "figure",
+                    metadata={"Date": None} if fmt in ("svg", "pdf") else None)
+    os.replace(tmp, p)
+    return p
+
+
 def save(fig: Any, stem: str | os.PathLike[str], *, formats: Sequence[str] = FORMATS,
          dpi: int = PNG_DPI) -> list[Path]:
     """Write ``stem.svg``, ``stem.pdf`` (vector) and ``stem.png`` (``dpi``, default 600)."""
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    out = []
-    with paper_style():
-        for fmt in formats:
-            p = stem.with_name(f"{stem.name}.{fmt}")
-            tmp = p.with_name(f".{p.name}.tmp")
-            fig.savefig(tmp, format=fmt, dpi=dpi if fmt == "png" else "figure",
-                        metadata={"Date": None} if fmt in ("svg", "pdf") else None)
-            os.replace(tmp, p)
-            out.append(p)
-    return out
+    return [write_figure(fig, stem.with_name(f"{stem.name}.{fmt}"), dpi=dpi) for fmt in formats]
 
 
-def to_svg(fig: Any) -> str:
-    """The figure as an SVG string (for HTML reports and the web workbench)."""
+def to_svg(fig: Any, *, inline: bool = False) -> str:
+    """The figure as an SVG string (for HTML reports and the web workbench).
+
+    ``inline=True`` gives a bare ``<svg>`` element for embedding in a page: no XML
+    prologue or DOCTYPE, no RDF metadata block (it only names external vocabularies).
+    """
     import io
+    import re
 
     buf = io.StringIO()
     with paper_style():
         fig.savefig(buf, format="svg", metadata={"Date": None})
-    return buf.getvalue()
+    text = buf.getvalue()
+    if inline:
+        text = text[text.index("<svg"):]
+        text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, count=1, flags=re.DOTALL)
+    return text
 
 
 def group_style(i: int) -> dict[str, Any]:

@@ -6,7 +6,9 @@
 - :func:`strategy_comparison`: rate capacities above a current, box + points per strategy.
 
 ``highlight=`` draws a user's own result prominently among the literature. Figures are
-returned; :func:`save_figure` writes PNG, SVG or PDF by suffix. Figures are built with
+returned in the paper style of :mod:`nasurf.figures.style` (double-column width: the two
+outside legends need the room); :func:`save_figure` writes PNG, SVG or PDF by suffix
+through the one writer, :func:`nasurf.figures.style.write_figure`. Figures are built with
 the object-oriented API (``matplotlib.figure.Figure``), never pyplot, so no GUI backend
 is touched and nothing leaks between calls. Each measurement is drawn
 once (a text figure restating Table 1 is not doubled: see ``distinct_measurements``).
@@ -14,18 +16,17 @@ once (a text figure restating Table 1 is not doubled: see ``distinct_measurement
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from nasurf.errors import ValidationError
+from nasurf.figures.style import PALETTE, new_figure, styled, to_svg, write_figure
 from nasurf.knowledge.query import distinct_measurements, query
 from nasurf.knowledge.records import Observation
 from nasurf.knowledge.store import KnowledgeBase
@@ -49,8 +50,7 @@ CLASS_MARKERS: dict[str, str] = {
     "adsorption_insertion": "v",
 }
 FORMATS = (".png", ".svg", ".pdf")
-# SVG element ids are random unless salted: fix the salt so the same data give the same file.
-_DETERMINISTIC = {"svg.hashsalt": "nasurf"}
+HIGHLIGHT_COLOUR = PALETTE[-1]      # Okabe-Ito yellow, black-edged: stands out, not a strategy
 
 
 @dataclass(frozen=True)
@@ -73,42 +73,41 @@ class Highlight:
 
 
 def _style(ax) -> None:
-    ax.grid(True, which="major", alpha=0.3, linewidth=0.6)
-    ax.grid(True, which="minor", alpha=0.12, linewidth=0.4)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
+    # a full box with inward ticks (the paper style): hiding the top and right spines
+    # would leave those ticks floating
+    ax.grid(True, which="major", alpha=0.3, linewidth=0.5)
+    ax.grid(True, which="minor", alpha=0.12, linewidth=0.3)
 
 
 def _legends(fig: Figure, df: pd.DataFrame, *, with_highlight: bool) -> None:
     strategies = [s for s in (*STRATEGIES, "none") if s in set(df["strategy"])]
     classes = [c for c in MATERIAL_CLASSES if c in set(df["material_class"])]
-    colour_handles = [Line2D([], [], ls="", marker="o", ms=7, color=STRATEGY_COLOURS[s],
-                             label=STRATEGY_LABELS.get(s, s)) for s in strategies]
-    marker_handles = [Line2D([], [], ls="", marker=CLASS_MARKERS[c], ms=7, mfc="white",
-                             mec="black", label=c.replace("_", "/")) for c in classes]
+    colour_handles = [Line2D([], [], ls="", marker="o", ms=4.5, color=STRATEGY_COLOURS[s],
+                             mec="black", mew=0.4, label=STRATEGY_LABELS.get(s, s))
+                      for s in strategies]
+    marker_handles = [Line2D([], [], ls="", marker=CLASS_MARKERS[c], ms=4.5, mfc="white",
+                             mec="black", mew=0.6, label=c.replace("_", "/")) for c in classes]
     if with_highlight:
-        marker_handles.append(Line2D([], [], ls="", marker="*", ms=14, color="black",
-                                     label="highlighted"))
+        marker_handles.append(Line2D([], [], ls="", marker="*", ms=8, mfc=HIGHLIGHT_COLOUR,
+                                     mec="black", mew=0.6, label="highlighted"))
     # "outside" legends are laid out by the constrained-layout engine, never clipped
-    fig.legend(handles=colour_handles, title="Strategy", loc="outside right upper",
-               fontsize=8, title_fontsize=9, frameon=False)
-    fig.legend(handles=marker_handles, title="Material class", loc="outside right lower",
-               fontsize=8, title_fontsize=9, frameon=False)
+    fig.legend(handles=colour_handles, title="Strategy", loc="outside right upper")
+    fig.legend(handles=marker_handles, title="Material class", loc="outside right lower")
 
 
 def _scatter(ax, df: pd.DataFrame, x: str, y: str) -> None:
     for (strategy, mclass), g in df.groupby(["strategy", "material_class"]):
-        ax.scatter(g[x], g[y], s=42, marker=CLASS_MARKERS.get(mclass, "o"),
+        ax.scatter(g[x], g[y], s=18, marker=CLASS_MARKERS.get(mclass, "o"),
                    color=STRATEGY_COLOURS.get(strategy, "#7F7F7F"), edgecolor="black",
-                   linewidth=0.5, alpha=0.9, zorder=3)
+                   linewidth=0.4, alpha=0.9, zorder=3)
 
 
 def _highlight(ax, x: float | None, y: float | None, label: str) -> bool:
     if x is None or y is None:
         return False
-    ax.scatter([x], [y], s=320, marker="*", color="gold", edgecolor="black", linewidth=1.2,
-               zorder=6)
-    ax.annotate(label, (x, y), xytext=(10, 10), textcoords="offset points", fontsize=9,
+    ax.scatter([x], [y], s=110, marker="*", color=HIGHLIGHT_COLOUR, edgecolor="black",
+               linewidth=0.7, zorder=6)
+    ax.annotate(label, (x, y), xytext=(8, 8), textcoords="offset points",
                 fontweight="bold", zorder=7,
                 arrowprops={"arrowstyle": "-", "color": "black", "lw": 0.6})
     return True
@@ -123,14 +122,14 @@ def _frame(kb_or_df: KnowledgeBase | pd.DataFrame, **filters) -> pd.DataFrame:
     return query(kb_or_df, **filters, distinct=True)
 
 
+@styled
 def rate_map(kb: KnowledgeBase | pd.DataFrame, *, highlight: Highlight | None = None,
              quantities: Iterable[str] = ("rate_capacity",),
              sample_roles: Iterable[str] = ("treated",), title: str | None = None) -> Figure:
     """Capacity vs current density (log x): colour by strategy, marker by material class."""
     df = _frame(kb, quantity=list(quantities), sample_role=list(sample_roles))
     df = df[df["current_mA_g"].notna()]
-    fig = Figure(figsize=(7.2, 4.6), layout="constrained")
-    ax = fig.subplots()
+    fig, ax = new_figure("double", aspect=0.5)
     _scatter(ax, df, "current_mA_g", "value")
     shown = highlight is not None and _highlight(
         ax, highlight.current_mA_g, highlight.capacity_mAh_g, highlight.label)
@@ -138,14 +137,14 @@ def rate_map(kb: KnowledgeBase | pd.DataFrame, *, highlight: Highlight | None = 
     ax.set_xlabel("Current density / mA g$^{-1}$")
     ax.set_ylabel("Specific capacity / mA h g$^{-1}$")
     ax.set_ylim(bottom=0)
-    ax.set_title(title or f"Rate capability of surface-engineered NIB anodes (n = {len(df)})",
-                 fontsize=10)
+    ax.set_title(title or f"Rate capability of surface-engineered NIB anodes (n = {len(df)})")
     _style(ax)
     if not df.empty:
         _legends(fig, df, with_highlight=shown)
     return fig
 
 
+@styled
 def cycling_map(kb: KnowledgeBase | pd.DataFrame, *, y: str = "capacity",
                 highlight: Highlight | None = None,
                 sample_roles: Iterable[str] = ("treated",), title: str | None = None) -> Figure:
@@ -155,8 +154,7 @@ def cycling_map(kb: KnowledgeBase | pd.DataFrame, *, y: str = "capacity",
     quantity = "cycling_capacity" if y == "capacity" else "capacity_retention"
     df = _frame(kb, quantity=[quantity], sample_role=list(sample_roles))
     df = df[df["cycles"].notna()]
-    fig = Figure(figsize=(7.2, 4.6), layout="constrained")
-    ax = fig.subplots()
+    fig, ax = new_figure("double", aspect=0.5)
     _scatter(ax, df, "cycles", "value")
     hy = None
     if highlight is not None:
@@ -170,13 +168,14 @@ def cycling_map(kb: KnowledgeBase | pd.DataFrame, *, y: str = "capacity",
     else:
         ax.set_ylabel("Capacity retention / % (reference cycle as printed)")
         ax.axhline(100, color="grey", lw=0.8, ls="--", zorder=1)
-    ax.set_title(title or f"Cycling stability (n = {len(df)})", fontsize=10)
+    ax.set_title(title or f"Cycling stability (n = {len(df)})")
     _style(ax)
     if not df.empty:
         _legends(fig, df, with_highlight=shown)
     return fig
 
 
+@styled
 def strategy_comparison(kb: KnowledgeBase | pd.DataFrame, *, min_current_mA_g: float = 1000.0,
                         sample_roles: Iterable[str] = ("treated",),
                         highlight: Highlight | None = None, title: str | None = None) -> Figure:
@@ -184,8 +183,7 @@ def strategy_comparison(kb: KnowledgeBase | pd.DataFrame, *, min_current_mA_g: f
     df = _frame(kb, quantity=["rate_capacity"], sample_role=list(sample_roles))
     df = df[df["current_mA_g"] >= min_current_mA_g]
     order = [s for s in STRATEGIES if s in set(df["strategy"])]
-    fig = Figure(figsize=(7.2, 4.2), layout="constrained")
-    ax = fig.subplots()
+    fig, ax = new_figure("double", aspect=0.46)
     data = [df.loc[df["strategy"] == s, "value"].to_numpy() for s in order]
     if order:
         box = ax.boxplot(data, positions=range(len(order)), widths=0.55, patch_artist=True,
@@ -197,45 +195,30 @@ def strategy_comparison(kb: KnowledgeBase | pd.DataFrame, *, min_current_mA_g: f
         for i, s in enumerate(order):
             g = df[df["strategy"] == s]
             for mclass, gg in g.groupby("material_class"):
-                ax.scatter(i + rng.uniform(-0.15, 0.15, len(gg)), gg["value"], s=30,
+                ax.scatter(i + rng.uniform(-0.15, 0.15, len(gg)), gg["value"], s=16,
                            marker=CLASS_MARKERS.get(mclass, "o"), color=STRATEGY_COLOURS[s],
-                           edgecolor="black", linewidth=0.5, zorder=3)
+                           edgecolor="black", linewidth=0.4, zorder=3)
         ax.set_xticks(range(len(order)),
-                      [STRATEGY_LABELS[s].replace(" ", "\n", 1) for s in order], fontsize=8)
+                      [STRATEGY_LABELS[s].replace(" ", "\n", 1) for s in order])
     if highlight is not None and highlight.capacity_mAh_g is not None:
-        ax.axhline(highlight.capacity_mAh_g, color="black", ls="--", lw=1.2, zorder=5)
-        ax.annotate(highlight.label, (-0.45, highlight.capacity_mAh_g), xytext=(0, 4),
-                    textcoords="offset points", ha="left", fontsize=9, fontweight="bold")
-    ax.set_ylabel(f"Rate capacity at >= {min_current_mA_g:g} mA g$^{{-1}}$ / mA h g$^{{-1}}$")
+        ax.axhline(highlight.capacity_mAh_g, color="black", ls="--", lw=1.0, zorder=5,
+                   label=highlight.label)
+        # named in a legend above the axes: a text label on the line can sit on a point
+        fig.legend(loc="outside upper right")
+    ax.set_ylabel(f"Capacity at ≥ {min_current_mA_g:g} mA g$^{{-1}}$ / mA h g$^{{-1}}$")
+    ax.tick_params(axis="x", top=False)     # categories: no ticks on the top spine
     ax.set_ylim(bottom=0)
-    ax.set_title(title or "Rate capability by surface-engineering strategy", fontsize=10)
+    ax.set_title(title or "Rate capability by surface-engineering strategy")
     _style(ax)
     ax.grid(False, axis="x")
     return fig
 
 
-def save_figure(fig: Figure, path: str | Path, *, dpi: int = 300) -> Path:
-    """Write ``fig`` as PNG, SVG or PDF (chosen by the suffix)."""
-    p = Path(path)
-    if p.suffix.lower() not in FORMATS:
-        raise ValidationError(f"unsupported figure format '{p.suffix}'; use "
-                              f"{', '.join(FORMATS)}", file=str(p))
-    p.parent.mkdir(parents=True, exist_ok=True)
-    # No creation date in the metadata: the same data give byte-identical SVG/PDF files.
-    metadata = {"Date": None} if p.suffix.lower() in (".svg", ".pdf") else None
-    with matplotlib.rc_context(_DETERMINISTIC):
-        fig.savefig(p, dpi=dpi, bbox_inches="tight", metadata=metadata)
-    return p
+def save_figure(fig: Figure, path: str | Path, *, dpi: int | None = None) -> Path:
+    """Write ``fig`` as PNG (600 dpi unless ``dpi``), SVG or PDF, chosen by the suffix."""
+    return write_figure(fig, path, dpi=dpi)
 
 
 def figure_svg(fig: Figure) -> str:
     """The figure as an inline ``<svg>`` element (no XML prologue, no DOCTYPE)."""
-    import io
-
-    buf = io.StringIO()
-    with matplotlib.rc_context(_DETERMINISTIC):
-        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    text = buf.getvalue()
-    text = text[text.index("<svg"):]
-    # the RDF metadata block only names external vocabularies; an inline figure needs none
-    return re.sub(r"<metadata>.*?</metadata>\s*", "", text, count=1, flags=re.DOTALL)
+    return to_svg(fig, inline=True)

@@ -257,11 +257,8 @@ def compare_cmd(protocol: str = typer.Option("rate", "--protocol",
                 out: Path = OUT, force: bool = FORCE_OPTION,
              json_out: bool = JSON_OPTION) -> None:
     """Run one protocol for several strategies and plot them side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from nasurf.figures.style import group_style, new_figure, paper_style, write_figure
+    from nasurf.sim.demo import rate_figure
     from nasurf.sim.experiment import cyclic_voltammetry, galvanostatic_cycling, rate_capability
     from nasurf.sim.simulate import simulate
 
@@ -272,36 +269,41 @@ def compare_cmd(protocol: str = typer.Option("rate", "--protocol",
            "cv": lambda: cyclic_voltammetry(0.5, cycles=1),
            "cycling": lambda: galvanostatic_cycling("100 mA g-1", cycles=50)}[protocol]()
     out.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 4))
     results = {}
+    runs = {}
     for name in names:
         r = simulate(_material(material, params), exp, strategy=name)
         _write(r, out, f"{protocol}_{name}")
-        if protocol == "rate":
-            tab = rate_table(r)
-            results[name] = tab
-            ax.plot(range(len(tab)), [t["desodiation_mAh_g"] for t in tab], "o-", label=name)
-            ax.set_xticks(range(len(tab)), [f"{t['current_mA_g']:g}" for t in tab])
-            ax.set_xlabel("current (mA g$^{-1}$)")
-            ax.set_ylabel("desodiation capacity (mAh g$^{-1}$)")
-        elif protocol == "cv":
-            d = r.echem().data
-            m = r.echem().metadata.active_mass_g
-            results[name] = {"max_A_g": float(d["Current / A"].max() / m)}
-            ax.plot(d["Voltage / V"], d["Current / A"] / m, label=name)
-            ax.set_xlabel("E (V vs Na$^+$/Na)")
-            ax.set_ylabel("i (A g$^{-1}$), anodic +")
-        else:
-            cyc = r.cycle_capacities()
-            results[name] = cyc.to_dict(orient="records")
-            ax.plot(cyc["cycle"], cyc["desodiation_mAh_g"], label=name)
-            ax.set_xlabel("cycle")
-            ax.set_ylabel("desodiation capacity (mAh g$^{-1}$)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    plot = out / f"compare_{protocol}.png"
-    fig.savefig(plot, dpi=120)
-    plt.close(fig)
+        runs[name] = r
+    if protocol == "rate":
+        results = {name: rate_table(r) for name, r in runs.items()}
+        fig = rate_figure(results)
+    else:
+        with paper_style():
+            fig, ax = new_figure("single", aspect=0.78)
+            for k, (name, r) in enumerate(runs.items()):
+                st = group_style(k)
+                line = {"color": st["color"], "linestyle": st["linestyle"],
+                        "label": "untreated" if name == "none" else name.replace("_", " ")}
+                if protocol == "cv":
+                    d = r.echem().data
+                    m = r.echem().metadata.active_mass_g
+                    results[name] = {"max_A_g": float(d["Current / A"].max() / m)}
+                    ax.plot(d["Voltage / V"], d["Current / A"] / m, **line)
+                else:
+                    cyc = r.cycle_capacities()
+                    results[name] = cyc.to_dict(orient="records")
+                    ax.plot(cyc["cycle"], cyc["desodiation_mAh_g"], **line)
+            if protocol == "cv":
+                ax.axhline(0, color="0.6", lw=0.5)
+                ax.set_xlabel("Potential / V vs Na$^{+}$/Na")
+                ax.set_ylabel("Current / A g$^{-1}$ (anodic > 0)")
+            else:
+                ax.set_xlabel("Cycle number")
+                ax.set_ylabel("Desodiation capacity / mA h g$^{-1}$")
+            fig.legend(loc="outside upper center", ncols=2)
+    plot = write_figure(fig, out / f"compare_{protocol}.png")
+    write_figure(fig, plot.with_suffix(".svg"))
     summary = {"protocol": protocol, "material": material, "results": results,
                "plot": str(plot)}
     (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))

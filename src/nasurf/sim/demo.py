@@ -4,49 +4,80 @@ from __future__ import annotations
 
 import base64
 import html
-import io
+from typing import Any
 
 # presets whose galvanostatic runs use the exact engine (fast: well under a second in total)
 _DEMO_STRATEGIES = ("none", "surface_oxygen_vacancies", "heterointerfaces",
                     "interfacial_chemical_bonds")
+DEMO_CURRENTS_MA_G = (17.8, 35.5, 88.9, 177.7, 355.0, 888.0, 1777.0)
 
 
-def demo_section() -> tuple[str, str]:
-    """(title, html) with a plot and a table of simulated rate capability."""
-    import matplotlib
+def rate_figure(tables: dict[str, list[dict]]) -> Any:
+    """Desodiation capacity against current per gram (numeric log axis), one curve per
+    strategy. Steps after the highest current (the return to a low rate) are drawn as
+    hollow markers, not joined to the ramp: they are the recovery, not a new rate."""
+    import numpy as np
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from nasurf.figures.style import group_style, new_figure, paper_style
 
+    with paper_style():
+        fig, ax = new_figure("single", aspect=0.78)
+        recovered = False
+        for k, (name, tab) in enumerate(tables.items()):
+            st = group_style(k)
+            cur = np.array([t["current_mA_g"] for t in tab], float)
+            q = np.array([t["desodiation_mAh_g"] for t in tab], float)
+            top = int(np.argmax(cur)) + 1 if cur.size else 0
+            label = "untreated" if name == "none" else name.replace("_", " ")
+            ax.plot(cur[:top], q[:top], color=st["color"], marker=st["marker"],
+                    linestyle=st["linestyle"], label=label)
+            if top < cur.size:
+                recovered = True
+                ax.plot(cur[top:], q[top:], ls="none", marker=st["marker"], mfc="none",
+                        color=st["color"], ms=5)
+        if recovered:
+            ax.plot([], [], ls="none", marker="o", mfc="none", color="0.3",
+                    label="back at low current")
+        ax.set_xscale("log")
+        ax.set_xlabel("Current density / mA g$^{-1}$")
+        ax.set_ylabel("Desodiation capacity / mA h g$^{-1}$")
+        # zero is on the axis, with a margin below: a capacity of 0 (the cut-off reached at
+        # once) must show as a whole marker, not half of one clipped by the frame
+        top = ax.get_ylim()[1]
+        ax.set_ylim(-0.04 * top, top)
+        # above the axes: inside, the legend would sit on the low-rate plateau
+        fig.legend(loc="outside upper center", ncols=2)
+    return fig
+
+
+def demo_figure() -> tuple[Any, list[tuple[str, list[float]]]]:
+    """The demo's rate-capability figure and its rows (strategy, capacities per step)."""
     from nasurf.sim.cli import rate_table
     from nasurf.sim.experiment import rate_capability
     from nasurf.sim.simulate import simulate
 
-    currents = [17.8, 35.5, 88.9, 177.7, 355.0, 888.0, 1777.0]
-    exp = rate_capability(currents)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    rows = []
-    for s in _DEMO_STRATEGIES:
-        tab = rate_table(simulate("na2ti3o7", exp, strategy=s))
-        q = [t["desodiation_mAh_g"] for t in tab]
-        ax.plot(range(len(q)), q, "o-", label=s)
-        rows.append((s, q))
-    ax.set_xticks(range(len(currents) + 1), [f"{c:g}" for c in currents] + [f"{currents[0]:g}"])
-    ax.set_xlabel("current (mA g$^{-1}$)")
-    ax.set_ylabel("desodiation capacity (mAh g$^{-1}$)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    img = base64.b64encode(buf.getvalue()).decode()
+    exp = rate_capability(list(DEMO_CURRENTS_MA_G))
+    tables = {s: rate_table(simulate("na2ti3o7", exp, strategy=s)) for s in _DEMO_STRATEGIES}
+    rows = [(s, [t["desodiation_mAh_g"] for t in tab]) for s, tab in tables.items()]
+    return rate_figure(tables), rows
+
+
+def demo_section() -> tuple[str, str]:
+    """(title, html) with a plot and a table of simulated rate capability."""
+    from nasurf.figures.style import to_svg
+
+    fig, rows = demo_figure()
+    # a vector image (SVG) as a data URI: sharp at any zoom, still one self-contained page
+    img = base64.b64encode(to_svg(fig).encode()).decode()
+    currents = DEMO_CURRENTS_MA_G
     head = "".join(f"<th>{c:g}</th>" for c in currents)
     body = "".join(
         f"<tr><td>{html.escape(s)}</td>" + "".join(f"<td>{v:.1f}</td>" for v in q[:-1])
         + "</tr>" for s, q in rows)
     doc = (f"<p>Simulated Na2Ti3O7 half cell (nasurf simulator, core-shell particle model), "
            f"desodiation capacity in mAh/g per current (mA/g).</p>"
-           f"<img src='data:image/png;base64,{img}' alt='rate capability'/>"
+           f"<img src='data:image/svg+xml;base64,{img}' alt='rate capability' "
+           f"style='max-width:100%'/>"
            f"<table><tr><th>strategy</th>{head}</tr>{body}</table>")
     return "Simulation: rate capability of surface-engineered Na2Ti3O7", doc
 

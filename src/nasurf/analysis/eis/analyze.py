@@ -144,8 +144,6 @@ class EISAnalysis:
             self.warburg.table.to_csv(p, index=False)
             paths.append(p)
         if figures:
-            import matplotlib.pyplot as plt
-
             from nasurf.analysis.eis.plots import plot_bode, plot_linkk, plot_nyquist, plot_sigma
 
             title = f"{self.fit.circuit} (spectrum {self.index})"
@@ -157,9 +155,7 @@ class EISAnalysis:
                                                self.fit.Z, path=p)),
             ):
                 p = out / f"{stem}_{name}.png"
-                fig = make(p)
-                if fig is not None:
-                    plt.close(fig)
+                if make(p) is not None:
                     paths.append(p)
         return paths
 
@@ -231,26 +227,56 @@ class EISSeriesAnalysis:
         return paths
 
 
-def _plot_series(series: EISSeriesAnalysis, path: Path) -> Path:
-    import matplotlib
+def _unit_tex(unit: str) -> str:
+    """'Ohm^-1 s^alpha' -> 'Ω$^{-1}$ s$^{α}$' (the circuit's plain-text units, typeset)."""
+    greek = {"alpha": "α", "gamma": "γ", "phi": "φ"}
+    out = []
+    for part in unit.split():
+        base, _, power = part.partition("^")
+        base = "Ω" if base == "Ohm" else base
+        out.append(f"{base}$^{{{greek.get(power, power)}}}$" if power else base)
+    return " ".join(out)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def series_figure(series: EISSeriesAnalysis) -> Any:
+    """Each fitted parameter (± standard error) against the spectrum number, one panel per
+    parameter, single-column width in the paper style."""
+    from matplotlib.ticker import MaxNLocator
+
+    from nasurf.figures.style import new_figure, paper_style
 
     names = [n for n in series.spectra[0].fit.parameters]
     idx = [a.index for a in series.spectra]
-    fig, axes = plt.subplots(len(names), 1, figsize=(4.5, 1.6 * len(names)), sharex=True)
-    axes = np.atleast_1d(axes)
-    for ax, n in zip(axes, names, strict=True):
-        v = np.array([a.fit.parameters[n] for a in series.spectra])
-        e = np.array([a.fit.stderr[n] for a in series.spectra])
-        ax.errorbar(idx, v, yerr=np.where(np.isfinite(e), e, 0), fmt="o-", ms=3, lw=1)
-        ax.set_ylabel(f"{n}\n/ {series.spectra[0].fit.units[n]}", fontsize=8)
-    axes[-1].set_xlabel("spectrum")
-    fig.tight_layout()
-    fig.savefig(path, dpi=200, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    with paper_style():
+        # ~22 mm per panel keeps each readable; the page height caps very long circuits
+        fig, axes = new_figure("single", aspect=min(0.26 * len(names) + 0.1, 2.6),
+                               nrows=len(names), sharex=True)
+        axes = np.atleast_1d(axes)
+        for ax, n in zip(axes, names, strict=True):
+            v = np.array([a.fit.parameters[n] for a in series.spectra])
+            e = np.array([a.fit.stderr[n] for a in series.spectra])
+            # a power of ten goes into the label, not into an offset text above the panel
+            mag = np.nanmax(np.abs(v)) if np.isfinite(v).any() else 1.0
+            exp = int(np.floor(np.log10(mag))) if mag > 0 else 0
+            exp = exp if abs(exp) >= 3 else 0
+            k = 10.0 ** -exp
+            ax.errorbar(idx, v * k, yerr=np.where(np.isfinite(e), e, 0) * k, fmt="o-", ms=3,
+                        lw=1, capsize=1.5, elinewidth=0.6)
+            unit = series.spectra[0].fit.units[n]
+            unit = "" if unit in ("", "1") else _unit_tex(unit)
+            scale = f"10$^{{{exp}}}$ " if exp else ""
+            ax.set_ylabel(f"{n}\n/ {scale}{unit}" if unit or scale else f"{n}\n/ 1")
+            ax.yaxis.get_major_formatter().set_useOffset(False)
+        axes[-1].set_xlabel("Spectrum number")
+        axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+        fig.align_ylabels(axes)
+    return fig
+
+
+def _plot_series(series: EISSeriesAnalysis, path: Path) -> Path:
+    from nasurf.figures.style import write_figure
+
+    return write_figure(series_figure(series), path)
 
 
 def _has_inductor(circ: Circuit) -> bool:

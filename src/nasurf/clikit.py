@@ -23,7 +23,17 @@ from rich.markup import escape
 
 from nasurf.errors import NasurfError
 
-stderr = Console(stderr=True)
+
+class _Console(Console):
+    """The stderr console; a message naming a staging folder names the final path."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        from nasurf.outputs import unstage
+
+        super().print(*(unstage(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+stderr = _Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -54,9 +64,11 @@ def to_jsonable(obj: Any) -> Any:
         return to_jsonable(obj.item())
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    if obj is None or isinstance(obj, str | int | bool):
+    if isinstance(obj, Path | str):
+        from nasurf.outputs import unstage
+
+        return unstage(str(obj))
+    if obj is None or isinstance(obj, int | bool):
         return obj
     if hasattr(obj, "to_dict"):
         return to_jsonable(obj.to_dict())
@@ -123,10 +135,12 @@ def guard_output(param: str, *, kind: str = "folder",
 
     The command must take ``force: bool = FORCE_OPTION``. Before it runs, the target is
     checked (no existing file replaced and no non-empty folder written into without
-    ``--force``; never an input named by the ``inputs`` parameters); if it fails, what it
-    created is removed (:func:`nasurf.outputs.guarded`). Put it below ``handle_errors``.
+    ``--force``; never an input named by the ``inputs`` parameters). The command is then
+    handed a staging path in a temporary sibling folder instead, moved into place only when
+    it returns (:func:`nasurf.outputs.staged`), so a failure or a kill leaves the previous
+    state or the whole new result. Put it below ``handle_errors``.
     """
-    from nasurf.outputs import guarded
+    from nasurf.outputs import staged
 
     def deco(func: F) -> F:
         @functools.wraps(func)
@@ -138,8 +152,22 @@ def guard_output(param: str, *, kind: str = "folder",
                     srcs.extend(Path(v) for v in value if v is not None)
                 elif value is not None:
                     srcs.append(Path(value))
-            return guarded(kwargs.get(param), kind=kind, force=bool(kwargs.get("force")),
-                           inputs=srcs, run=lambda: func(*args, **kwargs))
+            target = kwargs.get(param)
+            if target is None:
+                return func(*args, **kwargs)
+            finished: typer.Exit | None = None
+            with staged(target, kind=kind, force=bool(kwargs.get("force")),
+                        inputs=srcs) as tmp:
+                kwargs[param] = type(target)(tmp) if isinstance(target, str) else tmp
+                try:
+                    result = func(*args, **kwargs)
+                except typer.Exit as exc:
+                    if exc.exit_code not in (0, 1):   # 1: done, with failed items counted
+                        raise
+                    finished = exc
+            if finished is not None:
+                raise finished
+            return result
 
         return wrapper  # type: ignore[return-value]
 

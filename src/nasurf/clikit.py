@@ -7,13 +7,14 @@ stderr), conversion of numpy/pandas/dataclass results to JSON, and the translati
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,17 +24,7 @@ from rich.markup import escape
 
 from nasurf.errors import NasurfError
 
-
-class _Console(Console):
-    """The stderr console; a message naming a staging folder names the final path."""
-
-    def print(self, *objects: Any, **kwargs: Any) -> None:
-        from nasurf.outputs import unstage
-
-        super().print(*(unstage(o) if isinstance(o, str) else o for o in objects), **kwargs)
-
-
-stderr = _Console(stderr=True)
+stderr = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -129,6 +120,32 @@ FORCE_OPTION = typer.Option(False, "--force", help="Replace existing output file
                             "an input) and lift the size limits of simulations and sweeps.")
 
 
+class _Unstaging:
+    """A text stream that names a staging folder's final path in everything written."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from nasurf.outputs import unstage
+
+        return self._stream.write(unstage(text) if isinstance(text, str) else text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _unstaged_streams() -> Iterator[None]:
+    # every printed path (typer.echo, rich consoles, print) names where the result will be
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Unstaging(sys.stdout), _Unstaging(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def guard_output(param: str, *, kind: str = "folder",
                  inputs: tuple[str, ...] = ()) -> Callable[[F], F]:
     """Decorator for a command that writes to its ``param`` option (a file or a folder).
@@ -157,7 +174,7 @@ def guard_output(param: str, *, kind: str = "folder",
                 return func(*args, **kwargs)
             finished: typer.Exit | None = None
             with staged(target, kind=kind, force=bool(kwargs.get("force")),
-                        inputs=srcs) as tmp:
+                        inputs=srcs) as tmp, _unstaged_streams():
                 kwargs[param] = type(target)(tmp) if isinstance(target, str) else tmp
                 try:
                     result = func(*args, **kwargs)

@@ -183,6 +183,7 @@ def read_generic_text(path: Path, *, technique: str | None = None,
     src = str(path)
     text = decode(path.read_bytes(), encoding, source=src)
     raw, preamble, _sep, decimal = table_from_text(text, src=src)
+    del text   # the table is parsed: the text would double the memory of what follows
     md = Metadata(source=src, instrument=instrument, file_format=file_format)
     if preamble:
         md = _replace_header(md, {"preamble": preamble[:200]})

@@ -299,8 +299,8 @@ def _commit(staged_path: Path, target: Path) -> None:
             dest = target / item.relative_to(staged_path)
             if dest.is_dir():
                 raise OutputError("would replace a folder with a file", file=str(dest))
-        if _swap_in(staged_path, target):
-            return
+        if not target.is_symlink() and _swap_in(staged_path, target):
+            return   # (a linked folder stays a link: its files are replaced one by one)
         for item in files:   # all written: now each file replaces its namesake
             dest = target / item.relative_to(staged_path)
             dest.parent.mkdir(parents=True, exist_ok=True)

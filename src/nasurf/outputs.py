@@ -92,6 +92,12 @@ def check_folder_target(folder: str | Path, *, force: bool = False,
     return d
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_file(path: str | Path, writer: Callable[[Path], Any], *, force: bool = False,
                inputs: Iterable[str | Path] | None = None) -> Path:
     """Call ``writer(tmp)`` on a temporary sibling of ``path``, then rename it into place."""
@@ -100,6 +106,7 @@ def write_file(path: str | Path, writer: Callable[[Path], Any], *, force: bool =
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
         os.close(fd)
+        os.chmod(name, 0o666 & ~_umask())   # mkstemp's 0600 would hide the result
     except OSError as exc:
         raise OutputError(f"cannot write here ({exc.strerror or exc})", file=str(p)) from None
     tmp = Path(name)

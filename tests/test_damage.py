@@ -238,20 +238,28 @@ def test_warnings_reach_the_result_once(tmp_path: Path, realdata: Path) -> None:
 
 
 _TABLE_RSS = """
-import resource, sys
+import sys
 from nasurf.io import read
 import nasurf.io.generic, nasurf.io.biologic, nasurf.io.eis  # imports before the baseline
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child of a big pytest
+    # process would start with the parent's peak and the measure could not fail
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    return int(status["VmHWM"].split()[0]) * 1024
+base = hwm()
 e = read(sys.argv[1])
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(len(e), (peak - base) * 1024, int(e.data.memory_usage(deep=True).sum()))
+peak = hwm()
+print(len(e), peak - base, int(e.data.memory_usage(deep=True).sum()))
 """
 
 
 def test_large_csv_memory_is_a_small_multiple_of_the_table(tmp_path: Path) -> None:
-    """500 000 rows: the read holds at most 8x the canonical table (measured 6.7x; pandas'
-    own parser needs ~4x). A regression guard, documented in docs/robustness.md."""
-    n = 500_000
+    """2 000 000 rows (66 MB of text, a 48 MB table): peak memory of the read, measured in
+    a subprocess, stays within 3x the canonical table (measured 2.9x, was 6.9x). The floor
+    is the file's bytes and its decoded text held together once (2.75x for this file);
+    allocator overhead of ~15 MB makes a 1 M-row file 3.4x. Documented in
+    docs/robustness.md."""
+    n = 2_000_000
     t = np.arange(n, dtype=np.float64)
     table = np.c_[t, 3.0 + 0.1 * np.sin(t / 1000.0), np.where((t // 5000) % 2, -1e-3, 1e-3)]
     p = tmp_path / "big.csv"
@@ -265,4 +273,52 @@ def test_large_csv_memory_is_a_small_multiple_of_the_table(tmp_path: Path) -> No
     assert out.returncode == 0, out.stderr[-2000:]
     rows, extra, held = (int(x) for x in out.stdout.split()[-3:])
     assert rows == n
-    assert extra < 8 * held, f"{extra / held:.1f}x the table"
+    assert extra <= 3 * held, f"{extra / held:.2f}x the table"
+
+
+def test_chunked_parse_gives_the_same_table_as_the_whole_parse(
+        realdata: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long tables are parsed in row chunks (for memory); forced on for real files, with
+    chunks of 7 rows so that every file spans several, the tables, dtypes and warnings are
+    identical to the whole-file parse, bit for bit."""
+    import nasurf.io._text as text_mod
+
+    files = sorted(f for f in realdata.rglob("*") if f.is_file()
+                   and f.suffix.lower() in (".csv", ".txt", ".mpt", ".z", ".par", ".dta")
+                   and f.stat().st_size < 2_000_000)
+    compared = 0
+    for f in files:
+        try:
+            whole = read(f)
+        except Exception:
+            continue   # not a table nasurf reads: nothing to compare
+        if len(whole) <= 7:
+            continue
+        monkeypatch.setattr(text_mod, "CHUNKED_CHARS", 0)
+        monkeypatch.setattr(text_mod, "_CHUNK_ROWS", 7)
+        chunked = read(f)
+        monkeypatch.undo()
+        pd.testing.assert_frame_equal(whole.data, chunked.data, check_exact=True)
+        assert list(whole.data.dtypes) == list(chunked.data.dtypes)
+        assert whole.metadata.warnings == chunked.metadata.warnings
+        compared += 1
+    assert compared >= 20, compared
+
+
+def test_chunked_parse_falls_back_when_a_column_changes_kind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A damaged cell far down a column of numbers: chunk by chunk the column would be
+    numbers, then text; the whole parse is used, and the cell is counted as before."""
+    import nasurf.io._text as text_mod
+
+    rows = [f"{i},{3.0 + i * 1e-3:.4f},0.001" for i in range(60)]
+    rows[50] = "50,3.05x0,0.001"
+    p = _write(tmp_path, "d.csv", ("Test Time / s,Voltage / V,Current / A\n"
+                                   + "\n".join(rows) + "\n").encode())
+    whole = read(p)
+    monkeypatch.setattr(text_mod, "CHUNKED_CHARS", 0)
+    monkeypatch.setattr(text_mod, "_CHUNK_ROWS", 7)
+    chunked = read(p)
+    pd.testing.assert_frame_equal(whole.data, chunked.data, check_exact=True)
+    assert any("not numbers" in w for w in chunked.metadata.warnings)
+    assert whole.metadata.warnings == chunked.metadata.warnings

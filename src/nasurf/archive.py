@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from nasurf.errors import ValidationError
+from nasurf.outputs import write_set
 from nasurf.samples.execute import run_tasks
 from nasurf.samples.measure import SUMMARY_VERSION, analyze_measurement
 
@@ -219,11 +220,17 @@ def analyze_archive(root: str | os.PathLike[str], out: str | os.PathLike[str], *
     file_rows = [_file_row(results[k], root_p, sizes[k], hashes[k]) for k in keys]
     files_df = pd.DataFrame(file_rows, columns=FILE_COLUMNS)
     cycles_df = _cycle_rows([results[k] for k in keys])
-    files_path = _write_parquet(files_df, out_p / FILES_NAME)
-    cycles_path = _write_parquet(cycles_df, out_p / CYCLES_NAME)
-    (out_p / "archive.json").write_text(json.dumps({"root": str(root_p.resolve()),
+
+    def publish(d: Path) -> tuple[Path, Path]:
+        (d / "archive.json").write_text(json.dumps({"root": str(root_p.resolve()),
                                                     "summary_version": SUMMARY_VERSION}),
                                         encoding="utf-8")
+        return (_write_parquet(files_df, d / FILES_NAME),
+                _write_parquet(cycles_df, d / CYCLES_NAME))
+
+    # the data set's files are renamed into place only after all were written (the cache
+    # beside them is its own SQLite transaction)
+    files_path, cycles_path = write_set(out_p, publish, force=True)
     failures = tuple({"file": r["file"], "error": r["error"] or ""} for r in file_rows
                      if r["status"] != "ok")
     sched = ("serial" if scheduler is None else

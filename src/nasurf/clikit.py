@@ -7,13 +7,14 @@ stderr), conversion of numpy/pandas/dataclass results to JSON, and the translati
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,9 +55,11 @@ def to_jsonable(obj: Any) -> Any:
         return to_jsonable(obj.item())
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    if obj is None or isinstance(obj, str | int | bool):
+    if isinstance(obj, Path | str):
+        from nasurf.outputs import unstage
+
+        return unstage(str(obj))
+    if obj is None or isinstance(obj, int | bool):
         return obj
     if hasattr(obj, "to_dict"):
         return to_jsonable(obj.to_dict())
@@ -117,16 +120,44 @@ FORCE_OPTION = typer.Option(False, "--force", help="Replace existing output file
                             "an input) and lift the size limits of simulations and sweeps.")
 
 
+class _Unstaging:
+    """A text stream that names a staging folder's final path in everything written."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from nasurf.outputs import unstage
+
+        return self._stream.write(unstage(text) if isinstance(text, str) else text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _unstaged_streams() -> Iterator[None]:
+    # every printed path (typer.echo, rich consoles, print) names where the result will be
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Unstaging(sys.stdout), _Unstaging(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def guard_output(param: str, *, kind: str = "folder",
                  inputs: tuple[str, ...] = ()) -> Callable[[F], F]:
     """Decorator for a command that writes to its ``param`` option (a file or a folder).
 
     The command must take ``force: bool = FORCE_OPTION``. Before it runs, the target is
     checked (no existing file replaced and no non-empty folder written into without
-    ``--force``; never an input named by the ``inputs`` parameters); if it fails, what it
-    created is removed (:func:`nasurf.outputs.guarded`). Put it below ``handle_errors``.
+    ``--force``; never an input named by the ``inputs`` parameters). The command is then
+    handed a staging path in a temporary sibling folder instead, moved into place only when
+    it returns (:func:`nasurf.outputs.staged`), so a failure or a kill leaves the previous
+    state or the whole new result. Put it below ``handle_errors``.
     """
-    from nasurf.outputs import guarded
+    from nasurf.outputs import staged
 
     def deco(func: F) -> F:
         @functools.wraps(func)
@@ -138,8 +169,22 @@ def guard_output(param: str, *, kind: str = "folder",
                     srcs.extend(Path(v) for v in value if v is not None)
                 elif value is not None:
                     srcs.append(Path(value))
-            return guarded(kwargs.get(param), kind=kind, force=bool(kwargs.get("force")),
-                           inputs=srcs, run=lambda: func(*args, **kwargs))
+            target = kwargs.get(param)
+            if target is None:
+                return func(*args, **kwargs)
+            finished: typer.Exit | None = None
+            with staged(target, kind=kind, force=bool(kwargs.get("force")),
+                        inputs=srcs) as tmp, _unstaged_streams():
+                kwargs[param] = type(target)(tmp) if isinstance(target, str) else tmp
+                try:
+                    result = func(*args, **kwargs)
+                except typer.Exit as exc:
+                    if exc.exit_code not in (0, 1):   # 1: done, with failed items counted
+                        raise
+                    finished = exc
+            if finished is not None:
+                raise finished
+            return result
 
         return wrapper  # type: ignore[return-value]
 

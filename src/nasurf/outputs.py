@@ -10,6 +10,10 @@ One owner for the output rules every command follows (library functions and the 
 * :func:`write_set` -- a result set (tables, JSON, figures) written into a temporary folder
   and moved into place only when every file was written: no ``rate.csv`` without its
   ``summary.json``;
+* :func:`staged` -- what every CLI command that writes a result set (or one file) uses: the
+  command writes into a temporary sibling folder, which is moved into place only when the
+  command returned, so a failure *or a kill at any moment* leaves the previous state or the
+  whole new set, never a part of it;
 * :func:`neutralise_cell` / :func:`neutralise_frame` -- text cells that a spreadsheet would
   run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR at the start) are prefixed with
   ``'`` in CSV exports; numbers are left alone.
@@ -19,10 +23,14 @@ Every failure is an :class:`OutputError`: one line naming the path, exit status 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
+import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,6 +92,12 @@ def check_folder_target(folder: str | Path, *, force: bool = False,
     return d
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_file(path: str | Path, writer: Callable[[Path], Any], *, force: bool = False,
                inputs: Iterable[str | Path] | None = None) -> Path:
     """Call ``writer(tmp)`` on a temporary sibling of ``path``, then rename it into place."""
@@ -92,6 +106,7 @@ def write_file(path: str | Path, writer: Callable[[Path], Any], *, force: bool =
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
         os.close(fd)
+        os.chmod(name, 0o666 & ~_umask())   # mkstemp's 0600 would hide the result
     except OSError as exc:
         raise OutputError(f"cannot write here ({exc.strerror or exc})", file=str(p)) from None
     tmp = Path(name)
@@ -111,40 +126,23 @@ def write_file(path: str | Path, writer: Callable[[Path], Any], *, force: bool =
 
 def write_set(folder: str | Path, writer: Callable[[Path], T], *, force: bool = False,
               inputs: Iterable[str | Path] | None = None) -> T:
-    """Call ``writer(tmp_folder)``; when it returns, move everything it wrote into ``folder``.
+    """Call ``writer(tmp_folder)``; when it returns, move everything it wrote into ``folder``
+    (:func:`staged`).
 
     A new folder appears whole (one rename). Into an existing folder (``force``), each file
     is renamed into place only after all were written. Paths in the writer's return value
     (a path, or a list/tuple/dict of them) are rewritten to their final place.
     """
-    d = check_folder_target(folder, force=force, inputs=inputs)
-    try:
-        d.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", suffix=".part", dir=d.parent))
-    except OSError as exc:
-        raise OutputError(f"cannot write here ({exc.strerror or exc})", file=str(d)) from None
-    try:
-        result = writer(tmp)
-        if not d.exists():
-            os.rename(tmp, d)
-        else:
-            for item in sorted(tmp.rglob("*")):
-                if item.is_file():
-                    target = d / item.relative_to(tmp)
-                    if target.is_dir():
-                        raise OutputError("would replace a folder with a file",
-                                          file=str(target))
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(item, target)
-            shutil.rmtree(tmp, ignore_errors=True)
-    except NasurfError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    except Exception as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"not written ({exc.__class__.__name__}: "
-                          f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); nothing "
-                          "was left behind", file=str(d)) from None
+    d = Path(folder)
+    with staged(d, kind="folder", force=force, inputs=inputs) as tmp:
+        try:
+            result = writer(tmp)
+        except NasurfError:
+            raise
+        except Exception as exc:
+            raise OutputError(f"not written ({exc.__class__.__name__}: "
+                              f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); "
+                              "nothing was left behind", file=str(d)) from None
     return _relocate(result, tmp, d)
 
 
@@ -229,3 +227,187 @@ def guarded(target: Path | None, *, kind: str, force: bool,
             raise OutputError(f"not written ({exc.strerror or exc}); what this run had "
                               "written was removed", file=str(t)) from None
         raise
+
+
+# ---------------------------------------------------------------------------------------
+# Staging. A command is handed a path inside a temporary sibling folder instead of its
+# target; when it returns, the folder (a new target) is renamed into place in one step, or
+# (an existing folder, --force) each file is renamed over its namesake after all were
+# written. A SIGKILL therefore leaves the target as it was plus a hidden ``.NAME.PID.*.part``
+# folder, which the next staging of the same target removes once its process is gone.
+
+_STAGE_SUFFIX = ".part"
+_aliases: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar(
+    "nasurf_output_aliases", default=())
+_TEXT_SUFFIXES = {".csv", ".json", ".md", ".html", ".htm", ".txt", ".tex", ".yaml", ".yml",
+                  ".svg", ".tsv", ".log", ".bib", ".ris"}
+_REWRITE_MAX_BYTES = 64 * 1024**2
+
+
+def unstage(value: str) -> str:
+    """``value`` with any staging path of a running command replaced by its final path."""
+    for tmp, final in _aliases.get():
+        if tmp in value:
+            value = value.replace(tmp, final)
+    return value
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _sweep_stale(parent: Path, name: str) -> None:
+    """Remove staging folders of ``name`` left by killed runs (their process is gone)."""
+    try:
+        candidates = list(parent.glob(f".{name}.*{_STAGE_SUFFIX}"))
+    except OSError:
+        return
+    for c in candidates:
+        middle = c.name[len(name) + 2:-len(_STAGE_SUFFIX)]
+        pid = middle.split(".", 1)[0]
+        if pid.isdigit() and c.is_dir() and not _pid_alive(int(pid)):
+            shutil.rmtree(c, ignore_errors=True)
+
+
+def _test_delay() -> None:
+    # test hook: the kill test slows every write step so that a SIGKILL lands mid-set
+    delay = os.environ.get("NASURF_TEST_STAGE_DELAY")
+    if delay:
+        time.sleep(float(delay))
+
+
+def _rewrite_paths(root: Path, tmp: str, final: str) -> None:
+    """Text files of the set that name their staging path name their final path instead."""
+    old, new = tmp.encode(), final.encode()
+    for f in root.rglob("*"):
+        if f.suffix.lower() in _TEXT_SUFFIXES and f.is_file() \
+                and f.stat().st_size <= _REWRITE_MAX_BYTES:
+            data = f.read_bytes()
+            if old in data:
+                f.write_bytes(data.replace(old, new))
+
+
+def _commit(staged_path: Path, target: Path) -> None:
+    """Move what the command wrote at ``staged_path`` to ``target``."""
+    if staged_path.is_dir():
+        if target.is_dir() and not any(target.iterdir()):
+            target.rmdir()   # an empty folder (made by an early check) is not a state
+        if not target.exists():
+            os.rename(staged_path, target)   # one step: the set appears whole
+            return
+        files = sorted(p for p in staged_path.rglob("*") if p.is_file())
+        for item in files:
+            dest = target / item.relative_to(staged_path)
+            if dest.is_dir():
+                raise OutputError("would replace a folder with a file", file=str(dest))
+        if not target.is_symlink() and _swap_in(staged_path, target):
+            return   # (a linked folder stays a link: its files are replaced one by one)
+        for item in files:   # all written: now each file replaces its namesake
+            dest = target / item.relative_to(staged_path)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(item, dest)
+            _test_delay()
+    elif staged_path.exists():
+        if target.is_dir():
+            raise OutputError("is a folder; give a file name", file=str(target))
+        os.replace(staged_path, target)
+
+
+def _renameat2_exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False if the
+    platform or file system cannot."""
+    import ctypes
+
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(str(a)), at_fdcwd, os.fsencode(str(b)),
+              rename_exchange) == 0
+
+
+def _swap_in(new: Path, target: Path) -> bool:
+    """Make ``new`` hold the merged set (the target's other files as hard links, copies
+    where links fail), then exchange the two folders atomically. The old set ends up at
+    ``new``'s path, removed by the caller (or, after a kill, by the next run's sweep)."""
+    for old in sorted(target.rglob("*")):
+        dest = new / old.relative_to(target)
+        if dest.exists() or dest.is_symlink():
+            continue
+        if old.is_symlink():
+            os.symlink(os.readlink(old), dest)
+        elif old.is_dir():
+            dest.mkdir()
+        else:
+            try:
+                os.link(old, dest)
+            except OSError:
+                shutil.copy2(old, dest)
+    _test_delay()
+    return _renameat2_exchange(new, target)
+
+
+@contextlib.contextmanager
+def staged(target: str | Path, *, kind: str = "folder", force: bool = False,
+           inputs: Iterable[str | Path] | None = None) -> Iterator[Path]:
+    """Check ``target`` (see :func:`check_file_target` / :func:`check_folder_target`; kind
+    ``"any"`` accepts either), then yield the path the command should write instead: the
+    same name inside a fresh temporary sibling folder. When the block ends normally, what
+    was written there is moved to ``target`` (a new folder in one rename; into an existing
+    folder file by file, after all were written); when it raises, it is removed and nothing
+    of this run is left. While the block runs, :func:`unstage` maps the staging path back to
+    ``target`` (JSON output, messages); text files of the set are rewritten the same way.
+    """
+    t = Path(target)
+    if kind == "any":   # a file, or a folder for formats written as several files
+        kind = "folder" if t.is_dir() else "file"
+    if kind == "file":
+        check_file_target(t, force=force, inputs=inputs)
+    else:
+        check_folder_target(t, force=force, inputs=inputs)
+    parent = t.parent
+    box_name = f".{t.name}.{os.getpid()}.{secrets.token_hex(4)}{_STAGE_SUFFIX}"
+    box = parent / box_name
+    made = [a for a in (parent, *parent.parents) if not a.exists()]   # removed on failure
+    committed = False
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        _sweep_stale(parent, t.name)
+        box.mkdir()
+    except OSError as exc:
+        raise OutputError(f"cannot write here ({exc.strerror or exc})", file=str(t)) from None
+    inner = box / t.name
+    if kind == "folder":
+        inner.mkdir()
+    # strings as the command will print them: relative or absolute, as the user gave them
+    pairs = {(str(inner), str(t)), (str(inner.resolve()), str(t.resolve()))}
+    token = _aliases.set(_aliases.get() + tuple(sorted(pairs, key=lambda p: -len(p[0]))))
+    try:
+        try:
+            yield inner
+        finally:
+            _aliases.reset(token)
+        if inner.is_dir():
+            for old, new in pairs:
+                _rewrite_paths(inner, old, new)
+        _test_delay()
+        _commit(inner, t)
+        committed = True
+    except OSError as exc:
+        raise OutputError(f"not written ({exc.strerror or exc}); nothing of this run was "
+                          "left behind", file=str(t)) from None
+    finally:
+        shutil.rmtree(box, ignore_errors=True)
+        if not committed:
+            for a in made:   # deepest first
+                try:
+                    a.rmdir()
+                except OSError:
+                    break

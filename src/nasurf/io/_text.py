@@ -318,6 +318,102 @@ def numeric_fraction(fields: list[str]) -> float:
     return sum(is_number(f) or bool(_TIMESTAMP.match(f)) for f in nonempty) / len(nonempty)
 
 
+#: A table text at least this long is parsed in row chunks (see :func:`read_delimited`).
+CHUNKED_CHARS = 8 << 20
+_CHUNK_ROWS = 1 << 16
+
+
+class _Utf8Stream(io.RawIOBase):
+    """The UTF-8 bytes of ``text[start:]``, encoded block by block as the parser reads, so
+    the text is never held a second time as one ``bytes`` object."""
+
+    def __init__(self, text: str, start: int) -> None:
+        self._text, self._pos, self._rest = text, start, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def, override]
+        n = len(buffer)
+        if not self._rest:
+            chunk = self._text[self._pos:self._pos + n]
+            self._pos += len(chunk)
+            self._rest = chunk.encode("utf-8")
+        k = min(n, len(self._rest))
+        buffer[:k] = self._rest[:k]
+        self._rest = self._rest[k:]
+        return k
+
+
+def _csv_options(sep: str, skiprows: int, header: bool, names: list[str] | None,
+                 decimal: str) -> dict:
+    return dict(
+        encoding="utf-8", sep=sep, skiprows=skiprows, header=0 if header else None,
+        names=names, decimal=decimal, index_col=False, skipinitialspace=True,
+        skip_blank_lines=True, on_bad_lines="error", engine="c", quotechar='"',
+        # only an empty cell is missing; a cell saying "nan" or "N/A" stays text so
+        # that to_float counts it instead of it vanishing into NaN here
+        keep_default_na=False, na_values=[""],
+    )
+
+
+def _parse_chunked(text: str, start: int, options: dict) -> pd.DataFrame | None:
+    """Parse in chunks of rows into columns allocated once (the row count is at most the
+    number of line ends): the whole-file parser holds every token of the file at once
+    (several times the table), and joining chunk pieces would hold the table twice. None
+    when the chunks disagree on a column's kind (a text cell among numbers): only the
+    whole-file parse then gives the same cells, so the caller falls back to it."""
+    n_max = text.count("\n", start) + 1
+    stream = io.BufferedReader(_Utf8Stream(text, start), buffer_size=1 << 20)
+    cols: list[np.ndarray | list[pd.Series]] = []
+    kinds: list[str] = []
+    names: list = []
+    pos = 0
+    with pd.read_csv(stream, chunksize=_CHUNK_ROWS, **options) as reader:
+        for chunk in reader:
+            m = len(chunk)
+            if not names:
+                names = list(chunk.columns)
+                for i in range(len(names)):
+                    dt = chunk.iloc[:, i].dtype
+                    kind = dt.kind if isinstance(dt, np.dtype) else "O"
+                    kinds.append("num" if kind in "iuf" else kind)
+                    cols.append(np.empty(n_max, dtype=dt) if kind in "iufb" else [])
+            if pos + m > n_max:
+                return None
+            for i, col in enumerate(cols):
+                s = chunk.iloc[:, i]
+                kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else "O"
+                if ("num" if kind in "iuf" else kind) != kinds[i]:
+                    return None
+                if isinstance(col, list):
+                    col.append(s)
+                    continue
+                v = s.to_numpy()
+                wider = np.result_type(col.dtype, v.dtype)
+                if wider != col.dtype:   # int so far, now floats: the whole parse says float
+                    col = cols[i] = col.astype(wider)
+                col[pos:pos + m] = v
+            pos += m
+            del chunk
+    if not names:
+        return None
+    df = pd.DataFrame(index=pd.RangeIndex(pos))
+    for i, name in enumerate(names):
+        col = cols[i]
+        cols[i] = []
+        if isinstance(col, list):
+            col = pd.concat(col, ignore_index=True)
+        elif n_max - pos > 16 + n_max // 100:
+            col = col[:pos].copy()
+        else:
+            col = col[:pos]   # a view: the slack is the header and blank lines
+        # one block per column: no consolidation copy of the whole table
+        df.insert(i, name, col, allow_duplicates=True)
+        del col
+    return df
+
+
 def read_delimited(text: str, *, sep: str, skiprows: int, header: bool = True,
                    decimal: str = ".", source: str | None = None,
                    names: list[str] | None = None, start: int = 0) -> pd.DataFrame:
@@ -325,30 +421,29 @@ def read_delimited(text: str, *, sep: str, skiprows: int, header: bool = True,
 
     Columns come back with their raw header strings; trailing empty columns (a trailing
     delimiter on every line, as EC-Lab and LANDT write) are dropped. ``start``: the table
-    begins at this character of ``text`` (no copy of the rest is made).
+    begins at this character of ``text`` (no copy of the rest is made). A long table is
+    parsed from a stream of its UTF-8 bytes in chunks of rows (memory: the text, the
+    table and one chunk, not every token at once); the cells are the same either way.
     """
     import warnings
 
-    encoded = text.encode("utf-8")
-    buffer = io.BytesIO(encoded)
-    buffer.seek(len(text[:start].encode("utf-8")) if start else 0)
-    del encoded
-
+    options = _csv_options(sep, skiprows, header, names, decimal)
     try:
         with warnings.catch_warnings():
             # pandas only *warns* when a row has more fields than the header and drops
             # them: that is silent data loss, so it is an error here
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            df = pd.read_csv(
+            df = None
+            if len(text) - start >= CHUNKED_CHARS:
+                df = _parse_chunked(text, start, options)
+            if df is None:
+                encoded = text.encode("utf-8")
+                buffer = io.BytesIO(encoded)
+                buffer.seek(len(text[:start].encode("utf-8")) if start else 0)
+                del encoded
                 # bytes, not a StringIO: StringIO holds 4 bytes per character, UTF-8 one
-                buffer, encoding="utf-8", sep=sep, skiprows=skiprows, header=0 if header else None,
-                names=names, decimal=decimal, index_col=False, skipinitialspace=True,
-                skip_blank_lines=True, low_memory=False, on_bad_lines="error",
-                engine="c", quotechar='"',
-                # only an empty cell is missing; a cell saying "nan" or "N/A" stays text so
-                # that to_float counts it instead of it vanishing into NaN here
-                keep_default_na=False, na_values=[""],
-            )
+                df = pd.read_csv(buffer, low_memory=False, **options)
+                del buffer
     except pd.errors.ParserWarning as exc:
         raise FileFormatError(f"rows with more fields than the header ({exc})",
                               file=source) from None

@@ -403,7 +403,10 @@ def build_table(raw: pd.DataFrame, mapping: dict[str, ColumnMap], *, source: str
         more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
         warnings.append(f"kept {len(unknown)} column(s) with no canonical meaning under their "
                         f"original names: {shown}{more}")
-    df = pd.DataFrame(out, index=pd.RangeIndex(len(raw)))
-    order = [c for c in tb.CANONICAL_COLUMNS if c in df.columns]
-    df = df[order + [c for c in df.columns if c not in order]]
+    order = [c for c in tb.CANONICAL_COLUMNS if c in out]
+    df = pd.DataFrame(index=pd.RangeIndex(len(raw)))
+    for i, name in enumerate(order + [c for c in out if c not in order]):
+        # column by column (one block each): building from the dict would stack the
+        # arrays into one block, a second copy of the table while the first is held
+        df.insert(i, name, out.pop(name))
     return df, warnings

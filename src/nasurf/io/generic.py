@@ -189,6 +189,7 @@ def read_generic_text(path: Path, *, technique: str | None = None,
         return palmsens.read_pstrace_csv(path, encoding=encoding, technique=technique,
                                          active_mass_g=active_mass_g, area_cm2=area_cm2)
     raw, preamble, _sep, decimal = table_from_text(text, src=src)
+    del text   # the table is parsed: the text would double the memory of what follows
     md = Metadata(source=src, instrument=instrument, file_format=file_format)
     if preamble:
         md = _replace_header(md, {"preamble": preamble[:200]})

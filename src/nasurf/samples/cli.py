@@ -176,8 +176,12 @@ def register(app: typer.Typer) -> None:
                               reference_group=reference_group,
                               show_progress=not json_out)
         if out is not None:
-            written = write_study(res, out, force=True, figures=figures,
-                                  profile_cycles=cycles)
+            from nasurf.outputs import staged
+
+            # built in a staging folder, moved into place whole (a kill leaves no half set)
+            with staged(out, force=force, inputs=[sheet]) as tmp:
+                written = write_study(res, tmp, force=True, figures=figures,
+                                      profile_cycles=cycles)
             stderr.print(f"wrote {len(written)} file(s) to {out}")
         if json_out:
             emit_json(res.to_dict())

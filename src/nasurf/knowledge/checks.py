@@ -71,7 +71,7 @@ class HostReaction:
     upper_bound_reason: str | None = None
 
 
-# Source: ../shared/science/methods.md section 8 (values verified there with IUPAC weights).
+# Source: docs/methods.md §8 (values verified there with IUPAC weights).
 HOST_REACTIONS: dict[str, HostReaction] = {
     "P": HostReaction("P", 3, "P + 3 Na -> Na3P"),
     "Sn": HostReaction("Sn", 3.75, "4 Sn + 15 Na -> Na15Sn4"),

@@ -192,41 +192,17 @@ def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def guarded(target: Path | None, *, kind: str, force: bool,
-            inputs: Iterable[str | Path] | None, run: Callable[[], T]) -> T:
-    """Run a command that writes ``target`` (a ``"file"`` or a ``"folder"``): the target is
-    checked first, and if the command fails whatever it created is removed again, so a
-    failed run leaves no partial result (files it replaced with ``force`` stay replaced).
-    """
-    if target is None:
-        return run()
-    t = Path(target)
+def check_target(target: Path, *, kind: str, force: bool,
+                 inputs: Iterable[str | Path] | None) -> str:
+    """Check a command's output ``target`` by the rules for its ``kind`` and return the kind
+    (``"any"`` resolved: a folder if one is there, else a file)."""
     if kind == "any":   # a file, or a folder for formats written as several files
-        kind = "folder" if t.is_dir() else "file"
+        kind = "folder" if target.is_dir() else "file"
     if kind == "file":
-        check_file_target(t, force=force, inputs=inputs)
+        check_file_target(target, force=force, inputs=inputs)
     else:
-        check_folder_target(t, force=force, inputs=inputs)
-    existed = t.exists()
-    before = {p for p in t.rglob("*")} if existed and t.is_dir() else set()
-    try:
-        return run()
-    except BaseException as exc:
-        if not existed:
-            if t.is_dir():
-                shutil.rmtree(t, ignore_errors=True)
-            elif t.exists():
-                t.unlink(missing_ok=True)
-        elif t.is_dir():
-            for p in sorted(set(t.rglob("*")) - before, reverse=True):
-                if p.is_file():
-                    p.unlink(missing_ok=True)
-                elif p.is_dir():
-                    shutil.rmtree(p, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise OutputError(f"not written ({exc.strerror or exc}); what this run had "
-                              "written was removed", file=str(t)) from None
-        raise
+        check_folder_target(target, force=force, inputs=inputs)
+    return kind
 
 
 # ---------------------------------------------------------------------------------------
@@ -366,12 +342,7 @@ def staged(target: str | Path, *, kind: str = "folder", force: bool = False,
     ``target`` (JSON output, messages); text files of the set are rewritten the same way.
     """
     t = Path(target)
-    if kind == "any":   # a file, or a folder for formats written as several files
-        kind = "folder" if t.is_dir() else "file"
-    if kind == "file":
-        check_file_target(t, force=force, inputs=inputs)
-    else:
-        check_folder_target(t, force=force, inputs=inputs)
+    kind = check_target(t, kind=kind, force=force, inputs=inputs)
     parent = t.parent
     box_name = f".{t.name}.{os.getpid()}.{secrets.token_hex(4)}{_STAGE_SUFFIX}"
     box = parent / box_name

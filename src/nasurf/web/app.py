@@ -259,7 +259,9 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
         from nasurf.sim import list_materials, list_strategies
 
         return render(request, "sim.html", materials=list_materials(),
-                      strategies=list_strategies())
+                      strategies=list_strategies(),
+                      files=[f for f in ws.list_files()
+                             if f.get("technique") not in ("PEIS", "GEIS", "EIS")])
 
     @app.get("/cv", response_class=HTMLResponse)
     def cv_page(request: Request):

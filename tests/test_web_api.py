@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -339,6 +340,27 @@ def test_sample_sheet_and_group_comparison(client, tmp_path):
     assert page.status_code == 200 and "groups-table" in page.text
     csv = pd.read_csv(io.StringIO(client.get(f"/api/results/{res['id']}/download.csv").text))
     assert {"group", "metric", "mean", "sd"} <= set(csv.columns)
+    # paper figures as PDF/SVG/PNG (nasurf.figures savers) and a self-contained study report
+    pdf = client.get(f"/api/results/{res['id']}/figure/capacity_ce.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    assert pdf.headers["content-type"] == "application/pdf"
+    svg = client.get(f"/api/results/{res['id']}/figure/capacity_ce.svg").text
+    assert "<svg" in svg and "alpha" in svg and "beta" in svg
+    png = client.get(f"/api/results/{res['id']}/figure/capacity_ce.png").content
+    assert png.startswith(b"\x89PNG")
+    nope = client.get(f"/api/results/{res['id']}/figure/nyquist.pdf")
+    assert nope.status_code == 400 and "capacity_ce" in nope.json()["error"]
+    report = client.get(f"/results/{res['id']}/report").text
+    # nothing loaded from elsewhere (SVG's internal xlink:href="#id" references are fine)
+    assert "<script" not in report and " src=" not in report
+    assert not re.search(r'href="(?!#)', report)
+    assert report.count("<svg") >= 2
+    for grp in ("alpha", "beta"):
+        cells = [c for c in CELLS.values() if c[0] == grp]
+        ice = np.mean([c[3][0] / c[2][0] for c in cells])
+        row = re.search(rf"<tr><td>{grp}</td><td>initial_coulombic_efficiency</td><td>2</td>"
+                        r"<td>\d+</td><td>([^<]+)</td>", report)
+        assert row and float(row.group(1)) == pytest.approx(ice, rel=1e-3)  # 4 figures shown
 
 
 def test_strategy_comparison_job_progress_and_cancel(client):

@@ -425,6 +425,32 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
         body, media, filename = result_download(r, fmt)
         return Response(body, media_type=media, headers=_disposition(filename))
 
+    @app.get("/api/results/{result_id}/figure/{name}.{fmt}")
+    async def api_study_figure(result_id: int, name: str, fmt: str):
+        from nasurf.web.groups import FIGURE_FORMATS, study_figure_file
+
+        r = ws.get_result(result_id)
+        if r["kind"] != "study":
+            raise ValidationError("figure files are drawn for group comparisons (study "
+                                  "results); other results export SVG/PNG from the page",
+                                  field="result")
+        body = await _in_thread(study_figure_file, ws, r, name, fmt)
+        return Response(body, media_type=FIGURE_FORMATS[fmt],
+                        headers=_disposition(f"nasurf-study-{result_id}-{name}.{fmt}"))
+
+    @app.get("/results/{result_id}/report")
+    async def study_report_page(request: Request, result_id: int):
+        from nasurf.web.groups import study_report
+
+        r = ws.get_result(result_id)
+        if r["kind"] != "study":
+            raise ValidationError("a study report is made from a group comparison result",
+                                  field="result")
+        text = await _in_thread(study_report, ws, r)
+        return HTMLResponse(text, headers={"Content-Disposition": 'attachment; filename="'
+                                           f'nasurf-study-{result_id}.html"'}
+                            if request.query_params.get("download") else None)
+
     # ------------------------------------------------------------ API: knowledge base
     @app.get("/api/kb")
     def api_kb(request: Request):

@@ -121,6 +121,13 @@ def test_sample_sheet_two_groups_comparison(page, tmp_path):
     # and placed among the literature: the KB points plus one marker per group
     page.wait_for_selector("#study-literature .main-svg")
     assert page.locator("#study-literature .scatterlayer .trace").count() == 3
+    # the PDF figure downloads, and the study report opens as a page of its own
+    with page.expect_download() as dl:
+        page.click('#study-exports a[href$="capacity_ce.pdf"]')
+    assert Path(dl.value.path()).read_bytes().startswith(b"%PDF-")
+    page.click("#study-report-link")
+    page.wait_for_selector("figure svg")
+    assert "initial_coulombic_efficiency" in page.inner_text("body")
 
 
 def test_cv_set_b_values(page, tmp_path):

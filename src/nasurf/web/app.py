@@ -159,7 +159,8 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
 
     @app.exception_handler(NasurfError)
     async def nasurf_error(request: Request, exc: NasurfError):
-        status = 404 if isinstance(exc, NotFound) else 400
+        status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, ForbiddenError) \
+            else 400
         if "upload limit" in str(exc):
             status = 413
         line = ws.humanize(error_line(exc))
@@ -474,11 +475,51 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
         with kb_lock:
             return kb_findings(ws)
 
+    # ------------------------------------------------------------ tokens (admin only)
+    def _admin(request: Request) -> None:
+        # the admin is whoever sits at the server's machine: a request from a loopback
+        # address (remote users, even with a valid token, cannot mint or revoke tokens)
+        host = request.client.host if request.client else ""
+        if not security.is_loopback(host):
+            raise ForbiddenError("token management is only available on the server's own "
+                            "machine (a loopback address)")
+
+    @app.get("/tokens", response_class=HTMLResponse)
+    def tokens_page(request: Request):
+        _admin(request)
+        return render(request, "tokens.html", tokens=security.list_tokens(ws))
+
+    @app.get("/api/tokens")
+    def api_tokens(request: Request):
+        _admin(request)
+        return {"tokens": security.list_tokens(ws)}
+
+    @app.post("/api/tokens")
+    async def api_token_create(request: Request):
+        _admin(request)
+        body = await _json(request)
+        name = str(body.get("name") or "")
+        token = security.create_token(ws, name)
+        # shown once: only the hash is stored
+        return JSONResponse({"name": name.strip(), "token": token}, 201,
+                            headers={"Cache-Control": "no-store"})
+
+    @app.delete("/api/tokens/{name:path}")
+    def api_token_revoke(request: Request, name: str):
+        _admin(request)
+        if not security.revoke_token(ws, name):
+            raise NotFound(f"no active token named {name!r}")
+        return {"revoked": name}
+
     @app.get("/api/version")
     def api_version():
         return {"version": __version__, "workspace": str(ws.root), "warm": warm.is_set()}
 
     return app
+
+
+class ForbiddenError(NasurfError):
+    """A request this client may not make (one readable line, HTTP 403)."""
 
 
 def security_name(name: str) -> str:

@@ -392,6 +392,26 @@ function wireSamples() {
   });
 }
 
+// ---------------------------------------------------------------- tokens
+function wireTokens() {
+  const form = document.getElementById("token-form");
+  form.addEventListener("submit", ev => {
+    ev.preventDefault();
+    api("POST", "/api/tokens", {name: form.elements.name.value}).then(r => {
+      document.getElementById("new-token-name").textContent = r.name;
+      document.getElementById("new-token").textContent = r.token;   // shown once, never stored here
+      document.getElementById("new-token-box").hidden = false;
+      form.reset();
+    }).catch(e => showError(e.message));
+  });
+  for (const b of document.querySelectorAll("[data-revoke]")) {
+    b.addEventListener("click", () => {
+      if (!confirm(`Revoke token ${b.dataset.revoke}? Its holder loses access at once.`)) return;
+      api("DELETE", `/api/tokens/${encodeURIComponent(b.dataset.revoke)}`).then(() => location.reload()).catch(e => showError(e.message));
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   wireForms();
   wireUploads();
@@ -401,6 +421,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (RENDER[page] && d) RENDER[page](d);
     if (page === "kb") wireKb();
     if (page === "samples") wireSamples();
+    if (page === "tokens") wireTokens();
   } catch (e) { showError(`figure could not be drawn (${e.message})`); }
   const running = localStorage.getItem(JOB_KEY);
   if (running) followJob(Number(running));

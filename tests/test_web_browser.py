@@ -266,3 +266,25 @@ def test_fit_to_measured_file_and_sweep_with_progress(page, tmp_path):
     page.wait_for_url("**/results/**", timeout=300_000)
     page.wait_for_selector("#sweep-plot .main-svg")
     assert page.locator("#sweep-table tr").count() == 6
+
+
+def test_token_page_shows_token_once_and_revokes(page, server):
+    from nasurf.web import security
+    from nasurf.web.workspace import Workspace
+
+    page.goto(page.base + "/tokens")
+    page.fill('#token-form input[name="name"]', "lab-laptop")
+    page.click("text=Create token")
+    page.wait_for_selector("#new-token-box:not([hidden])")
+    token = page.inner_text("#new-token").strip()
+    assert security.check_token(Workspace(server.workspace), token) == "lab-laptop"
+    shots = Path(os.environ.get("NASURF_SCREENSHOTS") or server.workspace.parent)
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "token_created.png"), full_page=True)
+    page.reload()                                       # shown once: gone after a reload
+    assert token not in page.content()
+    page.once("dialog", lambda d: d.accept())
+    with page.expect_navigation():
+        page.click('[data-revoke="lab-laptop"]')
+    assert "revoked" in page.inner_text("#tokens-table")
+    assert security.check_token(Workspace(server.workspace), token) is None

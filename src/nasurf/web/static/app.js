@@ -402,6 +402,12 @@ function wireTokens() {
       document.getElementById("new-token").textContent = r.token;   // shown once, never stored here
       document.getElementById("new-token-box").hidden = false;
       form.reset();
+      // list it at once (the revoke button comes with the next page load)
+      const table = document.getElementById("tokens-table");
+      const empty = table.querySelector("td[colspan]");
+      if (empty) empty.parentElement.remove();
+      const tr = table.insertRow(-1);
+      for (const text of [r.name, "just now", "active", ""]) tr.insertCell(-1).textContent = text;
     }).catch(e => showError(e.message));
   });
   for (const b of document.querySelectorAll("[data-revoke]")) {

@@ -100,14 +100,11 @@ def _body(kind: str):
         rows = [ws.get_file(i) for i in inputs.get("file_ids", [])]
         progress(0.05, "reading")
         doc: dict[str, Any]
-        if kind == "cycling":
-            doc = analyses.cycling(ws, rows[0], options)
-        elif kind == "cv":
-            doc = analyses.cv_set(ws, rows, options)
-        elif kind == "gitt":
-            doc = analyses.gitt(ws, rows[0], options)
-        elif kind == "eis":
-            doc = analyses.eis(ws, rows[0], options)
+        if kind in ("cycling", "cv", "gitt", "eis"):
+            from nasurf.web.simproc import run_cancellable
+
+            doc = run_cancellable(analyses.run_analysis,
+                                  (str(ws.blobs), kind, rows, options), progress)
         elif kind.startswith("sim_"):
             from nasurf.web import simulation
             from nasurf.web.simproc import run_cancellable

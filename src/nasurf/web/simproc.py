@@ -1,4 +1,5 @@
-"""Run a simulation body in a child process, so cancelling stops it mid-run.
+"""Run a simulation or analysis body in a child process: cancelling stops it mid-run, and
+its CPU work does not hold the server's interpreter lock.
 
 A simulation can spend minutes inside one call of the solver; a flag checked between
 steps would let it finish first. The job thread instead runs the body in a child process
@@ -26,7 +27,9 @@ def _context() -> Any:
     if _ctx is None:
         ctx = mp.get_context("forkserver")
         # imported once in the fork server, so each child starts in milliseconds
-        ctx.set_forkserver_preload(["nasurf.web.simulation", "nasurf.sim"])
+        ctx.set_forkserver_preload(["nasurf.web.simulation", "nasurf.web.analyses",
+                                    "nasurf.io", "nasurf.analysis.galvanostatic",
+                                    "nasurf.analysis.dqdv", "nasurf.sim"])
         _ctx = ctx
     return _ctx
 

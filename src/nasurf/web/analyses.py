@@ -315,3 +315,25 @@ def run_analysis(blobs: str, kind: str, rows: list[dict], options: dict,
     if kind == "eis":
         return eis(store, rows[0], options)
     raise ValidationError(f"unknown analysis {kind!r}", field="kind")
+
+
+def describe_blob(blobs: str, sha: str, name: str, progress: Any) -> dict[str, Any]:
+    """Detected format, technique, rows, instrument and reader warnings of a stored file,
+    or its one-line error (run in a child process at upload)."""
+    from nasurf.errors import NasurfError
+    from nasurf.io import detect_format
+
+    store: Any = BlobStore(Path(blobs))
+    meta: dict[str, Any] = {}
+    try:
+        meta["format"] = detect_format(store.blob_path(sha))
+        data = load(store, {"sha256": sha, "name": name})
+    except NasurfError as exc:
+        return {"format": None, "error": str(exc)}
+    except Exception as exc:  # a reader bug must not lose the upload; flag it instead
+        return {"format": None, "error": f"could not be read ({type(exc).__name__}: "
+                                         f"{exc})"[:500]}
+    md = data.metadata
+    meta.update(technique=md.technique, rows=len(data.data), instrument=md.instrument,
+                warnings=list(md.warnings))
+    return to_jsonable(meta)

@@ -90,6 +90,10 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
 
     def _warm() -> None:
         analyses.warm_up()
+        # start the fork server (it imports the readers, analyses and simulator once)
+        from nasurf.web.simproc import warm_up as warm_children
+
+        warm_children()
         warm.set()
 
     threading.Thread(target=_warm, name="nasurf-warm-up", daemon=True).start()

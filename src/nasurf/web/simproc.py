@@ -84,3 +84,12 @@ def run_cancellable(fn: Callable[..., dict], args: tuple, progress: Progress) ->
             proc.kill()
         proc.join(5)
         recv.close()
+
+
+def _noop(progress: Progress) -> dict:
+    return {}
+
+
+def warm_up() -> None:
+    """Start the fork server now (its preload takes seconds), not on the first upload."""
+    run_cancellable(_noop, (), lambda fraction, message="": None)

@@ -462,14 +462,31 @@ def describe_file(ws: Workspace, sha: str, name: str) -> dict[str, Any]:
     from nasurf.web.analyses import describe_blob
     from nasurf.web.simproc import run_cancellable
 
-    try:
-        meta = run_cancellable(describe_blob, (str(ws.blobs), sha, name), _no_progress)
-    except Exception as exc:  # a reader crash must not lose the upload; flag it instead
-        meta = {"format": None, "error": f"could not be read ({type(exc).__name__}: "
-                                          f"{exc})"[:500]}
+    # concurrent uploads of the same content read it once (the others wait for that read)
+    with _describe_guard:
+        lock = _describe_locks.setdefault(sha, threading.Lock())
+    with lock:
+        if sha in _described:
+            meta = dict(_described[sha])
+        else:
+            try:
+                meta = run_cancellable(describe_blob, (str(ws.blobs), sha, name),
+                                       _no_progress)
+            except Exception as exc:  # a reader crash must not lose the upload: flag it
+                meta = {"format": None, "error": f"could not be read ({type(exc).__name__}:"
+                                                  f" {exc})"[:500]}
+            with _describe_guard:
+                _described[sha] = dict(meta)
+                while len(_described) > 256:
+                    _described.pop(next(iter(_described)))
     if meta.get("error"):
         meta["error"] = ws.humanize(meta["error"], {sha: name})
     return meta
+
+
+_describe_guard = threading.Lock()
+_describe_locks: dict[str, threading.Lock] = {}
+_described: dict[str, dict[str, Any]] = {}
 
 
 def _no_progress(fraction: float, message: str = "") -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import sqlite3
 import subprocess
 import sys
+import urllib.parse
 
 import httpx
 import numpy as np
@@ -339,6 +341,27 @@ def test_sample_sheet_and_group_comparison(client, tmp_path):
     assert page.status_code == 200 and "groups-table" in page.text
     csv = pd.read_csv(io.StringIO(client.get(f"/api/results/{res['id']}/download.csv").text))
     assert {"group", "metric", "mean", "sd"} <= set(csv.columns)
+    # paper figures as PDF/SVG/PNG (nasurf.figures savers) and a self-contained study report
+    pdf = client.get(f"/api/results/{res['id']}/figure/capacity_ce.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    assert pdf.headers["content-type"] == "application/pdf"
+    svg = client.get(f"/api/results/{res['id']}/figure/capacity_ce.svg").text
+    assert "<svg" in svg and "alpha" in svg and "beta" in svg
+    png = client.get(f"/api/results/{res['id']}/figure/capacity_ce.png").content
+    assert png.startswith(b"\x89PNG")
+    nope = client.get(f"/api/results/{res['id']}/figure/nyquist.pdf")
+    assert nope.status_code == 400 and "capacity_ce" in nope.json()["error"]
+    report = client.get(f"/results/{res['id']}/report").text
+    # nothing loaded from elsewhere (SVG's internal xlink:href="#id" references are fine)
+    assert "<script" not in report and " src=" not in report
+    assert not re.search(r'href="(?!#)', report)
+    assert report.count("<svg") >= 2
+    for grp in ("alpha", "beta"):
+        cells = [c for c in CELLS.values() if c[0] == grp]
+        ice = np.mean([c[3][0] / c[2][0] for c in cells])
+        row = re.search(rf"<tr><td>{grp}</td><td>initial_coulombic_efficiency</td><td>2</td>"
+                        r"<td>\d+</td><td>([^<]+)</td>", report)
+        assert row and float(row.group(1)) == pytest.approx(ice, rel=1e-3)  # 4 figures shown
 
 
 def test_strategy_comparison_job_progress_and_cancel(client):
@@ -439,3 +462,50 @@ def test_token_commands(tmp_path):
                                               ["token", "list", "--workspace", ws]).stdout
     again = runner.invoke(build_app("token"), ["token", "revoke", "lab-pc", "--workspace", ws])
     assert again.exit_code == 2 and "no active token" in again.stderr
+
+
+def test_token_page_creates_once_lists_revokes_admin_only(client, server):
+    from nasurf.web import security
+    from nasurf.web.workspace import Workspace
+
+    name = "<script>alert(1)</script> laptop"
+    no_csrf = httpx.post(server.url + "/api/tokens", json={"name": name})
+    assert no_csrf.status_code == 403 and "CSRF" in no_csrf.json()["error"]
+    r = client.post("/api/tokens", json={"name": name})
+    assert r.status_code == 201 and r.headers["cache-control"] == "no-store"
+    token = r.json()["token"]
+    ws = Workspace(server.workspace)
+    assert security.check_token(ws, token) == name            # the shown token works
+    listed = client.get("/api/tokens").text
+    assert "laptop" in listed
+    assert token not in listed and security.hash_token(token) not in listed
+    page = client.get("/tokens").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; laptop" in page and token not in page
+    dup = client.post("/api/tokens", json={"name": name})
+    assert dup.status_code == 400 and "exists" in dup.json()["error"]
+    assert client.delete("/api/tokens/" + urllib.parse.quote(name, safe="")).status_code == 200
+    assert security.check_token(ws, token) is None             # revoked at once
+    again = client.delete("/api/tokens/" + urllib.parse.quote(name, safe=""))
+    assert again.status_code == 404
+
+
+def test_token_management_refused_off_the_server_machine(tmp_path):
+    import anyio
+
+    from nasurf.web.app import create_app
+
+    app = create_app(tmp_path / "ws", seed=False)
+
+    async def go():
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://wb") as c:
+            await c.get("/")
+            c.headers["X-CSRF-Token"] = c.cookies["nasurf_csrf"]
+            return [(await c.get("/api/tokens")),
+                    (await c.post("/api/tokens", json={"name": "mallory"})),
+                    (await c.get("/tokens"))]
+
+    listed, made, page = anyio.run(go)
+    assert listed.status_code == made.status_code == 403
+    assert "server's own machine" in made.json()["error"]
+    assert "own machine" in page.text and "Traceback" not in page.text

@@ -124,6 +124,13 @@ def test_sample_sheet_two_groups_comparison(page, tmp_path):
     # and placed among the literature: the KB points plus one marker per group
     page.wait_for_selector("#study-literature .main-svg")
     assert page.locator("#study-literature .scatterlayer .trace").count() == 3
+    # the PDF figure downloads, and the study report opens as a page of its own
+    with page.expect_download() as dl:
+        page.click('#study-exports a[href$="capacity_ce.pdf"]')
+    assert Path(dl.value.path()).read_bytes().startswith(b"%PDF-")
+    page.click("#study-report-link")
+    page.wait_for_selector("figure svg")
+    assert "initial_coulombic_efficiency" in page.inner_text("body")
 
 
 def test_cv_set_b_values(page, tmp_path):
@@ -217,3 +224,70 @@ def test_running_job_survives_reload_and_can_be_cancelled(page):
     assert "cancelled" in page.inner_text("#notice")
     page.goto(page.base + "/jobs")
     assert "cancelled" in page.inner_text("table")
+
+
+def test_fit_to_measured_file_and_sweep_with_progress(page, tmp_path):
+    from nasurf.io import read
+    from nasurf.io.table import CURRENT, TIME, VOLTAGE
+    from nasurf.sim import fit_parameters, simulate
+
+    d = simulate("hard_carbon", ["Sodiate at 200 mA g-1 until 0.01 V"]).echem()
+    d.data[VOLTAGE] += np.random.default_rng(2).normal(0.0, 2e-3, len(d.data))
+    csv = tmp_path / "hc_fit.csv"
+    d.data[[TIME, VOLTAGE, CURRENT]].to_csv(csv, index=False)
+    mass_mg = d.metadata.active_mass_g * 1e3
+    upload_in_browser(page, [csv])
+    page.goto(page.base + "/sim#fit")
+    form = page.locator("#fit-form")
+    form.locator('tr:has-text("hc_fit.csv") input[type="radio"]').check()
+    form.locator('input[name="params"]').fill("D")
+    form.locator('input[name="bounds"]').fill("D=0.1:10:log")
+    form.locator('input[name="mass_mg"]').fill(repr(mass_mg))
+    form.locator('input[name="starts"]').fill("1")
+    with page.expect_navigation(url="**/results/**", timeout=300_000):
+        form.locator("button").click()
+    page.wait_for_selector("#fit-plot .main-svg")
+    assert page.locator("#fit-plot .scatterlayer .trace").count() == 2   # measured + fit
+    want = fit_parameters(read(csv, active_mass_g=mass_mg * 1e-3), material="hard_carbon",
+                          parameters={"D": (0.1, 10.0, "log")}, n_starts=1,
+                          active_mass_g=mass_mg * 1e-3)
+    cells = page.locator("#fit-table tr").nth(1).all_inner_texts()[0].split("\t")
+    assert float(cells[2]) == pytest.approx(want.values["D"], rel=1e-3)  # 4 figures shown
+    shots = Path(os.environ.get("NASURF_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "fit_overlay.png"), full_page=True)
+    # a sweep shows its progress while it runs, then its figure
+    page.goto(page.base + "/sim#sweep")
+    sweep = page.locator("#sweep-form")
+    sweep.locator('select[name="protocol"]').select_option("discharge")
+    sweep.locator('textarea[name="axes"]').fill("k0=0.1:10:log:5")
+    sweep.locator('input[name="currents_mA_g"]').fill("100")
+    sweep.locator("button").click()
+    page.wait_for_function("document.getElementById('job-text') && "
+                           "/parameter sets/.test(document.getElementById('job-text').textContent)"
+                           " || location.pathname.startsWith('/results/')", timeout=300_000)
+    page.wait_for_url("**/results/**", timeout=300_000)
+    page.wait_for_selector("#sweep-plot .main-svg")
+    assert page.locator("#sweep-table tr").count() == 6
+
+
+def test_token_page_shows_token_once_and_revokes(page, server):
+    from nasurf.web import security
+    from nasurf.web.workspace import Workspace
+
+    page.goto(page.base + "/tokens")
+    page.fill('#token-form input[name="name"]', "lab-laptop")
+    page.click("text=Create token")
+    page.wait_for_selector("#new-token-box:not([hidden])")
+    token = page.inner_text("#new-token").strip()
+    assert security.check_token(Workspace(server.workspace), token) == "lab-laptop"
+    shots = Path(os.environ.get("NASURF_SCREENSHOTS") or server.workspace.parent)
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "token_created.png"), full_page=True)
+    page.reload()                                       # shown once: gone after a reload
+    assert token not in page.content()
+    page.once("dialog", lambda d: d.accept())
+    with page.expect_navigation():
+        page.click('[data-revoke="lab-laptop"]')
+    assert "revoked" in page.inner_text("#tokens-table")
+    assert security.check_token(Workspace(server.workspace), token) is None

@@ -30,6 +30,10 @@ def test_sigkill_during_uploads_and_jobs_restarts_consistent(tmp_path, realdata)
     stop = threading.Event()
 
     client = server.client()
+    # readers run in fork-server children; wait until the fork server has started
+    deadline = time.monotonic() + 120
+    while not client.get("/api/version").json()["warm"] and time.monotonic() < deadline:
+        time.sleep(0.2)
     long_job = client.post("/api/analyses/sim_compare", json={"options": {
         "protocol": "cycling", "cycles": 200,
         "strategies": ["none", "heterointerfaces", "2d_superlattices"]}}).json()["job"]

@@ -287,3 +287,53 @@ def eis(ws: Workspace, row: dict, options: dict) -> dict[str, Any]:
     doc["file"] = {"id": row["id"], "name": row["name"]}
     doc["options"] = {"circuit": circuit, "spectrum": spectrum}
     return doc
+
+
+class BlobStore:
+    """The read-only part of a :class:`Workspace` an analysis needs (``blob_path``), small
+    enough to hand to a child process (a Workspace holds database connections)."""
+
+    def __init__(self, blobs: Path) -> None:
+        self.blobs = Path(blobs)
+
+    def blob_path(self, sha256: str) -> Path:
+        return self.blobs / sha256[:2] / sha256
+
+
+def run_analysis(blobs: str, kind: str, rows: list[dict], options: dict,
+                 progress: Any) -> dict[str, Any]:
+    """One file analysis, run in a child process (:mod:`nasurf.web.simproc`): the parsing
+    and numerics hold the interpreter lock for hundreds of milliseconds, which would stall
+    every request thread of the server if they ran in it."""
+    store: Any = BlobStore(Path(blobs))
+    if kind == "cycling":
+        return cycling(store, rows[0], options)
+    if kind == "cv":
+        return cv_set(store, rows, options)
+    if kind == "gitt":
+        return gitt(store, rows[0], options)
+    if kind == "eis":
+        return eis(store, rows[0], options)
+    raise ValidationError(f"unknown analysis {kind!r}", field="kind")
+
+
+def describe_blob(blobs: str, sha: str, name: str, progress: Any) -> dict[str, Any]:
+    """Detected format, technique, rows, instrument and reader warnings of a stored file,
+    or its one-line error (run in a child process at upload)."""
+    from nasurf.errors import NasurfError
+    from nasurf.io import detect_format
+
+    store: Any = BlobStore(Path(blobs))
+    meta: dict[str, Any] = {}
+    try:
+        meta["format"] = detect_format(store.blob_path(sha))
+        data = load(store, {"sha256": sha, "name": name})
+    except NasurfError as exc:
+        return {"format": None, "error": str(exc)}
+    except Exception as exc:  # a reader bug must not lose the upload; flag it instead
+        return {"format": None, "error": f"could not be read ({type(exc).__name__}: "
+                                         f"{exc})"[:500]}
+    md = data.metadata
+    meta.update(technique=md.technique, rows=len(data.data), instrument=md.instrument,
+                warnings=list(md.warnings))
+    return to_jsonable(meta)

@@ -90,6 +90,10 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
 
     def _warm() -> None:
         analyses.warm_up()
+        # start the fork server (it imports the readers, analyses and simulator once)
+        from nasurf.web.simproc import warm_up as warm_children
+
+        warm_children()
         warm.set()
 
     threading.Thread(target=_warm, name="nasurf-warm-up", daemon=True).start()
@@ -159,7 +163,8 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
 
     @app.exception_handler(NasurfError)
     async def nasurf_error(request: Request, exc: NasurfError):
-        status = 404 if isinstance(exc, NotFound) else 400
+        status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, ForbiddenError) \
+            else 400
         if "upload limit" in str(exc):
             status = 413
         line = ws.humanize(error_line(exc))
@@ -259,7 +264,9 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
         from nasurf.sim import list_materials, list_strategies
 
         return render(request, "sim.html", materials=list_materials(),
-                      strategies=list_strategies())
+                      strategies=list_strategies(),
+                      files=[f for f in ws.list_files()
+                             if f.get("technique") not in ("PEIS", "GEIS", "EIS")])
 
     @app.get("/cv", response_class=HTMLResponse)
     def cv_page(request: Request):
@@ -423,6 +430,32 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
         body, media, filename = result_download(r, fmt)
         return Response(body, media_type=media, headers=_disposition(filename))
 
+    @app.get("/api/results/{result_id}/figure/{name}.{fmt}")
+    async def api_study_figure(result_id: int, name: str, fmt: str):
+        from nasurf.web.groups import FIGURE_FORMATS, study_figure_file
+
+        r = ws.get_result(result_id)
+        if r["kind"] != "study":
+            raise ValidationError("figure files are drawn for group comparisons (study "
+                                  "results); other results export SVG/PNG from the page",
+                                  field="result")
+        body = await _in_thread(study_figure_file, ws, r, name, fmt)
+        return Response(body, media_type=FIGURE_FORMATS[fmt],
+                        headers=_disposition(f"nasurf-study-{result_id}-{name}.{fmt}"))
+
+    @app.get("/results/{result_id}/report")
+    async def study_report_page(request: Request, result_id: int):
+        from nasurf.web.groups import study_report
+
+        r = ws.get_result(result_id)
+        if r["kind"] != "study":
+            raise ValidationError("a study report is made from a group comparison result",
+                                  field="result")
+        text = await _in_thread(study_report, ws, r)
+        return HTMLResponse(text, headers={"Content-Disposition": 'attachment; filename="'
+                                           f'nasurf-study-{result_id}.html"'}
+                            if request.query_params.get("download") else None)
+
     # ------------------------------------------------------------ API: knowledge base
     @app.get("/api/kb")
     def api_kb(request: Request):
@@ -446,11 +479,51 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
         with kb_lock:
             return kb_findings(ws)
 
+    # ------------------------------------------------------------ tokens (admin only)
+    def _admin(request: Request) -> None:
+        # the admin is whoever sits at the server's machine: a request from a loopback
+        # address (remote users, even with a valid token, cannot mint or revoke tokens)
+        host = request.client.host if request.client else ""
+        if not security.is_loopback(host):
+            raise ForbiddenError("token management is only available on the server's own "
+                            "machine (a loopback address)")
+
+    @app.get("/tokens", response_class=HTMLResponse)
+    def tokens_page(request: Request):
+        _admin(request)
+        return render(request, "tokens.html", tokens=security.list_tokens(ws))
+
+    @app.get("/api/tokens")
+    def api_tokens(request: Request):
+        _admin(request)
+        return {"tokens": security.list_tokens(ws)}
+
+    @app.post("/api/tokens")
+    async def api_token_create(request: Request):
+        _admin(request)
+        body = await _json(request)
+        name = str(body.get("name") or "")
+        token = security.create_token(ws, name)
+        # shown once: only the hash is stored
+        return JSONResponse({"name": name.strip(), "token": token}, 201,
+                            headers={"Cache-Control": "no-store"})
+
+    @app.delete("/api/tokens/{name:path}")
+    def api_token_revoke(request: Request, name: str):
+        _admin(request)
+        if not security.revoke_token(ws, name):
+            raise NotFound(f"no active token named {name!r}")
+        return {"revoked": name}
+
     @app.get("/api/version")
     def api_version():
         return {"version": __version__, "workspace": str(ws.root), "warm": warm.is_set()}
 
     return app
+
+
+class ForbiddenError(NasurfError):
+    """A request this client may not make (one readable line, HTTP 403)."""
 
 
 def security_name(name: str) -> str:

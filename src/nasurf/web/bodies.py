@@ -56,6 +56,20 @@ def _prepare(ws: Workspace, kind: str, params: dict) -> tuple[dict, dict]:
         from nasurf.web.simulation import normalise_compare
 
         return {"label": "strategy comparison"}, normalise_compare(opts)
+    if kind == "sim_fit":
+        from nasurf.web.simulation import normalise_fit
+
+        return _inputs(ws, _file_ids(params, at_most=1)), normalise_fit(opts)
+    if kind == "sim_validate":
+        from nasurf.web.simulation import normalise_validate
+
+        # the table depends on the knowledge base, which users add records to
+        return {"label": "literature validation", "kb_records": _kb_stamp(ws)}, \
+            normalise_validate(opts)
+    if kind == "sim_sweep":
+        from nasurf.web.simulation import normalise_sweep
+
+        return {"label": "parameter sweep"}, normalise_sweep(opts)
     if kind == "study":
         from nasurf.web.groups import study_inputs
 
@@ -86,18 +100,26 @@ def _body(kind: str):
         rows = [ws.get_file(i) for i in inputs.get("file_ids", [])]
         progress(0.05, "reading")
         doc: dict[str, Any]
-        if kind == "cycling":
-            doc = analyses.cycling(ws, rows[0], options)
-        elif kind == "cv":
-            doc = analyses.cv_set(ws, rows, options)
-        elif kind == "gitt":
-            doc = analyses.gitt(ws, rows[0], options)
-        elif kind == "eis":
-            doc = analyses.eis(ws, rows[0], options)
-        elif kind == "sim_compare":
-            from nasurf.web.simulation import compare
+        if kind in ("cycling", "cv", "gitt", "eis"):
+            from nasurf.web.simproc import run_cancellable
 
-            doc = compare(options, progress)
+            doc = run_cancellable(analyses.run_analysis,
+                                  (str(ws.blobs), kind, rows, options), progress)
+        elif kind.startswith("sim_"):
+            from nasurf.web import simulation
+            from nasurf.web.simproc import run_cancellable
+
+            if kind == "sim_compare":
+                doc = run_cancellable(simulation.compare, (options,), progress)
+            elif kind == "sim_fit":
+                doc = run_cancellable(simulation.fit, (str(ws.blob_path(rows[0]["sha256"])),
+                                                       rows[0]["name"], options), progress)
+                doc["file"] = {"id": rows[0]["id"], "name": rows[0]["name"]}
+            elif kind == "sim_validate":
+                doc = run_cancellable(simulation.validate, (str(ws.kb_path), options),
+                                      progress)
+            else:
+                doc = run_cancellable(simulation.sweep_run, (options,), progress)
         elif kind == "study":
             from nasurf.web.groups import run_study
 
@@ -113,5 +135,24 @@ def _body(kind: str):
     return run
 
 
-PUBLIC = ("cycling", "cv", "gitt", "eis", "sim_compare", "study")
+def _kb_stamp(ws: Workspace) -> str:
+    """Changes whenever a record is added (so a stored validation is not reused stale)."""
+    import sqlite3
+
+    if not ws.kb_path.exists():
+        return "empty"
+    con = sqlite3.connect(f"file:{ws.kb_path}?mode=ro", uri=True)
+    try:
+        names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        counts = []
+        for n in sorted(names):
+            rows = con.execute('SELECT count(*) FROM "' + n.replace('"', '""') + '"')
+            counts.append(f"{n}:{rows.fetchone()[0]}")
+    finally:
+        con.close()
+    return ",".join(counts)
+
+
+PUBLIC = ("cycling", "cv", "gitt", "eis", "sim_compare", "sim_fit", "sim_validate",
+          "sim_sweep", "study")
 BODIES = {k: _body(k) for k in (*PUBLIC, "seed")}

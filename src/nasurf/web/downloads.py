@@ -12,7 +12,8 @@ from nasurf.errors import ValidationError
 
 # the table a CSV download holds, per result kind (XLSX holds every table as a sheet)
 PRIMARY = {"cycling": "cycles", "cv": "peaks", "gitt": "pulses", "eis": "spectra",
-           "sim_compare": "runs", "study": "groups"}
+           "sim_compare": "runs", "study": "groups", "sim_fit": "parameters",
+           "sim_validate": "rows", "sim_sweep": "rows"}
 
 
 def tables(kind: str, doc: dict[str, Any]) -> dict[str, pd.DataFrame]:

@@ -3,7 +3,8 @@
 Each job is a row in the workspace (status, progress, message, result id), so a page
 reload or a second browser sees the same state, and a server restart marks the jobs it
 was running as ``interrupted`` (see :meth:`Workspace.recover`). Cancelling sets a flag
-that the job's progress callback checks between steps; a step in progress finishes first.
+that the job's progress callback checks between steps; simulations run in a child process
+that is killed as soon as the flag is seen (:mod:`nasurf.web.simproc`).
 """
 
 from __future__ import annotations
@@ -99,12 +100,18 @@ class JobRunner:
                 raise Cancelled
             self._set(job_id, status="running")
 
-            def progress(fraction: float, message: str = "") -> None:
+            def check() -> None:
                 if self.ws.query("SELECT cancel_requested FROM jobs WHERE id=?",
                                  (job_id,))[0]["cancel_requested"]:
                     raise Cancelled
+
+            def progress(fraction: float, message: str = "") -> None:
+                check()
                 self._set(job_id, progress=max(0.0, min(1.0, float(fraction))),
                           message=message[:500])
+
+            # a body that runs in a child process polls this without writing progress
+            progress.check = check  # type: ignore[attr-defined]
 
             inputs, options, doc = self.bodies[kind](self.ws, params, progress)
             rid = self.ws.put_result(kind, inputs, options, doc)

@@ -456,28 +456,41 @@ def describe_file(ws: Workspace, sha: str, name: str) -> dict[str, Any]:
     """Format detected by content, and what reading the file gave (or its one-line error).
 
     The file is read once here so that a file nasurf cannot read is flagged at upload, not
-    later; the parsed table stays in the reader cache for the analysis that usually follows.
+    later. The read runs in a child process (:mod:`nasurf.web.simproc`): parsing a large
+    file holds the interpreter lock for a long time, which would stall every other request.
     """
-    from nasurf.io import detect_format
-    from nasurf.web.analyses import load
+    from nasurf.web.analyses import describe_blob
+    from nasurf.web.simproc import run_cancellable
 
-    meta: dict[str, Any] = {}
-    path = ws.blob_path(sha)
-    try:
-        meta["format"] = detect_format(path)
-        data = load(ws, {"sha256": sha, "name": name})
-    except NasurfError as exc:
-        meta["format"] = None
-        meta["error"] = ws.humanize(str(exc), {sha: name})
-        return meta
-    except Exception as exc:  # a reader bug must not lose the upload; flag it instead
-        meta["format"] = None
-        meta["error"] = f"could not be read ({type(exc).__name__}: {exc})"[:500]
-        return meta
-    md = data.metadata
-    meta.update(technique=md.technique, rows=len(data.data), instrument=md.instrument,
-                warnings=list(md.warnings))
+    # concurrent uploads of the same content read it once (the others wait for that read)
+    with _describe_guard:
+        lock = _describe_locks.setdefault(sha, threading.Lock())
+    with lock:
+        if sha in _described:
+            meta = dict(_described[sha])
+        else:
+            try:
+                meta = run_cancellable(describe_blob, (str(ws.blobs), sha, name),
+                                       _no_progress)
+            except Exception as exc:  # a reader crash must not lose the upload: flag it
+                meta = {"format": None, "error": f"could not be read ({type(exc).__name__}:"
+                                                  f" {exc})"[:500]}
+            with _describe_guard:
+                _described[sha] = dict(meta)
+                while len(_described) > 256:
+                    _described.pop(next(iter(_described)))
+    if meta.get("error"):
+        meta["error"] = ws.humanize(meta["error"], {sha: name})
     return meta
+
+
+_describe_guard = threading.Lock()
+_describe_locks: dict[str, threading.Lock] = {}
+_described: dict[str, dict[str, Any]] = {}
+
+
+def _no_progress(fraction: float, message: str = "") -> None:
+    """Uploads are not cancellable jobs: progress is ignored."""
 
 
 _BLOB_RE = re.compile(r"[^\s'\"]*blobs[/\\][0-9a-f]{2}[/\\]([0-9a-f]{64})")

@@ -269,11 +269,48 @@ const RENDER = {
     } else if (d.protocol === "cycling") {
       traces = d.runs.map(r => ({x: r.table.map(t => t.cycle), y: r.table.map(t => t.desodiation_mAh_g), name: r.strategy, mode: "lines+markers"}));
       layout = {xaxis: {title: "cycle"}, yaxis: {title: "desodiation (mAh g⁻¹)"}};
+    } else if (d.protocol === "gitt") {
+      traces = d.runs.map(r => ({x: r.series.time_h, y: r.series.voltage_V, name: r.strategy, mode: "lines"}));
+      layout = {xaxis: {title: "time (h)"}, yaxis: {title: "E (V vs Na⁺/Na)"}};
     } else {
       traces = d.runs.map(r => ({x: r.series.voltage_V, y: r.series.current_A_g, name: r.strategy, mode: "lines"}));
       layout = {xaxis: {title: "E (V vs Na⁺/Na)"}, yaxis: {title: "i (A g⁻¹), anodic +"}};
     }
     plot("compare-plot", traces, Object.assign({title: `${d.material}: ${d.protocol}`}, layout));
+  },
+  sim_fit(d) {
+    const o = d.overlay; if (!o) return;
+    plot("fit-plot", [
+      {x: o.capacity_mAh_g, y: o.measured_V, mode: "markers", name: "measured", marker: {size: 5, color: "#000000"}},
+      {x: o.capacity_mAh_g, y: o.simulated_V, mode: "lines", name: "best fit", line: {color: PALETTE[1], width: 2.5}}],
+      {title: `measured vs best fit at ${o.current_mA_g.toPrecision(3)} mA g⁻¹ (RMS ${(1e3 * d.residual_rms).toPrecision(3)} mV)`,
+       xaxis: {title: "capacity (mAh g⁻¹)"}, yaxis: {title: "E (V vs Na⁺/Na)"}});
+  },
+  sim_sweep(d) {
+    const sel = document.getElementById("sweep-metric");
+    const p0 = d.parameters[0], p1 = d.parameters[1];
+    const draw = () => {
+      const m = sel.value, groups = {};
+      for (const r of d.rows) { const k = p1 ? `${p1} = ${Number(r[p1]).toPrecision(3)}` : m; (groups[k] = groups[k] || []).push(r); }
+      const traces = Object.entries(groups).map(([k, rows]) => ({x: rows.map(r => r[p0]), y: rows.map(r => r[m]), name: k, mode: "lines+markers"}));
+      const vals = d.rows.map(r => r[p0]).filter(v => v > 0);
+      const log = vals.length && Math.max(...vals) / Math.min(...vals) > 50;
+      plot("sweep-plot", traces, {title: `${m} vs ${p0}`, xaxis: {title: p0, type: log ? "log" : "linear"}, yaxis: {title: m}});
+    };
+    sel.addEventListener("change", draw); draw();
+  },
+  sim_validate(d) {
+    const rows = d.rows.filter(r => r.simulated_mAh_g !== null && r.reported_mAh_g !== null);
+    const esc = s => String(s).replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+    const hosts = [...new Set(rows.map(r => r.host))];
+    const traces = hosts.map((h, i) => {
+      const rs = rows.filter(r => r.host === h);
+      return {x: rs.map(r => r.reported_mAh_g), y: rs.map(r => r.simulated_mAh_g), mode: "markers", name: h, marker: {color: PALETTE[i % PALETTE.length]},
+        text: rs.map(r => esc(`${r.strategy} · ${r.quantity} at ${r.current_mA_g} mA/g<br>${r.citation || ""}`)), hovertemplate: "%{text}<br>reported %{x:.0f}, simulated %{y:.0f} mAh/g<extra></extra>"};
+    });
+    const top = Math.max(10, ...rows.map(r => Math.max(r.reported_mAh_g, r.simulated_mAh_g)));
+    traces.push({x: [0, top], y: [0, top], mode: "lines", name: "simulated = reported", line: {dash: "dot", color: "#888"}});
+    plot("validate-plot", traces, {title: "Simulated vs reported capacity", xaxis: {title: "reported (mAh g⁻¹)"}, yaxis: {title: "simulated (mAh g⁻¹)"}});
   },
 };
 
@@ -355,6 +392,32 @@ function wireSamples() {
   });
 }
 
+// ---------------------------------------------------------------- tokens
+function wireTokens() {
+  const form = document.getElementById("token-form");
+  form.addEventListener("submit", ev => {
+    ev.preventDefault();
+    api("POST", "/api/tokens", {name: form.elements.name.value}).then(r => {
+      document.getElementById("new-token-name").textContent = r.name;
+      document.getElementById("new-token").textContent = r.token;   // shown once, never stored here
+      document.getElementById("new-token-box").hidden = false;
+      form.reset();
+      // list it at once (the revoke button comes with the next page load)
+      const table = document.getElementById("tokens-table");
+      const empty = table.querySelector("td[colspan]");
+      if (empty) empty.parentElement.remove();
+      const tr = table.insertRow(-1);
+      for (const text of [r.name, "just now", "active", ""]) tr.insertCell(-1).textContent = text;
+    }).catch(e => showError(e.message));
+  });
+  for (const b of document.querySelectorAll("[data-revoke]")) {
+    b.addEventListener("click", () => {
+      if (!confirm(`Revoke token ${b.dataset.revoke}? Its holder loses access at once.`)) return;
+      api("DELETE", `/api/tokens/${encodeURIComponent(b.dataset.revoke)}`).then(() => location.reload()).catch(e => showError(e.message));
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   wireForms();
   wireUploads();
@@ -364,6 +427,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (RENDER[page] && d) RENDER[page](d);
     if (page === "kb") wireKb();
     if (page === "samples") wireSamples();
+    if (page === "tokens") wireTokens();
   } catch (e) { showError(`figure could not be drawn (${e.message})`); }
   const running = localStorage.getItem(JOB_KEY);
   if (running) followJob(Number(running));

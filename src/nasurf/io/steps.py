@@ -289,7 +289,8 @@ class _Table:
 
     def __init__(self, df: pd.DataFrame) -> None:
         self.df = df
-        self.columns = {str(c): k for k, c in enumerate(df.columns)}
+        # tolist(): iterating an Arrow-backed Index boxes each name (several µs apiece)
+        self.columns = {str(c): k for k, c in enumerate(df.columns.tolist())}
         self._get = getattr(df, "_get_column_array", None)
 
     def __len__(self) -> int:
@@ -468,7 +469,8 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     for col in (tb.STEP_COUNT, tb.STEP_INDEX):
         if col in table.columns:
             step_id, id_col = np.asarray(table.array(col)), col
-            runs = np.concatenate(([0], np.flatnonzero(step_id[1:] != step_id[:-1]) + 1))
+            id_change = step_id[1:] != step_id[:-1]
+            runs = np.concatenate(([0], np.flatnonzero(id_change) + 1))
             break
     # a running step count changes at every step; a step index may repeat (loops), so
     # labels are read per run of it only when it is the count
@@ -501,12 +503,16 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         split = _DIRECTION_SPLITS_EC if extra is not None else _DIRECTION_SPLITS
         code = split[kind] * sign
         code += kind * 4
-        cuts = [np.flatnonzero(code[1:] != code[:-1]) + 1]
+        # a step starts where the row code, the step counter or the instrument's own
+        # step flag changes: one boolean pass instead of sorting the three cut lists
+        cut = code[1:] != code[:-1]
         if runs is not None:
-            cuts.append(runs[1:])
+            cut |= id_change
         if extra is not None:
-            cuts.append(np.flatnonzero(extra[1:]) + 1)
-        starts = np.unique(np.concatenate([np.zeros(1, np.int64), *cuts])).astype(np.int64)
+            cut |= extra[1:]
+        starts = np.flatnonzero(cut)
+        starts += 1
+        starts = np.concatenate((np.zeros(1, np.int64), starts))
         k_step = kind[starts].copy()
     stops = np.concatenate((starts[1:], [n])).astype(np.int64)
     # |I| of whole columns is built only where needed (the step table): here the rules

@@ -1323,6 +1323,10 @@ def _rate_set_by(des_A: np.ndarray, sod_A: np.ndarray, names: tuple[str, str]) -
     return names[0] if a else (names[1] if b else None)
 
 
+#: up to this many rate steps the per-step loop is cheaper than the grouped sort
+_FEW_GROUPS = 8
+
+
 def _groups(x: np.ndarray, starts: np.ndarray, stops: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The finite values of the row blocks [starts[g], stops[g]) of ``x`` (blocks may
@@ -1400,12 +1404,30 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
     if basis is not None and mass is None:
         warnings.append("C-rate needs the active mass as well as the capacity basis")
     use_a = np.where(exclude_first & (stops - starts > 1), starts + 1, starts)
-    des_A = _group_medians(key, starts, stops)
-    sod_A = _group_medians(sod_i, starts, stops)
+    if starts.size <= _FEW_GROUPS:
+        # a handful of steps: a plain loop costs less than the grouped sort's set-up
+        def med(x: np.ndarray) -> float:
+            x = x[np.isfinite(x)]
+            return _median(x) if x.size else math.nan
+
+        des_A = np.array([med(key[a:b]) for a, b in zip(starts, stops, strict=True)], float)
+        sod_A = np.array([med(sod_i[a:b]) for a, b in zip(starts, stops, strict=True)],
+                         float)
+    else:
+        des_A = _group_medians(key, starts, stops)
+        sod_A = _group_medians(sod_i, starts, stops)
     # which direction set the rate: the one whose current changes between steps
     set_by = _rate_set_by(des_A, sod_A, names)
     cur_A = sod_A if set_by == names[1] else des_A
-    mean_cap = _group_means(caps, use_a, stops)
+    if starts.size <= _FEW_GROUPS:
+        mean_cap = []
+        for a, b in zip(use_a, stops, strict=True):
+            good = caps[a:b]
+            good = good[np.isfinite(good)]
+            # np.mean's own arithmetic (pairwise sum / count) without its call overhead
+            mean_cap.append(float(np.add.reduce(good) / good.size) if good.size else None)
+    else:
+        mean_cap = _group_means(caps, use_a, stops)
     last = caps[stops - 1]
     last_cap = [float(x) if math.isfinite(x) else None for x in last.tolist()]
     cols: dict[str, Any] = {

@@ -399,8 +399,12 @@ def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np
     sign: np.ndarray | None = steps.row_sign
     if steps.known_from != "signal" and steps.has(*PASSIVE_KINDS):
         # (from the signal alone a passive step is a rest, already below the threshold)
-        i_seg = np.where(steps.rows_of(*PASSIVE_KINDS), 0.0, i)
-        sign = None
+        passive = steps.rows_of(*PASSIVE_KINDS)
+        i_seg = np.where(passive, 0.0, i)
+        # the sign of i_seg at the same threshold: the steps' row sign with the passive
+        # rows zeroed (saves re-comparing every row)
+        sign = sign.copy()
+        sign[passive] = 0
     role, how = electrode_role(v, steps, electrode)
     flip = role != "anode"
     if flip:

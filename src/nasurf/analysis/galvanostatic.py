@@ -1369,7 +1369,7 @@ def _group_means(x: np.ndarray, starts: np.ndarray, stops: np.ndarray
     """np.mean of the finite values of each block (None for none). Blocks of one or two
     values are summed vectorised (their pairwise sum is the plain sum); longer blocks use
     np.add.reduce itself, whose pairwise order a vectorised sum would not reproduce."""
-    vals, grp, count = _groups(x, starts, stops)
+    vals, _, count = _groups(x, starts, stops)
     off = np.cumsum(count) - count
     n = vals.size
     a = vals[np.minimum(off, max(n - 1, 0))] if n else np.zeros(starts.size)

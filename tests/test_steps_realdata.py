@@ -132,6 +132,9 @@ def test_gcpl149_cathode_not_flagged(realdata):
     ("yadg/cv.mpr", "cv"), ("yadg/ca.mpr", "ca"), ("yadg/ocv.mpr", "ocv"),
     ("yadg/peis.mpr", "eis"), ("yadg/cp.mpr", "galvanostatic_one_direction"),
     (PR182, "cycling"), (BCD, "cycling"), (JDB11, "cycling"),
+    # ten PEIS loops at rest, each closed by EC-Lab's one row without a frequency: the
+    # separator rows belong to the scans, not to ten one-row current steps
+    ("hybrid-drt/Sample2_PEIS_AtRest.csv", "eis"),
 ])
 def test_technique_classes_of_real_files(realdata, name, klass):
     assert classify_technique(read(realdata / name))[0] == klass
@@ -144,3 +147,14 @@ def test_counter_cross_check_on_neware_and_arbin(realdata):
         steps = find_steps(read(realdata / name))
         assert steps.counter is not None
         assert not steps.warnings, (name, steps.warnings)
+
+
+def test_peis_loop_separator_rows_are_impedance(realdata):
+    data = read(realdata / "hybrid-drt/Sample2_PEIS_AtRest.csv")
+    freq = data.data["Frequency / Hz"].to_numpy(dtype=float)
+    separators = np.flatnonzero(~(freq > 0))
+    assert separators.size == 10                 # one after each of the ten loops
+    steps = find_steps(data)
+    assert steps.counts() == {"impedance": 1}
+    with pytest.raises(Exception, match="rest/OCV/EIS file"):
+        cycling_summary(data)

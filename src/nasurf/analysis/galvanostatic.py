@@ -389,7 +389,7 @@ class _Prepared:
 def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np.ndarray,
              rest_threshold_A: float | None, min_duration_s: float,
              electrode: str = "auto") -> _Prepared:
-    from nasurf.io.steps import PASSIVE_KINDS, electrode_role, find_steps
+    from nasurf.io.steps import IMPEDANCE, PASSIVE_KINDS, electrode_role, find_steps
 
     df = _frame(data)
     technique = data.metadata.technique if isinstance(data, EchemData) else None
@@ -397,8 +397,9 @@ def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np
                        arrays=(t, v, i))
     i_seg = i
     sign: np.ndarray | None = steps.row_sign
-    if steps.known_from != "signal" and steps.has(*PASSIVE_KINDS):
-        # (from the signal alone a passive step is a rest, already below the threshold)
+    if steps.has(IMPEDANCE) or (steps.known_from != "signal" and steps.has(*PASSIVE_KINDS)):
+        # (from the signal alone a rest is already below the threshold; impedance rows,
+        # known from their frequency, carry the AC current and must be zeroed)
         passive = steps.rows_of(*PASSIVE_KINDS)
         i_seg = np.where(passive, 0.0, i)
         # the sign of i_seg at the same threshold: the steps' row sign with the passive

@@ -430,6 +430,20 @@ def _instrument_kinds(df: _Table, technique: str | None,
     return None, None, None
 
 
+def _with_loop_separators(imp: np.ndarray, freq: np.ndarray) -> np.ndarray:
+    """Impedance rows plus the one row without a frequency (0, or empty as read) that
+    EC-Lab writes after each impedance loop (its Z columns are 0 too): a single such row
+    right after impedance rows and followed by impedance rows or the end of the file
+    belongs to the scan. Any longer run of such rows is another technique's (EC-Lab
+    writes frequency 0 in a modulo bat file's current steps)."""
+    sep = np.zeros(imp.size, bool)
+    sep[1:] = ~imp[1:] & imp[:-1] & ((freq[1:] == 0) | ~np.isfinite(freq[1:]))
+    sep[1:-1] &= imp[2:]
+    if not sep.any():
+        return imp
+    return imp | sep
+
+
 def _column(df: pd.DataFrame, name: str) -> np.ndarray:
     arr = df[name].to_numpy(dtype=np.float64)
     return arr
@@ -459,6 +473,8 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     imp = (np.isfinite(freq) & (freq > 0)) if freq is not None else None
     if imp is not None and not imp.any():
         imp = None
+    if imp is not None:
+        imp = _with_loop_separators(imp, freq)
     if threshold_A is not None:
         thr = float(threshold_A)
     else:

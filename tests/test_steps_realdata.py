@@ -135,6 +135,10 @@ def test_gcpl149_cathode_not_flagged(realdata):
     # ten PEIS loops at rest, each closed by EC-Lab's one row without a frequency: the
     # separator rows belong to the scans, not to ten one-row current steps
     ("hybrid-drt/Sample2_PEIS_AtRest.csv", "eis"),
+    # potentiostatic techniques named by the file but without a step-kind column: the
+    # current is the response, so the signal's current blocks are sweeps / holds
+    ("GES-echem-suite/cv_sample.DTA", "cv"), ("chemotion-converter-app/File053.pssession", "cv"),
+    ("gamry_post_processing_/CHRONOA_STABILITY_#1_#1.DTA", "ca"),
 ])
 def test_technique_classes_of_real_files(realdata, name, klass):
     assert classify_technique(read(realdata / name))[0] == klass

@@ -492,6 +492,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     # labels are read per run of it only when it is the count
     kind, extra, known = _instrument_kinds(table, technique,
                                            runs if id_col == tb.STEP_COUNT else None)
+    kinds_from_signal = kind is None
     if known is None and id_col is not None:
         known = f"instrument: {id_col} (kinds from the signal)"
     if known is None and imp is None:
@@ -563,6 +564,12 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     # potentiostatic steps whose voltage moves steadily are sweeps (CV, LSV); a
     # chronoamperometry's potential levels are holds
     tech_up = (technique or "").upper()
+    if kinds_from_signal and (tech_up in SWEEP_TECHNIQUES or tech_up in HOLD_TECHNIQUES):
+        # a file that names a potentiostatic technique but has no step-kind column
+        # (Gamry DTA, PalmSens): its current is the response, not a set point, so the
+        # current-carrying blocks the signal rule found are sweeps or holds
+        cc = (k_step == _K[CONSTANT_CURRENT]) | (k_step == _K[CONSTANT_VOLTAGE])
+        k_step[cc] = _K[SWEEP] if tech_up in SWEEP_TECHNIQUES else _K[CONSTANT_VOLTAGE]
     holds = np.flatnonzero(k_step == _K[CONSTANT_VOLTAGE])
     if holds.size:
         vspan = np.fmax.reduceat(v, starts)[holds] - np.fmin.reduceat(v, starts)[holds]

@@ -162,3 +162,17 @@ def test_peis_loop_separator_rows_are_impedance(realdata):
     assert steps.counts() == {"impedance": 1}
     with pytest.raises(Exception, match="rest/OCV/EIS file"):
         cycling_summary(data)
+
+
+def test_fresh_full_cell_starting_near_zero_volt_is_not_an_anode(realdata):
+    # cellpy's Maccor sodium-ion full cell: a fresh cell at 0.13 V charged to 3.8 V and
+    # cycled 3.8 <-> 1.3 V; the role comes from where the steps end (the cut-offs), so it
+    # pairs charge with the discharge after it (ICE = Q_dis,1 / Q_ch,1 from the table)
+    res = cycling_summary(read(realdata / "cellpy/maccor_002.txt"))
+    assert res.extra["electrode"] == "cathode"
+    hc = res.half_cycles
+    assert list(hc["process"][:2]) == ["desodiation", "sodiation"]
+    expected = hc["capacity_mAh"].iloc[1] / hc["capacity_mAh"].iloc[0]
+    assert res.initial_coulombic_efficiency == pytest.approx(expected, rel=1e-12)
+    assert 0.9 < res.initial_coulombic_efficiency < 1.0
+    assert not res.flags

@@ -792,9 +792,10 @@ def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
         return given, f"{given} (given)"
     active = _ACTIVE_LUT[steps.step_kind]
     if active.any():
-        # a galvanostatic step's extremes are at its ends
-        ends = np.concatenate((steps.starts[active], steps.stops[active] - 1))
-        vmin = float(voltage[ends].min())
+        # a galvanostatic step's extremes are at its ends, and the protocol's cut-off at
+        # its last row: its first row is where the cell was (a fresh full cell starts
+        # near 0 V, below any cut-off of its window)
+        vmin = float(voltage[steps.stops[active] - 1].min())
     else:
         vmin = float(np.min(voltage)) if voltage.size else math.nan
     signs = steps.step_sign[steps.step_sign != 0]

@@ -35,11 +35,13 @@ How steps are known (``known_from``), in this order:
    value (at least 3 rows) are a constant-voltage hold; a counted step is a hold
    throughout when its voltage stays within 5 mV while its current decays by x1.5 or more.
 
-Rows with a finite, positive ``Frequency / Hz`` are impedance whatever the other columns
-say. A ``constant_voltage`` step whose voltage spans more than 50 mV while moving by more than
-0.1 mV a row (median) is a ``sweep``; the technique name decides where the file names one
-(CV/CVA/LSV: sweeps; CA/COV/CHRONOA: holds). A ``pulse`` is a CC step followed by a rest at
-least 3x as long, where such steps repeat (>= 3) and make at least half the CC steps.
+Rows with a finite, positive ``Frequency / Hz`` are impedance whatever the other columns say, and so
+is the one frequency-less row EC-Lab writes after each impedance loop. A file that names a
+potentiostatic technique (CV/LSV, CA) but has no step-kind column has its current-carrying blocks
+read as sweeps or holds. A ``constant_voltage`` step whose voltage spans more than 50 mV while
+moving by more than 0.1 mV a row (median) is a ``sweep``; the technique name decides where the file
+names one (CV/CVA/LSV: sweeps; CA/COV/CHRONOA: holds). A ``pulse`` is a CC step followed by a rest
+at least 3x as long, where such steps repeat (>= 3) and make at least half the CC steps.
 
 Charge (``charge_Ah``) is integrated within a step only: trapezoid over the step's own
 rows. The interval that leads into a step from the previous row is credited to the step
@@ -777,11 +779,11 @@ def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
                    ) -> tuple[str, str]:
     """The working electrode's role and how it was known, as (role, statement).
 
-    ``given`` other than ``"auto"`` is used as is. Otherwise: the lowest voltage at the
-    ends of the current-carrying steps below :data:`ANODE_BELOW_V` means an anode half
-    cell, above it a cathode half cell or a full cell (both cycle desodiation first:
-    charge, then discharge). A window that goes below 0 V (a symmetric or dummy cell) says nothing,
-    and the first current step decides (sodiation first: anode).
+    ``given`` other than ``"auto"`` is used as is. Otherwise: the lowest voltage at the last rows of
+    the current-carrying steps (their cut-offs) below :data:`ANODE_BELOW_V` means an anode half
+    cell, above it a cathode half cell or a full cell (both cycle desodiation first: charge, then
+    discharge). A window that goes below 0 V (a symmetric or dummy cell) says nothing, and the first
+    current step decides (sodiation first: anode).
     """
     if given != "auto":
         if given not in ROLES:

@@ -132,6 +132,13 @@ def test_gcpl149_cathode_not_flagged(realdata):
     ("yadg/cv.mpr", "cv"), ("yadg/ca.mpr", "ca"), ("yadg/ocv.mpr", "ocv"),
     ("yadg/peis.mpr", "eis"), ("yadg/cp.mpr", "galvanostatic_one_direction"),
     (PR182, "cycling"), (BCD, "cycling"), (JDB11, "cycling"),
+    # ten PEIS loops at rest, each closed by EC-Lab's one row without a frequency: the
+    # separator rows belong to the scans, not to ten one-row current steps
+    ("hybrid-drt/Sample2_PEIS_AtRest.csv", "eis"),
+    # potentiostatic techniques named by the file but without a step-kind column: the
+    # current is the response, so the signal's current blocks are sweeps / holds
+    ("GES-echem-suite/cv_sample.DTA", "cv"), ("chemotion-converter-app/File053.pssession", "cv"),
+    ("gamry_post_processing_/CHRONOA_STABILITY_#1_#1.DTA", "ca"),
 ])
 def test_technique_classes_of_real_files(realdata, name, klass):
     assert classify_technique(read(realdata / name))[0] == klass
@@ -144,3 +151,28 @@ def test_counter_cross_check_on_neware_and_arbin(realdata):
         steps = find_steps(read(realdata / name))
         assert steps.counter is not None
         assert not steps.warnings, (name, steps.warnings)
+
+
+def test_peis_loop_separator_rows_are_impedance(realdata):
+    data = read(realdata / "hybrid-drt/Sample2_PEIS_AtRest.csv")
+    freq = data.data["Frequency / Hz"].to_numpy(dtype=float)
+    separators = np.flatnonzero(~(freq > 0))
+    assert separators.size == 10                 # one after each of the ten loops
+    steps = find_steps(data)
+    assert steps.counts() == {"impedance": 1}
+    with pytest.raises(Exception, match="rest/OCV/EIS file"):
+        cycling_summary(data)
+
+
+def test_fresh_full_cell_starting_near_zero_volt_is_not_an_anode(realdata):
+    # cellpy's Maccor sodium-ion full cell: a fresh cell at 0.13 V charged to 3.8 V and
+    # cycled 3.8 <-> 1.3 V; the role comes from where the steps end (the cut-offs), so it
+    # pairs charge with the discharge after it (ICE = Q_dis,1 / Q_ch,1 from the table)
+    res = cycling_summary(read(realdata / "cellpy/maccor_002.txt"))
+    assert res.extra["electrode"] == "cathode"
+    hc = res.half_cycles
+    assert list(hc["process"][:2]) == ["desodiation", "sodiation"]
+    expected = hc["capacity_mAh"].iloc[1] / hc["capacity_mAh"].iloc[0]
+    assert res.initial_coulombic_efficiency == pytest.approx(expected, rel=1e-12)
+    assert 0.9 < res.initial_coulombic_efficiency < 1.0
+    assert not res.flags

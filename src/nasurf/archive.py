@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from nasurf.companions import IGNORED_SUFFIXES, is_companion  # noqa: F401 (re-exported)
 from nasurf.errors import ValidationError
 from nasurf.outputs import write_set
 from nasurf.samples.execute import run_tasks
@@ -91,10 +92,6 @@ class ArchiveResult:
                 "warnings": list(self.warnings)}
 
 
-# companion / non-data files that live next to measurements (same list as
-# ``nasurf analyze batch``; kept here because importing the analysis CLI would load scipy
-# just to list a folder, which is most of an incremental re-run's time)
-IGNORED_SUFFIXES = {".mpl", ".md", ".txt.bak", ".json", ".png", ".svg", ".pdf"}
 
 
 def list_archive(root: Path, pattern: str = "*") -> list[Path]:
@@ -103,7 +100,7 @@ def list_archive(root: Path, pattern: str = "*") -> list[Path]:
     return sorted(p for p in root.rglob(pattern)
                   if p.is_file() and not any(part.startswith(".") for part in
                                              p.relative_to(root).parts)
-                  and p.suffix.lower() not in IGNORED_SUFFIXES)
+                  and not is_companion(p))
 
 
 def file_hash(path: Path, chunk: int = 1 << 20) -> str:

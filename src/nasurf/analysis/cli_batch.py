@@ -26,10 +26,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
+from nasurf.companions import is_companion
 from nasurf.errors import NasurfError, ValidationError
-
-# companion / non-data files that live next to measurements and are never analysed
-_IGNORED_SUFFIXES = {".mpl", ".md", ".txt.bak", ".json", ".png", ".svg", ".pdf"}
 
 DEFAULT_WORKERS = min(os.cpu_count() or 1, 4)
 SUMMARY_COLUMNS = [
@@ -136,7 +134,7 @@ def list_files(folder: Path, pattern: str, recursive: bool) -> list[Path]:
         raise ValidationError("not a folder", file=str(folder))
     found = folder.rglob(pattern) if recursive else folder.glob(pattern)
     files = sorted(p for p in found if p.is_file() and not p.name.startswith(".")
-                   and p.suffix.lower() not in _IGNORED_SUFFIXES)
+                   and not is_companion(p))
     return files
 
 

@@ -111,7 +111,7 @@ def _real_part(realdata: Path | None) -> str:
             f"{res.retention.final_cycle} vs <code>{res.retention.convention}</code> "
             f"(reference cycle {res.retention.reference_cycle}).</p>",
             _cycles_table(res),
-            _warnings_html(res.warnings),
+            _warnings_html(res.all_warnings),
             _figure(pc.voltage_profile_figure(prof, reference=reference),
                     "Voltage profiles (sodiation solid, desodiation dashed); capacity from "
                     f"∫|I|dt per half cycle; potential vs {reference or pc.DEFAULT_REFERENCE}."),

@@ -223,18 +223,40 @@ def _interval_sums(t: np.ndarray, y: np.ndarray, starts: np.ndarray, stops: np.n
     leading into a row belongs to it: False at the first row of an instrument step, whose
     gap is time spent in the step before (a rest logged as one row).
     """
+    q = _interval_terms(t, y, starts, _entry_mask(starts, entry))
+    if weight is not None:
+        q *= weight
+    return _block_sums(q, starts, stops)
+
+
+def _entry_mask(starts: np.ndarray, entry: Any) -> np.ndarray | None:
+    """Per inner block start (``starts[starts > 0]``): whether its entry interval counts
+    (None: all do). Computed once per summary and shared by its integrals."""
+    if entry is None:
+        return None
+    return entry.entry_at(starts[starts > 0])
+
+
+def _interval_terms(t: np.ndarray, y: np.ndarray, starts: np.ndarray,
+                    entry_mask: np.ndarray | None) -> np.ndarray:
+    """Per interval k (rows k -> k+1) its term of :func:`_interval_sums` before
+    ``weight``: the trapezoid inside a block, y[k+1]·dt (or 0, see ``entry_mask``) into
+    a block. A weighted sum is then ``q * weight`` of the same terms."""
     n = len(t)
     q = np.empty(n - 1)
     np.add(y[:-1], y[1:], out=q)
     q *= 0.5
     inner = starts[starts > 0]
-    q[inner - 1] = y[inner] if entry is None else np.where(entry.entry_at(inner), y[inner],
-                                                           0.0)
+    q[inner - 1] = y[inner] if entry_mask is None else np.where(entry_mask, y[inner], 0.0)
     for a in range(0, n - 1, _CHUNK):
         b = min(a + _CHUNK, n - 1)
         q[a:b] *= t[a + 1:b + 1] - t[a:b]
-    if weight is not None:
-        q *= weight
+    return q
+
+
+def _block_sums(q: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Sum of the interval terms credited to each block (see :func:`_interval_sums`)."""
+    n = q.size + 1
     first = np.maximum(starts - 1, 0)
     count = stops - 1 - first          # number of intervals credited to the block
     out = np.add.reduceat(q, np.minimum(first, n - 2)) if len(starts) else np.zeros(0)
@@ -367,7 +389,7 @@ class _Prepared:
 def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np.ndarray,
              rest_threshold_A: float | None, min_duration_s: float,
              electrode: str = "auto") -> _Prepared:
-    from nasurf.io.steps import PASSIVE_KINDS, electrode_role, find_steps
+    from nasurf.io.steps import IMPEDANCE, PASSIVE_KINDS, electrode_role, find_steps
 
     df = _frame(data)
     technique = data.metadata.technique if isinstance(data, EchemData) else None
@@ -375,10 +397,15 @@ def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np
                        arrays=(t, v, i))
     i_seg = i
     sign: np.ndarray | None = steps.row_sign
-    if steps.known_from != "signal" and steps.has(*PASSIVE_KINDS):
-        # (from the signal alone a passive step is a rest, already below the threshold)
-        i_seg = np.where(steps.rows_of(*PASSIVE_KINDS), 0.0, i)
-        sign = None
+    if steps.has(IMPEDANCE) or (steps.known_from != "signal" and steps.has(*PASSIVE_KINDS)):
+        # (from the signal alone a rest is already below the threshold; impedance rows,
+        # known from their frequency, carry the AC current and must be zeroed)
+        passive = steps.rows_of(*PASSIVE_KINDS)
+        i_seg = np.where(passive, 0.0, i)
+        # the sign of i_seg at the same threshold: the steps' row sign with the passive
+        # rows zeroed (saves re-comparing every row)
+        sign = sign.copy()
+        sign[passive] = 0
     role, how = electrode_role(v, steps, electrode)
     flip = role != "anode"
     if flip:
@@ -745,8 +772,11 @@ def cycling_summary(
         return np.bincount(hc_idx, weights=run_values[act], minlength=n_hc)
 
     absi = np.abs(i)
-    entry = steps
-    cap_As = per_hc(_interval_sums(t, absi, starts, stops, entry=entry))
+    # the interval terms of ∫|I| dt and ∫V|I| dt are built once; the hold shares are
+    # the same terms masked to the hold rows
+    entry = _entry_mask(starts, steps)
+    q = _interval_terms(t, absi, starts, entry)
+    cap_As = per_hc(_block_sums(q, starts, stops))
     median_i = _sampled_median_abs(prep.i_seg, seg)
 
     from nasurf.io.steps import CONSTANT_VOLTAGE
@@ -754,8 +784,9 @@ def cycling_summary(
     cv_mask = steps.rows_of(CONSTANT_VOLTAGE) if steps.has(CONSTANT_VOLTAGE) else None
     cv_As = np.zeros(n_hc)
     if cv_mask is not None:
-        cv_As = per_hc(_interval_sums(t, absi, starts, stops, weight=cv_mask[1:],
-                                      entry=entry))
+        q *= cv_mask[1:]
+        cv_As = per_hc(_block_sums(q, starts, stops))
+    del q
 
     inst = _instrument_capacity(df, starts, per_hc,
                                 v if capacity_source == "instrument" else None)
@@ -769,11 +800,13 @@ def cycling_summary(
     # energy: reuse the |I| buffer for V·|I| (memory on long files)
     p = absi
     p *= v
-    en_Ws = per_hc(_interval_sums(t, p, starts, stops, entry=entry))
+    q = _interval_terms(t, p, starts, entry)
+    en_Ws = per_hc(_block_sums(q, starts, stops))
     cv_Ws = np.zeros(n_hc)
     if cv_mask is not None:
-        cv_Ws = per_hc(_interval_sums(t, p, starts, stops, weight=cv_mask[1:], entry=entry))
-    del p, absi
+        q *= cv_mask[1:]
+        cv_Ws = per_hc(_block_sums(q, starts, stops))
+    del p, absi, q
     integral_mAh = cap_As / SECONDS_PER_HOUR * 1e3
     if capacity_source == "instrument":
         # the counters replace the integral (e.g. a logged current rounded to the display
@@ -1295,6 +1328,66 @@ def _rate_set_by(des_A: np.ndarray, sod_A: np.ndarray, names: tuple[str, str]) -
     return names[0] if a else (names[1] if b else None)
 
 
+#: up to this many rate steps the per-step loop is cheaper than the grouped sort
+_FEW_GROUPS = 8
+
+
+def _groups(x: np.ndarray, starts: np.ndarray, stops: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The finite values of the row blocks [starts[g], stops[g]) of ``x`` (blocks may
+    overlap nothing but need not cover ``x``), their block numbers, and each block's
+    count of finite values."""
+    lens = stops - starts
+    grp = np.repeat(np.arange(starts.size), lens)
+    rows = np.arange(grp.size) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(
+        starts, lens)
+    vals = x[rows]
+    fin = np.isfinite(vals)
+    vals, grp = vals[fin], grp[fin]
+    return vals, grp, np.bincount(grp, minlength=starts.size)
+
+
+def _group_medians(x: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """:func:`_median` of the finite values of each block (NaN for none), in one sort:
+    the same middle element(s) and the same half-sum, so bit-identical to a loop."""
+    vals, grp, count = _groups(x, starts, stops)
+    out = np.full(starts.size, np.nan)
+    has = count > 0
+    if not has.any():
+        return out
+    s = vals[np.lexsort((vals, grp))]
+    off = np.cumsum(count) - count
+    k = off + (count - 1) // 2
+    odd = count % 2 == 1
+    lo = s[np.minimum(k, s.size - 1)]
+    hi = s[np.minimum(k + 1, s.size - 1)]
+    out[has] = np.where(odd, lo, (lo + hi) / 2)[has]
+    return out
+
+
+def _group_means(x: np.ndarray, starts: np.ndarray, stops: np.ndarray
+                 ) -> list[float | None]:
+    """np.mean of the finite values of each block (None for none). Blocks of one or two
+    values are summed vectorised (their pairwise sum is the plain sum); longer blocks use
+    np.add.reduce itself, whose pairwise order a vectorised sum would not reproduce."""
+    vals, _, count = _groups(x, starts, stops)
+    off = np.cumsum(count) - count
+    n = vals.size
+    a = vals[np.minimum(off, max(n - 1, 0))] if n else np.zeros(starts.size)
+    b = vals[np.minimum(off + 1, max(n - 1, 0))] if n else np.zeros(starts.size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        short = np.where(count == 2, (a + b) / 2, a / 1)
+    out: list[float | None] = []
+    for g, (c, o) in enumerate(zip(count.tolist(), off.tolist(), strict=True)):
+        if c == 0:
+            out.append(None)
+        elif c <= 2:
+            out.append(float(short[g]))
+        else:
+            out.append(float(np.add.reduce(vals[o:o + c]) / c))
+    return out
+
+
 def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: np.ndarray,
                 unit: str, mass: float | None, basis: float | None, exclude_first: bool,
                 rel_tol: float, abs_tol_A: float,
@@ -1315,24 +1408,33 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
     stops = np.append(starts[1:], number.size)
     if basis is not None and mass is None:
         warnings.append("C-rate needs the active mass as well as the capacity basis")
-    def med(x: np.ndarray) -> float | None:
-        x = x[np.isfinite(x)]
-        return _median(x) if x.size else None
-
     use_a = np.where(exclude_first & (stops - starts > 1), starts + 1, starts)
-    des_A = np.array([med(key[a:b]) for a, b in zip(starts, stops, strict=True)], float)
-    sod_A = np.array([med(sod_i[a:b]) for a, b in zip(starts, stops, strict=True)], float)
+    if starts.size <= _FEW_GROUPS:
+        # a handful of steps: a plain loop costs less than the grouped sort's set-up
+        def med(x: np.ndarray) -> float:
+            x = x[np.isfinite(x)]
+            return _median(x) if x.size else math.nan
+
+        des_A = np.array([med(key[a:b]) for a, b in zip(starts, stops, strict=True)], float)
+        sod_A = np.array([med(sod_i[a:b]) for a, b in zip(starts, stops, strict=True)],
+                         float)
+    else:
+        des_A = _group_medians(key, starts, stops)
+        sod_A = _group_medians(sod_i, starts, stops)
     # which direction set the rate: the one whose current changes between steps
     set_by = _rate_set_by(des_A, sod_A, names)
     cur_A = sod_A if set_by == names[1] else des_A
-    mean_cap, last_cap = [], []
-    for a, b in zip(use_a, stops, strict=True):
-        vals = caps[a:b]
-        fin = np.isfinite(vals)
-        good = vals[fin]
-        # np.mean's own arithmetic (pairwise sum / count) without its per-call overhead
-        mean_cap.append(float(np.add.reduce(good) / good.size) if good.size else None)
-        last_cap.append(float(vals[-1]) if fin[-1] else None)
+    if starts.size <= _FEW_GROUPS:
+        mean_cap = []
+        for a, b in zip(use_a, stops, strict=True):
+            good = caps[a:b]
+            good = good[np.isfinite(good)]
+            # np.mean's own arithmetic (pairwise sum / count) without its call overhead
+            mean_cap.append(float(np.add.reduce(good) / good.size) if good.size else None)
+    else:
+        mean_cap = _group_means(caps, use_a, stops)
+    last = caps[stops - 1]
+    last_cap = [float(x) if math.isfinite(x) else None for x in last.tolist()]
     cols: dict[str, Any] = {
         "step": np.arange(1, starts.size + 1), "first_cycle": number[starts].astype(int),
         "last_cycle": number[stops - 1].astype(int), "n_cycles": (stops - starts).astype(int),

@@ -1,34 +1,28 @@
-"""Publication-style figures of galvanostatic results (matplotlib, Agg backend).
+"""Publication-style figures of galvanostatic results.
 
 Owns: voltage profiles (capacity on x), capacity and CE against cycle (twin axis), rate
 capability (capacity against cycle coloured by rate step, current labels) and dQ/dV.
-Each function returns a matplotlib Figure; :func:`save_figures` writes PNG + SVG.
+Each function returns a ``matplotlib.figure.Figure`` drawn in nasurf's one figure style
+(:mod:`nasurf.figures.style`: single-column width, print-size fonts); importing this
+module neither imports pyplot nor changes the matplotlib backend. :func:`save_figures`
+writes PNG + SVG through the shared saver.
 """
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from nasurf.analysis.dqdv import DqdvResult
 from nasurf.analysis.galvanostatic import CyclingResult
+from nasurf.figures.style import new_figure, paper_style, save, to_svg
 
-STYLE = {
-    "font.size": 9, "axes.labelsize": 9, "axes.titlesize": 9, "legend.fontsize": 7,
-    "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.linewidth": 0.8,
-    "xtick.direction": "in", "ytick.direction": "in", "xtick.top": True, "ytick.right": True,
-    "lines.linewidth": 1.2, "savefig.dpi": 300, "figure.dpi": 100,
-}
 SOD_COLOR, DES_COLOR, CE_COLOR = "#1f4e79", "#c0392b", "#555555"
 DEFAULT_REFERENCE = "Na⁺/Na"
 
@@ -46,11 +40,12 @@ def _cap_label(unit: str) -> str:
     return "Specific capacity (mAh g$^{-1}$)" if unit == "mAh/g" else "Capacity (mAh)"
 
 
-def _new(w: float = 3.5, h: float = 2.8) -> tuple[Figure, plt.Axes]:
-    with plt.rc_context(STYLE):
-        fig = Figure(figsize=(w, h), layout="constrained")
-        ax = fig.add_subplot()
-    return fig, ax
+def _new(width_mm: float | str = "single", aspect: float = 0.8) -> tuple[Figure, Axes]:
+    return new_figure(width_mm, aspect=aspect)
+
+
+def _cmap(name: str) -> matplotlib.colors.Colormap:
+    return matplotlib.colormaps[name]
 
 
 def voltage_profile_figure(profiles: pd.DataFrame, *, cycles: list[int] | None = None,
@@ -60,11 +55,11 @@ def voltage_profile_figure(profiles: pd.DataFrame, *, cycles: list[int] | None =
     ``reference``: the electrode the potential is measured against (``"Li+/Li"`` ...);
     default ``profiles.attrs["electrode_reference"]``, else Na⁺/Na.
     """
-    with plt.rc_context(STYLE):
+    with paper_style():
         fig, ax = _new()
         have = sorted(profiles["cycle"].unique())
         sel = [c for c in (cycles or _default_cycles(have)) if c in have]
-        cmap = plt.get_cmap("viridis")
+        cmap = _cmap("viridis")
         for k, c in enumerate(sel):
             color = cmap(k / max(len(sel) - 1, 1))
             for proc, ls in (("sodiation", "-"), ("desodiation", "--")):
@@ -100,7 +95,7 @@ def capacity_ce_figure(result: CyclingResult, *, title: str | None = None) -> Fi
     red cross and the flag names."""
     spec = result.capacity_unit == "mAh/g"
     c = result.cycles[result.cycles["cycle"] >= 1]
-    with plt.rc_context(STYLE):
+    with paper_style():
         fig, ax = _new()
         sod = c["sodiation_mAh_g" if spec else "sodiation_mAh"]
         des = c["desodiation_mAh_g" if spec else "desodiation_mAh"]
@@ -151,9 +146,9 @@ def rate_capability_figure(result: CyclingResult, *, title: str | None = None) -
     spec = result.capacity_unit == "mAh/g"
     c = result.cycles[result.cycles["cycle"] >= 1]
     steps = result.rate_steps
-    with plt.rc_context(STYLE):
-        fig, ax = _new(4.0, 2.8)
-        cmap = plt.get_cmap("plasma")
+    with paper_style():
+        fig, ax = _new("onehalf", aspect=0.6)
+        cmap = _cmap("plasma")
         des = "desodiation_mAh_g" if spec else "desodiation_mAh"
         top = float(np.nanmax(c[des])) if len(c) else 1.0
         for k, st in steps.iterrows():
@@ -192,11 +187,11 @@ def dqdv_figure(result: DqdvResult, *, cycles: list[int] | None = None,
     ``reference``: the electrode the potential is measured against (default Na⁺/Na).
     """
     t = result.table
-    with plt.rc_context(STYLE):
+    with paper_style():
         fig, ax = _new()
         have = sorted(t["cycle"].unique()) if len(t) else []
         sel = [c for c in (cycles or _default_cycles(have)) if c in have]
-        cmap = plt.get_cmap("viridis")
+        cmap = _cmap("viridis")
         for k, c in enumerate(sel):
             color = cmap(k / max(len(sel) - 1, 1))
             for br, ls in (("sodiation", "-"), ("desodiation", "-")):
@@ -217,22 +212,16 @@ def dqdv_figure(result: DqdvResult, *, cycles: list[int] | None = None,
 
 def figure_svg(fig: Figure) -> str:
     """The figure as an inline SVG string (for HTML reports)."""
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg")
-    text = buf.getvalue()
+    text = to_svg(fig)
     text = text[text.find("<svg"):]
-    # the RDF metadata block (creator, date) is noise inside a page
+    # the RDF metadata block (creator) is noise inside a page
     return re.sub(r"<metadata>.*?</metadata>\s*", "", text, count=1, flags=re.S)
 
 
 def save_figures(figures: dict[str, Figure], directory: str | Path) -> list[Path]:
-    """Write each figure as NAME.png (300 dpi) and NAME.svg; returns the paths."""
+    """Write each figure as NAME.png and NAME.svg (the shared saver); returns the paths."""
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths: list[Path] = []
     for name, fig in figures.items():
-        for ext in ("png", "svg"):
-            p = out / f"{name}.{ext}"
-            fig.savefig(p)
-            paths.append(p)
+        paths.extend(save(fig, out / name, formats=("png", "svg")))
     return paths

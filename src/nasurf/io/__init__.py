@@ -9,6 +9,7 @@ plus metadata. See ``docs/io.md`` for the formats, sign conventions and cycle nu
 from nasurf.io.core import read, read_many, supported_formats
 from nasurf.io.cycles import assign_cycles
 from nasurf.io.detect import detect_format
+from nasurf.io.steps import Steps, find_steps
 from nasurf.io.table import (
     ANODIC_POSITIVE,
     ASSIGNED_CYCLE,
@@ -58,8 +59,10 @@ __all__ = [
     "Z_REAL",
     "EchemData",
     "Metadata",
+    "Steps",
     "assign_cycles",
     "detect_format",
+    "find_steps",
     "read",
     "read_many",
     "supported_formats",

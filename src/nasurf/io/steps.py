@@ -35,11 +35,13 @@ How steps are known (``known_from``), in this order:
    value (at least 3 rows) are a constant-voltage hold; a counted step is a hold
    throughout when its voltage stays within 5 mV while its current decays by x1.5 or more.
 
-Rows with a finite, positive ``Frequency / Hz`` are impedance whatever the other columns
-say. A ``constant_voltage`` step whose voltage spans more than 50 mV while moving by more than
-0.1 mV a row (median) is a ``sweep``; the technique name decides where the file names one
-(CV/CVA/LSV: sweeps; CA/COV/CHRONOA: holds). A ``pulse`` is a CC step followed by a rest at
-least 3x as long, where such steps repeat (>= 3) and make at least half the CC steps.
+Rows with a finite, positive ``Frequency / Hz`` are impedance whatever the other columns say, and so
+is the one frequency-less row EC-Lab writes after each impedance loop. A file that names a
+potentiostatic technique (CV/LSV, CA) but has no step-kind column has its current-carrying blocks
+read as sweeps or holds. A ``constant_voltage`` step whose voltage spans more than 50 mV while
+moving by more than 0.1 mV a row (median) is a ``sweep``; the technique name decides where the file
+names one (CV/CVA/LSV: sweeps; CA/COV/CHRONOA: holds). A ``pulse`` is a CC step followed by a rest
+at least 3x as long, where such steps repeat (>= 3) and make at least half the CC steps.
 
 Charge (``charge_Ah``) is integrated within a step only: trapezoid over the step's own
 rows. The interval that leads into a step from the previous row is credited to the step
@@ -289,7 +291,8 @@ class _Table:
 
     def __init__(self, df: pd.DataFrame) -> None:
         self.df = df
-        self.columns = {str(c): k for k, c in enumerate(df.columns)}
+        # tolist(): iterating an Arrow-backed Index boxes each name (several µs apiece)
+        self.columns = {str(c): k for k, c in enumerate(df.columns.tolist())}
         self._get = getattr(df, "_get_column_array", None)
 
     def __len__(self) -> int:
@@ -429,6 +432,20 @@ def _instrument_kinds(df: _Table, technique: str | None,
     return None, None, None
 
 
+def _with_loop_separators(imp: np.ndarray, freq: np.ndarray) -> np.ndarray:
+    """Impedance rows plus the one row without a frequency (0, or empty as read) that
+    EC-Lab writes after each impedance loop (its Z columns are 0 too): a single such row
+    right after impedance rows and followed by impedance rows or the end of the file
+    belongs to the scan. Any longer run of such rows is another technique's (EC-Lab
+    writes frequency 0 in a modulo bat file's current steps)."""
+    sep = np.zeros(imp.size, bool)
+    sep[1:] = ~imp[1:] & imp[:-1] & ((freq[1:] == 0) | ~np.isfinite(freq[1:]))
+    sep[1:-1] &= imp[2:]
+    if not sep.any():
+        return imp
+    return imp | sep
+
+
 def _column(df: pd.DataFrame, name: str) -> np.ndarray:
     arr = df[name].to_numpy(dtype=np.float64)
     return arr
@@ -458,6 +475,8 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     imp = (np.isfinite(freq) & (freq > 0)) if freq is not None else None
     if imp is not None and not imp.any():
         imp = None
+    if imp is not None:
+        imp = _with_loop_separators(imp, freq)
     if threshold_A is not None:
         thr = float(threshold_A)
     else:
@@ -468,12 +487,14 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     for col in (tb.STEP_COUNT, tb.STEP_INDEX):
         if col in table.columns:
             step_id, id_col = np.asarray(table.array(col)), col
-            runs = np.concatenate(([0], np.flatnonzero(step_id[1:] != step_id[:-1]) + 1))
+            id_change = step_id[1:] != step_id[:-1]
+            runs = np.concatenate(([0], np.flatnonzero(id_change) + 1))
             break
     # a running step count changes at every step; a step index may repeat (loops), so
     # labels are read per run of it only when it is the count
     kind, extra, known = _instrument_kinds(table, technique,
                                            runs if id_col == tb.STEP_COUNT else None)
+    kinds_from_signal = kind is None
     if known is None and id_col is not None:
         known = f"instrument: {id_col} (kinds from the signal)"
     if known is None and imp is None:
@@ -501,12 +522,16 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         split = _DIRECTION_SPLITS_EC if extra is not None else _DIRECTION_SPLITS
         code = split[kind] * sign
         code += kind * 4
-        cuts = [np.flatnonzero(code[1:] != code[:-1]) + 1]
+        # a step starts where the row code, the step counter or the instrument's own
+        # step flag changes: one boolean pass instead of sorting the three cut lists
+        cut = code[1:] != code[:-1]
         if runs is not None:
-            cuts.append(runs[1:])
+            cut |= id_change
         if extra is not None:
-            cuts.append(np.flatnonzero(extra[1:]) + 1)
-        starts = np.unique(np.concatenate([np.zeros(1, np.int64), *cuts])).astype(np.int64)
+            cut |= extra[1:]
+        starts = np.flatnonzero(cut)
+        starts += 1
+        starts = np.concatenate((np.zeros(1, np.int64), starts))
         k_step = kind[starts].copy()
     stops = np.concatenate((starts[1:], [n])).astype(np.int64)
     # |I| of whole columns is built only where needed (the step table): here the rules
@@ -541,6 +566,12 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     # potentiostatic steps whose voltage moves steadily are sweeps (CV, LSV); a
     # chronoamperometry's potential levels are holds
     tech_up = (technique or "").upper()
+    if kinds_from_signal and (tech_up in SWEEP_TECHNIQUES or tech_up in HOLD_TECHNIQUES):
+        # a file that names a potentiostatic technique but has no step-kind column
+        # (Gamry DTA, PalmSens): its current is the response, not a set point, so the
+        # current-carrying blocks the signal rule found are sweeps or holds
+        cc = (k_step == _K[CONSTANT_CURRENT]) | (k_step == _K[CONSTANT_VOLTAGE])
+        k_step[cc] = _K[SWEEP] if tech_up in SWEEP_TECHNIQUES else _K[CONSTANT_VOLTAGE]
     holds = np.flatnonzero(k_step == _K[CONSTANT_VOLTAGE])
     if holds.size:
         vspan = np.fmax.reduceat(v, starts)[holds] - np.fmin.reduceat(v, starts)[holds]
@@ -748,11 +779,11 @@ def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
                    ) -> tuple[str, str]:
     """The working electrode's role and how it was known, as (role, statement).
 
-    ``given`` other than ``"auto"`` is used as is. Otherwise: the lowest voltage at the
-    ends of the current-carrying steps below :data:`ANODE_BELOW_V` means an anode half
-    cell, above it a cathode half cell or a full cell (both cycle desodiation first:
-    charge, then discharge). A window that goes below 0 V (a symmetric or dummy cell) says nothing,
-    and the first current step decides (sodiation first: anode).
+    ``given`` other than ``"auto"`` is used as is. Otherwise: the lowest voltage at the last rows of
+    the current-carrying steps (their cut-offs) below :data:`ANODE_BELOW_V` means an anode half
+    cell, above it a cathode half cell or a full cell (both cycle desodiation first: charge, then
+    discharge). A window that goes below 0 V (a symmetric or dummy cell) says nothing, and the first
+    current step decides (sodiation first: anode).
     """
     if given != "auto":
         if given not in ROLES:
@@ -763,9 +794,10 @@ def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
         return given, f"{given} (given)"
     active = _ACTIVE_LUT[steps.step_kind]
     if active.any():
-        # a galvanostatic step's extremes are at its ends
-        ends = np.concatenate((steps.starts[active], steps.stops[active] - 1))
-        vmin = float(voltage[ends].min())
+        # a galvanostatic step's extremes are at its ends, and the protocol's cut-off at
+        # its last row: its first row is where the cell was (a fresh full cell starts
+        # near 0 V, below any cut-off of its window)
+        vmin = float(voltage[steps.stops[active] - 1].min())
     else:
         vmin = float(np.min(voltage)) if voltage.size else math.nan
     signs = steps.step_sign[steps.step_sign != 0]

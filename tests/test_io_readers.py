@@ -613,3 +613,24 @@ def test_neware_btsda7_detail_sheet(tmp_path: Path):
     np.testing.assert_array_equal(e.data[STEP_INDEX], [1, 1, 1, 2, 2, 2])
     assert e.data[tb.DISCHARGE_CAPACITY].iloc[-1] == pytest.approx(2e-3 * 120 / 3600)
     assert any("Test Time from the date-time column" in n for n in e.metadata.notes)
+
+
+@real
+@pytest.mark.parametrize("name,old,new,expect", [
+    # a flipped digit in a column the canonical table does not use (Neware's power)
+    ("cellpy/nw_regular_export_ife_example.csv", b"13:28:47,0.00000,", b"13:28:47,0.0000x,",
+     "column 'Power(W)' are not numbers"),
+    # a flipped digit in a RelaxIS frequency: the row is left out and counted, not taken
+    # for a spectrum label
+    ("hybrid-drt/PEIS_LPSCl_IonBlocking_-25C_RelaxIS.txt", b"10.272860527038574\t",
+     b"10.2728605270385#4\t", "left out 1 line(s)"),
+])
+def test_a_damaged_cell_is_counted(tmp_path: Path, name: str, old: bytes, new: bytes,
+                                   expect: str):
+    raw = (REALDATA / name).read_bytes()
+    assert raw.count(old) == 1
+    path = tmp_path / Path(name).name
+    path.write_bytes(raw.replace(old, new))
+    intact, damaged = read(REALDATA / name), read(path)
+    assert any(expect in w for w in damaged.metadata.warnings)
+    assert len(damaged) == len(intact) - (1 if "RelaxIS" in name else 0)

@@ -390,7 +390,7 @@ def read_relaxis(path: Path, *, encoding: str | None = None, **kwargs: Any) -> E
                 labels.append("")
             rows.append(cells[:width])
             spectrum.append(len(labels))
-        elif is_number(cells[0]):
+        elif is_number(cells[0]) or sum(is_number(c) for c in cells[:width]) >= width - 1:
             bad.append(n)   # a cut or damaged data row, not a spectrum label
         else:
             labels.append(ln.strip())

@@ -30,7 +30,7 @@ import pandas as pd
 from nasurf.errors import FileFormatError
 from nasurf.io import table as tb
 from nasurf.io._assemble import finish
-from nasurf.io._text import decode
+from nasurf.io._text import _numbers_with_damage, decode
 from nasurf.io.columns import ColumnMap, build_table, infer_mapping
 from nasurf.io.table import EchemData, Metadata
 
@@ -484,6 +484,19 @@ def _read_btsda_nested(text: str, src: str, *, column_map: dict[str, str] | None
         decimal = detect_decimal([";".join(r) for r in records[:30]], ";")
         if decimal == ",":
             md = md.with_note("decimal commas read as decimal points")
+    # a damaged cell in a column of numbers (a cut or flipped digit) becomes NaN and is
+    # counted, as in every other text reader; text columns (times, dates, types) stay text
+    # (only columns that hold such a cell: the others keep the dtype they always had)
+    numeric = raw.apply(lambda c: pd.to_numeric(
+        c.str.replace(",", ".", regex=False) if decimal == "," else c, errors="coerce"))
+    damaged = [c for c in raw.columns
+               if (raw[c].dtype == object or pd.api.types.is_string_dtype(raw[c].dtype))
+               and (numeric[c].isna() & (raw[c].str.strip() != "")).any()
+               and numeric[c].notna().any()]
+    if damaged:
+        fixed = _numbers_with_damage(raw[damaged].copy(), decimal)
+        for c in damaged:
+            raw[c] = fixed[c]
     df, md = _neware_table(raw, md, column_map=column_map, decimal=decimal)
     return finish(df, md, **kwargs)
 

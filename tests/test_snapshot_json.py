@@ -98,7 +98,7 @@ def _diff(expected, actual, where: str = "$") -> list[str]:
         if len(expected) != len(actual):
             return [f"{where}: length {len(expected)} != {len(actual)}"]
         out = []
-        for i, (e, a) in enumerate(zip(expected, actual)):
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
             out += _diff(e, a, f"{where}[{i}]")
         return out
     return [] if expected == actual else [f"{where}: {expected!r} != {actual!r}"]

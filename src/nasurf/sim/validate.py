@@ -16,6 +16,14 @@ sodiate then desodiate at the record's current, twice, 0.01-3.0 V.
 * ``cycling_capacity`` after N cycles = cycle-2 desodiation × the model's LAM factor per
   cycle (:func:`~nasurf.sim.simulate.lam_factor`) applied N − 2 times at the cycle-2 depth,
   the same rule the simulator applies between cycles (the N cycles are not integrated).
+
+The sample enters with its size (``validation.yaml`` morphology, printed under
+``assumptions``) and the first-cycle loss of that size
+(:func:`~nasurf.sim.parameters.at_particle_radius`). A host/carbon composite's current and
+capacity are per composite mass: the host runs at I/f per gram of host with an areal
+loading f × the electrode's, and the carbon's own storage is not added (no blends; the row
+says so when it misses). A record without a current gets one only from a cited
+``conditions`` entry of ``validation.yaml``.
 """
 
 from __future__ import annotations

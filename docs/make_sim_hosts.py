@@ -144,14 +144,25 @@ def _write_section(rep, kb_host: dict[str, str]) -> None:
         out.append(f"\nKnowledge-base records of host `{kb_host[name]}`"
                    + (f" (median |error| {st.median_abs:.0%}, worst {st.worst:+.0%}, "
                       f"n = {st.n})" if st is not None else "") + ":\n")
-        out.append("| record | preset | I (mA/g) | N | reported | simulated | error | status |")
-        out.append("|---|---|---|---|---|---|---|---|")
+        out.append("| record | preset | I (mA/g) | N | reported | simulated | error | status "
+                   "| assumed size |")
+        out.append("|---|---|---|---|---|---|---|---|---|")
         for rw in rows:
             err = f"{rw.relative_error:+.0%}" if math.isfinite(rw.relative_error) else "–"
             simv = f"{rw.simulated_mAh_g:.0f}" if math.isfinite(rw.simulated_mAh_g) else "–"
             cur = f"{rw.current_mA_g:g}" if math.isfinite(rw.current_mA_g) else "–"
+            size = rw.assumptions[0].split(" (")[0] if rw.assumptions else ""
+            basis = "stated" if rw.assumptions and "assumption" not in rw.assumptions[0] \
+                else "assumed"
             out.append(f"| {rw.record_id} | {rw.strategy} | {cur} | {rw.cycles or ''} | "
-                       f"{rw.reported_mAh_g:g} | {simv} | {err} | {rw.status} |")
+                       f"{rw.reported_mAh_g:g} | {simv} | {err} | {rw.status} | "
+                       f"{size + ' (' + basis + ')' if size else ''} |")
+        misses = [rw for rw in rows if rw.status != "within"]
+        if misses:
+            out.append("\nWhy the other rows miss (`nasurf simulate validate --json` holds "
+                       "every row's full reason, assumptions and warnings):\n")
+            out.extend(f"* {rw.record_id} ({rw.status}): {rw.reason.split(': ', 1)[0]}"
+                       for rw in misses)
     doc_path = Path(__file__).parent / "simulation.md"
     text = doc_path.read_text(encoding="utf-8")
     begin, end = "<!-- hosts:begin (docs/make_sim_hosts.py) -->", "<!-- hosts:end -->"

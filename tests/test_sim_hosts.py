@@ -19,10 +19,12 @@ from nasurf.sim import (
     cyclic_voltammetry,
     galvanostatic_cycling,
     list_materials,
+    load_material,
     rate_capability,
     simulate,
 )
 from nasurf.sim.cli import rate_table
+from nasurf.sim.parameters import at_particle_radius, specific_surface_area
 
 HOSTS = ("hard_carbon", "anatase_tio2", "na2ti3o7", "sno2", "mos2", "sb", "red_p", "sb2s3")
 
@@ -95,19 +97,81 @@ def test_hard_carbon_matches_the_expert_ranges():
     assert 100 <= des[2] <= 200
 
 
-def test_na2ti3o7_high_rate_rows_are_explained_not_silent():
-    # issue 13: 0 at 2 and 5 A/g with the 5 A/g row missing. The micro-sized pristine
-    # control still cannot pass 2 A/g within the 0.3 V plateau margin (30 ohm cm2 + the
-    # A-Na2Ti3O7 conductivity of 1.7e-7 S/cm): every row is present and says why.
+def test_na2ti3o7_control_is_the_reviews_nanoarray_and_keeps_capacity_at_high_rate():
+    # issue 13: 0 at 2 and 5 A/g with the 5 A/g row missing. The packaged control is now
+    # the review's pristine A-Na2Ti3O7 nanoarray (ref 68; the conductivity of the file is
+    # that paper's): every rate row holds charge and capacity falls with current
     r = simulate("na2ti3o7", rate_capability())
     table = rate_table(r)
     assert [t["current_mA_g"] for t in table] == [50, 100, 200, 500, 1000, 2000, 5000, 50]
+    des = [t["desodiation_mAh_g"] for t in table]
+    assert all(d > 10.0 for d in des), des
+    assert des[0] > 0.9 * 177.7                        # 2 Na at low rate (Senguttuvan 2011)
+    assert des[6] < 0.5 * des[0]                       # 5 A/g: plateau margin used up
+
+
+def test_micro_sized_na2ti3o7_explains_its_empty_rows():
+    # the micro-sized solid-state powder (R = 1 um) cannot pass 2 A/g within the 0.3 V
+    # plateau margin: those rows are present, hold nothing and say why
+    p = load_material("na2ti3o7").with_changes(particle_radius=1e-6)
+    r = simulate(p, rate_capability())
+    table = rate_table(r)
+    assert [t["current_mA_g"] for t in table] == [50, 100, 200, 500, 1000, 2000, 5000, 50]
     for t in table:
-        assert t["desodiation_mAh_g"] > 0 or "cut-off was reached" in t["note"]
-    assert table[4]["desodiation_mAh_g"] > 10.0        # 1 A/g: some capacity, not 0
+        assert t["desodiation_mAh_g"] > 0 or "ended at once" in t["note"]
+    assert table[5]["desodiation_mAh_g"] == 0.0 and table[6]["desodiation_mAh_g"] == 0.0
     # a step that held no charge leaves no data rows: the data's own notes say why
     assert any("ended at once" in n and "5000 mA g-1" in n
                for n in r.echem().metadata.notes)
+
+
+def test_first_cycle_loss_scales_with_the_surface():
+    # the titanates' first-cycle loss is a surface reaction: q_A x 3/(rho R) on top of the
+    # file's control (nasurf.sim.parameters.at_particle_radius)
+    p = load_material("anatase_tio2")
+    assert at_particle_radius(p, p.particle_radius).sei_capacity == pytest.approx(
+        p.sei_capacity)
+    small = at_particle_radius(p, p.particle_radius / 2)
+    extra = p.sei_area_capacity * specific_surface_area(p)     # doubling the surface
+    assert small.sei_capacity == pytest.approx(p.sei_capacity + extra)
+    assert p.sei_capacity == pytest.approx(p.sei_area_capacity * specific_surface_area(p),
+                                           rel=0.01)
+    # the cited source: untreated TiO2 tubes, first discharge 402 mAh/g (review §5, ref
+    # 102), walls ~15 nm (R = 22 nm): the simulated first sodiation spends the loss
+    tubes = at_particle_radius(p, 22e-9)
+    r = simulate(tubes, galvanostatic_cycling("33.5 mA g-1", cycles=1))
+    first = float(r.cycle_capacities()["sodiation_mAh_g"].iloc[0])
+    assert first == pytest.approx(402, rel=0.10)
+    # hosts without a per-area loss keep their file value at any size
+    hc = load_material("hard_carbon")
+    assert at_particle_radius(hc, 50e-9).sei_capacity == hc.sei_capacity
+
+
+def test_functionalisation_sites_are_one_na_per_surface_group():
+    # review §6: redox-active surface groups; one Na per group at full coverage
+    # (4.6 groups/nm2 = 7.6e-6 mol/m2) on the sample's own surface, not a layer of host
+    # sites: the site capacity is Gamma x 3/(rho R) whatever the host
+    from nasurf.sim.parameters import F
+    from nasurf.sim.simulate import resolve_parameters
+
+    for host, radius in (("hard_carbon", 15e-9), ("anatase_tio2", 6e-9)):
+        p = resolve_parameters(at_particle_radius(load_material(host), radius),
+                               "surface_functionalisation")
+        assert p.site_density == pytest.approx(4.6e18 / 6.02214076e23, rel=0.01)
+        sites = p.site_density * specific_surface_area(p) * F / 3600.0   # mAh/g
+        # tens of mAh/g on 10-30 nm particles (the 2 nm host layer gave ~300 on 12 nm TiO2)
+        assert 10 < sites < 60, (host, sites)
+    # and the preset raises the high-rate capacity of a nano carbon (review §6: rate)
+    carbon = at_particle_radius(load_material("hard_carbon"), 15e-9)
+    base = _cycle2_desodiation_p(carbon, 10000.0, "none")
+    treated = _cycle2_desodiation_p(carbon, 10000.0, "surface_functionalisation")
+    assert treated > 1.1 * base, (base, treated)
+
+
+def _cycle2_desodiation_p(p, current_mA_g: float, strategy: str) -> float:
+    r = simulate(p, galvanostatic_cycling(f"{current_mA_g} mA g-1", cycles=2),
+                 strategy=strategy)
+    return float(r.cycle_capacities()["desodiation_mAh_g"].iloc[1])
 
 
 def test_micro_sb_fades_with_rate():
@@ -202,17 +266,41 @@ def test_validate_lists_every_record_with_a_reason(tmp_path):
     assert set(doc["per_host"]) == {"Sb", "P"}
 
 
-def test_validate_median_regression_guard(tmp_path):
-    # Issue 13 asks for a median |error| <= 25 % over all records with a preset; the
-    # present hosts reach 46 % (docs/simulation.md, "Hosts"): NOT met. This guards the
-    # present state against regressions (a rise above 50 % fails) without claiming the
-    # target; meets_target must report the truth either way.
-    from nasurf.sim.validate import validate_literature
+MEASURED_MEDIAN = 0.282   # `nasurf simulate validate --json`, all 82 simulated rows
 
-    rep = validate_literature(tmp_path / "kb.sqlite")
-    assert rep.overall.n >= 75
-    assert rep.overall.median_abs < 0.50
+
+def test_validate_median_over_every_record(tmp_path):
+    # Issue 13 asks for a median |error| <= 25 % over all records with a preset, failures
+    # included. Measured: 28.2 % (docs/simulation.md, "Hosts"): NOT met, and reported as
+    # such. This pins the measured number (a rise by more than 2 points fails) and checks
+    # that every knowledge-base capacity record of a mapped host is a row.
+    from nasurf.knowledge import KnowledgeBase, query
+    from nasurf.sim.validate import CAPACITY_QUANTITIES, validate_literature
+
+    db = tmp_path / "kb.sqlite"
+    rep = validate_literature(db)
+    with KnowledgeBase.open(db) as kb:
+        df = query(kb, quantity=list(CAPACITY_QUANTITIES), distinct=True)
+    hosts = {"carbon", "TiO2", "Na2Ti3O7", "SnO2", "MoS2", "Sb", "P", "Sb2S3"}
+    assert sorted(r.record_id for r in rep.rows) == sorted(df[df["host"].isin(hosts)]["id"])
+    sim = [r for r in rep.rows if r.relative_error == r.relative_error]
+    assert rep.overall.n == len(sim) == 82
+    assert rep.overall.median_abs == pytest.approx(
+        float(np.median([abs(r.relative_error) for r in sim])))
+    assert rep.overall.median_abs <= MEASURED_MEDIAN + 0.02
     assert rep.meets_target == (rep.overall.median_abs <= 0.25)
-    # every host with a packaged material appears
-    assert set(rep.per_host) == {"carbon", "TiO2", "Na2Ti3O7", "SnO2", "MoS2", "Sb", "P",
-                                 "Sb2S3"}
+    assert set(rep.per_host) == hosts
+    # every row that is not simulated or misses says why; simulated rows state the size
+    for r in rep.rows:
+        if r.status != "within":
+            assert r.reason.strip(), r
+        if r.relative_error == r.relative_error:
+            assert r.assumptions[0].startswith("R = ")
+    by = {r.record_id: r for r in rep.rows}
+    # a condition the record leaves out but its source states: 100C = 17.7 A/g (ref 114)
+    nh3 = by["S6.nh3-na2ti3o7-nanobelts.rate_capacity"]
+    assert nh3.current_mA_g == 17700 and any("17.7 A g-1" in a for a in nh3.assumptions)
+    # a composite's current is per composite mass: the host carries I / fraction
+    p_go = by["T1.30.rate_capacity"]
+    assert any("16670 mA per g of host" in a or "1.667e+04 mA per g of host" in a
+               for a in p_go.assumptions), p_go.assumptions

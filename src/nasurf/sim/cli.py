@@ -334,14 +334,14 @@ def validate_cmd(db: Path | None = KB_DB, host: str | None = KB_HOSTS,
         return
     t = Table(title="literature validation (relative error = simulated/reported - 1)")
     for c in ("record", "host / preset", "I (mA/g)", "N", "reported", "simulated", "error",
-              "status", "citation"):
+              "status", "assumed", "citation"):
         t.add_column(c)
     for r in rep.rows:
         t.add_row(r.record_id, f"{r.material or r.host} / {r.strategy}",
                   f"{r.current_mA_g:.4g}", "" if r.cycles is None else str(r.cycles),
                   f"{r.reported_mAh_g:.4g}", f"{r.simulated_mAh_g:.4g}",
                   f"{r.relative_error:+.0%}" if r.relative_error == r.relative_error else "-",
-                  r.status, r.citation)
+                  r.status, "; ".join(r.assumptions[:1]), r.citation)
     Console().print(t)
     s = Table(title="median |error| and worst error")
     for c in ("group", "n", "median |error|", "worst", "worst record"):

@@ -16,6 +16,14 @@ sodiate then desodiate at the record's current, twice, 0.01-3.0 V.
 * ``cycling_capacity`` after N cycles = cycle-2 desodiation × the model's LAM factor per
   cycle (:func:`~nasurf.sim.simulate.lam_factor`) applied N − 2 times at the cycle-2 depth,
   the same rule the simulator applies between cycles (the N cycles are not integrated).
+
+The sample enters with its size (``validation.yaml`` morphology, printed under
+``assumptions``) and the first-cycle loss of that size
+(:func:`~nasurf.sim.parameters.at_particle_radius`). A host/carbon composite's current and
+capacity are per composite mass: the host runs at I/f per gram of host with an areal
+loading f × the electrode's, and the carbon's own storage is not added (no blends; the row
+says so when it misses). A record without a current gets one only from a cited
+``conditions`` entry of ``validation.yaml``.
 """
 
 from __future__ import annotations
@@ -146,7 +154,20 @@ def validation_config() -> dict[str, Any]:
                 raise ValidationError(f"active_fraction must lie in (0, 1], got {f}",
                                       file="validation.yaml", field=key)
             fractions[key] = (f, str(entry["fraction_basis"]))
-    return {"hosts": dict(doc["hosts"]), "morphology": morph, "active_fraction": fractions}
+    conditions: dict[str, tuple[float, str]] = {}
+    for rid, entry in (doc.get("conditions") or {}).items():
+        where = f"validation.yaml, conditions '{rid}'"
+        if not isinstance(entry, dict) or "current_mA_g" not in entry or not str(
+                entry.get("basis", "")).strip():
+            raise ValidationError("expected {current_mA_g, basis}", file="validation.yaml",
+                                  field=str(rid))
+        cur = float(entry["current_mA_g"])
+        if not (math.isfinite(cur) and cur > 0):
+            raise ValidationError(f"current_mA_g must be positive, got {cur}",
+                                  file="validation.yaml", field=str(rid))
+        conditions[str(rid)] = (cur, str(entry["basis"]))
+    return {"hosts": dict(doc["hosts"]), "morphology": morph, "active_fraction": fractions,
+            "conditions": conditions}
 
 
 def _stats(rows: Iterable[ValidationRow]) -> ErrorStats:
@@ -198,20 +219,24 @@ def _reason(quantity: str, reported: float, simulated: float, limit: float,
 
 def _simulate_group(material: str, strategy: str, radius: float, loading: float | None,
                     currents: list[float]
-                    ) -> tuple[list[dict[str, float]], list[list[str]], float, float, float]:
-    """Cycle capacities per current (batch), the LAM rate, host and site capacity [mAh/g]."""
+                    ) -> tuple[list[dict[str, float]], list[list[str]], float, float, float,
+                               float]:
+    """Cycle capacities per current (batch), the LAM rate, host, site and first-cycle loss
+    capacities [mAh/g]."""
     from nasurf.sim.experiment import galvanostatic_cycling
-    from nasurf.sim.parameters import F, load_material
+    from nasurf.sim.parameters import F, at_particle_radius, load_material
     from nasurf.sim.simulate import resolve_parameters, simulate
 
     base = load_material(material)
-    changes: dict[str, Any] = {"particle_radius": radius}
+    changes: dict[str, Any] = {}
     if loading is not None:
         changes["mass_loading"] = loading
     if base.size_distribution is not None:
         changes["size_distribution"] = None
-    # the sample's size first: a preset's surface layer is sized against it
-    p = resolve_parameters(base.with_changes(**changes), strategy)
+    # the sample's size first (with the first-cycle loss of its surface): a preset's
+    # surface layer is sized against it
+    sized = at_particle_radius(base.with_changes(**changes) if changes else base, radius)
+    p = resolve_parameters(sized, strategy)
     exp = galvanostatic_cycling("1 mA g-1", cycles=2, lower_V=LOWER_V, upper_V=UPPER_V)
     res = simulate(p, exp, current_scale=np.asarray(currents, dtype=float))
     out: list[dict[str, float]] = []
@@ -229,7 +254,7 @@ def _simulate_group(material: str, strategy: str, radius: float, loading: float 
     lam = float(np.asarray(res.model.lam_rate)[0])
     # what the particle can store at all: the insertion host plus its surface sites
     sites = p.site_density * 3.0 / (p.density * p.particle_radius) * F / 3600.0
-    return out, warns, lam, p.host_capacity_mAh_g, sites
+    return out, warns, lam, p.host_capacity_mAh_g, sites, p.sei_capacity / 3600.0
 
 
 def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | None = None
@@ -268,6 +293,9 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
         strategy = str(rec["strategy"] or "none")
         base = {"rec": rec, "material": mat, "strategy": strategy}
         cur = _record_current(rec)
+        cur_basis = ""
+        if not math.isfinite(cur) and str(rec["id"]) in cfg["conditions"]:
+            cur, cur_basis = cfg["conditions"][str(rec["id"])]
         if not math.isfinite(cur):
             rows[i] = {**base, "status": "not_simulated",
                        "reason": "the record states no current (nor a C-rate with its basis)"}
@@ -289,24 +317,36 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
                        f"host '{mat}' + preset '{strategy}'"]
         if loading is not None:
             assumptions.append(f"mass loading {loading * 100:.3g} mg/cm2 ({load_basis})")
+        if cur_basis:
+            assumptions.append(f"current {cur:g} mA/g ({cur_basis})")
         frac, frac_basis = cfg["active_fraction"].get(key, (1.0, ""))
+        host_cur = cur
         if frac < 1.0:
-            assumptions.append(f"host mass fraction {frac:g} of the composite ({frac_basis}); "
-                               "the carbon's own capacity is not added")
-        rows[i] = {**base, "current": cur, "radius": radius, "assumptions": assumptions,
-                   "fraction": frac}
+            # a composite's current and capacity are per composite mass: the host carries
+            # cur/frac per gram of host, and its areal loading is frac of the electrode's
+            from nasurf.sim.parameters import load_material
+
+            host_cur = cur / frac
+            loading = frac * (loading if loading is not None
+                              else load_material(mat).mass_loading)
+            assumptions.append(
+                f"host mass fraction {frac:g} of the composite ({frac_basis}): "
+                f"{host_cur:.4g} mA per g of host, host loading {loading * 100:.3g} mg/cm2; "
+                "the carbon's own capacity is not added (the simulator has no blends)")
+        rows[i] = {**base, "current": cur, "host_current": host_cur, "radius": radius,
+                   "assumptions": assumptions, "fraction": frac}
         pending.setdefault((mat, strategy, radius, loading), []).append(i)
     for (mat, strategy, radius, loading), idx in pending.items():
-        currents = sorted({rows[i]["current"] for i in idx})  # type: ignore[index]
-        caps, warns, lam, host_cap, site_cap = _simulate_group(mat, strategy, radius, loading,
-                                                               currents)
+        currents = sorted({rows[i]["host_current"] for i in idx})  # type: ignore[index]
+        caps, warns, lam, host_cap, site_cap, sei_cap = _simulate_group(
+            mat, strategy, radius, loading, currents)
         for i in idx:
             row = rows[i]
             assert row is not None
-            b = currents.index(row["current"])
+            b = currents.index(row["host_current"])
             row["caps"], row["warnings"], row["lam"], row["host_cap"] = \
                 caps[b], warns[b], lam, host_cap
-            row["site_cap"] = site_cap
+            row["site_cap"], row["sei_cap"] = site_cap, sei_cap
     out: list[ValidationRow] = []
     for row in rows:
         if row is None:
@@ -350,10 +390,9 @@ def _finish(row: dict[str, Any], lam_factor: Any) -> ValidationRow:
     lam_keep = 1.0
     if q == "first_discharge_capacity":
         sim = caps["sod1"]
-        from nasurf.sim.parameters import load_material
-
-        limit = host_cap + row["site_cap"] + \
-            load_material(row["material"]).sei_capacity / 3600.0
+        limit = host_cap + row["site_cap"] + row["sei_cap"]
+        if row["sei_cap"] > 0:
+            assumptions.append(f"first-cycle loss {row['sei_cap']:.0f} mAh/g for this size")
     else:
         sim = caps["des2"]
         limit = host_cap + row["site_cap"]
@@ -367,6 +406,9 @@ def _finish(row: dict[str, Any], lam_factor: Any) -> ValidationRow:
     limit *= frac
     err = (sim - reported) / reported
     status, reason = _reason(q, reported, sim, limit, row["warnings"], err, lam_keep)
+    if frac < 1.0 and status != "within":
+        reason = (f"{reason}; the sample's carbon ({1 - frac:.0%} of its mass) is a second "
+                  "Na-storing phase the single-host model leaves out")
     return ValidationRow(**common, simulated_mAh_g=float(sim), relative_error=float(err),
                          status=status, reason=reason, assumptions=tuple(assumptions),
                          warnings=tuple(row["warnings"]))

@@ -43,3 +43,28 @@ def test_progress_callback_prefers_the_callers_callback():
     assert progress_callback(cb, show=True) is cb
     assert progress_callback(None, show=False) is None
     assert callable(progress_callback(None, show=True))
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def test_run_tasks_reports_each_finished_task_in_this_process():
+    from nasurf.samples.execute import run_tasks
+
+    calls, cb = _recorder()
+    got = run_tasks(_square, [{"x": i} for i in range(4)], label="files", on_progress=cb)
+    assert got == [0, 1, 4, 9]
+    assert calls == [(d, 4, "files") for d in range(5)]
+
+
+def test_the_library_runner_imports_no_front_end():
+    import subprocess
+    import sys
+
+    code = ("import sys, nasurf.samples.execute, nasurf.progress; "
+            "bad = [m for m in sys.modules if m in ('nasurf.clikit', 'rich', 'typer')]; "
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr
+from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, rich_progress, stderr
 from nasurf.errors import ValidationError
 
 # metric -> short row label of the human table (the JSON keeps the full names)
@@ -172,9 +172,9 @@ def register(app: typer.Typer) -> None:
         sh = read_sample_sheet(sheet)
         if out is not None:
             check_out_dir(out, force)
-        res = analyze_samples(sh, scheduler=scheduler, n_workers=workers,
-                              reference_group=reference_group,
-                              show_progress=not json_out)
+        with rich_progress(not json_out) as on_progress:
+            res = analyze_samples(sh, scheduler=scheduler, n_workers=workers,
+                                  reference_group=reference_group, on_progress=on_progress)
         if out is not None:
             from nasurf.outputs import staged
 
@@ -220,10 +220,11 @@ def register(app: typer.Typer) -> None:
 
         if workers < 1:
             raise ValidationError(f"--workers must be >= 1, got {workers}", field="--workers")
-        res = analyze_archive(folder, out, scheduler=None if scheduler == "serial"
-                              else scheduler, n_workers=workers, pattern=pattern,
-                              force=force, rebuild=rebuild, retry_failed=retry_failed,
-                              show_progress=not json_out)
+        with rich_progress(not json_out) as on_progress:
+            res = analyze_archive(folder, out, scheduler=None if scheduler == "serial"
+                                  else scheduler, n_workers=workers, pattern=pattern,
+                                  force=force, rebuild=rebuild, retry_failed=retry_failed,
+                                  on_progress=on_progress)
         if json_out:
             emit_json(res.to_dict())
         else:

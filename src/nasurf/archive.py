@@ -33,7 +33,7 @@ import pandas as pd
 
 from nasurf.companions import IGNORED_SUFFIXES, is_companion  # noqa: F401 (re-exported)
 from nasurf.errors import ValidationError
-from nasurf.outputs import write_set
+from nasurf.outputs import atomic_path, write_set
 from nasurf.progress import ProgressCallback
 from nasurf.samples.execute import run_tasks
 from nasurf.samples.measure import SUMMARY_VERSION, analyze_measurement
@@ -244,9 +244,8 @@ def analyze_archive(root: str | os.PathLike[str], out: str | os.PathLike[str], *
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
     return path
 
 

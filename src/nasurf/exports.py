@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import pandas as pd
 
 from nasurf.errors import FileFormatError, ValidationError
 from nasurf.io.table import CANONICAL_COLUMNS, EchemData, Metadata
+from nasurf.outputs import atomic_path
 
 PARQUET_METADATA_KEY = b"nasurf.metadata"
 
@@ -34,15 +34,8 @@ def _atomic(path: Path, write: Callable[[Path], None], *, force: bool) -> Path:
     path = Path(path)
     if path.exists() and not force:
         raise ValidationError("exists; pass force=True (--force) to overwrite", file=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        write(tmp)
     return path
 
 

@@ -10,8 +10,6 @@ back adds the user rows and skips the curated ones, so it round-trips.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ import pandas as pd
 from nasurf.errors import ValidationError
 from nasurf.knowledge.query import TABLE1_COLUMNS, TABLE1_EXTRA_COLUMNS, export_table1
 from nasurf.knowledge.store import COLUMNS, AddResult, KnowledgeBase
-from nasurf.outputs import neutralise_frame
+from nasurf.outputs import atomic_path, neutralise_frame
 
 EXPORT_FORMATS = ("csv", "json", "datapackage")
 TABLES = ("table1", "observations")
@@ -85,15 +83,8 @@ _REF_FIELDS = {
 
 
 def _atomic_write(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        write(fh)
     return path
 
 

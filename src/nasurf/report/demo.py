@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from nasurf.knowledge.store import KnowledgeBase
+from nasurf.outputs import atomic_write_text
 
 SectionProvider = Callable[["DemoContext"], "tuple[str, str] | None"]
 
@@ -154,9 +155,7 @@ def write_demo(out_dir: str | Path = "nasurf-demo", *, db: str | Path | None = N
             counts = kb.counts()
     page = _page(title, sections, counts, None if db is None else str(db))
     path = out / "index.html"
-    tmp_path = out / ".index.html.tmp"
-    tmp_path.write_text(page, encoding="utf-8")
-    tmp_path.replace(path)
+    atomic_write_text(path, page)
     return DemoResult(path.resolve(), tuple(t for t, _ in sections), tuple(failed),
                       None if db is None else str(db))
 

@@ -9,7 +9,6 @@ back adds the user rows and skips the curated ones, so it round-trips.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from nasurf.errors import ValidationError
+from nasurf.jsonio import write_json
 from nasurf.knowledge.query import TABLE1_COLUMNS, TABLE1_EXTRA_COLUMNS, export_table1
 from nasurf.knowledge.store import COLUMNS, AddResult, KnowledgeBase
 from nasurf.outputs import atomic_path, neutralise_frame
@@ -125,12 +125,10 @@ def export_csv(kb: KnowledgeBase, path: str | Path, *, table: str = "table1",
 def export_json(kb: KnowledgeBase, path: str | Path, *, table: str = "observations",
                 origin: str | None = None) -> Path:
     """Write the records as ``{"records": [...]}`` JSON (re-importable with ``kb add``)."""
-    from nasurf.clikit import to_jsonable
-
     df = _table(kb, table, origin)
     doc = {"table": table, "units": _units(table),
-           "records": to_jsonable(df.astype(object).where(df.notna(), None))}
-    return _atomic_write(Path(path), lambda fh: json.dump(doc, fh, indent=1, ensure_ascii=False))
+           "records": df.astype(object).where(df.notna(), None)}
+    return write_json(Path(path), doc, indent=1, ensure_ascii=False)
 
 
 def _units(table: str) -> dict[str, str]:
@@ -196,8 +194,7 @@ def export_datapackage(kb: KnowledgeBase, folder: str | Path, *,
              "schema": _schema(_REF_FIELDS, ["ref", "citation", "doi"], "ref")},
         ],
     }
-    return _atomic_write(out / "datapackage.json",
-                         lambda fh: json.dump(descriptor, fh, indent=2, ensure_ascii=False))
+    return write_json(out / "datapackage.json", descriptor, indent=2, ensure_ascii=False)
 
 
 def export(kb: KnowledgeBase, path: str | Path, *, format: str = "csv", table: str = "table1",

@@ -103,10 +103,8 @@ def check_out_dir(out: Path, force: bool) -> Path:
 def write_study(res, out: Path, *, force: bool = False, figures: bool = True,
                 profile_cycles: list[int] | None = None) -> list[Path]:
     """Tables (CSV + XLSX with units row), ``study.json`` and the study figures."""
-    import json
-
-    from nasurf.clikit import to_jsonable
     from nasurf.exports import write_summary
+    from nasurf.jsonio import write_json
 
     written = []
     for name, df in (("metrics", res.metrics), ("groups", res.groups),
@@ -118,8 +116,7 @@ def write_study(res, out: Path, *, force: bool = False, figures: bool = True,
     p = out / "study.json"
     if p.exists() and not force:
         raise ValidationError("exists; pass --force to overwrite", file=str(p))
-    p.write_text(json.dumps(to_jsonable(res.to_dict()), indent=1, allow_nan=False),
-                 encoding="utf-8")
+    write_json(p, res.to_dict(), indent=1)
     written.append(p)
     if figures:
         from nasurf.figures.study import study_figures

@@ -33,6 +33,7 @@ import pandas as pd
 
 from nasurf.companions import IGNORED_SUFFIXES, is_companion  # noqa: F401 (re-exported)
 from nasurf.errors import ValidationError
+from nasurf.jsonio import write_json
 from nasurf.outputs import atomic_path, write_set
 from nasurf.progress import ProgressCallback
 from nasurf.samples.execute import run_tasks
@@ -223,9 +224,8 @@ def analyze_archive(root: str | os.PathLike[str], out: str | os.PathLike[str], *
     cycles_df = _cycle_rows([results[k] for k in keys])
 
     def publish(d: Path) -> tuple[Path, Path]:
-        (d / "archive.json").write_text(json.dumps({"root": str(root_p.resolve()),
-                                                    "summary_version": SUMMARY_VERSION}),
-                                        encoding="utf-8")
+        write_json(d / "archive.json", {"root": str(root_p.resolve()),
+                                        "summary_version": SUMMARY_VERSION}, indent=None)
         return (_write_parquet(files_df, d / FILES_NAME),
                 _write_parquet(cycles_df, d / CYCLES_NAME))
 

@@ -105,3 +105,12 @@ def test_a_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path,
         raise exc
     assert p.read_text() == "old"
     assert [x.name for x in tmp_path.iterdir()] == ["t.csv"]
+
+
+def test_durable_write_lands_like_a_plain_one(tmp_path: Path, umask: int) -> None:
+    p = tmp_path / "blob"
+    with atomic_path(p, durable=True) as tmp:
+        tmp.write_bytes(b"abc")
+    assert p.read_bytes() == b"abc"
+    assert _mode(p) == _reference_mode(tmp_path)
+    assert [x.name for x in tmp_path.iterdir()] == ["blob"]

@@ -117,7 +117,8 @@ def _new_sibling(path: Path, suffix: str) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str], *, suffix: str = ".part") -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, suffix: str = ".part",
+                durable: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``path`` to write; rename it over ``path`` on success.
 
     For writers that need a path (``savefig``, ``to_parquet``, ``Workbook.save``): the
@@ -125,17 +126,34 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str = ".part") -> Itera
     umask). When the block raises (or is interrupted), the temporary file is removed and
     ``path`` is untouched (the old file, or nothing); a reader never sees half a file.
     The parent folder is created if missing. No overwrite check: callers that must not
-    replace a file check first (:func:`check_file_target`).
+    replace a file check first (:func:`check_file_target`). ``durable`` also survives a
+    power cut: the bytes are flushed to disk before the rename, and the folder after it.
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_sibling(p, suffix)
     try:
         yield tmp
+        if durable:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp, p)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if durable:
+        _fsync_dir(p.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:   # a platform without directory handles (Windows): nothing to flush
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

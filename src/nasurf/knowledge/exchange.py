@@ -19,10 +19,12 @@ from nasurf.errors import ValidationError
 from nasurf.jsonio import write_json
 from nasurf.knowledge.query import TABLE1_COLUMNS, TABLE1_EXTRA_COLUMNS, export_table1
 from nasurf.knowledge.store import COLUMNS, AddResult, KnowledgeBase
+from nasurf.options import choose
 from nasurf.outputs import atomic_path, neutralise_frame
 
 EXPORT_FORMATS = ("csv", "json", "datapackage")
 TABLES = ("table1", "observations")
+ORIGINS = ("curated", "user")
 
 _OBS_FIELDS: dict[str, tuple[str, str | None, str]] = {
     # name: (frictionless type, unit, description)
@@ -89,14 +91,11 @@ def _atomic_write(path: Path, write) -> Path:
 
 
 def _table(kb: KnowledgeBase, table: str, origin: str | None) -> pd.DataFrame:
-    if table not in TABLES:
-        raise ValidationError(f"unknown table '{table}'; expected one of {', '.join(TABLES)}",
-                              field="table")
+    table = choose("table", table, TABLES, where="kb export")
     if table == "table1":
         return export_table1(kb)
-    if origin is not None and origin not in ("curated", "user"):
-        raise ValidationError(f"origin must be 'curated' or 'user', got '{origin}'",
-                              field="origin")
+    if origin is not None:
+        origin = choose("origin", origin, ORIGINS, where="kb export")
     return kb.frame("" if origin is None else "origin = ?", () if origin is None else (origin,))
 
 
@@ -200,9 +199,7 @@ def export_datapackage(kb: KnowledgeBase, folder: str | Path, *,
 def export(kb: KnowledgeBase, path: str | Path, *, format: str = "csv", table: str = "table1",
            origin: str | None = None) -> Path:
     """Dispatch on ``format`` (csv, json, datapackage); returns the written path."""
-    if format not in EXPORT_FORMATS:
-        raise ValidationError(f"unknown export format '{format}'; expected one of "
-                              f"{', '.join(EXPORT_FORMATS)}", field="format")
+    format = choose("export format", format, EXPORT_FORMATS, where="kb export")
     if format == "csv":
         return export_csv(kb, path, table=table, origin=origin)
     if format == "json":

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nasurf.jsonio import dumps, to_jsonable, write_json
+from nasurf.jsonio import dumps, finite_or_none, to_jsonable, write_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,3 +93,11 @@ def test_an_unconvertible_nan_never_reaches_the_text():
             return {"v": float("nan")}
 
     assert dumps(Weird()) == '{"v": null}'
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (1.5, 1.5), (np.float32(0.25), 0.25), (np.int64(7), 7.0), ("2.5", 2.5),
+    (None, None), (float("nan"), None), (-math.inf, None), ("abc", None), (pd.NA, None),
+])
+def test_finite_or_none(value, expected):
+    assert finite_or_none(value) == expected

@@ -28,7 +28,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["dumps", "to_jsonable", "write_json"]
+__all__ = ["dumps", "finite_or_none", "to_jsonable", "write_json"]
+
+
+def finite_or_none(x: Any) -> float | None:
+    """``float(x)`` if that is a finite number, else None (NaN, inf, None, text)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
 
 
 def _pint_kind(obj: Any) -> str | None:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from nasurf.errors import ValidationError
+from nasurf.jsonio import finite_or_none
 from nasurf.progress import ProgressCallback, progress_callback
 from nasurf.samples.execute import dask_client, run_tasks
 from nasurf.samples.measure import analyze_cv_set, analyze_measurement
@@ -138,7 +139,7 @@ class StudyResult:
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for rec in df.to_dict(orient="records"):
-        out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+        out.append({k: finite_or_none(v) if isinstance(v, float) else v
                     for k, v in rec.items()})
     return out
 

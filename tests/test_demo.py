@@ -58,3 +58,22 @@ def test_registered_sections_are_added_and_failures_contained(tmp_path, monkeypa
     assert "<p>extra content</p>" in html
     assert result.failed_sections and "boom" in html
     assert result.sections[-1] == "Citations"  # the reference list closes the page
+
+
+def test_a_listed_section_module_that_cannot_be_imported_is_a_failed_section(tmp_path,
+                                                                              monkeypatch):
+    from nasurf.report import knowledge_section
+
+    monkeypatch.setattr(demo_module, "_REGISTERED", [])
+    monkeypatch.setattr(demo_module, "SECTION_MODULES", ("nasurf.report.no_such_section",))
+    monkeypatch.setattr(knowledge_section, "knowledge_sections", lambda: [])
+    result = write_demo(tmp_path / "o")
+    assert result.failed_sections == ("nasurf.report.no_such_section",)
+    assert "no_such_section" in result.path.read_text(encoding="utf-8")
+
+
+def test_every_listed_section_module_exists():
+    import importlib
+
+    for name in demo_module.SECTION_MODULES:
+        assert callable(importlib.import_module(name).demo_sections), name

@@ -251,7 +251,7 @@ def test_cycling_figures_use_the_reference():
 
 
 def test_demo_labels_the_li_half_cell_vs_li(realdata, monkeypatch):
-    from nasurf.analysis import demo
+    from nasurf.report import analysis_sections as demo
 
     landt = "battery-data-format/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.csv"
     assert demo.REAL_FILE_REFERENCES[landt] == "Li⁺/Li"   # SOURCES.md: graphite vs Li

@@ -33,7 +33,9 @@ import pandas as pd
 
 from nasurf.companions import IGNORED_SUFFIXES, is_companion  # noqa: F401 (re-exported)
 from nasurf.errors import ValidationError
-from nasurf.outputs import write_set
+from nasurf.jsonio import write_json
+from nasurf.outputs import atomic_path, write_set
+from nasurf.progress import ProgressCallback
 from nasurf.samples.execute import run_tasks
 from nasurf.samples.measure import SUMMARY_VERSION, analyze_measurement
 
@@ -144,7 +146,8 @@ def _open_cache(out: Path) -> sqlite3.Connection:
 def analyze_archive(root: str | os.PathLike[str], out: str | os.PathLike[str], *,
                     scheduler: Any = "local", n_workers: int = 2, pattern: str = "*",
                     force: bool = False, rebuild: bool = False, retry_failed: bool = False,
-                    show_progress: bool = False, batch_size: int = 8) -> ArchiveResult:
+                    show_progress: bool = False, batch_size: int = 8,
+                    on_progress: ProgressCallback | None = None) -> ArchiveResult:
     """Analyse every file under ``root`` into a Parquet data set in ``out``.
 
     ``scheduler``: ``"local"`` (a LocalCluster of ``n_workers`` processes), an address of
@@ -153,6 +156,8 @@ def analyze_archive(root: str | os.PathLike[str], out: str | os.PathLike[str], *
     files (or another archive's results) is refused unless ``force``. ``rebuild`` ignores
     the cache. Output rows are sorted by path, so the data set does not depend on which
     worker finished first. ``batch_size`` files go to a worker per Dask task.
+    ``on_progress(done, total, label)`` follows :mod:`nasurf.progress` (files analysed,
+    not those taken from the cache).
     """
     t0 = time.perf_counter()
     root_p, out_p = Path(root), Path(out)
@@ -208,7 +213,7 @@ def analyze_archive(root: str | os.PathLike[str], out: str | os.PathLike[str], *
         run_tasks(analyze_measurement, [{"path": k} for k in todo],
                   scheduler=scheduler if todo else None, n_workers=n_workers,
                   show_progress=show_progress, label="archive", on_result=store,
-                  batch_size=batch_size)
+                  batch_size=batch_size, on_progress=on_progress)
         present = set(results)
         removed = tuple(sorted(set(cached) - present))
     finally:
@@ -219,9 +224,8 @@ def analyze_archive(root: str | os.PathLike[str], out: str | os.PathLike[str], *
     cycles_df = _cycle_rows([results[k] for k in keys])
 
     def publish(d: Path) -> tuple[Path, Path]:
-        (d / "archive.json").write_text(json.dumps({"root": str(root_p.resolve()),
-                                                    "summary_version": SUMMARY_VERSION}),
-                                        encoding="utf-8")
+        write_json(d / "archive.json", {"root": str(root_p.resolve()),
+                                        "summary_version": SUMMARY_VERSION}, indent=None)
         return (_write_parquet(files_df, d / FILES_NAME),
                 _write_parquet(cycles_df, d / CYCLES_NAME))
 
@@ -240,9 +244,8 @@ def analyze_archive(root: str | os.PathLike[str], out: str | os.PathLike[str], *
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
     return path
 
 

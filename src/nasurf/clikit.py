@@ -116,6 +116,39 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@contextlib.contextmanager
+def rich_progress(enabled: bool = True, *, transient: bool = True
+                  ) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A rich progress bar on stderr as an ``on_progress`` callback (:mod:`nasurf.progress`).
+
+    One bar per label; the bars are removed on exit when ``transient``. Yields ``None``
+    when not ``enabled`` (e.g. with ``--json``), so the library runs without a callback.
+    """
+    if not enabled:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=stderr, transient=transient) as bar:
+        jobs: dict[str, Any] = {}
+
+        def on_progress(done: int, total: int, label: str) -> None:
+            if label not in jobs:
+                jobs[label] = bar.add_task(label, total=total)
+            bar.update(jobs[label], completed=done, total=total)
+
+        yield on_progress
+
+
 FORCE_OPTION = typer.Option(False, "--force", help="Replace existing output files (never "
                             "an input) and lift the size limits of simulations and sweeps.")
 

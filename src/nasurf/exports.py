@@ -17,15 +17,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from nasurf import jsonio
 from nasurf.errors import FileFormatError, ValidationError
 from nasurf.io.table import CANONICAL_COLUMNS, EchemData, Metadata
+from nasurf.outputs import atomic_path
 
 PARQUET_METADATA_KEY = b"nasurf.metadata"
 
@@ -34,15 +35,8 @@ def _atomic(path: Path, write: Callable[[Path], None], *, force: bool) -> Path:
     path = Path(path)
     if path.exists() and not force:
         raise ValidationError("exists; pass force=True (--force) to overwrite", file=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        write(tmp)
     return path
 
 
@@ -62,10 +56,8 @@ def to_bdf_csv(data: EchemData, path: str | os.PathLike[str], *, extra_columns: 
 
 
 def _metadata_json(md: Metadata) -> bytes:
-    from nasurf.clikit import to_jsonable
-
     d = {f.name: getattr(md, f.name) for f in dataclasses.fields(md) if f.name != "header"}
-    return json.dumps(to_jsonable(d), allow_nan=False).encode()
+    return jsonio.dumps(d).encode()
 
 
 def to_parquet(data: EchemData, path: str | os.PathLike[str], *, extra_columns: bool = False,
@@ -127,11 +119,9 @@ def write_summary(df: pd.DataFrame, path: str | os.PathLike[str], *,
     if kind == ".parquet":
         return _atomic(p, lambda t: df.to_parquet(t, index=False), force=force)
     if kind == ".json":
-        from nasurf.clikit import to_jsonable
-
-        doc = {"units": dict(units or {}), "rows": to_jsonable(df)}
-        return _atomic(p, lambda t: t.write_text(json.dumps(doc, indent=1, allow_nan=False),
-                                                 encoding="utf-8"), force=force)
+        doc = {"units": dict(units or {}), "rows": df}
+        return _atomic(p, lambda t: t.write_text(jsonio.dumps(doc, indent=1), encoding="utf-8"),
+                       force=force)
     if kind == ".xlsx":
         names, unit_row = _split_units(df, units)
 
@@ -170,5 +160,5 @@ def _cell(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return None                      # an empty cell, never the text "nan"
     if isinstance(v, list | tuple | dict):
-        return json.dumps(v)
+        return jsonio.dumps(v)
     return v

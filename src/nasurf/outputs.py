@@ -5,8 +5,10 @@ One owner for the output rules every command follows (library functions and the 
 * :func:`check_file_target` / :func:`check_folder_target` -- an existing file is replaced, or
   a non-empty folder written into, only with ``force``; a target that *is* one of the inputs
   is refused even then (a summary must never replace the raw instrument file it came from);
-* :func:`write_file` -- a single file written to a temporary sibling and renamed into place,
-  so a failure leaves the old file (or nothing), never a truncated one;
+* :func:`atomic_path` / :func:`atomic_write_bytes` / :func:`atomic_write_text` -- the one
+  owner of "write a temporary sibling, then rename it into place" (with the mode a new file
+  gets, umask respected), so a failure leaves the old file (or nothing), never a truncated
+  one; :func:`write_file` adds the overwrite rules and one-line errors;
 * :func:`write_set` -- a result set (tables, JSON, figures) written into a temporary folder
   and moved into place only when every file was written: no ``rate.csv`` without its
   ``summary.json``;
@@ -28,15 +30,15 @@ import contextvars
 import os
 import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nasurf.errors import NasurfError
+
+if TYPE_CHECKING:   # pandas only for neutralise_frame: writing a file needs no pandas
+    import pandas as pd
 
 T = TypeVar("T")
 
@@ -92,35 +94,118 @@ def check_folder_target(folder: str | Path, *, force: bool = False,
     return d
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+# ---------------------------------------------------------------------------------------
+# Atomic writes: the one owner of "write to a temporary sibling, then rename into place".
+
+
+def _new_sibling(path: Path, suffix: str) -> Path:
+    """Create an empty, uniquely named hidden sibling of ``path`` and return its path.
+
+    Opened with mode 0666 so the kernel applies the umask (and any default ACL) exactly as
+    for a file written with ``open(path, "w")``; ``tempfile.mkstemp`` would give 0600 and
+    hide the result from the rest of a lab group.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        name = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
+        try:
+            os.close(os.open(name, flags, 0o666))
+        except FileExistsError:
+            continue
+        return name
+    raise FileExistsError(f"no free temporary name beside {path}")   # pragma: no cover
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, suffix: str = ".part",
+                durable: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` to write; rename it over ``path`` on success.
+
+    For writers that need a path (``savefig``, ``to_parquet``, ``Workbook.save``): the
+    temporary file already exists, empty, with the mode a new file gets (0666 less the
+    umask). When the block raises (or is interrupted), the temporary file is removed and
+    ``path`` is untouched (the old file, or nothing); a reader never sees half a file.
+    The parent folder is created if missing. No overwrite check: callers that must not
+    replace a file check first (:func:`check_file_target`). ``durable`` also survives a
+    power cut: the bytes are flushed to disk before the rename, and the folder after it.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _new_sibling(p, suffix)
+    try:
+        yield tmp
+        if durable:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        _fsync_dir(p.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:   # a platform without directory handles (Windows): nothing to flush
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
+    p = Path(path)
+    with atomic_path(p) as tmp:
+        tmp.write_bytes(data)
+    return p
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8",
+                      newline: str | None = None) -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`).
+
+    ``newline`` as for :func:`open`: ``None`` translates ``\n`` to the platform's line
+    end, ``""`` or ``"\n"`` writes it unchanged.
+    """
+    p = Path(path)
+    with atomic_path(p) as tmp, open(tmp, "w", encoding=encoding, newline=newline) as fh:
+        fh.write(text)
+    return p
 
 
 def write_file(path: str | Path, writer: Callable[[Path], Any], *, force: bool = False,
                inputs: Iterable[str | Path] | None = None) -> Path:
-    """Call ``writer(tmp)`` on a temporary sibling of ``path``, then rename it into place."""
+    """Call ``writer(tmp)`` on a temporary sibling of ``path``, then rename it into place.
+
+    :func:`atomic_path` with the overwrite rules of :func:`check_file_target`, and every
+    failure reported as one :class:`OutputError` line.
+    """
     p = check_file_target(path, force=force, inputs=inputs)
+
+    def not_written(exc: BaseException) -> OutputError:
+        first = str(exc).splitlines()[0][:160] if str(exc) else ""
+        return OutputError(f"not written ({exc.__class__.__name__}: {first}); nothing was "
+                           "left behind", file=str(p))
+
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
-        os.close(fd)
-        os.chmod(name, 0o666 & ~_umask())   # mkstemp's 0600 would hide the result
-    except OSError as exc:
-        raise OutputError(f"cannot write here ({exc.strerror or exc})", file=str(p)) from None
-    tmp = Path(name)
-    try:
-        writer(tmp)
-        os.replace(tmp, p)
-    except NasurfError:
-        tmp.unlink(missing_ok=True)
-        raise
-    except Exception as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"not written ({exc.__class__.__name__}: "
-                          f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); nothing "
-                          "was left behind", file=str(p)) from None
+        with contextlib.ExitStack() as stack:
+            try:
+                tmp = stack.enter_context(atomic_path(p))
+            except OSError as exc:
+                raise OutputError(f"cannot write here ({exc.strerror or exc})",
+                                  file=str(p)) from None
+            try:
+                writer(tmp)
+            except NasurfError:
+                raise
+            except Exception as exc:
+                raise not_written(exc) from None
+    except OSError as exc:   # the final rename
+        raise not_written(exc) from None
     return p
 
 
@@ -183,6 +268,8 @@ def neutralise_cell(value: Any) -> Any:
 
 def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``df`` whose text cells are neutralised (see :func:`neutralise_cell`)."""
+    import pandas as pd
+
     out = df.copy()
     for col in out.columns:
         s = out[col]

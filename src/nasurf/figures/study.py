@@ -21,7 +21,6 @@ Every function takes a :class:`~nasurf.samples.StudyResult` and returns a matplo
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from nasurf.figures.style import FLAG_MARKER, group_style, new_figure, paper_style, save
+from nasurf.jsonio import finite_or_none
 
 # analysis.plots_cycling switches the backend on import; this module must not, so it keeps
 # its own label (same Na+/Na half-cell convention)
@@ -406,12 +406,7 @@ def _dedupe_legend(ax) -> None:
                          fontsize=8, frameon=False)
 
 
-def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+_num = finite_or_none
 
 
 def _kb():

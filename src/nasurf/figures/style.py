@@ -164,12 +164,11 @@ def write_figure(fig: Any, path: str | os.PathLike[str], *, dpi: int | None = No
 
         raise ValidationError(f"unsupported figure format '{p.suffix}'; use "
                               f"{', '.join('.' + f for f in FORMATS)}", file=str(p))
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    with paper_style():
+    from nasurf.outputs import atomic_path
+
+    with atomic_path(p) as tmp, paper_style():
         fig.savefig(tmp, format=fmt, dpi=(dpi or PNG_DPI) if fmt == "png" else "figure",
                     metadata={"Date": None} if fmt in ("svg", "pdf") else None)
-    os.replace(tmp, p)
     return p
 
 

@@ -9,9 +9,6 @@ back adds the user rows and skips the curated ones, so it round-trips.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,12 +16,15 @@ from typing import Any
 import pandas as pd
 
 from nasurf.errors import ValidationError
+from nasurf.jsonio import write_json
 from nasurf.knowledge.query import TABLE1_COLUMNS, TABLE1_EXTRA_COLUMNS, export_table1
 from nasurf.knowledge.store import COLUMNS, AddResult, KnowledgeBase
-from nasurf.outputs import neutralise_frame
+from nasurf.options import choose
+from nasurf.outputs import atomic_path, neutralise_frame
 
 EXPORT_FORMATS = ("csv", "json", "datapackage")
 TABLES = ("table1", "observations")
+ORIGINS = ("curated", "user")
 
 _OBS_FIELDS: dict[str, tuple[str, str | None, str]] = {
     # name: (frictionless type, unit, description)
@@ -85,27 +85,17 @@ _REF_FIELDS = {
 
 
 def _atomic_write(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        write(fh)
     return path
 
 
 def _table(kb: KnowledgeBase, table: str, origin: str | None) -> pd.DataFrame:
-    if table not in TABLES:
-        raise ValidationError(f"unknown table '{table}'; expected one of {', '.join(TABLES)}",
-                              field="table")
+    table = choose("table", table, TABLES, where="kb export")
     if table == "table1":
         return export_table1(kb)
-    if origin is not None and origin not in ("curated", "user"):
-        raise ValidationError(f"origin must be 'curated' or 'user', got '{origin}'",
-                              field="origin")
+    if origin is not None:
+        origin = choose("origin", origin, ORIGINS, where="kb export")
     return kb.frame("" if origin is None else "origin = ?", () if origin is None else (origin,))
 
 
@@ -134,12 +124,10 @@ def export_csv(kb: KnowledgeBase, path: str | Path, *, table: str = "table1",
 def export_json(kb: KnowledgeBase, path: str | Path, *, table: str = "observations",
                 origin: str | None = None) -> Path:
     """Write the records as ``{"records": [...]}`` JSON (re-importable with ``kb add``)."""
-    from nasurf.clikit import to_jsonable
-
     df = _table(kb, table, origin)
     doc = {"table": table, "units": _units(table),
-           "records": to_jsonable(df.astype(object).where(df.notna(), None))}
-    return _atomic_write(Path(path), lambda fh: json.dump(doc, fh, indent=1, ensure_ascii=False))
+           "records": df.astype(object).where(df.notna(), None)}
+    return write_json(Path(path), doc, indent=1, ensure_ascii=False)
 
 
 def _units(table: str) -> dict[str, str]:
@@ -205,16 +193,13 @@ def export_datapackage(kb: KnowledgeBase, folder: str | Path, *,
              "schema": _schema(_REF_FIELDS, ["ref", "citation", "doi"], "ref")},
         ],
     }
-    return _atomic_write(out / "datapackage.json",
-                         lambda fh: json.dump(descriptor, fh, indent=2, ensure_ascii=False))
+    return write_json(out / "datapackage.json", descriptor, indent=2, ensure_ascii=False)
 
 
 def export(kb: KnowledgeBase, path: str | Path, *, format: str = "csv", table: str = "table1",
            origin: str | None = None) -> Path:
     """Dispatch on ``format`` (csv, json, datapackage); returns the written path."""
-    if format not in EXPORT_FORMATS:
-        raise ValidationError(f"unknown export format '{format}'; expected one of "
-                              f"{', '.join(EXPORT_FORMATS)}", field="format")
+    format = choose("export format", format, EXPORT_FORMATS, where="kb export")
     if format == "csv":
         return export_csv(kb, path, table=table, origin=origin)
     if format == "json":

@@ -25,12 +25,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from nasurf.errors import ValidationError
 from nasurf.figures.style import PALETTE, new_figure, styled, to_svg, write_figure
 from nasurf.knowledge.query import distinct_measurements, query
 from nasurf.knowledge.records import Observation
 from nasurf.knowledge.store import KnowledgeBase
 from nasurf.knowledge.vocabulary import MATERIAL_CLASSES, STRATEGIES, STRATEGY_LABELS
+from nasurf.options import choose
 
 # Okabe-Ito colour-blind-safe palette, one colour per strategy in the review's order.
 STRATEGY_COLOURS: dict[str, str] = {
@@ -149,8 +149,7 @@ def cycling_map(kb: KnowledgeBase | pd.DataFrame, *, y: str = "capacity",
                 highlight: Highlight | None = None,
                 sample_roles: Iterable[str] = ("treated",), title: str | None = None) -> Figure:
     """Cycling capacity (``y="capacity"``) or retention (``y="retention"``) vs cycles."""
-    if y not in ("capacity", "retention"):
-        raise ValidationError(f"y must be 'capacity' or 'retention', got '{y}'", field="y")
+    y = choose("y", y, ("capacity", "retention"), where="cycling_map")
     quantity = "cycling_capacity" if y == "capacity" else "capacity_retention"
     df = _frame(kb, quantity=[quantity], sample_role=list(sample_roles))
     df = df[df["cycles"].notna()]

@@ -28,6 +28,7 @@ from nasurf.knowledge.vocabulary import (
     SAMPLE_ROLES,
     STRATEGIES,
 )
+from nasurf.options import choose
 
 SORTABLE = frozenset(COLUMNS)
 
@@ -110,9 +111,7 @@ def query(kb: KnowledgeBase, *, strategy: str | Iterable[str] | None = None,
         clauses.append(f"ref IN ({', '.join('?' for _ in refs)})")
         params.extend(refs)
     if origin is not None:
-        if origin not in ("curated", "user"):
-            raise ValidationError(f"origin must be 'curated' or 'user', got '{origin}'",
-                                  field="origin")
+        origin = choose("origin", origin, ("curated", "user"), where="kb query")
         clauses.append("origin = ?")
         params.append(origin)
     if distinct:
@@ -123,9 +122,8 @@ def query(kb: KnowledgeBase, *, strategy: str | Iterable[str] | None = None,
         params.append(f"%{escaped}%")
     order = "id"
     if sort:
-        if sort not in SORTABLE:
-            raise ValidationError(f"cannot sort by '{sort}'; expected one of "
-                                  f"{', '.join(sorted(SORTABLE))}", field="sort")
+        # case-sensitive: the name goes into the SQL, so only the exact column names pass
+        sort = choose("sort", sort, sorted(SORTABLE), where="kb query", case_sensitive=True)
         # NULLs last whatever the direction
         order = f"{sort} IS NULL, {sort} {'DESC' if descending else 'ASC'}, id"
     if limit is not None:

@@ -18,11 +18,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from nasurf.constants import FARADAY_C_PER_MOL
 from nasurf.errors import ValidationError
 from nasurf.materials.formula import format_formula, molar_mass, parse_formula
 
-FARADAY_C_PER_MOL = 96485.33212
-"""CODATA 2018 Faraday constant."""
 CAPACITY_CONSTANT_MAH_PER_MOL = FARADAY_C_PER_MOL / 3.6
 """F/3.6 = 26801.48 mAh/mol: charge of one mole of electrons in mAh."""
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from nasurf.errors import UnitError, ValidationError
+from nasurf.options import choose
 
 BasisKind = Literal["theoretical", "practical", "unspecified"]
 _KINDS = ("theoretical", "practical", "unspecified")
@@ -36,12 +37,8 @@ class CapacityBasis:
     def __post_init__(self) -> None:
         # frozen dataclass: normalise an int basis to float once, here
         object.__setattr__(self, "value_mAh_g", _check_basis_value(self.value_mAh_g))
-        if self.kind not in _KINDS:
-            raise ValidationError(
-                f"capacity basis kind must be 'theoretical', 'practical' or 'unspecified', "
-                f"got {self.kind!r}",
-                field="basis_kind",
-            )
+        object.__setattr__(self, "kind", choose("basis_kind", self.kind, _KINDS,
+                                                where="capacity basis"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"value_mAh_g": self.value_mAh_g, "kind": self.kind, "source": self.source,

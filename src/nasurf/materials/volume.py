@@ -19,6 +19,7 @@ from typing import Any
 
 from nasurf.errors import ValidationError
 from nasurf.materials.formula import molar_mass, parse_formula
+from nasurf.options import choose
 
 AVOGADRO_PER_MOL = 6.02214076e23
 """Exact SI value (2019)."""
@@ -57,10 +58,8 @@ class Lattice:
     gamma: float | None = None
 
     def __post_init__(self) -> None:
-        if self.system not in _LATTICE_PARAMETERS:
-            raise ValidationError(
-                f"unknown crystal system {self.system!r}; expected one of "
-                f"{', '.join(_LATTICE_PARAMETERS)}", field="system")
+        object.__setattr__(self, "system", choose("crystal system", self.system,
+                                                  _LATTICE_PARAMETERS, where="Lattice"))
         _positive(self.Z, "Z")
         for name in _LATTICE_PARAMETERS[self.system]:
             value = getattr(self, name)

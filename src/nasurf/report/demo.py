@@ -4,11 +4,14 @@ The page is a list of sections, each produced by a *section provider*: a callabl
 :class:`DemoContext` and returning ``(title, html)`` (or ``None`` to contribute nothing).
 The knowledge-base section comes first. Other capabilities add theirs in one of two ways:
 
-1. create a module named in :data:`SECTION_MODULES` (``nasurf.analysis.demo``,
-   ``nasurf.sim.demo`` ...) exposing ``demo_sections() -> list[provider]``; modules that
-   do not exist are skipped, so capabilities land one at a time; or
+1. a module listed in :data:`SECTION_MODULES` exposing ``demo_sections() ->
+   list[provider]`` (the analysis sections, the simulation section); a listed module that
+   cannot be imported is shown as a failed section, never skipped silently; or
 2. call :func:`register_section(provider, order=...)` from code that runs before
    :func:`write_demo` (knowledge base 0-1, ``SECTION_MODULES`` 10-20, citations 1000).
+
+Shared building blocks (numbers, inline figures, warnings, the real-data folder) are in
+:mod:`nasurf.report.html`.
 
 Providers must return self-contained HTML: figures inline (``figure_svg`` or a base64
 PNG), no external URLs, no scripts. Use :func:`html.escape` on any text from data. A
@@ -21,7 +24,6 @@ curated data (deleted afterwards), so it never reads or writes the user's databa
 
 from __future__ import annotations
 
-import base64
 import html
 import importlib
 import tempfile
@@ -33,14 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from nasurf.knowledge.store import KnowledgeBase
+from nasurf.outputs import atomic_write_text
+from nasurf.report.html import find_realdata, png_data_uri  # noqa: F401 (re-exported)
 
 SectionProvider = Callable[["DemoContext"], "tuple[str, str] | None"]
 
 SECTION_MODULES: tuple[str, ...] = (
-    "nasurf.materials.demo",
-    "nasurf.io.demo",
-    "nasurf.analysis.demo",
-    "nasurf.sim.demo",
+    "nasurf.report.analysis_sections",   # cycling, CV kinetics + GITT, EIS
+    "nasurf.sim.demo",                   # simulated rate capability
 )
 """Modules asked for ``demo_sections()`` after the knowledge-base section (in this order)."""
 
@@ -74,11 +76,6 @@ def register_section(provider: SectionProvider, *, order: float = 100.0) -> None
         _REGISTERED.append((order, provider))
 
 
-def png_data_uri(png_bytes: bytes) -> str:
-    """``data:`` URI of a PNG for an ``<img src=...>`` inside the page."""
-    return "data:image/png;base64," + base64.b64encode(png_bytes).decode("ascii")
-
-
 def _providers() -> list[SectionProvider]:
     from nasurf.report.knowledge_section import citations_section, knowledge_sections
 
@@ -88,14 +85,21 @@ def _providers() -> list[SectionProvider]:
     for i, name in enumerate(SECTION_MODULES):
         try:
             module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+        except ImportError as exc:   # a broken install: shown as a failed section
+            ordered.append((10.0 + i, _unavailable(name, exc)))
             continue
-        for j, p in enumerate(getattr(module, "demo_sections", list)()):
+        for j, p in enumerate(module.demo_sections()):
             ordered.append((10.0 + i + j / 100, p))
     ordered.extend(_REGISTERED)
     return [p for _, p in sorted(ordered, key=lambda t: t[0])]
+
+
+def _unavailable(name: str, exc: ImportError) -> SectionProvider:
+    def provider(ctx: DemoContext) -> None:
+        raise ImportError(f"section module {name} cannot be imported: {exc}")
+
+    provider.__qualname__ = name
+    return provider
 
 
 _CSS = """
@@ -136,7 +140,7 @@ def write_demo(out_dir: str | Path = "nasurf-demo", *, db: str | Path | None = N
     with tempfile.TemporaryDirectory(prefix="nasurf-demo-") as tmp:
         db_path = Path(db) if db is not None else Path(tmp) / "kb.sqlite"
         with KnowledgeBase.open(db_path) as kb:
-            ctx = DemoContext(out_dir=out, kb=kb, realdata=_realdata())
+            ctx = DemoContext(out_dir=out, kb=kb, realdata=find_realdata())
             sections: list[tuple[str, str]] = []
             failed: list[str] = []
             for provider in _providers():
@@ -154,20 +158,9 @@ def write_demo(out_dir: str | Path = "nasurf-demo", *, db: str | Path | None = N
             counts = kb.counts()
     page = _page(title, sections, counts, None if db is None else str(db))
     path = out / "index.html"
-    tmp_path = out / ".index.html.tmp"
-    tmp_path.write_text(page, encoding="utf-8")
-    tmp_path.replace(path)
+    atomic_write_text(path, page)
     return DemoResult(path.resolve(), tuple(t for t, _ in sections), tuple(failed),
                       None if db is None else str(db))
-
-
-def _realdata() -> Path | None:
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent.parent / "shared" / "realdata"
-        if (parent / "pyproject.toml").is_file() and candidate.is_dir():
-            return candidate
-    return None
 
 
 def _slug(text: str) -> str:

@@ -6,21 +6,20 @@ and the citation list, each a section provider (see :mod:`nasurf.report.demo`).
 
 from __future__ import annotations
 
-import html
 import math
 from typing import Any
 
 from nasurf.knowledge.checks import check
-from nasurf.knowledge.plots import cycling_map, figure_svg, rate_map, strategy_comparison
+from nasurf.knowledge.plots import cycling_map, rate_map, strategy_comparison
 from nasurf.knowledge.query import export_table1, strategy_summary
 from nasurf.knowledge.vocabulary import STRATEGY_LABELS
+from nasurf.report.html import escape, figure
 
 MIN_CURRENT_MA_G = 1000.0
 """Rate capacities in the summary and the comparison count from this current up."""
 
 
-def _e(x: Any) -> str:
-    return html.escape(str(x))
+_e = escape
 
 
 def _num(x: Any, digits: int = 4) -> str:
@@ -29,8 +28,8 @@ def _num(x: Any, digits: int = 4) -> str:
     return f"{x:.{digits}g}" if isinstance(x, float) else _e(x)
 
 
-def _figure(svg: str, caption: str) -> str:
-    return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>"
+def _figure(fig: Any, caption_html: str) -> str:
+    return figure(fig, caption_html, caption_is_html=True)
 
 
 def summary_section(ctx) -> tuple[str, str]:
@@ -64,23 +63,23 @@ def summary_section(ctx) -> tuple[str, str]:
 
 
 def rate_map_section(ctx) -> tuple[str, str]:
-    svg = figure_svg(rate_map(ctx.kb))
-    return "Rate map", _figure(svg, "Specific capacity vs current density (log scale); colour "
+    fig = rate_map(ctx.kb)
+    return "Rate map", _figure(fig, "Specific capacity vs current density (log scale); colour "
                                "= strategy, marker = material class.")
 
 
 def cycling_map_section(ctx) -> tuple[str, str]:
-    cap = figure_svg(cycling_map(ctx.kb, y="capacity"))
-    ret = figure_svg(cycling_map(ctx.kb, y="retention"))
+    cap = cycling_map(ctx.kb, y="capacity")
+    ret = cycling_map(ctx.kb, y="retention")
     return "Cycling map", (_figure(cap, "Capacity after cycling vs cycle number.")
                            + _figure(ret, "Capacity retention vs cycle number (reference "
                                           "cycle as printed by each paper)."))
 
 
 def strategy_section(ctx) -> tuple[str, str]:
-    svg = figure_svg(strategy_comparison(ctx.kb, min_current_mA_g=MIN_CURRENT_MA_G))
+    fig = strategy_comparison(ctx.kb, min_current_mA_g=MIN_CURRENT_MA_G)
     return "Strategy comparison", _figure(
-        svg, f"Rate capacities at &ge; {MIN_CURRENT_MA_G:g} mA g<sup>-1</sup> per strategy "
+        fig, f"Rate capacities at &ge; {MIN_CURRENT_MA_G:g} mA g<sup>-1</sup> per strategy "
              "(box: quartiles; points: materials).")
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, stderr
+from nasurf.clikit import JSON_OPTION, emit_json, handle_errors, rich_progress, stderr
 from nasurf.errors import ValidationError
 
 # metric -> short row label of the human table (the JSON keeps the full names)
@@ -103,10 +103,8 @@ def check_out_dir(out: Path, force: bool) -> Path:
 def write_study(res, out: Path, *, force: bool = False, figures: bool = True,
                 profile_cycles: list[int] | None = None) -> list[Path]:
     """Tables (CSV + XLSX with units row), ``study.json`` and the study figures."""
-    import json
-
-    from nasurf.clikit import to_jsonable
     from nasurf.exports import write_summary
+    from nasurf.jsonio import write_json
 
     written = []
     for name, df in (("metrics", res.metrics), ("groups", res.groups),
@@ -118,8 +116,7 @@ def write_study(res, out: Path, *, force: bool = False, figures: bool = True,
     p = out / "study.json"
     if p.exists() and not force:
         raise ValidationError("exists; pass --force to overwrite", file=str(p))
-    p.write_text(json.dumps(to_jsonable(res.to_dict()), indent=1, allow_nan=False),
-                 encoding="utf-8")
+    write_json(p, res.to_dict(), indent=1)
     written.append(p)
     if figures:
         from nasurf.figures.study import study_figures
@@ -172,9 +169,9 @@ def register(app: typer.Typer) -> None:
         sh = read_sample_sheet(sheet)
         if out is not None:
             check_out_dir(out, force)
-        res = analyze_samples(sh, scheduler=scheduler, n_workers=workers,
-                              reference_group=reference_group,
-                              show_progress=not json_out)
+        with rich_progress(not json_out) as on_progress:
+            res = analyze_samples(sh, scheduler=scheduler, n_workers=workers,
+                                  reference_group=reference_group, on_progress=on_progress)
         if out is not None:
             from nasurf.outputs import staged
 
@@ -220,10 +217,11 @@ def register(app: typer.Typer) -> None:
 
         if workers < 1:
             raise ValidationError(f"--workers must be >= 1, got {workers}", field="--workers")
-        res = analyze_archive(folder, out, scheduler=None if scheduler == "serial"
-                              else scheduler, n_workers=workers, pattern=pattern,
-                              force=force, rebuild=rebuild, retry_failed=retry_failed,
-                              show_progress=not json_out)
+        with rich_progress(not json_out) as on_progress:
+            res = analyze_archive(folder, out, scheduler=None if scheduler == "serial"
+                                  else scheduler, n_workers=workers, pattern=pattern,
+                                  force=force, rebuild=rebuild, retry_failed=retry_failed,
+                                  on_progress=on_progress)
         if json_out:
             emit_json(res.to_dict())
         else:

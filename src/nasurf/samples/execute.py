@@ -19,23 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from nasurf.errors import ValidationError
-
-
-def _progress(total: int, show: bool, label: str):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from nasurf.clikit import stderr
-
-    return Progress(TextColumn(f"[progress.description]{label}"), BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=stderr, disable=not show, transient=True)
+from nasurf.progress import ProgressCallback, ProgressTracker, progress_callback
 
 
 @contextlib.contextmanager
@@ -78,7 +62,8 @@ def run_tasks(func: Callable[..., Any], tasks: Sequence[dict[str, Any]], *,
               scheduler: Any = None, n_workers: int = 2, window: int | None = None,
               show_progress: bool = False, label: str = "analysing",
               on_result: Callable[[int, Any], None] | None = None,
-              batch_size: int = 1) -> list[Any]:
+              batch_size: int = 1,
+              on_progress: ProgressCallback | None = None) -> list[Any]:
     """``[func(**t) for t in tasks]``, serially or on Dask; results in task order.
 
     ``func`` must not raise for a bad input (per-file functions return a failed record);
@@ -87,57 +72,58 @@ def run_tasks(func: Callable[..., Any], tasks: Sequence[dict[str, Any]], *,
     task finishes (e.g. to write it to a cache at once). ``batch_size`` > 1 sends that many
     tasks to a worker as one Dask task: for many small files the scheduler's per-task
     round trip costs more than the analysis (memory is still a few files per worker).
+    Progress goes to ``on_progress(done, total, label)`` (:mod:`nasurf.progress`), called
+    in this process; ``show_progress`` without a callback prints plain lines on stderr.
     """
     results: list[Any] = [None] * len(tasks)
-    with _progress(len(tasks), show_progress, label) as bar:
-        job = bar.add_task(label, total=len(tasks))
-        if scheduler is None or not tasks:
-            for i, t in enumerate(tasks):
-                results[i] = func(**t)
+    bar = ProgressTracker(progress_callback(on_progress, show_progress), len(tasks), label)
+    if scheduler is None or not tasks:
+        for i, t in enumerate(tasks):
+            results[i] = func(**t)
+            if on_result:
+                on_result(i, results[i])
+            bar.advance()
+        return results
+    from distributed import as_completed
+
+    with dask_client(scheduler, n_workers) as client:
+        threads = sum(client.nthreads().values()) or 1
+        limit = window or 2 * threads
+        size = max(1, int(batch_size))
+        chunks = [list(range(a, min(a + size, len(tasks))))
+                  for a in range(0, len(tasks), size)]
+        pending = iter(chunks)
+        index: dict[str, list[int]] = {}
+
+        def submit_next() -> Any | None:
+            try:
+                idx = next(pending)
+            except StopIteration:
+                return None
+            # pure=False: each task runs even if two files have the same arguments
+            fut = client.submit(_call_batch, func, [tasks[i] for i in idx], pure=False)
+            index[fut.key] = idx
+            return fut
+
+        first = [f for f in (submit_next() for _ in range(limit)) if f is not None]
+        queue = as_completed(first)
+        for fut in queue:
+            idx = index.pop(fut.key)
+            try:
+                got = fut.result()
+            except Exception as exc:   # a worker died (e.g. killed for memory)
+                got = [{**{k: v for k, v in tasks[i].items()
+                           if isinstance(v, str | int | float)},
+                        "status": "failed",
+                        "error": f"worker failed: {exc.__class__.__name__}: {exc}"}
+                       for i in idx]
+            fut.release()
+            for i, res in zip(idx, got, strict=True):
+                results[i] = res
                 if on_result:
-                    on_result(i, results[i])
-                bar.advance(job)
-            return results
-        from distributed import as_completed
-
-        with dask_client(scheduler, n_workers) as client:
-            threads = sum(client.nthreads().values()) or 1
-            limit = window or 2 * threads
-            size = max(1, int(batch_size))
-            chunks = [list(range(a, min(a + size, len(tasks))))
-                      for a in range(0, len(tasks), size)]
-            pending = iter(chunks)
-            index: dict[str, list[int]] = {}
-
-            def submit_next() -> Any | None:
-                try:
-                    idx = next(pending)
-                except StopIteration:
-                    return None
-                # pure=False: each task runs even if two files have the same arguments
-                fut = client.submit(_call_batch, func, [tasks[i] for i in idx], pure=False)
-                index[fut.key] = idx
-                return fut
-
-            first = [f for f in (submit_next() for _ in range(limit)) if f is not None]
-            queue = as_completed(first)
-            for fut in queue:
-                idx = index.pop(fut.key)
-                try:
-                    got = fut.result()
-                except Exception as exc:   # a worker died (e.g. killed for memory)
-                    got = [{**{k: v for k, v in tasks[i].items()
-                               if isinstance(v, str | int | float)},
-                            "status": "failed",
-                            "error": f"worker failed: {exc.__class__.__name__}: {exc}"}
-                           for i in idx]
-                fut.release()
-                for i, res in zip(idx, got, strict=True):
-                    results[i] = res
-                    if on_result:
-                        on_result(i, res)
-                    bar.advance(job)
-                nxt = submit_next()
-                if nxt is not None:
-                    queue.add(nxt)
+                    on_result(i, res)
+                bar.advance()
+            nxt = submit_next()
+            if nxt is not None:
+                queue.add(nxt)
     return results

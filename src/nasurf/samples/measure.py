@@ -12,28 +12,20 @@ line, so one bad file never stops a study or an archive run.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nasurf.errors import NasurfError
+from nasurf.jsonio import finite_or_none
 
 # techniques (as readers report them) analysed as voltammograms
 CV_TECHNIQUES = {"CV", "CVA", "LSV", "cv", "cyclic voltammetry"}
 SUMMARY_VERSION = 2   # bump when the summary changes, so caches are not reused
 
 
-def _f(x: Any) -> float | None:
-    """A finite float or None (NaN never leaves this module)."""
-    if x is None:
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+_f = finite_or_none   # NaN never leaves this module
 
 
 def _list(values: Any) -> list[float | None]:

@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from nasurf.errors import ValidationError
+from nasurf.jsonio import finite_or_none
+from nasurf.progress import ProgressCallback, progress_callback
 from nasurf.samples.execute import dask_client, run_tasks
 from nasurf.samples.measure import analyze_cv_set, analyze_measurement
 from nasurf.samples.sheet import Sample, SampleSheet
@@ -137,7 +139,7 @@ class StudyResult:
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for rec in df.to_dict(orient="records"):
-        out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+        out.append({k: finite_or_none(v) if isinstance(v, float) else v
                     for k, v in rec.items()})
     return out
 
@@ -145,7 +147,8 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- analysis
 def analyze_samples(sheet: SampleSheet, *, scheduler: Any = None, n_workers: int = 2,
                     reference_group: str | None = None, show_progress: bool = False,
-                    check_file_mass: bool = True) -> StudyResult:
+                    check_file_mass: bool = True,
+                    on_progress: ProgressCallback | None = None) -> StudyResult:
     """Analyse every file of ``sheet`` and compute per-group statistics.
 
     ``scheduler``: None (serial, this process), ``"local"`` (a Dask LocalCluster of
@@ -153,6 +156,8 @@ def analyze_samples(sheet: SampleSheet, *, scheduler: Any = None, n_workers: int
     are identical whichever runs them. ``reference_group`` (default: the sheet's first
     group) is subtracted in ``differences``. With ``check_file_mass`` a sheet mass that
     contradicts the mass stored in the file raises :class:`ValidationError` naming the row.
+    ``on_progress(done, total, label)`` follows :mod:`nasurf.progress` (two runs: "files",
+    then "CV sets").
     """
     if reference_group is None:
         reference_group = sheet.groups[0]
@@ -168,11 +173,13 @@ def analyze_samples(sheet: SampleSheet, *, scheduler: Any = None, n_workers: int
                           else s.diffusion_length_um * 1e-4})
             owners.append(s)
     if scheduler is None or not isinstance(scheduler, str):
-        records, cv_results = _run(tasks, owners, sheet, scheduler, n_workers, show_progress)
+        records, cv_results = _run(tasks, owners, sheet, scheduler, n_workers,
+                                      progress_callback(on_progress, show_progress))
     else:
         # one cluster for both rounds (files, then each sample's CV set)
         with dask_client(scheduler, n_workers) as client:
-            records, cv_results = _run(tasks, owners, sheet, client, n_workers, show_progress)
+            records, cv_results = _run(tasks, owners, sheet, client, n_workers,
+                                          progress_callback(on_progress, show_progress))
     warnings: list[str] = []
     if check_file_mass:
         for s, r in zip(owners, records, strict=True):
@@ -209,10 +216,10 @@ def analyze_samples(sheet: SampleSheet, *, scheduler: Any = None, n_workers: int
 
 
 def _run(tasks: list[dict[str, Any]], owners: list[Sample], sheet: SampleSheet,
-         scheduler: Any, n_workers: int, show_progress: bool
+         scheduler: Any, n_workers: int, on_progress: ProgressCallback | None
          ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     records = run_tasks(analyze_measurement, tasks, scheduler=scheduler, n_workers=n_workers,
-                        show_progress=show_progress, label="files")
+                        on_progress=on_progress, label="files")
     # CV kinetics need all of a sample's CV files together: a second round of tasks
     cv_tasks, cv_owner = [], []
     for s in sheet.samples:
@@ -222,7 +229,7 @@ def _run(tasks: list[dict[str, Any]], owners: list[Sample], sheet: SampleSheet,
             cv_tasks.append({"paths": paths, "mass_g": s.mass_g})
             cv_owner.append(s.name)
     cv = run_tasks(analyze_cv_set, cv_tasks, scheduler=scheduler, n_workers=n_workers,
-                   label="CV sets") if cv_tasks else []
+                   label="CV sets", on_progress=on_progress) if cv_tasks else []
     return records, dict(zip(cv_owner, cv, strict=True))
 
 

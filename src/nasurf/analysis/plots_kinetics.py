@@ -31,7 +31,8 @@ from nasurf.figures.style import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from nasurf.analysis.cv import (
+    from nasurf.analysis.gitt import GittResult
+    from nasurf.analysis.kinetics import (
         CV,
         BValueMap,
         CycleSummary,
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
         PeakKinetics,
         TrasattiResult,
     )
-    from nasurf.analysis.gitt import GittResult
     from nasurf.io.table import EchemData
 
 # Okabe-Ito: vermilion for anodic, blue for cathodic (as in the study figures' palette)
@@ -101,7 +101,7 @@ def plot_cv_cycles(cv: CV, summary: CycleSummary,
     ``more`` adds further runs at the same rate (separate measurements of one file); the
     legend then names run and cycle.
     """
-    from nasurf.analysis.cv import branch_of_cycle
+    from nasurf.analysis.kinetics import branch_of_cycle
 
     runs = [(cv, summary), *more]
     peak = max(float(np.abs(c.current_A).max()) for c, _ in runs)

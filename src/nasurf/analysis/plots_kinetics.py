@@ -1,6 +1,6 @@
 """Publication-style figures of the CV-kinetics and GITT results.
 
-Owns the plots of :mod:`nasurf.analysis.cv` and :mod:`nasurf.analysis.gitt` results: CV
+Owns the plots of :mod:`nasurf.analysis.kinetics` and :mod:`nasurf.analysis.gitt` results: CV
 with the shaded capacitive (k1·v) envelope, capacitive-fraction bars against scan rate,
 log|ip| against log v with the power-law fits, b(E), the two Trasatti plots, GITT D
 against state of charge, and the detail of one GITT pulse. Every function returns a

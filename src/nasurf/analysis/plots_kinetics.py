@@ -203,7 +203,13 @@ def plot_log_peak_current(kin: PeakKinetics) -> Figure:
                 ls="none", label=label)
     ax.set_xlabel("log$_{10}$(v / mV s$^{-1}$)")
     ax.set_ylabel("log$_{10}$(|i$_p$| / A)")
-    ax.legend()
+    if len(kin.fits):
+        ax.legend()
+    else:
+        # empty axes would read as a failed plot; say why there is nothing to draw
+        ax.text(0.5, 0.5, "no peak tracked across enough scan rates:\nno b-value "
+                "(see the warnings)", transform=ax.transAxes,
+                ha="center", va="center", fontsize="small", color="0.3")
     _style(ax)
     return fig
 

@@ -180,7 +180,6 @@ def _to_grid(
     return np.interp(grid, xs[o], ys[o]), True
 
 
-
 def _prepared(cvset: CVSet | PreparedBranches, kwargs: dict[str, Any]) -> PreparedBranches:
     if isinstance(cvset, PreparedBranches):
         if kwargs:

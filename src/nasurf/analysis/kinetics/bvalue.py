@@ -304,7 +304,6 @@ def _empty_fit(pid: str, branch: str, v: np.ndarray) -> dict[str, Any]:
     }
 
 
-
 def _rate_count_warning(rates: np.ndarray, warnings: list[str]) -> None:
     if rates.size < 5:
         warnings.append(
@@ -314,8 +313,6 @@ def _rate_count_warning(rates: np.ndarray, warnings: list[str]) -> None:
         warnings.append(
             f"scan rates span only {rates.max() / rates.min():.1f}x (10x recommended)"
         )
-
-
 
 
 @dataclass(frozen=True, eq=False)

@@ -140,7 +140,6 @@ def no_cycle_reason(cv: CV) -> str:
     )
 
 
-
 def branch_of_cycle(cv: CV, cycle: int, branch: Branch) -> tuple[np.ndarray, np.ndarray]:
     """(E, i) of the ``cycle``-th complete sweep of ``branch`` (1-based), in sweep order."""
     sweeps = [sl for sl, d in _complete_sweeps(cv.potential_V) if d == branch]

@@ -38,8 +38,8 @@ sys.path.insert(0, str(REPO / "src"))
 import pandas as pd  # noqa: E402
 from scipy.optimize import curve_fit  # noqa: E402
 
-from nasurf.analysis.cv import CVSet, dunn_analysis  # noqa: E402
 from nasurf.analysis.gitt import gitt_analysis  # noqa: E402
+from nasurf.analysis.kinetics import CVSet, dunn_analysis  # noqa: E402
 from nasurf.io.table import CURRENT, TIME, VOLTAGE, EchemData, Metadata  # noqa: E402
 from timing import timed  # noqa: E402  (benchmarks/timing.py: the shared protocol)
 

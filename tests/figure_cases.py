@@ -29,7 +29,9 @@ def _kb() -> Any:
 
 @cache
 def _kinetics() -> dict[str, Any]:
-    from nasurf.analysis.cv import (
+    from nasurf.analysis.demo_kinetics import synthetic_dunn_cvset, synthetic_gitt_record
+    from nasurf.analysis.gitt import gitt_analysis
+    from nasurf.analysis.kinetics import (
         b_value_map,
         b_value_peaks,
         cycle_summary,
@@ -37,8 +39,6 @@ def _kinetics() -> dict[str, Any]:
         prepare_branches,
         trasatti_from_cvs,
     )
-    from nasurf.analysis.demo_kinetics import synthetic_dunn_cvset, synthetic_gitt_record
-    from nasurf.analysis.gitt import gitt_analysis
 
     cvset = synthetic_dunn_cvset()
     prep = prepare_branches(cvset, vertex_exclusion_V=0.0)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nasurf.analysis.cv import (
+from nasurf.analysis.kinetics import (
     CVSet,
     b_value_map,
     b_value_peaks,

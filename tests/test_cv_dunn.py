@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nasurf.analysis.cv import CVSet, dunn_analysis
+from nasurf.analysis.kinetics import CVSet, dunn_analysis
 from nasurf.errors import ValidationError
 
 RATES_V_S = np.array([0.1, 0.2, 0.5, 1.0, 2.0]) * 1e-3

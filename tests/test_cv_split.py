@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from nasurf.analysis.cv import (
+from nasurf.analysis.kinetics import (
     CVSet,
     cycle_count,
     cycle_summary,

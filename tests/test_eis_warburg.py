@@ -14,7 +14,9 @@ from nasurf.analysis.eis import (
     warburg_analysis,
     warburg_window,
 )
-from nasurf.analysis.eis.warburg import FARADAY, GAS_CONSTANT, angular_frequency_suspect
+from nasurf.analysis.eis.warburg import angular_frequency_suspect
+from nasurf.constants import FARADAY_C_PER_MOL as FARADAY
+from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as GAS_CONSTANT
 from nasurf.errors import ValidationError
 
 D_TRUE, AREA, CONC = 1e-12, 1.13, 0.01          # cm²/s, cm² (12 mm disc), mol/cm³

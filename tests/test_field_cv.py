@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from nasurf.analysis.cv import CVSet, cycle_summary
+from nasurf.analysis.kinetics import CVSet, cycle_summary
 from nasurf.io import CURRENT, TIME, VOLTAGE
 from nasurf.io.table import EchemData, Metadata
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nasurf.analysis.cv import CVSet, cycle_summary
+from nasurf.analysis.kinetics import CVSet, cycle_summary
 from nasurf.errors import FileFormatError
 from nasurf.io import CURRENT, CYCLE, VOLTAGE, read
 

@@ -33,7 +33,7 @@ def test_scattered_diffusivities_keep_their_own_range() -> None:
 def test_cv_cycles_figure_marks_every_peak_and_hollows_edge_extremes() -> None:
     import pandas as pd
 
-    from nasurf.analysis.cv import CVSet, cycle_summary
+    from nasurf.analysis.kinetics import CVSet, cycle_summary
     from nasurf.analysis.plots_kinetics import plot_cv_cycles
     from nasurf.io.table import CURRENT, TIME, VOLTAGE, EchemData, Metadata
     from test_cv_split import capacitor_cv

@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 from scipy.linalg import solve_banded
 
-from nasurf.analysis.cv import (
-    FARADAY,
-    GAS_CONSTANT,
+from nasurf.analysis.kinetics import (
     CVSet,
     b_value_peaks,
     randles_sevcik_constant,
@@ -23,6 +21,8 @@ from nasurf.analysis.cv import (
     randles_sevcik_from_peaks,
     randles_sevcik_peak_current,
 )
+from nasurf.constants import FARADAY_C_PER_MOL as FARADAY
+from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as GAS_CONSTANT
 from nasurf.errors import ValidationError
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nasurf.analysis.cv import prepare_branches, trasatti, trasatti_from_cvs, voltammetric_charge
+from nasurf.analysis.kinetics import (
+    prepare_branches,
+    trasatti,
+    trasatti_from_cvs,
+    voltammetric_charge,
+)
 from nasurf.errors import ValidationError
 from test_cv_dunn import K1, RATES_V_S, k2_integrals, section2_cvset
 

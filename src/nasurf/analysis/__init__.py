@@ -1,6 +1,24 @@
-"""Analyses of measured (or simulated) data: galvanostatic, CV kinetics, GITT, EIS."""
+"""Analyses of measured (or simulated) data: galvanostatic cycling, CV kinetics, GITT, EIS.
 
-# --- galvanostatic cycling, rate capability, dQ/dV (owner: galvanostatic engineer) ---
+The public API of :mod:`nasurf.analysis`; each name below lives in one package or module:
+
+* galvanostatic cycling, rate capability, dQ/dV: :mod:`nasurf.analysis.galvanostatic`,
+  :mod:`nasurf.analysis.dqdv`;
+* CV kinetics over scan rates (b-values, Dunn k1/k2, Trasatti, Randles–Sevcik) and the CV-set
+  workflow: :mod:`nasurf.analysis.kinetics`;
+* GITT: :mod:`nasurf.analysis.gitt`;
+* impedance (circuit fits, lin-KK, Warburg σ and D) and the EIS workflow:
+  :mod:`nasurf.analysis.eis`.
+
+Kinetics, GITT and EIS names are imported on first use, so importing one analysis (or the
+command line) does not load the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from nasurf.analysis.dqdv import DqdvCurve, DqdvResult, dqdv, dqdv_curve
 from nasurf.analysis.galvanostatic import (
     CyclingResult,
@@ -15,63 +33,95 @@ from nasurf.analysis.galvanostatic import (
     voltage_profiles,
 )
 
-__all__ = [*globals().get("__all__", []),
-           "CyclingResult", "DqdvCurve", "DqdvResult", "RateCapability", "Retention",
-           "Segmentation", "capacity_split", "cycling_summary", "dqdv", "dqdv_curve",
-           "rate_capability", "segment_half_cycles", "synthetic_cycling", "voltage_profiles"]
-# --- end galvanostatic block ---
+# name -> module that owns it (imported on first access)
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        ["CV", "BValueMap", "CVSet", "CVSetResult", "DunnResult", "PeakKinetics",
+         "PreparedBranches", "RandlesSevcikResult", "TrasattiResult", "analyze_cv_files",
+         "b_value_map", "b_value_peaks", "dunn_analysis", "prepare_branches",
+         "randles_sevcik_D", "randles_sevcik_constant", "randles_sevcik_from_peaks",
+         "randles_sevcik_peak_current", "split_sweeps", "trasatti", "trasatti_from_cvs",
+         "voltammetric_charge"],
+        "nasurf.analysis.kinetics"),
+    **dict.fromkeys(
+        ["GittResult", "diffusion_length", "gitt_analysis", "segment_pulses"],
+        "nasurf.analysis.gitt"),
+    **dict.fromkeys(
+        ["Circuit", "EISAnalysis", "EISFit", "EISSeriesAnalysis", "LinKKResult",
+         "WarburgAnalysis", "analyze_eis", "analyze_eis_file", "fit_circuit", "fit_series",
+         "linkk", "warburg_analysis"],
+        "nasurf.analysis.eis"),
+}
 
-# --- EIS: circuit fitting, lin-KK, Warburg σ and D (owner: EIS engineer) ---
-from nasurf.analysis.eis import (
-    Circuit,
-    EISAnalysis,
-    EISFit,
-    EISSeriesAnalysis,
-    LinKKResult,
-    WarburgAnalysis,
-    analyze_eis,
-    fit_circuit,
-    fit_series,
-    linkk,
-    warburg_analysis,
-)
+_SUBMODULES = {"dqdv", "eis", "galvanostatic", "gitt", "kinetics", "plots_cycling",
+               "plots_kinetics"}
 
-__all__ = [*globals().get("__all__", []),
-           "Circuit", "EISAnalysis", "EISFit", "EISSeriesAnalysis", "LinKKResult",
-           "WarburgAnalysis", "analyze_eis", "fit_circuit", "fit_series", "linkk",
-           "warburg_analysis"]
-# --- end EIS block ---
+__all__ = [
+    "CV",
+    "BValueMap",
+    "CVSet",
+    "CVSetResult",
+    "Circuit",
+    "CyclingResult",
+    "DqdvCurve",
+    "DqdvResult",
+    "DunnResult",
+    "EISAnalysis",
+    "EISFit",
+    "EISSeriesAnalysis",
+    "GittResult",
+    "LinKKResult",
+    "PeakKinetics",
+    "PreparedBranches",
+    "RandlesSevcikResult",
+    "RateCapability",
+    "Retention",
+    "Segmentation",
+    "TrasattiResult",
+    "WarburgAnalysis",
+    "analyze_cv_files",
+    "analyze_eis",
+    "analyze_eis_file",
+    "b_value_map",
+    "b_value_peaks",
+    "capacity_split",
+    "cycling_summary",
+    "diffusion_length",
+    "dqdv",
+    "dqdv_curve",
+    "dunn_analysis",
+    "fit_circuit",
+    "fit_series",
+    "gitt_analysis",
+    "linkk",
+    "prepare_branches",
+    "randles_sevcik_D",
+    "randles_sevcik_constant",
+    "randles_sevcik_from_peaks",
+    "randles_sevcik_peak_current",
+    "rate_capability",
+    "segment_half_cycles",
+    "segment_pulses",
+    "split_sweeps",
+    "synthetic_cycling",
+    "trasatti",
+    "trasatti_from_cvs",
+    "voltage_profiles",
+    "voltammetric_charge",
+    "warburg_analysis",
+]
 
-# --- CV kinetics (b-value, Dunn, Trasatti, Randles–Sevcik) and GITT (owner: CV/GITT engineer) ---
-from nasurf.analysis.cv import (
-    CV,
-    BValueMap,
-    CVSet,
-    DunnResult,
-    PeakKinetics,
-    PreparedBranches,
-    RandlesSevcikResult,
-    TrasattiResult,
-    b_value_map,
-    b_value_peaks,
-    dunn_analysis,
-    prepare_branches,
-    randles_sevcik_constant,
-    randles_sevcik_D,
-    randles_sevcik_from_peaks,
-    randles_sevcik_peak_current,
-    split_sweeps,
-    trasatti,
-    trasatti_from_cvs,
-    voltammetric_charge,
-)
-from nasurf.analysis.gitt import GittResult, diffusion_length, gitt_analysis, segment_pulses
 
-__all__ = [*globals().get("__all__", []),
-           "CV", "BValueMap", "CVSet", "DunnResult", "GittResult", "PeakKinetics",
-           "PreparedBranches", "RandlesSevcikResult", "TrasattiResult", "b_value_map",
-           "b_value_peaks", "diffusion_length", "dunn_analysis", "gitt_analysis",
-           "prepare_branches", "randles_sevcik_D", "randles_sevcik_constant",
-           "randles_sevcik_from_peaks", "randles_sevcik_peak_current", "segment_pulses",
-           "split_sweeps", "trasatti", "trasatti_from_cvs", "voltammetric_charge"]
-# --- end CV kinetics / GITT block ---
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value   # later look-ups skip this function
+        return value
+    if name in _SUBMODULES:   # ``nasurf.analysis.eis`` after a bare ``import nasurf.analysis``
+        return importlib.import_module(f"nasurf.analysis.{name}")
+    raise AttributeError(f"module 'nasurf.analysis' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -1,9 +1,10 @@
 """``nasurf analyze cv``: CV kinetics over a set of scan rates from files.
 
 Reads one file per scan rate (or one file holding several rates) with
-:func:`nasurf.io.read`, then runs peak b-values, b(E), Dunn k1/k2 and Trasatti from
-:mod:`nasurf.analysis.cv`. A single scan rate gives per-cycle peaks and charges instead,
-with a note on what needs more rates. ``--json`` prints one document with ``peaks``, ``dunn``,
+:func:`nasurf.io.read`, then runs peak b-values, b(E), Dunn k1/k2 and Trasatti through
+:func:`nasurf.analysis.kinetics.analyze_cv_files` (this file only turns the options into its
+arguments and prints). A single scan rate gives per-cycle peaks and charges instead, with a
+note on what needs more rates. ``--json`` prints one document with ``peaks``, ``dunn``,
 ``b_map``, ``trasatti``, ``conventions`` and ``warnings``; ``--out DIR`` writes the
 tables as CSV, the JSON document and the figures.
 """
@@ -16,33 +17,44 @@ from typing import Annotated, Any
 import typer
 
 from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
-from nasurf.errors import NasurfError, ValidationError
+from nasurf.errors import ValidationError
+from nasurf.options import choose
+
+__all__ = ["read_measurement", "register", "run_cv", "scan_rates_from_text"]
+
+# The analysis modules (numpy, pandas, scipy) are imported inside the functions: the
+# command line assembles every command at start-up and only runs one.
 
 
 def read_measurement(path: Path, *, technique: str | None = None,
                      active_mass_g: float | None = None) -> Any:
-    """Read a file through :func:`nasurf.io.read` (BDF-headed CSV fallback until it lands)."""
-    if not path.is_file():
-        raise NasurfError("no such file", file=str(path))
-    try:
-        from nasurf.io import read
-    except ImportError:
-        read = None
-    if read is not None:
-        return read(path, technique=technique, active_mass_g=active_mass_g)
-    import pandas as pd
+    """Read a file through :func:`nasurf.io.read` (see
+    :func:`nasurf.analysis.kinetics.workflow.read_measurement`; ``analyze gitt`` uses it too)."""
+    from nasurf.analysis.kinetics.workflow import read_measurement as read
 
-    from nasurf.errors import FileFormatError
-    from nasurf.io.table import EchemData, Metadata
+    return read(path, technique=technique, active_mass_g=active_mass_g)
 
-    if path.suffix.lower() != ".csv":
-        raise FileFormatError("only CSV files with 'Name / unit' headers can be read here "
-                              "until nasurf.io.read is available", file=str(path))
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:  # pandas raises several parser errors
-        raise FileFormatError(f"not a readable CSV file ({exc})", file=str(path)) from None
-    return EchemData(df, Metadata(source=str(path), active_mass_g=active_mass_g))
+
+def scan_rates_from_text(text: str, unit: str = "mV/s") -> list[float]:
+    """Parse "0.1,0.2,0.5" (in ``unit``) into V/s via :mod:`nasurf.units`."""
+    from nasurf.units import convert
+
+    vals: list[float] = []
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            x = float(part)
+        except ValueError as exc:
+            raise ValidationError(
+                f"scan rate '{part}' is not a number (expected e.g. 0.1,0.2,0.5 in {unit})",
+                field="scan_rates",
+            ) from exc
+        vals.append(float(convert(x, unit, "V/s")))
+    if not vals:
+        raise ValidationError("no scan rate given", field="scan_rates")
+    return vals
 
 
 def _parse_window(text: str | None) -> tuple[float, float] | None:
@@ -57,19 +69,6 @@ def _parse_window(text: str | None) -> tuple[float, float] | None:
     if not hi > lo:
         raise ValidationError(f"--window: Emax must exceed Emin, got {text!r}", field="window")
     return lo, hi
-
-
-def _compact_b_map(bmap: Any, step: int) -> dict[str, Any]:
-    out = {}
-    for b in ("anodic", "cathodic"):
-        t = bmap.table[bmap.table["branch"] == b].iloc[::step]
-        out[b] = {
-            "potential_V": t["potential_V"].tolist(),
-            "b": t["b"].tolist(),
-            "b_stderr": t["b_stderr"].tolist(),
-        }
-    out["masked_fraction"] = bmap.conventions.get("masked_fraction")
-    return out
 
 
 def run_cv(
@@ -87,193 +86,37 @@ def run_cv(
     rs_n: float = 1.0,
     out: Path | None = None,
 ) -> dict[str, Any]:
-    """Everything ``nasurf analyze cv`` computes, as one JSON-able document."""
-    from nasurf.analysis import cv
+    """Everything ``nasurf analyze cv`` computes, as one JSON-able document.
+
+    The options as the command line and the web form give them (mg, mV/s, text), turned
+    into :func:`nasurf.analysis.kinetics.analyze_cv_files` arguments.
+    """
+    from nasurf.analysis.kinetics import BASELINES, analyze_cv_files
 
     if mass_mg is not None and not mass_mg > 0:
         raise ValidationError(f"--mass-mg must be > 0, got {mass_mg}", field="mass-mg")
-    rates = cv.scan_rates_from_text(scan_rates) if scan_rates else None
-    datas = [read_measurement(f, active_mass_g=mass_mg / 1e3 if mass_mg else None)
-             for f in files]
-    # techniques whose potential is not swept: a CV analysis of them would report a
-    # misleading "no complete cycle" at a rate measured from drift
-    not_swept = {"PEIS": "an impedance", "GEIS": "an impedance", "EIS": "an impedance",
-                 "OCV": "an open-circuit (OCV)", "CA": "a chronoamperometry (CA)",
-                 "CP": "a chronopotentiometry (CP)", "GCPL": "a galvanostatic cycling",
-                 "CYCLING": "a galvanostatic cycling"}
-    for d in datas:
-        kind = not_swept.get((d.metadata.technique or "").upper())
-        if kind:
-            raise ValidationError(f"this is {kind} file (technique {d.metadata.technique}), "
-                                  "not a CV; expected cyclic voltammetry data",
-                                  file=d.metadata.source)
-    cvset = cv.CVSet.from_echem(datas if len(datas) > 1 else datas[0], scan_rates_V_s=rates)
-    if len(cvset) < 2:
-        return _single_rate_doc(cvset, files, vertex_exclusion_mV, out)
-    mass_g = mass_mg / 1e3 if mass_mg else None
-    mass_source = "--mass-mg" if mass_g else None
-    if mass_g is None:
-        masses = {d.metadata.active_mass_g for d in datas}
-        if len(masses) == 1 and None not in masses:
-            mass_g = masses.pop()
-            mass_source = "file settings"
-    prep = cv.prepare_branches(
-        cvset,
-        cycle=cycle,
-        ru_ohm=ru_ohm,
-        window_V=_parse_window(window),
-        vertex_exclusion_V=vertex_exclusion_mV / 1e3 if vertex_exclusion_mV is not None else None,
-    )
-    warnings = list(prep.warnings)
-    kin = cv.b_value_peaks(prep, baseline=baseline, min_rates=min(3, len(cvset)))  # type: ignore[arg-type]
-    bmap = cv.b_value_map(prep)
-    dunn = None
-    try:
-        dunn = cv.dunn_analysis(prep, mass_g=mass_g)
-    except ValidationError as exc:
-        warnings.append(f"Dunn analysis skipped: {exc.reason}")
-    tras = None
-    try:
-        tras = cv.trasatti_from_cvs(prep, mass_g=mass_g)
-    except ValidationError as exc:
-        warnings.append(f"Trasatti analysis skipped: {exc.reason}")
-    for part in (kin, dunn, tras):
-        if part is not None:
-            warnings.extend(part.warnings)
-    rs = None
     if (rs_area_cm2 is None) != (rs_conc_mol_cm3 is None):
         raise ValidationError("Randles–Sevcik needs both --rs-area-cm2 and --rs-conc",
                               field="rs-area-cm2")
-    if rs_area_cm2 is not None:
-        rs = {pid: r.to_dict() for pid, r in cv.randles_sevcik_from_peaks(
-            kin, n=rs_n, area_cm2=rs_area_cm2, concentration_mol_cm3=rs_conc_mol_cm3).items()}
-        for pid, r in rs.items():
-            warnings.extend(f"Randles–Sevcik {pid}: {w}" for w in r["warnings"])
-    # b(E) in the JSON every ~5 mV: enough to plot, not 4000 numbers per branch
-    step = max(1, round(0.005 / prep.conventions["grid_step_V"]))
-    conventions = dict(prep.conventions)
-    conventions.update(
-        baseline=baseline,
-        mass_g=mass_g,
-        mass_source=mass_source,
-        scan_rates_mV_s=[float(v) * 1e3 for v in cvset.scan_rates_V_s],
-        files=[str(f) for f in files],
-        b_map_json_step_V=step * prep.conventions["grid_step_V"],
+    result = analyze_cv_files(
+        files,
+        mass_g=mass_mg / 1e3 if mass_mg else None,
+        mass_source="--mass-mg",
+        scan_rates_V_s=scan_rates_from_text(scan_rates) if scan_rates else None,
+        cycle=cycle,
+        ru_ohm=ru_ohm,
+        baseline=choose("--baseline", baseline, BASELINES, where="nasurf analyze cv"),
+        window_V=_parse_window(window),
+        vertex_exclusion_V=vertex_exclusion_mV / 1e3 if vertex_exclusion_mV is not None
+        else None,
+        rs_area_cm2=rs_area_cm2,
+        rs_concentration_mol_cm3=rs_conc_mol_cm3,
+        rs_n=rs_n,
     )
-    doc: dict[str, Any] = {
-        "peaks": kin.to_dict()["peaks"],
-        "couples": kin.couples,
-        "dunn": dunn.to_dict()["dunn"] if dunn else [],
-        "dunn_flags": dunn.flags if dunn else None,
-        "dunn_units": dunn.units if dunn else None,
-        "b_map": _compact_b_map(bmap, step),
-        "trasatti": tras.to_dict() if tras else None,
-        "randles_sevcik": rs,
-        "conventions": conventions,
-        "warnings": list(dict.fromkeys(warnings)),
-    }
+    doc = result.to_dict()
     if out is not None:
-        doc["files_written"] = [str(p) for p in _write_outputs(out, kin, bmap, dunn, tras, doc)]
+        doc["files_written"] = [str(p) for p in result.write(out)]
     return doc
-
-
-def _single_rate_doc(cvset: Any, files: list[Path], vertex_exclusion_mV: float | None,
-                     out: Path | None) -> dict[str, Any]:
-    """One scan rate: per-cycle peaks and charges, and what needs more rates.
-
-    Several runs of the file at that rate (separate measurements of a session) are all
-    analysed, one after the other, with a ``run`` column.
-    """
-    import pandas as pd
-
-    from nasurf.analysis import cv
-    one = cvset.cvs[0]
-    same = [r for r in cvset.repeats
-            if abs(r.scan_rate_V_s - one.scan_rate_V_s) <= 0.01 * one.scan_rate_V_s]
-    runs = sorted([one, *same], key=lambda c: c.rows[0] if c.rows else 0)
-    excl = vertex_exclusion_mV / 1e3 if vertex_exclusion_mV is not None else None
-    done: list[tuple[Any, Any]] = []
-    warnings = [w for w in cvset.warnings if not (len(runs) > 1 and "is run more than once" in w)]
-    for c in runs:
-        try:
-            done.append((c, cv.cycle_summary(c, vertex_exclusion_V=excl)))
-        except ValidationError as exc:
-            if len(runs) == 1:
-                raise
-            warnings.append(f"{c.source}: {exc.reason}; this run is left out")
-    if not done:
-        raise ValidationError(cv.no_cycle_reason(one), file=one.source)
-    tables = []
-    for r, (c, s) in enumerate(done, start=1):
-        t = s.table.copy()
-        if len(done) > 1:
-            t.insert(0, "run", r)
-            t.insert(1, "run_rows", f"{c.rows[0]}-{c.rows[1] - 1}" if c.rows else "")
-        tables.append(t)
-        warnings.extend(s.warnings if len(done) == 1 else (f"run {r}: {w}" for w in s.warnings))
-    table = pd.concat(tables, ignore_index=True)
-    summary = done[0][1]
-    notes = list(summary.notes)
-    if len(done) > 1:
-        notes.append(f"{len(done)} runs at {one.scan_rate_mV_s:.4g} mV/s (separate "
-                     "measurements or stretches of the file) analysed one after the other: "
-                     "column 'run'")
-    conventions = dict(summary.conventions)
-    conventions.update(scan_rates_mV_s=[one.scan_rate_mV_s],
-                       scan_rate_sources=[one.scan_rate_source],
-                       files=[str(f) for f in files])
-    doc: dict[str, Any] = {
-        "mode": "single scan rate",
-        "cycles": table.to_dict(orient="records"),
-        "notes": notes,
-        "peaks": [], "couples": [], "dunn": [], "dunn_flags": None, "dunn_units": None,
-        "b_map": None, "trasatti": None, "randles_sevcik": None,
-        "conventions": conventions,
-        "warnings": list(dict.fromkeys(warnings)),
-    }
-    if out is not None:
-        import json
-
-        from nasurf.analysis import plots_kinetics as pk
-        from nasurf.clikit import to_jsonable
-
-        out.mkdir(parents=True, exist_ok=True)
-        written = [out / "cv_cycles.csv"]
-        table.to_csv(written[0], index=False)
-        fig = pk.plot_cv_cycles(done[0][0], done[0][1], more=done[1:])
-        written.append(pk.save_figure(fig, out / "cv_cycles.png"))
-        p = out / "cv_kinetics.json"
-        doc["files_written"] = [*map(str, written), str(p)]
-        p.write_text(json.dumps(to_jsonable(doc), indent=2, allow_nan=False), encoding="utf-8")
-    return doc
-
-
-def _write_outputs(out: Path, kin: Any, bmap: Any, dunn: Any, tras: Any,
-                   doc: dict[str, Any]) -> list[Path]:
-    import json
-
-    from nasurf.analysis import plots_kinetics as pk
-    from nasurf.clikit import to_jsonable
-
-    out.mkdir(parents=True, exist_ok=True)
-    written = [*kin.to_csv(out), *bmap.to_csv(out)]
-    written.append(pk.save_figure(pk.plot_log_peak_current(kin), out / "cv_log_ip_log_v.png"))
-    written.append(pk.save_figure(pk.plot_b_map(bmap), out / "cv_b_map.png"))
-    if dunn is not None:
-        written += dunn.to_csv(out)
-        written.append(pk.save_figure(pk.plot_cv_capacitive_envelope(dunn),
-                                      out / "cv_capacitive_envelope.png"))
-        written.append(pk.save_figure(pk.plot_capacitive_fraction_bars(dunn),
-                                      out / "cv_capacitive_fraction.png"))
-    if tras is not None:
-        written += tras.to_csv(out)
-        written.append(pk.save_figure(pk.plot_trasatti(tras), out / "cv_trasatti.png"))
-    p = out / "cv_kinetics.json"
-    tmp = p.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(to_jsonable(doc), indent=2, allow_nan=False), encoding="utf-8")
-    tmp.replace(p)
-    written.append(p)
-    return written
 
 
 def _print_human(doc: dict[str, Any]) -> None:
@@ -382,9 +225,9 @@ def register(app: typer.Typer) -> None:
         json_out: bool = JSON_OPTION,
     ) -> None:
         """CV kinetics over scan rates: peak b-values, b(E), Dunn fraction, Trasatti."""
-        if baseline not in ("none", "linear", "capacitive"):
-            raise ValidationError("--baseline must be none, linear or capacitive",
-                                  field="baseline")
+        from nasurf.analysis.kinetics import BASELINES
+
+        baseline = choose("--baseline", baseline, BASELINES, where="nasurf analyze cv")
         if baseline == "capacitive":
             raise ValidationError("--baseline capacitive needs a featureless window; use the "
                                   "Python API (capacitive_window_V) or 'linear'",

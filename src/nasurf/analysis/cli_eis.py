@@ -1,16 +1,16 @@
 """``nasurf analyze eis``: equivalent-circuit fit, lin-KK check and Warburg σ/D of an
 impedance file (one spectrum, or every sweep of a multi-sweep file fitted as a series).
 
-Reads the file through :func:`nasurf.io.read`, runs :func:`nasurf.analysis.eis.analyze_eis`
-and prints rich tables, or exactly one JSON document with ``--json``; ``--out`` writes CSV
-tables, JSON and figures (Nyquist, Bode, lin-KK residuals, σ plot).
+Runs :func:`nasurf.analysis.eis.analyze_eis_file` (this file only turns the option text into
+its arguments) and prints rich tables, or exactly one JSON document with ``--json``;
+``--out`` writes CSV tables, JSON and figures (Nyquist, Bode, lin-KK residuals, σ plot).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,16 +19,15 @@ from rich.table import Table
 
 from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
 from nasurf.errors import ValidationError
-from nasurf.io.table import FREQUENCY, EchemData
+
+if TYPE_CHECKING:
+    from nasurf.io.table import EchemData
 
 
 def read_impedance(path: Path, *, area_cm2: float | None = None) -> EchemData:
-    """Read an impedance file with :func:`nasurf.io.read` (format detected by content)."""
-    from nasurf.io import read
+    """Read an impedance file (see :func:`nasurf.analysis.eis.read_impedance`)."""
+    from nasurf.analysis.eis import read_impedance as read
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file", str(path))
     return read(path, area_cm2=area_cm2)
 
 
@@ -240,7 +239,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fit an equivalent circuit to an impedance file; report parameters with
         confidence intervals, lin-KK validity, R_ct, C_eff, Warburg σ and D."""
-        from nasurf.analysis.eis import Circuit, analyze_eis
+        from nasurf.analysis.eis import Circuit, analyze_eis_file
 
         circ = Circuit(circuit)
         for opt, v in (("--fmin", fmin), ("--fmax", fmax), ("--electrons", electrons),
@@ -249,17 +248,13 @@ def register(app: typer.Typer) -> None:
         if fmin is not None and fmax is not None and fmin >= fmax:
             raise ValidationError(f"--fmin ({fmin}) must be below --fmax ({fmax})",
                                   field="--fmin")
-        data = read_impedance(file, area_cm2=_positive(area_cm2, "--area-cm2"))
-        if not data.is_impedance:
-            raise ValidationError(
-                f"the file holds no impedance data (technique {data.metadata.technique}); "
-                f"expected '{FREQUENCY}' and Z columns", file=str(file), field=FREQUENCY)
-        result = analyze_eis(
-            data, circ, spectrum=_parse_spectrum(spectrum), fmin=fmin, fmax=fmax,
+        result = analyze_eis_file(
+            file, circ, area_cm2=_positive(area_cm2, "--area-cm2"),
+            spectrum=_parse_spectrum(spectrum), fmin=fmin, fmax=fmax,
             initial_guess=_parse_assignments(initial_guess, "--initial-guess") or None,
             constants=_parse_assignments(constants, "--constants") or None,
             bounds=_parse_bounds(bounds) or None, weighting=weighting, n_starts=n_starts,
-            seed=seed, area_cm2=area_cm2,
+            seed=seed,
             concentration_mol_cm3=_positive(concentration, "--concentration-mol-cm3"),
             molar_volume_cm3_mol=_positive(molar_volume, "--molar-volume-cm3-mol"),
             dE_dx_V=dE_dx, n_electrons=electrons, temperature_K=temperature_K,

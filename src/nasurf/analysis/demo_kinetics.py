@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nasurf.constants import FARADAY_C_PER_MOL
+
 RATES_V_S = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3)
 
 
 def synthetic_dunn_cvset(rates_V_s: tuple[float, ...] = RATES_V_S) -> Any:
     """The exact methods.md §2 set as whole CV loops (2 cycles per rate, 0–2 V)."""
-    from nasurf.analysis.cv import CVSet
+    from nasurf.analysis.kinetics import CVSet
 
     e = np.linspace(0.0, 2.0, 2001)
     k2a = 2e-3 * np.exp(-(((e - 0.5) / 0.1) ** 2))
@@ -50,7 +52,7 @@ def synthetic_gitt_record(n_pulses: int = 8, tau_s: float = 60.0) -> Any:
             n**-2.0 * np.exp(-(n**2) * np.pi**2 * D * x / L**2), axis=1))
         return out
 
-    current = -J * 96485.33212
+    current = -J * FARADAY_C_PER_MOL
     tp = np.round(np.arange(1, round(tau_s) + 1) * 1.0, 9)
     tr = tau_s + np.arange(10.0, 6000.0 + 1e-9, 10.0)
     seg = np.concatenate([tp, tr])
@@ -84,8 +86,8 @@ def _figure(fig: Any, caption: str) -> str:
 def demo_kinetics_section(ctx: Any = None) -> tuple[str, str]:
     """(title, self-contained HTML) of the CV-kinetics and GITT demo."""
     from nasurf.analysis import plots_kinetics as pk
-    from nasurf.analysis.cv import b_value_peaks, dunn_analysis, prepare_branches
     from nasurf.analysis.gitt import gitt_analysis
+    from nasurf.analysis.kinetics import b_value_peaks, dunn_analysis, prepare_branches
 
     prep = prepare_branches(synthetic_dunn_cvset(), vertex_exclusion_V=0.0)
     kin = b_value_peaks(prep)

@@ -1,6 +1,6 @@
 """Publication-style figures of the CV-kinetics and GITT results.
 
-Owns the plots of :mod:`nasurf.analysis.cv` and :mod:`nasurf.analysis.gitt` results: CV
+Owns the plots of :mod:`nasurf.analysis.kinetics` and :mod:`nasurf.analysis.gitt` results: CV
 with the shaded capacitive (k1·v) envelope, capacitive-fraction bars against scan rate,
 log|ip| against log v with the power-law fits, b(E), the two Trasatti plots, GITT D
 against state of charge, and the detail of one GITT pulse. Every function returns a
@@ -31,7 +31,8 @@ from nasurf.figures.style import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from nasurf.analysis.cv import (
+    from nasurf.analysis.gitt import GittResult
+    from nasurf.analysis.kinetics import (
         CV,
         BValueMap,
         CycleSummary,
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
         PeakKinetics,
         TrasattiResult,
     )
-    from nasurf.analysis.gitt import GittResult
     from nasurf.io.table import EchemData
 
 # Okabe-Ito: vermilion for anodic, blue for cathodic (as in the study figures' palette)
@@ -101,7 +101,7 @@ def plot_cv_cycles(cv: CV, summary: CycleSummary,
     ``more`` adds further runs at the same rate (separate measurements of one file); the
     legend then names run and cycle.
     """
-    from nasurf.analysis.cv import branch_of_cycle
+    from nasurf.analysis.kinetics import branch_of_cycle
 
     runs = [(cv, summary), *more]
     peak = max(float(np.abs(c.current_A).max()) for c, _ in runs)
@@ -203,7 +203,13 @@ def plot_log_peak_current(kin: PeakKinetics) -> Figure:
                 ls="none", label=label)
     ax.set_xlabel("log$_{10}$(v / mV s$^{-1}$)")
     ax.set_ylabel("log$_{10}$(|i$_p$| / A)")
-    ax.legend()
+    if len(kin.fits):
+        ax.legend()
+    else:
+        # empty axes would read as a failed plot; say why there is nothing to draw
+        ax.text(0.5, 0.5, "no peak tracked across enough scan rates:\nno b-value "
+                "(see the warnings)", transform=ax.transAxes,
+                ha="center", va="center", fontsize="small", color="0.3")
     _style(ax)
     return fig
 

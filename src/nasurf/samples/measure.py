@@ -183,7 +183,7 @@ def _eis(data, area_cm2: float | None, warnings: list[str]) -> dict[str, Any]:
 
 
 def _cv(data) -> dict[str, Any]:
-    from nasurf.analysis.cv import CVSet
+    from nasurf.analysis.kinetics import CVSet
 
     cvset = CVSet.from_echem(data)
     return {"scan_rates_V_s": [_f(c.scan_rate_V_s) for c in cvset.cvs],
@@ -201,7 +201,7 @@ def analyze_cv_set(paths: list[str], *, mass_g: float | None = None,
     out: dict[str, Any] = {"files": list(paths), "status": "ok", "error": None,
                            "warnings": []}
     try:
-        from nasurf.analysis.cv import CVSet, b_value_peaks, dunn_analysis
+        from nasurf.analysis.kinetics import CVSet, b_value_peaks, dunn_analysis
         from nasurf.io import read
 
         datas = [read(p) for p in paths]

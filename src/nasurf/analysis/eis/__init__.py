@@ -1,6 +1,13 @@
 """Electrochemical impedance spectroscopy: equivalent-circuit fitting (impedance.py-compatible
 circuit strings, parsed safely), lin-KK validation, Warburg σ and D, derived quantities
 (R_ct, Brug C_eff) and figures. See docs/analysis-eis.md and methods.md §6.
+
+:func:`analyze_eis_file` is the workflow of ``nasurf analyze eis`` (file → fitted series);
+:func:`analyze_eis` the same on a measurement already read. Modules: ``circuits`` (the
+circuit language, parsed without evaluating user text), ``guess`` (start values from the
+spectrum), ``fit`` (multi-start fit and :class:`EISFit`), ``lsq`` (the least-squares
+engine), ``linkk``, ``warburg``, ``derived``, ``analyze`` (spectra of a file, workflow),
+``plots``.
 """
 
 from nasurf.analysis.eis.analyze import (
@@ -9,7 +16,9 @@ from nasurf.analysis.eis.analyze import (
     EISSeriesAnalysis,
     Spectrum,
     analyze_eis,
+    analyze_eis_file,
     analyze_spectrum,
+    read_impedance,
     split_spectra,
 )
 from nasurf.analysis.eis.circuits import ELEMENTS, Circuit, ElementSpec, Randles, parse_circuit
@@ -46,6 +55,7 @@ __all__ = [
     "Spectrum",
     "WarburgAnalysis",
     "analyze_eis",
+    "analyze_eis_file",
     "analyze_spectrum",
     "derived_quantities",
     "diffusion_from_sigma",
@@ -60,6 +70,7 @@ __all__ = [
     "plot_nyquist",
     "plot_sigma",
     "prepare_spectrum",
+    "read_impedance",
     "sigma_from_diffusion",
     "split_spectra",
     "warburg_analysis",

@@ -4,7 +4,8 @@ line, derive R_ct, C_eff and D, and write tables, JSON and figures.
 
 Owns :func:`split_spectra` (rows of a canonical :class:`~nasurf.io.table.EchemData` →
 spectra, one per ``Cycle Count / 1`` value, or per frequency sweep when the file has no
-sweep counter) and :func:`analyze_eis` / :func:`analyze_spectrum`.
+sweep counter), :func:`analyze_eis` / :func:`analyze_spectrum`, and
+:func:`analyze_eis_file`, what ``nasurf analyze eis`` runs.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from nasurf.analysis.eis.warburg import WarburgAnalysis, warburg_analysis
 from nasurf.errors import ValidationError
 from nasurf.io.table import CYCLE, FREQUENCY, Z_IMAG, Z_REAL, EchemData
 
-__all__ = ["EISAnalysis", "EISSeriesAnalysis", "Spectrum", "analyze_eis", "analyze_spectrum",
-           "split_spectra"]
+__all__ = ["EISAnalysis", "EISSeriesAnalysis", "Spectrum", "analyze_eis", "analyze_eis_file",
+           "analyze_spectrum", "read_impedance", "split_spectra"]
 
 DEFAULT_CIRCUIT = "R0-p(R1,CPE1)-W1"
 
@@ -381,3 +382,35 @@ def analyze_eis(data: EchemData, circuit: str | Circuit = DEFAULT_CIRCUIT, *,
         for (idx, _, _, pnotes), fit in zip(prepared, fits, strict=True)
     )
     return EISSeriesAnalysis(src, str(circ), analyses, tuple(notes))
+
+
+def read_impedance(path: str | Path, *, area_cm2: float | None = None) -> EchemData:
+    """Read an impedance file with :func:`nasurf.io.read` (format detected by content) and
+    check that it holds impedance data."""
+    from nasurf.io import read
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file", str(path))
+    data = read(path, area_cm2=area_cm2)
+    if not data.is_impedance:
+        raise ValidationError(
+            f"the file holds no impedance data (technique {data.metadata.technique}); "
+            f"expected '{FREQUENCY}' and Z columns", file=str(path), field=FREQUENCY)
+    return data
+
+
+def analyze_eis_file(path: str | Path, circuit: str | Circuit = DEFAULT_CIRCUIT, *,
+                     area_cm2: float | None = None, **options: Any) -> EISSeriesAnalysis:
+    """Read an impedance file and run :func:`analyze_eis` on it (every spectrum, fitted as a
+    series, or only sweep ``spectrum=``): what ``nasurf analyze eis`` runs.
+
+    ``area_cm2`` overrides the file's electrode area (else the file's value is used, with a
+    note); ``options`` are :func:`analyze_eis`'s keywords (``fmin``, ``fmax``,
+    ``initial_guess``, ``constants``, ``bounds``, ``weighting``, ``n_starts``, ``seed``,
+    ``concentration_mol_cm3`` ...). The result's ``write(folder)`` writes the tables, JSON and
+    figures of ``--out``.
+    """
+    circ = circuit if isinstance(circuit, Circuit) else Circuit(circuit)
+    data = read_impedance(path, area_cm2=area_cm2)
+    return analyze_eis(data, circ, area_cm2=area_cm2, **options)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nasurf.analysis.eis.fit import option
 from nasurf.errors import ValidationError
 
 __all__ = ["LinKKResult", "linkk"]
@@ -185,9 +186,7 @@ def linkk(frequencies_Hz: Any, Z: Any, *, mu_cutoff: float = 0.85, max_rc: int =
     if np.any(~np.isfinite(f) | (f <= 0)) or np.any(~np.isfinite(z)) or np.any(z == 0):
         raise ValidationError("lin-KK needs finite frequencies > 0 Hz and finite, non-zero "
                               "impedances", field="Z")
-    if fit_type not in FIT_TYPES:
-        raise ValidationError(f"fit_type {fit_type!r} is not one of {', '.join(FIT_TYPES)}",
-                              field="fit_type")
+    fit_type = option("fit_type", fit_type, FIT_TYPES, where="linkk")
     if not 0 < mu_cutoff <= 1:
         raise ValidationError(f"mu_cutoff must be in (0, 1], got {mu_cutoff}", field="mu_cutoff")
     if add_capacitance is None:

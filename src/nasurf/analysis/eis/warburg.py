@@ -24,11 +24,12 @@ import pandas as pd
 from scipy import stats
 from scipy.signal import find_peaks
 
+from nasurf.constants import FARADAY_C_PER_MOL as FARADAY
+from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as GAS_CONSTANT
+from nasurf.constants import ROOM_TEMPERATURE_K as T_DEFAULT
 from nasurf.errors import ValidationError
 
 __all__ = [
-    "FARADAY",
-    "GAS_CONSTANT",
     "DiffusionEstimate",
     "LineFit",
     "WarburgAnalysis",
@@ -39,9 +40,6 @@ __all__ = [
     "warburg_window",
 ]
 
-FARADAY = 96485.33212          # C/mol (CODATA 2018, methods.md §0)
-GAS_CONSTANT = 8.314462618     # J/(mol K)
-T_DEFAULT = 298.15             # K
 DISAGREEMENT_LIMIT = 0.20      # |σ' − σ''| / σ' above this is flagged (methods.md §6 step 4)
 PHASE_TARGET_DEG = 45.0
 PHASE_TOLERANCE_DEG = 7.0

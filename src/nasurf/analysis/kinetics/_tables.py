@@ -1,0 +1,21 @@
+"""CSV tables of the kinetics results, each written whole or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+
+def _write_tables(directory: str | Path, tables: Mapping[str, pd.DataFrame]) -> list[Path]:
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, df in tables.items():
+        p = out / name
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        df.to_csv(tmp, index=False)
+        tmp.replace(p)  # no partial file on failure
+        written.append(p)
+    return written

@@ -42,7 +42,7 @@ from nasurf.io._assemble import finish
 from nasurf.io._text import decode, read_delimited
 from nasurf.io.columns import ColumnMap, build_table, infer_mapping, split_header
 from nasurf.io.table import EchemData, Metadata
-from nasurf.units import convert, parse_quantity
+from nasurf.units import convert, to_si
 
 MPR_MAGIC = b"BIO-LOGIC MODULAR FILE\x1a"
 
@@ -483,7 +483,7 @@ def _quantity(text: str, expect: str, decimal: str) -> float | None:
     if decimal == ",":
         value = value.replace(".", "").replace(",", ".")
     try:
-        return float(parse_quantity(value, expect).to_base_units().magnitude)
+        return to_si(value, expect)
     except NasurfError:
         return None
 

@@ -62,7 +62,7 @@ def to_bdf_csv(data: EchemData, path: str | os.PathLike[str], *, extra_columns: 
 
 
 def _metadata_json(md: Metadata) -> bytes:
-    from nasurf.clikit import to_jsonable
+    from nasurf.jsonio import to_jsonable
 
     d = {f.name: getattr(md, f.name) for f in dataclasses.fields(md) if f.name != "header"}
     return json.dumps(to_jsonable(d), allow_nan=False).encode()
@@ -127,7 +127,7 @@ def write_summary(df: pd.DataFrame, path: str | os.PathLike[str], *,
     if kind == ".parquet":
         return _atomic(p, lambda t: df.to_parquet(t, index=False), force=force)
     if kind == ".json":
-        from nasurf.clikit import to_jsonable
+        from nasurf.jsonio import to_jsonable
 
         doc = {"units": dict(units or {}), "rows": to_jsonable(df)}
         return _atomic(p, lambda t: t.write_text(json.dumps(doc, indent=1, allow_nan=False),

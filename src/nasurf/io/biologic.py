@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from nasurf.errors import FileFormatError, NasurfError
+from nasurf.io import registry
 from nasurf.io import table as tb
 from nasurf.io._assemble import finish
 from nasurf.io._text import decode, read_delimited
@@ -44,7 +45,7 @@ from nasurf.io.columns import ColumnMap, build_table, infer_mapping, split_heade
 from nasurf.io.table import EchemData, Metadata
 from nasurf.units import convert, to_si
 
-MPR_MAGIC = b"BIO-LOGIC MODULAR FILE\x1a"
+MPR_MAGIC = registry.get("biologic-mpr").magic[0]
 
 # Technique ID (byte 0 of the settings module) -> short name; IDs seen in real files.
 TECHNIQUE_IDS = {

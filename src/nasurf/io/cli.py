@@ -1,7 +1,7 @@
 """``nasurf read FILE``: what nasurf makes of an instrument file (format, columns, metadata).
 
 Registered on the top-level app through :func:`register` (module listed in
-``nasurf.cli._COMMANDS``).
+``nasurf.cli.COMMANDS``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from nasurf.clikit import emit_json, handle_errors, stderr
+from nasurf.clikit import emit_json, handle_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -77,6 +77,8 @@ def register(app: typer.Typer) -> None:
         for c, (lo, hi) in ranges.items():
             t.add_row(c, f"{lo:.6g} .. {hi:.6g}")
         out.print(t)
+        from nasurf.clikit import stderr
+
         for w in summary["warnings"]:
             stderr.print(f"[yellow]warning:[/] {w}", highlight=False)
         for n in summary["notes"]:

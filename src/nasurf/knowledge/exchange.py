@@ -134,7 +134,7 @@ def export_csv(kb: KnowledgeBase, path: str | Path, *, table: str = "table1",
 def export_json(kb: KnowledgeBase, path: str | Path, *, table: str = "observations",
                 origin: str | None = None) -> Path:
     """Write the records as ``{"records": [...]}`` JSON (re-importable with ``kb add``)."""
-    from nasurf.clikit import to_jsonable
+    from nasurf.jsonio import to_jsonable
 
     df = _table(kb, table, origin)
     doc = {"table": table, "units": _units(table),

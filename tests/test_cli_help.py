@@ -52,3 +52,19 @@ def test_no_arguments_prints_help_and_exits_2():
                          capture_output=True, text=True)
     assert out.returncode == 2
     assert "Commands:" in out.stdout
+
+
+def test_analyze_table_names_the_commands_each_module_registers():
+    import typer
+
+    from nasurf.analysis import cli as analyze_cli
+
+    for module, names in analyze_cli.COMMAND_MODULES.items():
+        # as the console script builds it: the root with only the owning module loaded
+        root = typer.main.get_command(cli.build_app("analyze", names[0]))
+        group = root.get_command(typer.Context(root), "analyze")
+        assert set(group.list_commands(typer.Context(group))) == set(names), module
+    full = typer.main.get_command(analyze_cli.app)
+    listed = full.list_commands(typer.Context(full))
+    assert sorted(listed) == sorted(n for ns in analyze_cli.COMMAND_MODULES.values()
+                                    for n in ns)

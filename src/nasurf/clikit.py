@@ -132,9 +132,13 @@ def _unstaged_streams() -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
-def guard_output(param: str, *, kind: str = "folder",
-                 inputs: tuple[str, ...] = ()) -> Callable[[F], F]:
+def guard_output(param: str, *, kind: str = "folder", inputs: tuple[str, ...] = (),
+                 default: str | None = None) -> Callable[[F], F]:
     """Decorator for a command that writes to its ``param`` option (a file or a folder).
+
+    With ``default`` (a name such as ``"demo"``), an option left unset (None) means
+    :func:`nasurf.outputs.default_output_dir` of that name, announced on stderr: a command
+    never writes into the current directory unasked.
 
     The command must take ``force: bool = FORCE_OPTION``. Before it runs, the target is
     checked (no existing file replaced and no non-empty folder written into without
@@ -156,6 +160,12 @@ def guard_output(param: str, *, kind: str = "folder",
                 elif value is not None:
                     srcs.append(Path(value))
             target = kwargs.get(param)
+            if target is None and default is not None:
+                from nasurf.outputs import default_output_dir
+
+                target = default_output_dir(default)
+                _stderr().print(f"writing to {target} (the default of --out)", markup=False,
+                                highlight=False, soft_wrap=True)
             if target is None:
                 return func(*args, **kwargs)
             finished: typer.Exit | None = None

@@ -90,6 +90,14 @@ def handle_errors(func: F) -> F:
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:
+            from nasurf.extras import EXTRA_OF, missing_extra_message
+
+            if isinstance(exc, ModuleNotFoundError) and \
+                    (exc.name or "").split(".")[0] in EXTRA_OF:
+                # an optional dependency (pip extra) that is not installed: say which
+                _stderr().print(f"[bold red]error:[/] {escape(missing_extra_message(exc.name))}",
+                                highlight=False, soft_wrap=True)
+                raise typer.Exit(code=2) from None
             # a bug, not bad input: still one line (exit 3), the traceback on request
             if os.environ.get("NASURF_DEBUG"):
                 raise

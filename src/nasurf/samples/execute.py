@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from nasurf.errors import ValidationError
+from nasurf.extras import require_extra
 
 
 def _progress(total: int, show: bool, label: str):
@@ -41,6 +42,7 @@ def _progress(total: int, show: bool, label: str):
 @contextlib.contextmanager
 def dask_client(scheduler: Any, n_workers: int = 2) -> Iterator[Any]:
     """A ``distributed.Client`` for ``scheduler`` ("local", an address, or a Client)."""
+    require_extra("distributed", "running samples on a Dask cluster")
     from distributed import Client, LocalCluster
 
     if isinstance(scheduler, Client):

@@ -91,7 +91,8 @@ def build_app(command: str | None = None, subcommand: str | None = None) -> type
     )
     owner_groups = {command: GROUPS[command]} if command in GROUPS else None
     owner_modules = [m for m, cmds in COMMAND_MODULES.items() if command in cmds]
-    load_all = owner_groups is None and not owner_modules
+    # an unknown command (or none): everything, so that typer can list the real commands
+    load_all = owner_groups is None and not owner_modules and command not in COMMANDS
     for name, module in (GROUPS if load_all else (owner_groups or {})).items():
         mod = _import_optional(module)
         if mod is None:
@@ -104,6 +105,12 @@ def build_app(command: str | None = None, subcommand: str | None = None) -> type
         mod = _import_optional(module)
         if mod is not None:
             mod.register(root)
+
+    @root.callback()
+    def _root() -> None:
+        # a group even when only one command is loaded (``nasurf version``): typer would
+        # otherwise make that command the whole program and refuse its name as an argument
+        pass
 
     @root.command()
     def version() -> None:

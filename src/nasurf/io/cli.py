@@ -89,18 +89,19 @@ def register(app: typer.Typer) -> None:
     def formats_command(json_out: Annotated[bool, typer.Option(
             "--json", help="Print one JSON document on stdout.")] = False) -> None:
         """List the file formats nasurf reads."""
-        from nasurf.io import supported_formats
+        from nasurf.io.registry import SPECS, formats
 
-        fmts = supported_formats()
         if json_out:
-            emit_json(fmts)
+            emit_json(formats())
             return
         from rich.console import Console
         from rich.table import Table
 
-        t = Table(title="formats read by nasurf.io.read")
+        t = Table(title="formats read by nasurf.io.read (recognised by content; usual "
+                        "file endings for orientation)")
         t.add_column("format")
         t.add_column("what")
-        for k, v in fmts.items():
-            t.add_row(k, v)
+        t.add_column("files")
+        for spec in SPECS:
+            t.add_row(spec.name, spec.description, " ".join(spec.extensions))
         Console().print(t)

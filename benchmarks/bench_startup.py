@@ -78,10 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--small", type=Path, default=SMALL, help="file for `nasurf read`")
     ap.add_argument("--file", type=Path, default=CYCLING,
                     help="cycling file for `nasurf analyze cycling` and navani")
+    ap.add_argument("--src", type=Path, default=REPO / "src",
+                    help="nasurf source folder to time (e.g. another checkout's, to compare)")
     args = ap.parse_args(argv)
 
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(args.src.resolve()), env.get("PYTHONPATH", "")])
     env.setdefault("NASURF_DATA_DIR", str(REPO / "build" / "bench-startup-data"))
     py = sys.executable
     commands: dict[str, list[str]] = {
@@ -115,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             walls[name].append(wall)
             cpus[name].append(cpu)
 
-    print(f"start-up, {args.rounds} rounds alternated (wall s; ratio to the same "
-          f"interpreter's `python -c pass`; CPU = user+system of the child)")
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"start-up of {args.src}, {args.rounds} rounds alternated (wall s; ratio to the "
+          f"same interpreter's `python -c pass`; CPU = user+system of the child; load "
+          f"average {load} on {os.cpu_count()} cores)")
     print(f"{'command':58s} {'min':>7s} {'median':>7s} {'x floor':>8s} {'x med':>7s} "
           f"{'cpu min':>8s}")
     for name in names:

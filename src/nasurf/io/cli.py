@@ -39,13 +39,15 @@ def register(app: typer.Typer) -> None:
         """Read FILE and summarise it: format, rows, canonical columns, metadata, warnings."""
         import numpy as np
 
-        from nasurf.io import assign_cycles, read
+        from nasurf.io import read
         from nasurf.io import table as tb
 
         echem = read(path, technique=technique, active_mass_g=mass, area_cm2=area,
                      encoding=encoding)
         summary = echem.summary()
         if cycles:
+            from nasurf.io import assign_cycles
+
             echem = assign_cycles(echem, cycles)  # type: ignore[arg-type]
             col = echem.data[tb.ASSIGNED_CYCLE]
             summary["cycles"] = {"mode": cycles, "count": int(col.nunique())}

@@ -34,6 +34,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), name)
         globals()[name] = value   # later look-ups skip this function
         return value
+    if name.startswith("__"):   # probes such as __wrapped__ are not submodules
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     try:   # a submodule not imported yet (``nasurf.io.table`` after ``import nasurf.io``)
         return importlib.import_module(f"{__name__}.{name}")
     except ModuleNotFoundError as exc:

@@ -1,17 +1,16 @@
 """Shared plumbing for the command-line front end.
 
 Owns the ``--json`` contract (exactly one JSON document on stdout, everything else on
-stderr), conversion of numpy/pandas/dataclass results to JSON, and the translation of
+stderr; the conversion of results to JSON values is :func:`nasurf.jsonio.to_jsonable`,
+library code that the web front end and the exports share), and the translation of
 :class:`~nasurf.errors.NasurfError` into a one-line message and exit status 2.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import json
-import math
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -19,51 +18,37 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from nasurf.errors import NasurfError
+from nasurf.jsonio import to_jsonable
 
-stderr = Console(stderr=True)
+__all__ = ["FORCE_OPTION", "JSON_OPTION", "emit_json", "guard_output", "handle_errors",
+           "to_jsonable"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def to_jsonable(obj: Any) -> Any:
-    """Convert results (dataclasses, numpy, pandas, paths) into JSON-compatible values.
+def __getattr__(name: str) -> Any:
+    # ``stderr`` (a rich console) is made on first use: a command that prints only JSON,
+    # or nothing went wrong, does not pay for importing rich
+    if name == "stderr":
+        from rich.console import Console
 
-    Non-finite floats become ``null``: JSON has no NaN, and a silent ``NaN`` token would
-    break strict parsers.
-    """
-    import numpy as np
-    import pandas as pd
+        console = Console(stderr=True)
+        globals()["stderr"] = console
+        return console
+    raise AttributeError(name)
 
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        if hasattr(obj, "to_dict"):
-            return to_jsonable(obj.to_dict())
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, pd.DataFrame):
-        return [to_jsonable(r) for r in obj.to_dict(orient="records")]
-    if isinstance(obj, pd.Series):
-        return to_jsonable(obj.to_dict())
-    if isinstance(obj, np.ndarray):
-        return [to_jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Path | str):
-        from nasurf.outputs import unstage
 
-        return unstage(str(obj))
-    if obj is None or isinstance(obj, int | bool):
-        return obj
-    if hasattr(obj, "to_dict"):
-        return to_jsonable(obj.to_dict())
-    return str(obj)
+def escape(text: str) -> str:
+    """``text`` with rich markup escaped: user text such as "Xx[b]" is printed as is."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def _stderr() -> Any:
+    return globals().get("stderr") or __getattr__("stderr")
 
 
 def emit_json(obj: Any) -> None:
@@ -82,33 +67,42 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except NasurfError as exc:
             # escape: user text such as "Xx[b]" must not be read as rich markup
-            stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            _stderr().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                            soft_wrap=True)
             raise typer.Exit(code=2) from None
         except FileNotFoundError as exc:
-            stderr.print(f"[bold red]error:[/] no such file: {escape(str(exc.filename))}",
+            _stderr().print(f"[bold red]error:[/] no such file: {escape(str(exc.filename))}",
                          highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except OSError as exc:   # permission, disk full, read-only file system ...
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            stderr.print(f"[bold red]error:[/] {escape(where + (exc.strerror or str(exc)))}",
+            _stderr().print(f"[bold red]error:[/] {escape(where + (exc.strerror or str(exc)))}",
                          highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except RecursionError:
-            stderr.print("[bold red]error:[/] input nested too deeply to process",
+            _stderr().print("[bold red]error:[/] input nested too deeply to process",
                          highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except MemoryError:
-            stderr.print("[bold red]error:[/] out of memory; the input or the requested size "
+            _stderr().print("[bold red]error:[/] out of memory; the input or the requested size "
                          "is too large for this machine", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:
+            from nasurf.extras import EXTRA_OF, missing_extra_message
+
+            if isinstance(exc, ModuleNotFoundError) and \
+                    (exc.name or "").split(".")[0] in EXTRA_OF:
+                # an optional dependency (pip extra) that is not installed: say which
+                _stderr().print(f"[bold red]error:[/] {escape(missing_extra_message(exc.name))}",
+                                highlight=False, soft_wrap=True)
+                raise typer.Exit(code=2) from None
             # a bug, not bad input: still one line (exit 3), the traceback on request
             if os.environ.get("NASURF_DEBUG"):
                 raise
             msg = str(exc).splitlines()[0][:200] if str(exc) else ""
-            stderr.print(f"[bold red]internal error:[/] {escape(exc.__class__.__name__)}: "
+            _stderr().print(f"[bold red]internal error:[/] {escape(exc.__class__.__name__)}: "
                          f"{escape(msg)} (set NASURF_DEBUG=1 for the traceback; please "
                          "report it)", highlight=False, soft_wrap=True)
             raise typer.Exit(code=3) from None
@@ -138,7 +132,7 @@ def rich_progress(enabled: bool = True, *, transient: bool = True
 
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=stderr, transient=transient) as bar:
+                  console=_stderr(), transient=transient) as bar:
         jobs: dict[str, Any] = {}
 
         def on_progress(done: int, total: int, label: str) -> None:
@@ -179,9 +173,13 @@ def _unstaged_streams() -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
-def guard_output(param: str, *, kind: str = "folder",
-                 inputs: tuple[str, ...] = ()) -> Callable[[F], F]:
+def guard_output(param: str, *, kind: str = "folder", inputs: tuple[str, ...] = (),
+                 default: str | None = None) -> Callable[[F], F]:
     """Decorator for a command that writes to its ``param`` option (a file or a folder).
+
+    With ``default`` (a name such as ``"demo"``), an option left unset (None) means
+    :func:`nasurf.outputs.default_output_dir` of that name, announced on stderr: a command
+    never writes into the current directory unasked.
 
     The command must take ``force: bool = FORCE_OPTION``. Before it runs, the target is
     checked (no existing file replaced and no non-empty folder written into without
@@ -203,6 +201,12 @@ def guard_output(param: str, *, kind: str = "folder",
                 elif value is not None:
                     srcs.append(Path(value))
             target = kwargs.get(param)
+            if target is None and default is not None:
+                from nasurf.outputs import default_output_dir
+
+                target = default_output_dir(default)
+                _stderr().print(f"writing to {target} (the default of --out)", markup=False,
+                                highlight=False, soft_wrap=True)
             if target is None:
                 return func(*args, **kwargs)
             finished: typer.Exit | None = None

@@ -469,3 +469,25 @@ def staged(target: str | Path, *, kind: str = "folder", force: bool = False,
                     a.rmdir()
                 except OSError:
                     break
+
+
+# --- where a command writes when not told -----------------------------------------------
+
+DATA_DIR_ENV = "NASURF_DATA_DIR"
+
+
+def user_data_dir() -> Path:
+    """nasurf's folder in the user's data directory: ``$NASURF_DATA_DIR`` if set, else the
+    platform's (platformdirs; ``~/.local/share/nasurf`` on Linux)."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir as platform_data_dir
+
+    return Path(platform_data_dir("nasurf", appauthor=False))
+
+
+def default_output_dir(name: str) -> Path:
+    """The folder a command writes its results into when ``--out`` is not given:
+    ``<user data dir>/<name>`` (e.g. ``demo``, ``sim``), never the current directory."""
+    return user_data_dir() / name

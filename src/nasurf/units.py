@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from fractions import Fraction
 from functools import lru_cache
-
-import pint
+from typing import TYPE_CHECKING
 
 from nasurf.errors import UnitError
+
+if TYPE_CHECKING:
+    import pint
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
 _MINUS_SIGNS = dict.fromkeys(map(ord, "\u2212\u2012\u2013\u2014\u2010\u2011\ufe63\uff0d"), "-")
@@ -68,7 +71,14 @@ def normalise_unit_text(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def registry() -> pint.UnitRegistry:
-    """The shared unit registry (created once)."""
+    """The shared unit registry (created once).
+
+    pint is imported here, not at module level: importing it and building its registry
+    costs about half a second, which ``nasurf read`` of a small file does not need (the
+    units of instrument columns take :func:`linear_conversion`'s exact fast path).
+    """
+    import pint
+
     ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
     ureg.formatter.default_format = "~P"
     return ureg
@@ -130,6 +140,9 @@ def _parse_unit_uncached(text: str, expect: str | None, where: str | None) -> pi
 def convert(value: float, from_unit: str, to_unit: str, *, expect: str | None = None,
             where: str | None = None) -> float:
     """Convert a number between unit strings (both parsed with :func:`parse_unit`)."""
+    fast = _fast_pair(from_unit, to_unit, expect)
+    if fast is not None:
+        return float(value * fast)
     src = parse_unit(from_unit, expect, where=where)
     dst = parse_unit(to_unit, expect, where=where)
     if src.dimensionality != dst.dimensionality:
@@ -154,3 +167,144 @@ def parse_quantity(
             return number * registry().dimensionless
         raise UnitError(f"{prefix}'{text}' has no unit; expected {expect}")
     return number * parse_unit(unit_text, expect, where=where)
+
+
+# --- exact fast path for the simple units of instrument files ------------------------
+# A unit made of SI symbols with decimal prefixes and integer exponents ("mA h", "mV/s",
+# "g^-1", "kohm") converts by a ratio of exact decimal factors: no pint needed. Anything
+# else (offsets, "%", names, odd syntax) goes to pint as before. tests/test_units.py checks
+# the fast path against pint for every symbol and prefix.
+
+# dimension vector over (current, time, mass, length, temperature)
+_BASE_DIMS: dict[str, tuple[int, ...]] = {
+    "[current]": (1, 0, 0, 0, 0), "[time]": (0, 1, 0, 0, 0), "[mass]": (0, 0, 1, 0, 0),
+    "[length]": (0, 0, 0, 1, 0), "[temperature]": (0, 0, 0, 0, 1),
+    "[electric_potential]": (-1, -3, 1, 2, 0), "[energy]": (0, -2, 1, 2, 0),
+    "[conductivity]": (2, 3, -1, -3, 0),
+}
+# symbol -> (SI factor, dimension vector); SI factors of mass in kg, as pint's base units
+_SYMBOLS: dict[str, tuple[Fraction, tuple[int, ...]]] = {
+    "s": (Fraction(1), (0, 1, 0, 0, 0)), "min": (Fraction(60), (0, 1, 0, 0, 0)),
+    "h": (Fraction(3600), (0, 1, 0, 0, 0)), "A": (Fraction(1), (1, 0, 0, 0, 0)),
+    "C": (Fraction(1), (1, 1, 0, 0, 0)), "coulomb": (Fraction(1), (1, 1, 0, 0, 0)),
+    "V": (Fraction(1), (-1, -3, 1, 2, 0)), "W": (Fraction(1), (0, -3, 1, 2, 0)),
+    "J": (Fraction(1), (0, -2, 1, 2, 0)), "ohm": (Fraction(1), (-2, -3, 1, 2, 0)),
+    "S": (Fraction(1), (2, 3, -1, -2, 0)), "Hz": (Fraction(1), (0, -1, 0, 0, 0)),
+    "g": (Fraction(1, 1000), (0, 0, 1, 0, 0)), "m": (Fraction(1), (0, 0, 0, 1, 0)),
+}
+_PREFIXES: dict[str, Fraction] = {
+    "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000),
+    "c": Fraction(1, 100), "k": Fraction(1000), "M": Fraction(10**6),
+    "nano": Fraction(1, 10**9), "micro": Fraction(1, 10**6), "milli": Fraction(1, 1000),
+    "centi": Fraction(1, 100), "kilo": Fraction(1000), "mega": Fraction(10**6),
+}
+_TOKEN = re.compile(r"^([A-Za-z]+)(?:\^(-?\d+))?$")
+
+
+def _symbol(name: str) -> tuple[Fraction, tuple[int, ...]] | None:
+    if name in _SYMBOLS:
+        return _SYMBOLS[name]
+    for prefix in sorted(_PREFIXES, key=len, reverse=True):
+        rest = name[len(prefix):]
+        if name.startswith(prefix) and rest in _SYMBOLS and rest not in ("min", "h"):
+            factor, dims = _SYMBOLS[rest]
+            return _PREFIXES[prefix] * factor, dims
+    return None
+
+
+@lru_cache(maxsize=512)
+def _simple_unit(text: str) -> tuple[Fraction, tuple[int, ...]] | None:
+    """(exact SI factor, dimension vector) of a simple unit; None: leave it to pint."""
+    if _C_RATE.match(text):
+        return None   # parse_unit refuses it, with the message why
+    norm = normalise_unit_text(text)
+    parts = norm.split("/")
+    if not norm or len(parts) > 2 or (len(parts) == 2 and len(parts[1].split()) != 1):
+        return None
+    factor, dims = Fraction(1), [0, 0, 0, 0, 0]
+    for sign, part in zip((1, -1), parts, strict=False):
+        tokens = part.split()
+        if not tokens:
+            return None
+        for token in tokens:
+            m = _TOKEN.match(token)
+            found = _symbol(m.group(1)) if m else None
+            if found is None:
+                return None
+            exp = sign * int(m.group(2) or 1)
+            factor *= found[0] ** exp
+            dims = [d + exp * e for d, e in zip(dims, found[1], strict=True)]
+    return factor, tuple(dims)
+
+
+@lru_cache(maxsize=64)
+def _expected_dims(expect: str) -> tuple[int, ...] | None:
+    text = DIMENSIONS.get(expect, expect)
+    if not text:
+        return (0, 0, 0, 0, 0)
+    dims = [0, 0, 0, 0, 0]
+    sign = 1
+    for m in re.finditer(r"(\*\*\s*(-?\d+))|(\[[a-z_]+\])|([*/])|(\S)", text):
+        power, base, op, other = m.group(2), m.group(3), m.group(4), m.group(5)
+        if other:
+            return None
+        if op:
+            sign = -1 if op == "/" else 1
+        elif base:
+            if base not in _BASE_DIMS:
+                return None
+            last = (sign, _BASE_DIMS[base])
+            dims = [d + sign * e for d, e in zip(dims, last[1], strict=True)]
+        elif power:
+            # "[length] ** 2": the base just added counts power times in all
+            dims = [d + last[0] * (int(power) - 1) * e
+                    for d, e in zip(dims, last[1], strict=True)]
+    return tuple(dims)
+
+
+def _fast_pair(from_unit: str, to_unit: str, expect: str | None) -> float | None:
+    """Exact factor from ``from_unit`` to ``to_unit`` when both are simple and of the same
+    (and the expected) dimension; None otherwise (pint decides, and words any error)."""
+    if not isinstance(from_unit, str) or not isinstance(to_unit, str) or \
+            _C_RATE.match(from_unit):
+        return None
+    src, dst = _simple_unit(from_unit), _simple_unit(to_unit)
+    if src is None or dst is None or src[1] != dst[1]:
+        return None
+    if expect is not None and _expected_dims(expect) != src[1]:
+        return None
+    return float(src[0] / dst[0])
+
+
+def linear_conversion(from_unit: str, to_unit: str, *, where: str | None = None,
+                      label: str | None = None) -> tuple[float, float]:
+    """``(scale, offset)`` such that a value in ``to_unit`` = value · scale + offset.
+
+    Raises :class:`UnitError` naming ``where`` when the unit is unknown or of another
+    dimension than ``to_unit`` (the unit called ``label`` in that message, if given).
+    """
+    if normalise_unit_text(from_unit) == normalise_unit_text(to_unit):
+        return 1.0, 0.0
+    fast = _fast_pair(from_unit, to_unit, None)
+    if fast is not None:
+        return fast, 0.0
+    src = parse_unit(from_unit, where=where)
+    dst = parse_unit(to_unit)
+    if src.dimensionality != dst.dimensionality:
+        prefix = f"{where}: " if where else ""
+        raise UnitError(f"{prefix}unit '{label or from_unit}' is not a unit of {to_unit}")
+    q = registry().Quantity
+    zero = q(0.0, src).to(dst).magnitude
+    one = q(1.0, src).to(dst).magnitude
+    return float(one - zero), float(zero)
+
+
+def to_si(text: str, expect: str | None = None, *, where: str | None = None) -> float:
+    """The SI value (pint's base units: kg for mass) of ``"100 mA g−1"``-like text."""
+    m = re.match(r"^\s*([-+\u2212]?[0-9]*\.?[0-9]+(?:[eE][-+\u2212]?[0-9]+)?)\s*(\S.*)$",
+                 text or "")
+    if m:
+        simple = _simple_unit(m.group(2).strip())
+        if simple is not None and (expect is None or _expected_dims(expect) == simple[1]):
+            return float(float(m.group(1).replace("\u2212", "-")) * simple[0])
+    return float(parse_quantity(text, expect, where=where).to_base_units().magnitude)

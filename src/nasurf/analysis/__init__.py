@@ -10,8 +10,8 @@ The public API of :mod:`nasurf.analysis`; each name below lives in one package o
 * impedance (circuit fits, lin-KK, Warburg σ and D) and the EIS workflow:
   :mod:`nasurf.analysis.eis`.
 
-Kinetics, GITT and EIS names are imported on first use, so importing one analysis (or the
-command line) does not load the others.
+Every name is imported on first use from the module that owns it, so importing one analysis
+(or running ``nasurf analyze cycling``) does not load the others nor their scipy modules.
 """
 
 from __future__ import annotations
@@ -19,22 +19,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from nasurf.analysis.dqdv import DqdvCurve, DqdvResult, dqdv, dqdv_curve
-from nasurf.analysis.galvanostatic import (
-    CyclingResult,
-    RateCapability,
-    Retention,
-    Segmentation,
-    capacity_split,
-    cycling_summary,
-    rate_capability,
-    segment_half_cycles,
-    synthetic_cycling,
-    voltage_profiles,
-)
-
 # name -> module that owns it (imported on first access)
 _LAZY: dict[str, str] = {
+    **dict.fromkeys(["DqdvCurve", "DqdvResult", "dqdv", "dqdv_curve"],
+                    "nasurf.analysis.dqdv"),
+    **dict.fromkeys(
+        ["CyclingResult", "RateCapability", "Retention", "Segmentation", "capacity_split",
+         "cycling_summary", "rate_capability", "segment_half_cycles", "synthetic_cycling",
+         "voltage_profiles"],
+        "nasurf.analysis.galvanostatic"),
     **dict.fromkeys(
         ["CV", "BValueMap", "CVSet", "CVSetResult", "DunnResult", "PeakKinetics",
          "PreparedBranches", "RandlesSevcikResult", "TrasattiResult", "analyze_cv_files",

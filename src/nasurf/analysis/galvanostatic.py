@@ -636,7 +636,7 @@ class CyclingResult:
         Each file is written to a temporary name and renamed, so a failure never leaves
         a half-written file behind.
         """
-        from nasurf.clikit import to_jsonable
+        from nasurf.jsonio import to_jsonable
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)

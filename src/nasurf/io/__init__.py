@@ -6,35 +6,47 @@ desodiation positive; impedance as ``Frequency / Hz``, ``Z Real / Ohm``, ``Z Ima
 plus metadata. See ``docs/io.md`` for the formats, sign conventions and cycle numbering.
 """
 
-from nasurf.io.core import read, read_many, supported_formats
-from nasurf.io.cycles import assign_cycles
-from nasurf.io.detect import detect_format
-from nasurf.io.steps import Steps, find_steps
-from nasurf.io.table import (
-    ANODIC_POSITIVE,
-    ASSIGNED_CYCLE,
-    CHARGE_CAPACITY,
-    CURRENT,
-    CYCLE,
-    DISCHARGE_CAPACITY,
-    FREQUENCY,
-    HALF_CYCLE,
-    IMPEDANCE_REQUIRED,
-    NET_CAPACITY,
-    STEP_COUNT,
-    STEP_INDEX,
-    TECHNIQUE,
-    TEMPERATURE,
-    TIME,
-    TIME_SERIES_REQUIRED,
-    UNIX_TIME,
-    VOLTAGE,
-    Z_IMAG,
-    Z_REAL,
-    EchemData,
-    Metadata,
-    validate,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> module that owns it, imported on first access: ``nasurf read --help`` or the
+# format list need neither pandas nor any reader
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(["read", "read_many", "supported_formats"], "nasurf.io.core"),
+    "assign_cycles": "nasurf.io.cycles",
+    "detect_format": "nasurf.io.detect",
+    **dict.fromkeys(["Steps", "find_steps"], "nasurf.io.steps"),
+    **dict.fromkeys(
+        ["ANODIC_POSITIVE", "ASSIGNED_CYCLE", "CHARGE_CAPACITY", "CURRENT", "CYCLE",
+         "DISCHARGE_CAPACITY", "FREQUENCY", "HALF_CYCLE", "IMPEDANCE_REQUIRED",
+         "NET_CAPACITY", "STEP_COUNT", "STEP_INDEX", "TECHNIQUE", "TEMPERATURE", "TIME",
+         "TIME_SERIES_REQUIRED", "UNIX_TIME", "VOLTAGE", "Z_IMAG", "Z_REAL", "EchemData",
+         "Metadata", "validate"],
+        "nasurf.io.table"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value   # later look-ups skip this function
+        return value
+    if name.startswith("__"):   # probes such as __wrapped__ are not submodules
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:   # a submodule not imported yet (``nasurf.io.table`` after ``import nasurf.io``)
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "ANODIC_POSITIVE",

@@ -37,14 +37,15 @@ import numpy as np
 import pandas as pd
 
 from nasurf.errors import FileFormatError, NasurfError
+from nasurf.io import registry
 from nasurf.io import table as tb
 from nasurf.io._assemble import finish
 from nasurf.io._text import decode, read_delimited
 from nasurf.io.columns import ColumnMap, build_table, infer_mapping, split_header
 from nasurf.io.table import EchemData, Metadata
-from nasurf.units import convert, parse_quantity
+from nasurf.units import convert, to_si
 
-MPR_MAGIC = b"BIO-LOGIC MODULAR FILE\x1a"
+MPR_MAGIC = registry.get("biologic-mpr").magic[0]
 
 # Technique ID (byte 0 of the settings module) -> short name; IDs seen in real files.
 TECHNIQUE_IDS = {
@@ -483,7 +484,7 @@ def _quantity(text: str, expect: str, decimal: str) -> float | None:
     if decimal == ",":
         value = value.replace(".", "").replace(",", ".")
     try:
-        return float(parse_quantity(value, expect).to_base_units().magnitude)
+        return to_si(value, expect)
     except NasurfError:
         return None
 

@@ -1,7 +1,7 @@
 """``nasurf read FILE``: what nasurf makes of an instrument file (format, columns, metadata).
 
 Registered on the top-level app through :func:`register` (module listed in
-``nasurf.cli._COMMANDS``).
+``nasurf.cli.COMMANDS``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from nasurf.clikit import emit_json, handle_errors, stderr
+from nasurf.clikit import emit_json, handle_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -39,13 +39,15 @@ def register(app: typer.Typer) -> None:
         """Read FILE and summarise it: format, rows, canonical columns, metadata, warnings."""
         import numpy as np
 
-        from nasurf.io import assign_cycles, read
+        from nasurf.io import read
         from nasurf.io import table as tb
 
         echem = read(path, technique=technique, active_mass_g=mass, area_cm2=area,
                      encoding=encoding)
         summary = echem.summary()
         if cycles:
+            from nasurf.io import assign_cycles
+
             echem = assign_cycles(echem, cycles)  # type: ignore[arg-type]
             col = echem.data[tb.ASSIGNED_CYCLE]
             summary["cycles"] = {"mode": cycles, "count": int(col.nunique())}
@@ -77,6 +79,8 @@ def register(app: typer.Typer) -> None:
         for c, (lo, hi) in ranges.items():
             t.add_row(c, f"{lo:.6g} .. {hi:.6g}")
         out.print(t)
+        from nasurf.clikit import stderr
+
         for w in summary["warnings"]:
             stderr.print(f"[yellow]warning:[/] {w}", highlight=False)
         for n in summary["notes"]:
@@ -87,18 +91,19 @@ def register(app: typer.Typer) -> None:
     def formats_command(json_out: Annotated[bool, typer.Option(
             "--json", help="Print one JSON document on stdout.")] = False) -> None:
         """List the file formats nasurf reads."""
-        from nasurf.io import supported_formats
+        from nasurf.io.registry import SPECS, formats
 
-        fmts = supported_formats()
         if json_out:
-            emit_json(fmts)
+            emit_json(formats())
             return
         from rich.console import Console
         from rich.table import Table
 
-        t = Table(title="formats read by nasurf.io.read")
+        t = Table(title="formats read by nasurf.io.read (recognised by content; usual "
+                        "file endings for orientation)")
         t.add_column("format")
         t.add_column("what")
-        for k, v in fmts.items():
-            t.add_row(k, v)
+        t.add_column("files")
+        for spec in SPECS:
+            t.add_row(spec.name, spec.description, " ".join(spec.extensions))
         Console().print(t)

@@ -27,7 +27,7 @@ import pandas as pd
 from nasurf.errors import FileFormatError, UnitError
 from nasurf.io import table as tb
 from nasurf.io._text import to_float, warn
-from nasurf.units import parse_unit, registry
+from nasurf.units import linear_conversion
 
 
 @dataclass(frozen=True)
@@ -268,14 +268,7 @@ def _conversion(unit: str, target_unit: str, where: str) -> tuple[float, float]:
     if target_unit == "degC" and unit.strip().lower() in ("c", "deg c", "oc", "?c"):
         text = "degC"
     text = re.sub(r"(?<=[A-Za-z])\.(?=[A-Za-z])", " ", text)   # "mA.h" -> "mA h"
-    src = parse_unit(text, where=where)
-    dst = parse_unit(target_unit)
-    if src.dimensionality != dst.dimensionality:
-        raise UnitError(f"{where}: unit '{unit}' is not a unit of {target_unit}")
-    q = registry().Quantity
-    zero = q(0.0, src).to(dst).magnitude
-    one = q(1.0, src).to(dst).magnitude
-    return float(one - zero), float(zero)
+    return linear_conversion(text, target_unit, where=where, label=unit)
 
 
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*d\s*)?(\d+):(\d{1,2}):(\d{1,2}(?:[.,]\d*)?)\s*$")

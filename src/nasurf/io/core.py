@@ -1,10 +1,11 @@
 """The public entry points: :func:`read`, :func:`read_many`, :func:`supported_formats`.
 
 ``read`` detects the format by content (:mod:`nasurf.io.detect`) and hands the file to the
-reader that owns that format. Every reader returns an :class:`~nasurf.io.table.EchemData`
-that passed :func:`~nasurf.io.table.validate`, or raises :class:`FileFormatError`; anything
-else a third-party parser raises on a malformed file is turned into a FileFormatError that
-names the file, so callers never see a bare traceback.
+reader that owns that format (:mod:`nasurf.io.registry`, which imports it only then).
+Every reader returns an :class:`~nasurf.io.table.EchemData` that passed
+:func:`~nasurf.io.table.validate`, or raises :class:`FileFormatError`; anything else a
+third-party parser raises on a malformed file is turned into a FileFormatError that names
+the file, so callers never see a bare traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nasurf.errors import FileFormatError, NasurfError
-from nasurf.io import biologic, cyclers, eis, gamry, generic, neware, palmsens, plausibility
+from nasurf.io import plausibility, registry
 from nasurf.io._binary import check_arbin_end, check_jet, check_nda
 from nasurf.io._text import (
     audit_text_columns,
@@ -23,49 +24,23 @@ from nasurf.io._text import (
     check_text_file,
     collect_warnings,
 )
-from nasurf.io.detect import FORMATS, detect_format
+from nasurf.io.detect import detect_format
 from nasurf.io.table import EchemData
 
-_READERS: dict[str, Callable[..., EchemData]] = {
-    "biologic-mpr": biologic.read_mpr,
-    "biologic-mpt": biologic.read_mpt,
-    "neware-nda": neware.read_nda,
-    "neware-ndax": neware.read_nda,
-    "neware-nda-zip": neware.read_nda,
-    "neware-btsda-csv": neware.read_btsda_csv,
-    "neware-xlsx": neware.read_neware_xlsx,
-    "arbin-res": cyclers.read_arbin_res,
-    "arbin-csv": cyclers.read_arbin_csv,
-    "arbin-xlsx": cyclers.read_arbin_xlsx,
-    "maccor-text": cyclers.read_maccor,
-    "maccor-eis": eis.read_maccor_eis,
-    "landt-csv": cyclers.read_landt_csv,
-    "vdf-csv": cyclers.read_vdf,
-    "basytec": cyclers.read_basytec,
-    "novonix": cyclers.read_novonix,
-    "gamry-dta": gamry.read_gamry,
-    "palmsens-pssession": palmsens.read_pssession,
-    "pstrace-xlsx": palmsens.read_pstrace_xlsx,
-    "zplot": eis.read_zplot,
-    "chi-eis": eis.read_chi,
-    "versastudio-par": eis.read_versastudio,
-    "parstat": eis.read_parstat,
-    "powersuite": eis.read_powersuite,
-    "eis-csv": eis.read_eis_csv,
-    "relaxis-txt": eis.read_relaxis,
-    "bdf-csv": lambda p, **kw: generic.read_generic_text(p, file_format="bdf-csv", **kw),
-    "csv": generic.read_generic_text,
-    "xlsx": generic.read_generic_xlsx,
-}
-
 #: formats whose bytes are not text (no NUL or line-length scan)
-BINARY_FORMATS = frozenset({"biologic-mpr", "neware-nda", "neware-ndax", "neware-nda-zip",
-                            "arbin-res", "arbin-xlsx", "xlsx"})
+BINARY_FORMATS = frozenset(s.name for s in registry.SPECS if s.binary)
+
+
+def __getattr__(name: str) -> dict[str, Callable[..., EchemData]]:
+    # the old format -> reader table, for callers that used it (imports every reader)
+    if name == "_READERS":
+        return {s.name: s.reader() for s in registry.SPECS if s.sniff_kind != "content"}
+    raise AttributeError(name)
 
 
 def supported_formats() -> dict[str, str]:
     """Format name -> what is read (and with which library)."""
-    return dict(FORMATS)
+    return registry.formats()
 
 
 def read(path: str | Path, *, technique: str | None = None,
@@ -115,7 +90,7 @@ def read(path: str | Path, *, technique: str | None = None,
                 check_nda(p)
             elif fmt == "arbin-res":
                 check_jet(p)
-            data = _READERS[fmt](p, **kwargs)
+            data = registry.get(fmt).reader()(p, **kwargs)
             if fmt in ("csv", "bdf-csv"):
                 # a simulated CSV carries its mass and scan rate in a nasurf sidecar (X.json)
                 from nasurf.io.sidecar import apply_sidecar

@@ -160,6 +160,11 @@ def looks_like_arbin_header(line: str) -> bool:
                                                          "Step Index" in line)
 
 
+def looks_like_arbin_csv(head: str) -> bool:
+    """An Arbin CSV export: its first line is the Arbin column header."""
+    return looks_like_arbin_header(head.lstrip("\ufeff").split("\n", 1)[0].strip())
+
+
 def read_arbin_csv(path: Path, *, technique: str | None = None,
                    column_map: dict[str, str] | None = None, encoding: str | None = None,
                    active_mass_g: float | None = None, area_cm2: float | None = None,

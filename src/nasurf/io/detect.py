@@ -1,7 +1,8 @@
 """Format detection by content (magic bytes, first lines), never by the extension alone.
 
-:func:`detect_format` returns one of the names in :data:`FORMATS`; :func:`nasurf.io.read`
-dispatches on it. Files that are recognisably *not* measurements (reference tables,
+:func:`detect_format` returns the name of a format of :mod:`nasurf.io.registry`;
+:func:`nasurf.io.read` dispatches on it. A reader module is imported only when its
+sniffer is tried. Files that are recognisably *not* measurements (reference tables,
 EC-Lab logs, documentation) get a :class:`FileFormatError` that says what they are.
 """
 
@@ -13,48 +14,11 @@ import zipfile
 from pathlib import Path
 
 from nasurf.errors import FileFormatError
-from nasurf.io import biologic, cyclers, eis, gamry, neware, palmsens
+from nasurf.io import registry
 from nasurf.io._text import SNIFF_BYTES, head_text
 
-#: format name -> one-line description (what is read, by what)
-FORMATS: dict[str, str] = {
-    "biologic-mpr": "BioLogic EC-Lab/BT-Lab binary .mpr (galvani), all techniques incl. EIS",
-    "biologic-mpt": "BioLogic EC-Lab/BT-Lab text export .mpt/.txt (own parser; decimal commas,"
-                    " windows-1252, with or without header block)",
-    "neware-nda": "Neware BTS binary .nda (fastnda)",
-    "neware-ndax": "Neware BTS binary .ndax (fastnda)",
-    "neware-nda-zip": "zip archive holding one Neware .nda/.ndax",
-    "neware-btsda-csv": "Neware BTSDA CSV export: flat record table (units in headers, or "
-                        "BTSDA's default units) or the three-level regular export",
-    "neware-xlsx": "Neware BTSDA Excel export (record sheet(s), split exports too)",
-    "arbin-res": "Arbin .res (MS Access database, read with access-parser; .res.gz too)",
-    "arbin-csv": "Arbin CSV export",
-    "arbin-xlsx": "Arbin Excel export (Channel_* sheets)",
-    "maccor-text": "Maccor text/CSV export (Today's Date preamble, or Name:/Channel:/Procedure "
-                   "preamble; Rec/Rec# header; TestTime unit checked against DPT Time)",
-    "maccor-eis": "Maccor AC impedance sweep file",
-    "vdf-csv": "VDF (Voltaiq) CSV: [DATA START], tab header and a unit line",
-    "landt-csv": "LANDT CSV export in the SINTEF/BattMo layout (preamble, snake_case units)",
-    "basytec": "BaSyTec result file (~ header lines)",
-    "novonix": "Novonix HPC/UHPC CSV ([Summary] ... [Data])",
-    "palmsens-pssession": "PalmSens PSTrace session .pssession (UTF-16 JSON; every "
-                          "measurement, set scan rates)",
-    "pstrace-xlsx": "PalmSens PSTrace Excel export (curves side by side as V / µA pairs)",
-    "pstrace-csv": "PalmSens PSTrace CSV export (UTF-16; curves side by side as V / µA "
-                   "pairs; read through the generic CSV route)",
-    "gamry-dta": "Gamry .DTA: EIS, CV (all CURVE tables), CA, OCP, PWR800 charge/discharge;"
-                 " decimal commas; aborted runs too",
-    "zplot": "Scribner ZPlot/ZView .z and Autolab Z60W exports",
-    "chi-eis": "CH Instruments A.C. impedance text",
-    "versastudio-par": "Princeton Applied Research VersaStudio .par",
-    "parstat": "Princeton Applied Research Parstat text",
-    "powersuite": "Solartron PowerSuite text",
-    "eis-csv": "headerless CSV with three columns: frequency, Z', Z''",
-    "relaxis-txt": "RelaxIS spectrum export (Data: Frequency / Z' / Z'' ...; several spectra)",
-    "bdf-csv": "Battery Data Format CSV (preferred labels or machine names)",
-    "csv": "any delimited text whose headers carry names and units, or with a column_map",
-    "xlsx": "any Excel sheet whose headers carry names and units, or with a column_map",
-}
+#: format name -> one-line description (what is read, by what); from the registry
+FORMATS: dict[str, str] = registry.formats()
 
 _JET = (b"Standard Jet DB", b"Standard ACE DB")
 
@@ -80,14 +44,14 @@ def _detect_zip(path: Path, src: str) -> str:
         if "Global_Info" in book and "Channel_" in book:
             return "arbin-xlsx"
         sheets = re.findall(r'<sheet [^>]*name="([^"]+)"', book)
-        if neware.looks_like_neware_xlsx(sheets):
+        if registry.get("neware-xlsx").sniffer()(sheets):
             return "neware-xlsx"
         try:
             with zipfile.ZipFile(path) as zf:
                 strings = zf.read("xl/sharedStrings.xml")[:20000].decode("utf-8", "replace")
         except KeyError:
             strings = ""
-        if palmsens.looks_like_pstrace_xlsx(strings):
+        if registry.get("pstrace-xlsx").sniffer()(strings):
             return "pstrace-xlsx"
         return "xlsx"
     if any(n.endswith((".nda", ".ndax")) for n in lower):
@@ -100,14 +64,13 @@ def _detect_zip(path: Path, src: str) -> str:
 
 
 def detect_bytes(head: bytes, path: Path, src: str) -> str | None:
-    if head.startswith(biologic.MPR_MAGIC):
-        return "biologic-mpr"
+    for spec in registry.magic_specs():
+        if head.startswith(spec.magic):
+            return spec.name
     if head.startswith(b"PK\x03\x04"):
         return _detect_zip(path, src)
     if head[4:19] in _JET:
         return "arbin-res"
-    if head.startswith(b"NEWARE"):
-        return "neware-nda"
     if head.startswith(b"\x1f\x8b"):
         try:
             with gzip.open(path, "rb") as gz:
@@ -118,8 +81,9 @@ def detect_bytes(head: bytes, path: Path, src: str) -> str | None:
             return "arbin-res"
         raise FileFormatError("unsupported gzip-compressed content (nasurf reads gzipped "
                               "Arbin .res only; unpack other files first)", file=src)
-    if palmsens.looks_like_pssession(head):
-        return "palmsens-pssession"
+    for spec in registry.byte_specs():
+        if head.startswith(spec.magic) and spec.sniffer()(head):
+            return spec.name
     if head.startswith(b"PAR1"):
         raise _not_measurement(src, "an Apache Parquet table")
     if head.startswith(b"ARROW1"):
@@ -135,42 +99,15 @@ def detect_bytes(head: bytes, path: Path, src: str) -> str | None:
 def detect_text(head: str, src: str) -> str:
     text = head.lstrip("\ufeff")
     first = text.split("\n", 1)[0].strip()
-    if biologic.looks_like_mpt(text):
-        return "biologic-mpt"
+    # before the sniffers (no measurement layout starts so): said what it is, not "CSV"
     if first.startswith(("EC-Lab LOG FILE", "BT-Lab LOG FILE", "EC-LAB SETTING FILE",
                          "BT-LAB SETTING FILE")):
         raise FileFormatError("unsupported: an EC-Lab log/settings file (.mpl/.mps) holds "
                               "settings, not data; read the .mpr or .mpt of the same run",
                               file=src)
-    checks = (
-        (gamry.looks_like_gamry, "gamry-dta"),
-        (eis.looks_like_relaxis, "relaxis-txt"),
-        (eis.looks_like_zplot, "zplot"),
-        (eis.looks_like_maccor_eis, "maccor-eis"),
-        (cyclers.looks_like_maccor, "maccor-text"),
-        (cyclers.looks_like_vdf, "vdf-csv"),
-        (cyclers.looks_like_basytec, "basytec"),
-        (cyclers.looks_like_novonix, "novonix"),
-        (eis.looks_like_versastudio, "versastudio-par"),
-        (eis.looks_like_chi, "chi-eis"),
-        (neware.looks_like_btsda, "neware-btsda-csv"),
-        (cyclers.looks_like_landt, "landt-csv"),
-        (eis.looks_like_parstat, "parstat"),
-        (eis.looks_like_powersuite, "powersuite"),
-    )
-    for check, name in checks:
-        if check(text):
-            return name
-    if cyclers.looks_like_arbin_header(first):
-        return "arbin-csv"
-    if " / " in first and any(k in first for k in ("Test Time / s", "Voltage / V",
-                                                  "Current / A", "Frequency / Hz")):
-        return "bdf-csv"
-    if first.startswith("test_time_second") or ("voltage_volt" in first
-                                                  and "current_ampere" in first):
-        return "bdf-csv"
-    if eis.looks_like_eis_csv(text):
-        return "eis-csv"
+    for spec in registry.text_specs():
+        if spec.sniffer()(text):
+            return spec.name
     if first.startswith(("# ", "#!")) and "|" in text[:2000] and "---" in text[:4000]:
         raise _not_measurement(src, "a Markdown document")
     return "csv"

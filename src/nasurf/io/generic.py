@@ -271,6 +271,22 @@ def sheet_table(rows: list[tuple[Any, ...]]) -> pd.DataFrame | None:
     return None
 
 
+def looks_like_bdf_csv(head: str) -> bool:
+    """Battery Data Format CSV: BDF preferred labels ("Test Time / s") or machine names
+    ("test_time_second") in the first line."""
+    first = head.lstrip("\ufeff").split("\n", 1)[0].strip()
+    if " / " in first and any(k in first for k in ("Test Time / s", "Voltage / V",
+                                                  "Current / A", "Frequency / Hz")):
+        return True
+    return first.startswith("test_time_second") or ("voltage_volt" in first
+                                                     and "current_ampere" in first)
+
+
+def read_bdf_csv(path: Path, **kwargs: Any) -> EchemData:
+    """A Battery Data Format CSV, through the generic text reader."""
+    return read_generic_text(path, file_format="bdf-csv", **kwargs)
+
+
 def read_generic_xlsx(path: Path, *, technique: str | None = None,
                       column_map: dict[str, str] | None = None,
                       active_mass_g: float | None = None, area_cm2: float | None = None,

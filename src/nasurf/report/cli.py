@@ -11,10 +11,11 @@ from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, ha
 
 
 @handle_errors
-@guard_output("out", kind="folder", inputs=("db",))
+@guard_output("out", kind="folder", inputs=("db",), default="demo")
 def demo_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (index.html is "
-                                      "written inside).")] = Path("nasurf-demo"),
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (index.html "
+                                             "is written inside; default: 'demo' in the user "
+                                             "data directory, or $NASURF_DATA_DIR).")] = None,
     db: Annotated[Path | None, typer.Option("--db", help="Show this knowledge-base database "
                                             "(default: a fresh temporary one built from the "
                                             "packaged data; your database is not touched).")]

@@ -19,12 +19,14 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from nasurf.errors import ValidationError
+from nasurf.extras import require_extra
 from nasurf.progress import ProgressCallback, ProgressTracker, progress_callback
 
 
 @contextlib.contextmanager
 def dask_client(scheduler: Any, n_workers: int = 2) -> Iterator[Any]:
     """A ``distributed.Client`` for ``scheduler`` ("local", an address, or a Client)."""
+    require_extra("distributed", "running samples on a Dask cluster")
     from distributed import Client, LocalCluster
 
     if isinstance(scheduler, Client):

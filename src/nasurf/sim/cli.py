@@ -33,7 +33,8 @@ MATERIAL = typer.Option("hard_carbon", "--material", "-m",
 STRATEGY = typer.Option("none", "--strategy", "-s",
                         help="Strategy preset (see 'simulate list') or a strategy file.")
 PARAMS = typer.Option(None, "--params", help="Material parameter file (overrides --material).")
-OUT = typer.Option(Path("nasurf-sim"), "--out", "-o", help="Folder for data files and summary.")
+OUT = typer.Option(None, "--out", "-o", help="Folder for data files and summary (default: "
+                   "'sim' in the user data directory, or $NASURF_DATA_DIR).")
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -102,7 +103,7 @@ def _material(material: str, params: Path | None) -> str:
 
 @app.command("rate")
 @handle_errors
-@guard_output("out", kind="folder", inputs=("params",))
+@guard_output("out", kind="folder", inputs=("params",), default="sim")
 def rate_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | None = PARAMS,
              rates: str = typer.Option("50,100,200,500,1000,2000,5000", "--rates",
                                        help="Specific currents in mA g-1, comma-separated."),
@@ -157,7 +158,7 @@ def rate_table(result) -> list[dict]:
 
 @app.command("cv")
 @handle_errors
-@guard_output("out", kind="folder", inputs=("params",))
+@guard_output("out", kind="folder", inputs=("params",), default="sim")
 def cv_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | None = PARAMS,
            scan_rates: str = typer.Option("0.1,0.2,0.5,1,2", "--scan-rates",
                                           help="Scan rates in mV s-1, comma-separated."),
@@ -194,7 +195,7 @@ def cv_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | No
 
 @app.command("gitt")
 @handle_errors
-@guard_output("out", kind="folder", inputs=("params",))
+@guard_output("out", kind="folder", inputs=("params",), default="sim")
 def gitt_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | None = PARAMS,
              current: str = typer.Option("20 mA g-1", "--current", help="Pulse current."),
              pulse: str = typer.Option("10 minutes", "--pulse", help="Pulse duration."),
@@ -220,7 +221,7 @@ def gitt_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | 
 
 @app.command("cycling")
 @handle_errors
-@guard_output("out", kind="folder", inputs=("params",))
+@guard_output("out", kind="folder", inputs=("params",), default="sim")
 def cycling_cmd(material: str = MATERIAL, strategy: str = STRATEGY,
                 params: Path | None = PARAMS,
                 current: str = typer.Option("100 mA g-1", "--current",
@@ -248,7 +249,7 @@ def cycling_cmd(material: str = MATERIAL, strategy: str = STRATEGY,
 
 @app.command("compare")
 @handle_errors
-@guard_output("out", kind="folder", inputs=("params",))
+@guard_output("out", kind="folder", inputs=("params",), default="sim")
 def compare_cmd(protocol: str = typer.Option("rate", "--protocol",
                                              help="rate, cv or cycling."),
                 strategies: str = typer.Option("none,surface_oxygen_vacancies", "--strategies",

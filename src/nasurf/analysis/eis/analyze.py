@@ -125,7 +125,7 @@ class EISAnalysis:
     def write(self, out_dir: str | Path, stem: str = "eis", *, figures: bool = True
               ) -> list[Path]:
         """CSV tables, JSON summary and (optionally) Nyquist, Bode, lin-KK and σ figures."""
-        from nasurf.clikit import to_jsonable
+        from nasurf.jsonio import to_jsonable
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -207,7 +207,7 @@ class EISSeriesAnalysis:
         return d
 
     def write(self, out_dir: str | Path, *, figures: bool = True) -> list[Path]:
-        from nasurf.clikit import to_jsonable
+        from nasurf.jsonio import to_jsonable
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

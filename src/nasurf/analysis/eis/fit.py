@@ -260,7 +260,7 @@ class EISFit:
 
     def write(self, out_dir: str | Path, stem: str = "eis_fit") -> list[Path]:
         """Write ``<stem>_parameters.csv``, ``<stem>_residuals.csv`` and ``<stem>.json``."""
-        from nasurf.clikit import to_jsonable
+        from nasurf.jsonio import to_jsonable
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

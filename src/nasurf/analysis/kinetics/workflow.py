@@ -117,8 +117,7 @@ class CVSetResult:
 
         from nasurf.analysis import plots_kinetics as pk
 
-        # the JSON converter lives in clikit until it has a neutral home (issue 12)
-        from nasurf.clikit import to_jsonable
+        from nasurf.jsonio import to_jsonable
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)

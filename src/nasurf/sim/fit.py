@@ -38,16 +38,18 @@ import pandas as pd
 
 from nasurf.errors import ValidationError
 from nasurf.io.table import CURRENT, HALF_CYCLE, TIME, VOLTAGE, EchemData
+from nasurf.options import choose
+from nasurf.sim.batch import run_batch
 from nasurf.sim.experiment import Experiment
 from nasurf.sim.model import MeshSpec
 from nasurf.sim.parameters import ParameterSet
-from nasurf.sim.sweep import (
-    C_PER_KG_PER_MAH_G,
+from nasurf.sim.protocol import C_PER_KG_PER_MAH_G
+from nasurf.sim.sweep_grid import (
     FIELD_UNITS,
     check_values,
     is_table_factor,
+    nominal_value,
     resolve_parameter,
-    run_batch,
 )
 
 TARGETS = ("discharge", "rate", "cv")
@@ -662,10 +664,19 @@ def _starts(plist: list[_Param], initial: Mapping[str, float] | None, n_starts: 
     return np.array(starts)
 
 
-def _make_target(target: str, measured: Any, *, branch: str, half_cycle: int | None,
-                 active_mass_g: float | None, n_points: int, experiment: Any,
-                 initial_voltage: float | None, lower_V: float | None,
-                 upper_V: float | None) -> _Target:
+def make_fit_target(target: str, measured: Any, *, branch: str = "sodiation",
+                    half_cycle: int | None = None, active_mass_g: float | None = None,
+                    n_points: int = 500, experiment: Any = None,
+                    initial_voltage: float | None = None, lower_V: float | None = None,
+                    upper_V: float | None = None) -> _Target:
+    """The comparison :func:`fit_parameters` minimises, built from measured data.
+
+    ``target`` is ``discharge``, ``rate`` or ``cv`` (see :func:`fit_parameters` for what
+    each compares). Its ``residuals(params, overrides, B, mesh)`` gives the residual
+    vector of B parameter sets: e.g. to draw the measured curve against the model at a
+    fitted optimum.
+    """
+    target = choose("target", target, TARGETS, where="fit")
     if target == "discharge":
         exp = None
         if experiment is not None:
@@ -680,8 +691,48 @@ def _make_target(target: str, measured: Any, *, branch: str, half_cycle: int | N
                            lower_V=lower_V, upper_V=upper_V)
     if target == "cv":
         return _CVTarget(measured, active_mass_g=active_mass_g, n_points=n_points)
-    raise ValidationError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}",
-                          field="target")
+    raise AssertionError(target)   # choose() admits only TARGETS
+
+
+# the name the web workbench imports (before the target builder was public)
+_make_target = make_fit_target
+
+
+def parse_bounds(text: str | Sequence[str] | None) -> dict[str, tuple[float, float, str]]:
+    """Fit bounds from text: ``NAME=lo:hi[:log|lin]`` entries (a list, or comma-separated).
+
+    Without a scale an entry is ``log``. The result is the ``parameters`` mapping of
+    :func:`fit_parameters`.
+    """
+    out: dict[str, tuple[float, float, str]] = {}
+    entries = [text] if isinstance(text, str) else list(text or [])
+    for entry in entries:
+        for item in entry.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if "=" not in item:
+                raise ValidationError(f"expected NAME=lo:hi[:log|lin], got {item!r}",
+                                      field="--bounds")
+            name, spec = item.split("=", 1)
+            parts = spec.split(":")
+            try:
+                lo, hi = float(parts[0]), float(parts[1])
+            except (ValueError, IndexError):
+                raise ValidationError(f"expected NAME=lo:hi[:log|lin], got {item!r}",
+                                      field="--bounds") from None
+            scale = parts[2].strip().lower() if len(parts) > 2 else "log"
+            out[name.strip()] = (lo, hi, scale)
+    return out
+
+
+def default_bounds(params: ParameterSet, name: str) -> tuple[float, float, str]:
+    """Two decades either side of the material's value (log), when no bounds are given."""
+    value = nominal_value(params, resolve_parameter(name))
+    if not (math.isfinite(value) and value > 0):
+        raise ValidationError(f"the material's value is {value:g}: give bounds with "
+                              f"--bounds {name}=lo:hi[:log|lin]", field=name)
+    return (value / 100.0, value * 100.0, "log")
 
 
 def fit_parameters(measured: Any, *, material: str | Path | ParameterSet,
@@ -722,13 +773,12 @@ def fit_parameters(measured: Any, *, material: str | Path | ParameterSet,
     from nasurf.sim.simulate import resolve_parameters
 
     t_start = time.perf_counter()
-    if branch not in ("sodiation", "desodiation"):
-        raise ValidationError("branch must be 'sodiation' or 'desodiation'", field="branch")
+    branch = choose("branch", branch, ("sodiation", "desodiation"), where="fit_parameters")
     if n_starts < 1:
         raise ValidationError("must be >= 1", field="n_starts")
     params = resolve_parameters(material, strategy)
     plist = _parse_params(parameters, params)
-    tgt = _make_target(target, measured, branch=branch, half_cycle=half_cycle,
+    tgt = make_fit_target(target, measured, branch=branch, half_cycle=half_cycle,
                        active_mass_g=active_mass_g, n_points=n_points, experiment=experiment,
                        initial_voltage=initial_voltage, lower_V=lower_V, upper_V=upper_V)
     if diff_step is None:

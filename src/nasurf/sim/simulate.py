@@ -267,7 +267,10 @@ def write_echem_csv(data: EchemData, path: str | Path) -> Path:
             "technique": m.technique, "active_mass_g": m.active_mass_g,
             "electrode_area_cm2": m.electrode_area_cm2, "scan_rate_V_s": m.scan_rate_V_s,
             "current_sign": m.current_sign, "notes": list(m.notes), "header": m.header}
-    from nasurf.clikit import to_jsonable
+    try:
+        from nasurf.jsonio import to_jsonable
+    except ImportError:   # nasurf.jsonio comes with the shared helpers (branch `shared`)
+        from nasurf.clikit import to_jsonable
 
     path.with_suffix(".json").write_text(json.dumps(to_jsonable(side), indent=1),
                                          encoding="utf-8")

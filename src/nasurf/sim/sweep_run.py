@@ -105,36 +105,20 @@ def run_chunk(params: ParameterSet, names: Sequence[str], values: np.ndarray,
 # ---------------------------------------------------------------------------------------
 
 
-class _Progress:
-    """A rich progress bar on stderr (or nothing)."""
+ProgressCallback = Callable[[int, int, str], None]
 
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.bar = None
-        if enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
 
-            from nasurf.clikit import stderr
-
-            self.bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), TimeRemainingColumn(), console=stderr,
-                                transient=False)
-            self.task = self.bar.add_task("sweep", total=total)
-            self.bar.start()
-
-    def advance(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.advance(self.task, n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+def _progress_callback(on_progress: ProgressCallback | None, show: bool
+                       ) -> ProgressCallback | None:
+    """The caller's callback; else, for the older ``progress=True``, plain text on stderr
+    (:func:`nasurf.progress.progress_callback`), else none."""
+    if on_progress is not None or not show:
+        return on_progress
+    try:
+        from nasurf.progress import progress_callback
+    except ImportError:   # nasurf.progress comes with the shared helpers (branch `shared`)
+        return None
+    return progress_callback(None, show=True)
 
 
 def _chunks(design: _Design, chunk_size: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -162,7 +146,8 @@ def sweep(base: str | Path | ParameterSet,
           scheduler: str | None = None, chunk_size: int = 250,
           max_in_flight: int | None = None, progress: bool = True,
           mesh: MeshSpec | None = None,
-          on_result: Callable[[pd.DataFrame], None] | None = None) -> pd.DataFrame:
+          on_result: Callable[[pd.DataFrame], None] | None = None,
+          on_progress: ProgressCallback | None = None) -> pd.DataFrame:
     """Evaluate ``protocol`` for every parameter set; one row per set.
 
     ``grid_or_samples``: ``{name: values}`` (full factorial grid, generated lazily) or a
@@ -174,7 +159,10 @@ def sweep(base: str | Path | ParameterSet,
     ``"local"`` starts a ``LocalCluster(n_workers=2, threads_per_worker=1)``;
     ``"tcp://host:port"`` uses that scheduler's workers. At most ``max_in_flight`` chunks
     (default 2 per worker) are submitted at a time. ``on_result`` is called with each
-    finished chunk's rows (e.g. to append them to a file).
+    finished chunk's rows (e.g. to append them to a file). ``on_progress(done, total,
+    "sweep")`` is called with the number of finished sets, first with 0 and last with the
+    total (:mod:`nasurf.progress`; in this process also for a Dask run); without it,
+    ``progress=True`` writes plain progress lines on stderr.
 
     Returns the rows sorted by ``set_id`` with the parameter columns, the metrics, and
     ``status`` (``ok``/``failed``) with a ``reason``.
@@ -200,25 +188,28 @@ def sweep(base: str | Path | ParameterSet,
     if chunk_size < 1:
         raise ValidationError("must be >= 1", field="chunk_size")
     columns = ["set_id", *design.names, *keep, "status", "reason"]
-    bar = _Progress(design.size, progress)
+    report = _progress_callback(on_progress, progress)
+    done = 0
+    if report is not None:
+        report(0, design.size, "sweep")
     results: list[pd.DataFrame] = []
 
     def collect(df: pd.DataFrame) -> None:
+        nonlocal done
         df = df[columns]
         results.append(df)
-        bar.advance(len(df))
+        done = min(design.size, done + len(df))
+        if report is not None:
+            report(done, design.size, "sweep")
         if on_result is not None:
             on_result(df)
 
-    try:
-        if scheduler is None:
-            for start, values in _chunks(design, chunk_size):
-                collect(run_chunk(params, design.names, values, start, proto, mesh))
-        else:
-            _sweep_dask(params, design, proto, mesh, scheduler, chunk_size, max_in_flight,
-                        collect)
-    finally:
-        bar.close()
+    if scheduler is None:
+        for start, values in _chunks(design, chunk_size):
+            collect(run_chunk(params, design.names, values, start, proto, mesh))
+    else:
+        _sweep_dask(params, design, proto, mesh, scheduler, chunk_size, max_in_flight,
+                    collect)
     if not results:
         return pd.DataFrame(columns=columns)
     return pd.concat(results, ignore_index=True).sort_values("set_id", kind="stable") \

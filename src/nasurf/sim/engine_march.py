@@ -17,8 +17,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.special import expit
 
+from nasurf.constants import FARADAY_C_PER_MOL as F
+from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as R_GAS
 from nasurf.sim.model import Model
-from nasurf.sim.parameters import R_GAS, F
+from nasurf.sim.physics import butler_volmer, log_exchange_current, softplus
 from nasurf.sim.state import Segment, State, Trace, logit_surface, surface_limit
 
 
@@ -124,17 +126,13 @@ def _diffusion_step(model: Model, c: np.ndarray, dt: np.ndarray,
     return _Diffusion(p, g, finish_be)
 
 
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, x)
-
-
 def _asinh_exp(L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """asinh(e^L) and its derivative by L, without overflow for any L (also ±inf)."""
     big = L > 0
     Lb = np.where(big, L, 0.0)
     val = np.where(big, Lb + np.log1p(np.sqrt(1.0 + np.exp(-2.0 * Lb))),
                    np.arcsinh(np.exp(np.where(big, 0.0, L))))
-    return val, np.exp(-0.5 * _softplus(-2.0 * L))
+    return val, np.exp(-0.5 * softplus(-2.0 * L))
 
 
 @dataclass
@@ -166,7 +164,7 @@ def _site_block(w, w_old, phi, f, lnk_s, a_s, g_s, E0_s, ln_dt, ln_th_old, ln_1m
     lnN = np.where(upper, np.logaddexp(ln_1mth_old - ln_dt, a_),
                    np.logaddexp(ln_th_old - ln_dt, b_))
     dlnN = np.where(upper, a_s * f * np.exp(a_ - lnN), -(1 - a_s) * f * np.exp(b_ - lnN))
-    r2s = np.where(upper, -_softplus(w), -_softplus(-w)) + lnS - lnN
+    r2s = np.where(upper, -softplus(w), -softplus(-w)) + lnS - lnN
     dr2_eta = dlnS - dlnN
     dr2_w = np.where(upper, -th, 1 - th) + dr2_eta * g_s / f * th1
     r2 = np.where(has_sites, r2s, w - w_old)
@@ -313,12 +311,12 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
                 dU_du = dU_dc * dcs_du
             # j0 = pre·c_s^ec·(cv − c_s)^ea (the exchange-current law: Model/_j0_law)
             if cv == cl:
-                ln_cmc = np.log(cl) - _softplus(u)
+                ln_cmc = np.log(cl) - softplus(u)
                 dln_cmc = -s_pos
             else:
                 ln_cmc = np.log(cv - cs)
                 dln_cmc = -dcs_du / (cv - cs)
-            ln_j0 = ln_pre + ec * (np.log(cl) - _softplus(-u)) + ea * ln_cmc
+            ln_j0 = log_exchange_current(ln_pre, u, np.log(cl), ln_cmc, ec, ea)
             dlnj0_du = ec * s_neg + ea * dln_cmc
             if table_k is not None:
                 xk = cs if table_k.x_kind == "concentration" else cs / cm
@@ -345,7 +343,7 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
                 sg1 = np.sign(iF)
                 A1, dA1 = _asinh_exp(L1)
                 A1 = sg1 * A1
-                dA1_diF = np.exp(-np.log(2.0) - ln_j0 - 0.5 * _softplus(2.0 * L1))
+                dA1_diF = np.exp(-np.log(2.0) - ln_j0 - 0.5 * softplus(2.0 * L1))
                 dA1_dlnj0 = -sg1 * dA1
                 fe = f * eta
                 lnG = np.where(fe > 0, al * fe, -(1 - al) * fe) + np.log1p(-np.exp(-np.abs(fe)))
@@ -359,18 +357,14 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
             # the log form would turn that noise into volts of η (Newton stalls or runs
             # away). There the same Butler-Volmer root is sought in current form,
             # (i_F − i_BV(η))/i_ref, which is well conditioned and cannot overflow.
-            j0v = np.exp(ln_j0)
-            fe_c = np.clip(f * eta, -700.0, 700.0)
-            e_an = np.exp(al * fe_c)
-            e_ca = np.exp(-(1 - al) * fe_c)
-            blocked = j0v * (e_an + e_ca) < 1e-8 * i_ref
+            i_bv, di_bv, i_oneway = butler_volmer(eta, np.exp(ln_j0), al, f)
+            blocked = i_oneway < 1e-8 * i_ref
             if np.any(blocked):
-                i_bv = j0v * (e_an - e_ca)
                 A1 = np.where(blocked, iF / i_ref, A1)
                 dA1_diF = np.where(blocked, 1.0 / i_ref, dA1_diF)
                 dA1_dlnj0 = np.where(blocked, -i_bv / i_ref, dA1_dlnj0)
                 A2 = np.where(blocked, i_bv / i_ref, A2)
-                dA2 = np.where(blocked, j0v * f * (al * e_an + (1 - al) * e_ca) / i_ref, dA2)
+                dA2 = np.where(blocked, di_bv / i_ref, dA2)
             r1 = A1 - A2
             d1_u = dA1_diF * diF_du + dA1_dlnj0 * dlnj0_du + dA2 * dU_du
             # (d r1 / d Δφ = −dA2)

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nasurf.constants import FARADAY_C_PER_MOL as F
+from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as R_GAS
 from nasurf.sim.model import Model
-from nasurf.sim.parameters import R_GAS, F
 
 
 @dataclass

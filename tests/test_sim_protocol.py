@@ -96,3 +96,16 @@ def test_simulated_tables_meet_the_canonical_contract(nto, experiment):
     for data in res.data:
         assert validate(data) is data
         assert len(data.data) > 0
+
+
+def test_capacities_only_record_keeps_the_numbers_not_the_curves(nto):
+    exp = galvanostatic_cycling("1C", cycles=2)
+    full = simulate(nto, exp)
+    caps = simulate(nto, exp, record="capacities")
+    # the same solve: equal to the last bit, and the same summary
+    assert [r.charge_mAh_g for r in caps.steps[0]] == [r.charge_mAh_g for r in full.steps[0]]
+    assert caps.summary() == full.summary()
+    with pytest.raises(ValidationError, match="record='capacities'"):
+        caps.echem()
+    with pytest.raises(ValidationError, match="unknown record 'all'"):
+        simulate(nto, exp, record="all")

@@ -176,13 +176,15 @@ def equilibrated_parameters(p: ParameterSet, exp: Experiment,
 def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *,
                  scale: np.ndarray | None = None, sweep_rates: np.ndarray | None = None,
                  n_output: int | None = None, engine: str = "auto",
-                 quiet: bool = False) -> ProtocolRun:
+                 quiet: bool = False, keep_trace: bool = True) -> ProtocolRun:
     """Run every step of ``exp`` on ``model``'s batch; the recorders keep what they need.
 
     ``scale`` multiplies each member's step currents, ``sweep_rates`` (V/s) replaces each
     member's scan rate, ``n_output`` sets the rows (and the bracketing grid of the exact
     engine) per galvanostatic step; ``quiet`` silences NumPy's floating-point warnings of
-    the solve (a sweep reports failures per member instead).
+    the solve (a sweep reports failures per member instead). Without ``keep_trace`` each
+    step's rows are dropped once its recorders have seen them (capacities only: memory
+    does not grow with the run).
     """
     from nasurf.sim.solver import run_segment
 
@@ -211,6 +213,8 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
             if n_output is not None and n_output != seg.n_output:
                 seg = replace(seg, n_output=int(n_output))
             before = st
+            if not keep_trace:
+                trace = Trace()
             n_blocks = len(trace.I)
             if quiet:
                 with np.errstate(all="ignore"):
@@ -237,7 +241,7 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
         # degradation between repetitions: LAM ∝ ΔV/V0 × (1 − bonding) × depth of sodiation
         if np.any(model.lam_rate > 0):
             st.active = st.active * lam_factor(model.lam_rate, sod_charge / host)
-    return ProtocolRun(st, trace, count)
+    return ProtocolRun(st, trace if keep_trace else Trace(), count)
 
 
 def who(b: int, B: int, scale: np.ndarray) -> str:

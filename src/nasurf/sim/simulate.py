@@ -48,6 +48,9 @@ from nasurf.sim.solver import ENGINES
 from nasurf.sim.state import State, Trace
 
 STOICHIOMETRY = "Stoichiometry / 1"
+#: what ``simulate(record=...)`` keeps: the measured-like curves (and the capacities), or
+#: the per-step capacities only
+RECORDS = ("curves", "capacities")
 DEFAULT_AREA_CM2 = 1.131  # 12 mm coin-cell electrode
 
 
@@ -112,7 +115,7 @@ class SimulationResult:
             "experiment": self.experiment.name,
             "protocol": [s.text for s in self.experiment.steps],
             "repetitions": self.experiment.cycles,
-            "active_mass_g": self.data[b].metadata.active_mass_g,
+            "active_mass_g": self.tables.active_mass_g(b),
             "capacity_basis_mAh_g": self.params.capacity_basis_value / 3600.0,
             "steps": [r.__dict__ for r in self.steps[b]],
             "cycles": cyc.to_dict(orient="records"),
@@ -137,7 +140,7 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
              overrides: Mapping[str, Any] | None = None,
              electrode_area_cm2: float = DEFAULT_AREA_CM2, engine: str = "auto",
              current_scale: Sequence[float] | np.ndarray | None = None,
-             points_per_step: int = 150) -> SimulationResult:
+             points_per_step: int = 150, record: str = "curves") -> SimulationResult:
     """Simulate ``experiment`` on ``material`` (optionally with a strategy preset).
 
     ``overrides`` varies batchable parameters across a batch (arrays of length B);
@@ -145,7 +148,9 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
     batch). ``points_per_step`` is the number of output rows of a galvanostatic step or
     rest on the exact engine (plus a tail refined toward a cut-off); raise it for dQ/dV of
     simulated curves (the adaptive march sets its own rows). Returns one EchemData per
-    member.
+    member. ``record="capacities"`` keeps the per-step capacities, warnings and final
+    state but not the curves (a long cycling run in constant memory; :meth:`~SimulationResult.echem`
+    then says so).
     """
     if not isinstance(points_per_step, int | np.integer) or points_per_step < 3:
         raise ValidationError(f"points_per_step must be an integer >= 3, got {points_per_step!r}",
@@ -153,6 +158,7 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
     exp = experiment if isinstance(experiment, Experiment) else \
         Experiment.from_strings(list(experiment))
     engine = choose("engine", engine, ENGINES, where="simulate")
+    record = choose("record", record, RECORDS, where="simulate")
     p = equilibrated_parameters(resolve_parameters(material, strategy), exp)
     model = build_model(p, mesh=mesh, overrides=overrides,
                         batch_size=None if current_scale is None else len(current_scale))
@@ -162,11 +168,12 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
         raise ValidationError(f"current_scale must have length {B}", field="current_scale")
     caps = CapacityRecorder(B)
     curves = CurveRecorder()
+    keep = record == "curves"
     run = run_protocol(model, exp, (caps, curves), scale=scale, n_output=points_per_step,
-                       engine=engine)
+                       engine=engine, keep_trace=keep)
     warnings = caps.warnings
-    tables = _EchemTables(model, p, exp, run.trace, curves.step_meta, electrode_area_cm2,
-                          tuple(warnings))
+    tables = _EchemTables(model, p, exp, run.trace if keep else None, curves.step_meta,
+                          electrode_area_cm2, tuple(warnings))
     return SimulationResult(p, exp, model, tables, caps.records, run.final_state,
                             tuple(warnings))
 
@@ -186,12 +193,12 @@ def _technique(exp: Experiment) -> str:
 class _EchemTables:
     """Builds each member's EchemData from the solver trace on first request."""
 
-    def __init__(self, model: Model, p: ParameterSet, exp: Experiment, trace: Trace,
+    def __init__(self, model: Model, p: ParameterSet, exp: Experiment, trace: Trace | None,
                  step_meta: list[tuple[int, int, int]], area_cm2: float,
                  warnings: tuple[str, ...] = ()) -> None:
         self.model, self.params, self.experiment = model, p, exp
         self.warnings = warnings
-        self.arrays = trace.arrays()
+        self.arrays = trace.arrays() if trace is not None else None
         self.step_meta = np.asarray(step_meta, dtype=int).reshape(-1, 3)
         self.area_cm2 = area_cm2
         self._built: dict[int, EchemData] = {}
@@ -206,7 +213,19 @@ class _EchemTables:
         return tuple(w for w in self.warnings
                      if any(t in w for t in tags) or "(batch member" not in w)
 
+    def active_mass_g(self, b: int) -> float:
+        """Member b's active mass [g] on the electrode area (the batch mean for B = 1)."""
+        model = self.model
+        if model.B > 1:
+            return float(model.loading[b]) * 1e3 * self.area_cm2 * 1e-4
+        return float(np.mean(model.loading)) * 1e3 * self.area_cm2 * 1e-4   # kg/m2 -> g
+
     def get(self, b: int) -> EchemData:
+        if self.arrays is None:
+            raise ValidationError("this simulation was run with record='capacities': it "
+                                  "kept the per-step capacities (steps, cycle_capacities, "
+                                  "summary), not the curves; run it with record='curves'",
+                                  field="record")
         if b not in self._built:
             self._built[b] = self._build(b)
         return self._built[b]

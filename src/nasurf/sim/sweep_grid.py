@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from nasurf.errors import ValidationError
+from nasurf.options import choose
 from nasurf.sim.model import BATCHABLE
 from nasurf.sim.parameters import ParameterSet, Table1D
 
@@ -166,6 +167,7 @@ def latin_hypercube(bounds: Mapping[str, tuple[float, float, str]], n: int, *,
     cols = {}
     for j, name in enumerate(names):
         lo, hi, kind = bounds[name]
+        kind = choose("scale", kind, ("log", "lin"), where=f"latin_hypercube bounds of {name}")
         if kind == "log":
             cols[name] = np.exp(np.log(lo) + u[:, j] * (np.log(hi) - np.log(lo)))
         else:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from nasurf.errors import ValidationError
+from nasurf.options import choose
 from nasurf.sim.batch import run_batch
 from nasurf.sim.experiment import Experiment
 from nasurf.sim.model import MeshSpec
@@ -65,9 +66,9 @@ class SweepProtocol:
     upper_V: float = 3.0
 
     def __post_init__(self) -> None:
-        if self.kind not in PROTOCOL_KINDS:
-            raise ValidationError(f"unknown protocol {self.kind!r}; expected one of "
-                                  f"{', '.join(PROTOCOL_KINDS)}", field="protocol")
+        # frozen: the checked spelling replaces what was given ("Rate" -> "rate")
+        object.__setattr__(self, "kind", choose("protocol", self.kind, PROTOCOL_KINDS,
+                                                where="sweep"))
         for name in ("currents_mA_g", "c_rates", "scan_rates_mV_s"):
             vals = getattr(self, name)
             if any(not (math.isfinite(v) and v > 0) for v in vals):

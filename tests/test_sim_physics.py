@@ -92,9 +92,18 @@ def test_numba_compiles_the_same_functions():
     sp = numba.njit(physics.softplus)
     bv = numba.njit(physics.butler_volmer)
     so = numba.njit(physics.symmetric_overpotential)
+    lj = numba.njit(physics.log_exchange_current)
+    ej = numba.njit(physics.exchange_current)
+    oc = numba.njit(physics.lattice_gas_ocp)
     for x in (-800.0, -3.0, 0.0, 0.5, 40.0, 800.0):
         assert sp(x) == physics.softplus(x)
         assert bv(x * 1e-3, 2.0, 0.3, f) == pytest.approx(
             physics.butler_volmer(x * 1e-3, 2.0, 0.3, f), rel=1e-15)
         assert so(x, 2.0, f) == pytest.approx(physics.symmetric_overpotential(x, 2.0, f),
                                               rel=1e-15)
+        u = x / 30.0
+        assert lj(-3.0, u, 9.9, 9.5, 0.5, 0.5) == pytest.approx(
+            physics.log_exchange_current(-3.0, u, 9.9, 9.5, 0.5, 0.5), rel=1e-15)
+    assert ej(2.0, 1e3, 2e4, 0.5, 0.5) == physics.exchange_current(2.0, 1e3, 2e4, 0.5, 0.5)
+    for x in (0.0, 1e-12, 0.4, 0.9, 1.3):
+        assert oc(x, 0.7, 0.04, 0.9) == physics.lattice_gas_ocp(x, 0.7, 0.04, 0.9)

@@ -8,7 +8,7 @@ call it on arrays, and the compiled kernels compile the same function with numba
 (``jit(physics.softplus)`` when a kernel module loads; numba is imported only then, never
 by this module). Only NumPy ufuncs that numba compiles for scalars are used (no
 ``np.where``, no ``np.clip``: ``np.minimum(np.maximum(...))`` instead, which is the same
-number).
+number), and no function calls another (numba compiles each one alone).
 
 Conventions: currents anodic positive (desodiation of the working electrode); f = F/RT;
 η = Δφ − U the overpotential of the insertion reaction; concentrations in mol m⁻³.
@@ -68,7 +68,8 @@ def log_exchange_current(ln_pre, u, ln_c_limit, ln_vacancies, e_c, e_a):
     1e-300 of its capacity; ``ln_vacancies`` is ln(c_vacancy − c_s), computed by the caller
     (in u as ln c_limit − softplus(u) when c_vacancy = c_limit).
     """
-    return ln_pre + e_c * (ln_c_limit - softplus(-u)) + e_a * ln_vacancies
+    # softplus(−u), written out: numba compiles each function alone (no calls between them)
+    return ln_pre + e_c * (ln_c_limit - np.logaddexp(0.0, -u)) + e_a * ln_vacancies
 
 
 def lattice_gas_ocp(x, E0, nrt_f, x_max):

@@ -1,28 +1,22 @@
 """Time integration of a :class:`~nasurf.sim.model.Model` over protocol segments.
 
-Three engines, chosen per segment:
+:func:`run_segment` chooses one engine per segment; each engine is its own module:
 
-* **exact** (galvanostatic or rest segments of a single size class whose D does not depend
-  on c and which store no surface-redox charge): the semi-discrete diffusion equation is
-  linear with a piecewise-constant surface flux, so its modal solution
-  a(t) = e^{λt} a0 + φ1(λt)·t·β·N is exact in time. The compiled inner loop
-  (:mod:`nasurf.sim.exact_kernel`) walks the output grid to the cut-off and refines it
-  (sub-grid, then safeguarded Illinois) to 1e-11 V; no time-step error.
+* **exact** (:mod:`nasurf.sim.engine_exact`, inner loop :mod:`nasurf.sim.exact_kernel`):
+  galvanostatic or rest segments of a single size class whose D does not depend on c and
+  which store no surface-redox charge. The semi-discrete diffusion equation is linear with
+  a piecewise-constant surface flux, so its modal solution is exact in time; the cut-off
+  is refined to 1e-11 V.
 * **modal sweep** (:mod:`nasurf.sim.fast_cv` + :mod:`nasurf.sim.kernels`, numba): linear
-  voltage sweeps of a linear one-class particle, Frumkin sites with g ≥ 0 included:
-  per-step scalar solves in compiled code, diffusion exact in the modal basis, adaptive
-  second-order steps; falls back to the march when a step's solve fails.
-* **march** (everything else: D(c), size distributions, shell OCPs, holds, sweeps the modal
-  engine does not cover): the coupled interface system in variable-step BDF2 (backward
-  Euler on a segment's first step), diffusion in the modal basis for constant D or by the
-  tridiagonal operator with D(c) at the extrapolated new state; the interface unknowns
-  (surface logit per class, interfacial potential, site coverage, electrode potential,
-  and the current under voltage control) by a damped Newton method with block
-  elimination, batched over parameter sets. Steps adapt to a local-error estimate; events
-  (cut-offs) are located by re-stepping, so the final state is an exact state of the
-  scheme.
+  voltage sweeps of a linear one-class particle, Frumkin sites with g ≥ 0 included; falls
+  back to the march when a step's solve fails.
+* **march** (:mod:`nasurf.sim.engine_march`): everything else (D(c), size distributions,
+  shell OCPs, holds, sweeps the modal engine does not cover), variable-step BDF2 with a
+  damped Newton method on the interface unknowns and located cut-off events.
 
-All engines conserve Na and charge to round-off: the constant eigenvector carries the mass
+The state, segment and trace types they share are in :mod:`nasurf.sim.state`, the scalar
+physics they all evaluate (Butler–Volmer, j0, OCP) in :mod:`nasurf.sim.physics`. All
+engines conserve Na and charge to round-off: the constant eigenvector carries the mass
 and the finite-volume fluxes telescope. Everything is vectorised over a batch dimension B.
 """
 
@@ -39,8 +33,6 @@ from nasurf.sim.state import (
     Segment,
     State,
     Trace,
-    _logit_surface,  # noqa: F401  (fast_cv's lazy import; remove once it imports .state)
-    _surface_limit,  # noqa: F401
     initial_state,
     site_coverage_eq,
 )

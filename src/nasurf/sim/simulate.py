@@ -30,6 +30,7 @@ from nasurf.io.table import (
     VOLTAGE,
     EchemData,
     Metadata,
+    validate,
 )
 from nasurf.options import choose
 from nasurf.sim.experiment import Experiment
@@ -271,7 +272,9 @@ class _EchemTables:
                         scan_rate_V_s=scan_rates.pop() if len(scan_rates) == 1 else None,
                         notes=("simulated data; current anodic positive",
                                *self._member_warnings(b)), header=header)
-        return EchemData(df, meta)
+        # the reader's contract (finite required columns, time never decreasing): a solver
+        # failure that left NaN rows is one clear error here, never a table of NaN
+        return validate(EchemData(df, meta))
 
 
 def write_echem_csv(data: EchemData, path: str | Path) -> Path:

@@ -37,6 +37,16 @@ OUT = typer.Option(None, "--out", "-o", help="Folder for data files and summary 
                    "'sim' in the user data directory, or $NASURF_DATA_DIR).")
 
 
+def __getattr__(name: str):
+    # rate_table lived here before it moved to the library (nasurf.sim.workflows); loaded
+    # on first use, so that `nasurf --help` does not import the simulator
+    if name == "rate_table":
+        from nasurf.sim.workflows import rate_table
+
+        return rate_table
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _floats(text: str, what: str) -> list[float]:
     try:
         vals = [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
@@ -46,16 +56,6 @@ def _floats(text: str, what: str) -> list[float]:
     if not vals or any(v <= 0 for v in vals):
         raise ValidationError("expected positive numbers", field=what)
     return vals
-
-
-def _write(result, out: Path, stem: str) -> list[str]:
-    from nasurf.sim.simulate import write_echem_csv
-
-    paths = []
-    for b, data in enumerate(result.data):
-        suffix = f"_{b}" if len(result.data) > 1 else ""
-        paths.append(str(write_echem_csv(data, out / f"{stem}{suffix}.csv")))
-    return paths
 
 
 def _emit(summary: dict, json_out: bool, title: str, rows: list[tuple], cols: list[str]) -> None:
@@ -112,48 +112,19 @@ def rate_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | 
              out: Path = OUT, force: bool = FORCE_OPTION,
              json_out: bool = JSON_OPTION) -> None:
     """Rate-capability protocol (each current, then back to the first)."""
-    from nasurf.sim.experiment import rate_capability
-    from nasurf.sim.simulate import simulate
+    from nasurf.sim.workflows import rate_study
 
     currents = _floats(rates, "rates")
     require_within("simulated cycles", len(currents) * cycles_per_rate, MAX_SIM_CYCLES,
                    force=force, field="--cycles-per-rate")
-    r = simulate(_material(material, params), rate_capability(currents,
-                 cycles_per_rate=cycles_per_rate), strategy=strategy)
-    files = _write(r, out, "rate")
-    summary = r.summary()
-    table = rate_table(r)
-    summary["rate_table"] = table
-    summary["files"] = files
+    study = rate_study(_material(material, params), currents, strategy=strategy,
+                       cycles_per_rate=cycles_per_rate, out=out)
+    r, summary, table = study.results[0], study.summary, study.summary["rate_table"]
     (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
     _emit(summary, json_out, f"rate capability: {r.params.name} / {r.params.strategy}",
           [(t["current_mA_g"], t["desodiation_mAh_g"], t["sodiation_mAh_g"], t.get("note", ""))
            for t in table],
           ["current (mA/g)", "desodiation (mAh/g)", "sodiation (mAh/g)", "note"])
-
-
-def rate_table(result) -> list[dict]:
-    """Desodiation/sodiation capacity per current step (last cycle at each current)."""
-    rows: list[dict] = []
-    for rec in result.steps[0]:
-        if rec.kind not in ("sodiate", "desodiate"):
-            continue
-        cur = abs(rec.current_mA_g)
-        if not rows or rows[-1]["current_mA_g"] != cur or (
-                rec.kind == "sodiate" and rows[-1].get("_closed")):
-            rows.append({"current_mA_g": cur, "sodiation_mAh_g": 0.0,
-                         "desodiation_mAh_g": 0.0})
-        key = "sodiation_mAh_g" if rec.kind == "sodiate" else "desodiation_mAh_g"
-        rows[-1][key] = abs(rec.charge_mAh_g)
-        rows[-1]["_closed"] = rec.kind == "desodiate"
-        if rec.duration_s <= 0.0:
-            # the row stays in the table; it says why it holds no capacity
-            rows[-1].setdefault("note", f"{rec.kind} step ended at once at "
-                                f"{rec.end_voltage_V:.3f} V: the cut-off was reached at the "
-                                "first instant (ohmic + kinetic drop at this current)")
-    for r in rows:
-        r.pop("_closed", None)
-    return rows
 
 
 @app.command("cv")
@@ -168,24 +139,14 @@ def cv_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | No
            out: Path = OUT, force: bool = FORCE_OPTION,
              json_out: bool = JSON_OPTION) -> None:
     """Cyclic voltammetry at several scan rates (one file per scan rate)."""
-    from nasurf.sim.experiment import cyclic_voltammetry
-    from nasurf.sim.simulate import simulate
+    from nasurf.sim.workflows import cv_study
 
-    rows, files = [], []
-    require_within("simulated CV cycles", len(_floats(scan_rates, "scan-rates")) * cycles,
-                   MAX_SIM_CYCLES, force=force, field="--cycles")
-    for v in _floats(scan_rates, "scan-rates"):
-        r = simulate(_material(material, params), cyclic_voltammetry(v, high_V=high, low_V=low,
-                     cycles=cycles), strategy=strategy)
-        files += _write(r, out, f"cv_{v:g}mVs")
-        d = r.echem().data
-        last = d[d["Cycle Count / 1"] == d["Cycle Count / 1"].max()]
-        mass = r.echem().metadata.active_mass_g
-        rows.append({"scan_rate_mV_s": v,
-                     "peak_cathodic_A_g": float(last["Current / A"].min() / mass),
-                     "peak_anodic_A_g": float(last["Current / A"].max() / mass)})
-    summary = {"material": r.params.name, "strategy": r.params.strategy, "scan_rates": rows,
-               "files": files, "conventions": r.conventions}
+    rates = _floats(scan_rates, "scan-rates")
+    require_within("simulated CV cycles", len(rates) * cycles, MAX_SIM_CYCLES, force=force,
+                   field="--cycles")
+    summary = cv_study(_material(material, params), rates, strategy=strategy, high_V=high,
+                       low_V=low, cycles=cycles, out=out).summary
+    rows = summary["scan_rates"]
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
     _emit(summary, json_out, "cyclic voltammetry",
@@ -204,14 +165,11 @@ def gitt_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | 
              out: Path = OUT, force: bool = FORCE_OPTION,
              json_out: bool = JSON_OPTION) -> None:
     """Galvanostatic intermittent titration (sodiation pulses until the cut-off)."""
-    from nasurf.sim.experiment import gitt
-    from nasurf.sim.simulate import simulate
+    from nasurf.sim.workflows import gitt_study
 
-    r = simulate(_material(material, params), gitt(current, pulse=pulse, rest=rest,
-                 pulses=pulses), strategy=strategy)
-    files = _write(r, out, "gitt")
-    summary = r.summary()
-    summary["files"] = files
+    study = gitt_study(_material(material, params), current, pulse=pulse, rest=rest,
+                       pulses=pulses, strategy=strategy, out=out)
+    r, summary = study.results[0], study.summary
     (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
     recs = [s for s in r.steps[0] if s.kind != "rest"]
     _emit(summary, json_out, "GITT pulses",
@@ -230,16 +188,12 @@ def cycling_cmd(material: str = MATERIAL, strategy: str = STRATEGY,
                 out: Path = OUT, force: bool = FORCE_OPTION,
              json_out: bool = JSON_OPTION) -> None:
     """Long galvanostatic cycling with degradation (LAM, first-cycle SEI)."""
-    from nasurf.sim.experiment import galvanostatic_cycling
-    from nasurf.sim.simulate import simulate
+    from nasurf.sim.workflows import cycling_study
 
     require_within("simulated cycles", cycles, MAX_SIM_CYCLES, force=force, field="--cycles")
-    r = simulate(_material(material, params), galvanostatic_cycling(current, cycles=cycles),
-                 strategy=strategy)
-    files = _write(r, out, "cycling")
-    summary = r.summary()
-    summary.pop("steps")
-    summary["files"] = files
+    study = cycling_study(_material(material, params), current, cycles=cycles,
+                          strategy=strategy, out=out)
+    r, summary = study.results[0], study.summary
     (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
     cyc = r.cycle_capacities()
     _emit(summary, json_out, "cycling", [tuple(x) for x in cyc.itertuples(index=False)][:10]
@@ -258,55 +212,15 @@ def compare_cmd(protocol: str = typer.Option("rate", "--protocol",
                 out: Path = OUT, force: bool = FORCE_OPTION,
              json_out: bool = JSON_OPTION) -> None:
     """Run one protocol for several strategies and plot them side by side."""
-    from nasurf.figures.style import group_style, new_figure, paper_style, write_figure
-    from nasurf.sim.demo import rate_figure
-    from nasurf.sim.experiment import cyclic_voltammetry, galvanostatic_cycling, rate_capability
-    from nasurf.sim.simulate import simulate
+    from nasurf.figures.style import write_figure
+    from nasurf.sim.workflows import compare_strategies
 
-    if protocol not in ("rate", "cv", "cycling"):
-        raise ValidationError("expected rate, cv or cycling", field="protocol")
     names = [s.strip() for s in strategies.split(",") if s.strip()]
-    exp = {"rate": lambda: rate_capability(),
-           "cv": lambda: cyclic_voltammetry(0.5, cycles=1),
-           "cycling": lambda: galvanostatic_cycling("100 mA g-1", cycles=50)}[protocol]()
     out.mkdir(parents=True, exist_ok=True)
-    results = {}
-    runs = {}
-    for name in names:
-        r = simulate(_material(material, params), exp, strategy=name)
-        _write(r, out, f"{protocol}_{name}")
-        runs[name] = r
-    if protocol == "rate":
-        results = {name: rate_table(r) for name, r in runs.items()}
-        fig = rate_figure(results)
-    else:
-        with paper_style():
-            fig, ax = new_figure("single", aspect=0.78)
-            for k, (name, r) in enumerate(runs.items()):
-                st = group_style(k)
-                line = {"color": st["color"], "linestyle": st["linestyle"],
-                        "label": "untreated" if name == "none" else name.replace("_", " ")}
-                if protocol == "cv":
-                    d = r.echem().data
-                    m = r.echem().metadata.active_mass_g
-                    results[name] = {"max_A_g": float(d["Current / A"].max() / m)}
-                    ax.plot(d["Voltage / V"], d["Current / A"] / m, **line)
-                else:
-                    cyc = r.cycle_capacities()
-                    results[name] = cyc.to_dict(orient="records")
-                    ax.plot(cyc["cycle"], cyc["desodiation_mAh_g"], **line)
-            if protocol == "cv":
-                ax.axhline(0, color="0.6", lw=0.5)
-                ax.set_xlabel("Potential / V vs Na$^{+}$/Na")
-                ax.set_ylabel("Current / A g$^{-1}$ (anodic > 0)")
-            else:
-                ax.set_xlabel("Cycle number")
-                ax.set_ylabel("Desodiation capacity / mA h g$^{-1}$")
-            fig.legend(loc="outside upper center", ncols=2)
-    plot = write_figure(fig, out / f"compare_{protocol}.png")
-    write_figure(fig, plot.with_suffix(".svg"))
-    summary = {"protocol": protocol, "material": material, "results": results,
-               "plot": str(plot)}
+    study = compare_strategies(_material(material, params), protocol, names, out=out)
+    plot = write_figure(study.figure, out / f"compare_{study.summary['protocol']}.png")
+    write_figure(study.figure, plot.with_suffix(".svg"))
+    summary = {**study.summary, "material": material, "plot": str(plot)}
     (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
     if json_out:
         emit_json(summary)

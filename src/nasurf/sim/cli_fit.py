@@ -37,38 +37,21 @@ def _floats(text: str | None, option: str) -> list[float] | None:
                               field=option) from None
 
 
-def _parse_bounds(text: list[str] | None) -> dict[str, tuple[float, float, str]]:
-    """``NAME=lo:hi[:log|lin]`` entries (repeatable, or comma-separated)."""
-    out: dict[str, tuple[float, float, str]] = {}
-    for entry in text or []:
-        for item in entry.split(","):
-            item = item.strip()
-            if not item:
-                continue
-            if "=" not in item:
-                raise ValidationError(f"expected NAME=lo:hi[:log|lin], got {item!r}",
-                                      field="--bounds")
-            name, spec = item.split("=", 1)
-            parts = spec.split(":")
-            try:
-                lo, hi = float(parts[0]), float(parts[1])
-            except (ValueError, IndexError):
-                raise ValidationError(f"expected NAME=lo:hi[:log|lin], got {item!r}",
-                                      field="--bounds") from None
-            scale = parts[2].strip().lower() if len(parts) > 2 else "log"
-            out[name.strip()] = (lo, hi, scale)
-    return out
+def __getattr__(name: str):
+    # parse_bounds and default_bounds moved to the library (nasurf.sim.fit); the old names
+    # stay importable from here, loaded on first use
+    if name in ("_parse_bounds", "default_bounds"):
+        from nasurf.sim import fit
+
+        return fit.parse_bounds if name == "_parse_bounds" else fit.default_bounds
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def default_bounds(params: Any, name: str) -> tuple[float, float, str]:
-    """Two decades either side of the material's value (log), when no bounds are given."""
-    from nasurf.sim.sweep import nominal_value, resolve_parameter
+def _progress_bar(show: bool) -> Any:
+    """The front end's rich bar as an ``on_progress`` callback (``clikit.rich_progress``)."""
+    from nasurf.clikit import rich_progress
 
-    value = nominal_value(params, resolve_parameter(name))
-    if not (math.isfinite(value) and value > 0):
-        raise ValidationError(f"the material's value is {value:g}: give bounds with "
-                              f"--bounds {name}=lo:hi[:log|lin]", field=name)
-    return (value / 100.0, value * 100.0, "log")
+    return rich_progress(show)
 
 
 def _read(path: Path, mass_mg: float | None) -> Any:
@@ -149,7 +132,7 @@ def register(app: typer.Typer) -> None:
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Fit simulator parameters to a measured curve, rate test or CV set."""
-        from nasurf.sim.fit import fit_parameters
+        from nasurf.sim.fit import default_bounds, fit_parameters, parse_bounds
         from nasurf.sim.simulate import resolve_parameters
 
         names = [n.strip() for n in params.split(",") if n.strip()]
@@ -159,7 +142,7 @@ def register(app: typer.Typer) -> None:
         require_within("fitted parameters", len(names), MAX_FIT_PARAMETERS, force=force,
                        field="--params")
         p = resolve_parameters(material, strategy)
-        given = _parse_bounds(bounds)
+        given = parse_bounds(bounds)
         extra = sorted(set(given) - set(names))
         if extra:
             raise ValidationError("bounds given for a parameter not in --params",
@@ -257,8 +240,10 @@ def register(app: typer.Typer) -> None:
             require_within("cycles x parameter sets", n_sets * cycles, MAX_SWEEP_CYCLE_SETS,
                            force=force, field="--cycles")
         t0 = time.perf_counter()
-        df = sweep(material, design, proto, keep, strategy=strategy, scheduler=scheduler,
-                   chunk_size=chunk_size, progress=progress and not json_out)
+        show = progress and not json_out
+        with _progress_bar(show) as on_progress:
+            df = sweep(material, design, proto, keep, strategy=strategy, scheduler=scheduler,
+                       chunk_size=chunk_size, progress=show, on_progress=on_progress)
         seconds = time.perf_counter() - t0
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)

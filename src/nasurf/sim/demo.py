@@ -6,55 +6,26 @@ import base64
 import html
 from typing import Any
 
+
+def __getattr__(name: str) -> Any:
+    # rate_figure moved to nasurf.sim.workflows (the compare command draws it too)
+    if name == "rate_figure":
+        from nasurf.sim.workflows import rate_figure
+
+        return rate_figure
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 # presets whose galvanostatic runs use the exact engine (fast: well under a second in total)
 _DEMO_STRATEGIES = ("none", "surface_oxygen_vacancies", "heterointerfaces",
                     "interfacial_chemical_bonds")
 DEMO_CURRENTS_MA_G = (17.8, 35.5, 88.9, 177.7, 355.0, 888.0, 1777.0)
 
 
-def rate_figure(tables: dict[str, list[dict]]) -> Any:
-    """Desodiation capacity against current per gram (numeric log axis), one curve per
-    strategy. Steps after the highest current (the return to a low rate) are drawn as
-    hollow markers, not joined to the ramp: they are the recovery, not a new rate."""
-    import numpy as np
-
-    from nasurf.figures.style import group_style, new_figure, paper_style
-
-    with paper_style():
-        fig, ax = new_figure("single", aspect=0.78)
-        recovered = False
-        for k, (name, tab) in enumerate(tables.items()):
-            st = group_style(k)
-            cur = np.array([t["current_mA_g"] for t in tab], float)
-            q = np.array([t["desodiation_mAh_g"] for t in tab], float)
-            top = int(np.argmax(cur)) + 1 if cur.size else 0
-            label = "untreated" if name == "none" else name.replace("_", " ")
-            ax.plot(cur[:top], q[:top], color=st["color"], marker=st["marker"],
-                    linestyle=st["linestyle"], label=label)
-            if top < cur.size:
-                recovered = True
-                ax.plot(cur[top:], q[top:], ls="none", marker=st["marker"], mfc="none",
-                        color=st["color"], ms=5)
-        if recovered:
-            ax.plot([], [], ls="none", marker="o", mfc="none", color="0.3",
-                    label="back at low current")
-        ax.set_xscale("log")
-        ax.set_xlabel("Current density / mA g$^{-1}$")
-        ax.set_ylabel("Desodiation capacity / mA h g$^{-1}$")
-        # zero is on the axis, with a margin below: a capacity of 0 (the cut-off reached at
-        # once) must show as a whole marker, not half of one clipped by the frame
-        top = ax.get_ylim()[1]
-        ax.set_ylim(-0.04 * top, top)
-        # above the axes: inside, the legend would sit on the low-rate plateau
-        fig.legend(loc="outside upper center", ncols=2)
-    return fig
-
-
 def demo_figure() -> tuple[Any, list[tuple[str, list[float]]]]:
     """The demo's rate-capability figure and its rows (strategy, capacities per step)."""
-    from nasurf.sim.cli import rate_table
     from nasurf.sim.experiment import rate_capability
     from nasurf.sim.simulate import simulate
+    from nasurf.sim.workflows import rate_figure, rate_table
 
     exp = rate_capability(list(DEMO_CURRENTS_MA_G))
     tables = {s: rate_table(simulate("na2ti3o7", exp, strategy=s)) for s in _DEMO_STRATEGIES}

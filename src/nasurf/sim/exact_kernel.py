@@ -28,6 +28,7 @@ import math
 
 import numpy as np
 
+from nasurf.sim import physics
 from nasurf.sim.compiled import jit, table
 from nasurf.sim.parameters import F
 
@@ -43,6 +44,12 @@ N_KIN = 5
 _EXP_FLOOR = -100.0
 _TOL_V = 1e-11
 
+# the scalar physics every engine shares (nasurf.sim.physics), compiled here
+_lattice_gas_ocp = jit(physics.lattice_gas_ocp)
+_exchange_current = jit(physics.exchange_current)
+_symmetric_overpotential = jit(physics.symmetric_overpotential)
+_butler_volmer = jit(physics.butler_volmer)
+
 
 @jit
 def _interface(cs, iF, b, kin, con, ocp_x, ocp_y, k_x, k_y):
@@ -54,24 +61,22 @@ def _interface(cs, iF, b, kin, con, ocp_x, ocp_y, k_x, k_y):
         U = table(ocp_x, ocp_y, x)[0]
     else:
         xm = con[C_XMAX]
-        xc = min(max(x, 1e-290 * xm), xm * (1.0 - 1e-15))
-        U = con[C_E0] + con[C_NRT_F] * math.log((xm - xc) / xc)
+        U = _lattice_gas_ocp(x, con[C_E0], con[C_NRT_F], xm)
     eps = 1e-290 * cm
     k = 1.0
     if con[C_K_KIND] > 0.0:
         ck = min(max(cs, eps), cm - eps)
         k = table(k_x, k_y, ck / cm if con[C_K_KIND] == K_STOICHIOMETRY else ck)[0]
     c = min(max(cs, eps), cv - eps * cv / cm)
-    j0 = kin[b, K_PRE] * k * c ** kin[b, K_EC] * (cv - c) ** kin[b, K_EA]
+    j0 = _exchange_current(kin[b, K_PRE] * k, c, cv, kin[b, K_EC], kin[b, K_EA])
     j0 = max(j0, 1e-300)
     f = kin[b, K_F]
     alpha = kin[b, K_ALPHA]
-    eta = 2.0 / f * math.asinh(iF / (2.0 * j0))
+    eta = _symmetric_overpotential(iF, j0, f)[0]
     if alpha != 0.5:
         for _ in range(30):
-            ea = math.exp(min(max(alpha * f * eta, -700.0), 700.0))
-            ec = math.exp(min(max(-(1.0 - alpha) * f * eta, -700.0), 700.0))
-            step = (j0 * (ea - ec) - iF) / (j0 * f * (alpha * ea + (1.0 - alpha) * ec))
+            i_bv, di_bv, _ = _butler_volmer(eta, j0, alpha, f)
+            step = (i_bv - iF) / di_bv
             eta -= min(max(step, -0.2), 0.2)
             if abs(step) < 1e-12:
                 break

@@ -119,7 +119,7 @@ def _store_time_constant(model: Model, st) -> np.ndarray:
 def _kernel_inputs(model: Model, st, seg) -> tuple[np.ndarray, np.ndarray, tuple]:
     """Per-member parameters ``par`` (B, N_PAR), shared constants and the tables."""
     from nasurf.sim import kernels as kn
-    from nasurf.sim.solver import _surface_limit
+    from nasurf.sim.state import surface_limit as _surface_limit
 
     B = model.B
     par = np.empty((B, kn.N_PAR))
@@ -186,7 +186,8 @@ def _kernel_inputs(model: Model, st, seg) -> tuple[np.ndarray, np.ndarray, tuple
 def run_modal_sweep(model: Model, st, seg, trace):
     """March one linear voltage sweep in compiled code; None when a step's solve fails."""
     from nasurf.sim import kernels as kn
-    from nasurf.sim.solver import State, _logit_surface
+    from nasurf.sim.state import State
+    from nasurf.sim.state import logit_surface as _logit_surface
 
     B = model.B
     duration = np.broadcast_to(np.asarray(seg.duration, dtype=float), (B,)).astype(float)

@@ -32,6 +32,7 @@ import math
 
 import numpy as np
 
+from nasurf.sim import physics
 from nasurf.sim.compiled import jit, table
 from nasurf.sim.parameters import F
 
@@ -59,11 +60,11 @@ _MAX_IT = 80
 _N_LEVELS = 21
 
 
-@jit
-def _softplus(x):
-    if x > 0.0:
-        return x + math.log1p(math.exp(-x))
-    return math.log1p(math.exp(x))
+# the scalar physics every engine shares (nasurf.sim.physics), compiled here
+_softplus = jit(physics.softplus)
+_symmetric_overpotential = jit(physics.symmetric_overpotential)
+_log_exchange_current = jit(physics.log_exchange_current)
+_lattice_gas_ocp = jit(physics.lattice_gas_ocp)
 
 
 @jit
@@ -91,9 +92,9 @@ def _cell_overpotential(I, par, con):
     f = par[P_F]
     IA = I * load
     j0 = par[P_J0NA]
-    x = IA / (2.0 * j0)
-    h = IA * par[P_RES] + 2.0 / f * math.asinh(x)
-    dh = load * (par[P_RES] + 1.0 / (f * j0 * math.sqrt(1.0 + x * x)))
+    eta, deta = _symmetric_overpotential(IA, j0, f)   # the Na-metal counter electrode
+    h = IA * par[P_RES] + eta
+    dh = load * (par[P_RES] + deta)
     dc = par[P_DC]
     if dc > 0.0:
         c0 = con[C_CE]
@@ -196,12 +197,10 @@ def _evaluate(u, p, g, dl_coef, dl_const, site_hist, w, V_app, par, con, ocp_x, 
         s_pos = 1.0 / (1.0 + e)
         s_neg = e * s_pos
         sp_pos = u + l1p          # softplus(u)
-        sp_neg = l1p              # softplus(−u)
     else:
         s_neg = 1.0 / (1.0 + e)
         s_pos = e * s_neg
         sp_pos = l1p
-        sp_neg = -u + l1p
     cs = cl * s_pos
     dcs = cs * s_neg
     iF = F * (p - cs) / g
@@ -213,7 +212,7 @@ def _evaluate(u, p, g, dl_coef, dl_const, site_hist, w, V_app, par, con, ocp_x, 
     elif kind == OCP_LATTICE:
         xm = con[C_XMAX]
         x = min(max(cs / cm, 1e-290 * xm), xm * (1.0 - 1e-15))
-        U = con[C_E0] + con[C_NF] * math.log((xm - x) / x)
+        U = _lattice_gas_ocp(cs / cm, con[C_E0], con[C_NF], xm)
         dU = -con[C_NF] * (1.0 / (xm - x) + 1.0 / x) / cm * dcs
     else:
         U, sl = table(ocp_x, ocp_y, cs / cm)
@@ -228,7 +227,7 @@ def _evaluate(u, p, g, dl_coef, dl_const, site_hist, w, V_app, par, con, ocp_x, 
         dln_vac = -dcs / (cv - cs)
     ec = par[P_EC]
     ea = par[P_EA]
-    ln_j0 = par[P_LN_PRE] + ec * (con[C_LNCLIM] - sp_neg) + ea * ln_vac
+    ln_j0 = _log_exchange_current(par[P_LN_PRE], u, con[C_LNCLIM], ln_vac, ec, ea)
     dln_j0 = ec * s_neg + ea * dln_vac
     if con[C_KTAB] > 0.0:
         if con[C_KCONC] > 0.0:

@@ -36,8 +36,11 @@ import numpy as np
 from scipy.linalg import eigh_tridiagonal
 from scipy.linalg.lapack import dstevd
 
+from nasurf.constants import FARADAY_C_PER_MOL as F
+from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as R_GAS
 from nasurf.errors import ValidationError
-from nasurf.sim.parameters import OCP, R_GAS, F, ParameterSet, Table1D
+from nasurf.sim.parameters import OCP, ParameterSet, Table1D
+from nasurf.sim.physics import exchange_current, symmetric_overpotential
 
 # Fields that may vary across a batch (scalars only; tables and the OCP are shared).
 BATCHABLE = (
@@ -272,7 +275,8 @@ class Model:
         c = np.clip(cs, eps, cv - eps * cv / cm)
         pre = self.j0_scale * F * self.ce_factor ** self.alpha * np.exp(self.j0_log_offset) \
             * self.k0
-        return pre[:, None] * c ** self.j0_exp_c[:, None] * (cv - c) ** self.j0_exp_a[:, None]
+        return exchange_current(pre[:, None], c, cv, self.j0_exp_c[:, None],
+                                self.j0_exp_a[:, None])
 
     def exchange_current(self, cs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """j0(c_s) [A m-2] and dj0/dc_s, with c_s kept inside (0, c_max)."""
@@ -306,10 +310,10 @@ class Model:
         """V − Φ as a function of the specific current I_g [A/kg] and its derivative."""
         IA = I_g * self.loading
         f = self.f
-        x = IA / (2 * self.j0_counter)
-        h = IA * (self.asr + self.electrolyte_resistance) + 2.0 / f * np.arcsinh(x)
-        dh = self.loading * (self.asr + self.electrolyte_resistance
-                             + 1.0 / (f * self.j0_counter * np.sqrt(1 + x * x)))
+        # the Na-metal counter electrode: symmetric Butler-Volmer
+        eta, deta = symmetric_overpotential(IA, self.j0_counter, f)
+        h = IA * (self.asr + self.electrolyte_resistance) + eta
+        dh = self.loading * (self.asr + self.electrolyte_resistance + deta)
         if np.any(self.electrolyte_dc_per_current > 0):
             # Quasi-steady profile (uniform reaction): with q = I_A·dc (anodic positive, so
             # q < 0 on sodiation, when Na+ from the metal piles up at x = 0), the salt at the

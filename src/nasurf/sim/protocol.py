@@ -1,0 +1,419 @@
+"""The protocol driver: an :class:`~nasurf.sim.experiment.Experiment` run step by step.
+
+One loop owns the protocol rules for every caller (:func:`nasurf.sim.simulate.simulate`,
+:func:`nasurf.sim.batch.run_batch` and through it the sweeps and fits):
+
+* a step becomes one solver :class:`~nasurf.sim.state.Segment` (:func:`step_segment`);
+* cycle and half-cycle numbers follow the current's direction, as a cycler counts them: a
+  half cycle starts where the direction changes, a cycle where sodiation follows
+  desodiation (rests and holds keep the numbers);
+* the GITT stop rule (``Experiment.stop_at_cutoff``): a member whose timed step ends at its
+  cut-off stops there; it keeps its state and records nothing more;
+* degradation: after every repetition the active material shrinks by the loss law of
+  :func:`lam_factor` (also after the last one, so that the final state is the electrode
+  after N cycles; no output of the run depends on it, only ``final_state``).
+
+Where the two copies of this loop that existed before disagreed, these are the rules kept
+(they are the ones ``simulate()`` applied, and the ones a cycler applies): the sweep's
+copy counted "cycles" as repetitions of the protocol and skipped the degradation after
+the last repetition; its step numbers per repetition are still given
+(:attr:`StepRun.repetition`). The sweep's copy refused GITT; it now follows the stop rule.
+
+What is kept of each step is decided by *recorders* (:class:`CapacityRecorder` for the
+per-step capacities and warnings, :class:`CurveRecorder` for the measured-like curves,
+:class:`MetricsRecorder` for a sweep's per-step arrays), so the loop is written once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import numpy as np
+
+from nasurf.constants import FARADAY_C_PER_MOL as F
+from nasurf.errors import ValidationError
+from nasurf.sim.experiment import Experiment, Step
+from nasurf.sim.model import Model
+from nasurf.sim.parameters import ParameterSet
+from nasurf.sim.state import Segment, State, Trace, initial_state
+
+#: 1 mAh/g = 3.6 C/g = 3600 C/kg
+C_PER_KG_PER_MAH_G = 3600.0
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one executed step did, for one batch member."""
+
+    step_count: int
+    step_index: int
+    cycle: int
+    half_cycle: int
+    kind: str
+    text: str
+    current_mA_g: float          # anodic positive; nan under voltage control
+    duration_s: float
+    charge_mAh_g: float          # signed, anodic positive
+    end_voltage_V: float
+    ended_by: str                # cutoff | duration | current_limit | sweep_end
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """One executed step of the whole batch, as the recorders see it."""
+
+    model: Model
+    step: Step
+    segment: Segment
+    count: int                 # global step number, 1-based
+    index: int                 # position in the experiment's step list, 1-based
+    repetition: int            # repetition of the step list, 1-based
+    cycle: int                 # cycle number by current direction (see module doc)
+    half_cycle: int
+    before: State
+    after: State
+    charge_mAh_g: np.ndarray   # (B,) signed charge passed, anodic positive
+    duration_s: np.ndarray     # (B,)
+    running: np.ndarray        # (B,) members not stopped before this step (GITT rule)
+    trace: Trace
+    trace_start: int           # first trace block written by this step
+    scale: np.ndarray          # (B,) current multiplier of each member
+
+
+class Recorder(Protocol):
+    """What the driver calls after every step (and once at the end)."""
+
+    def step(self, run: StepRun) -> None: ...
+
+
+@dataclass
+class ProtocolRun:
+    """What the driver returns besides what the recorders kept."""
+
+    final_state: State
+    trace: Trace
+    steps: int
+
+
+def direction(step: Step) -> int:
+    """−1 for a sodiating step (or a cathodic sweep), +1 desodiating, 0 rest or hold."""
+    if step.kind == "sodiate" or (step.kind == "sweep" and step.v_to < step.v_from):
+        return -1
+    if step.kind == "desodiate" or (step.kind == "sweep" and step.v_to > step.v_from):
+        return 1
+    return 0
+
+
+def lam_factor(lam_rate: np.ndarray | float, depth: np.ndarray | float) -> np.ndarray:
+    """Fraction of active material kept over one cycle: 1 − LAM rate × depth of sodiation.
+
+    ``depth`` is the cycle's sodiation charge over the host capacity (clipped to [0, 1]);
+    the LAM rate is lam_coefficient × ΔV/V0 × (1 − bonding_factor) (the model's law).
+    """
+    d = np.clip(np.asarray(depth, dtype=float), 0.0, 1.0)
+    return np.clip(1.0 - np.asarray(lam_rate, dtype=float) * d, 0.0, 1.0)
+
+
+def step_segment(step: Step, exp: Experiment, basis: float, scale: np.ndarray, count: int,
+                 B: int, sweep_rates: np.ndarray | None = None) -> Segment:
+    """The solver segment of one protocol step for a batch of ``B`` parameter sets.
+
+    ``scale`` multiplies the step's current per member; ``sweep_rates`` (V/s, per member)
+    overrides the scan rate of a sweep step (used by sweeps over scan rate).
+    """
+    if step.kind in ("sodiate", "desodiate"):
+        mag = step.current_magnitude(basis) * scale
+        sign = -1.0 if step.kind == "sodiate" else 1.0
+        lower = step.cutoff_V if (step.kind == "sodiate" and math.isfinite(step.cutoff_V)) \
+            else exp.lower_cutoff_V
+        upper = step.cutoff_V if (step.kind == "desodiate" and math.isfinite(step.cutoff_V)) \
+            else exp.upper_cutoff_V
+        return Segment("current", current=sign * mag, duration=np.full(B, step.duration_s),
+                       v_lower=lower, v_upper=upper, index=count, label=step.text)
+    if step.kind == "rest":
+        return Segment("current", current=np.zeros(B), duration=np.full(B, step.duration_s),
+                       index=count, label=step.text)
+    if step.kind == "hold":
+        return Segment("voltage", v_start=np.full(B, step.hold_V), sweep_rate=np.zeros(B),
+                       duration=np.full(B, step.duration_s), i_limit=step.current_limit_A_kg,
+                       index=count, label=step.text)
+    if step.kind == "sweep":
+        rate = np.full(B, step.scan_rate_V_s) if sweep_rates is None else sweep_rates
+        sign = 1.0 if step.v_to > step.v_from else -1.0
+        return Segment("voltage", v_start=np.full(B, step.v_from), sweep_rate=sign * rate,
+                       duration=abs(step.v_to - step.v_from) / rate,
+                       index=count, label=step.text)
+    raise ValidationError(f"unknown step kind {step.kind!r}")
+
+
+def ended_by(step: Step, duration_s: float) -> str:
+    """Why a step ended: ``sweep_end``, ``duration``, ``current_limit`` or ``cutoff``."""
+    if step.kind == "sweep":
+        return "sweep_end"
+    if math.isfinite(step.duration_s) and duration_s >= step.duration_s * (1 - 1e-9):
+        return "duration"
+    if step.kind == "hold":
+        return "current_limit"
+    return "cutoff"
+
+
+def equilibrated_parameters(p: ParameterSet, exp: Experiment,
+                            overrides: dict | None = None) -> ParameterSet:
+    """``p`` with the initial stoichiometry in equilibrium at ``exp.initial_voltage``.
+
+    Unchanged without an initial voltage, or where the batch sets the stoichiometry itself
+    (an override wins over the parameter set's value in the model).
+    """
+    if exp.initial_voltage is None or "initial_stoichiometry" in (overrides or {}):
+        return p
+    x0 = min(max(p.ocp.stoichiometry_at(exp.initial_voltage), 1e-200), 1 - 1e-9)
+    return p.with_changes(initial_stoichiometry=x0)
+
+
+def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *,
+                 scale: np.ndarray | None = None, sweep_rates: np.ndarray | None = None,
+                 n_output: int | None = None, engine: str = "auto",
+                 quiet: bool = False, keep_trace: bool = True) -> ProtocolRun:
+    """Run every step of ``exp`` on ``model``'s batch; the recorders keep what they need.
+
+    ``scale`` multiplies each member's step currents, ``sweep_rates`` (V/s) replaces each
+    member's scan rate, ``n_output`` sets the rows (and the bracketing grid of the exact
+    engine) per galvanostatic step; ``quiet`` silences NumPy's floating-point warnings of
+    the solve (a sweep reports failures per member instead). Without ``keep_trace`` each
+    step's rows are dropped once its recorders have seen them (capacities only: memory
+    does not grow with the run).
+    """
+    from nasurf.sim.solver import run_segment
+
+    B = model.B
+    scale = np.ones(B) if scale is None else scale
+    p = model.params
+    basis = p.capacity_basis_value
+    host = p.host_capacity
+    st = initial_state(model)
+    trace = Trace()
+    stopped = np.zeros(B, dtype=bool)
+    cycle, half, last_dir = 1, 0, 0
+    count = 0
+    for rep in range(1, exp.cycles + 1):
+        sod_charge = np.zeros(B)
+        for idx, step in enumerate(exp.steps, start=1):
+            d = direction(step)
+            if d != 0:
+                if last_dir == 1 and d == -1:
+                    cycle += 1
+                if d != last_dir:
+                    half += 1
+                last_dir = d
+            count += 1
+            seg = step_segment(step, exp, basis, scale, count, B, sweep_rates)
+            if n_output is not None and n_output != seg.n_output:
+                seg = replace(seg, n_output=int(n_output))
+            before = st
+            if not keep_trace:
+                trace = Trace()
+            n_blocks = len(trace.I)
+            if quiet:
+                with np.errstate(all="ignore"):
+                    st = run_segment(model, st, seg, trace, engine=engine)
+            else:
+                st = run_segment(model, st, seg, trace, engine=engine)
+            if np.any(stopped):
+                st = before.select(stopped, st)
+            dq = (st.charge - before.charge) / C_PER_KG_PER_MAH_G
+            sod_charge += np.where(dq < 0, -dq * C_PER_KG_PER_MAH_G, 0.0)
+            dur = st.t - before.t
+            run = StepRun(model, step, seg, count, idx, rep, cycle, half, before, st, dq, dur,
+                          ~stopped, trace, n_blocks, scale)
+            for r in recorders:
+                r.step(run)
+            if exp.stop_at_cutoff and math.isfinite(step.duration_s):
+                for b in np.flatnonzero(~stopped):
+                    if ended_by(step, float(dur[b])) == "cutoff":
+                        stopped[b] = True
+            if np.all(stopped):
+                break
+        if np.all(stopped):
+            break
+        # degradation between repetitions: LAM ∝ ΔV/V0 × (1 − bonding) × depth of sodiation
+        if np.any(model.lam_rate > 0):
+            st.active = st.active * lam_factor(model.lam_rate, sod_charge / host)
+    return ProtocolRun(st, trace if keep_trace else Trace(), count)
+
+
+def who(b: int, B: int, scale: np.ndarray) -> str:
+    """How a warning names batch member b (and its current, when the batch scales it)."""
+    if B == 1:
+        return "" if scale[0] == 1.0 else f" (current x{scale[0]:g})"
+    return f" (batch member {b}" + ("" if scale[b] == 1.0 else f", current x{scale[b]:g}") + ")"
+
+
+# ---------------------------------------------------------------------------------------
+# Recorders
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class CapacityRecorder:
+    """Capacities only: a :class:`StepRecord` per step and member, and the run's warnings.
+
+    Warns (once per step and member) when a step ended at once with no charge, when it
+    stopped at its cut-off having passed < 0.1 % of the capacity basis, and when the
+    quasi-steady electrolyte would be emptied at the step's current.
+    """
+
+    B: int
+    records: list[list[StepRecord]] = field(init=False)
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.records = [[] for _ in range(self.B)]
+
+    def step(self, run: StepRun) -> None:
+        model, step, seg, st = run.model, run.step, run.segment, run.after
+        B, scale, count = self.B, run.scale, run.count
+        running = run.running
+        if np.any(model.electrolyte_dc_per_current > 0):
+            blocks = run.trace.I[run.trace_start:]
+            I_step = np.concatenate(blocks) if blocks else np.zeros((0, B))
+            I_max = np.nanmax(np.abs(I_step), axis=0, initial=0.0)
+            for b in np.flatnonzero(model.electrolyte_depleted(I_max) & running):
+                self.warnings.append(
+                    f"step {count} '{step.text}'{who(b, B, scale)}: at {I_max[b]:.4g} "
+                    "mA/g the quasi-steady electrolyte would be emptied at one end; the "
+                    "correction is held at 1 % of c_e there, so the voltage is too "
+                    "optimistic (the cell is transport-limited)")
+        basis = model.params.capacity_basis_value
+        dq, dur = run.charge_mAh_g, run.duration_s
+        for b in range(B):
+            if not running[b]:
+                continue
+            ended = ended_by(step, float(dur[b]))
+            if dur[b] <= 0.0 and step.kind in ("sodiate", "desodiate", "sweep"):
+                self.warnings.append(
+                    f"step {count} '{step.text}'{who(b, B, scale)} ended at once with no "
+                    f"charge passed at {float(st.V[b]):.3f} V: the cut-off was reached at the "
+                    "first instant (ohmic and kinetic drop at this current) or the "
+                    "solver could not start")
+            elif (ended == "cutoff" and step.kind in ("sodiate", "desodiate")
+                  and abs(float(dq[b])) < 1e-3 * basis / 3600.0):
+                # a step that stops at its cut-off having passed < 0.1 % of the
+                # capacity basis is as empty as one that never started: say so
+                self.warnings.append(
+                    f"step {count} '{step.text}'{who(b, B, scale)} ended at its cut-off "
+                    f"({float(st.V[b]):.3f} V) after only {abs(float(dq[b])):.3g} mAh/g "
+                    f"in {float(dur[b]):.3g} s: the host cannot take this current from "
+                    "its present state (cut-off reached almost at once, or a filled/"
+                    "emptied surface the solver cannot move)")
+            self.records[b].append(StepRecord(
+                count, run.index, run.cycle, run.half_cycle, step.kind, step.text,
+                float(seg.current[b]) if seg.current is not None else math.nan,
+                float(dur[b]), float(dq[b]), float(st.V[b]), ended))
+
+
+@dataclass
+class CurveRecorder:
+    """Full curves: the step, cycle and half-cycle number of every step, for the table of
+    rows the solver wrote into the trace (see :class:`nasurf.sim.simulate.SimulationResult`).
+    """
+
+    step_meta: list[tuple[int, int, int]] = field(default_factory=list)
+
+    def step(self, run: StepRun) -> None:
+        self.step_meta.append((run.index, run.cycle, run.half_cycle))
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """One executed protocol step (shared by all members of a batch)."""
+
+    count: int
+    index: int
+    repetition: int
+    kind: str
+    text: str
+    cycle: int = 0
+    half_cycle: int = 0
+
+
+@dataclass
+class MetricsRecorder:
+    """Sweep metrics: per-step arrays (n_steps, B) of charge, its split, end voltage,
+    duration and whether the step ended as asked, plus the first problem per member."""
+
+    B: int
+    steps: list[StepInfo] = field(default_factory=list)
+    charge: list[np.ndarray] = field(default_factory=list)
+    insertion: list[np.ndarray] = field(default_factory=list)
+    sei: list[np.ndarray] = field(default_factory=list)
+    v_end: list[np.ndarray] = field(default_factory=list)
+    duration: list[np.ndarray] = field(default_factory=list)
+    ok: list[np.ndarray] = field(default_factory=list)
+    problem: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.problem = np.full(self.B, "", dtype=object)
+
+    def step(self, run: StepRun) -> None:
+        model, step, seg, before, st = run.model, run.step, run.segment, run.before, run.after
+        p = model.params
+        count = run.count
+        self.steps.append(StepInfo(count, run.index, run.repetition, step.kind, step.text,
+                                   run.cycle, run.half_cycle))
+        dq, d = run.charge_mAh_g, run.duration_s
+        na_before = model.sodium_content(before.c) * before.active
+        na_after = model.sodium_content(st.c) * st.active
+        ins = -(na_after - na_before) * F / C_PER_KG_PER_MAH_G
+        # SEI formed draws a cathodic (negative) charge
+        sei = -(before.sei_left - st.sei_left) / C_PER_KG_PER_MAH_G
+        ok = np.isfinite(st.V) & np.isfinite(dq)
+        why = np.where(ok, "", f"step {count} '{step.text}': non-finite result")
+        if step.kind in ("sodiate", "desodiate"):
+            target = seg.v_lower if step.kind == "sodiate" else seg.v_upper
+            by_time = math.isfinite(step.duration_s) & (d >= step.duration_s * (1 - 1e-9))
+            # The cut-off is approached on a near-vertical branch, where the reported end
+            # voltage is ill-conditioned; a member is flagged only when it ended clearly
+            # short of the cut-off (a stalled solve, or a cut-off the model cannot reach).
+            at_cut = (target + 0.1 >= st.V) if step.kind == "sodiate" \
+                else (target - 0.1 <= st.V)
+            # A host emptied (or filled) before the cut-off ends the step legitimately.
+            x_end = model.average_stoichiometry(st.c)
+            x_full = p.ocp.x_max if p.ocp.kind == "lattice_gas" else 1.0
+            exhausted = (x_end < 0.02) if step.kind == "desodiate" \
+                else (x_end > 0.98 * x_full)
+            reached = by_time | at_cut | exhausted
+            why = np.where(ok & ~reached,
+                           f"step {count} '{step.text}': stopped at "
+                           + np.char.mod("%.4g", st.V).astype(object)
+                           + f" V before the {target:g} V cut-off", why)
+            ok = ok & reached
+        self.problem = np.where((self.problem == "") & ~ok, why, self.problem)
+        self.charge.append(dq)
+        self.insertion.append(ins)
+        self.sei.append(sei)
+        self.v_end.append(st.V.copy())
+        self.duration.append(d)
+        self.ok.append(ok)
+
+
+__all__ = [
+    "C_PER_KG_PER_MAH_G",
+    "CapacityRecorder",
+    "CurveRecorder",
+    "MetricsRecorder",
+    "ProtocolRun",
+    "Recorder",
+    "StepInfo",
+    "StepRecord",
+    "StepRun",
+    "direction",
+    "ended_by",
+    "equilibrated_parameters",
+    "lam_factor",
+    "run_protocol",
+    "step_segment",
+    "who",
+]

@@ -1,0 +1,191 @@
+"""Solver state, protocol segments and the recorded trace: what every engine shares.
+
+Owns :class:`State` (the batch's unknowns), :class:`Segment` (one executable step),
+:class:`Trace` (output rows), the equilibrium start (:func:`initial_state`) and the two
+surface helpers the marching and modal-sweep engines both need (:func:`surface_limit`,
+:func:`logit_surface`). Engines: :mod:`.engine_exact`, :mod:`.engine_march`,
+:mod:`.fast_cv`; the dispatcher is :func:`nasurf.sim.solver.run_segment`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nasurf.constants import FARADAY_C_PER_MOL as F
+from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as R_GAS
+from nasurf.sim.model import Model
+
+
+@dataclass
+class State:
+    """Solver state for a batch (see :class:`Model` for shapes)."""
+
+    t: np.ndarray        # (B,) s
+    c: np.ndarray        # (B,K,N) mol m-3
+    phi: np.ndarray      # (B,K) local interfacial potential difference Δφ [V]
+    theta: np.ndarray    # (B,K) occupied fraction of surface-redox sites
+    Phi: np.ndarray      # (B,) electrode potential vs electrolyte at the contacts [V]
+    I: np.ndarray        # (B,) applied specific current [A/kg], anodic positive
+    iF: np.ndarray       # (B,K) faradaic current density [A m-2], anodic positive
+    V: np.ndarray        # (B,) cell voltage vs Na+/Na [V]
+    active: np.ndarray   # (B,) fraction of the active material still connected
+    sei_left: np.ndarray  # (B,) SEI charge still to be formed [C/kg]
+    charge: np.ndarray   # (B,) cumulative charge passed [C/kg] (anodic positive)
+
+    def copy(self) -> State:
+        return State(**{k: np.array(v, copy=True) for k, v in self.__dict__.items()})
+
+    def select(self, mask: np.ndarray, other: State) -> State:
+        """Members where mask is True from ``other``, the rest from self."""
+        out = {}
+        for k, v in self.__dict__.items():
+            o = other.__dict__[k]
+            m = mask.reshape(mask.shape + (1,) * (v.ndim - 1))
+            out[k] = np.where(m, o, v)
+        return State(**out)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One executable protocol step for the whole batch.
+
+    ``kind`` is ``"current"`` (current control; a rest is a zero current) or ``"voltage"``
+    (V(τ) = v_start + sweep_rate·τ; a hold has sweep_rate 0 and v_start = the hold voltage).
+    Arrays are (B,). ``duration`` may be inf when a cut-off ends the segment.
+    """
+
+    kind: str
+    current: np.ndarray | None = None
+    v_start: np.ndarray | None = None
+    sweep_rate: np.ndarray | None = None
+    duration: np.ndarray | None = None
+    v_lower: float = -math.inf
+    v_upper: float = math.inf
+    i_limit: float = 0.0
+    sei: bool = True
+    index: int = 0
+    label: str = ""
+    max_voltage_step: float = 0.1
+    sweep_step: float = 0.02
+    n_output: int = 150
+
+
+@dataclass
+class Trace:
+    """Recorded output rows, kept as blocks of shape (n, B) (NaN where a member did not record).
+
+    Rows arrive one at a time from the marching engine and as whole blocks from the exact
+    engine; :meth:`arrays` joins them once at the end.
+    """
+
+    t: list[np.ndarray] = field(default_factory=list)
+    V: list[np.ndarray] = field(default_factory=list)
+    I: list[np.ndarray] = field(default_factory=list)
+    x: list[np.ndarray] = field(default_factory=list)
+    step: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, model: Model, st: State, mask: np.ndarray, step: int) -> None:
+        nan = np.full(model.B, np.nan)
+        self.t.append(np.where(mask, st.t, nan)[None])
+        self.V.append(np.where(mask, st.V, nan)[None])
+        self.I.append(np.where(mask, st.I, nan)[None])
+        self.x.append(np.where(mask, model.average_stoichiometry(st.c), nan)[None])
+        self.step.append(np.full(1, step))
+
+    def add_rows(self, t: np.ndarray, V: np.ndarray, I: np.ndarray, x: np.ndarray,
+                 step: int) -> None:
+        """Rows from the exact engine: arrays (n, B)."""
+        self.t.append(t)
+        self.V.append(V)
+        self.I.append(I)
+        self.x.append(x)
+        self.step.append(np.full(t.shape[0], step))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        if not self.t:
+            return {"t": np.zeros((0, 0))}
+        return {"t": np.concatenate(self.t), "V": np.concatenate(self.V),
+                "I": np.concatenate(self.I), "x": np.concatenate(self.x),
+                "step": np.concatenate(self.step)}
+
+
+# ---------------------------------------------------------------------------------------
+# Equilibrium helpers
+# ---------------------------------------------------------------------------------------
+
+
+def site_coverage_eq(model: Model, E: np.ndarray) -> np.ndarray:
+    """Equilibrium Frumkin coverage θ(E): θ/(1−θ)·e^{g(θ−½)} = e^{−f(E−E0)} (bisection)."""
+    f = model.f[:, None]
+    g = model.g_site[:, None]
+    rhs = -f * (E - model.E0_site[:, None])
+    lo = np.zeros_like(E)
+    hi = np.ones_like(E)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        val = np.log(mid + 1e-300) - np.log1p(-mid + 1e-300) + g * (mid - 0.5)
+        up = val < rhs
+        lo = np.where(up, mid, lo)
+        hi = np.where(up, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def initial_state(model: Model) -> State:
+    c = model.initial_concentration()
+    cs = c[..., -1]
+    U = model.ocp_value(cs)
+    B, K = model.B, model.K
+    # θ only matters where there are sites (elsewhere the site residual pins it): skip the
+    # 60-step bisection for a batch without any (a third of a 1C re-solve)
+    theta = site_coverage_eq(model, U) if np.any(model.Gamma > 0) else np.full((B, K), 0.5)
+    zeros = np.zeros(B)
+    return State(t=zeros.copy(), c=c, phi=U.copy(), theta=theta, Phi=U[:, 0].copy(),
+                 I=zeros.copy(), iF=np.zeros((B, K)), V=U[:, 0].copy(),
+                 active=np.ones(B), sei_left=model.sei_capacity.copy(), charge=zeros.copy())
+
+
+def surface_limit(model: Model) -> float:
+    """Upper bound of c_s: the lattice-gas OCP diverges at x_max, a table goes to c_max."""
+    ocp = model.surface_ocp
+    xl = min(1.0, ocp.x_max) if ocp.kind == "lattice_gas" else 1.0
+    return xl * model.c_max
+
+
+
+def logit_surface(model: Model, st: State) -> np.ndarray:
+    """Initial guess of u = logit(c_s/c_lim) for a new segment.
+
+    From the last cell and the last flux where that is well conditioned; near an empty or
+    full surface (where the extrapolation cancels to round-off) from the OCP at the present
+    interfacial potential instead.
+    """
+    cl = surface_limit(model)
+    cs = model.surface_concentration(st.c, -st.iF / F)
+    cs_c = np.clip(cs, 1e-300 * cl, cl * (1 - 1e-16))
+    u_ext = np.log(cs_c) - np.log(cl - cs_c)
+    ocp = model.surface_ocp
+    if ocp.kind == "lattice_gas" and ocp.x_max <= 1.0:
+        nf = ocp.slope_factor * R_GAS * ocp.temperature / F
+        u_ocp = (ocp.E0 - st.phi) / nf
+    else:
+        x = np.clip(np.vectorize(ocp.stoichiometry_at)(st.phi) * model.c_max / cl,
+                    1e-12, 1 - 1e-12)
+        u_ocp = np.log(x) - np.log1p(-x)
+    # The OCP guess assumes the surface is at equilibrium with Δφ, which a (nearly)
+    # blocked host is not: use it only where the extrapolation really cancelled, i.e. c_s
+    # (or c_lim − c_s) is a round-off remainder of much larger terms.
+    c_last = st.c[..., -1]
+    step_term = np.abs(cs - c_last)
+    low = (cs < 1e-6 * cl) & (cs < 1e-8 * (np.abs(c_last) + step_term))
+    high = (cs > cl * (1 - 1e-6)) & ((cl - cs) < 1e-8 * (np.abs(cl - c_last) + step_term))
+    edge = low | high | ~(cs > 0) | ~(cs < cl)
+    return np.where(edge, u_ocp, u_ext)
+
+
+
+# the engines' private names of these helpers
+_surface_limit = surface_limit
+_logit_surface = logit_surface

@@ -116,7 +116,6 @@ class CVSetResult:
         import json
 
         from nasurf.analysis import plots_kinetics as pk
-
         from nasurf.jsonio import to_jsonable
 
         out = Path(out)

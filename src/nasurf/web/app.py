@@ -393,16 +393,23 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
         body = await _json(request)
         if kind not in bodies.PUBLIC:
             raise NotFound(f"no analysis called {kind!r}")
-        cached = await _in_thread(bodies.cached, ws, kind, body)  # also checks the options
+
+        def start() -> tuple[int | None, int | None]:
+            # SQLite work (and its lock waits) stays off the event loop
+            key, cached = bodies.lookup(ws, kind, body)   # also checks the options
+            if cached is not None:
+                return None, cached
+            return runner.submit(kind, body, key=key), None
+
+        jid, cached = await _in_thread(start)
         if cached is not None:
             return JSONResponse({"job": None, "status": "done", "result_id": cached,
                                  "cached": True}, 200)
-        jid = runner.submit(kind, body, key=bodies.identity(ws, kind, body))
-        if wait > 0:
-            import anyio
+        import anyio
 
+        if wait > 0:
             await anyio.to_thread.run_sync(runner.wait, jid, min(wait, 60.0))
-        job = runner.get(jid)
+        job = await _in_thread(runner.get, jid)
         return JSONResponse({"job": jid, "status": job["status"], "result_id": job["result_id"],
                              "message": job["message"], "cached": False}, 202)
 

@@ -86,6 +86,16 @@ def cached(ws: Workspace, kind: str, params: dict) -> int | None:
     return ws.cached_result(kind, inputs, options)
 
 
+def lookup(ws: Workspace, kind: str, params: dict) -> tuple[str, int | None]:
+    """(stored-result key, id of the stored result or None) of a request, with one check
+    of its ids and options (the one-line error for bad ones, before anything is queued)."""
+    from nasurf.web.workspace import result_key
+
+    inputs, options = _prepare(ws, kind, params)
+    key = result_key(kind, inputs, options)
+    return key, ws.cached_result_by_key(key)
+
+
 def identity(ws: Workspace, kind: str, params: dict) -> str:
     """The stored-result key of a request (equal requests, equal keys)."""
     from nasurf.web.workspace import result_key
@@ -99,11 +109,11 @@ def _body(kind: str):
         inputs, options = _prepare(ws, kind, params)
         rows = [ws.get_file(i) for i in inputs.get("file_ids", [])]
         progress(0.05, "reading")
-        doc: dict[str, Any]
+        doc: Any
         if kind in ("cycling", "cv", "gitt", "eis"):
             from nasurf.web.simproc import run_cancellable
 
-            doc = run_cancellable(analyses.run_analysis,
+            doc = run_cancellable(analyses.run_analysis_json,
                                   (str(ws.blobs), kind, rows, options), progress)
         elif kind.startswith("sim_"):
             from nasurf.web import simulation

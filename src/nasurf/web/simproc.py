@@ -28,8 +28,10 @@ def _context() -> Any:
         ctx = mp.get_context("forkserver")
         # imported once in the fork server, so each child starts in milliseconds
         ctx.set_forkserver_preload(["nasurf.web.simulation", "nasurf.web.analyses",
+                                    "nasurf.web.simproc", "nasurf.web.parsed",
                                     "nasurf.io", "nasurf.analysis.galvanostatic",
-                                    "nasurf.analysis.dqdv", "nasurf.sim"])
+                                    "nasurf.analysis.dqdv", "nasurf.sim",
+                                    "nasurf.web.prefork"])
         _ctx = ctx
     return _ctx
 

@@ -49,12 +49,18 @@ def server_ms(r: httpx.Response) -> float:
     return float(r.headers.get("server-timing", "app;dur=nan").split("dur=")[1])
 
 
-async def upload_and_analyse(c: httpx.AsyncClient, path: Path, body: bytes) -> tuple[float, str]:
+async def upload_and_analyse(c: httpx.AsyncClient, path: Path, body: bytes,
+                             phases: list | None = None) -> tuple[float, str]:
     t0 = time.perf_counter()
     r = await c.post("/api/files", params={"name": path.name}, content=body)
     r.raise_for_status()
+    if phases is not None:
+        phases.append(("upload", path.name, time.perf_counter() - t0, server_ms(r)))
     fid = r.json()["file"]["id"]
+    t1 = time.perf_counter()
     r = await c.post("/api/analyses/cycling?wait=60", json={"file_ids": [fid]})
+    if phases is not None:
+        phases.append(("analyse", path.name, time.perf_counter() - t1, server_ms(r)))
     r.raise_for_status()
     j = r.json()
     while j["status"] in ("queued", "running"):
@@ -73,7 +79,7 @@ async def client_task(url: str, csrf: str, rounds: int, files: list[tuple[Path, 
         for i in range(rounds):
             path, body = files[(k + i) % len(files)]
             try:
-                dt, rid = await upload_and_analyse(c, path, body)
+                dt, rid = await upload_and_analyse(c, path, body, stats["phases"])
                 key = "na_mpr" if path == NA_MPR else "other"
                 stats[key].append(dt)
                 for page in ("/", "/files", f"/results/{rid}", "/samples"):
@@ -87,7 +93,7 @@ async def client_task(url: str, csrf: str, rounds: int, files: list[tuple[Path, 
 
 async def run(url: str, csrf: str, clients: int, rounds: int, files) -> dict:
     stats: dict = {"na_mpr": [], "other": [], "page_client": [], "page_server": [],
-                   "errors": []}
+                   "errors": [], "phases": []}
     t0 = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*[client_task(url, csrf, rounds, files, stats, k)
                                             for k in range(clients)]), timeout=600)
@@ -99,6 +105,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--verbose", action="store_true", help="list the slowest requests")
     args = ap.parse_args()
     files = [(p, p.read_bytes()) for p in [NA_MPR, *OTHERS] if p.exists()]
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,6 +150,10 @@ def main() -> int:
           and pct(stats["page_server"], 95) <= 0.100)
     print(f"  targets (p95 <= 300 ms upload+analysis, page app time <= 100 ms, no errors, "
           f"all uploads present): {'met' if ok else 'NOT met'}")
+    if args.verbose:
+        for ph in sorted(stats["phases"], key=lambda x: -x[2])[:15]:
+            print(f"    slowest: {ph[0]:8s} {ph[1]:50s} client {ph[2] * ms:7.1f} ms  "
+                  f"app {ph[3]:7.1f} ms")
     print(f"  mean page app time {statistics.fmean(stats['page_server']) * ms:.1f} ms")
     return 0
 

@@ -487,8 +487,9 @@ def describe_file(ws: Workspace, sha: str, name: str) -> dict[str, Any]:
             meta = dict(_described[sha])
         else:
             try:
-                meta = run_cancellable(describe_blob, (str(ws.blobs), sha, name),
-                                       _no_progress)
+                with _describe_slots:
+                    meta = run_cancellable(describe_blob, (str(ws.blobs), sha, name),
+                                           _no_progress, background=False)
             except Exception as exc:  # a reader crash must not lose the upload: flag it
                 meta = {"format": None, "error": f"could not be read ({type(exc).__name__}:"
                                                   f" {exc})"[:500]}
@@ -502,6 +503,8 @@ def describe_file(ws: Workspace, sha: str, name: str) -> dict[str, Any]:
 
 
 _describe_guard = threading.Lock()
+# at most one parse per core at a time: more only makes every upload slower
+_describe_slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 _describe_locks: dict[str, threading.Lock] = {}
 _described: dict[str, dict[str, Any]] = {}
 

@@ -244,8 +244,11 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
 
     @app.get("/results/{result_id}", response_class=HTMLResponse)
     def result_page(request: Request, result_id: int):
+        from nasurf.web.figures import figure_names
+
         r = ws.get_result(result_id)
-        return render(request, f"result_{r['kind']}.html", r=r, doc=r["doc"])
+        return render(request, f"result_{r['kind']}.html", r=r, doc=r["doc"],
+                      figures=figure_names(r["kind"], r["doc"]))
 
     @app.get("/jobs", response_class=HTMLResponse)
     def jobs_page(request: Request):
@@ -438,17 +441,41 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
         return Response(body, media_type=media, headers=_disposition(filename))
 
     @app.get("/api/results/{result_id}/figure/{name}.{fmt}")
-    async def api_study_figure(result_id: int, name: str, fmt: str):
-        from nasurf.web.groups import FIGURE_FORMATS, study_figure_file
-
+    async def api_result_figure(request: Request, result_id: int, name: str, fmt: str):
+        """One figure of a result as PDF, SVG or 600 dpi PNG (``write_figure``)."""
         r = ws.get_result(result_id)
-        if r["kind"] != "study":
-            raise ValidationError("figure files are drawn for group comparisons (study "
-                                  "results); other results export SVG/PNG from the page",
-                                  field="result")
-        body = await _in_thread(study_figure_file, ws, r, name, fmt)
-        return Response(body, media_type=FIGURE_FORMATS[fmt],
-                        headers=_disposition(f"nasurf-study-{result_id}-{name}.{fmt}"))
+        if r["kind"] == "study":
+            from nasurf.web.groups import FIGURE_FORMATS, study_figure_file
+
+            body = await _in_thread(study_figure_file, ws, r, name, fmt)
+            return Response(body, media_type=FIGURE_FORMATS[fmt],
+                            headers=_disposition(f"nasurf-study-{result_id}-{name}.{fmt}"))
+        from nasurf.web import figures
+
+        figures._check(name, fmt, figures.figure_names(r["kind"], r["doc"]))
+        options = dict(r["options"])
+        if request.query_params.get("metric"):      # a sweep's figure: the chosen metric
+            metric = request.query_params["metric"]
+            if metric not in r["doc"].get("metrics", []):
+                raise ValidationError(f"no metric {metric!r} in this sweep", field="metric")
+            options["figure_metric"] = metric
+        slim = {"kind": r["kind"], "doc": r["doc"], "inputs": r["inputs"], "options": options}
+        body = await _in_child(figures.result_figure_file, (str(ws.blobs), slim, name, fmt))
+        return Response(body, media_type=figures.FORMATS[fmt],
+                        headers=_disposition(f"nasurf-{r['kind']}-{result_id}-{name}.{fmt}"))
+
+    @app.get("/api/kb/figure/{name}.{fmt}")
+    async def api_kb_figure(request: Request, name: str, fmt: str):
+        """The knowledge-base rate or cycling map with the page's filters, as a file."""
+        from nasurf.web import figures
+        from nasurf.web.kb import query_kwargs
+
+        figures._check(name, fmt, figures.KB_FIGURES)
+        params = dict(request.query_params)
+        query_kwargs(params)                        # a bad filter: one line, no child
+        body = await _in_child(figures.kb_figure_file, (str(ws.kb_path), params, name, fmt))
+        return Response(body, media_type=figures.FORMATS[fmt],
+                        headers=_disposition(f"nasurf-kb-{name}.{fmt}"))
 
     @app.get("/results/{result_id}/report")
     async def study_report_page(request: Request, result_id: int):
@@ -543,6 +570,18 @@ async def _in_thread(fn, *args):
     import anyio
 
     return await anyio.to_thread.run_sync(lambda: fn(*args))
+
+
+async def _in_child(fn, args: tuple):
+    """``fn(*args, progress)`` in a fork-server child at the server's priority (a request
+    waits for it; matplotlib and numerics would hold the server's interpreter lock)."""
+    import anyio
+
+    from nasurf.web.simproc import run_cancellable
+
+    return await anyio.to_thread.run_sync(
+        lambda: run_cancellable(fn, args, lambda fraction, message="": None,
+                                background=False))
 
 
 async def _json(request: Request) -> dict:

@@ -55,7 +55,16 @@ def _prepare(ws: Workspace, kind: str, params: dict) -> tuple[dict, dict]:
     if kind == "sim_compare":
         from nasurf.web.simulation import normalise_compare
 
-        return {"label": "strategy comparison"}, normalise_compare(opts)
+        inputs: dict = {"label": "strategy comparison"}
+        if opts.get("measured_file_id") not in (None, ""):
+            # the measured file overlaid counts by its content, like an analysis input
+            try:
+                fid = int(opts["measured_file_id"])
+            except (TypeError, ValueError):
+                raise ValidationError("expected a file id", field="measured_file_id") from None
+            inputs = _inputs(ws, [fid])
+            inputs["label"] = f"strategy comparison with {inputs['label']}"[:300]
+        return inputs, normalise_compare(opts)
     if kind == "sim_fit":
         from nasurf.web.simulation import normalise_fit
 
@@ -120,7 +129,9 @@ def _body(kind: str):
             from nasurf.web.simproc import run_cancellable
 
             if kind == "sim_compare":
-                doc = run_cancellable(simulation.compare, (options,), progress)
+                measured = (str(ws.blobs), rows[0]) if rows else None
+                doc = run_cancellable(simulation.compare, (options,), progress,
+                                      kwargs={"measured": measured})
             elif kind == "sim_fit":
                 doc = run_cancellable(simulation.fit, (str(ws.blob_path(rows[0]["sha256"])),
                                                        rows[0]["name"], options), progress)

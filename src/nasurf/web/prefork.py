@@ -2,9 +2,10 @@
 otherwise repeat on its first call is done here, before the children are forked.
 
 Importing a module is not enough: the unit registry (pint parses its definitions file,
-about a second) and the analyses' first calls (lazy imports and caches inside pandas,
-scipy and the analyses, some 200 ms) would be paid again by every forked child, i.e. by
-every upload and analysis. One cycling analysis of a small synthetic cell pays them here.
+about a second), the analyses' first calls (lazy imports and caches inside pandas, scipy
+and the analyses, some 200 ms) and matplotlib's fonts would be paid again by every forked
+child, i.e. by every upload, analysis and figure file. One cycling analysis of a small
+synthetic cell, and one figure of it, pay them here.
 """
 
 from __future__ import annotations
@@ -38,9 +39,17 @@ def _warm() -> None:
 
     registry()
     try:
+        import io
+
+        from nasurf.analysis import plots_cycling as pc
+        from nasurf.analysis.galvanostatic import cycling_summary
+        from nasurf.web import figures  # noqa: F401  (figure files are drawn in children)
         from nasurf.web.analyses import cycling_document
 
-        cycling_document(_synthetic_cell(), {}, {"id": 0, "name": "warm-up", "sha256": ""})
+        cell = _synthetic_cell()
+        cycling_document(cell, {}, {"id": 0, "name": "warm-up", "sha256": ""})
+        # matplotlib loads its fonts on the first text it draws
+        pc.capacity_ce_figure(cycling_summary(cell)).savefig(io.BytesIO(), format="svg")
     except Exception:  # a warm-up only: the real calls report their own errors
         import logging
 

@@ -40,7 +40,8 @@ def _context() -> Any:
     return _ctx
 
 
-def _child(conn: Any, fn: Callable[..., dict], args: tuple, nice: int = 0) -> None:
+def _child(conn: Any, fn: Callable[..., dict], args: tuple, nice: int = 0,
+           kwargs: dict | None = None) -> None:
     parent = os.getppid()
     if nice:
         os.nice(nice)
@@ -51,7 +52,7 @@ def _child(conn: Any, fn: Callable[..., dict], args: tuple, nice: int = 0) -> No
         conn.send(("progress", float(fraction), str(message)))
 
     try:
-        conn.send(("done", fn(*args, progress)))
+        conn.send(("done", fn(*args, progress, **(kwargs or {}))))
     except NasurfError as exc:
         conn.send(("error", str(exc)))
     except Exception as exc:  # reported to the job as one readable line
@@ -61,7 +62,7 @@ def _child(conn: Any, fn: Callable[..., dict], args: tuple, nice: int = 0) -> No
 
 
 def run_cancellable(fn: Callable[..., Any], args: tuple, progress: Progress, *,
-                    background: bool = True) -> Any:
+                    background: bool = True, kwargs: dict | None = None) -> Any:
     """``fn(*args, progress)`` in a child process; ``progress`` raising (a cancel) kills it.
 
     ``background`` lowers the child's CPU priority (:data:`BACKGROUND_NICE`); work a
@@ -70,7 +71,8 @@ def run_cancellable(fn: Callable[..., Any], args: tuple, progress: Progress, *,
     ctx = _context()
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(send, fn, args,
-                                            BACKGROUND_NICE if background else 0),
+                                            BACKGROUND_NICE if background else 0,
+                                            kwargs),
                        daemon=True,
                        name="nasurf-sim")
     proc.start()

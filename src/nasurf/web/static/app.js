@@ -276,6 +276,15 @@ const RENDER = {
       traces = d.runs.map(r => ({x: r.series.voltage_V, y: r.series.current_A_g, name: r.strategy, mode: "lines"}));
       layout = {xaxis: {title: "E (V vs Na⁺/Na)"}, yaxis: {title: "i (A g⁻¹), anodic +"}};
     }
+    const m = d.measured;
+    if (m) {
+      // the measured file on the same axes, in black (the strategies take the palette)
+      const style = {name: `measured: ${m.file ? m.file.name : m.name}`, marker: {color: "#000000", size: 7, symbol: "circle-open"}, line: {color: "#000000", width: 1.5}};
+      if (d.protocol === "rate") traces.push(Object.assign({x: m.current_mA_g, y: m.capacity_mAh_g, mode: "markers"}, style));
+      else if (d.protocol === "cycling") traces.push(Object.assign({x: m.cycle, y: m.capacity_mAh_g, mode: "markers"}, style));
+      else if (d.protocol === "gitt") traces.push(Object.assign({x: m.time_h, y: m.voltage_V, mode: "lines"}, style));
+      else traces.push(Object.assign({x: m.voltage_V, y: m.current_A_g, mode: "lines"}, style));
+    }
     plot("compare-plot", traces, Object.assign({title: `${d.material}: ${d.protocol}`}, layout));
   },
   sim_fit(d) {
@@ -297,7 +306,9 @@ const RENDER = {
       const log = vals.length && Math.max(...vals) / Math.min(...vals) > 50;
       plot("sweep-plot", traces, {title: `${m} vs ${p0}`, xaxis: {title: p0, type: log ? "log" : "linear"}, yaxis: {title: m}});
     };
-    sel.addEventListener("change", draw); draw();
+    // the figure files follow the chosen metric
+    const links = () => { for (const a of document.querySelectorAll("a[data-fig]")) a.href = a.href.split("?")[0] + "?metric=" + encodeURIComponent(sel.value); };
+    sel.addEventListener("change", () => { draw(); links(); }); draw(); links();
   },
   sim_validate(d) {
     const rows = d.rows.filter(r => r.simulated_mAh_g !== null && r.reported_mAh_g !== null);
@@ -343,6 +354,7 @@ async function kbLoad() {
   let d;
   try { d = await api("GET", `/api/kb?${q}`); } catch (e) { showError(e.message); return; }
   document.getElementById("kb-count").textContent = `${d.count} records`;
+  for (const a of document.querySelectorAll("[data-kbfig]")) a.href = `/api/kb/figure/${a.dataset.kbfig}?${q}`;
   const body = document.querySelector("#kb-table tbody");
   body.replaceChildren();
   for (const r of d.records) {

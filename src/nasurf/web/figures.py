@@ -134,9 +134,19 @@ def _fig(aspect: float = 0.75, width: str = "single"):
     return new_figure(width, aspect=aspect)
 
 
-def _legend(ax: Any) -> None:
-    if ax.get_legend_handles_labels()[0]:
+def _legend(ax: Any, fig: Any = None) -> None:
+    """In the axes, or (``fig``: several or long labels) below them, outside the data."""
+    if not ax.get_legend_handles_labels()[0]:
+        return
+    if fig is None:
         ax.legend(frameon=False)
+    else:
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2,
+                   frameon=False)
+
+
+def _short(text: str, n: int = 32) -> str:
+    return text if len(text) <= n else text[:n - 1] + "…"
 
 
 def _cv(doc: dict, name: str, options: dict) -> Any:
@@ -246,7 +256,8 @@ def _sim_compare(doc: dict, name: str, options: dict) -> Any:
                         else (s["voltage_V"], s["current_A_g"]))
                 ax.plot(x, y, color=st["color"], ls=st["linestyle"], label=run["strategy"])
         if m:
-            label = f"measured: {(m.get('file') or {}).get('name') or m.get('name')}"
+            what = f" ({m['process']})" if m.get("process") not in (None, "desodiation") else ""
+            label = f"measured{what}: {_short((m.get('file') or {}).get('name') or m.get('name'))}"
             if protocol == "rate":
                 ax.plot(m["current_mA_g"], m["capacity_mAh_g"], "o", mfc="none",
                         color="black", label=label)
@@ -257,13 +268,17 @@ def _sim_compare(doc: dict, name: str, options: dict) -> Any:
                 ax.plot(m["time_h"], m["voltage_V"], color="black", lw=0.8, label=label)
             else:
                 ax.plot(m["voltage_V"], m["current_A_g"], color="black", lw=0.8, label=label)
+        # the measured file's second half cycle is a sodiation if it is not an anode
+        cap = ("Capacity" if m and m.get("process") not in (None, "desodiation")
+               else "Desodiation capacity") + " (mAh g$^{-1}$)"
         if protocol == "rate":
             ax.set_xscale("log")
             ax.set_xlabel("Current (mA g$^{-1}$)")
-            ax.set_ylabel("Desodiation capacity (mAh g$^{-1}$)")
+            ax.set_ylabel(cap)
         elif protocol == "cycling":
             ax.set_xlabel("Cycle number")
-            ax.set_ylabel("Desodiation capacity (mAh g$^{-1}$)")
+            ax.set_ylabel(cap)
+            ax.set_ylim(bottom=0)
         elif protocol == "gitt":
             ax.set_xlabel("Time (h)")
             ax.set_ylabel("Potential (V vs Na$^{+}$/Na)")
@@ -271,7 +286,7 @@ def _sim_compare(doc: dict, name: str, options: dict) -> Any:
             ax.set_xlabel("Potential (V vs Na$^{+}$/Na)")
             ax.set_ylabel("Current (A g$^{-1}$, anodic +)")
         ax.set_title(f"{doc['material']}: {protocol}")
-        _legend(ax)
+        _legend(ax, fig)
     return fig
 
 

@@ -147,7 +147,9 @@ function wireUploads() {
 // ---------------------------------------------------------------- figures
 // Okabe-Ito: distinguishable with the common colour-vision deficiencies
 const PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"];
-const LAYOUT = {colorway: PALETTE, margin: {l: 60, r: 20, t: 30, b: 50}, hovermode: "closest", legend: {orientation: "h", y: -0.2}};
+// the legend goes below the x-axis title (not over it); the right margin holds a second
+// y axis's tick labels
+const LAYOUT = {colorway: PALETTE, margin: {l: 60, r: 60, t: 30, b: 50}, hovermode: "closest", legend: {orientation: "h", y: -0.25, yanchor: "top"}};
 // plotly.js 3 takes titles only as {text: ...}
 function titled(layout) {
   const out = Object.assign({}, layout);
@@ -268,7 +270,7 @@ const RENDER = {
       layout = {xaxis: {title: "current (mA g⁻¹)", type: "log"}, yaxis: {title: "desodiation (mAh g⁻¹)"}};
     } else if (d.protocol === "cycling") {
       traces = d.runs.map(r => ({x: r.table.map(t => t.cycle), y: r.table.map(t => t.desodiation_mAh_g), name: r.strategy, mode: "lines+markers"}));
-      layout = {xaxis: {title: "cycle"}, yaxis: {title: "desodiation (mAh g⁻¹)"}};
+      layout = {xaxis: {title: "cycle"}, yaxis: {title: "desodiation (mAh g⁻¹)", rangemode: "tozero"}};
     } else if (d.protocol === "gitt") {
       traces = d.runs.map(r => ({x: r.series.time_h, y: r.series.voltage_V, name: r.strategy, mode: "lines"}));
       layout = {xaxis: {title: "time (h)"}, yaxis: {title: "E (V vs Na⁺/Na)"}};
@@ -279,7 +281,8 @@ const RENDER = {
     const m = d.measured;
     if (m) {
       // the measured file on the same axes, in black (the strategies take the palette)
-      const style = {name: `measured: ${m.file ? m.file.name : m.name}`, marker: {color: "#000000", size: 7, symbol: "circle-open"}, line: {color: "#000000", width: 1.5}};
+      const what = m.process && m.process !== "desodiation" ? ` (${m.process})` : "";
+      const style = {name: `measured${what}: ${m.file ? m.file.name : m.name}`, marker: {color: "#000000", size: 7, symbol: "circle-open"}, line: {color: "#000000", width: 1.5}};
       if (d.protocol === "rate") traces.push(Object.assign({x: m.current_mA_g, y: m.capacity_mAh_g, mode: "markers"}, style));
       else if (d.protocol === "cycling") traces.push(Object.assign({x: m.cycle, y: m.capacity_mAh_g, mode: "markers"}, style));
       else if (d.protocol === "gitt") traces.push(Object.assign({x: m.time_h, y: m.voltage_V, mode: "lines"}, style));

@@ -81,8 +81,15 @@ def error_line(exc: BaseException) -> str:
 
 def create_app(workspace_dir: str | Path, *, require_token: bool = False,
                max_upload_bytes: int | None = None, seed: bool = True,
-               workers: int = 2) -> FastAPI:
-    """The workbench over the workspace in ``workspace_dir`` (created and seeded if new)."""
+               workers: int = 2, job_nice: int | None = None) -> FastAPI:
+    """The workbench over the workspace in ``workspace_dir`` (created and seeded if new).
+
+    ``job_nice``: CPU niceness of the background jobs' child processes (default
+    :data:`nasurf.web.simproc.BACKGROUND_NICE`)."""
+    if job_nice is not None:
+        from nasurf.web import simproc
+
+        simproc.BACKGROUND_NICE = int(job_nice)
     ws = Workspace(workspace_dir, **({"max_upload_bytes": max_upload_bytes}
                                      if max_upload_bytes else {}))
     recovery = ws.recover()

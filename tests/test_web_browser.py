@@ -344,7 +344,8 @@ def test_measured_file_overlaid_on_a_simulated_comparison(page, realdata):
     page.wait_for_selector("#compare-plot .main-svg")
     assert Path(NA_MPR).name in page.inner_text("#measured-note")
     legend = page.locator("#compare-plot .legendtext").all_text_contents()
-    assert any(t.startswith("measured:") for t in legend), legend
+    # a positive electrode (2-3.8 V): its capacity per cycle is the sodiation one, so named
+    assert any(t.startswith("measured (sodiation): ") for t in legend), legend
     # the black points are the measured capacities per cycle (cycling_summary's)
     trace = page.evaluate("""() => {const p = document.getElementById('compare-plot');
         const t = p.data.find(t => t.name.startsWith('measured')); return [t.x, t.y];}""")

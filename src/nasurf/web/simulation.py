@@ -296,13 +296,14 @@ def fit(path: str, name: str, opts: dict, progress: Progress) -> dict[str, Any]:
 
     import numpy as np
 
-    from nasurf.io import read
     from nasurf.sim.fit import fit_parameters
     from nasurf.sim.simulate import resolve_parameters
+    from nasurf.web.parsed import read_parsed
 
     progress(0.02, "reading the measured file")
     mass_g = None if opts["mass_mg"] is None else opts["mass_mg"] * 1e-3
-    data = read(Path(path), active_mass_g=mass_g)
+    blob = Path(path)   # blobs/ab/<sha256>: its parsed table is in the content store
+    data = read_parsed(blob.parent.parent, blob.name, active_mass_g=mass_g)
     data = type(data)(data.data, replace(data.metadata, source=name))
     bounds = {n: tuple(b) for n, b in opts["bounds"].items()}
     progress(0.1, f"fitting {', '.join(opts['params'])} ({opts['starts']} starts)")

@@ -166,6 +166,7 @@ def test_kb_filter_and_hover_citation(page):
     page.wait_for_selector("#rate-map .hoverlayer .hovertext")
     hover = page.locator("#rate-map .hoverlayer").text_content()
     assert "ref" in hover and "heterointerfaces" in hover
+    assert "<br>" not in hover          # line breaks are markup, not literal text
 
 
 def test_strategy_comparison(page):

@@ -320,7 +320,7 @@ const RENDER = {
     const traces = hosts.map((h, i) => {
       const rs = rows.filter(r => r.host === h);
       return {x: rs.map(r => r.reported_mAh_g), y: rs.map(r => r.simulated_mAh_g), mode: "markers", name: h, marker: {color: PALETTE[i % PALETTE.length]},
-        text: rs.map(r => esc(`${r.strategy} · ${r.quantity} at ${r.current_mA_g} mA/g<br>${r.citation || ""}`)), hovertemplate: "%{text}<br>reported %{x:.0f}, simulated %{y:.0f} mAh/g<extra></extra>"};
+        text: rs.map(r => esc(`${r.strategy} · ${r.quantity} at ${r.current_mA_g} mA/g`) + "<br>" + esc(r.citation || "")), hovertemplate: "%{text}<br>reported %{x:.0f}, simulated %{y:.0f} mAh/g<extra></extra>"};
     });
     const top = Math.max(10, ...rows.map(r => Math.max(r.reported_mAh_g, r.simulated_mAh_g)));
     traces.push({x: [0, top], y: [0, top], mode: "lines", name: "simulated = reported", line: {dash: "dot", color: "#888"}});
@@ -337,7 +337,7 @@ async function literature(d, byGroup, unit) {
   const esc = s => String(s).replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
   const recs = kb.records.filter(r => r.cycles);
   const traces = [{x: recs.map(r => r.cycles), y: recs.map(r => r.value), mode: "markers", name: `literature (n = ${recs.length})`,
-    marker: {color: "#9aa3ad"}, text: recs.map(r => esc(`${r.material} · ${r.strategy}<br>ref ${r.ref ?? "–"}: ${r.citation || r.location || ""}`)),
+    marker: {color: "#9aa3ad"}, text: recs.map(r => esc(`${r.material} · ${r.strategy}`) + "<br>" + esc(`ref ${r.ref ?? "–"}: ${r.citation || r.location || ""}`)),
     hovertemplate: "%{text}<br>%{y} mAh/g after %{x} cycles<extra></extra>"}];
   Object.entries(byGroup).forEach(([name, rows], gi) => {
     const last = rows.reduce((a, b) => (b.key > a.key ? b : a));
@@ -365,13 +365,15 @@ async function kbLoad() {
     for (const v of [r.id, r.material, r.strategy, r.sample_role, r.quantity, r.value, r.unit, r.current_mA_g, r.cycles, r.ref, r.citation || r.location]) kbCell(tr, v);
     body.appendChild(tr);
   }
-  const cite = r => `${r.material}<br>${r.strategy} · ${r.quantity} = ${r.value} ${r.unit}<br>ref ${r.ref ?? "–"}: ${(r.citation || r.location || "").slice(0, 80)}`;
   const esc = s => String(s).replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+  // each field escaped, the line breaks kept as markup (plotly hover text is HTML)
+  const cite = r => [r.material, `${r.strategy} · ${r.quantity} = ${r.value} ${r.unit}`,
+    `ref ${r.ref ?? "–"}: ${(r.citation || r.location || "").slice(0, 80)}`].map(esc).join("<br>");
   const byStrategy = (rows, x) => {
     const g = {};
     for (const r of rows) (g[r.strategy] = g[r.strategy] || []).push(r);
     return Object.entries(g).map(([s, rs]) => ({x: rs.map(r => r[x]), y: rs.map(r => r.value), name: s, mode: "markers",
-      text: rs.map(r => esc(cite(r))), hovertemplate: "%{text}<br>x=%{x}, y=%{y}<extra></extra>"}));
+      text: rs.map(r => cite(r)), hovertemplate: "%{text}<br>x=%{x}, y=%{y}<extra></extra>"}));
   };
   const rate = d.records.filter(r => r.current_mA_g && ["rate_capacity"].includes(r.quantity));
   plot("rate-map", byStrategy(rate, "current_mA_g"), {title: `Rate map (n = ${rate.length})`, xaxis: {title: "current (mA g⁻¹)", type: "log"}, yaxis: {title: "capacity (mAh g⁻¹)"}});

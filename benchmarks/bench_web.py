@@ -88,13 +88,15 @@ async def client_task(url: str, csrf: str, rounds: int, files: list[tuple[Path, 
                     r.raise_for_status()
                     stats["page_client"].append(r.elapsed.total_seconds())
                     stats["page_server"].append(server_ms(r) / 1e3)
+                    stats["by_page"].setdefault(page.split("/")[1] or "/", []).append(
+                        server_ms(r) / 1e3)
             except Exception as exc:  # counted and reported, never hidden
                 stats["errors"].append(f"{path.name}: {type(exc).__name__}: {exc}")
 
 
 async def run(url: str, csrf: str, clients: int, rounds: int, files) -> dict:
     stats: dict = {"na_mpr": [], "other": [], "page_client": [], "page_server": [],
-                   "errors": [], "phases": []}
+                   "errors": [], "phases": [], "by_page": {}}
     t0 = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*[client_task(url, csrf, rounds, files, stats, k)
                                             for k in range(clients)]), timeout=600)
@@ -166,6 +168,9 @@ def main() -> int:
     print(f"  targets (p95 <= 300 ms upload+analysis, page app time <= 100 ms, no errors, "
           f"all uploads present): {'met' if ok else 'NOT met'}")
     if args.verbose:
+        for page, v in sorted(stats["by_page"].items()):
+            print(f"    page {page:10s} app time p50 {pct(v, 50) * ms:6.1f} ms  "
+                  f"p95 {pct(v, 95) * ms:6.1f} ms  max {max(v) * ms:6.1f} ms")
         for ph in sorted(stats["phases"], key=lambda x: -x[2])[:15]:
             print(f"    slowest: {ph[0]:8s} {ph[1]:50s} client {ph[2] * ms:7.1f} ms  "
                   f"app {ph[3]:7.1f} ms")

@@ -39,17 +39,16 @@ def _warm() -> None:
 
     registry()
     try:
-        import io
-
         from nasurf.analysis import plots_cycling as pc
         from nasurf.analysis.galvanostatic import cycling_summary
+        from nasurf.figures.style import to_svg
         from nasurf.web import figures  # noqa: F401  (figure files are drawn in children)
         from nasurf.web.analyses import cycling_document
 
         cell = _synthetic_cell()
         cycling_document(cell, {}, {"id": 0, "name": "warm-up", "sha256": ""})
         # matplotlib loads its fonts on the first text it draws
-        pc.capacity_ce_figure(cycling_summary(cell)).savefig(io.BytesIO(), format="svg")
+        to_svg(pc.capacity_ce_figure(cycling_summary(cell)))
     except Exception:  # a warm-up only: the real calls report their own errors
         import logging
 

@@ -166,6 +166,7 @@ def test_kb_filter_and_hover_citation(page):
     page.wait_for_selector("#rate-map .hoverlayer .hovertext")
     hover = page.locator("#rate-map .hoverlayer").text_content()
     assert "ref" in hover and "heterointerfaces" in hover
+    assert "<br>" not in hover          # line breaks are markup, not literal text
 
 
 def test_strategy_comparison(page):
@@ -291,3 +292,68 @@ def test_token_page_shows_token_once_and_revokes(page, server):
         page.click('[data-revoke="lab-laptop"]')
     assert "revoked" in page.inner_text("#tokens-table")
     assert security.check_token(Workspace(server.workspace), token) is None
+
+
+def _no_creation_date(pdf: bytes) -> bytes:
+    # matplotlib stamps the time of writing into a PDF's info dictionary; all else is the
+    # same for the same figure
+    import re
+
+    return re.sub(rb"/CreationDate \(D:\d+Z?\)", b"", pdf)
+
+
+def test_figure_pdf_download_is_the_library_figure(page, realdata):
+    import tempfile
+
+    from nasurf.analysis import plots_cycling as pc
+    from nasurf.analysis.galvanostatic import cycling_summary
+    from nasurf.figures.style import write_figure
+    from nasurf.io import read
+
+    upload_in_browser(page, [realdata / NA_MPR])
+    page.click(f"text={Path(NA_MPR).name}")
+    page.wait_for_selector("#quicklook .main-svg")
+    page.fill('form[data-kind="cycling"] input[name="mass_mg"]', "12")
+    with page.expect_navigation(url="**/results/**"):
+        page.click('form[data-kind="cycling"] button')
+    page.wait_for_selector("#capacity-plot .main-svg")
+    links = page.locator("#figure-files a")
+    assert links.count() == 9            # capacity/CE, profiles, dQ/dV x PDF, SVG, PNG
+    with page.expect_download() as dl:
+        page.locator('#figure-files a[href$="/capacity_ce.pdf"]').click()
+    assert dl.value.suggested_filename.endswith("-capacity_ce.pdf")
+    got = Path(dl.value.path()).read_bytes()
+    res = cycling_summary(read(realdata / NA_MPR, active_mass_g=0.012), active_mass_g=0.012)
+    with tempfile.TemporaryDirectory() as tmp:
+        want = write_figure(pc.capacity_ce_figure(res), Path(tmp) / "c.pdf").read_bytes()
+    assert got.startswith(b"%PDF") and _no_creation_date(got) == _no_creation_date(want)
+
+
+def test_measured_file_overlaid_on_a_simulated_comparison(page, realdata):
+    from nasurf.analysis.galvanostatic import cycling_summary
+    from nasurf.io import read
+
+    upload_in_browser(page, [realdata / NA_MPR])
+    page.goto(page.base + "/sim")
+    form = page.locator('form[data-kind="sim_compare"]')
+    form.locator('select[name="protocol"]').select_option("cycling")
+    form.locator('input[name="cycles"]').fill("5")
+    form.locator('input[value="surface_oxygen_vacancies"]').uncheck()
+    form.locator('select[name="measured_file_id"]').select_option(label=Path(NA_MPR).name)
+    with page.expect_navigation(url="**/results/**", timeout=300_000):
+        form.locator("button").click()
+    page.wait_for_selector("#compare-plot .main-svg")
+    assert Path(NA_MPR).name in page.inner_text("#measured-note")
+    legend = page.locator("#compare-plot .legendtext").all_text_contents()
+    # a positive electrode (2-3.8 V): its capacity per cycle is the sodiation one, so named
+    assert any(t.startswith("measured (sodiation): ") for t in legend), legend
+    # the black points are the measured capacities per cycle (cycling_summary's)
+    trace = page.evaluate("""() => {const p = document.getElementById('compare-plot');
+        const t = p.data.find(t => t.name.startsWith('measured')); return [t.x, t.y];}""")
+    truth = cycling_summary(read(realdata / NA_MPR))
+    c = truth.cycles[truth.cycles["cycle"] >= 1]
+    proc = "desodiation" if truth.extra.get("electrode", "anode") == "anode" else "sodiation"
+    assert trace[0] == list(c["cycle"])
+    np.testing.assert_allclose(np.array(trace[1], dtype=float),
+                               c[f"{proc}_mAh_g"].to_numpy(dtype=float), rtol=1e-12)
+    assert page.locator('#figure-files a[href$="/comparison.pdf"]').count() == 1

@@ -81,8 +81,15 @@ def error_line(exc: BaseException) -> str:
 
 def create_app(workspace_dir: str | Path, *, require_token: bool = False,
                max_upload_bytes: int | None = None, seed: bool = True,
-               workers: int = 2) -> FastAPI:
-    """The workbench over the workspace in ``workspace_dir`` (created and seeded if new)."""
+               workers: int = 2, job_nice: int | None = None) -> FastAPI:
+    """The workbench over the workspace in ``workspace_dir`` (created and seeded if new).
+
+    ``job_nice``: CPU niceness of the background jobs' child processes (default
+    :data:`nasurf.web.simproc.BACKGROUND_NICE`)."""
+    if job_nice is not None:
+        from nasurf.web import simproc
+
+        simproc.BACKGROUND_NICE = int(job_nice)
     ws = Workspace(workspace_dir, **({"max_upload_bytes": max_upload_bytes}
                                      if max_upload_bytes else {}))
     recovery = ws.recover()
@@ -244,8 +251,11 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
 
     @app.get("/results/{result_id}", response_class=HTMLResponse)
     def result_page(request: Request, result_id: int):
+        from nasurf.web.figures import figure_names
+
         r = ws.get_result(result_id)
-        return render(request, f"result_{r['kind']}.html", r=r, doc=r["doc"])
+        return render(request, f"result_{r['kind']}.html", r=r, doc=r["doc"],
+                      figures=figure_names(r["kind"], r["doc"]))
 
     @app.get("/jobs", response_class=HTMLResponse)
     def jobs_page(request: Request):
@@ -393,16 +403,23 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
         body = await _json(request)
         if kind not in bodies.PUBLIC:
             raise NotFound(f"no analysis called {kind!r}")
-        cached = await _in_thread(bodies.cached, ws, kind, body)  # also checks the options
+
+        def start() -> tuple[int | None, int | None]:
+            # SQLite work (and its lock waits) stays off the event loop
+            key, cached = bodies.lookup(ws, kind, body)   # also checks the options
+            if cached is not None:
+                return None, cached
+            return runner.submit(kind, body, key=key), None
+
+        jid, cached = await _in_thread(start)
         if cached is not None:
             return JSONResponse({"job": None, "status": "done", "result_id": cached,
                                  "cached": True}, 200)
-        jid = runner.submit(kind, body, key=bodies.identity(ws, kind, body))
-        if wait > 0:
-            import anyio
+        import anyio
 
+        if wait > 0:
             await anyio.to_thread.run_sync(runner.wait, jid, min(wait, 60.0))
-        job = runner.get(jid)
+        job = await _in_thread(runner.get, jid)
         return JSONResponse({"job": jid, "status": job["status"], "result_id": job["result_id"],
                              "message": job["message"], "cached": False}, 202)
 
@@ -431,17 +448,41 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
         return Response(body, media_type=media, headers=_disposition(filename))
 
     @app.get("/api/results/{result_id}/figure/{name}.{fmt}")
-    async def api_study_figure(result_id: int, name: str, fmt: str):
-        from nasurf.web.groups import FIGURE_FORMATS, study_figure_file
-
+    async def api_result_figure(request: Request, result_id: int, name: str, fmt: str):
+        """One figure of a result as PDF, SVG or 600 dpi PNG (``write_figure``)."""
         r = ws.get_result(result_id)
-        if r["kind"] != "study":
-            raise ValidationError("figure files are drawn for group comparisons (study "
-                                  "results); other results export SVG/PNG from the page",
-                                  field="result")
-        body = await _in_thread(study_figure_file, ws, r, name, fmt)
-        return Response(body, media_type=FIGURE_FORMATS[fmt],
-                        headers=_disposition(f"nasurf-study-{result_id}-{name}.{fmt}"))
+        if r["kind"] == "study":
+            from nasurf.web.groups import FIGURE_FORMATS, study_figure_file
+
+            body = await _in_thread(study_figure_file, ws, r, name, fmt)
+            return Response(body, media_type=FIGURE_FORMATS[fmt],
+                            headers=_disposition(f"nasurf-study-{result_id}-{name}.{fmt}"))
+        from nasurf.web import figures
+
+        figures._check(name, fmt, figures.figure_names(r["kind"], r["doc"]))
+        options = dict(r["options"])
+        if request.query_params.get("metric"):      # a sweep's figure: the chosen metric
+            metric = request.query_params["metric"]
+            if metric not in r["doc"].get("metrics", []):
+                raise ValidationError(f"no metric {metric!r} in this sweep", field="metric")
+            options["figure_metric"] = metric
+        slim = {"kind": r["kind"], "doc": r["doc"], "inputs": r["inputs"], "options": options}
+        body = await _in_child(figures.result_figure_file, (str(ws.blobs), slim, name, fmt))
+        return Response(body, media_type=figures.FORMATS[fmt],
+                        headers=_disposition(f"nasurf-{r['kind']}-{result_id}-{name}.{fmt}"))
+
+    @app.get("/api/kb/figure/{name}.{fmt}")
+    async def api_kb_figure(request: Request, name: str, fmt: str):
+        """The knowledge-base rate or cycling map with the page's filters, as a file."""
+        from nasurf.web import figures
+        from nasurf.web.kb import query_kwargs
+
+        figures._check(name, fmt, figures.KB_FIGURES)
+        params = dict(request.query_params)
+        query_kwargs(params)                        # a bad filter: one line, no child
+        body = await _in_child(figures.kb_figure_file, (str(ws.kb_path), params, name, fmt))
+        return Response(body, media_type=figures.FORMATS[fmt],
+                        headers=_disposition(f"nasurf-kb-{name}.{fmt}"))
 
     @app.get("/results/{result_id}/report")
     async def study_report_page(request: Request, result_id: int):
@@ -536,6 +577,18 @@ async def _in_thread(fn, *args):
     import anyio
 
     return await anyio.to_thread.run_sync(lambda: fn(*args))
+
+
+async def _in_child(fn, args: tuple):
+    """``fn(*args, progress)`` in a fork-server child at the server's priority (a request
+    waits for it; matplotlib and numerics would hold the server's interpreter lock)."""
+    import anyio
+
+    from nasurf.web.simproc import run_cancellable
+
+    return await anyio.to_thread.run_sync(
+        lambda: run_cancellable(fn, args, lambda fraction, message="": None,
+                                background=False))
 
 
 async def _json(request: Request) -> dict:

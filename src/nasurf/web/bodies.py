@@ -55,7 +55,16 @@ def _prepare(ws: Workspace, kind: str, params: dict) -> tuple[dict, dict]:
     if kind == "sim_compare":
         from nasurf.web.simulation import normalise_compare
 
-        return {"label": "strategy comparison"}, normalise_compare(opts)
+        inputs: dict = {"label": "strategy comparison"}
+        if opts.get("measured_file_id") not in (None, ""):
+            # the measured file overlaid counts by its content, like an analysis input
+            try:
+                fid = int(opts["measured_file_id"])
+            except (TypeError, ValueError):
+                raise ValidationError("expected a file id", field="measured_file_id") from None
+            inputs = _inputs(ws, [fid])
+            inputs["label"] = f"strategy comparison with {inputs['label']}"[:300]
+        return inputs, normalise_compare(opts)
     if kind == "sim_fit":
         from nasurf.web.simulation import normalise_fit
 
@@ -86,6 +95,16 @@ def cached(ws: Workspace, kind: str, params: dict) -> int | None:
     return ws.cached_result(kind, inputs, options)
 
 
+def lookup(ws: Workspace, kind: str, params: dict) -> tuple[str, int | None]:
+    """(stored-result key, id of the stored result or None) of a request, with one check
+    of its ids and options (the one-line error for bad ones, before anything is queued)."""
+    from nasurf.web.workspace import result_key
+
+    inputs, options = _prepare(ws, kind, params)
+    key = result_key(kind, inputs, options)
+    return key, ws.cached_result_by_key(key)
+
+
 def identity(ws: Workspace, kind: str, params: dict) -> str:
     """The stored-result key of a request (equal requests, equal keys)."""
     from nasurf.web.workspace import result_key
@@ -99,18 +118,20 @@ def _body(kind: str):
         inputs, options = _prepare(ws, kind, params)
         rows = [ws.get_file(i) for i in inputs.get("file_ids", [])]
         progress(0.05, "reading")
-        doc: dict[str, Any]
+        doc: Any
         if kind in ("cycling", "cv", "gitt", "eis"):
             from nasurf.web.simproc import run_cancellable
 
-            doc = run_cancellable(analyses.run_analysis,
+            doc = run_cancellable(analyses.run_analysis_json,
                                   (str(ws.blobs), kind, rows, options), progress)
         elif kind.startswith("sim_"):
             from nasurf.web import simulation
             from nasurf.web.simproc import run_cancellable
 
             if kind == "sim_compare":
-                doc = run_cancellable(simulation.compare, (options,), progress)
+                measured = (str(ws.blobs), rows[0]) if rows else None
+                doc = run_cancellable(simulation.compare, (options,), progress,
+                                      kwargs={"measured": measured})
             elif kind == "sim_fit":
                 doc = run_cancellable(simulation.fit, (str(ws.blob_path(rows[0]["sha256"])),
                                                        rows[0]["name"], options), progress)

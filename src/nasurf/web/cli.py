@@ -44,6 +44,9 @@ def register(app: typer.Typer) -> None:
             "--new-token", help="Create a named access token, print it once, and start.")
         ] = None,
         workers: Annotated[int, typer.Option("--workers", help="Background job threads.")] = 2,
+        job_nice: Annotated[int, typer.Option(
+            "--job-nice", min=0, max=19, help="CPU niceness of background analyses and "
+            "simulations (0: the server's own priority).")] = 10,
         no_seed: Annotated[bool, typer.Option(
             "--no-seed", help="Do not add the demonstration study to a new workspace.")
         ] = False,
@@ -67,7 +70,7 @@ def register(app: typer.Typer) -> None:
         chosen = port if port is not None else _free_port(host)
         app = create_app(root, require_token=not loopback,
                          max_upload_bytes=int(max_upload_mb * 1e6), workers=workers,
-                         seed=not no_seed)
+                         seed=not no_seed, job_nice=job_nice)
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"nasurf workbench on http://{shown}:{chosen}/  (workspace {root})",
                    err=False)

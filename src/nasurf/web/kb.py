@@ -32,6 +32,14 @@ def kb_records(ws: Workspace, params: dict[str, str]) -> dict[str, Any]:
     """Records matching the filters (``nasurf.knowledge.query``), JSON-ready."""
     from nasurf.knowledge import query
 
+    kw = query_kwargs(params)
+    with _open(ws) as kb:
+        df = query(kb, **kw)
+    return {"count": len(df), "filters": kw, "records": to_jsonable(df)}
+
+
+def query_kwargs(params: dict[str, str]) -> dict[str, Any]:
+    """The page's filter fields as ``nasurf.knowledge.query`` keywords (checked)."""
     kw: dict[str, Any] = {k: params[k] for k in FILTERS if params.get(k)}
     for k in ("min_current_mA_g", "max_current_mA_g"):
         if params.get(k):
@@ -43,9 +51,7 @@ def kb_records(ws: Workspace, params: dict[str, str]) -> dict[str, Any]:
         kw["sort"] = params["sort"]
         kw["descending"] = params.get("descending") in ("1", "true", "on")
     kw["distinct"] = params.get("distinct", "1") in ("1", "true", "on")
-    with _open(ws) as kb:
-        df = query(kb, **kw)
-    return {"count": len(df), "filters": kw, "records": to_jsonable(df)}
+    return kw
 
 
 def kb_findings(ws: Workspace) -> dict[str, Any]:

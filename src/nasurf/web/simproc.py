@@ -19,6 +19,10 @@ from nasurf.errors import NasurfError
 from nasurf.web.jobs import Progress
 
 _POLL_S = 0.2
+# Background jobs (analyses, simulations) run at a lower CPU priority than the server: on
+# a machine with few cores their numerics would otherwise take the CPU from the requests
+# being served (uploads, pages), which only wait on them.
+BACKGROUND_NICE = 10
 _ctx: Any = None
 
 
@@ -28,14 +32,19 @@ def _context() -> Any:
         ctx = mp.get_context("forkserver")
         # imported once in the fork server, so each child starts in milliseconds
         ctx.set_forkserver_preload(["nasurf.web.simulation", "nasurf.web.analyses",
+                                    "nasurf.web.simproc", "nasurf.web.parsed",
                                     "nasurf.io", "nasurf.analysis.galvanostatic",
-                                    "nasurf.analysis.dqdv", "nasurf.sim"])
+                                    "nasurf.analysis.dqdv", "nasurf.sim",
+                                    "nasurf.web.prefork"])
         _ctx = ctx
     return _ctx
 
 
-def _child(conn: Any, fn: Callable[..., dict], args: tuple) -> None:
+def _child(conn: Any, fn: Callable[..., dict], args: tuple, nice: int = 0,
+           kwargs: dict | None = None) -> None:
     parent = os.getppid()
+    if nice:
+        os.nice(nice)
 
     def progress(fraction: float, message: str = "") -> None:
         if os.getppid() != parent:  # the server is gone: nobody will read the result
@@ -43,7 +52,7 @@ def _child(conn: Any, fn: Callable[..., dict], args: tuple) -> None:
         conn.send(("progress", float(fraction), str(message)))
 
     try:
-        conn.send(("done", fn(*args, progress)))
+        conn.send(("done", fn(*args, progress, **(kwargs or {}))))
     except NasurfError as exc:
         conn.send(("error", str(exc)))
     except Exception as exc:  # reported to the job as one readable line
@@ -52,11 +61,19 @@ def _child(conn: Any, fn: Callable[..., dict], args: tuple) -> None:
         conn.close()
 
 
-def run_cancellable(fn: Callable[..., dict], args: tuple, progress: Progress) -> dict:
-    """``fn(*args, progress)`` in a child process; ``progress`` raising (a cancel) kills it."""
+def run_cancellable(fn: Callable[..., Any], args: tuple, progress: Progress, *,
+                    background: bool = True, kwargs: dict | None = None) -> Any:
+    """``fn(*args, progress)`` in a child process; ``progress`` raising (a cancel) kills it.
+
+    ``background`` lowers the child's CPU priority (:data:`BACKGROUND_NICE`); work a
+    request waits for (the read at upload) keeps the server's priority.
+    """
     ctx = _context()
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, fn, args), daemon=True,
+    proc = ctx.Process(target=_child, args=(send, fn, args,
+                                            BACKGROUND_NICE if background else 0,
+                                            kwargs),
+                       daemon=True,
                        name="nasurf-sim")
     proc.start()
     send.close()

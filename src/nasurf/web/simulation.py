@@ -19,6 +19,23 @@ from nasurf.errors import ValidationError
 from nasurf.web.jobs import Progress
 
 PROTOCOLS = ("rate", "cycling", "cv", "gitt")
+
+
+# The only two calls of private simulator helpers, kept here in one place: they become
+# public as nasurf.sim.fit.make_fit_target and nasurf.sim.fit.parse_bounds (the private
+# names stay as aliases); switch these two bodies to the public names then.
+def make_fit_target(*args: Any, **kwargs: Any) -> Any:
+    """The fit's residual target (``nasurf.sim.fit._make_target``)."""
+    from nasurf.sim.fit import _make_target
+
+    return _make_target(*args, **kwargs)
+
+
+def parse_bounds(items: list[str]) -> dict[str, tuple[float, float, str]]:
+    """``NAME=lo:hi[:log|lin]`` bounds as the CLI reads them (``cli_fit._parse_bounds``)."""
+    from nasurf.sim.cli_fit import _parse_bounds
+
+    return _parse_bounds(items)
 FIT_TARGETS = ("discharge", "rate")
 SWEEP_PROTOCOLS = ("rate", "discharge", "cycling", "cv")
 MAX_WEB_SWEEP_SETS = 400   # a browser sweep stays interactive; the CLI takes more
@@ -93,6 +110,85 @@ def normalise_compare(opts: dict) -> dict:
         out["scan_rate_mV_s"] = (_float_list(opts, "scan_rate_mV_s") or [0.5])[0]
     if protocol == "gitt":
         out["pulses"] = _int(opts, "pulses", 20, 2, 200)
+    if opts.get("measured_file_id") not in (None, ""):
+        # the file itself is an input of the result (by content, see bodies._prepare)
+        out["measured_mass_mg"] = _positive(opts, "measured_mass_mg")
+    return out
+
+
+def _positive(opts: dict, key: str) -> float | None:
+    v = opts.get(key)
+    if v in (None, ""):
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise ValidationError(f"expected a number, got {v!r}", field=key) from None
+    if not (math.isfinite(x) and x > 0):
+        raise ValidationError(f"must be > 0, got {v!r}", field=key)
+    return x
+
+
+def _thinned(a: Any, n_max: int = 4000) -> list[float | None]:
+    import numpy as np
+
+    from nasurf.web.analyses import _floats
+
+    a = np.asarray(a, dtype=float)
+    return _floats(a[::max(1, int(np.ceil(len(a) / n_max)))])
+
+
+def measured_overlay(data: Any, protocol: str, mass_mg: float | None) -> dict[str, Any]:
+    """The measured counterpart of a simulated protocol, in the simulation's units.
+
+    rate: the mean capacity of each rate step against its current (``cycling_summary``'s
+    rate steps); cycling: capacity per cycle; cv: current per gram against potential;
+    gitt: potential against time. Per-gram values need the active mass (the file's, or
+    ``mass_mg``); a file without one is refused with a one-line error, never plotted in
+    the wrong unit.
+    """
+    import numpy as np
+
+    from nasurf.analysis.galvanostatic import cycling_summary
+
+    name = data.metadata.source
+    if not data.is_time_series:
+        raise ValidationError(f"the measured file is not a time series (technique "
+                              f"{data.metadata.technique or 'unknown'}): nothing to overlay",
+                              file=name)
+    mass_g = mass_mg / 1e3 if mass_mg else data.metadata.active_mass_g
+    if protocol != "gitt" and not mass_g:
+        raise ValidationError("the measured file states no active mass; give its mass (mg) "
+                              "to compare it per gram", field="measured_mass_mg")
+    out: dict[str, Any] = {"name": name, "protocol": protocol,
+                           "active_mass_g": mass_g, "warnings": list(data.metadata.warnings)}
+    if protocol in ("rate", "cycling"):
+        res = cycling_summary(data, active_mass_g=mass_g)
+        anode = res.extra.get("electrode", "anode") == "anode"
+        out["process"] = "desodiation" if anode else "sodiation"
+        out["warnings"] += list(res.warnings)
+        if protocol == "cycling":
+            c = res.cycles[res.cycles["cycle"] >= 1]
+            out["cycle"] = [int(x) for x in c["cycle"]]
+            out["capacity_mAh_g"] = _thinned(c[f"{out['process']}_mAh_g"].to_numpy(), 10**6)
+            out["complete"] = [bool(x) for x in c["complete"]]
+        else:
+            rs = res.rate_steps
+            if not len(rs) or "current_mA_g" not in rs:
+                raise ValidationError("no rate steps found in the measured file (constant-"
+                                      "current cycles at one or more currents)", file=name)
+            out["current_mA_g"] = _thinned(np.abs(rs["current_mA_g"].to_numpy()), 10**6)
+            out["capacity_mAh_g"] = [None if v is None or v != v else float(v)
+                                     for v in rs["mean_capacity"]]
+            out["is_recovery"] = [bool(x) for x in rs["is_recovery"]]
+        return out
+    d = data.data
+    out["voltage_V"] = _thinned(d["Voltage / V"].to_numpy())
+    if protocol == "cv":
+        out["current_A_g"] = _thinned(d["Current / A"].to_numpy() / mass_g)
+    else:
+        t = d["Test Time / s"].to_numpy()
+        out["time_h"] = _thinned((t - t[0]) / 3600.0)
     return out
 
 
@@ -114,8 +210,12 @@ def _experiment(opts: dict):
     return galvanostatic_cycling("100 mA g-1", cycles=opts["cycles"])
 
 
-def compare(opts: dict, progress: Progress) -> dict[str, Any]:
-    """Run one protocol for each strategy; per-strategy tables and plottable series."""
+def compare(opts: dict, progress: Progress, measured: tuple[str, dict] | None = None
+            ) -> dict[str, Any]:
+    """Run one protocol for each strategy; per-strategy tables and plottable series.
+
+    ``measured`` = (blob folder, file row): that measured file is overlaid
+    (:func:`measured_overlay`), read from the content store's parsed table."""
     from nasurf.sim.cli import rate_table
     from nasurf.sim.simulate import simulate
 
@@ -138,14 +238,23 @@ def compare(opts: dict, progress: Progress) -> dict[str, Any]:
                              "current_A_g": e.data["Current / A"].to_numpy() / m,
                              "time_h": e.data["Test Time / s"].to_numpy() / 3600.0}
         runs.append(run)
+    doc: dict[str, Any] = {"protocol": protocol, "material": opts["material"], "runs": runs,
+                           "units": {"current_mA_g": "mA/g", "capacity": "mAh/g"}}
+    if measured is not None:
+        from nasurf.web.analyses import BlobStore, load
+
+        blobs, row = measured
+        progress(0.97, f"reading the measured file {row['name']}")
+        doc["measured"] = measured_overlay(load(BlobStore(Path(blobs)), row), protocol,
+                                           opts.get("measured_mass_mg"))
+        doc["measured"]["file"] = {"id": row["id"], "name": row["name"]}
     progress(1.0, "done")
-    return to_jsonable({"protocol": protocol, "material": opts["material"], "runs": runs,
-                        "units": {"current_mA_g": "mA/g", "capacity": "mAh/g"}})
+    return to_jsonable(doc)
 
 
 # ------------------------------------------------------------------ fit to measured data
 def normalise_fit(opts: dict) -> dict:
-    from nasurf.sim.cli_fit import _parse_bounds, default_bounds
+    from nasurf.sim.cli_fit import default_bounds
     from nasurf.sim.simulate import resolve_parameters
 
     material, strategy = _material(opts), _strategy(opts)
@@ -162,7 +271,7 @@ def normalise_fit(opts: dict) -> dict:
     if not 1 <= len(names) <= 3:
         raise ValidationError("fit 1 to 3 parameters", field="params")
     raw = opts.get("bounds") or ""
-    given = _parse_bounds([raw] if isinstance(raw, str) else list(raw))
+    given = parse_bounds([raw] if isinstance(raw, str) else list(raw))
     extra = sorted(set(given) - set(names))
     if extra:
         raise ValidationError("bounds given for a parameter not in params", field=extra[0])
@@ -187,13 +296,14 @@ def fit(path: str, name: str, opts: dict, progress: Progress) -> dict[str, Any]:
 
     import numpy as np
 
-    from nasurf.io import read
-    from nasurf.sim.fit import _make_target, fit_parameters
+    from nasurf.sim.fit import fit_parameters
     from nasurf.sim.simulate import resolve_parameters
+    from nasurf.web.parsed import read_parsed
 
     progress(0.02, "reading the measured file")
     mass_g = None if opts["mass_mg"] is None else opts["mass_mg"] * 1e-3
-    data = read(Path(path), active_mass_g=mass_g)
+    blob = Path(path)   # blobs/ab/<sha256>: its parsed table is in the content store
+    data = read_parsed(blob.parent.parent, blob.name, active_mass_g=mass_g)
     data = type(data)(data.data, replace(data.metadata, source=name))
     bounds = {n: tuple(b) for n, b in opts["bounds"].items()}
     progress(0.1, f"fitting {', '.join(opts['params'])} ({opts['starts']} starts)")
@@ -206,7 +316,7 @@ def fit(path: str, name: str, opts: dict, progress: Progress) -> dict[str, Any]:
         progress(0.9, "simulating the best fit")
         # the fit's own comparison: the measured curve on its grid and the model at the
         # optimum (residual + measured), so the overlay shows exactly what was minimised
-        tgt = _make_target("discharge", data, branch=opts["branch"], half_cycle=None,
+        tgt = make_fit_target("discharge", data, branch=opts["branch"], half_cycle=None,
                            active_mass_g=mass_g, n_points=500, experiment=None,
                            initial_voltage=None, lower_V=None, upper_V=None)
         params = resolve_parameters(opts["material"], opts["strategy"])

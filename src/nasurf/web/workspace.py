@@ -5,6 +5,7 @@ Layout of a workspace folder::
     workspace.sqlite      files, samples, results, jobs, tokens (+ the knowledge base tables
                           live in their own kb.sqlite beside it, opened by nasurf.knowledge)
     blobs/ab/<sha256>     each uploaded file once, named by its content hash
+    parsed/ab/<sha256>.*  the canonical table each was read into (a cache, see web.parsed)
     tmp/                  uploads in progress (emptied at start-up)
 
 Durability rests on two orderings: a blob is fsynced and renamed into place *before* the
@@ -217,6 +218,10 @@ class Workspace:
                     with contextlib.suppress(OSError):
                         p.unlink()
                         orphans += 1
+        from nasurf.web.parsed import prune
+
+        # parsed tables of removed files or of another nasurf version (a cache: not reported)
+        prune(self.blobs, known)
         notes = []
         if missing:
             notes.append(f"{len(missing)} file rows had no stored content and were removed")
@@ -359,11 +364,12 @@ class Workspace:
                           f"WHERE s.deleted_at {cond} ORDER BY s.grp, s.name")
 
     # ------------------------------------------------------------------ results
-    def put_result(self, kind: str, inputs: dict, options: dict, doc: dict) -> int:
+    def put_result(self, kind: str, inputs: dict, options: dict, doc: dict | JsonText
+                   ) -> int:
         from nasurf import __version__
 
         key = result_key(kind, inputs, options)
-        body = json.dumps(doc, allow_nan=False)
+        body = doc if isinstance(doc, JsonText) else json.dumps(doc, allow_nan=False)
         with self.transaction() as c:
             old = c.execute("SELECT id FROM results WHERE cache_key=?", (key,)).fetchone()
             if old is not None:
@@ -379,8 +385,10 @@ class Workspace:
                  time.time())).lastrowid)
 
     def cached_result(self, kind: str, inputs: dict, options: dict) -> int | None:
-        rows = self.query("SELECT id FROM results WHERE cache_key=?",
-                          (result_key(kind, inputs, options),))
+        return self.cached_result_by_key(result_key(kind, inputs, options))
+
+    def cached_result_by_key(self, key: str) -> int | None:
+        rows = self.query("SELECT id FROM results WHERE cache_key=?", (key,))
         return int(rows[0]["id"]) if rows else None
 
     def get_result(self, result_id: int) -> dict:
@@ -432,13 +440,22 @@ class Workspace:
                       "value=excluded.value", (key, value))
 
 
+class JsonText(str):
+    """A result document already serialised to JSON (in the child that computed it)."""
+
+
 class NotFound(NasurfError):  # noqa: N818 - reads as the HTTP status it maps to
     """A file, sample, result or job id that does not exist (HTTP 404)."""
 
 
 def result_key(kind: str, inputs: dict, options: dict) -> str:
+    """The identity of a stored result: what was computed, on which content, with which
+    options (mass and area included) and nasurf version. Files count by their content
+    hash, not their id or name: the same bytes uploaded again reopen the same result."""
     from nasurf import __version__
 
+    if "sha256" in inputs:
+        inputs = {k: v for k, v in inputs.items() if k not in ("file_ids", "label")}
     text = json.dumps([kind, inputs, options, __version__], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -470,8 +487,9 @@ def describe_file(ws: Workspace, sha: str, name: str) -> dict[str, Any]:
             meta = dict(_described[sha])
         else:
             try:
-                meta = run_cancellable(describe_blob, (str(ws.blobs), sha, name),
-                                       _no_progress)
+                with _describe_slots:
+                    meta = run_cancellable(describe_blob, (str(ws.blobs), sha, name),
+                                           _no_progress, background=False)
             except Exception as exc:  # a reader crash must not lose the upload: flag it
                 meta = {"format": None, "error": f"could not be read ({type(exc).__name__}:"
                                                   f" {exc})"[:500]}
@@ -485,6 +503,8 @@ def describe_file(ws: Workspace, sha: str, name: str) -> dict[str, Any]:
 
 
 _describe_guard = threading.Lock()
+# at most one parse per core at a time: more only makes every upload slower
+_describe_slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 _describe_locks: dict[str, threading.Lock] = {}
 _described: dict[str, dict[str, Any]] = {}
 

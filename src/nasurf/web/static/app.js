@@ -147,7 +147,9 @@ function wireUploads() {
 // ---------------------------------------------------------------- figures
 // Okabe-Ito: distinguishable with the common colour-vision deficiencies
 const PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"];
-const LAYOUT = {colorway: PALETTE, margin: {l: 60, r: 20, t: 30, b: 50}, hovermode: "closest", legend: {orientation: "h", y: -0.2}};
+// the legend goes below the x-axis title (not over it); the right margin holds a second
+// y axis's tick labels
+const LAYOUT = {colorway: PALETTE, margin: {l: 60, r: 60, t: 30, b: 50}, hovermode: "closest", legend: {orientation: "h", y: -0.25, yanchor: "top"}};
 // plotly.js 3 takes titles only as {text: ...}
 function titled(layout) {
   const out = Object.assign({}, layout);
@@ -268,13 +270,23 @@ const RENDER = {
       layout = {xaxis: {title: "current (mA g⁻¹)", type: "log"}, yaxis: {title: "desodiation (mAh g⁻¹)"}};
     } else if (d.protocol === "cycling") {
       traces = d.runs.map(r => ({x: r.table.map(t => t.cycle), y: r.table.map(t => t.desodiation_mAh_g), name: r.strategy, mode: "lines+markers"}));
-      layout = {xaxis: {title: "cycle"}, yaxis: {title: "desodiation (mAh g⁻¹)"}};
+      layout = {xaxis: {title: "cycle"}, yaxis: {title: "desodiation (mAh g⁻¹)", rangemode: "tozero"}};
     } else if (d.protocol === "gitt") {
       traces = d.runs.map(r => ({x: r.series.time_h, y: r.series.voltage_V, name: r.strategy, mode: "lines"}));
       layout = {xaxis: {title: "time (h)"}, yaxis: {title: "E (V vs Na⁺/Na)"}};
     } else {
       traces = d.runs.map(r => ({x: r.series.voltage_V, y: r.series.current_A_g, name: r.strategy, mode: "lines"}));
       layout = {xaxis: {title: "E (V vs Na⁺/Na)"}, yaxis: {title: "i (A g⁻¹), anodic +"}};
+    }
+    const m = d.measured;
+    if (m) {
+      // the measured file on the same axes, in black (the strategies take the palette)
+      const what = m.process && m.process !== "desodiation" ? ` (${m.process})` : "";
+      const style = {name: `measured${what}: ${m.file ? m.file.name : m.name}`, marker: {color: "#000000", size: 7, symbol: "circle-open"}, line: {color: "#000000", width: 1.5}};
+      if (d.protocol === "rate") traces.push(Object.assign({x: m.current_mA_g, y: m.capacity_mAh_g, mode: "markers"}, style));
+      else if (d.protocol === "cycling") traces.push(Object.assign({x: m.cycle, y: m.capacity_mAh_g, mode: "markers"}, style));
+      else if (d.protocol === "gitt") traces.push(Object.assign({x: m.time_h, y: m.voltage_V, mode: "lines"}, style));
+      else traces.push(Object.assign({x: m.voltage_V, y: m.current_A_g, mode: "lines"}, style));
     }
     plot("compare-plot", traces, Object.assign({title: `${d.material}: ${d.protocol}`}, layout));
   },
@@ -297,7 +309,9 @@ const RENDER = {
       const log = vals.length && Math.max(...vals) / Math.min(...vals) > 50;
       plot("sweep-plot", traces, {title: `${m} vs ${p0}`, xaxis: {title: p0, type: log ? "log" : "linear"}, yaxis: {title: m}});
     };
-    sel.addEventListener("change", draw); draw();
+    // the figure files follow the chosen metric
+    const links = () => { for (const a of document.querySelectorAll("a[data-fig]")) a.href = a.href.split("?")[0] + "?metric=" + encodeURIComponent(sel.value); };
+    sel.addEventListener("change", () => { draw(); links(); }); draw(); links();
   },
   sim_validate(d) {
     const rows = d.rows.filter(r => r.simulated_mAh_g !== null && r.reported_mAh_g !== null);
@@ -306,7 +320,7 @@ const RENDER = {
     const traces = hosts.map((h, i) => {
       const rs = rows.filter(r => r.host === h);
       return {x: rs.map(r => r.reported_mAh_g), y: rs.map(r => r.simulated_mAh_g), mode: "markers", name: h, marker: {color: PALETTE[i % PALETTE.length]},
-        text: rs.map(r => esc(`${r.strategy} · ${r.quantity} at ${r.current_mA_g} mA/g<br>${r.citation || ""}`)), hovertemplate: "%{text}<br>reported %{x:.0f}, simulated %{y:.0f} mAh/g<extra></extra>"};
+        text: rs.map(r => esc(`${r.strategy} · ${r.quantity} at ${r.current_mA_g} mA/g`) + "<br>" + esc(r.citation || "")), hovertemplate: "%{text}<br>reported %{x:.0f}, simulated %{y:.0f} mAh/g<extra></extra>"};
     });
     const top = Math.max(10, ...rows.map(r => Math.max(r.reported_mAh_g, r.simulated_mAh_g)));
     traces.push({x: [0, top], y: [0, top], mode: "lines", name: "simulated = reported", line: {dash: "dot", color: "#888"}});
@@ -323,7 +337,7 @@ async function literature(d, byGroup, unit) {
   const esc = s => String(s).replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
   const recs = kb.records.filter(r => r.cycles);
   const traces = [{x: recs.map(r => r.cycles), y: recs.map(r => r.value), mode: "markers", name: `literature (n = ${recs.length})`,
-    marker: {color: "#9aa3ad"}, text: recs.map(r => esc(`${r.material} · ${r.strategy}<br>ref ${r.ref ?? "–"}: ${r.citation || r.location || ""}`)),
+    marker: {color: "#9aa3ad"}, text: recs.map(r => esc(`${r.material} · ${r.strategy}`) + "<br>" + esc(`ref ${r.ref ?? "–"}: ${r.citation || r.location || ""}`)),
     hovertemplate: "%{text}<br>%{y} mAh/g after %{x} cycles<extra></extra>"}];
   Object.entries(byGroup).forEach(([name, rows], gi) => {
     const last = rows.reduce((a, b) => (b.key > a.key ? b : a));
@@ -343,6 +357,7 @@ async function kbLoad() {
   let d;
   try { d = await api("GET", `/api/kb?${q}`); } catch (e) { showError(e.message); return; }
   document.getElementById("kb-count").textContent = `${d.count} records`;
+  for (const a of document.querySelectorAll("[data-kbfig]")) a.href = `/api/kb/figure/${a.dataset.kbfig}?${q}`;
   const body = document.querySelector("#kb-table tbody");
   body.replaceChildren();
   for (const r of d.records) {
@@ -350,13 +365,15 @@ async function kbLoad() {
     for (const v of [r.id, r.material, r.strategy, r.sample_role, r.quantity, r.value, r.unit, r.current_mA_g, r.cycles, r.ref, r.citation || r.location]) kbCell(tr, v);
     body.appendChild(tr);
   }
-  const cite = r => `${r.material}<br>${r.strategy} · ${r.quantity} = ${r.value} ${r.unit}<br>ref ${r.ref ?? "–"}: ${(r.citation || r.location || "").slice(0, 80)}`;
   const esc = s => String(s).replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+  // each field escaped, the line breaks kept as markup (plotly hover text is HTML)
+  const cite = r => [r.material, `${r.strategy} · ${r.quantity} = ${r.value} ${r.unit}`,
+    `ref ${r.ref ?? "–"}: ${(r.citation || r.location || "").slice(0, 80)}`].map(esc).join("<br>");
   const byStrategy = (rows, x) => {
     const g = {};
     for (const r of rows) (g[r.strategy] = g[r.strategy] || []).push(r);
     return Object.entries(g).map(([s, rs]) => ({x: rs.map(r => r[x]), y: rs.map(r => r.value), name: s, mode: "markers",
-      text: rs.map(r => esc(cite(r))), hovertemplate: "%{text}<br>x=%{x}, y=%{y}<extra></extra>"}));
+      text: rs.map(r => cite(r)), hovertemplate: "%{text}<br>x=%{x}, y=%{y}<extra></extra>"}));
   };
   const rate = d.records.filter(r => r.current_mA_g && ["rate_capacity"].includes(r.quantity));
   plot("rate-map", byStrategy(rate, "current_mA_g"), {title: `Rate map (n = ${rate.length})`, xaxis: {title: "current (mA g⁻¹)", type: "log"}, yaxis: {title: "capacity (mAh g⁻¹)"}});

@@ -1,0 +1,99 @@
+"""Each stored file is parsed once: the parsed tables of the content store.
+
+Truths: a kept table is exactly ``nasurf.io.read`` of the blob with the same arguments
+(frame, dtypes and metadata equal); an analysis after the upload uses the table the upload
+read kept (shown by a marker planted in that table reaching the result, which a re-parse
+could not produce); an identical request is a stored-result lookup, also for the same
+content uploaded under another name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from nasurf.io import read
+from nasurf.web import parsed
+from web_server import Server, analyse
+
+pytestmark = [pytest.mark.realdata, pytest.mark.xdist_group("web")]
+
+NA_MPR = "navani/jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr"
+
+
+def _store(tmp_path, src):
+    body = src.read_bytes()
+    sha = hashlib.sha256(body).hexdigest()
+    blobs = tmp_path / "blobs"
+    (blobs / sha[:2]).mkdir(parents=True)
+    (blobs / sha[:2] / sha).write_bytes(body)
+    return blobs, sha
+
+
+def _equal(a, b):
+    pd.testing.assert_frame_equal(a.data, b.data, check_exact=True)
+    assert a.metadata == b.metadata
+
+
+def test_kept_table_is_the_read_and_a_torn_one_is_read_again(tmp_path, realdata):
+    blobs, sha = _store(tmp_path, realdata / NA_MPR)
+    truth = read(blobs / sha[:2] / sha)
+    first = parsed.read_parsed(blobs, sha)
+    kept = parsed.parsed_path(blobs, sha, None, None)
+    assert kept.is_file()
+    _equal(first, truth)
+    _equal(parsed.read_parsed(blobs, sha), truth)          # from the kept table
+    with_mass = parsed.read_parsed(blobs, sha, active_mass_g=0.01)
+    _equal(with_mass, read(blobs / sha[:2] / sha, active_mass_g=0.01))
+    assert parsed.parsed_path(blobs, sha, 0.01, None) != kept
+    kept.write_bytes(kept.read_bytes()[:1000])              # torn (e.g. by a power cut)
+    _equal(parsed.read_parsed(blobs, sha), truth)
+    assert pickle.loads(kept.read_bytes()).metadata == truth.metadata   # replaced whole
+
+
+def test_prune_keeps_only_current_tables_of_stored_files(tmp_path, realdata):
+    blobs, sha = _store(tmp_path, realdata / NA_MPR)
+    parsed.read_parsed(blobs, sha)
+    kept = parsed.parsed_path(blobs, sha, None, None)
+    old = kept.with_name(f"{sha}.0_0_1+pd0.{kept.name.split('.')[2]}.pkl")  # other version
+    old.write_bytes(b"x")
+    stray = kept.with_name(".abc.tmp")                                       # a crash's temp
+    stray.write_bytes(b"x")
+    assert parsed.prune(blobs, {sha}) == 2
+    assert kept.is_file() and not old.exists() and not stray.exists()
+    assert parsed.prune(blobs, set()) == 1 and not kept.exists()            # file removed
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("ws") / "workspace", "--no-seed").start()
+    yield s
+    s.stop()
+
+
+def test_analysis_uses_the_table_read_at_upload_and_repeats_are_lookups(server, realdata):
+    src = realdata / NA_MPR
+    c = server.client()
+    try:
+        f = c.post("/api/files", params={"name": src.name}, content=src.read_bytes()).json()
+        sha = f["file"]["sha256"]
+        kept = parsed.parsed_path(server.workspace / "blobs", sha, None, None)
+        assert kept.is_file(), "the upload read keeps its table"
+        data = pickle.loads(kept.read_bytes())
+        marker = "planted in the kept table by the test"
+        kept.write_bytes(pickle.dumps(replace(data, metadata=data.metadata.with_warning(
+            marker))))
+        res = analyse(c, "cycling", {"file_ids": [f["file"]["id"]]})
+        assert marker in res["doc"]["reader_warnings"]       # not parsed again
+        again = c.post("/api/analyses/cycling", json={"file_ids": [f["file"]["id"]]}).json()
+        assert again["cached"] and again["result_id"] == res["id"]
+        # the same bytes under another name: the same file, the same stored result
+        f2 = c.post("/api/files", params={"name": "copy.mpr"}, content=src.read_bytes()).json()
+        again = c.post("/api/analyses/cycling", json={"file_ids": [f2["file"]["id"]]}).json()
+        assert again["cached"] and again["result_id"] == res["id"]
+    finally:
+        c.close()

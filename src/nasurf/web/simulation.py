@@ -21,21 +21,19 @@ from nasurf.web.jobs import Progress
 PROTOCOLS = ("rate", "cycling", "cv", "gitt")
 
 
-# The only two calls of private simulator helpers, kept here in one place: they become
-# public as nasurf.sim.fit.make_fit_target and nasurf.sim.fit.parse_bounds (the private
-# names stay as aliases); switch these two bodies to the public names then.
+# the simulator is imported when a fit runs, not when the app starts
 def make_fit_target(*args: Any, **kwargs: Any) -> Any:
-    """The fit's residual target (``nasurf.sim.fit._make_target``)."""
-    from nasurf.sim.fit import _make_target
+    """The fit's residual target (:func:`nasurf.sim.fit.make_fit_target`)."""
+    from nasurf.sim.fit import make_fit_target as make
 
-    return _make_target(*args, **kwargs)
+    return make(*args, **kwargs)
 
 
 def parse_bounds(items: list[str]) -> dict[str, tuple[float, float, str]]:
-    """``NAME=lo:hi[:log|lin]`` bounds as the CLI reads them (``cli_fit._parse_bounds``)."""
-    from nasurf.sim.cli_fit import _parse_bounds
+    """``NAME=lo:hi[:log|lin]`` bounds, read as the CLI reads them (``sim.fit.parse_bounds``)."""
+    from nasurf.sim.fit import parse_bounds as parse
 
-    return _parse_bounds(items)
+    return parse(items)
 FIT_TARGETS = ("discharge", "rate")
 SWEEP_PROTOCOLS = ("rate", "discharge", "cycling", "cv")
 MAX_WEB_SWEEP_SETS = 400   # a browser sweep stays interactive; the CLI takes more

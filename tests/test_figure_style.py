@@ -139,3 +139,22 @@ def test_drawing_every_figure_does_not_import_pyplot():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.split()[-1] == "False"
+
+
+def test_pdf_and_svg_carry_no_time_stamp(tmp_path):
+    """The same figure written a second apart gives the same bytes (no creation date)."""
+    import time
+
+    from nasurf.figures.style import new_figure, write_figure
+
+    for fmt in ("pdf", "svg"):
+        digests = []
+        for i in range(2):
+            fig, ax = new_figure()
+            ax.plot([0, 1], [0, 1])
+            ax.set_xlabel("E / V")
+            ax.set_ylabel("I / mA")
+            path = write_figure(fig, tmp_path / f"f{i}.{fmt}")
+            digests.append(path.read_bytes())
+            time.sleep(1.05)
+        assert digests[0] == digests[1], fmt

@@ -166,9 +166,12 @@ def write_figure(fig: Any, path: str | os.PathLike[str], *, dpi: int | None = No
                               f"{', '.join('.' + f for f in FORMATS)}", file=str(p))
     from nasurf.outputs import atomic_path
 
+    # no time stamp, so that the same figure gives the same bytes (SVG names it Date, PDF
+    # CreationDate)
+    stamp = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt)
     with atomic_path(p) as tmp, paper_style():
         fig.savefig(tmp, format=fmt, dpi=(dpi or PNG_DPI) if fmt == "png" else "figure",
-                    metadata={"Date": None} if fmt in ("svg", "pdf") else None)
+                    metadata=stamp)
     return p
 
 

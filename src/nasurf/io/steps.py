@@ -390,6 +390,18 @@ def _labels(col: Any, rule: Any, runs: np.ndarray | None) -> np.ndarray:
     """Kind per row from a label column, each distinct label classified once. With
     ``runs`` (first rows of the step counter's runs, inside which a label is constant)
     only those rows are read."""
+    pa_col = getattr(col, "_pa_array", None)
+    if pa_col is not None:
+        # Arrow-backed strings (Neware step_type): Arrow's own take and dictionary
+        # encoding cost a fraction of pandas' on a few hundred step labels; nulls take
+        # the -1 (unknown) code as with factorize
+        pa_values = pa_col.take(runs) if runs is not None else pa_col
+        enc = pa_values.combine_chunks().dictionary_encode()
+        uniques = enc.dictionary.to_pylist()
+        codes = enc.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False)
+        lut = np.array([rule(str(u)) for u in uniques] + [-1], dtype=np.int8)
+        kinds = lut[codes]
+        return kinds if runs is None else np.repeat(kinds, np.diff(np.append(runs, len(col))))
     values = col.take(runs) if runs is not None else col
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     lut = np.array([rule(str(u)) for u in uniques] + [-1], dtype=np.int8)
@@ -412,9 +424,14 @@ def _instrument_kinds(df: _Table, technique: str | None,
             mf = _num(df, "mode")
             m = np.where(np.isfinite(mf), mf, -1).astype(np.int64) if mf is not None else None
         if m is not None and int(m.min()) >= 0 and int(m.max()) <= 3:
-            lut = np.array([-1, _K[CONSTANT_CURRENT], _K[CONSTANT_VOLTAGE],
-                            _K[OCV] if tech == "OCV" else _K[REST]], dtype=np.int8)
-            kind = lut[m]
+            # mode 0 -> undecided (-1), 1 -> CC, 2 -> CV, 3 -> rest (OCV in an OCV
+            # technique), by arithmetic on int8: a lookup table indexed by a 46 k-row
+            # column costs several times these passes
+            m8 = m.astype(np.int8)
+            kind = (m8 + 1) & 3                    # 1, CC, CV, rest for modes 0..3
+            kind -= 2 * (m8 == 0).view(np.int8)    # mode 0: 1 - 2 = -1
+            if tech == "OCV":
+                kind += (_K[OCV] - _K[REST]) * (m8 == 3).view(np.int8)
             if int(np.count_nonzero(kind >= 0)) > n // 2:
                 flag = (np.asarray(df.array("Ns changes")) if "Ns changes" in df.columns
                         else None)
@@ -497,11 +514,17 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     kinds_from_signal = kind is None
     if known is None and id_col is not None:
         known = f"instrument: {id_col} (kinds from the signal)"
-    if known is None and imp is None:
-        # the signal alone: steps are the runs of the current's sign
-        known = "signal"
-        change = np.flatnonzero(sign[1:] != sign[:-1]) + 1
-        starts = np.concatenate(([0], change)).astype(np.int64)
+    if kind is None and imp is None:
+        # kinds from the signal: rows are rest (no current) or current steps split by
+        # the current's sign, so a step starts where the sign (or the counter) changes
+        # (the row code below would change at exactly these rows)
+        known = known or "signal"
+        cut = sign[1:] != sign[:-1]
+        if runs is not None:
+            cut |= id_change
+        starts = np.flatnonzero(cut)
+        starts += 1
+        starts = np.concatenate((np.zeros(1, np.int64), starts))
         k_step = np.where(sign[starts] == 0, _K[REST], _K[CONSTANT_CURRENT]).astype(np.int8)
     else:
         known = known or "signal"
@@ -519,8 +542,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         # one int8 code per row: the kind, and the current's direction where it splits a
         # step (current steps; an EC-Lab hold (mode 2) is one step from its mode change to
         # the next, even where its decaying current dips into the noise)
-        split = _DIRECTION_SPLITS_EC if extra is not None else _DIRECTION_SPLITS
-        code = split[kind] * sign
+        code = _splits_direction(kind, ec_hold=extra is not None).view(np.int8) * sign
         code += kind * 4
         # a step starts where the row code, the step counter or the instrument's own
         # step flag changes: one boolean pass instead of sorting the three cut lists
@@ -619,10 +641,16 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
 
 _ACTIVE_LUT = np.zeros(len(KINDS) + 1, bool)        # index -1 (undecided) maps to False
 _ACTIVE_LUT[[_K[k] for k in ACTIVE_KINDS]] = True
-#: 1 where the current's sign splits steps of that kind (int8, for the row code)
-_DIRECTION_SPLITS = _ACTIVE_LUT[:len(KINDS)].astype(np.int8)
-_DIRECTION_SPLITS_EC = _DIRECTION_SPLITS.copy()
-_DIRECTION_SPLITS_EC[_K[CONSTANT_VOLTAGE]] = 0
+
+
+def _splits_direction(kind: np.ndarray, ec_hold: bool) -> np.ndarray:
+    """Per row: True where the current's sign splits a step of that kind (the active
+    kinds; not an EC-Lab hold with ``ec_hold``), by comparisons
+    (a table lookup over every row costs several times as much)."""
+    out = kind == _K[CONSTANT_CURRENT]
+    for k in ((CONSTANT_POWER, PULSE) if ec_hold else (CONSTANT_VOLTAGE, CONSTANT_POWER, PULSE)):
+        out |= kind == _K[k]
+    return out
 
 
 def _trapezoid_within(steps: Steps) -> np.ndarray:

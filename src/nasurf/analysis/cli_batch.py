@@ -47,6 +47,18 @@ def analyse_file(path: str, active_mass_g: float | None, area_cm2: float | None,
     row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
     row["file"] = path
     try:
+        from nasurf.io.gamry import is_capacity_curve
+
+        if Path(path).suffix.upper() == ".DTA" and is_capacity_curve(Path(path)):
+            # a per-half-cycle capacity table (no time series): summarised as it is
+            from nasurf.analysis.galvanostatic import capacity_table_summary
+            from nasurf.io.gamry import read_capacity_curve
+
+            curve = read_capacity_curve(Path(path))
+            row.update(format="gamry-dta-capacitycurve", technique=curve.technique,
+                       rows=len(curve.half_cycles), technique_class="cycling")
+            res = capacity_table_summary(curve, active_mass_g=active_mass_g)
+            return _result_row(row, res, ())
         data = read_for_cycling(Path(path), active_mass_g=active_mass_g, area_cm2=area_cm2)
         md = data.metadata
         row.update(format=md.file_format, technique=md.technique, rows=len(data.data))
@@ -70,6 +82,11 @@ def analyse_file(path: str, active_mass_g: float | None, area_cm2: float | None,
     except Exception as exc:  # a reader bug must not stop the batch; report it
         row.update(status="failed", error=f"{exc.__class__.__name__}: {exc}")
         return row
+    return _result_row(row, res, md.warnings)
+
+
+def _result_row(row: dict[str, Any], res: Any, reader_warnings: Any) -> dict[str, Any]:
+    """The batch row of one cycling summary."""
     spec = res.capacity_unit == "mAh/g"
     des = res.cycles[res.cycles["cycle"] >= 1]["desodiation_mAh_g" if spec else "desodiation_mAh"]
     des = des.dropna()
@@ -87,7 +104,7 @@ def analyse_file(path: str, active_mass_g: float | None, area_cm2: float | None,
         mean_coulombic_efficiency=res.mean_ce, retention=res.retention.final,
         retention_reference=res.retention.convention,
         rate_steps=len(res.rate_steps) if res.rate.detected else 0,
-        warnings="; ".join((*md.warnings, *res.all_warnings)),
+        warnings="; ".join((*reader_warnings, *res.all_warnings)),
     )
     return row
 
@@ -122,6 +139,10 @@ def _other_summary(data: Any, steps: Any, klass: str, why: str) -> str:
         elif klass == "gitt":
             pulses = tab["kind"] == "pulse"
             parts.append(f"pulse {np.median(tab['duration_s'][pulses]):.4g} s at "
+                         f"{np.median(np.abs(tab['set_point'][pulses])) * 1e3:.3g} mA")
+        elif klass == "hppc":
+            pulses = tab["kind"] == "hppc_pulse"
+            parts.append(f"{int(pulses.sum())} pulses of "
                          f"{np.median(np.abs(tab['set_point'][pulses])) * 1e3:.3g} mA")
         elif klass == "galvanostatic_one_direction":
             cc = tab["kind"] == "constant_current"

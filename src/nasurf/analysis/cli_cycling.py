@@ -197,6 +197,23 @@ def register(app: typer.Typer) -> None:
         from nasurf.analysis.galvanostatic import cycling_summary
 
         mass = _mass_g(mass_mg)
+        from nasurf.io.gamry import is_capacity_curve
+
+        if Path(file).suffix.upper() == ".DTA" and is_capacity_curve(file):
+            # a per-half-cycle capacity table (no time series): summarised as it is
+            from nasurf.analysis.galvanostatic import capacity_table_summary
+            from nasurf.io.gamry import read_capacity_curve
+
+            curve = read_capacity_curve(file)
+            result = capacity_table_summary(curve, active_mass_g=mass)
+            for w in result.all_warnings:
+                stderr.print(f"[yellow]warning:[/] {w}", highlight=False)
+            if json_out:
+                emit_json({"file": str(file), "format": "gamry-dta-capacitycurve",
+                           "technique": curve.technique, **result.to_dict()})
+                return
+            print_cycling_tables(result, Console())
+            return
         data = read_for_cycling(file, active_mass_g=mass, area_cm2=area_cm2)
         if not data.is_time_series:
             raise ValidationError(

@@ -389,7 +389,13 @@ class _Prepared:
 def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np.ndarray,
              rest_threshold_A: float | None, min_duration_s: float,
              electrode: str = "auto") -> _Prepared:
-    from nasurf.io.steps import IMPEDANCE, PASSIVE_KINDS, electrode_role, find_steps
+    from nasurf.io.steps import (
+        HPPC_PULSE,
+        IMPEDANCE,
+        PASSIVE_KINDS,
+        electrode_role,
+        find_steps,
+    )
 
     df = _frame(data)
     technique = data.metadata.technique if isinstance(data, EchemData) else None
@@ -399,9 +405,10 @@ def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np
     sign: np.ndarray | None = steps.row_sign
     from_signal = (steps.known_from == "signal"
                    or steps.known_from.endswith("(kinds from the signal)"))
-    if steps.has(IMPEDANCE) or (not from_signal and steps.has(*PASSIVE_KINDS)):
+    if steps.has(IMPEDANCE, HPPC_PULSE) or (not from_signal and steps.has(*PASSIVE_KINDS)):
         # (with kinds from the signal a rest is already below the threshold; impedance
-        # rows, known from their frequency, carry the AC current and must be zeroed)
+        # rows, known from their frequency, carry the AC current and HPPC pulses a
+        # resistance test's: both must be zeroed)
         passive = steps.rows_of(*PASSIVE_KINDS)
         i_seg = np.where(passive, 0.0, i)
         # the sign of i_seg at the same threshold: the steps' row sign with the passive
@@ -424,16 +431,19 @@ def _process_names(sign: np.ndarray, flip: bool) -> np.ndarray:
     return np.where(sign < 0, first, second)
 
 
-def _sampled_median_abs(i: np.ndarray, seg: Segmentation,
-                        k: int = 255) -> np.ndarray:
+def _sampled_median_abs(i: np.ndarray, seg: Segmentation, k: int = 255,
+                        select: np.ndarray | None = None) -> np.ndarray:
     """Median |I| of each half cycle's active rows (exact up to ``k`` rows, else over ``k``
-    evenly spaced rows: the same current to within the cycler's noise, at O(k) cost)."""
+    evenly spaced rows: the same current to within the cycler's noise, at O(k) cost);
+    ``select``: only these half cycles (0-based), in that order."""
     first, last = seg.half_cycle_first_row, seg.half_cycle_last_row
+    sign, thr = seg.half_cycle_sign, seg.threshold_A
+    if select is not None:
+        first, last, sign = first[select], last[select], sign[select]
     if first.size == 0:
         return np.zeros(0)
     length = last - first + 1
     width = min(k, int(length.max()))
-    sign, thr = seg.half_cycle_sign, seg.threshold_A
     short = length <= _SHORT_HALF_CYCLE
     if width > _SHORT_HALF_CYCLE and int(np.count_nonzero(short)) >= 8:
         # many short half cycles (CC-CV files, pulses) next to long ones: a narrow matrix
@@ -503,6 +513,8 @@ class Retention:
 # Consecutive rate steps whose currents differ by less than this factor are read as
 # current wander, not as a change of rate (rate tests step by ×2 or more).
 _DISTINCT_LEVEL_FACTOR = 1.25
+#: below this share of its charge in constant current a half cycle has no set point
+_MIN_CC_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -539,8 +551,9 @@ class RateCapability:
 
     @property
     def detected(self) -> bool:
-        """A rate protocol: at least 2 steps, held for 2 or more cycles each, or clearly
-        distinct current levels (every change of step at least ×/÷ 1.25).
+        """A rate protocol: at least 2 steps, mostly held for 2 or more cycles, with at
+        least two levels so held that differ by ×/÷ 1.25 or more; or, with one cycle per
+        step, clearly distinct current levels (every change of step at least ×/÷ 1.25).
 
         Cycle-to-cycle current wander (e.g. CC-CV cells) gives many 1-cycle "steps" a few
         per cent apart; those are kept in ``steps`` but not reported as a rate test. A rate
@@ -549,9 +562,14 @@ class RateCapability:
         """
         if self.n_steps < 2:
             return False
-        if float(np.median(self.step_columns["n_cycles"])) >= 2:
-            return True
         current = np.abs(np.asarray(self.step_columns["current_A"], float))
+        n_cyc = np.asarray(self.step_columns["n_cycles"])
+        if float(np.median(n_cyc)) >= 2:
+            # sustained levels: at least two distinct currents each held >= 2 cycles (a
+            # single check-up cycle at another current in a long test is not a rate test)
+            held = current[(n_cyc >= 2) & np.isfinite(current) & (current > 0)]
+            return bool(held.size >= 2
+                        and held.max() / held.min() >= _DISTINCT_LEVEL_FACTOR)
         if not np.all(np.isfinite(current)) or np.any(current == 0):
             return False
         ratio = current[1:] / current[:-1]
@@ -791,6 +809,12 @@ def cycling_summary(
             f"rest/OCV/impedance steps (steps: {kinds}): nothing to integrate; is this a "
             "rest/OCV/EIS file?",
             file=source, field=CURRENT)
+    flags: list[dict[str, Any]] = []
+    hppc_msg = _hppc_note(steps)
+    if hppc_msg:
+        warnings.append(hppc_msg)
+        flags.append({"flag": "hppc_pulses_excluded", "cycle": None, "half_cycle": None,
+                      "value": int(steps.counts().get("hppc_pulse", 0)), "message": hppc_msg})
     if seg.blip_runs:
         warnings.append(f"{seg.blip_runs} short current reversal(s) (< {min_duration_s:g} s, "
                         f"{seg.blip_rows} rows) ignored as noise")
@@ -818,6 +842,20 @@ def cycling_summary(
         q *= cv_mask[1:]
         cv_As = per_hc(_block_sums(q, starts, stops))
     del q
+    # the current each half cycle was set to: the median |I| of its constant-current rows
+    # (a hold's decaying current would pull a CC-CV half cycle's median far below its
+    # set point, and cycle-to-cycle changes of that tail would read as rate steps)
+    set_i = None
+    held = np.flatnonzero(cv_As > 0) if cv_mask is not None else np.zeros(0, np.int64)
+    if held.size:
+        set_i = median_i.copy()
+        set_i[held] = _sampled_median_abs(np.where(cv_mask, 0.0, prep.i_seg), seg,
+                                          select=held)
+        # a half cycle that is nearly all hold (its CC part a few rows of current ramp
+        # before the voltage limit, e.g. an aged cell) shows no set point: unknown
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cc_share = 1.0 - cv_As[held] / cap_As[held]
+        set_i[held[cc_share < _MIN_CC_SHARE]] = np.nan
 
     inst = _instrument_capacity(df, starts, per_hc,
                                 v if capacity_source == "instrument" else None)
@@ -862,7 +900,6 @@ def cycling_summary(
     unit = "mAh/g" if spec else "mAh"
     per_g = 1.0 / mass if spec else 1.0
     cv_mAh = cv_As / SECONDS_PER_HOUR * 1e3
-    flags: list[dict[str, Any]] = []
     complete_hc = _complete_half_cycles(cap_mAh, seg.half_cycle_sign, process, warnings,
                                         flags)
     hc_cols: dict[str, Any] = {
@@ -891,7 +928,7 @@ def cycling_summary(
         warnings.append("no active mass given (or in the file): capacities are in mAh, not "
                         "mAh/g; pass active_mass_g (CLI: --mass-mg)")
     cyc = _cycle_arrays(cycle, seg.half_cycle_sign, cap_mAh, en_mWh, cv_mAh, median_i,
-                        complete_hc)
+                        complete_hc, set_i)
     first_proc, second_proc = (DESODIATION, SODIATION) if flip else (SODIATION, DESODIATION)
     if cyc["cycle"][0] == 0:
         msg = (f"the file starts with a {second_proc} (the cell was part-way through a "
@@ -944,9 +981,10 @@ def cycling_summary(
                       "value": None, "message": f"the file is {klass} data ({why}), not "
                       "galvanostatic cycling: ICE, CE and retention do not apply"})
     warnings.extend(f["message"] for f in flags if f["flag"] not in (
-        "starts_mid_cycle", "partial_first_half_cycle"))
+        "starts_mid_cycle", "partial_first_half_cycle", "hppc_pulses_excluded"))
 
-    rate = _rate_steps(number, cyc["desodiation_current_A"], cyc["sodiation_current_A"],
+    set_key = "set_current_A" if set_i is not None else "current_A"
+    rate = _rate_steps(number, cyc[f"desodiation_{set_key}"], cyc[f"sodiation_{set_key}"],
                        q_des, unit, mass, basis, exclude_first_cycle_of_step,
                        current_rel_tol, current_abs_tol_A,
                        names=(second_proc, first_proc))
@@ -955,6 +993,7 @@ def cycling_summary(
                                     current_abs_tol_A, unit, warnings)
     if flip:
         cyc = _swap_processes(cyc)
+    set_current = {p_: cyc[f"{p_}_{set_key}"] for p_ in (SODIATION, DESODIATION)}
     cycle_cols = _cycle_columns(cyc, ce, mass, area, unit, cum_irr, ret_col, flip)
     cycle_cols["coulombic_efficiency_with_holds"] = ce_with
     cycle_cols["coulombic_efficiency_without_holds"] = ce_without
@@ -1003,6 +1042,8 @@ def cycling_summary(
         "mean_coulombic_efficiency_without_holds": mean_without,
         "electrode": prep.role,
         "steps": steps,
+        # per cycle, the constant-current set point of each process (rate steps)
+        "set_current_A": set_current,
     }
     if mass is not None and area is not None:
         extra["loading_mg_cm2"] = mass * 1e3 / area
@@ -1015,6 +1056,118 @@ def cycling_summary(
         warnings=tuple(warnings) + rate.warnings, source=source, extra=extra,
         flags=tuple(flags),
     )
+
+
+def _hppc_note(steps: Any) -> str | None:
+    """What the summary says about the HPPC pulses it left out, or None without any."""
+    from nasurf.io.steps import HPPC_PULSE, _lut
+
+    sel = _lut((HPPC_PULSE,))[steps.step_kind]
+    if not sel.any():
+        return None
+    k = np.flatnonzero(sel)
+    t, _, i = steps._signals[:3]
+    absi = np.abs(i)
+    # the pulses' own rows (their charge is small; the HPPC test reads resistance)
+    charge = [float(np.sum(0.5 * (absi[a + 1:b] + absi[a:b - 1]) * np.diff(t[a:b])))
+              for a, b in zip(steps.starts[k].tolist(), steps.stops[k].tolist(), strict=True)]
+    return (f"{k.size} HPPC pulses (pairs of current pulses <= 30 s of both signs between "
+            f"rests, rows {int(steps.starts[k[0]])}-{int(steps.stops[k[-1]]) - 1}; "
+            f"{sum(charge) / 3.6:.4g} mAh over their own rows) are a pulse resistance test, "
+            "not cycling: left out of the half cycles")
+
+
+def capacity_table_summary(curve: Any, *, active_mass_g: float | None = None,
+                           ce_resolution: float = CE_RESOLUTION) -> CyclingResult:
+    """Cycling summary of a per-half-cycle capacity table with no time series (a Gamry
+    PWR800 ``CAPACITYCURVE``, :func:`nasurf.io.gamry.read_capacity_curve`).
+
+    Capacities are the file's own charge per half cycle (C / 3.6 = mAh), energies its
+    |energy| (J / 3.6 = mWh), the current of a half cycle its charge / duration. Cycles are
+    the file's: a charge (anodic current on the working electrode: a desodiation) then a
+    discharge (a sodiation), so CE = Q_discharge / Q_charge of each cycle and ICE that of
+    cycle 1; mean CE over cycles 2..N; retention relative to cycle 2 (after one formation
+    cycle). Nothing is integrated; holds are not known (0).
+    """
+    hc = curve.half_cycles
+    source = curve.source
+    mass = _positive_or_none(active_mass_g, "active_mass_g", source)
+    res = float(ce_resolution)
+    warnings: list[str] = list(curve.warnings)
+    flags: list[dict[str, Any]] = []
+    n_hc = len(hc)
+    if n_hc == 0:
+        raise ValidationError("CAPACITYCURVE table without rows", file=source)
+    cap_mAh = hc["charge_C"].to_numpy(float) / SECONDS_PER_HOUR * 1e3
+    en_mWh = np.abs(hc["energy_J"].to_numpy(float)) / SECONDS_PER_HOUR * 1e3
+    dur = hc["duration_s"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        current = np.where(dur > 0, hc["charge_C"].to_numpy(float) / dur, np.nan)
+        avg_v = np.where(cap_mAh > 0, en_mWh / cap_mAh, np.nan)
+    cycle = hc["cycle"].to_numpy(np.int64)
+    process = hc["process"].to_numpy(object)
+    # segmentation frame of the summary: the cycle's first process (a charge here) is -1
+    sign = np.where(hc["type"].to_numpy() == 0, -1, 1).astype(np.int8)
+    complete_hc = _complete_half_cycles(cap_mAh, sign, process, warnings, flags)
+    unit = "mAh/g" if mass is not None else "mAh"
+    per_g = 1.0 / mass if mass is not None else 1.0
+    if mass is None:
+        warnings.append("no active mass given: capacities are in mAh, not mAh/g")
+    hc_cols: dict[str, Any] = {
+        "half_cycle": hc["half_cycle"].to_numpy(np.int64), "cycle": cycle, "process": process,
+        "end_time_s": hc["time_s"].to_numpy(float), "duration_s": dur,
+        "capacity_mAh": cap_mAh, "cv_capacity_mAh": np.zeros(n_hc), "energy_mWh": en_mWh,
+        "average_voltage_V": avg_v, "start_voltage_V": hc["start_voltage_V"].to_numpy(float),
+        "end_voltage_V": hc["end_voltage_V"].to_numpy(float), "mean_current_A": current,
+        "complete": complete_hc}
+    if mass is not None:
+        hc_cols["capacity_mAh_g"] = cap_mAh * per_g
+    cyc = _cycle_arrays(cycle, sign, cap_mAh, en_mWh, np.zeros(n_hc), current, complete_hc)
+    number = cyc["cycle"]
+    q_first, q_second = cyc["sodiation_mAh"] * per_g, cyc["desodiation_mAh"] * per_g
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ce = cyc["desodiation_mAh"] / cyc["sodiation_mAh"]
+    ok = (number >= 1) & np.isfinite(q_first) & np.isfinite(q_second) & cyc["complete"]
+    one = ok & (number == 1)
+    ice = float(ce[one][0]) if one.any() else None
+    if ice is None:
+        warnings.append("no complete first cycle (charge then discharge): ICE undefined")
+    later = ok & (number >= 2)
+    mean_ce = float(ce[later].mean()) if later.any() else None
+    irr_each = np.where(ok, q_first - q_second, 0.0)
+    irr = float(irr_each.sum()) if ok.any() else None
+    flags.extend(_plausibility(number, ce, ok, 1, res, cap_mAh, process, cycle, mass, None,
+                               DESODIATION, SODIATION))
+    warnings.extend(f["message"] for f in flags if f["flag"] not in (
+        "starts_mid_cycle", "partial_first_half_cycle"))
+    rate = _rate_steps(number, cyc["desodiation_current_A"], cyc["sodiation_current_A"],
+                       q_second, unit, mass, None, False, 0.02, 1e-6,
+                       names=(SODIATION, DESODIATION))
+    retention, ret_col = _retention(number, q_second, ok, cyc["desodiation_current_A"],
+                                    "after_formation", 1, rate, 0.02, 1e-6, unit, warnings)
+    cyc = _swap_processes(cyc)
+    cycle_cols = _cycle_columns(cyc, ce, mass, None, unit,
+                                np.where(ok, np.cumsum(irr_each), np.nan), ret_col, True)
+    conventions = {
+        "current_sign": "anodic (desodiation) positive, cathodic (sodiation) negative",
+        "cycle_definition": "the file's Cycle: a charge (desodiation) then a discharge "
+                            "(sodiation)",
+        "capacity": "the file's Charge per half cycle (no time series to integrate)",
+        "ice": "Q_sod,1 / Q_desod,1 (discharge / charge of cycle 1)",
+        "ce": "Q_sod,n / Q_desod,n; mean over cycles 2..N",
+        "ce_resolution": res, "retention_reference": retention.convention,
+        "source_table": "Gamry CAPACITYCURVE",
+    }
+    units = {"capacity": unit, "capacity_mAh": "mAh", "energy_mWh": "mWh", "voltage": "V",
+             "current_A": "A", "time": "s", "coulombic_efficiency": "1 (fraction)",
+             "retention": "1 (fraction)"}
+    return CyclingResult(
+        half_cycle_columns=hc_cols, cycle_columns=cycle_cols,
+        initial_coulombic_efficiency=ice, mean_ce=mean_ce, cumulative_irreversible=irr,
+        retention=retention, rate=rate, capacity_unit=unit, active_mass_g=mass,
+        area_cm2=None, units=units, conventions=conventions,
+        warnings=tuple(warnings) + rate.warnings, source=source,
+        extra={"electrode": "cathode"}, flags=tuple(flags))
 
 
 def _instrument_capacity(df: pd.DataFrame, starts: np.ndarray, per_hc,
@@ -1169,9 +1322,10 @@ def _plausibility(number: np.ndarray, ce: np.ndarray, ok: np.ndarray, k_form: in
 
 
 def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: np.ndarray,
-                  cv: np.ndarray, current: np.ndarray, complete: np.ndarray
-                  ) -> dict[str, np.ndarray]:
-    """Per-cycle sums of the half cycles of each process (NaN where a process is absent)."""
+                  cv: np.ndarray, current: np.ndarray, complete: np.ndarray,
+                  set_current: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-cycle sums of the half cycles of each process (NaN where a process is absent);
+    with ``set_current`` also ``{process}_set_current_A`` like ``{process}_current_A``."""
     if cycle.size and bool((cycle[1:] >= cycle[:-1]).all()):
         # sorted (always in sodiation_desodiation mode): np.unique without its sort
         new = np.empty(cycle.size, bool)
@@ -1186,9 +1340,12 @@ def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: 
     # each bin adds its half cycles in the same order as a bincount per column would
     slot = np.where(sign < 0, 0, n) + idx           # half-cycle signs are +-1, never 0
     count = np.bincount(slot, minlength=2 * n).reshape(2, n)
-    values = np.array((cap, energy, cv, current), dtype=np.float64)
-    bins = (slot + np.arange(0, 8 * n, 2 * n)[:, None]).ravel()
-    sums = np.bincount(bins, weights=values.ravel(), minlength=8 * n).reshape(4, 2, n)
+    quantities = (cap, energy, cv, current) if set_current is None else (
+        cap, energy, cv, current, set_current)
+    nq = len(quantities)
+    values = np.array(quantities, dtype=np.float64)
+    bins = (slot + np.arange(0, 2 * nq * n, 2 * n)[:, None]).ravel()
+    sums = np.bincount(bins, weights=values.ravel(), minlength=2 * nq * n).reshape(nq, 2, n)
     sums[:, count == 0] = np.nan
     out: dict[str, np.ndarray] = {"cycle": number}
     for k, proc in enumerate((SODIATION, DESODIATION)):
@@ -1199,6 +1356,8 @@ def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: 
             # one half cycle per process and cycle in sodiation_desodiation mode; with
             # several (instrument mode) the mean of their median currents
             out[f"{proc}_current_A"] = sums[3, k] / count[k]
+            if set_current is not None:
+                out[f"{proc}_set_current_A"] = sums[4, k] / count[k]
             out[f"{proc}_average_voltage_V"] = sums[1, k] / sums[0, k]
     incomplete = np.bincount(idx, weights=~complete, minlength=n) > 0
     out["complete"] = ~incomplete & np.isfinite(out["sodiation_mAh"]) & np.isfinite(
@@ -1320,7 +1479,8 @@ def rate_capability(
 ) -> RateCapability:
     """Group consecutive cycles at the same current into rate steps (methods.md §7).
 
-    The current of a cycle is the median |I| of its desodiation; a cycle joins the
+    The current of a cycle is the median |I| of its desodiation (of its constant-current
+    rows, holds excluded, when given a :class:`CyclingResult`: the set point); a cycle joins the
     previous one's step when that current and the sodiation current both agree within
     ``rel_tol`` (2 %) or ``abs_tol_A`` (1 µA). Per step: current (mA/g with a mass),
     C-rate only with an explicit ``basis_mAh_g``, cycle range, mean and last desodiation
@@ -1329,16 +1489,22 @@ def rate_capability(
     current divided by the first step's mean capacity.
     """
     second, first = DESODIATION, SODIATION
+    set_current = None
     if isinstance(cycles, CyclingResult):
         active_mass_g = cycles.active_mass_g
         if cycles.extra.get("electrode", "anode") != "anode":
             second, first = SODIATION, DESODIATION
+        set_current = cycles.extra.get("set_current_A")
         cycles = cycles.cycles
     cap_col = f"{second}_mAh_g" if f"{second}_mAh_g" in cycles else f"{second}_mAh"
     unit = "mAh/g" if cap_col.endswith("_g") else "mAh"
-    return _rate_steps(cycles["cycle"].to_numpy(),
-                       cycles[f"{second}_current_A"].to_numpy(dtype=float),
-                       cycles[f"{first}_current_A"].to_numpy(dtype=float),
+
+    def current(proc: str) -> np.ndarray:
+        if set_current is not None:
+            return np.asarray(set_current[proc], dtype=float)
+        return cycles[f"{proc}_current_A"].to_numpy(dtype=float)
+
+    return _rate_steps(cycles["cycle"].to_numpy(), current(second), current(first),
                        cycles[cap_col].to_numpy(dtype=float), unit, active_mass_g,
                        _positive_or_none(basis_mAh_g, "basis_mAh_g", "<rate capability>"),
                        exclude_first_cycle, rel_tol, abs_tol_A, names=(second, first))

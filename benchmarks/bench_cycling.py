@@ -54,7 +54,7 @@ REAL_FILES = [
 ]
 
 sys.path.insert(0, str(REPO / "src"))
-from nasurf.analysis.galvanostatic import (  # noqa: E402
+from nasurf.analysis.cycling import (  # noqa: E402
     cycling_summary,
     synthetic_cycling,
 )
@@ -154,7 +154,7 @@ def memory_probe(npz: str) -> dict:
     code = f"""
 import json, sys, numpy as np, pandas as pd
 sys.path.insert(0, {str(REPO / 'src')!r})
-from nasurf.analysis.galvanostatic import cycling_summary
+from nasurf.analysis.cycling import cycling_summary
 from nasurf.io.table import TIME, VOLTAGE, CURRENT
 def status(key):
     for line in open('/proc/self/status'):

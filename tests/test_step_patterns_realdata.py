@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nasurf.analysis.cli_batch import run_batch
-from nasurf.analysis.galvanostatic import capacity_table_summary, cycling_summary
+from nasurf.analysis.cycling import capacity_table_summary, cycling_summary, summarise_files
 from nasurf.cli import app
 from nasurf.io import read
 from nasurf.io.gamry import read_capacity_curve
@@ -92,9 +91,9 @@ def test_pstrace_excel_export_is_read_as_cv(realdata, tmp_path):
     assert any("inferred from the data" in n for n in xlsx.metadata.notes)
     assert classify_technique(xlsx)[0] == "cv"
     (tmp_path / "cv.xlsx").symlink_to(folder / "p-Br-Ph-CO2Me_MeCN.xlsx")
-    [row] = run_batch([tmp_path / "cv.xlsx"], active_mass_g=None, area_cm2=None,
+    [row] = summarise_files([tmp_path / "cv.xlsx"], active_mass_g=None, area_cm2=None,
                       reference="after_formation", cycle_mode="sodiation_desodiation",
-                      workers=1, show_progress=False)
+                      workers=1)
     assert row["technique_class"] == "cv" and row["status"] == "not cycling"
     assert row["initial_coulombic_efficiency"] is None
 

@@ -1,24 +1,32 @@
 """Analyses of measured (or simulated) data: galvanostatic, CV kinetics, GITT, EIS."""
 
-# --- galvanostatic cycling, rate capability, dQ/dV (owner: galvanostatic engineer) ---
-from nasurf.analysis.dqdv import DqdvCurve, DqdvResult, dqdv, dqdv_curve
-from nasurf.analysis.galvanostatic import (
+# --- galvanostatic cycling, rate capability, dQ/dV (nasurf.analysis.cycling) ---
+from nasurf.analysis.cycling import (
+    CyclingFile,
     CyclingResult,
     RateCapability,
     Retention,
     Segmentation,
+    analyze_cycling_file,
     capacity_split,
+    capacity_table_summary,
     cycling_summary,
+    group_rate_steps,
     rate_capability,
     segment_half_cycles,
+    summarise_files,
+    summarise_folder,
     synthetic_cycling,
     voltage_profiles,
 )
+from nasurf.analysis.dqdv import DqdvCurve, DqdvResult, dqdv, dqdv_curve
 
 __all__ = [*globals().get("__all__", []),
-           "CyclingResult", "DqdvCurve", "DqdvResult", "RateCapability", "Retention",
-           "Segmentation", "capacity_split", "cycling_summary", "dqdv", "dqdv_curve",
-           "rate_capability", "segment_half_cycles", "synthetic_cycling", "voltage_profiles"]
+           "CyclingFile", "CyclingResult", "DqdvCurve", "DqdvResult", "RateCapability",
+           "Retention", "Segmentation", "analyze_cycling_file", "capacity_split",
+           "capacity_table_summary", "cycling_summary", "dqdv", "dqdv_curve",
+           "group_rate_steps", "rate_capability", "segment_half_cycles", "summarise_files",
+           "summarise_folder", "synthetic_cycling", "voltage_profiles"]
 # --- end galvanostatic block ---
 
 # --- EIS: circuit fitting, lin-KK, Warburg σ and D (owner: EIS engineer) ---

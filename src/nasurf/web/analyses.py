@@ -59,8 +59,8 @@ def load(ws: Workspace, file_row: dict, *, active_mass_g: float | None = None,
 def warm_up() -> None:
     """Import the readers and analyses once at start-up, so the first upload does not pay
     for importing scipy.signal and friends (seconds on a loaded machine)."""
+    import nasurf.analysis.cycling
     import nasurf.analysis.dqdv
-    import nasurf.analysis.galvanostatic
     import nasurf.io  # noqa: F401
 
 
@@ -157,8 +157,8 @@ def normalise_cycling_options(options: dict) -> dict:
 
 def cycling(ws: Workspace, file_row: dict, options: dict) -> dict[str, Any]:
     """Galvanostatic summary of one file (same call as ``nasurf analyze cycling``)."""
+    from nasurf.analysis.cycling import cycling_summary, voltage_profiles
     from nasurf.analysis.dqdv import dqdv
-    from nasurf.analysis.galvanostatic import cycling_summary, voltage_profiles
 
     opts = normalise_cycling_options(options)
     mass_g = opts["mass_mg"] / 1e3 if opts["mass_mg"] else None

@@ -28,7 +28,7 @@ def _context() -> Any:
         ctx = mp.get_context("forkserver")
         # imported once in the fork server, so each child starts in milliseconds
         ctx.set_forkserver_preload(["nasurf.web.simulation", "nasurf.web.analyses",
-                                    "nasurf.io", "nasurf.analysis.galvanostatic",
+                                    "nasurf.io", "nasurf.analysis.cycling",
                                     "nasurf.analysis.dqdv", "nasurf.sim"])
         _ctx = ctx
     return _ctx

@@ -156,11 +156,16 @@ def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np
         # rows, known from their frequency, carry the AC current and HPPC pulses a
         # resistance test's: both must be zeroed)
         passive = steps.rows_of(*PASSIVE_KINDS)
-        i_seg = np.where(passive, 0.0, i)
-        # the sign of i_seg at the same threshold: the steps' row sign with the passive
-        # rows zeroed (saves re-comparing every row)
-        sign = sign.copy()
-        sign[passive] = 0
+        # only passive rows with current above the threshold change anything (the others
+        # are below it already: no half cycle, no median sample); an instrument's rests
+        # usually have none, and then the whole-column copies are skipped
+        live = passive & (sign != 0)
+        if live.any():
+            i_seg = np.where(passive, 0.0, i)
+            # the sign of i_seg at the same threshold: the steps' row sign with the
+            # passive rows zeroed (saves re-comparing every row)
+            sign = sign.copy()
+            sign[live] = 0
     role, how = electrode_role(v, steps, electrode)
     flip = role != "anode"
     if flip:

@@ -40,6 +40,7 @@ from nasurf.analysis.cycling.cycles import (
 from nasurf.analysis.cycling.halfcycles import (
     _assign_cycles,
     _complete_half_cycles,
+    _median_abs_rows,
     _prepare,
     _process_names,
     _sampled_median_abs,
@@ -177,8 +178,7 @@ def cycling_summary(
     held = np.flatnonzero(cv_As > 0) if cv_mask is not None else np.zeros(0, np.int64)
     if held.size:
         set_i = median_i.copy()
-        set_i[held] = _sampled_median_abs(np.where(cv_mask, 0.0, prep.i_seg), seg,
-                                          select=held)
+        set_i[held] = _set_current(prep.i_seg, cv_mask, seg, held)
         # a half cycle that is nearly all hold (its CC part a few rows of current ramp
         # before the voltage limit, e.g. an aged cell) shows no set point: unknown
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -384,6 +384,28 @@ def cycling_summary(
         warnings=tuple(warnings) + rate.warnings, source=source, extra=extra,
         flags=tuple(flags),
     )
+
+
+def _set_current(i: np.ndarray, cv_mask: np.ndarray, seg: Any, held: np.ndarray,
+                 k: int = 31) -> np.ndarray:
+    """The constant-current set point of each half cycle in ``held`` (those with a
+    hold): the median |I| of up to ``k`` evenly spaced rows of its constant-current part,
+    from its first row to the start of its first hold (NaN when it starts with the hold)."""
+    first = seg.half_cycle_first_row[held]
+    hold_starts = np.flatnonzero(cv_mask[1:] & ~cv_mask[:-1]) + 1
+    if cv_mask[0]:
+        hold_starts = np.concatenate(([0], hold_starts))
+    # a held half cycle's first hold starts at or after its first row, inside it
+    nxt = hold_starts[np.minimum(np.searchsorted(hold_starts, first), hold_starts.size - 1)]
+    last = seg.half_cycle_last_row[held]
+    length = np.where((nxt >= first) & (nxt <= last), nxt - first, last - first + 1)
+    out = np.full(held.size, np.nan)
+    some = length > 0
+    if some.any():
+        out[some] = _median_abs_rows(i, first[some], length[some],
+                                     seg.half_cycle_sign[held][some], seg.threshold_A, k,
+                                     min(k, int(length[some].max())))
+    return out
 
 
 def _hppc_note(steps: Any) -> str | None:

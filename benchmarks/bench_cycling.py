@@ -3,6 +3,13 @@
     .venv/bin/python benchmarks/bench_cycling.py                    # real files + 0.2/2/10 M rows
     .venv/bin/python benchmarks/bench_cycling.py --sizes 100x2000   # cycles x rows per cycle
     .venv/bin/python benchmarks/bench_cycling.py --no-real --no-peer
+    .venv/bin/python benchmarks/bench_cycling.py --baseline ../base/src --rounds 10 --repeats 30
+
+``--baseline SRC`` times the ``src/`` folder of another checkout (e.g. a detached worktree
+of an older commit) against this one, both in fresh worker processes
+(``benchmarks/summary_worker.py``), alternately with navani, round by round; the minimum
+over all rounds is the figure to compare on a loaded machine. ``NASURF_PEER_PYTHON``
+points at navani's interpreter when ``.venv-peers`` lives elsewhere.
 
 Same data for both tools in one run. Real files: each tool reads the file its own way
 (untimed), then only the summary call is timed. Synthetic hard-carbon long cycling: one
@@ -36,7 +43,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-PEER_PY = REPO / ".venv-peers" / "bin" / "python"
+PEER_PY = Path(os.environ.get("NASURF_PEER_PYTHON", REPO / ".venv-peers" / "bin" / "python"))
+WORKER = HERE / "summary_worker.py"
 PEER_SCRIPT = HERE / "peers" / "navani_summary.py"
 REALDATA = Path(os.environ.get("NASURF_REALDATA", REPO.parent / "shared" / "realdata"))
 REAL_FILES = [
@@ -46,7 +54,7 @@ REAL_FILES = [
 ]
 
 sys.path.insert(0, str(REPO / "src"))
-from nasurf.analysis.galvanostatic import (  # noqa: E402
+from nasurf.analysis.cycling import (  # noqa: E402
     cycling_summary,
     synthetic_cycling,
 )
@@ -95,12 +103,58 @@ def run_peer(tasks: list[dict]) -> list[dict] | None:
     return json.loads(proc.stdout)["results"]
 
 
+def run_worker(src: Path, tasks: list[dict]) -> list[dict]:
+    """Time ``cycling_summary`` of the nasurf in ``src`` on ``tasks`` in a fresh process."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump({"tasks": tasks}, fh)
+        name = fh.name
+    try:
+        proc = subprocess.run([sys.executable, str(WORKER), str(src), name],
+                              capture_output=True, text=True)
+    finally:
+        os.unlink(name)
+    if proc.returncode != 0:
+        raise SystemExit(f"worker on {src} failed: {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout)["results"]
+
+
+def versus_baseline(tasks: list[dict], labels: list[str], baseline: Path, peer: bool,
+                    rounds: int) -> None:
+    """This tree and ``baseline`` (and navani) timed alternately, round by round, each
+    in a fresh process; prints the minima and their ratios."""
+    ours: list[list[float]] = [[] for _ in tasks]
+    base: list[list[float]] = [[] for _ in tasks]
+    nav: list[list[float]] | None = [[] for _ in tasks] if peer else None
+    for _ in range(rounds):
+        for side, src in ((ours, REPO / "src"), (base, baseline)):
+            for k, r in enumerate(run_worker(src, tasks)):
+                side[k] += r["times_s"]
+        if nav is not None:
+            out = run_peer(tasks)
+            if out is None:
+                nav = None
+            else:
+                for k, r in enumerate(out):
+                    nav[k] += r["times_s"]
+    print(f"\n## This tree vs baseline {baseline} ({rounds} alternating rounds x "
+          f"{tasks[0]['repeats']} calls; minimum over all calls)")
+    print("| file | calls | baseline min | this tree min | this / baseline | navani min | "
+          "navani / baseline | navani / this |")
+    print("|---|---|---|---|---|---|---|---|")
+    for k, label in enumerate(labels):
+        b, o = min(base[k]), min(ours[k])
+        nv = min(nav[k]) if nav else None
+        print(f"| {label} | {len(ours[k])} | {b * 1e3:.3f} ms | {o * 1e3:.3f} ms | "
+              f"{o / b:.3f} | " + (f"{nv * 1e3:.3f} ms | {nv / b:.2f} | {nv / o:.2f} |"
+                                   if nv else "- | - | - |"), flush=True)
+
+
 def memory_probe(npz: str) -> dict:
     """In a fresh process: table in memory, reset the high-water mark, summary, read it."""
     code = f"""
 import json, sys, numpy as np, pandas as pd
 sys.path.insert(0, {str(REPO / 'src')!r})
-from nasurf.analysis.galvanostatic import cycling_summary
+from nasurf.analysis.cycling import cycling_summary
 from nasurf.io.table import TIME, VOLTAGE, CURRENT
 def status(key):
     for line in open('/proc/self/status'):
@@ -268,6 +322,30 @@ def bench_synthetic(sizes: list[tuple[int, int]], repeats: int, peer: bool,
           "counter; differs by about one sampling interval per half cycle)")
 
 
+def baseline_run(baseline: Path, sizes: list[tuple[int, int]], repeats: int, rounds: int,
+                 real: bool, peer: bool) -> None:
+    if real:
+        tasks, labels = [], []
+        for label, rel in REAL_FILES:
+            path = REALDATA / rel
+            if path.exists():
+                tasks.append({"kind": "file", "path": str(path), "repeats": repeats,
+                              "warmup": 1})
+                labels.append(label)
+        versus_baseline(tasks, labels, baseline, peer, rounds)
+    with tempfile.TemporaryDirectory() as tmp:
+        for n_cyc, rpc in sizes:
+            df = long_cycling(n_cyc, rpc).data
+            npz = str(Path(tmp) / f"synthetic_{n_cyc}x{rpc}.npz")
+            np.savez(npz, t=df[TIME].to_numpy(), V=df[VOLTAGE].to_numpy(),
+                     I=df[CURRENT].to_numpy())
+            reps = max(2, repeats // 10) if len(df) > 1_000_000 else repeats
+            versus_baseline([{"kind": "npz", "path": npz, "repeats": reps, "warmup": 1}],
+                            [f"synthetic {n_cyc} x {rpc} ({len(df) / 1e6:.1f} M rows)"],
+                            baseline, peer and len(df) <= 1_000_000,
+                            max(2, rounds // 3) if len(df) > 1_000_000 else rounds)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="100x2000,1000x2000,1000x10000",
@@ -276,10 +354,19 @@ def main() -> int:
     ap.add_argument("--no-real", action="store_true")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="src/ folder of another checkout to time against this one "
+                         "(real files and --sizes, alternately, fresh processes)")
+    ap.add_argument("--rounds", type=int, default=10,
+                    help="alternating rounds with --baseline")
     a = ap.parse_args()
     sizes = [tuple(int(x) for x in s.split("x")) for s in a.sizes.split(",") if s]
     print(f"# bench_cycling: nasurf cycling_summary vs navani cycle_summary "
           f"(python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs)")
+    if a.baseline is not None:
+        baseline_run(a.baseline.resolve(), sizes, a.repeats, a.rounds, not a.no_real,
+                     not a.no_peer)
+        return 0
     if not a.no_real:
         bench_real(max(a.repeats, 5) * 4, not a.no_peer)
     bench_synthetic(sizes, a.repeats, not a.no_peer, not a.no_memory)

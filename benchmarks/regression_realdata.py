@@ -38,7 +38,7 @@ def emit() -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from nasurf.analysis.galvanostatic import cycling_summary
+    from nasurf.analysis.cycling import cycling_summary
     from nasurf.io import read
 
     try:

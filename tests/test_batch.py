@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nasurf.analysis import synthetic_cycling
-from nasurf.analysis.cli_batch import run_batch
+from nasurf.analysis.cycling import summarise_files
 from nasurf.cli import app
 
 
@@ -59,9 +59,9 @@ def test_batch_human_table_and_all_failed_exit_code(folder, tmp_path):
 def test_run_batch_in_process_equals_pool(folder):
     files = sorted(folder.glob("*.csv"))
     kw = dict(active_mass_g=2e-3, area_cm2=None, reference="first",
-              cycle_mode="sodiation_desodiation", show_progress=False)
-    serial = run_batch(files, workers=1, **kw)
-    pooled = run_batch(files, workers=2, **kw)
+              cycle_mode="sodiation_desodiation")
+    serial = summarise_files(files, workers=1, **kw)
+    pooled = summarise_files(files, workers=2, **kw)
     assert serial == pooled
     assert serial[1]["capacity_unit"] == "mAh/g"
     assert serial[1]["first_desodiation"] == pytest.approx(280.0, rel=1e-9)
@@ -76,9 +76,9 @@ def test_batch_classifies_the_technique_first(tmp_path, realdata):
              "gcpl.pr_182.1.mpr": "cycling"}
     for name in names:
         (d / name).symlink_to(realdata / "yadg" / name)
-    rows = run_batch(sorted(d.iterdir()), active_mass_g=None, area_cm2=None,
+    rows = summarise_files(sorted(d.iterdir()), active_mass_g=None, area_cm2=None,
                      reference="after_formation", cycle_mode="sodiation_desodiation",
-                     workers=1, show_progress=False)
+                     workers=1)
     by_name = {r["file"].rsplit("/", 1)[-1]: r for r in rows}
     for name, klass in names.items():
         r = by_name[name]

@@ -59,7 +59,7 @@ app()
 
 def test_the_core_needs_no_dask():
     out = _run("""
-import nasurf.io, nasurf.analysis.galvanostatic, nasurf.sim, nasurf.knowledge, nasurf.report
+import nasurf.io, nasurf.analysis.cycling, nasurf.sim, nasurf.knowledge, nasurf.report
 print("OK")
 """)
     assert out.returncode == 0, out.stderr

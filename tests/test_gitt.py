@@ -173,7 +173,7 @@ def test_short_rest_is_flagged_unrelaxed():
 def test_soc_capacity_and_x():
     # 3 pulses of 600 s at 9.65 µA: 5.79 mC each; SOC at midpoints 1/6, 3/6, 5/6
     res = gitt_analysis(gitt_record(slab_response, 600.0), diffusion_length_cm=1e-4,
-                        mass_g=1e-3, molar_mass_g_mol=100.0)
+                        active_mass_g=1e-3, molar_mass_g_mol=100.0)
     p = res.pulses
     q = 1e-10 * F * 600.0
     np.testing.assert_allclose(p["soc"], [1 / 6, 3 / 6, 5 / 6], rtol=1e-9)
@@ -186,15 +186,15 @@ def test_soc_capacity_and_x():
 
 
 def test_diffusion_length_conventions():
-    L, src = diffusion_length(mass_g=2e-3, density_g_cm3=2.0, area_cm2=1.0)
+    L, src = diffusion_length(active_mass_g=2e-3, density_g_cm3=2.0, area_cm2=1.0)
     assert pytest.approx(1e-3) == L and "geometric" in src
-    L, _ = diffusion_length(mass_g=2e-3, molar_mass_g_mol=50.0, molar_volume_cm3_mol=25.0,
+    L, _ = diffusion_length(active_mass_g=2e-3, molar_mass_g_mol=50.0, molar_volume_cm3_mol=25.0,
                             area_cm2=1.0, area_kind="BET")
     assert pytest.approx(1e-3) == L  # m·V_M/(M·S)
     L, src = diffusion_length(particle_radius_cm=3e-4)
     assert pytest.approx(1e-4) == L and "r/3" in src
     with pytest.raises(ValidationError, match="not both"):
-        diffusion_length(mass_g=1e-3, density_g_cm3=2, molar_volume_cm3_mol=10, area_cm2=1)
+        diffusion_length(active_mass_g=1e-3, density_g_cm3=2, molar_volume_cm3_mol=10, area_cm2=1)
     with pytest.raises(ValidationError, match="area_kind"):
         diffusion_length(area_kind="surface")
     with pytest.raises(ValidationError, match="positive"):

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nasurf.analysis.galvanostatic import cycling_summary, rate_capability
+from nasurf.analysis.cycling import cycling_summary, group_rate_steps
 from nasurf.io.steps import classify_technique, electrode_role, find_steps
 from nasurf.io.table import (
     CHARGE_CAPACITY,
@@ -356,7 +356,7 @@ def test_rate_steps_in_either_direction(direction):
     assert len(steps) == len(levels)
     assert steps["current_A"].to_numpy() == pytest.approx(levels, rel=1e-9)
     assert res.to_dict()["rate_capability"]["rate_set_by"] == direction
-    again = rate_capability(res)
+    again = group_rate_steps(res)
     assert again.rate_set_by == direction
 
 

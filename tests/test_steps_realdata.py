@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nasurf.analysis.cycling import cycling_summary
 from nasurf.analysis.dqdv import dqdv
-from nasurf.analysis.galvanostatic import cycling_summary
 from nasurf.io import read
 from nasurf.io.steps import classify_technique, find_steps
 

@@ -306,7 +306,7 @@ def test_figure_pdf_download_is_the_library_figure(page, realdata):
     import tempfile
 
     from nasurf.analysis import plots_cycling as pc
-    from nasurf.analysis.galvanostatic import cycling_summary
+    from nasurf.analysis.cycling import cycling_summary
     from nasurf.figures.style import write_figure
     from nasurf.io import read
 
@@ -330,7 +330,7 @@ def test_figure_pdf_download_is_the_library_figure(page, realdata):
 
 
 def test_measured_file_overlaid_on_a_simulated_comparison(page, realdata):
-    from nasurf.analysis.galvanostatic import cycling_summary
+    from nasurf.analysis.cycling import cycling_summary
     from nasurf.io import read
 
     upload_in_browser(page, [realdata / NA_MPR])

@@ -62,7 +62,7 @@ def _png_dpi(body: bytes) -> float:
 
 def test_cycling_figure_files_are_the_library_figures(client, realdata):
     from nasurf.analysis import plots_cycling as pc
-    from nasurf.analysis.galvanostatic import cycling_summary
+    from nasurf.analysis.cycling import cycling_summary
     from nasurf.io import read
 
     fid = upload(client, realdata / NA_MPR)
@@ -108,7 +108,7 @@ def test_kb_map_files_follow_the_filters(client, server):
 
 
 def test_measured_data_overlaid_on_simulated_rate_and_cycling(client, realdata):
-    from nasurf.analysis.galvanostatic import cycling_summary
+    from nasurf.analysis.cycling import cycling_summary
     from nasurf.io import read
 
     fid = upload(client, realdata / NA_MPR)

@@ -2,7 +2,8 @@
 
 The public API of :mod:`nasurf.analysis`; each name below lives in one package or module:
 
-* galvanostatic cycling, rate capability, dQ/dV: :mod:`nasurf.analysis.galvanostatic`,
+* galvanostatic cycling, rate capability, dQ/dV and their file workflows:
+  :mod:`nasurf.analysis.cycling`,
   :mod:`nasurf.analysis.dqdv`;
 * CV kinetics over scan rates (b-values, Dunn k1/k2, Trasatti, Randles–Sevcik) and the CV-set
   workflow: :mod:`nasurf.analysis.kinetics`;
@@ -24,10 +25,11 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["DqdvCurve", "DqdvResult", "dqdv", "dqdv_curve"],
                     "nasurf.analysis.dqdv"),
     **dict.fromkeys(
-        ["CyclingResult", "RateCapability", "Retention", "Segmentation", "capacity_split",
-         "cycling_summary", "rate_capability", "segment_half_cycles", "synthetic_cycling",
-         "voltage_profiles"],
-        "nasurf.analysis.galvanostatic"),
+        ["CyclingFile", "CyclingResult", "RateCapability", "Retention", "Segmentation",
+         "analyze_cycling_file", "capacity_split", "capacity_table_summary", "cycling_summary",
+         "group_rate_steps", "rate_capability", "segment_half_cycles", "summarise_files",
+         "summarise_folder", "synthetic_cycling", "voltage_profiles"],
+        "nasurf.analysis.cycling"),
     **dict.fromkeys(
         ["CV", "BValueMap", "CVSet", "CVSetResult", "DunnResult", "PeakKinetics",
          "PreparedBranches", "RandlesSevcikResult", "TrasattiResult", "analyze_cv_files",
@@ -46,7 +48,7 @@ _LAZY: dict[str, str] = {
         "nasurf.analysis.eis"),
 }
 
-_SUBMODULES = {"dqdv", "eis", "galvanostatic", "gitt", "kinetics", "plots_cycling",
+_SUBMODULES = {"cycling", "dqdv", "eis", "gitt", "kinetics", "plots_cycling",
                "plots_kinetics"}
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "CVSet",
     "CVSetResult",
     "Circuit",
+    "CyclingFile",
     "CyclingResult",
     "DqdvCurve",
     "DqdvResult",
@@ -73,11 +76,13 @@ __all__ = [
     "TrasattiResult",
     "WarburgAnalysis",
     "analyze_cv_files",
+    "analyze_cycling_file",
     "analyze_eis",
     "analyze_eis_file",
     "b_value_map",
     "b_value_peaks",
     "capacity_split",
+    "capacity_table_summary",
     "cycling_summary",
     "diffusion_length",
     "dqdv",
@@ -86,6 +91,7 @@ __all__ = [
     "fit_circuit",
     "fit_series",
     "gitt_analysis",
+    "group_rate_steps",
     "linkk",
     "prepare_branches",
     "randles_sevcik_D",
@@ -96,6 +102,8 @@ __all__ = [
     "segment_half_cycles",
     "segment_pulses",
     "split_sweeps",
+    "summarise_files",
+    "summarise_folder",
     "synthetic_cycling",
     "trasatti",
     "trasatti_from_cvs",

@@ -6,7 +6,9 @@ only cycling files get cycling metrics (ICE, CE, retention, status ``ok``, or
 galvanostatic files are listed with status ``not cycling``, their class and a short
 summary of their own, never with an ICE.
 
-Files are read and analysed in parallel worker processes; a rich progress bar goes to
+The work is :func:`nasurf.analysis.cycling.summarise_files` (a library function); this
+module adds the options, a progress bar and the table. Files are read and analysed in
+parallel worker processes; a rich progress bar goes to
 stderr, one summary table to stdout (or one JSON document with ``--json``). A file that
 cannot be read or analysed is listed with its error message and does not stop the run.
 Exit status: 0 when at least one file was analysed, 1 when none was.
@@ -15,158 +17,43 @@ Exit status: 0 when at least one file was analysed, 1 when none was.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from nasurf.analysis.cycling.workflows import SUMMARY_COLUMNS, list_files, summarise_files
 from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
-from nasurf.companions import is_companion
-from nasurf.errors import NasurfError, ValidationError
+from nasurf.errors import ValidationError
 
 DEFAULT_WORKERS = min(os.cpu_count() or 1, 4)
-SUMMARY_COLUMNS = [
-    "file", "status", "format", "technique", "rows", "cycles", "capacity_unit",
-    "initial_coulombic_efficiency", "first_desodiation", "last_desodiation",
-    "mean_coulombic_efficiency", "retention", "retention_reference", "rate_steps",
-    "warnings", "error", "technique_class", "summary", "electrode", "flags",
-]
-
-
-def analyse_file(path: str, active_mass_g: float | None, area_cm2: float | None,
-                 reference: str, cycle_mode: str) -> dict[str, Any]:
-    """Read and summarise one file; never raises (errors become the ``error`` field)."""
-    from nasurf.analysis.cli_cycling import read_for_cycling
-    from nasurf.analysis.galvanostatic import cycling_summary
-
-    row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
-    row["file"] = path
-    try:
-        data = read_for_cycling(Path(path), active_mass_g=active_mass_g, area_cm2=area_cm2)
-        md = data.metadata
-        row.update(format=md.file_format, technique=md.technique, rows=len(data.data))
-        from nasurf.io.steps import classify_technique, find_steps
-
-        steps = find_steps(data) if data.is_time_series and len(data.data) else None
-        klass, why = classify_technique(data, steps)
-        row.update(technique_class=klass)
-        if klass != "cycling":
-            row.update(status="not cycling", summary=_other_summary(data, steps, klass, why),
-                       warnings="; ".join(md.warnings))
-            return row
-        res = cycling_summary(data, active_mass_g=active_mass_g, area_cm2=area_cm2,
-                              reference=reference, cycle_mode=cycle_mode)  # type: ignore[arg-type]
-    except NasurfError as exc:
-        row.update(status="failed", error=str(exc))
-        return row
-    except FileNotFoundError as exc:
-        row.update(status="failed", error=f"no such file: {exc.filename}")
-        return row
-    except Exception as exc:  # a reader bug must not stop the batch; report it
-        row.update(status="failed", error=f"{exc.__class__.__name__}: {exc}")
-        return row
-    spec = res.capacity_unit == "mAh/g"
-    des = res.cycles[res.cycles["cycle"] >= 1]["desodiation_mAh_g" if spec else "desodiation_mAh"]
-    des = des.dropna()
-    row.update(
-        status="flagged" if res.flags else "ok",
-        cycles=int((res.cycles["cycle"] >= 1).sum()),
-        electrode=res.extra.get("electrode"),
-        flags="; ".join(f"{f['flag']}" + (f" (cycle {f['cycle']})" if f.get("cycle")
-                                          is not None else "") for f in res.flags),
-        summary=res.conventions.get("electrode_role"),
-        capacity_unit=res.capacity_unit,
-        initial_coulombic_efficiency=res.initial_coulombic_efficiency,
-        first_desodiation=float(des.iloc[0]) if len(des) else None,
-        last_desodiation=float(des.iloc[-1]) if len(des) else None,
-        mean_coulombic_efficiency=res.mean_ce, retention=res.retention.final,
-        retention_reference=res.retention.convention,
-        rate_steps=len(res.rate_steps) if res.rate.detected else 0,
-        warnings="; ".join((*md.warnings, *res.all_warnings)),
-    )
-    return row
-
-
-def _other_summary(data: Any, steps: Any, klass: str, why: str) -> str:
-    """One line on a file that is not cycling data: what it holds, in its own terms."""
-    df = data.data
-    parts = [why]
-    if klass == "eis":
-        from nasurf.io.table import FREQUENCY
-
-        if FREQUENCY in df.columns:
-            f = df[FREQUENCY].to_numpy(dtype=float)
-            f = f[f > 0]
-            if f.size:
-                parts.append(f"{f.size} points, {f.min():.3g}-{f.max():.3g} Hz")
-    elif steps is not None:
-        tab = steps.columns
-        if klass == "cv":
-            from nasurf.io.table import VOLTAGE
-
-            v = df[VOLTAGE].to_numpy(dtype=float)
-            parts.append(f"{v.min():.3g}-{v.max():.3g} V")
-            rates = tab["set_point"][tab["kind"] == "sweep"]
-            if rates.size:
-                parts.append(f"|dV/dt| {np.nanmedian(np.abs(rates)) * 1e3:.3g} mV/s")
-        elif klass == "ca":
-            holds = tab["kind"] == "constant_voltage"
-            levels = ", ".join(f"{x:.3g}" for x in tab["set_point"][holds][:5])
-            parts.append(f"holds at {levels} V, "
-                         f"{tab['charge_Ah'][holds].sum() * 1e3:.4g} mAh")
-        elif klass == "gitt":
-            pulses = tab["kind"] == "pulse"
-            parts.append(f"pulse {np.median(tab['duration_s'][pulses]):.4g} s at "
-                         f"{np.median(np.abs(tab['set_point'][pulses])) * 1e3:.3g} mA")
-        elif klass == "galvanostatic_one_direction":
-            cc = tab["kind"] == "constant_current"
-            parts.append(f"{tab['charge_Ah'][cc].sum() * 1e3:.4g} mAh passed")
-    return "; ".join(parts)
-
-
-def list_files(folder: Path, pattern: str, recursive: bool) -> list[Path]:
-    if not folder.is_dir():
-        raise ValidationError("not a folder", file=str(folder))
-    found = folder.rglob(pattern) if recursive else folder.glob(pattern)
-    files = sorted(p for p in found if p.is_file() and not p.name.startswith(".")
-                   and not is_companion(p))
-    return files
 
 
 def run_batch(files: list[Path], *, active_mass_g: float | None, area_cm2: float | None,
               reference: str, cycle_mode: str, workers: int,
               show_progress: bool = True) -> list[dict[str, Any]]:
-    """Analyse ``files`` with ``workers`` processes (1 = in this process)."""
-    rows: dict[str, dict[str, Any]] = {}
-    args = (active_mass_g, area_cm2, reference, cycle_mode)
+    """Deprecated: :func:`nasurf.analysis.cycling.summarise_files` (``nasurf.sim.run_batch``
+    runs simulations: one name meant two things)."""
+    warnings.warn("nasurf.analysis.cli_batch.run_batch is replaced by "
+                  "nasurf.analysis.cycling.summarise_files", DeprecationWarning, stacklevel=2)
+    return _summarise_with_progress(files, active_mass_g=active_mass_g, area_cm2=area_cm2,
+                                    reference=reference, cycle_mode=cycle_mode,
+                                    workers=workers, show_progress=show_progress)
+
+
+def _summarise_with_progress(files: list[Path], *, show_progress: bool = True,
+                             **kwargs: Any) -> list[dict[str, Any]]:
+    """:func:`summarise_files` with a progress bar on stderr."""
     progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                         MofNCompleteColumn(), TimeElapsedColumn(), console=stderr,
                         disable=not show_progress, transient=True)
     with progress:
         task = progress.add_task("analysing", total=len(files))
-        if workers <= 1 or len(files) <= 1:
-            for f in files:
-                rows[str(f)] = analyse_file(str(f), *args)
-                progress.advance(task)
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(analyse_file, str(f), *args): f for f in files}
-                for fut in as_completed(futures):
-                    f = futures[fut]
-                    try:
-                        rows[str(f)] = fut.result()
-                    except Exception as exc:  # a worker that died (e.g. out of memory)
-                        row = dict.fromkeys(SUMMARY_COLUMNS)
-                        row.update(file=str(f), status="failed",
-                                   error=f"worker failed: {exc.__class__.__name__}: {exc}")
-                        rows[str(f)] = row
-                    progress.advance(task)
-    return [rows[str(f)] for f in files]
+        return summarise_files(files, on_done=lambda _f: progress.advance(task), **kwargs)
 
 
 def _print_table(rows: list[dict[str, Any]], folder: Path, console: Console) -> None:
@@ -233,7 +120,7 @@ def register(app: typer.Typer) -> None:
         import pandas as pd
 
         from nasurf.analysis.cli_cycling import _mass_g
-        from nasurf.analysis.galvanostatic import parse_reference
+        from nasurf.analysis.cycling import parse_reference
 
         parse_reference(reference)          # refuse a bad option before starting workers
         mass = _mass_g(mass_mg)
@@ -242,8 +129,9 @@ def register(app: typer.Typer) -> None:
         files = list_files(folder, pattern, recursive)
         if not files:
             raise ValidationError(f"no files match '{pattern}'", file=str(folder))
-        rows = run_batch(files, active_mass_g=mass, area_cm2=area_cm2, reference=reference,
-                         cycle_mode=cycle_mode, workers=workers)
+        rows = _summarise_with_progress(files, active_mass_g=mass, area_cm2=area_cm2,
+                                        reference=reference, cycle_mode=cycle_mode,
+                                        workers=workers)
         n_ok = sum(r["status"] != "failed" for r in rows)
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 """``nasurf analyze cycling``: galvanostatic summary of one cycler file.
 
-Reads the file through :func:`nasurf.io.read`, runs
-:func:`nasurf.analysis.galvanostatic.cycling_summary`, prints a table (or one JSON
-document with ``--json``) and optionally writes CSV tables and figures with ``--out``.
+Runs :func:`nasurf.analysis.cycling.analyze_cycling_file` (read + summary), prints a
+table (or one JSON document with ``--json``) and with ``--out`` writes the CSV tables and
+figures through :func:`nasurf.analysis.cycling.write_cycling_outputs`.
 """
 
 from __future__ import annotations
@@ -21,12 +21,9 @@ from nasurf.io.table import EchemData
 
 def read_for_cycling(path: Path, *, active_mass_g: float | None = None,
                      area_cm2: float | None = None) -> EchemData:
-    """Read a measurement with :func:`nasurf.io.read` (a missing file is reported as such)."""
-    from nasurf.io import read
+    """:func:`nasurf.analysis.cycling.read_for_cycling` (kept for callers of this name)."""
+    from nasurf.analysis.cycling import read_for_cycling as read
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file", str(path))
     return read(path, active_mass_g=active_mass_g, area_cm2=area_cm2)
 
 
@@ -113,37 +110,12 @@ def print_cycling_tables(result, console: Console, *, max_rows: int = 40) -> Non
 
 def write_outputs(data: EchemData, result, out: Path, *,
                   potential_vs: str | None = None) -> list[Path]:
-    """CSV tables, summary.json, dQ/dV table and figures into ``out``.
+    """:func:`nasurf.analysis.cycling.write_cycling_outputs`, its notes on stderr."""
+    from nasurf.analysis.cycling import write_cycling_outputs
 
-    ``potential_vs`` labels the potential axes (e.g. ``"Li+/Li"``); by default the file's
-    ``Metadata.electrode_reference``, else the Na half-cell convention.
-    """
-    from nasurf.analysis import plots_cycling as pc
-    from nasurf.analysis.dqdv import dqdv
-    from nasurf.analysis.galvanostatic import voltage_profiles
-
-    written = result.to_csv(out)
-    mass = result.active_mass_g
-    role = result.extra.get("electrode", "auto")
-    prof = voltage_profiles(data, active_mass_g=mass, electrode=role,
-                            cycles=pc._default_cycles(sorted(result.cycles["cycle"])))
-    reference = potential_vs or data.metadata.electrode_reference
-    figs = {"voltage_profiles": pc.voltage_profile_figure(prof, reference=reference),
-            "capacity_ce": pc.capacity_ce_figure(result)}
-    if result.rate.detected:
-        figs["rate_capability"] = pc.rate_capability_figure(result)
-    try:
-        dq = dqdv(data, active_mass_g=mass, electrode=role,
-                  cycles=pc._default_cycles(sorted(result.cycles["cycle"])))
-    except ValidationError as exc:
-        stderr.print(f"[yellow]dQ/dV skipped:[/] {exc}")
-    else:
-        path = out / "dqdv.csv"
-        dq.table.to_csv(path, index=False)
-        written.append(path)
-        if len(dq.table):
-            figs["dqdv"] = pc.dqdv_figure(dq, reference=reference)
-    written += pc.save_figures(figs, out)
+    written, notes = write_cycling_outputs(data, result, out, potential_vs=potential_vs)
+    for note in notes:
+        stderr.print(f"[yellow]{note}[/]")
     return written
 
 
@@ -194,32 +166,26 @@ def register(app: typer.Typer) -> None:
         json_out: bool = JSON_OPTION,
     ) -> None:
         """Capacities, ICE, CE, retention, energy, hysteresis and rate steps of a file."""
-        from nasurf.analysis.galvanostatic import cycling_summary
+        from nasurf.analysis.cycling import analyze_cycling_file
 
         mass = _mass_g(mass_mg)
-        data = read_for_cycling(file, active_mass_g=mass, area_cm2=area_cm2)
-        if not data.is_time_series:
-            raise ValidationError(
-                f"not a time series (technique {data.metadata.technique or 'unknown'}); "
-                "galvanostatic analysis needs time, voltage and current", file=str(file))
-        result = cycling_summary(
-            data, active_mass_g=mass, area_cm2=area_cm2, reference=reference,
-            formation_cycles=formation_cycles, cycle_mode=cycle_mode,  # type: ignore[arg-type]
+        cf = analyze_cycling_file(
+            file, active_mass_g=mass, area_cm2=area_cm2, reference=reference,
+            formation_cycles=formation_cycles, cycle_mode=cycle_mode,
             basis_mAh_g=basis_mAh_g, include_cv_steps=not exclude_cv,
-            capacity_source=capacity_source,  # type: ignore[arg-type]
-            electrode=electrode,  # type: ignore[arg-type]
+            capacity_source=capacity_source, electrode=electrode,
             theoretical_capacity_mAh_g=theoretical_mAh_g)
-        written = (write_outputs(data, result, out, potential_vs=potential_vs)
-                   if out is not None else [])
-        for w in (*data.metadata.warnings, *result.all_warnings):
+        result = cf.result
+        written: list[Path] = []
+        if out is not None:
+            # a capacity table has no curves to draw: its tables only
+            written = (write_outputs(cf.data, result, out, potential_vs=potential_vs)
+                       if cf.data is not None else result.to_csv(out))
+        for w in cf.warnings:
             stderr.print(f"[yellow]warning:[/] {w}", highlight=False)
         if json_out:
-            doc = result.to_dict()
-            doc = {"file": str(file), "format": data.metadata.file_format,
-                   "technique": data.metadata.technique, **doc,
-                   "reader_warnings": list(data.metadata.warnings),
-                   "reader_notes": list(data.metadata.notes),
-                   "written": [str(p) for p in written]}
+            doc = cf.to_dict()
+            doc["written"] = [str(p) for p in written]
             emit_json(doc)
             return
         print_cycling_tables(result, Console())

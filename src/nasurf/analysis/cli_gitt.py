@@ -9,7 +9,6 @@ mg → g, µm → cm), prints a per-pulse table or one JSON document (``pulses``
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +21,6 @@ from nasurf.clikit import (
     guard_output,
     handle_errors,
     stderr,
-    to_jsonable,
 )
 from nasurf.errors import ValidationError
 
@@ -40,44 +38,28 @@ def run_gitt(
     length_um: float | None = None,
     out: Path | None = None,
 ) -> dict[str, Any]:
-    """Everything ``nasurf analyze gitt`` computes, as one JSON-able document."""
-    from nasurf.analysis.cli_cv import read_measurement
-    from nasurf.analysis.gitt import gitt_analysis
+    """Everything ``nasurf analyze gitt`` computes, as one JSON-able document: the
+    options in user units (mg, µm) converted for :func:`nasurf.analysis.gitt.gitt_file`."""
+    from nasurf.analysis.gitt import gitt_file, write_gitt_outputs
 
     for name, val in (("--mass-mg", mass_mg), ("--radius-um", radius_um),
                       ("--length-um", length_um)):
         if val is not None and not val > 0:
             raise ValidationError(f"{name} must be > 0, got {val}", field=name.lstrip("-"))
-    data = read_measurement(file, active_mass_g=mass_mg / 1e3 if mass_mg else None)
-    res = gitt_analysis(
-        data,
-        mass_g=mass_mg / 1e3 if mass_mg else None,
+    gf = gitt_file(
+        file,
+        active_mass_g=mass_mg / 1e3 if mass_mg else None,
         molar_mass_g_mol=molar_mass,
         density_g_cm3=density,
         molar_volume_cm3_mol=molar_volume,
         area_cm2=area_cm2,
-        area_kind=area_kind,  # type: ignore[arg-type]
+        area_kind=area_kind,
         particle_radius_cm=radius_um * 1e-4 if radius_um else None,
         diffusion_length_cm=length_um * 1e-4 if length_um else None,
     )
-    doc = res.to_dict()
-    doc["file"] = str(file)
+    doc = gf.to_dict()
     if out is not None:
-        from nasurf.analysis import plots_kinetics as pk
-
-        written = res.to_csv(out)
-        written.append(pk.save_figure(pk.plot_gitt_diffusivity(res), out / "gitt_D_vs_soc.png"))
-        usable = res.pulses[~res.pulses["flag_no_rest_after"]]
-        first = int(usable["pulse"].iloc[0]) if len(usable) else 1
-        written.append(pk.save_figure(pk.plot_gitt_pulse(data, res, first),
-                                      out / f"gitt_pulse_{first}.png"))
-        p = out / "gitt.json"
-        tmp = p.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(to_jsonable(doc), indent=2, allow_nan=False),
-                       encoding="utf-8")
-        tmp.replace(p)
-        written.append(p)
-        doc["files_written"] = [str(w) for w in written]
+        doc["files_written"] = [str(w) for w in write_gitt_outputs(gf, out)]
     return doc
 
 

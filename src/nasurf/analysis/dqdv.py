@@ -19,18 +19,17 @@ import numpy as np
 import pandas as pd
 from scipy.signal import savgol_filter
 
-from nasurf.analysis.galvanostatic import (
+from nasurf.analysis.cycling._shared import (
     DESODIATION,
     SODIATION,
     CycleMode,
-    _assign_cycles,
     _frame,
     _positive_or_none,
-    _prepare,
     _source_name,
     _time_series,
-    voltage_profiles,
 )
+from nasurf.analysis.cycling.halfcycles import _assign_cycles, _prepare
+from nasurf.analysis.cycling.profiles import voltage_profiles
 from nasurf.errors import ValidationError
 from nasurf.io.table import EchemData
 

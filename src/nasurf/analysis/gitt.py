@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from nasurf.constants import FARADAY_C_PER_MOL
 from nasurf.errors import ValidationError
 from nasurf.io.table import (
     CURRENT,
@@ -36,7 +37,6 @@ from nasurf.io.table import (
     EchemData,
 )
 
-FARADAY = 96485.33212  # C/mol (CODATA 2018)
 AreaKind = Literal["geometric", "BET", "particle"]
 # 1 mV/h, the default relaxation criterion of methods.md §5
 DEFAULT_RELAXATION_LIMIT_V_S = 1e-3 / 3600.0
@@ -114,27 +114,44 @@ class GittResult:
         return [p]
 
 
+def _active_mass(active_mass_g: float | None, mass_g: float | None) -> float | None:
+    """``active_mass_g``, or the deprecated ``mass_g`` keyword (one name for one thing
+    across nasurf) with a DeprecationWarning."""
+    if mass_g is None:
+        return active_mass_g
+    import warnings
+
+    warnings.warn("mass_g is renamed active_mass_g", DeprecationWarning, stacklevel=3)
+    if active_mass_g is not None and active_mass_g != mass_g:
+        raise ValidationError(f"active_mass_g={active_mass_g} and mass_g={mass_g} disagree; "
+                              "give active_mass_g only", field="active_mass_g")
+    return mass_g
+
+
 def diffusion_length(
     *,
     diffusion_length_cm: float | None = None,
     particle_radius_cm: float | None = None,
-    mass_g: float | None = None,
+    active_mass_g: float | None = None,
     molar_mass_g_mol: float | None = None,
     molar_volume_cm3_mol: float | None = None,
     density_g_cm3: float | None = None,
     area_cm2: float | None = None,
     area_kind: AreaKind = "geometric",
+    mass_g: float | None = None,
 ) -> tuple[float | None, str]:
     """The Weppner–Huggins length L = V/S and a description of where it came from.
 
     Precedence: ``diffusion_length_cm``; then ``particle_radius_cm`` (spheres, L = r/3);
     then m·V_M/(M·S) or m/(ρ·S) with the area labelled by ``area_kind``. Returns
-    ``(None, reason)`` when the inputs do not determine L.
+    ``(None, reason)`` when the inputs do not determine L. ``mass_g`` is the deprecated
+    name of ``active_mass_g``.
     """
+    mass_g = _active_mass(active_mass_g, mass_g)
     for name, val in (
         ("diffusion_length_cm", diffusion_length_cm),
         ("particle_radius_cm", particle_radius_cm),
-        ("mass_g", mass_g),
+        ("active_mass_g", mass_g),
         ("molar_mass_g_mol", molar_mass_g_mol),
         ("molar_volume_cm3_mol", molar_volume_cm3_mol),
         ("density_g_cm3", density_g_cm3),
@@ -174,7 +191,7 @@ def diffusion_length(
 def gitt_analysis(
     data: EchemData,
     *,
-    mass_g: float | None = None,
+    active_mass_g: float | None = None,
     molar_mass_g_mol: float | None = None,
     molar_volume_cm3_mol: float | None = None,
     density_g_cm3: float | None = None,
@@ -193,6 +210,7 @@ def gitt_analysis(
     two_phase_ratio: float = 0.05,
     max_delta_Es_V: float = 0.02,
     x_start: float = 0.0,
+    mass_g: float | None = None,
 ) -> GittResult:
     """Weppner–Huggins analysis of every constant-current pulse of a GITT record.
 
@@ -214,7 +232,10 @@ def gitt_analysis(
     diffusion, so E(0+) is the true post-ohmic potential for slabs and spheres alike
     (tested against the exact solutions). ``"sqrt_t"`` is the plain E0 + s·√t fit of
     methods.md §5, which biases D low for spheres (0.89 instead of 0.92 at τD/r² = 0.0024).
+
+    ``mass_g`` is the deprecated name of ``active_mass_g``.
     """
+    mass_g = _active_mass(active_mass_g, mass_g)
     d = data.data
     src = data.metadata.source
     for col in (TIME, VOLTAGE, CURRENT):
@@ -229,7 +250,7 @@ def gitt_analysis(
     L, length_source = diffusion_length(
         diffusion_length_cm=diffusion_length_cm,
         particle_radius_cm=particle_radius_cm,
-        mass_g=mass_g,
+        active_mass_g=mass_g,
         molar_mass_g_mol=molar_mass_g_mol,
         molar_volume_cm3_mol=molar_volume_cm3_mol,
         density_g_cm3=density_g_cm3,
@@ -532,7 +553,7 @@ def _analyse_pulse(
     charge = current * tau
     q_mid = float(q[a - 1 if a > 0 else 0]) + charge / 2
     x_change = (
-        x_start - q_mid * molar_mass_g_mol / (FARADAY * mass_g)
+        x_start - q_mid * molar_mass_g_mol / (FARADAY_C_PER_MOL * mass_g)
         if mass_g and molar_mass_g_mol
         else math.nan
     )
@@ -585,3 +606,56 @@ def _d_l2(L: float | None, tau: float, des: float, detau: float) -> float:
     if L is None or not (np.isfinite(des) and np.isfinite(detau)) or detau <= 0 or tau <= 0:
         return math.nan
     return 4 * L**2 / (math.pi * tau) * (des / detau) ** 2
+
+
+# --------------------------------------------------------------------------- workflow
+@dataclass(frozen=True)
+class GittFile:
+    """One file's GITT analysis: the table read and the result (``nasurf analyze gitt``)."""
+
+    path: Path
+    data: EchemData
+    result: GittResult
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = self.result.to_dict()
+        doc["file"] = str(self.path)
+        return doc
+
+
+def gitt_file(path: str | Path, *, active_mass_g: float | None = None,
+              **kwargs: Any) -> GittFile:
+    """Read ``path`` (:func:`nasurf.io.read`) and run :func:`gitt_analysis` on it with
+    ``kwargs`` (SI-style units as there: g, cm, cm², g/mol)."""
+    from nasurf.errors import NasurfError
+    from nasurf.io import read
+
+    path = Path(path)
+    if not path.is_file():
+        raise NasurfError("no such file", file=str(path))
+    data = read(path, active_mass_g=active_mass_g)
+    return GittFile(path, data, gitt_analysis(data, active_mass_g=active_mass_g, **kwargs))
+
+
+def write_gitt_outputs(gf: GittFile, out: Path) -> list[Path]:
+    """The per-pulse CSV, ``gitt.json`` and the figures (D against state of charge, the
+    first usable pulse) into ``out``; returns the files written."""
+    import json
+
+    from nasurf.analysis import plots_kinetics as pk
+    from nasurf.jsonio import to_jsonable
+
+    res = gf.result
+    written = res.to_csv(out)
+    written.append(pk.save_figure(pk.plot_gitt_diffusivity(res), out / "gitt_D_vs_soc.png"))
+    usable = res.pulses[~res.pulses["flag_no_rest_after"]]
+    first = int(usable["pulse"].iloc[0]) if len(usable) else 1
+    written.append(pk.save_figure(pk.plot_gitt_pulse(gf.data, res, first),
+                                  out / f"gitt_pulse_{first}.png"))
+    p = out / "gitt.json"
+    doc = gf.to_dict()
+    tmp = p.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(to_jsonable(doc), indent=2, allow_nan=False), encoding="utf-8")
+    tmp.replace(p)
+    written.append(p)
+    return written

@@ -19,8 +19,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from nasurf.analysis.cycling import CyclingResult
 from nasurf.analysis.dqdv import DqdvResult
-from nasurf.analysis.galvanostatic import CyclingResult
 from nasurf.figures.style import new_figure, paper_style, save, to_svg
 
 SOD_COLOR, DES_COLOR, CE_COLOR = "#1f4e79", "#c0392b", "#555555"

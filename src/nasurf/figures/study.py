@@ -200,7 +200,7 @@ def _representative(res, g: str) -> tuple[Any, Any] | None:
 def profiles_figure(res, *, cycles: list[int] | None = None) -> Any | None:
     """Voltage vs capacity of chosen cycles (default: 1, 2 and the last complete cycle)
     for the first sample of each group; one panel per group, shared axes."""
-    from nasurf.analysis.galvanostatic import voltage_profiles
+    from nasurf.analysis.cycling import voltage_profiles
     from nasurf.io import read
 
     reps = [(g, _representative(res, g)) for g in res.sheet.groups]

@@ -14,7 +14,9 @@ What is read:
 * chronoamperometry (CHRONOA), open-circuit potential (CORPOT, no current: set to 0 A),
   PWR800 charge/discharge and any other single-``CURVE`` technique;
 * the PWR800 cyclic charge/discharge *summary* (``CAPACITYCURVE``, one row per half
-  cycle, no time series) is refused with a line saying what it is.
+  cycle, no time series) is not a time series: :func:`read` refuses it with a line saying
+  what it is, and :func:`read_capacity_curve` reads it as a half-cycle table (what
+  ``nasurf analyze cycling`` summarises).
 
 Decimal commas (Framework under a comma locale: ``5,29037E-001``) are recognised from
 the cells; a file mixing both decimal marks is refused naming the locale. A data row that
@@ -230,8 +232,9 @@ def read_gamry(path: Path, *, encoding: str | None = None, **kwargs: Any) -> Ech
         raise FileFormatError(
             f"Gamry {tag} summary: its CAPACITYCURVE table has one row per half cycle "
             f"({len(cap.rows)} rows: charge in C, duration, Vstart/Vend, energy), not a "
-            "time series; read the PWR800 charge and discharge .DTA files of the run "
-            "instead", file=src)
+            "time series; `nasurf analyze cycling` summarises it per cycle "
+            "(nasurf.io.gamry.read_capacity_curve reads it), or read the PWR800 charge "
+            "and discharge .DTA files of the run for the curves", file=src)
     else:
         raise FileFormatError(f"Gamry file ({tag}) without a CURVE or ZCURVE table (tables: "
                               f"{names})", file=src)
@@ -331,3 +334,73 @@ def _time_from_rate(raw: pd.DataFrame, md: Metadata, header: dict[str, Any], dec
     md = md.with_note(f"the table has no time column: row k is timed at k / FREQ "
                       f"(acquisition frequency {freq:g} Hz in the header), starting at 0 s")
     return raw, md
+
+
+# ---------------------------------------------------------------------------------------
+# PWR800 cyclic charge/discharge summary
+
+@dataclass(frozen=True)
+class CapacityCurve:
+    """A Gamry ``CAPACITYCURVE`` table: one row per half cycle, in SI-derived units.
+
+    ``half_cycles`` columns: ``half_cycle`` (the file's Pt), ``cycle`` (its Cycle),
+    ``type`` (0 charge, 1 discharge, as Gamry writes it), ``process`` (a charge is anodic
+    current on the working electrode: desodiation; a discharge: sodiation),
+    ``time_s`` (the file's Time: the half cycle's end), ``charge_C``, ``duration_s``,
+    ``start_voltage_V``, ``end_voltage_V``, ``energy_J`` (signed as in the file).
+    """
+
+    half_cycles: pd.DataFrame
+    source: str
+    technique: str | None
+    header: dict[str, Any]
+    warnings: tuple[str, ...] = ()
+
+
+_CAPACITY_COLUMNS = {"Pt": "half_cycle", "Time": "time_s", "Type": "type", "Cycle": "cycle",
+                     "Charge": "charge_C", "Duration": "duration_s", "Vstart": "start_voltage_V",
+                     "Vend": "end_voltage_V", "Energy": "energy_J"}
+
+
+def is_capacity_curve(path: Path) -> bool:
+    """True for a Gamry file whose only data is a ``CAPACITYCURVE`` table."""
+    try:
+        head = Path(path).read_bytes()[:200_000]
+    except OSError:
+        return False
+    return b"CAPACITYCURVE\tTABLE" in head and b"ZCURVE\tTABLE" not in head and not re.search(
+        rb"\nCURVE\d*\tTABLE", head)
+
+
+def read_capacity_curve(path: Path, *, encoding: str | None = None) -> CapacityCurve:
+    """The ``CAPACITYCURVE`` table of a Gamry PWR800 cyclic charge/discharge summary."""
+    src = str(path)
+    lines = decode(Path(path).read_bytes(), encoding, source=src).splitlines()
+    header, tables = parse_tables(lines)
+    cap = [t for t in tables if t.name == "CAPACITYCURVE"]
+    if not cap:
+        raise FileFormatError("Gamry file without a CAPACITYCURVE table (tables: "
+                              f"{[t.name for t in tables]})", file=src)
+    table = cap[0]
+    missing = [c for c in _CAPACITY_COLUMNS if c not in table.columns]
+    if missing:
+        raise FileFormatError(f"CAPACITYCURVE table without column(s) {missing}; expected "
+                              f"{list(_CAPACITY_COLUMNS)}", file=src)
+    units = dict(zip(table.columns, table.units, strict=False))
+    for col, unit in (("Charge", "C"), ("Duration", "s"), ("Vstart", "V"), ("Energy", "J")):
+        if units.get(col) != unit:
+            raise FileFormatError(f"CAPACITYCURVE column {col} in {units.get(col)!r}; "
+                                  f"expected {unit}", file=src)
+    df, bad = _table_frame(table, _decimal_mark(header, [table], src))
+    df = df[list(_CAPACITY_COLUMNS)].rename(columns=_CAPACITY_COLUMNS)
+    kinds = set(df["type"].unique().tolist())
+    if not kinds <= {0.0, 1.0}:
+        raise FileFormatError(f"CAPACITYCURVE Type values {sorted(kinds)}; expected 0 "
+                              "(charge) and 1 (discharge)", file=src)
+    df["half_cycle"] = df["half_cycle"].astype(np.int64)
+    df["cycle"] = df["cycle"].astype(np.int64)
+    df["type"] = df["type"].astype(np.int64)
+    df.insert(3, "process", np.where(df["type"] == 0, "desodiation", "sodiation"))
+    warnings = (_dropped_warning(bad, table.name),) if bad else ()
+    tag = str(header.get("TAG") or "") or None
+    return CapacityCurve(df, src, tag, header, warnings)

@@ -421,9 +421,16 @@ def _curves_table(curves: list[tuple[np.ndarray, np.ndarray, str]], src: str, fi
                                     tb.VOLTAGE: e, tb.CURRENT: i,
                                     tb.CYCLE: np.full(e.size, k, dtype=np.int64)}))
         start += e.size
+    inferred = None
+    if not (kwargs.get("technique") or found_technique):
+        inferred = sweep_technique([e[np.isfinite(e) & np.isfinite(i)] for e, i, _ in curves])
     md = Metadata(source=src, instrument="PalmSens PSTrace", file_format=file_format,
-                  technique=kwargs.get("technique") or found_technique,
+                  technique=kwargs.get("technique") or found_technique or (
+                      inferred[0] if inferred else None),
                   header={**header, "tables": counts, "time_is_index": True})
+    if inferred:
+        md = md.with_note(f"technique {inferred[0]} inferred from the data (the export names "
+                          f"none): {inferred[1]}")
     md = md.with_warning(
         "the PSTrace export holds no time and no scan rate: Test Time / s is the "
         "point index (1 s per point), kept only to order the rows; give the scan rates "
@@ -435,6 +442,39 @@ def _curves_table(curves: list[tuple[np.ndarray, np.ndarray, str]], src: str, fi
                              "out")
     return finish(pd.concat(blocks, ignore_index=True), md,
                   active_mass_g=kwargs.get("active_mass_g"), area_cm2=kwargs.get("area_cm2"))
+
+
+#: share of a curve's potential steps within 10 % of its median step for a linear sweep
+_SWEEP_UNIFORM_SHARE = 0.95
+
+
+def sweep_technique(potentials: list[np.ndarray]) -> tuple[str, str] | None:
+    """("CV" or "LSV", why) when every curve is a potential sweep, else None.
+
+    A PSTrace export stores E and I per point and no technique. A sweep's potential moves
+    by the same step at every point (the set E step; the current is the free response):
+    at least 95 % of a curve's nonzero steps lie within 10 % of their median. A curve
+    whose direction reverses is a cyclic voltammogram; one that never does, a linear
+    sweep. A chronoamperometry (E constant) or a galvanostatic curve (E free) fails the
+    test, and the technique stays unnamed.
+    """
+    steps, reversals = [], 0
+    for e in potentials:
+        d = np.diff(e)
+        d = d[d != 0]
+        if d.size < 10:
+            return None
+        med = float(np.median(np.abs(d)))
+        if not np.mean(np.abs(np.abs(d) - med) <= 0.1 * med) >= _SWEEP_UNIFORM_SHARE:
+            return None
+        steps.append(med)
+        reversals += int(np.count_nonzero(np.sign(d[1:]) != np.sign(d[:-1])))
+    if not steps:
+        return None
+    kind = "CV" if reversals else "LSV"
+    return kind, (f"the potential moves by a constant step per point ({min(steps) * 1e3:.4g}"
+                  f" mV) in every curve, the current is free, with {reversals} reversal(s) "
+                  f"of direction over {len(steps)} curve(s)")
 
 
 def read_pstrace_xlsx(path: Path, **kwargs: Any) -> EchemData:

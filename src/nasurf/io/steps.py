@@ -18,6 +18,8 @@ kind                   what the cell does
 ``impedance``          rows with an impedance frequency (PEIS/GEIS, Maccor FRA)
 ``sweep``              potential sweep (cyclic voltammetry, LSV)
 ``pulse``              a short CC step followed by a much longer rest (GITT/ICI)
+``hppc_pulse``         a pulse of an HPPC test: a current step of <= 30 s, paired with
+                       one of the opposite sign with only rests between (>= 3 pairs)
 =====================  ==========================================================
 
 How steps are known (``known_from``), in this order:
@@ -84,9 +86,11 @@ CONSTANT_POWER = "constant_power"
 IMPEDANCE = "impedance"
 SWEEP = "sweep"
 PULSE = "pulse"
-#: kind codes of the per-row array ``Steps.row_kind`` (index into this tuple)
+HPPC_PULSE = "hppc_pulse"
+#: kind codes of the per-row array ``Steps.row_kind`` (index into this tuple; the order of
+#: the first four is relied on by the EC-Lab ``mode`` arithmetic in _instrument_kinds)
 KINDS = (REST, OCV, CONSTANT_CURRENT, CONSTANT_VOLTAGE, CONSTANT_POWER, IMPEDANCE, SWEEP,
-         PULSE)
+         PULSE, HPPC_PULSE)
 _K = {k: n for n, k in enumerate(KINDS)}
 _KIND_NAMES = np.array(KINDS, dtype=object)
 
@@ -100,8 +104,13 @@ def _lut(kinds: tuple[str, ...]) -> np.ndarray:
     return out
 #: kinds whose charge belongs to a half cycle of a galvanostatic test
 ACTIVE_KINDS = (CONSTANT_CURRENT, CONSTANT_VOLTAGE, CONSTANT_POWER, PULSE)
-#: kinds that never form or join a half cycle
-PASSIVE_KINDS = (REST, OCV, IMPEDANCE)
+#: kinds that never form or join a half cycle (an HPPC pulse is a resistance test: its
+#: few seconds of current are not part of a sodiation or desodiation)
+PASSIVE_KINDS = (REST, OCV, IMPEDANCE, HPPC_PULSE)
+#: an HPPC pulse: a current step of at most this span (its own rows)
+HPPC_PULSE_MAX_S = 30.0
+#: ... in at least this many pulse pairs of opposite sign separated by rests only
+HPPC_MIN_PAIRS = 3
 
 SODIATION = "sodiation"
 DESODIATION = "desodiation"
@@ -390,6 +399,18 @@ def _labels(col: Any, rule: Any, runs: np.ndarray | None) -> np.ndarray:
     """Kind per row from a label column, each distinct label classified once. With
     ``runs`` (first rows of the step counter's runs, inside which a label is constant)
     only those rows are read."""
+    pa_col = getattr(col, "_pa_array", None)
+    if pa_col is not None:
+        # Arrow-backed strings (Neware step_type): Arrow's own take and dictionary
+        # encoding cost a fraction of pandas' on a few hundred step labels; nulls take
+        # the -1 (unknown) code as with factorize
+        pa_values = pa_col.take(runs) if runs is not None else pa_col
+        enc = pa_values.combine_chunks().dictionary_encode()
+        uniques = enc.dictionary.to_pylist()
+        codes = enc.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False)
+        lut = np.array([rule(str(u)) for u in uniques] + [-1], dtype=np.int8)
+        kinds = lut[codes]
+        return kinds if runs is None else np.repeat(kinds, np.diff(np.append(runs, len(col))))
     values = col.take(runs) if runs is not None else col
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     lut = np.array([rule(str(u)) for u in uniques] + [-1], dtype=np.int8)
@@ -412,9 +433,14 @@ def _instrument_kinds(df: _Table, technique: str | None,
             mf = _num(df, "mode")
             m = np.where(np.isfinite(mf), mf, -1).astype(np.int64) if mf is not None else None
         if m is not None and int(m.min()) >= 0 and int(m.max()) <= 3:
-            lut = np.array([-1, _K[CONSTANT_CURRENT], _K[CONSTANT_VOLTAGE],
-                            _K[OCV] if tech == "OCV" else _K[REST]], dtype=np.int8)
-            kind = lut[m]
+            # mode 0 -> undecided (-1), 1 -> CC, 2 -> CV, 3 -> rest (OCV in an OCV
+            # technique), by arithmetic on int8: a lookup table indexed by a 46 k-row
+            # column costs several times these passes
+            m8 = m.astype(np.int8)
+            kind = (m8 + 1) & 3                    # 1, CC, CV, rest for modes 0..3
+            kind -= 2 * (m8 == 0).view(np.int8)    # mode 0: 1 - 2 = -1
+            if tech == "OCV":
+                kind += (_K[OCV] - _K[REST]) * (m8 == 3).view(np.int8)
             if int(np.count_nonzero(kind >= 0)) > n // 2:
                 flag = (np.asarray(df.array("Ns changes")) if "Ns changes" in df.columns
                         else None)
@@ -497,11 +523,17 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     kinds_from_signal = kind is None
     if known is None and id_col is not None:
         known = f"instrument: {id_col} (kinds from the signal)"
-    if known is None and imp is None:
-        # the signal alone: steps are the runs of the current's sign
-        known = "signal"
-        change = np.flatnonzero(sign[1:] != sign[:-1]) + 1
-        starts = np.concatenate(([0], change)).astype(np.int64)
+    if kind is None and imp is None:
+        # kinds from the signal: rows are rest (no current) or current steps split by
+        # the current's sign, so a step starts where the sign (or the counter) changes
+        # (the row code below would change at exactly these rows)
+        known = known or "signal"
+        cut = sign[1:] != sign[:-1]
+        if runs is not None:
+            cut |= id_change
+        starts = np.flatnonzero(cut)
+        starts += 1
+        starts = np.concatenate((np.zeros(1, np.int64), starts))
         k_step = np.where(sign[starts] == 0, _K[REST], _K[CONSTANT_CURRENT]).astype(np.int8)
     else:
         known = known or "signal"
@@ -519,8 +551,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         # one int8 code per row: the kind, and the current's direction where it splits a
         # step (current steps; an EC-Lab hold (mode 2) is one step from its mode change to
         # the next, even where its decaying current dips into the noise)
-        split = _DIRECTION_SPLITS_EC if extra is not None else _DIRECTION_SPLITS
-        code = split[kind] * sign
+        code = _splits_direction(kind, ec_hold=extra is not None).view(np.int8) * sign
         code += kind * 4
         # a step starts where the row code, the step counter or the instrument's own
         # step flag changes: one boolean pass instead of sorting the three cut lists
@@ -600,6 +631,9 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         cc_like = int((k_step == _K[CONSTANT_CURRENT]).sum())
         if int(pulse.sum()) >= 3 and pulse.sum() >= 0.5 * cc_like:
             k_step[pulse] = _K[PULSE]
+        hppc = _hppc_pulses(k_step, starts, stops, t, i)
+        if hppc is not None:
+            k_step[hppc] = _K[HPPC_PULSE]
 
     # the entry interval of each step (see the module docstring)
     counter = _counter_at(table)
@@ -619,10 +653,51 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
 
 _ACTIVE_LUT = np.zeros(len(KINDS) + 1, bool)        # index -1 (undecided) maps to False
 _ACTIVE_LUT[[_K[k] for k in ACTIVE_KINDS]] = True
-#: 1 where the current's sign splits steps of that kind (int8, for the row code)
-_DIRECTION_SPLITS = _ACTIVE_LUT[:len(KINDS)].astype(np.int8)
-_DIRECTION_SPLITS_EC = _DIRECTION_SPLITS.copy()
-_DIRECTION_SPLITS_EC[_K[CONSTANT_VOLTAGE]] = 0
+
+
+def _hppc_pulses(k_step: np.ndarray, starts: np.ndarray, stops: np.ndarray, t: np.ndarray,
+                 i: np.ndarray) -> np.ndarray | None:
+    """Steps that are pulses of a hybrid pulse power characterisation (HPPC), or None.
+
+    An HPPC test probes the resistance at each state of charge with a pair of short current
+    pulses of opposite sign (e.g. 10 s discharge, 40 s rest, 10 s charge) between long
+    rests, the state of charge stepped down by a longer current step in between. Read as
+    cycling, each pulse would be a half cycle and the CE of the "cycles" absurd. A pulse
+    is a current step spanning at most :data:`HPPC_PULSE_MAX_S` over its own rows (a
+    sparsely logged rest before it does not count) with no such step right before or
+    after it (that is fast cycling); a pair is two such steps of opposite
+    sign with only rest/OCV steps (at least one) between; at least :data:`HPPC_MIN_PAIRS`
+    pairs make an HPPC test.
+    """
+    cc = (k_step == _K[CONSTANT_CURRENT]) | (k_step == _K[PULSE])
+    is_short = cc & (t[stops - 1] - t[starts] <= HPPC_PULSE_MAX_S)
+    # a pulse stands alone: a short step right next to another short current step is
+    # fast cycling (10 s charge, 10 s discharge), not a pulse between rests
+    alone = is_short.copy()
+    alone[1:] &= ~is_short[:-1]
+    alone[:-1] &= ~is_short[1:]
+    short = np.flatnonzero(alone)
+    if short.size < 2 * HPPC_MIN_PAIRS:
+        return None
+    rest = (k_step == _K[REST]) | (k_step == _K[OCV])
+    sign = np.sign(i[(starts + stops - 1) // 2])
+    mark = np.zeros(k_step.size, bool)
+    pairs = 0
+    for a, b in zip(short[:-1].tolist(), short[1:].tolist(), strict=True):
+        if b - a >= 2 and sign[a] != 0 and sign[a] == -sign[b] and rest[a + 1:b].all():
+            mark[a] = mark[b] = True
+            pairs += 1
+    return mark if pairs >= HPPC_MIN_PAIRS else None
+
+
+def _splits_direction(kind: np.ndarray, ec_hold: bool) -> np.ndarray:
+    """Per row: True where the current's sign splits a step of that kind (the active
+    kinds; not an EC-Lab hold with ``ec_hold``), by comparisons
+    (a table lookup over every row costs several times as much)."""
+    out = kind == _K[CONSTANT_CURRENT]
+    for k in ((CONSTANT_POWER, PULSE) if ec_hold else (CONSTANT_VOLTAGE, CONSTANT_POWER, PULSE)):
+        out |= kind == _K[k]
+    return out
 
 
 def _trapezoid_within(steps: Steps) -> np.ndarray:
@@ -649,7 +724,7 @@ def _step_columns(steps: Steps) -> dict[str, np.ndarray]:
     mean_v = np.add.reduceat(v, starts) / n_rows
     set_point = np.full(n_steps, np.nan)
     unit = np.full(n_steps, "", dtype=object)
-    cur_like = np.isin(k_step, (_K[CONSTANT_CURRENT], _K[PULSE]))
+    cur_like = np.isin(k_step, (_K[CONSTANT_CURRENT], _K[PULSE], _K[HPPC_PULSE]))
     set_point[cur_like] = mean_i[cur_like]
     unit[cur_like] = "A"
     volt_like = np.isin(k_step, (_K[CONSTANT_VOLTAGE], _K[REST], _K[OCV]))
@@ -817,8 +892,8 @@ def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
 
 
 # --------------------------------------------------------------------------- technique
-TECHNIQUE_CLASSES = ("cycling", "galvanostatic_one_direction", "gitt", "cv", "ca", "eis",
-                     "ocv", "empty")
+TECHNIQUE_CLASSES = ("cycling", "galvanostatic_one_direction", "gitt", "hppc", "cv", "ca",
+                     "eis", "ocv", "empty")
 
 
 def classify_technique(data: EchemData, steps: Steps | None = None) -> tuple[str, str]:
@@ -848,7 +923,7 @@ def classify_steps(steps: Steps) -> tuple[str, str]:
     def nrows(*ks: str) -> int:
         return int(rows[_lut(ks)[kinds]].sum())
 
-    working = nrows(*ACTIVE_KINDS, SWEEP)
+    working = nrows(*ACTIVE_KINDS, SWEEP, HPPC_PULSE)
     if working == 0:
         if nrows(IMPEDANCE):
             return "eis", "impedance rows only"
@@ -858,12 +933,16 @@ def classify_steps(steps: Steps) -> tuple[str, str]:
     n_pulse = int(np.sum(kinds == _K[PULSE]))
     if n_pulse:
         return "gitt", f"{n_pulse} current pulses between long rests"
+    n_hppc = int(np.sum(kinds == _K[HPPC_PULSE]))
+    hppc = f" and {n_hppc} HPPC pulses (left out of half cycles)" if n_hppc else ""
     cc = (kinds == _K[CONSTANT_CURRENT]) | (kinds == _K[CONSTANT_POWER])
     signs = set(steps.step_sign[cc].tolist()) - {0}
     procs = {SODIATION if x < 0 else DESODIATION for x in signs}
+    if n_hppc and nrows(CONSTANT_CURRENT, CONSTANT_VOLTAGE, CONSTANT_POWER) < nrows(HPPC_PULSE):
+        return "hppc", f"{n_hppc} HPPC pulses: pairs of short pulses of both signs between rests"
     if not cc.any():
         return "ca", "potential holds without current steps"
     if procs == {SODIATION, DESODIATION}:
-        return "cycling", (f"{int(cc.sum())} current steps in both directions")
+        return "cycling", (f"{int(cc.sum())} current steps in both directions{hppc}")
     return "galvanostatic_one_direction", (
         f"{int(cc.sum())} current step(s), all {next(iter(procs), 'without current')}")

@@ -55,8 +55,8 @@ def _cycles_table(result, max_rows: int = 12) -> str:
 
 def _real_part(realdata: Path | None) -> str:
     from nasurf.analysis import plots_cycling as pc
+    from nasurf.analysis.cycling import cycling_summary, voltage_profiles
     from nasurf.analysis.dqdv import dqdv
-    from nasurf.analysis.galvanostatic import cycling_summary, voltage_profiles
 
     if realdata is None:
         return ("<div class=info>No real data folder found (../shared/realdata); only the "
@@ -105,7 +105,7 @@ def _real_part(realdata: Path | None) -> str:
 
 def _synthetic_part() -> str:
     from nasurf.analysis import plots_cycling as pc
-    from nasurf.analysis.galvanostatic import capacity_split, cycling_summary, synthetic_cycling
+    from nasurf.analysis.cycling import capacity_split, cycling_summary, synthetic_cycling
 
     mass = 2.0e-3
     mA_g = np.repeat([30.0, 100.0, 300.0, 1000.0, 30.0], 3)

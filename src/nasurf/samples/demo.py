@@ -3,7 +3,7 @@
 Six hard-carbon half cells, three "pristine" and three "H2-treated", each with three files
 written as BDF CSV (the project's own exporter): a formation + cycling test, a rate test
 (50 to 5000 mA/g) and an impedance spectrum. Capacities are built exactly by
-:func:`nasurf.analysis.galvanostatic.synthetic_cycling` and spectra by
+:func:`nasurf.analysis.cycling.synthetic_cycling` and spectra by
 :meth:`nasurf.analysis.eis.Circuit.impedance`, so every per-cell value is known in advance
 (:data:`DESIGN`) and a study of these files can be checked against them. The replicate
 scatter is drawn from a seeded generator: the same call writes the same files.
@@ -58,8 +58,8 @@ def _design(seed: int) -> list[dict[str, Any]]:
 
 def write_demo_study(directory: str | Path, *, seed: int = 14) -> Path:
     """Write the six cells' files and ``study.csv`` into ``directory``; return the sheet."""
+    from nasurf.analysis.cycling import synthetic_cycling
     from nasurf.analysis.eis import Circuit
-    from nasurf.analysis.galvanostatic import synthetic_cycling
     from nasurf.exports import to_bdf_csv
     from nasurf.io.table import FREQUENCY, Z_IMAG, Z_REAL, EchemData, Metadata
 

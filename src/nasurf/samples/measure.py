@@ -89,7 +89,7 @@ def _kind(data) -> str | None:
 
 def _cycling(data, mass_g: float | None, area_cm2: float | None,
              warnings: list[str]) -> dict[str, Any]:
-    from nasurf.analysis.galvanostatic import cycling_summary
+    from nasurf.analysis.cycling import cycling_summary
 
     res = cycling_summary(data, active_mass_g=mass_g, area_cm2=area_cm2)
     warnings.extend(res.all_warnings)
@@ -139,7 +139,8 @@ def _gitt(data, mass_g: float | None, area_cm2: float | None, length_cm: float |
           warnings: list[str]) -> dict[str, Any]:
     from nasurf.analysis.gitt import gitt_analysis
 
-    res = gitt_analysis(data, mass_g=mass_g, area_cm2=area_cm2, diffusion_length_cm=length_cm)
+    res = gitt_analysis(data, active_mass_g=mass_g, area_cm2=area_cm2,
+                        diffusion_length_cm=length_cm)
     p = res.pulses
     flags = res.flag_columns
     flagged = p[flags].any(axis=1) if flags else np.zeros(len(p), bool)

@@ -69,10 +69,10 @@ def _mass(mass: float | None, src: str) -> float:
 
 def _segments(df: pd.DataFrame) -> list[np.ndarray]:
     """Row indices of each half cycle, from the one step model (:mod:`nasurf.io.steps`,
-    through :func:`nasurf.analysis.galvanostatic.segment_half_cycles`): current steps of
+    through :func:`nasurf.analysis.cycling.segment_half_cycles`): current steps of
     one direction in a row; rest, OCV and impedance rows never inside; constant-voltage
     holds left out (the simulated step is galvanostatic)."""
-    from nasurf.analysis.galvanostatic import segment_half_cycles
+    from nasurf.analysis.cycling import segment_half_cycles
     from nasurf.io.steps import CONSTANT_VOLTAGE, find_steps
 
     seg = segment_half_cycles(df)

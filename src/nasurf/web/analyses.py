@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from nasurf.clikit import to_jsonable
 from nasurf.errors import ValidationError
+from nasurf.jsonio import to_jsonable
 from nasurf.web.workspace import JsonText, Workspace
 
 _CACHE_SIZE = 16
@@ -61,8 +61,8 @@ def load(ws: Workspace, file_row: dict, *, active_mass_g: float | None = None,
 def warm_up() -> None:
     """Import the readers and analyses once at start-up, so the first upload does not pay
     for importing scipy.signal and friends (seconds on a loaded machine)."""
+    import nasurf.analysis.cycling
     import nasurf.analysis.dqdv
-    import nasurf.analysis.galvanostatic
     import nasurf.io  # noqa: F401
 
 
@@ -179,8 +179,8 @@ def _floats(a: Any) -> list[float | None]:
 def cycling_document(data: Any, options: dict, file_row: dict) -> dict[str, Any]:
     """The stored cycling result of a read file: ``cycling_summary`` plus the profile and
     dQ/dV series the page plots."""
+    from nasurf.analysis.cycling import cycling_summary, voltage_profiles
     from nasurf.analysis.dqdv import dqdv
-    from nasurf.analysis.galvanostatic import cycling_summary, voltage_profiles
 
     opts = normalise_cycling_options(options)
     mass_g = opts["mass_mg"] / 1e3 if opts["mass_mg"] else None

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nasurf.clikit import to_jsonable
 from nasurf.errors import ValidationError
+from nasurf.jsonio import to_jsonable
 from nasurf.web.workspace import Workspace
 
 

@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from nasurf.clikit import to_jsonable
 from nasurf.errors import ValidationError
+from nasurf.jsonio import to_jsonable
 from nasurf.web.workspace import Workspace
 
 FILTERS = ("strategy", "material_class", "host", "quantity", "sample_role", "origin",

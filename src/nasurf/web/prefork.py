@@ -40,7 +40,7 @@ def _warm() -> None:
     registry()
     try:
         from nasurf.analysis import plots_cycling as pc
-        from nasurf.analysis.galvanostatic import cycling_summary
+        from nasurf.analysis.cycling import cycling_summary
         from nasurf.figures.style import to_svg
         from nasurf.web import figures  # noqa: F401  (figure files are drawn in children)
         from nasurf.web.analyses import cycling_document

@@ -33,7 +33,7 @@ def _context() -> Any:
         # imported once in the fork server, so each child starts in milliseconds
         ctx.set_forkserver_preload(["nasurf.web.simulation", "nasurf.web.analyses",
                                     "nasurf.web.simproc", "nasurf.web.parsed",
-                                    "nasurf.io", "nasurf.analysis.galvanostatic",
+                                    "nasurf.io", "nasurf.analysis.cycling",
                                     "nasurf.analysis.dqdv", "nasurf.sim",
                                     "nasurf.web.prefork"])
         _ctx = ctx

@@ -14,8 +14,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from nasurf.clikit import to_jsonable
 from nasurf.errors import ValidationError
+from nasurf.jsonio import to_jsonable
 from nasurf.web.jobs import Progress
 
 PROTOCOLS = ("rate", "cycling", "cv", "gitt")
@@ -147,7 +147,7 @@ def measured_overlay(data: Any, protocol: str, mass_mg: float | None) -> dict[st
     """
     import numpy as np
 
-    from nasurf.analysis.galvanostatic import cycling_summary
+    from nasurf.analysis.cycling import cycling_summary
 
     name = data.metadata.source
     if not data.is_time_series:

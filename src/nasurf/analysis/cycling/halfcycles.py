@@ -1,0 +1,302 @@
+"""Half cycles: the step model read as sodiations and desodiations.
+
+Owns the segmentation of a time series into half cycles (rest, OCV, impedance and HPPC
+steps never join one; short reversals are noise), the electrode's role and the process
+names it implies, each half cycle's median current, which half cycles are complete, and
+the cycle numbering (a sodiation and the desodiation after it, or the instrument's own
+counter)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nasurf.analysis.cycling._shared import DESODIATION, SODIATION, _frame, _median, _time_series
+from nasurf.errors import ValidationError
+from nasurf.io.table import (
+    CYCLE,
+    EchemData,
+)
+
+
+# --------------------------------------------------------------------------- segmentation
+@dataclass(frozen=True)
+class Segmentation:
+    """Half cycles found from the sign of the current.
+
+    ``run_*`` arrays describe maximal blocks of consecutive rows with the same current
+    sign (+1 desodiation, -1 sodiation, 0 rest or below threshold); a half cycle is a
+    maximal sequence of active runs of one sign, rests in between ignored.
+    """
+
+    run_start: np.ndarray
+    run_stop: np.ndarray
+    run_sign: np.ndarray
+    run_half_cycle: np.ndarray          # 1-based; 0 for rests and discarded blips
+    half_cycle_sign: np.ndarray         # sign of half cycle h at index h-1
+    half_cycle_first_row: np.ndarray
+    half_cycle_last_row: np.ndarray
+    threshold_A: float
+    blip_runs: int
+    blip_rows: int
+
+
+def _auto_threshold(i: np.ndarray) -> float:
+    from nasurf.io.steps import auto_threshold
+
+    return auto_threshold(i)
+
+
+def segment_half_cycles(data: EchemData | pd.DataFrame, *, rest_threshold_A: float | None = None,
+                        min_duration_s: float = 5.0) -> Segmentation:
+    """Split a time series into half cycles by the sign of the current.
+
+    Rows with |I| <= ``rest_threshold_A`` (default: 0.1 % of the 99th-percentile |I|) are
+    rests and excluded. A run of opposite sign shorter than ``min_duration_s`` between two
+    runs of the same sign is noise (an overshoot, a relay blip): it is discarded so it
+    does not split a half cycle, and counted in the warnings of the summary. Rest, OCV
+    and impedance steps of :func:`nasurf.io.steps.find_steps` never join a half cycle.
+    """
+    t, v, i = _time_series(data)
+    return _prepare(data, t, v, i, rest_threshold_A, min_duration_s, "anode").seg
+
+
+def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
+             min_duration_s: float, sign: np.ndarray | None = None) -> Segmentation:
+    """``sign``: the per-row sign of ``i`` at this threshold when already known."""
+    thr = _auto_threshold(i) if rest_threshold_A is None else float(rest_threshold_A)
+    if not math.isfinite(thr) or thr < 0:
+        raise ValidationError(f"rest threshold must be >= 0 A, got {rest_threshold_A!r}",
+                              field="rest_threshold_A")
+    n = len(i)
+    if sign is None:
+        sign = np.zeros(n, np.int8)
+        sign[i > thr] = 1
+        sign[i < -thr] = -1
+    change = np.flatnonzero(sign[1:] != sign[:-1]) + 1
+    run_start = np.concatenate(([0], change)).astype(np.int64)
+    run_stop = np.concatenate((change, [n])).astype(np.int64)
+    run_sign = sign[run_start].astype(np.int8)
+
+    # duration of a run includes the interval that leads into it
+    t_before = t[np.maximum(run_start - 1, 0)]
+    duration = t[run_stop - 1] - t_before
+    active = np.flatnonzero(run_sign != 0)
+    blip_runs = blip_rows = 0
+    if active.size >= 3:
+        s = run_sign[active]
+        is_blip = np.zeros(active.size, bool)
+        is_blip[1:-1] = (s[1:-1] != s[:-2]) & (s[1:-1] != s[2:]) & (
+            duration[active[1:-1]] < min_duration_s)
+        if is_blip.any():
+            run_sign = run_sign.copy()
+            blips = active[is_blip]
+            run_sign[blips] = 0
+            blip_runs = int(blips.size)
+            blip_rows = int((run_stop[blips] - run_start[blips]).sum())
+            active = active[~is_blip]
+    run_hc = np.zeros(len(run_start), np.int64)
+    if active.size:
+        s = run_sign[active]
+        new = np.ones(active.size, bool)
+        new[1:] = s[1:] != s[:-1]
+        hc_of_active = np.cumsum(new)
+        run_hc[active] = hc_of_active
+        firsts = active[new]
+        lasts = active[np.concatenate((np.flatnonzero(new)[1:] - 1, [active.size - 1]))]
+        hc_sign = run_sign[firsts]
+        hc_first = run_start[firsts]
+        hc_last = run_stop[lasts] - 1
+    else:
+        hc_sign = np.zeros(0, np.int8)
+        hc_first = hc_last = np.zeros(0, np.int64)
+    return Segmentation(run_start, run_stop, run_sign, run_hc, hc_sign, hc_first, hc_last,
+                        thr, blip_runs, blip_rows)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What every half-cycle analysis shares: the step model, the current it segments
+    (passive rows zeroed; sign flipped when the cycle starts with a desodiation) and the
+    half cycles found in it."""
+
+    steps: Any
+    i_seg: np.ndarray
+    seg: Segmentation
+    role: str
+    role_how: str
+    flip: bool                          # True: the first process of a cycle is desodiation
+
+
+def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np.ndarray,
+             rest_threshold_A: float | None, min_duration_s: float,
+             electrode: str = "auto") -> _Prepared:
+    from nasurf.io.steps import (
+        HPPC_PULSE,
+        IMPEDANCE,
+        PASSIVE_KINDS,
+        electrode_role,
+        find_steps,
+    )
+
+    df = _frame(data)
+    technique = data.metadata.technique if isinstance(data, EchemData) else None
+    steps = find_steps(df, threshold_A=rest_threshold_A, technique=technique,
+                       arrays=(t, v, i))
+    i_seg = i
+    sign: np.ndarray | None = steps.row_sign
+    from_signal = (steps.known_from == "signal"
+                   or steps.known_from.endswith("(kinds from the signal)"))
+    if steps.has(IMPEDANCE, HPPC_PULSE) or (not from_signal and steps.has(*PASSIVE_KINDS)):
+        # (with kinds from the signal a rest is already below the threshold; impedance
+        # rows, known from their frequency, carry the AC current and HPPC pulses a
+        # resistance test's: both must be zeroed)
+        passive = steps.rows_of(*PASSIVE_KINDS)
+        # only passive rows with current above the threshold change anything (the others
+        # are below it already: no half cycle, no median sample); an instrument's rests
+        # usually have none, and then the whole-column copies are skipped
+        live = passive & (sign != 0)
+        if live.any():
+            i_seg = np.where(passive, 0.0, i)
+            # the sign of i_seg at the same threshold: the steps' row sign with the
+            # passive rows zeroed (saves re-comparing every row)
+            sign = sign.copy()
+            sign[live] = 0
+    role, how = electrode_role(v, steps, electrode)
+    flip = role != "anode"
+    if flip:
+        i_seg = -i_seg
+        sign = -sign if sign is not None else None
+    thr = steps.threshold_A if rest_threshold_A is None else rest_threshold_A
+    seg = _segment(t, i_seg, thr, min_duration_s, sign)
+    return _Prepared(steps, i_seg, seg, role, how, flip)
+
+
+def _process_names(sign: np.ndarray, flip: bool) -> np.ndarray:
+    """Half-cycle sign (segmentation frame) -> sodiation/desodiation of the electrode."""
+    first, second = (DESODIATION, SODIATION) if flip else (SODIATION, DESODIATION)
+    return np.where(sign < 0, first, second)
+
+
+def _sampled_median_abs(i: np.ndarray, seg: Segmentation, k: int = 255,
+                        select: np.ndarray | None = None) -> np.ndarray:
+    """Median |I| of each half cycle's active rows (exact up to ``k`` rows, else over ``k``
+    evenly spaced rows: the same current to within the cycler's noise, at O(k) cost);
+    ``select``: only these half cycles (0-based), in that order."""
+    first, last = seg.half_cycle_first_row, seg.half_cycle_last_row
+    sign, thr = seg.half_cycle_sign, seg.threshold_A
+    if select is not None:
+        first, last, sign = first[select], last[select], sign[select]
+    if first.size == 0:
+        return np.zeros(0)
+    length = last - first + 1
+    width = min(k, int(length.max()))
+    short = length <= _SHORT_HALF_CYCLE
+    if width > _SHORT_HALF_CYCLE and int(np.count_nonzero(short)) >= 8:
+        # many short half cycles (CC-CV files, pulses) next to long ones: a narrow matrix
+        # for the short ones instead of padding each to k columns (rows are independent:
+        # the same values, the same medians)
+        out = np.empty(first.size)
+        for sel, w in ((short, _SHORT_HALF_CYCLE), (~short, width)):
+            out[sel] = _median_abs_rows(i, first[sel], length[sel], sign[sel], thr, k, w)
+        return out
+    return _median_abs_rows(i, first, length, sign, thr, k, width)
+
+
+#: half cycles up to this many rows get their own narrow matrix in _sampled_median_abs
+_SHORT_HALF_CYCLE = 32
+
+
+def _median_abs_rows(i: np.ndarray, first: np.ndarray, length: np.ndarray,
+                     sign: np.ndarray, thr: float, k: int, width: int) -> np.ndarray:
+    """:func:`_sampled_median_abs` of half cycles no longer than ``width`` rows unless
+    ``width == k`` (longer ones are sampled at k evenly spaced rows)."""
+    j = np.arange(width)
+    step = np.where(length > k, (length - 1) / (k - 1), 1.0)
+    idx = first[:, None] + np.floor(j[None, :] * step[:, None]).astype(np.int64)
+    valid = j[None, :] < length[:, None]
+    idx = np.where(valid, idx, first[:, None])
+    vals = i[idx]
+    same = np.sign(vals) == sign[:, None]
+    absv = np.abs(vals)
+    same &= absv > thr
+    vals = np.where(valid & same, absv, np.nan)
+    # row-wise median ignoring NaN: the middle element(s) of each row's finite values,
+    # NaN ordered last. When many rows hold few distinct counts of finite values (long
+    # half cycles: all k), a partition at those middle positions gives the same elements
+    # as a full sort at a fraction of its cost (on a few rows the sort is cheaper).
+    count = np.isfinite(vals).sum(axis=1)
+    rows = np.arange(vals.shape[0])
+    lo = np.maximum((count - 1) // 2, 0)
+    hi = np.minimum(np.maximum(count // 2, 0), width - 1)
+    kth = np.unique(np.concatenate((lo, hi)))
+    if kth.size <= 4 and vals.shape[0] >= 16:
+        vals.partition(kth, axis=1)
+    else:
+        vals.sort(axis=1)
+    # finite values or NaN only: NaN arithmetic raises no floating-point warning
+    med = 0.5 * (vals[rows, lo] + vals[rows, hi])
+    return np.where(count > 0, med, np.nan)
+
+
+def _assign_cycles(df: pd.DataFrame, seg: Segmentation, first: np.ndarray, mode: str,
+                   source: str, warnings: list[str]) -> np.ndarray:
+    if mode == "sodiation_desodiation":
+        return np.cumsum(seg.half_cycle_sign < 0).astype(np.int64)
+    # the instrument's counter as nasurf.io defines it (Cycle Count, else EC-Lab's half
+    # cycle counter paired two by two), renumbered from 1
+    from nasurf.io.cycles import instrument_cycles
+
+    try:
+        per_row = instrument_cycles(df)
+    except ValidationError as exc:
+        raise ValidationError(f"cycle_mode 'instrument': {exc.reason}", file=source,
+                              field=CYCLE) from None
+    cyc = np.asarray(per_row[first], dtype=np.int64)
+    key = pd.Series(list(zip(cyc, seg.half_cycle_sign, strict=True)))
+    if key.duplicated().any():
+        warnings.append("the instrument counts several half cycles of one process in one "
+                        "cycle; their capacities are added")
+    return cyc
+
+
+def _complete_half_cycles(cap: np.ndarray, sign: np.ndarray, process: np.ndarray,
+                          warnings: list[str],
+                          flags: list[dict[str, Any]] | None = None) -> np.ndarray:
+    """False for the file's last half cycle when it is much shorter than its peers, and
+    for a first half cycle (of a cycle's first process) that is.
+
+    A test stopped mid half cycle leaves a stub (e.g. 3 rows, 0.1 % of a full
+    desodiation); a test started part-way through a half cycle (a cell taken over from
+    another protocol) leaves one at the start; keeping either in CE means, ICE and
+    retention references would be misleading. The start stub is flagged
+    ``partial_first_half_cycle``.
+    """
+    done = np.ones(cap.size, bool)
+    if cap.size >= 3 and sign[0] < 0:
+        peers0 = cap[1:][sign[1:] == sign[0]]
+        med0 = _median(peers0) if peers0.size else math.nan
+        if peers0.size and cap[0] < 0.5 * med0:
+            done[0] = False
+            msg = (f"the first half cycle ({process[0]}, {cap[0]:.4g} mAh, "
+                   f"{cap[0] / med0:.1%} of the median {process[0]}) starts part-way: "
+                   "listed, but excluded from ICE, mean CE and retention")
+            warnings.append(msg)
+            if flags is not None:
+                flags.append({"flag": "partial_first_half_cycle", "cycle": 1,
+                              "half_cycle": 1, "value": float(cap[0] / med0),
+                              "message": msg})
+    peers = cap[:-1][sign[:-1] == sign[-1]]
+    median = _median(peers) if peers.size else math.nan
+    if peers.size and cap[-1] < 0.5 * median:
+        done[-1] = False
+        warnings.append(
+            f"the last half cycle ({process[-1]}, {cap[-1]:.4g} mAh, "
+            f"{cap[-1] / median:.1%} of the median {process[-1]}) looks cut "
+            "short by the end of the test: listed, but excluded from ICE, mean CE, "
+            "irreversible capacity and retention")
+    return done

@@ -52,7 +52,7 @@ def _kinetics() -> dict[str, Any]:
 
 @cache
 def _eis() -> Any:
-    from nasurf.analysis.demo_eis import (
+    from nasurf.report.eis_section import (
         SYNTHETIC_AREA_CM2,
         SYNTHETIC_CIRCUIT,
         SYNTHETIC_CONCENTRATION_MOL_CM3,

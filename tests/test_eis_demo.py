@@ -13,8 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from nasurf.analysis import demo as analysis_demo
-from nasurf.analysis.demo_eis import (
+from nasurf.report import analysis_sections as analysis_demo
+from nasurf.report.eis_section import (
     REAL_CIRCUIT,
     REAL_EIS_FILE,
     SYNTHETIC_AREA_CM2,

@@ -6,7 +6,7 @@ import numpy as np
 
 from nasurf.analysis import cycling_summary, dqdv, synthetic_cycling, voltage_profiles
 from nasurf.analysis import plots_cycling as pc
-from nasurf.analysis.demo import demo_section, demo_sections
+from nasurf.report.analysis_sections import demo_section, demo_sections
 
 MASS_G = 2.0e-3
 

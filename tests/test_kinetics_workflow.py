@@ -98,11 +98,10 @@ def test_string_options_name_the_allowed_values_and_accept_any_case():
         randles_sevcik_constant(form="reversable")
 
 
-def test_cvset_is_importable_from_the_old_paths():
+def test_cvset_is_the_public_name_of_nasurf_analysis():
     import nasurf.analysis
-    import nasurf.analysis.cv
 
-    assert nasurf.analysis.CVSet is CVSet and nasurf.analysis.cv.CVSet is CVSet
+    assert nasurf.analysis.CVSet is CVSet
 
 
 def test_analyze_eis_file_is_analyze_eis_on_the_file(realdata):

@@ -1,6 +1,6 @@
 """The EIS section of ``nasurf demo`` (self-contained HTML, inline SVG figures).
 
-(Formerly ``nasurf.analysis.demo_eis``, which still re-exports these names.)
+(Formerly ``nasurf.analysis.demo_eis``.)
 
 Two spectra go through the same :func:`nasurf.analysis.eis.analyze_spectrum` workflow a user
 gets from ``nasurf analyze eis``: lin-KK check, equivalent-circuit fit with 95 % confidence

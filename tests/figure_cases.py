@@ -52,13 +52,13 @@ def _kinetics() -> dict[str, Any]:
 
 @cache
 def _eis() -> Any:
+    from nasurf.analysis.eis import analyze_spectrum
     from nasurf.report.eis_section import (
         SYNTHETIC_AREA_CM2,
         SYNTHETIC_CIRCUIT,
         SYNTHETIC_CONCENTRATION_MOL_CM3,
         synthetic_randles_spectrum,
     )
-    from nasurf.analysis.eis import analyze_spectrum
 
     f, z, _ = synthetic_randles_spectrum()
     return analyze_spectrum(f, z, SYNTHETIC_CIRCUIT, area_cm2=SYNTHETIC_AREA_CM2,

@@ -13,6 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from nasurf.analysis.eis import analyze_eis, analyze_spectrum, fit_circuit
+from nasurf.io import read
 from nasurf.report import analysis_sections as analysis_demo
 from nasurf.report.eis_section import (
     REAL_CIRCUIT,
@@ -23,8 +25,6 @@ from nasurf.report.eis_section import (
     demo_eis_section,
     synthetic_randles_spectrum,
 )
-from nasurf.analysis.eis import analyze_eis, analyze_spectrum, fit_circuit
-from nasurf.io import read
 
 
 @pytest.fixture(scope="module")

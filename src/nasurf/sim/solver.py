@@ -36,6 +36,7 @@ import numpy as np
 from scipy.special import expit
 
 from nasurf.sim import fast_cv
+from nasurf.sim.compiled_march import can_use_compiled_march, run_compiled_march
 from nasurf.sim.fast_cv import can_use_modal_sweep, run_modal_sweep
 from nasurf.sim.model import Model
 from nasurf.sim.parameters import R_GAS, F
@@ -108,6 +109,7 @@ class Trace:
     I: list[np.ndarray] = field(default_factory=list)
     x: list[np.ndarray] = field(default_factory=list)
     step: list[np.ndarray] = field(default_factory=list)
+    engines: list[str] = field(default_factory=list)   # the engine of each segment, in order
 
     def add(self, model: Model, st: State, mask: np.ndarray, step: int) -> None:
         nan = np.full(model.B, np.nan)
@@ -949,13 +951,24 @@ def run_segment(model: Model, st: State, seg: Segment, trace: Trace, *,
     compiled modal sweep engine (:mod:`nasurf.sim.fast_cv`) for linear voltage sweeps it
     covers while ``fast_cv.MODAL_SWEEP_IN_AUTO`` is set (the default), else the implicit
     march), ``"exact"``, ``"modal_sweep"`` (falls back to the march where it does not
-    apply or a step's solve fails) or ``"march"``.
+    apply or a step's solve fails) or ``"march"``. Between the exact engine and the
+    modal sweep, ``"auto"`` sends the current-controlled segments the exact engine cannot
+    take (D(c), sites, size classes) to the compiled march
+    (:mod:`nasurf.sim.compiled_march`, the same scheme as the numpy march);
+    ``"compiled_march"`` asks for it where it applies. ``trace.engines`` records the
+    engine of each segment.
     """
     if engine == "exact" or (engine == "auto" and can_use_exact(model, seg)):
+        trace.engines.append("exact")
         return _run_exact(model, st, seg, trace)
+    if engine in ("auto", "compiled_march") and can_use_compiled_march(model, seg):
+        trace.engines.append("compiled_march")
+        return run_compiled_march(model, st, seg, trace)
     modal = engine == "modal_sweep" or (engine == "auto" and fast_cv.MODAL_SWEEP_IN_AUTO)
     if modal and can_use_modal_sweep(model, seg):
         new = run_modal_sweep(model, st, seg, trace)
         if new is not None:
+            trace.engines.append("modal_sweep")
             return new
+    trace.engines.append("march")
     return _run_march(model, st, seg, trace)

@@ -95,9 +95,14 @@ def _tab(kind, xs, ys, c, cm):
 
 @jit
 def _copy_slot(src, dst, cS, vS, sS):
-    cS[dst] = cS[src]
-    vS[dst] = vS[src]
-    sS[dst] = sS[src]
+    # explicit loops: slice assignment pulls in numba's broadcasting machinery (compile time)
+    for k in range(cS.shape[1]):
+        for n in range(cS.shape[2]):
+            cS[dst, k, n] = cS[src, k, n]
+        for j in range(vS.shape[2]):
+            vS[dst, k, j] = vS[src, k, j]
+    for j in range(sS.shape[1]):
+        sS[dst, j] = sS[src, j]
 
 
 @jit
@@ -514,6 +519,9 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     B, K, N = c0.shape
     n_rows = out_t.shape[0]
     cS = np.empty((N_SLOT, K, N))
+    # slot numbers as int64 values, not compile-time literals: each distinct literal
+    # argument would compile its own specialisation of the callee
+    sl = np.arange(N_SLOT)
     vS = np.empty((N_SLOT, K, N_VK))
     sS = np.empty((N_SLOT, N_SC))
     wk = (np.empty((K, N)), np.empty((K, N, 6)), np.empty((K, 16)), np.empty((K, 8)),
@@ -529,9 +537,13 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     v_hi = con[C_VHI]
     dV_lim = con[C_DVMAX]
     for b in range(B):
-        cS[ST] = c0[b]
-        vS[ST] = vk0[b]
-        sS[ST] = sc0[b]
+        for k in range(K):
+            for n in range(N):
+                cS[ST, k, n] = c0[b, k, n]
+            for j in range(N_VK):
+                vS[ST, k, j] = vk0[b, k, j]
+        for j in range(N_SC):
+            sS[ST, j] = sc0[b, j]
         I = par[b, P_I]
         duration = par[b, P_DUR]
         t_cap = con[C_BASIS] / max(abs(I), 1e-300) if I != 0.0 else math.inf
@@ -573,7 +585,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
                     gphi[k] = vS[ST, k, V_PHI] + (vS[ST, k, V_PHI] - xphi[k]) * q
                 gPhi = sS[ST, S_PHI_E] + (sS[ST, S_PHI_E] - xPhi) * q
             ok = _step(b, dt, has_before, dt_prev, sei_frac, has_xprev, gu, gw, gphi, gPhi,
-                       cS, vS, sS, NEW, con, par, vol, dm, dp, Af, AR, sdist, in_shell, area,
+                       cS, vS, sS, sl[NEW], con, par, vol, dm, dp, Af, AR, sdist, in_shell, area,
                        Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk)
             if not ok:
                 dt *= 0.25
@@ -612,7 +624,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
                 target = v_lo if I < 0.0 else v_hi
                 _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par,
                         vol, dm, dp, Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x,
-                        k_y, dc_x, dc_y, ds_x, ds_y, wk, gu, gw, gphi)
+                        k_y, dc_x, dc_y, ds_x, ds_y, wk, gu, gw, gphi, sl)
                 src = BEST
                 ended = True
             t_old = sS[ST, S_T]
@@ -621,10 +633,10 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
                 xw[k] = vS[ST, k, V_W]
                 xphi[k] = vS[ST, k, V_PHI]
             xPhi = sS[ST, S_PHI_E]
-            _copy_slot(ST, BEFORE, cS, vS, sS)
+            _copy_slot(sl[ST], sl[BEFORE], cS, vS, sS)
             has_before = True
             has_xprev = True
-            _copy_slot(src, ST, cS, vS, sS)
+            _copy_slot(sl[src], sl[ST], cS, vS, sS)
             dt_taken = sS[ST, S_T] - t_old if ended else dt
             tau += dt_taken
             y_prev = y_hist
@@ -641,15 +653,19 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
             grow = min(grow, max(0.9 * dV_lim / max(dV, 1e-300), 0.3))
             dt = min(max(dt * grow, 1e-9 * char), dt_max)
         out_n[b] = row if row <= n_rows else -1
-        c_end[b] = cS[ST]
-        vk_end[b] = vS[ST]
-        sc_end[b] = sS[ST]
+        for k in range(K):
+            for n in range(N):
+                c_end[b, k, n] = cS[ST, k, n]
+            for j in range(N_VK):
+                vk_end[b, k, j] = vS[ST, k, j]
+        for j in range(N_SC):
+            sc_end[b, j] = sS[ST, j]
 
 
 @jit
 def _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par, vol, dm, dp,
             Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x,
-            ds_y, wk, gu, gw, gphi):
+            ds_y, wk, gu, gw, gphi, sl):
     """Re-step from ST so that V lands on the cut-off; the result goes to slot BEST.
 
     Illinois regula falsi on the step fraction s in (0, 1] (the numpy ``_locate_event``);
@@ -663,15 +679,16 @@ def _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par, 
     g_hi = sgn * (sS[NEW, S_V] - target)
     have = False
     side = 0
-    _copy_slot(ST, BEST, cS, vS, sS)
+    _copy_slot(sl[ST], sl[BEST], cS, vS, sS)
+    no_guess = sl[0] < 0
     for _ in range(60):
         width = s_hi - s_lo
         den = g_hi - g_lo
         sec = s_lo - g_lo * width / (den if den != 0.0 else 1.0)
         s = sec if (math.isfinite(g_hi) and g_hi > g_lo) else 0.5 * (s_lo + s_hi)
         s = min(max(s, s_lo + 0.01 * width), s_hi - 0.01 * width)
-        ok = _step(b, dt * s, has_before, dt_prev, sei_frac, False, gu, gw, gphi, 0.0,
-                   cS, vS, sS, TRIAL, con, par, vol, dm, dp, Af, AR, sdist, in_shell, area,
+        ok = _step(b, dt * s, has_before, dt_prev, sei_frac, no_guess, gu, gw, gphi, 0.0 * dt,
+                   cS, vS, sS, sl[TRIAL], con, par, vol, dm, dp, Af, AR, sdist, in_shell, area,
                    Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk)
         g = sgn * (sS[TRIAL, S_V] - target) if ok else math.inf
         inside = g < 0.0
@@ -682,7 +699,7 @@ def _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par, 
         if inside:
             s_lo = s
             g_lo = g
-            _copy_slot(TRIAL, BEST, cS, vS, sS)
+            _copy_slot(sl[TRIAL], sl[BEST], cS, vS, sS)
             have = True
             side = 1
         else:
@@ -693,6 +710,6 @@ def _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par, 
         if (inside and abs(g) < 1e-6) or (s_hi - s_lo) < 1e-10:
             break
     if not have:
-        _copy_slot(ST, BEST, cS, vS, sS)
+        _copy_slot(sl[ST], sl[BEST], cS, vS, sS)
     if abs(sS[BEST, S_V] - target) < 1e-3 or (have and s_hi - s_lo < 1e-9):
         sS[BEST, S_V] = target

@@ -80,6 +80,12 @@ class SimulationResult:
     })
 
     @property
+    def engines(self) -> tuple[str, ...]:
+        """The engine that ran each protocol segment, in order ("exact", "compiled_march",
+        "modal_sweep" or "march")."""
+        return self.tables.engines
+
+    @property
     def data(self) -> list[EchemData]:
         """Every member's EchemData (built once, then kept)."""
         return [self.echem(b) for b in range(self.model.B)]
@@ -340,6 +346,7 @@ class _EchemTables:
         self.model, self.params, self.experiment = model, p, exp
         self.warnings = warnings
         self.arrays = trace.arrays()
+        self.engines = tuple(trace.engines)   # the engine that ran each segment
         self.step_meta = np.asarray(step_meta, dtype=int).reshape(-1, 3)
         self.area_cm2 = area_cm2
         self._built: dict[int, EchemData] = {}

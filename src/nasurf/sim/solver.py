@@ -715,7 +715,7 @@ def _logit_surface(model: Model, st: State) -> np.ndarray:
         nf = ocp.slope_factor * R_GAS * ocp.temperature / F
         u_ocp = (ocp.E0 - st.phi) / nf
     else:
-        x = np.clip(np.vectorize(ocp.stoichiometry_at)(st.phi) * model.c_max / cl,
+        x = np.clip(ocp.inverse(st.phi) * model.c_max / cl,
                     1e-12, 1 - 1e-12)
         u_ocp = np.log(x) - np.log1p(-x)
     # The OCP guess assumes the surface is at equilibrium with Δφ, which a (nearly)

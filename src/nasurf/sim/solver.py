@@ -1,6 +1,6 @@
 """Time integration of a :class:`~nasurf.sim.model.Model` over protocol segments.
 
-Three engines, chosen per segment:
+Four engines, chosen per segment:
 
 * **exact** (galvanostatic or rest segments of a single size class whose D does not depend
   on c and which store no surface-redox charge): the semi-discrete diffusion equation is
@@ -12,6 +12,10 @@ Three engines, chosen per segment:
   voltage sweeps of a linear one-class particle, Frumkin sites with g ≥ 0 included:
   per-step scalar solves in compiled code, diffusion exact in the modal basis, adaptive
   second-order steps; falls back to the march when a step's solve fails.
+* **compiled march** (:mod:`nasurf.sim.compiled_march` + :mod:`nasurf.sim.march_kernel`,
+  numba): current-controlled segments the exact engine does not take (D(c), sites, size
+  classes), the march below transcribed step for step into compiled code (no shell OCP,
+  α = ½).
 * **march** (everything else: D(c), size distributions, shell OCPs, holds, sweeps the modal
   engine does not cover): the coupled interface system in variable-step BDF2 (backward
   Euler on a segment's first step), diffusion in the modal basis for constant D or by the

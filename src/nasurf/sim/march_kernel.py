@@ -165,6 +165,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     hist_c = wk[0]        # (K, N) history concentration
     work = wk[1]          # (K, N, 6): lower/diag/upper, y, z, c_pred
     kv = wk[2]            # (K, 16) per-class scalars
+    scr = wk[3]           # (K, 8) Newton scratch (bound once: no reference counting per use)
     for k in range(K):
         for n in range(N):
             x = cS[ST, k, n]
@@ -413,9 +414,9 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             Q_phi[k] = Qphi
             # iF may shrink at most 10-fold where the BV residual is logarithmic in it
             cap[k] = 1.0
-            wk[3][k, 0] = iF
-            wk[3][k, 1] = diF_du
-            wk[3][k, 2] = 1.0 if (abs(q) > 10.0 and not blocked) else 0.0
+            scr[k, 0] = iF
+            scr[k, 1] = diF_du
+            scr[k, 2] = 1.0 if (abs(q) > 10.0 and not blocked) else 0.0
         dPhi = -S0 / S1
         amax_u = 0.0
         amax_phi = 0.0
@@ -426,16 +427,16 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             dphi = P_phi[k] + Q_phi[k] * dPhi
             du = P_u[k] + Q_u[k] * dphi
             dw = P_w[k] + Q_w[k] * dphi
-            wk[3][k, 3] = dphi
-            wk[3][k, 4] = du
-            wk[3][k, 5] = dw
+            scr[k, 3] = dphi
+            scr[k, 4] = du
+            scr[k, 5] = dw
             amax_u = max(amax_u, abs(du))
             amax_phi = max(amax_phi, abs(dphi))
             amax_w = max(amax_w, abs(dw))
             umax = max(umax, abs(u[k]))
-            iFk = wk[3][k, 0]
-            shrink = 1.0 + wk[3][k, 1] * du / iFk if iFk != 0.0 else 1.0
-            if wk[3][k, 2] > 0.0 and shrink < 0.1:
+            iFk = scr[k, 0]
+            shrink = 1.0 + scr[k, 1] * du / iFk if iFk != 0.0 else 1.0
+            if scr[k, 2] > 0.0 and shrink < 0.1:
                 scale_cap = min(scale_cap, 0.9 / (1.0 - shrink))
         big = max(max(amax_phi, abs(dPhi)) * 4.0, amax_u / 6.0)
         if has_sites:
@@ -444,10 +445,10 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         scale = min(scale, scale_cap)
         big = max(big, 1.0 / scale)
         for k in range(K):
-            u[k] += wk[3][k, 4] * scale
-            phi[k] += wk[3][k, 3] * scale
+            u[k] += scr[k, 4] * scale
+            phi[k] += scr[k, 3] * scale
             if has_sites:
-                w[k] = min(max(w[k] + wk[3][k, 5] * scale, -745.0), 745.0)
+                w[k] = min(max(w[k] + scr[k, 5] * scale, -745.0), 745.0)
         Phi += dPhi * scale
         small = (amax_u < 1e-5 * (1.0 + umax)) and amax_phi < 1e-6 and abs(dPhi) < 1e-6 \
             and big <= 1.0
@@ -467,12 +468,12 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         stores = par[b, P_CDL] / dt * (phi[k] - phi_old[k])
         if has_sites:
             stores += GF * (th_old[k] - th)
-        wk[3][k, 0] = iF
-        wk[3][k, 6] = th
+        scr[k, 0] = iF
+        scr[k, 6] = th
         rem -= area[b, k] * (iF + stores)
         ok = ok and math.isfinite(phi[k]) and math.isfinite(u[k])
     for k in range(K):
-        iF = wk[3][k, 0] + rem / area_sum
+        iF = scr[k, 0] + rem / area_sum
         N_new = -iF / F
         if modal_first:
             Um, sqW, mw = wk[4], wk[6], wk[9]
@@ -489,7 +490,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
                 cS[dst, k, n] = cn
                 ok = ok and math.isfinite(cn)
         vS[dst, k, V_PHI] = phi[k]
-        vS[dst, k, V_TH] = wk[3][k, 6]
+        vS[dst, k, V_TH] = scr[k, 6]
         vS[dst, k, V_IF] = iF
         vS[dst, k, V_U] = u[k]
         vS[dst, k, V_W] = w[k]

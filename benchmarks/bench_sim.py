@@ -23,8 +23,11 @@ gets the same values through ``peers/pybop_fit.py:pybamm_halfcell`` (SPM,
    7-rate batch next to PyBaMM's SPM build+solve and re-solves, the engine that ran, the
    cost of 5 size classes and of mesh doubling on the D(c) hard carbon.
 
-Times are medians of at least ``REPEATS`` runs, more for millisecond-scale work (see
-``median_time``; 1 run for the sweeps). Only public nasurf API is
+The headline comparisons (1C build+solve, the 7-rate sweep, the CV set, every material)
+time nasurf and PyBaMM alternately in the same loop (``alternate``: every round runs each
+side in turn, so a slow spell of a shared machine hits both); the other rows are medians
+of at least ``REPEATS`` runs, more for millisecond-scale work (``median_time``; 1 run for
+the sweeps). Only public nasurf API is
 timed, except the re-solve, which uses the solver entry points on an already built model
 (nasurf has no separate build step otherwise).
 """
@@ -210,16 +213,23 @@ def bench_rates() -> None:
     t0 = time.perf_counter()
     sim.solve([0, 3600 * 1.3], inputs={"Current function [A]": spec["current_A"]})
     t_first = time.perf_counter() - t0
-    caps_pb, t_pb = [], 0.0
-    for c in C_RATES:
-        inputs = {"Current function [A]": c * spec["current_A"]}
-        t, sol = median_time(lambda inputs=inputs, c=c: sim.solve([0, 3600 * 1.3 / c],
-                                                                  inputs=inputs))
-        t_pb += t
-        caps_pb.append(sol["Time [s]"].entries[-1] * c * ONE_C_mA_g / 3600.0)
     step = [f"Sodiate at {ONE_C_mA_g} mA g-1 until 0.01 V"]
-    t_ns, res = median_time(lambda: simulate(p, step, current_scale=np.array(C_RATES),
-                                             electrode_area_cm2=AREA_M2 * 1e4))
+
+    def pybamm_resolves():
+        return [sim.solve([0, 3600 * 1.3 / c], inputs={"Current function [A]":
+                                                        c * spec["current_A"]})
+                for c in C_RATES]
+
+    def nasurf_rates():
+        return simulate(p, step, current_scale=np.array(C_RATES),
+                        electrode_area_cm2=AREA_M2 * 1e4)
+
+    # the 7 PyBaMM re-solves and nasurf's batch, timed alternately in one loop
+    t = alternate({"pb": pybamm_resolves, "ns": nasurf_rates})
+    t_pb, t_ns = t["pb"], t["ns"]
+    caps_pb = [sol["Time [s]"].entries[-1] * c * ONE_C_mA_g / 3600.0
+               for sol, c in zip(pybamm_resolves(), C_RATES, strict=True)]
+    res = nasurf_rates()
     caps_ns = []
     for b, c in enumerate(C_RATES):
         d = res.echem(b).data
@@ -307,12 +317,11 @@ def bench_cv() -> None:
     t0 = time.perf_counter()
     run_pb(1e-3)
     t_first = time.perf_counter() - t0
-    t_pb, peaks_pb = 0.0, []
-    for nu in SCAN_RATES_mV_s:
-        t, sol = median_time(lambda nu=nu: run_pb(nu * 1e-3))
-        t_pb += t
-        # PyBaMM current: positive = sodiation of the working electrode
-        peaks_pb.append(float(np.max(sol["Current [A]"].entries)))
+    def pybamm_cvs():
+        return [run_pb(nu * 1e-3) for nu in SCAN_RATES_mV_s]
+
+    # PyBaMM current: positive = sodiation of the working electrode
+    peaks_pb = [float(np.max(sol["Current [A]"].entries)) for sol in pybamm_cvs()]
     exp = [f"Sweep from {V_HI} V to {V_LO} V at 1 mV/s",
            f"Sweep from {V_LO} V to {V_HI} V at 1 mV/s"]
     from nasurf.sim.experiment import Experiment
@@ -320,8 +329,10 @@ def bench_cv() -> None:
     experiment = Experiment.from_strings(exp, initial_voltage=V_HI, lower_cutoff_V=-1.0,
                                          upper_cutoff_V=5.0, name="cv")
     rates = np.array(SCAN_RATES_mV_s) * 1e-3
-    t_ns, run = median_time(lambda: run_batch(p, experiment, sweep_rates_V_s=rates,
-                                              keep_trace=True), repeats=max(1, REPEATS // 2))
+    t = alternate({"pb": pybamm_cvs, "ns": lambda: run_batch(
+        p, experiment, sweep_rates_V_s=rates, keep_trace=True)}, rounds=max(2, REPEATS // 2))
+    t_pb, t_ns = t["pb"], t["ns"]
+    run = run_batch(p, experiment, sweep_rates_V_s=rates, keep_trace=True)
     mass_kg = p.mass_loading * AREA_M2
     peaks_ns = list(-np.nanmin(run.trace["I"], axis=0) * mass_kg)   # A/kg -> A, sodiation
     print("6 scan-rate CV set, 1.2 -> 0.03 -> 1.2 V, C_dl = 0.2 F/m^2 (0.1 ... 5 mV/s)")

@@ -101,21 +101,32 @@ def alternate(fns: dict[str, Any], rounds: int = REPEATS, budget: float = 0.05
     Every round calls each function in turn, so a slow spell of this shared machine hits
     all of them alike; within a round a function that runs in milliseconds is repeated
     until ``budget`` seconds (at most 20 calls) and every call is one sample. One untimed
-    warm-up call each first (numba's cache load, PyBaMM's first-call set-up).
+    warm-up call each first (numba's cache load, PyBaMM's first-call set-up). The garbage
+    collector is off while a call is timed (as in ``timeit``): a collection triggered by
+    one side would otherwise walk the other's objects (PyBaMM's expression trees are
+    ~3e5 objects, several ms per pass) and be charged to whoever happened to allocate.
     """
+    import gc
+
     for fn in fns.values():
         fn()
     samples: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for key, fn in fns.items():
-            spent, n = 0.0, 0
-            while n == 0 or (spent < budget and n < 20):
-                t0 = time.perf_counter()
-                fn()
-                dt = time.perf_counter() - t0
-                samples[key].append(dt)
-                spent += dt
-                n += 1
+    try:
+        for _ in range(rounds):
+            for key, fn in fns.items():
+                spent, n = 0.0, 0
+                gc.collect()
+                gc.disable()
+                while n == 0 or (spent < budget and n < 20):
+                    t0 = time.perf_counter()
+                    fn()
+                    dt = time.perf_counter() - t0
+                    samples[key].append(dt)
+                    spent += dt
+                    n += 1
+                gc.enable()
+    finally:
+        gc.enable()
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
@@ -437,7 +448,7 @@ def bench_materials() -> None:
                 "ns1": lambda p=p: simulate(p, step),
                 "pb7": pb_rates,
                 "ns7": lambda p=p: simulate(p, step, current_scale=np.array(C_RATES)),
-            }, rounds=3)
+            }, rounds=REPEATS)
             r1, r7 = t["pb1"] / t["ns1"], t["pb7"] / t["ns7"]
             r1s.append(r1)
             r7s.append(r7)

@@ -24,6 +24,21 @@ def jit(fn):
         return numba.njit(cache=False)(fn)
 
 
+def jit_ieee(fn):
+    """:func:`jit` with IEEE float semantics: x/0 gives ±inf or NaN instead of raising.
+
+    For kernels transcribed from vectorised numpy code that relies on it (a Newton step
+    that divides by a vanishing derivative is then rejected by its finiteness test, as
+    in numpy, instead of aborting the whole batch).
+    """
+    try:
+        return numba.njit(cache=True, fastmath=False, error_model="numpy")(fn)
+    except RuntimeError as exc:
+        warnings.warn(f"numba cannot cache the simulator's compiled kernels ({exc}); "
+                      "compiling in memory", RuntimeWarning, stacklevel=2)
+        return numba.njit(cache=False, error_model="numpy")(fn)
+
+
 @jit
 def table(xs, ys, x):
     """Linear interpolation with linear extrapolation (Table1D): value and slope."""

@@ -96,6 +96,7 @@ class ProtocolRun:
     final_state: State
     trace: Trace
     steps: int
+    engines: tuple[str, ...] = ()   # the engine that ran each segment, in order
 
 
 def direction(step: Step) -> int:
@@ -196,6 +197,7 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
     st = initial_state(model)
     trace = Trace()
     stopped = np.zeros(B, dtype=bool)
+    engines: list[str] = []
     cycle, half, last_dir = 1, 0, 0
     count = 0
     for rep in range(1, exp.cycles + 1):
@@ -216,11 +218,13 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
             if not keep_trace:
                 trace = Trace()
             n_blocks = len(trace.I)
+            n_engines = len(trace.engines)
             if quiet:
                 with np.errstate(all="ignore"):
                     st = run_segment(model, st, seg, trace, engine=engine)
             else:
                 st = run_segment(model, st, seg, trace, engine=engine)
+            engines.extend(trace.engines[n_engines:])
             if np.any(stopped):
                 st = before.select(stopped, st)
             dq = (st.charge - before.charge) / C_PER_KG_PER_MAH_G
@@ -241,7 +245,7 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
         # degradation between repetitions: LAM ∝ ΔV/V0 × (1 − bonding) × depth of sodiation
         if np.any(model.lam_rate > 0):
             st.active = st.active * lam_factor(model.lam_rate, sod_charge / host)
-    return ProtocolRun(st, trace if keep_trace else Trace(), count)
+    return ProtocolRun(st, trace if keep_trace else Trace(), count, tuple(engines))
 
 
 def who(b: int, B: int, scale: np.ndarray) -> str:

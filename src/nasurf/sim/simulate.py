@@ -78,6 +78,12 @@ class SimulationResult:
     })
 
     @property
+    def engines(self) -> tuple[str, ...]:
+        """The engine that ran each protocol segment, in order ("exact", "compiled_march",
+        "modal_sweep" or "march")."""
+        return self.tables.engines
+
+    @property
     def data(self) -> list[EchemData]:
         """Every member's EchemData (built once, then kept)."""
         return [self.echem(b) for b in range(self.model.B)]
@@ -174,7 +180,7 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
                        engine=engine, keep_trace=keep)
     warnings = caps.warnings
     tables = _EchemTables(model, p, exp, run.trace if keep else None, curves.step_meta,
-                          electrode_area_cm2, tuple(warnings))
+                          electrode_area_cm2, tuple(warnings), engines=run.engines)
     return SimulationResult(p, exp, model, tables, caps.records, run.final_state,
                             tuple(warnings))
 
@@ -196,8 +202,9 @@ class _EchemTables:
 
     def __init__(self, model: Model, p: ParameterSet, exp: Experiment, trace: Trace | None,
                  step_meta: list[tuple[int, int, int]], area_cm2: float,
-                 warnings: tuple[str, ...] = ()) -> None:
+                 warnings: tuple[str, ...] = (), *, engines: tuple[str, ...] = ()) -> None:
         self.model, self.params, self.experiment = model, p, exp
+        self.engines = engines   # the engine that ran each segment
         self.warnings = warnings
         self.arrays = trace.arrays() if trace is not None else None
         self.step_meta = np.asarray(step_meta, dtype=int).reshape(-1, 3)

@@ -86,6 +86,7 @@ class Trace:
     I: list[np.ndarray] = field(default_factory=list)
     x: list[np.ndarray] = field(default_factory=list)
     step: list[np.ndarray] = field(default_factory=list)
+    engines: list[str] = field(default_factory=list)   # the engine of each segment, in order
 
     def add(self, model: Model, st: State, mask: np.ndarray, step: int) -> None:
         nan = np.full(model.B, np.nan)
@@ -171,7 +172,7 @@ def logit_surface(model: Model, st: State) -> np.ndarray:
         nf = ocp.slope_factor * R_GAS * ocp.temperature / F
         u_ocp = (ocp.E0 - st.phi) / nf
     else:
-        x = np.clip(np.vectorize(ocp.stoichiometry_at)(st.phi) * model.c_max / cl,
+        x = np.clip(ocp.inverse(st.phi) * model.c_max / cl,
                     1e-12, 1 - 1e-12)
         u_ocp = np.log(x) - np.log1p(-x)
     # The OCP guess assumes the surface is at equilibrium with Δφ, which a (nearly)

@@ -1,0 +1,171 @@
+"""The compiled implicit march: current-controlled segments the exact engine cannot take.
+
+Owns :func:`can_use_compiled_march` (which models and segments it covers) and
+:func:`run_compiled_march` (packs the model for :func:`nasurf.sim.march_kernel.march_current`
+and turns its output into trace rows and a :class:`~nasurf.sim.solver.State`).
+
+Covered: galvanostatic steps and rests of any number of size classes, D(c) tables in core
+and shell, tabulated or lattice-gas OCPs, k0(c) tables, surface-redox sites, double layer,
+SEI, electrolyte correction (a constant of the segment under current control). Not
+covered (the numpy march runs instead): a shell with its own OCP, α ≠ ½, voltage control.
+The scheme is the numpy march's, step for step (see :mod:`nasurf.sim.march_kernel`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nasurf.sim.model import Model
+from nasurf.sim.parameters import R_GAS, F, Table1D
+
+#: output rows reserved per member before a retry with a larger buffer
+_ROWS = 1024
+
+
+def can_use_compiled_march(model: Model, seg) -> bool:
+    """Current control, α = ½ everywhere, no shell OCP."""
+    return (seg.kind == "current" and model.shell_ocp is None
+            and bool(np.all(model.alpha == 0.5)) and model.surface_ocp is not None
+            and model.surface_ocp.kind in ("table", "lattice_gas"))
+
+
+def _table_arrays(t: float | Table1D) -> tuple[int, np.ndarray, np.ndarray]:
+    from nasurf.sim import march_kernel as mk
+
+    if isinstance(t, Table1D):
+        kind = mk.T_CONCENTRATION if t.x_kind == "concentration" else mk.T_STOICHIOMETRY
+        return kind, np.asarray(t.x, dtype=float), np.asarray(t.y, dtype=float)
+    return mk.T_NONE, np.array([0.0, 1.0]), np.array([1.0, 1.0])
+
+
+def _constants(model: Model) -> dict:
+    """Everything of a model the kernel needs that does not change between segments."""
+    cached = model.__dict__.get("_compiled_march_inputs")
+    if cached is not None:
+        return cached
+    from nasurf.sim import march_kernel as mk
+    from nasurf.sim.solver import _surface_limit
+
+    B = model.B
+    con = np.zeros(mk.N_CON)
+    con[mk.C_CMAX] = model.c_max
+    con[mk.C_CLIM] = _surface_limit(model)
+    con[mk.C_CVAC] = model.j0_vacancy_limit
+    ocp = model.surface_ocp
+    placeholder = np.array([0.0, 1.0])
+    ocp_x = ocp_y = placeholder
+    if ocp.kind == "table":
+        con[mk.C_OCP_MODE] = mk.OCP_TABLE
+        ocp_x = np.asarray(ocp.table.x, dtype=float)
+        ocp_y = np.asarray(ocp.table.y, dtype=float)
+    else:
+        con[mk.C_OCP_MODE] = mk.OCP_LATTICE_U if ocp.x_max <= 1.0 else mk.OCP_LATTICE_X
+        con[mk.C_E0] = ocp.E0
+        con[mk.C_NRT_F] = ocp.slope_factor * R_GAS * ocp.temperature / F
+        con[mk.C_XMAX] = ocp.x_max
+    k_kind, k_x, k_y = _table_arrays(model.k0_table if model.k0_table is not None else 1.0)
+    con[mk.C_K_KIND] = k_kind
+    dc_kind, dc_x, dc_y = _table_arrays(model.D_core)
+    ds_kind, ds_x, ds_y = _table_arrays(model.D_shell)
+    con[mk.C_DC_KIND] = dc_kind
+    con[mk.C_DS_KIND] = ds_kind
+    con[mk.C_BASIS] = model.params.capacity_basis_value
+    par = np.zeros((B, mk.N_PAR))
+    par[:, mk.P_LNPRE] = np.log(model.j0_scale * F * model.ce_factor ** model.alpha) \
+        + model.j0_log_offset
+    par[:, mk.P_EC] = model.j0_exp_c
+    par[:, mk.P_EA] = model.j0_exp_a
+    par[:, mk.P_K0] = model.k0
+    par[:, mk.P_F] = model.f
+    par[:, mk.P_CDL] = model.C_dl
+    par[:, mk.P_GAMMA] = model.Gamma
+    par[:, mk.P_E0S] = model.E0_site
+    par[:, mk.P_GS] = model.g_site
+    par[:, mk.P_KS] = model.k_site
+    par[:, mk.P_AS] = model.alpha_site
+    # a constant D is folded into its scale (as Model.cell_diffusivity does)
+    par[:, mk.P_DCS] = model.D_core_scale * (1.0 if dc_kind else float(model.D_core))
+    par[:, mk.P_DSS] = model.D_shell_scale * (1.0 if ds_kind else float(model.D_shell))
+    par[:, mk.P_SEIF] = model.sei_fraction
+    r_f = model.edges[..., 1:-1]
+    out = {
+        "con": con, "par": par, "vol": np.ascontiguousarray(model.volumes),
+        "dm": np.ascontiguousarray(r_f - model.centers[..., :-1]),
+        "dp": np.ascontiguousarray(model.centers[..., 1:] - r_f),
+        "Af": np.ascontiguousarray(model.face_area[..., 1:-1]),
+        "AR": np.ascontiguousarray(model.face_area[..., -1]),
+        "sdist": np.ascontiguousarray(model.surface_distance),
+        "in_shell": np.ascontiguousarray(model.in_shell[0, 0]),
+        "Re": np.ascontiguousarray(model.R_e),
+        "mfrac": np.ascontiguousarray(model.mass_fraction),
+        "tables": (ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y),
+    }
+    if model.linear:
+        con[mk.C_LINEAR] = 1.0
+        out["modal"] = (np.ascontiguousarray(model.U), np.ascontiguousarray(model.eig),
+                        np.ascontiguousarray(model.sqrtW),
+                        np.ascontiguousarray(model.modal_forcing()),
+                        np.ascontiguousarray(model.modal_surface_weights()))
+    else:
+        one = np.zeros((B, model.K, 1))
+        out["modal"] = (np.zeros((B, model.K, 1, 1)), one, one, one, one)
+    model.__dict__["_compiled_march_inputs"] = out
+    return out
+
+
+def run_compiled_march(model: Model, st, seg, trace):
+    """One current-controlled segment on the compiled march; returns the new State."""
+    from nasurf.sim import march_kernel as mk
+    from nasurf.sim.solver import State, _logit_surface, _logit_theta
+
+    B, K = model.B, model.K
+    k_in = _constants(model)
+    con = k_in["con"].copy()
+    par = k_in["par"].copy()
+    I = np.broadcast_to(np.asarray(seg.current, dtype=float), (B,)).astype(float)
+    duration = np.broadcast_to(np.asarray(seg.duration if seg.duration is not None
+                                          else np.inf, dtype=float), (B,)).astype(float)
+    par[:, mk.P_I] = I
+    par[:, mk.P_DUR] = duration
+    par[:, mk.P_H] = model.cell_overpotential(I)[0]
+    con[mk.C_VLO] = seg.v_lower
+    con[mk.C_VHI] = seg.v_upper
+    con[mk.C_DVMAX] = seg.max_voltage_step
+    con[mk.C_SEI_ON] = 1.0 if seg.sei else 0.0
+    if np.any(st.c < 0):
+        # as the numpy march: a surface emptied to round-off may leave c ~ -1e-14 behind
+        st = st.__class__(**{**st.__dict__, "c": np.maximum(st.c, 1e-12 * model.c_max)})
+    vk0 = np.empty((B, K, mk.N_VK))
+    vk0[..., mk.V_PHI] = st.phi
+    vk0[..., mk.V_TH] = st.theta
+    vk0[..., mk.V_IF] = st.iF
+    vk0[..., mk.V_U] = _logit_surface(model, st)
+    vk0[..., mk.V_W] = _logit_theta(st.theta)
+    sc0 = np.stack([st.Phi, st.V, st.sei_left, st.charge, st.t], axis=1)
+    area = np.ascontiguousarray(model.area_per_kg * st.active[:, None])
+    c0 = np.ascontiguousarray(st.c, dtype=float)
+    rows = _ROWS
+    while True:
+        out_t, out_V, out_x = (np.full((rows, B), np.nan) for _ in range(3))
+        out_n = np.zeros(B, dtype=np.int64)
+        c_end = np.empty_like(c0)
+        vk_end = np.empty_like(vk0)
+        sc_end = np.empty_like(sc0)
+        mk.march_current(con, par, k_in["vol"], k_in["dm"], k_in["dp"], k_in["Af"],
+                         k_in["AR"], k_in["sdist"], k_in["in_shell"], area, k_in["Re"],
+                         k_in["mfrac"], *k_in["tables"], *k_in["modal"], c0, vk0, sc0,
+                         out_t, out_V, out_x, out_n, c_end, vk_end, sc_end)
+        if np.all(out_n >= 0):
+            break
+        rows *= 8
+    n = int(out_n.max(initial=0))
+    out_t, out_V, out_x = out_t[:n], out_V[:n], out_x[:n]
+    trace.add_rows(out_t, out_V, np.where(np.isfinite(out_t), I[None], np.nan), out_x,
+                   seg.index)
+    return State(t=sc_end[:, mk.S_T], c=c_end, phi=vk_end[..., mk.V_PHI],
+                 theta=vk_end[..., mk.V_TH], Phi=sc_end[:, mk.S_PHI_E], I=I.copy(),
+                 iF=vk_end[..., mk.V_IF], V=sc_end[:, mk.S_V], active=st.active.copy(),
+                 sei_left=sc_end[:, mk.S_SEI], charge=sc_end[:, mk.S_Q])
+
+
+__all__ = ["can_use_compiled_march", "run_compiled_march"]

@@ -1,0 +1,716 @@
+"""Compiled (numba) implicit march of galvanostatic and rest segments.
+
+Owns :func:`march_current`, called by :func:`nasurf.sim.compiled_march.run_compiled_march`.
+It is the implicit engine of :mod:`nasurf.sim.solver` (``_run_march``/``_implicit_step``/
+``_locate_event``) restricted to current control, written member by member in compiled
+code instead of vectorised numpy: the same scheme step for step, so the two agree to the
+Newton tolerance (tests/test_sim_compiled_march.py):
+
+* time: variable-step BDF2 on every store (host Na, double layer, site coverage, SEI
+  budget, passed charge), backward Euler on a segment's first step, at step ratios beyond
+  2.4, right after the SEI budget ran out and where the history would leave the physical
+  range; local-error control of V (2 mV against the linear extrapolation), 0.1 V cap per
+  step, growth ≤ 2×, cut-offs located by Illinois regula falsi on the step length;
+* space: finite volumes with harmonic-mean face diffusivities evaluated at the
+  extrapolated new state (D(c) tables: linearly implicit, second order with BDF2), one
+  tridiagonal (Thomas) solve with two right-hand sides per class and step, so the cost is
+  linear in the mesh cells and in the size classes (a constant D takes the same
+  tridiagonal path: (W − dt·K)⁻¹W is the modal march's rational form (I − dtΛ)⁻¹);
+* interface: per class u = logit(c_s/c_lim), Δφ, w = logit(θ), plus the common electrode
+  potential Φ; Newton by block elimination of the bordered Jacobian (size classes couple
+  only through the total current), damped as in the numpy engine, then the current
+  balance closed exactly, so host + sites + double layer + SEI = ∫I dt to round-off.
+
+Scalar physics (OCP, exchange current, Butler–Volmer with α = ½, Frumkin sites) is the
+numpy engine's, transcribed; :mod:`nasurf.sim.compiled_march` decides which models this
+kernel covers (α = ½, no shell OCP) and falls back to the numpy march otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nasurf.sim.compiled import jit_ieee as jit
+from nasurf.sim.compiled import table
+from nasurf.sim.parameters import F
+
+#: layout of the shared constants ``con``
+(C_CMAX, C_CLIM, C_CVAC, C_OCP_MODE, C_E0, C_NRT_F, C_XMAX, C_K_KIND, C_DC_KIND,
+ C_DS_KIND, C_BASIS, C_VLO, C_VHI, C_DVMAX, C_SEI_ON, C_LINEAR) = range(16)
+N_CON = 16
+#: OCP modes: lattice gas with x_max ≤ 1 (in u), table, lattice gas evaluated in x
+OCP_LATTICE_U, OCP_TABLE, OCP_LATTICE_X = 0, 1, 2
+#: table kinds (k0 and D): none/constant, x = stoichiometry, x = concentration
+T_NONE, T_STOICHIOMETRY, T_CONCENTRATION = 0, 1, 2
+#: per-member parameters ``par`` (B, N_PAR)
+(P_LNPRE, P_EC, P_EA, P_K0, P_F, P_CDL, P_GAMMA, P_E0S, P_GS, P_KS, P_AS, P_DCS, P_DSS,
+ P_SEIF, P_I, P_DUR, P_H) = range(17)
+N_PAR = 17
+#: per-state scalars (slot, N_SC)
+S_PHI_E, S_V, S_SEI, S_Q, S_T = range(5)
+N_SC = 5
+#: per-class state (slot, K, N_VK)
+V_PHI, V_TH, V_IF, V_U, V_W = range(5)
+N_VK = 5
+#: slots of the state bundle
+ST, BEFORE, NEW, BEST, TRIAL = range(5)
+N_SLOT = 5
+
+
+@jit
+def _softplus(x):
+    if x > 0.0:
+        return x + math.log1p(math.exp(-x))
+    return math.log1p(math.exp(x))
+
+
+@jit
+def _logaddexp(x, y):
+    m = max(x, y)
+    if m == -math.inf:
+        return -math.inf
+    if m == math.inf:
+        return math.inf
+    return m + math.log1p(math.exp(-abs(x - y)))
+
+
+@jit
+def _expit(x):
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@jit
+def _tab(kind, xs, ys, c, cm):
+    """Value and slope d/dc of a table in c (stoichiometry or concentration)."""
+    if kind == T_STOICHIOMETRY:
+        v, s = table(xs, ys, c / cm)
+        return v, s / cm
+    return table(xs, ys, c)
+
+
+@jit
+def _copy_slot(src, dst, cS, vS, sS):
+    # explicit loops: slice assignment pulls in numba's broadcasting machinery (compile time)
+    for k in range(cS.shape[1]):
+        for n in range(cS.shape[2]):
+            cS[dst, k, n] = cS[src, k, n]
+        for j in range(vS.shape[2]):
+            vS[dst, k, j] = vS[src, k, j]
+    for j in range(sS.shape[1]):
+        sS[dst, j] = sS[src, j]
+
+
+@jit
+def _stoichiometry(cS, slot, b, vol, mfrac, cm):
+    K, N = cS.shape[1], cS.shape[2]
+    x = 0.0
+    for k in range(K):
+        s = 0.0
+        v = 0.0
+        for n in range(N):
+            s += cS[slot, k, n] * vol[b, k, n]
+            v += vol[b, k, n]
+        x += mfrac[b, k] * s / v / cm
+    return x
+
+
+@jit
+def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
+          cS, vS, sS, dst, con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re,
+          ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk):
+    """One implicit step from slot ST (history from BEFORE) into slot ``dst``.
+
+    The numpy engine's ``_bdf2_history`` + ``_diffusion_step`` (tridiagonal) +
+    ``_implicit_step`` for current control and α = ½; returns whether Newton converged
+    and the result is finite. ``wk`` is scratch (K, N, 8) + per-class scratch.
+    """
+    K, N = cS.shape[1], cS.shape[2]
+    cm = con[C_CMAX]
+    cl = con[C_CLIM]
+    cv = con[C_CVAC]
+    ocp_mode = int(con[C_OCP_MODE])
+    Ig = par[b, P_I]
+    f = par[b, P_F]
+    # --- BDF2 history (variable step) or backward Euler
+    om = 0.0
+    if has_prev:
+        om = dt_in / max(dt_prev, 1e-300)
+        sp = sS[BEFORE, S_SEI]
+        sei_ended = sp > 0.0 and sS[ST, S_SEI] <= 1e-9 * max(sp, 1.0)
+        if not (om < 2.4) or sei_ended:
+            om = 0.0
+        if om > 0.0:
+            a = (1.0 + 2.0 * om) / (1.0 + om)
+            bb = (1.0 + om) / a
+            cc = om * om / (1.0 + om) / a
+            bad = False
+            for k in range(K):
+                th = bb * vS[ST, k, V_TH] - cc * vS[BEFORE, k, V_TH]
+                if th <= 0.0 or th >= 1.0:
+                    bad = True
+                for n in range(N):
+                    if bb * cS[ST, k, n] - cc * cS[BEFORE, k, n] < 0.0:
+                        bad = True
+            if bad:
+                om = 0.0
+    a = (1.0 + 2.0 * om) / (1.0 + om)
+    bb = (1.0 + om) / a
+    cc = om * om / (1.0 + om) / a
+    dt = dt_in / a
+    hist_c = wk[0]        # (K, N) history concentration
+    work = wk[1]          # (K, N, 6): lower/diag/upper, y, z, c_pred
+    kv = wk[2]            # (K, 16) per-class scalars
+    scr = wk[3]           # (K, 8) Newton scratch (bound once: no reference counting per use)
+    for k in range(K):
+        for n in range(N):
+            x = cS[ST, k, n]
+            hist_c[k, n] = bb * x - cc * cS[BEFORE, k, n] if om > 0.0 else x
+            cp = x + om * (x - cS[BEFORE, k, n]) if om > 0.0 else x
+            work[k, n, 5] = min(max(cp, 0.0), cm)
+    phi_old = kv[:, 0]
+    th_old = kv[:, 1]
+    for k in range(K):
+        if om > 0.0:
+            phi_old[k] = bb * vS[ST, k, V_PHI] - cc * vS[BEFORE, k, V_PHI]
+            th_old[k] = bb * vS[ST, k, V_TH] - cc * vS[BEFORE, k, V_TH]
+        else:
+            phi_old[k] = vS[ST, k, V_PHI]
+            th_old[k] = vS[ST, k, V_TH]
+    if om > 0.0:
+        sei_hist = bb * sS[ST, S_SEI] - cc * sS[BEFORE, S_SEI]
+        q_hist = bb * sS[ST, S_Q] - cc * sS[BEFORE, S_Q]
+    else:
+        sei_hist = sS[ST, S_SEI]
+        q_hist = sS[ST, S_Q]
+    # --- diffusion: c_new = y + z·N (N inward molar flux), c_s = p + g·N
+    dck = int(con[C_DC_KIND])
+    dsk = int(con[C_DS_KIND])
+    p_ = kv[:, 2]
+    g_ = kv[:, 3]
+    for k in range(K):
+        # D in each cell at the predicted state, face conductances, Thomas with 2 rhs
+        for n in range(N):
+            cpn = work[k, n, 5]
+            if in_shell[n]:
+                D = par[b, P_DSS] * (_tab(dsk, ds_x, ds_y, cpn, cm)[0] if dsk > 0 else 1.0)
+            else:
+                D = par[b, P_DCS] * (_tab(dck, dc_x, dc_y, cpn, cm)[0] if dck > 0 else 1.0)
+            work[k, n, 4] = D     # D of the cell (overwritten by z below, last cell kept)
+        D_last = work[k, N - 1, 4]
+        for n in range(N):
+            work[k, n, 1] = vol[b, k, n] / dt
+        for j in range(N - 1):
+            G = Af[b, k, j] / (dm[b, k, j] / work[k, j, 4] + dp[b, k, j] / work[k, j + 1, 4])
+            work[k, j, 0] = -G       # lower (row j+1, column j)
+            work[k, j, 2] = -G       # upper (row j, column j+1)
+            work[k, j, 1] += G
+            work[k, j + 1, 1] += G
+        # forward sweep (rhs0 = W c_hist, rhs1 = A_R e_N): y in column 3, z in column 4
+        cprev = 0.0
+        y_prev = 0.0
+        z_prev = 0.0
+        for n in range(N):
+            low = work[k, n - 1, 0] if n > 0 else 0.0
+            den = work[k, n, 1] - low * cprev
+            r0 = vol[b, k, n] / dt * hist_c[k, n]
+            r1 = AR[b, k] if n == N - 1 else 0.0
+            y_prev = (r0 - low * y_prev) / den
+            z_prev = (r1 - low * z_prev) / den
+            work[k, n, 3] = y_prev
+            work[k, n, 4] = z_prev
+            cprev = work[k, n, 2] / den if n < N - 1 else 0.0
+            work[k, n, 2] = cprev
+        for n in range(N - 2, -1, -1):
+            work[k, n, 3] -= work[k, n, 2] * work[k, n + 1, 3]
+            work[k, n, 4] -= work[k, n, 2] * work[k, n + 1, 4]
+        p_[k] = work[k, N - 1, 3]
+        g_[k] = work[k, N - 1, 4] + sdist[b, k] / D_last
+    modal_first = con[C_LINEAR] > 0.0 and om == 0.0
+    if modal_first:
+        # a backward-Euler-flagged step of a linear particle: the numpy march integrates
+        # it exactly in the modal basis (constant flux over the step); so does this one,
+        # so both engines take the same steps (O(N²), only on such steps)
+        Um, lam, sqW, beta, wsf, mw = wk[4], wk[5], wk[6], wk[7], wk[8], wk[9]
+        for k in range(K):
+            D_last = par[b, P_DSS] if in_shell[N - 1] else par[b, P_DCS]
+            pk = 0.0
+            gk = sdist[b, k] / D_last
+            for i in range(N):
+                ai = 0.0
+                for n in range(N):
+                    ai += Um[b, k, n, i] * sqW[b, k, n] * hist_c[k, n]
+                z = lam[b, k, i] * dt
+                ph1 = 1.0 + z / 2.0 + z * z / 6.0 if abs(z) < 1e-6 else math.expm1(z) / z
+                mw[k, i, 0] = math.exp(z) * ai
+                mw[k, i, 1] = ph1 * dt * beta[b, k, i]
+                pk += mw[k, i, 0] * wsf[b, k, i]
+                gk += mw[k, i, 1] * wsf[b, k, i]
+            p_[k] = pk
+            g_[k] = gk
+    # --- Newton on (u, Δφ, w) per class and Φ
+    u = kv[:, 4]
+    w = kv[:, 5]
+    phi = kv[:, 6]
+    for k in range(K):
+        if use_guess:
+            u[k] = gu[k]
+            w[k] = gw[k]
+            phi[k] = gphi[k]
+        else:
+            u[k] = vS[ST, k, V_U]
+            w[k] = vS[ST, k, V_W]
+            phi[k] = phi_old[k]
+    Phi = gPhi if use_guess else sS[ST, S_PHI_E]
+    w_old = kv[:, 7]
+    for k in range(K):
+        w_old[k] = vS[ST, k, V_W]
+    has_sites = par[b, P_GAMMA] > 0.0
+    Cdl = par[b, P_CDL] / dt
+    GF = par[b, P_GAMMA] * F / dt
+    ln_dt = math.log(dt)
+    lnk_s = math.log(max(par[b, P_KS], 1e-300))
+    a_s = par[b, P_AS]
+    g_s = par[b, P_GS]
+    E0_s = par[b, P_E0S]
+    ln_pre = par[b, P_LNPRE]
+    ec = par[b, P_EC]
+    ea = par[b, P_EA]
+    k0 = par[b, P_K0]
+    ln_k0 = math.log(max(k0, 1e-300))
+    kkind = int(con[C_K_KIND])
+    E0 = con[C_E0]
+    nf = con[C_NRT_F]
+    xm = con[C_XMAX]
+    area_sum = 0.0
+    for k in range(K):
+        area_sum += area[b, k]
+    I_scale = abs(Ig) + 1e-3 * con[C_BASIS] / 3600.0
+    i_ref = I_scale / area_sum
+    P_u = kv[:, 8]
+    Q_u = kv[:, 9]
+    P_w = kv[:, 10]
+    Q_w = kv[:, 11]
+    P_phi = kv[:, 12]
+    Q_phi = kv[:, 13]
+    cap = kv[:, 14]
+    converged = False
+    log_cl = math.log(cl)
+    for _it in range(30):
+        S0 = (sei_frac - 1.0) * Ig
+        S1 = 0.0
+        for k in range(K):
+            s_pos = _expit(u[k])
+            s_neg = 1.0 - s_pos
+            cs = cl * s_pos
+            dcs_du = cs * s_neg
+            iF = F * (p_[k] - cs) / g_[k]
+            diF_du = -F / g_[k] * dcs_du
+            if ocp_mode == OCP_LATTICE_U:
+                U = E0 - nf * u[k]
+                dU_du = -nf
+            elif ocp_mode == OCP_TABLE:
+                Uv, sl = table(ocp_x, ocp_y, cs / cm)
+                U = Uv
+                dU_du = sl / cm * dcs_du
+            else:
+                x = cs / cm
+                xc = min(max(x, 1e-290 * xm), xm * (1.0 - 1e-15))
+                U = E0 + nf * math.log((xm - xc) / xc)
+                dU_du = -nf * (1.0 / (xm - xc) + 1.0 / xc) / cm * dcs_du
+            if cv == cl:
+                ln_cmc = log_cl - _softplus(u[k])
+                dln_cmc = -s_pos
+            else:
+                ln_cmc = math.log(cv - cs)
+                dln_cmc = -dcs_du / (cv - cs)
+            ln_j0 = ln_pre + ec * (log_cl - _softplus(-u[k])) + ea * ln_cmc
+            dlnj0_du = ec * s_neg + ea * dln_cmc
+            if kkind > 0:
+                kv_, ks_ = _tab(kkind, k_x, k_y, cs, cm)
+                kk = max(kv_ * k0, 1e-300)
+                ln_j0 += math.log(kk)
+                dlnj0_du += ks_ * k0 / kk * dcs_du
+            else:
+                ln_j0 += ln_k0
+            eta = phi[k] - U
+            ej = math.exp(-ln_j0)
+            q = 0.5 * iF * ej
+            rq = 1.0 / math.sqrt(1.0 + q * q)
+            A1 = math.asinh(q)
+            dA1_diF = 0.5 * ej * rq
+            dA1_dlnj0 = -q * rq
+            A2 = 0.5 * f * eta
+            dA2 = 0.5 * f
+            j0v = math.exp(ln_j0)
+            fe_c = min(max(f * eta, -700.0), 700.0)
+            e_an = math.exp(0.5 * fe_c)
+            e_ca = math.exp(-0.5 * fe_c)
+            blocked = j0v * (e_an + e_ca) < 1e-8 * i_ref
+            if blocked:
+                i_bv = j0v * (e_an - e_ca)
+                A1 = iF / i_ref
+                dA1_diF = 1.0 / i_ref
+                dA1_dlnj0 = -i_bv / i_ref
+                A2 = i_bv / i_ref
+                dA2 = j0v * f * (0.5 * e_an + 0.5 * e_ca) / i_ref
+            r1 = A1 - A2
+            d1_u = dA1_diF * diF_du + dA1_dlnj0 * dlnj0_du + dA2 * dU_du
+            ipc = 0.0
+            dpc_w = 0.0
+            r2 = w[k] - w_old[k]
+            d2_phi = 0.0
+            d2_w = 1.0
+            if has_sites:
+                th = _expit(w[k])
+                th1 = th * _expit(-w[k])
+                etas = phi[k] - E0_s + g_s / f * (th - 0.5)
+                a_ = lnk_s + a_s * f * etas
+                b_ = lnk_s - (1.0 - a_s) * f * etas
+                lnS = _logaddexp(_logaddexp(-ln_dt, a_), b_)
+                dlnS = f * (a_s * math.exp(a_ - lnS) - (1.0 - a_s) * math.exp(b_ - lnS))
+                tho = th_old[k]
+                if w[k] > 0.0:
+                    ln_1mth_old = math.log1p(-min(tho, 1.0)) if tho < 1.0 else -math.inf
+                    lnN = _logaddexp(ln_1mth_old - ln_dt, a_)
+                    dlnN = a_s * f * math.exp(a_ - lnN)
+                    r2 = -_softplus(w[k]) + lnS - lnN
+                    dr2_w0 = -th
+                else:
+                    ln_th_old = math.log(max(tho, 1e-300))
+                    lnN = _logaddexp(ln_th_old - ln_dt, b_)
+                    dlnN = -(1.0 - a_s) * f * math.exp(b_ - lnN)
+                    r2 = -_softplus(-w[k]) + lnS - lnN
+                    dr2_w0 = 1.0 - th
+                dr2_eta = dlnS - dlnN
+                d2_phi = dr2_eta
+                d2_w = dr2_w0 + dr2_eta * g_s / f * th1
+                ipc = GF * (tho - th)
+                dpc_w = -GF * th1
+            itot = iF + Cdl * (phi[k] - phi_old[k]) + ipc
+            r3 = phi[k] - Phi + Re[b, k] * itot
+            S0 += area[b, k] * itot
+            Qu = dA2 / d1_u
+            Pu = -r1 / d1_u
+            Pi = diF_du * Pu
+            Qi = diF_du * Qu + Cdl
+            Qw = -d2_phi / d2_w
+            Pw = -r2 / d2_w
+            Pi += dpc_w * Pw
+            Qi += dpc_w * Qw
+            Qphi = 1.0 / (1.0 + Re[b, k] * Qi)
+            Pphi = -(r3 + Re[b, k] * Pi) * Qphi
+            S0 += area[b, k] * Pi + area[b, k] * Qi * Pphi
+            S1 += area[b, k] * Qi * Qphi
+            P_u[k] = Pu
+            Q_u[k] = Qu
+            P_w[k] = Pw
+            Q_w[k] = Qw
+            P_phi[k] = Pphi
+            Q_phi[k] = Qphi
+            # iF may shrink at most 10-fold where the BV residual is logarithmic in it
+            cap[k] = 1.0
+            scr[k, 0] = iF
+            scr[k, 1] = diF_du
+            scr[k, 2] = 1.0 if (abs(q) > 10.0 and not blocked) else 0.0
+        dPhi = -S0 / S1
+        amax_u = 0.0
+        amax_phi = 0.0
+        amax_w = 0.0
+        umax = 0.0
+        scale_cap = 1.0
+        for k in range(K):
+            dphi = P_phi[k] + Q_phi[k] * dPhi
+            du = P_u[k] + Q_u[k] * dphi
+            dw = P_w[k] + Q_w[k] * dphi
+            scr[k, 3] = dphi
+            scr[k, 4] = du
+            scr[k, 5] = dw
+            amax_u = max(amax_u, abs(du))
+            amax_phi = max(amax_phi, abs(dphi))
+            amax_w = max(amax_w, abs(dw))
+            umax = max(umax, abs(u[k]))
+            iFk = scr[k, 0]
+            shrink = 1.0 + scr[k, 1] * du / iFk if iFk != 0.0 else 1.0
+            if scr[k, 2] > 0.0 and shrink < 0.1:
+                scale_cap = min(scale_cap, 0.9 / (1.0 - shrink))
+        big = max(max(amax_phi, abs(dPhi)) * 4.0, amax_u / 6.0)
+        if has_sites:
+            big = max(big, amax_w / 6.0)
+        scale = 1.0 / max(big, 1.0)
+        scale = min(scale, scale_cap)
+        big = max(big, 1.0 / scale)
+        for k in range(K):
+            u[k] += scr[k, 4] * scale
+            phi[k] += scr[k, 3] * scale
+            if has_sites:
+                w[k] = min(max(w[k] + scr[k, 5] * scale, -745.0), 745.0)
+        Phi += dPhi * scale
+        small = (amax_u < 1e-5 * (1.0 + umax)) and amax_phi < 1e-6 and abs(dPhi) < 1e-6 \
+            and big <= 1.0
+        if has_sites:
+            small = small and amax_w < 1e-5
+        converged = small
+        if converged:
+            break
+    # close the current balance exactly (the faradaic current takes the remainder)
+    side = sei_frac
+    rem = (1.0 - side) * Ig
+    ok = math.isfinite(Phi)
+    for k in range(K):
+        cs = cl * _expit(u[k])
+        iF = F * (p_[k] - cs) / g_[k]
+        th = _expit(w[k]) if has_sites else th_old[k]
+        stores = par[b, P_CDL] / dt * (phi[k] - phi_old[k])
+        if has_sites:
+            stores += GF * (th_old[k] - th)
+        scr[k, 0] = iF
+        scr[k, 6] = th
+        rem -= area[b, k] * (iF + stores)
+        ok = ok and math.isfinite(phi[k]) and math.isfinite(u[k])
+    for k in range(K):
+        iF = scr[k, 0] + rem / area_sum
+        N_new = -iF / F
+        if modal_first:
+            Um, sqW, mw = wk[4], wk[6], wk[9]
+            for n in range(N):
+                cn = 0.0
+                for i in range(N):
+                    cn += Um[b, k, n, i] * (mw[k, i, 0] + mw[k, i, 1] * N_new)
+                cn /= sqW[b, k, n]
+                cS[dst, k, n] = cn
+                ok = ok and math.isfinite(cn)
+        else:
+            for n in range(N):
+                cn = work[k, n, 3] + work[k, n, 4] * N_new
+                cS[dst, k, n] = cn
+                ok = ok and math.isfinite(cn)
+        vS[dst, k, V_PHI] = phi[k]
+        vS[dst, k, V_TH] = scr[k, 6]
+        vS[dst, k, V_IF] = iF
+        vS[dst, k, V_U] = u[k]
+        vS[dst, k, V_W] = w[k]
+    sS[dst, S_PHI_E] = Phi
+    sS[dst, S_V] = Phi + par[b, P_H]
+    sS[dst, S_SEI] = sei_hist - abs(side * Ig) * dt
+    sS[dst, S_Q] = q_hist + Ig * dt
+    sS[dst, S_T] = sS[ST, S_T] + dt_in
+    return converged and ok
+
+
+@jit
+def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac,
+                  ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, Um, lam, sqW, beta, wsf,
+                  c0, vk0, sc0, out_t, out_V, out_x, out_n, c_end, vk_end, sc_end):
+    """March every member through one current-controlled segment.
+
+    Inputs per member b: ``par`` (kinetics, stores, D scales, SEI share, current, duration,
+    cell overpotential h(I)), the geometry (cell volumes, face distances and areas, A_R,
+    surface distance), the modal basis of a linear particle (eigenvectors, eigenvalues,
+    √W, forcing β, surface weights; placeholders otherwise), the start state c0 (B, K, N),
+    vk0 (B, K, N_VK: Δφ, θ, i_F, u, w) and sc0 (B, N_SC: Φ, V, SEI left, charge, t).
+    Outputs: rows (t, V, x) per accepted step in out_* (rows, B) with their count in
+    out_n (−1 when the row buffer was too small), and the end state in c_end, vk_end,
+    sc_end. Each member is independent.
+    """
+    B, K, N = c0.shape
+    n_rows = out_t.shape[0]
+    cS = np.empty((N_SLOT, K, N))
+    # slot numbers as int64 values, not compile-time literals: each distinct literal
+    # argument would compile its own specialisation of the callee
+    sl = np.arange(N_SLOT)
+    vS = np.empty((N_SLOT, K, N_VK))
+    sS = np.empty((N_SLOT, N_SC))
+    wk = (np.empty((K, N)), np.empty((K, N, 6)), np.empty((K, 16)), np.empty((K, 8)),
+          Um, lam, sqW, beta, wsf, np.empty((K, N, 2)))
+    gu = np.empty(K)
+    gw = np.empty(K)
+    gphi = np.empty(K)
+    xu = np.empty(K)
+    xw = np.empty(K)
+    xphi = np.empty(K)
+    cm = con[C_CMAX]
+    v_lo = con[C_VLO]
+    v_hi = con[C_VHI]
+    dV_lim = con[C_DVMAX]
+    for b in range(B):
+        for k in range(K):
+            for n in range(N):
+                cS[ST, k, n] = c0[b, k, n]
+            for j in range(N_VK):
+                vS[ST, k, j] = vk0[b, k, j]
+        for j in range(N_SC):
+            sS[ST, j] = sc0[b, j]
+        I = par[b, P_I]
+        duration = par[b, P_DUR]
+        t_cap = con[C_BASIS] / max(abs(I), 1e-300) if I != 0.0 else math.inf
+        char = min(duration, t_cap)
+        if not math.isfinite(char):
+            char = 3600.0
+        dt = 1e-5 * char
+        dt_max = char / 40.0
+        tau = 0.0
+        done = False
+        has_yprev = False
+        has_xprev = False
+        has_before = False
+        y_prev = 0.0
+        dt_prev = 1.0
+        y_hist = sS[ST, S_V]
+        xPhi = 0.0
+        rejects = 0
+        n_steps = 0
+        row = 0
+        while not done:
+            n_steps += 1
+            if n_steps > 50_000:
+                break
+            dt = min(dt, max(duration - tau, 0.0))
+            sei_frac = 0.0
+            if con[C_SEI_ON] > 0.0 and sS[ST, S_SEI] > 0.0 and I < 0.0:
+                sei_frac = par[b, P_SEIF]
+            if sei_frac > 0.0:
+                t_sei = sS[ST, S_SEI] / max(sei_frac * abs(I), 1e-300)
+                dt = min(dt, max(t_sei, 1e-9 * char))
+            dt = max(dt, 1e-12 * char)
+            gPhi = 0.0
+            if has_xprev:
+                q = dt / dt_prev
+                for k in range(K):
+                    gu[k] = vS[ST, k, V_U] + (vS[ST, k, V_U] - xu[k]) * q
+                    gw[k] = vS[ST, k, V_W] + (vS[ST, k, V_W] - xw[k]) * q
+                    gphi[k] = vS[ST, k, V_PHI] + (vS[ST, k, V_PHI] - xphi[k]) * q
+                gPhi = sS[ST, S_PHI_E] + (sS[ST, S_PHI_E] - xPhi) * q
+            ok = _step(b, dt, has_before, dt_prev, sei_frac, has_xprev, gu, gw, gphi, gPhi,
+                       cS, vS, sS, sl[NEW], con, par, vol, dm, dp, Af, AR, sdist, in_shell, area,
+                       Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk)
+            if not ok:
+                dt *= 0.25
+                if dt < 1e-11 * char:
+                    # a wall: no solution even for a vanishing step; the voltage passes the
+                    # cut-off within it, so the last row reports the cut-off
+                    if I != 0.0:
+                        cut = v_lo if I < 0.0 else v_hi
+                        if math.isfinite(cut):
+                            sS[ST, S_V] = cut
+                            if row < n_rows:
+                                out_t[row, b] = sS[ST, S_T]
+                                out_V[row, b] = cut
+                                out_x[row, b] = _stoichiometry(cS, ST, b, vol, mfrac, cm)
+                            row += 1
+                    done = True
+                continue
+            V_new = sS[NEW, S_V]
+            err = 0.0
+            if has_yprev:
+                pred = y_hist + (y_hist - y_prev) * dt / dt_prev
+                err = abs(V_new - pred) * dt / (dt + dt_prev)
+            ratio = err / 2e-3
+            dV = abs(V_new - sS[ST, S_V])
+            if ((ratio > 6.0) or (dV > 2.0 * dV_lim)) and dt > 1e-6 * char and rejects < 12:
+                rejects += 1
+                shrink = min(0.9 / math.sqrt(max(ratio, 1e-12)),
+                             0.9 * dV_lim / max(dV, 1e-300))
+                dt *= min(max(shrink, 0.1), 0.5)
+                continue
+            rejects = 0
+            ended = False
+            crossed = (v_lo > V_new and I <= 0.0) or (v_hi < V_new and I >= 0.0)
+            src = NEW
+            if crossed:
+                target = v_lo if I < 0.0 else v_hi
+                _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par,
+                        vol, dm, dp, Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x,
+                        k_y, dc_x, dc_y, ds_x, ds_y, wk, gu, gw, gphi, sl)
+                src = BEST
+                ended = True
+            t_old = sS[ST, S_T]
+            for k in range(K):
+                xu[k] = vS[ST, k, V_U]
+                xw[k] = vS[ST, k, V_W]
+                xphi[k] = vS[ST, k, V_PHI]
+            xPhi = sS[ST, S_PHI_E]
+            _copy_slot(sl[ST], sl[BEFORE], cS, vS, sS)
+            has_before = True
+            has_xprev = True
+            _copy_slot(sl[src], sl[ST], cS, vS, sS)
+            dt_taken = sS[ST, S_T] - t_old if ended else dt
+            tau += dt_taken
+            y_prev = y_hist
+            has_yprev = True
+            y_hist = sS[ST, S_V]
+            dt_prev = max(dt_taken, 1e-300)
+            if row < n_rows:
+                out_t[row, b] = sS[ST, S_T]
+                out_V[row, b] = sS[ST, S_V]
+                out_x[row, b] = _stoichiometry(cS, ST, b, vol, mfrac, cm)
+            row += 1
+            done = ended or tau >= duration * (1.0 - 1e-12)
+            grow = min(max(0.9 / math.sqrt(max(ratio, 1e-12)), 0.3), 2.0)
+            grow = min(grow, max(0.9 * dV_lim / max(dV, 1e-300), 0.3))
+            dt = min(max(dt * grow, 1e-9 * char), dt_max)
+        out_n[b] = row if row <= n_rows else -1
+        for k in range(K):
+            for n in range(N):
+                c_end[b, k, n] = cS[ST, k, n]
+            for j in range(N_VK):
+                vk_end[b, k, j] = vS[ST, k, j]
+        for j in range(N_SC):
+            sc_end[b, j] = sS[ST, j]
+
+
+@jit
+def _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par, vol, dm, dp,
+            Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x,
+            ds_y, wk, gu, gw, gphi, sl):
+    """Re-step from ST so that V lands on the cut-off; the result goes to slot BEST.
+
+    Illinois regula falsi on the step fraction s in (0, 1] (the numpy ``_locate_event``);
+    a trial whose solve fails counts as beyond the cut-off.
+    """
+    I = par[b, P_I]
+    sgn = -1.0 if I < 0.0 else 1.0
+    s_lo = 0.0
+    s_hi = 1.0
+    g_lo = sgn * (sS[ST, S_V] - target)
+    g_hi = sgn * (sS[NEW, S_V] - target)
+    have = False
+    side = 0
+    _copy_slot(sl[ST], sl[BEST], cS, vS, sS)
+    no_guess = sl[0] < 0
+    for _ in range(60):
+        width = s_hi - s_lo
+        den = g_hi - g_lo
+        sec = s_lo - g_lo * width / (den if den != 0.0 else 1.0)
+        s = sec if (math.isfinite(g_hi) and g_hi > g_lo) else 0.5 * (s_lo + s_hi)
+        s = min(max(s, s_lo + 0.01 * width), s_hi - 0.01 * width)
+        ok = _step(b, dt * s, has_before, dt_prev, sei_frac, no_guess, gu, gw, gphi, 0.0 * dt,
+                   cS, vS, sS, sl[TRIAL], con, par, vol, dm, dp, Af, AR, sdist, in_shell, area,
+                   Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk)
+        g = sgn * (sS[TRIAL, S_V] - target) if ok else math.inf
+        inside = g < 0.0
+        if inside and side == 1:
+            g_hi *= 0.5
+        if (not inside) and side == -1:
+            g_lo *= 0.5
+        if inside:
+            s_lo = s
+            g_lo = g
+            _copy_slot(sl[TRIAL], sl[BEST], cS, vS, sS)
+            have = True
+            side = 1
+        else:
+            s_hi = s
+            if math.isfinite(g):
+                g_hi = g
+            side = -1
+        if (inside and abs(g) < 1e-6) or (s_hi - s_lo) < 1e-10:
+            break
+    if not have:
+        _copy_slot(sl[ST], sl[BEST], cS, vS, sS)
+    if abs(sS[BEST, S_V] - target) < 1e-3 or (have and s_hi - s_lo < 1e-9):
+        sS[BEST, S_V] = target

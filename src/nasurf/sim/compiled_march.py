@@ -44,7 +44,7 @@ def _constants(model: Model) -> dict:
     if cached is not None:
         return cached
     from nasurf.sim import march_kernel as mk
-    from nasurf.sim.solver import _surface_limit
+    from nasurf.sim.state import surface_limit as _surface_limit
 
     B = model.B
     con = np.zeros(mk.N_CON)
@@ -116,7 +116,9 @@ def _constants(model: Model) -> dict:
 def run_compiled_march(model: Model, st, seg, trace):
     """One current-controlled segment on the compiled march; returns the new State."""
     from nasurf.sim import march_kernel as mk
-    from nasurf.sim.solver import State, _logit_surface, _logit_theta
+    from nasurf.sim.engine_march import logit_theta as _logit_theta
+    from nasurf.sim.state import State
+    from nasurf.sim.state import logit_surface as _logit_surface
 
     B, K = model.B, model.K
     k_in = _constants(model)

@@ -466,7 +466,7 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
     return _Step(new, converged, u, w)
 
 
-def _logit_theta(theta: np.ndarray) -> np.ndarray:
+def logit_theta(theta: np.ndarray) -> np.ndarray:
     th = np.clip(theta, 1e-300, 1.0)
     return np.clip(np.log(th) - np.log1p(-np.minimum(th, 1 - 1e-17)), -745.0, 745.0)
 
@@ -517,7 +517,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         # logit unknowns need c > 0 (the clipped amount is ~1e-18 of the capacity)
         st = replace(st, c=np.maximum(st.c, 1e-12 * model.c_max))
     u = logit_surface(model, st)
-    w = _logit_theta(st.theta)
+    w = logit_theta(st.theta)
     y_prev = None
     x_prev: tuple[np.ndarray, ...] | None = None
     dt_prev = np.ones(B)

@@ -212,8 +212,11 @@ def test_bad_file_shows_one_line_error(page, tmp_path):
 def test_running_job_survives_reload_and_can_be_cancelled(page):
     page.goto(page.base + "/sim")
     page.select_option('select[name="protocol"]', "cycling")
-    page.fill('input[name="cycles"]', "100")
-    for s in ("heterointerfaces", "2d_superlattices", "surface_structural_disorder"):
+    # the longest comparison the page allows (200 cycles, every preset: ~15 s on the
+    # compiled engines), so it still runs after the reload; it is cancelled long before
+    page.fill('input[name="cycles"]', "200")
+    for s in ("heterointerfaces", "2d_superlattices", "surface_structural_disorder",
+              "surface_functionalisation", "interfacial_chemical_bonds"):
         page.check(f'input[name="strategies"][value="{s}"]')
     page.click("text=Run comparison")
     page.wait_for_selector("#job:not([hidden])")

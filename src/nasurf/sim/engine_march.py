@@ -467,8 +467,10 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
 
 
 def logit_theta(theta: np.ndarray) -> np.ndarray:
+    """log(θ/(1−θ)) clipped to ±745; a full site layer (θ = 1) gives the clip, not a warning."""
     th = np.clip(theta, 1e-300, 1.0)
-    return np.clip(np.log(th) - np.log1p(-np.minimum(th, 1 - 1e-17)), -745.0, 745.0)
+    with np.errstate(divide="ignore"):
+        return np.clip(np.log(th) - np.log1p(-np.minimum(th, 1 - 1e-17)), -745.0, 745.0)
 
 
 def _sei_fraction(model: Model, st: State, seg: Segment) -> np.ndarray:

@@ -7,6 +7,7 @@ number itself: capacities, b-values, D and fits all come from :mod:`nasurf.analy
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -130,7 +131,9 @@ CYCLING_OPTIONS = {"mass_mg": None, "area_cm2": None, "reference": "after_format
                    "basis_mAh_g": None, "exclude_cv": False, "capacity_source": "current"}
 
 
-def _opt_float(options: dict, key: str) -> float | None:
+def optional_positive(options: dict, key: str) -> float | None:
+    """A form field that is empty (None) or a finite number > 0; anything else is refused
+    naming the field (every page's numeric options go through here)."""
     v = options.get(key)
     if v in (None, ""):
         return None
@@ -138,7 +141,7 @@ def _opt_float(options: dict, key: str) -> float | None:
         x = float(v)
     except (TypeError, ValueError):
         raise ValidationError(f"expected a number, got {v!r}", field=key) from None
-    if not x > 0:
+    if not (math.isfinite(x) and x > 0):
         raise ValidationError(f"must be > 0, got {v!r}", field=key)
     return x
 
@@ -147,7 +150,7 @@ def normalise_cycling_options(options: dict) -> dict:
     out = dict(CYCLING_OPTIONS)
     out.update({k: v for k, v in options.items() if k in CYCLING_OPTIONS and v not in ("",)})
     for k in ("mass_mg", "area_cm2", "basis_mAh_g"):
-        out[k] = _opt_float(out, k)
+        out[k] = optional_positive(out, k)
     if out["formation_cycles"] not in (None, ""):
         try:
             out["formation_cycles"] = int(out["formation_cycles"])
@@ -254,10 +257,10 @@ def cv_set(ws: Workspace, rows: list[dict], options: dict) -> dict[str, Any]:
     except (TypeError, ValueError):
         raise ValidationError(f"expected a number, got {vex!r}",
                               field="vertex_exclusion_mV") from None
-    mass = _opt_float(opts, "mass_mg")
+    mass = optional_positive(opts, "mass_mg")
     cycle = int(opts["cycle"]) if opts.get("cycle") not in (None, "") else None
     doc = run_cv(_paths(ws, rows), mass_mg=mass, scan_rates=opts.get("scan_rates") or None,
-                 cycle=cycle, ru_ohm=_opt_float(opts, "ru_ohm"),
+                 cycle=cycle, ru_ohm=optional_positive(opts, "ru_ohm"),
                  baseline=opts.get("baseline") or "none", window=opts.get("window") or None,
                  vertex_exclusion_mV=vex)
     names = {str(ws.blob_path(r["sha256"])): r["name"] for r in rows}
@@ -271,7 +274,7 @@ def gitt(ws: Workspace, row: dict, options: dict) -> dict[str, Any]:
     """D vs state of charge from a GITT file (``analyze gitt``)."""
     from nasurf.analysis.cli_gitt import run_gitt
 
-    kw = {k: _opt_float(options, k) for k in ("mass_mg", "molar_mass", "density",
+    kw = {k: optional_positive(options, k) for k in ("mass_mg", "molar_mass", "density",
                                               "molar_volume", "area_cm2", "radius_um",
                                               "length_um")}
     doc = run_gitt(ws.blob_path(row["sha256"]), area_kind=options.get("area_kind") or
@@ -294,8 +297,9 @@ def eis(ws: Workspace, row: dict, options: dict) -> dict[str, Any]:
                               file=row["name"])
     spectrum = options.get("spectrum") or "all"
     spec = None if spectrum == "all" else int(spectrum)
-    res = analyze_eis(data, circ, spectrum=spec, fmin=_opt_float(options, "fmin"),
-                      fmax=_opt_float(options, "fmax"), area_cm2=_opt_float(options, "area_cm2"))
+    res = analyze_eis(data, circ, spectrum=spec, fmin=optional_positive(options, "fmin"),
+                      fmax=optional_positive(options, "fmax"),
+                      area_cm2=optional_positive(options, "area_cm2"))
     doc = to_jsonable(res.to_dict())
     d = data.data
     doc["measured"] = {"f": d["Frequency / Hz"].to_numpy(), "re": d["Z Real / Ohm"].to_numpy(),

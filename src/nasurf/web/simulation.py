@@ -16,6 +16,7 @@ from typing import Any
 
 from nasurf.errors import ValidationError
 from nasurf.jsonio import to_jsonable
+from nasurf.web.analyses import optional_positive
 from nasurf.web.jobs import Progress
 
 PROTOCOLS = ("rate", "cycling", "cv", "gitt")
@@ -110,21 +111,10 @@ def normalise_compare(opts: dict) -> dict:
         out["pulses"] = _int(opts, "pulses", 20, 2, 200)
     if opts.get("measured_file_id") not in (None, ""):
         # the file itself is an input of the result (by content, see bodies._prepare)
-        out["measured_mass_mg"] = _positive(opts, "measured_mass_mg")
+        out["measured_mass_mg"] = optional_positive(opts, "measured_mass_mg")
     return out
 
 
-def _positive(opts: dict, key: str) -> float | None:
-    v = opts.get(key)
-    if v in (None, ""):
-        return None
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise ValidationError(f"expected a number, got {v!r}", field=key) from None
-    if not (math.isfinite(x) and x > 0):
-        raise ValidationError(f"must be > 0, got {v!r}", field=key)
-    return x
 
 
 def _thinned(a: Any, n_max: int = 4000) -> list[float | None]:

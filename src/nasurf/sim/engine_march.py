@@ -471,6 +471,29 @@ def logit_theta(theta: np.ndarray) -> np.ndarray:
     return np.clip(np.log(th) - np.log1p(-np.minimum(th, 1 - 1e-17)), -745.0, 745.0)
 
 
+#: concentration floor of a segment's start state, in units of c_max (see lift_emptied)
+C_FLOOR = 1e-12
+
+
+def lift_emptied(model: Model, st: State) -> State:
+    """The start state of a march segment with every cell at ≥ C_FLOOR·c_max.
+
+    A surface emptied at a cut-off ends at c ~ ±1e-14 mol m⁻³ (round-off): the logit
+    unknowns need c > 0, and a start far below the floor is as bad as a negative one.
+    From u = logit(c_s/c_lim) ≈ −48 with Δφ still at the 3 V cut-off, the first Newton
+    solve of the next (sodiation) segment heads for the Δφ-equilibrium u ≈ −175 through
+    the blocked regime, where it moves only ~1.7 per iteration and cannot converge in 30
+    iterations at any step length: the segment "ended at once" with no charge. Whether
+    an emptied surface ends just below zero (lifted) or just above it (formerly not) is
+    a round-off coin toss, so the two engines must lift the same way: both call this.
+    The lifted amount is ~1e-12 of the capacity.
+    """
+    floor = C_FLOOR * model.c_max
+    if np.any(st.c < floor):
+        return replace(st, c=np.maximum(st.c, floor))
+    return st
+
+
 def _sei_fraction(model: Model, st: State, seg: Segment) -> np.ndarray:
     if seg.kind == "voltage" or not seg.sei:
         return np.zeros(model.B)
@@ -512,10 +535,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         dt_max = char / 40
     tau = np.zeros(B)
     done = np.zeros(B, dtype=bool)
-    if np.any(st.c < 0):
-        # a surface emptied to round-off can leave c ~ -1e-14 mol m-3 behind; the
-        # logit unknowns need c > 0 (the clipped amount is ~1e-18 of the capacity)
-        st = replace(st, c=np.maximum(st.c, 1e-12 * model.c_max))
+    st = lift_emptied(model, st)
     u = logit_surface(model, st)
     w = logit_theta(st.theta)
     y_prev = None

@@ -116,6 +116,7 @@ def _constants(model: Model) -> dict:
 def run_compiled_march(model: Model, st, seg, trace):
     """One current-controlled segment on the compiled march; returns the new State."""
     from nasurf.sim import march_kernel as mk
+    from nasurf.sim.engine_march import lift_emptied as _lift_emptied
     from nasurf.sim.engine_march import logit_theta as _logit_theta
     from nasurf.sim.state import State
     from nasurf.sim.state import logit_surface as _logit_surface
@@ -134,9 +135,8 @@ def run_compiled_march(model: Model, st, seg, trace):
     con[mk.C_VHI] = seg.v_upper
     con[mk.C_DVMAX] = seg.max_voltage_step
     con[mk.C_SEI_ON] = 1.0 if seg.sei else 0.0
-    if np.any(st.c < 0):
-        # as the numpy march: a surface emptied to round-off may leave c ~ -1e-14 behind
-        st = st.__class__(**{**st.__dict__, "c": np.maximum(st.c, 1e-12 * model.c_max)})
+    # as the numpy march: an emptied surface (c ~ ±1e-14) starts at the floor
+    st = _lift_emptied(model, st)
     vk0 = np.empty((B, K, mk.N_VK))
     vk0[..., mk.V_PHI] = st.phi
     vk0[..., mk.V_TH] = st.theta

@@ -473,6 +473,42 @@ def logit_theta(theta: np.ndarray) -> np.ndarray:
         return np.clip(np.log(th) - np.log1p(-np.minimum(th, 1 - 1e-17)), -745.0, 745.0)
 
 
+#: concentration floor of a segment's start state, in units of c_max (see lift_emptied)
+C_FLOOR = 1e-12
+#: |Δφ − U(c_s)| (V) beyond which a surface below the floor is round-off residue
+ETA_RESIDUE = 0.1
+
+
+def lift_emptied(model: Model, st: State) -> State:
+    """The start state of a march segment, surfaces emptied to round-off lifted to the floor.
+
+    A surface emptied at a cut-off ends at c ~ ±1e-14 mol m⁻³ (round-off): the logit
+    unknowns need c > 0, so a negative c anywhere lifts every cell to ≥ C_FLOOR·c_max
+    (as always). A positive residue is as meaningless and as harmful: from u =
+    logit(c_s/c_lim) ≈ −48 with Δφ still at the 3 V cut-off (η ≈ 2 V), the first Newton
+    solve of the next (sodiation) segment heads through the blocked regime for the
+    Δφ-equilibrium u ≈ −175, moving ~1.7 per iteration, and cannot converge at any step
+    length: the segment "ended at once" with no charge. Whether an emptied surface ends
+    just below or just above zero is a round-off coin toss, so such a member (a surface
+    below the floor, |Δφ − U(c_s)| > ETA_RESIDUE) is lifted too. A tiny surface value in
+    equilibrium with Δφ (a state equilibrated at a high voltage: c ~ 1e-58) is exact
+    and kept. Both marches call this, so they start every segment from the same state.
+    The lifted amount is ~1e-12 of the capacity.
+    """
+    floor = C_FLOOR * model.c_max
+    if np.any(st.c < 0):
+        return replace(st, c=np.maximum(st.c, floor))
+    cs = st.c[..., -1]
+    low = cs < floor
+    if not np.any(low):
+        return st
+    U = model.ocp_value(np.where(low, cs, 0.5 * model.c_max))
+    residue = np.any(low & (np.abs(st.phi - U) > ETA_RESIDUE), axis=1)
+    if not np.any(residue):
+        return st
+    return replace(st, c=np.where(residue[:, None, None], np.maximum(st.c, floor), st.c))
+
+
 def _sei_fraction(model: Model, st: State, seg: Segment) -> np.ndarray:
     if seg.kind == "voltage" or not seg.sei:
         return np.zeros(model.B)
@@ -514,10 +550,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         dt_max = char / 40
     tau = np.zeros(B)
     done = np.zeros(B, dtype=bool)
-    if np.any(st.c < 0):
-        # a surface emptied to round-off can leave c ~ -1e-14 mol m-3 behind; the
-        # logit unknowns need c > 0 (the clipped amount is ~1e-18 of the capacity)
-        st = replace(st, c=np.maximum(st.c, 1e-12 * model.c_max))
+    st = lift_emptied(model, st)
     u = logit_surface(model, st)
     w = logit_theta(st.theta)
     y_prev = None

@@ -364,7 +364,7 @@ def test_to_csv_writes_tables_and_summary(tmp_path):
     assert back["desodiation_mAh_g"].to_numpy() == pytest.approx([280, 284, 282], rel=EXACT)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["retention"]["convention"] == "after_formation(1)"
-    assert not list((tmp_path / "out").glob(".*.tmp"))
+    assert not list((tmp_path / "out").glob(".*"))   # no temporary file left
 
 
 def test_long_table_vectorised_matches_truth():

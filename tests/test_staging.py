@@ -128,10 +128,10 @@ def test_exception_mid_write_leaves_nothing(tmp_path: Path,
     no folder, no staging folder, one error line."""
     import nasurf.sim.cli as sim_cli
 
-    def broken(obj):
+    def broken(path, obj, **kw):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(sim_cli, "to_jsonable", broken)
+    monkeypatch.setattr(sim_cli, "write_json", broken)
     out = tmp_path / "sim"
     r = runner.invoke(app, [*SIM, "--out", str(out)])
     assert r.exit_code == 2 and "No space left" in r.output, r.output

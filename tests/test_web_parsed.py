@@ -61,7 +61,7 @@ def test_prune_keeps_only_current_tables_of_stored_files(tmp_path, realdata):
     kept = parsed.parsed_path(blobs, sha, None, None)
     old = kept.with_name(f"{sha}.0_0_1+pd0.{kept.name.split('.')[2]}.pkl")  # other version
     old.write_bytes(b"x")
-    stray = kept.with_name(".abc.tmp")                                       # a crash's temp
+    stray = kept.with_name(f".{kept.name}.0a1b2c3d.part")                   # a crash's temp
     stray.write_bytes(b"x")
     assert parsed.prune(blobs, {sha}) == 2
     assert kept.is_file() and not old.exists() and not stray.exists()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from typing import Any, TypeVar
 import typer
 
 from nasurf.errors import NasurfError
-from nasurf.jsonio import to_jsonable
+from nasurf.jsonio import dumps, to_jsonable
 
 __all__ = ["FORCE_OPTION", "JSON_OPTION", "emit_json", "guard_output", "handle_errors",
            "to_jsonable"]
@@ -53,7 +52,7 @@ def _stderr() -> Any:
 
 def emit_json(obj: Any) -> None:
     """Print one JSON document on stdout."""
-    sys.stdout.write(json.dumps(to_jsonable(obj), indent=2, allow_nan=False))
+    sys.stdout.write(dumps(obj, indent=2))
     sys.stdout.write("\n")
     sys.stdout.flush()
 

@@ -29,6 +29,7 @@ from rich.table import Table
 from nasurf.analysis.cycling.workflows import SUMMARY_COLUMNS, list_files, summarise_files
 from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
 from nasurf.errors import ValidationError
+from nasurf.outputs import atomic_path
 
 DEFAULT_WORKERS = min(os.cpu_count() or 1, 4)
 
@@ -134,10 +135,8 @@ def register(app: typer.Typer) -> None:
                                         workers=workers)
         n_ok = sum(r["status"] != "failed" for r in rows)
         if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(f".{out.name}.tmp")
-            pd.DataFrame(rows, columns=SUMMARY_COLUMNS).to_csv(tmp, index=False)
-            tmp.replace(out)
+            with atomic_path(out) as tmp:
+                pd.DataFrame(rows, columns=SUMMARY_COLUMNS).to_csv(tmp, index=False)
         if json_out:
             emit_json({"folder": str(folder), "files": len(rows), "ok": n_ok,
                        "failed": len(rows) - n_ok, "results": rows,

@@ -105,12 +105,13 @@ class GittResult:
         }
 
     def to_csv(self, directory: str | Path, prefix: str = "gitt") -> list[Path]:
+        from nasurf.outputs import atomic_path
+
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         p = out / f"{prefix}_pulses.csv"
-        tmp = p.with_suffix(".csv.tmp")
-        self.pulses.to_csv(tmp, index=False)
-        tmp.replace(p)
+        with atomic_path(p) as tmp:
+            self.pulses.to_csv(tmp, index=False)
         return [p]
 
 
@@ -640,10 +641,8 @@ def gitt_file(path: str | Path, *, active_mass_g: float | None = None,
 def write_gitt_outputs(gf: GittFile, out: Path) -> list[Path]:
     """The per-pulse CSV, ``gitt.json`` and the figures (D against state of charge, the
     first usable pulse) into ``out``; returns the files written."""
-    import json
-
     from nasurf.analysis import plots_kinetics as pk
-    from nasurf.jsonio import to_jsonable
+    from nasurf.jsonio import write_json
 
     res = gf.result
     written = res.to_csv(out)
@@ -652,10 +651,5 @@ def write_gitt_outputs(gf: GittFile, out: Path) -> list[Path]:
     first = int(usable["pulse"].iloc[0]) if len(usable) else 1
     written.append(pk.save_figure(pk.plot_gitt_pulse(gf.data, res, first),
                                   out / f"gitt_pulse_{first}.png"))
-    p = out / "gitt.json"
-    doc = gf.to_dict()
-    tmp = p.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(to_jsonable(doc), indent=2, allow_nan=False), encoding="utf-8")
-    tmp.replace(p)
-    written.append(p)
+    written.append(write_json(out / "gitt.json", gf.to_dict(), indent=2))
     return written

@@ -6,7 +6,6 @@ Each protocol command writes canonical CSV files (+ ``.json`` metadata sidecars)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -20,9 +19,9 @@ from nasurf.clikit import (
     guard_output,
     handle_errors,
     stderr,
-    to_jsonable,
 )
 from nasurf.errors import ValidationError
+from nasurf.jsonio import write_json
 from nasurf.limits import MAX_SIM_CYCLES, require_within
 
 app = typer.Typer(help="Simulate surface-engineered (core-shell) anode particles in a Na "
@@ -120,7 +119,7 @@ def rate_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | 
     study = rate_study(_material(material, params), currents, strategy=strategy,
                        cycles_per_rate=cycles_per_rate, out=out)
     r, summary, table = study.results[0], study.summary, study.summary["rate_table"]
-    (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
+    write_json(out / "summary.json", summary, indent=1)
     _emit(summary, json_out, f"rate capability: {r.params.name} / {r.params.strategy}",
           [(t["current_mA_g"], t["desodiation_mAh_g"], t["sodiation_mAh_g"], t.get("note", ""))
            for t in table],
@@ -148,7 +147,7 @@ def cv_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | No
                        low_V=low, cycles=cycles, out=out).summary
     rows = summary["scan_rates"]
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
+    write_json(out / "summary.json", summary, indent=1)
     _emit(summary, json_out, "cyclic voltammetry",
           [(x["scan_rate_mV_s"], x["peak_cathodic_A_g"], x["peak_anodic_A_g"]) for x in rows],
           ["scan rate (mV/s)", "min current (A/g)", "max current (A/g)"])
@@ -170,7 +169,7 @@ def gitt_cmd(material: str = MATERIAL, strategy: str = STRATEGY, params: Path | 
     study = gitt_study(_material(material, params), current, pulse=pulse, rest=rest,
                        pulses=pulses, strategy=strategy, out=out)
     r, summary = study.results[0], study.summary
-    (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
+    write_json(out / "summary.json", summary, indent=1)
     recs = [s for s in r.steps[0] if s.kind != "rest"]
     _emit(summary, json_out, "GITT pulses",
           [(s.step_count, s.charge_mAh_g, s.end_voltage_V, s.ended_by) for s in recs],
@@ -194,7 +193,7 @@ def cycling_cmd(material: str = MATERIAL, strategy: str = STRATEGY,
     study = cycling_study(_material(material, params), current, cycles=cycles,
                           strategy=strategy, out=out)
     r, summary = study.results[0], study.summary
-    (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
+    write_json(out / "summary.json", summary, indent=1)
     cyc = r.cycle_capacities()
     _emit(summary, json_out, "cycling", [tuple(x) for x in cyc.itertuples(index=False)][:10]
           + [tuple(x) for x in cyc.itertuples(index=False)][-3:],
@@ -221,7 +220,7 @@ def compare_cmd(protocol: str = typer.Option("rate", "--protocol",
     plot = write_figure(study.figure, out / f"compare_{study.summary['protocol']}.png")
     write_figure(study.figure, plot.with_suffix(".svg"))
     summary = {**study.summary, "material": material, "plot": str(plot)}
-    (out / "summary.json").write_text(json.dumps(to_jsonable(summary), indent=1))
+    write_json(out / "summary.json", summary, indent=1)
     if json_out:
         emit_json(summary)
     else:

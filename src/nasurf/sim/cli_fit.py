@@ -23,6 +23,7 @@ from nasurf.limits import (
     MAX_SWEEP_SETS,
     require_within,
 )
+from nasurf.outputs import atomic_path
 
 stdout = Console(highlight=False)
 
@@ -246,10 +247,8 @@ def register(app: typer.Typer) -> None:
                        chunk_size=chunk_size, progress=show, on_progress=on_progress)
         seconds = time.perf_counter() - t0
         if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_suffix(out.suffix + ".tmp")
-            df.to_csv(tmp, index=False, float_format="%.10g")
-            tmp.replace(out)
+            with atomic_path(out) as tmp:
+                df.to_csv(tmp, index=False, float_format="%.10g")
         failed = df[df["status"] != "ok"]
         summary = {"material": material, "strategy": strategy, "protocol": proto.kind,
                    "sets": len(df), "ok": int((df["status"] == "ok").sum()),

@@ -10,7 +10,6 @@ summary of capacities per step and per cycle.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,20 +285,18 @@ class _EchemTables:
 
 def write_echem_csv(data: EchemData, path: str | Path) -> Path:
     """Write canonical columns to CSV plus a ``.json`` sidecar with the metadata."""
+    from nasurf.jsonio import write_json
+    from nasurf.outputs import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    data.data.to_csv(tmp, index=False, float_format="%.10g")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        data.data.to_csv(tmp, index=False, float_format="%.10g")
     m = data.metadata
     side = {"source": m.source, "instrument": m.instrument, "file_format": m.file_format,
             "technique": m.technique, "active_mass_g": m.active_mass_g,
             "electrode_area_cm2": m.electrode_area_cm2, "scan_rate_V_s": m.scan_rate_V_s,
             "current_sign": m.current_sign, "notes": list(m.notes), "header": m.header}
-    from nasurf.jsonio import to_jsonable
-
-    path.with_suffix(".json").write_text(json.dumps(to_jsonable(side), indent=1),
-                                         encoding="utf-8")
+    write_json(path.with_suffix(".json"), side, indent=1)
     return path
 
 

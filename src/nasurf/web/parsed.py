@@ -20,9 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import pickle
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -74,15 +72,12 @@ def read_parsed(blobs: Path, sha256: str, *, active_mass_g: float | None = None,
 
 
 def _write_atomic(path: Path, body: bytes) -> None:
+    from nasurf.outputs import atomic_write_bytes
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(body)
-        os.replace(tmp, path)
-    except OSError:  # a cache: a full disk costs speed, never the analysis
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    # a cache: a full disk costs speed, never the analysis (the temp file is removed)
+    with contextlib.suppress(OSError):
+        atomic_write_bytes(path, body)
 
 
 def prune(blobs: Path, known: set[str]) -> int:

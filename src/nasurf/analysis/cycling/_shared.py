@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import tempfile
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -185,13 +182,3 @@ def _frame_from_columns(cols: dict[str, Any]) -> pd.DataFrame:
 ElectrodeRole = Literal["auto", "anode", "cathode", "full"]
 
 
-def _atomic_write(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

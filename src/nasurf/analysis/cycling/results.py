@@ -4,7 +4,6 @@ first access, JSON and CSV export."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nasurf.analysis.cycling._shared import _atomic_write, _frame_from_columns
+from nasurf.analysis.cycling._shared import _frame_from_columns
 
 
 # --------------------------------------------------------------------------- results
@@ -209,7 +208,8 @@ class CyclingResult:
         Each file is written to a temporary name and renamed, so a failure never leaves
         a half-written file behind.
         """
-        from nasurf.jsonio import to_jsonable
+        from nasurf.jsonio import dumps
+        from nasurf.outputs import atomic_write_text
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
@@ -217,11 +217,8 @@ class CyclingResult:
             "cycles.csv": self.cycles.to_csv(index=False),
             "half_cycles.csv": self.half_cycles.to_csv(index=False),
             "rate_steps.csv": self.rate.steps.to_csv(index=False),
-            "summary.json": json.dumps(to_jsonable({k: v for k, v in self.to_dict().items()
-                                                    if k not in ("cycles", "half_cycles")}),
-                                       indent=2, allow_nan=False),
+            "summary.json": dumps({k: v for k, v in self.to_dict().items()
+                                   if k not in ("cycles", "half_cycles")}, indent=2),
         }
-        written = []
-        for name, text in payload.items():
-            written.append(_atomic_write(out / name, text))
-        return written
+        return [atomic_write_text(out / name, text, newline="")
+                for name, text in payload.items()]

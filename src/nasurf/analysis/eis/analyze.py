@@ -10,7 +10,6 @@ sweep counter), :func:`analyze_eis` / :func:`analyze_spectrum`, and
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -125,7 +124,7 @@ class EISAnalysis:
     def write(self, out_dir: str | Path, stem: str = "eis", *, figures: bool = True
               ) -> list[Path]:
         """CSV tables, JSON summary and (optionally) Nyquist, Bode, lin-KK and σ figures."""
-        from nasurf.jsonio import to_jsonable
+        from nasurf.jsonio import write_json
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -139,7 +138,7 @@ class EISAnalysis:
                 "Residual Imag / 1": "linKK Residual Imag / 1"})
             res = res.merge(lk, on="Frequency / Hz", how="left")
         res.to_csv(paths[1], index=False)
-        paths[2].write_text(json.dumps(to_jsonable(self.to_dict()), indent=2), encoding="utf-8")
+        write_json(paths[2], self.to_dict(), indent=2)
         if not self.warburg.table.empty:
             p = out / f"{stem}_warburg.csv"
             self.warburg.table.to_csv(p, index=False)
@@ -207,7 +206,7 @@ class EISSeriesAnalysis:
         return d
 
     def write(self, out_dir: str | Path, *, figures: bool = True) -> list[Path]:
-        from nasurf.jsonio import to_jsonable
+        from nasurf.jsonio import write_json
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -222,9 +221,7 @@ class EISSeriesAnalysis:
             paths.append(p)
             if figures:
                 paths.append(_plot_series(self, out / "eis_series.png"))
-        p = out / "eis_result.json"
-        p.write_text(json.dumps(to_jsonable(self.to_dict()), indent=2), encoding="utf-8")
-        paths.append(p)
+        paths.append(write_json(out / "eis_result.json", self.to_dict(), indent=2))
         return paths
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -260,7 +259,7 @@ class EISFit:
 
     def write(self, out_dir: str | Path, stem: str = "eis_fit") -> list[Path]:
         """Write ``<stem>_parameters.csv``, ``<stem>_residuals.csv`` and ``<stem>.json``."""
-        from nasurf.jsonio import to_jsonable
+        from nasurf.jsonio import write_json
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -268,7 +267,7 @@ class EISFit:
                  out / f"{stem}.json"]
         self.parameter_table().to_csv(paths[0], index=False)
         self.residual_table().to_csv(paths[1], index=False)
-        paths[2].write_text(json.dumps(to_jsonable(self.to_dict()), indent=2), encoding="utf-8")
+        write_json(paths[2], self.to_dict(), indent=2)
         return paths
 
 

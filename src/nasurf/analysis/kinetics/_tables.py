@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from nasurf.outputs import atomic_path
+
 
 def _write_tables(directory: str | Path, tables: Mapping[str, pd.DataFrame]) -> list[Path]:
     out = Path(directory)
@@ -14,8 +16,7 @@ def _write_tables(directory: str | Path, tables: Mapping[str, pd.DataFrame]) -> 
     written = []
     for name, df in tables.items():
         p = out / name
-        tmp = p.with_suffix(p.suffix + ".tmp")
-        df.to_csv(tmp, index=False)
-        tmp.replace(p)  # no partial file on failure
+        with atomic_path(p) as tmp:  # no partial file on failure
+            df.to_csv(tmp, index=False)
         written.append(p)
     return written

@@ -113,10 +113,8 @@ class CVSetResult:
         The JSON document is :meth:`to_dict`; in the single-rate mode it also lists the files
         written (``files_written``), as ``nasurf analyze cv --out`` always did.
         """
-        import json
-
         from nasurf.analysis import plots_kinetics as pk
-        from nasurf.jsonio import to_jsonable
+        from nasurf.jsonio import write_json
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -130,9 +128,7 @@ class CVSetResult:
             fig = pk.plot_cv_cycles(c0, s0, more=more)
             written.append(pk.save_figure(fig, out / "cv_cycles.png"))
             doc["files_written"] = [*map(str, written), str(p)]
-            p.write_text(json.dumps(to_jsonable(doc), indent=2, allow_nan=False),
-                         encoding="utf-8")
-            return [*written, p]
+            return [*written, write_json(p, doc, indent=2)]
         assert self.peaks is not None and self.b_map is not None
         written = [*self.peaks.to_csv(out), *self.b_map.to_csv(out)]
         written.append(pk.save_figure(pk.plot_log_peak_current(self.peaks),
@@ -148,10 +144,7 @@ class CVSetResult:
             written += self.trasatti.to_csv(out)
             written.append(pk.save_figure(pk.plot_trasatti(self.trasatti),
                                           out / "cv_trasatti.png"))
-        tmp = p.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(to_jsonable(doc), indent=2, allow_nan=False), encoding="utf-8")
-        tmp.replace(p)
-        written.append(p)
+        written.append(write_json(p, doc, indent=2))
         return written
 
 

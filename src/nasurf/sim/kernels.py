@@ -67,12 +67,7 @@ _log_exchange_current = jit(physics.log_exchange_current)
 _lattice_gas_ocp = jit(physics.lattice_gas_ocp)
 
 
-@jit
-def _expit(x):
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+_expit = jit(physics.logistic)
 
 
 @jit

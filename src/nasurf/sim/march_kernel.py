@@ -32,6 +32,7 @@ import math
 
 import numpy as np
 
+from nasurf.sim import physics
 from nasurf.sim.compiled import jit_ieee as jit
 from nasurf.sim.compiled import table
 from nasurf.sim.parameters import F
@@ -76,12 +77,7 @@ def _logaddexp(x, y):
     return m + math.log1p(math.exp(-abs(x - y)))
 
 
-@jit
-def _expit(x):
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+_expit = jit(physics.logistic)
 
 
 @jit

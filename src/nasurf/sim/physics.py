@@ -16,6 +16,8 @@ Conventions: currents anodic positive (desodiation of the working electrode); f 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 #: exponents of the Butler–Volmer branches are clipped here (e^700 ~ 1e304): a current
@@ -26,6 +28,15 @@ EXP_CLIP = 700.0
 def softplus(x):
     """ln(1 + eˣ) without overflow or loss of digits for any x."""
     return np.logaddexp(0.0, x)
+
+
+def logistic(x):
+    """1 / (1 + e⁻ˣ) of a scalar without overflow (the site occupancy of a logit); the
+    compiled kernels compile this one, the vectorised march uses scipy's expit."""
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
 
 
 def butler_volmer(eta, j0, alpha, f):
@@ -88,6 +99,7 @@ __all__ = [
     "exchange_current",
     "lattice_gas_ocp",
     "log_exchange_current",
+    "logistic",
     "softplus",
     "symmetric_overpotential",
 ]

@@ -13,6 +13,8 @@ synthetic ones (methods.md §6 Randles, 81 points, 0.5 % noise):
   both χ²;
 * robustness: success rate over random poor starting guesses (log-uniform ×/÷100 around the
   truth, α uniform in [0.3, 1]) for both tools; success = χ² within 1e-6 of the best known;
+  nasurf's default multi-start and, like for like, nasurf with one start against
+  impedance.py's one start from the same guesses;
 * a 100-spectrum series (R1 ageing 50 → 100 Ω, fresh noise each): nasurf ``fit_series`` vs
   impedance.py started from the previous fit;
 * the lin-KK test, nasurf vs impedance.validation.linKK.
@@ -20,7 +22,8 @@ synthetic ones (methods.md §6 Randles, 81 points, 0.5 % noise):
 impedance.py runs in ``.venv-peers`` through ``benchmarks/peers/impedance_fit.py --serve``
 (one task per line), which times only the fit calls inside its own process. The two tools
 alternate repeat by repeat, so both see the same machine load (the build machine is
-shared). Without that venv the peer side is skipped with a message.
+shared). Without that venv the peer side is skipped with a message; ``NASURF_PEER_PYTHON``
+points at another interpreter.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -51,7 +55,7 @@ warnings.filterwarnings("ignore")
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
-PEER_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
+PEER_PYTHON = Path(os.environ.get("NASURF_PEER_PYTHON", ROOT / ".venv-peers" / "bin" / "python"))
 PEER_SCRIPT = ROOT / "benchmarks" / "peers" / "impedance_fit.py"
 CIRCUITS = ("R0-p(R1,CPE1)-W1", "R0-p(R1-W1,CPE1)")
 TRUTH = {"R0": 5.0, "R1": 50.0, "CPE1_0": 2e-5, "CPE1_1": 0.9, "W1": 16.663}
@@ -257,6 +261,13 @@ def main(argv=None):
             parts.append(f"impedance.py {ok_imp}/{n_poor} ({t_imp * 1e3:.1f} ms/fit, "
                          f"{errors} raised)")
         print(f"{circuit:18s} " + " | ".join(parts), flush=True)
+        if peer:
+            # Like for like: one start each, from the same poor guesses (nasurf ``n_starts=1``
+            # uses only the given guess, no spectrum-derived start and no restarts).
+            one = round(entry["nasurf_single start_success"] * n_poor)
+            print(f"{'':18s} single start vs single start (same {n_poor} guesses): nasurf "
+                  f"{one}/{n_poor} ({entry['nasurf_single start_ms_per_fit']:.1f} ms/fit) | "
+                  f"impedance.py {ok_imp}/{n_poor} ({t_imp * 1e3:.1f} ms/fit)", flush=True)
         report["robust"][circuit] = entry
 
     # --- series ------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def emit() -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from nasurf.analysis.cycling import cycling_summary
+    from nasurf.analysis import cycling_summary  # the public name, in every version
     from nasurf.io import read
 
     try:

@@ -17,8 +17,7 @@ Every name is imported on first use from the module that owns it, so importing o
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from nasurf._lazy import lazy_attributes
 
 # name -> module that owns it (imported on first access)
 _LAZY: dict[str, str] = {
@@ -47,9 +46,6 @@ _LAZY: dict[str, str] = {
          "linkk", "warburg_analysis"],
         "nasurf.analysis.eis"),
 }
-
-_SUBMODULES = {"cycling", "dqdv", "eis", "gitt", "kinetics", "plots_cycling",
-               "plots_kinetics"}
 
 __all__ = [
     "CV",
@@ -113,16 +109,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value   # later look-ups skip this function
-        return value
-    if name in _SUBMODULES:   # ``nasurf.analysis.eis`` after a bare ``import nasurf.analysis``
-        return importlib.import_module(f"nasurf.analysis.{name}")
-    raise AttributeError(f"module 'nasurf.analysis' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

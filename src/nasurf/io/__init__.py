@@ -8,8 +8,7 @@ plus metadata. See ``docs/io.md`` for the formats, sign conventions and cycle nu
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from nasurf._lazy import lazy_attributes
 
 # name -> module that owns it, imported on first access: ``nasurf read --help`` or the
 # format list need neither pandas nor any reader
@@ -28,24 +27,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value   # later look-ups skip this function
-        return value
-    if name.startswith("__"):   # probes such as __wrapped__ are not submodules
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:   # a submodule not imported yet (``nasurf.io.table`` after ``import nasurf.io``)
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{name}":
-            raise
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 __all__ = [

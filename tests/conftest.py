@@ -24,3 +24,11 @@ def realdata() -> Path:
 def seed_text() -> str:
     """Text of the founding review."""
     return SEED.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    """An httpx client of the module's web ``server`` (``web_server.server_fixture``)."""
+    c = server.client()
+    yield c
+    c.close()

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from web_server import REPO, Server, analyse, wait_job
+from web_server import REPO, analyse, server_fixture, wait_job
 
 pytestmark = [pytest.mark.realdata, pytest.mark.xdist_group("web")]
 
@@ -30,19 +30,7 @@ NA_MPR = "navani/jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr"
 PEIS = "yadg/peis.mpr"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("ws") / "workspace", "--no-seed",
-               "--max-upload-mb", "5").start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    c = server.client()
-    yield c
-    c.close()
+server = server_fixture("--no-seed", "--max-upload-mb", "5")
 
 
 def upload(client, path, name=None):

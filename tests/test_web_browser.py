@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from web_server import Server
+from web_server import server_fixture
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow, pytest.mark.xdist_group("web")]
 
@@ -23,11 +23,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 NA_MPR = "navani/jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("wsb") / "workspace", "--no-seed").start()
-    yield s
-    s.stop()
+server = server_fixture("--no-seed")
 
 
 @pytest.fixture(scope="module")

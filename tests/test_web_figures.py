@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from web_server import Server, analyse
+from web_server import analyse, server_fixture
 
 pytestmark = [pytest.mark.realdata, pytest.mark.xdist_group("web")]
 
@@ -26,18 +26,7 @@ PEIS = "yadg/peis.mpr"
 MAGIC = {"pdf": b"%PDF", "svg": b"<?xml", "png": b"\x89PNG"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("ws") / "workspace", "--no-seed").start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    c = server.client()
-    yield c
-    c.close()
+server = server_fixture("--no-seed")
 
 
 def upload(client, path):

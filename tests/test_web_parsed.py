@@ -18,7 +18,7 @@ import pytest
 
 from nasurf.io import read
 from nasurf.web import parsed
-from web_server import Server, analyse
+from web_server import analyse, server_fixture
 
 pytestmark = [pytest.mark.realdata, pytest.mark.xdist_group("web")]
 
@@ -68,11 +68,7 @@ def test_prune_keeps_only_current_tables_of_stored_files(tmp_path, realdata):
     assert parsed.prune(blobs, set()) == 1 and not kept.exists()            # file removed
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("ws") / "workspace", "--no-seed").start()
-    yield s
-    s.stop()
+server = server_fixture("--no-seed")
 
 
 def test_analysis_uses_the_table_read_at_upload_and_repeats_are_lookups(server, realdata):

@@ -15,23 +15,12 @@ import math
 import numpy as np
 import pytest
 
-from web_server import Server, analyse, wait_job
+from web_server import analyse, server_fixture, wait_job
 
 pytestmark = [pytest.mark.xdist_group("web")]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("ws") / "workspace", "--no-seed").start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    c = server.client()
-    yield c
-    c.close()
+server = server_fixture("--no-seed")
 
 
 @pytest.fixture(scope="module")

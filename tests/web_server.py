@@ -91,3 +91,17 @@ def analyse(client: httpx.Client, kind: str, body: dict) -> dict:
     if j["status"] != "done" or not j.get("result_id"):
         return {"failed": j}
     return client.get(f"/api/results/{j['result_id']}").json()
+
+
+def server_fixture(*args: str):
+    """A module-scoped pytest fixture ``server``: a real ``nasurf serve`` on a fresh workspace
+    with the extra ``args``, stopped after the module (``server = server_fixture(...)``)."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory):
+        s = Server(tmp_path_factory.mktemp("ws") / "workspace", *args).start()
+        yield s
+        s.stop()
+
+    return server

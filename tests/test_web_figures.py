@@ -138,6 +138,9 @@ def test_measured_overlay_cv_per_gram_and_a_missing_mass_is_one_line(client, rea
     assert m["active_mass_g"] == 0.02
     assert m["current_A_g"] == pytest.approx(d["Current / A"].to_numpy()[::step] / 0.02,
                                              rel=1e-12)
+    # the rows left out of the figure are said, with the file's row count
+    assert step > 1
+    assert f"every {step}th of the file's {len(d)} rows" in " ".join(m["warnings"])
     # a file without a mass cannot be put per gram: one line naming what to give
     csv = tmp_path / "nomass.csv"
     t = np.arange(0, 100.0)

@@ -171,6 +171,10 @@ def measured_overlay(data: Any, protocol: str, mass_mg: float | None) -> dict[st
             out["is_recovery"] = [bool(x) for x in rs["is_recovery"]]
         return out
     d = data.data
+    step = max(1, int(np.ceil(len(d) / 4000)))
+    if step > 1:   # a browser plot of 4 000 points; said, since rows are left out of the figure
+        out["warnings"].append(f"the overlay shows every {step}th of the file's {len(d)} rows "
+                               "(display only)")
     out["voltage_V"] = _thinned(d["Voltage / V"].to_numpy())
     if protocol == "cv":
         out["current_A_g"] = _thinned(d["Current / A"].to_numpy() / mass_g)

@@ -4,6 +4,7 @@ table must say what the commands themselves say."""
 from __future__ import annotations
 
 import inspect
+import json
 import subprocess
 import sys
 
@@ -68,3 +69,26 @@ def test_analyze_table_names_the_commands_each_module_registers():
     listed = full.list_commands(typer.Context(full))
     assert sorted(listed) == sorted(n for ns in analyze_cli.COMMAND_MODULES.values()
                                     for n in ns)
+
+
+def test_console_script_loses_nothing_at_exit(tmp_path, realdata):
+    # main() freezes the garbage collector at exit to save start-up time: whatever the
+    # command printed or wrote must still be complete and equal to the library's result
+    from nasurf.exports import to_bdf_csv
+    from nasurf.io import read
+
+    src = realdata / "yadg" / "cv.mpt"
+    out = tmp_path / "cli.csv"
+    code = "import sys; from nasurf.cli import main; sys.argv[0] = 'nasurf'; sys.exit(main())"
+    done = subprocess.run([sys.executable, "-c", code, "export", str(src), str(out)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    to_bdf_csv(read(src), tmp_path / "api.csv")
+    assert out.read_bytes() == (tmp_path / "api.csv").read_bytes()
+
+    shown = subprocess.run([sys.executable, "-c", code, "read", str(src), "--json"],
+                           capture_output=True, text=True, cwd=tmp_path, check=True).stdout
+    summary = json.loads(shown)
+    echem = read(src)
+    assert summary["rows"] == len(echem) == 5103  # 5161 lines less its 58 "Nb header lines"
+    assert summary["technique"] == echem.summary()["technique"]

@@ -12,6 +12,8 @@ typer or any capability.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import shutil
 import sys
@@ -145,8 +147,20 @@ def static_help(prog: str = "nasurf") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _skip_exit_collection() -> None:
+    """Freeze every live object so the interpreter's last garbage collections skip them.
+
+    A one-shot command that imported pandas leaves ~10^5 objects behind; walking them
+    again at exit cost ~40 ms of the ~0.45 s that ``nasurf read`` takes. Registered
+    first, the hook runs after every other atexit handler (they run last-in, first-out),
+    and the interpreter still flushes its streams and clears its modules as usual.
+    """
+    gc.freeze()
+
+
 def main() -> None:
     """Entry point of the ``nasurf`` console script."""
+    atexit.register(_skip_exit_collection)
     args = sys.argv[1:]
     if not args or args == ["--help"]:
         # without a command, typer would have to import every command module to list them

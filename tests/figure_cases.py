@@ -29,7 +29,6 @@ def _kb() -> Any:
 
 @cache
 def _kinetics() -> dict[str, Any]:
-    from nasurf.analysis.demo_kinetics import synthetic_dunn_cvset, synthetic_gitt_record
     from nasurf.analysis.gitt import gitt_analysis
     from nasurf.analysis.kinetics import (
         b_value_map,
@@ -39,6 +38,7 @@ def _kinetics() -> dict[str, Any]:
         prepare_branches,
         trasatti_from_cvs,
     )
+    from nasurf.analysis.known_answers import synthetic_dunn_cvset, synthetic_gitt_record
 
     cvset = synthetic_dunn_cvset()
     prep = prepare_branches(cvset, vertex_exclusion_V=0.0)
@@ -120,7 +120,7 @@ def _eis_cases() -> dict[str, Callable[[], Any]]:
 
 
 def _sim_cases() -> dict[str, Callable[[], Any]]:
-    from nasurf.sim import demo as sd
+    from nasurf.report import simulation_section as sd
 
     return {"sim_demo_rate": lambda: sd.demo_figure()[0]}
 

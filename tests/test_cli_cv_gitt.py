@@ -194,7 +194,7 @@ def test_gitt_material_route_and_errors(tmp_path):
 
 
 def test_demo_kinetics_section_reports_known_answers():
-    from nasurf.analysis.demo_kinetics import demo_kinetics_section
+    from nasurf.report.kinetics_section import demo_kinetics_section
 
     title, body = demo_kinetics_section()
     assert title == "CV kinetics and GITT"

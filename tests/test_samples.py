@@ -270,7 +270,7 @@ samples:
 
 def test_gitt_diffusion_coefficient_per_sample(tmp_path):
     # the exact planar-slab record of methods.md §5: D = 1e-11 cm²/s with L = 1 µm
-    from nasurf.analysis.demo_kinetics import synthetic_gitt_record
+    from nasurf.analysis.known_answers import synthetic_gitt_record
     from nasurf.exports import to_bdf_csv
 
     to_bdf_csv(synthetic_gitt_record(), tmp_path / "g1.csv")

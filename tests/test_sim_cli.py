@@ -6,8 +6,8 @@ import json
 
 from typer.testing import CliRunner
 
+from nasurf.report.simulation_section import demo_section
 from nasurf.sim.cli import app
-from nasurf.sim.demo import demo_section
 from nasurf.sim.strategies import list_strategies
 
 runner = CliRunner()
@@ -50,7 +50,7 @@ def test_demo_section_is_quick_html():
 
 def test_demo_sections_hook_and_nasurf_demo_page(tmp_path):
     from nasurf.report.demo import write_demo
-    from nasurf.sim.demo import demo_sections
+    from nasurf.report.simulation_section import demo_sections
 
     providers = demo_sections()
     assert len(providers) == 1 and callable(providers[0])

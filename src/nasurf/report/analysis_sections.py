@@ -5,7 +5,7 @@ The analyses contribute providers to :func:`demo_sections` (called by
 ``realdata`` attribute, or None) and returns ``(title, html)``. The galvanostatic part
 (this module) analyses a real anode half-cell file when ``../shared/realdata`` is present
 and always adds a synthetic hard-carbon rate test. The CV/GITT part
-(:mod:`nasurf.analysis.demo_kinetics`) and the EIS part (:mod:`nasurf.report.eis_section`)
+(:mod:`nasurf.report.kinetics_section`) and the EIS part (:mod:`nasurf.report.eis_section`)
 are further providers in :data:`PROVIDERS`, imported lazily. The sections only *show*
 results: every number comes from the public analysis API.
 """
@@ -160,7 +160,7 @@ def _cycling_provider(ctx: Any = None) -> tuple[str, str]:
 
 
 def _kinetics_provider(ctx: Any = None) -> tuple[str, str]:
-    from nasurf.analysis.demo_kinetics import demo_kinetics_section
+    from nasurf.report.kinetics_section import demo_kinetics_section
 
     return demo_kinetics_section(ctx)
 

@@ -42,7 +42,7 @@ SectionProvider = Callable[["DemoContext"], "tuple[str, str] | None"]
 
 SECTION_MODULES: tuple[str, ...] = (
     "nasurf.report.analysis_sections",   # cycling, CV kinetics + GITT, EIS
-    "nasurf.sim.demo",                   # simulated rate capability
+    "nasurf.report.simulation_section",  # simulated rate capability
 )
 """Modules asked for ``demo_sections()`` after the knowledge-base section (in this order)."""
 

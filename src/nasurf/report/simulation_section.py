@@ -1,19 +1,11 @@
-"""Simulation section of ``nasurf demo``: rate capability of Na2Ti3O7, untreated vs presets."""
+"""The simulation section of ``nasurf demo``: rate capability of Na2Ti3O7, untreated
+against the strategy presets (figure and table)."""
 
 from __future__ import annotations
 
 import base64
 import html
 from typing import Any
-
-
-def __getattr__(name: str) -> Any:
-    # rate_figure moved to nasurf.sim.workflows (the compare command draws it too)
-    if name == "rate_figure":
-        from nasurf.sim.workflows import rate_figure
-
-        return rate_figure
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # presets whose galvanostatic runs use the exact engine (fast: well under a second in total)
 _DEMO_STRATEGIES = ("none", "surface_oxygen_vacancies", "heterointerfaces",

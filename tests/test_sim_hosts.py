@@ -271,9 +271,11 @@ MEASURED_MEDIAN = 0.282   # `nasurf simulate validate --json`, all 82 simulated 
 
 def test_validate_median_over_every_record(tmp_path):
     # Issue 13 asks for a median |error| <= 25 % over all records with a preset, failures
-    # included. Measured: 28.2 % (docs/simulation.md, "Hosts"): NOT met, and reported as
-    # such. This pins the measured number (a rise by more than 2 points fails) and checks
-    # that every knowledge-base capacity record of a mapped host is a row.
+    # included. Measured: 28.2 % (docs/simulation.md, "Hosts"), unchanged by the cited
+    # carbon partner of composites and the SnO2 cycled volume change (no row crossed the
+    # 25 % line): NOT met, and reported as such. This pins the measured number (a rise
+    # by more than 2 points fails) and checks that every knowledge-base capacity record
+    # of a mapped host is a row.
     from nasurf.knowledge import KnowledgeBase, query
     from nasurf.sim.validate import CAPACITY_QUANTITIES, validate_literature
 
@@ -300,7 +302,30 @@ def test_validate_median_over_every_record(tmp_path):
     # a condition the record leaves out but its source states: 100C = 17.7 A/g (ref 114)
     nh3 = by["S6.nh3-na2ti3o7-nanobelts.rate_capacity"]
     assert nh3.current_mA_g == 17700 and any("17.7 A g-1" in a for a in nh3.assumptions)
-    # a composite's current is per composite mass: the host carries I / fraction
+    # a composite's current is per composite mass and splits at equal C-rate: the host
+    # carries I * Q_h / (f Q_h + (1 - f) Q_c), Q_c the cited carbon partner's 174.3 mAh/g
+    # at 40 mA/g (rGO, Wang et al., Carbon 57 (2013) 202); recomputed here from the file
+    from nasurf.sim.parameters import load_material
+
     p_go = by["T1.30.rate_capacity"]
-    assert any("16670 mA per g of host" in a or "1.667e+04 mA per g of host" in a
-               for a in p_go.assumptions), p_go.assumptions
+    q_h = load_material("red_p").host_capacity_mAh_g
+    host_cur = 10000.0 * q_h / (0.6 * q_h + 0.4 * 174.3)
+    assert any(f"{host_cur:.4g} mA per g of host" in a for a in p_go.assumptions), \
+        (host_cur, p_go.assumptions)
+    assert any(a.startswith("carbon partner (0.4 of the mass)") for a in p_go.assumptions)
+
+
+def test_carbon_partner_capacity_follows_the_cited_points():
+    # truth: the two cited rGO points (Wang, Chou, Liu, Dou, Carbon 57 (2013) 202: 174.3
+    # mAh/g at 40 mA/g, 93.3 at 1 A/g), their log-midpoint (200 mA/g) halfway between, held
+    # below 40 mA/g, the same log slope above 1 A/g, never below 0
+    from nasurf.sim.validate import carbon_partner_capacity
+
+    assert carbon_partner_capacity(40.0)[0] == pytest.approx(174.3)
+    assert carbon_partner_capacity(1000.0)[0] == pytest.approx(93.3)
+    assert carbon_partner_capacity(200.0)[0] == pytest.approx((174.3 + 93.3) / 2)
+    assert carbon_partner_capacity(5.0) == (pytest.approx(174.3), "held")
+    slope = (93.3 - 174.3) / math.log(1000 / 40)
+    q, how = carbon_partner_capacity(5000.0)
+    assert how == "extrapolated" and q == pytest.approx(93.3 + slope * math.log(5))
+    assert carbon_partner_capacity(1e7)[0] == 0.0

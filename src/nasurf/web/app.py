@@ -273,35 +273,42 @@ def create_app(workspace_dir: str | Path, *, require_token: bool = False,
         # memory). Hashing and writing run in a worker thread a batch at a time: both let
         # go of the interpreter lock, so on the event loop they would stall every other
         # request (twenty concurrent 2.4 MB uploads: ~10 ms each), in a thread they run
-        # beside it.
+        # beside it. The last batch, the commit and the temp file's removal share one
+        # thread hop: under load each hop waits for the interpreter lock.
         tmp = ws.new_temp()
         digest = hashlib.sha256()
         size = 0
         batch = bytearray()
+        fh = open(tmp, "wb")  # noqa: SIM115 (closed in the worker thread or below)
 
-        def sink(fh, data: bytes | bytearray) -> None:
+        def sink(data: bytes | bytearray) -> None:
             digest.update(data)
             fh.write(data)
 
+        def finish(data: bytearray) -> tuple[dict, bool]:
+            try:
+                sink(data)
+                fh.close()
+                return ws.commit_temp(tmp, digest.hexdigest(), size, name)
+            finally:
+                tmp.unlink(missing_ok=True)  # a duplicate's bytes (the new ones are renamed)
+
         try:
-            with open(tmp, "wb") as fh:
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > ws.max_upload_bytes:
-                        return JSONResponse({"error": f"{security_name(name)}: file is larger "
-                                             f"than the upload limit of "
-                                             f"{ws.max_upload_bytes / 1e6:.0f} MB"}, 413)
-                    batch += chunk
-                    if len(batch) >= _UPLOAD_BATCH:
-                        await anyio.to_thread.run_sync(sink, fh, batch)
-                        batch = bytearray()
-                if batch:
-                    await anyio.to_thread.run_sync(sink, fh, batch)
-            row, created = await anyio.to_thread.run_sync(
-                ws.commit_temp, tmp, digest.hexdigest(), size, name)
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > ws.max_upload_bytes:
+                    return JSONResponse({"error": f"{security_name(name)}: file is larger "
+                                         f"than the upload limit of "
+                                         f"{ws.max_upload_bytes / 1e6:.0f} MB"}, 413)
+                batch += chunk
+                if len(batch) >= _UPLOAD_BATCH:
+                    await anyio.to_thread.run_sync(sink, batch)
+                    batch = bytearray()
+            row, created = await anyio.to_thread.run_sync(finish, batch)
         finally:
-            # a duplicate's temp file is still there: unlinking MBs is not for the loop
-            await anyio.to_thread.run_sync(lambda: tmp.unlink(missing_ok=True))
+            if not fh.closed:  # refused or broken off before the commit
+                fh.close()
+                tmp.unlink(missing_ok=True)
         return JSONResponse({"file": _public_file(row), "created": created},
                             201 if created else 200)
 

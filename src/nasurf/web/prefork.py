@@ -9,8 +9,9 @@ synthetic cell, and one figure of it, pay them here.
 
 The readers are imported here too (every format's reader and sniffer module, and the
 packages they import on first use): nasurf.io imports a reader only when a file of its
-format is read, so without this every upload's child imported its reader afresh -- 20-40
-ms for a BioLogic ``.mpr``, 200-400 ms for a Neware ``.ndax`` (its reader loads polars).
+format is read, so without this every upload's child imported its reader afresh (20-40
+ms for a BioLogic ``.mpr``). Polars (the Neware ``.ndax`` reader's) is the exception,
+see :data:`_READER_PACKAGES`.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ def _synthetic_cell():
     return EchemData(df, Metadata(source="warm-up", technique="GCPL", active_mass_g=1e-3))
 
 
-# what the readers import inside their read functions (third-party, on first use)
-_READER_PACKAGES = ("galvani.BioLogic", "fastnda.ndax", "fastnda.nda", "fastnda.utils")
+# What the readers import inside their read functions (third-party, on first use).
+# Not fastnda (the Neware reader): it loads polars, whose background threads start at
+# import, and polars documents that a process forked after that can deadlock -- every
+# child here is forked from this process. A Neware file's child imports it itself.
+_READER_PACKAGES = ("galvani.BioLogic",)
 
 
 def _import_readers() -> None:

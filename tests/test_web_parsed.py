@@ -93,3 +93,37 @@ def test_analysis_uses_the_table_read_at_upload_and_repeats_are_lookups(server, 
         assert again["cached"] and again["result_id"] == res["id"]
     finally:
         c.close()
+
+
+def test_cv_set_uses_the_kept_tables(server, tmp_path):
+    """A CV set reads its files from the kept tables too (no parse per analysis): a table
+    planted with another technique makes the analysis refuse that file by its upload name,
+    which the CSV itself (a CV) could never give; unplanted, the same request runs."""
+    from pathlib import Path
+
+    from test_cli_cv_gitt import write_cv_files
+
+    c = server.client()
+    try:
+        ids, kept = [], []
+        for p in write_cv_files(tmp_path):
+            body = Path(p).read_bytes()
+            f = c.post("/api/files", params={"name": Path(p).name}, content=body).json()
+            ids.append(f["file"]["id"])
+            kept.append(parsed.parsed_path(server.workspace / "blobs", f["file"]["sha256"],
+                                           None, None))
+        assert all(k.is_file() for k in kept)
+        original = kept[1].read_bytes()
+        data = pickle.loads(original)
+        kept[1].write_bytes(pickle.dumps(replace(data, metadata=replace(
+            data.metadata, technique="PEIS"))))
+        options = {"vertex_exclusion_mV": "0", "cycle": "1"}
+        res = analyse(c, "cv", {"file_ids": ids, "options": options})
+        assert "failed" in res
+        assert "not a CV" in res["failed"]["message"]
+        assert Path(write_cv_files(tmp_path)[1]).name in res["failed"]["message"]
+        kept[1].write_bytes(original)
+        res = analyse(c, "cv", {"file_ids": ids, "options": options})
+        assert "failed" not in res and res["doc"]["peaks"]
+    finally:
+        c.close()

@@ -230,10 +230,6 @@ def cycling_document(data: Any, options: dict, file_row: dict) -> dict[str, Any]
     return doc
 
 
-def _paths(ws: Workspace, rows: list[dict]) -> list[Path]:
-    return [ws.blob_path(r["sha256"]) for r in rows]
-
-
 def _rename_files(obj: Any, names: dict[str, str]) -> Any:
     if isinstance(obj, dict):
         return {k: _rename_files(v, names) for k, v in obj.items()}
@@ -259,7 +255,10 @@ def cv_set(ws: Workspace, rows: list[dict], options: dict) -> dict[str, Any]:
                               field="vertex_exclusion_mV") from None
     mass = optional_positive(opts, "mass_mg")
     cycle = int(opts["cycle"]) if opts.get("cycle") not in (None, "") else None
-    doc = run_cv(_paths(ws, rows), mass_mg=mass, scan_rates=opts.get("scan_rates") or None,
+    # the kept tables (web.parsed), read with the arguments ``run_cv`` would read the
+    # files with (the mass), instead of parsing every CV file again
+    datas = [load(ws, r, active_mass_g=mass / 1e3 if mass else None) for r in rows]
+    doc = run_cv(datas, mass_mg=mass, scan_rates=opts.get("scan_rates") or None,
                  cycle=cycle, ru_ohm=optional_positive(opts, "ru_ohm"),
                  baseline=opts.get("baseline") or "none", window=opts.get("window") or None,
                  vertex_exclusion_mV=vex)

@@ -276,8 +276,10 @@ def gitt(ws: Workspace, row: dict, options: dict) -> dict[str, Any]:
     kw = {k: optional_positive(options, k) for k in ("mass_mg", "molar_mass", "density",
                                               "molar_volume", "area_cm2", "radius_um",
                                               "length_um")}
+    # the kept table (web.parsed), read with the mass ``run_gitt`` would read it with
+    data = load(ws, row, active_mass_g=kw["mass_mg"] / 1e3 if kw["mass_mg"] else None)
     doc = run_gitt(ws.blob_path(row["sha256"]), area_kind=options.get("area_kind") or
-                   "geometric", **kw)
+                   "geometric", data=data, **kw)
     doc = _rename_files(to_jsonable(doc), {str(ws.blob_path(row["sha256"])): row["name"]})
     doc["options"] = {**kw, "area_kind": options.get("area_kind") or "geometric"}
     return doc

@@ -234,6 +234,48 @@ def test_state_changes_need_csrf_and_same_origin(server):
         assert r.status_code == 403
 
 
+def test_every_response_carries_the_guard_headers(server):
+    """The guard (web/guard.py) on pages, the API and its own refusals: the CSRF cookie
+    once, the security headers, and the app time the load benchmark reads."""
+    with httpx.Client(base_url=server.url) as raw:
+        first = raw.get("/")
+        cookie = first.headers["set-cookie"]
+        assert cookie.startswith("nasurf_csrf=") and "SameSite=strict" in cookie
+        assert "HttpOnly" not in cookie                     # the page's script reads it
+        again = raw.get("/api/files")
+        refused = raw.post("/api/samples", json={"name": "no-csrf"})
+        assert refused.status_code == 403
+        assert "set-cookie" not in again.headers           # the browser has it already
+        for r in (first, again, refused):
+            assert r.headers["x-content-type-options"] == "nosniff"
+            assert r.headers["x-frame-options"] == "DENY"
+            assert r.headers["content-security-policy"].startswith("default-src 'self'")
+            assert re.fullmatch(r"app;dur=\d+\.\d", r.headers["server-timing"])
+
+
+def test_streamed_upload_in_uneven_chunks_is_stored_byte_exact(client, server):
+    """An upload is hashed and written in batches off the event loop: chunks that straddle
+    the batch boundary must arrive whole and in order (sha256 and bytes compared)."""
+    rng = np.random.default_rng(15)
+    body = rng.integers(0, 256, 3_000_001, dtype=np.uint8).tobytes()
+    sizes = [1, 65_535, 1_048_577, 7, 999_999]
+
+    def chunks():  # no Content-Length: the server sees the chunks as they come
+        at = 0
+        for n in sizes:
+            yield body[at:at + n]
+            at += n
+        yield body[at:]
+
+    r = client.post("/api/files", params={"name": "noise.bin"}, content=chunks())
+    assert r.status_code == 201, r.text
+    sha = hashlib.sha256(body).hexdigest()
+    assert r.json()["file"]["sha256"] == sha and r.json()["file"]["size"] == len(body)
+    assert (server.workspace / "blobs" / sha[:2] / sha).read_bytes() == body
+    assert not list((server.workspace / "tmp").iterdir())
+    client.delete(f"/api/files/{r.json()['file']['id']}")
+
+
 def test_delete_asks_and_can_be_undone(client, realdata):
     sid = client.post("/api/samples", json={"name": "to-delete", "grp": "g"}).json()["sample"]["id"]
     assert client.delete(f"/api/samples/{sid}").json()["undo"].endswith("/restore")

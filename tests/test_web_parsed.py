@@ -93,3 +93,67 @@ def test_analysis_uses_the_table_read_at_upload_and_repeats_are_lookups(server, 
         assert again["cached"] and again["result_id"] == res["id"]
     finally:
         c.close()
+
+
+def test_cv_set_uses_the_kept_tables(server, tmp_path):
+    """A CV set reads its files from the kept tables too (no parse per analysis): a table
+    planted with another technique makes the analysis refuse that file by its upload name,
+    which the CSV itself (a CV) could never give; unplanted, the same request runs."""
+    from pathlib import Path
+
+    from test_cli_cv_gitt import write_cv_files
+
+    c = server.client()
+    try:
+        ids, kept = [], []
+        for p in write_cv_files(tmp_path):
+            body = Path(p).read_bytes()
+            f = c.post("/api/files", params={"name": Path(p).name}, content=body).json()
+            ids.append(f["file"]["id"])
+            kept.append(parsed.parsed_path(server.workspace / "blobs", f["file"]["sha256"],
+                                           None, None))
+        assert all(k.is_file() for k in kept)
+        original = kept[1].read_bytes()
+        data = pickle.loads(original)
+        kept[1].write_bytes(pickle.dumps(replace(data, metadata=replace(
+            data.metadata, technique="PEIS"))))
+        options = {"vertex_exclusion_mV": "0", "cycle": "1"}
+        res = analyse(c, "cv", {"file_ids": ids, "options": options})
+        assert "failed" in res
+        assert "not a CV" in res["failed"]["message"]
+        assert Path(write_cv_files(tmp_path)[1]).name in res["failed"]["message"]
+        kept[1].write_bytes(original)
+        res = analyse(c, "cv", {"file_ids": ids, "options": options})
+        assert "failed" not in res and res["doc"]["peaks"]
+    finally:
+        c.close()
+
+
+def test_gitt_uses_the_kept_table(server, tmp_path):
+    """GITT reads the kept table as well: a table planted with only the first part of the
+    record gives fewer pulses than the file holds (3, methods.md §5 slab), which a parse of
+    the file could not; the kept table as the upload wrote it gives all 3."""
+    from test_gitt import gitt_record, slab_response
+
+    p = tmp_path / "gitt.csv"
+    gitt_record(slab_response, 600.0).data.to_csv(p, index=False)
+    c = server.client()
+    try:
+        f = c.post("/api/files", params={"name": p.name}, content=p.read_bytes()).json()
+        kept = parsed.parsed_path(server.workspace / "blobs", f["file"]["sha256"], None, None)
+        original = kept.read_bytes()
+        data = pickle.loads(original)
+        cut = data.data.iloc[: len(data.data) // 2].reset_index(drop=True)
+        kept.write_bytes(pickle.dumps(replace(data, data=cut)))
+        res = analyse(c, "gitt", {"file_ids": [f["file"]["id"]],
+                                  "options": {"length_um": "1"}})
+        planted = len(res["doc"]["pulses"]) if "doc" in res else 0
+        assert planted < 3
+        kept.write_bytes(original)
+        # other options (the default area kind spelled out): not the stored result above
+        res = analyse(c, "gitt", {"file_ids": [f["file"]["id"]],
+                                  "options": {"length_um": "1", "area_kind": "geometric"}})
+        assert len(res["doc"]["pulses"]) == 3
+        assert res["doc"]["pulses"][0]["D_L2_cm2_s"] == pytest.approx(1e-12, rel=1e-4)
+    finally:
+        c.close()

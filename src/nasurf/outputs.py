@@ -134,15 +134,29 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str = ".part",
     tmp = _new_sibling(p, suffix)
     try:
         yield tmp
-        if durable:
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-        os.replace(tmp, p)
+        move_into_place(tmp, p, durable=durable)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def move_into_place(tmp: str | os.PathLike[str], path: str | os.PathLike[str], *,
+                    durable: bool = False) -> Path:
+    """Rename the fully written file ``tmp`` over ``path`` (same file system) in one step.
+
+    For a file whose final name is known only once it is written (an upload named by its
+    content hash); :func:`atomic_path` uses it for the rest. ``durable``: the bytes are
+    flushed to disk before the rename and the folder after it, so a power cut leaves the
+    old state or the new one, never a named file with missing bytes.
+    """
+    p = Path(path)
+    if durable:
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+    os.replace(tmp, p)
     if durable:
         _fsync_dir(p.parent)
+    return p
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -11,14 +11,18 @@ tables as CSV, the JSON document and the figures.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from nasurf.clikit import FORCE_OPTION, JSON_OPTION, emit_json, guard_output, handle_errors, stderr
 from nasurf.errors import ValidationError
 from nasurf.options import choose
+
+if TYPE_CHECKING:
+    from nasurf.io.table import EchemData
 
 __all__ = ["read_measurement", "register", "run_cv", "scan_rates_from_text"]
 
@@ -72,7 +76,7 @@ def _parse_window(text: str | None) -> tuple[float, float] | None:
 
 
 def run_cv(
-    files: list[Path],
+    files: Sequence[Path | EchemData],
     *,
     mass_mg: float | None = None,
     scan_rates: str | None = None,
@@ -89,7 +93,8 @@ def run_cv(
     """Everything ``nasurf analyze cv`` computes, as one JSON-able document.
 
     The options as the command line and the web form give them (mg, mV/s, text), turned
-    into :func:`nasurf.analysis.kinetics.analyze_cv_files` arguments.
+    into :func:`nasurf.analysis.kinetics.analyze_cv_files` arguments. ``files`` may also be
+    measurements already read (the web workbench passes its kept tables).
     """
     from nasurf.analysis.kinetics import BASELINES, analyze_cv_files
 

@@ -37,9 +37,11 @@ def run_gitt(
     radius_um: float | None = None,
     length_um: float | None = None,
     out: Path | None = None,
+    data: Any = None,
 ) -> dict[str, Any]:
     """Everything ``nasurf analyze gitt`` computes, as one JSON-able document: the
-    options in user units (mg, µm) converted for :func:`nasurf.analysis.gitt.gitt_file`."""
+    options in user units (mg, µm) converted for :func:`nasurf.analysis.gitt.gitt_file`
+    (``data``: ``file`` already read, passed on to it)."""
     from nasurf.analysis.gitt import gitt_file, write_gitt_outputs
 
     for name, val in (("--mass-mg", mass_mg), ("--radius-um", radius_um),
@@ -48,6 +50,7 @@ def run_gitt(
             raise ValidationError(f"{name} must be > 0, got {val}", field=name.lstrip("-"))
     gf = gitt_file(
         file,
+        data=data,
         active_mass_g=mass_mg / 1e3 if mass_mg else None,
         molar_mass_g_mol=molar_mass,
         density_g_cm3=density,

@@ -625,16 +625,20 @@ class GittFile:
 
 
 def gitt_file(path: str | Path, *, active_mass_g: float | None = None,
-              **kwargs: Any) -> GittFile:
+              data: EchemData | None = None, **kwargs: Any) -> GittFile:
     """Read ``path`` (:func:`nasurf.io.read`) and run :func:`gitt_analysis` on it with
-    ``kwargs`` (SI-style units as there: g, cm, cm², g/mol)."""
+    ``kwargs`` (SI-style units as there: g, cm, cm², g/mol).
+
+    ``data``: ``path`` already read with ``active_mass_g`` (the web workbench's kept
+    table); it is used as is, not read again."""
     from nasurf.errors import NasurfError
     from nasurf.io import read
 
     path = Path(path)
-    if not path.is_file():
-        raise NasurfError("no such file", file=str(path))
-    data = read(path, active_mass_g=active_mass_g)
+    if data is None:
+        if not path.is_file():
+            raise NasurfError("no such file", file=str(path))
+        data = read(path, active_mass_g=active_mass_g)
     return GittFile(path, data, gitt_analysis(data, active_mass_g=active_mass_g, **kwargs))
 
 

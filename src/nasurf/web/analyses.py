@@ -230,10 +230,6 @@ def cycling_document(data: Any, options: dict, file_row: dict) -> dict[str, Any]
     return doc
 
 
-def _paths(ws: Workspace, rows: list[dict]) -> list[Path]:
-    return [ws.blob_path(r["sha256"]) for r in rows]
-
-
 def _rename_files(obj: Any, names: dict[str, str]) -> Any:
     if isinstance(obj, dict):
         return {k: _rename_files(v, names) for k, v in obj.items()}
@@ -259,7 +255,10 @@ def cv_set(ws: Workspace, rows: list[dict], options: dict) -> dict[str, Any]:
                               field="vertex_exclusion_mV") from None
     mass = optional_positive(opts, "mass_mg")
     cycle = int(opts["cycle"]) if opts.get("cycle") not in (None, "") else None
-    doc = run_cv(_paths(ws, rows), mass_mg=mass, scan_rates=opts.get("scan_rates") or None,
+    # the kept tables (web.parsed), read with the arguments ``run_cv`` would read the
+    # files with (the mass), instead of parsing every CV file again
+    datas = [load(ws, r, active_mass_g=mass / 1e3 if mass else None) for r in rows]
+    doc = run_cv(datas, mass_mg=mass, scan_rates=opts.get("scan_rates") or None,
                  cycle=cycle, ru_ohm=optional_positive(opts, "ru_ohm"),
                  baseline=opts.get("baseline") or "none", window=opts.get("window") or None,
                  vertex_exclusion_mV=vex)
@@ -277,8 +276,10 @@ def gitt(ws: Workspace, row: dict, options: dict) -> dict[str, Any]:
     kw = {k: optional_positive(options, k) for k in ("mass_mg", "molar_mass", "density",
                                               "molar_volume", "area_cm2", "radius_um",
                                               "length_um")}
+    # the kept table (web.parsed), read with the mass ``run_gitt`` would read it with
+    data = load(ws, row, active_mass_g=kw["mass_mg"] / 1e3 if kw["mass_mg"] else None)
     doc = run_gitt(ws.blob_path(row["sha256"]), area_kind=options.get("area_kind") or
-                   "geometric", **kw)
+                   "geometric", data=data, **kw)
     doc = _rename_files(to_jsonable(doc), {str(ws.blob_path(row["sha256"])): row["name"]})
     doc["options"] = {**kw, "area_kind": options.get("area_kind") or "geometric"}
     return doc

@@ -278,11 +278,10 @@ class Workspace:
         target = self.blob_path(sha)
         target.parent.mkdir(exist_ok=True)
         if not target.is_file():
+            from nasurf.outputs import move_into_place
+
             # durable before it is named: fsync the bytes, rename, fsync the folder
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-            _fsync_dir(target.parent)
+            move_into_place(tmp, target, durable=True)
         display = sanitize_display_name(name)
         meta = describe_file(self, sha, display)
         with self.transaction() as c:
@@ -458,15 +457,6 @@ def result_key(kind: str, inputs: dict, options: dict) -> str:
         inputs = {k: v for k, v in inputs.items() if k not in ("file_ids", "label")}
     text = json.dumps([kind, inputs, options, __version__], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def describe_file(ws: Workspace, sha: str, name: str) -> dict[str, Any]:

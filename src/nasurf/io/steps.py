@@ -396,35 +396,63 @@ def _maccor_kind(name: str) -> int:
 
 
 def _labels(col: Any, rule: Any, runs: np.ndarray | None) -> np.ndarray:
-    """Kind per row from a label column, each distinct label classified once. With
+    """Kind of each row of a label column, each distinct label classified once; with
     ``runs`` (first rows of the step counter's runs, inside which a label is constant)
-    only those rows are read."""
+    the kind of each run, from those rows only."""
     pa_col = getattr(col, "_pa_array", None)
     if pa_col is not None:
         # Arrow-backed strings (Neware step_type): Arrow's own take and dictionary
         # encoding cost a fraction of pandas' on a few hundred step labels; nulls take
         # the -1 (unknown) code as with factorize
+        if pa_col.num_chunks == 1:
+            pa_col = pa_col.chunk(0)
         pa_values = pa_col.take(runs) if runs is not None else pa_col
-        enc = pa_values.combine_chunks().dictionary_encode()
+        if hasattr(pa_values, "combine_chunks"):
+            pa_values = pa_values.combine_chunks()
+        enc = pa_values.dictionary_encode()
         uniques = enc.dictionary.to_pylist()
-        codes = enc.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False)
-        lut = np.array([rule(str(u)) for u in uniques] + [-1], dtype=np.int8)
-        kinds = lut[codes]
-        return kinds if runs is None else np.repeat(kinds, np.diff(np.append(runs, len(col))))
-    values = col.take(runs) if runs is not None else col
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        codes = enc.indices
+        if codes.null_count:
+            codes = codes.fill_null(len(uniques))
+        codes = codes.to_numpy(zero_copy_only=False)
+    else:
+        values = col.take(runs) if runs is not None else col
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
     lut = np.array([rule(str(u)) for u in uniques] + [-1], dtype=np.int8)
-    kinds = lut[codes]
-    if runs is None:
-        return kinds
-    return np.repeat(kinds, np.diff(np.append(runs, len(col))))
+    return lut[codes]
+
+
+class _RawKinds:
+    """The instrument's kind of any row (-1: undecided, the signal decides), read where
+    asked, and where between two rows it may change (besides the step counter's changes,
+    which always end a step)."""
+
+    __slots__ = ("at", "change", "extra", "known")
+
+    def __init__(self, at: Any, change: np.ndarray | None, extra: np.ndarray | None,
+                 known: str) -> None:
+        self.at = at                # rows -> int8 kinds
+        self.change = change        # per interval k -> k+1, or None: only at counter changes
+        self.extra = extra          # per row: True where the instrument starts a step
+        self.known = known
+
+
+def _mode_kinds(tech: str) -> Any:
+    def at(m: np.ndarray) -> np.ndarray:
+        # mode 0 -> undecided (-1), 1 -> CC, 2 -> CV, 3 -> rest (OCV in an OCV technique)
+        m8 = m.astype(np.int8)
+        kind = (m8 + 1) & 3                    # 1, CC, CV, rest for modes 0..3
+        kind -= 2 * (m8 == 0).view(np.int8)    # mode 0: 1 - 2 = -1
+        if tech == "OCV":
+            kind += (_K[OCV] - _K[REST]) * (m8 == 3).view(np.int8)
+        return kind
+    return at
 
 
 def _instrument_kinds(df: _Table, technique: str | None,
-                      runs: np.ndarray | None = None
-                      ) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
-    """Row kinds from the instrument's own columns, an extra boundary mask (True where
-    the instrument starts a step), and a label."""
+                      runs: np.ndarray | None = None) -> _RawKinds | None:
+    """Row kinds from the instrument's own columns (None without such columns). With
+    ``runs`` (the step count's runs) a label column is read once per run."""
     n = len(df)
     tech = (technique or "").upper()
     if "mode" in df.columns and n:
@@ -432,30 +460,57 @@ def _instrument_kinds(df: _Table, technique: str | None,
         if m.dtype.kind not in "iu":
             mf = _num(df, "mode")
             m = np.where(np.isfinite(mf), mf, -1).astype(np.int64) if mf is not None else None
-        if m is not None and int(m.min()) >= 0 and int(m.max()) <= 3:
-            # mode 0 -> undecided (-1), 1 -> CC, 2 -> CV, 3 -> rest (OCV in an OCV
-            # technique), by arithmetic on int8: a lookup table indexed by a 46 k-row
-            # column costs several times these passes
-            m8 = m.astype(np.int8)
-            kind = (m8 + 1) & 3                    # 1, CC, CV, rest for modes 0..3
-            kind -= 2 * (m8 == 0).view(np.int8)    # mode 0: 1 - 2 = -1
-            if tech == "OCV":
-                kind += (_K[OCV] - _K[REST]) * (m8 == 3).view(np.int8)
-            if int(np.count_nonzero(kind >= 0)) > n // 2:
-                flag = (np.asarray(df.array("Ns changes")) if "Ns changes" in df.columns
-                        else None)
-                extra = None
-                if flag is not None:
-                    extra = flag > 0 if flag.dtype.kind in "iub" else np.nan_to_num(
-                        _num(df, "Ns changes")) > 0
-                return kind, extra, "instrument: EC-Lab mode/Ns"
-    if "step_type" in df.columns:
-        return (_labels(df.array("step_type"), _neware_kind, runs), None,
-                "instrument: Neware step_type")
-    for col in ("State", "MD", "Md"):
-        if col in df.columns and df.array(col).dtype.kind in "OUT":
-            return _labels(df.array(col), _maccor_kind, runs), None, f"instrument: Maccor {col}"
-    return None, None, None
+        # all modes in 0..3: one pass (a negative mode reads as a huge unsigned one)
+        # (and mode 0, undecided, in a minority)
+        if m is not None and int((m.view(f"u{m.dtype.itemsize}") if m.dtype.kind == "i"
+                                  else m).max()) <= 3 and int(np.count_nonzero(m)) > n // 2:
+            flag = (np.asarray(df.array("Ns changes")) if "Ns changes" in df.columns
+                    else None)
+            extra = None
+            if flag is not None:
+                extra = flag > 0 if flag.dtype.kind in "iub" else np.nan_to_num(
+                    _num(df, "Ns changes")) > 0
+            mode_at = _mode_kinds(tech)
+            return _RawKinds(lambda rows: mode_at(m[rows]), m[1:] != m[:-1], extra,
+                             "instrument: EC-Lab mode/Ns")
+    cols = [("step_type", _neware_kind, "instrument: Neware step_type")]
+    cols += [(c, _maccor_kind, f"instrument: Maccor {c}") for c in ("State", "MD", "Md")]
+    for col, rule, known in cols:
+        if col in df.columns and (col == "step_type" or df.array(col).dtype.kind in "OUT"):
+            kinds = _labels(df.array(col), rule, runs)
+            if runs is not None:
+                def per_run(rows: np.ndarray, kinds: np.ndarray = kinds,
+                            runs: np.ndarray = runs) -> np.ndarray:
+                    return kinds[np.searchsorted(runs, rows, "right") - 1]
+                return _RawKinds(per_run, None, None, known)
+            return _RawKinds(kinds.__getitem__, kinds[1:] != kinds[:-1], None, known)
+    return None
+
+
+#: per kind code: whether the current's sign splits a step of that kind (the active kinds;
+#: index 1 of the first axis: an EC-Lab hold is one step from its mode change to the next,
+#: even where its decaying current dips into the noise)
+_SPLITS = np.zeros((2, len(KINDS)), np.int8)
+_SPLITS[:, [_K[CONSTANT_CURRENT], _K[CONSTANT_POWER], _K[PULSE]]] = 1
+_SPLITS[0, _K[CONSTANT_VOLTAGE]] = 1
+
+
+def _row_codes(rows: np.ndarray, raw: _RawKinds | None, sign: np.ndarray,
+               imp: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Kind and step code of the given rows. The kind: impedance where the row has a
+    frequency, else the instrument's, else (undecided) a current step or a rest by the
+    sign; a current-step row without current is a rest. The code: the kind, and the
+    current's direction where it splits a step of that kind; a step is a run of rows of
+    one code (within one count of the instrument's step counter)."""
+    s = sign[rows]
+    kind = raw.at(rows) if raw is not None else np.full(rows.size, -1, np.int8)
+    kind[kind < 0] = _K[CONSTANT_CURRENT]
+    kind[(kind == _K[CONSTANT_CURRENT]) & (s == 0)] = _K[REST]
+    if imp is not None:
+        kind[imp[rows]] = _K[IMPEDANCE]
+    code = _SPLITS[int(raw is not None and raw.extra is not None)][kind] * s
+    code += kind * 4
+    return kind, code
 
 
 def _with_loop_separators(imp: np.ndarray, freq: np.ndarray) -> np.ndarray:
@@ -509,61 +564,55 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         thr = auto_threshold(i if imp is None else i[~imp])
     sign = (i > thr).view(np.int8) - (i < -thr).view(np.int8)
 
-    step_id = id_col = runs = None
+    step_id = id_col = runs = id_change = None
     for col in (tb.STEP_COUNT, tb.STEP_INDEX):
         if col in table.columns:
             step_id, id_col = np.asarray(table.array(col)), col
             id_change = step_id[1:] != step_id[:-1]
-            runs = np.concatenate(([0], np.flatnonzero(id_change) + 1))
             break
-    # a running step count changes at every step; a step index may repeat (loops), so
-    # labels are read per run of it only when it is the count
-    kind, extra, known = _instrument_kinds(table, technique,
-                                           runs if id_col == tb.STEP_COUNT else None)
-    kinds_from_signal = kind is None
-    if known is None and id_col is not None:
-        known = f"instrument: {id_col} (kinds from the signal)"
-    if kind is None and imp is None:
+    if id_col == tb.STEP_COUNT:
+        # a running step count changes at every step; a step index may repeat (loops), so
+        # labels are read per run of it only when it is the count
+        runs = np.flatnonzero(id_change)
+        runs += 1
+        runs = np.concatenate((np.zeros(1, np.int64), runs))
+    raw = _instrument_kinds(table, technique, runs)
+    kinds_from_signal = raw is None
+    known = raw.known if raw is not None else (
+        f"instrument: {id_col} (kinds from the signal)" if id_col is not None else "signal")
+    if raw is None and imp is None:
         # kinds from the signal: rows are rest (no current) or current steps split by
         # the current's sign, so a step starts where the sign (or the counter) changes
-        # (the row code below would change at exactly these rows)
-        known = known or "signal"
         cut = sign[1:] != sign[:-1]
-        if runs is not None:
+        if id_change is not None:
             cut |= id_change
         starts = np.flatnonzero(cut)
         starts += 1
         starts = np.concatenate((np.zeros(1, np.int64), starts))
         k_step = np.where(sign[starts] == 0, _K[REST], _K[CONSTANT_CURRENT]).astype(np.int8)
     else:
-        known = known or "signal"
-        if kind is None:
-            kind = np.full(n, -1, np.int8)
-        if imp is not None:
-            kind[imp] = _K[IMPEDANCE]
-        undecided = np.flatnonzero(kind < 0)
-        if undecided.size:
-            kind[undecided] = np.where(sign[undecided] == 0, _K[REST], _K[CONSTANT_CURRENT])
-        # a "CC" row with no current is a rest
-        idle = (kind == _K[CONSTANT_CURRENT]) & (sign == 0)
-        if idle.any():
-            kind[idle] = _K[REST]
-        # one int8 code per row: the kind, and the current's direction where it splits a
-        # step (current steps; an EC-Lab hold (mode 2) is one step from its mode change to
-        # the next, even where its decaying current dips into the noise)
-        code = _splits_direction(kind, ec_hold=extra is not None).view(np.int8) * sign
-        code += kind * 4
-        # a step starts where the row code, the step counter or the instrument's own
-        # step flag changes: one boolean pass instead of sorting the three cut lists
-        cut = code[1:] != code[:-1]
-        if runs is not None:
-            cut |= id_change
-        if extra is not None:
-            cut |= extra[1:]
-        starts = np.flatnonzero(cut)
-        starts += 1
-        starts = np.concatenate((np.zeros(1, np.int64), starts))
-        k_step = kind[starts].copy()
+        # a step starts where the row code (_row_codes), the step counter or the
+        # instrument's own step flag changes. The code is a function of the instrument's
+        # kind, the sign and the frequency, so it can change only where one of them
+        # does: the code is evaluated at those rows alone, not over the whole table
+        cand = sign[1:] != sign[:-1]
+        for c in (id_change, None if raw is None else raw.change,
+                  None if raw is None or raw.extra is None else raw.extra[1:],
+                  None if imp is None else imp[1:] != imp[:-1]):
+            if c is not None:
+                cand |= c
+        at = np.flatnonzero(cand)
+        at += 1
+        m = at.size
+        kind, code = _row_codes(np.concatenate((at - 1, np.zeros(1, np.int64), at)), raw,
+                                sign, imp)
+        cut = code[:m] != code[m + 1:]
+        if id_change is not None:
+            cut |= id_change[at - 1]
+        if raw is not None and raw.extra is not None:
+            cut |= raw.extra[at]
+        starts = np.concatenate((np.zeros(1, np.int64), at[cut]))
+        k_step = np.concatenate((kind[m:m + 1], kind[m + 1:][cut]))
     stops = np.concatenate((starts[1:], [n])).astype(np.int64)
     # |I| of whole columns is built only where needed (the step table): here the rules
     # read a few rows each
@@ -623,7 +672,13 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     duration = t[stops - 1] - np.where(starts > 0, t_prev, t_first)
     # pulses: a CC step followed by a rest at least 3x as long (GITT/ICI), where such
     # steps repeat and make most current steps
+    n_rest = 0
     if n_steps >= 2:
+        nk = np.bincount(k_step, minlength=len(KINDS))
+        n_rest = int(nk[_K[REST]] + nk[_K[OCV]])
+    # (each pulse is followed by a rest, each HPPC pair has one between its pulses: with
+    # fewer than 3 rests there is neither)
+    if n_rest >= 3:
         nxt = np.append(k_step[1:], -1)
         nxt_dur = np.append(duration[1:], 0.0)
         pulse = (k_step == _K[CONSTANT_CURRENT]) & ((nxt == _K[REST]) | (nxt == _K[OCV])) & (
@@ -688,16 +743,6 @@ def _hppc_pulses(k_step: np.ndarray, starts: np.ndarray, stops: np.ndarray, t: n
             mark[a] = mark[b] = True
             pairs += 1
     return mark if pairs >= HPPC_MIN_PAIRS else None
-
-
-def _splits_direction(kind: np.ndarray, ec_hold: bool) -> np.ndarray:
-    """Per row: True where the current's sign splits a step of that kind (the active
-    kinds; not an EC-Lab hold with ``ec_hold``), by comparisons
-    (a table lookup over every row costs several times as much)."""
-    out = kind == _K[CONSTANT_CURRENT]
-    for k in ((CONSTANT_POWER, PULSE) if ec_hold else (CONSTANT_VOLTAGE, CONSTANT_POWER, PULSE)):
-        out |= kind == _K[k]
-    return out
 
 
 def _trapezoid_within(steps: Steps) -> np.ndarray:

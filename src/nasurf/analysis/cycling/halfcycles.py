@@ -216,30 +216,29 @@ def _median_abs_rows(i: np.ndarray, first: np.ndarray, length: np.ndarray,
     """:func:`_sampled_median_abs` of half cycles no longer than ``width`` rows unless
     ``width == k`` (longer ones are sampled at k evenly spaced rows)."""
     j = np.arange(width)
-    step = np.where(length > k, (length - 1) / (k - 1), 1.0)
-    idx = first[:, None] + np.floor(j[None, :] * step[:, None]).astype(np.int64)
-    valid = j[None, :] < length[:, None]
-    idx = np.where(valid, idx, first[:, None])
+    if int(length.max()) <= k:
+        # every row of every half cycle: consecutive indices, no sampling arithmetic
+        idx = first[:, None] + j
+    else:
+        step = np.where(length > k, (length - 1) / (k - 1), 1.0)
+        idx = first[:, None] + np.floor(j * step[:, None]).astype(np.int64)
+    valid = j < length[:, None]
+    # past a half cycle's end the index may run off the table: clip (masked below)
+    np.minimum(idx, i.size - 1, out=idx)
     vals = i[idx]
-    same = np.sign(vals) == sign[:, None]
-    absv = np.abs(vals)
-    same &= absv > thr
-    vals = np.where(valid & same, absv, np.nan)
-    # row-wise median ignoring NaN: the middle element(s) of each row's finite values,
-    # NaN ordered last. When many rows hold few distinct counts of finite values (long
-    # half cycles: all k), a partition at those middle positions gives the same elements
-    # as a full sort at a fraction of its cost (on a few rows the sort is cheaper).
-    count = np.isfinite(vals).sum(axis=1)
+    # I x sign is |I| exactly where the current has the half cycle's sign (x +-1 is
+    # exact), and only those rows above the threshold count
+    vals *= sign[:, None]
+    valid &= vals > thr
+    vals[~valid] = np.inf
+    # row-wise median of the kept values: sorted, they come first (inf last); numpy's
+    # vectorised sort beats a partition at the middle positions here
+    vals.sort(axis=1)
+    count = np.count_nonzero(valid, axis=1)
     rows = np.arange(vals.shape[0])
     lo = np.maximum((count - 1) // 2, 0)
-    hi = np.minimum(np.maximum(count // 2, 0), width - 1)
-    kth = np.unique(np.concatenate((lo, hi)))
-    if kth.size <= 4 and vals.shape[0] >= 16:
-        vals.partition(kth, axis=1)
-    else:
-        vals.sort(axis=1)
-    # finite values or NaN only: NaN arithmetic raises no floating-point warning
-    med = 0.5 * (vals[rows, lo] + vals[rows, hi])
+    hi = np.minimum(count // 2, width - 1)
+    med = 0.5 * (vals[rows, lo] + vals[rows, hi])      # inf + inf: no warning
     return np.where(count > 0, med, np.nan)
 
 

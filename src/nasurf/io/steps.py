@@ -197,10 +197,15 @@ class Steps:
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.columns)
 
+    def _kind_counts(self) -> list[int]:
+        """Number of steps of each kind code (computed once: several consumers ask)."""
+        if "nk" not in self._cache:
+            self._cache["nk"] = np.bincount(self.step_kind, minlength=len(KINDS)).tolist()
+        return self._cache["nk"]
+
     def counts(self) -> dict[str, int]:
         """Number of steps of each kind present."""
-        n = np.bincount(self.step_kind, minlength=len(KINDS))
-        return {KINDS[k]: int(c) for k, c in enumerate(n) if c}
+        return {KINDS[k]: c for k, c in enumerate(self._kind_counts()) if c}
 
     # ---- per row
     def _per_row(self, step_values: np.ndarray) -> np.ndarray:
@@ -222,7 +227,8 @@ class Steps:
         return out
 
     def has(self, *kinds: str) -> bool:
-        return bool(_lut(kinds)[self.step_kind].any())
+        nk = self._kind_counts()
+        return any(nk[_K[k]] for k in kinds)
 
     def rows_of(self, *kinds: str) -> np.ndarray:
         """Boolean row mask of the rows whose step kind is one of ``kinds``."""
@@ -292,24 +298,27 @@ def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Table:
-    """Column access by name without pandas' per-lookup cost (an Arrow-backed column index
-    makes each ``name in df.columns`` / ``df[name]`` cost tens of µs; a summary of a short
-    file does a dozen)."""
+    """Column access by name: the frame's block array where pandas has one (building a
+    Series per lookup costs several µs; a summary of a short file does a dozen)."""
 
     __slots__ = ("_get", "columns", "df")
 
     def __init__(self, df: pd.DataFrame) -> None:
         self.df = df
-        # tolist(): iterating an Arrow-backed Index boxes each name (several µs apiece)
-        self.columns = {str(c): k for k, c in enumerate(df.columns.tolist())}
+        # the Index itself: its hash table answers ``in`` and get_loc in well under a µs
+        # (a dict of the names would cost a pass over an Arrow-backed Index each call)
+        self.columns = df.columns
         self._get = getattr(df, "_get_column_array", None)
 
     def __len__(self) -> int:
         return len(self.df)
 
     def array(self, name: str) -> Any:
-        """The column's values (numpy or extension array); no copy where pandas has none."""
-        k = self.columns[name]
+        """The column's values (numpy or extension array); no copy where pandas has none.
+        Of duplicate names, the last column."""
+        k = self.columns.get_loc(name)
+        if not isinstance(k, int):
+            k = int(np.arange(len(self.columns))[k][-1])
         if self._get is not None:
             try:
                 return self._get(k)
@@ -586,10 +595,11 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         cut = sign[1:] != sign[:-1]
         if id_change is not None:
             cut |= id_change
-        starts = np.flatnonzero(cut)
-        starts += 1
-        starts = np.concatenate((np.zeros(1, np.int64), starts))
-        k_step = np.where(sign[starts] == 0, _K[REST], _K[CONSTANT_CURRENT]).astype(np.int8)
+        at = cut.nonzero()[0]
+        at += 1
+        starts = np.concatenate((_ZERO, at))
+        k_step = (sign[starts] != 0).view(np.int8) * np.int8(_K[CONSTANT_CURRENT] - _K[REST])
+        k_step += np.int8(_K[REST])
     else:
         # a step starts where the row code (_row_codes), the step counter or the
         # instrument's own step flag changes. The code is a function of the instrument's
@@ -601,19 +611,21 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
                   None if imp is None else imp[1:] != imp[:-1]):
             if c is not None:
                 cand |= c
-        at = np.flatnonzero(cand)
+        at = cand.nonzero()[0]
         at += 1
         m = at.size
-        kind, code = _row_codes(np.concatenate((at - 1, np.zeros(1, np.int64), at)), raw,
-                                sign, imp)
+        kind, code = _row_codes(np.concatenate((at - 1, _ZERO, at)), raw, sign, imp)
         cut = code[:m] != code[m + 1:]
         if id_change is not None:
             cut |= id_change[at - 1]
         if raw is not None and raw.extra is not None:
             cut |= raw.extra[at]
-        starts = np.concatenate((np.zeros(1, np.int64), at[cut]))
+        starts = np.concatenate((_ZERO, at[cut]))
         k_step = np.concatenate((kind[m:m + 1], kind[m + 1:][cut]))
-    stops = np.concatenate((starts[1:], [n])).astype(np.int64)
+    # the rows where the current's sign changes (the segmentation's runs start there)
+    sign_at = at if raw is None and imp is None and id_change is None else at[
+        sign[at] != sign[at - 1]]
+    stops = _stops(starts, n)
     # |I| of whole columns is built only where needed (the step table): here the rules
     # read a few rows each
     absi = _AbsView(i)
@@ -640,7 +652,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
             after = np.array([s_ + 1 for _, s_ in new_starts], np.int64)
             starts = np.insert(starts, after, pos)
             k_step = np.insert(k_step, after, np.int8(_K[CONSTANT_VOLTAGE]))
-            stops = np.concatenate((starts[1:], [n])).astype(np.int64)
+            stops = _stops(starts, n)
 
     n_steps = starts.size
     # potentiostatic steps whose voltage moves steadily are sweeps (CV, LSV); a
@@ -652,7 +664,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         # current-carrying blocks the signal rule found are sweeps or holds
         cc = (k_step == _K[CONSTANT_CURRENT]) | (k_step == _K[CONSTANT_VOLTAGE])
         k_step[cc] = _K[SWEEP] if tech_up in SWEEP_TECHNIQUES else _K[CONSTANT_VOLTAGE]
-    holds = np.flatnonzero(k_step == _K[CONSTANT_VOLTAGE])
+    holds = (k_step == _K[CONSTANT_VOLTAGE]).nonzero()[0]
     if holds.size:
         vspan = np.fmax.reduceat(v, starts)[holds] - np.fmin.reduceat(v, starts)[holds]
         holds = holds[(vspan > _SWEEP_SPAN_V) & (stops[holds] - starts[holds] > 2)]
@@ -668,8 +680,10 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         if moving:
             k_step[s_] = _K[SWEEP]
     t_first = t[starts]
-    t_prev = t[np.maximum(starts - 1, 0)]
-    duration = t[stops - 1] - np.where(starts > 0, t_prev, t_first)
+    prev = starts - 1
+    prev[0] = 0                            # starts[0] is row 0
+    t_prev = t[prev]
+    duration = t[stops - 1] - t_prev       # t_prev is t_first for the first step
     # pulses: a CC step followed by a rest at least 3x as long (GITT/ICI), where such
     # steps repeat and make most current steps
     n_rest = 0
@@ -703,7 +717,19 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         entry = (starts > 0) & (gap <= 2 * mean_dt)
     return Steps(starts, stops, k_step, entry, thr, known,
                  counter[0] if counter is not None else None,
-                 (t, v, i, None, freq, counter, sign))
+                 (t, v, i, None, freq, counter, sign), {"sign_changes": sign_at})
+
+
+_ZERO = np.zeros(1, np.int64)
+_ZERO.flags.writeable = False
+
+
+def _stops(starts: np.ndarray, n: int) -> np.ndarray:
+    """Each step's end (exclusive): the next step's start, ``n`` for the last."""
+    stops = np.empty_like(starts)
+    stops[:-1] = starts[1:]
+    stops[-1] = n
+    return stops
 
 
 _ACTIVE_LUT = np.zeros(len(KINDS) + 1, bool)        # index -1 (undecided) maps to False
@@ -865,17 +891,26 @@ def _counter_at(df: _Table) -> tuple[str, Any, Any] | None:
 
     def at(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
         x = arr[rows]
-        return x if net else np.abs(x) * scale
+        if net:
+            return x
+        np.abs(x, out=x)
+        if scale != 1.0:
+            x *= scale
+        return x
 
     def inc(rows: np.ndarray) -> np.ndarray:
-        out = np.zeros(rows.size)
+        out = None
         prev = np.maximum(rows - 1, 0)
         for arr in arrays:
             here, before = at(arr, rows), at(arr, prev)
-            d = np.abs(here - before) if net else here - before
-            if not net:
-                d = np.where(d < 0, here, d)               # reset at this row
-            out += np.where(rows > 0, d, 0.0)
+            d = here - before
+            if net:
+                np.abs(d, out=d)
+            else:
+                reset = d < 0                               # reset at this row
+                d[reset] = here[reset]
+            out = d if out is None else out + d
+        out[rows <= 0] = 0.0                # no increase into the first row
         return out
 
     def charge(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
@@ -912,16 +947,14 @@ def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
             raise ValidationError(f"unknown electrode role {given!r}; expected auto, "
                                   "anode, cathode or full", field="electrode")
         return given, f"{given} (given)"
-    active = _ACTIVE_LUT[steps.step_kind]
-    if active.any():
+    ends = steps.stops[_ACTIVE_LUT[steps.step_kind]]
+    if ends.size:
         # a galvanostatic step's extremes are at its ends, and the protocol's cut-off at
         # its last row: its first row is where the cell was (a fresh full cell starts
         # near 0 V, below any cut-off of its window)
-        vmin = float(voltage[steps.stops[active] - 1].min())
+        vmin = float(voltage[ends - 1].min())
     else:
         vmin = float(np.min(voltage)) if voltage.size else math.nan
-    signs = steps.step_sign[steps.step_sign != 0]
-    first = (None if not signs.size else SODIATION if signs[0] < 0 else DESODIATION)
     if math.isfinite(vmin) and vmin >= 0:
         if vmin < ANODE_BELOW_V:
             return "anode", (f"anode (inferred: lowest working voltage {vmin:.3g} V < "
@@ -929,7 +962,9 @@ def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
         return "cathode", (f"cathode or full cell (inferred: lowest working voltage "
                            f"{vmin:.3g} V >= {ANODE_BELOW_V} V); a cycle is a desodiation "
                            "(charge) followed by a sodiation (discharge)")
-    if first == DESODIATION:
+    sgn = steps.step_sign
+    nz = sgn.nonzero()[0]
+    if nz.size and sgn[nz[0]] > 0:          # the first current step is a desodiation
         return "cathode", ("cathode or full cell (inferred from the first step, a "
                            "desodiation; the voltage window is not a half cell's)")
     return "anode", ("anode (inferred from the first step, a sodiation; the voltage "
@@ -963,10 +998,13 @@ def classify_technique(data: EchemData, steps: Steps | None = None) -> tuple[str
 def classify_steps(steps: Steps) -> tuple[str, str]:
     """:func:`classify_technique` from a step table alone (see there)."""
     kinds = steps.step_kind
-    rows = steps.stops - steps.starts
+    nk = steps._kind_counts()
+    # rows of each kind: integer sums, exact in float64 below 2**53 rows
+    rows = np.bincount(kinds, weights=steps.stops - steps.starts,
+                       minlength=len(KINDS)).tolist()
 
     def nrows(*ks: str) -> int:
-        return int(rows[_lut(ks)[kinds]].sum())
+        return int(sum(rows[_K[k]] for k in ks))
 
     working = nrows(*ACTIVE_KINDS, SWEEP, HPPC_PULSE)
     if working == 0:
@@ -974,20 +1012,21 @@ def classify_steps(steps: Steps) -> tuple[str, str]:
             return "eis", "impedance rows only"
         return "ocv", "no current-carrying rows"
     if nrows(SWEEP) > 0.5 * working:
-        return "cv", f"{int(np.sum(kinds == _K[SWEEP]))} potential sweep step(s)"
-    n_pulse = int(np.sum(kinds == _K[PULSE]))
+        return "cv", f"{nk[_K[SWEEP]]} potential sweep step(s)"
+    n_pulse = nk[_K[PULSE]]
     if n_pulse:
         return "gitt", f"{n_pulse} current pulses between long rests"
-    n_hppc = int(np.sum(kinds == _K[HPPC_PULSE]))
+    n_hppc = nk[_K[HPPC_PULSE]]
     hppc = f" and {n_hppc} HPPC pulses (left out of half cycles)" if n_hppc else ""
-    cc = (kinds == _K[CONSTANT_CURRENT]) | (kinds == _K[CONSTANT_POWER])
-    signs = set(steps.step_sign[cc].tolist()) - {0}
-    procs = {SODIATION if x < 0 else DESODIATION for x in signs}
+    n_cc = nk[_K[CONSTANT_CURRENT]] + nk[_K[CONSTANT_POWER]]
     if n_hppc and nrows(CONSTANT_CURRENT, CONSTANT_VOLTAGE, CONSTANT_POWER) < nrows(HPPC_PULSE):
         return "hppc", f"{n_hppc} HPPC pulses: pairs of short pulses of both signs between rests"
-    if not cc.any():
+    if not n_cc:
         return "ca", "potential holds without current steps"
+    cc = (kinds == _K[CONSTANT_CURRENT]) | (kinds == _K[CONSTANT_POWER])
+    sgn = steps.step_sign[cc]
+    procs = {SODIATION if x < 0 else DESODIATION for x in set(sgn.tolist()) - {0}}
     if procs == {SODIATION, DESODIATION}:
-        return "cycling", (f"{int(cc.sum())} current steps in both directions{hppc}")
+        return "cycling", (f"{n_cc} current steps in both directions{hppc}")
     return "galvanostatic_one_direction", (
-        f"{int(cc.sum())} current step(s), all {next(iter(procs), 'without current')}")
+        f"{n_cc} current step(s), all {next(iter(procs), 'without current')}")

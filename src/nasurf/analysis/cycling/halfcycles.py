@@ -66,8 +66,10 @@ def segment_half_cycles(data: EchemData | pd.DataFrame, *, rest_threshold_A: flo
 
 
 def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
-             min_duration_s: float, sign: np.ndarray | None = None) -> Segmentation:
-    """``sign``: the per-row sign of ``i`` at this threshold when already known."""
+             min_duration_s: float, sign: np.ndarray | None = None,
+             change: np.ndarray | None = None) -> Segmentation:
+    """``sign``: the per-row sign of ``i`` at this threshold when already known;
+    ``change``: the rows where it changes, when known too."""
     thr = _auto_threshold(i) if rest_threshold_A is None else float(rest_threshold_A)
     if not math.isfinite(thr) or thr < 0:
         raise ValidationError(f"rest threshold must be >= 0 A, got {rest_threshold_A!r}",
@@ -77,15 +79,22 @@ def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
         sign = np.zeros(n, np.int8)
         sign[i > thr] = 1
         sign[i < -thr] = -1
-    change = np.flatnonzero(sign[1:] != sign[:-1]) + 1
-    run_start = np.concatenate(([0], change)).astype(np.int64)
-    run_stop = np.concatenate((change, [n])).astype(np.int64)
-    run_sign = sign[run_start].astype(np.int8)
+    if change is None:
+        change = (sign[1:] != sign[:-1]).nonzero()[0]
+        change += 1
+    run_start = np.empty(change.size + 1, np.int64)
+    run_start[0] = 0
+    run_start[1:] = change
+    run_stop = np.empty_like(run_start)
+    run_stop[:-1] = change
+    run_stop[-1] = n
+    run_sign = sign[run_start].astype(np.int8, copy=False)
 
     # duration of a run includes the interval that leads into it
-    t_before = t[np.maximum(run_start - 1, 0)]
-    duration = t[run_stop - 1] - t_before
-    active = np.flatnonzero(run_sign != 0)
+    before = run_start - 1
+    before[0] = 0
+    duration = t[run_stop - 1] - t[before]
+    active = (run_sign != 0).nonzero()[0]
     blip_runs = blip_rows = 0
     if active.size >= 3:
         s = run_sign[active]
@@ -107,7 +116,10 @@ def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
         hc_of_active = np.cumsum(new)
         run_hc[active] = hc_of_active
         firsts = active[new]
-        lasts = active[np.concatenate((np.flatnonzero(new)[1:] - 1, [active.size - 1]))]
+        nxt = new.nonzero()[0]
+        nxt[:-1] = nxt[1:] - 1              # each half cycle's last active run ...
+        nxt[-1] = active.size - 1           # ... and the file's last
+        lasts = active[nxt]
         hc_sign = run_sign[firsts]
         hc_first = run_start[firsts]
         hc_last = run_stop[lasts] - 1
@@ -149,6 +161,7 @@ def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np
                        arrays=(t, v, i))
     i_seg = i
     sign: np.ndarray | None = steps.row_sign
+    change = steps._cache.get("sign_changes")
     from_signal = (steps.known_from == "signal"
                    or steps.known_from.endswith("(kinds from the signal)"))
     if steps.has(IMPEDANCE, HPPC_PULSE) or (not from_signal and steps.has(*PASSIVE_KINDS)):
@@ -166,13 +179,14 @@ def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np
             # passive rows zeroed (saves re-comparing every row)
             sign = sign.copy()
             sign[live] = 0
+            change = None
     role, how = electrode_role(v, steps, electrode)
     flip = role != "anode"
     if flip:
         i_seg = -i_seg
         sign = -sign if sign is not None else None
     thr = steps.threshold_A if rest_threshold_A is None else rest_threshold_A
-    seg = _segment(t, i_seg, thr, min_duration_s, sign)
+    seg = _segment(t, i_seg, thr, min_duration_s, sign, change)
     return _Prepared(steps, i_seg, seg, role, how, flip)
 
 

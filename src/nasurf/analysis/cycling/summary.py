@@ -275,11 +275,18 @@ def cycling_summary(
     with np.errstate(invalid="ignore", divide="ignore"):
         ce = cyc["desodiation_mAh"] / cyc["sodiation_mAh"]
     ok = (number >= 1) & np.isfinite(q_sod) & np.isfinite(q_des) & cyc["complete"]
-    ice = float(ce[ok & (number == 1)][0]) if (ok & (number == 1)).any() else None
+    one = np.flatnonzero(ok & (number == 1))
+    later = ok & (number >= 2)
+    n_later = int(np.count_nonzero(later))
+
+    def first_and_mean(col: np.ndarray) -> tuple[float | None, float | None]:
+        # the mean as ndarray.mean computes it (pairwise sum / count), without its overhead
+        return (float(col[one[0]]) if one.size else None,
+                float(np.add.reduce(col[later]) / n_later) if n_later else None)
+
+    ice, mean_ce = first_and_mean(ce)
     if ice is None:
         warnings.append("no complete first cycle (sodiation then desodiation): ICE undefined")
-    later = ok & (number >= 2)
-    mean_ce = float(ce[later].mean()) if later.any() else None
     irr_each = np.where(ok, q_sod - q_des, 0.0)
     irr = float(irr_each.sum()) if ok.any() else None
     cum_irr = np.where(ok, np.cumsum(irr_each), np.nan)
@@ -291,14 +298,10 @@ def cycling_summary(
         ce_other = ((cyc["desodiation_mAh"] + sign_cv * cv_second)
                     / (cyc["sodiation_mAh"] + sign_cv * cv_first))
     ce_with, ce_without = (ce, ce_other) if include_cv_steps else (ce_other, ce)
-
-    def first_and_mean(col: np.ndarray) -> tuple[float | None, float | None]:
-        one = ok & (number == 1)
-        return (float(col[one][0]) if one.any() else None,
-                float(col[later].mean()) if later.any() else None)
-
-    ice_with, mean_with = first_and_mean(ce_with)
-    ice_without, mean_without = first_and_mean(ce_without)
+    ice_other, mean_other = first_and_mean(ce_other)
+    (ice_with, mean_with), (ice_without, mean_without) = (
+        ((ice, mean_ce), (ice_other, mean_other)) if include_cv_steps
+        else ((ice_other, mean_other), (ice, mean_ce)))
     flags.extend(_plausibility(number, ce, ok, k_form, res, cap_mAh, process, cycle, mass,
                                theo, first_proc, second_proc))
     from nasurf.io.steps import classify_steps
@@ -412,9 +415,9 @@ def _hppc_note(steps: Any) -> str | None:
     """What the summary says about the HPPC pulses it left out, or None without any."""
     from nasurf.io.steps import HPPC_PULSE, _lut
 
-    sel = _lut((HPPC_PULSE,))[steps.step_kind]
-    if not sel.any():
+    if not steps.has(HPPC_PULSE):
         return None
+    sel = _lut((HPPC_PULSE,))[steps.step_kind]
     k = np.flatnonzero(sel)
     t, _, i = steps._signals[:3]
     absi = np.abs(i)

@@ -582,7 +582,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     if id_col == tb.STEP_COUNT:
         # a running step count changes at every step; a step index may repeat (loops), so
         # labels are read per run of it only when it is the count
-        runs = np.flatnonzero(id_change)
+        runs = id_change.nonzero()[0]
         runs += 1
         runs = np.concatenate((np.zeros(1, np.int64), runs))
     raw = _instrument_kinds(table, technique, runs)
@@ -632,12 +632,14 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
 
     # split counted/signal CC blocks at a trailing hold (Neware CCCV, Arbin, text files)
     if "EC-Lab" not in known:
-        quarter = starts + (stops - starts) // 4
+        rows = stops - starts
+        last = stops - 1
         # only blocks whose current has decayed by their last row can end in a hold: a
         # vectorised screen, so long tests pay nothing per block
-        cand = np.flatnonzero((k_step == _K[CONSTANT_CURRENT]) & (stops - starts >= 3) & (
-            absi[stops - 1] < 0.9 * absi[quarter]) & (
-            np.abs(v[stops - 1] - v[np.maximum(stops - 2, starts)]) <= _CV_VOLTAGE_TOL_V))
+        cand = ((k_step == _K[CONSTANT_CURRENT]) & (rows >= 3) & (
+            np.abs(i[last]) < 0.9 * np.abs(i[starts + rows // 4])) & (
+            np.abs(v[last] - v[np.maximum(last - 1, starts)]) <= _CV_VOLTAGE_TOL_V)
+        ).nonzero()[0]
         new_starts = []
         for s_ in cand:
             a, b = int(starts[s_]), int(stops[s_])
@@ -655,6 +657,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
             stops = _stops(starts, n)
 
     n_steps = starts.size
+    rows = stops - starts
     # potentiostatic steps whose voltage moves steadily are sweeps (CV, LSV); a
     # chronoamperometry's potential levels are holds
     tech_up = (technique or "").upper()
@@ -667,7 +670,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     holds = (k_step == _K[CONSTANT_VOLTAGE]).nonzero()[0]
     if holds.size:
         vspan = np.fmax.reduceat(v, starts)[holds] - np.fmin.reduceat(v, starts)[holds]
-        holds = holds[(vspan > _SWEEP_SPAN_V) & (stops[holds] - starts[holds] > 2)]
+        holds = holds[(vspan > _SWEEP_SPAN_V) & (rows[holds] > 2)]
     for s_ in holds:
         a, b = int(starts[s_]), int(stops[s_])
         seg = v[a:b]
@@ -683,7 +686,8 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     prev = starts - 1
     prev[0] = 0                            # starts[0] is row 0
     t_prev = t[prev]
-    duration = t[stops - 1] - t_prev       # t_prev is t_first for the first step
+    t_last = t[stops - 1]
+    duration = t_last - t_prev             # t_prev is t_first for the first step
     # pulses: a CC step followed by a rest at least 3x as long (GITT/ICI), where such
     # steps repeat and make most current steps
     n_rest = 0
@@ -693,12 +697,13 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     # (each pulse is followed by a rest, each HPPC pair has one between its pulses: with
     # fewer than 3 rests there is neither)
     if n_rest >= 3:
-        nxt = np.append(k_step[1:], -1)
-        nxt_dur = np.append(duration[1:], 0.0)
-        pulse = (k_step == _K[CONSTANT_CURRENT]) & ((nxt == _K[REST]) | (nxt == _K[OCV])) & (
-            nxt_dur >= 3 * duration) & (duration > 0) & (stops - starts >= 3)
-        cc_like = int((k_step == _K[CONSTANT_CURRENT]).sum())
-        if int(pulse.sum()) >= 3 and pulse.sum() >= 0.5 * cc_like:
+        cc = k_step == _K[CONSTANT_CURRENT]
+        pulse = cc & (duration > 0) & (rows >= 3)
+        pulse[-1] = False                   # the last step has no rest after it
+        pulse[:-1] &= ((k_step[1:] == _K[REST]) | (k_step[1:] == _K[OCV])) & (
+            duration[1:] >= 3 * duration[:-1])
+        n_pulse = int(np.count_nonzero(pulse))
+        if n_pulse >= 3 and n_pulse >= 0.5 * int(np.count_nonzero(cc)):
             k_step[pulse] = _K[PULSE]
         hppc = _hppc_pulses(k_step, starts, stops, t, i)
         if hppc is not None:
@@ -711,9 +716,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         inc_first = counter[1](starts)
         entry = (starts > 0) & (inc_first >= 0.5 * absi[starts] * gap / 3600.0)
     else:
-        rows = stops - starts
-        mean_dt = np.where(rows >= 2, (t[stops - 1] - t_first) / np.maximum(rows - 1, 1),
-                           math.inf)
+        mean_dt = np.where(rows >= 2, (t_last - t_first) / np.maximum(rows - 1, 1), math.inf)
         entry = (starts > 0) & (gap <= 2 * mean_dt)
     return Steps(starts, stops, k_step, entry, thr, known,
                  counter[0] if counter is not None else None,
@@ -757,7 +760,7 @@ def _hppc_pulses(k_step: np.ndarray, starts: np.ndarray, stops: np.ndarray, t: n
     alone = is_short.copy()
     alone[1:] &= ~is_short[:-1]
     alone[:-1] &= ~is_short[1:]
-    short = np.flatnonzero(alone)
+    short = alone.nonzero()[0]
     if short.size < 2 * HPPC_MIN_PAIRS:
         return None
     rest = (k_step == _K[REST]) | (k_step == _K[OCV])

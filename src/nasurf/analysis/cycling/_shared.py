@@ -113,7 +113,7 @@ def _time_series(data: EchemData | pd.DataFrame) -> tuple[np.ndarray, np.ndarray
     t = _column(df, TIME, source)
     v = _column(df, VOLTAGE, source)
     i = _column(df, CURRENT, source)
-    back = np.flatnonzero(t[1:] < t[:-1])
+    back = (t[1:] < t[:-1]).nonzero()[0]
     if back.size:
         row = int(back[0]) + 1
         raise ValidationError(

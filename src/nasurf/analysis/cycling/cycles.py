@@ -30,7 +30,7 @@ def _plausibility(number: np.ndarray, ce: np.ndarray, ok: np.ndarray, k_form: in
     """Named flags where a number is outside what physics allows or a real cell gives."""
     flags: list[dict[str, Any]] = []
     ratio = f"Q_{second_proc} / Q_{first_proc}"
-    for k in np.flatnonzero(ok & (ce > 1 + res)):
+    for k in (ok & (ce > 1 + res)).nonzero()[0]:
         c = int(number[k])
         name = "ice_above_one" if c == 1 else "ce_above_one"
         flags.append({"flag": name, "cycle": c, "half_cycle": None, "value": float(ce[k]),
@@ -39,7 +39,7 @@ def _plausibility(number: np.ndarray, ce: np.ndarray, ok: np.ndarray, k_form: in
                                  "electrode role (--electrode), a partial half cycle or a "
                                  "mis-segmented file"})
     low = ok & (number > max(k_form, 1)) & (ce < CE_FLOOR_AFTER_FORMATION)
-    for k in np.flatnonzero(low):
+    for k in low.nonzero()[0]:
         c = int(number[k])
         flags.append({"flag": "ce_below_floor", "cycle": c, "half_cycle": None,
                       "value": float(ce[k]),

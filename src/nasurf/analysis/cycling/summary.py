@@ -175,7 +175,7 @@ def cycling_summary(
     # (a hold's decaying current would pull a CC-CV half cycle's median far below its
     # set point, and cycle-to-cycle changes of that tail would read as rate steps)
     set_i = None
-    held = np.flatnonzero(cv_As > 0) if cv_mask is not None else np.zeros(0, np.int64)
+    held = (cv_As > 0).nonzero()[0] if cv_mask is not None else np.zeros(0, np.int64)
     if held.size:
         set_i = median_i.copy()
         set_i[held] = _set_current(prep.i_seg, cv_mask, seg, held)
@@ -275,7 +275,7 @@ def cycling_summary(
     with np.errstate(invalid="ignore", divide="ignore"):
         ce = cyc["desodiation_mAh"] / cyc["sodiation_mAh"]
     ok = (number >= 1) & np.isfinite(q_sod) & np.isfinite(q_des) & cyc["complete"]
-    one = np.flatnonzero(ok & (number == 1))
+    one = (ok & (number == 1)).nonzero()[0]
     later = ok & (number >= 2)
     n_later = int(np.count_nonzero(later))
 

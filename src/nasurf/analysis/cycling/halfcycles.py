@@ -17,6 +17,14 @@ import pandas as pd
 
 from nasurf.analysis.cycling._shared import DESODIATION, SODIATION, _frame, _median, _time_series
 from nasurf.errors import ValidationError
+from nasurf.io.steps import (
+    HPPC_PULSE,
+    IMPEDANCE,
+    PASSIVE_KINDS,
+    auto_threshold,
+    electrode_role,
+    find_steps,
+)
 from nasurf.io.table import (
     CYCLE,
     EchemData,
@@ -46,8 +54,6 @@ class Segmentation:
 
 
 def _auto_threshold(i: np.ndarray) -> float:
-    from nasurf.io.steps import auto_threshold
-
     return auto_threshold(i)
 
 
@@ -147,14 +153,6 @@ class _Prepared:
 def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np.ndarray,
              rest_threshold_A: float | None, min_duration_s: float,
              electrode: str = "auto") -> _Prepared:
-    from nasurf.io.steps import (
-        HPPC_PULSE,
-        IMPEDANCE,
-        PASSIVE_KINDS,
-        electrode_role,
-        find_steps,
-    )
-
     df = _frame(data)
     technique = data.metadata.technique if isinstance(data, EchemData) else None
     steps = find_steps(df, threshold_A=rest_threshold_A, technique=technique,
@@ -248,7 +246,7 @@ def _median_abs_rows(i: np.ndarray, first: np.ndarray, length: np.ndarray,
     # row-wise median of the kept values: sorted, they come first (inf last); numpy's
     # vectorised sort beats a partition at the middle positions here
     vals.sort(axis=1)
-    count = np.count_nonzero(valid, axis=1)
+    count = np.add.reduce(valid, axis=1, dtype=np.intp)
     rows = np.arange(vals.shape[0])
     lo = np.maximum((count - 1) // 2, 0)
     hi = np.minimum(count // 2, width - 1)

@@ -56,6 +56,7 @@ from nasurf.analysis.cycling.rate import _rate_steps
 from nasurf.analysis.cycling.results import _MIN_CC_SHARE, CyclingResult
 from nasurf.analysis.cycling.retention import _retention, parse_reference
 from nasurf.errors import ValidationError
+from nasurf.io.steps import CONSTANT_VOLTAGE, HPPC_PULSE, _lut, classify_steps
 from nasurf.io.table import (
     CHARGE_CAPACITY,
     CURRENT,
@@ -162,8 +163,6 @@ def cycling_summary(
     q = _interval_terms(t, absi, starts, entry)
     cap_As = per_hc(_block_sums(q, starts, stops))
     median_i = _sampled_median_abs(prep.i_seg, seg)
-
-    from nasurf.io.steps import CONSTANT_VOLTAGE
 
     cv_mask = steps.rows_of(CONSTANT_VOLTAGE) if steps.has(CONSTANT_VOLTAGE) else None
     cv_As = np.zeros(n_hc)
@@ -304,8 +303,6 @@ def cycling_summary(
         else ((ice_other, mean_other), (ice, mean_ce)))
     flags.extend(_plausibility(number, ce, ok, k_form, res, cap_mAh, process, cycle, mass,
                                theo, first_proc, second_proc))
-    from nasurf.io.steps import classify_steps
-
     klass, why = classify_steps(steps)
     if klass != "cycling":
         flags.append({"flag": "not_cycling_data", "cycle": None, "half_cycle": None,
@@ -413,8 +410,6 @@ def _set_current(i: np.ndarray, cv_mask: np.ndarray, seg: Any, held: np.ndarray,
 
 def _hppc_note(steps: Any) -> str | None:
     """What the summary says about the HPPC pulses it left out, or None without any."""
-    from nasurf.io.steps import HPPC_PULSE, _lut
-
     if not steps.has(HPPC_PULSE):
         return None
     sel = _lut((HPPC_PULSE,))[steps.step_kind]

@@ -237,9 +237,9 @@ class Steps:
     def entry_at(self, rows: np.ndarray) -> np.ndarray:
         """Whether the interval leading into each of ``rows`` counts toward its step
         (True inside a step; the step's ``entry_credited`` at a step's first row)."""
-        k = np.searchsorted(self.starts, rows, side="right") - 1
-        at_start = self.starts[np.maximum(k, 0)] == rows
-        return np.where(at_start, self.step_entry[np.maximum(k, 0)], True)
+        k = np.searchsorted(self.starts, rows, side="right")
+        k -= 1              # >= 0 for every row >= 0: the first step starts at row 0
+        return np.where(self.starts[k] == rows, self.step_entry[k], True)
 
     def to_dict(self) -> dict[str, Any]:
         return {"known_from": self.known_from, "counter": self.counter,

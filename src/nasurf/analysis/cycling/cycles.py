@@ -82,11 +82,11 @@ def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: 
     sums = np.bincount(bins, weights=values.ravel(), minlength=2 * nq * n).reshape(nq, 2, n)
     sums[:, count == 0] = np.nan
     out: dict[str, np.ndarray] = {"cycle": number}
-    for k, proc in enumerate((SODIATION, DESODIATION)):
-        out[f"{proc}_mAh"] = sums[0, k]
-        out[f"{proc}_energy_mWh"] = sums[1, k]
-        out[f"{proc}_cv_mAh"] = sums[2, k]
-        with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k, proc in enumerate((SODIATION, DESODIATION)):
+            out[f"{proc}_mAh"] = sums[0, k]
+            out[f"{proc}_energy_mWh"] = sums[1, k]
+            out[f"{proc}_cv_mAh"] = sums[2, k]
             # one half cycle per process and cycle in sodiation_desodiation mode; with
             # several (instrument mode) the mean of their median currents
             out[f"{proc}_current_A"] = sums[3, k] / count[k]

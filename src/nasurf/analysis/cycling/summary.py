@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from nasurf.analysis.cycling._shared import (
+    _CHUNK,
     CE_RESOLUTION,
     DESODIATION,
     SECONDS_PER_HOUR,
@@ -160,7 +161,10 @@ def cycling_summary(
     # the interval terms of ∫|I| dt and ∫V|I| dt are built once; the hold shares are
     # the same terms masked to the hold rows
     entry = _entry_mask(starts, steps)
-    q = _interval_terms(t, absi, starts, entry)
+    # the time steps are shared by the charge and energy integrals where they are small
+    # next to the table (a long file builds them block by block: memory)
+    dt = np.diff(t) if len(t) <= _CHUNK else None
+    q = _interval_terms(t, absi, starts, entry, dt)
     cap_As = per_hc(_block_sums(q, starts, stops))
     median_i = _sampled_median_abs(prep.i_seg, seg)
 
@@ -196,7 +200,7 @@ def cycling_summary(
     # energy: reuse the |I| buffer for V·|I| (memory on long files)
     p = absi
     p *= v
-    q = _interval_terms(t, p, starts, entry)
+    q = _interval_terms(t, p, starts, entry, dt)
     en_Ws = per_hc(_block_sums(q, starts, stops))
     cv_Ws = np.zeros(n_hc)
     if cv_mask is not None:

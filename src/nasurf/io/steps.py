@@ -197,10 +197,15 @@ class Steps:
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.columns)
 
+    def _kind_counts(self) -> list[int]:
+        """Number of steps of each kind code (computed once: several consumers ask)."""
+        if "nk" not in self._cache:
+            self._cache["nk"] = np.bincount(self.step_kind, minlength=len(KINDS)).tolist()
+        return self._cache["nk"]
+
     def counts(self) -> dict[str, int]:
         """Number of steps of each kind present."""
-        n = np.bincount(self.step_kind, minlength=len(KINDS))
-        return {KINDS[k]: int(c) for k, c in enumerate(n) if c}
+        return {KINDS[k]: c for k, c in enumerate(self._kind_counts()) if c}
 
     # ---- per row
     def _per_row(self, step_values: np.ndarray) -> np.ndarray:
@@ -222,7 +227,8 @@ class Steps:
         return out
 
     def has(self, *kinds: str) -> bool:
-        return bool(_lut(kinds)[self.step_kind].any())
+        nk = self._kind_counts()
+        return any(nk[_K[k]] for k in kinds)
 
     def rows_of(self, *kinds: str) -> np.ndarray:
         """Boolean row mask of the rows whose step kind is one of ``kinds``."""
@@ -231,9 +237,9 @@ class Steps:
     def entry_at(self, rows: np.ndarray) -> np.ndarray:
         """Whether the interval leading into each of ``rows`` counts toward its step
         (True inside a step; the step's ``entry_credited`` at a step's first row)."""
-        k = np.searchsorted(self.starts, rows, side="right") - 1
-        at_start = self.starts[np.maximum(k, 0)] == rows
-        return np.where(at_start, self.step_entry[np.maximum(k, 0)], True)
+        k = np.searchsorted(self.starts, rows, side="right")
+        k -= 1              # >= 0 for every row >= 0: the first step starts at row 0
+        return np.where(self.starts[k] == rows, self.step_entry[k], True)
 
     def to_dict(self) -> dict[str, Any]:
         return {"known_from": self.known_from, "counter": self.counter,
@@ -292,24 +298,27 @@ def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Table:
-    """Column access by name without pandas' per-lookup cost (an Arrow-backed column index
-    makes each ``name in df.columns`` / ``df[name]`` cost tens of µs; a summary of a short
-    file does a dozen)."""
+    """Column access by name: the frame's block array where pandas has one (building a
+    Series per lookup costs several µs; a summary of a short file does a dozen)."""
 
     __slots__ = ("_get", "columns", "df")
 
     def __init__(self, df: pd.DataFrame) -> None:
         self.df = df
-        # tolist(): iterating an Arrow-backed Index boxes each name (several µs apiece)
-        self.columns = {str(c): k for k, c in enumerate(df.columns.tolist())}
+        # the Index itself: its hash table answers ``in`` and get_loc in well under a µs
+        # (a dict of the names would cost a pass over an Arrow-backed Index each call)
+        self.columns = df.columns
         self._get = getattr(df, "_get_column_array", None)
 
     def __len__(self) -> int:
         return len(self.df)
 
     def array(self, name: str) -> Any:
-        """The column's values (numpy or extension array); no copy where pandas has none."""
-        k = self.columns[name]
+        """The column's values (numpy or extension array); no copy where pandas has none.
+        Of duplicate names, the last column."""
+        k = self.columns.get_loc(name)
+        if not isinstance(k, int):
+            k = int(np.arange(len(self.columns))[k][-1])
         if self._get is not None:
             try:
                 return self._get(k)
@@ -396,35 +405,63 @@ def _maccor_kind(name: str) -> int:
 
 
 def _labels(col: Any, rule: Any, runs: np.ndarray | None) -> np.ndarray:
-    """Kind per row from a label column, each distinct label classified once. With
+    """Kind of each row of a label column, each distinct label classified once; with
     ``runs`` (first rows of the step counter's runs, inside which a label is constant)
-    only those rows are read."""
+    the kind of each run, from those rows only."""
     pa_col = getattr(col, "_pa_array", None)
     if pa_col is not None:
         # Arrow-backed strings (Neware step_type): Arrow's own take and dictionary
         # encoding cost a fraction of pandas' on a few hundred step labels; nulls take
         # the -1 (unknown) code as with factorize
+        if pa_col.num_chunks == 1:
+            pa_col = pa_col.chunk(0)
         pa_values = pa_col.take(runs) if runs is not None else pa_col
-        enc = pa_values.combine_chunks().dictionary_encode()
+        if hasattr(pa_values, "combine_chunks"):
+            pa_values = pa_values.combine_chunks()
+        enc = pa_values.dictionary_encode()
         uniques = enc.dictionary.to_pylist()
-        codes = enc.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False)
-        lut = np.array([rule(str(u)) for u in uniques] + [-1], dtype=np.int8)
-        kinds = lut[codes]
-        return kinds if runs is None else np.repeat(kinds, np.diff(np.append(runs, len(col))))
-    values = col.take(runs) if runs is not None else col
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        codes = enc.indices
+        if codes.null_count:
+            codes = codes.fill_null(len(uniques))
+        codes = codes.to_numpy(zero_copy_only=False)
+    else:
+        values = col.take(runs) if runs is not None else col
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
     lut = np.array([rule(str(u)) for u in uniques] + [-1], dtype=np.int8)
-    kinds = lut[codes]
-    if runs is None:
-        return kinds
-    return np.repeat(kinds, np.diff(np.append(runs, len(col))))
+    return lut[codes]
+
+
+class _RawKinds:
+    """The instrument's kind of any row (-1: undecided, the signal decides), read where
+    asked, and where between two rows it may change (besides the step counter's changes,
+    which always end a step)."""
+
+    __slots__ = ("at", "change", "extra", "known")
+
+    def __init__(self, at: Any, change: np.ndarray | None, extra: np.ndarray | None,
+                 known: str) -> None:
+        self.at = at                # rows -> int8 kinds
+        self.change = change        # per interval k -> k+1, or None: only at counter changes
+        self.extra = extra          # per row: True where the instrument starts a step
+        self.known = known
+
+
+def _mode_kinds(tech: str) -> Any:
+    def at(m: np.ndarray) -> np.ndarray:
+        # mode 0 -> undecided (-1), 1 -> CC, 2 -> CV, 3 -> rest (OCV in an OCV technique)
+        m8 = m.astype(np.int8)
+        kind = (m8 + 1) & 3                    # 1, CC, CV, rest for modes 0..3
+        kind -= 2 * (m8 == 0).view(np.int8)    # mode 0: 1 - 2 = -1
+        if tech == "OCV":
+            kind += (_K[OCV] - _K[REST]) * (m8 == 3).view(np.int8)
+        return kind
+    return at
 
 
 def _instrument_kinds(df: _Table, technique: str | None,
-                      runs: np.ndarray | None = None
-                      ) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
-    """Row kinds from the instrument's own columns, an extra boundary mask (True where
-    the instrument starts a step), and a label."""
+                      runs: np.ndarray | None = None) -> _RawKinds | None:
+    """Row kinds from the instrument's own columns (None without such columns). With
+    ``runs`` (the step count's runs) a label column is read once per run."""
     n = len(df)
     tech = (technique or "").upper()
     if "mode" in df.columns and n:
@@ -432,30 +469,57 @@ def _instrument_kinds(df: _Table, technique: str | None,
         if m.dtype.kind not in "iu":
             mf = _num(df, "mode")
             m = np.where(np.isfinite(mf), mf, -1).astype(np.int64) if mf is not None else None
-        if m is not None and int(m.min()) >= 0 and int(m.max()) <= 3:
-            # mode 0 -> undecided (-1), 1 -> CC, 2 -> CV, 3 -> rest (OCV in an OCV
-            # technique), by arithmetic on int8: a lookup table indexed by a 46 k-row
-            # column costs several times these passes
-            m8 = m.astype(np.int8)
-            kind = (m8 + 1) & 3                    # 1, CC, CV, rest for modes 0..3
-            kind -= 2 * (m8 == 0).view(np.int8)    # mode 0: 1 - 2 = -1
-            if tech == "OCV":
-                kind += (_K[OCV] - _K[REST]) * (m8 == 3).view(np.int8)
-            if int(np.count_nonzero(kind >= 0)) > n // 2:
-                flag = (np.asarray(df.array("Ns changes")) if "Ns changes" in df.columns
-                        else None)
-                extra = None
-                if flag is not None:
-                    extra = flag > 0 if flag.dtype.kind in "iub" else np.nan_to_num(
-                        _num(df, "Ns changes")) > 0
-                return kind, extra, "instrument: EC-Lab mode/Ns"
-    if "step_type" in df.columns:
-        return (_labels(df.array("step_type"), _neware_kind, runs), None,
-                "instrument: Neware step_type")
-    for col in ("State", "MD", "Md"):
-        if col in df.columns and df.array(col).dtype.kind in "OUT":
-            return _labels(df.array(col), _maccor_kind, runs), None, f"instrument: Maccor {col}"
-    return None, None, None
+        # all modes in 0..3: one pass (a negative mode reads as a huge unsigned one)
+        # (and mode 0, undecided, in a minority)
+        if m is not None and int((m.view(f"u{m.dtype.itemsize}") if m.dtype.kind == "i"
+                                  else m).max()) <= 3 and int(np.count_nonzero(m)) > n // 2:
+            flag = (np.asarray(df.array("Ns changes")) if "Ns changes" in df.columns
+                    else None)
+            extra = None
+            if flag is not None:
+                extra = flag > 0 if flag.dtype.kind in "iub" else np.nan_to_num(
+                    _num(df, "Ns changes")) > 0
+            mode_at = _mode_kinds(tech)
+            return _RawKinds(lambda rows: mode_at(m[rows]), m[1:] != m[:-1], extra,
+                             "instrument: EC-Lab mode/Ns")
+    cols = [("step_type", _neware_kind, "instrument: Neware step_type")]
+    cols += [(c, _maccor_kind, f"instrument: Maccor {c}") for c in ("State", "MD", "Md")]
+    for col, rule, known in cols:
+        if col in df.columns and (col == "step_type" or df.array(col).dtype.kind in "OUT"):
+            kinds = _labels(df.array(col), rule, runs)
+            if runs is not None:
+                def per_run(rows: np.ndarray, kinds: np.ndarray = kinds,
+                            runs: np.ndarray = runs) -> np.ndarray:
+                    return kinds[np.searchsorted(runs, rows, "right") - 1]
+                return _RawKinds(per_run, None, None, known)
+            return _RawKinds(kinds.__getitem__, kinds[1:] != kinds[:-1], None, known)
+    return None
+
+
+#: per kind code: whether the current's sign splits a step of that kind (the active kinds;
+#: index 1 of the first axis: an EC-Lab hold is one step from its mode change to the next,
+#: even where its decaying current dips into the noise)
+_SPLITS = np.zeros((2, len(KINDS)), np.int8)
+_SPLITS[:, [_K[CONSTANT_CURRENT], _K[CONSTANT_POWER], _K[PULSE]]] = 1
+_SPLITS[0, _K[CONSTANT_VOLTAGE]] = 1
+
+
+def _row_codes(rows: np.ndarray, raw: _RawKinds | None, sign: np.ndarray,
+               imp: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Kind and step code of the given rows. The kind: impedance where the row has a
+    frequency, else the instrument's, else (undecided) a current step or a rest by the
+    sign; a current-step row without current is a rest. The code: the kind, and the
+    current's direction where it splits a step of that kind; a step is a run of rows of
+    one code (within one count of the instrument's step counter)."""
+    s = sign[rows]
+    kind = raw.at(rows) if raw is not None else np.full(rows.size, -1, np.int8)
+    kind[kind < 0] = _K[CONSTANT_CURRENT]
+    kind[(kind == _K[CONSTANT_CURRENT]) & (s == 0)] = _K[REST]
+    if imp is not None:
+        kind[imp[rows]] = _K[IMPEDANCE]
+    code = _SPLITS[int(raw is not None and raw.extra is not None)][kind] * s
+    code += kind * 4
+    return kind, code
 
 
 def _with_loop_separators(imp: np.ndarray, freq: np.ndarray) -> np.ndarray:
@@ -509,74 +573,73 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         thr = auto_threshold(i if imp is None else i[~imp])
     sign = (i > thr).view(np.int8) - (i < -thr).view(np.int8)
 
-    step_id = id_col = runs = None
+    step_id = id_col = runs = id_change = None
     for col in (tb.STEP_COUNT, tb.STEP_INDEX):
         if col in table.columns:
             step_id, id_col = np.asarray(table.array(col)), col
             id_change = step_id[1:] != step_id[:-1]
-            runs = np.concatenate(([0], np.flatnonzero(id_change) + 1))
             break
-    # a running step count changes at every step; a step index may repeat (loops), so
-    # labels are read per run of it only when it is the count
-    kind, extra, known = _instrument_kinds(table, technique,
-                                           runs if id_col == tb.STEP_COUNT else None)
-    kinds_from_signal = kind is None
-    if known is None and id_col is not None:
-        known = f"instrument: {id_col} (kinds from the signal)"
-    if kind is None and imp is None:
+    if id_col == tb.STEP_COUNT:
+        # a running step count changes at every step; a step index may repeat (loops), so
+        # labels are read per run of it only when it is the count
+        runs = id_change.nonzero()[0]
+        runs += 1
+        runs = np.concatenate((np.zeros(1, np.int64), runs))
+    raw = _instrument_kinds(table, technique, runs)
+    kinds_from_signal = raw is None
+    known = raw.known if raw is not None else (
+        f"instrument: {id_col} (kinds from the signal)" if id_col is not None else "signal")
+    if raw is None and imp is None:
         # kinds from the signal: rows are rest (no current) or current steps split by
         # the current's sign, so a step starts where the sign (or the counter) changes
-        # (the row code below would change at exactly these rows)
-        known = known or "signal"
         cut = sign[1:] != sign[:-1]
-        if runs is not None:
+        if id_change is not None:
             cut |= id_change
-        starts = np.flatnonzero(cut)
-        starts += 1
-        starts = np.concatenate((np.zeros(1, np.int64), starts))
-        k_step = np.where(sign[starts] == 0, _K[REST], _K[CONSTANT_CURRENT]).astype(np.int8)
+        at = cut.nonzero()[0]
+        at += 1
+        starts = np.concatenate((_ZERO, at))
+        k_step = (sign[starts] != 0).view(np.int8) * np.int8(_K[CONSTANT_CURRENT] - _K[REST])
+        k_step += np.int8(_K[REST])
     else:
-        known = known or "signal"
-        if kind is None:
-            kind = np.full(n, -1, np.int8)
-        if imp is not None:
-            kind[imp] = _K[IMPEDANCE]
-        undecided = np.flatnonzero(kind < 0)
-        if undecided.size:
-            kind[undecided] = np.where(sign[undecided] == 0, _K[REST], _K[CONSTANT_CURRENT])
-        # a "CC" row with no current is a rest
-        idle = (kind == _K[CONSTANT_CURRENT]) & (sign == 0)
-        if idle.any():
-            kind[idle] = _K[REST]
-        # one int8 code per row: the kind, and the current's direction where it splits a
-        # step (current steps; an EC-Lab hold (mode 2) is one step from its mode change to
-        # the next, even where its decaying current dips into the noise)
-        code = _splits_direction(kind, ec_hold=extra is not None).view(np.int8) * sign
-        code += kind * 4
-        # a step starts where the row code, the step counter or the instrument's own
-        # step flag changes: one boolean pass instead of sorting the three cut lists
-        cut = code[1:] != code[:-1]
-        if runs is not None:
-            cut |= id_change
-        if extra is not None:
-            cut |= extra[1:]
-        starts = np.flatnonzero(cut)
-        starts += 1
-        starts = np.concatenate((np.zeros(1, np.int64), starts))
-        k_step = kind[starts].copy()
-    stops = np.concatenate((starts[1:], [n])).astype(np.int64)
+        # a step starts where the row code (_row_codes), the step counter or the
+        # instrument's own step flag changes. The code is a function of the instrument's
+        # kind, the sign and the frequency, so it can change only where one of them
+        # does: the code is evaluated at those rows alone, not over the whole table
+        cand = sign[1:] != sign[:-1]
+        for c in (id_change, None if raw is None else raw.change,
+                  None if raw is None or raw.extra is None else raw.extra[1:],
+                  None if imp is None else imp[1:] != imp[:-1]):
+            if c is not None:
+                cand |= c
+        at = cand.nonzero()[0]
+        at += 1
+        m = at.size
+        kind, code = _row_codes(np.concatenate((at - 1, _ZERO, at)), raw, sign, imp)
+        cut = code[:m] != code[m + 1:]
+        if id_change is not None:
+            cut |= id_change[at - 1]
+        if raw is not None and raw.extra is not None:
+            cut |= raw.extra[at]
+        starts = np.concatenate((_ZERO, at[cut]))
+        k_step = np.concatenate((kind[m:m + 1], kind[m + 1:][cut]))
+    # the rows where the current's sign changes (the segmentation's runs start there)
+    sign_at = at if raw is None and imp is None and id_change is None else at[
+        sign[at] != sign[at - 1]]
+    stops = _stops(starts, n)
     # |I| of whole columns is built only where needed (the step table): here the rules
     # read a few rows each
     absi = _AbsView(i)
 
     # split counted/signal CC blocks at a trailing hold (Neware CCCV, Arbin, text files)
     if "EC-Lab" not in known:
-        quarter = starts + (stops - starts) // 4
+        rows = stops - starts
+        last = stops - 1
         # only blocks whose current has decayed by their last row can end in a hold: a
         # vectorised screen, so long tests pay nothing per block
-        cand = np.flatnonzero((k_step == _K[CONSTANT_CURRENT]) & (stops - starts >= 3) & (
-            absi[stops - 1] < 0.9 * absi[quarter]) & (
-            np.abs(v[stops - 1] - v[np.maximum(stops - 2, starts)]) <= _CV_VOLTAGE_TOL_V))
+        cand = ((k_step == _K[CONSTANT_CURRENT]) & (rows >= 3) & (
+            np.abs(i[last]) < 0.9 * np.abs(i[starts + rows // 4])) & (
+            np.abs(v[last] - v[np.maximum(last - 1, starts)]) <= _CV_VOLTAGE_TOL_V)
+        ).nonzero()[0]
         new_starts = []
         for s_ in cand:
             a, b = int(starts[s_]), int(stops[s_])
@@ -591,9 +654,10 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
             after = np.array([s_ + 1 for _, s_ in new_starts], np.int64)
             starts = np.insert(starts, after, pos)
             k_step = np.insert(k_step, after, np.int8(_K[CONSTANT_VOLTAGE]))
-            stops = np.concatenate((starts[1:], [n])).astype(np.int64)
+            stops = _stops(starts, n)
 
     n_steps = starts.size
+    rows = stops - starts
     # potentiostatic steps whose voltage moves steadily are sweeps (CV, LSV); a
     # chronoamperometry's potential levels are holds
     tech_up = (technique or "").upper()
@@ -603,10 +667,10 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         # current-carrying blocks the signal rule found are sweeps or holds
         cc = (k_step == _K[CONSTANT_CURRENT]) | (k_step == _K[CONSTANT_VOLTAGE])
         k_step[cc] = _K[SWEEP] if tech_up in SWEEP_TECHNIQUES else _K[CONSTANT_VOLTAGE]
-    holds = np.flatnonzero(k_step == _K[CONSTANT_VOLTAGE])
+    holds = (k_step == _K[CONSTANT_VOLTAGE]).nonzero()[0]
     if holds.size:
         vspan = np.fmax.reduceat(v, starts)[holds] - np.fmin.reduceat(v, starts)[holds]
-        holds = holds[(vspan > _SWEEP_SPAN_V) & (stops[holds] - starts[holds] > 2)]
+        holds = holds[(vspan > _SWEEP_SPAN_V) & (rows[holds] > 2)]
     for s_ in holds:
         a, b = int(starts[s_]), int(stops[s_])
         seg = v[a:b]
@@ -619,17 +683,27 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         if moving:
             k_step[s_] = _K[SWEEP]
     t_first = t[starts]
-    t_prev = t[np.maximum(starts - 1, 0)]
-    duration = t[stops - 1] - np.where(starts > 0, t_prev, t_first)
+    prev = starts - 1
+    prev[0] = 0                            # starts[0] is row 0
+    t_prev = t[prev]
+    t_last = t[stops - 1]
+    duration = t_last - t_prev             # t_prev is t_first for the first step
     # pulses: a CC step followed by a rest at least 3x as long (GITT/ICI), where such
     # steps repeat and make most current steps
+    n_rest = 0
     if n_steps >= 2:
-        nxt = np.append(k_step[1:], -1)
-        nxt_dur = np.append(duration[1:], 0.0)
-        pulse = (k_step == _K[CONSTANT_CURRENT]) & ((nxt == _K[REST]) | (nxt == _K[OCV])) & (
-            nxt_dur >= 3 * duration) & (duration > 0) & (stops - starts >= 3)
-        cc_like = int((k_step == _K[CONSTANT_CURRENT]).sum())
-        if int(pulse.sum()) >= 3 and pulse.sum() >= 0.5 * cc_like:
+        nk = np.bincount(k_step, minlength=len(KINDS))
+        n_rest = int(nk[_K[REST]] + nk[_K[OCV]])
+    # (each pulse is followed by a rest, each HPPC pair has one between its pulses: with
+    # fewer than 3 rests there is neither)
+    if n_rest >= 3:
+        cc = k_step == _K[CONSTANT_CURRENT]
+        pulse = cc & (duration > 0) & (rows >= 3)
+        pulse[-1] = False                   # the last step has no rest after it
+        pulse[:-1] &= ((k_step[1:] == _K[REST]) | (k_step[1:] == _K[OCV])) & (
+            duration[1:] >= 3 * duration[:-1])
+        n_pulse = int(np.count_nonzero(pulse))
+        if n_pulse >= 3 and n_pulse >= 0.5 * int(np.count_nonzero(cc)):
             k_step[pulse] = _K[PULSE]
         hppc = _hppc_pulses(k_step, starts, stops, t, i)
         if hppc is not None:
@@ -642,13 +716,23 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         inc_first = counter[1](starts)
         entry = (starts > 0) & (inc_first >= 0.5 * absi[starts] * gap / 3600.0)
     else:
-        rows = stops - starts
-        mean_dt = np.where(rows >= 2, (t[stops - 1] - t_first) / np.maximum(rows - 1, 1),
-                           math.inf)
+        mean_dt = np.where(rows >= 2, (t_last - t_first) / np.maximum(rows - 1, 1), math.inf)
         entry = (starts > 0) & (gap <= 2 * mean_dt)
     return Steps(starts, stops, k_step, entry, thr, known,
                  counter[0] if counter is not None else None,
-                 (t, v, i, None, freq, counter, sign))
+                 (t, v, i, None, freq, counter, sign), {"sign_changes": sign_at})
+
+
+_ZERO = np.zeros(1, np.int64)
+_ZERO.flags.writeable = False
+
+
+def _stops(starts: np.ndarray, n: int) -> np.ndarray:
+    """Each step's end (exclusive): the next step's start, ``n`` for the last."""
+    stops = np.empty_like(starts)
+    stops[:-1] = starts[1:]
+    stops[-1] = n
+    return stops
 
 
 _ACTIVE_LUT = np.zeros(len(KINDS) + 1, bool)        # index -1 (undecided) maps to False
@@ -676,7 +760,7 @@ def _hppc_pulses(k_step: np.ndarray, starts: np.ndarray, stops: np.ndarray, t: n
     alone = is_short.copy()
     alone[1:] &= ~is_short[:-1]
     alone[:-1] &= ~is_short[1:]
-    short = np.flatnonzero(alone)
+    short = alone.nonzero()[0]
     if short.size < 2 * HPPC_MIN_PAIRS:
         return None
     rest = (k_step == _K[REST]) | (k_step == _K[OCV])
@@ -688,16 +772,6 @@ def _hppc_pulses(k_step: np.ndarray, starts: np.ndarray, stops: np.ndarray, t: n
             mark[a] = mark[b] = True
             pairs += 1
     return mark if pairs >= HPPC_MIN_PAIRS else None
-
-
-def _splits_direction(kind: np.ndarray, ec_hold: bool) -> np.ndarray:
-    """Per row: True where the current's sign splits a step of that kind (the active
-    kinds; not an EC-Lab hold with ``ec_hold``), by comparisons
-    (a table lookup over every row costs several times as much)."""
-    out = kind == _K[CONSTANT_CURRENT]
-    for k in ((CONSTANT_POWER, PULSE) if ec_hold else (CONSTANT_VOLTAGE, CONSTANT_POWER, PULSE)):
-        out |= kind == _K[k]
-    return out
 
 
 def _trapezoid_within(steps: Steps) -> np.ndarray:
@@ -820,17 +894,26 @@ def _counter_at(df: _Table) -> tuple[str, Any, Any] | None:
 
     def at(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
         x = arr[rows]
-        return x if net else np.abs(x) * scale
+        if net:
+            return x
+        np.abs(x, out=x)
+        if scale != 1.0:
+            x *= scale
+        return x
 
     def inc(rows: np.ndarray) -> np.ndarray:
-        out = np.zeros(rows.size)
+        out = None
         prev = np.maximum(rows - 1, 0)
         for arr in arrays:
             here, before = at(arr, rows), at(arr, prev)
-            d = np.abs(here - before) if net else here - before
-            if not net:
-                d = np.where(d < 0, here, d)               # reset at this row
-            out += np.where(rows > 0, d, 0.0)
+            d = here - before
+            if net:
+                np.abs(d, out=d)
+            else:
+                reset = d < 0                               # reset at this row
+                d[reset] = here[reset]
+            out = d if out is None else out + d
+        out[rows <= 0] = 0.0                # no increase into the first row
         return out
 
     def charge(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
@@ -867,16 +950,14 @@ def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
             raise ValidationError(f"unknown electrode role {given!r}; expected auto, "
                                   "anode, cathode or full", field="electrode")
         return given, f"{given} (given)"
-    active = _ACTIVE_LUT[steps.step_kind]
-    if active.any():
+    ends = steps.stops[_ACTIVE_LUT[steps.step_kind]]
+    if ends.size:
         # a galvanostatic step's extremes are at its ends, and the protocol's cut-off at
         # its last row: its first row is where the cell was (a fresh full cell starts
         # near 0 V, below any cut-off of its window)
-        vmin = float(voltage[steps.stops[active] - 1].min())
+        vmin = float(voltage[ends - 1].min())
     else:
         vmin = float(np.min(voltage)) if voltage.size else math.nan
-    signs = steps.step_sign[steps.step_sign != 0]
-    first = (None if not signs.size else SODIATION if signs[0] < 0 else DESODIATION)
     if math.isfinite(vmin) and vmin >= 0:
         if vmin < ANODE_BELOW_V:
             return "anode", (f"anode (inferred: lowest working voltage {vmin:.3g} V < "
@@ -884,7 +965,9 @@ def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
         return "cathode", (f"cathode or full cell (inferred: lowest working voltage "
                            f"{vmin:.3g} V >= {ANODE_BELOW_V} V); a cycle is a desodiation "
                            "(charge) followed by a sodiation (discharge)")
-    if first == DESODIATION:
+    sgn = steps.step_sign
+    nz = sgn.nonzero()[0]
+    if nz.size and sgn[nz[0]] > 0:          # the first current step is a desodiation
         return "cathode", ("cathode or full cell (inferred from the first step, a "
                            "desodiation; the voltage window is not a half cell's)")
     return "anode", ("anode (inferred from the first step, a sodiation; the voltage "
@@ -918,10 +1001,13 @@ def classify_technique(data: EchemData, steps: Steps | None = None) -> tuple[str
 def classify_steps(steps: Steps) -> tuple[str, str]:
     """:func:`classify_technique` from a step table alone (see there)."""
     kinds = steps.step_kind
-    rows = steps.stops - steps.starts
+    nk = steps._kind_counts()
+    # rows of each kind: integer sums, exact in float64 below 2**53 rows
+    rows = np.bincount(kinds, weights=steps.stops - steps.starts,
+                       minlength=len(KINDS)).tolist()
 
     def nrows(*ks: str) -> int:
-        return int(rows[_lut(ks)[kinds]].sum())
+        return int(sum(rows[_K[k]] for k in ks))
 
     working = nrows(*ACTIVE_KINDS, SWEEP, HPPC_PULSE)
     if working == 0:
@@ -929,20 +1015,21 @@ def classify_steps(steps: Steps) -> tuple[str, str]:
             return "eis", "impedance rows only"
         return "ocv", "no current-carrying rows"
     if nrows(SWEEP) > 0.5 * working:
-        return "cv", f"{int(np.sum(kinds == _K[SWEEP]))} potential sweep step(s)"
-    n_pulse = int(np.sum(kinds == _K[PULSE]))
+        return "cv", f"{nk[_K[SWEEP]]} potential sweep step(s)"
+    n_pulse = nk[_K[PULSE]]
     if n_pulse:
         return "gitt", f"{n_pulse} current pulses between long rests"
-    n_hppc = int(np.sum(kinds == _K[HPPC_PULSE]))
+    n_hppc = nk[_K[HPPC_PULSE]]
     hppc = f" and {n_hppc} HPPC pulses (left out of half cycles)" if n_hppc else ""
-    cc = (kinds == _K[CONSTANT_CURRENT]) | (kinds == _K[CONSTANT_POWER])
-    signs = set(steps.step_sign[cc].tolist()) - {0}
-    procs = {SODIATION if x < 0 else DESODIATION for x in signs}
+    n_cc = nk[_K[CONSTANT_CURRENT]] + nk[_K[CONSTANT_POWER]]
     if n_hppc and nrows(CONSTANT_CURRENT, CONSTANT_VOLTAGE, CONSTANT_POWER) < nrows(HPPC_PULSE):
         return "hppc", f"{n_hppc} HPPC pulses: pairs of short pulses of both signs between rests"
-    if not cc.any():
+    if not n_cc:
         return "ca", "potential holds without current steps"
+    cc = (kinds == _K[CONSTANT_CURRENT]) | (kinds == _K[CONSTANT_POWER])
+    sgn = steps.step_sign[cc]
+    procs = {SODIATION if x < 0 else DESODIATION for x in set(sgn.tolist()) - {0}}
     if procs == {SODIATION, DESODIATION}:
-        return "cycling", (f"{int(cc.sum())} current steps in both directions{hppc}")
+        return "cycling", (f"{n_cc} current steps in both directions{hppc}")
     return "galvanostatic_one_direction", (
-        f"{int(cc.sum())} current step(s), all {next(iter(procs), 'without current')}")
+        f"{n_cc} current step(s), all {next(iter(procs), 'without current')}")

@@ -91,13 +91,15 @@ def _column(df: pd.DataFrame, name: str, source: str) -> np.ndarray:
         arr = _values(df, name, np.float64)
     except (TypeError, ValueError):
         raise ValidationError("column is not numeric", file=source, field=name) from None
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ValidationError(
-            f"non-finite value ({arr[row]!r}) at data row {row}; expected a finite number",
-            file=source, field=name,
-        )
+    # a finite sum means every value is finite (NaN and inf propagate): one pass; only a
+    # sum that is not (a bad value, or an overflow) needs the row-by-row look
+    if not math.isfinite(np.add.reduce(arr)):
+        bad = np.flatnonzero(~np.isfinite(arr))
+        if bad.size:
+            row = int(bad[0])
+            raise ValidationError(
+                f"non-finite value ({arr[row]!r}) at data row {row}; expected a finite "
+                "number", file=source, field=name)
     return arr
 
 
@@ -111,7 +113,7 @@ def _time_series(data: EchemData | pd.DataFrame) -> tuple[np.ndarray, np.ndarray
     t = _column(df, TIME, source)
     v = _column(df, VOLTAGE, source)
     i = _column(df, CURRENT, source)
-    back = np.flatnonzero(t[1:] < t[:-1])
+    back = (t[1:] < t[:-1]).nonzero()[0]
     if back.size:
         row = int(back[0]) + 1
         raise ValidationError(

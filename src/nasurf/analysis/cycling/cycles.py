@@ -30,7 +30,7 @@ def _plausibility(number: np.ndarray, ce: np.ndarray, ok: np.ndarray, k_form: in
     """Named flags where a number is outside what physics allows or a real cell gives."""
     flags: list[dict[str, Any]] = []
     ratio = f"Q_{second_proc} / Q_{first_proc}"
-    for k in np.flatnonzero(ok & (ce > 1 + res)):
+    for k in (ok & (ce > 1 + res)).nonzero()[0]:
         c = int(number[k])
         name = "ice_above_one" if c == 1 else "ce_above_one"
         flags.append({"flag": name, "cycle": c, "half_cycle": None, "value": float(ce[k]),
@@ -39,7 +39,7 @@ def _plausibility(number: np.ndarray, ce: np.ndarray, ok: np.ndarray, k_form: in
                                  "electrode role (--electrode), a partial half cycle or a "
                                  "mis-segmented file"})
     low = ok & (number > max(k_form, 1)) & (ce < CE_FLOOR_AFTER_FORMATION)
-    for k in np.flatnonzero(low):
+    for k in low.nonzero()[0]:
         c = int(number[k])
         flags.append({"flag": "ce_below_floor", "cycle": c, "half_cycle": None,
                       "value": float(ce[k]),
@@ -82,11 +82,11 @@ def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: 
     sums = np.bincount(bins, weights=values.ravel(), minlength=2 * nq * n).reshape(nq, 2, n)
     sums[:, count == 0] = np.nan
     out: dict[str, np.ndarray] = {"cycle": number}
-    for k, proc in enumerate((SODIATION, DESODIATION)):
-        out[f"{proc}_mAh"] = sums[0, k]
-        out[f"{proc}_energy_mWh"] = sums[1, k]
-        out[f"{proc}_cv_mAh"] = sums[2, k]
-        with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k, proc in enumerate((SODIATION, DESODIATION)):
+            out[f"{proc}_mAh"] = sums[0, k]
+            out[f"{proc}_energy_mWh"] = sums[1, k]
+            out[f"{proc}_cv_mAh"] = sums[2, k]
             # one half cycle per process and cycle in sodiation_desodiation mode; with
             # several (instrument mode) the mean of their median currents
             out[f"{proc}_current_A"] = sums[3, k] / count[k]

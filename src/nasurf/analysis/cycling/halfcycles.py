@@ -17,6 +17,14 @@ import pandas as pd
 
 from nasurf.analysis.cycling._shared import DESODIATION, SODIATION, _frame, _median, _time_series
 from nasurf.errors import ValidationError
+from nasurf.io.steps import (
+    HPPC_PULSE,
+    IMPEDANCE,
+    PASSIVE_KINDS,
+    auto_threshold,
+    electrode_role,
+    find_steps,
+)
 from nasurf.io.table import (
     CYCLE,
     EchemData,
@@ -46,8 +54,6 @@ class Segmentation:
 
 
 def _auto_threshold(i: np.ndarray) -> float:
-    from nasurf.io.steps import auto_threshold
-
     return auto_threshold(i)
 
 
@@ -66,8 +72,10 @@ def segment_half_cycles(data: EchemData | pd.DataFrame, *, rest_threshold_A: flo
 
 
 def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
-             min_duration_s: float, sign: np.ndarray | None = None) -> Segmentation:
-    """``sign``: the per-row sign of ``i`` at this threshold when already known."""
+             min_duration_s: float, sign: np.ndarray | None = None,
+             change: np.ndarray | None = None) -> Segmentation:
+    """``sign``: the per-row sign of ``i`` at this threshold when already known;
+    ``change``: the rows where it changes, when known too."""
     thr = _auto_threshold(i) if rest_threshold_A is None else float(rest_threshold_A)
     if not math.isfinite(thr) or thr < 0:
         raise ValidationError(f"rest threshold must be >= 0 A, got {rest_threshold_A!r}",
@@ -77,15 +85,22 @@ def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
         sign = np.zeros(n, np.int8)
         sign[i > thr] = 1
         sign[i < -thr] = -1
-    change = np.flatnonzero(sign[1:] != sign[:-1]) + 1
-    run_start = np.concatenate(([0], change)).astype(np.int64)
-    run_stop = np.concatenate((change, [n])).astype(np.int64)
-    run_sign = sign[run_start].astype(np.int8)
+    if change is None:
+        change = (sign[1:] != sign[:-1]).nonzero()[0]
+        change += 1
+    run_start = np.empty(change.size + 1, np.int64)
+    run_start[0] = 0
+    run_start[1:] = change
+    run_stop = np.empty_like(run_start)
+    run_stop[:-1] = change
+    run_stop[-1] = n
+    run_sign = sign[run_start].astype(np.int8, copy=False)
 
     # duration of a run includes the interval that leads into it
-    t_before = t[np.maximum(run_start - 1, 0)]
-    duration = t[run_stop - 1] - t_before
-    active = np.flatnonzero(run_sign != 0)
+    before = run_start - 1
+    before[0] = 0
+    duration = t[run_stop - 1] - t[before]
+    active = (run_sign != 0).nonzero()[0]
     blip_runs = blip_rows = 0
     if active.size >= 3:
         s = run_sign[active]
@@ -107,7 +122,10 @@ def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
         hc_of_active = np.cumsum(new)
         run_hc[active] = hc_of_active
         firsts = active[new]
-        lasts = active[np.concatenate((np.flatnonzero(new)[1:] - 1, [active.size - 1]))]
+        nxt = new.nonzero()[0]
+        nxt[:-1] = nxt[1:] - 1              # each half cycle's last active run ...
+        nxt[-1] = active.size - 1           # ... and the file's last
+        lasts = active[nxt]
         hc_sign = run_sign[firsts]
         hc_first = run_start[firsts]
         hc_last = run_stop[lasts] - 1
@@ -135,20 +153,13 @@ class _Prepared:
 def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np.ndarray,
              rest_threshold_A: float | None, min_duration_s: float,
              electrode: str = "auto") -> _Prepared:
-    from nasurf.io.steps import (
-        HPPC_PULSE,
-        IMPEDANCE,
-        PASSIVE_KINDS,
-        electrode_role,
-        find_steps,
-    )
-
     df = _frame(data)
     technique = data.metadata.technique if isinstance(data, EchemData) else None
     steps = find_steps(df, threshold_A=rest_threshold_A, technique=technique,
                        arrays=(t, v, i))
     i_seg = i
     sign: np.ndarray | None = steps.row_sign
+    change = steps._cache.get("sign_changes")
     from_signal = (steps.known_from == "signal"
                    or steps.known_from.endswith("(kinds from the signal)"))
     if steps.has(IMPEDANCE, HPPC_PULSE) or (not from_signal and steps.has(*PASSIVE_KINDS)):
@@ -166,13 +177,14 @@ def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np
             # passive rows zeroed (saves re-comparing every row)
             sign = sign.copy()
             sign[live] = 0
+            change = None
     role, how = electrode_role(v, steps, electrode)
     flip = role != "anode"
     if flip:
         i_seg = -i_seg
         sign = -sign if sign is not None else None
     thr = steps.threshold_A if rest_threshold_A is None else rest_threshold_A
-    seg = _segment(t, i_seg, thr, min_duration_s, sign)
+    seg = _segment(t, i_seg, thr, min_duration_s, sign, change)
     return _Prepared(steps, i_seg, seg, role, how, flip)
 
 
@@ -216,30 +228,29 @@ def _median_abs_rows(i: np.ndarray, first: np.ndarray, length: np.ndarray,
     """:func:`_sampled_median_abs` of half cycles no longer than ``width`` rows unless
     ``width == k`` (longer ones are sampled at k evenly spaced rows)."""
     j = np.arange(width)
-    step = np.where(length > k, (length - 1) / (k - 1), 1.0)
-    idx = first[:, None] + np.floor(j[None, :] * step[:, None]).astype(np.int64)
-    valid = j[None, :] < length[:, None]
-    idx = np.where(valid, idx, first[:, None])
+    if int(length.max()) <= k:
+        # every row of every half cycle: consecutive indices, no sampling arithmetic
+        idx = first[:, None] + j
+    else:
+        step = np.where(length > k, (length - 1) / (k - 1), 1.0)
+        idx = first[:, None] + np.floor(j * step[:, None]).astype(np.int64)
+    valid = j < length[:, None]
+    # past a half cycle's end the index may run off the table: clip (masked below)
+    np.minimum(idx, i.size - 1, out=idx)
     vals = i[idx]
-    same = np.sign(vals) == sign[:, None]
-    absv = np.abs(vals)
-    same &= absv > thr
-    vals = np.where(valid & same, absv, np.nan)
-    # row-wise median ignoring NaN: the middle element(s) of each row's finite values,
-    # NaN ordered last. When many rows hold few distinct counts of finite values (long
-    # half cycles: all k), a partition at those middle positions gives the same elements
-    # as a full sort at a fraction of its cost (on a few rows the sort is cheaper).
-    count = np.isfinite(vals).sum(axis=1)
+    # I x sign is |I| exactly where the current has the half cycle's sign (x +-1 is
+    # exact), and only those rows above the threshold count
+    vals *= sign[:, None]
+    valid &= vals > thr
+    vals[~valid] = np.inf
+    # row-wise median of the kept values: sorted, they come first (inf last); numpy's
+    # vectorised sort beats a partition at the middle positions here
+    vals.sort(axis=1)
+    count = np.add.reduce(valid, axis=1, dtype=np.intp)
     rows = np.arange(vals.shape[0])
     lo = np.maximum((count - 1) // 2, 0)
-    hi = np.minimum(np.maximum(count // 2, 0), width - 1)
-    kth = np.unique(np.concatenate((lo, hi)))
-    if kth.size <= 4 and vals.shape[0] >= 16:
-        vals.partition(kth, axis=1)
-    else:
-        vals.sort(axis=1)
-    # finite values or NaN only: NaN arithmetic raises no floating-point warning
-    med = 0.5 * (vals[rows, lo] + vals[rows, hi])
+    hi = np.minimum(count // 2, width - 1)
+    med = 0.5 * (vals[rows, lo] + vals[rows, hi])      # inf + inf: no warning
     return np.where(count > 0, med, np.nan)
 
 

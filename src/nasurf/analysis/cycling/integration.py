@@ -51,16 +51,20 @@ def _entry_mask(starts: np.ndarray, entry: Any) -> np.ndarray | None:
 
 
 def _interval_terms(t: np.ndarray, y: np.ndarray, starts: np.ndarray,
-                    entry_mask: np.ndarray | None) -> np.ndarray:
+                    entry_mask: np.ndarray | None, dt: np.ndarray | None = None) -> np.ndarray:
     """Per interval k (rows k -> k+1) its term of :func:`_interval_sums` before
     ``weight``: the trapezoid inside a block, y[k+1]·dt (or 0, see ``entry_mask``) into
-    a block. A weighted sum is then ``q * weight`` of the same terms."""
+    a block. A weighted sum is then ``q * weight`` of the same terms. ``dt``: np.diff(t)
+    when the caller keeps it for several integrals (else built block by block)."""
     n = len(t)
     q = np.empty(n - 1)
     np.add(y[:-1], y[1:], out=q)
     q *= 0.5
     inner = starts[starts > 0]
     q[inner - 1] = y[inner] if entry_mask is None else np.where(entry_mask, y[inner], 0.0)
+    if dt is not None:
+        q *= dt
+        return q
     for a in range(0, n - 1, _CHUNK):
         b = min(a + _CHUNK, n - 1)
         q[a:b] *= t[a + 1:b + 1] - t[a:b]

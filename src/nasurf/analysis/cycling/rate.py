@@ -168,8 +168,10 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
     new[1:] = ~(_close(key[1:], key[:-1], rel_tol, abs_tol_A)
                 & (_close(sod_i[1:], sod_i[:-1], rel_tol, abs_tol_A)
                    | np.isnan(sod_i[1:]) | np.isnan(sod_i[:-1])))
-    starts = np.flatnonzero(new)
-    stops = np.append(starts[1:], number.size)
+    starts = new.nonzero()[0]
+    stops = np.empty_like(starts)
+    stops[:-1] = starts[1:]
+    stops[-1] = number.size
     if basis is not None and mass is None:
         warnings.append("C-rate needs the active mass as well as the capacity basis")
     use_a = np.where(exclude_first & (stops - starts > 1), starts + 1, starts)

@@ -40,7 +40,7 @@ def _retention(number: np.ndarray, q_des: np.ndarray, ok: np.ndarray, des_curren
                abs_tol_A: float, unit: str, warnings: list[str]
                ) -> tuple[Retention, np.ndarray]:
     nan = np.full(number.size, np.nan)
-    usable = np.flatnonzero(ok)
+    usable = ok.nonzero()[0]
     final_cycle = int(number[usable[-1]]) if usable.size else None
     conv = f"after_formation({k_form})" if ref_name == "after_formation" else ref_name
 
@@ -83,7 +83,7 @@ def _retention(number: np.ndarray, q_des: np.ndarray, ok: np.ndarray, des_curren
         modal = _median(finite_cur) if finite_cur.size else math.nan   # np.nanmedian
         match = np.flatnonzero(_close(cur, np.full_like(cur, modal), rel_tol, abs_tol_A))
         ref = int(number[after[match[0] if match.size else 0]])
-    pos = np.flatnonzero((number == ref) & ok)
+    pos = ((number == ref) & ok).nonzero()[0]
     if not pos.size:
         warnings.append(f"retention reference cycle {ref} ({conv}) is not a complete "
                         "cycle: retention undefined")

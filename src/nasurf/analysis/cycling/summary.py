@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from nasurf.analysis.cycling._shared import (
+    _CHUNK,
     CE_RESOLUTION,
     DESODIATION,
     SECONDS_PER_HOUR,
@@ -56,6 +57,7 @@ from nasurf.analysis.cycling.rate import _rate_steps
 from nasurf.analysis.cycling.results import _MIN_CC_SHARE, CyclingResult
 from nasurf.analysis.cycling.retention import _retention, parse_reference
 from nasurf.errors import ValidationError
+from nasurf.io.steps import CONSTANT_VOLTAGE, HPPC_PULSE, _lut, classify_steps
 from nasurf.io.table import (
     CHARGE_CAPACITY,
     CURRENT,
@@ -159,11 +161,12 @@ def cycling_summary(
     # the interval terms of ∫|I| dt and ∫V|I| dt are built once; the hold shares are
     # the same terms masked to the hold rows
     entry = _entry_mask(starts, steps)
-    q = _interval_terms(t, absi, starts, entry)
+    # the time steps are shared by the charge and energy integrals where they are small
+    # next to the table (a long file builds them block by block: memory)
+    dt = np.diff(t) if len(t) <= _CHUNK else None
+    q = _interval_terms(t, absi, starts, entry, dt)
     cap_As = per_hc(_block_sums(q, starts, stops))
     median_i = _sampled_median_abs(prep.i_seg, seg)
-
-    from nasurf.io.steps import CONSTANT_VOLTAGE
 
     cv_mask = steps.rows_of(CONSTANT_VOLTAGE) if steps.has(CONSTANT_VOLTAGE) else None
     cv_As = np.zeros(n_hc)
@@ -175,7 +178,7 @@ def cycling_summary(
     # (a hold's decaying current would pull a CC-CV half cycle's median far below its
     # set point, and cycle-to-cycle changes of that tail would read as rate steps)
     set_i = None
-    held = np.flatnonzero(cv_As > 0) if cv_mask is not None else np.zeros(0, np.int64)
+    held = (cv_As > 0).nonzero()[0] if cv_mask is not None else np.zeros(0, np.int64)
     if held.size:
         set_i = median_i.copy()
         set_i[held] = _set_current(prep.i_seg, cv_mask, seg, held)
@@ -197,7 +200,7 @@ def cycling_summary(
     # energy: reuse the |I| buffer for V·|I| (memory on long files)
     p = absi
     p *= v
-    q = _interval_terms(t, p, starts, entry)
+    q = _interval_terms(t, p, starts, entry, dt)
     en_Ws = per_hc(_block_sums(q, starts, stops))
     cv_Ws = np.zeros(n_hc)
     if cv_mask is not None:
@@ -275,11 +278,18 @@ def cycling_summary(
     with np.errstate(invalid="ignore", divide="ignore"):
         ce = cyc["desodiation_mAh"] / cyc["sodiation_mAh"]
     ok = (number >= 1) & np.isfinite(q_sod) & np.isfinite(q_des) & cyc["complete"]
-    ice = float(ce[ok & (number == 1)][0]) if (ok & (number == 1)).any() else None
+    one = (ok & (number == 1)).nonzero()[0]
+    later = ok & (number >= 2)
+    n_later = int(np.count_nonzero(later))
+
+    def first_and_mean(col: np.ndarray) -> tuple[float | None, float | None]:
+        # the mean as ndarray.mean computes it (pairwise sum / count), without its overhead
+        return (float(col[one[0]]) if one.size else None,
+                float(np.add.reduce(col[later]) / n_later) if n_later else None)
+
+    ice, mean_ce = first_and_mean(ce)
     if ice is None:
         warnings.append("no complete first cycle (sodiation then desodiation): ICE undefined")
-    later = ok & (number >= 2)
-    mean_ce = float(ce[later].mean()) if later.any() else None
     irr_each = np.where(ok, q_sod - q_des, 0.0)
     irr = float(irr_each.sum()) if ok.any() else None
     cum_irr = np.where(ok, np.cumsum(irr_each), np.nan)
@@ -291,18 +301,12 @@ def cycling_summary(
         ce_other = ((cyc["desodiation_mAh"] + sign_cv * cv_second)
                     / (cyc["sodiation_mAh"] + sign_cv * cv_first))
     ce_with, ce_without = (ce, ce_other) if include_cv_steps else (ce_other, ce)
-
-    def first_and_mean(col: np.ndarray) -> tuple[float | None, float | None]:
-        one = ok & (number == 1)
-        return (float(col[one][0]) if one.any() else None,
-                float(col[later].mean()) if later.any() else None)
-
-    ice_with, mean_with = first_and_mean(ce_with)
-    ice_without, mean_without = first_and_mean(ce_without)
+    ice_other, mean_other = first_and_mean(ce_other)
+    (ice_with, mean_with), (ice_without, mean_without) = (
+        ((ice, mean_ce), (ice_other, mean_other)) if include_cv_steps
+        else ((ice_other, mean_other), (ice, mean_ce)))
     flags.extend(_plausibility(number, ce, ok, k_form, res, cap_mAh, process, cycle, mass,
                                theo, first_proc, second_proc))
-    from nasurf.io.steps import classify_steps
-
     klass, why = classify_steps(steps)
     if klass != "cycling":
         flags.append({"flag": "not_cycling_data", "cycle": None, "half_cycle": None,
@@ -410,11 +414,9 @@ def _set_current(i: np.ndarray, cv_mask: np.ndarray, seg: Any, held: np.ndarray,
 
 def _hppc_note(steps: Any) -> str | None:
     """What the summary says about the HPPC pulses it left out, or None without any."""
-    from nasurf.io.steps import HPPC_PULSE, _lut
-
-    sel = _lut((HPPC_PULSE,))[steps.step_kind]
-    if not sel.any():
+    if not steps.has(HPPC_PULSE):
         return None
+    sel = _lut((HPPC_PULSE,))[steps.step_kind]
     k = np.flatnonzero(sel)
     t, _, i = steps._signals[:3]
     absi = np.abs(i)

@@ -245,3 +245,43 @@ def test_a_surface_emptied_to_positive_round_off_restarts_in_both_marches():
         q[name] = float(new.charge[0] - st.charge[0]) / _MAH_G
     assert q["march"] < -100.0, q          # measured −137 mAh/g (0 before the fix)
     assert q["compiled_march"] == pytest.approx(q["march"], rel=1e-3)
+
+
+def test_threaded_rate_sweep_gives_the_serial_numbers_member_by_member():
+    # a 7-rate sweep of a host with surface sites (the slowest kind): the members spread
+    # over numba's threads must give the serial kernel's numbers exactly (bit for bit),
+    # and a call from a worker thread must take the serial kernel
+    import threading
+
+    from nasurf.sim import compiled_march, march_kernel
+
+    p = resolve_parameters(load_material("sb2s3"), "2d_superlattices")
+    rates = np.array([0.1, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0])
+    calls: list[str] = []
+    serial, parallel = march_kernel.march_current, march_kernel.march_current_parallel
+
+    def spy(name, fn):
+        def run(*a):
+            calls.append(name)
+            return fn(*a)
+        return run
+
+    try:
+        march_kernel.march_current = spy("serial", serial)
+        march_kernel.march_current_parallel = spy("parallel", parallel)
+        threaded = simulate(p, ["Sodiate at 1C until 0.01 V"], current_scale=rates)
+        box = {}
+        worker = threading.Thread(target=lambda: box.update(r=simulate(
+            p, ["Sodiate at 1C until 0.01 V"], current_scale=rates)))
+        worker.start()
+        worker.join()
+    finally:
+        march_kernel.march_current, march_kernel.march_current_parallel = serial, parallel
+    expected = "parallel" if compiled_march._threads_pay(len(rates)) else "serial"
+    assert calls == [expected, "serial"], calls
+    a, b = threaded.echem().data, box["r"].echem().data
+    assert len(a) == len(b)
+    np.testing.assert_array_equal(a["Voltage / V"].to_numpy(), b["Voltage / V"].to_numpy())
+    np.testing.assert_array_equal(a["Test Time / s"].to_numpy(), b["Test Time / s"].to_numpy())
+    for m in range(len(rates)):
+        assert threaded.steps[m][0].charge_mAh_g == box["r"].steps[m][0].charge_mAh_g

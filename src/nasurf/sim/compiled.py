@@ -39,20 +39,6 @@ def jit_ieee(fn):
         return numba.njit(cache=False, error_model="numpy")(fn)
 
 
-def jit_parallel(fn):
-    """:func:`jit_ieee` with ``parallel=True``: a ``numba.prange`` loop runs on threads.
-
-    Only for an outer loop over independent batch members; the caller decides when the
-    threads pay (:func:`nasurf.sim.compiled_march.run_compiled_march`).
-    """
-    try:
-        return numba.njit(cache=True, fastmath=False, error_model="numpy", parallel=True)(fn)
-    except RuntimeError as exc:
-        warnings.warn(f"numba cannot cache the simulator's compiled kernels ({exc}); "
-                      "compiling in memory", RuntimeWarning, stacklevel=2)
-        return numba.njit(cache=False, error_model="numpy", parallel=True)(fn)
-
-
 @jit
 def table(xs, ys, x):
     """Linear interpolation with linear extrapolation (Table1D): value and slope."""

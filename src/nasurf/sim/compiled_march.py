@@ -29,37 +29,6 @@ def can_use_compiled_march(model: Model, seg) -> bool:
             and model.surface_ocp.kind in ("table", "lattice_gas"))
 
 
-#: the process that started numba's thread pool (None: not started here or in a parent)
-_POOL_PID: int | None = None
-
-
-def _threads_pay(B: int) -> bool:
-    """Whether to spread the members of a batch over numba's threads.
-
-    From two members on a machine with more than one core (a rate sweep of 7 members:
-    1.5-1.8x on 2 cores, the same numbers member by member). Only from the main thread
-    (numba's thread pools must not be entered from several threads at once; a web server
-    or a threaded Dask worker runs the serial kernel and already runs members side by
-    side), and never in a process forked after the pool started (GNU OpenMP's pool does
-    not survive a fork).
-    """
-    global _POOL_PID
-    if B < 2:
-        return False
-    import os
-    import threading
-
-    import numba
-
-    if numba.config.NUMBA_NUM_THREADS < 2 \
-            or threading.current_thread() is not threading.main_thread():
-        return False
-    pid = os.getpid()
-    if _POOL_PID is None:
-        _POOL_PID = pid
-    return pid == _POOL_PID
-
-
 def _table_arrays(t: float | Table1D) -> tuple[int, np.ndarray, np.ndarray]:
     from nasurf.sim import march_kernel as mk
 
@@ -184,8 +153,7 @@ def run_compiled_march(model: Model, st, seg, trace):
         c_end = np.empty_like(c0)
         vk_end = np.empty_like(vk0)
         sc_end = np.empty_like(sc0)
-        kernel = mk.march_current_parallel if _threads_pay(B) else mk.march_current
-        kernel(con, par, k_in["vol"], k_in["dm"], k_in["dp"], k_in["Af"],
+        mk.march_current(con, par, k_in["vol"], k_in["dm"], k_in["dp"], k_in["Af"],
                          k_in["AR"], k_in["sdist"], k_in["in_shell"], area, k_in["Re"],
                          k_in["mfrac"], *k_in["tables"], *k_in["modal"], c0, vk0, sc0,
                          out_t, out_V, out_x, out_n, c_end, vk_end, sc_end)

@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from nasurf.sim import physics
 from nasurf.sim.compiled import jit_ieee as jit
-from nasurf.sim.compiled import jit_parallel, table
+from nasurf.sim.compiled import table
 from nasurf.sim.parameters import F
 
 #: layout of the shared constants ``con``
@@ -511,15 +510,21 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
 
 
 @jit
-def _march_member(b, con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac,
+def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac,
                   ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, Um, lam, sqW, beta, wsf,
                   c0, vk0, sc0, out_t, out_V, out_x, out_n, c_end, vk_end, sc_end):
-    """March member ``b`` through the segment (see :func:`march_current`).
+    """March every member through one current-controlled segment.
 
-    Its scratch is its own (allocated here, a few small arrays), so members can run on
-    different threads (:func:`march_current_parallel`) and give the same numbers.
+    Inputs per member b: ``par`` (kinetics, stores, D scales, SEI share, current, duration,
+    cell overpotential h(I)), the geometry (cell volumes, face distances and areas, A_R,
+    surface distance), the modal basis of a linear particle (eigenvectors, eigenvalues,
+    √W, forcing β, surface weights; placeholders otherwise), the start state c0 (B, K, N),
+    vk0 (B, K, N_VK: Δφ, θ, i_F, u, w) and sc0 (B, N_SC: Φ, V, SEI left, charge, t).
+    Outputs: rows (t, V, x) per accepted step in out_* (rows, B) with their count in
+    out_n (−1 when the row buffer was too small), and the end state in c_end, vk_end,
+    sc_end. Each member is independent.
     """
-    K, N = c0.shape[1], c0.shape[2]
+    B, K, N = c0.shape
     n_rows = out_t.shape[0]
     cS = np.empty((N_SLOT, K, N))
     # slot numbers as int64 values, not compile-time literals: each distinct literal
@@ -539,166 +544,130 @@ def _march_member(b, con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, m
     v_lo = con[C_VLO]
     v_hi = con[C_VHI]
     dV_lim = con[C_DVMAX]
-    for k in range(K):
-        for n in range(N):
-            cS[ST, k, n] = c0[b, k, n]
-        for j in range(N_VK):
-            vS[ST, k, j] = vk0[b, k, j]
-    for j in range(N_SC):
-        sS[ST, j] = sc0[b, j]
-    I = par[b, P_I]
-    duration = par[b, P_DUR]
-    t_cap = con[C_BASIS] / max(abs(I), 1e-300) if I != 0.0 else math.inf
-    char = min(duration, t_cap)
-    if not math.isfinite(char):
-        char = 3600.0
-    dt = 1e-5 * char
-    dt_max = char / 40.0
-    tau = 0.0
-    done = False
-    has_yprev = False
-    has_xprev = False
-    has_before = False
-    y_prev = 0.0
-    dt_prev = 1.0
-    y_hist = sS[ST, S_V]
-    xPhi = 0.0
-    rejects = 0
-    n_steps = 0
-    row = 0
-    while not done:
-        n_steps += 1
-        if n_steps > 50_000:
-            break
-        dt = min(dt, max(duration - tau, 0.0))
-        sei_frac = 0.0
-        if con[C_SEI_ON] > 0.0 and sS[ST, S_SEI] > 0.0 and I < 0.0:
-            sei_frac = par[b, P_SEIF]
-        if sei_frac > 0.0:
-            t_sei = sS[ST, S_SEI] / max(sei_frac * abs(I), 1e-300)
-            dt = min(dt, max(t_sei, 1e-9 * char))
-        dt = max(dt, 1e-12 * char)
-        gPhi = 0.0
-        if has_xprev:
-            q = dt / dt_prev
-            for k in range(K):
-                gu[k] = vS[ST, k, V_U] + (vS[ST, k, V_U] - xu[k]) * q
-                gw[k] = vS[ST, k, V_W] + (vS[ST, k, V_W] - xw[k]) * q
-                gphi[k] = vS[ST, k, V_PHI] + (vS[ST, k, V_PHI] - xphi[k]) * q
-            gPhi = sS[ST, S_PHI_E] + (sS[ST, S_PHI_E] - xPhi) * q
-        ok = _step(b, dt, has_before, dt_prev, sei_frac, has_xprev, gu, gw, gphi, gPhi,
-                   cS, vS, sS, sl[NEW], con, par, vol, dm, dp, Af, AR, sdist, in_shell, area,
-                   Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk)
-        if not ok:
-            dt *= 0.25
-            if dt < 1e-11 * char:
-                # a wall: no solution even for a vanishing step; the voltage passes the
-                # cut-off within it, so the last row reports the cut-off
-                if I != 0.0:
-                    cut = v_lo if I < 0.0 else v_hi
-                    if math.isfinite(cut):
-                        sS[ST, S_V] = cut
-                        if row < n_rows:
-                            out_t[row, b] = sS[ST, S_T]
-                            out_V[row, b] = cut
-                            out_x[row, b] = _stoichiometry(cS, ST, b, vol, mfrac, cm)
-                        row += 1
-                done = True
-            continue
-        V_new = sS[NEW, S_V]
-        err = 0.0
-        if has_yprev:
-            pred = y_hist + (y_hist - y_prev) * dt / dt_prev
-            err = abs(V_new - pred) * dt / (dt + dt_prev)
-        ratio = err / 2e-3
-        dV = abs(V_new - sS[ST, S_V])
-        if ((ratio > 6.0) or (dV > 2.0 * dV_lim)) and dt > 1e-6 * char and rejects < 12:
-            rejects += 1
-            shrink = min(0.9 / math.sqrt(max(ratio, 1e-12)),
-                         0.9 * dV_lim / max(dV, 1e-300))
-            dt *= min(max(shrink, 0.1), 0.5)
-            continue
-        rejects = 0
-        ended = False
-        crossed = (v_lo > V_new and I <= 0.0) or (v_hi < V_new and I >= 0.0)
-        src = NEW
-        if crossed:
-            target = v_lo if I < 0.0 else v_hi
-            _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par,
-                    vol, dm, dp, Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x,
-                    k_y, dc_x, dc_y, ds_x, ds_y, wk, gu, gw, gphi, sl)
-            src = BEST
-            ended = True
-        t_old = sS[ST, S_T]
+    for b in range(B):
         for k in range(K):
-            xu[k] = vS[ST, k, V_U]
-            xw[k] = vS[ST, k, V_W]
-            xphi[k] = vS[ST, k, V_PHI]
-        xPhi = sS[ST, S_PHI_E]
-        _copy_slot(sl[ST], sl[BEFORE], cS, vS, sS)
-        has_before = True
-        has_xprev = True
-        _copy_slot(sl[src], sl[ST], cS, vS, sS)
-        dt_taken = sS[ST, S_T] - t_old if ended else dt
-        tau += dt_taken
-        y_prev = y_hist
-        has_yprev = True
+            for n in range(N):
+                cS[ST, k, n] = c0[b, k, n]
+            for j in range(N_VK):
+                vS[ST, k, j] = vk0[b, k, j]
+        for j in range(N_SC):
+            sS[ST, j] = sc0[b, j]
+        I = par[b, P_I]
+        duration = par[b, P_DUR]
+        t_cap = con[C_BASIS] / max(abs(I), 1e-300) if I != 0.0 else math.inf
+        char = min(duration, t_cap)
+        if not math.isfinite(char):
+            char = 3600.0
+        dt = 1e-5 * char
+        dt_max = char / 40.0
+        tau = 0.0
+        done = False
+        has_yprev = False
+        has_xprev = False
+        has_before = False
+        y_prev = 0.0
+        dt_prev = 1.0
         y_hist = sS[ST, S_V]
-        dt_prev = max(dt_taken, 1e-300)
-        if row < n_rows:
-            out_t[row, b] = sS[ST, S_T]
-            out_V[row, b] = sS[ST, S_V]
-            out_x[row, b] = _stoichiometry(cS, ST, b, vol, mfrac, cm)
-        row += 1
-        done = ended or tau >= duration * (1.0 - 1e-12)
-        grow = min(max(0.9 / math.sqrt(max(ratio, 1e-12)), 0.3), 2.0)
-        grow = min(grow, max(0.9 * dV_lim / max(dV, 1e-300), 0.3))
-        dt = min(max(dt * grow, 1e-9 * char), dt_max)
-    out_n[b] = row if row <= n_rows else -1
-    for k in range(K):
-        for n in range(N):
-            c_end[b, k, n] = cS[ST, k, n]
-        for j in range(N_VK):
-            vk_end[b, k, j] = vS[ST, k, j]
-    for j in range(N_SC):
-        sc_end[b, j] = sS[ST, j]
-
-
-@jit
-def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac,
-                  ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, Um, lam, sqW, beta, wsf,
-                  c0, vk0, sc0, out_t, out_V, out_x, out_n, c_end, vk_end, sc_end):
-    """March every member through one current-controlled segment.
-
-    Inputs per member b: ``par`` (kinetics, stores, D scales, SEI share, current, duration,
-    cell overpotential h(I)), the geometry (cell volumes, face distances and areas, A_R,
-    surface distance), the modal basis of a linear particle (eigenvectors, eigenvalues,
-    √W, forcing β, surface weights; placeholders otherwise), the start state c0 (B, K, N),
-    vk0 (B, K, N_VK: Δφ, θ, i_F, u, w) and sc0 (B, N_SC: Φ, V, SEI left, charge, t).
-    Outputs: rows (t, V, x) per accepted step in out_* (rows, B) with their count in
-    out_n (−1 when the row buffer was too small), and the end state in c_end, vk_end,
-    sc_end. Each member is independent.
-    """
-    for b in range(c0.shape[0]):
-        _march_member(b, con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac,
-                      ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, Um, lam, sqW, beta,
-                      wsf, c0, vk0, sc0, out_t, out_V, out_x, out_n, c_end, vk_end, sc_end)
-
-
-@jit_parallel
-def march_current_parallel(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac,
-                           ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, Um, lam, sqW,
-                           beta, wsf, c0, vk0, sc0, out_t, out_V, out_x, out_n, c_end, vk_end,
-                           sc_end):
-    """:func:`march_current` with the members spread over threads (numba ``prange``).
-
-    Members write disjoint columns of the outputs and share nothing else, so the numbers
-    are those of the serial kernel, member by member.
-    """
-    for b in numba.prange(c0.shape[0]):
-        _march_member(b, con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac,
-                      ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, Um, lam, sqW, beta,
-                      wsf, c0, vk0, sc0, out_t, out_V, out_x, out_n, c_end, vk_end, sc_end)
+        xPhi = 0.0
+        rejects = 0
+        n_steps = 0
+        row = 0
+        while not done:
+            n_steps += 1
+            if n_steps > 50_000:
+                break
+            dt = min(dt, max(duration - tau, 0.0))
+            sei_frac = 0.0
+            if con[C_SEI_ON] > 0.0 and sS[ST, S_SEI] > 0.0 and I < 0.0:
+                sei_frac = par[b, P_SEIF]
+            if sei_frac > 0.0:
+                t_sei = sS[ST, S_SEI] / max(sei_frac * abs(I), 1e-300)
+                dt = min(dt, max(t_sei, 1e-9 * char))
+            dt = max(dt, 1e-12 * char)
+            gPhi = 0.0
+            if has_xprev:
+                q = dt / dt_prev
+                for k in range(K):
+                    gu[k] = vS[ST, k, V_U] + (vS[ST, k, V_U] - xu[k]) * q
+                    gw[k] = vS[ST, k, V_W] + (vS[ST, k, V_W] - xw[k]) * q
+                    gphi[k] = vS[ST, k, V_PHI] + (vS[ST, k, V_PHI] - xphi[k]) * q
+                gPhi = sS[ST, S_PHI_E] + (sS[ST, S_PHI_E] - xPhi) * q
+            ok = _step(b, dt, has_before, dt_prev, sei_frac, has_xprev, gu, gw, gphi, gPhi,
+                       cS, vS, sS, sl[NEW], con, par, vol, dm, dp, Af, AR, sdist, in_shell, area,
+                       Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk)
+            if not ok:
+                dt *= 0.25
+                if dt < 1e-11 * char:
+                    # a wall: no solution even for a vanishing step; the voltage passes the
+                    # cut-off within it, so the last row reports the cut-off
+                    if I != 0.0:
+                        cut = v_lo if I < 0.0 else v_hi
+                        if math.isfinite(cut):
+                            sS[ST, S_V] = cut
+                            if row < n_rows:
+                                out_t[row, b] = sS[ST, S_T]
+                                out_V[row, b] = cut
+                                out_x[row, b] = _stoichiometry(cS, ST, b, vol, mfrac, cm)
+                            row += 1
+                    done = True
+                continue
+            V_new = sS[NEW, S_V]
+            err = 0.0
+            if has_yprev:
+                pred = y_hist + (y_hist - y_prev) * dt / dt_prev
+                err = abs(V_new - pred) * dt / (dt + dt_prev)
+            ratio = err / 2e-3
+            dV = abs(V_new - sS[ST, S_V])
+            if ((ratio > 6.0) or (dV > 2.0 * dV_lim)) and dt > 1e-6 * char and rejects < 12:
+                rejects += 1
+                shrink = min(0.9 / math.sqrt(max(ratio, 1e-12)),
+                             0.9 * dV_lim / max(dV, 1e-300))
+                dt *= min(max(shrink, 0.1), 0.5)
+                continue
+            rejects = 0
+            ended = False
+            crossed = (v_lo > V_new and I <= 0.0) or (v_hi < V_new and I >= 0.0)
+            src = NEW
+            if crossed:
+                target = v_lo if I < 0.0 else v_hi
+                _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par,
+                        vol, dm, dp, Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x,
+                        k_y, dc_x, dc_y, ds_x, ds_y, wk, gu, gw, gphi, sl)
+                src = BEST
+                ended = True
+            t_old = sS[ST, S_T]
+            for k in range(K):
+                xu[k] = vS[ST, k, V_U]
+                xw[k] = vS[ST, k, V_W]
+                xphi[k] = vS[ST, k, V_PHI]
+            xPhi = sS[ST, S_PHI_E]
+            _copy_slot(sl[ST], sl[BEFORE], cS, vS, sS)
+            has_before = True
+            has_xprev = True
+            _copy_slot(sl[src], sl[ST], cS, vS, sS)
+            dt_taken = sS[ST, S_T] - t_old if ended else dt
+            tau += dt_taken
+            y_prev = y_hist
+            has_yprev = True
+            y_hist = sS[ST, S_V]
+            dt_prev = max(dt_taken, 1e-300)
+            if row < n_rows:
+                out_t[row, b] = sS[ST, S_T]
+                out_V[row, b] = sS[ST, S_V]
+                out_x[row, b] = _stoichiometry(cS, ST, b, vol, mfrac, cm)
+            row += 1
+            done = ended or tau >= duration * (1.0 - 1e-12)
+            grow = min(max(0.9 / math.sqrt(max(ratio, 1e-12)), 0.3), 2.0)
+            grow = min(grow, max(0.9 * dV_lim / max(dV, 1e-300), 0.3))
+            dt = min(max(dt * grow, 1e-9 * char), dt_max)
+        out_n[b] = row if row <= n_rows else -1
+        for k in range(K):
+            for n in range(N):
+                c_end[b, k, n] = cS[ST, k, n]
+            for j in range(N_VK):
+                vk_end[b, k, j] = vS[ST, k, j]
+        for j in range(N_SC):
+            sc_end[b, j] = sS[ST, j]
 
 
 @jit

@@ -113,7 +113,7 @@ def test_frumkin_coverage_solves_the_isotherm_and_is_the_logistic_without_intera
     # g = 0: θ/(1−θ) = e^rhs, so θ = logistic(rhs) (closed form); g > 0: the residual of
     # the isotherm vanishes to the bisection's 1e-18 in θ; the compiled array form
     # (what initial_state calls) gives the same numbers
-    from nasurf.sim.march_kernel import site_coverage
+    from nasurf.sim.compiled import site_coverage
 
     rhs = np.array([-30.0, -5.0, -0.3, 0.0, 0.7, 4.0, 25.0])
     for x in rhs:

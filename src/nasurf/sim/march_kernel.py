@@ -78,17 +78,6 @@ def _logaddexp(x, y):
 
 
 _expit = jit(physics.logistic)
-_frumkin = jit(physics.frumkin_coverage)
-
-
-@jit
-def site_coverage(rhs, g):
-    """:func:`nasurf.sim.physics.frumkin_coverage` of every (b, k): rhs (B, K), g (B,)."""
-    out = np.empty_like(rhs)
-    for b in range(rhs.shape[0]):
-        for k in range(rhs.shape[1]):
-            out[b, k] = _frumkin(rhs[b, k], g[b])
-    return out
 
 
 @jit

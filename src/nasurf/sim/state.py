@@ -124,7 +124,7 @@ def site_coverage_eq(model: Model, E: np.ndarray) -> np.ndarray:
     The bisection of :func:`nasurf.sim.physics.frumkin_coverage`, compiled (60 halvings
     as numpy array operations cost ~0.4 ms, a third of a 1C solve of a host with sites).
     """
-    from nasurf.sim.march_kernel import site_coverage
+    from nasurf.sim.compiled import site_coverage
 
     rhs = -model.f[:, None] * (np.asarray(E, dtype=float) - model.E0_site[:, None])
     rhs = np.ascontiguousarray(np.broadcast_to(rhs, (model.B, rhs.shape[1])))

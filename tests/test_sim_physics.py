@@ -107,3 +107,27 @@ def test_numba_compiles_the_same_functions():
     assert ej(2.0, 1e3, 2e4, 0.5, 0.5) == physics.exchange_current(2.0, 1e3, 2e4, 0.5, 0.5)
     for x in (0.0, 1e-12, 0.4, 0.9, 1.3):
         assert oc(x, 0.7, 0.04, 0.9) == physics.lattice_gas_ocp(x, 0.7, 0.04, 0.9)
+
+
+def test_frumkin_coverage_solves_the_isotherm_and_is_the_logistic_without_interaction():
+    # g = 0: θ/(1−θ) = e^rhs, so θ = logistic(rhs) (closed form); g > 0: the residual of
+    # the isotherm vanishes to the bisection's 1e-18 in θ; the compiled array form
+    # (what initial_state calls) gives the same numbers
+    from nasurf.sim.compiled import site_coverage
+
+    rhs = np.array([-30.0, -5.0, -0.3, 0.0, 0.7, 4.0, 25.0])
+    for x in rhs:
+        assert physics.frumkin_coverage(x, 0.0) == pytest.approx(expit(x), rel=1e-12,
+                                                                 abs=1e-15)
+    for g in (1.0, 3.0, 8.0):
+        for x in rhs:
+            th = physics.frumkin_coverage(x, g)
+            assert 0.0 < th < 1.0
+            if 1e-12 < th < 1.0 - 1e-12:
+                res = math.log(th) - math.log1p(-th) + g * (th - 0.5) - x
+                # dθ = 1e-18 moves the residual by (1/θ(1−θ) + g)·1e-18
+                assert abs(res) < 1e-15 * (1.0 / (th * (1.0 - th)) + g) + 1e-12
+    grid = np.array([[x] for x in rhs])
+    g_b = np.full(len(rhs), 3.0)
+    np.testing.assert_array_equal(site_coverage(grid, g_b)[:, 0],
+                                  [physics.frumkin_coverage(x, 3.0) for x in rhs])

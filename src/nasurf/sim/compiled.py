@@ -4,7 +4,8 @@ Owns :func:`jit`, numba's ``njit`` with an on-disk cache (one compilation per in
 where no cache location is writable, numba refuses to cache and the function is compiled
 in memory in each process, with a ``RuntimeWarning``), and :func:`table`, the compiled
 twin of :class:`nasurf.sim.parameters.Table1D` (np.interp inside, the end segments'
-slopes outside).
+slopes outside), and :func:`site_coverage`, the compiled equilibrium Frumkin coverage of a
+batch (the physics is :func:`nasurf.sim.physics.frumkin_coverage`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from __future__ import annotations
 import warnings
 
 import numba
+import numpy as np
+
+from nasurf.sim import physics
 
 
 def jit(fn):
@@ -61,3 +65,16 @@ def table(xs, ys, x):
         return ys[n - 1], s
     # np.interp's value inside the table
     return ys[i] + (ys[i + 1] - ys[i]) * (x - xs[i]) / (xs[i + 1] - xs[i]), s
+
+
+_frumkin = jit(physics.frumkin_coverage)
+
+
+@jit
+def site_coverage(rhs, g):
+    """:func:`nasurf.sim.physics.frumkin_coverage` of every (b, k): rhs (B, K), g (B,)."""
+    out = np.empty_like(rhs)
+    for b in range(rhs.shape[0]):
+        for k in range(rhs.shape[1]):
+            out[b, k] = _frumkin(rhs[b, k], g[b])
+    return out

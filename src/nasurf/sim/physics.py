@@ -39,6 +39,24 @@ def logistic(x):
     return e / (1.0 + e)
 
 
+def frumkin_coverage(rhs, g):
+    """Equilibrium Frumkin coverage of a scalar: θ with ln θ − ln(1−θ) + g(θ−½) = rhs.
+
+    Bisection of [0, 1] (60 halvings: θ to 1e-18), so any g ≥ 0 and any rhs give a θ
+    inside (0, 1); rhs = −f(E − E0) at the electrode potential E.
+    """
+    lo = 0.0
+    hi = 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        val = math.log(mid + 1e-300) - math.log1p(-mid + 1e-300) + g * (mid - 0.5)
+        if val < rhs:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
 def butler_volmer(eta, j0, alpha, f):
     """Butler–Volmer current density, its slope and its one-way scale.
 

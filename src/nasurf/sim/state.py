@@ -119,19 +119,16 @@ class Trace:
 
 
 def site_coverage_eq(model: Model, E: np.ndarray) -> np.ndarray:
-    """Equilibrium Frumkin coverage θ(E): θ/(1−θ)·e^{g(θ−½)} = e^{−f(E−E0)} (bisection)."""
-    f = model.f[:, None]
-    g = model.g_site[:, None]
-    rhs = -f * (E - model.E0_site[:, None])
-    lo = np.zeros_like(E)
-    hi = np.ones_like(E)
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        val = np.log(mid + 1e-300) - np.log1p(-mid + 1e-300) + g * (mid - 0.5)
-        up = val < rhs
-        lo = np.where(up, mid, lo)
-        hi = np.where(up, hi, mid)
-    return 0.5 * (lo + hi)
+    """Equilibrium Frumkin coverage θ(E): θ/(1−θ)·e^{g(θ−½)} = e^{−f(E−E0)}.
+
+    The bisection of :func:`nasurf.sim.physics.frumkin_coverage`, compiled (60 halvings
+    as numpy array operations cost ~0.4 ms, a third of a 1C solve of a host with sites).
+    """
+    from nasurf.sim.compiled import site_coverage
+
+    rhs = -model.f[:, None] * (np.asarray(E, dtype=float) - model.E0_site[:, None])
+    rhs = np.ascontiguousarray(np.broadcast_to(rhs, (model.B, rhs.shape[1])))
+    return site_coverage(rhs, np.ascontiguousarray(model.g_site, dtype=float))
 
 
 def initial_state(model: Model) -> State:

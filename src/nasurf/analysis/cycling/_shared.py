@@ -80,6 +80,13 @@ def _values(df: pd.DataFrame, name: str, dtype: np.dtype | type | None = None) -
     return df[name].to_numpy(dtype=dtype, copy=False)
 
 
+def _all_finite(arr: np.ndarray) -> bool:
+    """``bool(np.isfinite(arr).all())`` of a 1-D float array. A finite sum means every
+    value is finite (NaN and inf propagate): one pass, no boolean temporary; only a sum
+    that is not (a bad value, or an overflow) needs the element-wise look."""
+    return math.isfinite(np.add.reduce(arr)) or bool(np.isfinite(arr).all())
+
+
 def _column(df: pd.DataFrame, name: str, source: str) -> np.ndarray:
     if name not in df.columns:
         raise ValidationError(
@@ -91,9 +98,7 @@ def _column(df: pd.DataFrame, name: str, source: str) -> np.ndarray:
         arr = _values(df, name, np.float64)
     except (TypeError, ValueError):
         raise ValidationError("column is not numeric", file=source, field=name) from None
-    # a finite sum means every value is finite (NaN and inf propagate): one pass; only a
-    # sum that is not (a bad value, or an overflow) needs the row-by-row look
-    if not math.isfinite(np.add.reduce(arr)):
+    if not _all_finite(arr):
         bad = np.flatnonzero(~np.isfinite(arr))
         if bad.size:
             row = int(bad[0])

@@ -165,9 +165,10 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
     if number.size == 0:
         return RateCapability({}, None, None, basis, exclude_first, ())
     new = np.ones(number.size, bool)
-    new[1:] = ~(_close(key[1:], key[:-1], rel_tol, abs_tol_A)
-                & (_close(sod_i[1:], sod_i[:-1], rel_tol, abs_tol_A)
-                   | np.isnan(sod_i[1:]) | np.isnan(sod_i[:-1])))
+    # both currents compared in one element-wise pass (row 0: key, row 1: sodiation)
+    both = np.array((key, sod_i))
+    same = _close(both[:, 1:], both[:, :-1], rel_tol, abs_tol_A)
+    new[1:] = ~(same[0] & (same[1] | np.isnan(sod_i[1:]) | np.isnan(sod_i[:-1])))
     starts = new.nonzero()[0]
     stops = np.empty_like(starts)
     stops[:-1] = starts[1:]

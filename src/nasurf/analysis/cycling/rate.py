@@ -80,6 +80,9 @@ def rate_capability(*args: Any, **kwargs: Any) -> RateCapability:
 def _rate_set_by(des_A: np.ndarray, sod_A: np.ndarray, names: tuple[str, str]) -> str | None:
     """"desodiation"/"sodiation" (named by ``names``) when only that direction's current
     changes by at least ×/÷ 1.25 between consecutive steps, "both" when both do."""
+    if des_A.size < 2:
+        return None         # one step: nothing changes (the common single-rate test)
+
     def varies(x: np.ndarray) -> bool:
         x = np.abs(x[np.isfinite(x)])
         if x.size < 2 or np.any(x == 0):

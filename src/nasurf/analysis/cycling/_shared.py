@@ -167,10 +167,43 @@ def _median(x: np.ndarray) -> float:
     """``float(np.median(x))`` of a 1-D float array: sort, then the middle element or the
     half-sum of the middle two (the same floating-point operations as np.median); NaN if
     ``x`` holds a NaN or is empty."""
-    s = np.sort(x)
-    n = s.size
-    if n == 0 or math.isnan(s[-1]):         # NaN sorts last
+    n = x.size
+    if n == 0:
         return math.nan
+    if n <= _SMALL:
+        # a few values: Python's sort of the same floats (the same order: no signed
+        # zeros among currents and capacities) at a fraction of numpy's call cost
+        s = x.tolist()
+        if any(map(math.isnan, s)):
+            return math.nan
+        s.sort()
+        return _middle(s)
+    s = np.sort(x)
+    if math.isnan(s[-1]):                   # NaN sorts last
+        return math.nan
+    return _middle(s)
+
+
+def _median_finite(x: np.ndarray) -> float:
+    """:func:`_median` of the finite values of ``x`` (NaN for none)."""
+    if x.size <= _SMALL:
+        s = [v for v in x.tolist() if math.isfinite(v)]
+        if not s:
+            return math.nan
+        s.sort()
+        return _middle(s)
+    x = x[np.isfinite(x)]
+    return _median(x) if x.size else math.nan
+
+
+#: up to this many values a median sorts a Python list
+_SMALL = 16
+
+
+def _middle(s: Any) -> float:
+    """The middle element, or the half-sum of the middle two, of a sorted non-empty
+    sequence (np.median's arithmetic)."""
+    n = len(s)
     k = (n - 1) // 2
     return float(s[k]) if n % 2 else float((s[k] + s[k + 1]) / 2)
 

@@ -13,7 +13,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nasurf.analysis.cycling._shared import DESODIATION, SODIATION, _median, _positive_or_none
+from nasurf.analysis.cycling._shared import (
+    DESODIATION,
+    SODIATION,
+    _median_finite,
+    _positive_or_none,
+)
 from nasurf.analysis.cycling.results import _DISTINCT_LEVEL_FACTOR, CyclingResult, RateCapability
 
 
@@ -178,16 +183,13 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
     stops[-1] = number.size
     if basis is not None and mass is None:
         warnings.append("C-rate needs the active mass as well as the capacity basis")
-    use_a = np.where(exclude_first & (stops - starts > 1), starts + 1, starts)
+    use_a = (np.where(stops - starts > 1, starts + 1, starts) if exclude_first
+             else starts)
     if starts.size <= _FEW_GROUPS:
         # a handful of steps: a plain loop costs less than the grouped sort's set-up
-        def med(x: np.ndarray) -> float:
-            x = x[np.isfinite(x)]
-            return _median(x) if x.size else math.nan
-
-        des_A = np.array([med(key[a:b]) for a, b in zip(starts, stops, strict=True)], float)
-        sod_A = np.array([med(sod_i[a:b]) for a, b in zip(starts, stops, strict=True)],
-                         float)
+        blocks = list(zip(starts.tolist(), stops.tolist(), strict=True))
+        des_A = np.array([_median_finite(key[a:b]) for a, b in blocks], float)
+        sod_A = np.array([_median_finite(sod_i[a:b]) for a, b in blocks], float)
     else:
         des_A = _group_medians(key, starts, stops)
         sod_A = _group_medians(sod_i, starts, stops)

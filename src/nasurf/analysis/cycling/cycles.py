@@ -83,16 +83,19 @@ def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: 
     sums[:, count == 0] = np.nan
     out: dict[str, np.ndarray] = {"cycle": number}
     with np.errstate(invalid="ignore", divide="ignore"):
-        for k, proc in enumerate((SODIATION, DESODIATION)):
-            out[f"{proc}_mAh"] = sums[0, k]
-            out[f"{proc}_energy_mWh"] = sums[1, k]
-            out[f"{proc}_cv_mAh"] = sums[2, k]
-            # one half cycle per process and cycle in sodiation_desodiation mode; with
-            # several (instrument mode) the mean of their median currents
-            out[f"{proc}_current_A"] = sums[3, k] / count[k]
-            if set_current is not None:
-                out[f"{proc}_set_current_A"] = sums[4, k] / count[k]
-            out[f"{proc}_average_voltage_V"] = sums[1, k] / sums[0, k]
+        # both processes divided at once (rows of the (process, cycle) planes)
+        # one half cycle per process and cycle in sodiation_desodiation mode; with
+        # several (instrument mode) the mean of their median currents
+        mean_cur = sums[3:] / count
+        avg_v = sums[1] / sums[0]
+    for k, proc in enumerate((SODIATION, DESODIATION)):
+        out[f"{proc}_mAh"] = sums[0, k]
+        out[f"{proc}_energy_mWh"] = sums[1, k]
+        out[f"{proc}_cv_mAh"] = sums[2, k]
+        out[f"{proc}_current_A"] = mean_cur[0, k]
+        if set_current is not None:
+            out[f"{proc}_set_current_A"] = mean_cur[1, k]
+        out[f"{proc}_average_voltage_V"] = avg_v[k]
     incomplete = np.bincount(idx, weights=~complete, minlength=n) > 0
     out["complete"] = ~incomplete & np.isfinite(out["sodiation_mAh"]) & np.isfinite(
         out["desodiation_mAh"])

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nasurf.analysis.cycling._shared import _CHUNK, _values
+from nasurf.analysis.cycling._shared import _CHUNK, _all_finite, _values
 from nasurf.io.table import (
     CHARGE_CAPACITY,
     DISCHARGE_CAPACITY,
@@ -101,16 +101,18 @@ def _instrument_capacity(df: pd.DataFrame, starts: np.ndarray, per_hc,
         inc = None
         for c in cols:
             arr = _values(df, c, np.float64)
-            if not np.isfinite(arr).all():
+            if not _all_finite(arr):
                 return None
             part = _counter_increments(np.abs(arr))
             inc = part if inc is None else inc + part
     elif NET_CAPACITY in df.columns:
         arr = _values(df, NET_CAPACITY, np.float64)
-        if not np.isfinite(arr).all():
+        if not _all_finite(arr):
             return None
-        inc = np.zeros_like(arr)
-        inc[1:] = np.abs(np.diff(arr))
+        inc = np.empty_like(arr)
+        inc[0] = 0.0
+        np.subtract(arr[1:], arr[:-1], out=inc[1:])
+        np.abs(inc, out=inc)
     else:
         return None
     # increment at row k is the change over the interval (k-1, k]: same ownership rule

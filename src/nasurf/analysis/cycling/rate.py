@@ -13,7 +13,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nasurf.analysis.cycling._shared import DESODIATION, SODIATION, _median, _positive_or_none
+from nasurf.analysis.cycling._shared import (
+    DESODIATION,
+    SODIATION,
+    _median_finite,
+    _positive_or_none,
+)
 from nasurf.analysis.cycling.results import _DISTINCT_LEVEL_FACTOR, CyclingResult, RateCapability
 
 
@@ -80,6 +85,9 @@ def rate_capability(*args: Any, **kwargs: Any) -> RateCapability:
 def _rate_set_by(des_A: np.ndarray, sod_A: np.ndarray, names: tuple[str, str]) -> str | None:
     """"desodiation"/"sodiation" (named by ``names``) when only that direction's current
     changes by at least ×/÷ 1.25 between consecutive steps, "both" when both do."""
+    if des_A.size < 2:
+        return None         # one step: nothing changes (the common single-rate test)
+
     def varies(x: np.ndarray) -> bool:
         x = np.abs(x[np.isfinite(x)])
         if x.size < 2 or np.any(x == 0):
@@ -165,25 +173,23 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
     if number.size == 0:
         return RateCapability({}, None, None, basis, exclude_first, ())
     new = np.ones(number.size, bool)
-    new[1:] = ~(_close(key[1:], key[:-1], rel_tol, abs_tol_A)
-                & (_close(sod_i[1:], sod_i[:-1], rel_tol, abs_tol_A)
-                   | np.isnan(sod_i[1:]) | np.isnan(sod_i[:-1])))
+    # both currents compared in one element-wise pass (row 0: key, row 1: sodiation)
+    both = np.array((key, sod_i))
+    same = _close(both[:, 1:], both[:, :-1], rel_tol, abs_tol_A)
+    new[1:] = ~(same[0] & (same[1] | np.isnan(sod_i[1:]) | np.isnan(sod_i[:-1])))
     starts = new.nonzero()[0]
     stops = np.empty_like(starts)
     stops[:-1] = starts[1:]
     stops[-1] = number.size
     if basis is not None and mass is None:
         warnings.append("C-rate needs the active mass as well as the capacity basis")
-    use_a = np.where(exclude_first & (stops - starts > 1), starts + 1, starts)
+    use_a = (np.where(stops - starts > 1, starts + 1, starts) if exclude_first
+             else starts)
     if starts.size <= _FEW_GROUPS:
         # a handful of steps: a plain loop costs less than the grouped sort's set-up
-        def med(x: np.ndarray) -> float:
-            x = x[np.isfinite(x)]
-            return _median(x) if x.size else math.nan
-
-        des_A = np.array([med(key[a:b]) for a, b in zip(starts, stops, strict=True)], float)
-        sod_A = np.array([med(sod_i[a:b]) for a, b in zip(starts, stops, strict=True)],
-                         float)
+        blocks = list(zip(starts.tolist(), stops.tolist(), strict=True))
+        des_A = np.array([_median_finite(key[a:b]) for a, b in blocks], float)
+        sod_A = np.array([_median_finite(sod_i[a:b]) for a, b in blocks], float)
     else:
         des_A = _group_medians(key, starts, stops)
         sod_A = _group_medians(sod_i, starts, stops)

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from nasurf.analysis.cycling._shared import (
-    _CHUNK,
     CE_RESOLUTION,
     DESODIATION,
     SECONDS_PER_HOUR,
@@ -30,7 +29,7 @@ from nasurf.analysis.cycling._shared import (
     _frame,
     _positive_or_none,
     _source_name,
-    _time_series,
+    _time_series_dt,
 )
 from nasurf.analysis.cycling.cycles import (
     _cycle_arrays,
@@ -129,7 +128,7 @@ def cycling_summary(
     if not (math.isfinite(res) and res >= 0):
         raise ValidationError(f"CE resolution must be >= 0, got {ce_resolution!r}",
                               field="ce_resolution")
-    t, v, i = _time_series(data)
+    t, v, i, dt = _time_series_dt(data)
     prep = _prepare(data, t, v, i, rest_threshold_A, min_duration_s, electrode)
     steps, seg, flip = prep.steps, prep.seg, prep.flip
     n_hc = len(seg.half_cycle_sign)
@@ -161,9 +160,9 @@ def cycling_summary(
     # the interval terms of ∫|I| dt and ∫V|I| dt are built once; the hold shares are
     # the same terms masked to the hold rows
     entry = _entry_mask(starts, steps)
-    # the time steps are shared by the charge and energy integrals where they are small
-    # next to the table (a long file builds them block by block: memory)
-    dt = np.diff(t) if len(t) <= _CHUNK else None
+    # the time steps (kept by _time_series_dt) are shared by the charge and energy
+    # integrals where they are small next to the table (a long file has none: the
+    # integrals build them block by block, for memory)
     q = _interval_terms(t, absi, starts, entry, dt)
     cap_As = per_hc(_block_sums(q, starts, stops))
     median_i = _sampled_median_abs(prep.i_seg, seg)

@@ -153,3 +153,32 @@ def test_no_import_cycles():
     cycles = _cycles(module_graph())
     assert not cycles, "import cycles between modules:\n" + "\n".join(
         " <-> ".join(c) for c in cycles)
+
+
+def test_no_public_name_is_shadowed_by_a_submodule():
+    # Importing ``pkg.name`` binds the submodule as ``pkg.name``; a package whose public
+    # ``name`` is a function loaded lazily would then hand users the module instead
+    # (``from nasurf.analysis import dqdv`` once did, depending on what ran before).
+    import importlib
+    import pkgutil
+    import subprocess
+    import sys
+
+    packages = sorted({".".join(p.relative_to(SRC).parts[:-1])
+                       for p in SRC.rglob("__init__.py")})
+    clashes = []
+    for pkg in packages:
+        module = importlib.import_module(pkg)
+        subs = {s.name for s in pkgutil.iter_modules(module.__path__)}
+        clashes += [(pkg, n) for n in sorted(subs & set(getattr(module, "__all__", ())))]
+    assert ("nasurf.sim", "simulate") in clashes  # the check sees a real clash
+    # each clash in a fresh interpreter: submodule imported first, then the public name
+    code = ("import importlib, sys, types\n"
+            "pkg, name = sys.argv[1:]\n"
+            "importlib.import_module(pkg + '.' + name)\n"
+            "obj = getattr(importlib.import_module(pkg), name)\n"
+            "print(isinstance(obj, types.ModuleType))")
+    shadowed = [(pkg, name) for pkg, name in clashes
+                if subprocess.run([sys.executable, "-c", code, pkg, name], check=True,
+                                  capture_output=True, text=True).stdout.strip() == "True"]
+    assert shadowed == []

@@ -232,7 +232,7 @@ def test_potential_label_follows_the_reference():
 
 def test_cycling_figures_use_the_reference():
     from nasurf.analysis.cycling import synthetic_cycling, voltage_profiles
-    from nasurf.analysis.dqdv import dqdv
+    from nasurf.analysis.differential_capacity import dqdv
     from nasurf.analysis.plots_cycling import dqdv_figure, voltage_profile_figure
     from nasurf.io.table import Metadata
 

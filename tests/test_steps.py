@@ -181,7 +181,7 @@ def test_holds_at_both_ends_split_and_ice_with_and_without(mode):
 
 
 def test_dqdv_leaves_holds_out():
-    from nasurf.analysis.dqdv import dqdv
+    from nasurf.analysis.differential_capacity import dqdv
 
     df, _ = cccv_file()
     res = dqdv(data(df))

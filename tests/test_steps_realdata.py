@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from nasurf.analysis.cycling import cycling_summary
-from nasurf.analysis.dqdv import dqdv
+from nasurf.analysis.differential_capacity import dqdv
 from nasurf.io import read
 from nasurf.io.steps import classify_technique, find_steps
 

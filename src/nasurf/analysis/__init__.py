@@ -4,7 +4,7 @@ The public API of :mod:`nasurf.analysis`; each name below lives in one package o
 
 * galvanostatic cycling, rate capability, dQ/dV and their file workflows:
   :mod:`nasurf.analysis.cycling`,
-  :mod:`nasurf.analysis.dqdv`;
+  :mod:`nasurf.analysis.differential_capacity`;
 * CV kinetics over scan rates (b-values, Dunn k1/k2, Trasatti, Randles–Sevcik) and the CV-set
   workflow: :mod:`nasurf.analysis.kinetics`;
 * GITT: :mod:`nasurf.analysis.gitt`;
@@ -22,7 +22,7 @@ from nasurf._lazy import lazy_attributes
 # name -> module that owns it (imported on first access)
 _LAZY: dict[str, str] = {
     **dict.fromkeys(["DqdvCurve", "DqdvResult", "dqdv", "dqdv_curve"],
-                    "nasurf.analysis.dqdv"),
+                    "nasurf.analysis.differential_capacity"),
     **dict.fromkeys(
         ["CyclingFile", "CyclingResult", "RateCapability", "Retention", "Segmentation",
          "analyze_cycling_file", "capacity_split", "capacity_table_summary", "cycling_summary",

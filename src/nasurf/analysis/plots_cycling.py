@@ -20,7 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from nasurf.analysis.cycling import CyclingResult
-from nasurf.analysis.dqdv import DqdvResult
+from nasurf.analysis.differential_capacity import DqdvResult
 from nasurf.figures.style import new_figure, paper_style, save, to_svg
 
 SOD_COLOR, DES_COLOR, CE_COLOR = "#1f4e79", "#c0392b", "#555555"

@@ -237,7 +237,7 @@ def profiles_figure(res, *, cycles: list[int] | None = None) -> Any | None:
 
 def dqdv_figure(res, *, cycle: int | None = None) -> Any | None:
     """dQ/dV of one cycle (default: the second complete cycle, else the first) per group."""
-    from nasurf.analysis.dqdv import dqdv
+    from nasurf.analysis.differential_capacity import dqdv
     from nasurf.io import read
 
     reps = [(g, _representative(res, g)) for g in res.sheet.groups]

@@ -56,7 +56,7 @@ def _cycles_table(result, max_rows: int = 12) -> str:
 def _real_part(realdata: Path | None) -> str:
     from nasurf.analysis import plots_cycling as pc
     from nasurf.analysis.cycling import cycling_summary, voltage_profiles
-    from nasurf.analysis.dqdv import dqdv
+    from nasurf.analysis.differential_capacity import dqdv
 
     if realdata is None:
         return ("<div class=info>No real data folder found (../shared/realdata); only the "

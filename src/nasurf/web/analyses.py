@@ -63,7 +63,7 @@ def warm_up() -> None:
     """Import the readers and analyses once at start-up, so the first upload does not pay
     for importing scipy.signal and friends (seconds on a loaded machine)."""
     import nasurf.analysis.cycling
-    import nasurf.analysis.dqdv
+    import nasurf.analysis.differential_capacity
     import nasurf.io  # noqa: F401
 
 
@@ -183,7 +183,7 @@ def cycling_document(data: Any, options: dict, file_row: dict) -> dict[str, Any]
     """The stored cycling result of a read file: ``cycling_summary`` plus the profile and
     dQ/dV series the page plots."""
     from nasurf.analysis.cycling import cycling_summary, voltage_profiles
-    from nasurf.analysis.dqdv import dqdv
+    from nasurf.analysis.differential_capacity import dqdv
 
     opts = normalise_cycling_options(options)
     mass_g = opts["mass_mg"] / 1e3 if opts["mass_mg"] else None

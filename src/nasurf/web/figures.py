@@ -96,7 +96,7 @@ def kb_figure_file(kb_path: str, params: dict[str, str], name: str, fmt: str,
 def _cycling(blobs: str, result: dict[str, Any], name: str) -> Any:
     from nasurf.analysis import plots_cycling as pc
     from nasurf.analysis.cycling import cycling_summary, voltage_profiles
-    from nasurf.analysis.dqdv import dqdv
+    from nasurf.analysis.differential_capacity import dqdv
     from nasurf.web.analyses import BlobStore, load, normalise_cycling_options
 
     opts = normalise_cycling_options(result["options"])

@@ -34,7 +34,7 @@ def _context() -> Any:
         ctx.set_forkserver_preload(["nasurf.web.simulation", "nasurf.web.analyses",
                                     "nasurf.web.simproc", "nasurf.web.parsed",
                                     "nasurf.io", "nasurf.analysis.cycling",
-                                    "nasurf.analysis.dqdv", "nasurf.sim",
+                                    "nasurf.analysis.differential_capacity", "nasurf.sim",
                                     "nasurf.web.prefork"])
         _ctx = ctx
     return _ctx

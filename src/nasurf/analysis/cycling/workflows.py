@@ -136,7 +136,7 @@ def write_cycling_outputs(data: EchemData, result: CyclingResult, out: Path, *,
     """
     from nasurf.analysis import plots_cycling as pc
     from nasurf.analysis.cycling.profiles import voltage_profiles
-    from nasurf.analysis.dqdv import dqdv
+    from nasurf.analysis.differential_capacity import dqdv
 
     notes: list[str] = []
     written = result.to_csv(out)

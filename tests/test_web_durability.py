@@ -34,9 +34,13 @@ def test_sigkill_during_uploads_and_jobs_restarts_consistent(tmp_path, realdata)
     deadline = time.monotonic() + 120
     while not client.get("/api/version").json()["warm"] and time.monotonic() < deadline:
         time.sleep(0.2)
+    # a slow CV on every preset: ~8 s alone, so it still runs at the kill (a 200-cycle
+    # comparison ends in ~1 s since the engines got faster)
     long_job = client.post("/api/analyses/sim_compare", json={"options": {
-        "protocol": "cycling", "cycles": 200,
-        "strategies": ["none", "heterointerfaces", "2d_superlattices"]}}).json()["job"]
+        "protocol": "cv", "scan_rate_mV_s": 0.005,
+        "strategies": ["none", "surface_oxygen_vacancies", "heterointerfaces",
+                       "2d_superlattices", "surface_structural_disorder",
+                       "surface_functionalisation", "interfacial_chemical_bonds"]}}).json()["job"]
 
     def uploader(k: int) -> None:
         c = server.client()
@@ -55,7 +59,13 @@ def test_sigkill_during_uploads_and_jobs_restarts_consistent(tmp_path, realdata)
     threads = [threading.Thread(target=uploader, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
-    time.sleep(3.0)
+    # kill as soon as uploads are being acknowledged (at most 3 s), mid-job
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        with lock:
+            if len(acknowledged) >= 4:
+                break
     assert client.get(f"/api/jobs/{long_job}").json()["status"] == "running"
     server.kill()
     stop.set()

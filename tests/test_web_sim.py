@@ -137,9 +137,10 @@ def test_literature_validation_equals_python_api(client, server):
 
 
 def test_cancel_stops_a_simulation_mid_run(client):
-    # one strategy, many cycles: the old between-strategies check could only stop it at the end
+    # one strategy, one slow CV (~1 s; 200 cycles now end in ~0.2 s): the old
+    # between-strategies check could only stop it at the end
     r = client.post("/api/analyses/sim_compare", json={"options": {
-        "protocol": "cycling", "cycles": 200, "strategies": ["heterointerfaces"]}})
+        "protocol": "cv", "scan_rate_mV_s": 0.005, "strategies": ["heterointerfaces"]}})
     jid = r.json()["job"]
     while client.get(f"/api/jobs/{jid}").json()["message"] == "":
         pass                                            # wait until the child reports

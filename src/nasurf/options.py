@@ -10,20 +10,28 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import TypeVar
 
 from nasurf.errors import ValidationError
 
 __all__ = ["choose"]
 
+#: the allowed names' type: ``str``, or a ``Literal`` when ``allowed`` is typed as one, so
+#: the checked value can be passed on where that ``Literal`` is expected
+Name = TypeVar("Name", bound=str)
 
-def choose(option: str, value: object, allowed: Iterable[str], *, where: str | None = None,
-           case_sensitive: bool = False) -> str:
+
+def choose(option: str, value: object, allowed: Iterable[Name], *, where: str | None = None,
+           case_sensitive: bool = False) -> Name:
     """Return ``value`` as one of ``allowed`` (their spelling), or raise naming them all.
 
     ``option`` is the name the user typed (``engine``, ``--baseline`` ...); ``where`` names the
     function or file the option belongs to, for the message.
     """
     names = list(allowed)
+    if isinstance(value, str) and value in names:
+        # the common case first, without case folding: hot paths check options every call
+        return names[names.index(value)]
     if isinstance(value, str):
         key = value if case_sensitive else value.strip().lower()
         for name in names:

@@ -32,6 +32,7 @@ from nasurf.io import table as tb
 from nasurf.io.table import EchemData
 
 CycleMode = Literal["instrument", "sodiation_desodiation"]
+CYCLE_MODES: tuple[CycleMode, ...] = ("sodiation_desodiation", "instrument")
 
 
 def _rest_threshold(current: np.ndarray, threshold_A: float | None) -> float:

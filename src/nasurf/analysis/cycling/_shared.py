@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - pandas 2.x: the plain constructor
     create_dataframe_from_blocks = None
 
 from nasurf.errors import ValidationError
+from nasurf.io.cycles import CYCLE_MODES, CycleMode  # noqa: F401 (the one definition)
 from nasurf.io.table import (
     CURRENT,
     TIME,
@@ -32,7 +33,9 @@ SECONDS_PER_HOUR = 3600.0
 _CHUNK = 1 << 20
 _NO_ROWS = np.zeros(0, np.int64)
 
-CycleMode = Literal["sodiation_desodiation", "instrument"]
+#: where a half cycle's capacity comes from: integrated current, or the file's counters
+CapacitySource = Literal["current", "instrument"]
+CAPACITY_SOURCES: tuple[CapacitySource, ...] = ("current", "instrument")
 #: relative resolution of a coulombic efficiency: two capacities, each integrated from a
 #: current known to ~0.1 % of range on research cyclers, with margin; an ICE or CE above
 #: 1 + this is flagged as physically impossible for a single electrode
@@ -236,5 +239,6 @@ def _frame_from_columns(cols: dict[str, Any]) -> pd.DataFrame:
 
 
 ElectrodeRole = Literal["auto", "anode", "cathode", "full"]
+ELECTRODE_ROLES: tuple[ElectrodeRole, ...] = ("auto", "anode", "cathode", "full")
 
 

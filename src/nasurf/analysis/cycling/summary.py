@@ -14,16 +14,19 @@ Conventions (stored in every result):
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from nasurf.analysis.cycling._shared import (
+    CAPACITY_SOURCES,
     CE_RESOLUTION,
+    CYCLE_MODES,
     DESODIATION,
     SECONDS_PER_HOUR,
     SODIATION,
+    CapacitySource,
     CycleMode,
     ElectrodeRole,
     _frame,
@@ -64,6 +67,7 @@ from nasurf.io.table import (
     NET_CAPACITY,
     EchemData,
 )
+from nasurf.options import choose
 
 
 # --------------------------------------------------------------------------- summary
@@ -82,7 +86,7 @@ def cycling_summary(
     exclude_first_cycle_of_step: bool = False,
     current_rel_tol: float = 0.02,
     current_abs_tol_A: float = 1e-6,
-    capacity_source: Literal["current", "instrument"] = "current",
+    capacity_source: CapacitySource = "current",
     electrode: ElectrodeRole = "auto",
     theoretical_capacity_mAh_g: float | None = None,
     ce_resolution: float = CE_RESOLUTION,
@@ -115,12 +119,9 @@ def cycling_summary(
                              else (meta.electrode_area_cm2 if meta else None), "area_cm2", source)
     basis = _positive_or_none(basis_mAh_g, "basis_mAh_g", source)
     ref_name, k_form = parse_reference(reference, formation_cycles)
-    if capacity_source not in ("current", "instrument"):
-        raise ValidationError(f"unknown capacity source '{capacity_source}'; expected "
-                              "current or instrument", field="capacity_source")
-    if cycle_mode not in ("sodiation_desodiation", "instrument"):
-        raise ValidationError(f"unknown cycle mode '{cycle_mode}'; expected "
-                              "sodiation_desodiation or instrument", field="cycle_mode")
+    capacity_source = choose("capacity_source", capacity_source, CAPACITY_SOURCES,
+                             where="cycling_summary")
+    cycle_mode = choose("cycle_mode", cycle_mode, CYCLE_MODES, where="cycling_summary")
     warnings: list[str] = []
 
     theo = _positive_or_none(theoretical_capacity_mAh_g, "theoretical_capacity_mAh_g", source)

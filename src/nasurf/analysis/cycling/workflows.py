@@ -20,9 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from nasurf.analysis.cycling._shared import CAPACITY_SOURCES, CYCLE_MODES, ELECTRODE_ROLES
 from nasurf.analysis.cycling.results import CyclingResult
 from nasurf.errors import NasurfError, ValidationError
 from nasurf.io.table import EchemData
+from nasurf.options import choose
 
 #: columns of a batch row (:func:`summarise_file`), in table order
 SUMMARY_COLUMNS = [
@@ -102,6 +104,7 @@ def analyze_cycling_file(
     from nasurf.analysis.cycling.summary import cycling_summary
 
     path = Path(path)
+    where = str(path)
     if path.exists() and _is_capacity_table(path):
         from nasurf.io.gamry import read_capacity_curve
 
@@ -115,10 +118,12 @@ def analyze_cycling_file(
             "galvanostatic analysis needs time, voltage and current", file=str(path))
     result = cycling_summary(
         data, active_mass_g=active_mass_g, area_cm2=area_cm2, reference=reference,
-        formation_cycles=formation_cycles, cycle_mode=cycle_mode,  # type: ignore[arg-type]
+        formation_cycles=formation_cycles,
+        cycle_mode=choose("cycle_mode", cycle_mode, CYCLE_MODES, where=where),
         basis_mAh_g=basis_mAh_g, include_cv_steps=include_cv_steps,
-        capacity_source=capacity_source,  # type: ignore[arg-type]
-        electrode=electrode,  # type: ignore[arg-type]
+        capacity_source=choose("capacity_source", capacity_source, CAPACITY_SOURCES,
+                               where=where),
+        electrode=choose("electrode", electrode, ELECTRODE_ROLES, where=where),
         theoretical_capacity_mAh_g=theoretical_capacity_mAh_g)
     md = data.metadata
     return CyclingFile(path, result, data, md.file_format, md.technique,
@@ -195,7 +200,8 @@ def summarise_file(path: str | os.PathLike[str], active_mass_g: float | None = N
                        warnings="; ".join(md.warnings))
             return row
         res = cycling_summary(data, active_mass_g=active_mass_g, area_cm2=area_cm2,
-                              reference=reference, cycle_mode=cycle_mode)  # type: ignore[arg-type]
+                              reference=reference, cycle_mode=choose(
+                                  "cycle_mode", cycle_mode, CYCLE_MODES, where=str(path)))
     except NasurfError as exc:
         row.update(status="failed", error=str(exc))
         return row

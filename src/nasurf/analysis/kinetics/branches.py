@@ -57,7 +57,7 @@ def prepare_branches(
     extrapolation); a branch that is not monotonic in E (noise, staircase steps) is
     bin-averaged onto the grid.
     """
-    branches = tuple(choose("branch", b, BRANCHES, where="prepare_branches")  # type: ignore[misc]
+    branches = tuple(choose("branch", b, BRANCHES, where="prepare_branches")
                      for b in branches)
     warnings: list[str] = list(cvset.warnings)
     for c in cvset.cvs:

@@ -120,7 +120,7 @@ def b_value_peaks(
     ``linear`` (tangent through two pre-peak points: ``baseline_points_V[branch]`` or
     auto-detected) or ``capacitive`` (mean current in ``capacitive_window_V``).
     """
-    baseline = choose("baseline", baseline, BASELINES, where="b_value_peaks")  # type: ignore[assignment]
+    baseline = choose("baseline", baseline, BASELINES, where="b_value_peaks")
     prep = _prepared(cvset, prepare_kwargs)
     rates = prep.scan_rates_V_s
     warnings = list(prep.warnings)

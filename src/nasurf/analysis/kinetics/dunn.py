@@ -19,7 +19,8 @@ from nasurf.analysis.kinetics.sweeps import Branch
 from nasurf.errors import ValidationError
 from nasurf.options import choose
 
-DUNN_MODES: tuple[str, ...] = ("linearised", "direct")
+DunnMode = Literal["linearised", "direct"]
+DUNN_MODES: tuple[DunnMode, ...] = ("linearised", "direct")
 
 @dataclass(frozen=True, eq=False)
 class DunnResult:
@@ -114,7 +115,7 @@ def dunn_analysis(
     also given in mAh/g. Values are never clipped; ``clip=True`` adds a clipped result
     (k1 forced to the branch sign and |k1·v| ≤ |i|) in ``.clipped``.
     """
-    mode = choose("mode", mode, DUNN_MODES, where="dunn_analysis")  # type: ignore[assignment]
+    mode = choose("mode", mode, DUNN_MODES, where="dunn_analysis")
     if mass_g is not None and not (np.isfinite(mass_g) and mass_g > 0):
         raise ValidationError(f"active mass must be > 0 g, got {mass_g}", field="mass")
     prep = _prepared(cvset, prepare_kwargs)

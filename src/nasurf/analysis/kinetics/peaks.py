@@ -19,7 +19,7 @@ from nasurf.analysis.kinetics.sweeps import Branch
 from nasurf.errors import ValidationError
 
 BaselineMode = Literal["none", "linear", "capacitive"]
-BASELINES: tuple[str, ...] = ("none", "linear", "capacitive")
+BASELINES: tuple[BaselineMode, ...] = ("none", "linear", "capacitive")
 
 
 def _smooth_window_points(grid_step_V: float, n: int, window_V: float, order: int) -> int:

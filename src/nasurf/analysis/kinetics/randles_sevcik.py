@@ -21,7 +21,8 @@ from nasurf.options import choose
 # irreversible π^½·χ(bt)max.
 RS_REVERSIBLE_FACTOR = 0.4463
 RS_IRREVERSIBLE_FACTOR = 0.4958
-RS_FORMS: tuple[str, ...] = ("reversible", "irreversible")
+RSForm = Literal["reversible", "irreversible"]
+RS_FORMS: tuple[RSForm, ...] = ("reversible", "irreversible")
 
 
 def randles_sevcik_constant(
@@ -33,7 +34,7 @@ def randles_sevcik_constant(
     Reversible: 0.4463·F·(F/(R·T))^½ = 2.6865e5 at 298.15 K; irreversible: 0.4958·F·(F/(RT))^½
     (2.99e5 at 25 °C).
     """
-    form = choose("form", form, RS_FORMS, where="Randles–Sevcik")  # type: ignore[assignment]
+    form = choose("form", form, RS_FORMS, where="Randles–Sevcik")
     if not temperature_K > 0:
         raise ValidationError(f"temperature must be > 0 K, got {temperature_K}",
                               field="temperature")

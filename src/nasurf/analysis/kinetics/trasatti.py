@@ -19,6 +19,8 @@ from nasurf.analysis.kinetics.sweeps import BRANCHES, Branch
 from nasurf.errors import ValidationError
 from nasurf.options import choose
 
+#: what the Trasatti charge is taken from: one branch, or the mean of both
+_TRASATTI_BRANCHES: tuple[Branch | Literal["mean"], ...] = ("mean", *BRANCHES)
 
 @dataclass(frozen=True, eq=False)
 class TrasattiResult:
@@ -165,7 +167,7 @@ def voltammetric_charge(
     prep: PreparedBranches, branch: Branch | Literal["mean"] = "mean", mass_g: float | None = None
 ) -> np.ndarray:
     """q*(v) = (1/v)∫|i|dE on the prepared grid (C, or mAh/g with ``mass_g``)."""
-    branch = choose("branch", branch, ("mean", *BRANCHES),  # type: ignore[assignment]
+    branch = choose("branch", branch, _TRASATTI_BRANCHES,
                     where="voltammetric_charge")
     v = prep.scan_rates_V_s
     names = list(prep.grids) if branch == "mean" else [branch]
@@ -184,7 +186,7 @@ def trasatti_from_cvs(
     **prepare_kwargs: Any,
 ) -> TrasattiResult:
     """Trasatti analysis of q*(v) computed from CVs (same cycle and window as Dunn)."""
-    branch = choose("branch", branch, ("mean", *BRANCHES),  # type: ignore[assignment]
+    branch = choose("branch", branch, _TRASATTI_BRANCHES,
                     where="trasatti_from_cvs")
     prep = _prepared(cvset, prepare_kwargs)
     if prep.scan_rates_V_s.size < 6 and high_rates_V_s is None and low_rates_V_s is None:

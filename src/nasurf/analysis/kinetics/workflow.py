@@ -175,8 +175,8 @@ def analyze_cv_files(
     :data:`BASELINES`) and ``capacitive_window_V`` to :func:`b_value_peaks`. Randles–Sevcik
     runs when both ``rs_area_cm2`` and ``rs_concentration_mol_cm3`` are given.
     """
-    baseline = choose("baseline", baseline, BASELINES, where="analyze_cv_files")
-    if baseline == "capacitive" and capacitive_window_V is None:
+    baseline_mode = choose("baseline", baseline, BASELINES, where="analyze_cv_files")
+    if baseline_mode == "capacitive" and capacitive_window_V is None:
         raise ValidationError("baseline 'capacitive' needs a featureless potential window "
                               "(capacitive_window_V=(Emin, Emax))", field="capacitive_window_V")
     if mass_g is not None and not (np.isfinite(mass_g) and mass_g > 0):
@@ -211,7 +211,7 @@ def analyze_cv_files(
     prep = prepare_branches(cvset, cycle=cycle, ru_ohm=ru_ohm, window_V=window_V,
                             vertex_exclusion_V=vertex_exclusion_V)
     warnings = list(prep.warnings)
-    kin = b_value_peaks(prep, baseline=baseline, capacitive_window_V=capacitive_window_V,  # type: ignore[arg-type]
+    kin = b_value_peaks(prep, baseline=baseline_mode, capacitive_window_V=capacitive_window_V,
                         min_rates=min(3, len(cvset)))
     bmap = b_value_map(prep)
     dunn = None
@@ -237,7 +237,7 @@ def analyze_cv_files(
     step = _json_step(prep)
     conventions = dict(prep.conventions)
     conventions.update(
-        baseline=baseline,
+        baseline=baseline_mode,
         mass_g=mass_g,
         mass_source=source,
         scan_rates_mV_s=[float(v) * 1e3 for v in cvset.scan_rates_V_s],

@@ -27,6 +27,8 @@ from nasurf.sim.cli import rate_table
 from nasurf.sim.parameters import at_particle_radius, specific_surface_area
 
 HOSTS = ("hard_carbon", "anatase_tio2", "na2ti3o7", "sno2", "mos2", "sb", "red_p", "sb2s3")
+# the metal sulfide/selenide families of Table 1 (rows 9-12, 32)
+HOSTS += ("sns", "snse", "bi2s3", "cose2", "fe3se4")
 
 
 def _doc(name: str) -> dict:
@@ -206,6 +208,10 @@ def test_pristine_anatase_cv_leaves_room_for_surface_strategies():
     ("sno2", "surface_oxygen_vacancies", 2000.0),
     ("mos2", "2d_superlattices", 2000.0),
     ("sb2s3", "heterointerfaces", 5000.0),
+    ("sns", "heterointerfaces", 5000.0),
+    ("bi2s3", "heterointerfaces", 5000.0),
+    ("cose2", "heterointerfaces", 5000.0),
+    ("fe3se4", "heterointerfaces", 5000.0),
 ])
 def test_transport_presets_raise_high_rate_capacity_of_new_hosts(host, strategy, current):
     # review §2-4: OV shells, 2D superlattices and heterointerfaces are rate strategies;
@@ -216,7 +222,7 @@ def test_transport_presets_raise_high_rate_capacity_of_new_hosts(host, strategy,
     assert treated > 1.1 * base, (host, strategy, base, treated)
 
 
-@pytest.mark.parametrize("host", ["red_p", "sno2"])
+@pytest.mark.parametrize("host", ["red_p", "sno2", "snse"])
 def test_chemical_bonds_slow_the_fade_of_new_alloy_hosts(host):
     # review §7, refs 117/119: ~91 % retention after 100 cycles with P-C/P-O-C bonds versus
     # fast fade of unbonded alloys; bonding factor 0.8 removes 80 % of the LAM
@@ -266,14 +272,17 @@ def test_validate_lists_every_record_with_a_reason(tmp_path):
     assert set(doc["per_host"]) == {"Sb", "P"}
 
 
-MEASURED_MEDIAN = 0.282   # `nasurf simulate validate --json`, all 82 simulated rows
+MEASURED_MEDIAN = 0.287   # `nasurf simulate validate --json`, all 97 simulated rows
+# (0.282 over 82 before the SnS, SnSe, Bi2S3, CoSe2 and Fe3Se4 hosts; the lead re-pins
+# after merging the other host branch)
 
 
 def test_validate_median_over_every_record(tmp_path):
     # Issue 13 asks for a median |error| <= 25 % over all records with a preset, failures
-    # included. Measured: 28.2 % (docs/simulation.md, "Hosts"), unchanged by the cited
-    # carbon partner of composites and the SnO2 cycled volume change (no row crossed the
-    # 25 % line): NOT met, and reported as such. This pins the measured number (a rise
+    # included. Measured: 28.2 % over 82 rows, unchanged by the cited carbon partner of
+    # composites and the SnO2 cycled volume change (no row crossed the 25 % line); 28.7 %
+    # over 97 with the five metal sulfide/selenide hosts (docs/simulation.md, "Hosts"):
+    # NOT met, and reported as such. This pins the measured number (a rise
     # by more than 2 points fails) and checks that every knowledge-base capacity record
     # of a mapped host is a row.
     from nasurf.knowledge import KnowledgeBase, query
@@ -284,9 +293,10 @@ def test_validate_median_over_every_record(tmp_path):
     with KnowledgeBase.open(db) as kb:
         df = query(kb, quantity=list(CAPACITY_QUANTITIES), distinct=True)
     hosts = {"carbon", "TiO2", "Na2Ti3O7", "SnO2", "MoS2", "Sb", "P", "Sb2S3"}
+    hosts |= {"SnS", "SnSe", "Bi2S3", "CoSe2", "Fe3Se4"}
     assert sorted(r.record_id for r in rep.rows) == sorted(df[df["host"].isin(hosts)]["id"])
     sim = [r for r in rep.rows if r.relative_error == r.relative_error]
-    assert rep.overall.n == len(sim) == 82
+    assert rep.overall.n == len(sim) == 97
     assert rep.overall.median_abs == pytest.approx(
         float(np.median([abs(r.relative_error) for r in sim])))
     assert rep.overall.median_abs <= MEASURED_MEDIAN + 0.02
@@ -329,3 +339,66 @@ def test_carbon_partner_capacity_follows_the_cited_points():
     q, how = carbon_partner_capacity(5000.0)
     assert how == "extrapolated" and q == pytest.approx(93.3 + slope * math.log(5))
     assert carbon_partner_capacity(1e7)[0] == 0.0
+
+
+# Metal sulfide/selenide hosts: each file's capacity and volume change recomputed here by
+# the library's own calculators (nasurf.materials: the reaction's Na count and IUPAC molar
+# mass; V per formula unit from the stated density or cell) from the inputs the file
+# states, so a typo in a hand-computed number fails. Truth: the stoichiometry and crystal
+# data; tolerance: the files round to 3 significant figures (electrons to 0.1 Na).
+def _phase(formula, density=None, **cell):
+    from nasurf.materials.volume import Lattice, Phase
+
+    return Phase(formula, density_g_cm3=density, lattice=Lattice(**cell) if cell else None)
+
+
+_NA15SN4 = {"system": "cubic", "a": 13.14, "Z": 4}           # methods.md §9
+_NA2S = {"system": "cubic", "a": 6.54, "Z": 4}               # antifluorite
+_NA2SE = {"system": "cubic", "a": 6.81, "Z": 4}              # antifluorite
+_NA3BI = {"system": "hexagonal", "a": 5.448, "c": 9.655, "Z": 2}
+CHALCOGENIDES = [
+    # name, reaction, accessible fraction, host phase, product phases per host
+    ("sns", "SnS + 5.75 Na -> Na2S + Na3.75Sn", 0.7, ("SnS", 5.08, {}),
+     [(0.25, "Na15Sn4", None, _NA15SN4), (1, "Na2S", None, _NA2S)]),
+    ("snse", "SnSe + 5.75 Na -> Na2Se + Na3.75Sn", 0.7, ("SnSe", 6.18, {}),
+     [(0.25, "Na15Sn4", None, _NA15SN4), (1, "Na2Se", None, _NA2SE)]),
+    ("bi2s3", "Bi2S3 + 12 Na -> 3 Na2S + 2 Na3Bi", 0.7,
+     ("Bi2S3", None, {"system": "orthorhombic", "a": 11.305, "b": 3.981, "c": 11.147,
+                      "Z": 4}),
+     [(2, "Na3Bi", None, _NA3BI), (3, "Na2S", None, _NA2S)]),
+    ("cose2", "CoSe2 + 4 Na -> Co + 2 Na2Se", 0.8,
+     ("CoSe2", None, {"system": "cubic", "a": 5.859, "Z": 4}),
+     [(1, "Co", 8.90, {}), (2, "Na2Se", None, _NA2SE)]),
+    ("fe3se4", "Fe3Se4 + 8 Na -> 3 Fe + 4 Na2Se", 0.8,
+     ("Fe3Se4", None, {"system": "monoclinic", "a": 6.208, "b": 3.541, "c": 11.281,
+                       "beta": 91.8, "Z": 2}),
+     [(3, "Fe", 7.874, {}), (4, "Na2Se", None, _NA2SE)]),
+]
+
+
+@pytest.mark.parametrize(("name", "reaction", "fraction", "host", "products"), CHALCOGENIDES,
+                         ids=[c[0] for c in CHALCOGENIDES])
+def test_chalcogenide_host_follows_its_reaction_and_crystal_data(name, reaction, fraction,
+                                                                 host, products):
+    from nasurf.materials import theoretical_capacity
+    from nasurf.materials.volume import volume_change
+
+    doc = _doc(name)
+    par = doc["parameters"]
+    th = theoretical_capacity(reaction)
+    assert par["molar_mass"]["value"] == pytest.approx(th.molar_mass_g_mol, rel=1e-4)
+    # the accessible fraction of the stated reaction, rounded to 0.1 Na
+    assert par["electrons"]["value"] == pytest.approx(fraction * th.electrons, abs=0.05)
+    p = load_material(name)
+    assert p.host_capacity_mAh_g == pytest.approx(
+        th.capacity_mAh_g * par["electrons"]["value"] / th.electrons, rel=1e-3)
+    formula, density, cell = host
+    hp = _phase(formula, density, **cell)
+    if density is None:      # a density stated from the cell must be that cell's
+        rho = th.molar_mass_g_mol / (hp.volume_per_formula_unit_A3() * 0.602214076)
+        assert par["density"]["value"] == pytest.approx(rho, rel=5e-3)
+    vc = volume_change(hp, [(k, _phase(f, d, **(c or {}))) for k, f, d, c in products])
+    assert par["volume_change"]["value"] == pytest.approx(vc.volume_change_dV_V0, rel=0.01)
+    # the reaction and its capacity are what the file says
+    assert f"{th.capacity_mAh_g:.0f}" in par["electrons"]["source"] or \
+        f"{th.capacity_mAh_g:.1f}" in par["electrons"]["source"]

@@ -28,6 +28,7 @@ from nasurf.sim import galvanostatic_cycling, load_material, simulate
 from nasurf.sim.validate import validate_literature
 
 HOSTS = ("hard_carbon", "anatase_tio2", "na2ti3o7", "sno2", "mos2", "sb", "red_p", "sb2s3")
+HOSTS += ("sns", "snse", "bi2s3", "cose2", "fe3se4")   # metal sulfides/selenides
 CURRENTS = (20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 OUT = Path(__file__).parent / "figures" / "sim-hosts.png"
 
@@ -46,7 +47,13 @@ def main() -> None:
     rep = validate_literature(sys.argv[1] if len(sys.argv) > 1 else None)
     kb_host = {"hard_carbon": "carbon", "anatase_tio2": "TiO2", "na2ti3o7": "Na2Ti3O7",
                "sno2": "SnO2", "mos2": "MoS2", "sb": "Sb", "red_p": "P", "sb2s3": "Sb2S3"}
-    fig, grid = plt.subplots(4, 4, figsize=(13.0, 11.0))
+    kb_host.update({"sns": "SnS", "snse": "SnSe", "bi2s3": "Bi2S3", "cose2": "CoSe2",
+                    "fe3se4": "Fe3Se4"})
+    bands = -(-len(HOSTS) // 4)     # four hosts per band of two rows
+    fig, grid = plt.subplots(2 * bands, 4, figsize=(13.0, 5.5 * bands), squeeze=False)
+    for k in range(len(HOSTS), 4 * bands):      # an incomplete last band: no empty axes
+        grid[2 * (k // 4), k % 4].set_axis_off()
+        grid[2 * (k // 4) + 1, k % 4].set_axis_off()
     for i, name in enumerate(HOSTS):
         # two hosts' rows per band: curves above, rate capability below
         axes, j = grid[2 * (i // 4):2 * (i // 4) + 2], i % 4

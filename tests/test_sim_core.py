@@ -208,7 +208,8 @@ def test_user_material_dict_roundtrip():
 
 
 @pytest.mark.parametrize("material", ["anatase_tio2", "na2ti3o7", "sb", "hard_carbon", "sno2",
-                                      "mos2", "red_p", "sb2s3"])
+                                      "mos2", "red_p", "sb2s3",
+                                      "co3o4", "mno2"])
 def test_every_preset_rate_protocol_reaches_its_cutoffs(material):
     # The implicit engine must end every galvanostatic step at its cut-off (or exhaust the
     # host) for every preset, including the surface-redox ones (the earlier march engine

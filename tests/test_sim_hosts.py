@@ -27,6 +27,7 @@ from nasurf.sim.cli import rate_table
 from nasurf.sim.parameters import at_particle_radius, specific_surface_area
 
 HOSTS = ("hard_carbon", "anatase_tio2", "na2ti3o7", "sno2", "mos2", "sb", "red_p", "sb2s3")
+HOSTS += ("co3o4", "mno2", "ti087o2")   # issue 13: oxide and titania-nanosheet families
 
 
 def _doc(name: str) -> dict:
@@ -206,6 +207,9 @@ def test_pristine_anatase_cv_leaves_room_for_surface_strategies():
     ("sno2", "surface_oxygen_vacancies", 2000.0),
     ("mos2", "2d_superlattices", 2000.0),
     ("sb2s3", "heterointerfaces", 5000.0),
+    ("co3o4", "heterointerfaces", 5000.0),
+    ("mno2", "2d_superlattices", 5000.0),
+    ("ti087o2", "2d_superlattices", 2000.0),
 ])
 def test_transport_presets_raise_high_rate_capacity_of_new_hosts(host, strategy, current):
     # review §2-4: OV shells, 2D superlattices and heterointerfaces are rate strategies;
@@ -266,12 +270,14 @@ def test_validate_lists_every_record_with_a_reason(tmp_path):
     assert set(doc["per_host"]) == {"Sb", "P"}
 
 
-MEASURED_MEDIAN = 0.282   # `nasurf simulate validate --json`, all 82 simulated rows
+MEASURED_MEDIAN = 0.331   # `nasurf simulate validate --json`, all 91 simulated rows
 
 
 def test_validate_median_over_every_record(tmp_path):
     # Issue 13 asks for a median |error| <= 25 % over all records with a preset, failures
-    # included. Measured: 28.2 % (docs/simulation.md, "Hosts"), unchanged by the cited
+    # included. Measured on branch h-simval3 with the Co3O4, MnO2 and Ti0.87O2 hosts: 33.1 %
+    # over 91 rows (7 of their 9 simulated rows miss; docs/simulation.md). Before: 28.2 %
+    # (docs/simulation.md, "Hosts"), unchanged by the cited
     # carbon partner of composites and the SnO2 cycled volume change (no row crossed the
     # 25 % line): NOT met, and reported as such. This pins the measured number (a rise
     # by more than 2 points fails) and checks that every knowledge-base capacity record
@@ -284,9 +290,10 @@ def test_validate_median_over_every_record(tmp_path):
     with KnowledgeBase.open(db) as kb:
         df = query(kb, quantity=list(CAPACITY_QUANTITIES), distinct=True)
     hosts = {"carbon", "TiO2", "Na2Ti3O7", "SnO2", "MoS2", "Sb", "P", "Sb2S3"}
+    hosts |= {"Co3O4", "MnO2", "Ti0.87O2"}
     assert sorted(r.record_id for r in rep.rows) == sorted(df[df["host"].isin(hosts)]["id"])
     sim = [r for r in rep.rows if r.relative_error == r.relative_error]
-    assert rep.overall.n == len(sim) == 82
+    assert rep.overall.n == len(sim) == 91
     assert rep.overall.median_abs == pytest.approx(
         float(np.median([abs(r.relative_error) for r in sim])))
     assert rep.overall.median_abs <= MEASURED_MEDIAN + 0.02
@@ -299,6 +306,11 @@ def test_validate_median_over_every_record(tmp_path):
         if r.relative_error == r.relative_error:
             assert r.assumptions[0].startswith("R = ")
     by = {r.record_id: r for r in rep.rows}
+    # a record measured away from room temperature is listed, not simulated, and says why
+    # (the host parameters carry no activation energies): the Ti0.87O2 superlattice at -5 C
+    cold = by["S4.ti087o2-graphene-superlattice.rate_capacity.minus5c"]
+    assert cold.status == "not_simulated" and cold.simulated_mAh_g != cold.simulated_mAh_g
+    assert "-5 degC" in cold.reason and cold.current_mA_g == 12800
     # a condition the record leaves out but its source states: 100C = 17.7 A/g (ref 114)
     nh3 = by["S6.nh3-na2ti3o7-nanobelts.rate_capacity"]
     assert nh3.current_mA_g == 17700 and any("17.7 A g-1" in a for a in nh3.assumptions)
@@ -329,3 +341,41 @@ def test_carbon_partner_capacity_follows_the_cited_points():
     q, how = carbon_partner_capacity(5000.0)
     assert how == "extrapolated" and q == pytest.approx(93.3 + slope * math.log(5))
     assert carbon_partner_capacity(1e7)[0] == 0.0
+
+
+# IUPAC atomic weights (independent of the host files)
+_AW = {"Co": 58.933194, "Mn": 54.938043, "Ti": 47.867, "O": 15.999}
+_F_MAH = 96485.33212 / 3.6   # mAh per mol of electrons, per g -> mAh/g
+
+
+@pytest.mark.parametrize(("name", "formula", "sodium"), [
+    ("co3o4", {"Co": 3, "O": 4}, 8),      # Co3O4 + 8 Na -> 3 Co + 4 Na2O
+    ("mno2", {"Mn": 1, "O": 2}, 4),       # MnO2 + 4 Na -> Mn + 2 Na2O
+])
+def test_conversion_oxide_first_sodiation_converts_the_whole_formula(name, formula, sodium):
+    # truth: Q = n F / (3.6 M) from the reaction's stoichiometry and IUPAC masses. The host
+    # keeps its accessible part, the rest of the conversion is the first-cycle loss, so the
+    # two add up to the theoretical capacity, a slow first sodiation passes ~all of it
+    # (within 3 %: the site store adds, the cut-off takes a little) and cycle 2 returns the
+    # host (within 5 %)
+    q_theo = sodium * _F_MAH / sum(_AW[el] * k for el, k in formula.items())
+    p = load_material(name)
+    assert p.molar_mass * 1e3 == pytest.approx(sum(_AW[el] * k for el, k in formula.items()),
+                                               rel=1e-5)
+    assert p.host_capacity_mAh_g + p.sei_capacity / 3600.0 == pytest.approx(q_theo, rel=2e-3)
+    r = simulate(name, galvanostatic_cycling("25 mA g-1", cycles=2))
+    cyc = r.cycle_capacities()
+    assert cyc["sodiation_mAh_g"].iloc[0] == pytest.approx(q_theo, rel=0.03)
+    assert cyc["desodiation_mAh_g"].iloc[1] == pytest.approx(p.host_capacity_mAh_g, rel=0.05)
+    assert not r.warnings
+
+
+def test_ti087o2_capacity_is_all_ti4_reduced_to_ti3():
+    # truth: 0.87 e- per Ti0.87O2 (every Ti4+ -> Ti3+), M from IUPAC masses: 316.6 mAh/g at
+    # x = 1; the lattice-gas OCP exhausts its sites at x_max = 0.6 (the anatase couple), so a
+    # slow cycle 2 returns at most 0.6 of it and at least 85 % of that
+    q_theo = 0.87 * _F_MAH / (0.87 * _AW["Ti"] + 2 * _AW["O"])
+    p = load_material("ti087o2")
+    assert p.host_capacity_mAh_g == pytest.approx(q_theo, rel=1e-4)
+    des = _cycle2_desodiation("ti087o2", 10.0)
+    assert 0.85 * 0.6 * q_theo < des <= 0.6 * q_theo * 1.02, des

@@ -28,6 +28,7 @@ from nasurf.sim import galvanostatic_cycling, load_material, simulate
 from nasurf.sim.validate import validate_literature
 
 HOSTS = ("hard_carbon", "anatase_tio2", "na2ti3o7", "sno2", "mos2", "sb", "red_p", "sb2s3")
+HOSTS += ("co3o4", "mno2", "ti087o2")
 CURRENTS = (20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 OUT = Path(__file__).parent / "figures" / "sim-hosts.png"
 
@@ -46,7 +47,12 @@ def main() -> None:
     rep = validate_literature(sys.argv[1] if len(sys.argv) > 1 else None)
     kb_host = {"hard_carbon": "carbon", "anatase_tio2": "TiO2", "na2ti3o7": "Na2Ti3O7",
                "sno2": "SnO2", "mos2": "MoS2", "sb": "Sb", "red_p": "P", "sb2s3": "Sb2S3"}
-    fig, grid = plt.subplots(4, 4, figsize=(13.0, 11.0))
+    kb_host.update({"co3o4": "Co3O4", "mno2": "MnO2", "ti087o2": "Ti0.87O2"})
+    bands = math.ceil(len(HOSTS) / 4)
+    fig, grid = plt.subplots(2 * bands, 4, figsize=(13.0, 5.5 * bands), squeeze=False)
+    for j in range(len(HOSTS) - 4 * (bands - 1), 4):   # empty columns of the last band
+        grid[-2, j].set_visible(False)
+        grid[-1, j].set_visible(False)
     for i, name in enumerate(HOSTS):
         # two hosts' rows per band: curves above, rate capability below
         axes, j = grid[2 * (i // 4):2 * (i // 4) + 2], i % 4

@@ -221,7 +221,8 @@ def _record_current(rec: Mapping[str, Any]) -> float:
 
 
 def _reason(quantity: str, reported: float, simulated: float, limit: float,
-            warnings: list[str], err: float, lam_keep: float = 1.0) -> tuple[str, str]:
+            warnings: list[str], err: float, lam_keep: float = 1.0,
+            composite: bool = True) -> tuple[str, str]:
     if reported > limit * 1.02:
         what = "incl. first-cycle loss" if quantity == "first_discharge_capacity" \
             else "host + surface sites; conversion hosts: their accessible fraction"
@@ -241,6 +242,12 @@ def _reason(quantity: str, reported: float, simulated: float, limit: float,
                            "could not move a filled/emptied surface (see the row's warnings)")
     if abs(err) <= TARGET_MEDIAN:
         return "within", ""
+    if err > 0 and not composite:
+        return "outside", ("model over-predicts (not a composite): the sample loses or never "
+                           "reaches capacity by mechanisms the host lacks (fading beyond the "
+                           "LAM law such as pulverisation, coarsening or contact loss; a "
+                           "first-cycle loss other than the host's), or its size/loading "
+                           "differ from the assumed ones")
     if err > 0:
         return "outside", ("model over-predicts: a composite's host fraction is an assumption "
                            "(binder and a larger carbon share lower the per-mass capacity), and "
@@ -462,7 +469,8 @@ def _finish(row: dict[str, Any], lam_factor: Any) -> ValidationRow:
     sim = frac * sim + (1.0 - frac) * c_cap
     limit = frac * limit + (1.0 - frac) * c_max
     err = (sim - reported) / reported
-    status, reason = _reason(q, reported, sim, limit, row["warnings"], err, lam_keep)
+    status, reason = _reason(q, reported, sim, limit, row["warnings"], err, lam_keep,
+                             composite=frac < 1.0)
     return ValidationRow(**common, simulated_mAh_g=float(sim), relative_error=float(err),
                          status=status, reason=reason, assumptions=tuple(assumptions),
                          warnings=tuple(row["warnings"]))

@@ -220,7 +220,7 @@ def test_transport_presets_raise_high_rate_capacity_of_new_hosts(host, strategy,
     assert treated > 1.1 * base, (host, strategy, base, treated)
 
 
-@pytest.mark.parametrize("host", ["red_p", "sno2"])
+@pytest.mark.parametrize("host", ["red_p", "sno2", "co3o4", "mno2"])
 def test_chemical_bonds_slow_the_fade_of_new_alloy_hosts(host):
     # review §7, refs 117/119: ~91 % retention after 100 cycles with P-C/P-O-C bonds versus
     # fast fade of unbonded alloys; bonding factor 0.8 removes 80 % of the LAM

@@ -29,6 +29,7 @@ from nasurf.sim.validate import validate_literature
 
 HOSTS = ("hard_carbon", "anatase_tio2", "na2ti3o7", "sno2", "mos2", "sb", "red_p", "sb2s3")
 HOSTS += ("sns", "snse", "bi2s3", "cose2", "fe3se4")   # metal sulfides/selenides
+HOSTS += ("co3o4", "mno2", "ti087o2")
 CURRENTS = (20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 OUT = Path(__file__).parent / "figures" / "sim-hosts.png"
 
@@ -54,6 +55,7 @@ def main() -> None:
     for k in range(len(HOSTS), 4 * bands):      # an incomplete last band: no empty axes
         grid[2 * (k // 4), k % 4].set_axis_off()
         grid[2 * (k // 4) + 1, k % 4].set_axis_off()
+    kb_host.update({"co3o4": "Co3O4", "mno2": "MnO2", "ti087o2": "Ti0.87O2"})
     for i, name in enumerate(HOSTS):
         # two hosts' rows per band: curves above, rate capability below
         axes, j = grid[2 * (i // 4):2 * (i // 4) + 2], i % 4

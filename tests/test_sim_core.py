@@ -209,7 +209,8 @@ def test_user_material_dict_roundtrip():
 
 @pytest.mark.parametrize("material", ["anatase_tio2", "na2ti3o7", "sb", "hard_carbon", "sno2",
                                       "mos2", "red_p", "sb2s3",
-                                      "sns", "snse", "bi2s3", "cose2", "fe3se4"])
+                                      "sns", "snse", "bi2s3", "cose2", "fe3se4",
+                                      "co3o4", "mno2"])
 def test_every_preset_rate_protocol_reaches_its_cutoffs(material):
     # The implicit engine must end every galvanostatic step at its cut-off (or exhaust the
     # host) for every preset, including the surface-redox ones (the earlier march engine

@@ -29,6 +29,7 @@ from nasurf.sim.parameters import at_particle_radius, specific_surface_area
 HOSTS = ("hard_carbon", "anatase_tio2", "na2ti3o7", "sno2", "mos2", "sb", "red_p", "sb2s3")
 # the metal sulfide/selenide families of Table 1 (rows 9-12, 32)
 HOSTS += ("sns", "snse", "bi2s3", "cose2", "fe3se4")
+HOSTS += ("co3o4", "mno2", "ti087o2")   # issue 13: oxide and titania-nanosheet families
 
 
 def _doc(name: str) -> dict:
@@ -212,6 +213,9 @@ def test_pristine_anatase_cv_leaves_room_for_surface_strategies():
     ("bi2s3", "heterointerfaces", 5000.0),
     ("cose2", "heterointerfaces", 5000.0),
     ("fe3se4", "heterointerfaces", 5000.0),
+    ("co3o4", "heterointerfaces", 5000.0),
+    ("mno2", "2d_superlattices", 5000.0),
+    ("ti087o2", "2d_superlattices", 2000.0),
 ])
 def test_transport_presets_raise_high_rate_capacity_of_new_hosts(host, strategy, current):
     # review §2-4: OV shells, 2D superlattices and heterointerfaces are rate strategies;
@@ -222,7 +226,7 @@ def test_transport_presets_raise_high_rate_capacity_of_new_hosts(host, strategy,
     assert treated > 1.1 * base, (host, strategy, base, treated)
 
 
-@pytest.mark.parametrize("host", ["red_p", "sno2", "snse"])
+@pytest.mark.parametrize("host", ["red_p", "sno2", "snse", "co3o4", "mno2"])
 def test_chemical_bonds_slow_the_fade_of_new_alloy_hosts(host):
     # review §7, refs 117/119: ~91 % retention after 100 cycles with P-C/P-O-C bonds versus
     # fast fade of unbonded alloys; bonding factor 0.8 removes 80 % of the LAM
@@ -272,17 +276,16 @@ def test_validate_lists_every_record_with_a_reason(tmp_path):
     assert set(doc["per_host"]) == {"Sb", "P"}
 
 
-MEASURED_MEDIAN = 0.287   # `nasurf simulate validate --json`, all 97 simulated rows
-# (0.282 over 82 before the SnS, SnSe, Bi2S3, CoSe2 and Fe3Se4 hosts; the lead re-pins
-# after merging the other host branch)
+MEASURED_MEDIAN = 0.308   # `nasurf simulate validate --json`, all 106 simulated rows
+# (0.282 over 82 rows before the eight hosts of the Table 1 families added in the third pass)
 
 
 def test_validate_median_over_every_record(tmp_path):
     # Issue 13 asks for a median |error| <= 25 % over all records with a preset, failures
     # included. Measured: 28.2 % over 82 rows, unchanged by the cited carbon partner of
-    # composites and the SnO2 cycled volume change (no row crossed the 25 % line); 28.7 %
-    # over 97 with the five metal sulfide/selenide hosts (docs/simulation.md, "Hosts"):
-    # NOT met, and reported as such. This pins the measured number (a rise
+    # composites and the SnO2 cycled volume change (no row crossed the 25 % line); 30.8 %
+    # over 106 with the SnS, SnSe, Bi2S3, CoSe2, Fe3Se4, Co3O4, MnO2 and Ti0.87O2 hosts
+    # (docs/simulation.md, "Hosts"): NOT met, and reported as such. This pins the measured number (a rise
     # by more than 2 points fails) and checks that every knowledge-base capacity record
     # of a mapped host is a row.
     from nasurf.knowledge import KnowledgeBase, query
@@ -294,9 +297,10 @@ def test_validate_median_over_every_record(tmp_path):
         df = query(kb, quantity=list(CAPACITY_QUANTITIES), distinct=True)
     hosts = {"carbon", "TiO2", "Na2Ti3O7", "SnO2", "MoS2", "Sb", "P", "Sb2S3"}
     hosts |= {"SnS", "SnSe", "Bi2S3", "CoSe2", "Fe3Se4"}
+    hosts |= {"Co3O4", "MnO2", "Ti0.87O2"}
     assert sorted(r.record_id for r in rep.rows) == sorted(df[df["host"].isin(hosts)]["id"])
     sim = [r for r in rep.rows if r.relative_error == r.relative_error]
-    assert rep.overall.n == len(sim) == 97
+    assert rep.overall.n == len(sim) == 106
     assert rep.overall.median_abs == pytest.approx(
         float(np.median([abs(r.relative_error) for r in sim])))
     assert rep.overall.median_abs <= MEASURED_MEDIAN + 0.02
@@ -309,6 +313,11 @@ def test_validate_median_over_every_record(tmp_path):
         if r.relative_error == r.relative_error:
             assert r.assumptions[0].startswith("R = ")
     by = {r.record_id: r for r in rep.rows}
+    # a record measured away from room temperature is listed, not simulated, and says why
+    # (the host parameters carry no activation energies): the Ti0.87O2 superlattice at -5 C
+    cold = by["S4.ti087o2-graphene-superlattice.rate_capacity.minus5c"]
+    assert cold.status == "not_simulated" and cold.simulated_mAh_g != cold.simulated_mAh_g
+    assert "-5 degC" in cold.reason and cold.current_mA_g == 12800
     # a condition the record leaves out but its source states: 100C = 17.7 A/g (ref 114)
     nh3 = by["S6.nh3-na2ti3o7-nanobelts.rate_capacity"]
     assert nh3.current_mA_g == 17700 and any("17.7 A g-1" in a for a in nh3.assumptions)
@@ -402,3 +411,39 @@ def test_chalcogenide_host_follows_its_reaction_and_crystal_data(name, reaction,
     # the reaction and its capacity are what the file says
     assert f"{th.capacity_mAh_g:.0f}" in par["electrons"]["source"] or \
         f"{th.capacity_mAh_g:.1f}" in par["electrons"]["source"]
+# IUPAC atomic weights (independent of the host files)
+_AW = {"Co": 58.933194, "Mn": 54.938043, "Ti": 47.867, "O": 15.999}
+_F_MAH = 96485.33212 / 3.6   # mAh per mol of electrons, per g -> mAh/g
+
+
+@pytest.mark.parametrize(("name", "formula", "sodium"), [
+    ("co3o4", {"Co": 3, "O": 4}, 8),      # Co3O4 + 8 Na -> 3 Co + 4 Na2O
+    ("mno2", {"Mn": 1, "O": 2}, 4),       # MnO2 + 4 Na -> Mn + 2 Na2O
+])
+def test_conversion_oxide_first_sodiation_converts_the_whole_formula(name, formula, sodium):
+    # truth: Q = n F / (3.6 M) from the reaction's stoichiometry and IUPAC masses. The host
+    # keeps its accessible part, the rest of the conversion is the first-cycle loss, so the
+    # two add up to the theoretical capacity, a slow first sodiation passes ~all of it
+    # (within 3 %: the site store adds, the cut-off takes a little) and cycle 2 returns the
+    # host (within 5 %)
+    q_theo = sodium * _F_MAH / sum(_AW[el] * k for el, k in formula.items())
+    p = load_material(name)
+    assert p.molar_mass * 1e3 == pytest.approx(sum(_AW[el] * k for el, k in formula.items()),
+                                               rel=1e-5)
+    assert p.host_capacity_mAh_g + p.sei_capacity / 3600.0 == pytest.approx(q_theo, rel=2e-3)
+    r = simulate(name, galvanostatic_cycling("25 mA g-1", cycles=2))
+    cyc = r.cycle_capacities()
+    assert cyc["sodiation_mAh_g"].iloc[0] == pytest.approx(q_theo, rel=0.03)
+    assert cyc["desodiation_mAh_g"].iloc[1] == pytest.approx(p.host_capacity_mAh_g, rel=0.05)
+    assert not r.warnings
+
+
+def test_ti087o2_capacity_is_all_ti4_reduced_to_ti3():
+    # truth: 0.87 e- per Ti0.87O2 (every Ti4+ -> Ti3+), M from IUPAC masses: 316.6 mAh/g at
+    # x = 1; the lattice-gas OCP exhausts its sites at x_max = 0.6 (the anatase couple), so a
+    # slow cycle 2 returns at most 0.6 of it and at least 85 % of that
+    q_theo = 0.87 * _F_MAH / (0.87 * _AW["Ti"] + 2 * _AW["O"])
+    p = load_material("ti087o2")
+    assert p.host_capacity_mAh_g == pytest.approx(q_theo, rel=1e-4)
+    des = _cycle2_desodiation("ti087o2", 10.0)
+    assert 0.85 * 0.6 * q_theo < des <= 0.6 * q_theo * 1.02, des

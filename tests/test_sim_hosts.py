@@ -285,9 +285,9 @@ def test_validate_median_over_every_record(tmp_path):
     # included. Measured: 28.2 % over 82 rows, unchanged by the cited carbon partner of
     # composites and the SnO2 cycled volume change (no row crossed the 25 % line); 30.8 %
     # over 106 with the SnS, SnSe, Bi2S3, CoSe2, Fe3Se4, Co3O4, MnO2 and Ti0.87O2 hosts
-    # (docs/simulation.md, "Hosts"): NOT met, and reported as such. This pins the measured number (a rise
-    # by more than 2 points fails) and checks that every knowledge-base capacity record
-    # of a mapped host is a row.
+    # (docs/simulation.md, "Hosts"): NOT met, and reported as such. This pins the
+    # measured number (a rise by more than 2 points fails) and checks that every
+    # knowledge-base capacity record of a mapped host is a row.
     from nasurf.knowledge import KnowledgeBase, query
     from nasurf.sim.validate import CAPACITY_QUANTITIES, validate_literature
 

@@ -263,9 +263,9 @@ def _kth_smallest(x: np.ndarray, k: int) -> float:
 
     Cycler currents repeat a few values thousands of times, where numpy's introselect
     slows to ~10 ns a row. A bound L from a 1-in-16 subsample (a rank a little below k's
-    quantile) settles it with two counting passes: x[k] = L when L's rank range holds k,
-    else x[k] is the (k - #(x <= L))-th smallest value above L, a ~3 % subset. If L
-    turns out above the answer (a pathological sample) the whole array is partitioned.
+    quantile) settles it: x[k] is the (k - #(x <= L))-th smallest value above L (a ~3 %
+    subset, and the usual case) or, when L's rank range holds k, L itself. If L turns
+    out above the answer (a pathological sample) the whole array is partitioned.
     """
     n = x.size
     if n >= 1024:
@@ -273,14 +273,13 @@ def _kth_smallest(x: np.ndarray, k: int) -> float:
         j = max(int((k / (n - 1) - 0.03) * (sub.size - 1)), 0)
         sub.partition(j)
         bound = sub[j]
-        below = int(np.count_nonzero(x < bound))
-        upto = below + int(np.count_nonzero(x == bound))
-        if below <= k < upto:
-            return float(bound)
+        upto = int(np.count_nonzero(x <= bound))
         if k >= upto:
             rest = x[x > bound]
             rest.partition(k - upto)
             return float(rest[k - upto])
+        if int(np.count_nonzero(x < bound)) <= k:
+            return float(bound)
     return float(np.partition(x, k)[k])
 
 

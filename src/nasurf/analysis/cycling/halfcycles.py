@@ -229,29 +229,55 @@ def _median_abs_rows(i: np.ndarray, first: np.ndarray, length: np.ndarray,
     ``width == k`` (longer ones are sampled at k evenly spaced rows)."""
     j = np.arange(width)
     if int(length.max()) <= k:
-        # every row of every half cycle: consecutive indices, no sampling arithmetic
-        idx = first[:, None] + j
+        # every row of every half cycle: each is a window of the column, gathered from a
+        # strided view of it without an index matrix. A window that would run past the
+        # table's end is the table's last one, the half cycle's rows at an offset in it
+        # (a median depends on which values are kept, not on their places)
+        vals = _windows(i, width)
+        low = np.minimum(first, vals.shape[0] - 1)
+        vals = vals[low]
+        off = first - low
+        end = length + off
+        # (a window past its half cycle's rows is rare: the position mask only then)
+        valid = (j < end[:, None]) & (j >= off[:, None]) if (
+            int(end.min()) < width or off.any()) else None
     else:
         step = np.where(length > k, (length - 1) / (k - 1), 1.0)
         idx = first[:, None] + np.floor(j * step[:, None]).astype(np.int64)
-    valid = j < length[:, None]
-    # past a half cycle's end the index may run off the table: clip (masked below)
-    np.minimum(idx, i.size - 1, out=idx)
-    vals = i[idx]
+        valid = j < length[:, None]
+        # past a half cycle's end the index may run off the table: clip (masked below)
+        np.minimum(idx, i.size - 1, out=idx)
+        vals = i[idx]
     # I x sign is |I| exactly where the current has the half cycle's sign (x +-1 is
     # exact), and only those rows above the threshold count
-    vals *= sign[:, None]
-    valid &= vals > thr
-    vals[~valid] = np.inf
+    vals *= sign.astype(np.float64)[:, None]
+    above = vals > thr
+    valid = above if valid is None else valid & above
+    # every value kept (the common case): no masking, and each row's count is its width
+    full = bool(valid.all())
+    if not full:
+        vals[~valid] = np.inf
     # row-wise median of the kept values: sorted, they come first (inf last); numpy's
     # vectorised sort beats a partition at the middle positions here
     vals.sort(axis=1)
-    count = np.add.reduce(valid, axis=1, dtype=np.intp)
     rows = np.arange(vals.shape[0])
+    count = (np.full(rows.size, width, np.intp) if full
+             else np.add.reduce(valid, axis=1, dtype=np.intp))
     lo = np.maximum((count - 1) // 2, 0)
     hi = np.minimum(count // 2, width - 1)
     med = 0.5 * (vals[rows, lo] + vals[rows, hi])      # inf + inf: no warning
     return np.where(count > 0, med, np.nan)
+
+
+def _windows(x: np.ndarray, width: int) -> np.ndarray:
+    """Every run of ``width`` consecutive values of the 1-D ``x`` (``width <= x.size``), as a
+    read-only strided view: row r is ``x[r:r + width]``."""
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    win = np.ndarray((x.size - width + 1, width), x.dtype, x, 0,
+                     (x.itemsize, x.itemsize))
+    win.flags.writeable = False
+    return win
 
 
 def _assign_cycles(df: pd.DataFrame, seg: Segmentation, first: np.ndarray, mode: str,

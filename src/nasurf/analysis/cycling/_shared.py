@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal
 
 import numpy as np
@@ -236,6 +237,15 @@ def _frame_from_columns(cols: dict[str, Any]) -> pd.DataFrame:
     # a view: the frame owns its own Index object (a caller may set columns.name)
     return create_dataframe_from_blocks(blocks, pd.RangeIndex(n),
                                         _column_index(tuple(cols)).view())
+
+
+def _quiet_division(denominator: np.ndarray) -> AbstractContextManager[Any]:
+    """Context for dividing by ``denominator``: ``np.errstate`` silencing 0/0 and x/0 when
+    it holds a zero, else nothing (entering np.errstate costs as much as dividing a few
+    values, and a NaN or non-zero denominator raises no floating-point warning)."""
+    if denominator.all():
+        return nullcontext()
+    return np.errstate(invalid="ignore", divide="ignore")
 
 
 ElectrodeRole = Literal["auto", "anode", "cathode", "full"]

@@ -7,7 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from nasurf.analysis.cycling._shared import CE_FLOOR_AFTER_FORMATION, DESODIATION, SODIATION
+from nasurf.analysis.cycling._shared import (
+    CE_FLOOR_AFTER_FORMATION,
+    DESODIATION,
+    SODIATION,
+    _quiet_division,
+)
 
 
 def _swap_processes(cyc: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -80,13 +85,15 @@ def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: 
     values = np.array(quantities, dtype=np.float64)
     bins = (slot + np.arange(0, 2 * nq * n, 2 * n)[:, None]).ravel()
     sums = np.bincount(bins, weights=values.ravel(), minlength=2 * nq * n).reshape(nq, 2, n)
-    sums[:, count == 0] = np.nan
+    if not count.all():
+        sums[:, count == 0] = np.nan
     out: dict[str, np.ndarray] = {"cycle": number}
-    with np.errstate(invalid="ignore", divide="ignore"):
-        # both processes divided at once (rows of the (process, cycle) planes)
-        # one half cycle per process and cycle in sodiation_desodiation mode; with
-        # several (instrument mode) the mean of their median currents
-        mean_cur = sums[3:] / count
+    # both processes divided at once (rows of the (process, cycle) planes)
+    # one half cycle per process and cycle in sodiation_desodiation mode; with
+    # several (instrument mode) the mean of their median currents (a count of 0 meets a
+    # NaN sum: NaN, no floating-point warning)
+    mean_cur = sums[3:] / count
+    with _quiet_division(sums[0]):          # no charge: no average voltage (NaN)
         avg_v = sums[1] / sums[0]
     for k, proc in enumerate((SODIATION, DESODIATION)):
         out[f"{proc}_mAh"] = sums[0, k]

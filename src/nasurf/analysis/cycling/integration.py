@@ -71,13 +71,26 @@ def _interval_terms(t: np.ndarray, y: np.ndarray, starts: np.ndarray,
     return q
 
 
-def _block_sums(q: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """Sum of the interval terms credited to each block (see :func:`_interval_sums`)."""
-    n = q.size + 1
+def _block_index(starts: np.ndarray, stops: np.ndarray, n_rows: int
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Where each block's credited intervals start (``np.add.reduceat`` offsets) and which
+    blocks have none (None: every block has some), for :func:`_block_sums`; computed once
+    when several integrals share the blocks."""
     first = np.maximum(starts - 1, 0)
-    count = stops - 1 - first          # number of intervals credited to the block
-    out = np.add.reduceat(q, np.minimum(first, n - 2)) if len(starts) else np.zeros(0)
-    out[count <= 0] = 0.0
+    empty = stops - 1 - first <= 0          # number of intervals credited to the block
+    return np.minimum(first, n_rows - 2), (empty if empty.any() else None)
+
+
+def _block_sums(q: np.ndarray, starts: np.ndarray, stops: np.ndarray,
+                index: tuple[np.ndarray, np.ndarray | None] | None = None) -> np.ndarray:
+    """Sum of the interval terms credited to each block (see :func:`_interval_sums`);
+    ``index``: :func:`_block_index` of the blocks when already known."""
+    if not len(starts):
+        return np.zeros(0)
+    at, empty = index if index is not None else _block_index(starts, stops, q.size + 1)
+    out = np.add.reduceat(q, at)
+    if empty is not None:
+        out[empty] = 0.0
     return out
 
 

@@ -92,7 +92,9 @@ def _all_finite(arr: np.ndarray) -> bool:
     return math.isfinite(np.add.reduce(arr)) or bool(np.isfinite(arr).all())
 
 
-def _column(df: pd.DataFrame, name: str, source: str) -> np.ndarray:
+def _column(df: pd.DataFrame, name: str, source: str, finite: bool = True) -> np.ndarray:
+    """The float column ``name``; ``finite``: checked finite here (else the caller checks,
+    with :func:`_check_finite`)."""
     if name not in df.columns:
         raise ValidationError(
             f"missing column '{name}'; galvanostatic analysis needs "
@@ -103,14 +105,19 @@ def _column(df: pd.DataFrame, name: str, source: str) -> np.ndarray:
         arr = _values(df, name, np.float64)
     except (TypeError, ValueError):
         raise ValidationError("column is not numeric", file=source, field=name) from None
-    if not _all_finite(arr):
-        bad = np.flatnonzero(~np.isfinite(arr))
-        if bad.size:
-            row = int(bad[0])
-            raise ValidationError(
-                f"non-finite value ({arr[row]!r}) at data row {row}; expected a finite "
-                "number", file=source, field=name)
+    if finite and not _all_finite(arr):
+        _check_finite(arr, name, source)
     return arr
+
+
+def _check_finite(arr: np.ndarray, name: str, source: str) -> None:
+    """Raise naming the first non-finite value of column ``name``, if any."""
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        row = int(bad[0])
+        raise ValidationError(
+            f"non-finite value ({arr[row]!r}) at data row {row}; expected a finite "
+            "number", file=source, field=name)
 
 
 def _time_series(data: EchemData | pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -130,13 +137,20 @@ def _time_series_dt(data: EchemData | pd.DataFrame, keep_dt: bool = True
         raise ValidationError(
             f"{len(df)} data row(s); galvanostatic analysis needs at least 2", file=source
         )
-    t = _column(df, TIME, source)
+    keep_dt = keep_dt and len(df) <= _CHUNK
+    t = _column(df, TIME, source, finite=not keep_dt)
+    dt = None
+    if keep_dt:
+        dt = t[1:] - t[:-1]
+        lowest = np.minimum.reduce(dt)
+        # the time is finite when its ends and its steps are (a NaN or an infinity inside
+        # makes a step NaN or infinite, and the minimum keeps a NaN): no pass of its own
+        if not (math.isfinite(lowest) and math.isfinite(t[0]) and math.isfinite(t[-1])):
+            _check_finite(t, TIME, source)
     v = _column(df, VOLTAGE, source)
     i = _column(df, CURRENT, source)
-    dt = None
-    if keep_dt and len(t) <= _CHUNK:
-        dt = t[1:] - t[:-1]
-        back = (dt < 0).nonzero()[0] if np.minimum.reduce(dt) < 0 else _NO_ROWS
+    if dt is not None:
+        back = (dt < 0).nonzero()[0] if lowest < 0 else _NO_ROWS
     else:
         back = (t[1:] < t[:-1]).nonzero()[0]
     if back.size:

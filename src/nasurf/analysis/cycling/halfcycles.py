@@ -242,11 +242,18 @@ def _median_abs_rows(i: np.ndarray, first: np.ndarray, length: np.ndarray,
         valid = (j < end[:, None]) & (j >= off[:, None]) if (
             int(end.min()) < width or off.any()) else None
     else:
-        step = np.where(length > k, (length - 1) / (k - 1), 1.0)
-        idx = first[:, None] + np.floor(j * step[:, None]).astype(np.int64)
-        valid = j < length[:, None]
-        # past a half cycle's end the index may run off the table: clip (masked below)
-        np.minimum(idx, i.size - 1, out=idx)
+        sampled = length > k
+        every = bool(sampled.all())
+        step = (length - 1) / (k - 1)
+        if not every:
+            step = np.where(sampled, step, 1.0)
+        # j x step >= 0: its truncation is its floor
+        idx = first[:, None] + (j * step[:, None]).astype(np.int64)
+        valid = None                # every half cycle sampled: k rows of each, all inside it
+        if not every:
+            valid = j < length[:, None]
+            # past a half cycle's end the index may run off the table: clip (masked below)
+            np.minimum(idx, i.size - 1, out=idx)
         vals = i[idx]
     # I x sign is |I| exactly where the current has the half cycle's sign (x +-1 is
     # exact), and only those rows above the threshold count

@@ -9,6 +9,7 @@ vectorised (``np.add.reduceat`` over block boundaries)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -99,8 +100,7 @@ def _counter_increments(col: np.ndarray) -> np.ndarray:
     inc = np.empty_like(col)
     inc[0] = 0.0
     np.subtract(col[1:], col[:-1], out=inc[1:])
-    reset = inc < 0
-    inc[reset] = col[reset]
+    np.copyto(inc, col, where=inc < 0)     # a reset at this row: the counter's value
     return inc
 
 
@@ -111,26 +111,29 @@ def _instrument_capacity(df: pd.DataFrame, starts: np.ndarray, per_hc,
     and with ``v`` also the energy (Wh) as the sum of increment x mean interval voltage."""
     cols = [c for c in (CHARGE_CAPACITY, DISCHARGE_CAPACITY) if c in df.columns]
     if cols:
-        inc = None
-        for c in cols:
-            arr = _values(df, c, np.float64)
-            if not _all_finite(arr):
-                return None
-            part = _counter_increments(np.abs(arr))
-            inc = part if inc is None else inc + part
+        arrays = [_values(df, c, np.float64) for c in cols]
+        inc = _counter_increments(np.abs(arrays[0]))
+        for arr in arrays[1:]:
+            inc += _counter_increments(np.abs(arr))
     elif NET_CAPACITY in df.columns:
-        arr = _values(df, NET_CAPACITY, np.float64)
-        if not _all_finite(arr):
-            return None
-        inc = np.empty_like(arr)
+        arrays = [_values(df, NET_CAPACITY, np.float64)]
+        inc = np.empty_like(arrays[0])
         inc[0] = 0.0
-        np.subtract(arr[1:], arr[:-1], out=inc[1:])
+        np.subtract(arrays[0][1:], arrays[0][:-1], out=inc[1:])
         np.abs(inc, out=inc)
     else:
         return None
     # increment at row k is the change over the interval (k-1, k]: same ownership rule
     # as the integral (the entry interval belongs to the block the row starts)
-    charge = per_hc(np.add.reduceat(inc, starts))
+    blocks = np.add.reduceat(inc, starts)
+    # the blocks cover every row (starts[0] is 0) and a NaN or infinite counter value
+    # after the first row makes its increment, so its block's sum, non-finite: finite
+    # sums and first values settle that the counters are finite without a pass of their own
+    finite = (math.isfinite(np.add.reduce(blocks))
+              and all(math.isfinite(a[0]) for a in arrays))
+    if not (finite or all(map(_all_finite, arrays))):
+        return None
+    charge = per_hc(blocks)
     energy = None
     if v is not None:
         vmid = np.empty_like(v)

@@ -597,8 +597,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         at = cut.nonzero()[0]
         at += 1
         starts = np.concatenate((_ZERO, at))
-        k_step = (sign[starts] != 0).view(np.int8) * np.int8(_K[CONSTANT_CURRENT] - _K[REST])
-        k_step += np.int8(_K[REST])
+        k_step = _SIGN_KIND[sign[starts]]
     else:
         # a step starts where the row code (_row_codes), the step counter or the
         # instrument's own step flag changes. The code is a function of the instrument's
@@ -724,6 +723,10 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
 
 _ZERO = np.zeros(1, np.int64)
 _ZERO.flags.writeable = False
+#: kind code of a step found from the signal, indexed by its current's sign (0, +1, -1):
+#: a rest without current, a current step with
+_SIGN_KIND = np.array([_K[REST], _K[CONSTANT_CURRENT], _K[CONSTANT_CURRENT]], np.int8)
+_SIGN_KIND.flags.writeable = False
 
 
 def _stops(starts: np.ndarray, n: int) -> np.ndarray:
@@ -891,8 +894,11 @@ def _counter_at(df: _Table) -> tuple[str, Any, Any] | None:
             return None
         arrays.append(arr)
 
-    def at(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        x = arr[rows]
+    def at(rows: np.ndarray) -> np.ndarray:
+        """The counters at ``rows``, one line per counter, as charge in Ah (magnitudes,
+        except the signed net capacity)."""
+        x = np.array([arr[rows] for arr in arrays]) if len(arrays) > 1 else (
+            arrays[0][rows][None])
         if net:
             return x
         np.abs(x, out=x)
@@ -901,24 +907,24 @@ def _counter_at(df: _Table) -> tuple[str, Any, Any] | None:
         return x
 
     def inc(rows: np.ndarray) -> np.ndarray:
-        out = None
-        prev = np.maximum(rows - 1, 0)
-        for arr in arrays:
-            here, before = at(arr, rows), at(arr, prev)
-            d = here - before
-            if net:
-                np.abs(d, out=d)
-            else:
-                reset = d < 0                               # reset at this row
-                d[reset] = here[reset]
-            out = d if out is None else out + d
+        m = rows.size
+        # the counters at the rows and at the rows before, in one gather
+        x = at(np.concatenate((rows, np.maximum(rows - 1, 0))))
+        here = x[:, :m]
+        d = here - x[:, m:]
+        if net:
+            np.abs(d, out=d)
+        else:
+            np.copyto(d, here, where=d < 0)             # reset at this row
+        out = d[0] if len(arrays) == 1 else d[0] + d[1]
         out[rows <= 0] = 0.0                # no increase into the first row
         return out
 
     def charge(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
         out = inc(starts)
-        for arr in arrays:
-            out = out + np.abs(at(arr, stops - 1) - at(arr, starts))
+        span = np.abs(at(stops - 1) - at(starts))
+        for line in span:
+            out = out + line
         return out
 
     return " + ".join(cols), inc, charge
@@ -1025,8 +1031,7 @@ def classify_steps(steps: Steps) -> tuple[str, str]:
         return "hppc", f"{n_hppc} HPPC pulses: pairs of short pulses of both signs between rests"
     if not n_cc:
         return "ca", "potential holds without current steps"
-    cc = (kinds == _K[CONSTANT_CURRENT]) | (kinds == _K[CONSTANT_POWER])
-    sgn = steps.step_sign[cc]
+    sgn = steps.step_sign[_lut((CONSTANT_CURRENT, CONSTANT_POWER))[kinds]]
     procs = {SODIATION if x < 0 else DESODIATION for x in set(sgn.tolist()) - {0}}
     if procs == {SODIATION, DESODIATION}:
         return "cycling", (f"{n_cc} current steps in both directions{hppc}")

@@ -102,11 +102,12 @@ def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
     duration = t[run_stop - 1] - t[before]
     active = (run_sign != 0).nonzero()[0]
     blip_runs = blip_rows = 0
-    if active.size >= 3:
+    # a blip is short: the sign test only where an inner active run is
+    short = (duration[active[1:-1]] < min_duration_s) if active.size >= 3 else None
+    if short is not None and short.any():
         s = run_sign[active]
         is_blip = np.zeros(active.size, bool)
-        is_blip[1:-1] = (s[1:-1] != s[:-2]) & (s[1:-1] != s[2:]) & (
-            duration[active[1:-1]] < min_duration_s)
+        is_blip[1:-1] = (s[1:-1] != s[:-2]) & (s[1:-1] != s[2:]) & short
         if is_blip.any():
             run_sign = run_sign.copy()
             blips = active[is_blip]
@@ -290,7 +291,7 @@ def _windows(x: np.ndarray, width: int) -> np.ndarray:
 def _assign_cycles(df: pd.DataFrame, seg: Segmentation, first: np.ndarray, mode: str,
                    source: str, warnings: list[str]) -> np.ndarray:
     if mode == "sodiation_desodiation":
-        return np.cumsum(seg.half_cycle_sign < 0).astype(np.int64)
+        return np.cumsum(seg.half_cycle_sign < 0, dtype=np.int64)
     # the instrument's counter as nasurf.io defines it (Cycle Count, else EC-Lab's half
     # cycle counter paired two by two), renumbered from 1
     from nasurf.io.cycles import instrument_cycles

@@ -167,16 +167,20 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
     """``des_i``/``sod_i``: per-cycle currents of the second and first process of a
     cycle, named by ``names`` (second, first)."""
     warnings: list[str] = []
-    keep = number >= 1
-    number, des_i, sod_i, caps = number[keep], des_i[keep], sod_i[keep], caps[keep]
+    drop = number < 1
+    if drop.any():
+        keep = ~drop
+        number, des_i, sod_i, caps = number[keep], des_i[keep], sod_i[keep], caps[keep]
     key = np.where(np.isfinite(des_i), des_i, sod_i)
     if number.size == 0:
         return RateCapability({}, None, None, basis, exclude_first, ())
     new = np.ones(number.size, bool)
-    # both currents compared in one element-wise pass (row 0: key, row 1: sodiation)
-    both = np.array((key, sod_i))
-    same = _close(both[:, 1:], both[:, :-1], rel_tol, abs_tol_A)
-    new[1:] = ~(same[0] & (same[1] | np.isnan(sod_i[1:]) | np.isnan(sod_i[:-1])))
+    if number.size > 1:
+        # both currents compared in one element-wise pass (row 0: key, row 1: sodiation)
+        both = np.array((key, sod_i))
+        same = _close(both[:, 1:], both[:, :-1], rel_tol, abs_tol_A)
+        sod_nan = np.isnan(sod_i)
+        new[1:] = ~(same[0] & (same[1] | sod_nan[1:] | sod_nan[:-1]))
     starts = new.nonzero()[0]
     stops = np.empty_like(starts)
     stops[:-1] = starts[1:]
@@ -208,9 +212,12 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
     last = caps[stops - 1]
     last_cap = [float(x) if math.isfinite(x) else None for x in last.tolist()]
     cols: dict[str, Any] = {
-        "step": np.arange(1, starts.size + 1), "first_cycle": number[starts].astype(int),
-        "last_cycle": number[stops - 1].astype(int), "n_cycles": (stops - starts).astype(int),
-        "reference_cycle": number[use_a].astype(int), "current_A": cur_A,
+        # (fresh arrays: int64 kept as is)
+        "step": np.arange(1, starts.size + 1),
+        "first_cycle": number[starts].astype(int, copy=False),
+        "last_cycle": number[stops - 1].astype(int, copy=False),
+        "n_cycles": (stops - starts).astype(int, copy=False),
+        "reference_cycle": number[use_a].astype(int, copy=False), "current_A": cur_A,
         f"{names[0]}_current_A": des_A, f"{names[1]}_current_A": sod_A,
         "rate_set_by": np.full(starts.size, set_by or "", dtype=object),
     }

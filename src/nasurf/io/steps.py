@@ -757,6 +757,8 @@ def _hppc_pulses(k_step: np.ndarray, starts: np.ndarray, stops: np.ndarray, t: n
     """
     cc = (k_step == _K[CONSTANT_CURRENT]) | (k_step == _K[PULSE])
     is_short = cc & (t[stops - 1] - t[starts] <= HPPC_PULSE_MAX_S)
+    if int(np.count_nonzero(is_short)) < 2 * HPPC_MIN_PAIRS:
+        return None                     # too few short steps (the pulses are among them)
     # a pulse stands alone: a short step right next to another short current step is
     # fast cycling (10 s charge, 10 s discharge), not a pulse between rests
     alone = is_short.copy()
@@ -894,11 +896,8 @@ def _counter_at(df: _Table) -> tuple[str, Any, Any] | None:
             return None
         arrays.append(arr)
 
-    def at(rows: np.ndarray) -> np.ndarray:
-        """The counters at ``rows``, one line per counter, as charge in Ah (magnitudes,
-        except the signed net capacity)."""
-        x = np.array([arr[rows] for arr in arrays]) if len(arrays) > 1 else (
-            arrays[0][rows][None])
+    def at(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        x = arr[rows]
         if net:
             return x
         np.abs(x, out=x)
@@ -907,24 +906,23 @@ def _counter_at(df: _Table) -> tuple[str, Any, Any] | None:
         return x
 
     def inc(rows: np.ndarray) -> np.ndarray:
-        m = rows.size
-        # the counters at the rows and at the rows before, in one gather
-        x = at(np.concatenate((rows, np.maximum(rows - 1, 0))))
-        here = x[:, :m]
-        d = here - x[:, m:]
-        if net:
-            np.abs(d, out=d)
-        else:
-            np.copyto(d, here, where=d < 0)             # reset at this row
-        out = d[0] if len(arrays) == 1 else d[0] + d[1]
+        out = None
+        prev = np.maximum(rows - 1, 0)
+        for arr in arrays:
+            here, before = at(arr, rows), at(arr, prev)
+            d = here - before
+            if net:
+                np.abs(d, out=d)
+            else:
+                np.copyto(d, here, where=d < 0)             # reset at this row
+            out = d if out is None else out + d
         out[rows <= 0] = 0.0                # no increase into the first row
         return out
 
     def charge(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
         out = inc(starts)
-        span = np.abs(at(stops - 1) - at(starts))
-        for line in span:
-            out = out + line
+        for arr in arrays:
+            out = out + np.abs(at(arr, stops - 1) - at(arr, starts))
         return out
 
     return " + ".join(cols), inc, charge

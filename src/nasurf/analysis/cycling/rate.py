@@ -22,8 +22,10 @@ from nasurf.analysis.cycling._shared import (
 from nasurf.analysis.cycling.results import _DISTINCT_LEVEL_FACTOR, CyclingResult, RateCapability
 
 
-def _close(a: np.ndarray, b: np.ndarray, rel_tol: float, abs_tol_A: float) -> np.ndarray:
-    """Element-wise "same current" (2 % or 1 µA); NaN equals NaN (process absent in both)."""
+def _close(a: np.ndarray, b: np.ndarray | float, rel_tol: float, abs_tol_A: float
+           ) -> np.ndarray:
+    """Element-wise "same current" (2 % or 1 µA); NaN equals NaN (process absent in both).
+    ``b`` may be one current for all of ``a``."""
     with np.errstate(invalid="ignore"):
         same = np.abs(a - b) <= np.maximum(rel_tol * np.maximum(np.abs(a), np.abs(b)),
                                            abs_tol_A)
@@ -230,8 +232,7 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
     recovery = np.zeros(starts.size, bool)
     rec_ratio = rec_step = None
     if starts.size >= 3:
-        back = np.flatnonzero(_close(cur_A[2:], np.full(starts.size - 2, cur_A[0]), rel_tol,
-                                     abs_tol_A))
+        back = np.flatnonzero(_close(cur_A[2:], float(cur_A[0]), rel_tol, abs_tol_A))
         if back.size:
             j = int(back[0]) + 2
             recovery[j] = True

@@ -257,7 +257,7 @@ def _quiet_division(denominator: np.ndarray) -> AbstractContextManager[Any]:
     """Context for dividing by ``denominator``: ``np.errstate`` silencing 0/0 and x/0 when
     it holds a zero, else nothing (entering np.errstate costs as much as dividing a few
     values, and a NaN or non-zero denominator raises no floating-point warning)."""
-    if denominator.all():
+    if np.count_nonzero(denominator) == denominator.size:
         return nullcontext()
     return np.errstate(invalid="ignore", divide="ignore")
 

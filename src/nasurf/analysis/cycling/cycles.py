@@ -65,13 +65,14 @@ def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: 
                   set_current: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per-cycle sums of the half cycles of each process (NaN where a process is absent);
     with ``set_current`` also ``{process}_set_current_A`` like ``{process}_current_A``."""
-    if cycle.size and bool((cycle[1:] >= cycle[:-1]).all()):
+    if cycle.size and np.count_nonzero(cycle[1:] < cycle[:-1]) == 0:
         # sorted (always in sodiation_desodiation mode): np.unique without its sort
         new = np.empty(cycle.size, bool)
         new[0] = True
         np.not_equal(cycle[1:], cycle[:-1], out=new[1:])
         number = cycle[new]
-        idx = np.cumsum(new) - 1
+        idx = np.add.accumulate(new, dtype=np.int64)
+        idx -= 1
     else:
         number, idx = np.unique(cycle, return_inverse=True)
     n = number.size
@@ -85,7 +86,7 @@ def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: 
     values = np.array(quantities, dtype=np.float64)
     bins = (slot + np.arange(0, 2 * nq * n, 2 * n)[:, None]).ravel()
     sums = np.bincount(bins, weights=values.ravel(), minlength=2 * nq * n).reshape(nq, 2, n)
-    if not count.all():
+    if np.count_nonzero(count) < count.size:
         sums[:, count == 0] = np.nan
     out: dict[str, np.ndarray] = {"cycle": number}
     # both processes divided at once (rows of the (process, cycle) planes)

@@ -104,11 +104,11 @@ def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
     blip_runs = blip_rows = 0
     # a blip is short: the sign test only where an inner active run is
     short = (duration[active[1:-1]] < min_duration_s) if active.size >= 3 else None
-    if short is not None and short.any():
+    if short is not None and np.count_nonzero(short):
         s = run_sign[active]
         is_blip = np.zeros(active.size, bool)
         is_blip[1:-1] = (s[1:-1] != s[:-2]) & (s[1:-1] != s[2:]) & short
-        if is_blip.any():
+        if np.count_nonzero(is_blip):
             run_sign = run_sign.copy()
             blips = active[is_blip]
             run_sign[blips] = 0
@@ -118,9 +118,10 @@ def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
     run_hc = np.zeros(len(run_start), np.int64)
     if active.size:
         s = run_sign[active]
-        new = np.ones(active.size, bool)
-        new[1:] = s[1:] != s[:-1]
-        hc_of_active = np.cumsum(new)
+        new = np.empty(active.size, bool)
+        new[0] = True
+        np.not_equal(s[1:], s[:-1], out=new[1:])
+        hc_of_active = np.add.accumulate(new, dtype=np.int64)
         run_hc[active] = hc_of_active
         firsts = active[new]
         nxt = new.nonzero()[0]
@@ -172,7 +173,7 @@ def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np
         # are below it already: no half cycle, no median sample); an instrument's rests
         # usually have none, and then the whole-column copies are skipped
         live = passive & (sign != 0)
-        if live.any():
+        if np.count_nonzero(live):
             i_seg = np.where(passive, 0.0, i)
             # the sign of i_seg at the same threshold: the steps' row sign with the
             # passive rows zeroed (saves re-comparing every row)
@@ -241,10 +242,10 @@ def _median_abs_rows(i: np.ndarray, first: np.ndarray, length: np.ndarray,
         end = length + off
         # (a window past its half cycle's rows is rare: the position mask only then)
         valid = (j < end[:, None]) & (j >= off[:, None]) if (
-            int(end.min()) < width or off.any()) else None
+            int(end.min()) < width or np.count_nonzero(off)) else None
     else:
         sampled = length > k
-        every = bool(sampled.all())
+        every = np.count_nonzero(sampled) == sampled.size
         step = (length - 1) / (k - 1)
         if not every:
             step = np.where(sampled, step, 1.0)
@@ -262,7 +263,7 @@ def _median_abs_rows(i: np.ndarray, first: np.ndarray, length: np.ndarray,
     above = vals > thr
     valid = above if valid is None else valid & above
     # every value kept (the common case): no masking, and each row's count is its width
-    full = bool(valid.all())
+    full = np.count_nonzero(valid) == valid.size
     if not full:
         vals[~valid] = np.inf
     # row-wise median of the kept values: sorted, they come first (inf last); numpy's

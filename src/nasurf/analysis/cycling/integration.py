@@ -79,7 +79,7 @@ def _block_index(starts: np.ndarray, stops: np.ndarray, n_rows: int
     when several integrals share the blocks."""
     first = np.maximum(starts - 1, 0)
     empty = stops - 1 - first <= 0          # number of intervals credited to the block
-    return np.minimum(first, n_rows - 2), (empty if empty.any() else None)
+    return np.minimum(first, n_rows - 2), (empty if np.count_nonzero(empty) else None)
 
 
 def _block_sums(q: np.ndarray, starts: np.ndarray, stops: np.ndarray,
@@ -147,7 +147,7 @@ def _instrument_capacity(df: pd.DataFrame, starts: np.ndarray, per_hc,
 
 def _check_instrument(ours: np.ndarray, inst: np.ndarray, warnings: list[str]) -> None:
     big = (np.abs(ours - inst) > 0.02 * np.maximum(np.abs(inst), 1e-300)) & (inst > 0)
-    if big.any():
+    if np.count_nonzero(big):
         k = int(np.flatnonzero(big)[0])
         warnings.append(
             f"integral of |I| dt differs from the instrument's capacity column by "

@@ -170,13 +170,14 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
     cycle, named by ``names`` (second, first)."""
     warnings: list[str] = []
     drop = number < 1
-    if drop.any():
+    if np.count_nonzero(drop):
         keep = ~drop
         number, des_i, sod_i, caps = number[keep], des_i[keep], sod_i[keep], caps[keep]
     key = np.where(np.isfinite(des_i), des_i, sod_i)
     if number.size == 0:
         return RateCapability({}, None, None, basis, exclude_first, ())
-    new = np.ones(number.size, bool)
+    new = np.empty(number.size, bool)
+    new[0] = True
     if number.size > 1:
         # both currents compared in one element-wise pass (row 0: key, row 1: sodiation)
         both = np.array((key, sod_i))

@@ -294,8 +294,8 @@ def cycling_summary(
     if ice is None:
         warnings.append("no complete first cycle (sodiation then desodiation): ICE undefined")
     irr_each = np.where(ok, q_sod - q_des, 0.0)
-    irr = float(irr_each.sum()) if ok.any() else None
-    cum_irr = np.where(ok, np.cumsum(irr_each), np.nan)
+    irr = float(np.add.reduce(irr_each)) if np.count_nonzero(ok) else None
+    cum_irr = np.where(ok, np.add.accumulate(irr_each), np.nan)
 
     # with and without holds: the default (include_cv_steps) is stated in conventions
     cv_first, cv_second = cyc["sodiation_cv_mAh"], cyc["desodiation_cv_mAh"]

@@ -230,7 +230,7 @@ def _median_abs_rows(i: np.ndarray, first: np.ndarray, length: np.ndarray,
     """:func:`_sampled_median_abs` of half cycles no longer than ``width`` rows unless
     ``width == k`` (longer ones are sampled at k evenly spaced rows)."""
     j = np.arange(width)
-    if int(length.max()) <= k:
+    if width < k or int(length.max()) <= k:
         # every row of every half cycle: each is a window of the column, gathered from a
         # strided view of it without an index matrix. A window that would run past the
         # table's end is the table's last one, the half cycle's rows at an offset in it
@@ -322,7 +322,8 @@ def _complete_half_cycles(cap: np.ndarray, sign: np.ndarray, process: np.ndarray
     retention references would be misleading. The start stub is flagged
     ``partial_first_half_cycle``.
     """
-    done = np.ones(cap.size, bool)
+    done = np.empty(cap.size, bool)
+    done.fill(True)
     if cap.size >= 3 and sign[0] < 0:
         peers0 = cap[1:][sign[1:] == sign[0]]
         med0 = _median(peers0) if peers0.size else math.nan

@@ -233,7 +233,7 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
     recovery = np.zeros(starts.size, bool)
     rec_ratio = rec_step = None
     if starts.size >= 3:
-        back = np.flatnonzero(_close(cur_A[2:], float(cur_A[0]), rel_tol, abs_tol_A))
+        back = _close(cur_A[2:], float(cur_A[0]), rel_tol, abs_tol_A).nonzero()[0]
         if back.size:
             j = int(back[0]) + 2
             recovery[j] = True

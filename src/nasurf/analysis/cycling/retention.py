@@ -80,7 +80,7 @@ def _retention(number: np.ndarray, q_des: np.ndarray, ok: np.ndarray, des_curren
         cur = des_current[after]
         finite_cur = cur[~np.isnan(cur)]
         modal = _median(finite_cur) if finite_cur.size else math.nan   # np.nanmedian
-        match = np.flatnonzero(_close(cur, modal, rel_tol, abs_tol_A))
+        match = _close(cur, modal, rel_tol, abs_tol_A).nonzero()[0]
         ref = int(number[after[match[0] if match.size else 0]])
     pos = ((number == ref) & ok).nonzero()[0]
     if not pos.size:

@@ -636,7 +636,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         # vectorised screen, so long tests pay nothing per block
         cand = ((k_step == _K[CONSTANT_CURRENT]) & (rows >= 3) & (
             np.abs(i[last]) < 0.9 * np.abs(i[starts + rows // 4])) & (
-            np.abs(v[last] - v[np.maximum(last - 1, starts)]) <= _CV_VOLTAGE_TOL_V)
+            np.abs(v[last] - v[last - 1]) <= _CV_VOLTAGE_TOL_V)     # (rows >= 3: inside)
         ).nonzero()[0]
         new_starts = []
         for s_ in cand:
@@ -688,10 +688,13 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     duration = t_last - t_prev             # t_prev is t_first for the first step
     # pulses: a CC step followed by a rest at least 3x as long (GITT/ICI), where such
     # steps repeat and make most current steps
+    cache: dict[str, Any] = {"sign_changes": sign_at}
     n_rest = 0
     if n_steps >= 2:
-        nk = np.bincount(k_step, minlength=len(KINDS))
-        n_rest = int(nk[_K[REST]] + nk[_K[OCV]])
+        nk = np.bincount(k_step, minlength=len(KINDS)).tolist()
+        n_rest = nk[_K[REST]] + nk[_K[OCV]]
+        if n_rest < 3:
+            cache["nk"] = nk                # final: the rules below need rests
     # (each pulse is followed by a rest, each HPPC pair has one between its pulses: with
     # fewer than 3 rests there is neither)
     if n_rest >= 3:
@@ -718,7 +721,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         entry = (starts > 0) & (gap <= 2 * mean_dt)
     return Steps(starts, stops, k_step, entry, thr, known,
                  counter[0] if counter is not None else None,
-                 (t, v, i, None, freq, counter, sign), {"sign_changes": sign_at})
+                 (t, v, i, None, freq, counter, sign), cache)
 
 
 _ZERO = np.zeros(1, np.int64)
@@ -958,7 +961,7 @@ def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
         # a galvanostatic step's extremes are at its ends, and the protocol's cut-off at
         # its last row: its first row is where the cell was (a fresh full cell starts
         # near 0 V, below any cut-off of its window)
-        vmin = float(voltage[ends - 1].min())
+        vmin = float(np.minimum.reduce(voltage[ends - 1]))
     else:
         vmin = float(np.min(voltage)) if voltage.size else math.nan
     if math.isfinite(vmin) and vmin >= 0:

@@ -78,7 +78,8 @@ def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: 
     n = number.size
     # one bincount for the 4 quantities x 2 processes: bin (quantity, process, cycle);
     # each bin adds its half cycles in the same order as a bincount per column would
-    slot = np.where(sign < 0, 0, n) + idx           # half-cycle signs are +-1, never 0
+    slot = (sign > 0) * n                          # half-cycle signs are +-1, never 0
+    slot += idx
     count = np.bincount(slot, minlength=2 * n).reshape(2, n)
     quantities = (cap, energy, cv, current) if set_current is None else (
         cap, energy, cv, current, set_current)

@@ -48,7 +48,13 @@ def _entry_mask(starts: np.ndarray, entry: Any) -> np.ndarray | None:
     (None: all do). Computed once per summary and shared by its integrals."""
     if entry is None:
         return None
-    return entry.entry_at(starts[starts > 0])
+    return entry.entry_at(_inner(starts))
+
+
+def _inner(starts: np.ndarray) -> np.ndarray:
+    """The block starts after row 0 (``starts[starts > 0]``); blocks found in a table
+    start at row 0, in increasing order: all but the first, without a pass."""
+    return starts[1:] if starts.size and starts[0] == 0 else starts[starts > 0]
 
 
 def _interval_terms(t: np.ndarray, y: np.ndarray, starts: np.ndarray,
@@ -61,7 +67,7 @@ def _interval_terms(t: np.ndarray, y: np.ndarray, starts: np.ndarray,
     q = np.empty(n - 1)
     np.add(y[:-1], y[1:], out=q)
     q *= 0.5
-    inner = starts[starts > 0]
+    inner = _inner(starts)
     q[inner - 1] = y[inner] if entry_mask is None else np.where(entry_mask, y[inner], 0.0)
     if dt is not None:
         q *= dt

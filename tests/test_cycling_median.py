@@ -89,3 +89,31 @@ def test_kth_smallest_is_numpy_partition(n):
         for q in (0.0, 0.5, 0.9, 0.99, 1.0):
             k = int(q * (n - 1))
             assert _kth_smallest(x, k) == float(np.partition(x, k)[k])
+
+
+@pytest.mark.parametrize("case", ["numbers", "object", "masked", "ragged", "two_d",
+                                  "big_endian"])
+def test_frame_from_columns_is_the_constructor(case):
+    import pandas as pd
+
+    from nasurf.analysis.cycling._shared import _frame_from_columns
+
+    cols = {"cycle": np.arange(1, 4), "q": np.array([1.0, np.nan, 3.0]),
+            "ok": np.array([True, False, True]), "n": np.array([1, 2, 3], np.int32)}
+    if case == "object":
+        cols["process"] = np.array(["sodiation", "desodiation", ""], dtype=object)
+    elif case == "masked":
+        cols["m"] = np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False])
+    elif case == "ragged":
+        cols = {"a": np.arange(3.0), "b": np.arange(3.0)[:, None]}
+    elif case == "two_d":
+        cols = {"a": np.ones((3, 1)), "b": np.ones((3, 1))}
+    elif case == "big_endian":
+        cols["b"] = np.arange(3.0).astype(">f8")
+    try:
+        want = pd.DataFrame(cols)
+    except ValueError:
+        with pytest.raises(ValueError):
+            _frame_from_columns(cols)
+        return
+    pd.testing.assert_frame_equal(_frame_from_columns(cols), want)

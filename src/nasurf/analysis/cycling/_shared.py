@@ -226,6 +226,10 @@ def _middle(s: Any) -> float:
     return float(s[k]) if n % 2 else float((s[k] + s[k + 1]) / 2)
 
 
+#: column dtypes stacked into blocks by _frame_from_columns: native numbers and booleans
+_BLOCK_DTYPES = frozenset(np.dtype(c) for c in "?bhilqBHILQefdg")
+
+
 @functools.lru_cache(maxsize=64)
 def _column_index(names: tuple[str, ...]) -> pd.Index:
     return pd.Index(list(names))
@@ -239,13 +243,15 @@ def _frame_from_columns(cols: dict[str, Any]) -> pd.DataFrame:
     if create_dataframe_from_blocks is None:
         return pd.DataFrame(cols)
     arrays = list(cols.values())
-    n = len(arrays[0]) if arrays else 0
+    # (plain 1-D arrays of one length only: the shape of the first, compared as a tuple)
+    shape = arrays[0].shape if arrays and type(arrays[0]) is np.ndarray else (0,)
     groups: dict[np.dtype, list[int]] = {}
     for k, a in enumerate(arrays):
-        if not (isinstance(a, np.ndarray) and a.ndim == 1 and a.size == n
-                and a.dtype.kind in "biuf" and a.dtype.isnative):
+        if not (type(a) is np.ndarray and a.shape == shape and len(shape) == 1
+                and a.dtype in _BLOCK_DTYPES):
             return pd.DataFrame(cols)
         groups.setdefault(a.dtype, []).append(k)
+    n = shape[0]
     blocks = [(np.array([arrays[k] for k in ks]), np.asarray(ks, dtype=np.intp))
               for ks in groups.values()]
     # a view: the frame owns its own Index object (a caller may set columns.name)

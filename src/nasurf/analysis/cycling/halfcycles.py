@@ -269,9 +269,11 @@ def _median_abs_rows(i: np.ndarray, first: np.ndarray, length: np.ndarray,
     # row-wise median of the kept values: sorted, they come first (inf last); numpy's
     # vectorised sort beats a partition at the middle positions here
     vals.sort(axis=1)
+    if full:
+        # every row's count is its width (>= 1): its middle values are two columns
+        return 0.5 * (vals[:, (width - 1) // 2] + vals[:, width // 2])
     rows = np.arange(vals.shape[0])
-    count = (np.full(rows.size, width, np.intp) if full
-             else np.add.reduce(valid, axis=1, dtype=np.intp))
+    count = np.add.reduce(valid, axis=1, dtype=np.intp)
     lo = np.maximum((count - 1) // 2, 0)
     hi = np.minimum(count // 2, width - 1)
     med = 0.5 * (vals[rows, lo] + vals[rows, hi])      # inf + inf: no warning

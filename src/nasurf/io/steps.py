@@ -177,7 +177,7 @@ class Steps:
             i = self._signals[2]
             mid = (self.starts + self.stops - 1) // 2
             sgn = np.sign(i[mid]).astype(np.int8)
-            sgn[~_ACTIVE_LUT[self.step_kind]] = 0
+            sgn *= _ACTIVE_LUT[self.step_kind]          # 0 for passive steps
             self._cache["sign"] = sgn
         return self._cache["sign"]
 

@@ -105,9 +105,9 @@ def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: 
         if set_current is not None:
             out[f"{proc}_set_current_A"] = mean_cur[1, k]
         out[f"{proc}_average_voltage_V"] = avg_v[k]
-    incomplete = np.bincount(idx, weights=~complete, minlength=n) > 0
-    out["complete"] = ~incomplete & np.isfinite(out["sodiation_mAh"]) & np.isfinite(
-        out["desodiation_mAh"])
+    out["complete"] = np.isfinite(out["sodiation_mAh"]) & np.isfinite(out["desodiation_mAh"])
+    if np.count_nonzero(complete) < complete.size:       # a cycle with an incomplete half
+        out["complete"] &= np.bincount(idx, weights=~complete, minlength=n) == 0
     return out
 
 

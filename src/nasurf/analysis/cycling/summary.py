@@ -210,7 +210,7 @@ def cycling_summary(
         q *= cv_mask[1:]
         cv_Ws = per_hc(_block_sums(q, starts, stops, blocks))
     del p, absi, q
-    integral_mAh = cap_As / SECONDS_PER_HOUR * 1e3
+    integral_As, integral_mAh = cap_As, cap_As / SECONDS_PER_HOUR * 1e3
     if capacity_source == "instrument":
         # the counters replace the integral (e.g. a logged current rounded to the display
         # resolution); the CV share is still measured from the current
@@ -224,7 +224,9 @@ def cycling_summary(
 
     first, last = seg.half_cycle_first_row, seg.half_cycle_last_row
     process = _process_names(seg.half_cycle_sign, flip)
-    cap_mAh = cap_As / SECONDS_PER_HOUR * 1e3
+    # (the integral's own mAh unless the counters or the hold exclusion replaced it)
+    cap_mAh = (integral_mAh if cap_As is integral_As
+               else cap_As / SECONDS_PER_HOUR * 1e3)
     en_mWh = en_Ws / SECONDS_PER_HOUR * 1e3
     with _quiet_division(cap_As):
         avg_v = np.where(cap_As > 0, en_Ws / cap_As, np.nan)
@@ -245,10 +247,10 @@ def cycling_summary(
         "complete": complete_hc,
     }
     if inst_Ah is not None:
-        hc_cols["instrument_capacity_mAh"] = inst_Ah * 1e3
+        inst_mAh = hc_cols["instrument_capacity_mAh"] = inst_Ah * 1e3
         if capacity_source == "instrument":
             hc_cols["current_integral_mAh"] = integral_mAh
-        _check_instrument(integral_mAh, inst_Ah * 1e3, warnings)
+        _check_instrument(integral_mAh, inst_mAh, warnings)
     if spec:
         hc_cols["capacity_mAh_g"] = cap_mAh * per_g
         hc_cols["cv_capacity_mAh_g"] = cv_mAh * per_g

@@ -294,7 +294,7 @@ def _windows(x: np.ndarray, width: int) -> np.ndarray:
 def _assign_cycles(df: pd.DataFrame, seg: Segmentation, first: np.ndarray, mode: str,
                    source: str, warnings: list[str]) -> np.ndarray:
     if mode == "sodiation_desodiation":
-        return np.cumsum(seg.half_cycle_sign < 0, dtype=np.int64)
+        return np.add.accumulate(seg.half_cycle_sign < 0, dtype=np.int64)
     # the instrument's counter as nasurf.io defines it (Cycle Count, else EC-Lab's half
     # cycle counter paired two by two), renumbered from 1
     from nasurf.io.cycles import instrument_cycles

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -17,6 +18,15 @@ from nasurf.errors import ValidationError
 # --------------------------------------------------------------------------- reference
 def parse_reference(reference: str, formation_cycles: int | None = None) -> tuple[str, int]:
     """``"after_formation"`` / ``"after_formation(3)"`` / ``"first"`` ... -> (name, k)."""
+    try:
+        return _parse_reference(reference, formation_cycles)
+    except TypeError:                   # an unhashable argument: parsed without the cache
+        return _parse_reference.__wrapped__(reference, formation_cycles)
+
+
+@functools.lru_cache(maxsize=64, typed=True)   # typed: 1 and True stay apart
+def _parse_reference(reference: str, formation_cycles: int | None) -> tuple[str, int]:
+    # (a summary parses its reference every call: the regular expression once per name)
     text = str(reference).strip().lower().replace("-", "_")
     m = re.fullmatch(r"after_formation\s*(?:\(\s*(\d+)\s*\))?", text)
     if m:

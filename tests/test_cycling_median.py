@@ -117,3 +117,13 @@ def test_frame_from_columns_is_the_constructor(case):
             _frame_from_columns(cols)
         return
     pd.testing.assert_frame_equal(_frame_from_columns(cols), want)
+
+
+def test_median_abs_rows_without_any_kept_value_is_nan():
+    from nasurf.analysis.cycling.halfcycles import _median_abs_rows
+
+    i = np.r_[np.full(5, -2e-4), np.zeros(4), np.full(6, 3e-4), np.full(3, -1e-4)]
+    first, length = np.array([0, 5, 9, 15]), np.array([5, 4, 6, 3])
+    sign = np.array([-1, 1, 1, 1], np.int8)         # rows 5-8 rest, rows 15-17 reversed
+    got = _median_abs_rows(i, first, length, sign, 1e-7, 31, 6)
+    np.testing.assert_array_equal(got, [2e-4, np.nan, 3e-4, np.nan])

@@ -274,8 +274,9 @@ def _median_abs_rows(i: np.ndarray, first: np.ndarray, length: np.ndarray,
         return 0.5 * (vals[:, (width - 1) // 2] + vals[:, width // 2])
     rows = np.arange(vals.shape[0])
     count = np.add.reduce(valid, axis=1, dtype=np.intp)
-    lo = np.maximum((count - 1) // 2, 0)
-    hi = np.minimum(count // 2, width - 1)
+    # the middle position(s) lie inside a row of count <= width values; a row with no
+    # value reads its last (inf, NaN below)
+    lo, hi = (count - 1) // 2, count // 2
     med = 0.5 * (vals[rows, lo] + vals[rows, hi])      # inf + inf: no warning
     return np.where(count > 0, med, np.nan)
 

@@ -355,6 +355,20 @@ def test_bad_input_errors_name_field_and_row():
         cycling_summary(EchemData(rest, Metadata(source="ocv.mpr")))
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_time_is_named_at_its_row_wherever_it_is(value):
+    good = methods_cycles().data
+    for row in (0, 1, len(good) // 2, len(good) - 1):
+        bad = good.copy()
+        bad.loc[row, TIME] = value
+        bad.loc[row + 1 if row + 1 < len(good) else 0, VOLTAGE] = np.nan
+        # the time's error comes first, naming its row (not a backwards step)
+        with pytest.raises(ValidationError, match=rf"non-finite value .* at data row {row};"
+                           ) as e:
+            cycling_summary(bad)
+        assert e.value.field == TIME
+
+
 def test_to_csv_writes_tables_and_summary(tmp_path):
     res = cycling_summary(methods_cycles())
     files = res.to_csv(tmp_path / "out")

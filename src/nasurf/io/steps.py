@@ -177,7 +177,7 @@ class Steps:
             i = self._signals[2]
             mid = (self.starts + self.stops - 1) // 2
             sgn = np.sign(i[mid]).astype(np.int8)
-            sgn[~_ACTIVE_LUT[self.step_kind]] = 0
+            sgn *= _ACTIVE_LUT[self.step_kind]          # 0 for passive steps
             self._cache["sign"] = sgn
         return self._cache["sign"]
 
@@ -263,9 +263,9 @@ def _kth_smallest(x: np.ndarray, k: int) -> float:
 
     Cycler currents repeat a few values thousands of times, where numpy's introselect
     slows to ~10 ns a row. A bound L from a 1-in-16 subsample (a rank a little below k's
-    quantile) settles it with two counting passes: x[k] = L when L's rank range holds k,
-    else x[k] is the (k - #(x <= L))-th smallest value above L, a ~3 % subset. If L
-    turns out above the answer (a pathological sample) the whole array is partitioned.
+    quantile) settles it: x[k] is the (k - #(x <= L))-th smallest value above L (a ~3 %
+    subset, and the usual case) or, when L's rank range holds k, L itself. If L turns
+    out above the answer (a pathological sample) the whole array is partitioned.
     """
     n = x.size
     if n >= 1024:
@@ -273,14 +273,13 @@ def _kth_smallest(x: np.ndarray, k: int) -> float:
         j = max(int((k / (n - 1) - 0.03) * (sub.size - 1)), 0)
         sub.partition(j)
         bound = sub[j]
-        below = int(np.count_nonzero(x < bound))
-        upto = below + int(np.count_nonzero(x == bound))
-        if below <= k < upto:
-            return float(bound)
+        upto = int(np.count_nonzero(x <= bound))
         if k >= upto:
             rest = x[x > bound]
             rest.partition(k - upto)
             return float(rest[k - upto])
+        if int(np.count_nonzero(x < bound)) <= k:
+            return float(bound)
     return float(np.partition(x, k)[k])
 
 
@@ -598,8 +597,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         at = cut.nonzero()[0]
         at += 1
         starts = np.concatenate((_ZERO, at))
-        k_step = (sign[starts] != 0).view(np.int8) * np.int8(_K[CONSTANT_CURRENT] - _K[REST])
-        k_step += np.int8(_K[REST])
+        k_step = _SIGN_KIND[sign[starts]]
     else:
         # a step starts where the row code (_row_codes), the step counter or the
         # instrument's own step flag changes. The code is a function of the instrument's
@@ -638,7 +636,7 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         # vectorised screen, so long tests pay nothing per block
         cand = ((k_step == _K[CONSTANT_CURRENT]) & (rows >= 3) & (
             np.abs(i[last]) < 0.9 * np.abs(i[starts + rows // 4])) & (
-            np.abs(v[last] - v[np.maximum(last - 1, starts)]) <= _CV_VOLTAGE_TOL_V)
+            np.abs(v[last] - v[last - 1]) <= _CV_VOLTAGE_TOL_V)     # (rows >= 3: inside)
         ).nonzero()[0]
         new_starts = []
         for s_ in cand:
@@ -690,10 +688,13 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
     duration = t_last - t_prev             # t_prev is t_first for the first step
     # pulses: a CC step followed by a rest at least 3x as long (GITT/ICI), where such
     # steps repeat and make most current steps
+    cache: dict[str, Any] = {"sign_changes": sign_at}
     n_rest = 0
     if n_steps >= 2:
-        nk = np.bincount(k_step, minlength=len(KINDS))
-        n_rest = int(nk[_K[REST]] + nk[_K[OCV]])
+        nk = np.bincount(k_step, minlength=len(KINDS)).tolist()
+        n_rest = nk[_K[REST]] + nk[_K[OCV]]
+        if n_rest < 3:
+            cache["nk"] = nk                # final: the rules below need rests
     # (each pulse is followed by a rest, each HPPC pair has one between its pulses: with
     # fewer than 3 rests there is neither)
     if n_rest >= 3:
@@ -720,11 +721,15 @@ def find_steps(data: EchemData | pd.DataFrame, *, threshold_A: float | None = No
         entry = (starts > 0) & (gap <= 2 * mean_dt)
     return Steps(starts, stops, k_step, entry, thr, known,
                  counter[0] if counter is not None else None,
-                 (t, v, i, None, freq, counter, sign), {"sign_changes": sign_at})
+                 (t, v, i, None, freq, counter, sign), cache)
 
 
 _ZERO = np.zeros(1, np.int64)
 _ZERO.flags.writeable = False
+#: kind code of a step found from the signal, indexed by its current's sign (0, +1, -1):
+#: a rest without current, a current step with
+_SIGN_KIND = np.array([_K[REST], _K[CONSTANT_CURRENT], _K[CONSTANT_CURRENT]], np.int8)
+_SIGN_KIND.flags.writeable = False
 
 
 def _stops(starts: np.ndarray, n: int) -> np.ndarray:
@@ -755,6 +760,8 @@ def _hppc_pulses(k_step: np.ndarray, starts: np.ndarray, stops: np.ndarray, t: n
     """
     cc = (k_step == _K[CONSTANT_CURRENT]) | (k_step == _K[PULSE])
     is_short = cc & (t[stops - 1] - t[starts] <= HPPC_PULSE_MAX_S)
+    if int(np.count_nonzero(is_short)) < 2 * HPPC_MIN_PAIRS:
+        return None                     # too few short steps (the pulses are among them)
     # a pulse stands alone: a short step right next to another short current step is
     # fast cycling (10 s charge, 10 s discharge), not a pulse between rests
     alone = is_short.copy()
@@ -910,8 +917,7 @@ def _counter_at(df: _Table) -> tuple[str, Any, Any] | None:
             if net:
                 np.abs(d, out=d)
             else:
-                reset = d < 0                               # reset at this row
-                d[reset] = here[reset]
+                np.copyto(d, here, where=d < 0)             # reset at this row
             out = d if out is None else out + d
         out[rows <= 0] = 0.0                # no increase into the first row
         return out
@@ -955,7 +961,7 @@ def electrode_role(voltage: np.ndarray, steps: Steps, given: str = "auto"
         # a galvanostatic step's extremes are at its ends, and the protocol's cut-off at
         # its last row: its first row is where the cell was (a fresh full cell starts
         # near 0 V, below any cut-off of its window)
-        vmin = float(voltage[ends - 1].min())
+        vmin = float(np.minimum.reduce(voltage[ends - 1]))
     else:
         vmin = float(np.min(voltage)) if voltage.size else math.nan
     if math.isfinite(vmin) and vmin >= 0:
@@ -1026,8 +1032,7 @@ def classify_steps(steps: Steps) -> tuple[str, str]:
         return "hppc", f"{n_hppc} HPPC pulses: pairs of short pulses of both signs between rests"
     if not n_cc:
         return "ca", "potential holds without current steps"
-    cc = (kinds == _K[CONSTANT_CURRENT]) | (kinds == _K[CONSTANT_POWER])
-    sgn = steps.step_sign[cc]
+    sgn = steps.step_sign[_lut((CONSTANT_CURRENT, CONSTANT_POWER))[kinds]]
     procs = {SODIATION if x < 0 else DESODIATION for x in set(sgn.tolist()) - {0}}
     if procs == {SODIATION, DESODIATION}:
         return "cycling", (f"{n_cc} current steps in both directions{hppc}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal
 
 import numpy as np
@@ -91,7 +92,9 @@ def _all_finite(arr: np.ndarray) -> bool:
     return math.isfinite(np.add.reduce(arr)) or bool(np.isfinite(arr).all())
 
 
-def _column(df: pd.DataFrame, name: str, source: str) -> np.ndarray:
+def _column(df: pd.DataFrame, name: str, source: str, finite: bool = True) -> np.ndarray:
+    """The float column ``name``; ``finite``: checked finite here (else the caller checks,
+    with :func:`_check_finite`)."""
     if name not in df.columns:
         raise ValidationError(
             f"missing column '{name}'; galvanostatic analysis needs "
@@ -102,14 +105,19 @@ def _column(df: pd.DataFrame, name: str, source: str) -> np.ndarray:
         arr = _values(df, name, np.float64)
     except (TypeError, ValueError):
         raise ValidationError("column is not numeric", file=source, field=name) from None
-    if not _all_finite(arr):
-        bad = np.flatnonzero(~np.isfinite(arr))
-        if bad.size:
-            row = int(bad[0])
-            raise ValidationError(
-                f"non-finite value ({arr[row]!r}) at data row {row}; expected a finite "
-                "number", file=source, field=name)
+    if finite and not _all_finite(arr):
+        _check_finite(arr, name, source)
     return arr
+
+
+def _check_finite(arr: np.ndarray, name: str, source: str) -> None:
+    """Raise naming the first non-finite value of column ``name``, if any."""
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        row = int(bad[0])
+        raise ValidationError(
+            f"non-finite value ({arr[row]!r}) at data row {row}; expected a finite "
+            "number", file=source, field=name)
 
 
 def _time_series(data: EchemData | pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -129,13 +137,20 @@ def _time_series_dt(data: EchemData | pd.DataFrame, keep_dt: bool = True
         raise ValidationError(
             f"{len(df)} data row(s); galvanostatic analysis needs at least 2", file=source
         )
-    t = _column(df, TIME, source)
+    keep_dt = keep_dt and len(df) <= _CHUNK
+    t = _column(df, TIME, source, finite=not keep_dt)
+    dt = None
+    if keep_dt:
+        dt = t[1:] - t[:-1]
+        lowest = np.minimum.reduce(dt)
+        # the time is finite when its ends and its steps are (a NaN or an infinity inside
+        # makes a step NaN or infinite, and the minimum keeps a NaN): no pass of its own
+        if not (math.isfinite(lowest) and math.isfinite(t[0]) and math.isfinite(t[-1])):
+            _check_finite(t, TIME, source)
     v = _column(df, VOLTAGE, source)
     i = _column(df, CURRENT, source)
-    dt = None
-    if keep_dt and len(t) <= _CHUNK:
-        dt = t[1:] - t[:-1]
-        back = (dt < 0).nonzero()[0] if np.minimum.reduce(dt) < 0 else _NO_ROWS
+    if dt is not None:
+        back = (dt < 0).nonzero()[0] if lowest < 0 else _NO_ROWS
     else:
         back = (t[1:] < t[:-1]).nonzero()[0]
     if back.size:
@@ -211,6 +226,15 @@ def _middle(s: Any) -> float:
     return float(s[k]) if n % 2 else float((s[k] + s[k + 1]) / 2)
 
 
+#: column dtypes stacked into blocks by _frame_from_columns: native numbers and booleans
+_BLOCK_DTYPES = frozenset(np.dtype(c) for c in "?bhilqBHILQefdg")
+
+
+@functools.lru_cache(maxsize=64)
+def _row_index(n: int) -> pd.RangeIndex:
+    return pd.RangeIndex(n)
+
+
 @functools.lru_cache(maxsize=64)
 def _column_index(names: tuple[str, ...]) -> pd.Index:
     return pd.Index(list(names))
@@ -224,18 +248,30 @@ def _frame_from_columns(cols: dict[str, Any]) -> pd.DataFrame:
     if create_dataframe_from_blocks is None:
         return pd.DataFrame(cols)
     arrays = list(cols.values())
-    n = len(arrays[0]) if arrays else 0
+    # (plain 1-D arrays of one length only: the shape of the first, compared as a tuple)
+    shape = arrays[0].shape if arrays and type(arrays[0]) is np.ndarray else (0,)
     groups: dict[np.dtype, list[int]] = {}
     for k, a in enumerate(arrays):
-        if not (isinstance(a, np.ndarray) and a.ndim == 1 and a.size == n
-                and a.dtype.kind in "biuf" and a.dtype.isnative):
+        if not (type(a) is np.ndarray and a.shape == shape and len(shape) == 1
+                and a.dtype in _BLOCK_DTYPES):
             return pd.DataFrame(cols)
         groups.setdefault(a.dtype, []).append(k)
+    n = shape[0]
     blocks = [(np.array([arrays[k] for k in ks]), np.asarray(ks, dtype=np.intp))
               for ks in groups.values()]
-    # a view: the frame owns its own Index object (a caller may set columns.name)
-    return create_dataframe_from_blocks(blocks, pd.RangeIndex(n),
+    # views: the frame owns its own Index objects (a caller may set columns.name); a
+    # view of a kept RangeIndex costs half of building one
+    return create_dataframe_from_blocks(blocks, _row_index(n).view(),
                                         _column_index(tuple(cols)).view())
+
+
+def _quiet_division(denominator: np.ndarray) -> AbstractContextManager[Any]:
+    """Context for dividing by ``denominator``: ``np.errstate`` silencing 0/0 and x/0 when
+    it holds a zero, else nothing (entering np.errstate costs as much as dividing a few
+    values, and a NaN or non-zero denominator raises no floating-point warning)."""
+    if np.count_nonzero(denominator) == denominator.size:
+        return nullcontext()
+    return np.errstate(invalid="ignore", divide="ignore")
 
 
 ElectrodeRole = Literal["auto", "anode", "cathode", "full"]

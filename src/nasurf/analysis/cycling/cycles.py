@@ -7,7 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from nasurf.analysis.cycling._shared import CE_FLOOR_AFTER_FORMATION, DESODIATION, SODIATION
+from nasurf.analysis.cycling._shared import (
+    CE_FLOOR_AFTER_FORMATION,
+    DESODIATION,
+    SODIATION,
+    _quiet_division,
+)
 
 
 def _swap_processes(cyc: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -60,19 +65,21 @@ def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: 
                   set_current: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per-cycle sums of the half cycles of each process (NaN where a process is absent);
     with ``set_current`` also ``{process}_set_current_A`` like ``{process}_current_A``."""
-    if cycle.size and bool((cycle[1:] >= cycle[:-1]).all()):
+    if cycle.size and np.count_nonzero(cycle[1:] < cycle[:-1]) == 0:
         # sorted (always in sodiation_desodiation mode): np.unique without its sort
         new = np.empty(cycle.size, bool)
         new[0] = True
         np.not_equal(cycle[1:], cycle[:-1], out=new[1:])
         number = cycle[new]
-        idx = np.cumsum(new) - 1
+        idx = np.add.accumulate(new, dtype=np.int64)
+        idx -= 1
     else:
         number, idx = np.unique(cycle, return_inverse=True)
     n = number.size
     # one bincount for the 4 quantities x 2 processes: bin (quantity, process, cycle);
     # each bin adds its half cycles in the same order as a bincount per column would
-    slot = np.where(sign < 0, 0, n) + idx           # half-cycle signs are +-1, never 0
+    slot = (sign > 0) * n                          # half-cycle signs are +-1, never 0
+    slot += idx
     count = np.bincount(slot, minlength=2 * n).reshape(2, n)
     quantities = (cap, energy, cv, current) if set_current is None else (
         cap, energy, cv, current, set_current)
@@ -80,13 +87,15 @@ def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: 
     values = np.array(quantities, dtype=np.float64)
     bins = (slot + np.arange(0, 2 * nq * n, 2 * n)[:, None]).ravel()
     sums = np.bincount(bins, weights=values.ravel(), minlength=2 * nq * n).reshape(nq, 2, n)
-    sums[:, count == 0] = np.nan
+    if np.count_nonzero(count) < count.size:
+        sums[:, count == 0] = np.nan
     out: dict[str, np.ndarray] = {"cycle": number}
-    with np.errstate(invalid="ignore", divide="ignore"):
-        # both processes divided at once (rows of the (process, cycle) planes)
-        # one half cycle per process and cycle in sodiation_desodiation mode; with
-        # several (instrument mode) the mean of their median currents
-        mean_cur = sums[3:] / count
+    # both processes divided at once (rows of the (process, cycle) planes)
+    # one half cycle per process and cycle in sodiation_desodiation mode; with
+    # several (instrument mode) the mean of their median currents (a count of 0 meets a
+    # NaN sum: NaN, no floating-point warning)
+    mean_cur = sums[3:] / count
+    with _quiet_division(sums[0]):          # no charge: no average voltage (NaN)
         avg_v = sums[1] / sums[0]
     for k, proc in enumerate((SODIATION, DESODIATION)):
         out[f"{proc}_mAh"] = sums[0, k]
@@ -96,9 +105,9 @@ def _cycle_arrays(cycle: np.ndarray, sign: np.ndarray, cap: np.ndarray, energy: 
         if set_current is not None:
             out[f"{proc}_set_current_A"] = mean_cur[1, k]
         out[f"{proc}_average_voltage_V"] = avg_v[k]
-    incomplete = np.bincount(idx, weights=~complete, minlength=n) > 0
-    out["complete"] = ~incomplete & np.isfinite(out["sodiation_mAh"]) & np.isfinite(
-        out["desodiation_mAh"])
+    out["complete"] = np.isfinite(out["sodiation_mAh"]) & np.isfinite(out["desodiation_mAh"])
+    if np.count_nonzero(complete) < complete.size:       # a cycle with an incomplete half
+        out["complete"] &= np.bincount(idx, weights=~complete, minlength=n) == 0
     return out
 
 

@@ -102,12 +102,13 @@ def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
     duration = t[run_stop - 1] - t[before]
     active = (run_sign != 0).nonzero()[0]
     blip_runs = blip_rows = 0
-    if active.size >= 3:
+    # a blip is short: the sign test only where an inner active run is
+    short = (duration[active[1:-1]] < min_duration_s) if active.size >= 3 else None
+    if short is not None and np.count_nonzero(short):
         s = run_sign[active]
         is_blip = np.zeros(active.size, bool)
-        is_blip[1:-1] = (s[1:-1] != s[:-2]) & (s[1:-1] != s[2:]) & (
-            duration[active[1:-1]] < min_duration_s)
-        if is_blip.any():
+        is_blip[1:-1] = (s[1:-1] != s[:-2]) & (s[1:-1] != s[2:]) & short
+        if np.count_nonzero(is_blip):
             run_sign = run_sign.copy()
             blips = active[is_blip]
             run_sign[blips] = 0
@@ -117,9 +118,10 @@ def _segment(t: np.ndarray, i: np.ndarray, rest_threshold_A: float | None,
     run_hc = np.zeros(len(run_start), np.int64)
     if active.size:
         s = run_sign[active]
-        new = np.ones(active.size, bool)
-        new[1:] = s[1:] != s[:-1]
-        hc_of_active = np.cumsum(new)
+        new = np.empty(active.size, bool)
+        new[0] = True
+        np.not_equal(s[1:], s[:-1], out=new[1:])
+        hc_of_active = np.add.accumulate(new, dtype=np.int64)
         run_hc[active] = hc_of_active
         firsts = active[new]
         nxt = new.nonzero()[0]
@@ -171,7 +173,7 @@ def _prepare(data: EchemData | pd.DataFrame, t: np.ndarray, v: np.ndarray, i: np
         # are below it already: no half cycle, no median sample); an instrument's rests
         # usually have none, and then the whole-column copies are skipped
         live = passive & (sign != 0)
-        if live.any():
+        if np.count_nonzero(live):
             i_seg = np.where(passive, 0.0, i)
             # the sign of i_seg at the same threshold: the steps' row sign with the
             # passive rows zeroed (saves re-comparing every row)
@@ -228,36 +230,72 @@ def _median_abs_rows(i: np.ndarray, first: np.ndarray, length: np.ndarray,
     """:func:`_sampled_median_abs` of half cycles no longer than ``width`` rows unless
     ``width == k`` (longer ones are sampled at k evenly spaced rows)."""
     j = np.arange(width)
-    if int(length.max()) <= k:
-        # every row of every half cycle: consecutive indices, no sampling arithmetic
-        idx = first[:, None] + j
+    if width < k or int(length.max()) <= k:
+        # every row of every half cycle: each is a window of the column, gathered from a
+        # strided view of it without an index matrix. A window that would run past the
+        # table's end is the table's last one, the half cycle's rows at an offset in it
+        # (a median depends on which values are kept, not on their places)
+        vals = _windows(i, width)
+        low = np.minimum(first, vals.shape[0] - 1)
+        vals = vals[low]
+        off = first - low
+        end = length + off
+        # (a window past its half cycle's rows is rare: the position mask only then)
+        valid = (j < end[:, None]) & (j >= off[:, None]) if (
+            int(end.min()) < width or np.count_nonzero(off)) else None
     else:
-        step = np.where(length > k, (length - 1) / (k - 1), 1.0)
-        idx = first[:, None] + np.floor(j * step[:, None]).astype(np.int64)
-    valid = j < length[:, None]
-    # past a half cycle's end the index may run off the table: clip (masked below)
-    np.minimum(idx, i.size - 1, out=idx)
-    vals = i[idx]
+        sampled = length > k
+        every = np.count_nonzero(sampled) == sampled.size
+        step = (length - 1) / (k - 1)
+        if not every:
+            step = np.where(sampled, step, 1.0)
+        # j x step >= 0: its truncation is its floor
+        idx = first[:, None] + (j * step[:, None]).astype(np.int64)
+        valid = None                # every half cycle sampled: k rows of each, all inside it
+        if not every:
+            valid = j < length[:, None]
+            # past a half cycle's end the index may run off the table: clip (masked below)
+            np.minimum(idx, i.size - 1, out=idx)
+        vals = i[idx]
     # I x sign is |I| exactly where the current has the half cycle's sign (x +-1 is
     # exact), and only those rows above the threshold count
-    vals *= sign[:, None]
-    valid &= vals > thr
-    vals[~valid] = np.inf
+    vals *= sign.astype(np.float64)[:, None]
+    above = vals > thr
+    valid = above if valid is None else valid & above
+    # every value kept (the common case): no masking, and each row's count is its width
+    full = np.count_nonzero(valid) == valid.size
+    if not full:
+        vals[~valid] = np.inf
     # row-wise median of the kept values: sorted, they come first (inf last); numpy's
     # vectorised sort beats a partition at the middle positions here
     vals.sort(axis=1)
-    count = np.add.reduce(valid, axis=1, dtype=np.intp)
+    if full:
+        # every row's count is its width (>= 1): its middle values are two columns
+        return 0.5 * (vals[:, (width - 1) // 2] + vals[:, width // 2])
     rows = np.arange(vals.shape[0])
-    lo = np.maximum((count - 1) // 2, 0)
-    hi = np.minimum(count // 2, width - 1)
+    count = np.add.reduce(valid, axis=1, dtype=np.intp)
+    # the middle position(s) lie inside a row of count <= width values; a row with no
+    # value reads its last (inf, NaN below)
+    lo, hi = (count - 1) // 2, count // 2
     med = 0.5 * (vals[rows, lo] + vals[rows, hi])      # inf + inf: no warning
     return np.where(count > 0, med, np.nan)
+
+
+def _windows(x: np.ndarray, width: int) -> np.ndarray:
+    """Every run of ``width`` consecutive values of the 1-D ``x`` (``width <= x.size``), as a
+    read-only strided view: row r is ``x[r:r + width]``."""
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    win = np.ndarray((x.size - width + 1, width), x.dtype, x, 0,
+                     (x.itemsize, x.itemsize))
+    win.flags.writeable = False
+    return win
 
 
 def _assign_cycles(df: pd.DataFrame, seg: Segmentation, first: np.ndarray, mode: str,
                    source: str, warnings: list[str]) -> np.ndarray:
     if mode == "sodiation_desodiation":
-        return np.cumsum(seg.half_cycle_sign < 0).astype(np.int64)
+        return np.add.accumulate(seg.half_cycle_sign < 0, dtype=np.int64)
     # the instrument's counter as nasurf.io defines it (Cycle Count, else EC-Lab's half
     # cycle counter paired two by two), renumbered from 1
     from nasurf.io.cycles import instrument_cycles
@@ -287,7 +325,8 @@ def _complete_half_cycles(cap: np.ndarray, sign: np.ndarray, process: np.ndarray
     retention references would be misleading. The start stub is flagged
     ``partial_first_half_cycle``.
     """
-    done = np.ones(cap.size, bool)
+    done = np.empty(cap.size, bool)
+    done.fill(True)
     if cap.size >= 3 and sign[0] < 0:
         peers0 = cap[1:][sign[1:] == sign[0]]
         med0 = _median(peers0) if peers0.size else math.nan

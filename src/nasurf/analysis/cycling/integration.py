@@ -9,6 +9,7 @@ vectorised (``np.add.reduceat`` over block boundaries)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,13 @@ def _entry_mask(starts: np.ndarray, entry: Any) -> np.ndarray | None:
     (None: all do). Computed once per summary and shared by its integrals."""
     if entry is None:
         return None
-    return entry.entry_at(starts[starts > 0])
+    return entry.entry_at(_inner(starts))
+
+
+def _inner(starts: np.ndarray) -> np.ndarray:
+    """The block starts after row 0 (``starts[starts > 0]``); blocks found in a table
+    start at row 0, in increasing order: all but the first, without a pass."""
+    return starts[1:] if starts.size and starts[0] == 0 else starts[starts > 0]
 
 
 def _interval_terms(t: np.ndarray, y: np.ndarray, starts: np.ndarray,
@@ -60,7 +67,7 @@ def _interval_terms(t: np.ndarray, y: np.ndarray, starts: np.ndarray,
     q = np.empty(n - 1)
     np.add(y[:-1], y[1:], out=q)
     q *= 0.5
-    inner = starts[starts > 0]
+    inner = _inner(starts)
     q[inner - 1] = y[inner] if entry_mask is None else np.where(entry_mask, y[inner], 0.0)
     if dt is not None:
         q *= dt
@@ -71,13 +78,26 @@ def _interval_terms(t: np.ndarray, y: np.ndarray, starts: np.ndarray,
     return q
 
 
-def _block_sums(q: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """Sum of the interval terms credited to each block (see :func:`_interval_sums`)."""
-    n = q.size + 1
+def _block_index(starts: np.ndarray, stops: np.ndarray, n_rows: int
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Where each block's credited intervals start (``np.add.reduceat`` offsets) and which
+    blocks have none (None: every block has some), for :func:`_block_sums`; computed once
+    when several integrals share the blocks."""
     first = np.maximum(starts - 1, 0)
-    count = stops - 1 - first          # number of intervals credited to the block
-    out = np.add.reduceat(q, np.minimum(first, n - 2)) if len(starts) else np.zeros(0)
-    out[count <= 0] = 0.0
+    empty = stops - 1 - first <= 0          # number of intervals credited to the block
+    return np.minimum(first, n_rows - 2), (empty if np.count_nonzero(empty) else None)
+
+
+def _block_sums(q: np.ndarray, starts: np.ndarray, stops: np.ndarray,
+                index: tuple[np.ndarray, np.ndarray | None] | None = None) -> np.ndarray:
+    """Sum of the interval terms credited to each block (see :func:`_interval_sums`);
+    ``index``: :func:`_block_index` of the blocks when already known."""
+    if not len(starts):
+        return np.zeros(0)
+    at, empty = index if index is not None else _block_index(starts, stops, q.size + 1)
+    out = np.add.reduceat(q, at)
+    if empty is not None:
+        out[empty] = 0.0
     return out
 
 
@@ -86,8 +106,7 @@ def _counter_increments(col: np.ndarray) -> np.ndarray:
     inc = np.empty_like(col)
     inc[0] = 0.0
     np.subtract(col[1:], col[:-1], out=inc[1:])
-    reset = inc < 0
-    inc[reset] = col[reset]
+    np.copyto(inc, col, where=inc < 0)     # a reset at this row: the counter's value
     return inc
 
 
@@ -98,26 +117,29 @@ def _instrument_capacity(df: pd.DataFrame, starts: np.ndarray, per_hc,
     and with ``v`` also the energy (Wh) as the sum of increment x mean interval voltage."""
     cols = [c for c in (CHARGE_CAPACITY, DISCHARGE_CAPACITY) if c in df.columns]
     if cols:
-        inc = None
-        for c in cols:
-            arr = _values(df, c, np.float64)
-            if not _all_finite(arr):
-                return None
-            part = _counter_increments(np.abs(arr))
-            inc = part if inc is None else inc + part
+        arrays = [_values(df, c, np.float64) for c in cols]
+        inc = _counter_increments(np.abs(arrays[0]))
+        for arr in arrays[1:]:
+            inc += _counter_increments(np.abs(arr))
     elif NET_CAPACITY in df.columns:
-        arr = _values(df, NET_CAPACITY, np.float64)
-        if not _all_finite(arr):
-            return None
-        inc = np.empty_like(arr)
+        arrays = [_values(df, NET_CAPACITY, np.float64)]
+        inc = np.empty_like(arrays[0])
         inc[0] = 0.0
-        np.subtract(arr[1:], arr[:-1], out=inc[1:])
+        np.subtract(arrays[0][1:], arrays[0][:-1], out=inc[1:])
         np.abs(inc, out=inc)
     else:
         return None
     # increment at row k is the change over the interval (k-1, k]: same ownership rule
     # as the integral (the entry interval belongs to the block the row starts)
-    charge = per_hc(np.add.reduceat(inc, starts))
+    blocks = np.add.reduceat(inc, starts)
+    # the blocks cover every row (starts[0] is 0) and a NaN or infinite counter value
+    # after the first row makes its increment, so its block's sum, non-finite: finite
+    # sums and first values settle that the counters are finite without a pass of their own
+    finite = (math.isfinite(np.add.reduce(blocks))
+              and all(math.isfinite(a[0]) for a in arrays))
+    if not (finite or all(map(_all_finite, arrays))):
+        return None
+    charge = per_hc(blocks)
     energy = None
     if v is not None:
         vmid = np.empty_like(v)
@@ -131,7 +153,7 @@ def _instrument_capacity(df: pd.DataFrame, starts: np.ndarray, per_hc,
 
 def _check_instrument(ours: np.ndarray, inst: np.ndarray, warnings: list[str]) -> None:
     big = (np.abs(ours - inst) > 0.02 * np.maximum(np.abs(inst), 1e-300)) & (inst > 0)
-    if big.any():
+    if np.count_nonzero(big):
         k = int(np.flatnonzero(big)[0])
         warnings.append(
             f"integral of |I| dt differs from the instrument's capacity column by "

@@ -22,8 +22,10 @@ from nasurf.analysis.cycling._shared import (
 from nasurf.analysis.cycling.results import _DISTINCT_LEVEL_FACTOR, CyclingResult, RateCapability
 
 
-def _close(a: np.ndarray, b: np.ndarray, rel_tol: float, abs_tol_A: float) -> np.ndarray:
-    """Element-wise "same current" (2 % or 1 µA); NaN equals NaN (process absent in both)."""
+def _close(a: np.ndarray, b: np.ndarray | float, rel_tol: float, abs_tol_A: float
+           ) -> np.ndarray:
+    """Element-wise "same current" (2 % or 1 µA); NaN equals NaN (process absent in both).
+    ``b`` may be one current for all of ``a``."""
     with np.errstate(invalid="ignore"):
         same = np.abs(a - b) <= np.maximum(rel_tol * np.maximum(np.abs(a), np.abs(b)),
                                            abs_tol_A)
@@ -167,16 +169,21 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
     """``des_i``/``sod_i``: per-cycle currents of the second and first process of a
     cycle, named by ``names`` (second, first)."""
     warnings: list[str] = []
-    keep = number >= 1
-    number, des_i, sod_i, caps = number[keep], des_i[keep], sod_i[keep], caps[keep]
+    drop = number < 1
+    if np.count_nonzero(drop):
+        keep = ~drop
+        number, des_i, sod_i, caps = number[keep], des_i[keep], sod_i[keep], caps[keep]
     key = np.where(np.isfinite(des_i), des_i, sod_i)
     if number.size == 0:
         return RateCapability({}, None, None, basis, exclude_first, ())
-    new = np.ones(number.size, bool)
-    # both currents compared in one element-wise pass (row 0: key, row 1: sodiation)
-    both = np.array((key, sod_i))
-    same = _close(both[:, 1:], both[:, :-1], rel_tol, abs_tol_A)
-    new[1:] = ~(same[0] & (same[1] | np.isnan(sod_i[1:]) | np.isnan(sod_i[:-1])))
+    new = np.empty(number.size, bool)
+    new[0] = True
+    if number.size > 1:
+        # both currents compared in one element-wise pass (row 0: key, row 1: sodiation)
+        both = np.array((key, sod_i))
+        same = _close(both[:, 1:], both[:, :-1], rel_tol, abs_tol_A)
+        sod_nan = np.isnan(sod_i)
+        new[1:] = ~(same[0] & (same[1] | sod_nan[1:] | sod_nan[:-1]))
     starts = new.nonzero()[0]
     stops = np.empty_like(starts)
     stops[:-1] = starts[1:]
@@ -208,9 +215,12 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
     last = caps[stops - 1]
     last_cap = [float(x) if math.isfinite(x) else None for x in last.tolist()]
     cols: dict[str, Any] = {
-        "step": np.arange(1, starts.size + 1), "first_cycle": number[starts].astype(int),
-        "last_cycle": number[stops - 1].astype(int), "n_cycles": (stops - starts).astype(int),
-        "reference_cycle": number[use_a].astype(int), "current_A": cur_A,
+        # (fresh arrays: int64 kept as is)
+        "step": np.arange(1, starts.size + 1),
+        "first_cycle": number[starts].astype(int, copy=False),
+        "last_cycle": number[stops - 1].astype(int, copy=False),
+        "n_cycles": (stops - starts).astype(int, copy=False),
+        "reference_cycle": number[use_a].astype(int, copy=False), "current_A": cur_A,
         f"{names[0]}_current_A": des_A, f"{names[1]}_current_A": sod_A,
         "rate_set_by": np.full(starts.size, set_by or "", dtype=object),
     }
@@ -223,8 +233,7 @@ def _rate_steps(number: np.ndarray, des_i: np.ndarray, sod_i: np.ndarray, caps: 
     recovery = np.zeros(starts.size, bool)
     rec_ratio = rec_step = None
     if starts.size >= 3:
-        back = np.flatnonzero(_close(cur_A[2:], np.full(starts.size - 2, cur_A[0]), rel_tol,
-                                     abs_tol_A))
+        back = _close(cur_A[2:], float(cur_A[0]), rel_tol, abs_tol_A).nonzero()[0]
         if back.size:
             j = int(back[0]) + 2
             recovery[j] = True

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -17,6 +18,15 @@ from nasurf.errors import ValidationError
 # --------------------------------------------------------------------------- reference
 def parse_reference(reference: str, formation_cycles: int | None = None) -> tuple[str, int]:
     """``"after_formation"`` / ``"after_formation(3)"`` / ``"first"`` ... -> (name, k)."""
+    try:
+        return _parse_reference(reference, formation_cycles)
+    except TypeError:                   # an unhashable argument: parsed without the cache
+        return _parse_reference.__wrapped__(reference, formation_cycles)
+
+
+@functools.lru_cache(maxsize=64, typed=True)   # typed: 1 and True stay apart
+def _parse_reference(reference: str, formation_cycles: int | None) -> tuple[str, int]:
+    # (a summary parses its reference every call: the regular expression once per name)
     text = str(reference).strip().lower().replace("-", "_")
     m = re.fullmatch(r"after_formation\s*(?:\(\s*(\d+)\s*\))?", text)
     if m:
@@ -39,7 +49,6 @@ def _retention(number: np.ndarray, q_des: np.ndarray, ok: np.ndarray, des_curren
                ref_name: str, k_form: int, rate: RateCapability, rel_tol: float,
                abs_tol_A: float, unit: str, warnings: list[str]
                ) -> tuple[Retention, np.ndarray]:
-    nan = np.full(number.size, np.nan)
     usable = ok.nonzero()[0]
     final_cycle = int(number[usable[-1]]) if usable.size else None
     conv = f"after_formation({k_form})" if ref_name == "after_formation" else ref_name
@@ -54,9 +63,9 @@ def _retention(number: np.ndarray, q_des: np.ndarray, ok: np.ndarray, des_curren
 
     if not usable.size:
         warnings.append("no complete cycle: retention undefined")
-        return done(None, None, nan)
+        return done(None, None, np.full(number.size, np.nan))
     if ref_name == "first_at_current":
-        col = nan.copy()
+        col = np.full(number.size, np.nan)
         sc = rate.step_columns
         for ref_c, a, b in zip(sc.get("reference_cycle", ()), sc.get("first_cycle", ()),
                                sc.get("last_cycle", ()), strict=True):
@@ -77,16 +86,16 @@ def _retention(number: np.ndarray, q_des: np.ndarray, ok: np.ndarray, des_curren
         if not after.size:
             warnings.append(f"no complete cycle after {k_form} formation cycle(s): "
                             "retention undefined")
-            return done(None, None, nan)
+            return done(None, None, np.full(number.size, np.nan))
         cur = des_current[after]
         finite_cur = cur[~np.isnan(cur)]
         modal = _median(finite_cur) if finite_cur.size else math.nan   # np.nanmedian
-        match = np.flatnonzero(_close(cur, np.full_like(cur, modal), rel_tol, abs_tol_A))
+        match = _close(cur, modal, rel_tol, abs_tol_A).nonzero()[0]
         ref = int(number[after[match[0] if match.size else 0]])
     pos = ((number == ref) & ok).nonzero()[0]
     if not pos.size:
         warnings.append(f"retention reference cycle {ref} ({conv}) is not a complete "
                         "cycle: retention undefined")
-        return done(ref, None, nan)
+        return done(ref, None, np.full(number.size, np.nan))
     ref_cap = float(q_des[pos[0]])
     return done(ref, ref_cap, q_des / ref_cap)

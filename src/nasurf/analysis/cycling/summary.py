@@ -31,6 +31,7 @@ from nasurf.analysis.cycling._shared import (
     ElectrodeRole,
     _frame,
     _positive_or_none,
+    _quiet_division,
     _source_name,
     _time_series_dt,
 )
@@ -49,6 +50,7 @@ from nasurf.analysis.cycling.halfcycles import (
     _sampled_median_abs,
 )
 from nasurf.analysis.cycling.integration import (
+    _block_index,
     _block_sums,
     _check_instrument,
     _entry_mask,
@@ -161,18 +163,19 @@ def cycling_summary(
     # the interval terms of ∫|I| dt and ∫V|I| dt are built once; the hold shares are
     # the same terms masked to the hold rows
     entry = _entry_mask(starts, steps)
+    blocks = _block_index(starts, stops, len(t))
     # the time steps (kept by _time_series_dt) are shared by the charge and energy
     # integrals where they are small next to the table (a long file has none: the
     # integrals build them block by block, for memory)
     q = _interval_terms(t, absi, starts, entry, dt)
-    cap_As = per_hc(_block_sums(q, starts, stops))
+    cap_As = per_hc(_block_sums(q, starts, stops, blocks))
     median_i = _sampled_median_abs(prep.i_seg, seg)
 
     cv_mask = steps.rows_of(CONSTANT_VOLTAGE) if steps.has(CONSTANT_VOLTAGE) else None
     cv_As = np.zeros(n_hc)
     if cv_mask is not None:
         q *= cv_mask[1:]
-        cv_As = per_hc(_block_sums(q, starts, stops))
+        cv_As = per_hc(_block_sums(q, starts, stops, blocks))
     del q
     # the current each half cycle was set to: the median |I| of its constant-current rows
     # (a hold's decaying current would pull a CC-CV half cycle's median far below its
@@ -201,13 +204,13 @@ def cycling_summary(
     p = absi
     p *= v
     q = _interval_terms(t, p, starts, entry, dt)
-    en_Ws = per_hc(_block_sums(q, starts, stops))
+    en_Ws = per_hc(_block_sums(q, starts, stops, blocks))
     cv_Ws = np.zeros(n_hc)
     if cv_mask is not None:
         q *= cv_mask[1:]
-        cv_Ws = per_hc(_block_sums(q, starts, stops))
+        cv_Ws = per_hc(_block_sums(q, starts, stops, blocks))
     del p, absi, q
-    integral_mAh = cap_As / SECONDS_PER_HOUR * 1e3
+    integral_As, integral_mAh = cap_As, cap_As / SECONDS_PER_HOUR * 1e3
     if capacity_source == "instrument":
         # the counters replace the integral (e.g. a logged current rounded to the display
         # resolution); the CV share is still measured from the current
@@ -221,9 +224,11 @@ def cycling_summary(
 
     first, last = seg.half_cycle_first_row, seg.half_cycle_last_row
     process = _process_names(seg.half_cycle_sign, flip)
-    cap_mAh = cap_As / SECONDS_PER_HOUR * 1e3
+    # (the integral's own mAh unless the counters or the hold exclusion replaced it)
+    cap_mAh = (integral_mAh if cap_As is integral_As
+               else cap_As / SECONDS_PER_HOUR * 1e3)
     en_mWh = en_Ws / SECONDS_PER_HOUR * 1e3
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with _quiet_division(cap_As):
         avg_v = np.where(cap_As > 0, en_Ws / cap_As, np.nan)
     v_start, v_end = v[first], v[last]
     cycle = _assign_cycles(df, seg, first, cycle_mode, source, warnings)
@@ -242,10 +247,10 @@ def cycling_summary(
         "complete": complete_hc,
     }
     if inst_Ah is not None:
-        hc_cols["instrument_capacity_mAh"] = inst_Ah * 1e3
+        inst_mAh = hc_cols["instrument_capacity_mAh"] = inst_Ah * 1e3
         if capacity_source == "instrument":
             hc_cols["current_integral_mAh"] = integral_mAh
-        _check_instrument(integral_mAh, inst_Ah * 1e3, warnings)
+        _check_instrument(integral_mAh, inst_mAh, warnings)
     if spec:
         hc_cols["capacity_mAh_g"] = cap_mAh * per_g
         hc_cols["cv_capacity_mAh_g"] = cv_mAh * per_g
@@ -275,7 +280,7 @@ def cycling_summary(
 
     number = cyc["cycle"]
     q_sod, q_des = cyc["sodiation_mAh"] * per_g, cyc["desodiation_mAh"] * per_g
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with _quiet_division(cyc["sodiation_mAh"]):
         ce = cyc["desodiation_mAh"] / cyc["sodiation_mAh"]
     ok = (number >= 1) & np.isfinite(q_sod) & np.isfinite(q_des) & cyc["complete"]
     one = (ok & (number == 1)).nonzero()[0]
@@ -291,15 +296,15 @@ def cycling_summary(
     if ice is None:
         warnings.append("no complete first cycle (sodiation then desodiation): ICE undefined")
     irr_each = np.where(ok, q_sod - q_des, 0.0)
-    irr = float(irr_each.sum()) if ok.any() else None
-    cum_irr = np.where(ok, np.cumsum(irr_each), np.nan)
+    irr = float(np.add.reduce(irr_each)) if np.count_nonzero(ok) else None
+    cum_irr = np.where(ok, np.add.accumulate(irr_each), np.nan)
 
     # with and without holds: the default (include_cv_steps) is stated in conventions
     cv_first, cv_second = cyc["sodiation_cv_mAh"], cyc["desodiation_cv_mAh"]
     sign_cv = -1.0 if include_cv_steps else 1.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ce_other = ((cyc["desodiation_mAh"] + sign_cv * cv_second)
-                    / (cyc["sodiation_mAh"] + sign_cv * cv_first))
+    first_other = cyc["sodiation_mAh"] + sign_cv * cv_first
+    with _quiet_division(first_other):
+        ce_other = (cyc["desodiation_mAh"] + sign_cv * cv_second) / first_other
     ce_with, ce_without = (ce, ce_other) if include_cv_steps else (ce_other, ce)
     ice_other, mean_other = first_and_mean(ce_other)
     (ice_with, mean_with), (ice_without, mean_without) = (

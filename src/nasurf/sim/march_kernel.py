@@ -188,20 +188,33 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     dsk = int(con[C_DS_KIND])
     p_ = kv[:, 2]
     g_ = kv[:, 3]
+    const_D = dck == 0 and dsk == 0
+    Gc = wk[10]
     for k in range(K):
         # D in each cell at the predicted state, face conductances, Thomas with 2 rhs
-        for n in range(N):
-            cpn = work[k, n, 5]
-            if in_shell[n]:
-                D = par[b, P_DSS] * (_tab(dsk, ds_x, ds_y, cpn, cm)[0] if dsk > 0 else 1.0)
-            else:
-                D = par[b, P_DCS] * (_tab(dck, dc_x, dc_y, cpn, cm)[0] if dck > 0 else 1.0)
-            work[k, n, 4] = D     # D of the cell (overwritten by z below, last cell kept)
-        D_last = work[k, N - 1, 4]
+        if const_D:
+            # constant D: the member's face conductances, computed once per segment
+            # (march_current) by this same expression
+            D_last = par[b, P_DSS] if in_shell[N - 1] else par[b, P_DCS]
+        else:
+            for n in range(N):
+                cpn = work[k, n, 5]
+                if in_shell[n]:
+                    D = par[b, P_DSS] * (_tab(dsk, ds_x, ds_y, cpn, cm)[0] if dsk > 0
+                                         else 1.0)
+                else:
+                    D = par[b, P_DCS] * (_tab(dck, dc_x, dc_y, cpn, cm)[0] if dck > 0
+                                         else 1.0)
+                work[k, n, 4] = D     # D of the cell (overwritten by z below)
+            D_last = work[k, N - 1, 4]
         for n in range(N):
             work[k, n, 1] = vol[b, k, n] / dt
         for j in range(N - 1):
-            G = Af[b, k, j] / (dm[b, k, j] / work[k, j, 4] + dp[b, k, j] / work[k, j + 1, 4])
+            if const_D:
+                G = Gc[k, j]
+            else:
+                G = Af[b, k, j] / (dm[b, k, j] / work[k, j, 4]
+                                   + dp[b, k, j] / work[k, j + 1, 4])
             work[k, j, 0] = -G       # lower (row j+1, column j)
             work[k, j, 2] = -G       # upper (row j, column j+1)
             work[k, j, 1] += G
@@ -521,8 +534,10 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     sl = np.arange(N_SLOT)
     vS = np.empty((N_SLOT, K, N_VK))
     sS = np.empty((N_SLOT, N_SC))
+    Gc = np.empty((K, N))
     wk = (np.empty((K, N)), np.empty((K, N, 6)), np.empty((K, 16)), np.empty((K, 8)),
-          Um, lam, sqW, beta, wsf, np.empty((K, N, 2)))
+          Um, lam, sqW, beta, wsf, np.empty((K, N, 2)), Gc)
+    const_D = int(con[C_DC_KIND]) == 0 and int(con[C_DS_KIND]) == 0
     gu = np.empty(K)
     gw = np.empty(K)
     gphi = np.empty(K)
@@ -534,6 +549,13 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     v_hi = con[C_VHI]
     dV_lim = con[C_DVMAX]
     for b in range(B):
+        if const_D:
+            # face conductances of a constant D (as _step would compute them every step)
+            for k in range(K):
+                for j in range(N - 1):
+                    Dj = par[b, P_DSS] if in_shell[j] else par[b, P_DCS]
+                    Dj1 = par[b, P_DSS] if in_shell[j + 1] else par[b, P_DCS]
+                    Gc[k, j] = Af[b, k, j] / (dm[b, k, j] / Dj + dp[b, k, j] / Dj1)
         for k in range(K):
             for n in range(N):
                 cS[ST, k, n] = c0[b, k, n]

@@ -643,9 +643,16 @@ def build_model(params: ParameterSet, *, mesh: MeshSpec | None = None,
         edges[...] = radial_edges(1.0, 0.0, mesh) * R[..., None]
         edges[..., -1] = R
     else:
+        # a batch usually repeats one particle (a rate sweep): each distinct (R, shell)
+        # is meshed once
+        meshed: dict[tuple[float, float], np.ndarray] = {}
         for b in range(B):
             for k in range(K):
-                edges[b, k] = radial_edges(R[b, k], shell[b], mesh)
+                key = (float(R[b, k]), float(shell[b]))
+                e = meshed.get(key)
+                if e is None:
+                    e = meshed[key] = radial_edges(key[0], key[1], mesh)
+                edges[b, k] = e
     centers = 0.5 * (edges[..., 1:] + edges[..., :-1])
     volumes = 4.0 / 3.0 * np.pi * (edges[..., 1:] ** 3 - edges[..., :-1] ** 3)
     face_area = 4.0 * np.pi * edges ** 2

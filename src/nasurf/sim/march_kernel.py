@@ -39,8 +39,9 @@ from nasurf.sim.parameters import F
 
 #: layout of the shared constants ``con``
 (C_CMAX, C_CLIM, C_CVAC, C_OCP_MODE, C_E0, C_NRT_F, C_XMAX, C_K_KIND, C_DC_KIND,
- C_DS_KIND, C_BASIS, C_VLO, C_VHI, C_DVMAX, C_SEI_ON, C_LINEAR) = range(16)
-N_CON = 16
+ C_DS_KIND, C_BASIS, C_VLO, C_VHI, C_DVMAX, C_SEI_ON, C_LINEAR, C_VTOL, C_DTDIV,
+ C_VNEAR, C_VFLOOR) = range(20)
+N_CON = 20
 #: OCP modes: lattice gas with x_max ≤ 1 (in u), table, lattice gas evaluated in x
 OCP_LATTICE_U, OCP_TABLE, OCP_LATTICE_X = 0, 1, 2
 #: table kinds (k0 and D): none/constant, x = stoichiometry, x = concentration
@@ -570,7 +571,9 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
         if not math.isfinite(char):
             char = 3600.0
         dt = 1e-5 * char
-        dt_max = char / 40.0
+        dt_max = char / con[C_DTDIV]
+        cut_dir = v_lo if I < 0.0 else v_hi
+        near = con[C_VNEAR] if (I != 0.0 and math.isfinite(cut_dir)) else 0.0
         tau = 0.0
         done = False
         has_yprev = False
@@ -627,7 +630,13 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
             if has_yprev:
                 pred = y_hist + (y_hist - y_prev) * dt / dt_prev
                 err = abs(V_new - pred) * dt / (dt + dt_prev)
-            ratio = err / 2e-3
+            tol = con[C_VTOL]
+            if near > 0.0:
+                # capacity-targeted: within reach of the cut-off the voltage error decides
+                # when it is crossed (on a plateau just above it, by a lot of charge), so
+                # the tolerance shrinks with the distance to it
+                tol = min(tol, max(near * abs(sS[ST, S_V] - cut_dir), con[C_VFLOOR]))
+            ratio = err / tol
             dV = abs(V_new - sS[ST, S_V])
             if ((ratio > 6.0) or (dV > 2.0 * dV_lim)) and dt > 1e-6 * char and rejects < 12:
                 rejects += 1

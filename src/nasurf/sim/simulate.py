@@ -44,8 +44,9 @@ from nasurf.sim.protocol import (
     run_protocol,
     step_segment,
 )
+from nasurf.sim.protocol import step_control as step_control_of
 from nasurf.sim.solver import ENGINES
-from nasurf.sim.state import State, Trace
+from nasurf.sim.state import State, StepControl, Trace
 
 STOICHIOMETRY = "Stoichiometry / 1"
 #: what ``simulate(record=...)`` keeps: the measured-like curves (and the capacities), or
@@ -146,7 +147,8 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
              overrides: Mapping[str, Any] | None = None,
              electrode_area_cm2: float = DEFAULT_AREA_CM2, engine: str = "auto",
              current_scale: Sequence[float] | np.ndarray | None = None,
-             points_per_step: int = 150, record: str = "curves") -> SimulationResult:
+             points_per_step: int = 150, record: str = "curves",
+             step_control: str | StepControl = "curves") -> SimulationResult:
     """Simulate ``experiment`` on ``material`` (optionally with a strategy preset).
 
     ``overrides`` varies batchable parameters across a batch (arrays of length B);
@@ -156,7 +158,12 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
     simulated curves (the adaptive march sets its own rows). Returns one EchemData per
     member. ``record="capacities"`` keeps the per-step capacities, warnings and final
     state but not the curves (a long cycling run in constant memory; :meth:`~SimulationResult.echem`
-    then says so).
+    then says so). ``step_control`` sets the marches' time-step control of the
+    galvanostatic steps: ``"curves"`` (2 mV per step, the default) or ``"capacities"``
+    (capacity-targeted, for rate sweeps that keep only the capacities: looser away from
+    the cut-off, tighter near it; within 0.5 % of a 10x tighter march on every packaged
+    material and preset), or a :class:`~nasurf.sim.state.StepControl`; the exact engine
+    has no time step and ignores it.
     """
     if not isinstance(points_per_step, int | np.integer) or points_per_step < 3:
         raise ValidationError(f"points_per_step must be an integer >= 3, got {points_per_step!r}",
@@ -165,6 +172,7 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
         Experiment.from_strings(list(experiment))
     engine = choose("engine", engine, ENGINES, where="simulate")
     record = choose("record", record, RECORDS, where="simulate")
+    control = step_control_of(step_control, where="simulate")
     p = equilibrated_parameters(resolve_parameters(material, strategy), exp)
     model = build_model(p, mesh=mesh, overrides=overrides,
                         batch_size=None if current_scale is None else len(current_scale))
@@ -176,7 +184,7 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
     curves = CurveRecorder()
     keep = record == "curves"
     run = run_protocol(model, exp, (caps, curves), scale=scale, n_output=points_per_step,
-                       engine=engine, keep_trace=keep)
+                       engine=engine, keep_trace=keep, control=control)
     warnings = caps.warnings
     tables = _EchemTables(model, p, exp, run.trace if keep else None, curves.step_meta,
                           electrode_area_cm2, tuple(warnings), engines=run.engines)

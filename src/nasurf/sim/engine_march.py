@@ -607,15 +607,8 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
             i_peak = np.maximum(i_peak, np.abs(new.I))
             tol = 2e-3 * i_peak + 1e-12
         else:
-            ctl = seg.control
-            tol = np.full(B, ctl.v_tolerance)
-            if ctl.cutoff_factor > 0:
-                # capacity-targeted (StepControl): the tolerance shrinks near the cut-off
-                cut = np.where(Iseg < 0, seg.v_lower, seg.v_upper)
-                near = (Iseg != 0) & np.isfinite(cut)
-                dist = np.abs(st.V - np.where(near, cut, 0.0))
-                tol = np.where(near, np.minimum(tol, np.maximum(ctl.cutoff_factor * dist,
-                                                                ctl.v_tolerance_floor)), tol)
+            tol = seg.control.voltage_tolerance(
+                st.V, np.where(Iseg < 0, seg.v_lower, seg.v_upper), Iseg != 0)
         if y_prev is None:
             err = np.zeros(B)
         else:

@@ -32,9 +32,19 @@ import math
 
 import numpy as np
 
-from nasurf.sim import physics
 from nasurf.sim.compiled import jit_ieee as jit
 from nasurf.sim.compiled import table
+from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds callers use)
+    T_CONCENTRATION,
+    T_NONE,
+    T_STOICHIOMETRY,
+    _copy_slot,
+    _expit,
+    _logaddexp,
+    _softplus,
+    _stoichiometry,
+    _tab,
+)
 from nasurf.sim.parameters import F
 
 #: layout of the shared constants ``con``
@@ -44,8 +54,6 @@ from nasurf.sim.parameters import F
 N_CON = 20
 #: OCP modes: lattice gas with x_max ≤ 1 (in u), table, lattice gas evaluated in x
 OCP_LATTICE_U, OCP_TABLE, OCP_LATTICE_X = 0, 1, 2
-#: table kinds (k0 and D): none/constant, x = stoichiometry, x = concentration
-T_NONE, T_STOICHIOMETRY, T_CONCENTRATION = 0, 1, 2
 #: per-member parameters ``par`` (B, N_PAR)
 (P_LNPRE, P_EC, P_EA, P_K0, P_F, P_CDL, P_GAMMA, P_E0S, P_GS, P_KS, P_AS, P_DCS, P_DSS,
  P_SEIF, P_I, P_DUR, P_H) = range(17)
@@ -59,61 +67,6 @@ N_VK = 5
 #: slots of the state bundle
 ST, BEFORE, NEW, BEST, TRIAL = range(5)
 N_SLOT = 5
-
-
-@jit
-def _softplus(x):
-    if x > 0.0:
-        return x + math.log1p(math.exp(-x))
-    return math.log1p(math.exp(x))
-
-
-@jit
-def _logaddexp(x, y):
-    m = max(x, y)
-    if m == -math.inf:
-        return -math.inf
-    if m == math.inf:
-        return math.inf
-    return m + math.log1p(math.exp(-abs(x - y)))
-
-
-_expit = jit(physics.logistic)
-
-
-@jit
-def _tab(kind, xs, ys, c, cm):
-    """Value and slope d/dc of a table in c (stoichiometry or concentration)."""
-    if kind == T_STOICHIOMETRY:
-        v, s = table(xs, ys, c / cm)
-        return v, s / cm
-    return table(xs, ys, c)
-
-
-@jit
-def _copy_slot(src, dst, cS, vS, sS):
-    # explicit loops: slice assignment pulls in numba's broadcasting machinery (compile time)
-    for k in range(cS.shape[1]):
-        for n in range(cS.shape[2]):
-            cS[dst, k, n] = cS[src, k, n]
-        for j in range(vS.shape[2]):
-            vS[dst, k, j] = vS[src, k, j]
-    for j in range(sS.shape[1]):
-        sS[dst, j] = sS[src, j]
-
-
-@jit
-def _stoichiometry(cS, slot, b, vol, mfrac, cm):
-    K, N = cS.shape[1], cS.shape[2]
-    x = 0.0
-    for k in range(K):
-        s = 0.0
-        v = 0.0
-        for n in range(N):
-            s += cS[slot, k, n] * vol[b, k, n]
-            v += vol[b, k, n]
-        x += mfrac[b, k] * s / v / cm
-    return x
 
 
 @jit

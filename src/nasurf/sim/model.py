@@ -33,12 +33,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import eigh_tridiagonal
-from scipy.linalg.lapack import dstevd
 
 from nasurf.constants import FARADAY_C_PER_MOL as F
 from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as R_GAS
 from nasurf.errors import ValidationError
+from nasurf.sim.eigenbasis import tridiagonal_eigh
 from nasurf.sim.parameters import OCP, ParameterSet, Table1D
 from nasurf.sim.physics import exchange_current, symmetric_overpotential
 
@@ -424,7 +423,7 @@ class Model:
         U_u = np.empty((len(first), self.N, self.N))
         d_flat, off_flat = d.reshape(-1, self.N), off.reshape(-1, self.N - 1)
         for u, i in enumerate(first):
-            lam_u[u], U_u[u] = _tridiagonal_eigh(d_flat[i], off_flat[i])
+            lam_u[u], U_u[u] = tridiagonal_eigh(d_flat[i], off_flat[i])
         lam[...] = lam_u[inverse].reshape(lam.shape)
         U[...] = U_u[inverse].reshape(U.shape)
         # eigenvalues come ascending: the conserved (zero) mode comes last.
@@ -553,36 +552,6 @@ def _electrolyte_split(p: ParameterSet) -> float:
         / (es * Ls + ep * Lp)
     drop = Ls / ds + Lp / (3 * dp)        # S at the electrode mean
     return mean_S / drop
-
-
-#: eigen-decompositions of particle operators, keyed by the operator's exact bytes
-_EIGH_CACHE: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
-_EIGH_CACHE_SIZE = 128
-
-
-def _tridiagonal_eigh(d: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues and eigenvectors of the symmetric tridiagonal (d, off), memoised.
-
-    LAPACK dstevd (divide and conquer) directly: eigh_tridiagonal's argument checks cost
-    as much as the decomposition of these small operators, which still costs ~70 µs for
-    34 cells, more than the rest of a 7-rate solve. The key is the operator's exact
-    bytes, so a hit returns what a fresh decomposition would (the same particle
-    simulated again: a rate table, a fit's repeated model, the CLI's default material);
-    a different D or radius is a different key. Bounded: the oldest entry goes first.
-    """
-    key = d.tobytes() + off.tobytes()
-    hit = _EIGH_CACHE.get(key)
-    if hit is not None:
-        return hit
-    w, z, info = dstevd(d, off)
-    if info != 0:
-        w, z = eigh_tridiagonal(d, off)
-    w.flags.writeable = False
-    z.flags.writeable = False
-    if len(_EIGH_CACHE) >= _EIGH_CACHE_SIZE:
-        del _EIGH_CACHE[next(iter(_EIGH_CACHE))]
-    _EIGH_CACHE[key] = (w, z)
-    return w, z
 
 
 def _eval(D: float | Table1D, c: np.ndarray, c_max: float) -> np.ndarray:

@@ -75,6 +75,19 @@ class StepControl:
     cutoff_factor: float = 0.0
     v_tolerance_floor: float = 5e-5
 
+    def voltage_tolerance(self, V: np.ndarray, cut: np.ndarray, current: np.ndarray
+                          ) -> np.ndarray:
+        """Per-member tolerance [V] of a step from voltage V toward the cut-off ``cut``
+        (``current``: where the member carries a current); the compiled march
+        (:mod:`nasurf.sim.march_kernel`) evaluates the same rule per member."""
+        tol = np.full(np.shape(V), self.v_tolerance)
+        if self.cutoff_factor <= 0:
+            return tol
+        near = current & np.isfinite(cut)
+        dist = np.abs(V - np.where(near, cut, 0.0))
+        return np.where(near, np.minimum(tol, np.maximum(self.cutoff_factor * dist,
+                                                         self.v_tolerance_floor)), tol)
+
 
 #: the march's control for curves (2 mV per step, at least 40 steps per characteristic time)
 CURVES_CONTROL = StepControl()

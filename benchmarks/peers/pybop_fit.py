@@ -14,12 +14,17 @@ Two roles:
 spec keys: radius, diffusivity, rate_constant, j0_scale, alpha, c_max, x0, ocp ({kind:
 "lattice_gas", E0, slope_factor, x_max} or {kind: "table", x, y}), temperature, c_e,
 c_e_ref, j0_counter, loading (kg/m2), density, area (m2), c_dl (F/m2), lower_V, upper_V,
-current_A (sodiation magnitude).
+current_A (sodiation magnitude). Optional (a packaged material's own SPM, bench_sim
+``--materials``): diffusivity or rate_constant as a table {x: stoichiometry, y} (then k0 is
+a scale of 1 on it), the exchange-current law's exponents j0_exp_c, j0_exp_a, its log
+offset j0_log_offset and vacancy limit c_vac (defaults: 1 − α, α, 0, c_max: the standard
+law), and contact_resistance (Ω; needs the model option {"contact resistance": "true"}).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from typing import Any
@@ -47,7 +52,10 @@ def pybamm_halfcell(spec: dict[str, Any], *, current_input: bool = False) -> Any
         E0, n, xm = float(ocp["E0"]), float(ocp["slope_factor"]), float(ocp["x_max"])
 
         def U(sto):
-            return E0 + n * R_GAS * T / F * pybamm.log((xm - sto) / sto)
+            # x kept inside the range where the logarithm is finite, as nasurf's
+            # physics.lattice_gas_ocp does (a step of the solver may overshoot x_max)
+            x = pybamm.minimum(pybamm.maximum(sto, 1e-290 * xm), xm * (1 - 1e-15))
+            return E0 + n * R_GAS * T / F * pybamm.log((xm - x) / x)
     else:
         xs = [float(v) for v in ocp["x"]]
         ys = [float(v) for v in ocp["y"]]
@@ -61,12 +69,36 @@ def pybamm_halfcell(spec: dict[str, Any], *, current_input: bool = False) -> Any
     j0_scale = float(spec["j0_scale"])
     alpha = float(spec["alpha"])
     c_e_ref = float(spec["c_e_ref"])
+    e_c = float(spec.get("j0_exp_c", 1 - alpha))
+    e_a = float(spec.get("j0_exp_a", alpha))
+    j0_factor = math.exp(float(spec.get("j0_log_offset", 0.0)))
+    c_vac = spec.get("c_vac")
+
+    def _table(tab, sto):
+        import numpy as np
+
+        return pybamm.Interpolant(np.array(tab["x"], dtype=float),
+                                  np.array(tab["y"], dtype=float), sto,
+                                  interpolator="linear", extrapolate=True)
+
+    k_tab = spec["rate_constant"] if isinstance(spec["rate_constant"], dict) else None
 
     def j0(c_e, c_s_surf, c_s_max, T):
         k0_value = pybamm.Parameter(K0_NAME)
-        # nasurf: j0 = s·F·k0·(c_e/c_e,ref)^α·c_s^(1−α)·(c_max − c_s)^α
-        return (j0_scale * F * k0_value * (c_e / c_e_ref) ** alpha
-                * c_s_surf ** (1 - alpha) * (c_s_max - c_s_surf) ** alpha)
+        if k_tab is not None:
+            k0_value = k0_value * _table(k_tab, c_s_surf / c_max)
+        cv = c_s_max if c_vac is None else float(c_vac)
+        # nasurf: j0 = s·F·k0·(c_e/c_e,ref)^α·e^offset·c_s^e_c·(c_v − c_s)^e_a (the
+        # standard law: e_c = 1 − α, e_a = α, c_v = c_max, offset 0)
+        return (j0_scale * F * j0_factor * k0_value * (c_e / c_e_ref) ** alpha
+                * c_s_surf ** e_c * (cv - c_s_surf) ** e_a)
+
+    d_tab = spec["diffusivity"] if isinstance(spec["diffusivity"], dict) else None
+
+    def diffusivity(sto, T):
+        return _table(d_tab, sto)
+
+    D_value: Any = diffusivity if d_tab is not None else float(spec["diffusivity"])
 
     j0_na = float(spec["j0_counter"])
 
@@ -79,8 +111,9 @@ def pybamm_halfcell(spec: dict[str, Any], *, current_input: bool = False) -> Any
     current: Any = "[input]" if current_input else float(spec["current_A"])
     p.update({
         "Positive particle radius [m]": float(spec["radius"]),
-        "Positive particle diffusivity [m2.s-1]": float(spec["diffusivity"]),
-        K0_NAME: float(spec["rate_constant"]),
+        "Positive particle diffusivity [m2.s-1]": D_value,
+        K0_NAME: 1.0 if k_tab is not None else float(spec["rate_constant"]),
+        "Contact resistance [Ohm]": float(spec.get("contact_resistance", 0.0)),
         "Positive electrode OCP [V]": U,
         "Positive electrode OCP entropic change [V.K-1]": 0.0,
         "Positive electrode exchange-current density [A.m-2]": j0,

@@ -27,7 +27,9 @@ from nasurf.sim.protocol import (
     equilibrated_parameters,
     run_protocol,
 )
+from nasurf.sim.protocol import step_control as step_control_of
 from nasurf.sim.solver import ENGINES
+from nasurf.sim.state import CURVES_CONTROL, StepControl
 
 
 @dataclass
@@ -84,7 +86,8 @@ def run_batch(params: ParameterSet, experiment: Experiment | Sequence[str] | str
               sweep_rates_V_s: Sequence[float] | np.ndarray | None = None,
               batch_size: int | None = None, mesh: MeshSpec | None = None,
               keep_trace: bool = False, engine: str = "auto",
-              n_output_metrics: int = 20, failures: str = "raise") -> BatchRun:
+              n_output_metrics: int = 20, failures: str = "raise",
+              step_control: str | StepControl = "curves") -> BatchRun:
     """Run ``experiment`` for a batch of parameter sets and return per-step results.
 
     ``overrides`` maps batchable fields to arrays of length B (or scalars);
@@ -100,7 +103,8 @@ def run_batch(params: ParameterSet, experiment: Experiment | Sequence[str] | str
     one bad member (or a solver path that fails only for batches) costs speed, not the
     result; ``warnings`` then says so. A single member that raises re-raises
     (``failures="raise"``) or becomes NaN results with its reason in ``problem``
-    (``failures="mark"``).
+    (``failures="mark"``). ``step_control``: the marches' time-step control of the
+    galvanostatic steps, as in :func:`nasurf.sim.simulate.simulate`.
     """
     exp = _as_experiment(experiment)
     engine = choose("engine", engine, ENGINES, where="run_batch")
@@ -118,15 +122,18 @@ def run_batch(params: ParameterSet, experiment: Experiment | Sequence[str] | str
         if arr.ndim > 0 and arr.shape != (B,):
             raise ValidationError(f"override must have length {B}", field=name)
     failures = choose("failures", failures, ("raise", "mark"), where="run_batch")
+    control = step_control_of(step_control, where="run_batch")
     return _run_split(p, exp, ov, scale, rates, B, mesh, keep_trace, engine, n_output_metrics,
-                      failures == "mark")
+                      failures == "mark", control)
 
 
 def _run_split(p: ParameterSet, exp: Experiment, ov: dict[str, np.ndarray], scale: np.ndarray,
                rates: np.ndarray | None, B: int, mesh: MeshSpec | None, keep_trace: bool,
-               engine: str, n_output: int, mark: bool) -> BatchRun:
+               engine: str, n_output: int, mark: bool,
+               control: StepControl = CURVES_CONTROL) -> BatchRun:
     try:
-        return _run_once(p, exp, ov, scale, rates, B, mesh, keep_trace, engine, n_output)
+        return _run_once(p, exp, ov, scale, rates, B, mesh, keep_trace, engine, n_output,
+                         control)
     except _BATCH_ERRORS as exc:
         reason = f"{type(exc).__name__}: {exc}"
         if B == 1:
@@ -138,7 +145,8 @@ def _run_split(p: ParameterSet, exp: Experiment, ov: dict[str, np.ndarray], scal
     for idx in (np.arange(half), np.arange(half, B)):
         sub = {k: (v[idx] if v.ndim > 0 else v) for k, v in ov.items()}
         parts.append(_run_split(p, exp, sub, scale[idx], None if rates is None else rates[idx],
-                                idx.size, mesh, keep_trace, engine, n_output, mark))
+                                idx.size, mesh, keep_trace, engine, n_output, mark,
+                                control))
     return _join(parts, f"the batched solve of {B} sets failed ({reason}); "
                         "they were run in smaller batches")
 
@@ -183,14 +191,15 @@ def _join(parts: list[BatchRun], warning: str) -> BatchRun:
 
 def _run_once(p: ParameterSet, exp: Experiment, ov: dict[str, np.ndarray], scale: np.ndarray,
               rates: np.ndarray | None, B: int, mesh: MeshSpec | None, keep_trace: bool,
-              engine: str, n_output_metrics: int) -> BatchRun:
+              engine: str, n_output_metrics: int,
+              control: StepControl = CURVES_CONTROL) -> BatchRun:
     model = build_model(p, mesh=mesh, overrides=ov, batch_size=B)
     rec = MetricsRecorder(B)
     # metrics only: a coarser bracketing grid (the cut-off is still located to the
     # solver's tolerance by its root refinement)
     run = run_protocol(model, exp, (rec,), scale=scale, sweep_rates=rates,
                        n_output=None if keep_trace else n_output_metrics, engine=engine,
-                       quiet=True)
+                       quiet=True, control=control)
     return BatchRun(rec.steps, np.array(rec.charge), np.array(rec.insertion),
                     np.array(rec.sei), np.array(rec.v_end), np.array(rec.duration),
                     np.array(rec.ok), rec.problem,

@@ -135,6 +135,11 @@ def run_compiled_march(model: Model, st, seg, trace):
     con[mk.C_VHI] = seg.v_upper
     con[mk.C_DVMAX] = seg.max_voltage_step
     con[mk.C_SEI_ON] = 1.0 if seg.sei else 0.0
+    ctl = seg.control
+    con[mk.C_VTOL] = ctl.v_tolerance
+    con[mk.C_DTDIV] = ctl.min_steps
+    con[mk.C_VNEAR] = ctl.cutoff_factor
+    con[mk.C_VFLOOR] = ctl.v_tolerance_floor
     # as the numpy march: an emptied surface (c ~ ±1e-14) starts at the floor
     st = _lift_emptied(model, st)
     vk0 = np.empty((B, K, mk.N_VK))

@@ -547,7 +547,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         char = np.minimum(duration, t_cap)
         char = np.where(np.isfinite(char), char, 3600.0)
         dt = 1e-5 * char
-        dt_max = char / 40
+        dt_max = char / seg.control.min_steps
     tau = np.zeros(B)
     done = np.zeros(B, dtype=bool)
     st = lift_emptied(model, st)
@@ -607,7 +607,8 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
             i_peak = np.maximum(i_peak, np.abs(new.I))
             tol = 2e-3 * i_peak + 1e-12
         else:
-            tol = np.full(B, 2e-3)
+            tol = seg.control.voltage_tolerance(
+                st.V, np.where(Iseg < 0, seg.v_lower, seg.v_upper), Iseg != 0)
         if y_prev is None:
             err = np.zeros(B)
         else:

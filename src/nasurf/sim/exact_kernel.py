@@ -113,6 +113,26 @@ def _propagate(lam, beta, a, t, N, out):
 
 
 @jit
+def _ratios(lam, t, out):
+    """e^{λt} per mode, 0 below the exponent floor (as :func:`_voltage`)."""
+    for m in range(lam.shape[0]):
+        z = lam[m] * t
+        out[m] = math.exp(z) if z > _EXP_FLOOR else 0.0
+
+
+@jit
+def _advance(s0, coef, E, ratio):
+    """s0 + Σ coef·E, then E ← E·ratio (the next row of a uniform grid); products that fall
+    below e^-100 become 0, as the floor of :func:`_voltage`."""
+    s = s0
+    for m in range(E.shape[0]):
+        s += coef[m] * E[m]
+        e_next = E[m] * ratio[m]
+        E[m] = e_next if e_next > 3.7e-44 else 0.0
+    return s
+
+
+@jit
 def galvanostatic_rows(grid, tail, I, duration, sei_left, sei_frac, area, lam, inv_lam, w,
                        beta, ext, cap, A_R, a0, na_now, h, R_e, kin, con, ocp_x, ocp_y, k_x,
                        k_y, limits, x_in, out_t, out_V, out_x, out_end, out_a):
@@ -202,28 +222,33 @@ def galvanostatic_rows(grid, tail, I, duration, sei_left, sei_frac, area, lam, i
     V_grid = np.empty(n)
     E = np.empty(n_modes)
     ratio = np.empty(n_modes)
-    # a uniform grid advances e^{λt} by one product per row instead of an exponential
+    # a uniform grid advances e^{λτ} by one product per row instead of an exponential
+    # (per branch: the SEI branch from τ = 0, the main branch restarted where it begins),
+    # so a row costs n_modes products, not n_modes exponentials
     uniform = n > 2 and grid[0] == 0.0 and abs(grid[2] - 2.0 * grid[1]) <= 1e-12 * grid[2]
     for b in range(B):
         te = t_end[b]
         j_ev = -1
-        recur = uniform and t_sei[b] <= 0.0
+        recur = uniform
+        br_now = -1
         if recur:
-            dt = grid[1] * te
-            for m in range(n_modes):
-                E[m] = 1.0
-                z = lam[b, m] * dt
-                ratio[m] = math.exp(z) if z > _EXP_FLOOR else 0.0
+            _ratios(lam[b], grid[1] * te, ratio)
         for j in range(n):
             if recur:
                 t = grid[j] * te
-                cs = br_base[1, b] + br_slope[1, b] * t
-                for m in range(n_modes):
-                    cs += br_coef[1, b, m] * E[m]
-                    e_next = E[m] * ratio[m]
-                    E[m] = e_next if e_next > 3.7e-44 else 0.0   # e^-100: as the floor
-                V_grid[j] = _interface(cs, br_iF[1, b], b, kin, con, ocp_x, ocp_y, k_x,
-                                       k_y) + br_ohmic[1, b]
+                br = 1
+                tau = t
+                if t_sei[b] > 0.0:
+                    if t <= t_sei[b]:
+                        br = 0
+                    else:
+                        tau = t - t_sei[b]
+                if br != br_now:
+                    _ratios(lam[b], tau, E)
+                    br_now = br
+                cs = _advance(br_base[br, b] + br_slope[br, b] * tau, br_coef[br, b], E, ratio)
+                V_grid[j] = _interface(cs, br_iF[br, b], b, kin, con, ocp_x, ocp_y, k_x,
+                                       k_y) + br_ohmic[br, b]
             else:
                 V_grid[j] = _voltage(b, grid[j] * te, t_sei, lam, br_coef, br_base,
                                      br_slope, br_iF, br_ohmic, kin, con, ocp_x, ocp_y, k_x,
@@ -244,11 +269,26 @@ def galvanostatic_rows(grid, tail, I, duration, sei_left, sei_frac, area, lam, i
                 # one sub-grid: a voltage wall then lies within 1/32 of a grid interval
                 width = t_out - t_in
                 t0 = t_in
+                # within one branch the sub-grid is uniform in τ: products again
+                br = 0 if (t_sei[b] > 0.0 and t_out <= t_sei[b]) else 1
+                t_br = t_sei[b] if br == 1 and t_sei[b] > 0.0 else 0.0
+                sub_recur = t0 >= t_br
+                if sub_recur:
+                    h_sub = width / (n_sub + 1)
+                    _ratios(lam[b], h_sub, ratio)
+                    _ratios(lam[b], t0 - t_br + h_sub, E)
                 for i in range(1, n_sub + 1):
                     ts = t0 + width * i / (n_sub + 1)
-                    gs = sgn[b] * (_voltage(b, ts, t_sei, lam, br_coef, br_base, br_slope,
-                                            br_iF, br_ohmic, kin, con, ocp_x, ocp_y, k_x,
-                                            k_y)[0] - target[b])
+                    if sub_recur:
+                        tau = ts - t_br
+                        cs = _advance(br_base[br, b] + br_slope[br, b] * tau, br_coef[br, b],
+                                      E, ratio)
+                        Vs = _interface(cs, br_iF[br, b], b, kin, con, ocp_x, ocp_y, k_x,
+                                        k_y) + br_ohmic[br, b]
+                    else:
+                        Vs = _voltage(b, ts, t_sei, lam, br_coef, br_base, br_slope, br_iF,
+                                      br_ohmic, kin, con, ocp_x, ocp_y, k_x, k_y)[0]
+                    gs = sgn[b] * (Vs - target[b])
                     if gs >= 0.0:
                         t_out, g_out = ts, gs
                         break

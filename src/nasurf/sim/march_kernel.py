@@ -32,19 +32,28 @@ import math
 
 import numpy as np
 
-from nasurf.sim import physics
 from nasurf.sim.compiled import jit_ieee as jit
 from nasurf.sim.compiled import table
+from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds callers use)
+    T_CONCENTRATION,
+    T_NONE,
+    T_STOICHIOMETRY,
+    _copy_slot,
+    _expit,
+    _logaddexp,
+    _softplus,
+    _stoichiometry,
+    _tab,
+)
 from nasurf.sim.parameters import F
 
 #: layout of the shared constants ``con``
 (C_CMAX, C_CLIM, C_CVAC, C_OCP_MODE, C_E0, C_NRT_F, C_XMAX, C_K_KIND, C_DC_KIND,
- C_DS_KIND, C_BASIS, C_VLO, C_VHI, C_DVMAX, C_SEI_ON, C_LINEAR) = range(16)
-N_CON = 16
+ C_DS_KIND, C_BASIS, C_VLO, C_VHI, C_DVMAX, C_SEI_ON, C_LINEAR, C_VTOL, C_DTDIV,
+ C_VNEAR, C_VFLOOR) = range(20)
+N_CON = 20
 #: OCP modes: lattice gas with x_max ≤ 1 (in u), table, lattice gas evaluated in x
 OCP_LATTICE_U, OCP_TABLE, OCP_LATTICE_X = 0, 1, 2
-#: table kinds (k0 and D): none/constant, x = stoichiometry, x = concentration
-T_NONE, T_STOICHIOMETRY, T_CONCENTRATION = 0, 1, 2
 #: per-member parameters ``par`` (B, N_PAR)
 (P_LNPRE, P_EC, P_EA, P_K0, P_F, P_CDL, P_GAMMA, P_E0S, P_GS, P_KS, P_AS, P_DCS, P_DSS,
  P_SEIF, P_I, P_DUR, P_H) = range(17)
@@ -58,61 +67,6 @@ N_VK = 5
 #: slots of the state bundle
 ST, BEFORE, NEW, BEST, TRIAL = range(5)
 N_SLOT = 5
-
-
-@jit
-def _softplus(x):
-    if x > 0.0:
-        return x + math.log1p(math.exp(-x))
-    return math.log1p(math.exp(x))
-
-
-@jit
-def _logaddexp(x, y):
-    m = max(x, y)
-    if m == -math.inf:
-        return -math.inf
-    if m == math.inf:
-        return math.inf
-    return m + math.log1p(math.exp(-abs(x - y)))
-
-
-_expit = jit(physics.logistic)
-
-
-@jit
-def _tab(kind, xs, ys, c, cm):
-    """Value and slope d/dc of a table in c (stoichiometry or concentration)."""
-    if kind == T_STOICHIOMETRY:
-        v, s = table(xs, ys, c / cm)
-        return v, s / cm
-    return table(xs, ys, c)
-
-
-@jit
-def _copy_slot(src, dst, cS, vS, sS):
-    # explicit loops: slice assignment pulls in numba's broadcasting machinery (compile time)
-    for k in range(cS.shape[1]):
-        for n in range(cS.shape[2]):
-            cS[dst, k, n] = cS[src, k, n]
-        for j in range(vS.shape[2]):
-            vS[dst, k, j] = vS[src, k, j]
-    for j in range(sS.shape[1]):
-        sS[dst, j] = sS[src, j]
-
-
-@jit
-def _stoichiometry(cS, slot, b, vol, mfrac, cm):
-    K, N = cS.shape[1], cS.shape[2]
-    x = 0.0
-    for k in range(K):
-        s = 0.0
-        v = 0.0
-        for n in range(N):
-            s += cS[slot, k, n] * vol[b, k, n]
-            v += vol[b, k, n]
-        x += mfrac[b, k] * s / v / cm
-    return x
 
 
 @jit
@@ -188,20 +142,33 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     dsk = int(con[C_DS_KIND])
     p_ = kv[:, 2]
     g_ = kv[:, 3]
+    const_D = dck == 0 and dsk == 0
+    Gc = wk[10]
     for k in range(K):
         # D in each cell at the predicted state, face conductances, Thomas with 2 rhs
-        for n in range(N):
-            cpn = work[k, n, 5]
-            if in_shell[n]:
-                D = par[b, P_DSS] * (_tab(dsk, ds_x, ds_y, cpn, cm)[0] if dsk > 0 else 1.0)
-            else:
-                D = par[b, P_DCS] * (_tab(dck, dc_x, dc_y, cpn, cm)[0] if dck > 0 else 1.0)
-            work[k, n, 4] = D     # D of the cell (overwritten by z below, last cell kept)
-        D_last = work[k, N - 1, 4]
+        if const_D:
+            # constant D: the member's face conductances, computed once per segment
+            # (march_current) by this same expression
+            D_last = par[b, P_DSS] if in_shell[N - 1] else par[b, P_DCS]
+        else:
+            for n in range(N):
+                cpn = work[k, n, 5]
+                if in_shell[n]:
+                    D = par[b, P_DSS] * (_tab(dsk, ds_x, ds_y, cpn, cm)[0] if dsk > 0
+                                         else 1.0)
+                else:
+                    D = par[b, P_DCS] * (_tab(dck, dc_x, dc_y, cpn, cm)[0] if dck > 0
+                                         else 1.0)
+                work[k, n, 4] = D     # D of the cell (overwritten by z below)
+            D_last = work[k, N - 1, 4]
         for n in range(N):
             work[k, n, 1] = vol[b, k, n] / dt
         for j in range(N - 1):
-            G = Af[b, k, j] / (dm[b, k, j] / work[k, j, 4] + dp[b, k, j] / work[k, j + 1, 4])
+            if const_D:
+                G = Gc[k, j]
+            else:
+                G = Af[b, k, j] / (dm[b, k, j] / work[k, j, 4]
+                                   + dp[b, k, j] / work[k, j + 1, 4])
             work[k, j, 0] = -G       # lower (row j+1, column j)
             work[k, j, 2] = -G       # upper (row j, column j+1)
             work[k, j, 1] += G
@@ -521,8 +488,10 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     sl = np.arange(N_SLOT)
     vS = np.empty((N_SLOT, K, N_VK))
     sS = np.empty((N_SLOT, N_SC))
+    Gc = np.empty((K, N))
     wk = (np.empty((K, N)), np.empty((K, N, 6)), np.empty((K, 16)), np.empty((K, 8)),
-          Um, lam, sqW, beta, wsf, np.empty((K, N, 2)))
+          Um, lam, sqW, beta, wsf, np.empty((K, N, 2)), Gc)
+    const_D = int(con[C_DC_KIND]) == 0 and int(con[C_DS_KIND]) == 0
     gu = np.empty(K)
     gw = np.empty(K)
     gphi = np.empty(K)
@@ -534,6 +503,13 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     v_hi = con[C_VHI]
     dV_lim = con[C_DVMAX]
     for b in range(B):
+        if const_D:
+            # face conductances of a constant D (as _step would compute them every step)
+            for k in range(K):
+                for j in range(N - 1):
+                    Dj = par[b, P_DSS] if in_shell[j] else par[b, P_DCS]
+                    Dj1 = par[b, P_DSS] if in_shell[j + 1] else par[b, P_DCS]
+                    Gc[k, j] = Af[b, k, j] / (dm[b, k, j] / Dj + dp[b, k, j] / Dj1)
         for k in range(K):
             for n in range(N):
                 cS[ST, k, n] = c0[b, k, n]
@@ -548,7 +524,9 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
         if not math.isfinite(char):
             char = 3600.0
         dt = 1e-5 * char
-        dt_max = char / 40.0
+        dt_max = char / con[C_DTDIV]
+        cut_dir = v_lo if I < 0.0 else v_hi
+        near = con[C_VNEAR] if (I != 0.0 and math.isfinite(cut_dir)) else 0.0
         tau = 0.0
         done = False
         has_yprev = False
@@ -605,7 +583,13 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
             if has_yprev:
                 pred = y_hist + (y_hist - y_prev) * dt / dt_prev
                 err = abs(V_new - pred) * dt / (dt + dt_prev)
-            ratio = err / 2e-3
+            tol = con[C_VTOL]
+            if near > 0.0:
+                # capacity-targeted: within reach of the cut-off the voltage error decides
+                # when it is crossed (on a plateau just above it, by a lot of charge), so
+                # the tolerance shrinks with the distance to it
+                tol = min(tol, max(near * abs(sS[ST, S_V] - cut_dir), con[C_VFLOOR]))
+            ratio = err / tol
             dV = abs(V_new - sS[ST, S_V])
             if ((ratio > 6.0) or (dV > 2.0 * dV_lim)) and dt > 1e-6 * char and rejects < 12:
                 rejects += 1

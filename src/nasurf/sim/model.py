@@ -33,12 +33,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import eigh_tridiagonal
-from scipy.linalg.lapack import dstevd
 
 from nasurf.constants import FARADAY_C_PER_MOL as F
 from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as R_GAS
 from nasurf.errors import ValidationError
+from nasurf.sim.eigenbasis import tridiagonal_eigh
 from nasurf.sim.parameters import OCP, ParameterSet, Table1D
 from nasurf.sim.physics import exchange_current, symmetric_overpotential
 
@@ -424,12 +423,7 @@ class Model:
         U_u = np.empty((len(first), self.N, self.N))
         d_flat, off_flat = d.reshape(-1, self.N), off.reshape(-1, self.N - 1)
         for u, i in enumerate(first):
-            # LAPACK dstevd (divide and conquer) directly: eigh_tridiagonal's argument
-            # checks cost as much as the decomposition of these small operators
-            w_u, z_u, info = dstevd(d_flat[i], off_flat[i])
-            if info != 0:
-                w_u, z_u = eigh_tridiagonal(d_flat[i], off_flat[i])
-            lam_u[u], U_u[u] = w_u, z_u
+            lam_u[u], U_u[u] = tridiagonal_eigh(d_flat[i], off_flat[i])
         lam[...] = lam_u[inverse].reshape(lam.shape)
         U[...] = U_u[inverse].reshape(U.shape)
         # eigenvalues come ascending: the conserved (zero) mode comes last.
@@ -618,9 +612,16 @@ def build_model(params: ParameterSet, *, mesh: MeshSpec | None = None,
         edges[...] = radial_edges(1.0, 0.0, mesh) * R[..., None]
         edges[..., -1] = R
     else:
+        # a batch usually repeats one particle (a rate sweep): each distinct (R, shell)
+        # is meshed once
+        meshed: dict[tuple[float, float], np.ndarray] = {}
         for b in range(B):
             for k in range(K):
-                edges[b, k] = radial_edges(R[b, k], shell[b], mesh)
+                key = (float(R[b, k]), float(shell[b]))
+                e = meshed.get(key)
+                if e is None:
+                    e = meshed[key] = radial_edges(key[0], key[1], mesh)
+                edges[b, k] = e
     centers = 0.5 * (edges[..., 1:] + edges[..., :-1])
     volumes = 4.0 / 3.0 * np.pi * (edges[..., 1:] ** 3 - edges[..., :-1] ** 3)
     face_area = 4.0 * np.pi * edges ** 2

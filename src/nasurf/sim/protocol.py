@@ -38,7 +38,28 @@ from nasurf.errors import ValidationError
 from nasurf.sim.experiment import Experiment, Step
 from nasurf.sim.model import Model
 from nasurf.sim.parameters import ParameterSet
-from nasurf.sim.state import Segment, State, Trace, initial_state
+from nasurf.sim.state import (
+    CAPACITIES_CONTROL,
+    CURVES_CONTROL,
+    Segment,
+    State,
+    StepControl,
+    Trace,
+    initial_state,
+)
+
+#: named step controls of the marches (``simulate``/``run_batch`` ``step_control=``)
+STEP_CONTROLS = {"curves": CURVES_CONTROL, "capacities": CAPACITIES_CONTROL}
+
+
+def step_control(control: str | StepControl, where: str = "") -> StepControl:
+    """A :class:`StepControl` from its name ("curves", "capacities") or itself."""
+    if isinstance(control, StepControl):
+        return control
+    from nasurf.options import choose
+
+    return STEP_CONTROLS[choose("step_control", control, tuple(STEP_CONTROLS),
+                                where=where or None)]
 
 #: 1 mAh/g = 3.6 C/g = 3600 C/kg
 C_PER_KG_PER_MAH_G = 3600.0
@@ -177,7 +198,8 @@ def equilibrated_parameters(p: ParameterSet, exp: Experiment,
 def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *,
                  scale: np.ndarray | None = None, sweep_rates: np.ndarray | None = None,
                  n_output: int | None = None, engine: str = "auto",
-                 quiet: bool = False, keep_trace: bool = True) -> ProtocolRun:
+                 quiet: bool = False, keep_trace: bool = True,
+                 control: StepControl = CURVES_CONTROL) -> ProtocolRun:
     """Run every step of ``exp`` on ``model``'s batch; the recorders keep what they need.
 
     ``scale`` multiplies each member's step currents, ``sweep_rates`` (V/s) replaces each
@@ -185,7 +207,9 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
     engine) per galvanostatic step; ``quiet`` silences NumPy's floating-point warnings of
     the solve (a sweep reports failures per member instead). Without ``keep_trace`` each
     step's rows are dropped once its recorders have seen them (capacities only: memory
-    does not grow with the run).
+    does not grow with the run). ``control`` is the marches' time-step control of the
+    sodiation and desodiation steps (rests keep the curves' control: a relaxation is
+    what a GITT analysis reads; see :class:`~nasurf.sim.state.StepControl`).
     """
     from nasurf.sim.solver import run_segment
 
@@ -214,6 +238,8 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
             seg = step_segment(step, exp, basis, scale, count, B, sweep_rates)
             if n_output is not None and n_output != seg.n_output:
                 seg = replace(seg, n_output=int(n_output))
+            if control is not CURVES_CONTROL and step.kind in ("sodiate", "desodiate"):
+                seg = replace(seg, control=control)
             before = st
             if not keep_trace:
                 trace = Trace()
@@ -405,6 +431,7 @@ class MetricsRecorder:
 
 __all__ = [
     "C_PER_KG_PER_MAH_G",
+    "STEP_CONTROLS",
     "CapacityRecorder",
     "CurveRecorder",
     "MetricsRecorder",
@@ -418,6 +445,7 @@ __all__ = [
     "equilibrated_parameters",
     "lam_factor",
     "run_protocol",
+    "step_control",
     "step_segment",
     "who",
 ]

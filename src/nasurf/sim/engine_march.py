@@ -20,7 +20,7 @@ from scipy.special import expit
 from nasurf.constants import FARADAY_C_PER_MOL as F
 from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as R_GAS
 from nasurf.sim.model import Model
-from nasurf.sim.physics import butler_volmer, log_exchange_current, softplus
+from nasurf.sim.physics import THETA_MAX, butler_volmer, log_exchange_current, softplus
 from nasurf.sim.state import Segment, State, Trace, logit_surface, surface_limit
 
 
@@ -455,7 +455,7 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
     N_new = -iF / F
     c_new = diff.finish(N_new)
     h, _ = model.cell_overpotential(Ig)
-    theta_new = np.where(has_sites, th, st.theta)
+    theta_new = np.where(has_sites, np.minimum(th, THETA_MAX), st.theta)
     finite = np.isfinite(phi).all(axis=1) & np.isfinite(Phi) & np.isfinite(Ig) \
         & np.isfinite(c_new).all(axis=(1, 2)) & np.isfinite(u).all(axis=1)
     converged = converged & finite

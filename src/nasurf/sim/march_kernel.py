@@ -46,6 +46,7 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _tab,
 )
 from nasurf.sim.parameters import F
+from nasurf.sim.physics import THETA_MAX
 
 #: layout of the shared constants ``con``
 (C_CMAX, C_CLIM, C_CVAC, C_OCP_MODE, C_E0, C_NRT_F, C_XMAX, C_K_KIND, C_DC_KIND,
@@ -432,7 +433,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         if has_sites:
             stores += GF * (th_old[k] - th)
         scr[k, 0] = iF
-        scr[k, 6] = th
+        scr[k, 6] = min(th, THETA_MAX)
         rem -= area[b, k] * (iF + stores)
         ok = ok and math.isfinite(phi[k]) and math.isfinite(u[k])
     for k in range(K):

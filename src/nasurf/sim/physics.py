@@ -24,6 +24,12 @@ import numpy as np
 #: that large is never a solution, and the Newton iterations must not overflow on the way
 EXP_CLIP = 700.0
 
+#: the largest site coverage a march stores: the double just below 1. A layer that fills
+#: at the sodiation cut-off has θ = expit(w) round to exactly 1.0 beyond w ≈ 37, and
+#: ln(1 − θ) of that start state is −inf, so the next desodiation could not start; the
+#: charge this leaves out is Γ·F·1.1e-16
+THETA_MAX = 1.0 - 2.0 ** -53
+
 
 def softplus(x):
     """ln(1 + eˣ) without overflow or loss of digits for any x."""

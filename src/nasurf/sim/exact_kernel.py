@@ -84,16 +84,21 @@ def _interface(cs, iF, b, kin, con, ocp_x, ocp_y, k_x, k_y):
 
 
 @jit
+def _branch(t, t_sei):
+    """(branch, time into it) at time t since the segment start: branch 0 while the SEI
+    still forms (t ≤ t_sei), then branch 1 timed from the SEI's end."""
+    if t_sei > 0.0:
+        if t <= t_sei:
+            return 0, t
+        return 1, t - t_sei
+    return 1, t
+
+
+@jit
 def _voltage(b, t, t_sei, lam, br_coef, br_base, br_slope, br_iF, br_ohmic,
              kin, con, ocp_x, ocp_y, k_x, k_y):
     """(V, U + η) of member b at time t since the segment start."""
-    br = 1
-    tau = t
-    if t_sei[b] > 0.0:
-        if t <= t_sei[b]:
-            br = 0
-        else:
-            tau = t - t_sei[b]
+    br, tau = _branch(t, t_sei[b])
     cs = br_base[br, b] + br_slope[br, b] * tau
     for m in range(lam.shape[1]):
         z = lam[b, m] * tau
@@ -236,13 +241,7 @@ def galvanostatic_rows(grid, tail, I, duration, sei_left, sei_frac, area, lam, i
         for j in range(n):
             if recur:
                 t = grid[j] * te
-                br = 1
-                tau = t
-                if t_sei[b] > 0.0:
-                    if t <= t_sei[b]:
-                        br = 0
-                    else:
-                        tau = t - t_sei[b]
+                br, tau = _branch(t, t_sei[b])
                 if br != br_now:
                     _ratios(lam[b], tau, E)
                     br_now = br

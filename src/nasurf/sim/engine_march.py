@@ -21,7 +21,14 @@ from nasurf.constants import FARADAY_C_PER_MOL as F
 from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as R_GAS
 from nasurf.sim.model import Model
 from nasurf.sim.physics import THETA_MAX, butler_volmer, log_exchange_current, softplus
-from nasurf.sim.state import Segment, State, Trace, logit_surface, surface_limit
+from nasurf.sim.state import (
+    Segment,
+    State,
+    Trace,
+    logit_surface,
+    sei_after_step,
+    surface_limit,
+)
 
 
 def _phi1(z: np.ndarray) -> np.ndarray:
@@ -461,7 +468,8 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
     converged = converged & finite
     new = State(t=t_end, c=c_new, phi=phi, theta=theta_new, Phi=Phi, I=Ig,
                 iF=iF, V=Phi + h, active=st.active.copy(),
-                sei_left=st.sei_left - np.abs(I_side_frac * Ig) * dt,
+                sei_left=sei_after_step(st.sei_left - np.abs(I_side_frac * Ig) * dt,
+                                        st.sei_left),
                 charge=st.charge + Ig * dt)
     return _Step(new, converged, u, w)
 

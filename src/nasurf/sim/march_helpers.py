@@ -2,7 +2,8 @@
 
 Overflow-free softplus, log-add-exp and logistic, table lookups in c (stoichiometry or
 concentration tables), the copy of one slot of the march's state bundle into another and
-the mean stoichiometry of a slot; each compiled with IEEE semantics.
+the mean stoichiometry of a slot and the SEI budget a step leaves; each compiled with IEEE
+semantics.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 from nasurf.sim import physics
 from nasurf.sim.compiled import jit_ieee as jit
 from nasurf.sim.compiled import table
+from nasurf.sim.state import sei_after_step
 
 #: table kinds (k0 and D): none/constant, x = stoichiometry, x = concentration
 T_NONE, T_STOICHIOMETRY, T_CONCENTRATION = 0, 1, 2
@@ -35,6 +37,8 @@ def _logaddexp(x, y):
 
 
 _expit = jit(physics.logistic)
+#: the SEI budget a step leaves (round-off residue to 0): the numpy march's own rule
+_sei_after_step = jit(sei_after_step)
 
 
 @jit

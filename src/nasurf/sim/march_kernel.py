@@ -41,6 +41,7 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _copy_slot,
     _expit,
     _logaddexp,
+    _sei_after_step,
     _softplus,
     _stoichiometry,
     _tab,
@@ -460,7 +461,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         vS[dst, k, V_W] = w[k]
     sS[dst, S_PHI_E] = Phi
     sS[dst, S_V] = Phi + par[b, P_H]
-    sS[dst, S_SEI] = sei_hist - abs(side * Ig) * dt
+    sS[dst, S_SEI] = _sei_after_step(sei_hist - abs(side * Ig) * dt, sei_hist)
     sS[dst, S_Q] = q_hist + Ig * dt
     sS[dst, S_T] = sS[ST, S_T] + dt_in
     return converged and ok

@@ -46,7 +46,7 @@ from nasurf.sim.protocol import (
 )
 from nasurf.sim.protocol import step_control as step_control_of
 from nasurf.sim.solver import ENGINES
-from nasurf.sim.state import State, StepControl, Trace
+from nasurf.sim.state import CURVES_CONTROL, State, StepControl, Trace
 
 STOICHIOMETRY = "Stoichiometry / 1"
 #: what ``simulate(record=...)`` keeps: the measured-like curves (and the capacities), or
@@ -188,9 +188,10 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
     curves = CurveRecorder()
     keep = record == "curves"
     n_output = points_per_step
-    if not keep and control.cutoff_factor > 0:
+    if not keep and control != CURVES_CONTROL and control.cutoff_factor > 0:
         # a capacity-targeted run that keeps no rows: the exact engine's grid only brackets
         # the cut-off (which it then locates to 1e-11 V), so it is run_batch's 20 points
+        # (the default control has a cut-off rule too, but keeps the default grid)
         n_output = min(points_per_step, CAPACITIES_GRID)
     run = run_protocol(model, exp, (caps, curves), scale=scale, n_output=n_output,
                        engine=engine, keep_trace=keep, control=control)

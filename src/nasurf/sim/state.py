@@ -48,6 +48,22 @@ class State:
         return State(**out)
 
 
+#: an SEI budget left at most this fraction of the step's starting budget (of 1 C/kg at
+#: least) is used up: a step that ends at the SEI end leaves a round-off residue of either
+#: sign, and a residue > 0 would switch the SEI share on again for a step of 1e-9 of the
+#: characteristic time, a step decision that then differs between the marches
+SEI_ROUNDOFF = 1e-9
+
+
+def sei_after_step(left, start):
+    """The SEI budget [C/kg] a step leaves: ``left`` (its balance after the step from
+    ``start``), exactly 0 where that is at most a round-off of ``start``.
+
+    Plain NumPy on a scalar or an array (no ``np.where``): the numpy march calls it on
+    arrays, the compiled march compiles the same function (one owner of the rule)."""
+    return np.maximum(left, 0.0) * (left > SEI_ROUNDOFF * np.maximum(start, 1.0))
+
+
 @dataclass(frozen=True)
 class StepControl:
     """Time-step control of the implicit marches under a non-zero current.

@@ -21,14 +21,7 @@ from nasurf.constants import FARADAY_C_PER_MOL as F
 from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as R_GAS
 from nasurf.sim.model import Model
 from nasurf.sim.physics import THETA_MAX, butler_volmer, log_exchange_current, softplus
-from nasurf.sim.state import (
-    Segment,
-    State,
-    Trace,
-    logit_surface,
-    sei_after_step,
-    surface_limit,
-)
+from nasurf.sim.state import Segment, State, Trace, logit_surface, sei_after_step, surface_limit
 
 
 def _phi1(z: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import math
 from nasurf.sim import physics
 from nasurf.sim.compiled import jit_ieee as jit
 from nasurf.sim.compiled import table
-from nasurf.sim.state import sei_after_step
+from nasurf.sim.state import cutoff_tolerance, sei_after_step
 
 #: table kinds (k0 and D): none/constant, x = stoichiometry, x = concentration
 T_NONE, T_STOICHIOMETRY, T_CONCENTRATION = 0, 1, 2
@@ -39,6 +39,8 @@ def _logaddexp(x, y):
 _expit = jit(physics.logistic)
 #: the SEI budget a step leaves (round-off residue to 0): the numpy march's own rule
 _sei_after_step = jit(sei_after_step)
+#: the step tolerance near a cut-off: the numpy march's own rule
+_cutoff_tolerance = jit(cutoff_tolerance)
 
 
 @jit

@@ -39,6 +39,7 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     T_NONE,
     T_STOICHIOMETRY,
     _copy_slot,
+    _cutoff_tolerance,
     _expit,
     _logaddexp,
     _sei_after_step,
@@ -590,7 +591,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
                 # capacity-targeted: within reach of the cut-off the voltage error decides
                 # when it is crossed (on a plateau just above it, by a lot of charge), so
                 # the tolerance shrinks with the distance to it
-                tol = min(tol, max(near * abs(sS[ST, S_V] - cut_dir), con[C_VFLOOR]))
+                tol = _cutoff_tolerance(tol, near, con[C_VFLOOR], sS[ST, S_V], cut_dir)
             ratio = err / tol
             dV = abs(V_new - sS[ST, S_V])
             if ((ratio > 6.0) or (dV > 2.0 * dV_lim)) and dt > 1e-6 * char and rejects < 12:

@@ -64,6 +64,14 @@ def sei_after_step(left, start):
     return np.maximum(left, 0.0) * (left > SEI_ROUNDOFF * np.maximum(start, 1.0))
 
 
+def cutoff_tolerance(v_tolerance, factor, floor, V, cut):
+    """The local-error tolerance [V] of a step from V toward the cut-off ``cut``: the
+    control's ``v_tolerance``, shrunk to ``factor`` × the distance to the cut-off (never
+    below ``floor``). Plain NumPy on scalars or arrays: :meth:`StepControl.voltage_tolerance`
+    calls it, the compiled march compiles it (one owner of the rule)."""
+    return np.minimum(v_tolerance, np.maximum(factor * np.abs(V - cut), floor))
+
+
 @dataclass(frozen=True)
 class StepControl:
     """Time-step control of the implicit marches under a non-zero current.
@@ -71,8 +79,8 @@ class StepControl:
     ``v_tolerance`` [V]: the local error of V allowed per step (its estimate is the
     distance to the linear extrapolation of the two previous steps); ``min_steps``: the
     step is capped at 1/min_steps of the segment's characteristic time (its duration or the
-    time to pass the capacity basis); ``cutoff_factor`` > 0 makes the control
-    capacity-targeted: within reach of the cut-off the tolerance shrinks to
+    time to pass the capacity basis); ``cutoff_factor`` > 0 adds the cut-off
+    rule (:func:`cutoff_tolerance`): within reach of the cut-off the tolerance shrinks to
     ``cutoff_factor`` × the distance of V to the cut-off it is heading to (never below
     ``v_tolerance_floor``), because there the voltage error decides when the cut-off is
     crossed: on a plateau just above it (hard carbon's, at 0.01 V), by a large charge.
@@ -100,9 +108,9 @@ class StepControl:
         if self.cutoff_factor <= 0:
             return tol
         near = current & np.isfinite(cut)
-        dist = np.abs(V - np.where(near, cut, 0.0))
-        return np.where(near, np.minimum(tol, np.maximum(self.cutoff_factor * dist,
-                                                         self.v_tolerance_floor)), tol)
+        return np.where(near, cutoff_tolerance(self.v_tolerance, self.cutoff_factor,
+                                               self.v_tolerance_floor, V,
+                                               np.where(near, cut, 0.0)), tol)
 
 
 #: the march's control for curves (2 mV per step, at least 40 steps per characteristic

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from nasurf.constants import ROOM_TEMPERATURE_K
 from nasurf.errors import ValidationError
 from nasurf.units import convert
 
@@ -49,7 +50,7 @@ CAPACITY_QUANTITIES = ("rate_capacity", "reversible_capacity", "cycling_capacity
                        "first_discharge_capacity")
 TARGET_MEDIAN = 0.25  # issue 13: median |relative error| <= 25 %
 LOWER_V, UPPER_V = 0.01, 3.0
-ROOM_TEMPERATURE_C = 25.0
+ROOM_TEMPERATURE_C = ROOM_TEMPERATURE_K - 273.15  # the reference temperature, in degC
 TEMPERATURE_TOLERANCE_C = 10.0  # records within 15-35 degC count as room temperature
 
 

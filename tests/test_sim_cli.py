@@ -58,3 +58,16 @@ def test_demo_sections_hook_and_nasurf_demo_page(tmp_path):
     assert any("Simulation" in s for s in res.sections), res.sections
     assert not any("Simulation" in s for s in res.failed_sections)
     assert "rate capability of surface-engineered Na2Ti3O7" in res.path.read_text()
+
+
+def test_list_names_the_1c_basis_it_prints():
+    # SnO2's file sets 2.45 accessible Na per SnO2 (M = 150.71 g/mol): 2.45·F/M = 435.7 mAh/g,
+    # the host's x 0 -> 1 capacity, not the 1378 mAh/g of the full conversion + alloying
+    q_sno2 = 2.45 * 96485.33212 / 150.709 / 3.6
+    res = runner.invoke(app, ["list"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    rows = {line.split("│")[1].strip(): line for line in res.stdout.splitlines()
+            if line.count("│") >= 3}
+    assert f"{q_sno2:.1f} (host capacity, x 0 to 1)" in rows["sno2"]
+    assert "300.0 (stated practical capacity)" in rows["hard_carbon"]
+    assert "theoretical" not in res.stdout

@@ -83,10 +83,14 @@ def list_cmd(json_out: bool = JSON_OPTION) -> None:
     t = Table(title="materials")
     t.add_column("name")
     t.add_column("title")
-    t.add_column("capacity basis (mAh/g)")
+    # "theoretical" in a parameter file means the host's x = 0 -> 1 capacity, which the file
+    # sets from the reversibly accessible Na count (not the full reaction's theoretical value)
+    t.add_column("1C basis (mAh/g)")
     for m in doc["materials"]:
         p = load_material(m)
-        t.add_row(m, p.title, f"{p.capacity_basis_value / 3600:.1f} ({p.capacity_basis})")
+        basis = "host capacity, x 0 to 1" if p.capacity_basis == "theoretical" \
+            else "stated practical capacity"
+        t.add_row(m, p.title, f"{p.capacity_basis_value / 3600:.1f} ({basis})")
     Console().print(t)
     s = Table(title="strategies")
     s.add_column("name")

@@ -307,7 +307,6 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
     rows); ``hosts`` restricts to some knowledge-base hosts (e.g. ``["TiO2"]``).
     """
     from nasurf.knowledge import KnowledgeBase, query
-    from nasurf.sim.simulate import lam_factor
     from nasurf.sim.strategies import list_strategies
 
     cfg = validation_config()
@@ -415,7 +414,7 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
     for row in rows:
         if row is None:
             continue
-        out.append(_finish(row, lam_factor))
+        out.append(_finish(row))
     done = tuple(out)
     sim = [r for r in done if math.isfinite(r.relative_error)]
     groups: dict[str, dict[str, list[ValidationRow]]] = {"host": {}, "strategy": {},
@@ -433,7 +432,9 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
         hosts_without_preset=dict(sorted(without.items())))
 
 
-def _finish(row: dict[str, Any], lam_factor: Any) -> ValidationRow:
+def _finish(row: dict[str, Any]) -> ValidationRow:
+    from nasurf.sim.protocol import LAM_SUSCEPTIBLE_FRACTION, lam_factor, lam_retention
+
     rec = row["rec"]
     q = str(rec["quantity"])
     reported = float(rec["value"])
@@ -461,10 +462,17 @@ def _finish(row: dict[str, Any], lam_factor: Any) -> ValidationRow:
         sim = caps["des2"]
         limit = host_cap + row["site_cap"]
         if q == "cycling_capacity" and cycles is not None and cycles > 2:
-            keep = float(lam_factor(row["lam"], caps["sod2"] / host_cap))
-            lam_keep = keep ** (cycles - 2)
+            # the protocol's law (one owner): connected fraction in cycle 2 (after the
+            # cycle-1 loss at the cycle-1 depth), then N - 2 cycles at the cycle-2 depth
+            a2 = float(lam_factor(row["lam"], caps["sod1"] / host_cap))
+            keep = float(lam_factor(row["lam"], caps["sod2"] / host_cap, a2))
+            lam_keep = float(lam_retention(row["lam"], caps["sod2"] / host_cap, cycles - 2,
+                                           a2)) / a2
             sim *= lam_keep
-            assumptions.append(f"cycle {cycles}: LAM factor {keep:.6f} per cycle from cycle 2")
+            assumptions.append(f"cycle {cycles}: LAM factor {keep:.6f} in cycle 2, "
+                               f"{lam_keep:.4f} of the cycle-2 active material kept at "
+                               f"cycle {cycles} (fade law: susceptible fraction "
+                               f"{LAM_SUSCEPTIBLE_FRACTION:g})")
     frac = row.get("fraction", 1.0)
     c_cap, c_max = row.get("partner", (0.0, 0.0))
     sim = frac * sim + (1.0 - frac) * c_cap

@@ -276,8 +276,9 @@ def test_validate_lists_every_record_with_a_reason(tmp_path):
     assert set(doc["per_host"]) == {"Sb", "P"}
 
 
-MEASURED_MEDIAN = 0.308   # `nasurf simulate validate --json`, all 106 simulated rows
-# (0.282 over 82 rows before the eight hosts of the Table 1 families added in the third pass)
+MEASURED_MEDIAN = 0.273   # `nasurf simulate validate --json`, all 106 simulated rows
+# (0.282 over 82 rows before the eight hosts of the Table 1 families added in the third pass;
+# 0.308 over 106 before the fade law saturated for pulverising hosts, docs "Fade law")
 
 
 def test_validate_median_over_every_record(tmp_path):
@@ -285,7 +286,8 @@ def test_validate_median_over_every_record(tmp_path):
     # included. Measured: 28.2 % over 82 rows, unchanged by the cited carbon partner of
     # composites and the SnO2 cycled volume change (no row crossed the 25 % line); 30.8 %
     # over 106 with the SnS, SnSe, Bi2S3, CoSe2, Fe3Se4, Co3O4, MnO2 and Ti0.87O2 hosts
-    # (docs/simulation.md, "Hosts"): NOT met, and reported as such. This pins the
+    # (docs/simulation.md, "Hosts"); 27.3 % with the saturating fade law of alloy and
+    # conversion hosts (susceptible share 23 %): NOT met, and reported as such. This pins the
     # measured number (a rise by more than 2 points fails) and checks that every
     # knowledge-base capacity record of a mapped host is a row.
     from nasurf.knowledge import KnowledgeBase, query

@@ -129,14 +129,70 @@ def direction(step: Step) -> int:
     return 0
 
 
-def lam_factor(lam_rate: np.ndarray | float, depth: np.ndarray | float) -> np.ndarray:
-    """Fraction of active material kept over one cycle: 1 − LAM rate × depth of sodiation.
+# The susceptible fraction S of the fade law: the share of a fresh electrode's active
+# material that volume-change damage can disconnect at all; the rest stays connected
+# however long the electrode cycles (pulverisation stops once the fragments are small
+# enough, and what stayed in contact keeps it). S = 0.23: a porous Sn anode (phase
+# inversion; no carbon matrix or bonding named) in a Na half cell kept more than 519 of its
+# 674 mAh/g first desodiation over 500 cycles (J. Power Sources 317 (2016) 153-158), so at
+# most 23 % of it was lost. Assumption: every pulverising host's susceptible share is that
+# of this one Na alloy anode (docs/simulation.md, "Fade law").
+LAM_SUSCEPTIBLE_FRACTION = 0.23
+# Hosts pulverise when their volume change is that of an alloy or conversion reaction
+# (methods.md §9: +196 to +531 %); intercalation hosts swell "a few %" and do not (spinels
+# with a few-% misfit stop cracking below ~1 um: Woodford, Carter, Chiang, J. Electrochem.
+# Soc. 161 (2014) F3005), so their slow fade has no susceptible pool to use up (S = 1, the
+# constant-rate law). 0.25 is an assumption: no packaged host lies between +6 and +97 %.
+PULVERISING_VOLUME_CHANGE = 0.25
 
-    ``depth`` is the cycle's sodiation charge over the host capacity (clipped to [0, 1]);
-    the LAM rate is lam_coefficient × ΔV/V0 × (1 − bonding_factor) (the model's law).
+
+def susceptible_fraction(volume_change: np.ndarray | float) -> np.ndarray:
+    """The fade law's susceptible fraction for a host of volume change ΔV/V0:
+    :data:`LAM_SUSCEPTIBLE_FRACTION` if it pulverises (ΔV/V0 ≥
+    :data:`PULVERISING_VOLUME_CHANGE`), else 1 (the constant-rate law)."""
+    dv = np.asarray(volume_change, dtype=float)
+    return np.where(dv >= PULVERISING_VOLUME_CHANGE, LAM_SUSCEPTIBLE_FRACTION, 1.0)
+
+
+def lam_retention(lam_rate: np.ndarray | float, depth: np.ndarray | float,
+                  cycles: int | np.ndarray,
+                  active: np.ndarray | float = 1.0,
+                  susceptible: np.ndarray | float = 1.0) -> np.ndarray:
+    """Connected fraction of the active material after ``cycles`` cycles of equal depth,
+    starting from the connected fraction ``active`` (the fade law, written once here).
+
+    The loss is first order in the *susceptible* material still connected: with S the
+    susceptible share of the fresh electrode and r·d the LAM rate × depth of sodiation,
+    one cycle takes a to (1 − S) + (a − (1 − S))·(1 − r·d/S), so n cycles give
+    (1 − S) + (a − (1 − S))·(1 − r·d/S)^n. A fresh electrode loses r·d in its first
+    cycle (the constant-rate law); the loss slows as the susceptible material is used up
+    and the connected fraction tends to 1 − S. S = 1 (the default) is the constant-rate
+    law; a host's S is :func:`susceptible_fraction` of its volume change.
+    ``depth`` is the sodiation charge over the host capacity (clipped to [0, 1]); the LAM
+    rate is lam_coefficient × ΔV/V0 × (1 − bonding_factor) (the model's law). A connected
+    fraction already at or below 1 − S is kept as it is.
     """
+    sus = np.asarray(susceptible, dtype=float)
+    if not np.all((sus > 0.0) & (sus <= 1.0)):
+        raise ValidationError(f"the susceptible fraction must lie in (0, 1], got {susceptible}",
+                              field="susceptible")
     d = np.clip(np.asarray(depth, dtype=float), 0.0, 1.0)
-    return np.clip(1.0 - np.asarray(lam_rate, dtype=float) * d, 0.0, 1.0)
+    a = np.asarray(active, dtype=float)
+    floor = 1.0 - sus
+    step = np.clip(1.0 - np.asarray(lam_rate, dtype=float) * d / sus, 0.0, 1.0)
+    n = np.asarray(cycles, dtype=float)
+    return np.where(a > floor, floor + (a - floor) * step ** n, a)
+
+
+def lam_factor(lam_rate: np.ndarray | float, depth: np.ndarray | float,
+               active: np.ndarray | float = 1.0,
+               susceptible: np.ndarray | float = 1.0) -> np.ndarray:
+    """Fraction of the connected active material kept over one cycle of depth ``depth``
+    by an electrode whose connected fraction is ``active`` (:func:`lam_retention` over
+    one cycle, divided by ``active``; a fresh electrode keeps 1 − LAM rate × depth)."""
+    a = np.asarray(active, dtype=float)
+    after = lam_retention(lam_rate, depth, 1, a, susceptible)
+    return np.clip(np.divide(after, a, out=np.ones(np.shape(after)), where=a > 0), 0.0, 1.0)
 
 
 def step_segment(step: Step, exp: Experiment, basis: float, scale: np.ndarray, count: int,
@@ -224,6 +280,8 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
     engines: list[str] = []
     cycle, half, last_dir = 1, 0, 0
     count = 0
+    susceptible = susceptible_fraction(np.broadcast_to(
+        model.overrides.get("volume_change", p.volume_change), (B,)))
     for rep in range(1, exp.cycles + 1):
         sod_charge = np.zeros(B)
         for idx, step in enumerate(exp.steps, start=1):
@@ -268,9 +326,11 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
                 break
         if np.all(stopped):
             break
-        # degradation between repetitions: LAM ∝ ΔV/V0 × (1 − bonding) × depth of sodiation
+        # degradation between repetitions: LAM ∝ ΔV/V0 × (1 − bonding) × depth of sodiation,
+        # first order in what is left of the susceptible share
         if np.any(model.lam_rate > 0):
-            st.active = st.active * lam_factor(model.lam_rate, sod_charge / host)
+            st.active = st.active * lam_factor(model.lam_rate, sod_charge / host, st.active,
+                                               susceptible)
     return ProtocolRun(st, trace if keep_trace else Trace(), count, tuple(engines))
 
 
@@ -444,8 +504,10 @@ __all__ = [
     "ended_by",
     "equilibrated_parameters",
     "lam_factor",
+    "lam_retention",
     "run_protocol",
     "step_control",
     "step_segment",
+    "susceptible_fraction",
     "who",
 ]

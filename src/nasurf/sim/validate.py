@@ -261,12 +261,13 @@ def _reason(quantity: str, reported: float, simulated: float, limit: float,
 
 def _simulate_group(material: str, strategy: str, radius: float, loading: float | None,
                     currents: list[float]
-                    ) -> tuple[list[dict[str, float]], list[list[str]], float, float, float,
-                               float]:
-    """Cycle capacities per current (batch), the LAM rate, host, site and first-cycle loss
-    capacities [mAh/g]."""
+                    ) -> tuple[list[dict[str, float]], list[list[str]], tuple[float, float],
+                               float, float, float]:
+    """Cycle capacities per current (batch), the fade law's LAM rate and susceptible
+    fraction, host, site and first-cycle loss capacities [mAh/g]."""
     from nasurf.sim.experiment import galvanostatic_cycling
     from nasurf.sim.parameters import F, at_particle_radius, load_material
+    from nasurf.sim.protocol import susceptible_fraction
     from nasurf.sim.simulate import resolve_parameters, simulate
 
     base = load_material(material)
@@ -294,9 +295,10 @@ def _simulate_group(material: str, strategy: str, radius: float, loading: float 
         warns.append([w for w in res.warnings
                       if any(t in w for t in tags) or len(currents) == 1])
     lam = float(np.asarray(res.model.lam_rate)[0])
+    sus = float(susceptible_fraction(p.volume_change))
     # what the particle can store at all: the insertion host plus its surface sites
     sites = p.site_density * 3.0 / (p.density * p.particle_radius) * F / 3600.0
-    return out, warns, lam, p.host_capacity_mAh_g, sites, p.sei_capacity / 3600.0
+    return out, warns, (lam, sus), p.host_capacity_mAh_g, sites, p.sei_capacity / 3600.0
 
 
 def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | None = None
@@ -307,7 +309,6 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
     rows); ``hosts`` restricts to some knowledge-base hosts (e.g. ``["TiO2"]``).
     """
     from nasurf.knowledge import KnowledgeBase, query
-    from nasurf.sim.simulate import lam_factor
     from nasurf.sim.strategies import list_strategies
 
     cfg = validation_config()
@@ -415,7 +416,7 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
     for row in rows:
         if row is None:
             continue
-        out.append(_finish(row, lam_factor))
+        out.append(_finish(row))
     done = tuple(out)
     sim = [r for r in done if math.isfinite(r.relative_error)]
     groups: dict[str, dict[str, list[ValidationRow]]] = {"host": {}, "strategy": {},
@@ -433,7 +434,9 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
         hosts_without_preset=dict(sorted(without.items())))
 
 
-def _finish(row: dict[str, Any], lam_factor: Any) -> ValidationRow:
+def _finish(row: dict[str, Any]) -> ValidationRow:
+    from nasurf.sim.protocol import lam_factor, lam_retention
+
     rec = row["rec"]
     q = str(rec["quantity"])
     reported = float(rec["value"])
@@ -461,10 +464,17 @@ def _finish(row: dict[str, Any], lam_factor: Any) -> ValidationRow:
         sim = caps["des2"]
         limit = host_cap + row["site_cap"]
         if q == "cycling_capacity" and cycles is not None and cycles > 2:
-            keep = float(lam_factor(row["lam"], caps["sod2"] / host_cap))
-            lam_keep = keep ** (cycles - 2)
+            # the protocol's law (one owner): connected fraction in cycle 2 (after the
+            # cycle-1 loss at the cycle-1 depth), then N - 2 cycles at the cycle-2 depth
+            rate, sus = row["lam"]
+            a2 = float(lam_factor(rate, caps["sod1"] / host_cap, 1.0, sus))
+            keep = float(lam_factor(rate, caps["sod2"] / host_cap, a2, sus))
+            lam_keep = float(lam_retention(rate, caps["sod2"] / host_cap, cycles - 2, a2,
+                                           sus)) / a2
             sim *= lam_keep
-            assumptions.append(f"cycle {cycles}: LAM factor {keep:.6f} per cycle from cycle 2")
+            assumptions.append(f"cycle {cycles}: LAM factor {keep:.6f} in cycle 2, "
+                               f"{lam_keep:.4f} of the cycle-2 active material kept at "
+                               f"cycle {cycles} (fade law: susceptible fraction {sus:g})")
     frac = row.get("fraction", 1.0)
     c_cap, c_max = row.get("partner", (0.0, 0.0))
     sim = frac * sim + (1.0 - frac) * c_cap

@@ -133,9 +133,51 @@ def test_small_doses_follow_the_constant_rate_law():
 
 
 def test_bad_susceptible_fraction_is_one_clear_error():
-    for bad in (0.0, -0.1, 1.5, math.nan):
+    for bad in (-0.1, 1.5, math.nan):
         with pytest.raises(ValidationError, match="susceptible fraction must lie in"):
             lam_retention(1e-3, 1.0, 10, 1.0, bad)
+    # S = 0 (a bond that prevents all damage; its LAM rate is 0 too) keeps everything
+    assert float(lam_retention(0.0, 1.0, 10, 1.0, 0.0)) == 1.0
+
+
+@pytest.mark.parametrize("b", [0.0, 0.5, 0.8, 1.0])
+def test_bonding_scales_the_whole_damage_curve(b):
+    # b is the share of the volume-change damage a bond prevents: with k·ΔV/V0 = 5e-3 and
+    # full depth the damage after n cycles is (1 − b)·S·(1 − (1 − 5e-3/S)^n), i.e. the
+    # unbonded curve times (1 − b) at every n: the first cycle loses (1 − b)·5e-3 and the
+    # bonded electrode levels off at 1 − (1 − b)·S instead of 1 − S
+    k_dv = 5e-3
+    sus = float(susceptible_fraction(2.9, b))
+    assert sus == pytest.approx((1 - b) * S, abs=1e-15)
+    assert float(susceptible_fraction(0.04, b)) == pytest.approx(1 - b, abs=1e-15)
+    rate = k_dv * (1 - b)
+    for n in (1, 10, 100, 5000):
+        bare = 1 - float(lam_retention(k_dv, 1.0, n, 1.0, S))
+        bonded = 1 - float(lam_retention(rate, 1.0, n, 1.0, sus))
+        assert bonded == pytest.approx((1 - b) * bare, rel=1e-12, abs=1e-15), n
+    assert 1 - float(lam_retention(rate, 1.0, 1, 1.0, sus)) == pytest.approx(rate,
+                                                                              abs=1e-15)
+    assert float(lam_retention(rate, 1.0, 10**6, 1.0, sus)) == pytest.approx(1 - (1 - b) * S,
+                                                                             abs=1e-12)
+
+
+def test_a_bonded_alloy_keeps_more_than_a_bare_one_in_the_long_run():
+    # the interfacial_chemical_bonds preset (b = 0.8) on micro Sb through the simulator:
+    # the protocol's final state is the bonded law cycle by cycle, and it fades less
+    # than the bare host at every cycle count run here
+    from nasurf.sim.simulate import resolve_parameters
+
+    bonded = resolve_parameters("sb", "interfacial_chemical_bonds")
+    exp = galvanostatic_cycling("300 mA g-1", cycles=30)
+    res_b, res_0 = simulate(bonded, exp), simulate("sb", exp)
+    host = res_b.model.params.host_capacity / 3600.0
+    sus = float(susceptible_fraction(bonded.volume_change, bonded.bonding_factor))
+    assert sus == pytest.approx(0.2 * S, rel=1e-12)
+    rate = float(res_b.model.lam_rate[0])
+    depths = list(res_b.cycle_capacities()["sodiation_mAh_g"] / host)
+    assert _iterate(rate, depths, 1.0, sus) == pytest.approx(
+        float(res_b.final_state.active[0]), rel=1e-12)
+    assert 1 - float(res_b.final_state.active[0]) < 0.5 * (1 - float(res_0.final_state.active[0]))
 
 
 def test_protocol_applies_the_law_between_cycles_and_validate_extrapolates_it():

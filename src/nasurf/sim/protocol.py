@@ -146,12 +146,20 @@ LAM_SUSCEPTIBLE_FRACTION = 0.23
 PULVERISING_VOLUME_CHANGE = 0.25
 
 
-def susceptible_fraction(volume_change: np.ndarray | float) -> np.ndarray:
-    """The fade law's susceptible fraction for a host of volume change ΔV/V0:
-    :data:`LAM_SUSCEPTIBLE_FRACTION` if it pulverises (ΔV/V0 ≥
-    :data:`PULVERISING_VOLUME_CHANGE`), else 1 (the constant-rate law)."""
+def susceptible_fraction(volume_change: np.ndarray | float,
+                         bonding_factor: np.ndarray | float = 0.0) -> np.ndarray:
+    """The fade law's susceptible fraction S·(1 − b) for a host of volume change ΔV/V0
+    and a bonding factor b: S = :data:`LAM_SUSCEPTIBLE_FRACTION` if the host pulverises
+    (ΔV/V0 ≥ :data:`PULVERISING_VOLUME_CHANGE`), else 1 (the constant-rate law).
+
+    The bonding factor is the share of the volume-change damage a bond or buffer
+    prevents, so it scales the whole damage curve: the first cycle's loss (through the
+    LAM rate) and the share that can be lost at all (here), and the loss still slows at
+    the host's own pace, r·d/(S·(1 − b)) = k_LAM·ΔV/V0·d/S per cycle.
+    """
     dv = np.asarray(volume_change, dtype=float)
-    return np.where(dv >= PULVERISING_VOLUME_CHANGE, LAM_SUSCEPTIBLE_FRACTION, 1.0)
+    keep = 1.0 - np.clip(np.asarray(bonding_factor, dtype=float), 0.0, 1.0)
+    return np.where(dv >= PULVERISING_VOLUME_CHANGE, LAM_SUSCEPTIBLE_FRACTION, 1.0) * keep
 
 
 def lam_retention(lam_rate: np.ndarray | float, depth: np.ndarray | float,
@@ -167,19 +175,24 @@ def lam_retention(lam_rate: np.ndarray | float, depth: np.ndarray | float,
     (1 − S) + (a − (1 − S))·(1 − r·d/S)^n. A fresh electrode loses r·d in its first
     cycle (the constant-rate law); the loss slows as the susceptible material is used up
     and the connected fraction tends to 1 − S. S = 1 (the default) is the constant-rate
-    law; a host's S is :func:`susceptible_fraction` of its volume change.
+    law; a host's S is :func:`susceptible_fraction` of its volume change and bonding.
     ``depth`` is the sodiation charge over the host capacity (clipped to [0, 1]); the LAM
     rate is lam_coefficient × ΔV/V0 × (1 − bonding_factor) (the model's law). A connected
     fraction already at or below 1 − S is kept as it is.
     """
     sus = np.asarray(susceptible, dtype=float)
-    if not np.all((sus > 0.0) & (sus <= 1.0)):
-        raise ValidationError(f"the susceptible fraction must lie in (0, 1], got {susceptible}",
+    if not np.all((sus >= 0.0) & (sus <= 1.0)):
+        raise ValidationError(f"the susceptible fraction must lie in [0, 1], got {susceptible}",
                               field="susceptible")
     d = np.clip(np.asarray(depth, dtype=float), 0.0, 1.0)
     a = np.asarray(active, dtype=float)
     floor = 1.0 - sus
-    step = np.clip(1.0 - np.asarray(lam_rate, dtype=float) * d / sus, 0.0, 1.0)
+    # S = 0 (a bond that prevents all damage) loses nothing: its LAM rate is 0 as well
+    dose = np.divide(np.asarray(lam_rate, dtype=float) * d, sus,
+                     out=np.zeros(np.broadcast_shapes(np.shape(lam_rate), np.shape(d),
+                                                      sus.shape)),
+                     where=sus > 0.0)
+    step = np.clip(1.0 - dose, 0.0, 1.0)
     n = np.asarray(cycles, dtype=float)
     return np.where(a > floor, floor + (a - floor) * step ** n, a)
 
@@ -280,8 +293,9 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
     engines: list[str] = []
     cycle, half, last_dir = 1, 0, 0
     count = 0
-    susceptible = susceptible_fraction(np.broadcast_to(
-        model.overrides.get("volume_change", p.volume_change), (B,)))
+    susceptible = susceptible_fraction(
+        np.broadcast_to(model.overrides.get("volume_change", p.volume_change), (B,)),
+        np.broadcast_to(model.overrides.get("bonding_factor", p.bonding_factor), (B,)))
     for rep in range(1, exp.cycles + 1):
         sod_charge = np.zeros(B)
         for idx, step in enumerate(exp.steps, start=1):

@@ -295,7 +295,7 @@ def _simulate_group(material: str, strategy: str, radius: float, loading: float 
         warns.append([w for w in res.warnings
                       if any(t in w for t in tags) or len(currents) == 1])
     lam = float(np.asarray(res.model.lam_rate)[0])
-    sus = float(susceptible_fraction(p.volume_change))
+    sus = float(susceptible_fraction(p.volume_change, p.bonding_factor))
     # what the particle can store at all: the insertion host plus its surface sites
     sites = p.site_density * 3.0 / (p.density * p.particle_radius) * F / 3600.0
     return out, warns, (lam, sus), p.host_capacity_mAh_g, sites, p.sei_capacity / 3600.0

@@ -37,6 +37,22 @@ def _logaddexp(x, y):
 
 
 _expit = jit(physics.logistic)
+
+
+@jit
+def _logit_parts(x):
+    """logistic(x), logistic(−x), softplus(x) and softplus(−x) from one exp and one log1p.
+
+    Bit for bit what :func:`_expit` and :func:`_softplus` return for ±x (each of them
+    evaluates e^−|x| and log1p of it); the interface Newton needs all four of u and w.
+    """
+    e = math.exp(-abs(x))
+    lp = math.log1p(e)
+    pos = 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
+    neg = 1.0 / (1.0 + e) if -x >= 0.0 else e / (1.0 + e)
+    sp_pos = x + lp if x > 0.0 else lp
+    sp_neg = -x + lp if -x > 0.0 else lp
+    return pos, neg, sp_pos, sp_neg
 #: the SEI budget a step leaves (round-off residue to 0): the numpy march's own rule
 _sei_after_step = jit(sei_after_step)
 #: the step tolerance near a cut-off: the numpy march's own rule

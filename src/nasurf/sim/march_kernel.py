@@ -42,8 +42,8 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _cutoff_tolerance,
     _expit,
     _logaddexp,
+    _logit_parts,
     _sei_after_step,
-    _softplus,
     _stoichiometry,
     _tab,
 )
@@ -67,6 +67,11 @@ N_SC = 5
 #: per-class state (slot, K, N_VK)
 V_PHI, V_TH, V_IF, V_U, V_W = range(5)
 N_VK = 5
+#: per-member counters ``stats`` (B, N_STAT): accepted steps, rejected steps (local
+#: error or voltage cap), failed solves (Newton did not converge: the step is cut 4-fold),
+#: Newton iterations of every solve, re-steps of cut-off location
+STAT_ACCEPTED, STAT_REJECTED, STAT_FAILED, STAT_NEWTON, STAT_LOCATE = range(5)
+N_STAT = 5
 #: slots of the state bundle
 ST, BEFORE, NEW, BEST, TRIAL = range(5)
 N_SLOT = 5
@@ -257,6 +262,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         area_sum += area[b, k]
     I_scale = abs(Ig) + 1e-3 * con[C_BASIS] / 3600.0
     i_ref = I_scale / area_sum
+    ln_blocked = math.log(1e-8 * i_ref)
     P_u = kv[:, 8]
     Q_u = kv[:, 9]
     P_w = kv[:, 10]
@@ -270,7 +276,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         S0 = (sei_frac - 1.0) * Ig
         S1 = 0.0
         for k in range(K):
-            s_pos = _expit(u[k])
+            s_pos, _s, sp_u, sp_mu = _logit_parts(u[k])
             s_neg = 1.0 - s_pos
             cs = cl * s_pos
             dcs_du = cs * s_neg
@@ -289,12 +295,12 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
                 U = E0 + nf * math.log((xm - xc) / xc)
                 dU_du = -nf * (1.0 / (xm - xc) + 1.0 / xc) / cm * dcs_du
             if cv == cl:
-                ln_cmc = log_cl - _softplus(u[k])
+                ln_cmc = log_cl - sp_u
                 dln_cmc = -s_pos
             else:
                 ln_cmc = math.log(cv - cs)
                 dln_cmc = -dcs_du / (cv - cs)
-            ln_j0 = ln_pre + ec * (log_cl - _softplus(-u[k])) + ea * ln_cmc
+            ln_j0 = ln_pre + ec * (log_cl - sp_mu) + ea * ln_cmc
             dlnj0_du = ec * s_neg + ea * dln_cmc
             if kkind > 0:
                 kv_, ks_ = _tab(kkind, k_x, k_y, cs, cm)
@@ -312,11 +318,15 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             dA1_dlnj0 = -q * rq
             A2 = 0.5 * f * eta
             dA2 = 0.5 * f
-            j0v = math.exp(ln_j0)
             fe_c = min(max(f * eta, -700.0), 700.0)
-            e_an = math.exp(0.5 * fe_c)
-            e_ca = math.exp(-0.5 * fe_c)
-            blocked = j0v * (e_an + e_ca) < 1e-8 * i_ref
+            # j0·(e^{fη/2} + e^{−fη/2}) ≥ e^{ln j0 + |fη|/2}: far above the blocked limit
+            # (the usual case) the three exponentials are not needed; near it, as before
+            blocked = False
+            if ln_j0 + 0.5 * abs(fe_c) <= ln_blocked + 1e-6:
+                j0v = math.exp(ln_j0)
+                e_an = math.exp(0.5 * fe_c)
+                e_ca = math.exp(-0.5 * fe_c)
+                blocked = j0v * (e_an + e_ca) < 1e-8 * i_ref
             if blocked:
                 i_bv = j0v * (e_an - e_ca)
                 A1 = iF / i_ref
@@ -332,8 +342,8 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             d2_phi = 0.0
             d2_w = 1.0
             if has_sites:
-                th = _expit(w[k])
-                th1 = th * _expit(-w[k])
+                th, th_neg, sp_w, sp_mw = _logit_parts(w[k])
+                th1 = th * th_neg
                 etas = phi[k] - E0_s + g_s / f * (th - 0.5)
                 a_ = lnk_s + a_s * f * etas
                 b_ = lnk_s - (1.0 - a_s) * f * etas
@@ -344,13 +354,13 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
                     ln_1mth_old = math.log1p(-min(tho, 1.0)) if tho < 1.0 else -math.inf
                     lnN = _logaddexp(ln_1mth_old - ln_dt, a_)
                     dlnN = a_s * f * math.exp(a_ - lnN)
-                    r2 = -_softplus(w[k]) + lnS - lnN
+                    r2 = -sp_w + lnS - lnN
                     dr2_w0 = -th
                 else:
                     ln_th_old = math.log(max(tho, 1e-300))
                     lnN = _logaddexp(ln_th_old - ln_dt, b_)
                     dlnN = -(1.0 - a_s) * f * math.exp(b_ - lnN)
-                    r2 = -_softplus(-w[k]) + lnS - lnN
+                    r2 = -sp_mw + lnS - lnN
                     dr2_w0 = 1.0 - th
                 dr2_eta = dlnS - dlnN
                 d2_phi = dr2_eta
@@ -423,6 +433,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         converged = small
         if converged:
             break
+    kv[0, 15] = _it + 1.0     # Newton iterations of this solve (the caller counts them)
     # close the current balance exactly (the faradaic current takes the remainder)
     side = sei_frac
     rem = (1.0 - side) * Ig
@@ -471,7 +482,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
 @jit
 def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac,
                   ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, Um, lam, sqW, beta, wsf,
-                  c0, vk0, sc0, out_t, out_V, out_x, out_n, c_end, vk_end, sc_end):
+                  c0, vk0, sc0, out_t, out_V, out_x, out_n, c_end, vk_end, sc_end, stats):
     """March every member through one current-controlled segment.
 
     Inputs per member b: ``par`` (kinetics, stores, D scales, SEI share, current, duration,
@@ -481,7 +492,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     vk0 (B, K, N_VK: Δφ, θ, i_F, u, w) and sc0 (B, N_SC: Φ, V, SEI left, charge, t).
     Outputs: rows (t, V, x) per accepted step in out_* (rows, B) with their count in
     out_n (−1 when the row buffer was too small), and the end state in c_end, vk_end,
-    sc_end. Each member is independent.
+    sc_end, its work in ``stats`` (B, N_STAT; see STAT_*). Each member is independent.
     """
     B, K, N = c0.shape
     n_rows = out_t.shape[0]
@@ -565,7 +576,9 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
             ok = _step(b, dt, has_before, dt_prev, sei_frac, has_xprev, gu, gw, gphi, gPhi,
                        cS, vS, sS, sl[NEW], con, par, vol, dm, dp, Af, AR, sdist, in_shell, area,
                        Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk)
+            stats[b, STAT_NEWTON] += wk[2][0, 15]
             if not ok:
+                stats[b, STAT_FAILED] += 1.0
                 dt *= 0.25
                 if dt < 1e-11 * char:
                     # a wall: no solution even for a vanishing step; the voltage passes the
@@ -596,6 +609,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
             dV = abs(V_new - sS[ST, S_V])
             if ((ratio > 6.0) or (dV > 2.0 * dV_lim)) and dt > 1e-6 * char and rejects < 12:
                 rejects += 1
+                stats[b, STAT_REJECTED] += 1.0
                 shrink = min(0.9 / math.sqrt(max(ratio, 1e-12)),
                              0.9 * dV_lim / max(dV, 1e-300))
                 dt *= min(max(shrink, 0.1), 0.5)
@@ -608,7 +622,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
                 target = v_lo if I < 0.0 else v_hi
                 _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par,
                         vol, dm, dp, Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x,
-                        k_y, dc_x, dc_y, ds_x, ds_y, wk, gu, gw, gphi, sl)
+                        k_y, dc_x, dc_y, ds_x, ds_y, wk, gu, gw, gphi, sl, stats)
                 src = BEST
                 ended = True
             t_old = sS[ST, S_T]
@@ -632,6 +646,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
                 out_V[row, b] = sS[ST, S_V]
                 out_x[row, b] = _stoichiometry(cS, ST, b, vol, mfrac, cm)
             row += 1
+            stats[b, STAT_ACCEPTED] += 1.0
             done = ended or tau >= duration * (1.0 - 1e-12)
             grow = min(max(0.9 / math.sqrt(max(ratio, 1e-12)), 0.3), 2.0)
             grow = min(grow, max(0.9 * dV_lim / max(dV, 1e-300), 0.3))
@@ -649,7 +664,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
 @jit
 def _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par, vol, dm, dp,
             Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x,
-            ds_y, wk, gu, gw, gphi, sl):
+            ds_y, wk, gu, gw, gphi, sl, stats):
     """Re-step from ST so that V lands on the cut-off; the result goes to slot BEST.
 
     Illinois regula falsi on the step fraction s in (0, 1] (the numpy ``_locate_event``);
@@ -674,6 +689,8 @@ def _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par, 
         ok = _step(b, dt * s, has_before, dt_prev, sei_frac, no_guess, gu, gw, gphi, 0.0 * dt,
                    cS, vS, sS, sl[TRIAL], con, par, vol, dm, dp, Af, AR, sdist, in_shell, area,
                    Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk)
+        stats[b, STAT_LOCATE] += 1.0
+        stats[b, STAT_NEWTON] += wk[2][0, 15]
         g = sgn * (sS[TRIAL, S_V] - target) if ok else math.inf
         inside = g < 0.0
         if inside and side == 1:

@@ -43,6 +43,22 @@ def jit_ieee(fn):
         return numba.njit(cache=False, error_model="numpy")(fn)
 
 
+def jit_ieee_borrowed(fn):
+    """:func:`jit_ieee` without numba's reference counting (its NRT) inside ``fn``.
+
+    For the march's inner functions, which take some forty arrays and allocate none: with
+    the NRT each call increments and decrements the count of every array argument and of
+    every view it takes (atomic operations, ~13 % of the march); without it the arrays are
+    borrowed from the caller, which keeps them alive. ``fn`` must not allocate an array.
+    """
+    try:
+        return numba.njit(cache=True, fastmath=False, error_model="numpy", _nrt=False)(fn)
+    except RuntimeError as exc:
+        warnings.warn(f"numba cannot cache the simulator's compiled kernels ({exc}); "
+                      "compiling in memory", RuntimeWarning, stacklevel=2)
+        return numba.njit(cache=False, error_model="numpy", _nrt=False)(fn)
+
+
 @jit
 def table(xs, ys, x):
     """Linear interpolation with linear extrapolation (Table1D): value and slope."""

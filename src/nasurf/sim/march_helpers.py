@@ -12,6 +12,7 @@ import math
 
 from nasurf.sim import physics
 from nasurf.sim.compiled import jit_ieee as jit
+from nasurf.sim.compiled import jit_ieee_borrowed as borrowed
 from nasurf.sim.compiled import table
 from nasurf.sim.state import cutoff_tolerance, sei_after_step
 
@@ -68,7 +69,7 @@ def _tab(kind, xs, ys, c, cm):
     return table(xs, ys, c)
 
 
-@jit
+@borrowed
 def _copy_slot(src, dst, cS, vS, sS):
     # explicit loops: slice assignment pulls in numba's broadcasting machinery (compile time)
     for k in range(cS.shape[1]):
@@ -80,7 +81,7 @@ def _copy_slot(src, dst, cS, vS, sS):
         sS[dst, j] = sS[src, j]
 
 
-@jit
+@borrowed
 def _stoichiometry(cS, slot, b, vol, mfrac, cm):
     K, N = cS.shape[1], cS.shape[2]
     x = 0.0

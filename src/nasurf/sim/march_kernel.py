@@ -33,6 +33,7 @@ import math
 import numpy as np
 
 from nasurf.sim.compiled import jit_ieee as jit
+from nasurf.sim.compiled import jit_ieee_borrowed as borrowed
 from nasurf.sim.compiled import table
 from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds callers use)
     T_CONCENTRATION,
@@ -77,7 +78,7 @@ ST, BEFORE, NEW, BEST, TRIAL = range(5)
 N_SLOT = 5
 
 
-@jit
+@borrowed
 def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
           cS, vS, sS, dst, con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re,
           ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk):
@@ -661,7 +662,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
             sc_end[b, j] = sS[ST, j]
 
 
-@jit
+@borrowed
 def _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par, vol, dm, dp,
             Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x,
             ds_y, wk, gu, gw, gphi, sl, stats):

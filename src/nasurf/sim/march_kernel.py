@@ -495,8 +495,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     out_n (−1 when the row buffer was too small), and the end state in c_end, vk_end,
     sc_end, its work in ``stats`` (B, N_STAT; see STAT_*). Each member is independent.
     """
-    B, K, N = c0.shape
-    n_rows = out_t.shape[0]
+    _, K, N = c0.shape
     cS = np.empty((N_SLOT, K, N))
     # slot numbers as int64 values, not compile-time literals: each distinct literal
     # argument would compile its own specialisation of the callee
@@ -506,13 +505,28 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     Gc = np.empty((K, N))
     wk = (np.empty((K, N)), np.empty((K, N, 6)), np.empty((K, 16)), np.empty((K, 8)),
           Um, lam, sqW, beta, wsf, np.empty((K, N, 2)), Gc)
-    const_D = int(con[C_DC_KIND]) == 0 and int(con[C_DS_KIND]) == 0
     gu = np.empty(K)
     gw = np.empty(K)
     gphi = np.empty(K)
     xu = np.empty(K)
     xw = np.empty(K)
     xphi = np.empty(K)
+    _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac, ocp_x,
+                   ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, c0, vk0, sc0, out_t, out_V, out_x,
+                   out_n, c_end, vk_end, sc_end, stats, cS, sl, vS, sS, Gc, wk, gu, gw, gphi,
+                   xu, xw, xphi)
+
+
+@borrowed
+def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac, ocp_x,
+                   ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, c0, vk0, sc0, out_t, out_V, out_x,
+                   out_n, c_end, vk_end, sc_end, stats, cS, sl, vS, sS, Gc, wk, gu, gw, gphi,
+                   xu, xw, xphi):
+    """The member loop of :func:`march_current` on its scratch (allocated there: this
+    function borrows every array, see :func:`nasurf.sim.compiled.jit_ieee_borrowed`)."""
+    B, K, N = c0.shape
+    n_rows = out_t.shape[0]
+    const_D = int(con[C_DC_KIND]) == 0 and int(con[C_DS_KIND]) == 0
     cm = con[C_CMAX]
     v_lo = con[C_VLO]
     v_hi = con[C_VHI]

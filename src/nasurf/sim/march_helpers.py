@@ -2,8 +2,8 @@
 
 Overflow-free softplus, log-add-exp and logistic, table lookups in c (stoichiometry or
 concentration tables), the copy of one slot of the march's state bundle into another and
-the mean stoichiometry of a slot and the SEI budget a step leaves; each compiled with IEEE
-semantics.
+the mean stoichiometry of a slot, the SEI budget a step leaves and the tridiagonal
+diffusion solve of one class; each compiled with IEEE semantics.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from nasurf.sim import physics
 from nasurf.sim.compiled import jit_ieee as jit
 from nasurf.sim.compiled import jit_ieee_borrowed as borrowed
 from nasurf.sim.compiled import table
-from nasurf.sim.state import cutoff_tolerance, sei_after_step
+from nasurf.sim.state import cutoff_tolerance, newton_out_of_reach, sei_after_step
 
 #: table kinds (k0 and D): none/constant, x = stoichiometry, x = concentration
 T_NONE, T_STOICHIOMETRY, T_CONCENTRATION = 0, 1, 2
@@ -58,6 +58,8 @@ def _logit_parts(x):
 _sei_after_step = jit(sei_after_step)
 #: the step tolerance near a cut-off: the numpy march's own rule
 _cutoff_tolerance = jit(cutoff_tolerance)
+#: a Newton solve that can no longer converge: the numpy march's own rule
+_newton_out_of_reach = jit(newton_out_of_reach)
 
 
 @jit
@@ -93,3 +95,44 @@ def _stoichiometry(cS, slot, b, vol, mfrac, cm):
             v += vol[b, k, n]
         x += mfrac[b, k] * s / v / cm
     return x
+
+
+@borrowed
+def _tridiagonal_solve(b, k, dt, const_D, Gc, work, hist_c, vol, dm, dp, Af, AR):
+    """Class k's implicit diffusion step: (W/dt + K) y = W/dt c_hist and (W/dt + K) z = A_R e_N.
+
+    ``work`` (K, N, 6) holds D of each cell in column 4 on entry (a D(c) table; a constant
+    D uses the member's face conductances Gc) and y, z in columns 3, 4 on return (Thomas,
+    the two right-hand sides in one sweep).
+    """
+    N = work.shape[1]
+    for n in range(N):
+        work[k, n, 1] = vol[b, k, n] / dt
+    for j in range(N - 1):
+        if const_D:
+            G = Gc[k, j]
+        else:
+            G = Af[b, k, j] / (dm[b, k, j] / work[k, j, 4]
+                               + dp[b, k, j] / work[k, j + 1, 4])
+        work[k, j, 0] = -G       # lower (row j+1, column j)
+        work[k, j, 2] = -G       # upper (row j, column j+1)
+        work[k, j, 1] += G
+        work[k, j + 1, 1] += G
+    # forward sweep (rhs0 = W c_hist, rhs1 = A_R e_N): y in column 3, z in column 4
+    cprev = 0.0
+    y_prev = 0.0
+    z_prev = 0.0
+    for n in range(N):
+        low = work[k, n - 1, 0] if n > 0 else 0.0
+        den = work[k, n, 1] - low * cprev
+        r0 = vol[b, k, n] / dt * hist_c[k, n]
+        r1 = AR[b, k] if n == N - 1 else 0.0
+        y_prev = (r0 - low * y_prev) / den
+        z_prev = (r1 - low * z_prev) / den
+        work[k, n, 3] = y_prev
+        work[k, n, 4] = z_prev
+        cprev = work[k, n, 2] / den if n < N - 1 else 0.0
+        work[k, n, 2] = cprev
+    for n in range(N - 2, -1, -1):
+        work[k, n, 3] -= work[k, n, 2] * work[k, n + 1, 3]
+        work[k, n, 4] -= work[k, n, 2] * work[k, n + 1, 4]

@@ -44,12 +44,15 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _expit,
     _logaddexp,
     _logit_parts,
+    _newton_out_of_reach,
     _sei_after_step,
     _stoichiometry,
     _tab,
+    _tridiagonal_solve,
 )
 from nasurf.sim.parameters import F
 from nasurf.sim.physics import THETA_MAX
+from nasurf.sim.state import NEWTON_ITERATIONS
 
 #: layout of the shared constants ``con``
 (C_CMAX, C_CLIM, C_CVAC, C_OCP_MODE, C_E0, C_NRT_F, C_XMAX, C_K_KIND, C_DC_KIND,
@@ -170,36 +173,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
                                          else 1.0)
                 work[k, n, 4] = D     # D of the cell (overwritten by z below)
             D_last = work[k, N - 1, 4]
-        for n in range(N):
-            work[k, n, 1] = vol[b, k, n] / dt
-        for j in range(N - 1):
-            if const_D:
-                G = Gc[k, j]
-            else:
-                G = Af[b, k, j] / (dm[b, k, j] / work[k, j, 4]
-                                   + dp[b, k, j] / work[k, j + 1, 4])
-            work[k, j, 0] = -G       # lower (row j+1, column j)
-            work[k, j, 2] = -G       # upper (row j, column j+1)
-            work[k, j, 1] += G
-            work[k, j + 1, 1] += G
-        # forward sweep (rhs0 = W c_hist, rhs1 = A_R e_N): y in column 3, z in column 4
-        cprev = 0.0
-        y_prev = 0.0
-        z_prev = 0.0
-        for n in range(N):
-            low = work[k, n - 1, 0] if n > 0 else 0.0
-            den = work[k, n, 1] - low * cprev
-            r0 = vol[b, k, n] / dt * hist_c[k, n]
-            r1 = AR[b, k] if n == N - 1 else 0.0
-            y_prev = (r0 - low * y_prev) / den
-            z_prev = (r1 - low * z_prev) / den
-            work[k, n, 3] = y_prev
-            work[k, n, 4] = z_prev
-            cprev = work[k, n, 2] / den if n < N - 1 else 0.0
-            work[k, n, 2] = cprev
-        for n in range(N - 2, -1, -1):
-            work[k, n, 3] -= work[k, n, 2] * work[k, n + 1, 3]
-            work[k, n, 4] -= work[k, n, 2] * work[k, n + 1, 4]
+        _tridiagonal_solve(b, k, dt, const_D, Gc, work, hist_c, vol, dm, dp, Af, AR)
         p_[k] = work[k, N - 1, 3]
         g_[k] = work[k, N - 1, 4] + sdist[b, k] / D_last
     modal_first = con[C_LINEAR] > 0.0 and om == 0.0
@@ -273,7 +247,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     cap = kv[:, 14]
     converged = False
     log_cl = math.log(cl)
-    for _it in range(30):
+    for _it in range(NEWTON_ITERATIONS):
         S0 = (sei_frac - 1.0) * Ig
         S1 = 0.0
         for k in range(K):
@@ -432,7 +406,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         if has_sites:
             small = small and amax_w < 1e-5
         converged = small
-        if converged:
+        if converged or _newton_out_of_reach(amax_phi, dPhi, _it):
             break
     kv[0, 15] = _it + 1.0     # Newton iterations of this solve (the caller counts them)
     # close the current balance exactly (the faradaic current takes the remainder)

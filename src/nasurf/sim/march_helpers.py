@@ -13,7 +13,7 @@ import math
 from nasurf.sim import physics
 from nasurf.sim.compiled import jit_ieee as jit
 from nasurf.sim.compiled import jit_ieee_borrowed as borrowed
-from nasurf.sim.compiled import table
+from nasurf.sim.compiled import table, table_near
 from nasurf.sim.state import cutoff_tolerance, newton_out_of_reach, sei_after_step
 
 #: table kinds (k0 and D): none/constant, x = stoichiometry, x = concentration
@@ -69,6 +69,16 @@ def _tab(kind, xs, ys, c, cm):
         v, s = table(xs, ys, c / cm)
         return v, s / cm
     return table(xs, ys, c)
+
+
+@jit
+def _tab_near(kind, xs, ys, c, cm, i):
+    """:func:`_tab` from a guessed segment i (:func:`nasurf.sim.compiled.table_near`):
+    value, slope d/dc and the segment."""
+    if kind == T_STOICHIOMETRY:
+        v, s, i = table_near(xs, ys, c / cm, i)
+        return v, s / cm, i
+    return table_near(xs, ys, c, i)
 
 
 @borrowed

@@ -34,7 +34,7 @@ import numpy as np
 
 from nasurf.sim.compiled import jit_ieee as jit
 from nasurf.sim.compiled import jit_ieee_borrowed as borrowed
-from nasurf.sim.compiled import table
+from nasurf.sim.compiled import table_near
 from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds callers use)
     T_CONCENTRATION,
     T_NONE,
@@ -48,6 +48,7 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _sei_after_step,
     _stoichiometry,
     _tab,
+    _tab_near,
     _tridiagonal_solve,
 )
 from nasurf.sim.parameters import F
@@ -163,14 +164,21 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             # (march_current) by this same expression
             D_last = par[b, P_DSS] if in_shell[N - 1] else par[b, P_DCS]
         else:
+            # neighbouring cells mostly share a table segment: each lookup starts from the
+            # previous cell's
+            i_c = -1
+            i_s = -1
             for n in range(N):
                 cpn = work[k, n, 5]
+                D = 1.0
                 if in_shell[n]:
-                    D = par[b, P_DSS] * (_tab(dsk, ds_x, ds_y, cpn, cm)[0] if dsk > 0
-                                         else 1.0)
+                    if dsk > 0:
+                        D, _s, i_s = _tab_near(dsk, ds_x, ds_y, cpn, cm, i_s)
+                    D = par[b, P_DSS] * D
                 else:
-                    D = par[b, P_DCS] * (_tab(dck, dc_x, dc_y, cpn, cm)[0] if dck > 0
-                                         else 1.0)
+                    if dck > 0:
+                        D, _s, i_c = _tab_near(dck, dc_x, dc_y, cpn, cm, i_c)
+                    D = par[b, P_DCS] * D
                 work[k, n, 4] = D     # D of the cell (overwritten by z below)
             D_last = work[k, N - 1, 4]
         _tridiagonal_solve(b, k, dt, const_D, Gc, work, hist_c, vol, dm, dp, Af, AR)
@@ -261,7 +269,9 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
                 U = E0 - nf * u[k]
                 dU_du = -nf
             elif ocp_mode == OCP_TABLE:
-                Uv, sl = table(ocp_x, ocp_y, cs / cm)
+                # the segment of the last iteration (or step) first: c_s moves little
+                Uv, sl, i_ocp = table_near(ocp_x, ocp_y, cs / cm, int(scr[k, 7]))
+                scr[k, 7] = i_ocp
                 U = Uv
                 dU_du = sl / cm * dcs_du
             else:
@@ -485,6 +495,8 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     xu = np.empty(K)
     xw = np.empty(K)
     xphi = np.empty(K)
+    for k in range(K):
+        wk[3][k, 7] = -1.0    # no OCP table segment looked up yet
     _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac, ocp_x,
                    ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, c0, vk0, sc0, out_t, out_V, out_x,
                    out_n, c_end, vk_end, sc_end, stats, cS, sl, vS, sS, Gc, wk, gu, gw, gphi,

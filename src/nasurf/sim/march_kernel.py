@@ -58,14 +58,16 @@ from nasurf.sim.state import NEWTON_ITERATIONS
 #: layout of the shared constants ``con``
 (C_CMAX, C_CLIM, C_CVAC, C_OCP_MODE, C_E0, C_NRT_F, C_XMAX, C_K_KIND, C_DC_KIND,
  C_DS_KIND, C_BASIS, C_VLO, C_VHI, C_DVMAX, C_SEI_ON, C_LINEAR, C_VTOL, C_DTDIV,
- C_VNEAR, C_VFLOOR) = range(20)
-N_CON = 20
+ C_VNEAR, C_VFLOOR, C_LOGCL) = range(21)
+N_CON = 21
 #: OCP modes: lattice gas with x_max ≤ 1 (in u), table, lattice gas evaluated in x
 OCP_LATTICE_U, OCP_TABLE, OCP_LATTICE_X = 0, 1, 2
 #: per-member parameters ``par`` (B, N_PAR)
 (P_LNPRE, P_EC, P_EA, P_K0, P_F, P_CDL, P_GAMMA, P_E0S, P_GS, P_KS, P_AS, P_DCS, P_DSS,
- P_SEIF, P_I, P_DUR, P_H) = range(17)
-N_PAR = 17
+ P_SEIF, P_I, P_DUR, P_H, P_LNKS, P_LNK0, P_ASUM, P_IREF, P_LNBLK) = range(22)
+#: the columns from P_LNKS on are the member's constants of a segment (march_current
+#: fills them: logs and sums each step would otherwise repeat)
+N_PAR = 22
 #: per-state scalars (slot, N_SC)
 S_PHI_E, S_V, S_SEI, S_Q, S_T = range(5)
 N_SC = 5
@@ -157,7 +159,9 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     g_ = kv[:, 3]
     const_D = dck == 0 and dsk == 0
     Gc = wk[10]
-    for k in range(K):
+    # a modal step (below) replaces the tridiagonal one: not solved then
+    modal_first = con[C_LINEAR] > 0.0 and om == 0.0
+    for k in range(K if not modal_first else 0):
         # D in each cell at the predicted state, face conductances, Thomas with 2 rhs
         if const_D:
             # constant D: the member's face conductances, computed once per segment
@@ -184,7 +188,6 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         _tridiagonal_solve(b, k, dt, const_D, Gc, work, hist_c, vol, dm, dp, Af, AR)
         p_[k] = work[k, N - 1, 3]
         g_[k] = work[k, N - 1, 4] + sdist[b, k] / D_last
-    modal_first = con[C_LINEAR] > 0.0 and om == 0.0
     if modal_first:
         # a backward-Euler-flagged step of a linear particle: the numpy march integrates
         # it exactly in the modal basis (constant flux over the step); so does this one,
@@ -227,7 +230,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     Cdl = par[b, P_CDL] / dt
     GF = par[b, P_GAMMA] * F / dt
     ln_dt = math.log(dt)
-    lnk_s = math.log(max(par[b, P_KS], 1e-300))
+    lnk_s = par[b, P_LNKS]
     a_s = par[b, P_AS]
     g_s = par[b, P_GS]
     E0_s = par[b, P_E0S]
@@ -235,17 +238,14 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     ec = par[b, P_EC]
     ea = par[b, P_EA]
     k0 = par[b, P_K0]
-    ln_k0 = math.log(max(k0, 1e-300))
+    ln_k0 = par[b, P_LNK0]
     kkind = int(con[C_K_KIND])
     E0 = con[C_E0]
     nf = con[C_NRT_F]
     xm = con[C_XMAX]
-    area_sum = 0.0
-    for k in range(K):
-        area_sum += area[b, k]
-    I_scale = abs(Ig) + 1e-3 * con[C_BASIS] / 3600.0
-    i_ref = I_scale / area_sum
-    ln_blocked = math.log(1e-8 * i_ref)
+    area_sum = par[b, P_ASUM]
+    i_ref = par[b, P_IREF]
+    ln_blocked = par[b, P_LNBLK]
     P_u = kv[:, 8]
     Q_u = kv[:, 9]
     P_w = kv[:, 10]
@@ -254,7 +254,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     Q_phi = kv[:, 13]
     cap = kv[:, 14]
     converged = False
-    log_cl = math.log(cl)
+    log_cl = con[C_LOGCL]
     for _it in range(NEWTON_ITERATIONS):
         S0 = (sei_frac - 1.0) * Ig
         S1 = 0.0
@@ -497,6 +497,16 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     xphi = np.empty(K)
     for k in range(K):
         wk[3][k, 7] = -1.0    # no OCP table segment looked up yet
+    con[C_LOGCL] = math.log(con[C_CLIM])
+    for b in range(c0.shape[0]):
+        par[b, P_LNKS] = math.log(max(par[b, P_KS], 1e-300))
+        par[b, P_LNK0] = math.log(max(par[b, P_K0], 1e-300))
+        area_sum = 0.0
+        for k in range(K):
+            area_sum += area[b, k]
+        par[b, P_ASUM] = area_sum
+        par[b, P_IREF] = (abs(par[b, P_I]) + 1e-3 * con[C_BASIS] / 3600.0) / area_sum
+        par[b, P_LNBLK] = math.log(1e-8 * par[b, P_IREF])
     _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac, ocp_x,
                    ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, c0, vk0, sc0, out_t, out_V, out_x,
                    out_n, c_end, vk_end, sc_end, stats, cS, sl, vS, sS, Gc, wk, gu, gw, gphi,

@@ -65,8 +65,7 @@ OCP_LATTICE_U, OCP_TABLE, OCP_LATTICE_X = 0, 1, 2
 #: per-member parameters ``par`` (B, N_PAR)
 (P_LNPRE, P_EC, P_EA, P_K0, P_F, P_CDL, P_GAMMA, P_E0S, P_GS, P_KS, P_AS, P_DCS, P_DSS,
  P_SEIF, P_I, P_DUR, P_H, P_LNKS, P_LNK0, P_ASUM, P_IREF, P_LNBLK) = range(22)
-#: the columns from P_LNKS on are the member's constants of a segment (march_current
-#: fills them: logs and sums each step would otherwise repeat)
+#: from P_LNKS on: a member's constants of the segment (march_current fills them)
 N_PAR = 22
 #: per-state scalars (slot, N_SC)
 S_PHI_E, S_V, S_SEI, S_Q, S_T = range(5)
@@ -74,9 +73,8 @@ N_SC = 5
 #: per-class state (slot, K, N_VK)
 V_PHI, V_TH, V_IF, V_U, V_W = range(5)
 N_VK = 5
-#: per-member counters ``stats`` (B, N_STAT): accepted steps, rejected steps (local
-#: error or voltage cap), failed solves (Newton did not converge: the step is cut 4-fold),
-#: Newton iterations of every solve, re-steps of cut-off location
+#: per-member counters ``stats`` (B, N_STAT): accepted, rejected (local error or 0.1 V
+#: cap) and failed steps (Newton: cut 4-fold), Newton iterations, cut-off re-steps
 STAT_ACCEPTED, STAT_REJECTED, STAT_FAILED, STAT_NEWTON, STAT_LOCATE = range(5)
 N_STAT = 5
 #: slots of the state bundle
@@ -489,12 +487,8 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     Gc = np.empty((K, N))
     wk = (np.empty((K, N)), np.empty((K, N, 6)), np.empty((K, 16)), np.empty((K, 8)),
           Um, lam, sqW, beta, wsf, np.empty((K, N, 2)), Gc)
-    gu = np.empty(K)
-    gw = np.empty(K)
-    gphi = np.empty(K)
-    xu = np.empty(K)
-    xw = np.empty(K)
-    xphi = np.empty(K)
+    g6 = np.empty((6, K))     # Newton's start and the last accepted u, w, Δφ
+    gu, gw, gphi, xu, xw, xphi = g6[0], g6[1], g6[2], g6[3], g6[4], g6[5]
     for k in range(K):
         wk[3][k, 7] = -1.0    # no OCP table segment looked up yet
     con[C_LOGCL] = math.log(con[C_CLIM])
@@ -518,8 +512,7 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
                    ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, c0, vk0, sc0, out_t, out_V, out_x,
                    out_n, c_end, vk_end, sc_end, stats, cS, sl, vS, sS, Gc, wk, gu, gw, gphi,
                    xu, xw, xphi):
-    """The member loop of :func:`march_current` on its scratch (allocated there: this
-    function borrows every array, see :func:`nasurf.sim.compiled.jit_ieee_borrowed`)."""
+    """:func:`march_current`'s member loop on the scratch it allocated (arrays borrowed)."""
     B, K, N = c0.shape
     n_rows = out_t.shape[0]
     const_D = int(con[C_DC_KIND]) == 0 and int(con[C_DS_KIND]) == 0

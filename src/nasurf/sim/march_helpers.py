@@ -113,11 +113,15 @@ def _tridiagonal_solve(b, k, dt, const_D, Gc, work, hist_c, vol, dm, dp, Af, AR)
 
     ``work`` (K, N, 6) holds D of each cell in column 4 on entry (a D(c) table; a constant
     D uses the member's face conductances Gc) and y, z in columns 3, 4 on return (Thomas,
-    the two right-hand sides in one sweep).
+    the two right-hand sides in one sweep); column 5 is overwritten.
     """
     N = work.shape[1]
     for n in range(N):
-        work[k, n, 1] = vol[b, k, n] / dt
+        # W/dt once (column 5, the predicted c, is no longer needed): the diagonal's and
+        # the right-hand side's
+        w_dt = vol[b, k, n] / dt
+        work[k, n, 5] = w_dt
+        work[k, n, 1] = w_dt
     for j in range(N - 1):
         if const_D:
             G = Gc[k, j]
@@ -135,7 +139,7 @@ def _tridiagonal_solve(b, k, dt, const_D, Gc, work, hist_c, vol, dm, dp, Af, AR)
     for n in range(N):
         low = work[k, n - 1, 0] if n > 0 else 0.0
         den = work[k, n, 1] - low * cprev
-        r0 = vol[b, k, n] / dt * hist_c[k, n]
+        r0 = work[k, n, 5] * hist_c[k, n]
         r1 = AR[b, k] if n == N - 1 else 0.0
         y_prev = (r0 - low * y_prev) / den
         z_prev = (r1 - low * z_prev) / den

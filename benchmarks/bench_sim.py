@@ -641,7 +641,7 @@ def bench_materials() -> None:
           "difference (host without SEI and double layer): " + "; ".join(checks))
     print("  accepted time steps of the 7-rate batch on the compiled march (7 members), "
           "curves' control (2 mV per step, cap 1/40: the scheme the numpy march and the "
-          "snapshots pin) / capacities' control (5 mV, tighter near the cut-off, cap 1/30): "
+          "snapshots pin) / capacities' control (5 mV, tighter near the cut-off, cap 1/20): "
           + ", ".join(march_steps))
     # size classes and mesh scaling on the packaged (D(c)) hard carbon
     from nasurf.sim.model import MeshSpec

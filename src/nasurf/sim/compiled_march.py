@@ -158,10 +158,11 @@ def run_compiled_march(model: Model, st, seg, trace):
         c_end = np.empty_like(c0)
         vk_end = np.empty_like(vk0)
         sc_end = np.empty_like(sc0)
+        stats = np.zeros((B, mk.N_STAT))
         mk.march_current(con, par, k_in["vol"], k_in["dm"], k_in["dp"], k_in["Af"],
                          k_in["AR"], k_in["sdist"], k_in["in_shell"], area, k_in["Re"],
                          k_in["mfrac"], *k_in["tables"], *k_in["modal"], c0, vk0, sc0,
-                         out_t, out_V, out_x, out_n, c_end, vk_end, sc_end)
+                         out_t, out_V, out_x, out_n, c_end, vk_end, sc_end, stats)
         if np.all(out_n >= 0):
             break
         rows *= 8

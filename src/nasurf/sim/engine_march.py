@@ -19,6 +19,7 @@ from scipy.special import expit
 
 from nasurf.constants import FARADAY_C_PER_MOL as F
 from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as R_GAS
+from nasurf.sim import state as rules
 from nasurf.sim.model import Model
 from nasurf.sim.physics import THETA_MAX, butler_volmer, log_exchange_current, softplus
 from nasurf.sim.state import Segment, State, Trace, logit_surface, sei_after_step, surface_limit
@@ -175,8 +176,7 @@ def _site_block(w, w_old, phi, f, lnk_s, a_s, g_s, E0_s, ln_dt, ln_th_old, ln_1m
     return r2, d2_phi, d2_w, ipc, dpc_w
 
 
-def _bdf2_history(model: Model, st: State, dt: np.ndarray,
-                  prev: tuple[State, np.ndarray] | None
+def _bdf2_history(model: Model, st: State, dt: np.ndarray, prev: tuple[State, np.ndarray] | None
                   ) -> tuple[State, np.ndarray, np.ndarray, np.ndarray]:
     """History state, effective step, BDF2 mask and predicted c of a variable-step BDF2 step.
 
@@ -291,11 +291,11 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
     I_scale = np.abs(Ig) + 1e-3 * model.params.capacity_basis_value / 3600.0
     i_ref = (I_scale / np.sum(area, axis=1))[:, None]   # the same scale per m² of surface
     any_sites = bool(np.any(has_sites))
-    converged = np.zeros(B, dtype=bool)
+    converged = lost = np.zeros(B, dtype=bool)
     table_k = model.k0_table
     ln_k0 = np.log(np.maximum(model.k0, 1e-300))[:, None]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        for _it in range(30):
+        for _it in range(rules.NEWTON_ITERATIONS):
             # --- host surface: c_s, faradaic current from the diffusion map, OCP, j0
             s_pos = expit(u)
             s_neg = 1.0 - s_pos
@@ -434,8 +434,9 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
             if voltage:
                 Ig = Ig + dI * scale
                 small &= np.abs(dI) < 1e-6 * I_scale
-            converged = small
-            if np.all(converged):
+            lost = lost | (rules.newton_out_of_reach(amax_phi, dPhi, _it) & (not voltage))
+            converged = small & ~lost
+            if np.all(converged | lost):
                 break
         # Close the balance exactly at the accepted unknowns: the faradaic current takes
         # the (Newton-tolerance sized) remainder, so Σ a·(iF + i_pc + i_dl) = I − I_SEI
@@ -536,8 +537,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         rate = np.broadcast_to(np.asarray(seg.sweep_rate, dtype=float), (B,))
         sweep = np.abs(rate) > 0
         char = np.where(np.isfinite(duration), duration, 3600.0)
-        dt_max = np.where(sweep, seg.sweep_step / np.where(sweep, np.abs(rate), 1.0),
-                          char / 50)
+        dt_max = np.where(sweep, seg.sweep_step / np.where(sweep, np.abs(rate), 1.0), char / 50)
         dt_max = np.minimum(dt_max, char / 20)
         dt = np.minimum(1e-4 * char, 0.05 * dt_max)
         Iseg = None

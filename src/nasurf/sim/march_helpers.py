@@ -2,8 +2,8 @@
 
 Overflow-free softplus, log-add-exp and logistic, table lookups in c (stoichiometry or
 concentration tables), the copy of one slot of the march's state bundle into another and
-the mean stoichiometry of a slot and the SEI budget a step leaves; each compiled with IEEE
-semantics.
+the mean stoichiometry of a slot, the SEI budget a step leaves and the tridiagonal
+diffusion solve of one class; each compiled with IEEE semantics.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import math
 
 from nasurf.sim import physics
 from nasurf.sim.compiled import jit_ieee as jit
-from nasurf.sim.compiled import table
-from nasurf.sim.state import cutoff_tolerance, sei_after_step
+from nasurf.sim.compiled import jit_ieee_borrowed as borrowed
+from nasurf.sim.compiled import table, table_near
+from nasurf.sim.state import cutoff_tolerance, newton_out_of_reach, sei_after_step
 
 #: table kinds (k0 and D): none/constant, x = stoichiometry, x = concentration
 T_NONE, T_STOICHIOMETRY, T_CONCENTRATION = 0, 1, 2
@@ -37,10 +38,28 @@ def _logaddexp(x, y):
 
 
 _expit = jit(physics.logistic)
+
+
+@jit
+def _logit_parts(x):
+    """logistic(x), logistic(−x), softplus(x) and softplus(−x) from one exp and one log1p.
+
+    Bit for bit what :func:`_expit` and :func:`_softplus` return for ±x (each of them
+    evaluates e^−|x| and log1p of it); the interface Newton needs all four of u and w.
+    """
+    e = math.exp(-abs(x))
+    lp = math.log1p(e)
+    pos = 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
+    neg = 1.0 / (1.0 + e) if -x >= 0.0 else e / (1.0 + e)
+    sp_pos = x + lp if x > 0.0 else lp
+    sp_neg = -x + lp if -x > 0.0 else lp
+    return pos, neg, sp_pos, sp_neg
 #: the SEI budget a step leaves (round-off residue to 0): the numpy march's own rule
 _sei_after_step = jit(sei_after_step)
 #: the step tolerance near a cut-off: the numpy march's own rule
 _cutoff_tolerance = jit(cutoff_tolerance)
+#: a Newton solve that can no longer converge: the numpy march's own rule
+_newton_out_of_reach = jit(newton_out_of_reach)
 
 
 @jit
@@ -53,6 +72,16 @@ def _tab(kind, xs, ys, c, cm):
 
 
 @jit
+def _tab_near(kind, xs, ys, c, cm, i):
+    """:func:`_tab` from a guessed segment i (:func:`nasurf.sim.compiled.table_near`):
+    value, slope d/dc and the segment."""
+    if kind == T_STOICHIOMETRY:
+        v, s, i = table_near(xs, ys, c / cm, i)
+        return v, s / cm, i
+    return table_near(xs, ys, c, i)
+
+
+@borrowed
 def _copy_slot(src, dst, cS, vS, sS):
     # explicit loops: slice assignment pulls in numba's broadcasting machinery (compile time)
     for k in range(cS.shape[1]):
@@ -64,7 +93,7 @@ def _copy_slot(src, dst, cS, vS, sS):
         sS[dst, j] = sS[src, j]
 
 
-@jit
+@borrowed
 def _stoichiometry(cS, slot, b, vol, mfrac, cm):
     K, N = cS.shape[1], cS.shape[2]
     x = 0.0
@@ -76,3 +105,48 @@ def _stoichiometry(cS, slot, b, vol, mfrac, cm):
             v += vol[b, k, n]
         x += mfrac[b, k] * s / v / cm
     return x
+
+
+@borrowed
+def _tridiagonal_solve(b, k, dt, const_D, Gc, work, hist_c, vol, dm, dp, Af, AR):
+    """Class k's implicit diffusion step: (W/dt + K) y = W/dt c_hist and (W/dt + K) z = A_R e_N.
+
+    ``work`` (K, N, 6) holds D of each cell in column 4 on entry (a D(c) table; a constant
+    D uses the member's face conductances Gc) and y, z in columns 3, 4 on return (Thomas,
+    the two right-hand sides in one sweep); column 5 is overwritten.
+    """
+    N = work.shape[1]
+    for n in range(N):
+        # W/dt once (column 5, the predicted c, is no longer needed): the diagonal's and
+        # the right-hand side's
+        w_dt = vol[b, k, n] / dt
+        work[k, n, 5] = w_dt
+        work[k, n, 1] = w_dt
+    for j in range(N - 1):
+        if const_D:
+            G = Gc[k, j]
+        else:
+            G = Af[b, k, j] / (dm[b, k, j] / work[k, j, 4]
+                               + dp[b, k, j] / work[k, j + 1, 4])
+        work[k, j, 0] = -G       # lower (row j+1, column j)
+        work[k, j, 2] = -G       # upper (row j, column j+1)
+        work[k, j, 1] += G
+        work[k, j + 1, 1] += G
+    # forward sweep (rhs0 = W c_hist, rhs1 = A_R e_N): y in column 3, z in column 4
+    cprev = 0.0
+    y_prev = 0.0
+    z_prev = 0.0
+    for n in range(N):
+        low = work[k, n - 1, 0] if n > 0 else 0.0
+        den = work[k, n, 1] - low * cprev
+        r0 = work[k, n, 5] * hist_c[k, n]
+        r1 = AR[b, k] if n == N - 1 else 0.0
+        y_prev = (r0 - low * y_prev) / den
+        z_prev = (r1 - low * z_prev) / den
+        work[k, n, 3] = y_prev
+        work[k, n, 4] = z_prev
+        cprev = work[k, n, 2] / den if n < N - 1 else 0.0
+        work[k, n, 2] = cprev
+    for n in range(N - 2, -1, -1):
+        work[k, n, 3] -= work[k, n, 2] * work[k, n + 1, 3]
+        work[k, n, 4] -= work[k, n, 2] * work[k, n + 1, 4]

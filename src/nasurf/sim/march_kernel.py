@@ -33,7 +33,8 @@ import math
 import numpy as np
 
 from nasurf.sim.compiled import jit_ieee as jit
-from nasurf.sim.compiled import table
+from nasurf.sim.compiled import jit_ieee_borrowed as borrowed
+from nasurf.sim.compiled import table_near
 from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds callers use)
     T_CONCENTRATION,
     T_NONE,
@@ -42,37 +43,46 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _cutoff_tolerance,
     _expit,
     _logaddexp,
+    _logit_parts,
+    _newton_out_of_reach,
     _sei_after_step,
-    _softplus,
     _stoichiometry,
     _tab,
+    _tab_near,
+    _tridiagonal_solve,
 )
 from nasurf.sim.parameters import F
 from nasurf.sim.physics import THETA_MAX
+from nasurf.sim.state import NEWTON_ITERATIONS
 
 #: layout of the shared constants ``con``
 (C_CMAX, C_CLIM, C_CVAC, C_OCP_MODE, C_E0, C_NRT_F, C_XMAX, C_K_KIND, C_DC_KIND,
  C_DS_KIND, C_BASIS, C_VLO, C_VHI, C_DVMAX, C_SEI_ON, C_LINEAR, C_VTOL, C_DTDIV,
- C_VNEAR, C_VFLOOR) = range(20)
-N_CON = 20
+ C_VNEAR, C_VFLOOR, C_LOGCL) = range(21)
+N_CON = 21
 #: OCP modes: lattice gas with x_max ≤ 1 (in u), table, lattice gas evaluated in x
 OCP_LATTICE_U, OCP_TABLE, OCP_LATTICE_X = 0, 1, 2
 #: per-member parameters ``par`` (B, N_PAR)
 (P_LNPRE, P_EC, P_EA, P_K0, P_F, P_CDL, P_GAMMA, P_E0S, P_GS, P_KS, P_AS, P_DCS, P_DSS,
- P_SEIF, P_I, P_DUR, P_H) = range(17)
-N_PAR = 17
+ P_SEIF, P_I, P_DUR, P_H, P_LNKS, P_LNK0, P_ASUM, P_IREF, P_LNBLK) = range(22)
+#: from P_LNKS on: a member's constants of the segment (march_current fills them)
+N_PAR = 22
 #: per-state scalars (slot, N_SC)
 S_PHI_E, S_V, S_SEI, S_Q, S_T = range(5)
 N_SC = 5
 #: per-class state (slot, K, N_VK)
 V_PHI, V_TH, V_IF, V_U, V_W = range(5)
 N_VK = 5
+#: per-member counters ``stats`` (B, N_STAT): accepted, rejected (local error or 0.1 V
+#: cap) and failed steps (Newton: cut 4-fold), Newton iterations, cut-off re-steps
+STAT_ACCEPTED, STAT_REJECTED, STAT_FAILED, STAT_NEWTON, STAT_LOCATE = range(5)
+N_STAT = 5
 #: slots of the state bundle
 ST, BEFORE, NEW, BEST, TRIAL = range(5)
 N_SLOT = 5
 
 
-@jit
+@borrowed
 def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
           cS, vS, sS, dst, con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re,
           ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk):
@@ -147,56 +157,35 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     g_ = kv[:, 3]
     const_D = dck == 0 and dsk == 0
     Gc = wk[10]
-    for k in range(K):
+    # a modal step (below) replaces the tridiagonal one: not solved then
+    modal_first = con[C_LINEAR] > 0.0 and om == 0.0
+    for k in range(K if not modal_first else 0):
         # D in each cell at the predicted state, face conductances, Thomas with 2 rhs
         if const_D:
             # constant D: the member's face conductances, computed once per segment
             # (march_current) by this same expression
             D_last = par[b, P_DSS] if in_shell[N - 1] else par[b, P_DCS]
         else:
+            # neighbouring cells mostly share a table segment: each lookup starts from the
+            # previous cell's
+            i_c = -1
+            i_s = -1
             for n in range(N):
                 cpn = work[k, n, 5]
+                D = 1.0
                 if in_shell[n]:
-                    D = par[b, P_DSS] * (_tab(dsk, ds_x, ds_y, cpn, cm)[0] if dsk > 0
-                                         else 1.0)
+                    if dsk > 0:
+                        D, _s, i_s = _tab_near(dsk, ds_x, ds_y, cpn, cm, i_s)
+                    D = par[b, P_DSS] * D
                 else:
-                    D = par[b, P_DCS] * (_tab(dck, dc_x, dc_y, cpn, cm)[0] if dck > 0
-                                         else 1.0)
+                    if dck > 0:
+                        D, _s, i_c = _tab_near(dck, dc_x, dc_y, cpn, cm, i_c)
+                    D = par[b, P_DCS] * D
                 work[k, n, 4] = D     # D of the cell (overwritten by z below)
             D_last = work[k, N - 1, 4]
-        for n in range(N):
-            work[k, n, 1] = vol[b, k, n] / dt
-        for j in range(N - 1):
-            if const_D:
-                G = Gc[k, j]
-            else:
-                G = Af[b, k, j] / (dm[b, k, j] / work[k, j, 4]
-                                   + dp[b, k, j] / work[k, j + 1, 4])
-            work[k, j, 0] = -G       # lower (row j+1, column j)
-            work[k, j, 2] = -G       # upper (row j, column j+1)
-            work[k, j, 1] += G
-            work[k, j + 1, 1] += G
-        # forward sweep (rhs0 = W c_hist, rhs1 = A_R e_N): y in column 3, z in column 4
-        cprev = 0.0
-        y_prev = 0.0
-        z_prev = 0.0
-        for n in range(N):
-            low = work[k, n - 1, 0] if n > 0 else 0.0
-            den = work[k, n, 1] - low * cprev
-            r0 = vol[b, k, n] / dt * hist_c[k, n]
-            r1 = AR[b, k] if n == N - 1 else 0.0
-            y_prev = (r0 - low * y_prev) / den
-            z_prev = (r1 - low * z_prev) / den
-            work[k, n, 3] = y_prev
-            work[k, n, 4] = z_prev
-            cprev = work[k, n, 2] / den if n < N - 1 else 0.0
-            work[k, n, 2] = cprev
-        for n in range(N - 2, -1, -1):
-            work[k, n, 3] -= work[k, n, 2] * work[k, n + 1, 3]
-            work[k, n, 4] -= work[k, n, 2] * work[k, n + 1, 4]
+        _tridiagonal_solve(b, k, dt, const_D, Gc, work, hist_c, vol, dm, dp, Af, AR)
         p_[k] = work[k, N - 1, 3]
         g_[k] = work[k, N - 1, 4] + sdist[b, k] / D_last
-    modal_first = con[C_LINEAR] > 0.0 and om == 0.0
     if modal_first:
         # a backward-Euler-flagged step of a linear particle: the numpy march integrates
         # it exactly in the modal basis (constant flux over the step); so does this one,
@@ -239,7 +228,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     Cdl = par[b, P_CDL] / dt
     GF = par[b, P_GAMMA] * F / dt
     ln_dt = math.log(dt)
-    lnk_s = math.log(max(par[b, P_KS], 1e-300))
+    lnk_s = par[b, P_LNKS]
     a_s = par[b, P_AS]
     g_s = par[b, P_GS]
     E0_s = par[b, P_E0S]
@@ -247,16 +236,14 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     ec = par[b, P_EC]
     ea = par[b, P_EA]
     k0 = par[b, P_K0]
-    ln_k0 = math.log(max(k0, 1e-300))
+    ln_k0 = par[b, P_LNK0]
     kkind = int(con[C_K_KIND])
     E0 = con[C_E0]
     nf = con[C_NRT_F]
     xm = con[C_XMAX]
-    area_sum = 0.0
-    for k in range(K):
-        area_sum += area[b, k]
-    I_scale = abs(Ig) + 1e-3 * con[C_BASIS] / 3600.0
-    i_ref = I_scale / area_sum
+    area_sum = par[b, P_ASUM]
+    i_ref = par[b, P_IREF]
+    ln_blocked = par[b, P_LNBLK]
     P_u = kv[:, 8]
     Q_u = kv[:, 9]
     P_w = kv[:, 10]
@@ -265,12 +252,12 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     Q_phi = kv[:, 13]
     cap = kv[:, 14]
     converged = False
-    log_cl = math.log(cl)
-    for _it in range(30):
+    log_cl = con[C_LOGCL]
+    for _it in range(NEWTON_ITERATIONS):
         S0 = (sei_frac - 1.0) * Ig
         S1 = 0.0
         for k in range(K):
-            s_pos = _expit(u[k])
+            s_pos, _s, sp_u, sp_mu = _logit_parts(u[k])
             s_neg = 1.0 - s_pos
             cs = cl * s_pos
             dcs_du = cs * s_neg
@@ -280,7 +267,9 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
                 U = E0 - nf * u[k]
                 dU_du = -nf
             elif ocp_mode == OCP_TABLE:
-                Uv, sl = table(ocp_x, ocp_y, cs / cm)
+                # the segment of the last iteration (or step) first: c_s moves little
+                Uv, sl, i_ocp = table_near(ocp_x, ocp_y, cs / cm, int(scr[k, 7]))
+                scr[k, 7] = i_ocp
                 U = Uv
                 dU_du = sl / cm * dcs_du
             else:
@@ -289,12 +278,12 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
                 U = E0 + nf * math.log((xm - xc) / xc)
                 dU_du = -nf * (1.0 / (xm - xc) + 1.0 / xc) / cm * dcs_du
             if cv == cl:
-                ln_cmc = log_cl - _softplus(u[k])
+                ln_cmc = log_cl - sp_u
                 dln_cmc = -s_pos
             else:
                 ln_cmc = math.log(cv - cs)
                 dln_cmc = -dcs_du / (cv - cs)
-            ln_j0 = ln_pre + ec * (log_cl - _softplus(-u[k])) + ea * ln_cmc
+            ln_j0 = ln_pre + ec * (log_cl - sp_mu) + ea * ln_cmc
             dlnj0_du = ec * s_neg + ea * dln_cmc
             if kkind > 0:
                 kv_, ks_ = _tab(kkind, k_x, k_y, cs, cm)
@@ -312,11 +301,15 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             dA1_dlnj0 = -q * rq
             A2 = 0.5 * f * eta
             dA2 = 0.5 * f
-            j0v = math.exp(ln_j0)
             fe_c = min(max(f * eta, -700.0), 700.0)
-            e_an = math.exp(0.5 * fe_c)
-            e_ca = math.exp(-0.5 * fe_c)
-            blocked = j0v * (e_an + e_ca) < 1e-8 * i_ref
+            # j0·(e^{fη/2} + e^{−fη/2}) ≥ e^{ln j0 + |fη|/2}: far above the blocked limit
+            # (the usual case) the three exponentials are not needed; near it, as before
+            blocked = False
+            if ln_j0 + 0.5 * abs(fe_c) <= ln_blocked + 1e-6:
+                j0v = math.exp(ln_j0)
+                e_an = math.exp(0.5 * fe_c)
+                e_ca = math.exp(-0.5 * fe_c)
+                blocked = j0v * (e_an + e_ca) < 1e-8 * i_ref
             if blocked:
                 i_bv = j0v * (e_an - e_ca)
                 A1 = iF / i_ref
@@ -332,8 +325,8 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             d2_phi = 0.0
             d2_w = 1.0
             if has_sites:
-                th = _expit(w[k])
-                th1 = th * _expit(-w[k])
+                th, th_neg, sp_w, sp_mw = _logit_parts(w[k])
+                th1 = th * th_neg
                 etas = phi[k] - E0_s + g_s / f * (th - 0.5)
                 a_ = lnk_s + a_s * f * etas
                 b_ = lnk_s - (1.0 - a_s) * f * etas
@@ -344,13 +337,13 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
                     ln_1mth_old = math.log1p(-min(tho, 1.0)) if tho < 1.0 else -math.inf
                     lnN = _logaddexp(ln_1mth_old - ln_dt, a_)
                     dlnN = a_s * f * math.exp(a_ - lnN)
-                    r2 = -_softplus(w[k]) + lnS - lnN
+                    r2 = -sp_w + lnS - lnN
                     dr2_w0 = -th
                 else:
                     ln_th_old = math.log(max(tho, 1e-300))
                     lnN = _logaddexp(ln_th_old - ln_dt, b_)
                     dlnN = -(1.0 - a_s) * f * math.exp(b_ - lnN)
-                    r2 = -_softplus(-w[k]) + lnS - lnN
+                    r2 = -sp_mw + lnS - lnN
                     dr2_w0 = 1.0 - th
                 dr2_eta = dlnS - dlnN
                 d2_phi = dr2_eta
@@ -421,8 +414,9 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         if has_sites:
             small = small and amax_w < 1e-5
         converged = small
-        if converged:
+        if converged or _newton_out_of_reach(amax_phi, dPhi, _it):
             break
+    kv[0, 15] = _it + 1.0     # Newton iterations of this solve (the caller counts them)
     # close the current balance exactly (the faradaic current takes the remainder)
     side = sei_frac
     rem = (1.0 - side) * Ig
@@ -471,7 +465,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
 @jit
 def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac,
                   ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, Um, lam, sqW, beta, wsf,
-                  c0, vk0, sc0, out_t, out_V, out_x, out_n, c_end, vk_end, sc_end):
+                  c0, vk0, sc0, out_t, out_V, out_x, out_n, c_end, vk_end, sc_end, stats):
     """March every member through one current-controlled segment.
 
     Inputs per member b: ``par`` (kinetics, stores, D scales, SEI share, current, duration,
@@ -481,10 +475,9 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     vk0 (B, K, N_VK: Δφ, θ, i_F, u, w) and sc0 (B, N_SC: Φ, V, SEI left, charge, t).
     Outputs: rows (t, V, x) per accepted step in out_* (rows, B) with their count in
     out_n (−1 when the row buffer was too small), and the end state in c_end, vk_end,
-    sc_end. Each member is independent.
+    sc_end, its work in ``stats`` (B, N_STAT; see STAT_*). Each member is independent.
     """
-    B, K, N = c0.shape
-    n_rows = out_t.shape[0]
+    _, K, N = c0.shape
     cS = np.empty((N_SLOT, K, N))
     # slot numbers as int64 values, not compile-time literals: each distinct literal
     # argument would compile its own specialisation of the callee
@@ -494,13 +487,35 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     Gc = np.empty((K, N))
     wk = (np.empty((K, N)), np.empty((K, N, 6)), np.empty((K, 16)), np.empty((K, 8)),
           Um, lam, sqW, beta, wsf, np.empty((K, N, 2)), Gc)
+    g6 = np.empty((6, K))     # Newton's start and the last accepted u, w, Δφ
+    gu, gw, gphi, xu, xw, xphi = g6[0], g6[1], g6[2], g6[3], g6[4], g6[5]
+    for k in range(K):
+        wk[3][k, 7] = -1.0    # no OCP table segment looked up yet
+    con[C_LOGCL] = math.log(con[C_CLIM])
+    for b in range(c0.shape[0]):
+        par[b, P_LNKS] = math.log(max(par[b, P_KS], 1e-300))
+        par[b, P_LNK0] = math.log(max(par[b, P_K0], 1e-300))
+        area_sum = 0.0
+        for k in range(K):
+            area_sum += area[b, k]
+        par[b, P_ASUM] = area_sum
+        par[b, P_IREF] = (abs(par[b, P_I]) + 1e-3 * con[C_BASIS] / 3600.0) / area_sum
+        par[b, P_LNBLK] = math.log(1e-8 * par[b, P_IREF])
+    _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac, ocp_x,
+                   ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, c0, vk0, sc0, out_t, out_V, out_x,
+                   out_n, c_end, vk_end, sc_end, stats, cS, sl, vS, sS, Gc, wk, gu, gw, gphi,
+                   xu, xw, xphi)
+
+
+@borrowed
+def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac, ocp_x,
+                   ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, c0, vk0, sc0, out_t, out_V, out_x,
+                   out_n, c_end, vk_end, sc_end, stats, cS, sl, vS, sS, Gc, wk, gu, gw, gphi,
+                   xu, xw, xphi):
+    """:func:`march_current`'s member loop on the scratch it allocated (arrays borrowed)."""
+    B, K, N = c0.shape
+    n_rows = out_t.shape[0]
     const_D = int(con[C_DC_KIND]) == 0 and int(con[C_DS_KIND]) == 0
-    gu = np.empty(K)
-    gw = np.empty(K)
-    gphi = np.empty(K)
-    xu = np.empty(K)
-    xw = np.empty(K)
-    xphi = np.empty(K)
     cm = con[C_CMAX]
     v_lo = con[C_VLO]
     v_hi = con[C_VHI]
@@ -565,7 +580,9 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
             ok = _step(b, dt, has_before, dt_prev, sei_frac, has_xprev, gu, gw, gphi, gPhi,
                        cS, vS, sS, sl[NEW], con, par, vol, dm, dp, Af, AR, sdist, in_shell, area,
                        Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk)
+            stats[b, STAT_NEWTON] += wk[2][0, 15]
             if not ok:
+                stats[b, STAT_FAILED] += 1.0
                 dt *= 0.25
                 if dt < 1e-11 * char:
                     # a wall: no solution even for a vanishing step; the voltage passes the
@@ -596,6 +613,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
             dV = abs(V_new - sS[ST, S_V])
             if ((ratio > 6.0) or (dV > 2.0 * dV_lim)) and dt > 1e-6 * char and rejects < 12:
                 rejects += 1
+                stats[b, STAT_REJECTED] += 1.0
                 shrink = min(0.9 / math.sqrt(max(ratio, 1e-12)),
                              0.9 * dV_lim / max(dV, 1e-300))
                 dt *= min(max(shrink, 0.1), 0.5)
@@ -608,7 +626,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
                 target = v_lo if I < 0.0 else v_hi
                 _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par,
                         vol, dm, dp, Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x,
-                        k_y, dc_x, dc_y, ds_x, ds_y, wk, gu, gw, gphi, sl)
+                        k_y, dc_x, dc_y, ds_x, ds_y, wk, gu, gw, gphi, sl, stats)
                 src = BEST
                 ended = True
             t_old = sS[ST, S_T]
@@ -632,6 +650,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
                 out_V[row, b] = sS[ST, S_V]
                 out_x[row, b] = _stoichiometry(cS, ST, b, vol, mfrac, cm)
             row += 1
+            stats[b, STAT_ACCEPTED] += 1.0
             done = ended or tau >= duration * (1.0 - 1e-12)
             grow = min(max(0.9 / math.sqrt(max(ratio, 1e-12)), 0.3), 2.0)
             grow = min(grow, max(0.9 * dV_lim / max(dV, 1e-300), 0.3))
@@ -646,10 +665,10 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
             sc_end[b, j] = sS[ST, j]
 
 
-@jit
+@borrowed
 def _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par, vol, dm, dp,
             Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x,
-            ds_y, wk, gu, gw, gphi, sl):
+            ds_y, wk, gu, gw, gphi, sl, stats):
     """Re-step from ST so that V lands on the cut-off; the result goes to slot BEST.
 
     Illinois regula falsi on the step fraction s in (0, 1] (the numpy ``_locate_event``);
@@ -674,6 +693,8 @@ def _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par, 
         ok = _step(b, dt * s, has_before, dt_prev, sei_frac, no_guess, gu, gw, gphi, 0.0 * dt,
                    cS, vS, sS, sl[TRIAL], con, par, vol, dm, dp, Af, AR, sdist, in_shell, area,
                    Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk)
+        stats[b, STAT_LOCATE] += 1.0
+        stats[b, STAT_NEWTON] += wk[2][0, 15]
         g = sgn * (sS[TRIAL, S_V] - target) if ok else math.inf
         inside = g < 0.0
         if inside and side == 1:

@@ -64,6 +64,27 @@ def sei_after_step(left, start):
     return np.maximum(left, 0.0) * (left > SEI_ROUNDOFF * np.maximum(start, 1.0))
 
 
+#: Newton iterations of an implicit step of the marches
+NEWTON_ITERATIONS = 30
+
+
+def newton_out_of_reach(dphi, dPhi, iteration):
+    """Whether a damped Newton solve of a march step can no longer converge in time.
+
+    ``dphi`` (largest interfacial-potential update of the classes) and ``dPhi`` (electrode
+    potential) are the full Newton updates [V] of iteration ``iteration`` (from 0). The
+    solve moves a potential by at most 0.25 V per iteration and converges only once the
+    full update is within that; along a steady direction the update then shrinks by about
+    0.25 V per iteration. At a wall (the host cannot take the current, Φ runs off toward
+    −20 V at 0.25 V per iteration) a solve whose update still needs more than twice the
+    iterations left has failed: now rather than after all NEWTON_ITERATIONS (the march
+    then cuts the step 4-fold, as after a failed solve). Logits are left out (their updates
+    shrink faster than linearly near a full or empty surface). Plain NumPy on scalars or
+    arrays: the numpy march calls it, the compiled march compiles it (one owner).
+    """
+    return 4.0 * np.maximum(np.abs(dphi), np.abs(dPhi)) > 2.0 * (NEWTON_ITERATIONS - 1 - iteration)
+
+
 def cutoff_tolerance(v_tolerance, factor, floor, V, cut):
     """The local-error tolerance [V] of a step from V toward the cut-off ``cut``: the
     control's ``v_tolerance``, shrunk to ``factor`` × the distance to the cut-off (never
@@ -117,7 +138,7 @@ class StepControl:
 #: time; near the cut-off 0.02 × the distance to it, ≥ 50 µV)
 CURVES_CONTROL = StepControl(cutoff_factor=0.02)
 #: capacity-targeted control for capacities-only sweeps (see StepControl)
-CAPACITIES_CONTROL = StepControl(v_tolerance=5e-3, min_steps=30.0, cutoff_factor=0.02)
+CAPACITIES_CONTROL = StepControl(v_tolerance=5e-3, min_steps=20.0, cutoff_factor=0.02)
 
 
 @dataclass(frozen=True)

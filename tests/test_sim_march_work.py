@@ -1,0 +1,56 @@
+"""The marches' work-saving rules change no result, only the work.
+
+Truths: the same march with the rule switched off (a member that hits a wall, where the host
+cannot take the current, fails its solves either way; the rule only ends them sooner), and
+the compiled march against the numpy march on those wall cases (as
+tests/test_sim_compiled_march.py: 0.1 %, a flipped step decision). The compiled march was
+also compared byte for byte before/after on 16 hosts x 7 presets x both controls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nasurf.sim import state as rules
+from nasurf.sim.parameters import load_material
+from nasurf.sim.simulate import resolve_parameters, simulate
+
+RATES = np.array([0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0])
+STEP = ["Sodiate at 1C until 0.01 V"]
+
+
+def _caps(res):
+    return np.array([[r.charge_mAh_g for r in res.steps[b]] for b in range(len(RATES))])
+
+
+def test_out_of_reach_is_twice_the_iterations_left_in_quarter_volts():
+    last = rules.NEWTON_ITERATIONS - 1
+    # at iteration 0, 29 iterations are left: 2 x 29 x 0.25 V = 14.5 V
+    assert not rules.newton_out_of_reach(14.5, 0.0, 0)
+    assert rules.newton_out_of_reach(0.0, -14.51, 0)
+    # the last iteration: any update beyond the damping limit is out of reach
+    assert rules.newton_out_of_reach(0.0, 1e-9, last)
+    assert not rules.newton_out_of_reach(0.0, 0.0, last)
+    # arrays (the numpy march): elementwise
+    got = rules.newton_out_of_reach(np.array([1.0, 20.0]), np.array([0.0, 0.0]), 0)
+    assert got.tolist() == [False, True]
+
+
+@pytest.mark.parametrize("strategy", ["surface_functionalisation", "2d_superlattices"])
+def test_the_wall_rule_changes_no_result_of_either_march(strategy, monkeypatch):
+    # red_p's surface sites cannot take 1C-10C: every solve of those members fails (a wall),
+    # Φ running off at 0.25 V per Newton iteration; the rule ends such solves early
+    p = resolve_parameters(load_material("red_p"), strategy)
+    kw = {"current_scale": RATES, "record": "capacities", "step_control": "capacities"}
+    with_rule = {e: simulate(p, STEP, engine=e, **kw) for e in ("march", "compiled_march")}
+    monkeypatch.setattr(rules, "newton_out_of_reach", lambda dphi, dPhi, it: np.False_)
+    without = simulate(p, STEP, engine="march", **kw)
+    # the batched numpy march keeps iterating converged members until every member is done
+    # (or lost): ending the lost ones sooner moves the others by round-off only
+    ref = _caps(without)
+    np.testing.assert_allclose(_caps(with_rule["march"]), ref, rtol=1e-12, atol=1e-12)
+    # the compiled march: the numpy march's scheme (a flipped step decision: its tolerance)
+    np.testing.assert_allclose(_caps(with_rule["compiled_march"]), ref, rtol=1e-3, atol=1e-9)
+    np.testing.assert_allclose(with_rule["march"].final_state.V, without.final_state.V,
+                               rtol=1e-12, atol=1e-12)

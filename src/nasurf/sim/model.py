@@ -233,10 +233,23 @@ class Model:
             D_last = self.cell_diffusivity(c)[..., -1]
         return c[..., -1] + flux_in * self.surface_distance / D_last
 
-    def average_stoichiometry(self, c: np.ndarray) -> np.ndarray:
-        """Mass-weighted mean x over classes (B,)."""
-        x_k = np.sum(c * self.volumes, axis=-1) / np.sum(self.volumes, axis=-1) / self.c_max
-        return np.sum(x_k * self.mass_fraction, axis=-1)
+    def particle_content(self, c: np.ndarray) -> np.ndarray:
+        """Na per particle of each class [mol] (B,K): the exact FV quadrature of c."""
+        return (c * self.volumes).sum(axis=-1)
+
+    @functools.cached_property
+    def particle_volume(self) -> np.ndarray:
+        """Σ cell volumes of each class (B,K): the particle volume of the FV quadrature."""
+        return self.volumes.sum(axis=-1)
+
+    def average_stoichiometry(self, c: np.ndarray, *, content: np.ndarray | None = None
+                              ) -> np.ndarray:
+        """Mass-weighted mean x over classes (B,); ``content``: :meth:`particle_content`
+        of ``c`` where the caller has it already."""
+        if content is None:
+            content = self.particle_content(c)
+        x_k = content / self.particle_volume / self.c_max
+        return (x_k * self.mass_fraction).sum(axis=-1)
 
     def sodium_content(self, c: np.ndarray) -> np.ndarray:
         """Na per kg of active material [mol/kg] (B,), exact FV quadrature."""
@@ -313,7 +326,7 @@ class Model:
         eta, deta = symmetric_overpotential(IA, self.j0_counter, f)
         h = IA * (self.asr + self.electrolyte_resistance) + eta
         dh = self.loading * (self.asr + self.electrolyte_resistance + deta)
-        if np.any(self.electrolyte_dc_per_current > 0):
+        if np.count_nonzero(self.electrolyte_dc_per_current > 0):
             # Quasi-steady profile (uniform reaction): with q = I_A·dc (anodic positive, so
             # q < 0 on sodiation, when Na+ from the metal piles up at x = 0), the salt at the
             # metal is c0 − s·q and its electrode mean c0 + (1 − s)·q (s from salt

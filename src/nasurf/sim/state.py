@@ -204,17 +204,27 @@ def site_coverage_eq(model: Model, E: np.ndarray) -> np.ndarray:
     return site_coverage(rhs, np.ascontiguousarray(model.g_site, dtype=float))
 
 
+def _equilibrium_start(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(c, U(c_s), θ) of the start, a function of the model alone: computed once per
+    model (kept in its ``__dict__``, as a cached property; never handed out uncopied)."""
+    start = model.__dict__.get("_equilibrium_start")
+    if start is None:
+        c = model.initial_concentration()
+        U = model.ocp_value(c[..., -1])
+        # θ only matters where there are sites (elsewhere the site residual pins it): skip
+        # the 60-step bisection for a batch without any (a third of a 1C re-solve)
+        theta = site_coverage_eq(model, U) if np.count_nonzero(model.Gamma > 0) \
+            else np.full((model.B, model.K), 0.5)
+        start = model.__dict__["_equilibrium_start"] = (c, U, theta)
+    return start
+
+
 def initial_state(model: Model) -> State:
-    c = model.initial_concentration()
-    cs = c[..., -1]
-    U = model.ocp_value(cs)
+    c, U, theta = _equilibrium_start(model)
     B, K = model.B, model.K
-    # θ only matters where there are sites (elsewhere the site residual pins it): skip the
-    # 60-step bisection for a batch without any (a third of a 1C re-solve)
-    theta = site_coverage_eq(model, U) if np.any(model.Gamma > 0) else np.full((B, K), 0.5)
     zeros = np.zeros(B)
-    return State(t=zeros.copy(), c=c, phi=U.copy(), theta=theta, Phi=U[:, 0].copy(),
-                 I=zeros.copy(), iF=np.zeros((B, K)), V=U[:, 0].copy(),
+    return State(t=zeros.copy(), c=c.copy(), phi=U.copy(), theta=theta.copy(),
+                 Phi=U[:, 0].copy(), I=zeros.copy(), iF=np.zeros((B, K)), V=U[:, 0].copy(),
                  active=np.ones(B), sei_left=model.sei_capacity.copy(), charge=zeros.copy())
 
 

@@ -209,6 +209,14 @@ class Model:
 
     def cell_diffusivity(self, c: np.ndarray) -> np.ndarray:
         """D in each cell (B,K,N) at concentrations c (harmonic face means built from it)."""
+        return self._diffusivity(c, self.in_shell)
+
+    def surface_cell_diffusivity(self, c: np.ndarray) -> np.ndarray:
+        """D of the surface cell (B,K) at concentrations c (B,K,N): the last column of
+        :meth:`cell_diffusivity` without a D(c) table lookup for the other cells."""
+        return self._diffusivity(c[..., -1:], self.in_shell[..., -1:])[..., 0]
+
+    def _diffusivity(self, c: np.ndarray, in_shell: np.ndarray) -> np.ndarray:
         dc = self.D_core_scale[:, None, None]
         ds = self.D_shell_scale[:, None, None]
         # a constant D is folded into its scale: broadcasting it costs no (B, K, N) table
@@ -216,7 +224,7 @@ class Model:
             else float(self.D_core) * dc
         ds = _eval(self.D_shell, c, self.c_max) * ds if isinstance(self.D_shell, Table1D) \
             else float(self.D_shell) * ds
-        return np.where(self.in_shell, ds, dc)
+        return np.where(in_shell, ds, dc)
 
     def face_conductance(self, D_cells: np.ndarray) -> np.ndarray:
         """G_j = A_j / (d⁻/D⁻ + d⁺/D⁺) on the N−1 interior faces (harmonic mean of D)."""
@@ -230,7 +238,7 @@ class Model:
                               D_last: np.ndarray | None = None) -> np.ndarray:
         """c at r = R from the last cell and the inward molar flux (B,K)."""
         if D_last is None:
-            D_last = self.cell_diffusivity(c)[..., -1]
+            D_last = self.surface_cell_diffusivity(c)
         return c[..., -1] + flux_in * self.surface_distance / D_last
 
     def particle_content(self, c: np.ndarray) -> np.ndarray:

@@ -247,14 +247,6 @@ def logit_surface(model: Model, st: State) -> np.ndarray:
     cs = model.surface_concentration(st.c, -st.iF / F)
     cs_c = np.clip(cs, 1e-300 * cl, cl * (1 - 1e-16))
     u_ext = np.log(cs_c) - np.log(cl - cs_c)
-    ocp = model.surface_ocp
-    if ocp.kind == "lattice_gas" and ocp.x_max <= 1.0:
-        nf = ocp.slope_factor * R_GAS * ocp.temperature / F
-        u_ocp = (ocp.E0 - st.phi) / nf
-    else:
-        x = np.clip(ocp.inverse(st.phi) * model.c_max / cl,
-                    1e-12, 1 - 1e-12)
-        u_ocp = np.log(x) - np.log1p(-x)
     # The OCP guess assumes the surface is at equilibrium with Δφ, which a (nearly)
     # blocked host is not: use it only where the extrapolation really cancelled, i.e. c_s
     # (or c_lim − c_s) is a round-off remainder of much larger terms.
@@ -263,6 +255,16 @@ def logit_surface(model: Model, st: State) -> np.ndarray:
     low = (cs < 1e-6 * cl) & (cs < 1e-8 * (np.abs(c_last) + step_term))
     high = (cs > cl * (1 - 1e-6)) & ((cl - cs) < 1e-8 * (np.abs(cl - c_last) + step_term))
     edge = low | high | ~(cs > 0) | ~(cs < cl)
+    if not np.count_nonzero(edge):
+        return u_ext          # the usual case: no OCP inversion needed
+    ocp = model.surface_ocp
+    if ocp.kind == "lattice_gas" and ocp.x_max <= 1.0:
+        nf = ocp.slope_factor * R_GAS * ocp.temperature / F
+        u_ocp = (ocp.E0 - st.phi) / nf
+    else:
+        x = np.clip(ocp.inverse(st.phi) * model.c_max / cl,
+                    1e-12, 1 - 1e-12)
+        u_ocp = np.log(x) - np.log1p(-x)
     return np.where(edge, u_ocp, u_ext)
 
 

@@ -207,16 +207,12 @@ class Model:
         """Distance from the last cell centre to the surface (B,K)."""
         return self.radius - self.centers[..., -1]
 
-    def cell_diffusivity(self, c: np.ndarray) -> np.ndarray:
-        """D in each cell (B,K,N) at concentrations c (harmonic face means built from it)."""
-        return self._diffusivity(c, self.in_shell)
-
-    def surface_cell_diffusivity(self, c: np.ndarray) -> np.ndarray:
-        """D of the surface cell (B,K) at concentrations c (B,K,N): the last column of
-        :meth:`cell_diffusivity` without a D(c) table lookup for the other cells."""
-        return self._diffusivity(c[..., -1:], self.in_shell[..., -1:])[..., 0]
-
-    def _diffusivity(self, c: np.ndarray, in_shell: np.ndarray) -> np.ndarray:
+    def cell_diffusivity(self, c: np.ndarray, *, surface: bool = False) -> np.ndarray:
+        """D in each cell (B,K,N) at concentrations c (harmonic face means built from it);
+        ``surface``: the surface cell's alone (B,K), with no D(c) lookup for the others."""
+        in_shell = self.in_shell
+        if surface:
+            c, in_shell = c[..., -1:], in_shell[..., -1:]
         dc = self.D_core_scale[:, None, None]
         ds = self.D_shell_scale[:, None, None]
         # a constant D is folded into its scale: broadcasting it costs no (B, K, N) table
@@ -224,7 +220,8 @@ class Model:
             else float(self.D_core) * dc
         ds = _eval(self.D_shell, c, self.c_max) * ds if isinstance(self.D_shell, Table1D) \
             else float(self.D_shell) * ds
-        return np.where(in_shell, ds, dc)
+        D = np.where(in_shell, ds, dc)
+        return D[..., 0] if surface else D
 
     def face_conductance(self, D_cells: np.ndarray) -> np.ndarray:
         """G_j = A_j / (d⁻/D⁻ + d⁺/D⁺) on the N−1 interior faces (harmonic mean of D)."""
@@ -238,25 +235,18 @@ class Model:
                               D_last: np.ndarray | None = None) -> np.ndarray:
         """c at r = R from the last cell and the inward molar flux (B,K)."""
         if D_last is None:
-            D_last = self.surface_cell_diffusivity(c)
+            D_last = self.cell_diffusivity(c, surface=True)
         return c[..., -1] + flux_in * self.surface_distance / D_last
 
     def particle_content(self, c: np.ndarray) -> np.ndarray:
         """Na per particle of each class [mol] (B,K): the exact FV quadrature of c."""
         return (c * self.volumes).sum(axis=-1)
 
-    @functools.cached_property
-    def particle_volume(self) -> np.ndarray:
-        """Σ cell volumes of each class (B,K): the particle volume of the FV quadrature."""
-        return self.volumes.sum(axis=-1)
-
     def average_stoichiometry(self, c: np.ndarray, *, content: np.ndarray | None = None
                               ) -> np.ndarray:
-        """Mass-weighted mean x over classes (B,); ``content``: :meth:`particle_content`
-        of ``c`` where the caller has it already."""
-        if content is None:
-            content = self.particle_content(c)
-        x_k = content / self.particle_volume / self.c_max
+        """Mass-weighted mean x over classes (B,) (``content``: :meth:`particle_content`)."""
+        content = self.particle_content(c) if content is None else content
+        x_k = content / self.volumes.sum(axis=-1) / self.c_max
         return (x_k * self.mass_fraction).sum(axis=-1)
 
     def sodium_content(self, c: np.ndarray) -> np.ndarray:

@@ -164,6 +164,16 @@ def test_eviction_and_id_reuse_never_mix_models(monkeypatch):
             assert _same(_caps(_run(q)), want)
 
 
+def test_uncached_builds_every_model_and_keeps_none(monkeypatch):
+    p = load_material("red_p")
+    with model_cache.uncached():
+        a, b = _run(p), _run(p)
+    assert not model_cache._CACHE
+    assert _same(_caps(a), _caps(b)) and _same(_caps(a), _caps(_uncached(monkeypatch, p)))
+    _run(p)
+    assert len(model_cache._CACHE) == 1       # on again outside the block
+
+
 def test_a_large_model_is_built_every_time_and_not_kept(monkeypatch):
     monkeypatch.setattr(model_cache, "MAX_CACHED_BYTES", 1000)
     p = load_material("red_p")

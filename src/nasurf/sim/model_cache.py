@@ -26,9 +26,10 @@ Bounded: at most :data:`CACHE_SIZE` models, none larger than :data:`MAX_CACHED_B
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ MAX_CACHED_BYTES = 4 * 2 ** 20
 # key -> (the parameter set itself, the master model, the entry's serial number)
 _CACHE: OrderedDict[tuple[Any, ...], tuple[ParameterSet, Model, int]] = OrderedDict()
 _serial = itertools.count()
+_bypass = 0      # > 0 inside uncached(): build every model, keep none
 # a handed-out copy's (key, serial) of its master: the serial tells an entry rebuilt under
 # the same key (an evicted parameter set whose id was reused) from the copy's own master
 _MASTER_OF = "_model_cache_entry"
@@ -101,6 +103,8 @@ def cached_model(params: ParameterSet, *, mesh: MeshSpec | None = None,
                  batch_size: int | None = None) -> Model:
     """:func:`~nasurf.sim.model.build_model` memoised for an identical parameter set,
     mesh, overrides and batch size; the caller owns every array of what it gets."""
+    if _bypass:
+        return build_model(params, mesh=mesh, overrides=overrides, batch_size=batch_size)
     key = model_key(params, mesh, overrides, batch_size)
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is params:
@@ -131,10 +135,22 @@ def remember_derived(model: Model) -> None:
             master[k] = _detached(v)
 
 
+@contextlib.contextmanager
+def uncached() -> Iterator[None]:
+    """Inside: every model is built for its call and none is kept or reused (to time a
+    build, as PyBaMM's build + solve; or as the truth a cached run is tested against)."""
+    global _bypass
+    _bypass += 1
+    try:
+        yield
+    finally:
+        _bypass -= 1
+
+
 def clear_model_cache() -> None:
     """Forget every cached model."""
     _CACHE.clear()
 
 
 __all__ = ["CACHE_SIZE", "MAX_CACHED_BYTES", "cached_model", "clear_model_cache",
-           "model_key", "remember_derived"]
+           "model_key", "remember_derived", "uncached"]

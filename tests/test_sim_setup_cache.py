@@ -174,6 +174,22 @@ def test_uncached_builds_every_model_and_keeps_none(monkeypatch):
     assert len(model_cache._CACHE) == 1       # on again outside the block
 
 
+def test_threads_sharing_the_cache_get_their_own_answers(monkeypatch):
+    # 4 threads, 3 parameter sets and a 2-entry cache: hits, evictions and derived caches
+    # copied back while other threads copy the same master
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(model_cache, "CACHE_SIZE", 2)
+    p = load_material("red_p")
+    sets = [dataclasses.replace(p, particle_radius=k * p.particle_radius)
+            for k in (1.0, 1.5, 2.0)]
+    truths = [_caps(_uncached(monkeypatch, q)) for q in sets]
+    jobs = [i % 3 for i in range(60)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda i: _caps(_run(sets[i])), jobs))
+    assert all(_same(g, truths[i]) for g, i in zip(got, jobs, strict=True))
+
+
 def test_a_large_model_is_built_every_time_and_not_kept(monkeypatch):
     monkeypatch.setattr(model_cache, "MAX_CACHED_BYTES", 1000)
     p = load_material("red_p")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -46,6 +47,10 @@ MAX_CACHED_BYTES = 4 * 2 ** 20
 _CACHE: OrderedDict[tuple[Any, ...], tuple[ParameterSet, Model, int]] = OrderedDict()
 _serial = itertools.count()
 _bypass = 0      # > 0 inside uncached(): build every model, keep none
+# one lock for every read and write of the cache and of a master's __dict__: threads (a
+# web server, Dask's threaded workers) must not copy a master while another run's
+# derived caches are added to it, nor evict an entry between lookup and use
+_LOCK = threading.Lock()
 # a handed-out copy's (key, serial) of its master: the serial tells an entry rebuilt under
 # the same key (an evicted parameter set whose id was reused) from the copy's own master
 _MASTER_OF = "_model_cache_entry"
@@ -106,18 +111,20 @@ def cached_model(params: ParameterSet, *, mesh: MeshSpec | None = None,
     if _bypass:
         return build_model(params, mesh=mesh, overrides=overrides, batch_size=batch_size)
     key = model_key(params, mesh, overrides, batch_size)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0] is params:
-        _CACHE.move_to_end(key)
-        return _copy_of(hit[1], (key, hit[2]))
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None and hit[0] is params:
+            _CACHE.move_to_end(key)
+            return _copy_of(hit[1], (key, hit[2]))
     model = build_model(params, mesh=mesh, overrides=overrides, batch_size=batch_size)
     if sum(_nbytes(v) for v in model.__dict__.values()) > MAX_CACHED_BYTES:
         return model
-    serial = next(_serial)
-    _CACHE[key] = (params, model, serial)
-    while len(_CACHE) > CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return _copy_of(model, (key, serial))
+    with _LOCK:
+        serial = next(_serial)
+        _CACHE[key] = (params, model, serial)
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+        return _copy_of(model, (key, serial))
 
 
 def remember_derived(model: Model) -> None:
@@ -126,19 +133,27 @@ def remember_derived(model: Model) -> None:
     starts with them. They are functions of the model alone; the cache keeps its own
     copy of their arrays."""
     entry = model.__dict__.get(_MASTER_OF)
-    hit = _CACHE.get(entry[0]) if entry is not None else None
-    if hit is None or hit[2] != entry[1]:
+    if entry is None:
         return
-    master = hit[1].__dict__
-    for k, v in model.__dict__.items():
-        if k not in master and k != _MASTER_OF:
-            master[k] = _detached(v)
+    with _LOCK:
+        hit = _CACHE.get(entry[0])
+        if hit is None or hit[2] != entry[1]:
+            return
+        master = hit[1].__dict__
+        if len(master) + 1 == len(model.__dict__):
+            # nothing new: derived caches are only ever added (a key another thread
+            # added meanwhile can hide one of ours: it is then recomputed, never wrong)
+            return
+        for k, v in model.__dict__.items():
+            if k not in master and k != _MASTER_OF:
+                master[k] = _detached(v)
 
 
 @contextlib.contextmanager
 def uncached() -> Iterator[None]:
     """Inside: every model is built for its call and none is kept or reused (to time a
-    build, as PyBaMM's build + solve; or as the truth a cached run is tested against)."""
+    build, as PyBaMM's build + solve; or as the truth a cached run is tested against).
+    Process-wide: other threads bypass the cache meanwhile too (slower, never wrong)."""
     global _bypass
     _bypass += 1
     try:
@@ -149,7 +164,8 @@ def uncached() -> Iterator[None]:
 
 def clear_model_cache() -> None:
     """Forget every cached model."""
-    _CACHE.clear()
+    with _LOCK:
+        _CACHE.clear()
 
 
 __all__ = ["CACHE_SIZE", "MAX_CACHED_BYTES", "cached_model", "clear_model_cache",

@@ -1,6 +1,6 @@
 """Simulator speed and accuracy next to PyBaMM, in one run, printing ratios.
 
-Usage:  .venv/bin/python benchmarks/bench_sim.py [--quick] [--materials]
+Usage:  .venv/bin/python benchmarks/bench_sim.py [--quick] [--materials [--host NAME]]
 
 Half cell (no shell, no capacitance for the galvanostatic cases): the packaged hard-carbon
 material with constant D = 1e-14 m²/s and k0 = 5e-11 m/s (PyBaMM's SPM has no D(c) table in
@@ -511,7 +511,7 @@ def host_check_parameters(p: Any) -> Any:
     return p.with_changes(sei_capacity=0.0, double_layer_capacitance=0.0)
 
 
-def bench_materials() -> None:
+def bench_materials(hosts: list[str] | None = None) -> None:
     """Every packaged material (pristine and each preset) against PyBaMM's SPM half cell.
 
     Two PyBaMM peers, both one built simulation re-solved with the current as an input
@@ -570,7 +570,7 @@ def bench_materials() -> None:
     checks: list[str] = []
     march_steps: list[str] = []
     step = ["Sodiate at 1C until 0.01 V"]
-    for name in list_materials():
+    for name in hosts or list_materials():
         host = load_material(name)
         hspec = host_spec(host)
         # long enough for the host's whole capacity at each rate (the cut-off ends it)
@@ -698,8 +698,8 @@ def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     print(f"nasurf {nasurf.__version__}, PyBaMM {pybamm.__version__}, {os.cpu_count()} CPUs, "
           f"medians of {REPEATS}")
-    if "--materials" in argv:    # only the per-material table
-        bench_materials()
+    if "--materials" in argv:    # only the per-material table (--host NAME: one host's rows)
+        bench_materials([argv[argv.index("--host") + 1]] if "--host" in argv else None)
         return 0
     bench_discharge()
     bench_rates()

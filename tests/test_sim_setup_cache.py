@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from nasurf.sim import model_cache
+from nasurf.sim import model_cache, protocol
 from nasurf.sim.model import MeshSpec, build_model
 from nasurf.sim.parameters import load_material
 from nasurf.sim.simulate import resolve_parameters, simulate
@@ -45,6 +45,7 @@ def _switch_off(m) -> None:
     # an empty cache that keeps nothing: no lookup can hit (the real cache is restored)
     m.setattr(model_cache, "_CACHE", type(model_cache._CACHE)())
     m.setattr(model_cache, "MAX_CACHED_BYTES", -1)
+    m.setattr(protocol, "_EQUILIBRATED", {})     # and a fresh equilibrium start
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -162,6 +163,33 @@ def test_eviction_and_id_reuse_never_mix_models(monkeypatch):
         for k, want in truths.items():
             q = dataclasses.replace(p, particle_radius=k * p.particle_radius)
             assert _same(_caps(_run(q)), want)
+
+
+def test_a_cv_rerun_reuses_its_equilibrated_set_and_model(monkeypatch):
+    from nasurf.sim.experiment import Experiment
+
+    p = load_material("na2ti3o7")
+    steps = ["Sweep from 2.5 V to 0.3 V at 1 mV/s", "Sweep from 0.3 V to 2.5 V at 1 mV/s"]
+    exp = Experiment.from_strings(steps, initial_voltage=2.5, lower_cutoff_V=-5,
+                                  upper_cutoff_V=5)
+
+    def cv(q, e=exp):
+        r = simulate(q, e)
+        return r, np.concatenate([r.echem().data.select_dtypes("number").to_numpy().ravel(),
+                                  [r.params.initial_stoichiometry]])
+
+    with monkeypatch.context() as m:
+        _switch_off(m)
+        _, truth = cv(p)
+    (r1, a), (r2, b) = cv(p), cv(p)
+    assert r1.params is r2.params and len(model_cache._CACHE) == 1
+    assert _same(a, truth) and _same(b, truth)
+    # another start voltage is another equilibrium (and model)
+    other = Experiment.from_strings(steps, initial_voltage=2.0, lower_cutoff_V=-5,
+                                    upper_cutoff_V=5)
+    r3, _ = cv(p, other)
+    assert r3.params.initial_stoichiometry > r1.params.initial_stoichiometry
+    assert len(model_cache._CACHE) == 2
 
 
 def test_uncached_builds_every_model_and_keeps_none(monkeypatch):

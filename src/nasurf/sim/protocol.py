@@ -27,6 +27,7 @@ per-step capacities and warnings, :class:`CurveRecorder` for the measured-like c
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -203,8 +204,25 @@ def equilibrated_parameters(p: ParameterSet, exp: Experiment,
     """
     if exp.initial_voltage is None or "initial_stoichiometry" in (overrides or {}):
         return p
+    # the same set at the same voltage gets the same (immutable) object back, so that a
+    # CV re-run finds its built model (nasurf.sim.model_cache keys on identity)
+    key = (id(p), float(exp.initial_voltage))
+    with _EQUILIBRATED_LOCK:
+        hit = _EQUILIBRATED.get(key)
+    if hit is not None and hit[0] is p:
+        return hit[1]
     x0 = min(max(p.ocp.stoichiometry_at(exp.initial_voltage), 1e-200), 1 - 1e-9)
-    return p.with_changes(initial_stoichiometry=x0)
+    q = p.with_changes(initial_stoichiometry=x0)
+    with _EQUILIBRATED_LOCK:
+        # the entry holds p itself, so its id cannot be reused while the entry lives
+        _EQUILIBRATED[key] = (p, q)
+        while len(_EQUILIBRATED) > 32:
+            del _EQUILIBRATED[next(iter(_EQUILIBRATED))]
+    return q
+
+
+_EQUILIBRATED: dict[tuple[int, float], tuple[ParameterSet, ParameterSet]] = {}
+_EQUILIBRATED_LOCK = threading.Lock()
 
 
 def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *,

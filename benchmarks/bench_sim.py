@@ -1,6 +1,6 @@
 """Simulator speed and accuracy next to PyBaMM, in one run, printing ratios.
 
-Usage:  .venv/bin/python benchmarks/bench_sim.py [--quick] [--materials]
+Usage:  .venv/bin/python benchmarks/bench_sim.py [--quick] [--materials [--host NAME]]
 
 Half cell (no shell, no capacitance for the galvanostatic cases): the packaged hard-carbon
 material with constant D = 1e-14 m²/s and k0 = 5e-11 m/s (PyBaMM's SPM has no D(c) table in
@@ -163,15 +163,24 @@ def bench_discharge() -> None:
                                 parameter_values=pybamm_halfcell(spec))
         return sim, sim.solve([0, t_end])
 
+    from nasurf.sim.model_cache import uncached
+
     def nasurf_build_solve():
-        return simulate(p, [step], electrode_area_cm2=AREA_M2 * 1e4)
+        # a build + solve: simulate() would otherwise reuse the model it built for p
+        with uncached():
+            return simulate(p, [step], electrode_area_cm2=AREA_M2 * 1e4)
 
     from nasurf.sim.parameters import load_material
 
     packaged = load_material("hard_carbon")   # the CLI default: D(c), k0(c), OCP table
+
+    def nasurf_packaged():
+        with uncached():
+            return simulate(packaged, ["Sodiate at 1C until 0.01 V"],
+                            electrode_area_cm2=AREA_M2 * 1e4)
+
     t = alternate({"pb": pybamm_build_solve, "ns": nasurf_build_solve,
-                   "ns_packaged": lambda: simulate(packaged, ["Sodiate at 1C until 0.01 V"],
-                                                   electrode_area_cm2=AREA_M2 * 1e4)})
+                   "ns_packaged": nasurf_packaged})
     t_pb, t_ns = t["pb"], t["ns"]
     sim, sol = pybamm_build_solve()
     res = nasurf_build_solve()
@@ -235,11 +244,19 @@ def bench_rates() -> None:
                 for c in C_RATES]
 
     def nasurf_rates():
+        # the model built for p at the first call is reused (nasurf.sim.model_cache), as
+        # PyBaMM re-solves its built simulation
         return simulate(p, step, current_scale=np.array(C_RATES),
                         electrode_area_cm2=AREA_M2 * 1e4)
 
+    def nasurf_rates_built():
+        from nasurf.sim.model_cache import uncached
+
+        with uncached():
+            return nasurf_rates()
+
     # the 7 PyBaMM re-solves and nasurf's batch, timed alternately in one loop
-    t = alternate({"pb": pybamm_resolves, "ns": nasurf_rates})
+    t = alternate({"pb": pybamm_resolves, "ns": nasurf_rates, "ns_build": nasurf_rates_built})
     t_pb, t_ns = t["pb"], t["ns"]
     caps_pb = [sol["Time [s]"].entries[-1] * c * ONE_C_mA_g / 3600.0
                for sol, c in zip(pybamm_resolves(), C_RATES, strict=True)]
@@ -277,8 +294,8 @@ def bench_rates() -> None:
     row("7 rates + t, V, I curves of each", t_tables, t_pb_curves,
         "(nasurf: 7 EchemData tables; PyBaMM: solve + 3 variables each)")
     # what a PyBaMM user pays for the whole sweep: build + first solve, then the 7 solves
-    row("7 rates, simulate(); PyBaMM incl. build", t_ns, t_pb + t_first,
-        "(same nasurf time: it always includes its build)")
+    row("7 rates, simulate() incl. build; PyBaMM incl. build", t["ns_build"], t_pb + t_first,
+        "(nasurf with its model cache bypassed)")
     fine = pybamm.Simulation(pybamm.lithium_ion.SPM({"working electrode": "positive"}),
                              parameter_values=pybamm_halfcell(spec, current_input=True),
                              var_pts={"r_p": 200, "r_n": 20, "x_n": 5, "x_s": 5, "x_p": 5})
@@ -494,7 +511,7 @@ def host_check_parameters(p: Any) -> Any:
     return p.with_changes(sei_capacity=0.0, double_layer_capacitance=0.0)
 
 
-def bench_materials() -> None:
+def bench_materials(hosts: list[str] | None = None) -> None:
     """Every packaged material (pristine and each preset) against PyBaMM's SPM half cell.
 
     Two PyBaMM peers, both one built simulation re-solved with the current as an input
@@ -507,8 +524,10 @@ def bench_materials() -> None:
     * the constant-D hard-carbon cell of the other benchmarks (D = 1e-14, k0 = 5e-11),
       which every row was compared with before: kept, with its own (unflattering) ratio.
 
-    nasurf side: the material's own 1C sodiation (build + solve, ``simulate``) and the
-    7-rate batch (C/10 ... 10C of its basis, build included). The five are timed
+    nasurf side: the material's own 1C sodiation (build + solve, ``simulate`` with its
+    model cache bypassed) and the 7-rate batch (C/10 ... 10C of its basis; the model
+    built at the first call is reused, as PyBaMM re-solves its built simulation: a
+    ``simulate`` of an identical parameter set reuses its model). The five are timed
     alternately in the same loop (:func:`alternate`). Per host the capacities of the 7
     rates are checked against PyBaMM's SPM with 100 radial points (an independent
     solver): nasurf on the host as the SPM sees it (``host_check_parameters``) and PyBaMM
@@ -518,6 +537,7 @@ def bench_materials() -> None:
     import pybamm
     from pybop_fit import pybamm_halfcell
 
+    from nasurf.sim.model_cache import uncached
     from nasurf.sim.parameters import list_materials, load_material
     from nasurf.sim.simulate import resolve_parameters, simulate
     from nasurf.sim.strategies import list_strategies
@@ -550,7 +570,7 @@ def bench_materials() -> None:
     checks: list[str] = []
     march_steps: list[str] = []
     step = ["Sodiate at 1C until 0.01 V"]
-    for name in list_materials():
+    for name in hosts or list_materials():
         host = load_material(name)
         hspec = host_spec(host)
         # long enough for the host's whole capacity at each rate (the cut-off ends it)
@@ -592,9 +612,13 @@ def bench_materials() -> None:
                                    step_control=ctl).tables.arrays
                     n_acc.append(str(int(np.isfinite(arr["t"]).sum())))
                 march_steps.append(f"{name}/{strat} {'/'.join(n_acc)}")
+            def ns_build_solve(p=p):
+                with uncached():       # a build + solve, as PyBaMM's side
+                    return simulate(p, step)
+
             t = alternate({
                 "pb1": pb_build_solve,
-                "ns1": lambda p=p: simulate(p, step),
+                "ns1": ns_build_solve,
                 "pb7": pb_rates,
                 "pb7h": pb_rates_host,
                 # the rate sweep as a sweep keeps it: capacities only, capacity-targeted
@@ -674,8 +698,8 @@ def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     print(f"nasurf {nasurf.__version__}, PyBaMM {pybamm.__version__}, {os.cpu_count()} CPUs, "
           f"medians of {REPEATS}")
-    if "--materials" in argv:    # only the per-material table
-        bench_materials()
+    if "--materials" in argv:    # only the per-material table (--host NAME: one host's rows)
+        bench_materials([argv[argv.index("--host") + 1]] if "--host" in argv else None)
         return 0
     bench_discharge()
     bench_rates()

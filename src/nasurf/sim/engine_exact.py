@@ -59,20 +59,28 @@ def _unit_grid(n: int, relaxation: bool) -> np.ndarray:
     return g
 
 
+def _per_member(v: object, B: int) -> np.ndarray:
+    """A fresh float array (B,) of a per-member value or a scalar."""
+    if type(v) is np.ndarray and v.shape == (B,):
+        return v.astype(float)          # the common case, without broadcast_to's cost
+    return np.broadcast_to(np.asarray(v, dtype=float), (B,)).astype(float)
+
+
 def run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
     B = model.B
-    I = np.broadcast_to(np.asarray(seg.current, dtype=float), (B,)).astype(float)
-    duration = np.broadcast_to(np.asarray(seg.duration if seg.duration is not None
-                                          else np.inf, dtype=float), (B,)).astype(float)
+    I = _per_member(seg.current, B)
+    duration = _per_member(seg.duration if seg.duration is not None else np.inf, B)
     lam, inv_lam, w, beta, ext, cap, A_R = model.exact_constants
     con, kin, ocp_x, ocp_y, k_x, k_y = model.exact_kernel_inputs
-    grid = _unit_grid(seg.n_output, not np.any(I))
+    grid = _unit_grid(seg.n_output, not np.count_nonzero(I))
     n_rows = len(grid) + len(_TAIL_ROWS)
     out_t, out_V, out_x = (np.empty((n_rows, B)) for _ in range(3))
     out_end = np.empty((B, 7))
     a_end = np.empty((B, model.N))
-    x_in = np.stack([model.average_stoichiometry(st.c),
-                     model.c_max / model.params.density * st.active], axis=1)
+    content = model.particle_content(st.c)          # Na per particle [mol] (B, K)
+    x_in = np.empty((B, 2))
+    x_in[:, 0] = model.average_stoichiometry(st.c, content=content)
+    x_in[:, 1] = model.c_max / model.params.density * st.active
     # imported here: numba loads only when a simulation runs (not for `import nasurf.sim`)
     from nasurf.sim.exact_kernel import galvanostatic_rows
 
@@ -81,7 +89,7 @@ def run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         grid, _TAIL_ROWS, I, duration, st.sei_left,
         model.sei_fraction if seg.sei else np.zeros(B), model.area_per_kg[:, 0] * st.active,
         lam, inv_lam, w, beta, ext, cap, A_R, model.to_modal(st.c)[:, 0, :],
-        np.sum(st.c * model.volumes, axis=-1)[:, 0], model.cell_overpotential(I)[0],
+        content[:, 0], model.cell_overpotential(I)[0],
         model.R_e[:, 0], kin, con, ocp_x, ocp_y, k_x, k_y,
         np.array([seg.v_lower, seg.v_upper], dtype=float), x_in,
         out_t, out_V, out_x, out_end, a_end)

@@ -207,8 +207,12 @@ class Model:
         """Distance from the last cell centre to the surface (B,K)."""
         return self.radius - self.centers[..., -1]
 
-    def cell_diffusivity(self, c: np.ndarray) -> np.ndarray:
-        """D in each cell (B,K,N) at concentrations c (harmonic face means built from it)."""
+    def cell_diffusivity(self, c: np.ndarray, *, surface: bool = False) -> np.ndarray:
+        """D in each cell (B,K,N) at concentrations c (harmonic face means built from it);
+        ``surface``: the surface cell's alone (B,K), with no D(c) lookup for the others."""
+        in_shell = self.in_shell
+        if surface:
+            c, in_shell = c[..., -1:], in_shell[..., -1:]
         dc = self.D_core_scale[:, None, None]
         ds = self.D_shell_scale[:, None, None]
         # a constant D is folded into its scale: broadcasting it costs no (B, K, N) table
@@ -216,7 +220,8 @@ class Model:
             else float(self.D_core) * dc
         ds = _eval(self.D_shell, c, self.c_max) * ds if isinstance(self.D_shell, Table1D) \
             else float(self.D_shell) * ds
-        return np.where(self.in_shell, ds, dc)
+        D = np.where(in_shell, ds, dc)
+        return D[..., 0] if surface else D
 
     def face_conductance(self, D_cells: np.ndarray) -> np.ndarray:
         """G_j = A_j / (d⁻/D⁻ + d⁺/D⁺) on the N−1 interior faces (harmonic mean of D)."""
@@ -230,13 +235,19 @@ class Model:
                               D_last: np.ndarray | None = None) -> np.ndarray:
         """c at r = R from the last cell and the inward molar flux (B,K)."""
         if D_last is None:
-            D_last = self.cell_diffusivity(c)[..., -1]
+            D_last = self.cell_diffusivity(c, surface=True)
         return c[..., -1] + flux_in * self.surface_distance / D_last
 
-    def average_stoichiometry(self, c: np.ndarray) -> np.ndarray:
-        """Mass-weighted mean x over classes (B,)."""
-        x_k = np.sum(c * self.volumes, axis=-1) / np.sum(self.volumes, axis=-1) / self.c_max
-        return np.sum(x_k * self.mass_fraction, axis=-1)
+    def particle_content(self, c: np.ndarray) -> np.ndarray:
+        """Na per particle of each class [mol] (B,K): the exact FV quadrature of c."""
+        return (c * self.volumes).sum(axis=-1)
+
+    def average_stoichiometry(self, c: np.ndarray, *, content: np.ndarray | None = None
+                              ) -> np.ndarray:
+        """Mass-weighted mean x over classes (B,) (``content``: :meth:`particle_content`)."""
+        content = self.particle_content(c) if content is None else content
+        x_k = content / self.volumes.sum(axis=-1) / self.c_max
+        return (x_k * self.mass_fraction).sum(axis=-1)
 
     def sodium_content(self, c: np.ndarray) -> np.ndarray:
         """Na per kg of active material [mol/kg] (B,), exact FV quadrature."""
@@ -313,7 +324,7 @@ class Model:
         eta, deta = symmetric_overpotential(IA, self.j0_counter, f)
         h = IA * (self.asr + self.electrolyte_resistance) + eta
         dh = self.loading * (self.asr + self.electrolyte_resistance + deta)
-        if np.any(self.electrolyte_dc_per_current > 0):
+        if np.count_nonzero(self.electrolyte_dc_per_current > 0):
             # Quasi-steady profile (uniform reaction): with q = I_A·dc (anodic positive, so
             # q < 0 on sodiation, when Na+ from the metal piles up at x = 0), the salt at the
             # metal is c0 − s·q and its electrode mean c0 + (1 − s)·q (s from salt

@@ -27,8 +27,9 @@ per-step capacities and warnings, :class:`CurveRecorder` for the measured-like c
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -208,35 +209,47 @@ def lam_factor(lam_rate: np.ndarray | float, depth: np.ndarray | float,
     return np.clip(np.divide(after, a, out=np.ones(np.shape(after)), where=a > 0), 0.0, 1.0)
 
 
+def _filled(B: int, value: float) -> np.ndarray:
+    out = np.empty(B)     # np.full costs three times more on a handful of members
+    out.fill(value)
+    return out
+
+
 def step_segment(step: Step, exp: Experiment, basis: float, scale: np.ndarray, count: int,
-                 B: int, sweep_rates: np.ndarray | None = None) -> Segment:
+                 B: int, sweep_rates: np.ndarray | None = None, *,
+                 n_output: int | None = None, control: StepControl | None = None) -> Segment:
     """The solver segment of one protocol step for a batch of ``B`` parameter sets.
 
     ``scale`` multiplies the step's current per member; ``sweep_rates`` (V/s, per member)
-    overrides the scan rate of a sweep step (used by sweeps over scan rate).
+    overrides the scan rate of a sweep step (used by sweeps over scan rate). ``n_output``
+    (rows per step) and ``control`` (the marches' step control of a sodiation or
+    desodiation step) replace the segment's defaults where given.
     """
+    kw: dict = {} if n_output is None else {"n_output": int(n_output)}
     if step.kind in ("sodiate", "desodiate"):
+        if control is not None:
+            kw["control"] = control
         mag = step.current_magnitude(basis) * scale
         sign = -1.0 if step.kind == "sodiate" else 1.0
         lower = step.cutoff_V if (step.kind == "sodiate" and math.isfinite(step.cutoff_V)) \
             else exp.lower_cutoff_V
         upper = step.cutoff_V if (step.kind == "desodiate" and math.isfinite(step.cutoff_V)) \
             else exp.upper_cutoff_V
-        return Segment("current", current=sign * mag, duration=np.full(B, step.duration_s),
-                       v_lower=lower, v_upper=upper, index=count, label=step.text)
+        return Segment("current", current=sign * mag, duration=_filled(B, step.duration_s),
+                       v_lower=lower, v_upper=upper, index=count, label=step.text, **kw)
     if step.kind == "rest":
-        return Segment("current", current=np.zeros(B), duration=np.full(B, step.duration_s),
-                       index=count, label=step.text)
+        return Segment("current", current=np.zeros(B), duration=_filled(B, step.duration_s),
+                       index=count, label=step.text, **kw)
     if step.kind == "hold":
-        return Segment("voltage", v_start=np.full(B, step.hold_V), sweep_rate=np.zeros(B),
-                       duration=np.full(B, step.duration_s), i_limit=step.current_limit_A_kg,
-                       index=count, label=step.text)
+        return Segment("voltage", v_start=_filled(B, step.hold_V), sweep_rate=np.zeros(B),
+                       duration=_filled(B, step.duration_s), i_limit=step.current_limit_A_kg,
+                       index=count, label=step.text, **kw)
     if step.kind == "sweep":
-        rate = np.full(B, step.scan_rate_V_s) if sweep_rates is None else sweep_rates
+        rate = _filled(B, step.scan_rate_V_s) if sweep_rates is None else sweep_rates
         sign = 1.0 if step.v_to > step.v_from else -1.0
-        return Segment("voltage", v_start=np.full(B, step.v_from), sweep_rate=sign * rate,
+        return Segment("voltage", v_start=_filled(B, step.v_from), sweep_rate=sign * rate,
                        duration=abs(step.v_to - step.v_from) / rate,
-                       index=count, label=step.text)
+                       index=count, label=step.text, **kw)
     raise ValidationError(f"unknown step kind {step.kind!r}")
 
 
@@ -260,8 +273,25 @@ def equilibrated_parameters(p: ParameterSet, exp: Experiment,
     """
     if exp.initial_voltage is None or "initial_stoichiometry" in (overrides or {}):
         return p
+    # the same set at the same voltage gets the same (immutable) object back, so that a
+    # CV re-run finds its built model (nasurf.sim.model_cache keys on identity)
+    key = (id(p), float(exp.initial_voltage))
+    with _EQUILIBRATED_LOCK:
+        hit = _EQUILIBRATED.get(key)
+    if hit is not None and hit[0] is p:
+        return hit[1]
     x0 = min(max(p.ocp.stoichiometry_at(exp.initial_voltage), 1e-200), 1 - 1e-9)
-    return p.with_changes(initial_stoichiometry=x0)
+    q = p.with_changes(initial_stoichiometry=x0)
+    with _EQUILIBRATED_LOCK:
+        # the entry holds p itself, so its id cannot be reused while the entry lives
+        _EQUILIBRATED[key] = (p, q)
+        while len(_EQUILIBRATED) > 32:
+            del _EQUILIBRATED[next(iter(_EQUILIBRATED))]
+    return q
+
+
+_EQUILIBRATED: dict[tuple[int, float], tuple[ParameterSet, ParameterSet]] = {}
+_EQUILIBRATED_LOCK = threading.Lock()
 
 
 def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *,
@@ -290,12 +320,15 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
     st = initial_state(model)
     trace = Trace()
     stopped = np.zeros(B, dtype=bool)
+    n_stopped = 0          # members stopped by the GITT rule (np.any/all cost µs each)
+    degrades = np.count_nonzero(model.lam_rate > 0) > 0
     engines: list[str] = []
     cycle, half, last_dir = 1, 0, 0
     count = 0
     susceptible = susceptible_fraction(
         np.broadcast_to(model.overrides.get("volume_change", p.volume_change), (B,)),
-        np.broadcast_to(model.overrides.get("bonding_factor", p.bonding_factor), (B,)))
+        np.broadcast_to(model.overrides.get("bonding_factor", p.bonding_factor), (B,))) \
+        if degrades else None
     for rep in range(1, exp.cycles + 1):
         sod_charge = np.zeros(B)
         for idx, step in enumerate(exp.steps, start=1):
@@ -307,11 +340,9 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
                     half += 1
                 last_dir = d
             count += 1
-            seg = step_segment(step, exp, basis, scale, count, B, sweep_rates)
-            if n_output is not None and n_output != seg.n_output:
-                seg = replace(seg, n_output=int(n_output))
-            if control is not CURVES_CONTROL and step.kind in ("sodiate", "desodiate"):
-                seg = replace(seg, control=control)
+            seg = step_segment(step, exp, basis, scale, count, B, sweep_rates,
+                               n_output=n_output,
+                               control=None if control is CURVES_CONTROL else control)
             before = st
             if not keep_trace:
                 trace = Trace()
@@ -323,7 +354,7 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
             else:
                 st = run_segment(model, st, seg, trace, engine=engine)
             engines.extend(trace.engines[n_engines:])
-            if np.any(stopped):
+            if n_stopped:
                 st = before.select(stopped, st)
             dq = (st.charge - before.charge) / C_PER_KG_PER_MAH_G
             sod_charge += np.where(dq < 0, -dq * C_PER_KG_PER_MAH_G, 0.0)
@@ -336,13 +367,14 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
                 for b in np.flatnonzero(~stopped):
                     if ended_by(step, float(dur[b])) == "cutoff":
                         stopped[b] = True
-            if np.all(stopped):
+                n_stopped = int(np.count_nonzero(stopped))
+            if n_stopped == B:
                 break
-        if np.all(stopped):
+        if n_stopped == B:
             break
         # degradation between repetitions: LAM ∝ ΔV/V0 × (1 − bonding) × depth of sodiation,
         # first order in what is left of the susceptible share
-        if np.any(model.lam_rate > 0):
+        if degrades:
             st.active = st.active * lam_factor(model.lam_rate, sod_charge / host, st.active,
                                                susceptible)
     return ProtocolRun(st, trace if keep_trace else Trace(), count, tuple(engines))
@@ -380,7 +412,7 @@ class CapacityRecorder:
         model, step, seg, st = run.model, run.step, run.segment, run.after
         B, scale, count = self.B, run.scale, run.count
         running = run.running
-        if np.any(model.electrolyte_dc_per_current > 0):
+        if np.count_nonzero(model.electrolyte_dc_per_current > 0):
             blocks = run.trace.I[run.trace_start:]
             I_step = np.concatenate(blocks) if blocks else np.zeros((0, B))
             I_max = np.nanmax(np.abs(I_step), axis=0, initial=0.0)
@@ -391,31 +423,34 @@ class CapacityRecorder:
                     "correction is held at 1 % of c_e there, so the voltage is too "
                     "optimistic (the cell is transport-limited)")
         basis = model.params.capacity_basis_value
-        dq, dur = run.charge_mAh_g, run.duration_s
+        # Python floats once (float(a[b]) per member and field costs more than the rest)
+        dq, dur, V = run.charge_mAh_g.tolist(), run.duration_s.tolist(), st.V.tolist()
+        current = seg.current.tolist() if seg.current is not None else [math.nan] * B
+        run_list = running.tolist()
+        kind, text = step.kind, step.text
         for b in range(B):
-            if not running[b]:
+            if not run_list[b]:
                 continue
-            ended = ended_by(step, float(dur[b]))
-            if dur[b] <= 0.0 and step.kind in ("sodiate", "desodiate", "sweep"):
+            ended = ended_by(step, dur[b])
+            if dur[b] <= 0.0 and kind in ("sodiate", "desodiate", "sweep"):
                 self.warnings.append(
-                    f"step {count} '{step.text}'{who(b, B, scale)} ended at once with no "
-                    f"charge passed at {float(st.V[b]):.3f} V: the cut-off was reached at the "
+                    f"step {count} '{text}'{who(b, B, scale)} ended at once with no "
+                    f"charge passed at {V[b]:.3f} V: the cut-off was reached at the "
                     "first instant (ohmic and kinetic drop at this current) or the "
                     "solver could not start")
-            elif (ended == "cutoff" and step.kind in ("sodiate", "desodiate")
-                  and abs(float(dq[b])) < 1e-3 * basis / 3600.0):
+            elif (ended == "cutoff" and kind in ("sodiate", "desodiate")
+                  and abs(dq[b]) < 1e-3 * basis / 3600.0):
                 # a step that stops at its cut-off having passed < 0.1 % of the
                 # capacity basis is as empty as one that never started: say so
                 self.warnings.append(
-                    f"step {count} '{step.text}'{who(b, B, scale)} ended at its cut-off "
-                    f"({float(st.V[b]):.3f} V) after only {abs(float(dq[b])):.3g} mAh/g "
-                    f"in {float(dur[b]):.3g} s: the host cannot take this current from "
+                    f"step {count} '{text}'{who(b, B, scale)} ended at its cut-off "
+                    f"({V[b]:.3f} V) after only {abs(dq[b]):.3g} mAh/g "
+                    f"in {dur[b]:.3g} s: the host cannot take this current from "
                     "its present state (cut-off reached almost at once, or a filled/"
                     "emptied surface the solver cannot move)")
             self.records[b].append(StepRecord(
-                count, run.index, run.cycle, run.half_cycle, step.kind, step.text,
-                float(seg.current[b]) if seg.current is not None else math.nan,
-                float(dur[b]), float(dq[b]), float(st.V[b]), ended))
+                count, run.index, run.cycle, run.half_cycle, kind, text, current[b],
+                dur[b], dq[b], V[b], ended))
 
 
 @dataclass

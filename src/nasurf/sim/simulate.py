@@ -33,7 +33,8 @@ from nasurf.io.table import (
 )
 from nasurf.options import choose
 from nasurf.sim.experiment import Experiment
-from nasurf.sim.model import MeshSpec, Model, build_model
+from nasurf.sim.model import MeshSpec, Model
+from nasurf.sim.model_cache import cached_model, remember_derived
 from nasurf.sim.parameters import ParameterSet, load_material
 from nasurf.sim.protocol import (
     CapacityRecorder,
@@ -178,8 +179,10 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
     record = choose("record", record, RECORDS, where="simulate")
     control = step_control_of(step_control, where="simulate")
     p = equilibrated_parameters(resolve_parameters(material, strategy), exp)
-    model = build_model(p, mesh=mesh, overrides=overrides,
-                        batch_size=None if current_scale is None else len(current_scale))
+    # the built model of an identical (parameter set, mesh, overrides, batch size) is
+    # reused (each call gets its own copy of its arrays): only the currents changed
+    model = cached_model(p, mesh=mesh, overrides=overrides,
+                         batch_size=None if current_scale is None else len(current_scale))
     B = model.B
     scale = np.ones(B) if current_scale is None else np.asarray(current_scale, dtype=float)
     if scale.shape != (B,):
@@ -195,6 +198,7 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
         n_output = min(points_per_step, CAPACITIES_GRID)
     run = run_protocol(model, exp, (caps, curves), scale=scale, n_output=n_output,
                        engine=engine, keep_trace=keep, control=control)
+    remember_derived(model)
     warnings = caps.warnings
     tables = _EchemTables(model, p, exp, run.trace if keep else None, curves.step_meta,
                           electrode_area_cm2, tuple(warnings), engines=run.engines)

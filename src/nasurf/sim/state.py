@@ -225,17 +225,27 @@ def site_coverage_eq(model: Model, E: np.ndarray) -> np.ndarray:
     return site_coverage(rhs, np.ascontiguousarray(model.g_site, dtype=float))
 
 
+def _equilibrium_start(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(c, U(c_s), θ) of the start, a function of the model alone: computed once per
+    model (kept in its ``__dict__``, as a cached property; never handed out uncopied)."""
+    start = model.__dict__.get("_equilibrium_start")
+    if start is None:
+        c = model.initial_concentration()
+        U = model.ocp_value(c[..., -1])
+        # θ only matters where there are sites (elsewhere the site residual pins it): skip
+        # the 60-step bisection for a batch without any (a third of a 1C re-solve)
+        theta = site_coverage_eq(model, U) if np.count_nonzero(model.Gamma > 0) \
+            else np.full((model.B, model.K), 0.5)
+        start = model.__dict__["_equilibrium_start"] = (c, U, theta)
+    return start
+
+
 def initial_state(model: Model) -> State:
-    c = model.initial_concentration()
-    cs = c[..., -1]
-    U = model.ocp_value(cs)
+    c, U, theta = _equilibrium_start(model)
     B, K = model.B, model.K
-    # θ only matters where there are sites (elsewhere the site residual pins it): skip the
-    # 60-step bisection for a batch without any (a third of a 1C re-solve)
-    theta = site_coverage_eq(model, U) if np.any(model.Gamma > 0) else np.full((B, K), 0.5)
     zeros = np.zeros(B)
-    return State(t=zeros.copy(), c=c, phi=U.copy(), theta=theta, Phi=U[:, 0].copy(),
-                 I=zeros.copy(), iF=np.zeros((B, K)), V=U[:, 0].copy(),
+    return State(t=zeros.copy(), c=c.copy(), phi=U.copy(), theta=theta.copy(),
+                 Phi=U[:, 0].copy(), I=zeros.copy(), iF=np.zeros((B, K)), V=U[:, 0].copy(),
                  active=np.ones(B), sei_left=model.sei_capacity.copy(), charge=zeros.copy())
 
 
@@ -258,14 +268,6 @@ def logit_surface(model: Model, st: State) -> np.ndarray:
     cs = model.surface_concentration(st.c, -st.iF / F)
     cs_c = np.clip(cs, 1e-300 * cl, cl * (1 - 1e-16))
     u_ext = np.log(cs_c) - np.log(cl - cs_c)
-    ocp = model.surface_ocp
-    if ocp.kind == "lattice_gas" and ocp.x_max <= 1.0:
-        nf = ocp.slope_factor * R_GAS * ocp.temperature / F
-        u_ocp = (ocp.E0 - st.phi) / nf
-    else:
-        x = np.clip(ocp.inverse(st.phi) * model.c_max / cl,
-                    1e-12, 1 - 1e-12)
-        u_ocp = np.log(x) - np.log1p(-x)
     # The OCP guess assumes the surface is at equilibrium with Δφ, which a (nearly)
     # blocked host is not: use it only where the extrapolation really cancelled, i.e. c_s
     # (or c_lim − c_s) is a round-off remainder of much larger terms.
@@ -274,6 +276,16 @@ def logit_surface(model: Model, st: State) -> np.ndarray:
     low = (cs < 1e-6 * cl) & (cs < 1e-8 * (np.abs(c_last) + step_term))
     high = (cs > cl * (1 - 1e-6)) & ((cl - cs) < 1e-8 * (np.abs(cl - c_last) + step_term))
     edge = low | high | ~(cs > 0) | ~(cs < cl)
+    if not np.count_nonzero(edge):
+        return u_ext          # the usual case: no OCP inversion needed
+    ocp = model.surface_ocp
+    if ocp.kind == "lattice_gas" and ocp.x_max <= 1.0:
+        nf = ocp.slope_factor * R_GAS * ocp.temperature / F
+        u_ocp = (ocp.E0 - st.phi) / nf
+    else:
+        x = np.clip(ocp.inverse(st.phi) * model.c_max / cl,
+                    1e-12, 1 - 1e-12)
+        u_ocp = np.log(x) - np.log1p(-x)
     return np.where(edge, u_ocp, u_ext)
 
 

@@ -220,3 +220,10 @@ def test_validate_row_uses_the_protocol_law():
     assert out.simulated_mAh_g == pytest.approx(expect, rel=1e-12)
     assert expect > caps["des2"] * (1 - S)          # saturated: ~77 % of cycle 2 kept
     assert any("susceptible fraction 0.23" in a for a in out.assumptions)
+
+
+def test_a_connected_fraction_at_or_below_the_floor_is_kept_as_it_is():
+    # nothing susceptible is left to lose: the law neither loses nor restores material
+    for a in (0.77, 0.7, 0.3, 0.0):
+        assert float(lam_retention(5e-3, 1.0, 50, a, S)) == a
+    assert float(lam_factor(5e-3, 1.0, 0.0, S)) == 1.0    # nothing connected: factor 1

@@ -159,7 +159,8 @@ def susceptible_fraction(volume_change: np.ndarray | float,
     the host's own pace, r·d/(S·(1 − b)) = k_LAM·ΔV/V0·d/S per cycle.
     """
     dv = np.asarray(volume_change, dtype=float)
-    keep = 1.0 - np.clip(np.asarray(bonding_factor, dtype=float), 0.0, 1.0)
+    # ufuncs, not np.clip/np.where: called once per simulated protocol on a few members
+    keep = 1.0 - np.minimum(np.maximum(np.asarray(bonding_factor, dtype=float), 0.0), 1.0)
     return np.where(dv >= PULVERISING_VOLUME_CHANGE, LAM_SUSCEPTIBLE_FRACTION, 1.0) * keep
 
 
@@ -181,21 +182,21 @@ def lam_retention(lam_rate: np.ndarray | float, depth: np.ndarray | float,
     rate is lam_coefficient × ΔV/V0 × (1 − bonding_factor) (the model's law). A connected
     fraction already at or below 1 − S is kept as it is.
     """
+    # plain ufuncs (not np.clip/np.where/np.all): the protocol calls this once per cycle
+    # on a few members, where numpy's per-call overhead is the whole cost
     sus = np.asarray(susceptible, dtype=float)
-    if not np.all((sus >= 0.0) & (sus <= 1.0)):
+    if not (sus.min() >= 0.0 and sus.max() <= 1.0):     # NaN fails both
         raise ValidationError(f"the susceptible fraction must lie in [0, 1], got {susceptible}",
                               field="susceptible")
-    d = np.clip(np.asarray(depth, dtype=float), 0.0, 1.0)
+    d = np.minimum(np.maximum(np.asarray(depth, dtype=float), 0.0), 1.0)
     a = np.asarray(active, dtype=float)
     floor = 1.0 - sus
     # S = 0 (a bond that prevents all damage) loses nothing: its LAM rate is 0 as well
-    dose = np.divide(np.asarray(lam_rate, dtype=float) * d, sus,
-                     out=np.zeros(np.broadcast_shapes(np.shape(lam_rate), np.shape(d),
-                                                      sus.shape)),
-                     where=sus > 0.0)
-    step = np.clip(1.0 - dose, 0.0, 1.0)
-    n = np.asarray(cycles, dtype=float)
-    return np.where(a > floor, floor + (a - floor) * step ** n, a)
+    dose = np.where(sus > 0.0, np.asarray(lam_rate, dtype=float) * d / np.maximum(sus, 1e-300),
+                    0.0)
+    step = np.minimum(np.maximum(1.0 - dose, 0.0), 1.0)
+    kept = floor + (a - floor) * step ** np.asarray(cycles, dtype=float)
+    return np.where(a > floor, kept, a)     # at or below 1 − S: kept as it is
 
 
 def lam_factor(lam_rate: np.ndarray | float, depth: np.ndarray | float,
@@ -206,7 +207,9 @@ def lam_factor(lam_rate: np.ndarray | float, depth: np.ndarray | float,
     one cycle, divided by ``active``; a fresh electrode keeps 1 − LAM rate × depth)."""
     a = np.asarray(active, dtype=float)
     after = lam_retention(lam_rate, depth, 1, a, susceptible)
-    return np.clip(np.divide(after, a, out=np.ones(np.shape(after)), where=a > 0), 0.0, 1.0)
+    ratio = after / np.maximum(a, 1e-300)
+    # nothing connected (a = 0): nothing to lose, the factor is 1
+    return np.where(a > 0.0, np.minimum(np.maximum(ratio, 0.0), 1.0), 1.0)
 
 
 def _filled(B: int, value: float) -> np.ndarray:

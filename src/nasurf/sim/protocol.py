@@ -328,9 +328,10 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
     engines: list[str] = []
     cycle, half, last_dir = 1, 0, 0
     count = 0
-    susceptible = susceptible_fraction(
-        np.broadcast_to(model.overrides.get("volume_change", p.volume_change), (B,)),
-        np.broadcast_to(model.overrides.get("bonding_factor", p.bonding_factor), (B,))) \
+    # per member where the batch overrides them, else one value for all (broadcasts)
+    susceptible = susceptible_fraction(model.overrides.get("volume_change", p.volume_change),
+                                       model.overrides.get("bonding_factor",
+                                                           p.bonding_factor)) \
         if degrades else None
     for rep in range(1, exp.cycles + 1):
         sod_charge = np.zeros(B)

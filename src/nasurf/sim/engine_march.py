@@ -709,10 +709,10 @@ def _locate_event(model: Model, st: State, step: _Step, seg: Segment, dt: np.nda
             break
     # members whose bracket never produced an inside state end at the step start
     best = best.select(crossed & ~have, st)
-    # report the cut-off itself when the inside end is within the final bracket: V is
-    # within 1 mV of it, or the bracket has closed on a voltage wall (an emptied or filled
-    # surface), where V passes the cut-off within 1e-9 of the step
-    at_cut = (np.abs(best.V - target) < 1e-3) | (have & (s_hi - s_lo < 1e-9))
+    # report the cut-off itself when V is within 1 mV of it or the bracket has closed (a
+    # voltage wall, or no inside state at all: V passes the cut-off within 1e-9 of the step,
+    # at its start for a member that cannot take the current, as the exact engine says)
+    at_cut = (np.abs(best.V - target) < 1e-3) | (s_hi - s_lo < 1e-9)
     best.V = np.where(crossed & at_cut, target, best.V)
     return best, bu, bw
 

@@ -716,5 +716,5 @@ def _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par, 
             break
     if not have:
         _copy_slot(sl[ST], sl[BEST], cS, vS, sS)
-    if abs(sS[BEST, S_V] - target) < 1e-3 or (have and s_hi - s_lo < 1e-9):
+    if abs(sS[BEST, S_V] - target) < 1e-3 or s_hi - s_lo < 1e-9:
         sS[BEST, S_V] = target

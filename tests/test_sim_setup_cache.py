@@ -225,3 +225,25 @@ def test_a_large_model_is_built_every_time_and_not_kept(monkeypatch):
     assert not model_cache._CACHE
     built = build_model(p, batch_size=len(RATES))
     assert _same(r.model.U, built.U) and _same(r.model.edges, built.edges)
+
+
+def test_a_packaged_preset_by_name_is_one_object_and_finds_its_model(tmp_path):
+    # packaged material + packaged preset: the same (immutable) parameter set every call,
+    # equal to applying the preset afresh, so simulate() by names reuses its built model;
+    # a user's strategy file is read afresh each call (it may have changed)
+    from nasurf.sim.strategies import apply_strategy
+
+    a = resolve_parameters("sb", "surface_functionalisation")
+    assert a is resolve_parameters("sb", "surface_functionalisation")
+    assert a == apply_strategy(load_material("sb"), "surface_functionalisation")
+    model_cache.clear_model_cache()
+    first = simulate("sb", STEP, strategy="surface_functionalisation")
+    n = len(model_cache._CACHE)
+    second = simulate("sb", STEP, strategy="surface_functionalisation")
+    assert len(model_cache._CACHE) == n == 1
+    assert np.array_equal(_caps(first), _caps(second))
+    user = tmp_path / "mine.yaml"
+    user.write_text("mine:\n  title: mine\n  changes:\n"
+                    "    - {field: bonding_factor, op: set, value: 0.5, basis: test}\n")
+    b, c = resolve_parameters("sb", str(user)), resolve_parameters("sb", str(user))
+    assert b is not c and b == c and b.bonding_factor == 0.5

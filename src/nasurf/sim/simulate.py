@@ -138,12 +138,16 @@ class SimulationResult:
 def resolve_parameters(material: str | Path | ParameterSet, strategy: str | Path | None = None
                        ) -> ParameterSet:
     """A material (name, file or ParameterSet) with a strategy preset (name or file) applied."""
-    p = material if isinstance(material, ParameterSet) else load_material(material)
     if strategy not in (None, "", "none"):
-        from nasurf.sim.strategies import apply_strategy
+        from nasurf.sim.strategies import apply_strategy, packaged_preset
 
-        p = apply_strategy(p, strategy)
-    return p
+        if isinstance(material, str) and isinstance(strategy, str):
+            preset = packaged_preset(material, strategy)
+            if preset is not None:
+                return preset
+        p = material if isinstance(material, ParameterSet) else load_material(material)
+        return apply_strategy(p, strategy)
+    return material if isinstance(material, ParameterSet) else load_material(material)
 
 
 def simulate(material: str | Path | ParameterSet, experiment: Experiment | Sequence[str], *,

@@ -19,7 +19,16 @@ from typing import Any
 import yaml
 
 from nasurf.errors import ValidationError
-from nasurf.sim.parameters import OCP, SCALAR_FIELDS, ParameterSet, Table1D, _ocp, _read_doc
+from nasurf.sim.parameters import (
+    OCP,
+    SCALAR_FIELDS,
+    ParameterSet,
+    Table1D,
+    _ocp,
+    _read_doc,
+    list_materials,
+    load_material,
+)
 from nasurf.units import convert
 
 _OPS = ("set", "multiply", "equivalent_layer")
@@ -194,3 +203,19 @@ def apply_strategy(params: ParameterSet, strategy: str | Path | Strategy) -> Par
 
 def _finite(v: Any) -> bool:
     return isinstance(v, Table1D) or (isinstance(v, float | int) and math.isfinite(v))
+
+
+@lru_cache(maxsize=128)
+def _packaged_preset(material: str, strategy: str) -> ParameterSet:
+    return apply_strategy(load_material(material), strategy)
+
+
+def packaged_preset(material: str, strategy: str) -> ParameterSet | None:
+    """A packaged material with a packaged strategy preset applied, the same object on every
+    call (both are immutable data of the package, so :func:`~nasurf.sim.simulate.simulate`
+    finds the model it built for the pair last time); ``None`` unless both are packaged
+    names (a user's file is read afresh every time: it may have changed)."""
+    if material in list_materials() and strategy in _packaged():
+        return _packaged_preset(material, strategy)
+    return None
+

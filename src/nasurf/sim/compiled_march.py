@@ -118,16 +118,15 @@ def run_compiled_march(model: Model, st, seg, trace):
     from nasurf.sim import march_kernel as mk
     from nasurf.sim.engine_march import lift_emptied as _lift_emptied
     from nasurf.sim.engine_march import logit_theta as _logit_theta
-    from nasurf.sim.state import State
+    from nasurf.sim.state import State, per_member
     from nasurf.sim.state import logit_surface as _logit_surface
 
     B, K = model.B, model.K
     k_in = _constants(model)
     con = k_in["con"].copy()
     par = k_in["par"].copy()
-    I = np.broadcast_to(np.asarray(seg.current, dtype=float), (B,)).astype(float)
-    duration = np.broadcast_to(np.asarray(seg.duration if seg.duration is not None
-                                          else np.inf, dtype=float), (B,)).astype(float)
+    I = per_member(seg.current, B)
+    duration = per_member(seg.duration if seg.duration is not None else np.inf, B)
     par[:, mk.P_I] = I
     par[:, mk.P_DUR] = duration
     par[:, mk.P_H] = model.cell_overpotential(I)[0]

@@ -13,7 +13,7 @@ import functools
 import numpy as np
 
 from nasurf.sim.model import Model
-from nasurf.sim.state import Segment, State, Trace
+from nasurf.sim.state import Segment, State, Trace, per_member
 
 
 def exact_limitation(model: Model, seg: Segment) -> str:
@@ -59,17 +59,10 @@ def _unit_grid(n: int, relaxation: bool) -> np.ndarray:
     return g
 
 
-def _per_member(v: object, B: int) -> np.ndarray:
-    """A fresh float array (B,) of a per-member value or a scalar."""
-    if type(v) is np.ndarray and v.shape == (B,):
-        return v.astype(float)          # the common case, without broadcast_to's cost
-    return np.broadcast_to(np.asarray(v, dtype=float), (B,)).astype(float)
-
-
 def run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
     B = model.B
-    I = _per_member(seg.current, B)
-    duration = _per_member(seg.duration if seg.duration is not None else np.inf, B)
+    I = per_member(seg.current, B)
+    duration = per_member(seg.duration if seg.duration is not None else np.inf, B)
     lam, inv_lam, w, beta, ext, cap, A_R = model.exact_constants
     con, kin, ocp_x, ocp_y, k_x, k_y = model.exact_kernel_inputs
     grid = _unit_grid(seg.n_output, not np.count_nonzero(I))

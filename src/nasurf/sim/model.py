@@ -251,7 +251,7 @@ class Model:
 
     def sodium_content(self, c: np.ndarray) -> np.ndarray:
         """Na per kg of active material [mol/kg] (B,), exact FV quadrature."""
-        per_particle = np.sum(c * self.volumes, axis=-1)  # mol per particle
+        per_particle = self.particle_content(c)          # mol per particle
         particle_volume = 4.0 / 3.0 * np.pi * self.radius ** 3
         return np.sum(per_particle / particle_volume * self.mass_fraction, axis=-1) \
             / self.params.density

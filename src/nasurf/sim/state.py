@@ -55,6 +55,14 @@ class State:
 SEI_ROUNDOFF = 1e-9
 
 
+def per_member(v: object, B: int) -> np.ndarray:
+    """A fresh float array (B,) of a segment's per-member value or scalar (current,
+    duration) for an engine that writes into it."""
+    if type(v) is np.ndarray and v.shape == (B,):
+        return v.astype(float)          # the common case, without broadcast_to's cost
+    return np.broadcast_to(np.asarray(v, dtype=float), (B,)).astype(float)
+
+
 def sei_after_step(left, start):
     """The SEI budget [C/kg] a step leaves: ``left`` (its balance after the step from
     ``start``), exactly 0 where that is at most a round-off of ``start``.

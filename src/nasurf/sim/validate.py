@@ -27,6 +27,9 @@ the current I splits at equal C-rate, host I·Q_h/(f·Q_h + (1 − f)·Q_c) per 
 one only from a cited ``conditions`` entry of ``validation.yaml``. A record measured away
 from room temperature (outside 15-35 degC) is listed as not simulated: the packaged
 parameters carry no activation energies.
+A record that is another record's measurement once its cited current is filled in (same
+sample, quantity, current, cycles, temperature: the knowledge base's distinct rule) is
+listed as ``duplicate`` and counted once, under the Table 1 row.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ class ValidationRow:
     simulated_mAh_g: float        # nan when not simulated
     relative_error: float         # (simulated − reported) / reported; nan when not simulated
     citation: str
-    status: str                   # within | outside | beyond_host | not_simulated
+    status: str                   # within | outside | beyond_host | not_simulated | duplicate
     reason: str                   # why the model misses or cannot reach the number ('' if within)
     assumptions: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -141,11 +144,43 @@ def _none(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping: PyYAML keeps the
+    last one silently, so a second entry for a sample would replace the first unseen."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise ValidationError(f"key {key!r} given twice (lines {seen[key]} and {line}); "
+                                  "expected each key once", file=loader.name, field=str(key))
+        seen[key] = line
+    return loader.construct_mapping(node, deep=True)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                                 _unique_mapping)
+
+
+def load_unique_yaml(text: str, file: str) -> Any:
+    """Parse YAML ``text`` (named ``file`` in errors), refusing duplicate mapping keys."""
+    loader = _UniqueKeyLoader(text)
+    loader.name = file
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 @lru_cache(maxsize=1)
 def validation_config() -> dict[str, Any]:
     """The packaged host map and per-sample morphology (``data/validation.yaml``)."""
     res = resources.files("nasurf.sim") / "data" / "validation.yaml"
-    doc = yaml.safe_load(res.read_text(encoding="utf-8"))
+    doc = load_unique_yaml(res.read_text(encoding="utf-8"), "validation.yaml")
     morph: dict[str, tuple[float, str, float | None, str]] = {}
     fractions: dict[str, tuple[float, str]] = {}
     for key, entry in doc["morphology"].items():
@@ -219,6 +254,28 @@ def _record_current(rec: Mapping[str, Any]) -> float:
     if cur is not None and np.isfinite(float(cur)):
         return float(cur)
     return math.nan
+
+
+def _same_measurement(df: Any, conditions: Mapping[str, tuple[float, str]]
+                      ) -> dict[str, str]:
+    """Records that are another record's measurement once a cited ``conditions`` current
+    fills their missing one: {duplicate id: kept id}, by the knowledge base's rule
+    (:func:`~nasurf.knowledge.query.distinct_measurements`: same sample, quantity, sample
+    role, current, cycles and temperature; the Table 1 row kept, then the lowest id)."""
+    from nasurf.knowledge.query import MEASUREMENT_KEY, distinct_measurements
+
+    if df.empty:
+        return {}
+    filled = df.drop(columns="duplicate_of", errors="ignore").copy()
+    filled["current_mA_g"] = [
+        cur if math.isfinite(cur := _record_current(r)) else conditions.get(
+            str(r["id"]), (math.nan, ""))[0] for r in filled.to_dict("records")]
+    kept = set(distinct_measurements(filled)["id"])
+    out: dict[str, str] = {}
+    for _, grp in filled.groupby(list(MEASUREMENT_KEY), dropna=False, sort=False):
+        first = [i for i in grp["id"] if i in kept]
+        out.update({str(i): str(first[0]) for i in grp["id"] if i not in kept and first})
+    return out
 
 
 def _reason(quantity: str, reported: float, simulated: float, limit: float,
@@ -321,6 +378,7 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
     with KnowledgeBase.open(db) as kb:
         df = query(kb, quantity=list(CAPACITY_QUANTITIES), distinct=True)
     recs = df.to_dict("records")
+    dup_of = _same_measurement(df, cfg["conditions"])
     without: dict[str, int] = {}
     strategies = set(list_strategies())
     pending: dict[tuple[str, str, float, float | None], list[int]] = {}
@@ -342,6 +400,16 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
         if not math.isfinite(cur):
             rows[i] = {**base, "status": "not_simulated",
                        "reason": "the record states no current (nor a C-rate with its basis)"}
+            continue
+        if str(rec["id"]) in dup_of:
+            # one measurement counts once in the medians, as in the knowledge base's own
+            # distinct rows; the record stays listed
+            rows[i] = {**base, "current": cur, "status": "duplicate",
+                       "reason": f"the same measurement as {dup_of[str(rec['id'])]} (same "
+                                 "sample, quantity, cycles and temperature, and the same "
+                                 f"{cur:g} mA/g once the cited condition of validation.yaml "
+                                 "supplies this record's current): simulated and counted "
+                                 "there, once"}
             continue
         if strategy not in strategies:
             rows[i] = {**base, "status": "not_simulated",

@@ -66,3 +66,19 @@ def test_duplicate_record_is_listed_but_not_counted(tmp_path):
     counted = [r for r in rep.rows if math.isfinite(r.relative_error)]
     assert rep.per_host["P"].n == len(counted) == len(rep.rows) - 1
     assert rep.to_dict()["summary"]["simulated"] == len(counted)
+
+
+def test_binder_free_arrays_state_their_loading():
+    # one rule for every array grown on the current collector (validation.yaml header):
+    # each states the lower binder-free loading, the pure TiO2 tubes (the review's control
+    # of the phosphorylated tubes, the same anodised arrays) as well
+    from nasurf.sim.validate import validation_config
+
+    morph = validation_config()["morphology"]
+    arrays = [k for k, (_, basis, _, _) in morph.items()
+              if "array" in k or "same anodised tubes" in basis]
+    assert "tio2-tubes-pure" in arrays and len(arrays) >= 8
+    for k in arrays:
+        assert morph[k][2] is not None, k
+    assert morph["tio2-tubes-pure"][:1] + morph["tio2-tubes-pure"][2:3] == \
+        morph["p-tio2-nanotube-arrays"][:1] + morph["p-tio2-nanotube-arrays"][2:3]

@@ -527,7 +527,9 @@ def _finish(row: dict[str, Any]) -> ValidationRow:
         sim = caps["sod1"]
         limit = host_cap + row["site_cap"] + row["sei_cap"]
         if row["sei_cap"] > 0:
-            assumptions.append(f"first-cycle loss {row['sei_cap']:.0f} mAh/g for this size")
+            per = " per g of host" if row.get("fraction", 1.0) < 1.0 else ""
+            assumptions.append(f"first-cycle loss {row['sei_cap']:.0f} mAh/g{per} for this "
+                               "size")
     else:
         sim = caps["des2"]
         limit = host_cap + row["site_cap"]

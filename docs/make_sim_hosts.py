@@ -6,7 +6,8 @@ Per host, upper panel: the host's OCP (grey) and the simulated second-cycle
 sodiation/desodiation at the cited low current; the cited capacity is the shaded band.
 Lower panel: simulated desodiation capacity (cycle 2) against current, with the cited
 capacities and the knowledge-base records simulated for this host (treated samples, each
-at its own size).
+at its own size, as `nasurf simulate validate` reads them: after a formation cycle at the
+sample's first-discharge current, so not on the pristine curve's protocol).
 """
 
 from __future__ import annotations

@@ -276,8 +276,11 @@ def test_validate_lists_every_record_with_a_reason(tmp_path):
     assert set(doc["per_host"]) == {"Sb", "P"}
 
 
-MEASURED_MEDIAN = 0.279   # `nasurf simulate validate --json`, all 106 simulated rows
-# (0.282 over 82 rows before the eight hosts of the Table 1 families added in the third pass;
+MEASURED_MEDIAN = 0.287   # `nasurf simulate validate --json`, all 105 counted rows
+# (0.281 before reversible rows were read after a formation cycle at the sample's
+# first-discharge current; 0.279 over 106 before the Section 7 restatement of Table 1
+# row 33 counted once;
+# 0.282 over 82 rows before the eight hosts of the Table 1 families added in the third pass;
 # 0.308 over 106 before the fade law saturated for pulverising hosts, docs "Fade law")
 
 
@@ -287,7 +290,9 @@ def test_validate_median_over_every_record(tmp_path):
     # composites and the SnO2 cycled volume change (no row crossed the 25 % line); 30.8 %
     # over 106 with the SnS, SnSe, Bi2S3, CoSe2, Fe3Se4, Co3O4, MnO2 and Ti0.87O2 hosts
     # (docs/simulation.md, "Hosts"); 27.3 % with the saturating fade law of alloy and
-    # conversion hosts (susceptible share 23 %): NOT met, and reported as such. This pins the
+    # conversion hosts (susceptible share 23 %); 27.9 % once bonding scaled it; 28.1 % over
+    # 105 once a Section 7 restatement of Table 1 row 33 counts once; 28.7 % with the
+    # formation cycle before reversible rows: NOT met, and reported as such. This pins the
     # measured number (a rise by more than 2 points fails) and checks that every
     # knowledge-base capacity record of a mapped host is a row.
     from nasurf.knowledge import KnowledgeBase, query
@@ -302,7 +307,9 @@ def test_validate_median_over_every_record(tmp_path):
     hosts |= {"Co3O4", "MnO2", "Ti0.87O2"}
     assert sorted(r.record_id for r in rep.rows) == sorted(df[df["host"].isin(hosts)]["id"])
     sim = [r for r in rep.rows if r.relative_error == r.relative_error]
-    assert rep.overall.n == len(sim) == 106
+    assert rep.overall.n == len(sim) == 105
+    assert [r.record_id for r in rep.rows if r.status == "duplicate"] == [
+        "S7.p-o-c-red-p-cnt.cycling_capacity"]
     assert rep.overall.median_abs == pytest.approx(
         float(np.median([abs(r.relative_error) for r in sim])))
     assert rep.overall.median_abs <= MEASURED_MEDIAN + 0.02

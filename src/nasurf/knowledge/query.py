@@ -150,6 +150,12 @@ def _median(conn, where: str, params: list[Any], strategy: str) -> tuple[int, fl
     return int(n), float(np.mean([v for (v,) in middle]))
 
 
+# the columns that make two rows one measurement (distinct_measurements; also used by
+# nasurf.sim.validate once a cited condition has filled a row's missing current)
+MEASUREMENT_KEY = ("material_key", "quantity", "sample_role", "current_mA_g", "cycles",
+                   "temperature_C")
+
+
 def distinct_measurements(df: pd.DataFrame) -> pd.DataFrame:
     """One row per measurement: the review's text often restates a Table 1 number.
 
@@ -161,8 +167,7 @@ def distinct_measurements(df: pd.DataFrame) -> pd.DataFrame:
         return df
     if "duplicate_of" in df.columns:
         return df[df["duplicate_of"].isna()].reset_index(drop=True)
-    key = ["material_key", "quantity", "sample_role", "current_mA_g", "cycles",
-           "temperature_C"]
+    key = list(MEASUREMENT_KEY)
     from_table = df["location"].fillna("").str.lower().str.startswith("table")
     ordered = df.assign(_t=~from_table).sort_values(["_t", "id"], kind="stable")
     # rows without a current (C-rate only, or none printed) are kept: nothing to match on

@@ -7,15 +7,22 @@ Every record is listed: simulated ones with their relative error and the assumpt
 the others with the reason the model cannot produce the number. Medians and worst errors
 are reported per host, per strategy and overall.
 
-Protocol per record (one batch per host/strategy/size, currents as batch members):
-sodiate then desodiate at the record's current, twice, 0.01-3.0 V.
+Protocol per record, 0.01-3.0 V: a formation cycle (sodiate, desodiate) at the sample's
+first-discharge current, then one cycle at the record's current. The papers read their
+rate steps and long-cycling capacities after the first cycles, when the first-cycle loss is
+spent; a record's first sodiation is its own formation cycle. A sample without a
+first-discharge current is formed at the host's lowest cited current; never above the
+record's own current.
 
-* ``first_discharge_capacity`` = cycle-1 sodiation (includes the first-cycle irreversible
-  capacity of the host);
-* ``rate_capacity`` / ``reversible_capacity`` = cycle-2 desodiation;
-* ``cycling_capacity`` after N cycles = cycle-2 desodiation × the model's LAM factor per
-  cycle (:func:`~nasurf.sim.simulate.lam_factor`) applied N − 2 times at the cycle-2 depth,
-  the same rule the simulator applies between cycles (the N cycles are not integrated).
+* ``first_discharge_capacity`` = cycle-1 sodiation at the record's current (includes the
+  first-cycle irreversible capacity of the host);
+* ``rate_capacity`` / ``reversible_capacity`` = cycle-2 desodiation × the connected
+  fraction the fade law leaves after the formation cycle
+  (:func:`~nasurf.sim.protocol.lam_factor`, the rule the simulator applies between
+  repetitions);
+* ``cycling_capacity`` after N cycles = that × the law applied N − 2 more times at the
+  cycle-2 depth (:func:`~nasurf.sim.protocol.lam_retention`; the N cycles are not
+  integrated).
 
 The sample enters with its size (``validation.yaml`` morphology, printed under
 ``assumptions``) and the first-cycle loss of that size
@@ -27,6 +34,9 @@ the current I splits at equal C-rate, host I·Q_h/(f·Q_h + (1 − f)·Q_c) per 
 one only from a cited ``conditions`` entry of ``validation.yaml``. A record measured away
 from room temperature (outside 15-35 degC) is listed as not simulated: the packaged
 parameters carry no activation energies.
+A record that is another record's measurement once its cited current is filled in (same
+sample, quantity, current, cycles, temperature: the knowledge base's distinct rule) is
+listed as ``duplicate`` and counted once, under the Table 1 row.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -70,7 +80,7 @@ class ValidationRow:
     simulated_mAh_g: float        # nan when not simulated
     relative_error: float         # (simulated − reported) / reported; nan when not simulated
     citation: str
-    status: str                   # within | outside | beyond_host | not_simulated
+    status: str                   # within | outside | beyond_host | not_simulated | duplicate
     reason: str                   # why the model misses or cannot reach the number ('' if within)
     assumptions: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -111,8 +121,9 @@ class ValidationReport:
         "relative_error": "(simulated - reported) / reported",
         "capacity": "mAh per g of the record's basis: the host, or for host/carbon "
                     "composites f x host + (1 - f) x the cited carbon partner (no binder)",
-        "protocol": f"sodiate/desodiate at the record's current, {LOWER_V}-{UPPER_V} V, "
-                    "2 cycles; cycling records extrapolate with the model's LAM law",
+        "protocol": f"{LOWER_V}-{UPPER_V} V: a formation cycle at the sample's "
+                    "first-discharge current, then one cycle at the record's current; "
+                    "cycling records extrapolate with the model's LAM law",
     })
 
     @property
@@ -141,11 +152,43 @@ def _none(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping: PyYAML keeps the
+    last one silently, so a second entry for a sample would replace the first unseen."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise ValidationError(f"key {key!r} given twice (lines {seen[key]} and {line}); "
+                                  "expected each key once", file=loader.name, field=str(key))
+        seen[key] = line
+    return loader.construct_mapping(node, deep=True)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                                 _unique_mapping)
+
+
+def load_unique_yaml(text: str, file: str) -> Any:
+    """Parse YAML ``text`` (named ``file`` in errors), refusing duplicate mapping keys."""
+    loader = _UniqueKeyLoader(text)
+    loader.name = file
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 @lru_cache(maxsize=1)
 def validation_config() -> dict[str, Any]:
     """The packaged host map and per-sample morphology (``data/validation.yaml``)."""
     res = resources.files("nasurf.sim") / "data" / "validation.yaml"
-    doc = yaml.safe_load(res.read_text(encoding="utf-8"))
+    doc = load_unique_yaml(res.read_text(encoding="utf-8"), "validation.yaml")
     morph: dict[str, tuple[float, str, float | None, str]] = {}
     fractions: dict[str, tuple[float, str]] = {}
     for key, entry in doc["morphology"].items():
@@ -221,6 +264,28 @@ def _record_current(rec: Mapping[str, Any]) -> float:
     return math.nan
 
 
+def _same_measurement(df: Any, conditions: Mapping[str, tuple[float, str]]
+                      ) -> dict[str, str]:
+    """Records that are another record's measurement once a cited ``conditions`` current
+    fills their missing one: {duplicate id: kept id}, by the knowledge base's rule
+    (:func:`~nasurf.knowledge.query.distinct_measurements`: same sample, quantity, sample
+    role, current, cycles and temperature; the Table 1 row kept, then the lowest id)."""
+    from nasurf.knowledge.query import MEASUREMENT_KEY, distinct_measurements
+
+    if df.empty:
+        return {}
+    filled = df.drop(columns="duplicate_of", errors="ignore").copy()
+    filled["current_mA_g"] = [
+        cur if math.isfinite(cur := _record_current(r)) else conditions.get(
+            str(r["id"]), (math.nan, ""))[0] for r in filled.to_dict("records")]
+    kept = set(distinct_measurements(filled)["id"])
+    out: dict[str, str] = {}
+    for _, grp in filled.groupby(list(MEASUREMENT_KEY), dropna=False, sort=False):
+        first = [i for i in grp["id"] if i in kept]
+        out.update({str(i): str(first[0]) for i in grp["id"] if i not in kept and first})
+    return out
+
+
 def _reason(quantity: str, reported: float, simulated: float, limit: float,
             warnings: list[str], err: float, lam_keep: float = 1.0,
             composite: bool = True) -> tuple[str, str]:
@@ -260,14 +325,20 @@ def _reason(quantity: str, reported: float, simulated: float, limit: float,
 
 
 def _simulate_group(material: str, strategy: str, radius: float, loading: float | None,
-                    currents: list[float]
+                    runs: list[tuple[float, float]]
                     ) -> tuple[list[dict[str, float]], list[list[str]], tuple[float, float],
                                float, float, float]:
-    """Cycle capacities per current (batch), the fade law's LAM rate and susceptible
-    fraction, host, site and first-cycle loss capacities [mAh/g]."""
-    from nasurf.sim.experiment import galvanostatic_cycling
+    """Capacities of each run (formation current, measured current) [mA per g of host],
+    the fade law's LAM rate and susceptible fraction, host, site and first-cycle loss
+    capacities [mAh/g].
+
+    A run is one formation cycle at the first current and one cycle at the second; the
+    cycle-2 desodiation is scaled by the connected fraction the fade law leaves after the
+    formation cycle (:func:`~nasurf.sim.protocol.lam_factor`, the rule the simulator
+    applies between repetitions; the two cycles here are one repetition)."""
+    from nasurf.sim.experiment import Experiment
     from nasurf.sim.parameters import F, at_particle_radius, load_material
-    from nasurf.sim.protocol import susceptible_fraction
+    from nasurf.sim.protocol import lam_factor, susceptible_fraction
     from nasurf.sim.simulate import resolve_parameters, simulate
 
     base = load_material(material)
@@ -280,25 +351,46 @@ def _simulate_group(material: str, strategy: str, radius: float, loading: float 
     # surface layer is sized against it
     sized = at_particle_radius(base.with_changes(**changes) if changes else base, radius)
     p = resolve_parameters(sized, strategy)
-    exp = galvanostatic_cycling("1 mA g-1", cycles=2, lower_V=LOWER_V, upper_V=UPPER_V)
-    res = simulate(p, exp, current_scale=np.asarray(currents, dtype=float))
+    sus = float(susceptible_fraction(p.volume_change, p.bonding_factor))
+    host_cap = p.host_capacity_mAh_g
     out: list[dict[str, float]] = []
     warns: list[list[str]] = []
-    for b in range(len(currents)):
-        cyc = res.cycle_capacities(b)
+    lam = math.nan
+    for form, cur in runs:
+        steps = [f"Sodiate at {form:.10g} mA g-1 until {LOWER_V} V",
+                 f"Desodiate at {form:.10g} mA g-1 until {UPPER_V} V",
+                 f"Sodiate at {cur:.10g} mA g-1 until {LOWER_V} V",
+                 f"Desodiate at {cur:.10g} mA g-1 until {UPPER_V} V"]
+        exp = Experiment.from_strings(steps, lower_cutoff_V=LOWER_V, upper_cutoff_V=UPPER_V,
+                                      name="validate")
+        res = simulate(p, exp)
+        lam = float(np.asarray(res.model.lam_rate)[0])
+        cyc = res.cycle_capacities(0)
         by = {int(c): row for c, row in zip(cyc["cycle"], cyc.to_dict("records"), strict=True)}
         c1, c2 = by.get(1, {}), by.get(2, {})
-        out.append({"sod1": float(c1.get("sodiation_mAh_g", 0.0)),
-                    "des2": float(c2.get("desodiation_mAh_g", 0.0)),
+        sod1 = float(c1.get("sodiation_mAh_g", 0.0))
+        a2 = float(lam_factor(lam, sod1 / host_cap, 1.0, sus)) if host_cap > 0 else 1.0
+        out.append({"sod1": sod1, "des2": a2 * float(c2.get("desodiation_mAh_g", 0.0)),
                     "sod2": float(c2.get("sodiation_mAh_g", 0.0))})
-        tags = (f"(batch member {b})", f"(batch member {b},")
-        warns.append([w for w in res.warnings
-                      if any(t in w for t in tags) or len(currents) == 1])
-    lam = float(np.asarray(res.model.lam_rate)[0])
-    sus = float(susceptible_fraction(p.volume_change, p.bonding_factor))
+        warns.append(list(res.warnings))
     # what the particle can store at all: the insertion host plus its surface sites
     sites = p.site_density * 3.0 / (p.density * p.particle_radius) * F / 3600.0
-    return out, warns, (lam, sus), p.host_capacity_mAh_g, sites, p.sei_capacity / 3600.0
+    return out, warns, (lam, sus), host_cap, sites, p.sei_capacity / 3600.0
+
+
+@cache
+def _lowest_cited_current(material: str) -> tuple[float, str]:
+    """The lowest current [mA/g] of a packaged host's cited capacities (its file's
+    ``literature``) and that entry's source."""
+    text = (resources.files("nasurf.sim") / "data" / "materials" / f"{material}.yaml"
+            ).read_text(encoding="utf-8")
+    lit = [e for e in (yaml.safe_load(text).get("literature") or [])
+           if e.get("current_mA_g") is not None]
+    if not lit:
+        raise ValidationError("expected at least one cited capacity with its current",
+                              file=f"{material}.yaml", field="literature")
+    low = min(lit, key=lambda e: float(e["current_mA_g"]))
+    return float(low["current_mA_g"]), str(low.get("source", ""))
 
 
 def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | None = None
@@ -321,6 +413,14 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
     with KnowledgeBase.open(db) as kb:
         df = query(kb, quantity=list(CAPACITY_QUANTITIES), distinct=True)
     recs = df.to_dict("records")
+    dup_of = _same_measurement(df, cfg["conditions"])
+    # each sample's first-discharge current (its formation cycle, as the paper ran it)
+    first_current: dict[str, float] = {}
+    for rec in recs:
+        fc = _record_current(rec)
+        if rec["quantity"] == "first_discharge_capacity" and math.isfinite(fc):
+            key = str(rec["material_key"])
+            first_current[key] = min(fc, first_current.get(key, math.inf))
     without: dict[str, int] = {}
     strategies = set(list_strategies())
     pending: dict[tuple[str, str, float, float | None], list[int]] = {}
@@ -342,6 +442,16 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
         if not math.isfinite(cur):
             rows[i] = {**base, "status": "not_simulated",
                        "reason": "the record states no current (nor a C-rate with its basis)"}
+            continue
+        if str(rec["id"]) in dup_of:
+            # one measurement counts once in the medians, as in the knowledge base's own
+            # distinct rows; the record stays listed
+            rows[i] = {**base, "current": cur, "status": "duplicate",
+                       "reason": f"the same measurement as {dup_of[str(rec['id'])]} (same "
+                                 "sample, quantity, cycles and temperature, and the same "
+                                 f"{cur:g} mA/g once the cited condition of validation.yaml "
+                                 "supplies this record's current): simulated and counted "
+                                 "there, once"}
             continue
         if strategy not in strategies:
             rows[i] = {**base, "status": "not_simulated",
@@ -372,8 +482,25 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
             assumptions.append(f"mass loading {loading * 100:.3g} mg/cm2 ({load_basis})")
         if cur_basis:
             assumptions.append(f"current {cur:g} mA/g ({cur_basis})")
+        # the reversible quantities are read after the first-cycle loss is spent, as in
+        # the paper (rate steps and long cycling follow the first cycles): a formation
+        # cycle at the sample's first-discharge current, then the cycle at the record's
+        if str(rec["quantity"]) == "first_discharge_capacity":
+            form = cur
+        else:
+            if key in first_current:
+                form = min(cur, first_current[key])
+                form_basis = "the sample's own first-discharge current"
+            else:
+                low, low_source = _lowest_cited_current(mat)
+                form = min(cur, low)
+                form_basis = ("no first-discharge current for this sample: the host's lowest "
+                              f"cited current, {low_source}")
+            assumptions.append(f"formation cycle at {form:g} mA/g ({form_basis}), then the "
+                               f"measured cycle at {cur:g} mA/g")
         frac, frac_basis = cfg["active_fraction"].get(key, (1.0, ""))
         host_cur = cur
+        host_form = form
         partner = (0.0, 0.0)
         if frac < 1.0:
             # a composite's current and capacity are per composite mass; host and carbon
@@ -387,6 +514,7 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
             q_c = carbon_partner_capacity(0.0)[0]
             f_q = frac * q_h + (1.0 - frac) * q_c
             host_cur = cur * q_h / f_q
+            host_form = form * q_h / f_q
             c_cur = cur * q_c / f_q
             c_cap, how = carbon_partner_capacity(c_cur)
             partner = (c_cap, q_c)
@@ -398,17 +526,18 @@ def validate_literature(db: str | Path | None = None, *, hosts: Iterable[str] | 
                 f"carbon partner ({1 - frac:.2g} of the mass) at {c_cur:.4g} mA per g of "
                 f"carbon: {c_cap:.0f} mAh/g ({how} from {cfg['carbon_partner'][2]}); "
                 "its first-cycle loss is not added")
-        rows[i] = {**base, "current": cur, "host_current": host_cur, "radius": radius,
-                   "assumptions": assumptions, "fraction": frac, "partner": partner}
+        rows[i] = {**base, "current": cur, "host_run": (host_form, host_cur),
+                   "radius": radius, "assumptions": assumptions, "fraction": frac,
+                   "partner": partner}
         pending.setdefault((mat, strategy, radius, loading), []).append(i)
     for (mat, strategy, radius, loading), idx in pending.items():
-        currents = sorted({rows[i]["host_current"] for i in idx})  # type: ignore[index]
+        runs = sorted({rows[i]["host_run"] for i in idx})  # type: ignore[index]
         caps, warns, lam, host_cap, site_cap, sei_cap = _simulate_group(
-            mat, strategy, radius, loading, currents)
+            mat, strategy, radius, loading, runs)
         for i in idx:
             row = rows[i]
             assert row is not None
-            b = currents.index(row["host_current"])
+            b = runs.index(row["host_run"])
             row["caps"], row["warnings"], row["lam"], row["host_cap"] = \
                 caps[b], warns[b], lam, host_cap
             row["site_cap"], row["sei_cap"] = site_cap, sei_cap
@@ -459,7 +588,9 @@ def _finish(row: dict[str, Any]) -> ValidationRow:
         sim = caps["sod1"]
         limit = host_cap + row["site_cap"] + row["sei_cap"]
         if row["sei_cap"] > 0:
-            assumptions.append(f"first-cycle loss {row['sei_cap']:.0f} mAh/g for this size")
+            per = " per g of host" if row.get("fraction", 1.0) < 1.0 else ""
+            assumptions.append(f"first-cycle loss {row['sei_cap']:.0f} mAh/g{per} for this "
+                               "size")
     else:
         sim = caps["des2"]
         limit = host_cap + row["site_cap"]

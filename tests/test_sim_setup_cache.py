@@ -293,3 +293,36 @@ def test_a_packaged_preset_by_name_is_one_object_and_finds_its_model(tmp_path):
                     "    - {field: bonding_factor, op: set, value: 0.5, basis: test}\n")
     b, c = resolve_parameters("sb", str(user)), resolve_parameters("sb", str(user))
     assert b is not c and b == c and b.bonding_factor == 0.5
+
+
+def test_the_remembered_march_start_is_reused_only_for_the_same_state():
+    # the compiled march remembers the logits of the first start state per model (the
+    # equilibrium start of every protocol); a start that differs in any field, t = 0
+    # still, is computed afresh: the same bytes as on a model that never saw another
+    from nasurf.sim.compiled_march import run_compiled_march
+    from nasurf.sim.experiment import Experiment
+    from nasurf.sim.protocol import step_segment
+    from nasurf.sim.state import Trace, initial_state
+
+    p = resolve_parameters("hard_carbon", "surface_functionalisation")
+    exp = Experiment.from_strings(STEP)
+    seg = step_segment(exp.steps[0], exp, p.capacity_basis_value, RATES, 1, len(RATES))
+
+    def end(model, st):
+        new = run_compiled_march(model, st, seg, Trace())
+        return np.concatenate([new.c.ravel(), new.V, new.t, new.phi.ravel()])
+
+    def other(model):
+        st = initial_state(model)
+        st.c = st.c * 0.5            # half as full: another surface, hence other logits
+        return st
+
+    m = build_model(p, batch_size=len(RATES))
+    first = end(m, initial_state(m))
+    assert "_march_start" in m.__dict__
+    assert _same(end(m, initial_state(m)), first)              # remembered: the same
+    fresh = build_model(p, batch_size=len(RATES))
+    truth = end(fresh, other(fresh))                            # never saw the first
+    assert "_march_start" in fresh.__dict__                     # it remembers its own
+    assert not _same(truth, first)
+    assert _same(end(m, other(m)), truth)

@@ -126,6 +126,27 @@ def _constants(model: Model) -> dict:
     return out
 
 
+def _start(model: Model, st: State) -> tuple[State, np.ndarray, np.ndarray]:
+    """A segment's start: the state with emptied surfaces lifted (as the numpy march: an
+    emptied surface, c ~ ±1e-14, starts at the floor) and its logits u (surface) and w
+    (sites). These are functions of the model and the state, and every protocol starts
+    from the model's equilibrium state: the first start at t = 0 that needs no lift is
+    remembered per model (read-only, as a cached property) with every field's bytes, and
+    a later start that is byte for byte the same reuses its u and w."""
+    key = None
+    if not np.count_nonzero(st.t):
+        key = tuple((v.dtype, v.shape, v.tobytes()) if isinstance(v, np.ndarray) else v
+                    for v in st.__dict__.values())
+        hit = model.__dict__.get("_march_start")
+        if hit is not None and hit[0] == key:
+            return st, hit[1], hit[2]
+    lifted = _lift_emptied(model, st)
+    u0, w0 = _logit_surface(model, lifted), _logit_theta(lifted.theta)
+    if key is not None and lifted is st and "_march_start" not in model.__dict__:
+        model.__dict__["_march_start"] = read_only((key, u0, w0))
+    return lifted, u0, w0
+
+
 def run_compiled_march(model: Model, st, seg, trace):
     """One current-controlled segment on the compiled march; returns the new State."""
     from nasurf.sim import march_kernel as mk
@@ -148,14 +169,13 @@ def run_compiled_march(model: Model, st, seg, trace):
     con[mk.C_DTDIV] = ctl.min_steps
     con[mk.C_VNEAR] = ctl.cutoff_factor
     con[mk.C_VFLOOR] = ctl.v_tolerance_floor
-    # as the numpy march: an emptied surface (c ~ ±1e-14) starts at the floor
-    st = _lift_emptied(model, st)
+    st, u0, w0 = _start(model, st)
     vk0 = np.empty((B, K, mk.N_VK))
     vk0[..., mk.V_PHI] = st.phi
     vk0[..., mk.V_TH] = st.theta
     vk0[..., mk.V_IF] = st.iF
-    vk0[..., mk.V_U] = _logit_surface(model, st)
-    vk0[..., mk.V_W] = _logit_theta(st.theta)
+    vk0[..., mk.V_U] = u0
+    vk0[..., mk.V_W] = w0
     sc0 = np.empty((B, mk.N_SC))      # np.stack costs more on a handful of members
     sc0[:, mk.S_PHI_E] = st.Phi
     sc0[:, mk.S_V] = st.V

@@ -111,3 +111,21 @@ def test_capacities_only_record_keeps_the_numbers_not_the_curves(nto):
         caps.echem()
     with pytest.raises(ValidationError, match="unknown record 'all'"):
         simulate(nto, exp, record="all")
+
+
+def test_step_records_are_the_frozen_dataclass_they_claim(nto):
+    # the recorder builds its StepRecords without the dataclass __init__ (speed): each
+    # must be the object StepRecord(...) builds from the same values, frozen as it
+    import dataclasses
+
+    from nasurf.sim.protocol import StepRecord
+
+    r = simulate(nto, galvanostatic_cycling("1C", cycles=2), record="capacities")
+    recs = [x for member in r.steps for x in member]
+    assert len(recs) == 4
+    for x in recs:
+        again = StepRecord(*(getattr(x, f.name) for f in dataclasses.fields(StepRecord)))
+        assert type(x) is StepRecord and x == again and hash(x) == hash(again)
+        assert x.__dict__ == again.__dict__
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            x.charge_mAh_g = 0.0

@@ -113,37 +113,83 @@ def test_overrides_mesh_and_batch_size_are_part_of_the_key(monkeypatch):
         == [s[0].charge_mAh_g for s in _run(p).steps][::-1]
 
 
-def test_a_caller_that_writes_into_its_model_changes_nothing_cached(monkeypatch):
-    p = resolve_parameters("hard_carbon", "heterointerfaces")
-    truth = _caps(_run(p))
-    r = _run(p)
-    m = r.model
-    # every array of the copy, the derived engine constants included
-    m.radius[...] = 1.0
-    m.k0[...] = 0.0
-    m.loading[...] = -1.0
-    for arr in (*m.exact_constants, *m.exact_kernel_inputs) if m.linear else ():
-        arr[...] = np.nan
-    for v in m.__dict__.get("_compiled_march_inputs", {}).values():
-        for arr in (v if isinstance(v, tuple) else (v,)):
+def _arrays(v):
+    """Every array in v (an array, or dicts/tuples/lists of them)."""
+    if isinstance(v, np.ndarray):
+        return [v]
+    items = v.values() if isinstance(v, dict) else v if isinstance(v, tuple | list) else ()
+    return [a for x in items for a in _arrays(x)]
+
+
+@pytest.mark.parametrize("host", ["red_p", "hard_carbon"])   # exact engine, compiled march
+def test_a_caller_cannot_write_into_its_model_and_changes_nothing_cached(monkeypatch, host):
+    p = resolve_parameters(host, "heterointerfaces")
+    truth = _caps(_uncached(monkeypatch, p))
+    _run(p)
+    m = _run(p).model                      # a hit: the derived engine caches came along
+    derived = ("exact_constants", "exact_kernel_inputs") if m.linear \
+        else ("_compiled_march_inputs",)
+    assert all(k in m.__dict__ for k in (*derived, "_equilibrium_start"))
+    arrays = _arrays(m.__dict__)
+    assert len(arrays) > 40
+    for arr in arrays:                     # every array, the derived caches' included
+        with pytest.raises(ValueError, match="read-only"):
             arr[...] = np.nan
-    m.x0 = np.zeros(m.B)                   # an attribute replaced on the copy
+    # what a caller may change is its own: attributes, the overrides' and a derived
+    # cache's dict items (one dict shared with the cache would reach the next run)
+    m.x0 = np.zeros(m.B)
+    m.overrides["particle_radius"] = np.ones(m.B)
+    m.loading = -m.loading
+    inputs = m.__dict__.get("_compiled_march_inputs", {})
+    for k in ("con", "par") if inputs else ():
+        inputs[k] = np.full_like(inputs[k], np.nan)
     again = _run(p)
     assert _same(_caps(again), truth)
-    assert not np.shares_memory(again.model.radius, m.radius)
+    assert not again.model.overrides
 
 
-def test_derived_engine_constants_are_kept_as_copies():
+def test_the_model_never_holds_the_callers_override_arrays(monkeypatch):
+    # the model's read-only arrays are its own: an override array the caller changes
+    # afterwards (and can still change) alters no cached model
+    p = load_material("red_p")
+    given = p.particle_radius * np.array([1, 1, 1, 2, 2, 2, 3.0])
+    kept = given.copy()
+    truth = _caps(_uncached(monkeypatch, p, overrides={"particle_radius": kept}))
+    first = _run(p, overrides={"particle_radius": given})
+    given *= 5.0                           # still the caller's writable array
+    assert not np.shares_memory(first.model.radius, given)
+    assert _same(_caps(_run(p, overrides={"particle_radius": kept})), truth)
+
+
+def test_derived_engine_constants_are_shared_read_only():
+    from nasurf.sim.engine_exact import exact_constants
+
     p = load_material("red_p")
     r = _run(p)
-    (_, master, _), = model_cache._CACHE.values()
-    # the exact engine's constants computed in the first run are kept for the next copy
+    (_, master, *_), = model_cache._CACHE.values()
+    # the exact engine's constants computed in the first run are kept for the next model
     assert "exact_constants" in master.__dict__
     nxt = _run(p).model
-    for a, b in zip(nxt.exact_constants, master.__dict__["exact_constants"], strict=True):
-        assert _same(a, b) and not np.shares_memory(a, b)
-    for a in r.model.exact_constants:
-        assert not any(np.shares_memory(a, b) for b in nxt.exact_constants)
+    assert exact_constants(nxt) is master.__dict__["exact_constants"]
+    for a, b in zip(exact_constants(r.model), exact_constants(nxt), strict=True):
+        assert a is b and not a.flags.writeable
+
+
+@pytest.mark.parametrize("host", ["red_p", "hard_carbon"])   # exact engine, compiled march
+def test_kernels_see_the_same_array_flags_built_cached_or_uncached(host):
+    # numba compiles a kernel again for a read-only array where it had a writable one:
+    # the first run (derived caches computed), a hit (shared) and an uncached build must
+    # all call each kernel with the same signature
+    from nasurf.sim import exact_kernel, march_kernel
+
+    kernels = (exact_kernel.galvanostatic_rows, march_kernel.march_current)
+    p = dataclasses.replace(load_material(host))       # a new set: a new model
+    _run(p)
+    seen = [len(k.signatures) for k in kernels]
+    _run(p)
+    with model_cache.uncached():
+        _run(p)
+    assert [len(k.signatures) for k in kernels] == seen
 
 
 def test_eviction_and_id_reuse_never_mix_models(monkeypatch):
@@ -247,3 +293,36 @@ def test_a_packaged_preset_by_name_is_one_object_and_finds_its_model(tmp_path):
                     "    - {field: bonding_factor, op: set, value: 0.5, basis: test}\n")
     b, c = resolve_parameters("sb", str(user)), resolve_parameters("sb", str(user))
     assert b is not c and b == c and b.bonding_factor == 0.5
+
+
+def test_the_remembered_march_start_is_reused_only_for_the_same_state():
+    # the compiled march remembers the logits of the first start state per model (the
+    # equilibrium start of every protocol); a start that differs in any field, t = 0
+    # still, is computed afresh: the same bytes as on a model that never saw another
+    from nasurf.sim.compiled_march import run_compiled_march
+    from nasurf.sim.experiment import Experiment
+    from nasurf.sim.protocol import step_segment
+    from nasurf.sim.state import Trace, initial_state
+
+    p = resolve_parameters("hard_carbon", "surface_functionalisation")
+    exp = Experiment.from_strings(STEP)
+    seg = step_segment(exp.steps[0], exp, p.capacity_basis_value, RATES, 1, len(RATES))
+
+    def end(model, st):
+        new = run_compiled_march(model, st, seg, Trace())
+        return np.concatenate([new.c.ravel(), new.V, new.t, new.phi.ravel()])
+
+    def other(model):
+        st = initial_state(model)
+        st.c = st.c * 0.5            # half as full: another surface, hence other logits
+        return st
+
+    m = build_model(p, batch_size=len(RATES))
+    first = end(m, initial_state(m))
+    assert "_march_start" in m.__dict__
+    assert _same(end(m, initial_state(m)), first)              # remembered: the same
+    fresh = build_model(p, batch_size=len(RATES))
+    truth = end(fresh, other(fresh))                            # never saw the first
+    assert "_march_start" in fresh.__dict__                     # it remembers its own
+    assert not _same(truth, first)
+    assert _same(end(m, other(m)), truth)

@@ -164,6 +164,23 @@ class Experiment:
         return exp
 
 
+def as_experiment(experiment: Experiment | Sequence[str]) -> Experiment:
+    """``experiment`` itself, or the experiment of these step texts with the defaults
+    (:meth:`Experiment.from_strings`): the same immutable object for the same texts, so
+    a sweep or fit that passes its steps as strings does not rebuild it every call."""
+    if isinstance(experiment, Experiment):
+        return experiment
+    texts = tuple(experiment)
+    if all(type(t) is str for t in texts):
+        return _of_texts(texts)
+    return Experiment.from_strings(list(texts))   # says what is wrong with the steps
+
+
+@functools.lru_cache(maxsize=256)
+def _of_texts(texts: tuple[str, ...]) -> Experiment:
+    return Experiment.from_strings(list(texts))
+
+
 def _fmt_current(mA_g: float) -> str:
     return f"{mA_g:g} mA g-1"
 

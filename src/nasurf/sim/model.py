@@ -27,7 +27,6 @@ surface for local densities and per kg of active material for the applied curren
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from nasurf.errors import ValidationError
 from nasurf.sim.eigenbasis import tridiagonal_eigh
 from nasurf.sim.parameters import OCP, ParameterSet, Table1D
 from nasurf.sim.physics import exchange_current, symmetric_overpotential
+from nasurf.sim.readonly import read_only
 
 # Fields that may vary across a batch (scalars only; tables and the OCP are shared).
 BATCHABLE = (
@@ -130,8 +130,8 @@ class Model:
     """A discretised half-cell model for a batch of B parameter sets and K size classes.
 
     Arrays are shaped (B,) for cell-level scalars, (B, K) for per-class scalars and
-    (B, K, N) for per-cell values. Built by :func:`build_model`; mutate nothing after build
-    except through :meth:`with_overrides` (which rebuilds what depends on the change).
+    (B, K, N) for per-cell values. Built by :func:`build_model`, which marks every array
+    read-only (as are the per-model caches derived from it): a model is shared, not copied.
     """
 
     params: ParameterSet
@@ -204,14 +204,23 @@ class Model:
 
     @property
     def surface_distance(self) -> np.ndarray:
-        """Distance from the last cell centre to the surface (B,K)."""
-        return self.radius - self.centers[..., -1]
+        """Distance from the last cell centre to the surface (B,K), read-only (computed
+        once per model: the marches ask for it at every step)."""
+        d = self.__dict__.get("_surface_distance")
+        if d is None:
+            d = self.__dict__["_surface_distance"] = read_only(self.radius
+                                                               - self.centers[..., -1])
+        return d
 
     def cell_diffusivity(self, c: np.ndarray, *, surface: bool = False) -> np.ndarray:
         """D in each cell (B,K,N) at concentrations c (harmonic face means built from it);
-        ``surface``: the surface cell's alone (B,K), with no D(c) lookup for the others."""
+        ``surface``: the surface cell's alone (B,K), with no D(c) lookup for the others
+        (read-only and computed once per model where D does not depend on c)."""
         in_shell = self.in_shell
         if surface:
+            D = self.__dict__.get("_surface_diffusivity")
+            if D is not None:
+                return D
             c, in_shell = c[..., -1:], in_shell[..., -1:]
         dc = self.D_core_scale[:, None, None]
         ds = self.D_shell_scale[:, None, None]
@@ -221,7 +230,11 @@ class Model:
         ds = _eval(self.D_shell, c, self.c_max) * ds if isinstance(self.D_shell, Table1D) \
             else float(self.D_shell) * ds
         D = np.where(in_shell, ds, dc)
-        return D[..., 0] if surface else D
+        if not surface:
+            return D
+        if not isinstance(self.D_core, Table1D) and not isinstance(self.D_shell, Table1D):
+            self.__dict__["_surface_diffusivity"] = read_only(D[..., 0])
+        return D[..., 0]
 
     def face_conductance(self, D_cells: np.ndarray) -> np.ndarray:
         """G_j = A_j / (d⁻/D⁻ + d⁺/D⁺) on the N−1 interior faces (harmonic mean of D)."""
@@ -246,7 +259,10 @@ class Model:
                               ) -> np.ndarray:
         """Mass-weighted mean x over classes (B,) (``content``: :meth:`particle_content`)."""
         content = self.particle_content(c) if content is None else content
-        x_k = content / self.volumes.sum(axis=-1) / self.c_max
+        total = self.__dict__.get("_volume_sum")         # a model constant: once per model
+        if total is None:
+            total = self.__dict__["_volume_sum"] = read_only(self.volumes.sum(axis=-1))
+        x_k = content / total / self.c_max
         return (x_k * self.mass_fraction).sum(axis=-1)
 
     def sodium_content(self, c: np.ndarray) -> np.ndarray:
@@ -318,30 +334,58 @@ class Model:
 
     def cell_overpotential(self, I_g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """V − Φ as a function of the specific current I_g [A/kg] and its derivative."""
+        return self._cell_overpotential(I_g, True)  # type: ignore[return-value]
+
+    def cell_overpotential_value(self, I_g: np.ndarray) -> np.ndarray:
+        """V − Φ alone (the compiled march and the exact engine need no derivative)."""
+        return self._cell_overpotential(I_g, False)[0]
+
+    def _cell_overpotential(self, I_g: np.ndarray, derivative: bool
+                            ) -> tuple[np.ndarray, np.ndarray | None]:
         IA = I_g * self.loading
         f = self.f
+        resistance, electrolyte, lim, diffusion = self._overpotential_constants()
         # the Na-metal counter electrode: symmetric Butler-Volmer
         eta, deta = symmetric_overpotential(IA, self.j0_counter, f)
-        h = IA * (self.asr + self.electrolyte_resistance) + eta
-        dh = self.loading * (self.asr + self.electrolyte_resistance + deta)
-        if np.count_nonzero(self.electrolyte_dc_per_current > 0):
+        h = IA * resistance + eta
+        dh = self.loading * (resistance + deta) if derivative else None
+        if electrolyte:
             # Quasi-steady profile (uniform reaction): with q = I_A·dc (anodic positive, so
             # q < 0 on sodiation, when Na+ from the metal piles up at x = 0), the salt at the
             # metal is c0 − s·q and its electrode mean c0 + (1 − s)·q (s from salt
             # conservation, see _electrolyte_split); the diffusion potential adds
-            # 2(1 − t+)/f · ln(c̄_electrode/c_metal) to V.
+            # 2(1 − t+)/f · ln(c̄_electrode/c_metal) to V. (q held within ±lim: np.clip's
+            # values, without its Python wrappers.)
             c0 = self.c_e
             s = self.electrolyte_split
-            lim = 0.99 * c0 / np.maximum(s, 1 - s)   # beyond: depletion (not modelled)
-            q = np.clip(IA * self.electrolyte_dc_per_current, -lim, lim)
-            free = np.abs(q) < lim
-            t = self.transference
+            q = np.minimum(np.maximum(IA * self.electrolyte_dc_per_current, -lim), lim)
             c_metal = c0 - s * q
             c_bar = c0 + (1 - s) * q
-            h = h + 2 * (1 - t) / f * np.log(c_bar / c_metal)
-            dq = np.where(free, self.loading * self.electrolyte_dc_per_current, 0.0)
-            dh = dh + 2 * (1 - t) / f * dq * ((1 - s) / c_bar + s / c_metal)
+            h = h + diffusion * np.log(c_bar / c_metal)
+            if derivative:
+                free = np.abs(q) < lim
+                dq = np.where(free, self.loading * self.electrolyte_dc_per_current, 0.0)
+                dh = dh + diffusion * dq * ((1 - s) / c_bar + s / c_metal)
         return h, dh
+
+    def _overpotential_constants(self) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray]:
+        """(ASR + electrolyte resistance, whether the electrolyte correction is on, the
+        bound of I_A·dc beyond which the electrolyte is emptied, 2(1 − t+)/f): functions
+        of the model alone, computed once (read-only, as a cached property)."""
+        k = self.__dict__.get("_overpotential_consts")
+        if k is None:
+            s = self.electrolyte_split
+            k = self.__dict__["_overpotential_consts"] = read_only((
+                self.asr + self.electrolyte_resistance,
+                bool(np.count_nonzero(self.electrolyte_dc_per_current > 0)),
+                0.99 * self.c_e / np.maximum(s, 1 - s),   # beyond: depletion (not modelled)
+                2 * (1 - self.transference) / self.f))
+        return k
+
+    @property
+    def electrolyte_correction(self) -> bool:
+        """Whether any member has the quasi-steady electrolyte correction."""
+        return self._overpotential_constants()[1]
 
     def electrolyte_depleted(self, I_g: np.ndarray) -> np.ndarray:
         """Members (B,) whose current I_g [A/kg] would empty the electrolyte at one end.
@@ -351,8 +395,7 @@ class Model:
         does not describe, and its voltage is too optimistic.
         """
         dc = self.electrolyte_dc_per_current
-        s = self.electrolyte_split
-        lim = 0.99 * self.c_e / np.maximum(s, 1 - s)
+        lim = self._overpotential_constants()[2]
         return (dc > 0) & (np.abs(I_g * self.loading * dc) >= lim)
 
     def implicit_operator(self, c: np.ndarray, dt: np.ndarray
@@ -459,64 +502,6 @@ class Model:
         assert self.U_last is not None and self.sqrtW is not None
         return self.U_last * (self.face_area[..., -1] / self.sqrtW[..., -1])[..., None]
 
-    @functools.cached_property
-    def exact_constants(self) -> tuple[np.ndarray, ...]:
-        """Per-model constants of the exact engine (one size class, constant D).
-
-        (λ, 1/λ with 0 for the conserved mode, surface weights w, modal forcing β, the
-        last-half-cell resistance δ/D, particle capacity [mol], A_R),
-        each (B, N) or (B,): computed once, since a model is never changed after build.
-        """
-        lam = self.eig[:, 0, :]
-        zero_mode = lam == 0.0
-        inv_lam = np.where(zero_mode, 0.0, 1.0 / np.where(zero_mode, 1.0, lam))
-        # a linear model has constant D: the surface cell's is the shell's or the core's
-        D_last = np.where(self.in_shell[:, 0, -1], self.D_shell_scale, self.D_core_scale)
-        cap = self.c_max * np.sum(self.volumes, axis=-1)[:, 0]
-        return (lam, inv_lam, self.modal_surface_weights()[:, 0, :],
-                self.modal_forcing()[:, 0, :], self.surface_distance[:, 0] / D_last, cap,
-                self.face_area[:, 0, -1])
-
-    @functools.cached_property
-    def exact_kernel_inputs(self) -> tuple[np.ndarray, ...]:
-        """Interface data of the compiled exact engine (:mod:`nasurf.sim.exact_kernel`).
-
-        (con, kin, ocp_x, ocp_y, k_x, k_y): shared constants, per-member kinetics
-        (pre-factor with k0, exponents of the j0 law, α, F/RT) and the OCP / k0 tables
-        (two-point placeholders where there is none).
-        """
-        from nasurf.sim import exact_kernel as ek
-
-        ocp = self.surface_ocp or self.params.ocp
-        con = np.zeros(ek.N_CON)
-        con[ek.C_CMAX] = self.c_max
-        con[ek.C_CVAC] = self.j0_vacancy_limit
-        placeholder = np.array([0.0, 1.0])
-        ocp_x = ocp_y = placeholder
-        if ocp.kind == "table":
-            assert ocp.table is not None
-            con[ek.C_OCP_TABLE] = 1.0
-            ocp_x = np.asarray(ocp.table.x, dtype=float)
-            ocp_y = np.asarray(ocp.table.y, dtype=float)
-        else:
-            con[ek.C_E0] = ocp.E0
-            con[ek.C_NRT_F] = ocp.slope_factor * R_GAS * ocp.temperature / F
-            con[ek.C_XMAX] = ocp.x_max
-        k_x = k_y = placeholder
-        if self.k0_table is not None:
-            con[ek.C_K_KIND] = (ek.K_CONCENTRATION if self.k0_table.x_kind == "concentration"
-                                else ek.K_STOICHIOMETRY)
-            k_x = np.asarray(self.k0_table.x, dtype=float)
-            k_y = np.asarray(self.k0_table.y, dtype=float)
-        kin = np.empty((self.B, ek.N_KIN))
-        kin[:, ek.K_PRE] = self.j0_scale * F * self.ce_factor ** self.alpha \
-            * np.exp(self.j0_log_offset) * self.k0
-        kin[:, ek.K_EC] = self.j0_exp_c
-        kin[:, ek.K_EA] = self.j0_exp_a
-        kin[:, ek.K_ALPHA] = self.alpha
-        kin[:, ek.K_F] = self.f
-        return con, kin, ocp_x, ocp_y, k_x, k_y
-
     def modal_surface_weights(self) -> np.ndarray:
         """w with c_N = w·a (B,K,N)."""
         assert self.U_last is not None and self.sqrtW is not None
@@ -581,7 +566,8 @@ def build_model(params: ParameterSet, *, mesh: MeshSpec | None = None,
     a concentration-dependent property by a factor.
     """
     mesh = mesh or MeshSpec()
-    ov = {k: np.asarray(v, dtype=float) for k, v in (overrides or {}).items()}
+    # copies: the model's arrays (read-only) must not be the caller's override arrays
+    ov = {k: np.array(v, dtype=float) for k, v in (overrides or {}).items()}
     bad = sorted(set(ov) - set(BATCHABLE))
     if bad:
         raise ValidationError(f"cannot vary this parameter in a batch; batchable: "
@@ -712,6 +698,7 @@ def build_model(params: ParameterSet, *, mesh: MeshSpec | None = None,
     )
     if linear:
         model.build_modes()
+    read_only(model.__dict__)
     return model
 
 

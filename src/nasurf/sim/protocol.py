@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 import numpy as np
@@ -39,6 +39,7 @@ from nasurf.errors import ValidationError
 from nasurf.sim.experiment import Experiment, Step
 from nasurf.sim.model import Model
 from nasurf.sim.parameters import ParameterSet
+from nasurf.sim.readonly import read_only
 from nasurf.sim.state import (
     CAPACITIES_CONTROL,
     CURVES_CONTROL,
@@ -81,6 +82,18 @@ class StepRecord:
     charge_mAh_g: float          # signed, anodic positive
     end_voltage_V: float
     ended_by: str                # cutoff | duration | current_limit | sweep_end
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(StepRecord))
+
+
+def _step_record(*values: object) -> StepRecord:
+    """``StepRecord(*values)``, the same frozen object, without the frozen dataclass's
+    ``object.__setattr__`` per field: a capacities-only sweep makes one record per member
+    and step, and those calls were a tenth of its Python time around the solver."""
+    rec = object.__new__(StepRecord)
+    rec.__dict__.update(zip(_RECORD_FIELDS, values, strict=True))
+    return rec
 
 
 @dataclass(frozen=True)
@@ -185,7 +198,7 @@ def lam_retention(lam_rate: np.ndarray | float, depth: np.ndarray | float,
     # plain ufuncs (not np.clip/np.where/np.all): the protocol calls this once per cycle
     # on a few members, where numpy's per-call overhead is the whole cost
     sus = np.asarray(susceptible, dtype=float)
-    if not (sus.min() >= 0.0 and sus.max() <= 1.0):     # NaN fails both
+    if np.count_nonzero((sus >= 0.0) & (sus <= 1.0)) != sus.size:     # NaN fails both
         raise ValidationError(f"the susceptible fraction must lie in [0, 1], got {susceptible}",
                               field="susceptible")
     d = np.minimum(np.maximum(np.asarray(depth, dtype=float), 0.0), 1.0)
@@ -297,6 +310,23 @@ _EQUILIBRATED: dict[tuple[int, float], tuple[ParameterSet, ParameterSet]] = {}
 _EQUILIBRATED_LOCK = threading.Lock()
 
 
+def _susceptible(model: Model) -> np.ndarray | None:
+    """The fade law's susceptible fraction of ``model``'s members, None when none of them
+    loses active material: a function of the model alone, computed once per model (kept
+    in its ``__dict__``, read-only, as a cached property)."""
+    hit = model.__dict__.get("_susceptible_fraction", False)
+    if hit is not False:
+        return hit
+    p = model.params
+    # per member where the batch overrides them, else one value for all (broadcasts)
+    sus = read_only(susceptible_fraction(model.overrides.get("volume_change", p.volume_change),
+                                         model.overrides.get("bonding_factor",
+                                                             p.bonding_factor))) \
+        if np.count_nonzero(model.lam_rate > 0) else None
+    model.__dict__["_susceptible_fraction"] = sus
+    return sus
+
+
 def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *,
                  scale: np.ndarray | None = None, sweep_rates: np.ndarray | None = None,
                  n_output: int | None = None, engine: str = "auto",
@@ -324,15 +354,11 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
     trace = Trace()
     stopped = np.zeros(B, dtype=bool)
     n_stopped = 0          # members stopped by the GITT rule (np.any/all cost µs each)
-    degrades = np.count_nonzero(model.lam_rate > 0) > 0
+    susceptible = _susceptible(model)
+    degrades = susceptible is not None
     engines: list[str] = []
     cycle, half, last_dir = 1, 0, 0
     count = 0
-    # per member where the batch overrides them, else one value for all (broadcasts)
-    susceptible = susceptible_fraction(model.overrides.get("volume_change", p.volume_change),
-                                       model.overrides.get("bonding_factor",
-                                                           p.bonding_factor)) \
-        if degrades else None
     for rep in range(1, exp.cycles + 1):
         sod_charge = np.zeros(B)
         for idx, step in enumerate(exp.steps, start=1):
@@ -348,7 +374,7 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
                                n_output=n_output,
                                control=None if control is CURVES_CONTROL else control)
             before = st
-            if not keep_trace:
+            if not keep_trace and count > 1:     # the previous step's rows: dropped
                 trace = Trace()
             n_blocks = len(trace.I)
             n_engines = len(trace.engines)
@@ -361,7 +387,8 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
             if n_stopped:
                 st = before.select(stopped, st)
             dq = (st.charge - before.charge) / C_PER_KG_PER_MAH_G
-            sod_charge += np.where(dq < 0, -dq * C_PER_KG_PER_MAH_G, 0.0)
+            if degrades:
+                sod_charge += np.where(dq < 0, -dq * C_PER_KG_PER_MAH_G, 0.0)
             dur = st.t - before.t
             run = StepRun(model, step, seg, count, idx, rep, cycle, half, before, st, dq, dur,
                           ~stopped, trace, n_blocks, scale)
@@ -416,10 +443,12 @@ class CapacityRecorder:
         model, step, seg, st = run.model, run.step, run.segment, run.after
         B, scale, count = self.B, run.scale, run.count
         running = run.running
-        if np.count_nonzero(model.electrolyte_dc_per_current > 0):
+        if model.electrolyte_correction:
             blocks = run.trace.I[run.trace_start:]
             I_step = np.concatenate(blocks) if blocks else np.zeros((0, B))
-            I_max = np.nanmax(np.abs(I_step), axis=0, initial=0.0)
+            # np.nanmax's values (it is fmax.reduce plus an all-NaN check, which the
+            # initial value makes moot), without its Python wrappers
+            I_max = np.fmax.reduce(np.abs(I_step), axis=0, initial=0.0)
             for b in np.flatnonzero(model.electrolyte_depleted(I_max) & running):
                 self.warnings.append(
                     f"step {count} '{step.text}'{who(b, B, scale)}: at {I_max[b]:.4g} "
@@ -452,7 +481,7 @@ class CapacityRecorder:
                     f"in {dur[b]:.3g} s: the host cannot take this current from "
                     "its present state (cut-off reached almost at once, or a filled/"
                     "emptied surface the solver cannot move)")
-            self.records[b].append(StepRecord(
+            self.records[b].append(_step_record(
                 count, run.index, run.cycle, run.half_cycle, kind, text, current[b],
                 dur[b], dq[b], V[b], ended))
 

@@ -10,6 +10,7 @@ summary of capacities per step and per cycle.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ from nasurf.io.table import (
     validate,
 )
 from nasurf.options import choose
-from nasurf.sim.experiment import Experiment
+from nasurf.sim.experiment import Experiment, as_experiment
 from nasurf.sim.model import MeshSpec, Model
 from nasurf.sim.model_cache import cached_model, remember_derived
 from nasurf.sim.parameters import ParameterSet, load_material
@@ -177,14 +178,13 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
     if not isinstance(points_per_step, int | np.integer) or points_per_step < 3:
         raise ValidationError(f"points_per_step must be an integer >= 3, got {points_per_step!r}",
                               field="points_per_step")
-    exp = experiment if isinstance(experiment, Experiment) else \
-        Experiment.from_strings(list(experiment))
+    exp = as_experiment(experiment)
     engine = choose("engine", engine, ENGINES, where="simulate")
     record = choose("record", record, RECORDS, where="simulate")
     control = step_control_of(step_control, where="simulate")
     p = equilibrated_parameters(resolve_parameters(material, strategy), exp)
     # the built model of an identical (parameter set, mesh, overrides, batch size) is
-    # reused (each call gets its own copy of its arrays): only the currents changed
+    # reused (its arrays are read-only and shared): only the currents changed
     model = cached_model(p, mesh=mesh, overrides=overrides,
                          batch_size=None if current_scale is None else len(current_scale))
     B = model.B
@@ -232,10 +232,15 @@ class _EchemTables:
         self.engines = engines   # the engine that ran each segment
         self.warnings = warnings
         self.arrays = trace.arrays() if trace is not None else None
-        self.step_meta = np.asarray(step_meta, dtype=int).reshape(-1, 3)
+        self._step_meta = step_meta      # as an array on the first table built
         self.area_cm2 = area_cm2
         self._built: dict[int, EchemData] = {}
         self._parameters: dict[str, Any] | None = None
+
+    @functools.cached_property
+    def step_meta(self) -> np.ndarray:
+        """(step index, cycle, half cycle) of every executed step, (n_steps, 3)."""
+        return np.asarray(self._step_meta, dtype=int).reshape(-1, 3)
 
     def _member_warnings(self, b: int) -> tuple[str, ...]:
         # the run's warnings travel with the data (a step that held no charge leaves no

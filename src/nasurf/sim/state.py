@@ -17,6 +17,7 @@ import numpy as np
 from nasurf.constants import FARADAY_C_PER_MOL as F
 from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as R_GAS
 from nasurf.sim.model import Model
+from nasurf.sim.readonly import read_only
 
 
 @dataclass
@@ -235,7 +236,7 @@ def site_coverage_eq(model: Model, E: np.ndarray) -> np.ndarray:
 
 def _equilibrium_start(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(c, U(c_s), θ) of the start, a function of the model alone: computed once per
-    model (kept in its ``__dict__``, as a cached property; never handed out uncopied)."""
+    model (kept in its ``__dict__``, as a cached property, read-only; a State gets copies)."""
     start = model.__dict__.get("_equilibrium_start")
     if start is None:
         c = model.initial_concentration()
@@ -244,7 +245,7 @@ def _equilibrium_start(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray
         # the 60-step bisection for a batch without any (a third of a 1C re-solve)
         theta = site_coverage_eq(model, U) if np.count_nonzero(model.Gamma > 0) \
             else np.full((model.B, model.K), 0.5)
-        start = model.__dict__["_equilibrium_start"] = (c, U, theta)
+        start = model.__dict__["_equilibrium_start"] = read_only((c, U, theta))
     return start
 
 
@@ -274,8 +275,12 @@ def logit_surface(model: Model, st: State) -> np.ndarray:
     """
     cl = surface_limit(model)
     cs = model.surface_concentration(st.c, -st.iF / F)
-    cs_c = np.clip(cs, 1e-300 * cl, cl * (1 - 1e-16))
+    # np.clip's values (positive bounds), without its Python wrappers: this runs once per
+    # segment on a handful of members, where numpy's per-call overhead is the whole cost
+    cs_c = np.minimum(np.maximum(cs, 1e-300 * cl), cl * (1 - 1e-16))
     u_ext = np.log(cs_c) - np.log(cl - cs_c)
+    if np.count_nonzero((cs >= 1e-6 * cl) & (cs <= cl * (1 - 1e-6))) == cs.size:
+        return u_ext          # the usual case: every surface inside, no edge test can fire
     # The OCP guess assumes the surface is at equilibrium with Δφ, which a (nearly)
     # blocked host is not: use it only where the extrapolation really cancelled, i.e. c_s
     # (or c_lim − c_s) is a round-off remainder of much larger terms.

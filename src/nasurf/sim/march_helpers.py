@@ -14,7 +14,12 @@ from nasurf.sim import physics
 from nasurf.sim.compiled import jit_ieee as jit
 from nasurf.sim.compiled import jit_ieee_borrowed as borrowed
 from nasurf.sim.compiled import table, table_near
-from nasurf.sim.state import cutoff_tolerance, newton_out_of_reach, sei_after_step
+from nasurf.sim.state import (
+    cutoff_tolerance,
+    newton_converged,
+    newton_out_of_reach,
+    sei_after_step,
+)
 
 #: table kinds (k0 and D): none/constant, x = stoichiometry, x = concentration
 T_NONE, T_STOICHIOMETRY, T_CONCENTRATION = 0, 1, 2
@@ -60,6 +65,8 @@ _sei_after_step = jit(sei_after_step)
 _cutoff_tolerance = jit(cutoff_tolerance)
 #: a Newton solve that can no longer converge: the numpy march's own rule
 _newton_out_of_reach = jit(newton_out_of_reach)
+#: a Newton solve that has converged: the numpy march's own rule
+_newton_converged = jit(newton_converged)
 
 
 @jit

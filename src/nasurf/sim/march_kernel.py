@@ -44,6 +44,7 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _expit,
     _logaddexp,
     _logit_parts,
+    _newton_converged,
     _newton_out_of_reach,
     _sei_after_step,
     _stoichiometry,
@@ -58,8 +59,8 @@ from nasurf.sim.state import NEWTON_ITERATIONS
 #: layout of the shared constants ``con``
 (C_CMAX, C_CLIM, C_CVAC, C_OCP_MODE, C_E0, C_NRT_F, C_XMAX, C_K_KIND, C_DC_KIND,
  C_DS_KIND, C_BASIS, C_VLO, C_VHI, C_DVMAX, C_SEI_ON, C_LINEAR, C_VTOL, C_DTDIV,
- C_VNEAR, C_VFLOOR, C_LOGCL) = range(21)
-N_CON = 21
+ C_VNEAR, C_VFLOOR, C_LOGCL, C_NEWTON_TOL) = range(22)
+N_CON = 22
 #: OCP modes: lattice gas with x_max ≤ 1 (in u), table, lattice gas evaluated in x
 OCP_LATTICE_U, OCP_TABLE, OCP_LATTICE_X = 0, 1, 2
 #: per-member parameters ``par`` (B, N_PAR)
@@ -409,11 +410,9 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             if has_sites:
                 w[k] = min(max(w[k] + scr[k, 5] * scale, -745.0), 745.0)
         Phi += dPhi * scale
-        small = (amax_u < 1e-5 * (1.0 + umax)) and amax_phi < 1e-6 and abs(dPhi) < 1e-6 \
-            and big <= 1.0
-        if has_sites:
-            small = small and amax_w < 1e-5
-        converged = small
+        converged = _newton_converged(amax_u, umax, amax_phi, dPhi,
+                                      amax_w if has_sites else 0.0,
+                                      con[C_NEWTON_TOL]) and big <= 1.0
         if converged or _newton_out_of_reach(amax_phi, dPhi, _it):
             break
     kv[0, 15] = _it + 1.0     # Newton iterations of this solve (the caller counts them)

@@ -166,7 +166,8 @@ class StepControl:
 #: time; near the cut-off 0.02 × the distance to it, ≥ 50 µV)
 CURVES_CONTROL = StepControl(cutoff_factor=0.02)
 #: capacity-targeted control for capacities-only sweeps (see StepControl)
-CAPACITIES_CONTROL = StepControl(v_tolerance=5e-3, min_steps=20.0, cutoff_factor=0.02)
+CAPACITIES_CONTROL = StepControl(v_tolerance=5e-3, min_steps=20.0, cutoff_factor=0.02,
+                                 newton_tolerance=100.0)
 
 
 @dataclass(frozen=True)

@@ -165,8 +165,10 @@ class StepControl:
 #: the march's control for curves (2 mV per step, at least 40 steps per characteristic
 #: time; near the cut-off 0.02 × the distance to it, ≥ 50 µV)
 CURVES_CONTROL = StepControl(cutoff_factor=0.02)
-#: capacity-targeted control for capacities-only sweeps (see StepControl)
-CAPACITIES_CONTROL = StepControl(v_tolerance=5e-3, min_steps=20.0, cutoff_factor=0.02,
+#: capacity-targeted control for capacities-only sweeps (see StepControl): the tolerance is
+#: 0.02 × the distance to the cut-off up to 1 V from it (20 mV beyond), at least 20 steps
+#: per characteristic time, Newton stopped at 1e-4 V
+CAPACITIES_CONTROL = StepControl(v_tolerance=2e-2, min_steps=20.0, cutoff_factor=0.02,
                                  newton_tolerance=100.0)
 
 

@@ -154,6 +154,13 @@ def _tridiagonal_solve(b, k, dt, const_D, Gc, work, hist_c, vol, dm, dp, Af, AR)
         work[k, n, 4] = z_prev
         cprev = work[k, n, 2] / den if n < N - 1 else 0.0
         work[k, n, 2] = cprev
+    # back substitution, the cell above carried in registers (not re-read from the store
+    # just made: a store-to-load round trip per cell)
+    y_next = work[k, N - 1, 3]
+    z_next = work[k, N - 1, 4]
     for n in range(N - 2, -1, -1):
-        work[k, n, 3] -= work[k, n, 2] * work[k, n + 1, 3]
-        work[k, n, 4] -= work[k, n, 2] * work[k, n + 1, 4]
+        c_n = work[k, n, 2]
+        y_next = work[k, n, 3] - c_n * y_next
+        z_next = work[k, n, 4] - c_n * z_next
+        work[k, n, 3] = y_next
+        work[k, n, 4] = z_next

@@ -196,10 +196,17 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             D_last = par[b, P_DSS] if in_shell[N - 1] else par[b, P_DCS]
             pk = 0.0
             gk = sdist[b, k] / D_last
+            # the projections a_i = Σ_n U_ni·√W_n·c_n, summed over n in the same order but
+            # for all i at once (independent sums, not one long chain of additions)
             for i in range(N):
-                ai = 0.0
-                for n in range(N):
-                    ai += Um[b, k, n, i] * sqW[b, k, n] * hist_c[k, n]
+                mw[k, i, 0] = 0.0
+            for n in range(N):
+                sw = sqW[b, k, n]
+                hc = hist_c[k, n]
+                for i in range(N):
+                    mw[k, i, 0] += Um[b, k, n, i] * sw * hc
+            for i in range(N):
+                ai = mw[k, i, 0]
                 z = lam[b, k, i] * dt
                 ph1 = 1.0 + z / 2.0 + z * z / 6.0 if abs(z) < 1e-6 else math.expm1(z) / z
                 mw[k, i, 0] = math.exp(z) * ai
@@ -436,11 +443,16 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         N_new = -iF / F
         if modal_first:
             Um, sqW, mw = wk[4], wk[6], wk[9]
+            # c_n = Σ_i U_ni·(a_i' + h_i·N)/√W_n, summed over i in the same order for all n
+            # at once (as the projections above)
             for n in range(N):
-                cn = 0.0
-                for i in range(N):
-                    cn += Um[b, k, n, i] * (mw[k, i, 0] + mw[k, i, 1] * N_new)
-                cn /= sqW[b, k, n]
+                cS[dst, k, n] = 0.0
+            for i in range(N):
+                coef = mw[k, i, 0] + mw[k, i, 1] * N_new
+                for n in range(N):
+                    cS[dst, k, n] += Um[b, k, n, i] * coef
+            for n in range(N):
+                cn = cS[dst, k, n] / sqW[b, k, n]
                 cS[dst, k, n] = cn
                 ok = ok and math.isfinite(cn)
         else:

@@ -91,7 +91,8 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
 
     The numpy engine's ``_bdf2_history`` + ``_diffusion_step`` (tridiagonal) +
     ``_implicit_step`` for current control and α = ½; returns whether Newton converged
-    and the result is finite. ``wk`` is scratch (K, N, 8) + per-class scratch.
+    and the result is finite. ``wk`` is scratch (K, N, 8) + per-class scratch; its modal
+    scratch ``wk[9]`` is (K, 2, N), contiguous over the modes (the projections vectorise).
     """
     K, N = cS.shape[1], cS.shape[2]
     cm = con[C_CMAX]
@@ -199,20 +200,20 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             # the projections a_i = Σ_n U_ni·√W_n·c_n, summed over n in the same order but
             # for all i at once (independent sums, not one long chain of additions)
             for i in range(N):
-                mw[k, i, 0] = 0.0
+                mw[k, 0, i] = 0.0
             for n in range(N):
                 sw = sqW[b, k, n]
                 hc = hist_c[k, n]
                 for i in range(N):
-                    mw[k, i, 0] += Um[b, k, n, i] * sw * hc
+                    mw[k, 0, i] += Um[b, k, n, i] * sw * hc
             for i in range(N):
-                ai = mw[k, i, 0]
+                ai = mw[k, 0, i]
                 z = lam[b, k, i] * dt
                 ph1 = 1.0 + z / 2.0 + z * z / 6.0 if abs(z) < 1e-6 else math.expm1(z) / z
-                mw[k, i, 0] = math.exp(z) * ai
-                mw[k, i, 1] = ph1 * dt * beta[b, k, i]
-                pk += mw[k, i, 0] * wsf[b, k, i]
-                gk += mw[k, i, 1] * wsf[b, k, i]
+                mw[k, 0, i] = math.exp(z) * ai
+                mw[k, 1, i] = ph1 * dt * beta[b, k, i]
+                pk += mw[k, 0, i] * wsf[b, k, i]
+                gk += mw[k, 1, i] * wsf[b, k, i]
             p_[k] = pk
             g_[k] = gk
     # --- Newton on (u, Δφ, w) per class and Φ
@@ -448,7 +449,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             for n in range(N):
                 cS[dst, k, n] = 0.0
             for i in range(N):
-                coef = mw[k, i, 0] + mw[k, i, 1] * N_new
+                coef = mw[k, 0, i] + mw[k, 1, i] * N_new
                 for n in range(N):
                     cS[dst, k, n] += Um[b, k, n, i] * coef
             for n in range(N):
@@ -497,7 +498,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     sS = np.empty((N_SLOT, N_SC))
     Gc = np.empty((K, N))
     wk = (np.empty((K, N)), np.empty((K, N, 6)), np.empty((K, 16)), np.empty((K, 8)),
-          Um, lam, sqW, beta, wsf, np.empty((K, N, 2)), Gc)
+          Um, lam, sqW, beta, wsf, np.empty((K, 2, N)), Gc)
     g6 = np.empty((6, K))     # Newton's start and the last accepted u, w, Δφ
     gu, gw, gphi, xu, xw, xphi = g6[0], g6[1], g6[2], g6[3], g6[4], g6[5]
     for k in range(K):

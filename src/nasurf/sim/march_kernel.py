@@ -44,6 +44,8 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _expit,
     _logaddexp,
     _logit_parts,
+    _modal_projections,
+    _modal_state,
     _newton_converged,
     _newton_out_of_reach,
     _sei_after_step,
@@ -197,15 +199,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             D_last = par[b, P_DSS] if in_shell[N - 1] else par[b, P_DCS]
             pk = 0.0
             gk = sdist[b, k] / D_last
-            # the projections a_i = Σ_n U_ni·√W_n·c_n, summed over n in the same order but
-            # for all i at once (independent sums, not one long chain of additions)
-            for i in range(N):
-                mw[k, 0, i] = 0.0
-            for n in range(N):
-                sw = sqW[b, k, n]
-                hc = hist_c[k, n]
-                for i in range(N):
-                    mw[k, 0, i] += Um[b, k, n, i] * sw * hc
+            _modal_projections(b, k, Um, sqW, hist_c, mw)
             for i in range(N):
                 ai = mw[k, 0, i]
                 z = lam[b, k, i] * dt
@@ -443,19 +437,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         iF = scr[k, 0] + rem / area_sum
         N_new = -iF / F
         if modal_first:
-            Um, sqW, mw = wk[4], wk[6], wk[9]
-            # c_n = Σ_i U_ni·(a_i' + h_i·N)/√W_n, summed over i in the same order for all n
-            # at once (as the projections above)
-            for n in range(N):
-                cS[dst, k, n] = 0.0
-            for i in range(N):
-                coef = mw[k, 0, i] + mw[k, 1, i] * N_new
-                for n in range(N):
-                    cS[dst, k, n] += Um[b, k, n, i] * coef
-            for n in range(N):
-                cn = cS[dst, k, n] / sqW[b, k, n]
-                cS[dst, k, n] = cn
-                ok = ok and math.isfinite(cn)
+            ok = _modal_state(b, k, wk[4], wk[6], wk[9], N_new, cS, dst) and ok
         else:
             for n in range(N):
                 cn = work[k, n, 3] + work[k, n, 4] * N_new

@@ -131,3 +131,34 @@ def test_the_capacities_newton_stop_saves_iterations_not_capacity(monkeypatch):
     # measured 6e-8 relative on mos2/2d_superlattices (a converged answer is ~0.4 % away)
     np.testing.assert_allclose(q, q_ref, rtol=1e-5)
 
+
+
+def test_the_first_step_cut_reaches_a_wall_in_two_failed_solves(monkeypatch):
+    # red_p/surface_functionalisation: the members at 1C ... 10C cannot take the current
+    # (every solve fails at every step length); a 4-fold cut needed 10 failed solves to get
+    # from the first step's 1e-5 to the wall's 1e-11 of the characteristic time, a 1024-fold
+    # cut on a member's first step needs 2. Truth: the numpy march with the 4-fold cut
+    # everywhere (the rule changes no result at a wall) and the kernel's own counters
+    work = []
+    kernel = mk.march_current
+
+    def counting(*args):
+        out = kernel(*args)
+        work.append(args[-1].copy())
+        return out
+
+    monkeypatch.setattr(mk, "march_current", counting)
+    p = resolve_parameters(load_material("red_p"), "surface_functionalisation")
+    kw = {"current_scale": RATES, "record": "capacities", "step_control": "capacities"}
+    new = simulate(p, STEP, engine="compiled_march", **kw)
+    failed = np.sum(work, axis=0)[:, mk.STAT_FAILED]
+    assert failed[3:].tolist() == [2.0] * 4, failed      # 1C ... 10C: walls
+    with_rule = simulate(p, STEP, engine="march", **kw)
+    assert rules.failed_step_cut(True) == 0.25 and rules.failed_step_cut(False) == 1 / 1024
+    monkeypatch.setattr(rules, "failed_step_cut", lambda started: 0.25)
+    without = simulate(p, STEP, engine="march", **kw)
+    ref = _caps(without)
+    np.testing.assert_allclose(_caps(with_rule), ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(_caps(new), ref, rtol=1e-3, atol=1e-9)
+    # the walls end at the cut-off with nothing passed, as before
+    assert np.all(np.abs(ref[3:, 0]) < 1e-6)

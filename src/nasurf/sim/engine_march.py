@@ -531,6 +531,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
     rejects = 0
     n_steps = 0
     st_before: State | None = None   # the state before the last accepted step (BDF2)
+    started = np.zeros(B, dtype=bool)   # a step of the segment accepted
     while not np.all(done):
         n_steps += 1
         if n_steps > 50_000:  # a safeguard against an unforeseen stall, never hit in tests
@@ -555,7 +556,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         new, ok = step.state, step.converged
         bad = ~ok & ~done
         if np.any(bad):
-            dt = np.where(bad, dt * 0.25, dt)
+            dt = np.where(bad, dt * rules.failed_step_cut(started), dt)
             stuck = bad & (dt < 1e-11 * char)
             if np.any(stuck):
                 # No solution even for a vanishing step: the host cannot take the current
@@ -607,6 +608,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
                 ended = crossed
         elif seg.i_limit > 0:
             ended = ~done & (np.abs(new.I) < seg.i_limit)
+        started |= ~done
         st_prev = st
         x_prev = (u, w, st.phi, st.Phi, st.I)
         st_before = st

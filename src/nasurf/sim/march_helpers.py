@@ -17,6 +17,7 @@ from nasurf.sim.compiled import jit_ieee_borrowed as borrowed
 from nasurf.sim.compiled import table, table_near
 from nasurf.sim.state import (
     cutoff_tolerance,
+    failed_step_cut,
     newton_converged,
     newton_out_of_reach,
     sei_after_step,
@@ -68,6 +69,8 @@ _cutoff_tolerance = jit(cutoff_tolerance)
 _newton_out_of_reach = jit(newton_out_of_reach)
 #: a Newton solve that has converged: the numpy march's own rule
 _newton_converged = jit(newton_converged)
+#: the step cut after a failed solve: the numpy march's own rule
+_failed_step_cut = jit(failed_step_cut)
 
 
 @jit

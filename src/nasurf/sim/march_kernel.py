@@ -42,6 +42,7 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _copy_slot,
     _cutoff_tolerance,
     _expit,
+    _failed_step_cut,
     _logaddexp,
     _logit_parts,
     _modal_projections,
@@ -577,7 +578,7 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
             stats[b, STAT_NEWTON] += wk[2][0, 15]
             if not ok:
                 stats[b, STAT_FAILED] += 1.0
-                dt *= 0.25
+                dt *= _failed_step_cut(has_before)
                 if dt < 1e-11 * char:
                     # a wall: no solution even for a vanishing step; the voltage passes the
                     # cut-off within it, so the last row reports the cut-off

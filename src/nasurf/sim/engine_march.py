@@ -20,43 +20,11 @@ from scipy.special import expit
 from nasurf.constants import FARADAY_C_PER_MOL as F
 from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as R_GAS
 from nasurf.sim import state as rules
+from nasurf.sim.engine_march_math import phi1 as _phi1
+from nasurf.sim.engine_march_math import thomas as _thomas
 from nasurf.sim.model import Model
 from nasurf.sim.physics import THETA_MAX, butler_volmer, log_exchange_current, softplus
 from nasurf.sim.state import Segment, State, Trace, logit_surface, sei_after_step, surface_limit
-
-
-def _phi1(z: np.ndarray) -> np.ndarray:
-    small = np.abs(z) < 1e-6
-    zs = np.where(small, 1.0, z)
-    return np.where(small, 1.0 + z / 2 + z * z / 6, np.expm1(zs) / zs)
-
-
-def _phi2(z: np.ndarray) -> np.ndarray:
-    small = np.abs(z) < 1e-4
-    zs = np.where(small, 1.0, z)
-    return np.where(small, 0.5 + z / 6 + z * z / 24, (np.expm1(zs) - zs) / (zs * zs))
-
-
-
-def _thomas(lower: np.ndarray, diag: np.ndarray, upper: np.ndarray, rhs: np.ndarray
-            ) -> np.ndarray:
-    """Solve tridiagonal systems batched over leading axes; rhs (..., N, m)."""
-    n = diag.shape[-1]
-    cp = np.empty_like(diag)
-    dp = np.empty_like(rhs)
-    cp[..., 0] = upper[..., 0] / diag[..., 0] if n > 1 else 0.0
-    dp[..., 0, :] = rhs[..., 0, :] / diag[..., 0, None]
-    for i in range(1, n):
-        den = diag[..., i] - lower[..., i - 1] * cp[..., i - 1]
-        if i < n - 1:
-            cp[..., i] = upper[..., i] / den
-        dp[..., i, :] = (rhs[..., i, :] - lower[..., i - 1, None] * dp[..., i - 1, :]) \
-            / den[..., None]
-    x = np.empty_like(rhs)
-    x[..., n - 1, :] = dp[..., n - 1, :]
-    for i in range(n - 2, -1, -1):
-        x[..., i, :] = dp[..., i, :] - cp[..., i, None] * x[..., i + 1, :]
-    return x
 
 
 @dataclass
@@ -426,11 +394,11 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
             Phi = Phi + dPhi * scale
             # Newton converges quadratically: after an update of 1e-5 the error is ~1e-10;
             # the charge balance is closed exactly below, whatever the Newton tolerance
-            small = (amax_u < 1e-5 * (1.0 + np.abs(u).max(axis=1))) & (amax_phi < 1e-6) \
-                & (np.abs(dPhi) < 1e-6) & (big <= 1.0)
             if any_sites:
                 w = np.clip(w + dw * scale[:, None], -745.0, 745.0)
-                small &= amax_w < 1e-5
+            small = rules.newton_converged(amax_u, np.abs(u).max(axis=1), amax_phi, dPhi,
+                                           amax_w if any_sites else 0.0,
+                                           seg.control.newton_tolerance) & (big <= 1.0)
             if voltage:
                 Ig = Ig + dI * scale
                 small &= np.abs(dI) < 1e-6 * I_scale
@@ -563,6 +531,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
     rejects = 0
     n_steps = 0
     st_before: State | None = None   # the state before the last accepted step (BDF2)
+    started = np.zeros(B, dtype=bool)   # a step of the segment accepted
     while not np.all(done):
         n_steps += 1
         if n_steps > 50_000:  # a safeguard against an unforeseen stall, never hit in tests
@@ -587,7 +556,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         new, ok = step.state, step.converged
         bad = ~ok & ~done
         if np.any(bad):
-            dt = np.where(bad, dt * 0.25, dt)
+            dt = np.where(bad, dt * rules.failed_step_cut(started), dt)
             stuck = bad & (dt < 1e-11 * char)
             if np.any(stuck):
                 # No solution even for a vanishing step: the host cannot take the current
@@ -639,6 +608,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
                 ended = crossed
         elif seg.i_limit > 0:
             ended = ~done & (np.abs(new.I) < seg.i_limit)
+        started |= ~done
         st_prev = st
         x_prev = (u, w, st.phi, st.Phi, st.I)
         st_before = st

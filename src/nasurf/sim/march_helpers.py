@@ -2,8 +2,9 @@
 
 Overflow-free softplus, log-add-exp and logistic, table lookups in c (stoichiometry or
 concentration tables), the copy of one slot of the march's state bundle into another and
-the mean stoichiometry of a slot, the SEI budget a step leaves and the tridiagonal
-diffusion solve of one class; each compiled with IEEE semantics.
+the mean stoichiometry of a slot, the SEI budget a step leaves, the tridiagonal
+diffusion solve of one class and the modal step's projections and new state; each
+compiled with IEEE semantics.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from nasurf.sim import physics
 from nasurf.sim.compiled import jit_ieee as jit
 from nasurf.sim.compiled import jit_ieee_borrowed as borrowed
 from nasurf.sim.compiled import table, table_near
-from nasurf.sim.state import cutoff_tolerance, newton_out_of_reach, sei_after_step
+from nasurf.sim.state import (
+    cutoff_tolerance,
+    failed_step_cut,
+    newton_converged,
+    newton_out_of_reach,
+    sei_after_step,
+)
 
 #: table kinds (k0 and D): none/constant, x = stoichiometry, x = concentration
 T_NONE, T_STOICHIOMETRY, T_CONCENTRATION = 0, 1, 2
@@ -60,6 +67,10 @@ _sei_after_step = jit(sei_after_step)
 _cutoff_tolerance = jit(cutoff_tolerance)
 #: a Newton solve that can no longer converge: the numpy march's own rule
 _newton_out_of_reach = jit(newton_out_of_reach)
+#: a Newton solve that has converged: the numpy march's own rule
+_newton_converged = jit(newton_converged)
+#: the step cut after a failed solve: the numpy march's own rule
+_failed_step_cut = jit(failed_step_cut)
 
 
 @jit
@@ -147,6 +158,49 @@ def _tridiagonal_solve(b, k, dt, const_D, Gc, work, hist_c, vol, dm, dp, Af, AR)
         work[k, n, 4] = z_prev
         cprev = work[k, n, 2] / den if n < N - 1 else 0.0
         work[k, n, 2] = cprev
+    # back substitution, the cell above carried in registers (not re-read from the store
+    # just made: a store-to-load round trip per cell)
+    y_next = work[k, N - 1, 3]
+    z_next = work[k, N - 1, 4]
     for n in range(N - 2, -1, -1):
-        work[k, n, 3] -= work[k, n, 2] * work[k, n + 1, 3]
-        work[k, n, 4] -= work[k, n, 2] * work[k, n + 1, 4]
+        c_n = work[k, n, 2]
+        y_next = work[k, n, 3] - c_n * y_next
+        z_next = work[k, n, 4] - c_n * z_next
+        work[k, n, 3] = y_next
+        work[k, n, 4] = z_next
+
+
+@borrowed
+def _modal_projections(b, k, Um, sqW, hist_c, mw):
+    """Class k's modal coordinates a_i = Σ_n U_ni·√W_n·c_n of the history into mw[k, 0].
+
+    Summed over n in order for all modes at once: independent sums (they vectorise over
+    the contiguous modes), not one chain of N additions per mode.
+    """
+    N = hist_c.shape[1]
+    for i in range(N):
+        mw[k, 0, i] = 0.0
+    for n in range(N):
+        sw = sqW[b, k, n]
+        hc = hist_c[k, n]
+        for i in range(N):
+            mw[k, 0, i] += Um[b, k, n, i] * sw * hc
+
+
+@borrowed
+def _modal_state(b, k, Um, sqW, mw, N_new, cS, dst):
+    """Class k's new concentrations c_n = Σ_i U_ni·(mw[k, 0, i] + mw[k, 1, i]·N)/√W_n into
+    slot ``dst`` (summed over i in order for all cells at once); whether all are finite."""
+    N = cS.shape[2]
+    ok = True
+    for n in range(N):
+        cS[dst, k, n] = 0.0
+    for i in range(N):
+        coef = mw[k, 0, i] + mw[k, 1, i] * N_new
+        for n in range(N):
+            cS[dst, k, n] += Um[b, k, n, i] * coef
+    for n in range(N):
+        cn = cS[dst, k, n] / sqW[b, k, n]
+        cS[dst, k, n] = cn
+        ok = ok and math.isfinite(cn)
+    return ok

@@ -42,8 +42,12 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _copy_slot,
     _cutoff_tolerance,
     _expit,
+    _failed_step_cut,
     _logaddexp,
     _logit_parts,
+    _modal_projections,
+    _modal_state,
+    _newton_converged,
     _newton_out_of_reach,
     _sei_after_step,
     _stoichiometry,
@@ -58,8 +62,8 @@ from nasurf.sim.state import NEWTON_ITERATIONS
 #: layout of the shared constants ``con``
 (C_CMAX, C_CLIM, C_CVAC, C_OCP_MODE, C_E0, C_NRT_F, C_XMAX, C_K_KIND, C_DC_KIND,
  C_DS_KIND, C_BASIS, C_VLO, C_VHI, C_DVMAX, C_SEI_ON, C_LINEAR, C_VTOL, C_DTDIV,
- C_VNEAR, C_VFLOOR, C_LOGCL) = range(21)
-N_CON = 21
+ C_VNEAR, C_VFLOOR, C_LOGCL, C_NEWTON_TOL) = range(22)
+N_CON = 22
 #: OCP modes: lattice gas with x_max ≤ 1 (in u), table, lattice gas evaluated in x
 OCP_LATTICE_U, OCP_TABLE, OCP_LATTICE_X = 0, 1, 2
 #: per-member parameters ``par`` (B, N_PAR)
@@ -90,7 +94,8 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
 
     The numpy engine's ``_bdf2_history`` + ``_diffusion_step`` (tridiagonal) +
     ``_implicit_step`` for current control and α = ½; returns whether Newton converged
-    and the result is finite. ``wk`` is scratch (K, N, 8) + per-class scratch.
+    and the result is finite. ``wk`` is scratch (K, N, 8) + per-class scratch; its modal
+    scratch ``wk[9]`` is (K, 2, N), contiguous over the modes (the projections vectorise).
     """
     K, N = cS.shape[1], cS.shape[2]
     cm = con[C_CMAX]
@@ -195,16 +200,15 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             D_last = par[b, P_DSS] if in_shell[N - 1] else par[b, P_DCS]
             pk = 0.0
             gk = sdist[b, k] / D_last
+            _modal_projections(b, k, Um, sqW, hist_c, mw)
             for i in range(N):
-                ai = 0.0
-                for n in range(N):
-                    ai += Um[b, k, n, i] * sqW[b, k, n] * hist_c[k, n]
+                ai = mw[k, 0, i]
                 z = lam[b, k, i] * dt
                 ph1 = 1.0 + z / 2.0 + z * z / 6.0 if abs(z) < 1e-6 else math.expm1(z) / z
-                mw[k, i, 0] = math.exp(z) * ai
-                mw[k, i, 1] = ph1 * dt * beta[b, k, i]
-                pk += mw[k, i, 0] * wsf[b, k, i]
-                gk += mw[k, i, 1] * wsf[b, k, i]
+                mw[k, 0, i] = math.exp(z) * ai
+                mw[k, 1, i] = ph1 * dt * beta[b, k, i]
+                pk += mw[k, 0, i] * wsf[b, k, i]
+                gk += mw[k, 1, i] * wsf[b, k, i]
             p_[k] = pk
             g_[k] = gk
     # --- Newton on (u, Δφ, w) per class and Φ
@@ -409,11 +413,9 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             if has_sites:
                 w[k] = min(max(w[k] + scr[k, 5] * scale, -745.0), 745.0)
         Phi += dPhi * scale
-        small = (amax_u < 1e-5 * (1.0 + umax)) and amax_phi < 1e-6 and abs(dPhi) < 1e-6 \
-            and big <= 1.0
-        if has_sites:
-            small = small and amax_w < 1e-5
-        converged = small
+        converged = _newton_converged(amax_u, umax, amax_phi, dPhi,
+                                      amax_w if has_sites else 0.0,
+                                      con[C_NEWTON_TOL]) and big <= 1.0
         if converged or _newton_out_of_reach(amax_phi, dPhi, _it):
             break
     kv[0, 15] = _it + 1.0     # Newton iterations of this solve (the caller counts them)
@@ -436,14 +438,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         iF = scr[k, 0] + rem / area_sum
         N_new = -iF / F
         if modal_first:
-            Um, sqW, mw = wk[4], wk[6], wk[9]
-            for n in range(N):
-                cn = 0.0
-                for i in range(N):
-                    cn += Um[b, k, n, i] * (mw[k, i, 0] + mw[k, i, 1] * N_new)
-                cn /= sqW[b, k, n]
-                cS[dst, k, n] = cn
-                ok = ok and math.isfinite(cn)
+            ok = _modal_state(b, k, wk[4], wk[6], wk[9], N_new, cS, dst) and ok
         else:
             for n in range(N):
                 cn = work[k, n, 3] + work[k, n, 4] * N_new
@@ -486,7 +481,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     sS = np.empty((N_SLOT, N_SC))
     Gc = np.empty((K, N))
     wk = (np.empty((K, N)), np.empty((K, N, 6)), np.empty((K, 16)), np.empty((K, 8)),
-          Um, lam, sqW, beta, wsf, np.empty((K, N, 2)), Gc)
+          Um, lam, sqW, beta, wsf, np.empty((K, 2, N)), Gc)
     g6 = np.empty((6, K))     # Newton's start and the last accepted u, w, Δφ
     gu, gw, gphi, xu, xw, xphi = g6[0], g6[1], g6[2], g6[3], g6[4], g6[5]
     for k in range(K):
@@ -583,7 +578,7 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
             stats[b, STAT_NEWTON] += wk[2][0, 15]
             if not ok:
                 stats[b, STAT_FAILED] += 1.0
-                dt *= 0.25
+                dt *= _failed_step_cut(has_before)
                 if dt < 1e-11 * char:
                     # a wall: no solution even for a vanishing step; the voltage passes the
                     # cut-off within it, so the last row reports the cut-off

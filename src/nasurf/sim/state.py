@@ -94,6 +94,36 @@ def newton_out_of_reach(dphi, dPhi, iteration):
     return 4.0 * np.maximum(np.abs(dphi), np.abs(dPhi)) > 2.0 * (NEWTON_ITERATIONS - 1 - iteration)
 
 
+def newton_converged(du, u_size, dphi, dPhi, dw, tolerance):
+    """Whether the update of a march step's Newton iteration is small enough to stop.
+
+    ``du``/``dw``: the largest update of the surface and coverage logits, ``u_size`` the
+    largest |u|, ``dphi``/``dPhi`` the largest interfacial-potential update and the
+    electrode potential's [V]; converged when the logits moved by < ``tolerance`` × 1e-5
+    (u relative to 1 + |u|) and the potentials by < ``tolerance`` × 1e-6 V. Newton
+    converges quadratically: after an update δ the error left is ~δ² (the default 1 leaves
+    ~1e-12 V; the capacities' control, 100: ~1e-8 V, far inside its per-step tolerance,
+    and saves the iteration that only confirms). The charge balance is closed exactly
+    whatever the tolerance. Plain NumPy on scalars or arrays: the numpy march calls it,
+    the compiled march compiles it (one owner of the rule).
+    """
+    return (du < tolerance * 1e-5 * (1.0 + u_size)) & (dphi < tolerance * 1e-6) \
+        & (abs(dPhi) < tolerance * 1e-6) & (dw < tolerance * 1e-5)
+
+
+def failed_step_cut(started):
+    """The factor a march cuts its step by after the step's Newton solve failed.
+
+    4-fold once the member has accepted a step of the segment (``started``); 1024-fold on
+    its first step: a member that cannot take the current at all (a wall) fails every
+    retry until the step is below 1e-11 of the characteristic time, which from the first
+    step's 1e-5 took 10 failed solves of ~20 Newton iterations at 4-fold and takes 2 now
+    (the same end: the member stops at the cut-off). Plain NumPy on scalars or arrays: the
+    numpy march calls it, the compiled march compiles it (one owner of the rule).
+    """
+    return 0.25 * started + (1.0 / 1024.0) * (1 - started)
+
+
 def cutoff_tolerance(v_tolerance, factor, floor, V, cut):
     """The local-error tolerance [V] of a step from V toward the cut-off ``cut``: the
     control's ``v_tolerance``, shrunk to ``factor`` × the distance to the cut-off (never
@@ -114,6 +144,8 @@ class StepControl:
     ``cutoff_factor`` × the distance of V to the cut-off it is heading to (never below
     ``v_tolerance_floor``), because there the voltage error decides when the cut-off is
     crossed: on a plateau just above it (hard carbon's, at 0.01 V), by a large charge.
+    ``newton_tolerance`` scales the stop of each step's Newton solve
+    (:func:`newton_converged`; 1: updates below 1e-6 V and 1e-5 in the logits).
 
     :data:`CURVES_CONTROL` (the default, the scheme the snapshots and the march-vs-march
     tests pin) keeps the curves to 2 mV per step away from the cut-off;
@@ -128,6 +160,7 @@ class StepControl:
     min_steps: float = 40.0
     cutoff_factor: float = 0.0
     v_tolerance_floor: float = 5e-5
+    newton_tolerance: float = 1.0
 
     def voltage_tolerance(self, V: np.ndarray, cut: np.ndarray, current: np.ndarray
                           ) -> np.ndarray:
@@ -146,8 +179,11 @@ class StepControl:
 #: the march's control for curves (2 mV per step, at least 40 steps per characteristic
 #: time; near the cut-off 0.02 × the distance to it, ≥ 50 µV)
 CURVES_CONTROL = StepControl(cutoff_factor=0.02)
-#: capacity-targeted control for capacities-only sweeps (see StepControl)
-CAPACITIES_CONTROL = StepControl(v_tolerance=5e-3, min_steps=20.0, cutoff_factor=0.02)
+#: capacity-targeted control for capacities-only sweeps (see StepControl): the tolerance is
+#: 0.02 × the distance to the cut-off up to 1 V from it (20 mV beyond), at least 20 steps
+#: per characteristic time, Newton stopped at 1e-4 V
+CAPACITIES_CONTROL = StepControl(v_tolerance=2e-2, min_steps=20.0, cutoff_factor=0.02,
+                                 newton_tolerance=100.0)
 
 
 @dataclass(frozen=True)

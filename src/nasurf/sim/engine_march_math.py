@@ -1,0 +1,37 @@
+"""Batched numerics of the numpy march (:mod:`nasurf.sim.engine_march`).
+
+φ₁(z) = (eᶻ − 1)/z of exponential integration (its series where the difference quotient
+loses digits) and the tridiagonal (Thomas) solve batched over leading axes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def phi1(z: np.ndarray) -> np.ndarray:
+    """(eᶻ − 1)/z elementwise."""
+    small = np.abs(z) < 1e-6
+    zs = np.where(small, 1.0, z)
+    return np.where(small, 1.0 + z / 2 + z * z / 6, np.expm1(zs) / zs)
+
+
+def thomas(lower: np.ndarray, diag: np.ndarray, upper: np.ndarray, rhs: np.ndarray
+           ) -> np.ndarray:
+    """Solve tridiagonal systems batched over leading axes; rhs (..., N, m)."""
+    n = diag.shape[-1]
+    cp = np.empty_like(diag)
+    dp = np.empty_like(rhs)
+    cp[..., 0] = upper[..., 0] / diag[..., 0] if n > 1 else 0.0
+    dp[..., 0, :] = rhs[..., 0, :] / diag[..., 0, None]
+    for i in range(1, n):
+        den = diag[..., i] - lower[..., i - 1] * cp[..., i - 1]
+        if i < n - 1:
+            cp[..., i] = upper[..., i] / den
+        dp[..., i, :] = (rhs[..., i, :] - lower[..., i - 1, None] * dp[..., i - 1, :]) \
+            / den[..., None]
+    x = np.empty_like(rhs)
+    x[..., n - 1, :] = dp[..., n - 1, :]
+    for i in range(n - 2, -1, -1):
+        x[..., i, :] = dp[..., i, :] - cp[..., i, None] * x[..., i + 1, :]
+    return x

@@ -663,9 +663,14 @@ def bench_materials(hosts: list[str] | None = None) -> None:
           f"{min(r7cs_curves):.1f}x, median {statistics.median(r7cs_curves):.1f}x")
     print("  capacities of the 7 rates vs PyBaMM SPM with 100 radial points, max relative "
           "difference (host without SEI and double layer): " + "; ".join(checks))
+    from nasurf.sim.state import CAPACITIES_CONTROL as CAPS
+    from nasurf.sim.state import CURVES_CONTROL as CURVES
+
     print("  accepted time steps of the 7-rate batch on the compiled march (7 members), "
-          "curves' control (2 mV per step, cap 1/40: the scheme the numpy march and the "
-          "snapshots pin) / capacities' control (5 mV, tighter near the cut-off, cap 1/20): "
+          f"curves' control ({CURVES.v_tolerance * 1e3:g} mV per step, cap "
+          f"1/{CURVES.min_steps:g}: the scheme the numpy march and the snapshots pin) / "
+          f"capacities' control ({CAPS.v_tolerance * 1e3:g} mV, tighter near the cut-off, "
+          f"cap 1/{CAPS.min_steps:g}, Newton stop x{CAPS.newton_tolerance:g}): "
           + ", ".join(march_steps))
     # size classes and mesh scaling on the packaged (D(c)) hard carbon
     from nasurf.sim.model import MeshSpec

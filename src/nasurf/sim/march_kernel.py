@@ -132,7 +132,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     dt = dt_in / a
     hist_c = wk[0]        # (K, N) history concentration
     work = wk[1]          # (K, N, 6): lower/diag/upper, y, z, c_pred
-    kv = wk[2]            # (K, 16) per-class scalars
+    kv = wk[2]            # (K, 18) per-class scalars
     scr = wk[3]           # (K, 8) Newton scratch (bound once: no reference counting per use)
     for k in range(K):
         for n in range(N):
@@ -229,6 +229,15 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     for k in range(K):
         w_old[k] = vS[ST, k, V_W]
     has_sites = par[b, P_GAMMA] > 0.0
+    # ln(1 − θ_old) or ln θ_old (the side the logit w is on decides which), fixed over
+    # the solve: evaluated once per class and step instead of once per iteration
+    ln_1mth = kv[:, 16]
+    ln_th = kv[:, 17]
+    if has_sites:
+        for k in range(K):
+            tho = th_old[k]
+            ln_1mth[k] = math.log1p(-min(tho, 1.0)) if tho < 1.0 else -math.inf
+            ln_th[k] = math.log(max(tho, 1e-300))
     Cdl = par[b, P_CDL] / dt
     GF = par[b, P_GAMMA] * F / dt
     ln_dt = math.log(dt)
@@ -338,14 +347,12 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
                 dlnS = f * (a_s * math.exp(a_ - lnS) - (1.0 - a_s) * math.exp(b_ - lnS))
                 tho = th_old[k]
                 if w[k] > 0.0:
-                    ln_1mth_old = math.log1p(-min(tho, 1.0)) if tho < 1.0 else -math.inf
-                    lnN = _logaddexp(ln_1mth_old - ln_dt, a_)
+                    lnN = _logaddexp(ln_1mth[k] - ln_dt, a_)
                     dlnN = a_s * f * math.exp(a_ - lnN)
                     r2 = -sp_w + lnS - lnN
                     dr2_w0 = -th
                 else:
-                    ln_th_old = math.log(max(tho, 1e-300))
-                    lnN = _logaddexp(ln_th_old - ln_dt, b_)
+                    lnN = _logaddexp(ln_th[k] - ln_dt, b_)
                     dlnN = -(1.0 - a_s) * f * math.exp(b_ - lnN)
                     r2 = -sp_mw + lnS - lnN
                     dr2_w0 = 1.0 - th
@@ -480,7 +487,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     vS = np.empty((N_SLOT, K, N_VK))
     sS = np.empty((N_SLOT, N_SC))
     Gc = np.empty((K, N))
-    wk = (np.empty((K, N)), np.empty((K, N, 6)), np.empty((K, 16)), np.empty((K, 8)),
+    wk = (np.empty((K, N)), np.empty((K, N, 6)), np.empty((K, 18)), np.empty((K, 8)),
           Um, lam, sqW, beta, wsf, np.empty((K, 2, N)), Gc)
     g6 = np.empty((6, K))     # Newton's start and the last accepted u, w, Δφ
     gu, gw, gphi, xu, xw, xphi = g6[0], g6[1], g6[2], g6[3], g6[4], g6[5]

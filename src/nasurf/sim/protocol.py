@@ -221,7 +221,7 @@ def lam_factor(lam_rate: np.ndarray | float, depth: np.ndarray | float,
     # lam_retention's operations over one cycle (x**1 is x), per member in Python floats:
     # the protocol calls this once per cycle on a handful of members, where ~30 numpy
     # calls cost ~15 us and these loops ~3 us. The values are the same bit for bit
-    # (IEEE +, −, ×, ÷; _hi/_lo keep np.maximum/np.minimum's NaN and signed-zero
+    # (IEEE +, −, ×, ÷; _hi/_clip01 keep np.maximum/np.minimum's NaN and signed-zero
     # choices); tests/test_sim_fade.py checks them against lam_retention.
     arrays = [np.asarray(v, dtype=float) for v in (lam_rate, depth, active, susceptible)]
     shape, columns = _member_lists(arrays)
@@ -232,14 +232,14 @@ def lam_factor(lam_rate: np.ndarray | float, depth: np.ndarray | float,
                                   f"{susceptible}", field="susceptible")
     out = []
     for r, d, a, s in zip(rates, depths, connected, shares, strict=True):
-        d = _lo(_hi(d, 0.0), 1.0)
+        d = _clip01(d)
         floor = 1.0 - s
         # S = 0 (a bond that prevents all damage) loses nothing: its LAM rate is 0 as well
         dose = r * d / _hi(s, 1e-300) if s > 0.0 else 0.0
-        step = _lo(_hi(1.0 - dose, 0.0), 1.0)
+        step = _clip01(1.0 - dose)
         after = floor + (a - floor) * step if a > floor else a
         # nothing connected (a = 0): nothing to lose, the factor is 1
-        out.append(_lo(_hi(after / _hi(a, 1e-300), 0.0), 1.0) if a > 0.0 else 1.0)
+        out.append(_clip01(after / _hi(a, 1e-300)) if a > 0.0 else 1.0)
     return np.array(out).reshape(shape)
 
 
@@ -248,9 +248,11 @@ def _hi(x: float, y: float) -> float:
     return x if (x > y or x != x) else y
 
 
-def _lo(x: float, y: float) -> float:
-    """np.minimum on two floats: NaN propagates, and of two equal values the second."""
-    return x if (x < y or x != x) else y
+def _clip01(x: float) -> float:
+    """np.minimum(np.maximum(x, 0.0), 1.0) on a float (NaN propagates; as _hi, of two
+    equal values the second: −0.0 gives 0.0)."""
+    m = x if (x > 0.0 or x != x) else 0.0
+    return m if (m < 1.0 or m != m) else 1.0
 
 
 def _member_lists(arrays: list[np.ndarray]) -> tuple[tuple[int, ...], list[list[float]]]:

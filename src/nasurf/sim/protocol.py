@@ -30,7 +30,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -66,6 +66,8 @@ def step_control(control: str | StepControl, where: str = "") -> StepControl:
 #: 1 mAh/g = 3.6 C/g = 3600 C/kg
 C_PER_KG_PER_MAH_G = 3600.0
 
+_T = TypeVar("_T")
+
 
 @dataclass(frozen=True)
 class StepRecord:
@@ -91,9 +93,15 @@ def _step_record(*values: object) -> StepRecord:
     """``StepRecord(*values)``, the same frozen object, without the frozen dataclass's
     ``object.__setattr__`` per field: a capacities-only sweep makes one record per member
     and step, and those calls were a tenth of its Python time around the solver."""
-    rec = object.__new__(StepRecord)
-    rec.__dict__.update(zip(_RECORD_FIELDS, values, strict=True))
-    return rec
+    return _frozen(StepRecord, _RECORD_FIELDS, values)
+
+
+def _frozen(cls: type[_T], names: tuple[str, ...], values: tuple[object, ...]) -> _T:
+    """``cls(*values)`` for a frozen dataclass without defaults or __post_init__ whose
+    fields are ``names``, its fields set in one dict update."""
+    obj = object.__new__(cls)
+    obj.__dict__.update(zip(names, values, strict=True))
+    return obj
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,9 @@ class StepRun:
     trace: Trace
     trace_start: int           # first trace block written by this step
     scale: np.ndarray          # (B,) current multiplier of each member
+
+
+_RUN_FIELDS = tuple(f.name for f in fields(StepRun))
 
 
 class Recorder(Protocol):
@@ -432,8 +443,10 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
             if degrades:
                 sod_charge += np.where(dq < 0, -dq * C_PER_KG_PER_MAH_G, 0.0)
             dur = st.t - before.t
-            run = StepRun(model, step, seg, count, idx, rep, cycle, half, before, st, dq, dur,
-                          ~stopped, trace, n_blocks, scale)
+            # StepRun(...) without a frozen __init__'s setattr per field (once per step)
+            run = _frozen(StepRun, _RUN_FIELDS, (model, step, seg, count, idx, rep, cycle, half,
+                                                 before, st, dq, dur, ~stopped, trace, n_blocks,
+                                                 scale))
             for r in recorders:
                 r.step(run)
             if exp.stop_at_cutoff and math.isfinite(step.duration_s):

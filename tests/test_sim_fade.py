@@ -227,3 +227,40 @@ def test_a_connected_fraction_at_or_below_the_floor_is_kept_as_it_is():
     for a in (0.77, 0.7, 0.3, 0.0):
         assert float(lam_retention(5e-3, 1.0, 50, a, S)) == a
     assert float(lam_factor(5e-3, 1.0, 0.0, S)) == 1.0    # nothing connected: factor 1
+
+
+def test_lam_factor_is_lam_retention_over_one_cycle_bit_for_bit():
+    # lam_factor runs per member in Python floats (speed); its values must be those of
+    # lam_retention over one cycle divided by the connected fraction, as numpy computes
+    # them, for every byte: NaN, 0, −0, below-floor and clipped members included, and
+    # for scalar, per-member and mixed shapes
+    rng = np.random.default_rng(13)
+    depths = (rng.uniform(-0.3, 1.3, 7), np.array([np.nan, 0.0, 1.0, -0.0, 2.0, 0.5, 0.3]))
+    actives = (np.ones(7), rng.uniform(0, 1, 7), np.array([0, 1e-320, 0.4, 1, 0.9, 0.2, np.nan]),
+               1.0)
+    rates = (rng.uniform(0, 0.05, 7), np.r_[rng.uniform(0, 0.05, 6), np.nan], np.zeros(7), 0.02)
+    shares = (susceptible_fraction(0.5, 0.3), np.float64(1.0), 0.0,
+              susceptible_fraction(rng.uniform(0, 1, 7), rng.uniform(-0.2, 1.2, 7)))
+    n = 0
+    for r in rates:
+        for d in depths:
+            for a in actives:
+                for s in shares:
+                    aa = np.asarray(a, dtype=float)
+                    after = lam_retention(r, d, 1, aa, s)
+                    want = np.where(aa > 0.0, np.minimum(np.maximum(
+                        after / np.maximum(aa, 1e-300), 0.0), 1.0), 1.0)
+                    got = lam_factor(r, d, a, s)
+                    assert got.shape == want.shape and got.dtype == want.dtype
+                    assert got.tobytes() == want.tobytes(), (r, d, a, s)
+                    n += 1
+    assert n == 128
+    # a column against a row: numpy's broadcasting
+    col = lam_factor(np.array([[0.01], [0.02]]), np.array([0.2, 0.9, 1.0]))
+    assert col.shape == (2, 3)
+    assert col.tobytes() == np.where(True, lam_retention(np.array([[0.01], [0.02]]),
+                                                         np.array([0.2, 0.9, 1.0]), 1),
+                                     1.0).tobytes()
+    for bad in (-0.1, 1.5, math.nan):
+        with pytest.raises(ValidationError, match="susceptible fraction must lie in"):
+            lam_factor(1e-3, np.full(3, 0.5), 1.0, bad)

@@ -326,3 +326,54 @@ def test_the_remembered_march_start_is_reused_only_for_the_same_state():
     assert "_march_start" in fresh.__dict__                     # it remembers its own
     assert not _same(truth, first)
     assert _same(end(m, other(m)), truth)
+
+
+def test_the_remembered_exact_start_is_reused_only_for_the_same_concentrations():
+    # the exact engine remembers the particle content, mean stoichiometry and modal
+    # amplitudes of the first start per model; other concentrations are computed afresh
+    # (the same bytes as on a model that never saw the first), and a hit hands out
+    # writable copies (the kernel's signature) that cannot write into the remembered
+    from nasurf.sim.engine_exact import run_exact
+    from nasurf.sim.experiment import Experiment
+    from nasurf.sim.protocol import step_segment
+    from nasurf.sim.state import Trace, initial_state
+
+    p = load_material("red_p")
+    exp = Experiment.from_strings(STEP)
+    seg = step_segment(exp.steps[0], exp, p.capacity_basis_value, RATES, 1, len(RATES))
+
+    def end(model, st):
+        new = run_exact(model, st, seg, Trace())
+        return np.concatenate([new.c.ravel(), new.V, new.t, new.phi.ravel()])
+
+    def other(model):
+        st = initial_state(model)
+        st.c = st.c * 0.5
+        return st
+
+    m = build_model(p, batch_size=len(RATES))
+    first = end(m, initial_state(m))
+    assert "_exact_start" in m.__dict__
+    assert _same(end(m, initial_state(m)), first)
+    fresh = build_model(p, batch_size=len(RATES))
+    truth = end(fresh, other(fresh))
+    assert not _same(truth, first)
+    assert _same(end(m, other(m)), truth)
+
+
+def test_the_remembered_cell_overpotential_is_reused_only_for_the_same_current():
+    # V − Φ of the first current is remembered per model; another current gets its own
+    # value (as on a model that never saw the first) and a hit is a writable copy
+    p = resolve_parameters("hard_carbon", "surface_functionalisation")
+    I1, I2 = RATES * 37.0, RATES * -12.5
+    fresh = build_model(p, batch_size=len(RATES))
+    truth2 = fresh.cell_overpotential_value(I2)
+    m = build_model(p, batch_size=len(RATES))
+    first = m.cell_overpotential_value(I1)
+    assert "_cell_overpotential_at" in m.__dict__
+    again = m.cell_overpotential_value(I1)
+    assert _same(again, first) and again.flags.writeable
+    again[:] = 0.0                                           # the caller's own copy
+    assert _same(m.cell_overpotential_value(I1), first)
+    assert not _same(truth2, first)
+    assert _same(m.cell_overpotential_value(I2), truth2)

@@ -337,8 +337,20 @@ class Model:
         return self._cell_overpotential(I_g, True)  # type: ignore[return-value]
 
     def cell_overpotential_value(self, I_g: np.ndarray) -> np.ndarray:
-        """V − Φ alone (the compiled march and the exact engine need no derivative)."""
-        return self._cell_overpotential(I_g, False)[0]
+        """V − Φ alone (the compiled march and the exact engine need no derivative).
+
+        A function of the model and the current: the first current's value is kept per
+        model (read-only, as a cached property) and handed out again as a copy when the
+        current is the same byte for byte (a rate sweep repeats its currents)."""
+        I_g = np.asarray(I_g, dtype=float)
+        key = (I_g.shape, I_g.tobytes())
+        hit = self.__dict__.get("_cell_overpotential_at")
+        if hit is not None and hit[0] == key:
+            return hit[1].copy()
+        h = self._cell_overpotential(I_g, False)[0]
+        if hit is None:
+            self.__dict__["_cell_overpotential_at"] = read_only((key, h.copy()))
+        return h
 
     def _cell_overpotential(self, I_g: np.ndarray, derivative: bool
                             ) -> tuple[np.ndarray, np.ndarray | None]:

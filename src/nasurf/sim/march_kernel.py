@@ -229,10 +229,8 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     for k in range(K):
         w_old[k] = vS[ST, k, V_W]
     has_sites = par[b, P_GAMMA] > 0.0
-    # ln(1 − θ_old) or ln θ_old (the side the logit w is on decides which), fixed over
-    # the solve: evaluated once per class and step instead of once per iteration
-    ln_1mth = kv[:, 16]
-    ln_th = kv[:, 17]
+    # ln(1 − θ_old), ln θ_old (w's sign picks one): fixed over the solve, so once per step
+    ln_1mth, ln_th = kv[:, 16], kv[:, 17]
     if has_sites:
         for k in range(K):
             tho = th_old[k]

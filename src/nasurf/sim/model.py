@@ -39,7 +39,7 @@ from nasurf.errors import ValidationError
 from nasurf.sim.eigenbasis import tridiagonal_eigh
 from nasurf.sim.parameters import OCP, ParameterSet, Table1D
 from nasurf.sim.physics import exchange_current, symmetric_overpotential
-from nasurf.sim.readonly import read_only
+from nasurf.sim.readonly import read_only, remember_first
 
 # Fields that may vary across a batch (scalars only; tables and the OCP are shared).
 BATCHABLE = (
@@ -343,14 +343,9 @@ class Model:
         model (read-only, as a cached property) and handed out again as a copy when the
         current is the same byte for byte (a rate sweep repeats its currents)."""
         I_g = np.asarray(I_g, dtype=float)
-        key = (I_g.shape, I_g.tobytes())
-        hit = self.__dict__.get("_cell_overpotential_at")
-        if hit is not None and hit[0] == key:
-            return hit[1].copy()
-        h = self._cell_overpotential(I_g, False)[0]
-        if hit is None:
-            self.__dict__["_cell_overpotential_at"] = read_only((key, h.copy()))
-        return h
+        return remember_first(self.__dict__, "_cell_overpotential_at",
+                              (I_g.shape, I_g.tobytes()),
+                              lambda: (self._cell_overpotential(I_g, False)[0],))[0]
 
     def _cell_overpotential(self, I_g: np.ndarray, derivative: bool
                             ) -> tuple[np.ndarray, np.ndarray | None]:

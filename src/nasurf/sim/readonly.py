@@ -11,7 +11,8 @@ every call, so numba compiles each of them once (it types a read-only array apar
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable, MutableMapping
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -32,4 +33,21 @@ def read_only(v: T) -> T:
     return v
 
 
-__all__ = ["read_only"]
+def remember_first(store: MutableMapping[str, Any], name: str, key: Any,
+                   compute: Callable[[], tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    """``compute()``, remembered for the first ``key`` only: a per-model value of the
+    protocol's start (every protocol starts from the model's equilibrium state, and a rate
+    sweep repeats its currents). The first call keeps read-only copies in ``store[name]``
+    (a model's ``__dict__``, as a cached property: written once, so it needs no lock); a
+    later call whose ``key`` equals it (exact bytes) gets writable copies of them, any
+    other key is computed afresh."""
+    hit = store.get(name)
+    if hit is not None and hit[0] == key:
+        return tuple(v.copy() for v in hit[1])
+    out = compute()
+    if hit is None:
+        store[name] = read_only((key, tuple(v.copy() for v in out)))
+    return out
+
+
+__all__ = ["read_only", "remember_first"]

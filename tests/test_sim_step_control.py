@@ -38,7 +38,8 @@ def _caps_all(res):
 
 def _tight(ctl: StepControl) -> StepControl:
     return replace(ctl, v_tolerance=ctl.v_tolerance / 10, min_steps=ctl.min_steps * 10,
-                   v_tolerance_floor=ctl.v_tolerance_floor / 10)
+                   v_tolerance_floor=ctl.v_tolerance_floor / 10,
+                   locate_charge_tolerance=ctl.locate_charge_tolerance / 10)
 
 
 @pytest.mark.parametrize("control", ["capacities", "curves"])

@@ -520,6 +520,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
     tau = np.zeros(B)
     done = np.zeros(B, dtype=bool)
     st = lift_emptied(model, st)
+    q_start = st.charge
     u = logit_surface(model, st)
     w = logit_theta(st.theta)
     y_prev = None
@@ -601,8 +602,11 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
                                | ((seg.v_upper < new.V) & (Iseg >= 0)))
             if np.any(crossed):
                 target = np.where(Iseg < 0, seg.v_lower, seg.v_upper)
+                s_tol = rules.locate_step_tolerance(
+                    seg.control.locate_charge_tolerance, st.charge - q_start,
+                    model.params.capacity_basis_value, np.abs(Iseg) * dt)
                 new, u_ev, w_ev = _locate_event(model, st, step, seg, dt, tau, crossed,
-                                                target, sei_frac, u, w, prev)
+                                                target, sei_frac, u, w, prev, s_tol, ~started)
                 step = _Step(new, ok, np.where(crossed[:, None], u_ev, step.u),
                              np.where(crossed[:, None], w_ev, step.w))
                 ended = crossed
@@ -633,14 +637,16 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
 def _locate_event(model: Model, st: State, step: _Step, seg: Segment, dt: np.ndarray,
                   tau: np.ndarray, crossed: np.ndarray, target: np.ndarray,
                   sei_frac: np.ndarray, u0: np.ndarray, w0: np.ndarray,
-                  prev: tuple[State, np.ndarray] | None = None
+                  prev: tuple[State, np.ndarray] | None, s_tol: np.ndarray, first: np.ndarray
                   ) -> tuple[State, np.ndarray, np.ndarray]:
     """Re-step from ``st`` with a shorter step so that V lands on the cut-off.
 
     Illinois (regula falsi) on the step fraction s in (0, 1]; a trial whose Newton solve
     fails counts as beyond the cut-off (the host cannot take the current that long). The
     result is an exact state of the scheme with V within 1e-6 V of the cut-off, or the
-    inside end of a bracket narrower than 1e-10 of the step.
+    inside end of a bracket narrower than 1e-10 of the step; by charge (the control's
+    ``locate_charge_tolerance``) also the inside end of a bracket narrower than ``s_tol``
+    (:func:`nasurf.sim.state.locate_step_tolerance`). ``first``: a member's first step.
     """
     B = model.B
     sgn = np.where(np.broadcast_to(np.asarray(seg.current, dtype=float), (B,)) < 0, -1.0, 1.0)
@@ -651,17 +657,33 @@ def _locate_event(model: Model, st: State, step: _Step, seg: Segment, dt: np.nda
     best, bu, bw = st, u0.copy(), w0.copy()
     have = np.zeros(B, dtype=bool)
     side = np.zeros(B)
-    for _ in range(60):
+    by_charge = seg.control.locate_charge_tolerance > 0
+    # by charge, a member settled is left alone (as in the compiled march, member by member)
+    upd = crossed & (s_tol < 1.0)
+    for it in range(60):
+        if by_charge and not np.any(upd):
+            break
         width = s_hi - s_lo
         sec = s_lo - g_lo * width / np.where(g_hi - g_lo != 0, g_hi - g_lo, 1.0)
         s = np.where(np.isfinite(g_hi) & (g_hi > g_lo), sec, 0.5 * (s_lo + s_hi))
         s = np.clip(s, s_lo + 0.01 * width, s_hi - 0.01 * width)
-        dts = np.where(crossed, dt * s, dt)
-        trial = _implicit_step(model, st, dts, seg, tau + dts, sei_frac, u0, w0, None, prev)
+        guess = None
+        if by_charge:
+            # Newton from the line start → full step's solution; on a first step V jumps as
+            # the current switches on (the start's V misleads the secant): first the charge
+            # tolerance (settled, or V there), from the full step's solution (past the jump)
+            probe = first & (it == 0)
+            s = np.where(probe, np.maximum(s_tol, 0.01), s)
+            fr = np.where(probe, 1.0, s)
+            f2 = fr[:, None]
+            new = step.state
+            guess = (u0 + f2 * (step.u - u0), w0 + f2 * (step.w - w0),
+                     st.phi + f2 * (new.phi - st.phi), st.Phi + fr * (new.Phi - st.Phi), new.I)
+        dts = np.where(upd, dt * s, dt)
+        trial = _implicit_step(model, st, dts, seg, tau + dts, sei_frac, u0, w0, guess, prev)
         g = sgn * (trial.state.V - target)
         g = np.where(trial.converged, g, np.inf)
         inside = g < 0
-        upd = crossed
         g_hi_new = np.where(upd & inside & (side == 1), 0.5 * g_hi, g_hi)
         g_lo_new = np.where(upd & ~inside & (side == -1), 0.5 * g_lo, g_lo)
         g_hi, g_lo = g_hi_new, g_lo_new
@@ -675,14 +697,19 @@ def _locate_event(model: Model, st: State, step: _Step, seg: Segment, dt: np.nda
         bu = np.where(take[:, None], trial.u, bu)
         bw = np.where(take[:, None], trial.w, bw)
         have |= take
-        if np.all(~crossed | (inside & (np.abs(g) < 1e-6)) | ((s_hi - s_lo) < 1e-10)):
+        settled = (inside & (np.abs(g) < 1e-6)) | ((s_hi - s_lo) < 1e-10) | (s_hi - s_lo <= s_tol)
+        if by_charge:
+            upd = upd & ~settled
+            if not np.any(upd):
+                break
+        elif np.all(~crossed | settled):
             break
     # members whose bracket never produced an inside state end at the step start
     best = best.select(crossed & ~have, st)
     # report the cut-off itself when V is within 1 mV of it or the bracket has closed (a
     # voltage wall, or no inside state at all: V passes the cut-off within 1e-9 of the step,
     # at its start for a member that cannot take the current, as the exact engine says)
-    at_cut = (np.abs(best.V - target) < 1e-3) | (s_hi - s_lo < 1e-9)
+    at_cut = (np.abs(best.V - target) < 1e-3) | (s_hi - s_lo < 1e-9) | (s_hi - s_lo <= s_tol)
     best.V = np.where(crossed & at_cut, target, best.V)
     return best, bu, bw
 

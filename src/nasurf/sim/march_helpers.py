@@ -3,8 +3,8 @@
 Overflow-free softplus, log-add-exp and logistic, table lookups in c (stoichiometry or
 concentration tables), the copy of one slot of the march's state bundle into another and
 the mean stoichiometry of a slot, the SEI budget a step leaves, the tridiagonal
-diffusion solve of one class and the modal step's projections and new state; each
-compiled with IEEE semantics.
+diffusion solve of one class and the modal step's projections and new state, the
+cut-off's regula falsi (trial and bracket); each compiled with IEEE semantics.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from nasurf.sim.compiled import table, table_near
 from nasurf.sim.state import (
     cutoff_tolerance,
     failed_step_cut,
+    locate_step_tolerance,
     newton_converged,
     newton_out_of_reach,
     sei_after_step,
@@ -71,6 +72,35 @@ _newton_out_of_reach = jit(newton_out_of_reach)
 _newton_converged = jit(newton_converged)
 #: the step cut after a failed solve: the numpy march's own rule
 _failed_step_cut = jit(failed_step_cut)
+#: the bracket that settles a crossed cut-off: the numpy march's own rule
+_locate_step_tolerance = jit(locate_step_tolerance)
+
+
+@jit
+def _secant_trial(s_lo, s_hi, g_lo, g_hi):
+    """The next trial step fraction of the cut-off's Illinois regula falsi (the numpy
+    march's ``_locate_event``): the secant of the bracket (bisection while its beyond end
+    has no finite value), kept 1 % of the bracket inside it."""
+    width = s_hi - s_lo
+    den = g_hi - g_lo
+    sec = s_lo - g_lo * width / (den if den != 0.0 else 1.0)
+    s = sec if (math.isfinite(g_hi) and g_hi > g_lo) else 0.5 * (s_lo + s_hi)
+    return min(max(s, s_lo + 0.01 * width), s_hi - 0.01 * width)
+
+
+@jit
+def _illinois_update(s, g, s_lo, s_hi, g_lo, g_hi, side):
+    """The bracket (s_lo, s_hi, g_lo, g_hi, side) after a trial at s with the signed
+    distance g to the cut-off (< 0 inside, inf for a failed solve): the end on g's side
+    moves to s; the other end's g is halved when the same side came twice (Illinois)."""
+    inside = g < 0.0
+    if inside and side == 1:
+        g_hi *= 0.5
+    if (not inside) and side == -1:
+        g_lo *= 0.5
+    if inside:
+        return s, s_hi, g, g_hi, 1
+    return s_lo, s, g_lo, (g if math.isfinite(g) else g_hi), -1
 
 
 @jit

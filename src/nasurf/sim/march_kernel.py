@@ -43,12 +43,15 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _cutoff_tolerance,
     _expit,
     _failed_step_cut,
+    _illinois_update,
+    _locate_step_tolerance,
     _logaddexp,
     _logit_parts,
     _modal_projections,
     _modal_state,
     _newton_converged,
     _newton_out_of_reach,
+    _secant_trial,
     _sei_after_step,
     _stoichiometry,
     _tab,
@@ -62,8 +65,8 @@ from nasurf.sim.state import NEWTON_ITERATIONS
 #: layout of the shared constants ``con``
 (C_CMAX, C_CLIM, C_CVAC, C_OCP_MODE, C_E0, C_NRT_F, C_XMAX, C_K_KIND, C_DC_KIND,
  C_DS_KIND, C_BASIS, C_VLO, C_VHI, C_DVMAX, C_SEI_ON, C_LINEAR, C_VTOL, C_DTDIV,
- C_VNEAR, C_VFLOOR, C_LOGCL, C_NEWTON_TOL) = range(22)
-N_CON = 22
+ C_VNEAR, C_VFLOOR, C_LOGCL, C_NEWTON_TOL, C_LOCATE_TOL) = range(23)
+N_CON = 23
 #: OCP modes: lattice gas with x_max ≤ 1 (in u), table, lattice gas evaluated in x
 OCP_LATTICE_U, OCP_TABLE, OCP_LATTICE_X = 0, 1, 2
 #: per-member parameters ``par`` (B, N_PAR)
@@ -624,8 +627,10 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
             src = NEW
             if crossed:
                 target = v_lo if I < 0.0 else v_hi
-                _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par,
-                        vol, dm, dp, Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x,
+                s_tol = _locate_step_tolerance(con[C_LOCATE_TOL], sS[ST, S_Q] - sc0[b, S_Q],
+                                               con[C_BASIS], abs(I) * dt)
+                _locate(b, dt, has_before, dt_prev, sei_frac, target, s_tol, cS, vS, sS, con,
+                        par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x,
                         k_y, dc_x, dc_y, ds_x, ds_y, wk, gu, gw, gphi, sl, stats)
                 src = BEST
                 ended = True
@@ -666,13 +671,14 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
 
 
 @borrowed
-def _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par, vol, dm, dp,
-            Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x,
-            ds_y, wk, gu, gw, gphi, sl, stats):
+def _locate(b, dt, has_before, dt_prev, sei_frac, target, s_tol, cS, vS, sS, con, par, vol,
+            dm, dp, Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y,
+            ds_x, ds_y, wk, gu, gw, gphi, sl, stats):
     """Re-step from ST so that V lands on the cut-off; the result goes to slot BEST.
 
     Illinois regula falsi on the step fraction s in (0, 1] (the numpy ``_locate_event``);
-    a trial whose solve fails counts as beyond the cut-off.
+    a trial whose solve fails counts as beyond the cut-off; settled once the bracket is
+    narrower than ``s_tol`` (:func:`nasurf.sim.state.locate_step_tolerance`).
     """
     I = par[b, P_I]
     sgn = -1.0 if I < 0.0 else 1.0
@@ -680,41 +686,34 @@ def _locate(b, dt, has_before, dt_prev, sei_frac, target, cS, vS, sS, con, par, 
     s_hi = 1.0
     g_lo = sgn * (sS[ST, S_V] - target)
     g_hi = sgn * (sS[NEW, S_V] - target)
-    have = False
     side = 0
+    # the start until a trial lands inside (a member without one ends at the start)
     _copy_slot(sl[ST], sl[BEST], cS, vS, sS)
-    no_guess = sl[0] < 0
-    for _ in range(60):
-        width = s_hi - s_lo
-        den = g_hi - g_lo
-        sec = s_lo - g_lo * width / (den if den != 0.0 else 1.0)
-        s = sec if (math.isfinite(g_hi) and g_hi > g_lo) else 0.5 * (s_lo + s_hi)
-        s = min(max(s, s_lo + 0.01 * width), s_hi - 0.01 * width)
-        ok = _step(b, dt * s, has_before, dt_prev, sei_frac, no_guess, gu, gw, gphi, 0.0 * dt,
-                   cS, vS, sS, sl[TRIAL], con, par, vol, dm, dp, Af, AR, sdist, in_shell, area,
-                   Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk)
+    for it in range(60 if s_tol < 1.0 else 0):
+        s = _secant_trial(s_lo, s_hi, g_lo, g_hi)
+        probe = it == 0 and s_tol > 0.0 and not has_before
+        if probe:
+            # a segment's first step: V jumps as the current switches on, so the start's V
+            # misleads the secant; first the charge tolerance (settled, or V there)
+            s = max(s_tol, 0.01)
+        # by charge, Newton from the line start → full step's solution (a probe: its end)
+        fr = 1.0 if probe else s
+        for k in range(cS.shape[1]):
+            gu[k] = vS[ST, k, V_U] + fr * (vS[NEW, k, V_U] - vS[ST, k, V_U])
+            gw[k] = vS[ST, k, V_W] + fr * (vS[NEW, k, V_W] - vS[ST, k, V_W])
+            gphi[k] = vS[ST, k, V_PHI] + fr * (vS[NEW, k, V_PHI] - vS[ST, k, V_PHI])
+        gP = sS[ST, S_PHI_E] + fr * (sS[NEW, S_PHI_E] - sS[ST, S_PHI_E])
+        ok = _step(b, dt * s, has_before, dt_prev, sei_frac, s_tol > 0.0, gu, gw, gphi,
+                   gP, cS, vS, sS, sl[TRIAL], con, par, vol, dm, dp, Af, AR,
+                   sdist, in_shell, area, Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk)
         stats[b, STAT_LOCATE] += 1.0
         stats[b, STAT_NEWTON] += wk[2][0, 15]
         g = sgn * (sS[TRIAL, S_V] - target) if ok else math.inf
         inside = g < 0.0
-        if inside and side == 1:
-            g_hi *= 0.5
-        if (not inside) and side == -1:
-            g_lo *= 0.5
+        s_lo, s_hi, g_lo, g_hi, side = _illinois_update(s, g, s_lo, s_hi, g_lo, g_hi, side)
         if inside:
-            s_lo = s
-            g_lo = g
             _copy_slot(sl[TRIAL], sl[BEST], cS, vS, sS)
-            have = True
-            side = 1
-        else:
-            s_hi = s
-            if math.isfinite(g):
-                g_hi = g
-            side = -1
-        if (inside and abs(g) < 1e-6) or (s_hi - s_lo) < 1e-10:
+        if (inside and abs(g) < 1e-6) or (s_hi - s_lo) < 1e-10 or s_hi - s_lo <= s_tol:
             break
-    if not have:
-        _copy_slot(sl[ST], sl[BEST], cS, vS, sS)
-    if abs(sS[BEST, S_V] - target) < 1e-3 or s_hi - s_lo < 1e-9:
+    if abs(sS[BEST, S_V] - target) < 1e-3 or s_hi - s_lo < 1e-9 or s_hi - s_lo <= s_tol:
         sS[BEST, S_V] = target

@@ -515,7 +515,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
                          / np.maximum(np.abs(Iseg), 1e-300), np.inf)
         char = np.minimum(duration, t_cap)
         char = np.where(np.isfinite(char), char, 3600.0)
-        dt = 1e-5 * char
+        dt = seg.control.first_step * char
         dt_max = char / seg.control.min_steps
     tau = np.zeros(B)
     done = np.zeros(B, dtype=bool)
@@ -556,7 +556,8 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         new, ok = step.state, step.converged
         bad = ~ok & ~done
         if np.any(bad):
-            dt = np.where(bad, dt * rules.failed_step_cut(started), dt)
+            first = 1e-5 if voltage else seg.control.first_step
+            dt = np.where(bad, dt * rules.failed_step_cut(started, first), dt)
             stuck = bad & (dt < 1e-11 * char)
             if np.any(stuck):
                 # No solution even for a vanishing step: the host cannot take the current
@@ -624,9 +625,15 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         done = done | ended | (tau >= duration * (1 - 1e-12))
         # growth at most 2x: BDF2 is zero-stable for step ratios below 1 + √2
         grow = np.clip(0.9 / np.sqrt(np.maximum(ratio, 1e-12)), 0.3, 2.0)
+        cap = dt_max
         if np.isfinite(dV_lim):
             grow = np.minimum(grow, np.maximum(0.9 * dV_lim / np.maximum(dV, 1e-300), 0.3))
-        dt = np.clip(dt * grow, 1e-9 * char, dt_max)
+            if seg.control.cap_reach > 0:
+                cut = np.where(Iseg < 0, seg.v_lower, seg.v_upper)
+                near = (Iseg != 0) & np.isfinite(cut)
+                cap = rules.step_cap(dt_max, np.where(near, seg.control.cap_reach, 0.0),
+                                     np.abs(st.V - np.where(near, cut, 0.0)), dV, dt, char)
+        dt = np.clip(dt * grow, 1e-9 * char, cap)
     return st
 
 

@@ -157,7 +157,7 @@ def test_the_first_step_cut_reaches_a_wall_in_two_failed_solves(monkeypatch):
     assert failed[3:].tolist() == [2.0] * 4, failed      # 1C ... 10C: walls
     with_rule = simulate(p, STEP, engine="march", **kw)
     assert rules.failed_step_cut(True) == 0.25 and rules.failed_step_cut(False) == 1 / 1024
-    monkeypatch.setattr(rules, "failed_step_cut", lambda started: 0.25)
+    monkeypatch.setattr(rules, "failed_step_cut", lambda started, first=1e-5: 0.25)
     without = simulate(p, STEP, engine="march", **kw)
     ref = _caps(without)
     np.testing.assert_allclose(_caps(with_rule), ref, rtol=1e-12, atol=1e-12)

@@ -171,6 +171,8 @@ def run_compiled_march(model: Model, st, seg, trace):
     con[mk.C_VFLOOR] = ctl.v_tolerance_floor
     con[mk.C_NEWTON_TOL] = ctl.newton_tolerance
     con[mk.C_LOCATE_TOL] = ctl.locate_charge_tolerance
+    con[mk.C_FIRST] = ctl.first_step
+    con[mk.C_REACH] = ctl.cap_reach
     # as the numpy march: an emptied surface (c ~ ±1e-14) starts at the floor
     st, u0, w0 = _start(model, st)
     vk0 = np.empty((B, K, mk.N_VK))

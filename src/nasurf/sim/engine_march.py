@@ -515,7 +515,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
                          / np.maximum(np.abs(Iseg), 1e-300), np.inf)
         char = np.minimum(duration, t_cap)
         char = np.where(np.isfinite(char), char, 3600.0)
-        dt = 1e-5 * char
+        dt = seg.control.first_step * char
         dt_max = char / seg.control.min_steps
     tau = np.zeros(B)
     done = np.zeros(B, dtype=bool)
@@ -557,7 +557,8 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         new, ok = step.state, step.converged
         bad = ~ok & ~done
         if np.any(bad):
-            dt = np.where(bad, dt * rules.failed_step_cut(started), dt)
+            first = 1e-5 if voltage else seg.control.first_step
+            dt = np.where(bad, dt * rules.failed_step_cut(started, first), dt)
             stuck = bad & (dt < 1e-11 * char)
             if np.any(stuck):
                 # No solution even for a vanishing step: the host cannot take the current
@@ -628,9 +629,15 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         done = done | ended | (tau >= duration * (1 - 1e-12))
         # growth at most 2x: BDF2 is zero-stable for step ratios below 1 + √2
         grow = np.clip(0.9 / np.sqrt(np.maximum(ratio, 1e-12)), 0.3, 2.0)
+        cap = dt_max
         if np.isfinite(dV_lim):
             grow = np.minimum(grow, np.maximum(0.9 * dV_lim / np.maximum(dV, 1e-300), 0.3))
-        dt = np.clip(dt * grow, 1e-9 * char, dt_max)
+            if seg.control.cap_reach > 0:
+                cut = np.where(Iseg < 0, seg.v_lower, seg.v_upper)
+                near = (Iseg != 0) & np.isfinite(cut)
+                cap = rules.step_cap(dt_max, np.where(near, seg.control.cap_reach, 0.0),
+                                     np.abs(st.V - np.where(near, cut, 0.0)), dV, dt, char)
+        dt = np.clip(dt * grow, 1e-9 * char, cap)
     return st
 
 
@@ -675,18 +682,15 @@ def _locate_event(model: Model, st: State, step: _Step, seg: Segment, dt: np.nda
             probe = first & (it == 0)
             s = np.where(probe, np.maximum(s_tol, 0.01), s)
             fr = np.where(probe, 1.0, s)
-            f2 = fr[:, None]
-            new = step.state
+            f2, new = fr[:, None], step.state
             guess = (u0 + f2 * (step.u - u0), w0 + f2 * (step.w - w0),
                      st.phi + f2 * (new.phi - st.phi), st.Phi + fr * (new.Phi - st.Phi), new.I)
         dts = np.where(upd, dt * s, dt)
         trial = _implicit_step(model, st, dts, seg, tau + dts, sei_frac, u0, w0, guess, prev)
-        g = sgn * (trial.state.V - target)
-        g = np.where(trial.converged, g, np.inf)
+        g = np.where(trial.converged, sgn * (trial.state.V - target), np.inf)
         inside = g < 0
-        g_hi_new = np.where(upd & inside & (side == 1), 0.5 * g_hi, g_hi)
-        g_lo_new = np.where(upd & ~inside & (side == -1), 0.5 * g_lo, g_lo)
-        g_hi, g_lo = g_hi_new, g_lo_new
+        g_hi, g_lo = (np.where(upd & inside & (side == 1), 0.5 * g_hi, g_hi),
+                      np.where(upd & ~inside & (side == -1), 0.5 * g_lo, g_lo))
         s_lo = np.where(upd & inside, s, s_lo)
         g_lo = np.where(upd & inside, g, g_lo)
         s_hi = np.where(upd & ~inside, s, s_hi)
@@ -694,8 +698,7 @@ def _locate_event(model: Model, st: State, step: _Step, seg: Segment, dt: np.nda
         side = np.where(upd, np.where(inside, 1, -1), side)
         take = upd & inside
         best = best.select(take, trial.state)
-        bu = np.where(take[:, None], trial.u, bu)
-        bw = np.where(take[:, None], trial.w, bw)
+        bu, bw = np.where(take[:, None], trial.u, bu), np.where(take[:, None], trial.w, bw)
         have |= take
         settled = (inside & (np.abs(g) < 1e-6)) | ((s_hi - s_lo) < 1e-10) | (s_hi - s_lo <= s_tol)
         if by_charge:

@@ -22,6 +22,7 @@ from nasurf.sim.state import (
     newton_converged,
     newton_out_of_reach,
     sei_after_step,
+    step_cap,
 )
 
 #: table kinds (k0 and D): none/constant, x = stoichiometry, x = concentration
@@ -66,6 +67,8 @@ def _logit_parts(x):
 _sei_after_step = jit(sei_after_step)
 #: the step tolerance near a cut-off: the numpy march's own rule
 _cutoff_tolerance = jit(cutoff_tolerance)
+#: the step cap, looser out of reach of the cut-off: the numpy march's own rule
+_step_cap = jit(step_cap)
 #: a Newton solve that can no longer converge: the numpy march's own rule
 _newton_out_of_reach = jit(newton_out_of_reach)
 #: a Newton solve that has converged: the numpy march's own rule

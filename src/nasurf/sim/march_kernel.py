@@ -53,6 +53,7 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _newton_out_of_reach,
     _secant_trial,
     _sei_after_step,
+    _step_cap,
     _stoichiometry,
     _tab,
     _tab_near,
@@ -65,8 +66,8 @@ from nasurf.sim.state import NEWTON_ITERATIONS
 #: layout of the shared constants ``con``
 (C_CMAX, C_CLIM, C_CVAC, C_OCP_MODE, C_E0, C_NRT_F, C_XMAX, C_K_KIND, C_DC_KIND,
  C_DS_KIND, C_BASIS, C_VLO, C_VHI, C_DVMAX, C_SEI_ON, C_LINEAR, C_VTOL, C_DTDIV,
- C_VNEAR, C_VFLOOR, C_LOGCL, C_NEWTON_TOL, C_LOCATE_TOL) = range(23)
-N_CON = 23
+ C_VNEAR, C_VFLOOR, C_LOGCL, C_NEWTON_TOL, C_LOCATE_TOL, C_FIRST, C_REACH) = range(25)
+N_CON = 25
 #: OCP modes: lattice gas with x_max ≤ 1 (in u), table, lattice gas evaluated in x
 OCP_LATTICE_U, OCP_TABLE, OCP_LATTICE_X = 0, 1, 2
 #: per-member parameters ``par`` (B, N_PAR)
@@ -544,7 +545,7 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
         char = min(duration, t_cap)
         if not math.isfinite(char):
             char = 3600.0
-        dt = 1e-5 * char
+        dt = con[C_FIRST] * char
         dt_max = char / con[C_DTDIV]
         cut_dir = v_lo if I < 0.0 else v_hi
         near = con[C_VNEAR] if (I != 0.0 and math.isfinite(cut_dir)) else 0.0
@@ -586,7 +587,7 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
             stats[b, STAT_NEWTON] += wk[2][0, 15]
             if not ok:
                 stats[b, STAT_FAILED] += 1.0
-                dt *= _failed_step_cut(has_before)
+                dt *= _failed_step_cut(has_before, con[C_FIRST])
                 if dt < 1e-11 * char:
                     # a wall: no solution even for a vanishing step; the voltage passes the
                     # cut-off within it, so the last row reports the cut-off
@@ -607,10 +608,7 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
                 pred = y_hist + (y_hist - y_prev) * dt / dt_prev
                 err = abs(V_new - pred) * dt / (dt + dt_prev)
             tol = con[C_VTOL]
-            if near > 0.0:
-                # capacity-targeted: within reach of the cut-off the voltage error decides
-                # when it is crossed (on a plateau just above it, by a lot of charge), so
-                # the tolerance shrinks with the distance to it
+            if near > 0.0:   # heading to a cut-off: the rule of state.cutoff_tolerance
                 tol = _cutoff_tolerance(tol, near, con[C_VFLOOR], sS[ST, S_V], cut_dir)
             ratio = err / tol
             dV = abs(V_new - sS[ST, S_V])
@@ -659,7 +657,9 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
             done = ended or tau >= duration * (1.0 - 1e-12)
             grow = min(max(0.9 / math.sqrt(max(ratio, 1e-12)), 0.3), 2.0)
             grow = min(grow, max(0.9 * dV_lim / max(dV, 1e-300), 0.3))
-            dt = min(max(dt * grow, 1e-9 * char), dt_max)
+            cap = dt_max if I == 0.0 or math.isinf(cut_dir) else _step_cap(
+                dt_max, con[C_REACH], abs(sS[ST, S_V] - cut_dir), dV, dt, char)
+            dt = min(max(dt * grow, 1e-9 * char), cap)
         out_n[b] = row if row <= n_rows else -1
         for k in range(K):
             for n in range(N):

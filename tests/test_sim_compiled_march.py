@@ -245,3 +245,91 @@ def test_a_surface_emptied_to_positive_round_off_restarts_in_both_marches():
         q[name] = float(new.charge[0] - st.charge[0]) / _MAH_G
     assert q["march"] < -100.0, q          # measured −137 mAh/g (0 before the fix)
     assert q["compiled_march"] == pytest.approx(q["march"], rel=1e-3)
+
+
+def _assembled_thomas(dt, G, w, hist, AR, N_new):
+    """The tridiagonal step as first written: the matrix assembled, both right-hand sides
+    swept, substituted back, then c = y + z·N (plain Python floats, the same operations)."""
+    N = len(w)
+    w_dt = [w[n] / dt for n in range(N)]
+    diag = list(w_dt)
+    for j in range(N - 1):
+        diag[j] += G[j]
+        diag[j + 1] += G[j]
+    up, y, z = [0.0] * N, [0.0] * N, [0.0] * N
+    cprev = yp = zp = 0.0
+    for n in range(N):
+        low = -G[n - 1] if n > 0 else 0.0
+        den = diag[n] - low * cprev
+        yp = (w_dt[n] * hist[n] - low * yp) / den
+        zp = ((AR if n == N - 1 else 0.0) - low * zp) / den
+        y[n], z[n] = yp, zp
+        cprev = up[n] = -G[n] / den if n < N - 1 else 0.0
+    for n in range(N - 2, -1, -1):
+        y[n] -= up[n] * y[n + 1]
+        z[n] -= up[n] * z[n + 1]
+    return y[-1], z[-1], [y[n] + z[n] * N_new for n in range(N)]
+
+
+@pytest.mark.parametrize("const_D", [True, False])
+def test_tridiagonal_sweep_is_the_assembled_thomas_bit_for_bit(const_D):
+    # the compiled sweep builds each row as it eliminates it, skips the divisions of the
+    # flux's zero right-hand side and substitutes back where the state is written: every
+    # double must still be the assembled matrix's (byte-identical marches rest on it)
+    from nasurf.sim.march_helpers import _tridiagonal_solve, _tridiagonal_state
+
+    rng = np.random.default_rng(7)
+    for N in (1, 2, 5, 34):
+        vol = rng.uniform(0.1, 2.0, (1, 1, N))
+        dm, dp, Af = (rng.uniform(0.1, 1.0, (1, 1, max(N - 1, 1))) for _ in range(3))
+        D = rng.uniform(1e-3, 1.0, N)
+        hist = rng.uniform(0.0, 5.0, (1, N))
+        hist[0, 0] = 0.0
+        AR = np.array([[rng.uniform(0.5, 2.0)]])
+        dt, N_new = 0.37, -1.3
+        work = np.zeros((1, N, 6))
+        work[0, :, 4] = D
+        if const_D:
+            Gc = rng.uniform(0.0, 3.0, (1, N))
+            G = list(Gc[0, :N - 1])
+        else:
+            Gc = np.zeros((1, N))
+            G = [Af[0, 0, j] / (dm[0, 0, j] / D[j] + dp[0, 0, j] / D[j + 1])
+                 for j in range(N - 1)]
+        _tridiagonal_solve(0, 0, dt, const_D, Gc, work, hist, vol, dm, dp, Af, AR)
+        cS = np.zeros((2, 1, N))
+        ok = _tridiagonal_state(0, 0, N_new, work, cS, 1)
+        p, g, c = _assembled_thomas(dt, G, list(vol[0, 0]), list(hist[0]), AR[0, 0], N_new)
+        assert ok
+        assert (work[0, N - 1, 3], work[0, N - 1, 4]) == (p, g)
+        assert cS[1, 0].tobytes() == np.array(c).tobytes()
+
+
+def test_modal_step_skips_only_exactly_known_exponentials():
+    # e^z = 0 below −746 and e^z − 1 = −1 below −40 in doubles: the modal step's shortcuts
+    import math
+
+    from nasurf.sim.march_helpers import _modal_surface
+
+    for z in np.concatenate([-np.logspace(np.log10(40.0), 5, 400), [-746.0 - 1e-9, -1e300]]):
+        assert math.expm1(z) == -1.0
+        if z < -746.0:
+            assert math.exp(z) == 0.0
+    N = 6
+    lam = np.array([[[-1e-9, -0.5, -30.0, -45.0, -800.0, -1e6]]])
+    beta = np.array([[[0.3, 0.7, 1.1, 0.2, 0.9, 0.4]]])
+    wsf = np.array([[[1.0, 0.5, 0.25, 0.1, 0.05, 0.01]]])
+    mw = np.zeros((1, 2, N))
+    mw[0, 0] = [1.0, -2.0, 3.0, 0.5, 7.0, -1.0]
+    a = mw[0, 0].copy()
+    dt = 1.0
+    p, g = _modal_surface(0, 0, dt, lam, beta, wsf, mw, 0.125)
+    pk, gk = 0.0, 0.125
+    for i in range(N):
+        z = lam[0, 0, i] * dt
+        ph1 = 1.0 + z / 2.0 + z * z / 6.0 if abs(z) < 1e-6 else math.expm1(z) / z
+        e0, e1 = math.exp(z) * a[i], ph1 * dt * beta[0, 0, i]
+        assert (mw[0, 0, i], mw[0, 1, i]) == (e0, e1)
+        pk += e0 * wsf[0, 0, i]
+        gk += e1 * wsf[0, 0, i]
+    assert (p, g) == (pk, gk)

@@ -153,54 +153,86 @@ def _stoichiometry(cS, slot, b, vol, mfrac, cm):
 
 @borrowed
 def _tridiagonal_solve(b, k, dt, const_D, Gc, work, hist_c, vol, dm, dp, Af, AR):
-    """Class k's implicit diffusion step: (W/dt + K) y = W/dt c_hist and (W/dt + K) z = A_R e_N.
+    """Class k's implicit diffusion step, (W/dt + K) y = W/dt c_hist and (W/dt + K) z = A_R e_N:
+    the forward sweep of Thomas with the two right-hand sides (:func:`_tridiagonal_state`
+    substitutes back where the new state is written, once its flux is known).
 
     ``work`` (K, N, 6) holds D of each cell in column 4 on entry (a D(c) table; a constant
-    D uses the member's face conductances Gc) and y, z in columns 3, 4 on return (Thomas,
-    the two right-hand sides in one sweep); column 5 is overwritten.
+    D uses the member's face conductances Gc); on return columns 2, 3, 4 hold the
+    eliminated upper diagonal and the swept y, z, whose last cells are final (y_N, z_N:
+    the surface's). One pass builds each row as it is eliminated (the matrix is never
+    stored), with every operation of the assembled matrix's sweep in its order.
     """
     N = work.shape[1]
-    for n in range(N):
-        # W/dt once (column 5, the predicted c, is no longer needed): the diagonal's and
-        # the right-hand side's
-        w_dt = vol[b, k, n] / dt
-        work[k, n, 5] = w_dt
-        work[k, n, 1] = w_dt
-    for j in range(N - 1):
-        if const_D:
-            G = Gc[k, j]
+    wc = work[k]      # (N, 6)
+    vk = vol[b, k]
+    hk = hist_c[k]
+    # cell 0 (no face below): diagonal W/dt + G_0
+    G = _face_conductance(b, k, 0, const_D, Gc, wc, dm, dp, Af) if N > 1 else 0.0
+    w_dt = vk[0] / dt
+    den = w_dt + G if N > 1 else w_dt
+    y_prev = (w_dt * hk[0] - 0.0 * 0.0) / den
+    r1 = AR[b, k] if N == 1 else 0.0
+    z_prev = 0.0 if r1 == 0.0 and den > 0.0 else (r1 - 0.0 * 0.0) / den
+    cprev = -G / den if N > 1 else 0.0
+    wc[0, 2] = cprev
+    wc[0, 3] = y_prev
+    wc[0, 4] = z_prev
+    G_low = G
+    for n in range(1, N):
+        # the diagonal as assembled: W/dt, + the face below, + the face above (cell N:
+        # none); (0 − low·(±0))/den is exactly +0 below the surface (no division there)
+        top = n == N - 1
+        G = 0.0 if top else _face_conductance(b, k, n, const_D, Gc, wc, dm, dp, Af)
+        w_dt = vk[n] / dt
+        diag = w_dt + G_low
+        if not top:
+            diag += G
+        low = -G_low
+        den = diag - low * cprev
+        y_prev = (w_dt * hk[n] - low * y_prev) / den
+        r1 = AR[b, k] if top else 0.0
+        if r1 == 0.0 and z_prev == 0.0 and den > 0.0 and abs(low) < math.inf:
+            z_prev = 0.0
         else:
-            G = Af[b, k, j] / (dm[b, k, j] / work[k, j, 4]
-                               + dp[b, k, j] / work[k, j + 1, 4])
-        work[k, j, 0] = -G       # lower (row j+1, column j)
-        work[k, j, 2] = -G       # upper (row j, column j+1)
-        work[k, j, 1] += G
-        work[k, j + 1, 1] += G
-    # forward sweep (rhs0 = W c_hist, rhs1 = A_R e_N): y in column 3, z in column 4
-    cprev = 0.0
-    y_prev = 0.0
-    z_prev = 0.0
-    for n in range(N):
-        low = work[k, n - 1, 0] if n > 0 else 0.0
-        den = work[k, n, 1] - low * cprev
-        r0 = work[k, n, 5] * hist_c[k, n]
-        r1 = AR[b, k] if n == N - 1 else 0.0
-        y_prev = (r0 - low * y_prev) / den
-        z_prev = (r1 - low * z_prev) / den
-        work[k, n, 3] = y_prev
-        work[k, n, 4] = z_prev
-        cprev = work[k, n, 2] / den if n < N - 1 else 0.0
-        work[k, n, 2] = cprev
-    # back substitution, the cell above carried in registers (not re-read from the store
-    # just made: a store-to-load round trip per cell)
-    y_next = work[k, N - 1, 3]
-    z_next = work[k, N - 1, 4]
+            z_prev = (r1 - low * z_prev) / den
+        cprev = 0.0 if top else -G / den
+        wc[n, 2] = cprev
+        wc[n, 3] = y_prev
+        wc[n, 4] = z_prev
+        G_low = G
+
+
+@borrowed
+def _face_conductance(b, k, j, const_D, Gc, wc, dm, dp, Af):
+    """Face j's conductance: the member's constant one, or from the D of its two cells
+    (``wc`` column 4, read before the sweep overwrites cell j's)."""
+    if const_D:
+        return Gc[k, j]
+    return Af[b, k, j] / (dm[b, k, j] / wc[j, 4] + dp[b, k, j] / wc[j + 1, 4])
+
+
+@borrowed
+def _tridiagonal_state(b, k, N_new, work, cS, dst):
+    """Back substitution of :func:`_tridiagonal_solve`'s sweep fused with the new state
+    c_n = y_n + z_n·N (N the inward molar flux) into slot ``dst``; whether all are finite.
+    The cell above is carried in registers (no store-to-load round trip per cell)."""
+    N = work.shape[1]
+    wc = work[k]
+    cd = cS[dst, k]
+    y_next = wc[N - 1, 3]
+    z_next = wc[N - 1, 4]
+    cn = y_next + z_next * N_new
+    cd[N - 1] = cn
+    ok = math.isfinite(cn)
     for n in range(N - 2, -1, -1):
-        c_n = work[k, n, 2]
-        y_next = work[k, n, 3] - c_n * y_next
-        z_next = work[k, n, 4] - c_n * z_next
-        work[k, n, 3] = y_next
-        work[k, n, 4] = z_next
+        c_n = wc[n, 2]
+        y_next = wc[n, 3] - c_n * y_next
+        z_next = wc[n, 4] - c_n * z_next
+        cn = y_next + z_next * N_new
+        cd[n] = cn
+        ok = ok and math.isfinite(cn)
+    return ok
 
 
 @borrowed
@@ -218,6 +250,30 @@ def _modal_projections(b, k, Um, sqW, hist_c, mw):
         hc = hist_c[k, n]
         for i in range(N):
             mw[k, 0, i] += Um[b, k, n, i] * sw * hc
+
+
+@borrowed
+def _modal_surface(b, k, dt, lam, beta, wsf, mw, g0):
+    """Class k's modal step over dt: the decayed modes e^{λdt}·a_i into mw[k, 0], the
+    responses to a unit flux φ1(λdt)·dt·β_i into mw[k, 1], and the surface's p and g
+    (g from ``g0``). Fast modes are not evaluated where the double is known: e^{λdt} is
+    exactly 0 below λdt = −746 (libm's underflow path, with its error handling, was ~7 %
+    of the march on the site presets) and e^{λdt} − 1 exactly −1 below −40."""
+    N = mw.shape[2]
+    pk = 0.0
+    gk = g0
+    for i in range(N):
+        ai = mw[k, 0, i]
+        z = lam[b, k, i] * dt
+        if abs(z) < 1e-6:
+            ph1 = 1.0 + z / 2.0 + z * z / 6.0
+        else:
+            ph1 = (math.expm1(z) if z >= -40.0 else -1.0) / z
+        mw[k, 0, i] = (math.exp(z) if z >= -746.0 else 0.0) * ai
+        mw[k, 1, i] = ph1 * dt * beta[b, k, i]
+        pk += mw[k, 0, i] * wsf[b, k, i]
+        gk += mw[k, 1, i] * wsf[b, k, i]
+    return pk, gk
 
 
 @borrowed

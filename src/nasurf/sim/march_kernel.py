@@ -49,6 +49,7 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _logit_parts,
     _modal_projections,
     _modal_state,
+    _modal_surface,
     _newton_converged,
     _newton_out_of_reach,
     _secant_trial,
@@ -58,6 +59,7 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _tab,
     _tab_near,
     _tridiagonal_solve,
+    _tridiagonal_state,
 )
 from nasurf.sim.parameters import F
 from nasurf.sim.physics import THETA_MAX
@@ -110,6 +112,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     f = par[b, P_F]
     # --- BDF2 history (variable step) or backward Euler
     om = 0.0
+    hist_c = wk[0]        # (K, N) history concentration
     if has_prev:
         om = dt_in / max(dt_prev, 1e-300)
         sp = sS[BEFORE, S_SEI]
@@ -126,7 +129,9 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
                 if th <= 0.0 or th >= 1.0:
                     bad = True
                 for n in range(N):
-                    if bb * cS[ST, k, n] - cc * cS[BEFORE, k, n] < 0.0:
+                    h = bb * cS[ST, k, n] - cc * cS[BEFORE, k, n]
+                    hist_c[k, n] = h    # the BDF2 history, unless it is bad
+                    if h < 0.0:
                         bad = True
             if bad:
                 om = 0.0
@@ -134,16 +139,21 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     bb = (1.0 + om) / a
     cc = om * om / (1.0 + om) / a
     dt = dt_in / a
-    hist_c = wk[0]        # (K, N) history concentration
-    work = wk[1]          # (K, N, 6): lower/diag/upper, y, z, c_pred
+    work = wk[1]          # (K, N, 6): -, -, upper, y, z, c_pred
     kv = wk[2]            # (K, 18) per-class scalars
     scr = wk[3]           # (K, 8) Newton scratch (bound once: no reference counting per use)
+    dck = int(con[C_DC_KIND])
+    dsk = int(con[C_DS_KIND])
+    const_D = dck == 0 and dsk == 0
     for k in range(K):
         for n in range(N):
             x = cS[ST, k, n]
-            hist_c[k, n] = bb * x - cc * cS[BEFORE, k, n] if om > 0.0 else x
-            cp = x + om * (x - cS[BEFORE, k, n]) if om > 0.0 else x
-            work[k, n, 5] = min(max(cp, 0.0), cm)
+            if om == 0.0:
+                hist_c[k, n] = x
+            if not const_D:
+                # the predicted state (the D(c) tables' argument)
+                cp = x + om * (x - cS[BEFORE, k, n]) if om > 0.0 else x
+                work[k, n, 5] = min(max(cp, 0.0), cm)
     phi_old = kv[:, 0]
     th_old = kv[:, 1]
     for k in range(K):
@@ -160,11 +170,8 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         sei_hist = sS[ST, S_SEI]
         q_hist = sS[ST, S_Q]
     # --- diffusion: c_new = y + z·N (N inward molar flux), c_s = p + g·N
-    dck = int(con[C_DC_KIND])
-    dsk = int(con[C_DS_KIND])
     p_ = kv[:, 2]
     g_ = kv[:, 3]
-    const_D = dck == 0 and dsk == 0
     Gc = wk[10]
     # a modal step (below) replaces the tridiagonal one: not solved then
     modal_first = con[C_LINEAR] > 0.0 and om == 0.0
@@ -202,19 +209,8 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         Um, lam, sqW, beta, wsf, mw = wk[4], wk[5], wk[6], wk[7], wk[8], wk[9]
         for k in range(K):
             D_last = par[b, P_DSS] if in_shell[N - 1] else par[b, P_DCS]
-            pk = 0.0
-            gk = sdist[b, k] / D_last
             _modal_projections(b, k, Um, sqW, hist_c, mw)
-            for i in range(N):
-                ai = mw[k, 0, i]
-                z = lam[b, k, i] * dt
-                ph1 = 1.0 + z / 2.0 + z * z / 6.0 if abs(z) < 1e-6 else math.expm1(z) / z
-                mw[k, 0, i] = math.exp(z) * ai
-                mw[k, 1, i] = ph1 * dt * beta[b, k, i]
-                pk += mw[k, 0, i] * wsf[b, k, i]
-                gk += mw[k, 1, i] * wsf[b, k, i]
-            p_[k] = pk
-            g_[k] = gk
+            p_[k], g_[k] = _modal_surface(b, k, dt, lam, beta, wsf, mw, sdist[b, k] / D_last)
     # --- Newton on (u, Δφ, w) per class and Φ
     u = kv[:, 4]
     w = kv[:, 5]
@@ -449,10 +445,7 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         if modal_first:
             ok = _modal_state(b, k, wk[4], wk[6], wk[9], N_new, cS, dst) and ok
         else:
-            for n in range(N):
-                cn = work[k, n, 3] + work[k, n, 4] * N_new
-                cS[dst, k, n] = cn
-                ok = ok and math.isfinite(cn)
+            ok = _tridiagonal_state(b, k, N_new, work, cS, dst) and ok
         vS[dst, k, V_PHI] = phi[k]
         vS[dst, k, V_TH] = scr[k, 6]
         vS[dst, k, V_IF] = iF

@@ -1,32 +1,117 @@
 """Shared pieces of the simulator's numba kernels (:mod:`.exact_kernel`, :mod:`.kernels`).
 
-Owns :func:`jit`, numba's ``njit`` with an on-disk cache (one compilation per install;
-where no cache location is writable, numba refuses to cache and the function is compiled
-in memory in each process, with a ``RuntimeWarning``), and :func:`table`, the compiled
-twin of :class:`nasurf.sim.parameters.Table1D` (np.interp inside, the end segments'
-slopes outside; :func:`table_near` starts from a guessed segment), and
+Owns :func:`jit`, numba's ``njit`` with nasurf's on-disk cache, and :func:`table`, the
+compiled twin of :class:`nasurf.sim.parameters.Table1D` (np.interp inside, the end
+segments' slopes outside; :func:`table_near` starts from a guessed segment), and
 :func:`site_coverage`, the compiled equilibrium Frumkin coverage of a batch (the physics
 is :func:`nasurf.sim.physics.frumkin_coverage`).
+
+The cache. numba's own (``cache=True``) keys a function on the bytes of the one file that
+defines it, but a kernel compiles in the functions it calls from other modules and the
+module constants it reads: after a checkout that changes only ``state.py``, numba would
+load ``march_kernel``'s old machine code. nasurf's functions are therefore cached in a
+folder named by :data:`SOURCE_DIGEST`, a digest of every module whose code or constants
+can be compiled into a kernel (:data:`SOURCES`), computed at import (~1 ms): a change to
+any of them starts a fresh folder, an unchanged tree (another process, another checkout
+of the same commit) loads the machine code. The folder is
+``<NUMBA_CACHE_DIR>/nasurf-<digest>`` when the user sets numba's cache directory, else
+``platformdirs.user_cache_dir("nasurf")/numba/<digest>``; older digests' folders are left
+in place (another checkout may be using them; deleting the cache folder is always safe).
+Where that folder is not writable, the functions compile in memory in each process, with
+a ``RuntimeWarning``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import warnings
+from pathlib import Path
 
 import numba
 import numpy as np
+import platformdirs
+from numba.core import caching
 
 from nasurf.sim import physics
 
+_PACKAGE = Path(__file__).resolve().parent.parent
+#: The files whose bytes name the cache: every simulator module (the kernels and whatever
+#: they compile in: state's rule owners, march_helpers, physics, engine_march, parameters'
+#: constants) and nasurf.constants. Hashing all of sim (~0.5 MB) instead of a hand-kept
+#: list of callees means a new callee cannot be forgotten.
+SOURCES = (*sorted((_PACKAGE / "sim").glob("*.py")), _PACKAGE / "constants.py")
 
-def jit(fn):
-    """njit with an on-disk cache, or without one where no cache location is writable."""
+
+def _digest(paths) -> str:
+    h = hashlib.sha256()   # hardware-accelerated on current CPUs: ~0.3 ms for the 0.5 MB
+    for path in paths:
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:20]
+
+
+SOURCE_DIGEST = _digest(SOURCES)
+
+
+def cache_dir() -> str:
+    """The folder nasurf's compiled functions are cached in (see the module docstring)."""
+    user = numba.config.CACHE_DIR
+    if user:
+        return os.path.join(user, f"nasurf-{SOURCE_DIGEST}")
+    return os.path.join(platformdirs.user_cache_dir("nasurf"), "numba", SOURCE_DIGEST)
+
+
+class _SourceTreeLocator(caching._CacheLocator):
+    """numba's cache locator for nasurf's functions: the folder and the source stamp are
+    the whole tree's digest, not the defining file's (numba's file stamp would let a
+    kernel outlive a change to its callees). No fallback to numba's other locators (the
+    package's ``__pycache__``, numba's user folder): they key on the one file."""
+
+    def __init__(self, py_func, py_file):
+        self._lineno = py_func.__code__.co_firstlineno
+        self._path = cache_dir()
+
+    def get_cache_path(self):
+        return self._path
+
+    def get_source_stamp(self):
+        return SOURCE_DIGEST
+
+    def get_disambiguator(self):
+        return str(self._lineno)
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        self = cls(py_func, py_file)
+        try:
+            self.ensure_cache_path()
+        except OSError:
+            return None
+        return self
+
+
+class _SourceTreeCacheImpl(caching.CompileResultCacheImpl):
+    _locator_classes = (_SourceTreeLocator,)
+
+
+class _SourceTreeCache(caching.FunctionCache):
+    _impl_class = _SourceTreeCacheImpl
+
+
+def _njit(fn, **options):
+    disp = numba.njit(cache=False, fastmath=False, **options)(fn)
     try:
-        return numba.njit(cache=True, fastmath=False)(fn)
+        # what Dispatcher.enable_caching does (njit(cache=True)), with nasurf's locator
+        disp._cache = _SourceTreeCache(fn)
     except RuntimeError as exc:   # numba: "cannot cache function ...: no locator available"
         warnings.warn(f"numba cannot cache the simulator's compiled kernels ({exc}); "
-                      "compiling in memory", RuntimeWarning, stacklevel=2)
-        return numba.njit(cache=False)(fn)
+                      "compiling in memory", RuntimeWarning, stacklevel=3)
+    return disp
+
+
+def jit(fn):
+    """njit with nasurf's on-disk cache, or without one where it is not writable."""
+    return _njit(fn)
 
 
 def jit_ieee(fn):
@@ -36,12 +121,7 @@ def jit_ieee(fn):
     that divides by a vanishing derivative is then rejected by its finiteness test, as
     in numpy, instead of aborting the whole batch).
     """
-    try:
-        return numba.njit(cache=True, fastmath=False, error_model="numpy")(fn)
-    except RuntimeError as exc:
-        warnings.warn(f"numba cannot cache the simulator's compiled kernels ({exc}); "
-                      "compiling in memory", RuntimeWarning, stacklevel=2)
-        return numba.njit(cache=False, error_model="numpy")(fn)
+    return _njit(fn, error_model="numpy")
 
 
 def jit_ieee_borrowed(fn):
@@ -52,12 +132,7 @@ def jit_ieee_borrowed(fn):
     every view it takes (atomic operations, ~13 % of the march); without it the arrays are
     borrowed from the caller, which keeps them alive. ``fn`` must not allocate an array.
     """
-    try:
-        return numba.njit(cache=True, fastmath=False, error_model="numpy", _nrt=False)(fn)
-    except RuntimeError as exc:
-        warnings.warn(f"numba cannot cache the simulator's compiled kernels ({exc}); "
-                      "compiling in memory", RuntimeWarning, stacklevel=2)
-        return numba.njit(cache=False, error_model="numpy", _nrt=False)(fn)
+    return _njit(fn, error_model="numpy", _nrt=False)
 
 
 @jit

@@ -18,8 +18,9 @@ linear in time at constant flux. Member by member the work stops at the cut-off,
 The physics is exactly :class:`nasurf.sim.model.Model`'s: OCP table (linear, linearly
 extrapolated) or lattice gas, the exchange-current law j0 = pre·k(c)·c^e_c·(c_v − c)^e_a
 with the model's clipping, Butler–Volmer (closed form for α = ½, safeguarded Newton
-otherwise). Compiled with ``cache=True`` (one compilation per install; in memory with a
-warning where no cache location is writable).
+otherwise). Compiled through :func:`nasurf.sim.compiled.jit` (cached on disk under the
+digest of the simulator's source: one compilation per source tree; in memory with a
+warning where the cache folder is not writable).
 """
 
 from __future__ import annotations

@@ -20,10 +20,11 @@ root, so a bracket is kept and a step that leaves it, or a bracket that stops ha
 replaced by bisection; steps are damped as in the implicit engine. A member whose solve
 fails is reported (``status`` > 0) and the caller falls back to the implicit engine.
 
-Compiled with ``cache=True``: the machine code is written next to this file (or to
-numba's user-wide cache directory when that is read-only), so each install compiles once.
-If no cache location is writable at all, the functions are compiled in memory in each
-process instead (with a warning).
+Compiled through :func:`nasurf.sim.compiled.jit`: the machine code is cached on disk in
+nasurf's user cache folder, keyed by the digest of the simulator's whole source (so a
+change to a callee's module recompiles), and each source tree compiles once. If that
+folder is not writable, the functions are compiled in memory in each process instead
+(with a warning).
 """
 
 from __future__ import annotations

@@ -128,3 +128,46 @@ def test_result_tables():
 def test_bad_input(kwargs, message):
     with pytest.raises(ValidationError, match=message):
         linkk(**kwargs)
+
+
+def _exact_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The least-squares solution of the float-valued system in exact rational arithmetic
+    (normal equations, Gauss-Jordan in Fractions): no rounding, no BLAS."""
+    from fractions import Fraction
+
+    A = [[Fraction(float(v)) for v in row] for row in a]
+    B = [Fraction(float(v)) for v in b]
+    n = a.shape[1]
+    m = [[sum((A[k][i] * A[k][j] for k in range(len(A))), Fraction(0)) for j in range(n)]
+         + [sum((A[k][i] * B[k] for k in range(len(A))), Fraction(0))] for i in range(n)]
+    for c in range(n):
+        p = next(r for r in range(c, n) if m[r][c] != 0)
+        m[c], m[p] = m[p], m[c]
+        for r in range(n):
+            if r != c and m[r][c] != 0:
+                q = m[r][c] / m[c][c]
+                m[r] = [x - q * y for x, y in zip(m[r], m[c], strict=True)]
+    return np.array([float(m[i][n] / m[i][i]) for i in range(n)])
+
+
+@pytest.mark.realdata
+def test_coefficients_are_the_exact_least_squares_solution(realdata):
+    # The Gamry example at its M = 19 (+ 1/C, L): the weighted design's condition number is
+    # ~1.7e8, so an unscaled lstsq left R_0 ~2e-7 (relative) off the exact solution, by an
+    # amount that depended on the BLAS kernel (a snapshot failed on another CPU kind).
+    from nasurf.analysis.eis.analyze import read_impedance, split_spectra
+    from nasurf.analysis.eis.linkk import _design, _open_low_frequency_end, _time_constants
+
+    s = split_spectra(read_impedance(realdata / "impedance.py" / "exampleDataGamry.DTA"))[0][0]
+    keep = s.Z.imag < 0
+    f, Z = s.frequencies_Hz[keep], s.Z[keep]
+    r = linkk(f, Z)
+    assert r.n_rc == 19
+    a_re, a_im = _design(2 * np.pi * f, np.abs(Z), _time_constants(f, r.n_rc),
+                         _open_low_frequency_end(f, Z))
+    exact = _exact_lstsq(np.vstack([a_re, a_im]), np.concatenate([Z.real, Z.imag]) / np.concatenate(
+        [np.abs(Z), np.abs(Z)]))
+    assert r.series_resistance_Ohm == pytest.approx(exact[0], rel=1e-10)
+    assert r.series_inductance_H == pytest.approx(exact[-1], rel=1e-10)
+    np.testing.assert_allclose(r.resistances_Ohm, exact[1: r.n_rc + 1], rtol=1e-9,
+                               atol=1e-10 * np.max(np.abs(exact)))

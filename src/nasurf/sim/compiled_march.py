@@ -114,13 +114,16 @@ def _constants(model: Model) -> dict:
     }
     if model.linear:
         con[mk.C_LINEAR] = 1.0
-        out["modal"] = (np.ascontiguousarray(model.U), np.ascontiguousarray(model.eig),
-                        np.ascontiguousarray(model.sqrtW),
+        U, sqW = np.ascontiguousarray(model.U), np.ascontiguousarray(model.sqrtW)
+        # U·√W of the projections: the kernel's (U_ni·√W_n)·c_n, its product computed once
+        out["modal"] = (U, np.ascontiguousarray(model.eig), sqW,
                         np.ascontiguousarray(model.modal_forcing()),
-                        np.ascontiguousarray(model.modal_surface_weights()))
+                        np.ascontiguousarray(model.modal_surface_weights()),
+                        np.ascontiguousarray(U * sqW[..., None]))
     else:
         one = np.zeros((B, model.K, 1))
-        out["modal"] = (np.zeros((B, model.K, 1, 1)), one, one, one, one)
+        out["modal"] = (np.zeros((B, model.K, 1, 1)), one, one, one, one,
+                        np.zeros((B, model.K, 1, 1)))
     # read-only, as the model they come from (the cache shares them between runs)
     model.__dict__["_compiled_march_inputs"] = read_only(out)
     return out
@@ -173,6 +176,7 @@ def run_compiled_march(model: Model, st, seg, trace):
     con[mk.C_LOCATE_TOL] = ctl.locate_charge_tolerance
     con[mk.C_FIRST] = ctl.first_step
     con[mk.C_REACH] = ctl.cap_reach
+    con[mk.C_ROWS_X] = 1.0 if trace.rows_x else 0.0
     # as the numpy march: an emptied surface (c ~ ±1e-14) starts at the floor
     st, u0, w0 = _start(model, st)
     vk0 = np.empty((B, K, mk.N_VK))

@@ -236,8 +236,9 @@ def _tridiagonal_state(b, k, N_new, work, cS, dst):
 
 
 @borrowed
-def _modal_projections(b, k, Um, sqW, hist_c, mw):
-    """Class k's modal coordinates a_i = Σ_n U_ni·√W_n·c_n of the history into mw[k, 0].
+def _modal_projections(b, k, UsW, hist_c, mw):
+    """Class k's modal coordinates a_i = Σ_n U_ni·√W_n·c_n of the history into mw[k, 0]
+    (``UsW``: the products U_ni·√W_n, precomputed per model).
 
     Summed over n in order for all modes at once: independent sums (they vectorise over
     the contiguous modes), not one chain of N additions per mode.
@@ -246,10 +247,9 @@ def _modal_projections(b, k, Um, sqW, hist_c, mw):
     for i in range(N):
         mw[k, 0, i] = 0.0
     for n in range(N):
-        sw = sqW[b, k, n]
         hc = hist_c[k, n]
         for i in range(N):
-            mw[k, 0, i] += Um[b, k, n, i] * sw * hc
+            mw[k, 0, i] += UsW[b, k, n, i] * hc
 
 
 @borrowed

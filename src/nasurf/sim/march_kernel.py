@@ -68,8 +68,9 @@ from nasurf.sim.state import NEWTON_ITERATIONS
 #: layout of the shared constants ``con``
 (C_CMAX, C_CLIM, C_CVAC, C_OCP_MODE, C_E0, C_NRT_F, C_XMAX, C_K_KIND, C_DC_KIND,
  C_DS_KIND, C_BASIS, C_VLO, C_VHI, C_DVMAX, C_SEI_ON, C_LINEAR, C_VTOL, C_DTDIV,
- C_VNEAR, C_VFLOOR, C_LOGCL, C_NEWTON_TOL, C_LOCATE_TOL, C_FIRST, C_REACH) = range(25)
-N_CON = 25
+ C_VNEAR, C_VFLOOR, C_LOGCL, C_NEWTON_TOL, C_LOCATE_TOL, C_FIRST, C_REACH,
+ C_ROWS_X) = range(26)
+N_CON = 26
 #: OCP modes: lattice gas with x_max ≤ 1 (in u), table, lattice gas evaluated in x
 OCP_LATTICE_U, OCP_TABLE, OCP_LATTICE_X = 0, 1, 2
 #: per-member parameters ``par`` (B, N_PAR)
@@ -94,9 +95,9 @@ N_SLOT = 5
 
 @borrowed
 def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
-          cS, vS, sS, dst, con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re,
+          cS, vS, sS, st, bf, dst, con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re,
           ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk):
-    """One implicit step from slot ST (history from BEFORE) into slot ``dst``.
+    """One implicit step from slot ``st`` (history from slot ``bf``) into slot ``dst``.
 
     The numpy engine's ``_bdf2_history`` + ``_diffusion_step`` (tridiagonal) +
     ``_implicit_step`` for current control and α = ½; returns whether Newton converged
@@ -115,8 +116,8 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     hist_c = wk[0]        # (K, N) history concentration
     if has_prev:
         om = dt_in / max(dt_prev, 1e-300)
-        sp = sS[BEFORE, S_SEI]
-        sei_ended = sp > 0.0 and sS[ST, S_SEI] <= 1e-9 * max(sp, 1.0)
+        sp = sS[bf, S_SEI]
+        sei_ended = sp > 0.0 and sS[st, S_SEI] <= 1e-9 * max(sp, 1.0)
         if not (om < 2.4) or sei_ended:
             om = 0.0
         if om > 0.0:
@@ -125,11 +126,11 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             cc = om * om / (1.0 + om) / a
             bad = False
             for k in range(K):
-                th = bb * vS[ST, k, V_TH] - cc * vS[BEFORE, k, V_TH]
+                th = bb * vS[st, k, V_TH] - cc * vS[bf, k, V_TH]
                 if th <= 0.0 or th >= 1.0:
                     bad = True
                 for n in range(N):
-                    h = bb * cS[ST, k, n] - cc * cS[BEFORE, k, n]
+                    h = bb * cS[st, k, n] - cc * cS[bf, k, n]
                     hist_c[k, n] = h    # the BDF2 history, unless it is bad
                     if h < 0.0:
                         bad = True
@@ -147,28 +148,28 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     const_D = dck == 0 and dsk == 0
     for k in range(K):
         for n in range(N):
-            x = cS[ST, k, n]
+            x = cS[st, k, n]
             if om == 0.0:
                 hist_c[k, n] = x
             if not const_D:
                 # the predicted state (the D(c) tables' argument)
-                cp = x + om * (x - cS[BEFORE, k, n]) if om > 0.0 else x
+                cp = x + om * (x - cS[bf, k, n]) if om > 0.0 else x
                 work[k, n, 5] = min(max(cp, 0.0), cm)
     phi_old = kv[:, 0]
     th_old = kv[:, 1]
     for k in range(K):
         if om > 0.0:
-            phi_old[k] = bb * vS[ST, k, V_PHI] - cc * vS[BEFORE, k, V_PHI]
-            th_old[k] = bb * vS[ST, k, V_TH] - cc * vS[BEFORE, k, V_TH]
+            phi_old[k] = bb * vS[st, k, V_PHI] - cc * vS[bf, k, V_PHI]
+            th_old[k] = bb * vS[st, k, V_TH] - cc * vS[bf, k, V_TH]
         else:
-            phi_old[k] = vS[ST, k, V_PHI]
-            th_old[k] = vS[ST, k, V_TH]
+            phi_old[k] = vS[st, k, V_PHI]
+            th_old[k] = vS[st, k, V_TH]
     if om > 0.0:
-        sei_hist = bb * sS[ST, S_SEI] - cc * sS[BEFORE, S_SEI]
-        q_hist = bb * sS[ST, S_Q] - cc * sS[BEFORE, S_Q]
+        sei_hist = bb * sS[st, S_SEI] - cc * sS[bf, S_SEI]
+        q_hist = bb * sS[st, S_Q] - cc * sS[bf, S_Q]
     else:
-        sei_hist = sS[ST, S_SEI]
-        q_hist = sS[ST, S_Q]
+        sei_hist = sS[st, S_SEI]
+        q_hist = sS[st, S_Q]
     # --- diffusion: c_new = y + z·N (N inward molar flux), c_s = p + g·N
     p_ = kv[:, 2]
     g_ = kv[:, 3]
@@ -206,10 +207,10 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         # a backward-Euler-flagged step of a linear particle: the numpy march integrates
         # it exactly in the modal basis (constant flux over the step); so does this one,
         # so both engines take the same steps (O(N²), only on such steps)
-        Um, lam, sqW, beta, wsf, mw = wk[4], wk[5], wk[6], wk[7], wk[8], wk[9]
+        lam, beta, wsf, mw = wk[5], wk[7], wk[8], wk[9]
         for k in range(K):
             D_last = par[b, P_DSS] if in_shell[N - 1] else par[b, P_DCS]
-            _modal_projections(b, k, Um, sqW, hist_c, mw)
+            _modal_projections(b, k, wk[11], hist_c, mw)
             p_[k], g_[k] = _modal_surface(b, k, dt, lam, beta, wsf, mw, sdist[b, k] / D_last)
     # --- Newton on (u, Δφ, w) per class and Φ
     u = kv[:, 4]
@@ -221,13 +222,13 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
             w[k] = gw[k]
             phi[k] = gphi[k]
         else:
-            u[k] = vS[ST, k, V_U]
-            w[k] = vS[ST, k, V_W]
+            u[k] = vS[st, k, V_U]
+            w[k] = vS[st, k, V_W]
             phi[k] = phi_old[k]
-    Phi = gPhi if use_guess else sS[ST, S_PHI_E]
+    Phi = gPhi if use_guess else sS[st, S_PHI_E]
     w_old = kv[:, 7]
     for k in range(K):
-        w_old[k] = vS[ST, k, V_W]
+        w_old[k] = vS[st, k, V_W]
     has_sites = par[b, P_GAMMA] > 0.0
     # ln(1 − θ_old), ln θ_old (w's sign picks one): fixed over the solve, so once per step
     ln_1mth, ln_th = kv[:, 16], kv[:, 17]
@@ -455,20 +456,20 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     sS[dst, S_V] = Phi + par[b, P_H]
     sS[dst, S_SEI] = _sei_after_step(sei_hist - abs(side * Ig) * dt, sei_hist)
     sS[dst, S_Q] = q_hist + Ig * dt
-    sS[dst, S_T] = sS[ST, S_T] + dt_in
+    sS[dst, S_T] = sS[st, S_T] + dt_in
     return converged and ok
 
 
 @jit
 def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfrac,
-                  ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, Um, lam, sqW, beta, wsf,
+                  ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, Um, lam, sqW, beta, wsf, UsW,
                   c0, vk0, sc0, out_t, out_V, out_x, out_n, c_end, vk_end, sc_end, stats):
     """March every member through one current-controlled segment.
 
     Inputs per member b: ``par`` (kinetics, stores, D scales, SEI share, current, duration,
     cell overpotential h(I)), the geometry (cell volumes, face distances and areas, A_R,
     surface distance), the modal basis of a linear particle (eigenvectors, eigenvalues,
-    √W, forcing β, surface weights; placeholders otherwise), the start state c0 (B, K, N),
+    √W, forcing β, surface weights, U·√W; placeholders otherwise), the start state c0 (B, K, N),
     vk0 (B, K, N_VK: Δφ, θ, i_F, u, w) and sc0 (B, N_SC: Φ, V, SEI left, charge, t).
     Outputs: rows (t, V, x) per accepted step in out_* (rows, B) with their count in
     out_n (−1 when the row buffer was too small), and the end state in c_end, vk_end,
@@ -483,7 +484,7 @@ def march_current(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfra
     sS = np.empty((N_SLOT, N_SC))
     Gc = np.empty((K, N))
     wk = (np.empty((K, N)), np.empty((K, N, 6)), np.empty((K, 18)), np.empty((K, 8)),
-          Um, lam, sqW, beta, wsf, np.empty((K, 2, N)), Gc)
+          Um, lam, sqW, beta, wsf, np.empty((K, 2, N)), Gc, UsW)
     g6 = np.empty((6, K))     # Newton's start and the last accepted u, w, Δφ
     gu, gw, gphi, xu, xw, xphi = g6[0], g6[1], g6[2], g6[3], g6[4], g6[5]
     for k in range(K):
@@ -518,6 +519,7 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
     v_hi = con[C_VHI]
     dV_lim = con[C_DVMAX]
     for b in range(B):
+        st, new = sl[ST], sl[NEW]
         if const_D:
             # face conductances of a constant D (as _step would compute them every step)
             for k in range(K):
@@ -527,11 +529,11 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
                     Gc[k, j] = Af[b, k, j] / (dm[b, k, j] / Dj + dp[b, k, j] / Dj1)
         for k in range(K):
             for n in range(N):
-                cS[ST, k, n] = c0[b, k, n]
+                cS[st, k, n] = c0[b, k, n]
             for j in range(N_VK):
-                vS[ST, k, j] = vk0[b, k, j]
+                vS[st, k, j] = vk0[b, k, j]
         for j in range(N_SC):
-            sS[ST, j] = sc0[b, j]
+            sS[st, j] = sc0[b, j]
         I = par[b, P_I]
         duration = par[b, P_DUR]
         t_cap = con[C_BASIS] / max(abs(I), 1e-300) if I != 0.0 else math.inf
@@ -549,7 +551,7 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
         has_before = False
         y_prev = 0.0
         dt_prev = 1.0
-        y_hist = sS[ST, S_V]
+        y_hist = sS[st, S_V]
         xPhi = 0.0
         rejects = 0
         n_steps = 0
@@ -560,23 +562,23 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
                 break
             dt = min(dt, max(duration - tau, 0.0))
             sei_frac = 0.0
-            if con[C_SEI_ON] > 0.0 and sS[ST, S_SEI] > 0.0 and I < 0.0:
+            if con[C_SEI_ON] > 0.0 and sS[st, S_SEI] > 0.0 and I < 0.0:
                 sei_frac = par[b, P_SEIF]
             if sei_frac > 0.0:
-                t_sei = sS[ST, S_SEI] / max(sei_frac * abs(I), 1e-300)
+                t_sei = sS[st, S_SEI] / max(sei_frac * abs(I), 1e-300)
                 dt = min(dt, max(t_sei, 1e-9 * char))
             dt = max(dt, 1e-12 * char)
             gPhi = 0.0
             if has_xprev:
                 q = dt / dt_prev
                 for k in range(K):
-                    gu[k] = vS[ST, k, V_U] + (vS[ST, k, V_U] - xu[k]) * q
-                    gw[k] = vS[ST, k, V_W] + (vS[ST, k, V_W] - xw[k]) * q
-                    gphi[k] = vS[ST, k, V_PHI] + (vS[ST, k, V_PHI] - xphi[k]) * q
-                gPhi = sS[ST, S_PHI_E] + (sS[ST, S_PHI_E] - xPhi) * q
+                    gu[k] = vS[st, k, V_U] + (vS[st, k, V_U] - xu[k]) * q
+                    gw[k] = vS[st, k, V_W] + (vS[st, k, V_W] - xw[k]) * q
+                    gphi[k] = vS[st, k, V_PHI] + (vS[st, k, V_PHI] - xphi[k]) * q
+                gPhi = sS[st, S_PHI_E] + (sS[st, S_PHI_E] - xPhi) * q
             ok = _step(b, dt, has_before, dt_prev, sei_frac, has_xprev, gu, gw, gphi, gPhi,
-                       cS, vS, sS, sl[NEW], con, par, vol, dm, dp, Af, AR, sdist, in_shell, area,
-                       Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk)
+                       cS, vS, sS, st, sl[BEFORE], new, con, par, vol, dm, dp, Af, AR, sdist,
+                       in_shell, area, Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk)
             stats[b, STAT_NEWTON] += wk[2][0, 15]
             if not ok:
                 stats[b, STAT_FAILED] += 1.0
@@ -587,24 +589,25 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
                     if I != 0.0:
                         cut = v_lo if I < 0.0 else v_hi
                         if math.isfinite(cut):
-                            sS[ST, S_V] = cut
+                            sS[st, S_V] = cut
                             if row < n_rows:
-                                out_t[row, b] = sS[ST, S_T]
+                                out_t[row, b] = sS[st, S_T]
                                 out_V[row, b] = cut
-                                out_x[row, b] = _stoichiometry(cS, ST, b, vol, mfrac, cm)
+                                if con[C_ROWS_X] > 0.0:   # else left NaN: nobody reads it
+                                    out_x[row, b] = _stoichiometry(cS, st, b, vol, mfrac, cm)
                             row += 1
                     done = True
                 continue
-            V_new = sS[NEW, S_V]
+            V_new = sS[new, S_V]
             err = 0.0
             if has_yprev:
                 pred = y_hist + (y_hist - y_prev) * dt / dt_prev
                 err = abs(V_new - pred) * dt / (dt + dt_prev)
             tol = con[C_VTOL]
             if near > 0.0:   # heading to a cut-off: the rule of state.cutoff_tolerance
-                tol = _cutoff_tolerance(tol, near, con[C_VFLOOR], sS[ST, S_V], cut_dir)
+                tol = _cutoff_tolerance(tol, near, con[C_VFLOOR], sS[st, S_V], cut_dir)
             ratio = err / tol
-            dV = abs(V_new - sS[ST, S_V])
+            dV = abs(V_new - sS[st, S_V])
             if ((ratio > 6.0) or (dV > 2.0 * dV_lim)) and dt > 1e-6 * char and rejects < 12:
                 rejects += 1
                 stats[b, STAT_REJECTED] += 1.0
@@ -615,52 +618,55 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
             rejects = 0
             ended = False
             crossed = (v_lo > V_new and I <= 0.0) or (v_hi < V_new and I >= 0.0)
-            src = NEW
             if crossed:
                 target = v_lo if I < 0.0 else v_hi
-                s_tol = _locate_step_tolerance(con[C_LOCATE_TOL], sS[ST, S_Q] - sc0[b, S_Q],
+                s_tol = _locate_step_tolerance(con[C_LOCATE_TOL], sS[st, S_Q] - sc0[b, S_Q],
                                                con[C_BASIS], abs(I) * dt)
                 _locate(b, dt, has_before, dt_prev, sei_frac, target, s_tol, cS, vS, sS, con,
                         par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, ocp_x, ocp_y, k_x,
                         k_y, dc_x, dc_y, ds_x, ds_y, wk, gu, gw, gphi, sl, stats)
-                src = BEST
                 ended = True
-            t_old = sS[ST, S_T]
+            t_old = sS[st, S_T]
             for k in range(K):
-                xu[k] = vS[ST, k, V_U]
-                xw[k] = vS[ST, k, V_W]
-                xphi[k] = vS[ST, k, V_PHI]
-            xPhi = sS[ST, S_PHI_E]
-            _copy_slot(sl[ST], sl[BEFORE], cS, vS, sS)
-            has_before = True
-            has_xprev = True
-            _copy_slot(sl[src], sl[ST], cS, vS, sS)
-            dt_taken = sS[ST, S_T] - t_old if ended else dt
+                xu[k] = vS[st, k, V_U]
+                xw[k] = vS[st, k, V_W]
+                xphi[k] = vS[st, k, V_PHI]
+            xPhi = sS[st, S_PHI_E]
+            # no copies: the roles rotate (ST → BEFORE, accepted NEW/BEST → ST, BEFORE → it)
+            role = BEST if ended else NEW
+            free = sl[BEFORE]
+            sl[BEFORE] = st
+            st = sl[ST] = sl[role]
+            sl[role] = free
+            new = sl[NEW]
+            has_before = has_xprev = True
+            dt_taken = sS[st, S_T] - t_old if ended else dt
             tau += dt_taken
             y_prev = y_hist
             has_yprev = True
-            y_hist = sS[ST, S_V]
+            y_hist = sS[st, S_V]
             dt_prev = max(dt_taken, 1e-300)
             if row < n_rows:
-                out_t[row, b] = sS[ST, S_T]
-                out_V[row, b] = sS[ST, S_V]
-                out_x[row, b] = _stoichiometry(cS, ST, b, vol, mfrac, cm)
+                out_t[row, b] = sS[st, S_T]
+                out_V[row, b] = sS[st, S_V]
+                if con[C_ROWS_X] > 0.0:
+                    out_x[row, b] = _stoichiometry(cS, st, b, vol, mfrac, cm)
             row += 1
             stats[b, STAT_ACCEPTED] += 1.0
             done = ended or tau >= duration * (1.0 - 1e-12)
             grow = min(max(0.9 / math.sqrt(max(ratio, 1e-12)), 0.3), 2.0)
             grow = min(grow, max(0.9 * dV_lim / max(dV, 1e-300), 0.3))
             cap = dt_max if I == 0.0 or math.isinf(cut_dir) else _step_cap(
-                dt_max, con[C_REACH], abs(sS[ST, S_V] - cut_dir), dV, dt, char)
+                dt_max, con[C_REACH], abs(sS[st, S_V] - cut_dir), dV, dt, char)
             dt = min(max(dt * grow, 1e-9 * char), cap)
         out_n[b] = row if row <= n_rows else -1
         for k in range(K):
             for n in range(N):
-                c_end[b, k, n] = cS[ST, k, n]
+                c_end[b, k, n] = cS[st, k, n]
             for j in range(N_VK):
-                vk_end[b, k, j] = vS[ST, k, j]
+                vk_end[b, k, j] = vS[st, k, j]
         for j in range(N_SC):
-            sc_end[b, j] = sS[ST, j]
+            sc_end[b, j] = sS[st, j]
 
 
 @borrowed
@@ -673,15 +679,16 @@ def _locate(b, dt, has_before, dt_prev, sei_frac, target, s_tol, cS, vS, sS, con
     a trial whose solve fails counts as beyond the cut-off; settled once the bracket is
     narrower than ``s_tol`` (:func:`nasurf.sim.state.locate_step_tolerance`).
     """
+    st, new = sl[ST], sl[NEW]
     I = par[b, P_I]
     sgn = -1.0 if I < 0.0 else 1.0
     s_lo = 0.0
     s_hi = 1.0
-    g_lo = sgn * (sS[ST, S_V] - target)
-    g_hi = sgn * (sS[NEW, S_V] - target)
+    g_lo = sgn * (sS[st, S_V] - target)
+    g_hi = sgn * (sS[new, S_V] - target)
     side = 0
     # the start until a trial lands inside (a member without one ends at the start)
-    _copy_slot(sl[ST], sl[BEST], cS, vS, sS)
+    _copy_slot(st, sl[BEST], cS, vS, sS)
     for it in range(60 if s_tol < 1.0 else 0):
         s = _secant_trial(s_lo, s_hi, g_lo, g_hi)
         probe = it == 0 and s_tol > 0.0 and not has_before
@@ -692,21 +699,22 @@ def _locate(b, dt, has_before, dt_prev, sei_frac, target, s_tol, cS, vS, sS, con
         # by charge, Newton from the line start → full step's solution (a probe: its end)
         fr = 1.0 if probe else s
         for k in range(cS.shape[1]):
-            gu[k] = vS[ST, k, V_U] + fr * (vS[NEW, k, V_U] - vS[ST, k, V_U])
-            gw[k] = vS[ST, k, V_W] + fr * (vS[NEW, k, V_W] - vS[ST, k, V_W])
-            gphi[k] = vS[ST, k, V_PHI] + fr * (vS[NEW, k, V_PHI] - vS[ST, k, V_PHI])
-        gP = sS[ST, S_PHI_E] + fr * (sS[NEW, S_PHI_E] - sS[ST, S_PHI_E])
+            gu[k] = vS[st, k, V_U] + fr * (vS[new, k, V_U] - vS[st, k, V_U])
+            gw[k] = vS[st, k, V_W] + fr * (vS[new, k, V_W] - vS[st, k, V_W])
+            gphi[k] = vS[st, k, V_PHI] + fr * (vS[new, k, V_PHI] - vS[st, k, V_PHI])
+        gP = sS[st, S_PHI_E] + fr * (sS[new, S_PHI_E] - sS[st, S_PHI_E])
         ok = _step(b, dt * s, has_before, dt_prev, sei_frac, s_tol > 0.0, gu, gw, gphi,
-                   gP, cS, vS, sS, sl[TRIAL], con, par, vol, dm, dp, Af, AR,
+                   gP, cS, vS, sS, st, sl[BEFORE], sl[TRIAL], con, par, vol, dm, dp, Af, AR,
                    sdist, in_shell, area, Re, ocp_x, ocp_y, k_x, k_y, dc_x, dc_y, ds_x, ds_y, wk)
         stats[b, STAT_LOCATE] += 1.0
         stats[b, STAT_NEWTON] += wk[2][0, 15]
-        g = sgn * (sS[TRIAL, S_V] - target) if ok else math.inf
+        g = sgn * (sS[sl[TRIAL], S_V] - target) if ok else math.inf
         inside = g < 0.0
         s_lo, s_hi, g_lo, g_hi, side = _illinois_update(s, g, s_lo, s_hi, g_lo, g_hi, side)
         if inside:
-            _copy_slot(sl[TRIAL], sl[BEST], cS, vS, sS)
+            # the trial becomes the best (swapped, not copied: the next trial overwrites)
+            sl[TRIAL], sl[BEST] = sl[BEST], sl[TRIAL]
         if (inside and abs(g) < 1e-6) or (s_hi - s_lo) < 1e-10 or s_hi - s_lo <= s_tol:
             break
-    if abs(sS[BEST, S_V] - target) < 1e-3 or s_hi - s_lo < 1e-9 or s_hi - s_lo <= s_tol:
-        sS[BEST, S_V] = target
+    if abs(sS[sl[BEST], S_V] - target) < 1e-3 or s_hi - s_lo < 1e-9 or s_hi - s_lo <= s_tol:
+        sS[sl[BEST], S_V] = target

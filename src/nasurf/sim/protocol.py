@@ -404,7 +404,7 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
     basis = p.capacity_basis_value
     host = p.host_capacity
     st = initial_state(model)
-    trace = Trace()
+    trace = Trace(rows_x=keep_trace)
     stopped = np.zeros(B, dtype=bool)
     n_stopped = 0          # members stopped by the GITT rule (np.any/all cost µs each)
     susceptible = _susceptible(model)
@@ -428,7 +428,7 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
                                control=None if control is CURVES_CONTROL else control)
             before = st
             if not keep_trace and count > 1:     # the previous step's rows: dropped
-                trace = Trace()
+                trace = Trace(rows_x=False)
             n_blocks = len(trace.I)
             n_engines = len(trace.engines)
             if quiet:

@@ -297,6 +297,9 @@ class Trace:
     x: list[np.ndarray] = field(default_factory=list)
     step: list[np.ndarray] = field(default_factory=list)
     engines: list[str] = field(default_factory=list)   # the engine of each segment, in order
+    #: whether anyone reads the rows' x: a run that keeps no trace does not, and the
+    #: compiled march then leaves it NaN (its per-row stoichiometry sum is skipped)
+    rows_x: bool = True
 
     def add(self, model: Model, st: State, mask: np.ndarray, step: int) -> None:
         nan = np.full(model.B, np.nan)

@@ -19,6 +19,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from kernel_work import count_kernel_work, total_work
 from nasurf.sim import march_kernel as mk
 from nasurf.sim import state as rules
 from nasurf.sim.parameters import load_material
@@ -109,15 +110,7 @@ def test_the_capacities_newton_stop_saves_iterations_not_capacity(monkeypatch):
     # leaves ~1e-8 V and saves the iteration that only confirms. Truth: the same control
     # with the default stop (the march's own Newton iteration counter, read from the
     # compiled kernel's work array)
-    work = []
-    kernel = mk.march_current
-
-    def counting(*args):
-        out = kernel(*args)
-        work.append(args[-1].sum(axis=0))
-        return out
-
-    monkeypatch.setattr(mk, "march_current", counting)
+    work = count_kernel_work(monkeypatch)
     p = resolve_parameters(load_material("mos2"), "2d_superlattices")
     got = {}
     for tol in (100.0, 1.0):
@@ -125,7 +118,7 @@ def test_the_capacities_newton_stop_saves_iterations_not_capacity(monkeypatch):
         ctl = replace(rules.CAPACITIES_CONTROL, newton_tolerance=tol)
         res = simulate(p, STEP, current_scale=RATES, record="capacities", step_control=ctl)
         assert res.engines == ("compiled_march",)
-        got[tol] = (-_caps(res)[:, 0], np.sum(work, axis=0))
+        got[tol] = (-_caps(res)[:, 0], total_work(work))
     (q, w), (q_ref, w_ref) = got[100.0], got[1.0]
     assert w[mk.STAT_NEWTON] < 0.9 * w_ref[mk.STAT_NEWTON], (w, w_ref)
     steps = w[mk.STAT_ACCEPTED]
@@ -141,15 +134,7 @@ def test_the_first_step_cut_reaches_a_wall_in_two_failed_solves(monkeypatch):
     # from the first step's 1e-5 to the wall's 1e-11 of the characteristic time, a 1024-fold
     # cut on a member's first step needs 2. Truth: the numpy march with the 4-fold cut
     # everywhere (the rule changes no result at a wall) and the kernel's own counters
-    work = []
-    kernel = mk.march_current
-
-    def counting(*args):
-        out = kernel(*args)
-        work.append(args[-1].copy())
-        return out
-
-    monkeypatch.setattr(mk, "march_current", counting)
+    work = count_kernel_work(monkeypatch)
     p = resolve_parameters(load_material("red_p"), "surface_functionalisation")
     kw = {"current_scale": RATES, "record": "capacities", "step_control": "capacities"}
     new = simulate(p, STEP, engine="compiled_march", **kw)
@@ -182,19 +167,6 @@ def test_the_locate_step_tolerance_is_the_charge_tolerance_over_the_step_charge(
     np.testing.assert_allclose(got, [0.1, 0.05])
 
 
-def _counted(monkeypatch):
-    work = []
-    kernel = mk.march_current
-
-    def counting(*args):
-        out = kernel(*args)
-        work.append(args[-1].copy())
-        return out
-
-    monkeypatch.setattr(mk, "march_current", counting)
-    return work
-
-
 def test_a_cut_off_crossed_as_the_current_switches_on_is_settled_in_one_trial(monkeypatch):
     # red_p/surface_structural_disorder at C/5 and C/2 passes nothing: V jumps past the
     # cut-off as the current switches on. Located on V from the open-circuit start, the
@@ -204,7 +176,7 @@ def test_a_cut_off_crossed_as_the_current_switches_on_is_settled_in_one_trial(mo
     # secant's first trial happens to settle these two too; 1e-5 crept again (8 and 3 trials)
     # without the first trial at the tolerance. Truth: the same control with the
     # voltage-based locate (the kernel's own counters)
-    work = _counted(monkeypatch)
+    work = count_kernel_work(monkeypatch)
     p = resolve_parameters(load_material("red_p"), "surface_structural_disorder")
     got = {}
     for tol in (rules.CAPACITIES_CONTROL.locate_charge_tolerance, 1e-5, 0.0):
@@ -292,7 +264,7 @@ def test_the_locate_trials_start_newton_on_the_line_to_the_full_step(host, strat
     # against 9 and 20 for red_p/surface_structural_disorder's probes at C/5 and C/2.
     # Truth: the locate's share of the kernel's Newton counter, against the same sweep with
     # a charge tolerance that settles every crossing without a trial (the same steps)
-    work = _counted(monkeypatch)
+    work = count_kernel_work(monkeypatch)
     p = resolve_parameters(load_material(host), strategy)
     got = {}
     for tol in (rules.CAPACITIES_CONTROL.locate_charge_tolerance, 1e9):

@@ -18,6 +18,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from kernel_work import count_kernel_work, total_work
 from nasurf.sim import march_kernel as mk
 from nasurf.sim.parameters import list_materials, load_material
 from nasurf.sim.simulate import resolve_parameters, simulate
@@ -128,15 +129,7 @@ def test_the_capacities_start_step_and_cap_save_solves(monkeypatch):
     # time and the cap lifted out of reach of the cut-off each save solves (accepted,
     # rejected, failed; the kernel's own counters), together 18 % (515 -> 420 measured);
     # their capacities are held by the half-percent test above
-    work = []
-    kernel = mk.march_current
-
-    def counting(*args):
-        out = kernel(*args)
-        work.append(args[-1].sum(axis=0))
-        return out
-
-    monkeypatch.setattr(mk, "march_current", counting)
+    work = count_kernel_work(monkeypatch)
     p = resolve_parameters(load_material("bi2s3"), "2d_superlattices")
     solves = {}
     for name, ctl in [("new", CAPACITIES_CONTROL),
@@ -145,7 +138,7 @@ def test_the_capacities_start_step_and_cap_save_solves(monkeypatch):
         work.clear()
         res = simulate(p, STEP, current_scale=RATES, record="capacities", step_control=ctl)
         assert res.engines == ("compiled_march",)
-        w = np.sum(work, axis=0)
+        w = total_work(work)
         solves[name] = w[mk.STAT_ACCEPTED] + w[mk.STAT_REJECTED] + w[mk.STAT_FAILED]
     assert solves["new"] < 0.85 * solves["old"], solves
     assert solves["new"] < 0.93 * solves["no reach"] < solves["old"], solves

@@ -52,6 +52,29 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
+def _segment_end_and_other_start(p, run):
+    """For the start-memo tests: ``end(model, st)``, the end state of the 7-rate sodiation
+    run by the engine ``run`` from ``st`` as one array, and ``other(model)``, a start half
+    as full as the equilibrium one (another surface, hence other logits)."""
+    from nasurf.sim.experiment import Experiment
+    from nasurf.sim.protocol import step_segment
+    from nasurf.sim.state import Trace, initial_state
+
+    exp = Experiment.from_strings(STEP)
+    seg = step_segment(exp.steps[0], exp, p.capacity_basis_value, RATES, 1, len(RATES))
+
+    def end(model, st):
+        new = run(model, st, seg, Trace())
+        return np.concatenate([new.c.ravel(), new.V, new.t, new.phi.ravel()])
+
+    def other(model):
+        st = initial_state(model)
+        st.c = st.c * 0.5
+        return st
+
+    return end, other
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
     model_cache.clear_model_cache()
@@ -300,23 +323,10 @@ def test_the_remembered_march_start_is_reused_only_for_the_same_state():
     # equilibrium start of every protocol); a start that differs in any field, t = 0
     # still, is computed afresh: the same bytes as on a model that never saw another
     from nasurf.sim.compiled_march import run_compiled_march
-    from nasurf.sim.experiment import Experiment
-    from nasurf.sim.protocol import step_segment
-    from nasurf.sim.state import Trace, initial_state
+    from nasurf.sim.state import initial_state
 
     p = resolve_parameters("hard_carbon", "surface_functionalisation")
-    exp = Experiment.from_strings(STEP)
-    seg = step_segment(exp.steps[0], exp, p.capacity_basis_value, RATES, 1, len(RATES))
-
-    def end(model, st):
-        new = run_compiled_march(model, st, seg, Trace())
-        return np.concatenate([new.c.ravel(), new.V, new.t, new.phi.ravel()])
-
-    def other(model):
-        st = initial_state(model)
-        st.c = st.c * 0.5            # half as full: another surface, hence other logits
-        return st
-
+    end, other = _segment_end_and_other_start(p, run_compiled_march)
     m = build_model(p, batch_size=len(RATES))
     first = end(m, initial_state(m))
     assert "_march_start" in m.__dict__
@@ -334,23 +344,10 @@ def test_the_remembered_exact_start_is_reused_only_for_the_same_concentrations()
     # (the same bytes as on a model that never saw the first), and a hit hands out
     # writable copies (the kernel's signature) that cannot write into the remembered
     from nasurf.sim.engine_exact import run_exact
-    from nasurf.sim.experiment import Experiment
-    from nasurf.sim.protocol import step_segment
-    from nasurf.sim.state import Trace, initial_state
+    from nasurf.sim.state import initial_state
 
     p = load_material("red_p")
-    exp = Experiment.from_strings(STEP)
-    seg = step_segment(exp.steps[0], exp, p.capacity_basis_value, RATES, 1, len(RATES))
-
-    def end(model, st):
-        new = run_exact(model, st, seg, Trace())
-        return np.concatenate([new.c.ravel(), new.V, new.t, new.phi.ravel()])
-
-    def other(model):
-        st = initial_state(model)
-        st.c = st.c * 0.5
-        return st
-
+    end, other = _segment_end_and_other_start(p, run_exact)
     m = build_model(p, batch_size=len(RATES))
     first = end(m, initial_state(m))
     assert "_exact_start" in m.__dict__

@@ -557,7 +557,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         new, ok = step.state, step.converged
         bad = ~ok & ~done
         if np.any(bad):
-            first = 1e-5 if voltage else seg.control.first_step
+            first = rules.FIRST_STEP if voltage else seg.control.first_step
             dt = np.where(bad, dt * rules.failed_step_cut(started, first), dt)
             stuck = bad & (dt < 1e-11 * char)
             if np.any(stuck):

@@ -111,7 +111,12 @@ def newton_converged(du, u_size, dphi, dPhi, dw, tolerance):
         & (abs(dPhi) < tolerance * 1e-6) & (dw < tolerance * 1e-5)
 
 
-def failed_step_cut(started, first_step=1e-5):
+#: a march's first step under current control, in characteristic times (the curves'
+#: control; :class:`StepControl` ``first_step``), and the step the first-step cut is set for
+FIRST_STEP = 1e-5
+
+
+def failed_step_cut(started, first_step=FIRST_STEP):
     """The factor a march cuts its step by after the step's Newton solve failed.
 
     4-fold once the member has accepted a step of the segment (``started``); 1024-fold on
@@ -124,7 +129,7 @@ def failed_step_cut(started, first_step=1e-5):
     Plain NumPy on scalars or arrays: the numpy march calls it, the compiled march
     compiles it (one owner of the rule).
     """
-    first = (1.0 / 1024.0) * np.minimum(1.0, 1e-5 / first_step)
+    first = (1.0 / 1024.0) * np.minimum(1.0, FIRST_STEP / first_step)
     return 0.25 * started + first * (1 - started)
 
 
@@ -223,7 +228,7 @@ class StepControl:
     v_tolerance_floor: float = 5e-5
     newton_tolerance: float = 1.0
     locate_charge_tolerance: float = 0.0
-    first_step: float = 1e-5
+    first_step: float = FIRST_STEP
     cap_reach: float = 0.0
 
     def voltage_tolerance(self, V: np.ndarray, cut: np.ndarray, current: np.ndarray

@@ -138,6 +138,9 @@ def test_depleted_electrolyte_is_reported():
     assert not bool(m.electrolyte_depleted(np.array([0.99 * I_lim]))[0])
     above = simulate(p, [f"Sodiate at {1.05 * I_lim:.6g} mA g-1 for 5 s"])
     assert any("emptied" in w and "step 1" in w for w in above.warnings)
+    # the warning reads the step's rows: a capacities-only run builds them for it
+    caps = simulate(p, [f"Sodiate at {1.05 * I_lim:.6g} mA g-1 for 5 s"], record="capacities")
+    assert caps.warnings == above.warnings
     below = simulate(p, [f"Sodiate at {0.9 * I_lim:.6g} mA g-1 for 5 s"])
     assert not any("emptied" in w for w in below.warnings)
     # no electrolyte correction (κ = 0): nothing to deplete

@@ -129,3 +129,32 @@ def test_step_records_are_the_frozen_dataclass_they_claim(nto):
         assert x.__dict__ == again.__dict__
         with pytest.raises(dataclasses.FrozenInstanceError):
             x.charge_mAh_g = 0.0
+
+
+@pytest.mark.parametrize("engine", ["exact", "compiled_march"])
+def test_a_run_keeping_no_trace_builds_only_the_rows_a_recorder_reads(nto, engine):
+    # keep_trace=False: the rows are built only for a recorder that reads them (one that
+    # does not say is taken to); the steps' states are the same either way
+    from nasurf.sim.experiment import as_experiment
+    from nasurf.sim.model import build_model
+    from nasurf.sim.protocol import run_protocol
+
+    class Spy:
+        def __init__(self, reads):
+            self.blocks = []
+            if reads is not None:
+                self.reads_rows = lambda model: reads
+
+        def step(self, run):
+            self.blocks.append(len(run.trace.t) - run.trace_start)
+
+    model = build_model(nto)
+    exp = as_experiment(["Sodiate at 1C until 0.5 V", "Desodiate at 1C until 2.5 V"])
+    runs = {}
+    for reads in (None, True, False):
+        spy = Spy(reads)
+        runs[reads] = run_protocol(model, exp, (spy,), engine=engine, keep_trace=False)
+        assert spy.blocks == ([0, 0] if reads is False else [1, 1])
+    for f in ("t", "c", "V", "charge"):
+        assert getattr(runs[False].final_state, f).tobytes() \
+            == getattr(runs[None].final_state, f).tobytes()

@@ -176,7 +176,7 @@ def run_compiled_march(model: Model, st, seg, trace):
     con[mk.C_LOCATE_TOL] = ctl.locate_charge_tolerance
     con[mk.C_FIRST] = ctl.first_step
     con[mk.C_REACH] = ctl.cap_reach
-    con[mk.C_ROWS_X] = 1.0 if trace.rows_x else 0.0
+    con[mk.C_ROWS_X] = 1.0 if trace.rows and trace.rows_x else 0.0
     # as the numpy march: an emptied surface (c ~ ±1e-14) starts at the floor
     st, u0, w0 = _start(model, st)
     vk0 = np.empty((B, K, mk.N_VK))
@@ -193,7 +193,9 @@ def run_compiled_march(model: Model, st, seg, trace):
     sc0[:, mk.S_T] = st.t
     area = np.ascontiguousarray(model.area_per_kg * st.active[:, None])
     c0 = np.ascontiguousarray(st.c, dtype=float)
-    rows = _ROWS
+    # a trace that keeps no rows gets none: the kernel writes rows only below the buffer's
+    # length, so an empty buffer leaves the march (and the end state) as it is
+    rows = _ROWS if trace.rows else 0
     while True:
         rows_tVx = np.empty((3, rows, B))    # one allocation, not np.full's three
         rows_tVx.fill(np.nan)
@@ -207,13 +209,14 @@ def run_compiled_march(model: Model, st, seg, trace):
                          k_in["AR"], k_in["sdist"], k_in["in_shell"], area, k_in["Re"],
                          k_in["mfrac"], *k_in["tables"], *k_in["modal"], c0, vk0, sc0,
                          out_t, out_V, out_x, out_n, c_end, vk_end, sc_end, stats)
-        if not np.count_nonzero(out_n < 0):     # −1: a member's rows did not fit
+        if not rows or not np.count_nonzero(out_n < 0):     # −1: a member's rows did not fit
             break
         rows *= 8
-    n = int(np.maximum.reduce(out_n, initial=0))
-    out_t, out_V, out_x = out_t[:n], out_V[:n], out_x[:n]
-    trace.add_rows(out_t, out_V, np.where(np.isfinite(out_t), I[None], np.nan), out_x,
-                   seg.index)
+    if rows:
+        n = int(np.maximum.reduce(out_n, initial=0))
+        out_t, out_V, out_x = out_t[:n], out_V[:n], out_x[:n]
+        trace.add_rows(out_t, out_V, np.where(np.isfinite(out_t), I[None], np.nan), out_x,
+                       seg.index)
     return State(t=sc_end[:, mk.S_T], c=c_end, phi=vk_end[..., mk.V_PHI],
                  theta=vk_end[..., mk.V_TH], Phi=sc_end[:, mk.S_PHI_E], I=I.copy(),
                  iF=vk_end[..., mk.V_IF], V=sc_end[:, mk.S_V], active=st.active.copy(),

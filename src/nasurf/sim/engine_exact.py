@@ -195,7 +195,8 @@ def run_exact(model: Model, st: State, seg: Segment, trace: Trace) -> State:
         np.array([seg.v_lower, seg.v_upper], dtype=float), x_in,
         out_t, out_V, out_x, out_end, a_end)
     t_stop, V_end, phi_end, iF_end, sei_used = (out_end[:, j] for j in (0, 1, 2, 5, 6))
-    trace.add_rows(st.t[None] + out_t, out_V, I[None] + 0.0 * out_t, out_x, seg.index)
+    if trace.rows:
+        trace.add_rows(st.t[None] + out_t, out_V, I[None] + 0.0 * out_t, out_x, seg.index)
     new = State(t=st.t + t_stop, c=model.from_modal(a_end[:, None, :]), phi=phi_end[:, None],
                 theta=st.theta.copy(), Phi=phi_end + model.R_e[:, 0] * iF_end,
                 I=I, iF=iF_end[:, None], V=V_end, active=st.active.copy(),

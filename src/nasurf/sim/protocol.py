@@ -130,9 +130,19 @@ _RUN_FIELDS = tuple(f.name for f in fields(StepRun))
 
 
 class Recorder(Protocol):
-    """What the driver calls after every step (and once at the end)."""
+    """What the driver calls after every step (and once at the end).
+
+    A recorder may also say whether its ``step`` reads the step's trace rows
+    (``reads_rows(model) -> bool``); one that does not say is taken to read them. A run
+    that keeps no trace builds no rows when none of its recorders reads them.
+    """
 
     def step(self, run: StepRun) -> None: ...
+
+
+def _reads_rows(recorder: Recorder, model: Model) -> bool:
+    reads = getattr(recorder, "reads_rows", None)
+    return True if reads is None else bool(reads(model))
 
 
 @dataclass
@@ -404,7 +414,8 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
     basis = p.capacity_basis_value
     host = p.host_capacity
     st = initial_state(model)
-    trace = Trace(rows_x=keep_trace)
+    rows = keep_trace or any(_reads_rows(r, model) for r in recorders)
+    trace = Trace(rows_x=keep_trace, rows=rows)
     stopped = np.zeros(B, dtype=bool)
     n_stopped = 0          # members stopped by the GITT rule (np.any/all cost µs each)
     susceptible = _susceptible(model)
@@ -428,7 +439,7 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
                                control=None if control is CURVES_CONTROL else control)
             before = st
             if not keep_trace and count > 1:     # the previous step's rows: dropped
-                trace = Trace(rows_x=False)
+                trace = Trace(rows_x=False, rows=rows)
             n_blocks = len(trace.I)
             n_engines = len(trace.engines)
             if quiet:
@@ -494,11 +505,15 @@ class CapacityRecorder:
     def __post_init__(self) -> None:
         self.records = [[] for _ in range(self.B)]
 
+    def reads_rows(self, model: Model) -> bool:
+        """Whether :meth:`step` reads the step's rows: for the electrolyte warning only."""
+        return bool(model.electrolyte_correction)
+
     def step(self, run: StepRun) -> None:
         model, step, seg, st = run.model, run.step, run.segment, run.after
         B, scale, count = self.B, run.scale, run.count
         running = run.running
-        if model.electrolyte_correction:
+        if self.reads_rows(model):
             blocks = run.trace.I[run.trace_start:]
             I_step = np.concatenate(blocks) if blocks else np.zeros((0, B))
             # np.nanmax's values (it is fmax.reduce plus an all-NaN check, which the
@@ -549,6 +564,10 @@ class CurveRecorder:
 
     step_meta: list[tuple[int, int, int]] = field(default_factory=list)
 
+    def reads_rows(self, model: Model) -> bool:
+        """The rows are the trace's to keep (``keep_trace``): this reads none."""
+        return False
+
     def step(self, run: StepRun) -> None:
         self.step_meta.append((run.index, run.cycle, run.half_cycle))
 
@@ -583,6 +602,10 @@ class MetricsRecorder:
 
     def __post_init__(self) -> None:
         self.problem = np.full(self.B, "", dtype=object)
+
+    def reads_rows(self, model: Model) -> bool:
+        """The metrics come from the steps' states: this reads no rows."""
+        return False
 
     def step(self, run: StepRun) -> None:
         model, step, seg, before, st = run.model, run.step, run.segment, run.before, run.after

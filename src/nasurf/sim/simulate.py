@@ -194,13 +194,15 @@ def simulate(material: str | Path | ParameterSet, experiment: Experiment | Seque
     caps = CapacityRecorder(B)
     curves = CurveRecorder()
     keep = record == "curves"
+    # the curves' step numbers are read only with the curves' rows
+    recorders = (caps, curves) if keep else (caps,)
     n_output = points_per_step
     if not keep and control != CURVES_CONTROL and control.cutoff_factor > 0:
         # a capacity-targeted run that keeps no rows: the exact engine's grid only brackets
         # the cut-off (which it then locates to 1e-11 V), so it is run_batch's 20 points
         # (the default control has a cut-off rule too, but keeps the default grid)
         n_output = min(points_per_step, CAPACITIES_GRID)
-    run = run_protocol(model, exp, (caps, curves), scale=scale, n_output=n_output,
+    run = run_protocol(model, exp, recorders, scale=scale, n_output=n_output,
                        engine=engine, keep_trace=keep, control=control)
     remember_derived(model)
     warnings = caps.warnings

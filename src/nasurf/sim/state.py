@@ -305,8 +305,13 @@ class Trace:
     #: whether anyone reads the rows' x: a run that keeps no trace does not, and the
     #: compiled march then leaves it NaN (its per-row stoichiometry sum is skipped)
     rows_x: bool = True
+    #: whether anyone reads the rows at all: a run that keeps no trace and whose recorders
+    #: read none (capacities only) drops them here, and the engines need not build them
+    rows: bool = True
 
     def add(self, model: Model, st: State, mask: np.ndarray, step: int) -> None:
+        if not self.rows:
+            return
         nan = np.full(model.B, np.nan)
         self.t.append(np.where(mask, st.t, nan)[None])
         self.V.append(np.where(mask, st.V, nan)[None])
@@ -317,6 +322,8 @@ class Trace:
     def add_rows(self, t: np.ndarray, V: np.ndarray, I: np.ndarray, x: np.ndarray,
                  step: int) -> None:
         """Rows from the exact engine: arrays (n, B)."""
+        if not self.rows:
+            return
         self.t.append(t)
         self.V.append(V)
         self.I.append(I)

@@ -26,9 +26,10 @@ per-step capacities and warnings, :class:`CurveRecorder` for the measured-like c
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Protocol, TypeVar
 
@@ -239,53 +240,30 @@ def lam_factor(lam_rate: np.ndarray | float, depth: np.ndarray | float,
     """Fraction of the connected active material kept over one cycle of depth ``depth``
     by an electrode whose connected fraction is ``active`` (:func:`lam_retention` over
     one cycle, divided by ``active``; a fresh electrode keeps 1 − LAM rate × depth)."""
-    # lam_retention's operations over one cycle (x**1 is x), per member in Python floats:
-    # the protocol calls this once per cycle on a handful of members, where ~30 numpy
-    # calls cost ~15 us and these loops ~3 us. The values are the same bit for bit
-    # (IEEE +, −, ×, ÷; _hi/_clip01 keep np.maximum/np.minimum's NaN and signed-zero
-    # choices); tests/test_sim_fade.py checks them against lam_retention.
+    # the rule per member, compiled (nasurf.sim.fade_kernel.lam_member): the protocol calls this
+    # once per cycle on a handful of members, where ~30 numpy calls (or a Python loop)
+    # cost more than the arithmetic; tests/test_sim_fade.py checks the values against
+    # lam_retention bit for bit
     arrays = [np.asarray(v, dtype=float) for v in (lam_rate, depth, active, susceptible)]
-    shape, columns = _member_lists(arrays)
-    rates, depths, connected, shares = columns
-    for s in shares:
-        if not 0.0 <= s <= 1.0:     # NaN fails both
-            raise ValidationError(f"the susceptible fraction must lie in [0, 1], got "
-                                  f"{susceptible}", field="susceptible")
-    out = []
-    for r, d, a, s in zip(rates, depths, connected, shares, strict=True):
-        d = _clip01(d)
-        floor = 1.0 - s
-        # S = 0 (a bond that prevents all damage) loses nothing: its LAM rate is 0 as well
-        dose = r * d / _hi(s, 1e-300) if s > 0.0 else 0.0
-        step = _clip01(1.0 - dose)
-        after = floor + (a - floor) * step if a > floor else a
-        # nothing connected (a = 0): nothing to lose, the factor is 1
-        out.append(_clip01(after / _hi(a, 1e-300)) if a > 0.0 else 1.0)
-    return np.array(out).reshape(shape)
-
-
-def _hi(x: float, y: float) -> float:
-    """np.maximum on two floats: NaN propagates, and of two equal values the second."""
-    return x if (x > y or x != x) else y
-
-
-def _clip01(x: float) -> float:
-    """np.minimum(np.maximum(x, 0.0), 1.0) on a float (NaN propagates; as _hi, of two
-    equal values the second: −0.0 gives 0.0)."""
-    m = x if (x > 0.0 or x != x) else 0.0
-    return m if (m < 1.0 or m != m) else 1.0
-
-
-def _member_lists(arrays: list[np.ndarray]) -> tuple[tuple[int, ...], list[list[float]]]:
-    """The broadcast shape of ``arrays`` and each one broadcast to it, flattened to a
-    list of Python floats (0-d and equal 1-d shapes without numpy's broadcasting calls)."""
-    shapes = {a.shape for a in arrays} - {()}
-    if len(shapes) > 1 or any(len(sh) > 1 for sh in shapes):
+    shape = arrays[0].shape
+    if any(a.shape != shape for a in arrays):
         arrays = np.broadcast_arrays(*arrays)
-        shapes = {arrays[0].shape}
-    shape = shapes.pop() if shapes else ()
-    n = math.prod(shape)
-    return shape, [a.ravel().tolist() if a.shape else [float(a)] * n for a in arrays]
+        shape = arrays[0].shape
+    out = np.empty(math.prod(shape))
+    # one array of the four (the kernel sees one array type, read-only inputs or not)
+    members = np.concatenate(arrays if len(shape) == 1 else [a.reshape(-1) for a in arrays])
+    if not _lam_factors()(members, out):
+        raise ValidationError(f"the susceptible fraction must lie in [0, 1], got "
+                              f"{susceptible}", field="susceptible")
+    return out.reshape(shape)
+
+
+@functools.cache
+def _lam_factors() -> Callable[[np.ndarray, np.ndarray], bool]:
+    # imported on first use: numba loads only when a simulation runs
+    from nasurf.sim.fade_kernel import lam_factors
+
+    return lam_factors
 
 
 def _filled(B: int, value: float) -> np.ndarray:
@@ -374,17 +352,18 @@ _EQUILIBRATED_LOCK = threading.Lock()
 
 
 def _susceptible(model: Model) -> np.ndarray | None:
-    """The fade law's susceptible fraction of ``model``'s members, None when none of them
-    loses active material: a function of the model alone, computed once per model (kept
-    in its ``__dict__``, read-only, as a cached property)."""
+    """The fade law's susceptible fraction of ``model``'s members (B,), None when none of
+    them loses active material: a function of the model alone, computed once per model
+    (kept in its ``__dict__``, read-only, as a cached property)."""
     hit = model.__dict__.get("_susceptible_fraction", False)
     if hit is not False:
         return hit
     p = model.params
-    # per member where the batch overrides them, else one value for all (broadcasts)
-    sus = read_only(susceptible_fraction(model.overrides.get("volume_change", p.volume_change),
-                                         model.overrides.get("bonding_factor",
-                                                             p.bonding_factor))) \
+    # per member where the batch overrides them, else one value for all: spread over the
+    # members here, once, not by lam_factor's broadcasting every cycle
+    sus = read_only(np.ascontiguousarray(np.broadcast_to(susceptible_fraction(
+        model.overrides.get("volume_change", p.volume_change),
+        model.overrides.get("bonding_factor", p.bonding_factor)), (model.B,)))) \
         if np.count_nonzero(model.lam_rate > 0) else None
     model.__dict__["_susceptible_fraction"] = sus
     return sus

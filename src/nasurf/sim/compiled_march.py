@@ -130,31 +130,46 @@ def _constants(model: Model) -> dict:
 
 
 def _start(model: Model, st: State) -> tuple[State, np.ndarray, np.ndarray]:
-    """A segment's start: the state with emptied surfaces lifted (as the numpy march: an
-    emptied surface, c ~ ±1e-14, starts at the floor) and its logits u (surface) and w
-    (sites). These are functions of the model and the state, and every protocol starts
-    from the model's equilibrium state: the first start at t = 0 that needs no lift is
-    remembered per model (read-only, as a cached property) with every field's bytes, and
-    a later start that is byte for byte the same reuses its u and w."""
+    """A segment's start for the kernel: the state with emptied surfaces lifted (as the
+    numpy march: an emptied surface, c ~ ±1e-14, starts at the floor) and its unknowns
+    packed as the kernel takes them, vk0 (B, K, N_VK: Δφ, θ, i_F, u, w; u and w the
+    logits of the surface and the sites) and sc0 (B, N_SC: Φ, V, SEI left, charge, t).
+    These are functions of the model and the state, and every protocol starts from the
+    model's equilibrium state: the first start at t = 0 that needs no lift is remembered
+    per model (read-only, as a cached property) with every field's bytes, and a later
+    start that is byte for byte the same gets writable copies of its vk0 and sc0."""
+    from nasurf.sim import march_kernel as mk
+
     key = None
     if not np.count_nonzero(st.t):
         key = tuple((v.dtype, v.shape, v.tobytes()) if isinstance(v, np.ndarray) else v
                     for v in st.__dict__.values())
         hit = model.__dict__.get("_march_start")
         if hit is not None and hit[0] == key:
-            return st, hit[1], hit[2]
+            return st, hit[1].copy(), hit[2].copy()
     lifted = _lift_emptied(model, st)
-    u0, w0 = _logit_surface(model, lifted), _logit_theta(lifted.theta)
+    vk0 = np.empty((model.B, model.K, mk.N_VK))
+    vk0[..., mk.V_PHI] = lifted.phi
+    vk0[..., mk.V_TH] = lifted.theta
+    vk0[..., mk.V_IF] = lifted.iF
+    vk0[..., mk.V_U] = _logit_surface(model, lifted)
+    vk0[..., mk.V_W] = _logit_theta(lifted.theta)
+    sc0 = np.empty((model.B, mk.N_SC))      # np.stack costs more on a handful of members
+    sc0[:, mk.S_PHI_E] = lifted.Phi
+    sc0[:, mk.S_V] = lifted.V
+    sc0[:, mk.S_SEI] = lifted.sei_left
+    sc0[:, mk.S_Q] = lifted.charge
+    sc0[:, mk.S_T] = lifted.t
     if key is not None and lifted is st and "_march_start" not in model.__dict__:
-        model.__dict__["_march_start"] = read_only((key, u0, w0))
-    return lifted, u0, w0
+        model.__dict__["_march_start"] = read_only((key, vk0.copy(), sc0.copy()))
+    return lifted, vk0, sc0
 
 
 def run_compiled_march(model: Model, st, seg, trace):
     """One current-controlled segment on the compiled march; returns the new State."""
     from nasurf.sim import march_kernel as mk
 
-    B, K = model.B, model.K
+    B = model.B
     k_in = _constants(model)
     con = k_in["con"].copy()
     par = k_in["par"].copy()
@@ -178,19 +193,7 @@ def run_compiled_march(model: Model, st, seg, trace):
     con[mk.C_REACH] = ctl.cap_reach
     con[mk.C_ROWS_X] = 1.0 if trace.rows and trace.rows_x else 0.0
     # as the numpy march: an emptied surface (c ~ ±1e-14) starts at the floor
-    st, u0, w0 = _start(model, st)
-    vk0 = np.empty((B, K, mk.N_VK))
-    vk0[..., mk.V_PHI] = st.phi
-    vk0[..., mk.V_TH] = st.theta
-    vk0[..., mk.V_IF] = st.iF
-    vk0[..., mk.V_U] = u0
-    vk0[..., mk.V_W] = w0
-    sc0 = np.empty((B, mk.N_SC))      # np.stack costs more on a handful of members
-    sc0[:, mk.S_PHI_E] = st.Phi
-    sc0[:, mk.S_V] = st.V
-    sc0[:, mk.S_SEI] = st.sei_left
-    sc0[:, mk.S_Q] = st.charge
-    sc0[:, mk.S_T] = st.t
+    st, vk0, sc0 = _start(model, st)
     area = np.ascontiguousarray(model.area_per_kg * st.active[:, None])
     c0 = np.ascontiguousarray(st.c, dtype=float)
     # a trace that keeps no rows gets none: the kernel writes rows only below the buffer's

@@ -37,6 +37,7 @@ import numpy as np
 
 from nasurf.constants import FARADAY_C_PER_MOL as F
 from nasurf.errors import ValidationError
+from nasurf.options import choose
 from nasurf.sim.experiment import Experiment, Step
 from nasurf.sim.model import Model
 from nasurf.sim.parameters import ParameterSet
@@ -59,8 +60,6 @@ def step_control(control: str | StepControl, where: str = "") -> StepControl:
     """A :class:`StepControl` from its name ("curves", "capacities") or itself."""
     if isinstance(control, StepControl):
         return control
-    from nasurf.options import choose
-
     return STEP_CONTROLS[choose("step_control", control, tuple(STEP_CONTROLS),
                                 where=where or None)]
 
@@ -93,8 +92,11 @@ _RECORD_FIELDS = tuple(f.name for f in fields(StepRecord))
 def _step_record(*values: object) -> StepRecord:
     """``StepRecord(*values)``, the same frozen object, without the frozen dataclass's
     ``object.__setattr__`` per field: a capacities-only sweep makes one record per member
-    and step, and those calls were a tenth of its Python time around the solver."""
-    return _frozen(StepRecord, _RECORD_FIELDS, values)
+    and step, and those calls were a tenth of its Python time around the solver. (As
+    :func:`_frozen`, inlined.)"""
+    rec = object.__new__(StepRecord)
+    rec.__dict__.update(zip(_RECORD_FIELDS, values, strict=True))
+    return rec
 
 
 def _frozen(cls: type[_T], names: tuple[str, ...], values: tuple[object, ...]) -> _T:
@@ -456,7 +458,7 @@ def run_protocol(model: Model, exp: Experiment, recorders: Sequence[Recorder], *
     return ProtocolRun(st, trace if keep_trace else Trace(), count, tuple(engines))
 
 
-def who(b: int, B: int, scale: np.ndarray) -> str:
+def who(b: int, B: int, scale: np.ndarray | Sequence[float]) -> str:
     """How a warning names batch member b (and its current, when the batch scales it)."""
     if B == 1:
         return "" if scale[0] == 1.0 else f" (current x{scale[0]:g})"
@@ -510,10 +512,14 @@ class CapacityRecorder:
         current = seg.current.tolist() if seg.current is not None else [math.nan] * B
         run_list = running.tolist()
         kind, text = step.kind, step.text
+        scale = scale.tolist()          # who() reads a member's scale: as Python floats too
+        head = (count, run.index, run.cycle, run.half_cycle, kind, text)
+        # a step without a duration ends the same way for every member
+        untimed = None if math.isfinite(step.duration_s) else ended_by(step, math.inf)
         for b in range(B):
             if not run_list[b]:
                 continue
-            ended = ended_by(step, dur[b])
+            ended = untimed or ended_by(step, dur[b])
             if dur[b] <= 0.0 and kind in ("sodiate", "desodiate", "sweep"):
                 self.warnings.append(
                     f"step {count} '{text}'{who(b, B, scale)} ended at once with no "
@@ -530,9 +536,7 @@ class CapacityRecorder:
                     f"in {dur[b]:.3g} s: the host cannot take this current from "
                     "its present state (cut-off reached almost at once, or a filled/"
                     "emptied surface the solver cannot move)")
-            self.records[b].append(_step_record(
-                count, run.index, run.cycle, run.half_cycle, kind, text, current[b],
-                dur[b], dq[b], V[b], ended))
+            self.records[b].append(_step_record(*head, current[b], dur[b], dq[b], V[b], ended))
 
 
 @dataclass

@@ -127,6 +127,7 @@ def test_step_records_are_the_frozen_dataclass_they_claim(nto):
         again = StepRecord(*(getattr(x, f.name) for f in dataclasses.fields(StepRecord)))
         assert type(x) is StepRecord and x == again and hash(x) == hash(again)
         assert x.__dict__ == again.__dict__
+        assert list(x.__dict__) == list(again.__dict__)       # the fields' order (summary)
         with pytest.raises(dataclasses.FrozenInstanceError):
             x.charge_mAh_g = 0.0
 
@@ -158,3 +159,33 @@ def test_a_run_keeping_no_trace_builds_only_the_rows_a_recorder_reads(nto, engin
     for f in ("t", "c", "V", "charge"):
         assert getattr(runs[False].final_state, f).tobytes() \
             == getattr(runs[None].final_state, f).tobytes()
+
+
+def test_step_segments_are_the_frozen_dataclass_they_claim():
+    # step_segment builds its Segments without the dataclass __init__ (speed): each must
+    # be the object Segment(...) builds from the same fields, frozen as it
+    import dataclasses
+
+    from nasurf.sim.experiment import as_experiment
+    from nasurf.sim.protocol import step_segment
+    from nasurf.sim.state import CAPACITIES_CONTROL, Segment
+
+    exp = as_experiment(["Sodiate at 1C until 0.01 V", "Desodiate at 50 mA g-1 for 1 h",
+                         "Rest for 10 min", "Hold at 0.5 V for 5 min",
+                         "Sweep from 0.5 V to 2 V at 1 mV/s"])
+    scale = np.array([0.5, 2.0])
+    for kw in ({}, {"n_output": 20, "control": CAPACITIES_CONTROL}):
+        for count, step in enumerate(exp.steps, start=1):
+            seg = step_segment(step, exp, 1e6, scale, count, 2, **kw)
+            again = Segment(**{f.name: getattr(seg, f.name)
+                               for f in dataclasses.fields(Segment)})
+            assert type(seg) is Segment and seg.__dict__.keys() == again.__dict__.keys()
+            for k, v in seg.__dict__.items():
+                assert np.array_equal(v, again.__dict__[k]) if isinstance(v, np.ndarray) \
+                    else v == again.__dict__[k]
+            if step.kind in ("sodiate", "desodiate"):      # sign × (magnitude × scale)
+                sign = -1.0 if step.kind == "sodiate" else 1.0
+                want = sign * (step.current_magnitude(1e6) * scale)
+                assert seg.current.tobytes() == want.tobytes()
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                seg.index = 0

@@ -158,14 +158,18 @@ def test_a_caller_cannot_write_into_its_model_and_changes_nothing_cached(monkeyp
     for arr in arrays:                     # every array, the derived caches' included
         with pytest.raises(ValueError, match="read-only"):
             arr[...] = np.nan
-    # what a caller may change is its own: attributes, the overrides' and a derived
-    # cache's dict items (one dict shared with the cache would reach the next run)
+    # what a caller may change is its own: attributes and the overrides' items (one dict
+    # shared with the cache would reach the next run); the compiled march's inputs are a
+    # read-only mapping (shared as it is), which a caller can only replace as a whole
     m.x0 = np.zeros(m.B)
     m.overrides["particle_radius"] = np.ones(m.B)
     m.loading = -m.loading
-    inputs = m.__dict__.get("_compiled_march_inputs", {})
-    for k in ("con", "par") if inputs else ():
-        inputs[k] = np.full_like(inputs[k], np.nan)
+    inputs = m.__dict__.get("_compiled_march_inputs")
+    if inputs is not None:
+        with pytest.raises(TypeError):
+            inputs["con"] = np.full_like(inputs["con"], np.nan)     # type: ignore[index]
+        m.__dict__["_compiled_march_inputs"] = {k: np.full_like(v, np.nan) if k in
+                                                ("con", "par") else v for k, v in inputs.items()}
     again = _run(p)
     assert _same(_caps(again), truth)
     assert not again.model.overrides

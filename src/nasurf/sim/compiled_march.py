@@ -13,6 +13,10 @@ The scheme is the numpy march's, step for step (see :mod:`nasurf.sim.march_kerne
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
 import numpy as np
 
 from nasurf.sim.engine_march import lift_emptied as _lift_emptied
@@ -50,7 +54,7 @@ def _table_arrays(t: float | Table1D) -> tuple[int, np.ndarray, np.ndarray]:
     return mk.T_NONE, np.array([0.0, 1.0]), np.array([1.0, 1.0])
 
 
-def _constants(model: Model) -> dict:
+def _constants(model: Model) -> Mapping[str, Any]:
     """Everything of a model the kernel needs that does not change between segments."""
     cached = model.__dict__.get("_compiled_march_inputs")
     if cached is not None:
@@ -124,9 +128,11 @@ def _constants(model: Model) -> dict:
         one = np.zeros((B, model.K, 1))
         out["modal"] = (np.zeros((B, model.K, 1, 1)), one, one, one, one,
                         np.zeros((B, model.K, 1, 1)))
-    # read-only, as the model they come from (the cache shares them between runs)
-    model.__dict__["_compiled_march_inputs"] = read_only(out)
-    return out
+    # read-only, as the model they come from (the cache shares them between runs); a
+    # read-only mapping too, so that the model cache hands it to every run as it is
+    # instead of rebuilding a dict per copy (a third of a cache hit)
+    inputs = model.__dict__["_compiled_march_inputs"] = MappingProxyType(read_only(out))
+    return inputs
 
 
 def _start(model: Model, st: State) -> tuple[State, np.ndarray, np.ndarray]:

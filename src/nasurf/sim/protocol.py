@@ -30,7 +30,7 @@ import functools
 import math
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Protocol, TypeVar
 
 import numpy as np
@@ -86,17 +86,8 @@ class StepRecord:
     ended_by: str                # cutoff | duration | current_limit | sweep_end
 
 
-_RECORD_FIELDS = tuple(f.name for f in fields(StepRecord))
-
-
-def _step_record(*values: object) -> StepRecord:
-    """``StepRecord(*values)``, the same frozen object, without the frozen dataclass's
-    ``object.__setattr__`` per field: a capacities-only sweep makes one record per member
-    and step, and those calls were a tenth of its Python time around the solver. (As
-    :func:`_frozen`, inlined.)"""
-    rec = object.__new__(StepRecord)
-    rec.__dict__.update(zip(_RECORD_FIELDS, values, strict=True))
-    return rec
+#: the fields a step's records share (the rest are each member's own)
+_SHARED_RECORD_FIELDS = ("step_count", "step_index", "cycle", "half_cycle", "kind", "text")
 
 
 def _frozen(cls: type[_T], names: tuple[str, ...], values: tuple[object, ...]) -> _T:
@@ -274,6 +265,20 @@ def _filled(B: int, value: float) -> np.ndarray:
     return out
 
 
+#: Segment's defaults, for :func:`_segment`
+_SEGMENT_DEFAULTS = {f.name: f.default for f in fields(Segment) if f.default is not MISSING}
+
+
+def _segment(kind: str, **values: object) -> Segment:
+    """``Segment(kind, **values)``, the same frozen object, without the frozen
+    ``__init__``'s ``object.__setattr__`` per field (15 of them, once per step: they cost
+    half of :func:`step_segment`). Segment has no ``__post_init__`` and no default
+    factories; tests/test_sim_protocol.py checks the objects against ``Segment(...)``."""
+    seg = object.__new__(Segment)
+    seg.__dict__.update(_SEGMENT_DEFAULTS, kind=kind, **values)
+    return seg
+
+
 def step_segment(step: Step, exp: Experiment, basis: float, scale: np.ndarray, count: int,
                  B: int, sweep_rates: np.ndarray | None = None, *,
                  n_output: int | None = None, control: StepControl | None = None) -> Segment:
@@ -288,27 +293,29 @@ def step_segment(step: Step, exp: Experiment, basis: float, scale: np.ndarray, c
     if step.kind in ("sodiate", "desodiate"):
         if control is not None:
             kw["control"] = control
-        mag = step.current_magnitude(basis) * scale
         sign = -1.0 if step.kind == "sodiate" else 1.0
         lower = step.cutoff_V if (step.kind == "sodiate" and math.isfinite(step.cutoff_V)) \
             else exp.lower_cutoff_V
         upper = step.cutoff_V if (step.kind == "desodiate" and math.isfinite(step.cutoff_V)) \
             else exp.upper_cutoff_V
-        return Segment("current", current=sign * mag, duration=_filled(B, step.duration_s),
-                       v_lower=lower, v_upper=upper, index=count, label=step.text, **kw)
+        # (sign × magnitude) × scale is sign × (magnitude × scale) to the bit (a product's
+        # rounding is symmetric), with one numpy call fewer
+        return _segment("current", current=(sign * step.current_magnitude(basis)) * scale,
+                        duration=_filled(B, step.duration_s), v_lower=lower, v_upper=upper,
+                        index=count, label=step.text, **kw)
     if step.kind == "rest":
-        return Segment("current", current=np.zeros(B), duration=_filled(B, step.duration_s),
-                       index=count, label=step.text, **kw)
+        return _segment("current", current=np.zeros(B), duration=_filled(B, step.duration_s),
+                        index=count, label=step.text, **kw)
     if step.kind == "hold":
-        return Segment("voltage", v_start=_filled(B, step.hold_V), sweep_rate=np.zeros(B),
-                       duration=_filled(B, step.duration_s), i_limit=step.current_limit_A_kg,
-                       index=count, label=step.text, **kw)
+        return _segment("voltage", v_start=_filled(B, step.hold_V), sweep_rate=np.zeros(B),
+                        duration=_filled(B, step.duration_s), i_limit=step.current_limit_A_kg,
+                        index=count, label=step.text, **kw)
     if step.kind == "sweep":
         rate = _filled(B, step.scan_rate_V_s) if sweep_rates is None else sweep_rates
         sign = 1.0 if step.v_to > step.v_from else -1.0
-        return Segment("voltage", v_start=_filled(B, step.v_from), sweep_rate=sign * rate,
-                       duration=abs(step.v_to - step.v_from) / rate,
-                       index=count, label=step.text, **kw)
+        return _segment("voltage", v_start=_filled(B, step.v_from), sweep_rate=sign * rate,
+                        duration=abs(step.v_to - step.v_from) / rate,
+                        index=count, label=step.text, **kw)
     raise ValidationError(f"unknown step kind {step.kind!r}")
 
 
@@ -513,7 +520,11 @@ class CapacityRecorder:
         run_list = running.tolist()
         kind, text = step.kind, step.text
         scale = scale.tolist()          # who() reads a member's scale: as Python floats too
-        head = (count, run.index, run.cycle, run.half_cycle, kind, text)
+        # each record is StepRecord(...) without the frozen __init__'s setattr per field
+        # (once per member and step, a tenth of a capacities-only sweep's Python time):
+        # its __dict__ is the shared fields, then the member's own, in the fields' order
+        shared = dict(zip(_SHARED_RECORD_FIELDS,
+                          (count, run.index, run.cycle, run.half_cycle, kind, text), strict=True))
         # a step without a duration ends the same way for every member
         untimed = None if math.isfinite(step.duration_s) else ended_by(step, math.inf)
         for b in range(B):
@@ -536,7 +547,10 @@ class CapacityRecorder:
                     f"in {dur[b]:.3g} s: the host cannot take this current from "
                     "its present state (cut-off reached almost at once, or a filled/"
                     "emptied surface the solver cannot move)")
-            self.records[b].append(_step_record(*head, current[b], dur[b], dq[b], V[b], ended))
+            rec = object.__new__(StepRecord)
+            rec.__dict__.update(shared, current_mA_g=current[b], duration_s=dur[b],
+                                charge_mAh_g=dq[b], end_voltage_V=V[b], ended_by=ended)
+            self.records[b].append(rec)
 
 
 @dataclass

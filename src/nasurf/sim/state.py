@@ -379,13 +379,29 @@ def _equilibrium_start(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return start
 
 
+def _start_blocks(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The start state's fields in three blocks: c (B, K, N); Δφ, θ, i_F stacked
+    (3, B, K); t, Φ, I, V, active, SEI left, charge stacked (7, B). A function of the
+    model alone, computed once per model (kept in its ``__dict__``, read-only, as a cached
+    property), so that :func:`initial_state` copies three arrays, not eleven."""
+    blocks = model.__dict__.get("_start_blocks")
+    if blocks is None:
+        c, U, theta = _equilibrium_start(model)
+        zeros, V0 = np.zeros(model.B), U[:, 0]
+        blocks = model.__dict__["_start_blocks"] = read_only((
+            c, np.stack([U, theta, np.zeros_like(U)]),
+            np.stack([zeros, V0, zeros, V0, np.ones(model.B), model.sei_capacity, zeros])))
+    return blocks
+
+
 def initial_state(model: Model) -> State:
-    c, U, theta = _equilibrium_start(model)
-    B, K = model.B, model.K
-    zeros = np.zeros(B)
-    return State(t=zeros.copy(), c=c.copy(), phi=U.copy(), theta=theta.copy(),
-                 Phi=U[:, 0].copy(), I=zeros.copy(), iF=np.zeros((B, K)), V=U[:, 0].copy(),
-                 active=np.ones(B), sei_left=model.sei_capacity.copy(), charge=zeros.copy())
+    """The model's equilibrium start, in fresh writable arrays (the fields of a block are
+    rows of one copy of it)."""
+    c, per_class, vectors = _start_blocks(model)
+    phi, theta, iF = per_class.copy()
+    t, Phi, I, V, active, sei_left, charge = vectors.copy()
+    return State(t=t, c=c.copy(), phi=phi, theta=theta, Phi=Phi, I=I, iF=iF, V=V,
+                 active=active, sei_left=sei_left, charge=charge)
 
 
 def surface_limit(model: Model) -> float:

@@ -144,8 +144,6 @@ def _start(model: Model, st: State) -> tuple[State, np.ndarray, np.ndarray]:
     model's equilibrium state: the first start at t = 0 that needs no lift is remembered
     per model (read-only, as a cached property) with every field's bytes, and a later
     start that is byte for byte the same gets writable copies of its vk0 and sc0."""
-    from nasurf.sim import march_kernel as mk
-
     key = None
     if not np.count_nonzero(st.t):
         key = tuple((v.dtype, v.shape, v.tobytes()) if isinstance(v, np.ndarray) else v
@@ -153,6 +151,8 @@ def _start(model: Model, st: State) -> tuple[State, np.ndarray, np.ndarray]:
         hit = model.__dict__.get("_march_start")
         if hit is not None and hit[0] == key:
             return st, hit[1].copy(), hit[2].copy()
+    from nasurf.sim import march_kernel as mk
+
     lifted = _lift_emptied(model, st)
     vk0 = np.empty((model.B, model.K, mk.N_VK))
     vk0[..., mk.V_PHI] = lifted.phi
@@ -227,7 +227,7 @@ def run_compiled_march(model: Model, st, seg, trace):
         trace.add_rows(out_t, out_V, np.where(np.isfinite(out_t), I[None], np.nan), out_x,
                        seg.index)
     return State(t=sc_end[:, mk.S_T], c=c_end, phi=vk_end[..., mk.V_PHI],
-                 theta=vk_end[..., mk.V_TH], Phi=sc_end[:, mk.S_PHI_E], I=I.copy(),
+                 theta=vk_end[..., mk.V_TH], Phi=sc_end[:, mk.S_PHI_E], I=I,
                  iF=vk_end[..., mk.V_IF], V=sc_end[:, mk.S_V], active=st.active.copy(),
                  sei_left=sc_end[:, mk.S_SEI], charge=sc_end[:, mk.S_Q])
 

@@ -57,8 +57,10 @@ _bypass = 0      # > 0 inside uncached(): build every model, keep none
 # web server, Dask's threaded workers) must not copy a master while another run's
 # derived caches are added to it, nor evict an entry between lookup and use
 _LOCK = threading.Lock()
-# a handed-out copy's (key, serial) of its master: the serial tells an entry rebuilt under
-# the same key (an evicted parameter set whose id was reused) from the copy's own master
+# a handed-out copy's (key, serial, master's __dict__) of its master: the serial tells an
+# entry rebuilt under the same key (an evicted parameter set whose id was reused) from the
+# copy's own master; the master's __dict__ lets remember_derived see at once (without the
+# lock and the lookup) that a run added nothing
 _MASTER_OF = "_model_cache_entry"
 
 
@@ -95,7 +97,7 @@ def _copy_of(master: Model, mutable_keys: list[str], entry: tuple[tuple[Any, ...
     d.update(master.__dict__)
     for k in mutable_keys:             # the overrides, a derived cache's dict
         d[k] = _unshared(d[k])
-    d[_MASTER_OF] = entry
+    d[_MASTER_OF] = (*entry, master.__dict__)
     return clone
 
 
@@ -151,17 +153,15 @@ def remember_derived(model: Model) -> None:
     starts with them. They are functions of the model alone, and read-only (marked so
     here too, should a derived cache not have done it)."""
     entry = model.__dict__.get(_MASTER_OF)
-    if entry is None:
+    # nothing new: derived caches are only ever added (a key another thread added
+    # meanwhile can hide one of ours: it is then recomputed, never wrong)
+    if entry is None or len(entry[2]) + 1 == len(model.__dict__):
         return
     with _LOCK:
         hit = _CACHE.get(entry[0])
         if hit is None or hit[2] != entry[1]:
             return
         master = hit[1].__dict__
-        if len(master) + 1 == len(model.__dict__):
-            # nothing new: derived caches are only ever added (a key another thread
-            # added meanwhile can hide one of ours: it is then recomputed, never wrong)
-            return
         for k, v in model.__dict__.items():
             if k not in master and k != _MASTER_OF:
                 master[k] = _unshared(read_only(v))

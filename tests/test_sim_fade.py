@@ -230,7 +230,7 @@ def test_a_connected_fraction_at_or_below_the_floor_is_kept_as_it_is():
 
 
 def test_lam_factor_is_lam_retention_over_one_cycle_bit_for_bit():
-    # lam_factor runs per member in Python floats (speed); its values must be those of
+    # lam_factor runs per member, compiled (speed); its values must be those of
     # lam_retention over one cycle divided by the connected fraction, as numpy computes
     # them, for every byte: NaN, 0, −0, below-floor and clipped members included, and
     # for scalar, per-member and mixed shapes

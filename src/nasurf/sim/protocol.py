@@ -233,10 +233,10 @@ def lam_factor(lam_rate: np.ndarray | float, depth: np.ndarray | float,
     """Fraction of the connected active material kept over one cycle of depth ``depth``
     by an electrode whose connected fraction is ``active`` (:func:`lam_retention` over
     one cycle, divided by ``active``; a fresh electrode keeps 1 − LAM rate × depth)."""
-    # the rule per member, compiled (nasurf.sim.fade_kernel.lam_member): the protocol calls this
-    # once per cycle on a handful of members, where ~30 numpy calls (or a Python loop)
-    # cost more than the arithmetic; tests/test_sim_fade.py checks the values against
-    # lam_retention bit for bit
+    # the rule per member, compiled (nasurf.sim.fade_kernel.lam_member): the protocol
+    # calls this once per cycle on a handful of members, where ~30 numpy calls (or a
+    # Python loop) cost more than the arithmetic; tests/test_sim_fade.py checks the
+    # values against lam_retention bit for bit
     arrays = [np.asarray(v, dtype=float) for v in (lam_rate, depth, active, susceptible)]
     shape = arrays[0].shape
     if any(a.shape != shape for a in arrays):

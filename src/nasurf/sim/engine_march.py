@@ -20,6 +20,7 @@ from scipy.special import expit
 from nasurf.constants import FARADAY_C_PER_MOL as F
 from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as R_GAS
 from nasurf.sim import state as rules
+from nasurf.sim.engine_march_math import asinh_exp as _asinh_exp
 from nasurf.sim.engine_march_math import phi1 as _phi1
 from nasurf.sim.engine_march_math import thomas as _thomas
 from nasurf.sim.model import Model
@@ -93,15 +94,6 @@ def _diffusion_step(model: Model, c: np.ndarray, dt: np.ndarray,
         return y + zz * N_new[..., None]
 
     return _Diffusion(p, g, finish_be)
-
-
-def _asinh_exp(L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """asinh(e^L) and its derivative by L, without overflow for any L (also ±inf)."""
-    big = L > 0
-    Lb = np.where(big, L, 0.0)
-    val = np.where(big, Lb + np.log1p(np.sqrt(1.0 + np.exp(-2.0 * Lb))),
-                   np.arcsinh(np.exp(np.where(big, 0.0, L))))
-    return val, np.exp(-0.5 * softplus(-2.0 * L))
 
 
 @dataclass

@@ -42,8 +42,10 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _copy_slot,
     _cutoff_tolerance,
     _expit,
+    _face_conductances,
     _failed_step_cut,
     _illinois_update,
+    _load_member,
     _locate_step_tolerance,
     _logaddexp,
     _logit_parts,
@@ -56,6 +58,7 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _sei_after_step,
     _step_cap,
     _stoichiometry,
+    _store_member,
     _tab,
     _tab_near,
     _tridiagonal_solve,
@@ -511,7 +514,7 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
                    out_n, c_end, vk_end, sc_end, stats, cS, sl, vS, sS, Gc, wk, gu, gw, gphi,
                    xu, xw, xphi):
     """:func:`march_current`'s member loop on the scratch it allocated (arrays borrowed)."""
-    B, K, N = c0.shape
+    B, K, _ = c0.shape
     n_rows = out_t.shape[0]
     const_D = int(con[C_DC_KIND]) == 0 and int(con[C_DS_KIND]) == 0
     cm = con[C_CMAX]
@@ -521,19 +524,8 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
     for b in range(B):
         st, new = sl[ST], sl[NEW]
         if const_D:
-            # face conductances of a constant D (as _step would compute them every step)
-            for k in range(K):
-                for j in range(N - 1):
-                    Dj = par[b, P_DSS] if in_shell[j] else par[b, P_DCS]
-                    Dj1 = par[b, P_DSS] if in_shell[j + 1] else par[b, P_DCS]
-                    Gc[k, j] = Af[b, k, j] / (dm[b, k, j] / Dj + dp[b, k, j] / Dj1)
-        for k in range(K):
-            for n in range(N):
-                cS[st, k, n] = c0[b, k, n]
-            for j in range(N_VK):
-                vS[st, k, j] = vk0[b, k, j]
-        for j in range(N_SC):
-            sS[st, j] = sc0[b, j]
+            _face_conductances(b, par[b, P_DCS], par[b, P_DSS], in_shell, Af, dm, dp, Gc)
+        _load_member(b, st, c0, vk0, sc0, cS, vS, sS)
         I = par[b, P_I]
         duration = par[b, P_DUR]
         t_cap = con[C_BASIS] / max(abs(I), 1e-300) if I != 0.0 else math.inf
@@ -660,13 +652,7 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
                 dt_max, con[C_REACH], abs(sS[st, S_V] - cut_dir), dV, dt, char)
             dt = min(max(dt * grow, 1e-9 * char), cap)
         out_n[b] = row if row <= n_rows else -1
-        for k in range(K):
-            for n in range(N):
-                c_end[b, k, n] = cS[st, k, n]
-            for j in range(N_VK):
-                vk_end[b, k, j] = vS[st, k, j]
-        for j in range(N_SC):
-            sc_end[b, j] = sS[st, j]
+        _store_member(b, st, cS, vS, sS, c_end, vk_end, sc_end)
 
 
 @borrowed

@@ -252,6 +252,8 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
     i_ref = (I_scale / np.sum(area, axis=1))[:, None]   # the same scale per m² of surface
     any_sites = bool(np.any(has_sites))
     converged = lost = np.zeros(B, dtype=bool)
+    size_prev = np.zeros(B)      # the last undamped update relative to the stop (0: none)
+    ctl = seg.control
     table_k = model.k0_table
     ln_k0 = np.log(np.maximum(model.k0, 1e-300))[:, None]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
@@ -388,9 +390,14 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
             # the charge balance is closed exactly below, whatever the Newton tolerance
             if any_sites:
                 w = np.clip(w + dw * scale[:, None], -745.0, 745.0)
-            small = rules.newton_converged(amax_u, np.abs(u).max(axis=1), amax_phi, dPhi,
-                                           amax_w if any_sites else 0.0,
-                                           seg.control.newton_tolerance) & (big <= 1.0)
+            u_size, dw_max = np.abs(u).max(axis=1), amax_w if any_sites else 0.0
+            small = rules.newton_converged(amax_u, u_size, amax_phi, dPhi, dw_max,
+                                           ctl.newton_tolerance) & (big <= 1.0)
+            if ctl.newton_settle > 0:
+                size = rules.newton_update_size(amax_u, u_size, amax_phi, dPhi, dw_max,
+                                                ctl.newton_tolerance)
+                small |= (big <= 1.0) & rules.newton_settled(size, size_prev, ctl.newton_settle)
+                size_prev = np.where(big <= 1.0, size, 0.0)
             if voltage:
                 Ig = Ig + dI * scale
                 small &= np.abs(dI) < 1e-6 * I_scale
@@ -580,7 +587,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
             err = np.abs(y_new - pred) * dt / (dt + dt_prev)
         ratio = err / tol
         dV = np.abs(new.V - st.V)
-        dV_lim = seg.max_voltage_step if not voltage else np.inf
+        dV_lim = seg.voltage_step if not voltage else np.inf
         reject = ~done & ((ratio > 6.0) | (dV > 2.0 * dV_lim)) & (dt > 1e-6 * char)
         if np.any(reject) and rejects < 12:
             rejects += 1

@@ -23,6 +23,8 @@ from nasurf.sim.state import (
     locate_step_tolerance,
     newton_converged,
     newton_out_of_reach,
+    newton_settled,
+    newton_update_size,
     sei_after_step,
     step_cap,
 )
@@ -75,6 +77,10 @@ _step_cap = jit(step_cap)
 _newton_out_of_reach = jit(newton_out_of_reach)
 #: a Newton solve that has converged: the numpy march's own rule
 _newton_converged = jit(newton_converged)
+#: a Newton update relative to the stop: the numpy march's own rule
+_newton_update_size = jit(newton_update_size)
+#: a Newton solve whose next update is predicted below the stop: the numpy march's own rule
+_newton_settled = jit(newton_settled)
 #: the step cut after a failed solve: the numpy march's own rule
 _failed_step_cut = jit(failed_step_cut)
 #: the bracket that settles a crossed cut-off: the numpy march's own rule

@@ -10,7 +10,8 @@ Newton tolerance (tests/test_sim_compiled_march.py):
   budget, passed charge), backward Euler on a segment's first step, at step ratios beyond
   2.4, right after the SEI budget ran out and where the history would leave the physical
   range; local-error control of V (2 mV against the linear extrapolation), 0.1 V cap per
-  step, growth ≤ 2×, cut-offs located by Illinois regula falsi on the step length;
+  step (the control may scale it), growth ≤ 2×, cut-offs located by Illinois regula
+  falsi on the step length;
 * space: finite volumes with harmonic-mean face diffusivities evaluated at the
   extrapolated new state (D(c) tables: linearly implicit, second order with BDF2), one
   tridiagonal (Thomas) solve with two right-hand sides per class and step, so the cost is
@@ -54,6 +55,8 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _modal_surface,
     _newton_converged,
     _newton_out_of_reach,
+    _newton_settled,
+    _newton_update_size,
     _secant_trial,
     _sei_after_step,
     _step_cap,
@@ -72,8 +75,8 @@ from nasurf.sim.state import NEWTON_ITERATIONS
 (C_CMAX, C_CLIM, C_CVAC, C_OCP_MODE, C_E0, C_NRT_F, C_XMAX, C_K_KIND, C_DC_KIND,
  C_DS_KIND, C_BASIS, C_VLO, C_VHI, C_DVMAX, C_SEI_ON, C_LINEAR, C_VTOL, C_DTDIV,
  C_VNEAR, C_VFLOOR, C_LOGCL, C_NEWTON_TOL, C_LOCATE_TOL, C_FIRST, C_REACH,
- C_ROWS_X) = range(26)
-N_CON = 26
+ C_ROWS_X, C_SETTLE) = range(27)
+N_CON = 27
 #: OCP modes: lattice gas with x_max ≤ 1 (in u), table, lattice gas evaluated in x
 OCP_LATTICE_U, OCP_TABLE, OCP_LATTICE_X = 0, 1, 2
 #: per-member parameters ``par`` (B, N_PAR)
@@ -267,6 +270,8 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     Q_phi = kv[:, 13]
     cap = kv[:, 14]
     converged = False
+    settle = con[C_SETTLE]
+    size_prev = 0.0       # the last undamped update relative to the stop (0: none)
     log_cl = con[C_LOGCL]
     for _it in range(NEWTON_ITERATIONS):
         S0 = (sei_frac - 1.0) * Ig
@@ -425,6 +430,11 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         converged = _newton_converged(amax_u, umax, amax_phi, dPhi,
                                       amax_w if has_sites else 0.0,
                                       con[C_NEWTON_TOL]) and big <= 1.0
+        if settle > 0.0:
+            size = _newton_update_size(amax_u, umax, amax_phi, dPhi,
+                                       amax_w if has_sites else 0.0, con[C_NEWTON_TOL])
+            converged = converged or (big <= 1.0 and _newton_settled(size, size_prev, settle))
+            size_prev = size if big <= 1.0 else 0.0
         if converged or _newton_out_of_reach(amax_phi, dPhi, _it):
             break
     kv[0, 15] = _it + 1.0     # Newton iterations of this solve (the caller counts them)

@@ -26,6 +26,7 @@ from nasurf.sim.state import (
     CAPACITIES_CONTROL,
     CURVES_CONTROL,
     FAR_CAP,
+    Segment,
     StepControl,
     failed_step_cut,
     step_cap,
@@ -46,11 +47,13 @@ def _caps_all(res):
 
 
 def _tight(ctl: StepControl) -> StepControl:
-    # the capacities' start step and cap out of reach of the cut-off are not the
-    # reference's: it starts at 1e-5 and caps every step
+    # the capacities' start step, cap out of reach of the cut-off, 0.3 V per step and
+    # Newton's predicted stop are not the reference's: it starts at 1e-5, caps every step,
+    # takes at most 0.1 V per step and stops Newton on its computed update
     return replace(ctl, v_tolerance=ctl.v_tolerance / 10, min_steps=ctl.min_steps * 10,
                    v_tolerance_floor=ctl.v_tolerance_floor / 10, first_step=1e-5,
-                   cap_reach=0.0, locate_charge_tolerance=ctl.locate_charge_tolerance / 10)
+                   cap_reach=0.0, locate_charge_tolerance=ctl.locate_charge_tolerance / 10,
+                   voltage_step_factor=1.0, newton_settle=0.0)
 
 
 @pytest.mark.parametrize("control", ["capacities", "curves"])
@@ -142,6 +145,29 @@ def test_the_capacities_start_step_and_cap_save_solves(monkeypatch):
         solves[name] = w[mk.STAT_ACCEPTED] + w[mk.STAT_REJECTED] + w[mk.STAT_FAILED]
     assert solves["new"] < 0.85 * solves["old"], solves
     assert solves["new"] < 0.93 * solves["no reach"] < solves["old"], solves
+
+
+def test_the_capacities_voltage_step_saves_solves(monkeypatch):
+    # red_p/2d_superlattices, the 7-rate sweep: 0.3 V per step instead of 0.1 V takes the
+    # start transient (double layer, sites) in fewer steps and no longer rejects the first
+    # step again and again: 20 % fewer solves (353 -> 283 measured; the kernel's own
+    # counters); its capacities are held by the half-percent test above
+    work = count_kernel_work(monkeypatch)
+    p = resolve_parameters(load_material("red_p"), "2d_superlattices")
+    solves = {}
+    for factor in (CAPACITIES_CONTROL.voltage_step_factor, 1.0):
+        work.clear()
+        ctl = replace(CAPACITIES_CONTROL, voltage_step_factor=factor)
+        res = simulate(p, STEP, current_scale=RATES, record="capacities", step_control=ctl)
+        assert res.engines == ("compiled_march",)
+        w = total_work(work)
+        solves[factor] = w[mk.STAT_ACCEPTED] + w[mk.STAT_REJECTED] + w[mk.STAT_FAILED]
+    new, old = solves.values()
+    assert new < 0.85 * old, solves
+    # the cap is the segment's, scaled by the control: the curves' stays 0.1 V
+    seg = Segment(kind="current")
+    assert seg.voltage_step == 0.1 and replace(seg, control=CAPACITIES_CONTROL).voltage_step \
+        == pytest.approx(0.3)
 
 
 def test_both_marches_apply_the_same_control():

@@ -186,7 +186,7 @@ def run_compiled_march(model: Model, st, seg, trace):
     par[:, mk.P_H] = model.cell_overpotential_value(I)
     con[mk.C_VLO] = seg.v_lower
     con[mk.C_VHI] = seg.v_upper
-    con[mk.C_DVMAX] = seg.max_voltage_step
+    con[mk.C_DVMAX] = seg.voltage_step
     con[mk.C_SEI_ON] = 1.0 if seg.sei else 0.0
     ctl = seg.control
     con[mk.C_VTOL] = ctl.v_tolerance
@@ -197,6 +197,7 @@ def run_compiled_march(model: Model, st, seg, trace):
     con[mk.C_LOCATE_TOL] = ctl.locate_charge_tolerance
     con[mk.C_FIRST] = ctl.first_step
     con[mk.C_REACH] = ctl.cap_reach
+    con[mk.C_SETTLE] = ctl.newton_settle
     con[mk.C_ROWS_X] = 1.0 if trace.rows and trace.rows_x else 0.0
     # as the numpy march: an emptied surface (c ~ ±1e-14) starts at the floor
     st, vk0, sc0 = _start(model, st)

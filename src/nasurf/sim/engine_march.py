@@ -20,6 +20,7 @@ from scipy.special import expit
 from nasurf.constants import FARADAY_C_PER_MOL as F
 from nasurf.constants import GAS_CONSTANT_J_PER_MOL_K as R_GAS
 from nasurf.sim import state as rules
+from nasurf.sim.engine_march_math import asinh_exp as _asinh_exp
 from nasurf.sim.engine_march_math import phi1 as _phi1
 from nasurf.sim.engine_march_math import thomas as _thomas
 from nasurf.sim.model import Model
@@ -93,15 +94,6 @@ def _diffusion_step(model: Model, c: np.ndarray, dt: np.ndarray,
         return y + zz * N_new[..., None]
 
     return _Diffusion(p, g, finish_be)
-
-
-def _asinh_exp(L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """asinh(e^L) and its derivative by L, without overflow for any L (also ±inf)."""
-    big = L > 0
-    Lb = np.where(big, L, 0.0)
-    val = np.where(big, Lb + np.log1p(np.sqrt(1.0 + np.exp(-2.0 * Lb))),
-                   np.arcsinh(np.exp(np.where(big, 0.0, L))))
-    return val, np.exp(-0.5 * softplus(-2.0 * L))
 
 
 @dataclass
@@ -260,6 +252,8 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
     i_ref = (I_scale / np.sum(area, axis=1))[:, None]   # the same scale per m² of surface
     any_sites = bool(np.any(has_sites))
     converged = lost = np.zeros(B, dtype=bool)
+    size_prev = np.zeros(B)      # the last undamped update relative to the stop (0: none)
+    ctl = seg.control
     table_k = model.k0_table
     ln_k0 = np.log(np.maximum(model.k0, 1e-300))[:, None]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
@@ -396,9 +390,14 @@ def _implicit_step(model: Model, st: State, dt: np.ndarray, seg: Segment, tau_en
             # the charge balance is closed exactly below, whatever the Newton tolerance
             if any_sites:
                 w = np.clip(w + dw * scale[:, None], -745.0, 745.0)
-            small = rules.newton_converged(amax_u, np.abs(u).max(axis=1), amax_phi, dPhi,
-                                           amax_w if any_sites else 0.0,
-                                           seg.control.newton_tolerance) & (big <= 1.0)
+            u_size, dw_max = np.abs(u).max(axis=1), amax_w if any_sites else 0.0
+            small = rules.newton_converged(amax_u, u_size, amax_phi, dPhi, dw_max,
+                                           ctl.newton_tolerance) & (big <= 1.0)
+            if ctl.newton_settle > 0:
+                size = rules.newton_update_size(amax_u, u_size, amax_phi, dPhi, dw_max,
+                                                ctl.newton_tolerance)
+                small |= (big <= 1.0) & rules.newton_settled(size, size_prev, ctl.newton_settle)
+                size_prev = np.where(big <= 1.0, size, 0.0)
             if voltage:
                 Ig = Ig + dI * scale
                 small &= np.abs(dI) < 1e-6 * I_scale
@@ -588,7 +587,7 @@ def run_march(model: Model, st: State, seg: Segment, trace: Trace) -> State:
             err = np.abs(y_new - pred) * dt / (dt + dt_prev)
         ratio = err / tol
         dV = np.abs(new.V - st.V)
-        dV_lim = seg.max_voltage_step if not voltage else np.inf
+        dV_lim = seg.voltage_step if not voltage else np.inf
         reject = ~done & ((ratio > 6.0) | (dV > 2.0 * dV_lim)) & (dt > 1e-6 * char)
         if np.any(reject) and rejects < 12:
             rejects += 1

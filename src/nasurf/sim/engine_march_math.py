@@ -1,12 +1,15 @@
 """Batched numerics of the numpy march (:mod:`nasurf.sim.engine_march`).
 
 φ₁(z) = (eᶻ − 1)/z of exponential integration (its series where the difference quotient
-loses digits) and the tridiagonal (Thomas) solve batched over leading axes.
+loses digits), asinh(eᴸ) without overflow (Butler–Volmer in log form) and the tridiagonal
+(Thomas) solve batched over leading axes.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from nasurf.sim.physics import softplus
 
 
 def phi1(z: np.ndarray) -> np.ndarray:
@@ -14,6 +17,15 @@ def phi1(z: np.ndarray) -> np.ndarray:
     small = np.abs(z) < 1e-6
     zs = np.where(small, 1.0, z)
     return np.where(small, 1.0 + z / 2 + z * z / 6, np.expm1(zs) / zs)
+
+
+def asinh_exp(L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """asinh(e^L) and its derivative by L, without overflow for any L (also ±inf)."""
+    big = L > 0
+    Lb = np.where(big, L, 0.0)
+    val = np.where(big, Lb + np.log1p(np.sqrt(1.0 + np.exp(-2.0 * Lb))),
+                   np.arcsinh(np.exp(np.where(big, 0.0, L))))
+    return val, np.exp(-0.5 * softplus(-2.0 * L))
 
 
 def thomas(lower: np.ndarray, diag: np.ndarray, upper: np.ndarray, rhs: np.ndarray

@@ -1,10 +1,12 @@
 """Scalar helpers of the compiled march (:mod:`nasurf.sim.march_kernel`).
 
 Overflow-free softplus, log-add-exp and logistic, table lookups in c (stoichiometry or
-concentration tables), the copy of one slot of the march's state bundle into another and
-the mean stoichiometry of a slot, the SEI budget a step leaves, the tridiagonal
-diffusion solve of one class and the modal step's projections and new state, the
-cut-off's regula falsi (trial and bracket); each compiled with IEEE semantics.
+concentration tables), the copy of one slot of the march's state bundle into another, of a
+member's start state into a slot and of a slot into its end state, a member's face
+conductances of a constant D, the mean stoichiometry of a slot, the SEI budget a step
+leaves, the tridiagonal diffusion solve of one class and the modal step's projections and
+new state, the cut-off's regula falsi (trial and bracket); each compiled with IEEE
+semantics.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from nasurf.sim.state import (
     locate_step_tolerance,
     newton_converged,
     newton_out_of_reach,
+    newton_settled,
+    newton_update_size,
     sei_after_step,
     step_cap,
 )
@@ -73,6 +77,10 @@ _step_cap = jit(step_cap)
 _newton_out_of_reach = jit(newton_out_of_reach)
 #: a Newton solve that has converged: the numpy march's own rule
 _newton_converged = jit(newton_converged)
+#: a Newton update relative to the stop: the numpy march's own rule
+_newton_update_size = jit(newton_update_size)
+#: a Newton solve whose next update is predicted below the stop: the numpy march's own rule
+_newton_settled = jit(newton_settled)
 #: the step cut after a failed solve: the numpy march's own rule
 _failed_step_cut = jit(failed_step_cut)
 #: the bracket that settles a crossed cut-off: the numpy march's own rule
@@ -135,6 +143,42 @@ def _copy_slot(src, dst, cS, vS, sS):
             vS[dst, k, j] = vS[src, k, j]
     for j in range(sS.shape[1]):
         sS[dst, j] = sS[src, j]
+
+
+@borrowed
+def _load_member(b, slot, c0, vk0, sc0, cS, vS, sS):
+    """Member b's start state (c0, vk0, sc0: the kernel's batch inputs) into ``slot``."""
+    for k in range(cS.shape[1]):
+        for n in range(cS.shape[2]):
+            cS[slot, k, n] = c0[b, k, n]
+        for j in range(vS.shape[2]):
+            vS[slot, k, j] = vk0[b, k, j]
+    for j in range(sS.shape[1]):
+        sS[slot, j] = sc0[b, j]
+
+
+@borrowed
+def _store_member(b, slot, cS, vS, sS, c_end, vk_end, sc_end):
+    """``slot`` into member b's end state (c_end, vk_end, sc_end: the kernel's outputs)."""
+    for k in range(cS.shape[1]):
+        for n in range(cS.shape[2]):
+            c_end[b, k, n] = cS[slot, k, n]
+        for j in range(vS.shape[2]):
+            vk_end[b, k, j] = vS[slot, k, j]
+    for j in range(sS.shape[1]):
+        sc_end[b, j] = sS[slot, j]
+
+
+@borrowed
+def _face_conductances(b, D_core, D_shell, in_shell, Af, dm, dp, Gc):
+    """Member b's face conductances Gc (K, N) of a constant D (``D_core`` in the core,
+    ``D_shell`` in the shell), computed once per segment: what the tridiagonal step would
+    compute from its cells' D every step (:func:`_face_conductance`)."""
+    for k in range(Gc.shape[0]):
+        for j in range(Gc.shape[1] - 1):
+            Dj = D_shell if in_shell[j] else D_core
+            Dj1 = D_shell if in_shell[j + 1] else D_core
+            Gc[k, j] = Af[b, k, j] / (dm[b, k, j] / Dj + dp[b, k, j] / Dj1)
 
 
 @borrowed

@@ -10,7 +10,8 @@ Newton tolerance (tests/test_sim_compiled_march.py):
   budget, passed charge), backward Euler on a segment's first step, at step ratios beyond
   2.4, right after the SEI budget ran out and where the history would leave the physical
   range; local-error control of V (2 mV against the linear extrapolation), 0.1 V cap per
-  step, growth ≤ 2×, cut-offs located by Illinois regula falsi on the step length;
+  step (the control may scale it), growth ≤ 2×, cut-offs located by Illinois regula
+  falsi on the step length;
 * space: finite volumes with harmonic-mean face diffusivities evaluated at the
   extrapolated new state (D(c) tables: linearly implicit, second order with BDF2), one
   tridiagonal (Thomas) solve with two right-hand sides per class and step, so the cost is
@@ -42,8 +43,10 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _copy_slot,
     _cutoff_tolerance,
     _expit,
+    _face_conductances,
     _failed_step_cut,
     _illinois_update,
+    _load_member,
     _locate_step_tolerance,
     _logaddexp,
     _logit_parts,
@@ -52,10 +55,13 @@ from nasurf.sim.march_helpers import (  # noqa: F401 (T_*: the table kinds calle
     _modal_surface,
     _newton_converged,
     _newton_out_of_reach,
+    _newton_settled,
+    _newton_update_size,
     _secant_trial,
     _sei_after_step,
     _step_cap,
     _stoichiometry,
+    _store_member,
     _tab,
     _tab_near,
     _tridiagonal_solve,
@@ -69,8 +75,8 @@ from nasurf.sim.state import NEWTON_ITERATIONS
 (C_CMAX, C_CLIM, C_CVAC, C_OCP_MODE, C_E0, C_NRT_F, C_XMAX, C_K_KIND, C_DC_KIND,
  C_DS_KIND, C_BASIS, C_VLO, C_VHI, C_DVMAX, C_SEI_ON, C_LINEAR, C_VTOL, C_DTDIV,
  C_VNEAR, C_VFLOOR, C_LOGCL, C_NEWTON_TOL, C_LOCATE_TOL, C_FIRST, C_REACH,
- C_ROWS_X) = range(26)
-N_CON = 26
+ C_ROWS_X, C_SETTLE) = range(27)
+N_CON = 27
 #: OCP modes: lattice gas with x_max ≤ 1 (in u), table, lattice gas evaluated in x
 OCP_LATTICE_U, OCP_TABLE, OCP_LATTICE_X = 0, 1, 2
 #: per-member parameters ``par`` (B, N_PAR)
@@ -264,6 +270,8 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
     Q_phi = kv[:, 13]
     cap = kv[:, 14]
     converged = False
+    settle = con[C_SETTLE]
+    size_prev = 0.0       # the last undamped update relative to the stop (0: none)
     log_cl = con[C_LOGCL]
     for _it in range(NEWTON_ITERATIONS):
         S0 = (sei_frac - 1.0) * Ig
@@ -422,6 +430,11 @@ def _step(b, dt_in, has_prev, dt_prev, sei_frac, use_guess, gu, gw, gphi, gPhi,
         converged = _newton_converged(amax_u, umax, amax_phi, dPhi,
                                       amax_w if has_sites else 0.0,
                                       con[C_NEWTON_TOL]) and big <= 1.0
+        if settle > 0.0:
+            size = _newton_update_size(amax_u, umax, amax_phi, dPhi,
+                                       amax_w if has_sites else 0.0, con[C_NEWTON_TOL])
+            converged = converged or (big <= 1.0 and _newton_settled(size, size_prev, settle))
+            size_prev = size if big <= 1.0 else 0.0
         if converged or _newton_out_of_reach(amax_phi, dPhi, _it):
             break
     kv[0, 15] = _it + 1.0     # Newton iterations of this solve (the caller counts them)
@@ -511,7 +524,7 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
                    out_n, c_end, vk_end, sc_end, stats, cS, sl, vS, sS, Gc, wk, gu, gw, gphi,
                    xu, xw, xphi):
     """:func:`march_current`'s member loop on the scratch it allocated (arrays borrowed)."""
-    B, K, N = c0.shape
+    B, K, _ = c0.shape
     n_rows = out_t.shape[0]
     const_D = int(con[C_DC_KIND]) == 0 and int(con[C_DS_KIND]) == 0
     cm = con[C_CMAX]
@@ -521,19 +534,8 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
     for b in range(B):
         st, new = sl[ST], sl[NEW]
         if const_D:
-            # face conductances of a constant D (as _step would compute them every step)
-            for k in range(K):
-                for j in range(N - 1):
-                    Dj = par[b, P_DSS] if in_shell[j] else par[b, P_DCS]
-                    Dj1 = par[b, P_DSS] if in_shell[j + 1] else par[b, P_DCS]
-                    Gc[k, j] = Af[b, k, j] / (dm[b, k, j] / Dj + dp[b, k, j] / Dj1)
-        for k in range(K):
-            for n in range(N):
-                cS[st, k, n] = c0[b, k, n]
-            for j in range(N_VK):
-                vS[st, k, j] = vk0[b, k, j]
-        for j in range(N_SC):
-            sS[st, j] = sc0[b, j]
+            _face_conductances(b, par[b, P_DCS], par[b, P_DSS], in_shell, Af, dm, dp, Gc)
+        _load_member(b, st, c0, vk0, sc0, cS, vS, sS)
         I = par[b, P_I]
         duration = par[b, P_DUR]
         t_cap = con[C_BASIS] / max(abs(I), 1e-300) if I != 0.0 else math.inf
@@ -660,13 +662,7 @@ def _march_members(con, par, vol, dm, dp, Af, AR, sdist, in_shell, area, Re, mfr
                 dt_max, con[C_REACH], abs(sS[st, S_V] - cut_dir), dV, dt, char)
             dt = min(max(dt * grow, 1e-9 * char), cap)
         out_n[b] = row if row <= n_rows else -1
-        for k in range(K):
-            for n in range(N):
-                c_end[b, k, n] = cS[st, k, n]
-            for j in range(N_VK):
-                vk_end[b, k, j] = vS[st, k, j]
-        for j in range(N_SC):
-            sc_end[b, j] = sS[st, j]
+        _store_member(b, st, cS, vS, sS, c_end, vk_end, sc_end)
 
 
 @borrowed

@@ -111,6 +111,31 @@ def newton_converged(du, u_size, dphi, dPhi, dw, tolerance):
         & (abs(dPhi) < tolerance * 1e-6) & (dw < tolerance * 1e-5)
 
 
+def newton_update_size(du, u_size, dphi, dPhi, dw, tolerance):
+    """A march step's Newton update relative to the stop of :func:`newton_converged`: the
+    largest of its parts over their thresholds (below 1: that stop holds). Plain NumPy on
+    scalars or arrays: both marches call it (one owner of the rule)."""
+    return np.maximum(np.maximum(du / (tolerance * 1e-5 * (1.0 + u_size)),
+                                 np.maximum(dphi, abs(dPhi)) / (tolerance * 1e-6)),
+                      dw / (tolerance * 1e-5))
+
+
+def newton_settled(size, size_prev, factor):
+    """Whether a Newton solve may stop before its next update is computed: that update,
+    predicted from the last two, is below ``factor`` × the stop.
+
+    ``size``, ``size_prev``: the last two updates relative to the stop
+    (:func:`newton_update_size`), both undamped (``size_prev`` 0: none). Newton converges
+    quadratically, δₖ₊₁ ≈ C·δₖ² with C ≈ δₖ/δₖ₋₁², so the next update is ≈ δₖ³/δₖ₋₁²: the
+    iteration that would only confirm convergence (most steps of a capacities sweep take
+    three, the third a confirmation) is not spent. The state is then off by about that
+    update (≤ ``factor`` × 1e-4 V under the capacities' stop, 100: 1e-5 V with its factor
+    0.1) where the plain stop leaves ~1e-8 V; the charge balance is closed exactly either
+    way. Plain NumPy on scalars or arrays: both marches call it (one owner of the rule).
+    """
+    return size * size * size < factor * size_prev * size_prev
+
+
 #: a march's first step under current control, in characteristic times (the curves'
 #: control; :class:`StepControl` ``first_step``), and the step the first-step cut is set for
 FIRST_STEP = 1e-5
@@ -211,7 +236,11 @@ class StepControl:
     current switches on, so the start's V misleads the secant). 0: V alone.
     ``first_step``: a segment's first step, in characteristic times; ``cap_reach`` > 0
     lifts the step cap where the cut-off is out of reach (:func:`step_cap`; 0: the cap
-    holds everywhere).
+    holds everywhere). ``newton_settle`` > 0 also stops a Newton solve once its next
+    update, predicted from the last two, is below that fraction of the stop
+    (:func:`newton_settled`; 0: only the computed update counts).
+    ``voltage_step_factor`` scales the segment's cap on the voltage change per step
+    (:attr:`Segment.voltage_step`).
 
     :data:`CURVES_CONTROL` (the default, the scheme the snapshots and the march-vs-march
     tests pin) keeps the curves to 2 mV per step away from the cut-off;
@@ -230,6 +259,8 @@ class StepControl:
     locate_charge_tolerance: float = 0.0
     first_step: float = FIRST_STEP
     cap_reach: float = 0.0
+    newton_settle: float = 0.0
+    voltage_step_factor: float = 1.0
 
     def voltage_tolerance(self, V: np.ndarray, cut: np.ndarray, current: np.ndarray
                           ) -> np.ndarray:
@@ -256,10 +287,17 @@ CURVES_CONTROL = StepControl(cutoff_factor=0.02)
 #: a member that crosses within it is located on it, 1e-3 costs more rejected steps); a
 #: crossed cut-off settled once its capacity is known to 1e-4 (of at least 1e-3 of the
 #: capacity basis): 1/50 of the 0.5 % the control is held to
-#: (tests/test_sim_step_control.py), as the cut-off's own error
+#: (tests/test_sim_step_control.py), as the cut-off's own error; Newton stopped once its
+#: next update is predicted below a tenth of its stop (saves the confirming iteration;
+#: at the full stop, V off by up to 1e-4 V moved a located cut-off past the charge
+#: tolerance, red_p/2d_superlattices at C/2: 1.06 of it); at most
+#: 0.3 V per step (the 0.1 V cap cut the start transient into many steps and rejected
+#: the first step again and again while the double layer charged; the local-error
+#: control and the cut-off rule still bound the steps where the capacity is decided)
 CAPACITIES_CONTROL = StepControl(v_tolerance=2e-2, min_steps=20.0, cutoff_factor=0.02,
                                  newton_tolerance=100.0, first_step=3e-4, cap_reach=0.5,
-                                 locate_charge_tolerance=1e-4)
+                                 locate_charge_tolerance=1e-4, newton_settle=0.1,
+                                 voltage_step_factor=3.0)
 
 
 @dataclass(frozen=True)
@@ -286,6 +324,12 @@ class Segment:
     sweep_step: float = 0.02
     n_output: int = 150
     control: StepControl = CURVES_CONTROL
+
+    @property
+    def voltage_step(self) -> float:
+        """The cap [V] on the voltage change per step of a march: ``max_voltage_step``
+        scaled by the control's ``voltage_step_factor`` (both marches read it here)."""
+        return self.max_voltage_step * self.control.voltage_step_factor
 
 
 @dataclass

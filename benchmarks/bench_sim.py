@@ -670,7 +670,9 @@ def bench_materials(hosts: list[str] | None = None) -> None:
           f"curves' control ({CURVES.v_tolerance * 1e3:g} mV per step, cap "
           f"1/{CURVES.min_steps:g}: the scheme the numpy march and the snapshots pin) / "
           f"capacities' control ({CAPS.v_tolerance * 1e3:g} mV, tighter near the cut-off, "
-          f"cap 1/{CAPS.min_steps:g}, Newton stop x{CAPS.newton_tolerance:g}): "
+          f"cap 1/{CAPS.min_steps:g}, Newton stop x{CAPS.newton_tolerance:g}, settled at "
+          f"{CAPS.newton_settle:g} of it, {CAPS.voltage_step_factor:g}x the voltage cap per "
+          "step): "
           + ", ".join(march_steps))
     # size classes and mesh scaling on the packaged (D(c)) hard carbon
     from nasurf.sim.model import MeshSpec

@@ -134,39 +134,35 @@ def _tab_near(kind, xs, ys, c, cm, i):
 
 
 @borrowed
-def _copy_slot(src, dst, cS, vS, sS):
+def _copy_state(c_src, v_src, s_src, c_dst, v_dst, s_dst):
+    """One march state (c (K, N), per-class values (K, N_VK), scalars (N_SC,)) into
+    another: the one copy rule of a slot, a member's start and a member's end."""
     # explicit loops: slice assignment pulls in numba's broadcasting machinery (compile time)
-    for k in range(cS.shape[1]):
-        for n in range(cS.shape[2]):
-            cS[dst, k, n] = cS[src, k, n]
-        for j in range(vS.shape[2]):
-            vS[dst, k, j] = vS[src, k, j]
-    for j in range(sS.shape[1]):
-        sS[dst, j] = sS[src, j]
+    for k in range(c_src.shape[0]):
+        for n in range(c_src.shape[1]):
+            c_dst[k, n] = c_src[k, n]
+        for j in range(v_src.shape[1]):
+            v_dst[k, j] = v_src[k, j]
+    for j in range(s_src.shape[0]):
+        s_dst[j] = s_src[j]
+
+
+@borrowed
+def _copy_slot(src, dst, cS, vS, sS):
+    """Slot ``src`` into slot ``dst``."""
+    _copy_state(cS[src], vS[src], sS[src], cS[dst], vS[dst], sS[dst])
 
 
 @borrowed
 def _load_member(b, slot, c0, vk0, sc0, cS, vS, sS):
     """Member b's start state (c0, vk0, sc0: the kernel's batch inputs) into ``slot``."""
-    for k in range(cS.shape[1]):
-        for n in range(cS.shape[2]):
-            cS[slot, k, n] = c0[b, k, n]
-        for j in range(vS.shape[2]):
-            vS[slot, k, j] = vk0[b, k, j]
-    for j in range(sS.shape[1]):
-        sS[slot, j] = sc0[b, j]
+    _copy_state(c0[b], vk0[b], sc0[b], cS[slot], vS[slot], sS[slot])
 
 
 @borrowed
 def _store_member(b, slot, cS, vS, sS, c_end, vk_end, sc_end):
     """``slot`` into member b's end state (c_end, vk_end, sc_end: the kernel's outputs)."""
-    for k in range(cS.shape[1]):
-        for n in range(cS.shape[2]):
-            c_end[b, k, n] = cS[slot, k, n]
-        for j in range(vS.shape[2]):
-            vk_end[b, k, j] = vS[slot, k, j]
-    for j in range(sS.shape[1]):
-        sc_end[b, j] = sS[slot, j]
+    _copy_state(cS[slot], vS[slot], sS[slot], c_end[b], vk_end[b], sc_end[b])
 
 
 @borrowed

@@ -94,6 +94,12 @@ def newton_out_of_reach(dphi, dPhi, iteration):
     return 4.0 * np.maximum(np.abs(dphi), np.abs(dPhi)) > 2.0 * (NEWTON_ITERATIONS - 1 - iteration)
 
 
+#: the Newton stop's thresholds at tolerance 1 (:func:`newton_converged`,
+#: :func:`newton_update_size`): logit updates and potential updates [V]
+LOGIT_STOP = 1e-5
+POTENTIAL_STOP_V = 1e-6
+
+
 def newton_converged(du, u_size, dphi, dPhi, dw, tolerance):
     """Whether the update of a march step's Newton iteration is small enough to stop.
 
@@ -107,17 +113,18 @@ def newton_converged(du, u_size, dphi, dPhi, dw, tolerance):
     whatever the tolerance. Plain NumPy on scalars or arrays: the numpy march calls it,
     the compiled march compiles it (one owner of the rule).
     """
-    return (du < tolerance * 1e-5 * (1.0 + u_size)) & (dphi < tolerance * 1e-6) \
-        & (abs(dPhi) < tolerance * 1e-6) & (dw < tolerance * 1e-5)
+    return (du < tolerance * LOGIT_STOP * (1.0 + u_size)) \
+        & (dphi < tolerance * POTENTIAL_STOP_V) \
+        & (abs(dPhi) < tolerance * POTENTIAL_STOP_V) & (dw < tolerance * LOGIT_STOP)
 
 
 def newton_update_size(du, u_size, dphi, dPhi, dw, tolerance):
     """A march step's Newton update relative to the stop of :func:`newton_converged`: the
     largest of its parts over their thresholds (below 1: that stop holds). Plain NumPy on
     scalars or arrays: both marches call it (one owner of the rule)."""
-    return np.maximum(np.maximum(du / (tolerance * 1e-5 * (1.0 + u_size)),
-                                 np.maximum(dphi, abs(dPhi)) / (tolerance * 1e-6)),
-                      dw / (tolerance * 1e-5))
+    return np.maximum(np.maximum(du / (tolerance * LOGIT_STOP * (1.0 + u_size)),
+                                 np.maximum(dphi, abs(dPhi)) / (tolerance * POTENTIAL_STOP_V)),
+                      dw / (tolerance * LOGIT_STOP))
 
 
 def newton_settled(size, size_prev, factor):
